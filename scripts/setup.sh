@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything UKey Renew needs to build, run and test on Debian 12, as root.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the PKCS#11 stack and its independent readers, the GUI toolchain,
+# and the real servers the tests use (PostgreSQL, Secret Service, software TPM, X).
+PKGS=(
+  ca-certificates git gcc pkg-config
+  softhsm2 opensc gnutls-bin openssl
+  libgl1-mesa-dev xorg-dev xvfb xauth imagemagick
+  postgresql
+  gnome-keyring dbus-x11 libsecret-tools
+  swtpm swtpm-tools
+  poppler-utils
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Go 1.26: Debian 12 ships 1.19, so when no recent Go is on the machine the
+# toolchain is fetched from the Go module proxy as the module golang.org/toolchain.
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+GO_WANT=go1.26.8
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  echo "setup: fetching Go toolchain $GO_WANT"
+  dpkg-query -W -f='${Status}' golang-go 2>/dev/null | grep -q "install ok installed" ||
+    { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null; }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && GOFLAGS=-modcacherw GOPATH="$tmp/gopath" /usr/bin/go mod download -json \
+    "golang.org/toolchain@v0.0.1-$GO_WANT.linux-amd64" >/dev/null)
+  rm -rf /usr/local/go
+  cp -a "$tmp/gopath/pkg/mod/golang.org/toolchain@v0.0.1-$GO_WANT.linux-amd64" /usr/local/go
+  chmod -R u+w /usr/local/go; chmod +x /usr/local/go/bin/* /usr/local/go/pkg/tool/*/* 2>/dev/null || true
+  rm -rf "$tmp"
+  go_ok || { echo "setup: could not install Go $GO_WANT" >&2; exit 1; }
+fi
+
+go mod download
+STATICCHECK_VERSION=v0.7.0 # staticcheck 2026.1
+if ! staticcheck -version 2>/dev/null | grep -q "($STATICCHECK_VERSION)"; then
+  echo "setup: installing staticcheck $STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
