@@ -1,0 +1,361 @@
+package wechatsim_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/downloader"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/option"
+	"github.com/wechatpay-apiv3/wechatpay-go/services/payments"
+	"github.com/wechatpay-apiv3/wechatpay-go/services/payments/native"
+	"github.com/wechatpay-apiv3/wechatpay-go/services/refunddomestic"
+
+	"github.com/ukeyrenew/ukeyrenew/server/payment/wechatsim"
+)
+
+const (
+	mchID    = "1900000109"
+	appID    = "wxd678efh567hg6787"
+	mchSer   = "3775B6A45ACD588826D15E583A95F5DD3B6AFE17"
+	apiV3Key = "0123456789abcdef0123456789abcdef"
+)
+
+// rewrite sends the SDK's https://api.mch.weixin.qq.com requests to the simulator.
+type rewrite struct {
+	base *url.URL
+	next http.RoundTripper
+}
+
+func (t rewrite) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = t.base.Scheme, t.base.Host, t.base.Host
+	return t.next.RoundTrip(r)
+}
+
+type fixture struct {
+	sim    *wechatsim.Simulator
+	srv    *httptest.Server
+	mchKey *rsa.PrivateKey
+	http   *http.Client
+	now    *clock
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newFixture(t *testing.T, mode wechatsim.Mode, notifyTo *http.Client) *fixture {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	sim, err := wechatsim.New(wechatsim.Config{
+		MchID: mchID, AppID: appID, MerchantCertSerial: mchSer, MerchantPublicKey: &key.PublicKey,
+		APIv3Key: apiV3Key, Mode: mode, Clock: clk.Now, NotifyClient: notifyTo,
+		MaxAttempts: 3, RetryBase: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(sim)
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	u, _ := url.Parse(srv.URL)
+	return &fixture{sim: sim, srv: srv, mchKey: key, now: clk,
+		http: &http.Client{Timeout: 5 * time.Second, Transport: rewrite{base: u, next: srv.Client().Transport}}}
+}
+
+func (f *fixture) client(t *testing.T, mode wechatsim.Mode) *core.Client {
+	t.Helper()
+	ctx := context.Background()
+	var opts []core.ClientOption
+	if mode == wechatsim.ModePublicKey {
+		opts = append(opts, option.WithWechatPayPublicKeyAuthCipher(mchID, mchSer, f.mchKey, f.sim.PublicKeyID(), f.sim.PublicKey()))
+	} else {
+		// The SDK's own downloader fetches and decrypts the platform certificate.
+		dl, err := core.NewClient(ctx, option.WithMerchantCredential(mchID, mchSer, f.mchKey), option.WithoutValidator(), option.WithHTTPClient(f.http))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := downloader.NewCertificateDownloaderWithClient(ctx, dl, apiV3Key)
+		if err != nil {
+			t.Fatalf("SDK downloader refused the simulator's certificates: %v", err)
+		}
+		if _, ok := d.Get(ctx, f.sim.CertificateSerial()); !ok {
+			t.Fatalf("downloaded certificates lack serial %s", f.sim.CertificateSerial())
+		}
+		opts = append(opts, option.WithMerchantCredential(mchID, mchSer, f.mchKey),
+			option.WithVerifier(verifiers.NewSHA256WithRSAVerifier(d)))
+	}
+	opts = append(opts, option.WithHTTPClient(f.http))
+	c, err := core.NewClient(ctx, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSDKAcceptsSimulator(t *testing.T) {
+	for _, mode := range []wechatsim.Mode{wechatsim.ModePublicKey, wechatsim.ModeCertificate} {
+		t.Run(map[wechatsim.Mode]string{0: "public_key", 1: "certificate"}[mode], func(t *testing.T) {
+			got := make(chan *http.Request, 4)
+			recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				r2 := r.Clone(context.Background())
+				r2.Body = io.NopCloser(strings.NewReader(string(body)))
+				got <- r2
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer recv.Close()
+			f := newFixture(t, mode, recv.Client())
+			c := f.client(t, mode)
+			ctx := context.Background()
+			nat := native.NativeApiService{Client: c}
+			exp := f.now.Now().Add(300 * time.Second)
+			resp, _, err := nat.Prepay(ctx, native.PrepayRequest{
+				Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("证书续期"),
+				OutTradeNo: core.String("UKR000001"), TimeExpire: &exp, NotifyUrl: core.String(recv.URL + "/notify"),
+				Amount: &native.Amount{Total: core.Int64(30000), Currency: core.String("CNY")},
+			})
+			if err != nil {
+				t.Fatalf("prepay: %v", err)
+			}
+			if !strings.HasPrefix(*resp.CodeUrl, "weixin://wxpay/bizpayurl?pr=") {
+				t.Fatalf("code_url %q", *resp.CodeUrl)
+			}
+			tx, _, err := nat.QueryOrderByOutTradeNo(ctx, native.QueryOrderByOutTradeNoRequest{OutTradeNo: core.String("UKR000001"), Mchid: core.String(mchID)})
+			if err != nil || *tx.TradeState != "NOTPAY" {
+				t.Fatalf("query: %v %v", err, tx)
+			}
+			tid, err := f.sim.Pay("UKR000001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The SDK's notify handler accepts the notification.
+			var req *http.Request
+			select {
+			case req = <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no notification")
+			}
+			var verifier interface {
+				Verify(ctx context.Context, serial, message, signature string) error
+				GetSerial(ctx context.Context) (string, error)
+			}
+			if mode == wechatsim.ModePublicKey {
+				verifier = verifiers.NewSHA256WithRSAPubkeyVerifier(f.sim.PublicKeyID(), *f.sim.PublicKey())
+			} else {
+				verifier = verifiers.NewSHA256WithRSAVerifier(core.NewCertificateMapWithList([]*x509.Certificate{f.sim.Certificate()}))
+			}
+			h, err := notify.NewRSANotifyHandler(apiV3Key, verifier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ptx payments.Transaction
+			n, err := h.ParseNotifyRequest(ctx, req, &ptx)
+			if err != nil {
+				t.Fatalf("SDK refused the notification: %v", err)
+			}
+			if n.EventType != "TRANSACTION.SUCCESS" || *ptx.TransactionId != tid || *ptx.Amount.Total != 30000 || *ptx.Mchid != mchID || *ptx.Appid != appID {
+				t.Fatalf("notification %+v %+v", n, ptx)
+			}
+			// Close of a paid order is refused with ORDERPAID.
+			_, err = nat.CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: core.String("UKR000001"), Mchid: core.String(mchID)})
+			if !core.IsAPIError(err, "ORDERPAID") {
+				t.Fatalf("close paid: %v", err)
+			}
+			// Refund and its notification.
+			rs := refunddomestic.RefundsApiService{Client: c}
+			rf, _, err := rs.Create(ctx, refunddomestic.CreateRequest{
+				OutTradeNo: core.String("UKR000001"), OutRefundNo: core.String("RF000001"), NotifyUrl: core.String(recv.URL + "/notify"),
+				Amount: &refunddomestic.AmountReq{Refund: core.Int64(30000), Total: core.Int64(30000), Currency: core.String("CNY")},
+			})
+			if err != nil || *rf.Status != refunddomestic.STATUS_PROCESSING {
+				t.Fatalf("refund: %v %v", err, rf)
+			}
+			if err := f.sim.SettleRefund("RF000001"); err != nil {
+				t.Fatal(err)
+			}
+			req = <-got
+			content := map[string]any{}
+			if n, err = h.ParseNotifyRequest(ctx, req, &content); err != nil || n.EventType != "REFUND.SUCCESS" || content["refund_status"] != "SUCCESS" {
+				t.Fatalf("refund notification: %v %v %v", err, n, content)
+			}
+			rq, _, err := rs.QueryByOutRefundNo(ctx, refunddomestic.QueryByOutRefundNoRequest{OutRefundNo: core.String("RF000001")})
+			if err != nil || *rq.Status != refunddomestic.STATUS_SUCCESS {
+				t.Fatalf("refund query: %v %v", err, rq)
+			}
+		})
+	}
+}
+
+func TestRefusesBadMerchantSignature(t *testing.T) {
+	f := newFixture(t, wechatsim.ModePublicKey, nil)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cases := map[string]core.ClientOption{
+		"forged key":   option.WithMerchantCredential(mchID, mchSer, other),
+		"wrong serial": option.WithMerchantCredential(mchID, "0000", f.mchKey),
+		"wrong mchid":  option.WithMerchantCredential("1900000999", mchSer, f.mchKey),
+	}
+	for name, cred := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, err := core.NewClient(ctx, cred, option.WithVerifier(verifiers.NewSHA256WithRSAPubkeyVerifier(f.sim.PublicKeyID(), *f.sim.PublicKey())), option.WithHTTPClient(f.http))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nat := native.NativeApiService{Client: c}
+			_, _, err = nat.Prepay(ctx, native.PrepayRequest{
+				Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("x"),
+				OutTradeNo: core.String("UKR000009"), NotifyUrl: core.String("https://example.invalid/n"),
+				Amount: &native.Amount{Total: core.Int64(1)},
+			})
+			var ae *core.APIError
+			if !errors.As(err, &ae) || ae.StatusCode != 401 || ae.Code != "SIGN_ERROR" {
+				t.Fatalf("want 401 SIGN_ERROR, got %v", err)
+			}
+		})
+	}
+	// A tampered body under a valid header is refused too.
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/v3/pay/transactions/out-trade-no/UKR000009?mchid="+mchID, nil)
+	req.Header.Set("Authorization", `WECHATPAY2-SHA256-RSA2048 mchid="`+mchID+`",nonce_str="n",timestamp="`+
+		strconv.FormatInt(time.Now().Unix(), 10)+`",serial_no="`+mchSer+`",signature="AAAA"`)
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("forged signature: status %d", resp.StatusCode)
+	}
+}
+
+func TestBadRequestsAndTimeExpire(t *testing.T) {
+	f := newFixture(t, wechatsim.ModePublicKey, nil)
+	c := f.client(t, wechatsim.ModePublicKey)
+	ctx := context.Background()
+	nat := native.NativeApiService{Client: c}
+	exp := f.now.Now().Add(300 * time.Second)
+	good := func() native.PrepayRequest {
+		return native.PrepayRequest{
+			Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("续期"),
+			OutTradeNo: core.String("UKR000100"), TimeExpire: &exp, NotifyUrl: core.String("https://127.0.0.1:1/n"),
+			Amount: &native.Amount{Total: core.Int64(100)},
+		}
+	}
+	bad := map[string]func(r *native.PrepayRequest){
+		"appid":        func(r *native.PrepayRequest) { r.Appid = core.String("wx0000") },
+		"mchid":        func(r *native.PrepayRequest) { r.Mchid = core.String("1") },
+		"description":  func(r *native.PrepayRequest) { r.Description = core.String("") },
+		"out_trade_no": func(r *native.PrepayRequest) { r.OutTradeNo = core.String("a b") },
+		"notify_url":   func(r *native.PrepayRequest) { r.NotifyUrl = core.String("notify") },
+		"amount":       func(r *native.PrepayRequest) { r.Amount.Total = core.Int64(0) },
+		"currency":     func(r *native.PrepayRequest) { r.Amount.Currency = core.String("USD") },
+	}
+	for name, mut := range bad {
+		r := good()
+		mut(&r)
+		if _, _, err := nat.Prepay(ctx, r); err == nil {
+			t.Errorf("%s: bad request accepted", name)
+		}
+	}
+	if _, _, err := nat.Prepay(ctx, good()); err != nil {
+		t.Fatal(err)
+	}
+	f.now.Add(300 * time.Second)
+	if _, err := f.sim.Pay("UKR000100"); !errors.Is(err, wechatsim.ErrOrderExpired) {
+		t.Fatalf("pay at 300 s: %v", err)
+	}
+	if _, err := f.sim.Pay("nope"); !errors.Is(err, wechatsim.ErrOrderNotFound) {
+		t.Fatalf("pay unknown: %v", err)
+	}
+	if _, err := nat.CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: core.String("UKR000100"), Mchid: core.String(mchID)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sim.Pay("UKR000100"); !errors.Is(err, wechatsim.ErrOrderClosed) {
+		t.Fatalf("pay closed: %v", err)
+	}
+	_, _, err := nat.QueryOrderByOutTradeNo(ctx, native.QueryOrderByOutTradeNoRequest{OutTradeNo: core.String("UKR999999"), Mchid: core.String(mchID)})
+	if !core.IsAPIError(err, "ORDER_NOT_EXIST") {
+		t.Fatalf("query unknown: %v", err)
+	}
+	// The dev endpoint pays like the phone.
+	exp = f.now.Now().Add(300 * time.Second)
+	r := good()
+	r.OutTradeNo = core.String("UKR000101")
+	if _, _, err := nat.Prepay(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.srv.Client().Post(f.srv.URL+"/sim/pay?out_trade_no=UKR000101", "", nil)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("dev pay: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	tx, _, err := nat.QueryOrderByOutTradeNo(ctx, native.QueryOrderByOutTradeNoRequest{OutTradeNo: core.String("UKR000101"), Mchid: core.String(mchID)})
+	if err != nil || *tx.TradeState != "SUCCESS" {
+		t.Fatalf("after dev pay: %v %v", err, tx)
+	}
+	b, _ := json.Marshal(tx)
+	if !strings.Contains(string(b), `"success_time"`) {
+		t.Fatalf("no success_time: %s", b)
+	}
+}
+
+func TestNotificationRetriesAreBounded(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer recv.Close()
+	f := newFixture(t, wechatsim.ModePublicKey, recv.Client())
+	c := f.client(t, wechatsim.ModePublicKey)
+	exp := f.now.Now().Add(300 * time.Second)
+	nat := native.NativeApiService{Client: c}
+	if _, _, err := nat.Prepay(context.Background(), native.PrepayRequest{
+		Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("x"),
+		OutTradeNo: core.String("UKR000200"), TimeExpire: &exp, NotifyUrl: core.String(recv.URL),
+		Amount: &native.Amount{Total: core.Int64(1)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sim.Pay("UKR000200"); err != nil {
+		t.Fatal(err)
+	}
+	f.sim.Wait()
+	d := f.sim.Deliveries()
+	if calls != 3 || len(d) != 3 || d[0].NotificationID != d[2].NotificationID || d[2].Status != 500 {
+		t.Fatalf("want 3 attempts of one notification, got %d calls, %+v", calls, d)
+	}
+}
