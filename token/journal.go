@@ -28,8 +28,8 @@ import (
 // Journal limits.
 const (
 	journalVersion  = 1
-	maxJournalBytes = 64 << 10 // a journal is a few hundred bytes; refuse anything larger
-	maxSerialLen    = 64       // CK_TOKEN_INFO.serialNumber is 16 bytes; leave room
+	journalMaxBytes = 64 << 10 // a journal is a few hundred bytes; refuse anything larger
+	journalMaxSerial    = 64       // CK_TOKEN_INFO.serialNumber is 16 bytes; leave room
 	journalSuffix   = ".json"
 	journalTmpGlob  = ".tmp-*"
 )
@@ -135,8 +135,8 @@ func (e *JournalEntry) validate() error {
 	switch {
 	case e.Version != journalVersion:
 		return fmt.Errorf("journal version %d, want %d", e.Version, journalVersion)
-	case e.Serial == "" || len(e.Serial) > maxSerialLen:
-		return fmt.Errorf("journal token serial %q is empty or longer than %d", e.Serial, maxSerialLen)
+	case e.Serial == "" || len(e.Serial) > journalMaxSerial:
+		return fmt.Errorf("journal token serial %q is empty or longer than %d", e.Serial, journalMaxSerial)
 	case !e.Mode.valid():
 		return fmt.Errorf("journal mode %q is not %q or %q", e.Mode, SameKey, Rekey)
 	case !e.Step.valid():
@@ -197,16 +197,16 @@ func OpenJournal(dir string, now func() time.Time) (*Journal, error) {
 // Dir is the journal directory.
 func (j *Journal) Dir() string { return j.dir }
 
-var plainSerial = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+var journalPlainSerial = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // path is the journal file of a token: the serial itself when it is a plain
 // file name, else its hex (serials are bytes chosen by the vendor).
 func (j *Journal) path(serial string) (string, error) {
-	if serial == "" || len(serial) > maxSerialLen {
-		return "", fmt.Errorf("token serial %q is empty or longer than %d", serial, maxSerialLen)
+	if serial == "" || len(serial) > journalMaxSerial {
+		return "", fmt.Errorf("token serial %q is empty or longer than %d", serial, journalMaxSerial)
 	}
 	name := serial
-	if !plainSerial.MatchString(serial) {
+	if !journalPlainSerial.MatchString(serial) {
 		name = "x-" + hex.EncodeToString([]byte(serial))
 	}
 	return filepath.Join(j.dir, name+journalSuffix), nil
@@ -226,12 +226,12 @@ func (j *Journal) Load(serial string) (*JournalEntry, error) {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxJournalBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, journalMaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", p, err)
 	}
-	if len(b) > maxJournalBytes {
-		return nil, fmt.Errorf("journal %s is larger than %d bytes", p, maxJournalBytes)
+	if len(b) > journalMaxBytes {
+		return nil, fmt.Errorf("journal %s is larger than %d bytes", p, journalMaxBytes)
 	}
 	var e JournalEntry
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -301,7 +301,7 @@ func (j *Journal) write(e *JournalEntry, exclusive bool) error {
 	if err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
-	return syncDir(j.dir)
+	return journalSyncDir(j.dir)
 }
 
 // Remove deletes the token's journal: the install is over (done or undone).
@@ -320,25 +320,25 @@ func (j *Journal) Remove(serial string) error {
 			os.Remove(s)
 		}
 	}
-	return syncDir(j.dir)
+	return journalSyncDir(j.dir)
 }
 
-// syncDir makes a rename or unlink in dir durable. Windows cannot open a
+// journalSyncDir makes a rename or unlink in dir durable. Windows cannot open a
 // directory for sync; there the rename itself is durable enough (NTFS logs
 // metadata).
-func syncDir(dir string) error {
+func journalSyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync journal directory: %w", err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !isSyncUnsupported(err) {
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !journalSyncUnsupported(err) {
 		return fmt.Errorf("sync journal directory: %w", err)
 	}
 	return nil
 }
 
-func isSyncUnsupported(err error) bool {
+func journalSyncUnsupported(err error) bool {
 	var pe *fs.PathError
 	return errors.As(err, &pe) && (strings.Contains(pe.Err.Error(), "not supported") || strings.Contains(pe.Err.Error(), "Access is denied"))
 }

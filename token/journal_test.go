@@ -11,12 +11,12 @@ import (
 	"time"
 )
 
-func fixedClock() func() time.Time {
+func journalTestClock() func() time.Time {
 	t := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	return func() time.Time { t = t.Add(time.Second); return t }
 }
 
-func sampleEntry(serial string) *JournalEntry {
+func journalTestEntry(serial string) *JournalEntry {
 	old := sha256.Sum256([]byte("old cert"))
 	return &JournalEntry{
 		Serial:        serial,
@@ -31,7 +31,7 @@ func sampleEntry(serial string) *JournalEntry {
 }
 
 func TestJournalLifecycle(t *testing.T) {
-	j, err := OpenJournal(filepath.Join(t.TempDir(), "a", "journal"), fixedClock())
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "a", "journal"), journalTestClock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,16 +41,16 @@ func TestJournalLifecycle(t *testing.T) {
 	if e, err := j.Load("0123abcd"); e != nil || err != nil {
 		t.Fatalf("empty journal: Load = %v, %v", e, err)
 	}
-	e := sampleEntry("0123abcd")
+	e := journalTestEntry("0123abcd")
 	if err := j.Begin(e); err != nil {
 		t.Fatal(err)
 	}
 	// A second install on the same token cannot start.
-	if err := j.Begin(sampleEntry("0123abcd")); !errors.Is(err, ErrInstallInProgress) {
+	if err := j.Begin(journalTestEntry("0123abcd")); !errors.Is(err, ErrInstallInProgress) {
 		t.Fatalf("second Begin: %v, want ErrInstallInProgress", err)
 	}
 	// Another token can.
-	if err := j.Begin(sampleEntry("ffff")); err != nil {
+	if err := j.Begin(journalTestEntry("ffff")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := j.Load("0123abcd")
@@ -97,12 +97,12 @@ func TestJournalLifecycle(t *testing.T) {
 }
 
 func TestJournalOddSerialIsHexNamed(t *testing.T) {
-	j, err := OpenJournal(t.TempDir(), fixedClock())
+	j, err := OpenJournal(t.TempDir(), journalTestClock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, serial := range []string{"../../etc/passwd", "序列号", ".hidden", "a b"} {
-		if err := j.Begin(sampleEntry(serial)); err != nil {
+		if err := j.Begin(journalTestEntry(serial)); err != nil {
 			t.Fatalf("%q: %v", serial, err)
 		}
 		e, err := j.Load(serial)
@@ -122,14 +122,14 @@ func TestJournalOddSerialIsHexNamed(t *testing.T) {
 }
 
 func TestJournalRefusesBadEntries(t *testing.T) {
-	j, err := OpenJournal(t.TempDir(), fixedClock())
+	j, err := OpenJournal(t.TempDir(), journalTestClock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte("x"))
 	cases := map[string]func(e *JournalEntry){
 		"empty serial":           func(e *JournalEntry) { e.Serial = "" },
-		"long serial":            func(e *JournalEntry) { e.Serial = strings.Repeat("1", maxSerialLen+1) },
+		"long serial":            func(e *JournalEntry) { e.Serial = strings.Repeat("1", journalMaxSerial+1) },
 		"bad mode":               func(e *JournalEntry) { e.Mode = "sideways" },
 		"bad step":               func(e *JournalEntry) { e.Step = "halfway" },
 		"no old id":              func(e *JournalEntry) { e.OldID = nil },
@@ -143,7 +143,7 @@ func TestJournalRefusesBadEntries(t *testing.T) {
 	}
 	for name, spoil := range cases {
 		t.Run(name, func(t *testing.T) {
-			e := sampleEntry("77")
+			e := journalTestEntry("77")
 			spoil(e)
 			if err := j.Begin(e); err == nil {
 				t.Fatal("Begin accepted a bad entry")
@@ -156,11 +156,11 @@ func TestJournalRefusesBadEntries(t *testing.T) {
 }
 
 func TestJournalDamagedFiles(t *testing.T) {
-	j, err := OpenJournal(t.TempDir(), fixedClock())
+	j, err := OpenJournal(t.TempDir(), journalTestClock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Begin(sampleEntry("42")); err != nil {
+	if err := j.Begin(journalTestEntry("42")); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(filepath.Join(j.Dir(), "42.json"))
@@ -173,7 +173,7 @@ func TestJournalDamagedFiles(t *testing.T) {
 		"unknown field": bytes.Replace(good, []byte(`"mode"`), []byte(`"extra": 1, "mode"`), 1),
 		"bad hex":       bytes.Replace(good, []byte(`"old_id": "010203"`), []byte(`"old_id": "zz"`), 1),
 		"other token":   bytes.Replace(good, []byte(`"token_serial": "42"`), []byte(`"token_serial": "43"`), 1),
-		"too large":     append(bytes.Repeat([]byte(" "), maxJournalBytes), good...),
+		"too large":     append(bytes.Repeat([]byte(" "), journalMaxBytes), good...),
 		"future":        bytes.Replace(good, []byte(`"version": 1`), []byte(`"version": 2`), 1),
 	}
 	for name, content := range cases {
@@ -192,7 +192,7 @@ func TestJournalDamagedFiles(t *testing.T) {
 }
 
 func TestJournalRemoveCleansStaleTemporaries(t *testing.T) {
-	j, err := OpenJournal(t.TempDir(), fixedClock())
+	j, err := OpenJournal(t.TempDir(), journalTestClock())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,155 @@
+package token
+
+import (
+	"bytes"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"testing"
+
+	"github.com/emmansun/gmsm/smx509"
+)
+
+func instParse(t testing.TB, der []byte) *smx509.Certificate {
+	t.Helper()
+	c, err := installParseOne(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestInstallVerifyRefusesWrongCertificates(t *testing.T) {
+	for _, kind := range []string{"ec", "rsa", "sm2"} {
+		t.Run(kind, func(t *testing.T) {
+			ca := newInstCA(t, kind, "Test CA "+kind)
+			otherCA := newInstCA(t, kind, "Other CA "+kind)
+			key := instNewKey(t, kind)
+			other := instNewKey(t, kind)
+			old := instParse(t, ca.issue(t, key.Public(), instHolder(), instNow.AddDate(-1, 0, -1), instNow.AddDate(0, 0, -1)))
+			chain := []*smx509.Certificate{ca.cert}
+
+			good := instParse(t, ca.renewal(t, key.Public()))
+			if err := installVerify(good, old, key.Public(), chain, instNow); err != nil {
+				t.Fatalf("a good renewal was refused: %v", err)
+			}
+			if kind == "sm2" && good.SignatureAlgorithm != smx509.SM2WithSM3 {
+				t.Fatalf("SM2 test certificate signed with %v", good.SignatureAlgorithm)
+			}
+
+			otherHolder := instHolder()
+			otherHolder.Organization = []string{"另一家公司"}
+			otherPerson := instHolder()
+			otherPerson.CommonName = "李四"
+			otherCode := instHolder()
+			otherCode.SerialNumber = "91440300MA5DYYYY0Y"
+			changedOU := instHolder()
+			changedOU.OrganizationalUnit = []string{"财务部"}
+
+			cases := []struct {
+				name string
+				cert []byte
+				key  any
+				want error
+			}{
+				{"key of another pair", ca.renewal(t, other.Public()), key.Public(), ErrCertKeyMismatch},
+				{"signed by another CA", otherCA.renewal(t, key.Public()), key.Public(), ErrCertChain},
+				{"expired", ca.issue(t, key.Public(), instHolder(), instNow.AddDate(-1, 0, 0), instNow.AddDate(0, 0, -1)), key.Public(), ErrCertExpired},
+				{"not valid yet", ca.issue(t, key.Public(), instHolder(), instNow.AddDate(0, 0, 1), instNow.AddDate(1, 0, 0)), key.Public(), ErrCertNotYetValid},
+				{"another company", ca.issue(t, key.Public(), otherHolder, instNow, instNow.AddDate(1, 0, 0)), key.Public(), ErrHolderMismatch},
+				{"another person", ca.issue(t, key.Public(), otherPerson, instNow, instNow.AddDate(1, 0, 0)), key.Public(), ErrHolderMismatch},
+				{"another credit code", ca.issue(t, key.Public(), otherCode, instNow, instNow.AddDate(1, 0, 0)), key.Public(), ErrHolderMismatch},
+				{"changed OU is the same holder", ca.issue(t, key.Public(), changedOU, instNow, instNow.AddDate(1, 0, 0)), key.Public(), nil},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					err := installVerify(instParse(t, c.cert), old, c.key, chain, instNow)
+					if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+						t.Fatalf("got %v, want %v", err, c.want)
+					}
+				})
+			}
+			if err := installVerify(good, old, key.Public(), nil, instNow); !errors.Is(err, ErrCertChain) {
+				t.Fatalf("no chain: got %v, want ErrCertChain", err)
+			}
+			if err := installVerify(good, old, key.Public(), []*smx509.Certificate{otherCA.cert}, instNow); !errors.Is(err, ErrCertChain) {
+				t.Fatalf("wrong chain: got %v, want ErrCertChain", err)
+			}
+		})
+	}
+}
+
+func TestParseCertificateInput(t *testing.T) {
+	ca := newInstCA(t, "ec", "Test CA")
+	key := instNewKey(t, "ec")
+	leaf := ca.renewal(t, key.Public())
+	pemOf := func(ders ...[]byte) []byte {
+		var b bytes.Buffer
+		for _, d := range ders {
+			pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: d})
+		}
+		return b.Bytes()
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}})
+
+	good := map[string]struct {
+		in []byte
+		n  int
+	}{
+		"DER":                 {leaf, 1},
+		"two DER":             {append(append([]byte{}, leaf...), ca.cert.Raw...), 2},
+		"PEM":                 {pemOf(leaf), 1},
+		"PEM chain":           {pemOf(leaf, ca.cert.Raw), 2},
+		"PEM with a key":      {append(keyPEM, pemOf(leaf)...), 1},
+		"PEM with text first": {append([]byte("Subject: x\n"), pemOf(leaf)...), 1},
+	}
+	for name, c := range good {
+		certs, err := ParseCertificateInput(c.in)
+		if err != nil || len(certs) != c.n {
+			t.Errorf("%s: %d certificates, %v; want %d", name, len(certs), err, c.n)
+		}
+	}
+	var many [][]byte
+	for range installMaxChainCerts + 1 {
+		many = append(many, leaf)
+	}
+	bad := map[string][]byte{
+		"empty":            nil,
+		"garbage":          []byte("hello"),
+		"truncated DER":    leaf[:len(leaf)-10],
+		"PEM without cert": keyPEM,
+		"PEM bad body":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("nope")}),
+		"too many":         pemOf(many...),
+		"too large":        make([]byte, installMaxChainBytes+1),
+	}
+	for name, in := range bad {
+		if _, err := ParseCertificateInput(in); !errors.Is(err, ErrCertUnparsable) {
+			t.Errorf("%s: got %v, want ErrCertUnparsable", name, err)
+		}
+	}
+	if _, err := installParseOne(pemOf(leaf, ca.cert.Raw)); !errors.Is(err, ErrCertUnparsable) {
+		t.Errorf("two certificates where one is expected: %v", err)
+	}
+	if _, err := installParseOne(make([]byte, installMaxCertBytes+1)); !errors.Is(err, ErrCertUnparsable) {
+		t.Errorf("oversized certificate: %v", err)
+	}
+}
+
+func TestInstallHolderKeyIgnoresOrderAndOtherAttributes(t *testing.T) {
+	ca := newInstCA(t, "ec", "Test CA")
+	key := instNewKey(t, "ec")
+	a := instHolder()
+	b := instHolder()
+	b.Locality = []string{"深圳"}
+	b.OrganizationalUnit = []string{"IT"}
+	ca1 := instParse(t, ca.issue(t, key.Public(), a, instNow, instNow.AddDate(1, 0, 0)))
+	ca2 := instParse(t, ca.issue(t, key.Public(), b, instNow, instNow.AddDate(1, 0, 0)))
+	if installHolderKey(ca1) != installHolderKey(ca2) {
+		t.Fatalf("holder keys differ: %s / %s", installHolderKey(ca1), installHolderKey(ca2))
+	}
+	c := pkix.Name{Country: []string{"CN"}, Organization: []string{"深圳市测试科技有限公司"}, CommonName: "张三"}
+	ca3 := instParse(t, ca.issue(t, key.Public(), c, instNow, instNow.AddDate(1, 0, 0)))
+	if installHolderKey(ca1) == installHolderKey(ca3) {
+		t.Fatal("a subject without the credit code has the same holder key")
+	}
+}
