@@ -27,11 +27,11 @@ import (
 
 // Journal limits.
 const (
-	journalVersion  = 1
-	journalMaxBytes = 64 << 10 // a journal is a few hundred bytes; refuse anything larger
-	journalMaxSerial    = 64       // CK_TOKEN_INFO.serialNumber is 16 bytes; leave room
-	journalSuffix   = ".json"
-	journalTmpGlob  = ".tmp-*"
+	journalVersion   = 1
+	journalMaxBytes  = 64 << 10 // a journal is a few hundred bytes; refuse anything larger
+	journalMaxSerial = 64       // CK_TOKEN_INFO.serialNumber is 16 bytes; leave room
+	journalSuffix    = ".json"
+	journalTmpGlob   = ".tmp-*"
 )
 
 // ErrInstallInProgress means a journal already exists for the token: an
