@@ -1,0 +1,410 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/asn1"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"sort"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/miekg/pkcs11"
+)
+
+// ObjectHandle names an object within the open Token it was read from.
+type ObjectHandle uint
+
+// Object is what every token object has in common.
+type Object struct {
+	Handle ObjectHandle `json:"-"`
+	Class  string       `json:"class"` // "certificate", "private_key", "public_key", "data", "other"
+	ID     []byte       `json:"-"`
+	Label  string       `json:"label"`
+}
+
+// IDHex is the CKA_ID in lower-case hex.
+func (o Object) IDHex() string { return hex.EncodeToString(o.ID) }
+
+// Certificate is an X.509 certificate object and, when it parses, its
+// contents. Key pair matching: a key belongs to the certificate when its
+// CKA_ID equals the certificate's and its public key (where the token shows
+// it) is the certificate's.
+type Certificate struct {
+	Object
+	Info       *CertInfo // nil when the value does not parse
+	ParseError string    // why Info is nil
+	PrivateKey *Key      // matching private key (visible only when logged in)
+	PublicKey  *Key      // matching public key object
+}
+
+// HasKey reports whether a matching private key was found.
+func (c *Certificate) HasKey() bool { return c.PrivateKey != nil }
+
+// Key is a private or public key object.
+type Key struct {
+	Object
+	KeyType   string           `json:"key_type"` // "RSA", "EC", "SM2", "other"
+	Bits      int              `json:"bits"`
+	Curve     string           `json:"curve,omitempty"`
+	Public    crypto.PublicKey `json:"-"` // nil when the token does not show it
+	Sensitive bool             `json:"sensitive"`
+	NoExtract bool             `json:"non_extractable"`
+}
+
+// Inventory is every object the session can see, sorted and matched.
+type Inventory struct {
+	Serial       string
+	LoggedIn     bool // private keys are only visible after Login
+	Certificates []*Certificate
+	PrivateKeys  []*Key
+	PublicKeys   []*Key
+	// Ghosts are objects without content: certificates with an empty
+	// CKA_VALUE and public keys without key material, as left by a write
+	// that was interrupted.
+	Ghosts []Object
+	// OrphanKeys are keys no certificate uses: pairs made for a renewal
+	// that did not finish, and public keys whose private key is gone
+	// (only judged for public keys when logged in).
+	OrphanKeys []*Key
+	Other      []Object
+}
+
+// CertificatesWithoutKey lists certificates for which no private key was
+// found. Meaningful only when LoggedIn.
+func (inv *Inventory) CertificatesWithoutKey() []*Certificate {
+	var out []*Certificate
+	for _, c := range inv.Certificates {
+		if !c.HasKey() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Objects reads every object the session can see: certificates need no
+// login, private keys do.
+func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
+	if err := t.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	handles, err := t.findLocked(nil)
+	if err != nil {
+		return nil, err
+	}
+	inv := &Inventory{Serial: t.serial, LoggedIn: t.loggedIn}
+	for _, h := range handles {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := t.readObjectLocked(inv, h); err != nil {
+			return nil, err
+		}
+	}
+	inv.match()
+	return inv, nil
+}
+
+// Certificates reads only the certificate objects (no login needed).
+func (t *Token) Certificates(ctx context.Context) ([]*Certificate, error) {
+	if err := t.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	handles, err := t.findLocked([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE)})
+	if err != nil {
+		return nil, err
+	}
+	inv := &Inventory{Serial: t.serial}
+	for _, h := range handles {
+		if err := t.readObjectLocked(inv, h); err != nil {
+			return nil, err
+		}
+	}
+	inv.sort()
+	return inv.Certificates, nil
+}
+
+func (t *Token) findLocked(tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
+	c := t.lib.ctx
+	if err := c.FindObjectsInit(t.session, tmpl); err != nil {
+		return nil, fmt.Errorf("token %s: %w", t.serial, p11err("find objects", err))
+	}
+	var all []pkcs11.ObjectHandle
+	for {
+		hs, _, err := c.FindObjects(t.session, 256)
+		if err != nil {
+			_ = c.FindObjectsFinal(t.session)
+			return nil, fmt.Errorf("token %s: %w", t.serial, p11err("find objects", err))
+		}
+		all = append(all, hs...)
+		if len(hs) < 256 {
+			break
+		}
+	}
+	if err := c.FindObjectsFinal(t.session); err != nil {
+		return nil, fmt.Errorf("token %s: %w", t.serial, p11err("find objects", err))
+	}
+	return all, nil
+}
+
+// attrs reads the given attributes; attributes the object does not have or
+// keeps secret come back empty. It asks for all at once (one module call)
+// and falls back to one at a time when the module refuses the batch.
+func (t *Token) attrsLocked(h pkcs11.ObjectHandle, types ...uint) (map[uint][]byte, error) {
+	tmpl := make([]*pkcs11.Attribute, len(types))
+	for i, ty := range types {
+		tmpl[i] = pkcs11.NewAttribute(ty, nil)
+	}
+	out := make(map[uint][]byte, len(types))
+	got, err := t.lib.ctx.GetAttributeValue(t.session, h, tmpl)
+	if err == nil {
+		for _, a := range got {
+			out[a.Type] = a.Value
+		}
+		return out, nil
+	}
+	if !isCode(err, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID) && !isCode(err, pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
+		return nil, fmt.Errorf("token %s: %w", t.serial, p11err("get attribute value", err))
+	}
+	for _, ty := range types {
+		got, err := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(ty, nil)})
+		if err != nil {
+			if isCode(err, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID) || isCode(err, pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
+				continue
+			}
+			return nil, fmt.Errorf("token %s: %w", t.serial, p11err("get attribute value", err))
+		}
+		for _, a := range got {
+			out[a.Type] = a.Value
+		}
+	}
+	return out, nil
+}
+
+func ulong(b []byte) uint {
+	if len(b) == 0 {
+		return ^uint(0)
+	}
+	var v uint
+	// Attributes come in the host's byte order; miekg encodes CK_ULONG as
+	// little-endian on the platforms it supports.
+	for i := len(b) - 1; i >= 0; i-- {
+		v = v<<8 | uint(b[i])
+	}
+	return v
+}
+
+func boolAttr(b []byte) bool { return len(b) > 0 && b[0] != 0 }
+
+func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
+	a, err := t.attrsLocked(h, pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
+	if err != nil {
+		return err
+	}
+	obj := Object{Handle: ObjectHandle(h), ID: a[pkcs11.CKA_ID], Label: decodeText(a[pkcs11.CKA_LABEL]).Text}
+	switch ulong(a[pkcs11.CKA_CLASS]) {
+	case pkcs11.CKO_CERTIFICATE:
+		obj.Class = "certificate"
+		v, err := t.attrsLocked(h, pkcs11.CKA_VALUE)
+		if err != nil {
+			return err
+		}
+		if len(v[pkcs11.CKA_VALUE]) == 0 {
+			inv.Ghosts = append(inv.Ghosts, obj)
+			return nil
+		}
+		c := &Certificate{Object: obj}
+		if ci, err := ParseCertificate(v[pkcs11.CKA_VALUE]); err != nil {
+			c.ParseError = err.Error()
+		} else {
+			c.Info = ci
+		}
+		inv.Certificates = append(inv.Certificates, c)
+	case pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY:
+		private := ulong(a[pkcs11.CKA_CLASS]) == pkcs11.CKO_PRIVATE_KEY
+		obj.Class = "public_key"
+		if private {
+			obj.Class = "private_key"
+		}
+		k, err := t.readKeyLocked(h, obj, private)
+		if err != nil {
+			return err
+		}
+		if !private && k.Public == nil && k.KeyType != "other" {
+			inv.Ghosts = append(inv.Ghosts, obj)
+			return nil
+		}
+		if private {
+			inv.PrivateKeys = append(inv.PrivateKeys, k)
+		} else {
+			inv.PublicKeys = append(inv.PublicKeys, k)
+		}
+	case pkcs11.CKO_DATA:
+		obj.Class = "data"
+		inv.Other = append(inv.Other, obj)
+	default:
+		obj.Class = "other"
+		inv.Other = append(inv.Other, obj)
+	}
+	return nil
+}
+
+// CKK_SM2 is the key type GM/T 0016-style PKCS#11 modules commonly use for
+// SM2 keys (vendor-defined; there is no standard value).
+const ckkSM2 = pkcs11.CKK_VENDOR_DEFINED + 0x10001
+
+func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (*Key, error) {
+	a, err := t.attrsLocked(h, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_MODULUS, pkcs11.CKA_PUBLIC_EXPONENT,
+		pkcs11.CKA_EC_PARAMS, pkcs11.CKA_EC_POINT, pkcs11.CKA_SENSITIVE, pkcs11.CKA_EXTRACTABLE)
+	if err != nil {
+		return nil, err
+	}
+	k := &Key{Object: obj, Sensitive: boolAttr(a[pkcs11.CKA_SENSITIVE]), NoExtract: len(a[pkcs11.CKA_EXTRACTABLE]) > 0 && !boolAttr(a[pkcs11.CKA_EXTRACTABLE])}
+	switch ulong(a[pkcs11.CKA_KEY_TYPE]) {
+	case pkcs11.CKK_RSA:
+		k.KeyType = "RSA"
+		if n := a[pkcs11.CKA_MODULUS]; len(n) > 0 {
+			nb := new(big.Int).SetBytes(n)
+			k.Bits = nb.BitLen()
+			if e := new(big.Int).SetBytes(a[pkcs11.CKA_PUBLIC_EXPONENT]); e.IsInt64() && e.Int64() > 0 && e.Int64() < 1<<31 {
+				k.Public = &rsa.PublicKey{N: nb, E: int(e.Int64())}
+			}
+		}
+	case pkcs11.CKK_EC, ckkSM2:
+		k.KeyType = "EC"
+		curve := curveFromParams(a[pkcs11.CKA_EC_PARAMS])
+		if curve != nil {
+			k.Curve = curve.Params().Name
+			k.Bits = curve.Params().BitSize
+			if curve == sm2.P256() {
+				k.KeyType, k.Curve = "SM2", "SM2"
+			}
+			if !private {
+				k.Public = ecPoint(curve, a[pkcs11.CKA_EC_POINT])
+			}
+		}
+	default:
+		k.KeyType = "other"
+	}
+	return k, nil
+}
+
+var (
+	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
+	oidP384 = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
+	oidP521 = asn1.ObjectIdentifier{1, 3, 132, 0, 35}
+	oidSM2  = asn1.ObjectIdentifier{1, 2, 156, 10197, 1, 301}
+)
+
+func curveFromParams(params []byte) elliptic.Curve {
+	var oid asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(params, &oid); err != nil {
+		return nil
+	}
+	switch {
+	case oid.Equal(oidP256):
+		return elliptic.P256()
+	case oid.Equal(oidP384):
+		return elliptic.P384()
+	case oid.Equal(oidP521):
+		return elliptic.P521()
+	case oid.Equal(oidSM2):
+		return sm2.P256()
+	}
+	return nil
+}
+
+func curveOID(c elliptic.Curve) (asn1.ObjectIdentifier, bool) {
+	switch c {
+	case elliptic.P256():
+		return oidP256, true
+	case elliptic.P384():
+		return oidP384, true
+	case elliptic.P521():
+		return oidP521, true
+	}
+	return nil, false
+}
+
+// ecPoint decodes CKA_EC_POINT: an uncompressed point, wrapped in a DER
+// OCTET STRING as the standard says, or raw as some modules send it.
+func ecPoint(curve elliptic.Curve, b []byte) *ecdsa.PublicKey {
+	size := (curve.Params().BitSize + 7) / 8
+	raw := b
+	var inner []byte
+	if rest, err := asn1.Unmarshal(b, &inner); err == nil && len(rest) == 0 && len(inner) == 1+2*size {
+		raw = inner
+	}
+	if len(raw) != 1+2*size || raw[0] != 4 {
+		return nil
+	}
+	x := new(big.Int).SetBytes(raw[1 : 1+size])
+	y := new(big.Int).SetBytes(raw[1+size:])
+	if !curve.IsOnCurve(x, y) {
+		return nil
+	}
+	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}
+}
+
+// match pairs certificates with keys and collects orphans.
+func (inv *Inventory) match() {
+	inv.sort()
+	usedPriv := map[*Key]bool{}
+	usedPub := map[*Key]bool{}
+	for _, c := range inv.Certificates {
+		var certPub crypto.PublicKey
+		if c.Info != nil {
+			certPub = c.Info.PublicKey
+		}
+		for _, k := range inv.PublicKeys {
+			if keyMatches(c, certPub, k) {
+				c.PublicKey = k
+				usedPub[k] = true
+				break
+			}
+		}
+		for _, k := range inv.PrivateKeys {
+			if keyMatches(c, certPub, k) {
+				c.PrivateKey = k
+				usedPriv[k] = true
+				break
+			}
+		}
+	}
+	for _, k := range inv.PrivateKeys {
+		if !usedPriv[k] {
+			inv.OrphanKeys = append(inv.OrphanKeys, k)
+		}
+	}
+	for _, k := range inv.PublicKeys {
+		if !usedPub[k] {
+			inv.OrphanKeys = append(inv.OrphanKeys, k)
+		}
+	}
+}
+
+// keyMatches: same CKA_ID (both non-empty), and the same public key when
+// both sides show one; with an unparsable certificate or key material the
+// token hides, the CKA_ID decides.
+func keyMatches(c *Certificate, certPub crypto.PublicKey, k *Key) bool {
+	if len(c.ID) == 0 || !bytes.Equal(c.ID, k.ID) {
+		return false
+	}
+	if certPub != nil && k.Public != nil {
+		return samePublicKey(certPub, k.Public)
+	}
+	return true
+}
+
+func (inv *Inventory) sort() {
+	sort.SliceStable(inv.Certificates, func(i, j int) bool {
+		return inv.Certificates[i].Handle < inv.Certificates[j].Handle
+	})
+}

@@ -1,0 +1,41 @@
+package token
+
+import (
+	"bytes"
+	"encoding/hex"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
+// Text is a fixed-width PKCS#11 string field decoded for display.
+type Text struct {
+	Text     string
+	Encoding string // "utf-8", "gbk" or "hex"
+}
+
+// decodeText decodes a blank-padded PKCS#11 string field. The standard says
+// UTF-8, but Chinese tokens often carry GBK (GB 18030) bytes. Valid UTF-8 is
+// taken as is; otherwise GB 18030 is tried and kept only if the result is
+// printable; otherwise the bytes are shown as hex, so a label is never
+// silently garbled and never crashes a caller.
+func decodeText(b []byte) Text {
+	b = bytes.TrimRight(b, " \x00")
+	if utf8.Valid(b) && printable(string(b)) {
+		return Text{Text: string(b), Encoding: "utf-8"}
+	}
+	if s, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b); err == nil && utf8.Valid(s) && printable(string(s)) && !bytes.ContainsRune(s, utf8.RuneError) {
+		return Text{Text: string(bytes.TrimRight(s, " ")), Encoding: "gbk"}
+	}
+	return Text{Text: hex.EncodeToString(b), Encoding: "hex"}
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return false
+		}
+	}
+	return true
+}
