@@ -402,7 +402,11 @@ func runChild(t *testing.T, mode string, env ...string) childReport {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang guard only
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{"UKEY_SESSION_CHILD=" + mode}, env...)...)
+	base := os.Environ()
+	if len(env) > 0 && env[len(env)-1] == "UKEY_SESSION_ENV_IS_FULL=1" {
+		base = nil
+	}
+	cmd.Env = append(base, append([]string{"UKEY_SESSION_CHILD=" + mode}, env...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

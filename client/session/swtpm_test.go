@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,12 +38,18 @@ func startSWTPMState(t *testing.T, state string) *swtpm {
 		"--server", "type=unixio,path="+sock,
 		"--ctrl", "type=unixio,path="+sock+".ctrl",
 		"--flags", "not-need-init,startup-clear")
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start swtpm: %v", err)
 	}
 	s := &swtpm{socket: sock, state: state, cmd: cmd}
-	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("swtpm stderr:\n%s", stderr.String())
+		}
+	})
 	// Poll until it answers; the limit is only a hang guard.
 	for i := 0; ; i++ {
 		if _, err := os.Stat(sock); err == nil {
