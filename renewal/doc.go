@@ -1,0 +1,30 @@
+// Package renewal is the contract shared by the desktop client, its HTTP
+// client and the renewal service: what an application is, what may be done to
+// it, what goes over the wire, and how errors are named.
+//
+// An application has three independent dimensions of state: its Status (the
+// review and processing line editing → pending_review → approved | rejected →
+// ready_to_download → installed, with on_hold for a fraud check and cancelled),
+// its Payment state (unpaid → paid → refunding → refunded) and its FinVerify
+// state (the 0.01 CNY bank-transfer check: not_required, pending, verified,
+// failed). Every move between states is one row of the Rules table: the action,
+// the roles that may take it, the states it starts from, the CA policy it
+// depends on, and where it leads. AllowedActions reads that table to tell the
+// GUI which buttons to show; Apply reads the same table to let the server
+// enforce exactly those moves. Docs are generated from it too (RulesMarkdown),
+// so the three cannot drift apart.
+//
+// Where CAs differ (pay before or after review, financial verification or not,
+// the renewal window, prices, re-keying) the difference is data in Policy, not
+// a fork in the code.
+//
+// Errors carry a Code from an append-only table (never reorder it: codes are
+// numbered by position) with an HTTP status, the field concerned and a message
+// in zh-CN and en. *Error is the one error type both sides use; request types
+// validate themselves and return field-level *Errors.
+//
+// The field validators (unified social credit code per GB 32100, resident ID
+// number per GB 11643, mainland mobile, e-mail, bank account, tax ID, years,
+// addresses) are pure functions the GUI calls as the user types and the
+// server calls on every request.
+package renewal

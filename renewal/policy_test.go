@@ -1,0 +1,89 @@
+package renewal
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPolicyValidate(t *testing.T) {
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatalf("default policy: %v", err)
+	}
+	cases := []struct {
+		field string
+		spoil func(*Policy)
+	}{
+		{"payment_timing", func(p *Policy) { p.PaymentTiming = "whenever" }},
+		{"window_before_days", func(p *Policy) { p.WindowBeforeDays = -1 }},
+		{"window_after_days", func(p *Policy) { p.WindowAfterDays = MaxWindowDays + 1 }},
+		{"prices_fen[1]", func(p *Policy) { p.PricesFen[1] = -5 }},
+		{"finverify_max_tries", func(p *Policy) { p.FinVerifyMaxTries = 0 }},
+	}
+	for _, c := range cases {
+		p := DefaultPolicy()
+		c.spoil(&p)
+		if e := AsError(p.Validate()); e == nil || e.FieldError(c.field) == nil {
+			t.Errorf("%s: %v", c.field, e)
+		}
+	}
+}
+
+func TestWindow(t *testing.T) {
+	p := DefaultPolicy()
+	notAfter := time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		now  time.Time
+		code Code
+	}{
+		{notAfter.AddDate(0, 0, -91), CodeWindowNotOpen},
+		{notAfter.AddDate(0, 0, -90), 0},
+		{notAfter, 0},
+		{notAfter.AddDate(0, 0, 365), 0},
+		{notAfter.AddDate(0, 0, 365).Add(time.Second), CodeWindowClosed},
+	} {
+		err := p.CheckWindow(notAfter, c.now)
+		if (c.code == 0) != (err == nil) || (err != nil && CodeOf(err) != c.code) {
+			t.Errorf("at %s: %v, want %v", c.now, err, c.code)
+		}
+	}
+	e := p.Eligibility(Certificate{Serial: "a", NotAfter: notAfter}, notAfter.AddDate(0, 0, -20))
+	if !e.Eligible || e.DaysLeft != 20 || len(e.Prices) != 3 || e.Prices[2].AmountFen != p.PricesFen[2] {
+		t.Errorf("eligibility: %+v", e)
+	}
+	e = p.Eligibility(Certificate{Serial: "a", NotAfter: notAfter}, notAfter.AddDate(2, 0, 0))
+	if e.Eligible || e.Reason == nil || e.Reason.Code != CodeWindowClosed {
+		t.Errorf("eligibility long after expiry: %+v", e)
+	}
+}
+
+func TestNewValidityExtendsFromOldEnd(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	oldEnd := now.AddDate(0, 0, 30)
+	nb, na := NewValidity(oldEnd, now, 2)
+	if !nb.Equal(now) || !na.Equal(oldEnd.AddDate(2, 0, 0)) {
+		t.Errorf("early: %s %s", nb, na)
+	}
+	_, na = NewValidity(now.AddDate(0, 0, -30), now, 1)
+	if !na.Equal(now.AddDate(1, 0, 0)) {
+		t.Errorf("late: %s", na)
+	}
+}
+
+func TestDaysLeft(t *testing.T) {
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]int{48 * time.Hour: 2, 47 * time.Hour: 1, 0: 0, -time.Hour: -1, -49 * time.Hour: -3} {
+		if got := DaysLeft(now.Add(d), now); got != want {
+			t.Errorf("DaysLeft(%s) = %d, want %d", d, got, want)
+		}
+	}
+}
+
+func TestPrice(t *testing.T) {
+	p := DefaultPolicy()
+	if f, err := p.PriceFen(3); err != nil || f != p.PricesFen[2] {
+		t.Errorf("PriceFen(3) = %d, %v", f, err)
+	}
+	if _, err := p.PriceFen(4); CodeOf(err) != CodeYears {
+		t.Errorf("PriceFen(4) = %v", err)
+	}
+}

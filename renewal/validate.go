@@ -1,0 +1,358 @@
+package renewal
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on free-text fields, in runes.
+const (
+	MaxNameRunes         = 50   // a person's name
+	MaxOrgNameRunes      = 100  // an organisation's registered name
+	MaxBankNameRunes     = 100  // a bank branch name
+	MaxAddressRunes      = 200  // a postal address
+	MinAddressRunes      = 6    // "北京市东城区" is the shortest that could be delivered to
+	MaxCommentRunes      = 1000 // a clerk's comment
+	MaxReasonRunes       = 500  // a reviewer's reason
+	MaxInvoiceTitleRunes = 100
+	MaxEmailBytes        = 254 // RFC 5321 path limit
+	MinBankAccountDigits = 8
+	MaxBankAccountDigits = 30
+	MinYears             = 1
+	MaxYears             = 3
+	MaxAccountRunes      = 64  // a sign-in account name
+	MaxPasswordBytes     = 256 // longer passwords are refused before hashing
+	SMSCodeDigits        = 6
+	FinVerifyCodeDigits  = 6
+)
+
+// invalid makes a field-less *Error; the request validator names the field.
+func invalid(code Code, format string, args ...any) *Error {
+	e := NewError(code, "")
+	e.Field = ""
+	if format != "" {
+		e.Message = fmt.Sprintf(format, args...)
+	}
+	return e
+}
+
+// GB 32100-2015: 18 characters from this 31-symbol alphabet (no I, O, Z, S, V).
+const creditCodeAlphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+var creditCodeWeights = [17]int{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28}
+
+// CreditCodeCheckChar returns the GB 32100 check character for the first 17
+// characters of a unified social credit code.
+func CreditCodeCheckChar(first17 string) (byte, error) {
+	if len(first17) != 17 {
+		return 0, invalid(CodeCreditCode, "need 17 characters to compute the check character, got %d", len(first17))
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		v := strings.IndexByte(creditCodeAlphabet, first17[i])
+		if v < 0 {
+			return 0, invalid(CodeCreditCode, "character %d (%q) is not allowed in a credit code", i+1, first17[i])
+		}
+		sum += v * creditCodeWeights[i]
+	}
+	return creditCodeAlphabet[(31-sum%31)%31], nil
+}
+
+// NormalizeCreditCode upper-cases and trims s.
+func NormalizeCreditCode(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// ValidateCreditCode checks a unified social credit code (统一社会信用代码):
+// 18 characters, alphabet, administrative-division digits and checksum. It
+// does not normalise: call NormalizeCreditCode first.
+func ValidateCreditCode(s string) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if len(s) != 18 {
+		return invalid(CodeCreditCode, "a credit code has 18 characters, got %d", utf8.RuneCountInString(s))
+	}
+	for i := 2; i < 8; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return invalid(CodeCreditCode, "characters 3 to 8 are the region code and must be digits")
+		}
+	}
+	want, err := CreditCodeCheckChar(s[:17])
+	if err != nil {
+		return err
+	}
+	if strings.IndexByte(creditCodeAlphabet, s[17]) < 0 {
+		return invalid(CodeCreditCode, "character 18 (%q) is not allowed in a credit code", s[17])
+	}
+	if s[17] != want {
+		return invalid(CodeCreditCode, "check character does not match: a typing mistake?")
+	}
+	return nil
+}
+
+var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+
+const idCheckChars = "10X98765432"
+
+// IDNumberCheckChar returns the GB 11643 check character for the first 17
+// digits of a resident ID number.
+func IDNumberCheckChar(first17 string) (byte, error) {
+	if len(first17) != 17 {
+		return 0, invalid(CodeIDNumber, "need 17 digits to compute the check character, got %d", len(first17))
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		c := first17[i]
+		if c < '0' || c > '9' {
+			return 0, invalid(CodeIDNumber, "the first 17 characters must be digits")
+		}
+		sum += int(c-'0') * idWeights[i]
+	}
+	return idCheckChars[sum%11], nil
+}
+
+// NormalizeIDNumber upper-cases (a final x) and trims s.
+func NormalizeIDNumber(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// IDNumberBirthDate returns the birth date written in an 18-digit ID number.
+func IDNumberBirthDate(s string) (time.Time, error) {
+	if len(s) != 18 {
+		return time.Time{}, invalid(CodeIDNumber, "a resident ID number has 18 characters, got %d", utf8.RuneCountInString(s))
+	}
+	d, err := time.Parse("20060102", s[6:14])
+	if err != nil || d.Year() < 1850 {
+		return time.Time{}, invalid(CodeIDBirthDate, "")
+	}
+	return d, nil
+}
+
+// ValidateIDNumber checks an 18-character resident ID number (居民身份证号码):
+// digits, region, a real birth date from 1850 on, and the checksum. Whether
+// the birth date lies in the future depends on a clock: see
+// ValidateIDNumberAt.
+func ValidateIDNumber(s string) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if len(s) != 18 {
+		return invalid(CodeIDNumber, "a resident ID number has 18 characters, got %d", utf8.RuneCountInString(s))
+	}
+	want, err := IDNumberCheckChar(s[:17])
+	if err != nil {
+		return err
+	}
+	if s[0] == '0' {
+		return invalid(CodeIDNumber, "the region code cannot start with 0")
+	}
+	if _, err := IDNumberBirthDate(s); err != nil {
+		return err
+	}
+	if s[17] != want {
+		return invalid(CodeIDNumber, "check character does not match: a typing mistake?")
+	}
+	return nil
+}
+
+// ValidateIDNumberAt is ValidateIDNumber plus: the birth date is not after now.
+func ValidateIDNumberAt(s string, now time.Time) error {
+	if err := ValidateIDNumber(s); err != nil {
+		return err
+	}
+	d, _ := IDNumberBirthDate(s)
+	if d.After(now) {
+		return invalid(CodeIDBirthDate, "the birth date in the ID number is in the future")
+	}
+	return nil
+}
+
+// NormalizeMobile strips spaces, dashes and a +86/0086 prefix.
+func NormalizeMobile(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '\u00a0' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	switch {
+	case strings.HasPrefix(s, "+86"):
+		s = s[3:]
+	case strings.HasPrefix(s, "0086"):
+		s = s[4:]
+	}
+	return s
+}
+
+// ValidateMobile checks a normalised mainland mobile number: 11 digits,
+// starting 13–19.
+func ValidateMobile(s string) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if len(s) != 11 || !allDigits(s) {
+		return invalid(CodeMobile, "a mainland mobile number has 11 digits")
+	}
+	if s[0] != '1' || s[1] < '3' {
+		return invalid(CodeMobile, "a mainland mobile number starts with 13 to 19")
+	}
+	return nil
+}
+
+// ValidateEmail checks a bare e-mail address (no display name) with a
+// domain that has a dot.
+func ValidateEmail(s string) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if len(s) > MaxEmailBytes {
+		return invalid(CodeEmail, "an e-mail address has at most %d characters", MaxEmailBytes)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return invalid(CodeEmail, "")
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	if at < 1 || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
+		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") || strings.ContainsAny(domain, "[]") {
+		return invalid(CodeEmail, "")
+	}
+	return nil
+}
+
+// NormalizeBankAccount strips the spaces and dashes people type in groups.
+func NormalizeBankAccount(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '\u00a0' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+}
+
+// ValidateBankAccount checks a normalised account number: digits only, 8 to
+// 30 of them (Chinese card numbers have 16–19; corporate accounts vary more).
+func ValidateBankAccount(s string) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if !allDigits(s) {
+		return invalid(CodeBankAccount, "a bank account number has digits only")
+	}
+	if len(s) < MinBankAccountDigits || len(s) > MaxBankAccountDigits {
+		return invalid(CodeBankAccount, "a bank account number has %d to %d digits", MinBankAccountDigits, MaxBankAccountDigits)
+	}
+	return nil
+}
+
+// ValidateTaxID checks a taxpayer identification number (纳税人识别号): since
+// 2015 the organisation's credit code (18), or an older 15, 17 or 20
+// character number; an 18-character one must be a valid credit code or a
+// valid resident ID number (individual businesses).
+func ValidateTaxID(s string) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'A' || c > 'Z') {
+			return invalid(CodeTaxID, "a taxpayer ID has digits and capital letters only")
+		}
+	}
+	switch len(s) {
+	case 15, 17, 20:
+		return nil
+	case 18:
+		if ValidateCreditCode(s) == nil || ValidateIDNumber(s) == nil {
+			return nil
+		}
+		return invalid(CodeTaxID, "an 18-character taxpayer ID must be a valid credit code")
+	}
+	return invalid(CodeTaxID, "a taxpayer ID has 15, 17, 18 or 20 characters")
+}
+
+// ValidateYears checks a renewal period.
+func ValidateYears(n int) error {
+	if n < MinYears || n > MaxYears {
+		return invalid(CodeYears, "")
+	}
+	return nil
+}
+
+// ValidateAddress checks a postal address: 6 to 200 characters of printable
+// text that names more than digits.
+func ValidateAddress(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if err := ValidateText(s, MaxAddressRunes); err != nil {
+		return err
+	}
+	n := utf8.RuneCountInString(s)
+	if n < MinAddressRunes {
+		return invalid(CodeAddress, "an address needs at least %d characters", MinAddressRunes)
+	}
+	letters := 0
+	for _, r := range s {
+		if unicode.IsLetter(r) {
+			letters++
+		}
+	}
+	if letters < 2 {
+		return invalid(CodeAddress, "an address needs a place name, not only numbers")
+	}
+	return nil
+}
+
+// ValidateText checks free text: valid UTF-8, no control characters other
+// than newline and tab, at most max runes. Empty text is fine.
+func ValidateText(s string, max int) error {
+	if !utf8.ValidString(s) {
+		return invalid(CodeInvalidField, "not valid UTF-8 text")
+	}
+	n := 0
+	for _, r := range s {
+		n++
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029') {
+			return invalid(CodeInvalidField, "control characters are not allowed")
+		}
+	}
+	if n > max {
+		return invalid(CodeTooLong, "at most %d characters", max)
+	}
+	return nil
+}
+
+// ValidateName checks a required one-line name of at most max runes.
+func ValidateName(s string, max int) error {
+	if strings.TrimSpace(s) == "" {
+		return invalid(CodeRequired, "")
+	}
+	if strings.ContainsAny(s, "\n\t") {
+		return invalid(CodeInvalidField, "a name is one line")
+	}
+	return ValidateText(s, max)
+}
+
+// ValidateDigits checks a code of exactly n ASCII digits.
+func ValidateDigits(s string, n int, code Code) error {
+	if s == "" {
+		return invalid(CodeRequired, "")
+	}
+	if len(s) != n || !allDigits(s) {
+		return invalid(code, "%d digits", n)
+	}
+	return nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
