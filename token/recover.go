@@ -1,0 +1,175 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+)
+
+// RecoverObject is one object Recover removed, relabelled or kept on purpose.
+type RecoverObject struct {
+	Class  string   `json:"class"` // "certificate", "private_key", "public_key"
+	ID     HexBytes `json:"id"`
+	Label  string   `json:"label"`
+	Reason string   `json:"reason"`
+}
+
+// RecoverJournal is the interrupted install Recover found.
+type RecoverJournal struct {
+	Mode InstallMode `json:"mode"`
+	Step JournalStep `json:"step"`
+	Hold bool        `json:"hold"`
+}
+
+// RecoverResult reports what Recover found and did, for the GUI and the
+// command line. Outcome is one of:
+//
+//	nothing_to_do  no journal (ghosts and orphans may still have been removed)
+//	completed      an interrupted install was finished: the new certificate is in place
+//	rolled_back    an interrupted install was undone: the old certificate is in place
+//	pending        a two-step re-key waits for its certificate; its key pair is kept
+type RecoverResult struct {
+	Token      string          `json:"token_serial"`
+	Journal    *RecoverJournal `json:"journal"`
+	Outcome    string          `json:"outcome"`
+	Removed    []RecoverObject `json:"removed"`
+	Relabelled []RecoverObject `json:"relabelled"`
+	Kept       []RecoverObject `json:"kept"`
+}
+
+// Changed reports whether Recover changed anything on the token.
+func (r *RecoverResult) Changed() bool {
+	return len(r.Removed) > 0 || len(r.Relabelled) > 0 || r.Outcome == "completed" || r.Outcome == "rolled_back"
+}
+
+// Recover completes or rolls back an install on the token that was
+// interrupted (crash, kill, unplugged token), using the journal in
+// journalDir ("" for DefaultJournalDir), then removes ghost objects (left by
+// interrupted writes) and orphan keys (keys no certificate uses) that no
+// journal owns. It never deletes the only usable certificate of a holder:
+// certificates are deleted only when they are empty (ghosts), or are one
+// side of the journalled install while the other side is usable. Running it
+// again does nothing. The Token must be logged in (private keys are only
+// visible then).
+func Recover(ctx context.Context, t *Token, journalDir string) (*RecoverResult, error) {
+	j, err := OpenJournal(journalDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newInstallRun(t, j, nil)
+	if err != nil {
+		return nil, err
+	}
+	res := &RecoverResult{Token: t.Serial(), Outcome: "nothing_to_do", Removed: []RecoverObject{}, Relabelled: []RecoverObject{}, Kept: []RecoverObject{}}
+	r.log = res
+	e, err := j.Load(t.Serial())
+	if err != nil {
+		// Without a trustworthy journal nothing can be judged ours.
+		return nil, fmt.Errorf("recover token %s: %w", t.Serial(), err)
+	}
+	var owned []byte // CKA_ID of a pending key pair that must stay
+	if e != nil {
+		res.Journal = &RecoverJournal{Mode: e.Mode, Step: e.Step, Hold: e.Hold}
+		switch e.Step {
+		case StepIntent:
+			err = r.rollBack(ctx, e)
+		case StepAwaitingCert:
+			if e.Hold {
+				res.Outcome, owned = "pending", e.NewID
+			} else {
+				err = r.rollBack(ctx, e)
+			}
+		case StepWritingCert:
+			err = r.recoverWriting(ctx, e)
+		case StepVerified:
+			err = r.recoverVerified(ctx, e)
+		}
+		if err != nil {
+			return res, fmt.Errorf("recover token %s: %w", t.Serial(), err)
+		}
+	}
+	if err := r.sweep(ctx, owned); err != nil {
+		return res, fmt.Errorf("recover token %s: %w", t.Serial(), err)
+	}
+	return res, nil
+}
+
+// recoverWriting: the certificate may or may not have been written. Its
+// bytes were verified before the write, so a complete copy that pairs with
+// its key is finished; anything less is undone.
+func (r *installRun) recoverWriting(ctx context.Context, e *JournalEntry) error {
+	sc, err := r.scan(ctx)
+	if err != nil {
+		return err
+	}
+	nc := sc.byHash(e.NewCertSHA256)
+	if nc == nil || !nc.usable() || !bytes.Equal(nc.obj.ID, e.NewID) {
+		return r.rollBack(ctx, e)
+	}
+	e.Step = StepVerified
+	if err := r.j.Update(e); err != nil {
+		return err
+	}
+	return r.rollForward(ctx, e)
+}
+
+// recoverVerified: the new certificate was on the token and verified; finish.
+// Should it have vanished since (another program), undo instead.
+func (r *installRun) recoverVerified(ctx context.Context, e *JournalEntry) error {
+	sc, err := r.scan(ctx)
+	if err != nil {
+		return err
+	}
+	if nc := sc.byHash(e.NewCertSHA256); nc == nil || !nc.usable() {
+		return r.rollBack(ctx, e)
+	}
+	return r.rollForward(ctx, e)
+}
+
+// sweep removes ghosts and orphan keys. A key is left alone when owned (a
+// pending re-key), when a certificate has its CKA_ID, or when its public key
+// is a certificate's: only keys that no certificate can use go.
+func (r *installRun) sweep(ctx context.Context, owned []byte) error {
+	sc, err := r.scan(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range sc.inv.Ghosts {
+		if len(owned) > 0 && bytes.Equal(g.ID, owned) {
+			continue
+		}
+		if err := r.destroy(ctx, g, "ghost: an object without content, left by an interrupted write"); err != nil {
+			return err
+		}
+	}
+	for _, k := range sc.inv.OrphanKeys {
+		if len(owned) > 0 && bytes.Equal(k.ID, owned) {
+			r.log.Kept = append(r.log.Kept, RecoverObject{Class: k.Class, ID: k.ID, Label: k.Label, Reason: "key pair of a pending re-key"})
+			continue
+		}
+		if r.usedByCert(sc, k) {
+			continue
+		}
+		if err := r.destroy(ctx, k.Object, "orphan: a key no certificate uses"); err != nil {
+			return err
+		}
+	}
+	for _, c := range sc.certs {
+		if c.cert == nil {
+			r.log.Kept = append(r.log.Kept, RecoverObject{Class: c.obj.Class, ID: c.obj.ID, Label: c.obj.Label, Reason: "certificate that does not parse: " + c.c.ParseError})
+		}
+	}
+	return nil
+}
+
+func (r *installRun) usedByCert(sc *installScan, k *Key) bool {
+	for _, c := range sc.certs {
+		if len(k.ID) > 0 && bytes.Equal(c.obj.ID, k.ID) {
+			return true
+		}
+		if c.cert != nil && k.Public != nil && installSameKey(c.cert.PublicKey, k.Public) {
+			return true
+		}
+	}
+	return false
+}
