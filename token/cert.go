@@ -222,19 +222,6 @@ func extKeyUsageNames(eku []x509.ExtKeyUsage) []string {
 
 // samePublicKey compares two public keys of any supported type.
 func samePublicKey(a, b crypto.PublicKey) bool {
-	if a == nil || b == nil {
-		return false
-	}
-	switch x := a.(type) {
-	case *rsa.PublicKey:
-		y, ok := b.(*rsa.PublicKey)
-		return ok && x.E == y.E && x.N.Cmp(y.N) == 0
-	case *ecdsa.PublicKey:
-		y, ok := b.(*ecdsa.PublicKey)
-		return ok && x.Curve.Params().Name == y.Curve.Params().Name && x.X.Cmp(y.X) == 0 && x.Y.Cmp(y.Y) == 0
-	case ed25519.PublicKey:
-		y, ok := b.(ed25519.PublicKey)
-		return ok && x.Equal(y)
-	}
-	return false
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && b != nil && k.Equal(b)
 }

@@ -22,23 +22,33 @@ type KeyType string
 
 // The key pairs GenerateKeyPair makes.
 const (
-	RSA2048 KeyType = "rsa2048"
-	RSA3072 KeyType = "rsa3072"
-	ECP256  KeyType = "p256"
-	ECP384  KeyType = "p384"
+	RSA2048 KeyType = "rsa-2048"
+	RSA3072 KeyType = "rsa-3072"
+	ECP256  KeyType = "ec-p256"
+	ECP384  KeyType = "ec-p384"
 )
 
 // KeyTypes lists the supported key types, for help texts.
 var KeyTypes = []KeyType{RSA2048, RSA3072, ECP256, ECP384}
 
-// ParseKeyType accepts the names above (case-sensitive).
+// keyTypeAliases are other spellings ParseKeyType accepts.
+var keyTypeAliases = map[string]KeyType{
+	"rsa2048": RSA2048, "rsa3072": RSA3072, "p256": ECP256, "p384": ECP384,
+	"P-256": ECP256, "P-384": ECP384,
+}
+
+// ParseKeyType accepts the names above and the aliases rsa2048, rsa3072,
+// p256, p384, P-256 and P-384.
 func ParseKeyType(s string) (KeyType, error) {
 	for _, k := range KeyTypes {
 		if string(k) == s {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown key type %q (want one of rsa2048, rsa3072, p256, p384)", s)
+	if k, ok := keyTypeAliases[s]; ok {
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown key type %q (want one of rsa-2048, rsa-3072, ec-p256, ec-p384)", s)
 }
 
 // MaxLabelLen bounds CKA_LABEL values written by this package, in bytes.
@@ -79,7 +89,8 @@ func checkIDLabel(id []byte, label string) error {
 // public key can only verify. Both carry spec.ID and spec.Label. It needs
 // Login. It returns a Signer for the new key.
 func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, error) {
-	if _, err := ParseKeyType(string(spec.Type)); err != nil {
+	kt, err := ParseKeyType(string(spec.Type))
+	if err != nil {
 		return nil, fmt.Errorf("generate key pair: %w", err)
 	}
 	if err := checkIDLabel(spec.ID, spec.Label); err != nil {
@@ -87,7 +98,6 @@ func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, err
 	}
 	id := spec.ID
 	if len(id) == 0 {
-		var err error
 		if id, err = NewID(); err != nil {
 			return nil, err
 		}
@@ -115,10 +125,10 @@ func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, err
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, spec.Label),
 	}
 	var mech uint
-	switch spec.Type {
+	switch kt {
 	case RSA2048, RSA3072:
 		bits := 2048
-		if spec.Type == RSA3072 {
+		if kt == RSA3072 {
 			bits = 3072
 		}
 		mech = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN
@@ -129,7 +139,7 @@ func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, err
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA))
 	case ECP256, ECP384:
 		curve := elliptic.P256()
-		if spec.Type == ECP384 {
+		if kt == ECP384 {
 			curve = elliptic.P384()
 		}
 		oid, _ := curveOID(curve)

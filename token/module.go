@@ -24,22 +24,20 @@ var registry = struct {
 
 // library is one loaded and initialised module, shared by all its users.
 type library struct {
-	path string
-	ctx  *pkcs11.Ctx
-	refs int
+	path   string
+	ctx    *pkcs11.Ctx
+	refs   int // open Modules and Tokens, under registry's lock
+	tokens int // open Tokens, under registry's lock
 
 	// mu serialises calls that are not per session (slot enumeration,
-	// token info, C_Finalize / C_Initialize on reload), and generation
-	// counts reloads so tokens can tell that their sessions are gone.
-	mu         sync.Mutex
-	generation int
+	// token info, C_Finalize).
+	mu sync.Mutex
 }
 
 // Module is a user's handle on a loaded PKCS#11 module. Close it when done;
 // the module is finalised when its last Module and Token are closed.
 type Module struct {
 	lib    *library
-	once   sync.Once
 	closed bool
 	mu     sync.Mutex
 }
@@ -92,24 +90,30 @@ func OpenModule(path string) (*Module, error) {
 	return &Module{lib: lib}, nil
 }
 
-// acquire adds a user to lib (a Token).
-func (lib *library) acquire() {
+// acquireToken adds a Token as a user of lib.
+func (lib *library) acquireToken() {
 	registry.Lock()
 	lib.refs++
+	lib.tokens++
 	registry.Unlock()
 }
 
-// release drops a user and finalises the module after the last one.
-func (lib *library) release() error {
+// release drops a user (a Token if token is true) and finalises the module
+// after the last one.
+func (lib *library) release(token bool) error {
+	// Lock order everywhere: lib.mu, then registry.
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
 	registry.Lock()
 	defer registry.Unlock()
 	lib.refs--
+	if token {
+		lib.tokens--
+	}
 	if lib.refs > 0 {
 		return nil
 	}
 	delete(registry.libs, lib.path)
-	lib.mu.Lock()
-	defer lib.mu.Unlock()
 	err := lib.ctx.Finalize()
 	lib.ctx.Destroy()
 	if err != nil {
@@ -129,7 +133,7 @@ func (m *Module) Close() error {
 		return nil
 	}
 	m.closed = true
-	return m.lib.release()
+	return m.lib.release(false)
 }
 
 func (m *Module) check() error {

@@ -49,10 +49,13 @@ func (c *Certificate) HasKey() bool { return c.PrivateKey != nil }
 // Key is a private or public key object.
 type Key struct {
 	Object
-	KeyType   string           `json:"key_type"` // "RSA", "EC", "SM2", "other"
-	Bits      int              `json:"bits"`
-	Curve     string           `json:"curve,omitempty"`
-	Public    crypto.PublicKey `json:"-"` // nil when the token does not show it
+	KeyType string `json:"key_type"` // "RSA", "EC", "SM2", "other"
+	Bits    int    `json:"bits"`
+	Curve   string `json:"curve,omitempty"`
+	// Public is the key's public half: read from the object, or for an
+	// EC private key (which does not show its point) taken from the
+	// certificate it was matched to; nil when unknown.
+	Public    crypto.PublicKey `json:"-"`
 	Sensitive bool             `json:"sensitive"`
 	NoExtract bool             `json:"non_extractable"`
 }
@@ -345,12 +348,17 @@ func ecPoint(curve elliptic.Curve, b []byte) *ecdsa.PublicKey {
 	if len(raw) != 1+2*size || raw[0] != 4 {
 		return nil
 	}
-	x := new(big.Int).SetBytes(raw[1 : 1+size])
-	y := new(big.Int).SetBytes(raw[1+size:])
-	if !curve.IsOnCurve(x, y) {
+	var k *ecdsa.PublicKey
+	var err error
+	if curve == sm2.P256() {
+		k, err = sm2.ParseUncompressedPublicKey(raw)
+	} else {
+		k, err = ecdsa.ParseUncompressedPublicKey(curve, raw)
+	}
+	if err != nil {
 		return nil
 	}
-	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}
+	return k
 }
 
 // match pairs certificates with keys and collects orphans.
@@ -374,6 +382,11 @@ func (inv *Inventory) match() {
 			if keyMatches(c, certPub, k) {
 				c.PrivateKey = k
 				usedPriv[k] = true
+				if k.Public == nil {
+					// EC private keys do not show their point: take
+					// the certificate's, which matched by CKA_ID.
+					k.Public = certPub
+				}
 				break
 			}
 		}

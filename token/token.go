@@ -62,7 +62,7 @@ func (m *Module) Open(ctx context.Context, serial string) (*Token, error) {
 		if err != nil {
 			return nil, fmt.Errorf("token %s: %w", serial, p11err("open session", err))
 		}
-		lib.acquire()
+		lib.acquireToken()
 		return &Token{lib: lib, serial: serial, slot: ti.Slot, pins: lib.ctx, session: sh, open: true}, nil
 	}
 	return nil, fmt.Errorf("token %s in %s: %w", serial, lib.path, ErrTokenNotFound)
@@ -87,7 +87,7 @@ func (t *Token) Close() error {
 		isCode(err, pkcs11.CKR_DEVICE_REMOVED) || isCode(err, pkcs11.CKR_TOKEN_NOT_PRESENT) {
 		err = nil
 	}
-	if rerr := t.lib.release(); err == nil {
+	if rerr := t.lib.release(true); err == nil {
 		err = rerr
 	}
 	if err != nil {

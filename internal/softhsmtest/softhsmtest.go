@@ -123,7 +123,7 @@ func (e *Env) serials(t testing.TB) map[string]string {
 	slot := ""
 	for _, line := range strings.Split(string(out), "\n") {
 		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "Slot "); ok {
+		if rest, ok := strings.CutPrefix(line, "Slot "); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
 			slot = rest
 		}
 		if rest, ok := strings.CutPrefix(line, "Serial number:"); ok {

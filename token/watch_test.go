@@ -1,0 +1,114 @@
+package token
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestWatchStateDebounce(t *testing.T) {
+	a := TokenInfo{Serial: "A", Label: "a"}
+	b := TokenInfo{Serial: "B", Label: "b"}
+	w := newWatchState(2)
+	kinds := func(evs []Event) string {
+		s := ""
+		for _, e := range evs {
+			s += string(e.Kind) + ":" + e.Token.Serial + " "
+		}
+		return s
+	}
+	steps := []struct {
+		in   []TokenInfo
+		want string
+	}{
+		{[]TokenInfo{a}, "present:A "},
+		{[]TokenInfo{a, b}, "inserted:B "},
+		{[]TokenInfo{b}, ""}, // A missing once: maybe a transient failure
+		{[]TokenInfo{a, b}, ""},
+		{[]TokenInfo{b}, ""},
+		{[]TokenInfo{b}, "removed:A "},
+		{[]TokenInfo{{Serial: "B", Label: "new"}}, "changed:B "},
+		{nil, ""},
+		{nil, "removed:B "},
+		{nil, ""},
+	}
+	for i, s := range steps {
+		if got := kinds(w.step(s.in)); got != s.want {
+			t.Errorf("step %d: got %q, want %q", i, got, s.want)
+		}
+	}
+}
+
+func TestWatchOptionsLimits(t *testing.T) {
+	bad := []WatchOptions{
+		{Interval: time.Millisecond},
+		{Interval: time.Minute},
+		{RemoveAfter: -1},
+		{RemoveAfter: MaxRemoveAfter + 1},
+		{ReloadEvery: -time.Second},
+	}
+	for _, o := range bad {
+		if err := o.normalise(); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
+
+// TestWatchSoftHSM inserts and removes real SoftHSM2 tokens while watching.
+// Insertion by another process needs ReloadEvery (see WatchOptions); removal
+// is simulated by moving the token's directory away.
+func TestWatchSoftHSM(t *testing.T) {
+	env, m, serials := openEnv(t, "first")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan Event, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Watch(ctx, WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 20 * time.Millisecond},
+			func(e Event) { events <- e })
+	}()
+	next := func() Event {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(30 * time.Second): // a hang guard, not a latency assertion
+			t.Fatal("no event")
+		}
+		return Event{}
+	}
+	if e := next(); e.Kind != Present || e.Token.Serial != serials[0] {
+		t.Fatalf("first event %+v", e)
+	}
+	second := env.InitToken(t, "second", soPIN, userPIN)
+	if e := next(); e.Kind != Inserted || e.Token.Serial != second || e.Token.Label != "second" {
+		t.Fatalf("after insert: %+v", e)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(env.TokenDir, "*"))
+	gone := filepath.Join(env.Dir, "gone")
+	if err := os.Mkdir(gone, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if err := os.Rename(d, filepath.Join(gone, filepath.Base(d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed := map[string]bool{}
+	for range 2 {
+		e := next()
+		if e.Kind != Removed {
+			t.Fatalf("after removal: %+v", e)
+		}
+		removed[e.Token.Serial] = true
+	}
+	if !removed[serials[0]] || !removed[second] {
+		t.Errorf("removed %v", removed)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("watch returned %v after cancel", err)
+	}
+}
