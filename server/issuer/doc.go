@@ -9,12 +9,14 @@
 // Two modes prove that the caller holds the token:
 //
 //   - Same key: the service hands out a nonce; the token signs
-//     PossessionMessage(nonce, serial) with the certificate's key; the new
-//     certificate is made for the old public key.
+//     renewal.SameKeyMessage (application, serial, nonce) with the
+//     certificate's key (VerifyProof); the new certificate is made for the
+//     old public key.
 //   - Re-key: the token makes a new key pair and a CSR signed by it (proof of
 //     the new key). While the old certificate is still valid, the old key also
-//     signs RekeyMessage(nonce, serial, csr), which binds the new request to the
-//     holder of the old key, so a stolen CSR cannot be swapped in.
+//     signs renewal.RekeyBindingMessage (application, serial, nonce, CSR
+//     hash), which binds the new request to the holder of the old key, so a
+//     stolen CSR cannot be swapped in (VerifyRekey).
 //
 // Signatures accepted: RSA PKCS#1 v1.5 and PSS with SHA-256, ECDSA with
 // SHA-256/384, SM2 with SM3 (default user ID 1234567812345678).

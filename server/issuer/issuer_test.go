@@ -22,6 +22,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 )
 
@@ -127,7 +128,7 @@ func algsFor(alg issuer.KeyAlg) []issuer.SigAlg {
 	case issuer.RSA:
 		return []issuer.SigAlg{issuer.SigRSAPKCS1SHA256, issuer.SigRSAPSSSHA256}
 	case issuer.ECDSA:
-		return []issuer.SigAlg{issuer.SigECDSASHA256, issuer.SigECDSASHA384}
+		return []issuer.SigAlg{issuer.SigECDSASHA256} // P-256 keys: the contract says SHA-256
 	}
 	return []issuer.SigAlg{issuer.SigSM2SM3}
 }
@@ -141,23 +142,28 @@ func TestSameKeyRenewal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			serial := renewal.NormalizeSerial(f.old.SerialNumber.Text(16))
+			msg := renewal.SameKeyMessage("app-1", serial, nonce)
 			for _, sa := range algsFor(alg) {
-				sig := sign(t, f.holder, sa, issuer.PossessionMessage(nonce, f.old.SerialNumber))
-				if err := issuer.VerifyPossession(f.old, nonce, sa, sig); err != nil {
+				sig := sign(t, f.holder, sa, msg)
+				if err := issuer.VerifyProof(f.old.PublicKey, msg, sig); err != nil {
 					t.Fatalf("%s: genuine proof refused: %v", sa, err)
 				}
-				// Another nonce, a flipped bit, or another key must fail.
+				// Another nonce or application, a flipped bit, or another key must fail.
 				other, _ := issuer.NewNonce()
-				if err := issuer.VerifyPossession(f.old, other, sa, sig); !errors.Is(err, issuer.ErrBadSignature) {
+				if err := issuer.VerifyProof(f.old.PublicKey, renewal.SameKeyMessage("app-1", serial, other), sig); !errors.Is(err, issuer.ErrBadSignature) {
 					t.Fatalf("%s: proof for another nonce accepted: %v", sa, err)
+				}
+				if err := issuer.VerifyProof(f.old.PublicKey, renewal.SameKeyMessage("app-2", serial, nonce), sig); !errors.Is(err, issuer.ErrBadSignature) {
+					t.Fatalf("%s: proof for another application accepted: %v", sa, err)
 				}
 				bad := bytes.Clone(sig)
 				bad[len(bad)/2] ^= 1
-				if err := issuer.VerifyPossession(f.old, nonce, sa, bad); !errors.Is(err, issuer.ErrBadSignature) {
+				if err := issuer.VerifyProof(f.old.PublicKey, msg, bad); !errors.Is(err, issuer.ErrBadSignature) {
 					t.Fatalf("%s: tampered proof accepted: %v", sa, err)
 				}
 				stranger, _ := issuer.GenerateKey(alg)
-				if err := issuer.VerifyPossession(f.old, nonce, sa, sign(t, stranger, sa, issuer.PossessionMessage(nonce, f.old.SerialNumber))); !errors.Is(err, issuer.ErrBadSignature) {
+				if err := issuer.VerifyProof(f.old.PublicKey, msg, sign(t, stranger, sa, msg)); !errors.Is(err, issuer.ErrBadSignature) {
 					t.Fatalf("%s: proof by another key accepted: %v", sa, err)
 				}
 			}
@@ -166,11 +172,8 @@ func TestSameKeyRenewal(t *testing.T) {
 			if alg == issuer.ECDSA {
 				wrong = issuer.SigRSAPKCS1SHA256
 			}
-			if err := issuer.VerifyPossession(f.old, nonce, wrong, []byte{1, 2, 3}); !errors.Is(err, issuer.ErrBadSignature) {
+			if err := issuer.VerifySignature(f.old.PublicKey, wrong, msg, []byte{1, 2, 3}); !errors.Is(err, issuer.ErrBadSignature) {
 				t.Fatalf("mismatched algorithm accepted: %v", err)
-			}
-			if err := issuer.VerifyPossession(f.old, nonce[:8], algsFor(alg)[0], []byte{1}); !errors.Is(err, issuer.ErrBadSignature) {
-				t.Fatalf("short nonce accepted: %v", err)
 			}
 
 			got, err := f.ca.Issue(context.Background(), issuer.Request{Old: f.old, Years: 2, Now: now})
@@ -219,31 +222,33 @@ func TestRekeyRenewal(t *testing.T) {
 				t.Fatal(err)
 			}
 			nonce, _ := issuer.NewNonce()
-			sa := algsFor(alg)[0]
-			binding := sign(t, f.holder, sa, issuer.RekeyMessage(nonce, f.old.SerialNumber, csr))
-			if err := issuer.VerifyRekey(f.old, nonce, csr, sa, binding, now); err != nil {
+			sa := algsFor(alg)[len(algsFor(alg))-1]
+			serial := renewal.NormalizeSerial(f.old.SerialNumber.Text(16))
+			bindMsg := func(csr []byte) []byte { return renewal.RekeyBindingMessage("app-1", serial, nonce, csr) }
+			binding := sign(t, f.holder, sa, bindMsg(csr))
+			if err := issuer.VerifyRekey(f.old, csr, bindMsg(csr), binding, now); err != nil {
 				t.Fatalf("genuine re-key refused: %v", err)
 			}
-			if err := issuer.VerifyRekey(f.old, nonce, csr, sa, nil, now); !errors.Is(err, issuer.ErrBindingRequired) {
+			if err := issuer.VerifyRekey(f.old, csr, bindMsg(csr), nil, now); !errors.Is(err, issuer.ErrBindingRequired) {
 				t.Fatalf("re-key without binding while old is valid: %v", err)
 			}
 			// After the old certificate ended, no binding is needed.
-			if err := issuer.VerifyRekey(f.old, nonce, csr, sa, nil, f.old.NotAfter.Add(time.Hour)); err != nil {
+			if err := issuer.VerifyRekey(f.old, csr, bindMsg(csr), nil, f.old.NotAfter.Add(time.Hour)); err != nil {
 				t.Fatalf("re-key of an expired certificate refused: %v", err)
 			}
 			// A binding made for another CSR does not carry over.
 			otherKey, _ := issuer.GenerateKey(alg)
 			csr2, _ := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{}, otherKey)
-			if err := issuer.VerifyRekey(f.old, nonce, csr2, sa, binding, now); !errors.Is(err, issuer.ErrBadSignature) {
+			if err := issuer.VerifyRekey(f.old, csr2, bindMsg(csr2), binding, now); !errors.Is(err, issuer.ErrBadSignature) {
 				t.Fatalf("binding for another CSR accepted: %v", err)
 			}
 			bad := bytes.Clone(csr)
 			bad[len(bad)-5] ^= 1
-			if err := issuer.VerifyRekey(f.old, nonce, bad, sa, binding, now); !errors.Is(err, issuer.ErrBadCSR) {
+			if err := issuer.VerifyRekey(f.old, bad, bindMsg(bad), binding, now); !errors.Is(err, issuer.ErrBadCSR) {
 				t.Fatalf("corrupt CSR: %v", err)
 			}
 			sameCSR, _ := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{}, f.holder)
-			if err := issuer.VerifyRekey(f.old, nonce, sameCSR, sa, nil, now); !errors.Is(err, issuer.ErrSameKey) {
+			if err := issuer.VerifyRekey(f.old, sameCSR, bindMsg(sameCSR), nil, now); !errors.Is(err, issuer.ErrSameKey) {
 				t.Fatalf("re-key with the old key: %v", err)
 			}
 			if _, err := f.ca.Issue(context.Background(), issuer.Request{Old: f.old, Years: 1, Now: now, CSR: sameCSR}); !errors.Is(err, issuer.ErrSameKey) {
@@ -305,7 +310,7 @@ func TestIssueRefusesBadRequests(t *testing.T) {
 	if _, err := f.ca.IssueInitial(pkix.Name{CommonName: "x"}, weak.Public(), now, now.AddDate(1, 0, 0)); !errors.Is(err, issuer.ErrUnsupportedKey) {
 		t.Errorf("RSA-1024: %v", err)
 	}
-	if err := issuer.VerifySignature(weak.Public(), issuer.SigRSAPKCS1SHA256, []byte("m"), []byte{1}); !errors.Is(err, issuer.ErrUnsupportedKey) {
+	if err := issuer.VerifyProof(weak.Public(), []byte("m"), []byte{1}); !errors.Is(err, issuer.ErrUnsupportedKey) {
 		t.Errorf("RSA-1024 proof: %v", err)
 	}
 	if err := issuer.VerifySignature(f.holder.Public(), issuer.SigECDSASHA256, []byte("m"), make([]byte, 2000)); !errors.Is(err, issuer.ErrBadSignature) {

@@ -7,10 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -37,28 +34,6 @@ const MinRSABits = 2048
 
 // maxSignatureSize bounds a possession signature (RSA-8192 is 1024 bytes).
 const maxSignatureSize = 1024
-
-// PossessionMessage is what the token signs for a same-key renewal.
-// It names the purpose, the certificate and the challenge, so a signature
-// cannot be replayed for another certificate or another purpose.
-func PossessionMessage(nonce []byte, serial *big.Int) []byte {
-	return fmt.Appendf(nil, "UKeyRenew possession v1\nserial:%s\nnonce:%s\n",
-		serialHex(serial), base64.StdEncoding.EncodeToString(nonce))
-}
-
-// RekeyMessage is what the old key signs to bind a re-key request to its holder.
-func RekeyMessage(nonce []byte, serial *big.Int, csrDER []byte) []byte {
-	sum := sha256.Sum256(csrDER)
-	return fmt.Appendf(nil, "UKeyRenew rekey v1\nserial:%s\nnonce:%s\ncsr-sha256:%s\n",
-		serialHex(serial), base64.StdEncoding.EncodeToString(nonce), hex.EncodeToString(sum[:]))
-}
-
-func serialHex(s *big.Int) string {
-	if s == nil {
-		return ""
-	}
-	return fmt.Sprintf("%X", s)
-}
 
 // CheckKey reports whether the CA renews certificates for pub.
 func CheckKey(pub crypto.PublicKey) error {
@@ -131,20 +106,45 @@ func VerifySignature(pub crypto.PublicKey, alg SigAlg, msg, sig []byte) error {
 	return ErrUnsupportedKey
 }
 
-// VerifyPossession checks a same-key renewal's proof: sig over
-// PossessionMessage(nonce, old's serial) by old's key.
-func VerifyPossession(old *smx509.Certificate, nonce []byte, alg SigAlg, sig []byte) error {
-	if len(nonce) != NonceSize {
-		return fmt.Errorf("%w: nonce of %d bytes", ErrBadSignature, len(nonce))
+// VerifyProof checks a proof of possession: sig over msg by pub, with any
+// algorithm that fits the key (RSA: PKCS#1 v1.5 or PSS with SHA-256; ECDSA:
+// SHA-256, or SHA-384 on P-384; SM2: SM3 with the default user ID). The
+// message (renewal.SameKeyMessage, renewal.RekeyBindingMessage) names the
+// purpose, application, certificate and nonce, so a proof is never replayed.
+func VerifyProof(pub crypto.PublicKey, msg, sig []byte) error {
+	if err := CheckKey(pub); err != nil {
+		return err
 	}
-	return VerifySignature(old.PublicKey, alg, PossessionMessage(nonce, old.SerialNumber), sig)
+	var algs []SigAlg
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		algs = []SigAlg{SigRSAPKCS1SHA256, SigRSAPSSSHA256}
+	case *ecdsa.PublicKey:
+		switch {
+		case sm2.IsSM2PublicKey(k):
+			algs = []SigAlg{SigSM2SM3}
+		case k.Curve == elliptic.P384():
+			algs = []SigAlg{SigECDSASHA384, SigECDSASHA256}
+		default:
+			algs = []SigAlg{SigECDSASHA256}
+		}
+	}
+	var err error
+	for _, a := range algs {
+		if err = VerifySignature(pub, a, msg, sig); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
-// VerifyRekey checks a re-key request: the CSR's own signature, and while old
-// is still valid at now, the old key's signature binding the CSR. After the
-// old certificate has ended its key proves nothing more (review and financial
-// verification stand in), but a binding signature that is sent must verify.
-func VerifyRekey(old *smx509.Certificate, nonce, csrDER []byte, alg SigAlg, sig []byte, now time.Time) error {
+// VerifyRekey checks a re-key request: the CSR's own signature (proof of the
+// new key), that the key is new, and, while old is still valid at now, the
+// old key's signature over binding (renewal.RekeyBindingMessage), which ties
+// the request to the holder of the old key. After the old certificate has
+// ended its key proves nothing more (review and financial verification stand
+// in), but a binding signature that is sent must still verify.
+func VerifyRekey(old *smx509.Certificate, csrDER, binding, sig []byte, now time.Time) error {
 	pub, err := ParseCSR(csrDER)
 	if err != nil {
 		return err
@@ -152,14 +152,14 @@ func VerifyRekey(old *smx509.Certificate, nonce, csrDER []byte, alg SigAlg, sig 
 	if publicKeysEqual(pub, old.PublicKey) {
 		return ErrSameKey
 	}
+	if err := CheckKey(pub); err != nil {
+		return err
+	}
 	if len(sig) == 0 {
 		if now.Before(old.NotAfter) {
 			return ErrBindingRequired
 		}
 		return nil
 	}
-	if len(nonce) != NonceSize {
-		return fmt.Errorf("%w: nonce of %d bytes", ErrBadSignature, len(nonce))
-	}
-	return VerifySignature(old.PublicKey, alg, RekeyMessage(nonce, old.SerialNumber, csrDER), sig)
+	return VerifyProof(old.PublicKey, binding, sig)
 }
