@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+
+	"github.com/miekg/pkcs11"
 )
 
 // RecoverObject is one object Recover removed, relabelled or kept on purpose.
@@ -66,6 +68,9 @@ func Recover(ctx context.Context, t *Token, journalDir string) (*RecoverResult, 
 	if err != nil {
 		// Without a trustworthy journal nothing can be judged ours.
 		return nil, fmt.Errorf("recover token %s: %w", t.Serial(), err)
+	}
+	if err := r.sweepUnreadable(ctx); err != nil {
+		return res, fmt.Errorf("recover token %s: %w", t.Serial(), err)
 	}
 	var owned []byte // CKA_ID of a pending key pair that must stay
 	if e != nil {
@@ -172,4 +177,35 @@ func (r *installRun) usedByCert(sc *installScan, k *Key) bool {
 		}
 	}
 	return false
+}
+
+// sweepUnreadable destroys objects whose attributes cannot be read at all.
+// SoftHSM2 (file backend) leaves such an object when a process is killed
+// while it writes the object's file: every attribute then answers
+// CKR_ATTRIBUTE_VALUE_INVALID, and the inventory cannot list the token.
+// Such an object is no one's certificate or key any more.
+func (r *installRun) sweepUnreadable(ctx context.Context) error {
+	t := r.t
+	if err := t.lock(ctx); err != nil {
+		return err
+	}
+	hs, err := t.findLocked(nil)
+	var broken []pkcs11.ObjectHandle
+	for _, h := range hs {
+		_, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, nil)})
+		if isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
+			broken = append(broken, h)
+		}
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, h := range broken {
+		o := Object{Handle: ObjectHandle(h), Class: "unreadable"}
+		if err := r.destroy(ctx, o, "ghost: an object whose attributes cannot be read, left by an interrupted write"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
