@@ -1,0 +1,196 @@
+package app
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/lang"
+
+	"github.com/ukeyrenew/ukeyrenew/assets"
+)
+
+func TestDateAndMoneyPerLanguage(t *testing.T) {
+	shanghai := time.FixedZone("CST", 8*3600)
+	// 20:30 UTC on 13 Dec is already the 14th in Beijing.
+	d := time.Date(2026, 12, 13, 20, 30, 0, 0, time.UTC)
+	zh := Formatter{Lang: LangZH, Loc: shanghai}
+	en := Formatter{Lang: LangEN, Loc: shanghai}
+	tests := []struct{ got, want string }{
+		{zh.Date(d), "2026年12月14日"},
+		{en.Date(d), "14 Dec 2026"},
+		{Formatter{Lang: LangZH, Loc: time.UTC}.Date(d), "2026年12月13日"},
+		{zh.Money(0), "¥0.00"},
+		{zh.Money(5), "¥0.05"},
+		{zh.Money(128000), "¥1,280.00"},
+		{zh.Money(123456789), "¥1,234,567.89"},
+		{zh.Money(-1999), "-¥19.99"},
+		{en.Money(100000), "CNY 1,000.00"},
+		{en.Money(99), "CNY 0.99"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestLifetimeBadge(t *testing.T) {
+	nb := t0.AddDate(-1, 0, 0)
+	h := time.Hour
+	tests := []struct {
+		name     string
+		notAfter time.Time
+		notBef   time.Time
+		zh, en   string
+		lvl      Level
+	}{
+		{"long valid", t0.Add(200*24*h + h), nb, "剩余 200 天", "200 days left", LevelOK},
+		{"renewal window", t0.Add(90*24*h + h), nb, "剩余 90 天", "90 days left", LevelNotice},
+		{"just outside window", t0.Add(91*24*h + h), nb, "剩余 91 天", "91 days left", LevelOK},
+		{"soon", t0.Add(20*24*h + h), nb, "剩余 20 天", "20 days left", LevelWarning},
+		{"one day", t0.Add(24*h + h), nb, "剩余 1 天", "1 day left", LevelWarning},
+		{"hours left", t0.Add(5 * h), nb, "今天到期", "Expires today", LevelWarning},
+		{"expired hours ago", t0.Add(-5 * h), nb, "今天已过期", "Expired today", LevelError},
+		{"expired one day", t0.Add(-24*h - h), nb, "已过期 1 天", "Expired 1 day ago", LevelError},
+		{"expired long ago", t0.Add(-400*24*h - h), nb, "已过期 400 天", "Expired 400 days ago", LevelError},
+		{"not yet valid", t0.AddDate(1, 0, 0), t0.Add(h), "尚未生效", "Not yet valid", LevelWarning},
+	}
+	check := func(lang Lang, pick func(int) string) {
+		f := Formatter{Lang: lang, Loc: time.UTC}
+		for i, tt := range tests {
+			got, lvl := f.Lifetime(t0, tt.notBef, tt.notAfter)
+			if got != pick(i) || lvl != tt.lvl {
+				t.Errorf("%s %s: got %q level %d, want %q level %d", lang, tt.name, got, lvl, pick(i), tt.lvl)
+			}
+		}
+	}
+	check(LangZH, func(i int) string { return tests[i].zh })
+	useLang(t, "en_GB.UTF-8")
+	if CurrentLang() != LangEN {
+		t.Fatalf("CurrentLang = %s under en_GB, want en", CurrentLang())
+	}
+	check(LangEN, func(i int) string { return tests[i].en })
+}
+
+func TestSetupLanguageDefaultsToChinese(t *testing.T) {
+	for _, tt := range []struct {
+		lcAll, language string
+		want            Lang
+	}{
+		{"C", "", LangZH},
+		{"POSIX", "", LangZH},
+		{"C.UTF-8", "", LangZH},
+		{"de_DE.UTF-8", "", LangZH},
+		{"en_US.UTF-8", "", LangEN},
+		{"zh_TW.UTF-8", "", LangZH},
+		{"zh_CN.UTF-8", "", LangZH},
+		{"fr_FR.UTF-8", "en_GB:fr", LangEN},
+	} {
+		t.Run(tt.lcAll+"/"+tt.language, func(t *testing.T) {
+			t.Setenv("LC_ALL", tt.lcAll)
+			t.Setenv("LANGUAGE", tt.language)
+			t.Setenv("LC_MESSAGES", "")
+			t.Cleanup(func() { _ = setLang("zh_CN.UTF-8") })
+			got, err := SetupLanguage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want || CurrentLang() != tt.want {
+				t.Errorf("SetupLanguage = %s (current %s), want %s", got, CurrentLang(), tt.want)
+			}
+			if tt.want == LangZH && lang.L("Cancel") != "取消" {
+				t.Errorf("Fyne's own Cancel is %q, want 取消 (translation file must be zh_Hans)", lang.L("Cancel"))
+			}
+		})
+	}
+}
+
+var placeholderRE = regexp.MustCompile(`\{\{\.[A-Za-z]+\}\}`)
+
+// TestTranslationsComplete checks that every key the code uses is in both
+// files with the same placeholders, and that plural keys have English forms.
+func TestTranslationsComplete(t *testing.T) {
+	files, err := assets.TranslationFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files["zh-CN.json"]; ok {
+		t.Error("zh-CN.json would not be picked up with Fyne's own zh_Hans strings: use zh_Hans.json")
+	}
+	parse := func(name string) map[string]any {
+		m := map[string]any{}
+		if err := json.Unmarshal(files[name], &m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return m
+	}
+	zh, en := parse("zh_Hans.json"), parse("en.json")
+	text := func(v any) string {
+		if m, ok := v.(map[string]any); ok {
+			s, _ := m["other"].(string)
+			return s
+		}
+		s, _ := v.(string)
+		return s
+	}
+	// The keys used in the code, with their Chinese fallbacks.
+	used := map[string]string{}
+	call := regexp.MustCompile(`lang\.XN?\(\s*"([^"]+)",\s*"([^"]*)"`)
+	srcs, _ := os.ReadDir(".")
+	for _, e := range srcs {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = m[2]
+		}
+	}
+	if len(used) < 50 {
+		t.Fatalf("found only %d translated strings in the code; the scan is broken", len(used))
+	}
+	keys := make([]string, 0, len(used))
+	for k := range used {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		z, ok := zh[k]
+		if !ok {
+			t.Errorf("zh_Hans.json lacks %q", k)
+			continue
+		}
+		e, ok := en[k]
+		if !ok {
+			t.Errorf("en.json lacks %q", k)
+			continue
+		}
+		if text(z) != used[k] {
+			t.Errorf("%q: zh_Hans.json says %q, the code's fallback %q", k, text(z), used[k])
+		}
+		if a, b := placeholderRE.FindAllString(text(z), -1), placeholderRE.FindAllString(text(e), -1); strings.Join(a, "") != strings.Join(b, "") {
+			t.Errorf("%q: placeholders differ: zh %v, en %v", k, a, b)
+		}
+		if m, ok := e.(map[string]any); ok && (m["one"] == nil || m["other"] == nil) {
+			t.Errorf("%q: English plural needs one and other", k)
+		}
+	}
+	for k := range zh {
+		if _, ok := used[k]; !ok {
+			t.Errorf("zh_Hans.json has %q, which the code does not use", k)
+		}
+	}
+	for k := range en {
+		if _, ok := used[k]; !ok {
+			t.Errorf("en.json has %q, which the code does not use", k)
+		}
+	}
+}

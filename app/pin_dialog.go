@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// PINDialog asks for a token's PIN. It shows the PIN state from its PINVM,
+// sends each PIN exactly once when the clerk presses OK or Enter, and empties
+// the entry straight away. Fyne's entry keeps its text as a Go string, which
+// cannot be overwritten; the dialog copies it to a byte slice that the
+// view-model wipes, and drops the string at once so it is only garbage.
+type PINDialog struct {
+	vm     *PINVM
+	ctx    context.Context
+	dlg    *dialog.CustomDialog
+	entry  *widget.Entry
+	ok     *widget.Button
+	cancel *widget.Button
+	note   *badge
+	onDone func()
+}
+
+// NewPINDialog builds the dialog for vm over win. onDone (may be nil) runs on
+// the UI goroutine after the action succeeded and the dialog closed.
+func NewPINDialog(ctx context.Context, vm *PINVM, win fyne.Window, onDone func()) *PINDialog {
+	d := &PINDialog{vm: vm, ctx: ctx, onDone: onDone}
+	d.makeUI(win)
+	return d
+}
+
+func (d *PINDialog) makeUI(win fyne.Window) {
+	who := widget.NewLabel(lang.X("pin.for_token", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": d.vm.Serial()}))
+	who.Importance = widget.LowImportance
+	d.note = newBadge("", LevelOK)
+	d.note.Hide()
+	d.entry = widget.NewPasswordEntry()
+	d.entry.SetPlaceHolder(lang.X("pin.placeholder", "UKey 口令"))
+	d.entry.OnSubmitted = func(string) { d.submit() }
+	d.entry.OnChanged = func(string) { d.updateButtons() }
+	msg := widget.NewLabelWithData(d.vm.Message)
+	msg.Wrapping = fyne.TextWrapWord
+	hint := widget.NewLabel(lang.X("pin.hint", "口令只用于这一次操作，不会被保存。输错多次会锁定 UKey。"))
+	hint.Wrapping = fyne.TextWrapWord
+	hint.Importance = widget.LowImportance
+	d.cancel = widget.NewButtonWithIcon(lang.X("pin.cancel", "取消"), theme.CancelIcon(), func() { d.dlg.Hide() })
+	d.ok = widget.NewButtonWithIcon(lang.X("pin.ok_button", "确定"), theme.ConfirmIcon(), d.submit)
+	d.ok.Importance = widget.HighImportance
+	d.ok.Disable()
+
+	content := container.NewVBox(who, d.note, d.entry, msg, hint,
+		container.NewGridWithColumns(2, d.cancel, d.ok))
+	d.dlg = dialog.NewCustomWithoutButtons(lang.X("pin.title", "输入 UKey 口令"), content, win)
+	d.dlg.Resize(fyne.NewSize(420, 0))
+
+	d.vm.Note.AddListener(binding.NewDataListener(d.noteChanged))
+	d.vm.NoteLevel.AddListener(binding.NewDataListener(d.noteChanged))
+	d.vm.Busy.AddListener(binding.NewDataListener(d.updateButtons))
+	d.vm.Locked.AddListener(binding.NewDataListener(d.updateButtons))
+	d.vm.Done.AddListener(binding.NewDataListener(func() {
+		if done, _ := d.vm.Done.Get(); done {
+			d.dlg.Hide()
+			if d.onDone != nil {
+				d.onDone()
+			}
+		}
+	}))
+}
+
+// Show opens the dialog, reads the PIN state in the background and puts the
+// focus in the entry.
+func (d *PINDialog) Show(win fyne.Window) {
+	d.dlg.Show()
+	win.Canvas().Focus(d.entry)
+	go func() { _ = d.vm.LoadState(d.ctx) }()
+}
+
+func (d *PINDialog) noteChanged() {
+	note, _ := d.vm.Note.Get()
+	lvl, _ := d.vm.NoteLevel.Get()
+	d.note.Text, d.note.Level = note, Level(lvl)
+	if note == "" {
+		d.note.Hide()
+	} else {
+		d.note.Show()
+	}
+	d.note.Refresh()
+}
+
+func (d *PINDialog) updateButtons() {
+	busy, _ := d.vm.Busy.Get()
+	locked, _ := d.vm.Locked.Get()
+	if busy || locked {
+		d.entry.Disable()
+	} else {
+		d.entry.Enable()
+	}
+	if busy || locked || d.entry.Text == "" {
+		d.ok.Disable()
+	} else {
+		d.ok.Enable()
+	}
+}
+
+// submit hands the typed PIN to the view-model once and clears the entry.
+func (d *PINDialog) submit() {
+	if d.ok.Disabled() {
+		return
+	}
+	pin := []byte(d.entry.Text)
+	d.entry.SetText("")
+	d.ok.Disable()
+	go func() { _ = d.vm.Submit(d.ctx, pin) }()
+}

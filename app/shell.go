@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// Deps is what the window needs from the rest of the program.
+type Deps struct {
+	Tokens TokenSource
+	PINs   PINSource
+	Clock  Clock          // nil means the wall clock
+	Loc    *time.Location // nil means time.Local
+	// Counter is counter mode (--counter): for CA service counters, no
+	// session is kept on disk. Only shown in the title for now.
+	Counter bool
+	// Problem is "" or a sentence shown on the Tokens screen when no
+	// PKCS#11 module could be loaded.
+	Problem string
+}
+
+// UI is the main window: a navigation rail on the left, the Tokens screen and
+// placeholders for the screens still to come.
+type UI struct {
+	Win    fyne.Window
+	Tokens *TokensScreen
+	VM     *TokensVM
+	Nav    *container.AppTabs
+
+	ctx  context.Context
+	deps Deps
+	pin  *PINDialog // the open PIN dialog, for tests
+}
+
+// New builds the main window for app a. Start the view-model with Run.
+func New(ctx context.Context, a fyne.App, deps Deps) *UI {
+	if deps.Clock == nil {
+		deps.Clock = SystemClock{}
+	}
+	if deps.Loc == nil {
+		deps.Loc = time.Local
+	}
+	u := &UI{ctx: ctx, deps: deps}
+	title := lang.X("app.title", "证书续期助手")
+	if deps.Counter {
+		title += " · " + lang.X("app.counter_mode", "柜台模式")
+	}
+	u.Win = a.NewWindow(title)
+	u.VM = NewTokensVM(deps.Tokens, deps.Clock, Formatter{Lang: CurrentLang(), Loc: deps.Loc})
+	if deps.Problem != "" {
+		u.VM.setProblems(nil, deps.Problem)
+	}
+	u.Tokens = NewTokensScreen(ctx, u.VM, u.ShowPIN)
+	u.Nav = container.NewAppTabs(
+		container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.Tokens.Object())),
+		placeholder(lang.X("nav.signin", "登录"), theme.AccountIcon(),
+			lang.X("later.signin", "用手机号和短信验证码（或账号和密码）登录续期服务；重启后仍保持登录，但从不保存 UKey 口令。")),
+		placeholder(lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon(),
+			lang.X("later.renew", "从选中的证书发起续期：自动带出证书和上次申请的信息，填写时逐项校验，可保存草稿或提交审核。")),
+		placeholder(lang.X("nav.applications", "申请进度"), theme.ListIcon(),
+			lang.X("later.applications", "查看每个申请的状态（编辑中、待审核、审核通过、审核不通过）和可以进行的操作，上传盖章的申请表。")),
+		placeholder(lang.X("nav.pay", "支付"), theme.ContentPasteIcon(),
+			lang.X("later.pay", "微信扫码支付，二维码 300 秒内有效并显示倒计时；到账后自动进入下一步；之后进行金融认证（对公账户打款验证）。")),
+		placeholder(lang.X("nav.write", "写入 UKey"), theme.DownloadIcon(),
+			lang.X("later.write", "输入口令后把新证书写入 UKey 并校验；中途拔出或断电，下次启动时可以继续，UKey 上始终保留可用的证书。")),
+		placeholder(lang.X("nav.invoice", "发票"), theme.MailSendIcon(),
+			lang.X("later.invoice", "支付后申请增值税普通电子发票，查看开票状态和下载链接。")),
+	)
+	u.Nav.SetTabLocation(container.TabLocationLeading)
+	u.Win.SetContent(u.Nav)
+	u.Win.Resize(fyne.NewSize(960, 680))
+	return u
+}
+
+func placeholder(name string, icon fyne.Resource, what string) *container.TabItem {
+	title := widget.NewLabelWithStyle(name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title.SizeName = theme.SizeNameHeadingText
+	notYet := widget.NewLabel(lang.X("later.not_yet", "此功能尚未完成，将在后续版本提供。"))
+	notYet.Importance = widget.WarningImportance
+	body := widget.NewLabel(what)
+	body.Wrapping = fyne.TextWrapWord
+	return container.NewTabItemWithIcon(name, icon, container.NewPadded(container.NewVBox(title, notYet, body)))
+}
+
+// Run starts the Tokens view-model; it returns when ctx is done.
+func (u *UI) Run() { u.VM.Run(u.ctx) }
+
+// ShowPIN opens the PIN dialog for the token with serial (checking the PIN).
+func (u *UI) ShowPIN(serial string) {
+	if u.deps.PINs == nil {
+		return
+	}
+	vm := NewPINVM(u.deps.PINs, serial, nil)
+	u.pin = NewPINDialog(u.ctx, vm, u.Win, func() {
+		go func() { _ = u.VM.Reload(u.ctx) }() // the PIN state may have changed
+	})
+	u.pin.Show(u.Win)
+}

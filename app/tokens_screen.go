@@ -1,0 +1,190 @@
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/assets"
+)
+
+// TokensScreen shows the inserted tokens and their certificates. It is thin:
+// everything it shows comes from a TokensVM through bindings, and it rebuilds
+// the token cards on the UI goroutine when the list changes.
+type TokensScreen struct {
+	vm       *TokensVM
+	ctx      context.Context
+	onPIN    func(serial string)
+	root     *fyne.Container
+	empty    fyne.CanvasObject
+	list     *fyne.Container
+	scroll   *container.Scroll
+	problem  *widget.Label
+	refresh  *widget.Button
+	pinBtns  map[string]*widget.Button // by token serial, for tests
+	rendered []TokenView
+}
+
+// NewTokensScreen builds the screen. onPIN is called (on the UI goroutine)
+// when the clerk asks to check the PIN of the token with that serial.
+func NewTokensScreen(ctx context.Context, vm *TokensVM, onPIN func(serial string)) *TokensScreen {
+	s := &TokensScreen{vm: vm, ctx: ctx, onPIN: onPIN, pinBtns: map[string]*widget.Button{}}
+	s.makeUI()
+	return s
+}
+
+// Object is the screen's root.
+func (s *TokensScreen) Object() fyne.CanvasObject { return s.root }
+
+func (s *TokensScreen) makeUI() {
+	title := widget.NewLabelWithStyle(lang.X("tokens.title", "UKey 与证书"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title.SizeName = theme.SizeNameHeadingText
+	status := widget.NewLabelWithData(s.vm.Status)
+	status.Importance = widget.LowImportance
+	s.refresh = widget.NewButtonWithIcon(lang.X("tokens.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
+		s.refresh.Disable()
+		go func() {
+			_ = s.vm.Reload(s.ctx)
+			fyne.Do(s.refresh.Enable)
+		}()
+	})
+	s.problem = widget.NewLabelWithData(s.vm.Problem)
+	s.problem.Importance = widget.DangerImportance
+	s.problem.Wrapping = fyne.TextWrapWord
+	s.problem.Hide()
+	s.vm.Problem.AddListener(binding.NewDataListener(func() {
+		if p, _ := s.vm.Problem.Get(); p == "" {
+			s.problem.Hide()
+		} else {
+			s.problem.Show()
+		}
+	}))
+	header := container.NewBorder(nil, nil, nil, s.refresh, container.NewVBox(title, status))
+
+	s.empty = s.makeEmpty()
+	s.list = container.NewVBox()
+	s.scroll = container.NewVScroll(s.list)
+	s.scroll.Hide()
+	s.root = container.NewBorder(container.NewVBox(header, s.problem, widget.NewSeparator()), nil, nil, nil,
+		container.NewStack(s.empty, s.scroll))
+	s.vm.Tokens.AddListener(binding.NewDataListener(s.tokensChanged))
+}
+
+func (s *TokensScreen) makeEmpty() fyne.CanvasObject {
+	icon := canvas.NewImageFromResource(assets.Icon())
+	icon.FillMode = canvas.ImageFillContain
+	icon.SetMinSize(fyne.NewSize(96, 96))
+	head := widget.NewLabelWithStyle(lang.X("tokens.insert", "请插入您的 UKey"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	head.SizeName = theme.SizeNameHeadingText
+	hint := widget.NewLabelWithStyle(lang.X("tokens.insert_hint",
+		"插入后证书会自动显示在这里，无需刷新。可以同时插入多个 UKey。"), fyne.TextAlignCenter, fyne.TextStyle{})
+	hint.Wrapping = fyne.TextWrapWord
+	searching := widget.NewProgressBarInfinite()
+	s.vm.Searching.AddListener(binding.NewDataListener(func() {
+		if v, _ := s.vm.Searching.Get(); v {
+			searching.Show()
+			searching.Start()
+		} else {
+			searching.Stop()
+			searching.Hide()
+		}
+	}))
+	return container.NewCenter(container.NewVBox(icon, head, hint, container.NewPadded(searching)))
+}
+
+// tokensChanged runs on the UI goroutine (binding listeners do).
+func (s *TokensScreen) tokensChanged() {
+	views, _ := s.vm.Tokens.Get()
+	s.rendered = views
+	if len(views) == 0 {
+		s.scroll.Hide()
+		s.empty.Show()
+	} else {
+		s.empty.Hide()
+		s.scroll.Show()
+	}
+	s.pinBtns = map[string]*widget.Button{}
+	objs := make([]fyne.CanvasObject, 0, len(views))
+	for _, v := range views {
+		objs = append(objs, s.tokenCard(v))
+	}
+	s.list.Objects = objs
+	s.list.Refresh()
+}
+
+func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
+	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title.SizeName = theme.SizeNameSubHeadingText
+	if v.LabelProblem {
+		title.Importance = widget.WarningImportance
+	}
+	sub := lang.X("token.serial", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": v.Serial})
+	if v.Device != "" {
+		sub += " · " + v.Device
+	}
+	subtitle := widget.NewLabel(sub)
+	subtitle.Importance = widget.LowImportance
+	serial := v.Serial
+	pin := widget.NewButtonWithIcon(lang.X("token.check_pin", "验证口令"), theme.AccountIcon(), func() {
+		if s.onPIN != nil {
+			s.onPIN(serial)
+		}
+	})
+	s.pinBtns[v.Serial] = pin
+	head := container.NewBorder(nil, nil, nil, container.NewVBox(pin), container.NewVBox(title, subtitle))
+
+	body := container.NewVBox(head)
+	if v.PINNote != "" {
+		body.Add(newBadge(v.PINNote, v.PINLevel))
+	}
+	if v.CertsProblem != "" {
+		p := widget.NewLabel(v.CertsProblem)
+		p.Wrapping = fyne.TextWrapWord
+		if len(v.Certs) == 0 && v.CertsProblem != "" {
+			p.Importance = widget.WarningImportance
+		}
+		body.Add(p)
+	}
+	for _, c := range v.Certs {
+		body.Add(widget.NewSeparator())
+		body.Add(certBlock(c))
+	}
+	bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
+	bg.CornerRadius = theme.InputRadiusSize()
+	bg.StrokeColor = theme.Color(theme.ColorNameSeparator)
+	bg.StrokeWidth = 1
+	return container.NewPadded(container.NewStack(bg, container.NewPadded(body)))
+}
+
+func certBlock(c CertView) fyne.CanvasObject {
+	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	holder.Wrapping = fyne.TextWrapWord
+	if c.Problem != "" {
+		p := widget.NewLabel(c.Problem)
+		p.Wrapping = fyne.TextWrapWord
+		p.Importance = widget.DangerImportance
+		return container.NewVBox(holder, p)
+	}
+	top := container.NewBorder(nil, nil, nil, container.NewCenter(newBadge(c.Badge, c.Level)), holder)
+	field := func(name, value string) []fyne.CanvasObject {
+		k := widget.NewLabel(name)
+		k.Importance = widget.LowImportance
+		val := widget.NewLabel(value)
+		val.Wrapping = fyne.TextWrapWord
+		val.Selectable = true
+		return []fyne.CanvasObject{k, val}
+	}
+	var cells []fyne.CanvasObject
+	cells = append(cells, field(lang.X("cert.valid_to", "有效期至"), c.ValidTo)...)
+	cells = append(cells, field(lang.X("cert.issuer", "颁发者"), c.Issuer)...)
+	cells = append(cells, field(lang.X("cert.serial", "证书序列号"), c.Serial)...)
+	cells = append(cells, field(lang.X("cert.key_type", "密钥类型"), c.KeyType)...)
+	return container.NewVBox(top, container.New(layout.NewFormLayout(), cells...))
+}

@@ -1,0 +1,241 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+)
+
+// TokenView is one token ready to show: every string already formatted in
+// the interface language.
+type TokenView struct {
+	Serial       string
+	Title        string // the label, or words saying it cannot be read
+	LabelProblem bool
+	Device       string // manufacturer and model
+	PIN          PINState
+	PINNote      string // "" when the PIN state needs no remark
+	PINLevel     Level
+	Certs        []CertView
+	CertsProblem string // "" unless the inventory failed
+}
+
+// CertView is one certificate ready to show.
+type CertView struct {
+	Holder   string
+	Serial   string
+	Issuer   string
+	ValidTo  string
+	KeyType  string
+	Badge    string
+	Level    Level
+	Problem  string // "" unless the certificate could not be read
+	ObjLabel string
+}
+
+// RecomputeEvery is how often Run re-derives the days-left badges from the
+// clock, so a window left open over midnight does not show yesterday's count.
+const RecomputeEvery = time.Minute
+
+// TokensVM is the state of the Tokens screen. It lists tokens through a
+// TokenSource on its own goroutine (Run) and publishes the result in data
+// bindings, which widgets read on the UI goroutine. It holds no widget and
+// runs without a window.
+type TokensVM struct {
+	src   TokenSource
+	clock Clock
+	f     Formatter
+
+	// Tokens is the list to show, in serial order.
+	Tokens binding.Item[[]TokenView]
+	// Searching is true until the first listing has finished.
+	Searching binding.Bool
+	// Status is one line about what was found ("已检测到 2 个 UKey").
+	Status binding.String
+	// Problem is "" or a sentence about a module failure; the last good
+	// list stays on screen meanwhile.
+	Problem binding.String
+
+	listMu       sync.Mutex // one List at a time
+	mu           sync.Mutex // guards raw and the problems
+	raw          []Token
+	listProblem  string
+	watchProblem string
+}
+
+// NewTokensVM returns the view-model; call Run to start it.
+func NewTokensVM(src TokenSource, clock Clock, f Formatter) *TokensVM {
+	vm := &TokensVM{
+		src:       src,
+		clock:     clock,
+		f:         f,
+		Tokens:    binding.NewItem(func(a, b []TokenView) bool { return reflect.DeepEqual(a, b) }),
+		Searching: binding.NewBool(),
+		Status:    binding.NewString(),
+		Problem:   binding.NewString(),
+	}
+	_ = vm.Searching.Set(true)
+	_ = vm.Status.Set(lang.X("tokens.searching", "正在查找 UKey…"))
+	return vm
+}
+
+// Run lists the tokens, then again on every insertion or removal the source
+// reports, until ctx is done. It also re-derives the badges every
+// RecomputeEvery. Run blocks: start it with go.
+func (vm *TokensVM) Run(ctx context.Context) {
+	events, err := vm.src.Watch(ctx)
+	if err != nil {
+		vm.setProblems(nil, lang.X("tokens.watch_failed",
+			"无法自动发现 UKey 的插入和拔出（{{.Err}}）。插拔后请点“刷新”。", map[string]any{"Err": err}))
+		events = nil
+	}
+	_ = vm.Reload(ctx)
+	tick := time.NewTicker(RecomputeEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+				if ctx.Err() == nil {
+					vm.setProblems(nil, lang.X("tokens.watch_stopped",
+						"UKey 插拔监视已停止。插拔后请点“刷新”。"))
+				}
+				continue
+			}
+			_ = vm.Reload(ctx)
+		case <-tick.C:
+			vm.Recompute()
+		}
+	}
+}
+
+// Reload lists the tokens now and publishes them. On failure the previous
+// list stays and Problem says what went wrong.
+func (vm *TokensVM) Reload(ctx context.Context) error {
+	vm.listMu.Lock()
+	defer vm.listMu.Unlock()
+	toks, err := vm.src.List(ctx)
+	if err != nil {
+		msg := lang.X("tokens.list_failed",
+			"无法读取 UKey：{{.Err}}。请确认 UKey 驱动已安装，然后重新插入 UKey。", map[string]any{"Err": err})
+		vm.setProblems(&msg, "")
+		_ = vm.Searching.Set(false)
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	vm.mu.Lock()
+	vm.raw = toks
+	vm.mu.Unlock()
+	none := ""
+	vm.setProblems(&none, "")
+	vm.Recompute()
+	_ = vm.Searching.Set(false)
+	return nil
+}
+
+// setProblems replaces the listing problem (when list is not nil) and sets
+// the watcher problem (when watch is not ""), and publishes both: a watcher
+// that failed stays reported after a good manual refresh.
+func (vm *TokensVM) setProblems(list *string, watch string) {
+	vm.mu.Lock()
+	if list != nil {
+		vm.listProblem = *list
+	}
+	if watch != "" {
+		vm.watchProblem = watch
+	}
+	p := strings.TrimSpace(vm.listProblem + "\n" + vm.watchProblem)
+	vm.mu.Unlock()
+	_ = vm.Problem.Set(p)
+}
+
+// Recompute re-derives what is shown from the last listing and the clock.
+func (vm *TokensVM) Recompute() {
+	vm.mu.Lock()
+	raw := vm.raw
+	vm.mu.Unlock()
+	now := vm.clock.Now()
+	views := make([]TokenView, 0, len(raw))
+	for _, t := range raw {
+		views = append(views, vm.view(now, t))
+	}
+	_ = vm.Tokens.Set(views)
+	switch len(views) {
+	case 0:
+		_ = vm.Status.Set(lang.X("tokens.none", "未检测到 UKey"))
+	default:
+		_ = vm.Status.Set(lang.XN("tokens.count", "已检测到 {{.Count}} 个 UKey", len(views), map[string]any{"Count": len(views)}))
+	}
+}
+
+func (vm *TokensVM) view(now time.Time, t Token) TokenView {
+	v := TokenView{Serial: t.Serial, Title: strings.TrimSpace(t.Label), PIN: t.PIN}
+	if t.LabelErr != nil || v.Title == "" {
+		v.LabelProblem = true
+		v.Title = lang.X("token.label_unreadable", "名称无法读取")
+	}
+	v.Device = strings.TrimSpace(strings.TrimSpace(t.Manufacturer) + " " + strings.TrimSpace(t.Model))
+	v.PINNote, v.PINLevel = PINNote(t.PIN)
+	if t.CertsErr != nil {
+		v.CertsProblem = lang.X("token.certs_unreadable",
+			"无法读取这个 UKey 上的证书：{{.Err}}。请拔出后重新插入；如仍不行，请联系发证机构。", map[string]any{"Err": t.CertsErr})
+	} else if len(t.Certs) == 0 {
+		v.CertsProblem = lang.X("token.no_certs", "这个 UKey 上没有证书。")
+	}
+	for _, c := range t.Certs {
+		v.Certs = append(v.Certs, vm.certView(now, c))
+	}
+	return v
+}
+
+func (vm *TokensVM) certView(now time.Time, c Cert) CertView {
+	cv := CertView{ObjLabel: c.Label}
+	if c.Err != nil {
+		cv.Holder = c.Label
+		if cv.Holder == "" {
+			cv.Holder = lang.X("cert.unnamed", "证书")
+		}
+		cv.Problem = lang.X("cert.unreadable", "这个证书无法读取：{{.Err}}", map[string]any{"Err": c.Err})
+		cv.Level = LevelError
+		return cv
+	}
+	cv.Holder, cv.Serial, cv.Issuer, cv.KeyType = c.Holder, c.Serial, c.Issuer, c.KeyType
+	cv.ValidTo = vm.f.Date(c.NotAfter)
+	cv.Badge, cv.Level = vm.f.Lifetime(now, c.NotBefore, c.NotAfter)
+	return cv
+}
+
+// PINNote says what a PIN state means for the clerk, or "" if nothing.
+func PINNote(s PINState) (string, Level) {
+	switch {
+	case s.Locked:
+		return lang.X("pin.locked", "口令已锁定：请联系发证机构解锁，不要再尝试。"), LevelError
+	case s.FinalTry:
+		return lang.X("pin.final_try", "只剩最后一次机会：再输错一次，UKey 将被锁定。"), LevelError
+	case s.CountLow:
+		return lang.X("pin.count_low", "之前输错过口令，剩余尝试次数不多。"), LevelWarning
+	case s.MustChange:
+		return lang.X("pin.must_change", "口令需要先修改才能使用。"), LevelWarning
+	}
+	return "", LevelOK
+}
+
+// errText is the message of err for a sentence, with the sentinels in words.
+func errText(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenRemoved):
+		return lang.X("err.token_removed", "UKey 已拔出")
+	case errors.Is(err, ErrPINLocked):
+		return lang.X("err.pin_locked", "口令已锁定")
+	}
+	return err.Error()
+}

@@ -1,0 +1,218 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/test"
+)
+
+func newVM(t *testing.T, src TokenSource) (*TokensVM, *fakeClock) {
+	t.Helper()
+	test.NewTempApp(t) // bindings notify through the app's driver; no window
+	clock := &fakeClock{now: t0}
+	return NewTokensVM(src, clock, Formatter{Lang: LangZH, Loc: time.UTC}), clock
+}
+
+func get[T any](t *testing.T, b interface{ Get() (T, error) }) T {
+	t.Helper()
+	v, err := b.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestTokensVMEmptyThenTwoTokens(t *testing.T) {
+	src := newFakeSource()
+	vm, _ := newVM(t, src)
+	if !get[bool](t, vm.Searching) || get[string](t, vm.Status) != "正在查找 UKey…" {
+		t.Fatal("a new view-model should say it is searching")
+	}
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if get[bool](t, vm.Searching) || len(get[[]TokenView](t, vm.Tokens)) != 0 || get[string](t, vm.Status) != "未检测到 UKey" {
+		t.Fatalf("no token: searching %v, status %q", get[bool](t, vm.Searching), get[string](t, vm.Status))
+	}
+	toks := demoTokens()
+	src.insert(toks[0], "12345678", 10)
+	src.insert(toks[1], "1111", 6)
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	views := get[[]TokenView](t, vm.Tokens)
+	if len(views) != 2 || get[string](t, vm.Status) != "已检测到 2 个 UKey" {
+		t.Fatalf("got %d tokens, status %q", len(views), get[string](t, vm.Status))
+	}
+	// Sorted by serial, whatever order they were inserted in.
+	if views[0].Serial != "0000000000000042" || views[1].Serial != "9A1B2C3D4E5F6071" {
+		t.Errorf("order: %s, %s", views[0].Serial, views[1].Serial)
+	}
+	demo := views[1]
+	want := CertView{Holder: "深圳市示例科技有限公司", Serial: "3F2A9C", Issuer: "UKey Renew Demo CA",
+		ValidTo: "2026年12月13日", KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: LevelWarning, ObjLabel: "签名证书"}
+	if demo.Title != "UKey-Demo" || demo.Device != "SoftHSM project SoftHSM v2" || len(demo.Certs) != 1 || demo.Certs[0] != want {
+		t.Errorf("demo token view:\n got %+v\nwant cert %+v", demo, want)
+	}
+	old := views[0].Certs[0]
+	if old.Badge != "已过期 3 天" || old.Level != LevelError {
+		t.Errorf("expired certificate badge %q level %d", old.Badge, old.Level)
+	}
+	if views[0].PINNote != "" || views[0].CertsProblem != "" || views[0].LabelProblem {
+		t.Errorf("a healthy token shows a problem: %+v", views[0])
+	}
+}
+
+func TestTokensVMClockMovesBadges(t *testing.T) {
+	src := newFakeSource()
+	src.insert(demoTokens()[0], "12345678", 10)
+	vm, clock := newVM(t, src)
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lists := src.lists
+	for _, step := range []struct {
+		advance time.Duration
+		badge   string
+		lvl     Level
+	}{
+		{0, "剩余 20 天", LevelWarning},
+		{19 * 24 * time.Hour, "剩余 1 天", LevelWarning},
+		{24 * time.Hour, "今天到期", LevelWarning},
+		{2 * time.Hour, "今天已过期", LevelError},
+		{24 * time.Hour, "已过期 1 天", LevelError},
+	} {
+		clock.Add(step.advance)
+		vm.Recompute()
+		c := get[[]TokenView](t, vm.Tokens)[0].Certs[0]
+		if c.Badge != step.badge || c.Level != step.lvl {
+			t.Errorf("at %s: badge %q level %d, want %q level %d", clock.Now(), c.Badge, c.Level, step.badge, step.lvl)
+		}
+	}
+	if src.lists != lists {
+		t.Error("Recompute read the token again; it should only re-derive from the clock")
+	}
+}
+
+func TestTokensVMUnreadableTokenDoesNotHideOthers(t *testing.T) {
+	src := newFakeSource()
+	good := demoTokens()[0]
+	src.insert(good, "12345678", 10)
+	src.insert(Token{Serial: "BAD0000000000001", LabelErr: errors.New("label is not text"),
+		CertsErr: errors.New("find objects: device error")}, "0000", 10)
+	src.insert(Token{Serial: "BAD0000000000002", Label: "  ",
+		Certs: []Cert{{Label: "旧证书", Err: errors.New("x509: malformed certificate")}, good.Certs[0]}}, "0000", 10)
+	src.insert(Token{Serial: "EMPTY00000000003", Label: "空锁"}, "0000", 10)
+	vm, _ := newVM(t, src)
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	views := get[[]TokenView](t, vm.Tokens)
+	if len(views) != 4 {
+		t.Fatalf("got %d tokens, want 4", len(views))
+	}
+	by := map[string]TokenView{}
+	for _, v := range views {
+		by[v.Serial] = v
+	}
+	bad := by["BAD0000000000001"]
+	if !bad.LabelProblem || bad.Title != "名称无法读取" || !strings.Contains(bad.CertsProblem, "device error") || len(bad.Certs) != 0 {
+		t.Errorf("unreadable token: %+v", bad)
+	}
+	blank := by["BAD0000000000002"]
+	if !blank.LabelProblem || len(blank.Certs) != 2 {
+		t.Fatalf("blank label token: %+v", blank)
+	}
+	if c := blank.Certs[0]; c.Holder != "旧证书" || !strings.Contains(c.Problem, "malformed") || c.Level != LevelError {
+		t.Errorf("unreadable certificate: %+v", c)
+	}
+	if c := blank.Certs[1]; c.Problem != "" || c.Badge != "剩余 20 天" {
+		t.Errorf("the readable certificate beside it: %+v", c)
+	}
+	if by["EMPTY00000000003"].CertsProblem != "这个 UKey 上没有证书。" {
+		t.Errorf("token without certificates: %+v", by["EMPTY00000000003"])
+	}
+	if by[good.Serial].CertsProblem != "" || by[good.Serial].LabelProblem {
+		t.Errorf("the good token shows a problem: %+v", by[good.Serial])
+	}
+}
+
+func TestTokensVMModuleFailureKeepsLastList(t *testing.T) {
+	src := newFakeSource()
+	src.insert(demoTokens()[0], "12345678", 10)
+	vm, _ := newVM(t, src)
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	src.listErr = errFakeModule
+	src.mu.Unlock()
+	err := vm.Reload(context.Background())
+	if !errors.Is(err, errFakeModule) {
+		t.Fatalf("Reload error = %v, want the module's", err)
+	}
+	if p := get[string](t, vm.Problem); !strings.Contains(p, "CKR_GENERAL_ERROR") || !strings.Contains(p, "驱动") {
+		t.Errorf("problem %q should quote the error and say what to do", p)
+	}
+	if len(get[[]TokenView](t, vm.Tokens)) != 1 {
+		t.Error("a failed listing dropped the token shown before")
+	}
+	src.mu.Lock()
+	src.listErr = nil
+	src.mu.Unlock()
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p := get[string](t, vm.Problem); p != "" {
+		t.Errorf("problem %q stays after a good listing", p)
+	}
+}
+
+func TestTokensVMRunFollowsInsertAndRemove(t *testing.T) {
+	src := newFakeSource()
+	vm, _ := newVM(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { vm.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	count := func(n int) func() bool {
+		return func() bool { v, _ := vm.Tokens.Get(); s, _ := vm.Searching.Get(); return !s && len(v) == n }
+	}
+	eventually(t, "the first listing", count(0))
+	toks := demoTokens()
+	src.insert(toks[0], "1", 3)
+	eventually(t, "the inserted token", count(1))
+	src.insert(toks[1], "1", 3)
+	eventually(t, "the second token", count(2))
+	src.remove(toks[0].Serial)
+	eventually(t, "the removal", func() bool {
+		v, _ := vm.Tokens.Get()
+		return len(v) == 1 && v[0].Serial == toks[1].Serial
+	})
+	src.stopWatch()
+	eventually(t, "the watch-stopped notice", func() bool {
+		p, _ := vm.Problem.Get()
+		return strings.Contains(p, "刷新")
+	})
+}
+
+func TestTokensVMRunWithoutWatcherStillLists(t *testing.T) {
+	src := newFakeSource()
+	src.insert(demoTokens()[0], "1", 3)
+	src.watchErr = fmt.Errorf("fake: %w", errors.New("C_WaitForSlotEvent not supported"))
+	vm, _ := newVM(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { vm.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the listing and the notice", func() bool {
+		v, _ := vm.Tokens.Get()
+		p, _ := vm.Problem.Get()
+		return len(v) == 1 && strings.Contains(p, "not supported") && strings.Contains(p, "刷新")
+	})
+}
