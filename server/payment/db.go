@@ -1,0 +1,53 @@
+package payment
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// VersionTable is the goose version table of this module, distinct from the
+// main store's, so both migrate the same database independently.
+const VersionTable = "payment_goose_version"
+
+// Dialect names the database: DialectSQLite (modernc.org/sqlite) or
+// DialectPostgres (pgx stdlib).
+type Dialect string
+
+// Dialects.
+const (
+	DialectSQLite   Dialect = "sqlite3"
+	DialectPostgres Dialect = "postgres"
+)
+
+// Migrate brings the payment tables up to date.
+func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
+	var gd goose.Dialect
+	switch d {
+	case DialectSQLite:
+		gd = goose.DialectSQLite3
+	case DialectPostgres:
+		gd = goose.DialectPostgres
+	default:
+		return fmt.Errorf("payment migrate: unknown dialect %q: %w", d, ErrInvalid)
+	}
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return fmt.Errorf("payment migrate: %w", err)
+	}
+	p, err := goose.NewProvider(gd, db, sub, goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("payment migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("payment migrate: %w", err)
+	}
+	return nil
+}

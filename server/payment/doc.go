@@ -1,0 +1,62 @@
+// Package payment takes the renewal fee by WeChat Pay Native (QR) and gives
+// it back on cancellation, with its own tables in the service's database.
+//
+// The model. An application pays through orders, one per QR attempt, each
+// with its own out_trade_no (table payment_orders). NewQR prices the attempt
+// from the server's price list (never from the client), writes the order,
+// then asks the Provider for a code_url with time_expire = created + 300 s
+// (QRWindow; whole seconds, as WeChat reads time_expire). The service itself
+// enforces the window with its injected clock: once it is over, ExpireDue (a
+// sweeper) or Status (the client's poll) queries the order and closes it if
+// unpaid; an order found paid is credited, not closed, so a payment made at
+// the last second still counts, and a notification that arrives after the
+// window for an order paid inside it is applied. A new QR is a new attempt.
+//
+// Exactly once. A payment is credited in ONE database transaction: the
+// notification id goes into payment_notifications (primary key: a replay
+// finds it and changes nothing), the order moves to paid only from open or
+// closed (so the notification path and the query path cannot both credit),
+// the application's payment state moves through ApplicationPayments, and
+// the audit event is written through AuditSink, all with the same *sql.Tx.
+// Notifications are verified (signature with the SDK's verifier, timestamp
+// within 5 minutes of the injected clock), decrypted (AES-256-GCM with the
+// APIv3 key), and checked: merchant, app id, known out_trade_no, equal
+// amount, trade_state SUCCESS. Refused ones answer 4xx/5xx with
+// {"code":"FAIL","message":...} so WeChat retries, and are logged to the
+// audit sink; applied ones and replays answer 204.
+//
+// Cancel and refund. Cancel writes a refund (payment_refunds, its own
+// out_refund_no) and moves order and application to refunding in one
+// transaction, then calls the refund API; the refund notification (or a
+// refund query from Status) moves them to refunded. A clerk may cancel a
+// paid application that is not issued within 7 days of payment
+// (DefaultClerkCancelWindow); staff may cancel one that is not issued up to
+// WeChat's one-year refund limit, which covers applications not completed
+// within the policy window. After issuance no refund is made.
+//
+// Providers. WeChat is the WeChat Pay API v3 Native provider on the official
+// SDK (github.com/wechatpay-apiv3/wechatpay-go), in both merchant modes
+// (WeChat Pay public key; platform certificates downloaded by the SDK's
+// downloader). The SDK has no base-URL option, so its HTTP client gets a
+// transport that rewrites scheme and host to WeChatConfig.Endpoint: the
+// simulator (package wechatsim) in dev and tests, api.mch.weixin.qq.com in
+// production; everything else is the code production runs.
+//
+// Wiring in the service (renewd):
+//
+//	db, _ := sql.Open("sqlite", "file:renewd.db?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+//	payment.Migrate(ctx, db, payment.DialectSQLite) // own goose table payment_goose_version
+//	wc, _ := payment.NewWeChat(ctx, payment.WeChatConfig{...})
+//	pay, _ := payment.New(db, payment.Config{
+//		Provider: wc, Applications: store, Audit: auditLog, Prices: policy,
+//		NotifyURL: "https://ca.example/v1/payments/notify",
+//	})
+//	mux.Handle("POST /v1/payments/notify", pay.NotifyHandler())
+//	// every few seconds: pay.ExpireDue(ctx)
+//
+// store implements ApplicationPayments (SetPaymentState and Issued on the
+// given *sql.Tx, so the application row moves with the payment row) and
+// auditLog implements AuditSink. Both must use the same *sql.DB as Payments.
+// With SQLite, open the database with _txlock=immediate and a busy timeout:
+// concurrent notifications then queue instead of failing with SQLITE_BUSY.
+package payment
