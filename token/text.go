@@ -25,10 +25,24 @@ func decodeText(b []byte) Text {
 	if utf8.Valid(b) && printable(string(b)) {
 		return Text{Text: string(b), Encoding: "utf-8"}
 	}
-	if s, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b); err == nil && utf8.Valid(s) && printable(string(s)) && !bytes.ContainsRune(s, utf8.RuneError) {
-		return Text{Text: string(bytes.TrimRight(s, " ")), Encoding: "gbk"}
+	if s, ok := gbk(b); ok {
+		return Text{Text: s, Encoding: "gbk"}
+	}
+	// A 32-byte field may cut the last two-byte character in half.
+	if n := len(b); n > 1 && b[n-1] >= 0x81 {
+		if s, ok := gbk(b[:n-1]); ok {
+			return Text{Text: s, Encoding: "gbk"}
+		}
 	}
 	return Text{Text: hex.EncodeToString(b), Encoding: "hex"}
+}
+
+func gbk(b []byte) (string, bool) {
+	s, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
+	if err != nil || !utf8.Valid(s) || bytes.ContainsRune(s, utf8.RuneError) || !printable(string(s)) {
+		return "", false
+	}
+	return string(bytes.TrimRight(s, " ")), true
 }
 
 func printable(s string) bool {

@@ -192,3 +192,42 @@ func (e *Env) PKCS11Tool(t testing.TB, serial string, args ...string) string {
 	all := []string{"--module", e.Module, "--slot", e.Slot(t, serial)}
 	return string(e.Run(t, tool, append(all, args...)...))
 }
+
+// P11Tool runs GnuTLS's p11tool with this module as the provider.
+func (e *Env) P11Tool(t testing.TB, args ...string) string {
+	t.Helper()
+	tool := testenv.LookPath(t, "p11tool")
+	return string(e.Run(t, tool, append([]string{"--provider", e.Module}, args...)...))
+}
+
+// OpenSSL runs openssl with the given arguments in dir and returns its
+// standard output.
+func (e *Env) OpenSSL(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	tool := testenv.LookPath(t, "openssl")
+	cmd := exec.Command(tool, args...)
+	cmd.Dir = dir
+	cmd.Env = e.Environ()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("openssl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String() + stderr.String()
+}
+
+// SM2Cert makes a self-signed SM2 certificate with openssl (as Chinese CAs
+// issue them) for the subject, e.g. "/C=CN/O=测试机构/CN=张三", valid for
+// days, and returns its DER.
+func (e *Env) SM2Cert(t testing.TB, subject string, days int) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	e.OpenSSL(t, dir, "genpkey", "-algorithm", "SM2", "-out", "k.pem")
+	e.OpenSSL(t, dir, "req", "-new", "-x509", "-utf8", "-key", "k.pem", "-sm3",
+		"-sigopt", "distid:1234567812345678", "-subj", subject, "-days", fmt.Sprint(days), "-outform", "DER", "-out", "c.der")
+	der, err := os.ReadFile(filepath.Join(dir, "c.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
