@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -52,7 +53,7 @@ func (c *fakeClock) Set(t time.Time) {
 type dbCase struct {
 	name    string
 	dialect payment.Dialect
-	open    func(t *testing.T) *sql.DB
+	open    func(t *testing.T) (*sql.DB, string) // the database and how to open it again
 }
 
 // sqliteDSN is how the service should open SQLite for this module: a busy
@@ -61,17 +62,18 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 }
 
-func openSQLite(t *testing.T) *sql.DB {
-	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "pay.db")))
+func openSQLite(t *testing.T) (*sql.DB, string) {
+	dsn := sqliteDSN(filepath.Join(t.TempDir(), "pay.db"))
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	return db, dsn
 }
 
 // openPostgres makes a fresh database on the throw-away server for one test.
-func openPostgres(t *testing.T) *sql.DB {
+func openPostgres(t *testing.T) (*sql.DB, string) {
 	dsn := testenv.Env(t, "UKEY_TEST_PG_DSN")
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -101,7 +103,7 @@ func openPostgres(t *testing.T) *sql.DB {
 			a.Close()
 		}
 	})
-	return db
+	return db, u.String()
 }
 
 var dbCases = []dbCase{
@@ -155,6 +157,7 @@ type env struct {
 	t      *testing.T
 	ctx    context.Context
 	db     *sql.DB
+	dsn    string
 	clock  *fakeClock
 	sim    *wechatsim.Simulator
 	simSrv *httptest.Server
@@ -166,6 +169,7 @@ type env struct {
 type envOpts struct {
 	mode        wechatsim.Mode
 	maxAttempts int
+	notifyURL   string // default: the in-process receiver
 }
 
 // merchantKey is made once per test binary: RSA-2048 generation is slow.
@@ -180,7 +184,7 @@ var merchantKey = sync.OnceValue(func() *rsa.PrivateKey {
 func newEnv(t *testing.T, dbc dbCase, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
-	db := dbc.open(t)
+	db, dsn := dbc.open(t)
 	if err := payment.Migrate(ctx, db, dbc.dialect); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -190,7 +194,7 @@ func newEnv(t *testing.T, dbc dbCase, o envOpts) *env {
 	if err := (auditTable{}).create(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, db: db, clock: newClock()}
+	e := &env{t: t, ctx: ctx, db: db, dsn: dsn, clock: newClock()}
 	var handler http.Handler = http.NotFoundHandler()
 	var hmu sync.RWMutex
 	e.recv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +232,7 @@ func newEnv(t *testing.T, dbc dbCase, o envOpts) *env {
 	}
 	e.pay, err = payment.New(db, payment.Config{
 		Provider: e.prov, Applications: appTable{}, Audit: auditTable{}, Prices: renewal.DefaultPolicy(),
-		NotifyURL: e.recv.URL + "/v1/payments/notify", Clock: e.clock.Now,
+		NotifyURL: cmp.Or(o.notifyURL, e.recv.URL+"/v1/payments/notify"), Clock: e.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
