@@ -206,23 +206,27 @@ func PrepareRekey(ctx context.Context, t *Token, req InstallRequest) (*InstallRe
 }
 
 // AbandonRekey undoes a pending two-step re-key: it deletes the new key pair
-// and the journal. The old certificate stays.
-func AbandonRekey(ctx context.Context, t *Token, j *Journal) error {
+// and the journal, and reports what it removed. The old certificate stays.
+// With no journal it does nothing.
+func AbandonRekey(ctx context.Context, t *Token, j *Journal) (*RecoverResult, error) {
 	r, err := newInstallRun(t, j, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	res := newRecoverResult(t.Serial())
+	r.log = res
 	e, err := j.Load(t.Serial())
-	if err != nil {
-		return err
-	}
-	if e == nil {
-		return nil
+	if err != nil || e == nil {
+		return res, err
 	}
 	if e.Mode != Rekey || e.Step != StepAwaitingCert {
-		return fmt.Errorf("token %s: %w (step %s): not a pending re-key; run recover", t.Serial(), ErrInstallInProgress, e.Step)
+		return nil, fmt.Errorf("token %s: %w (step %s): not a pending re-key; run recover", t.Serial(), ErrInstallInProgress, e.Step)
 	}
-	return r.rollBack(ctx, e)
+	res.Journal = &RecoverJournal{Mode: e.Mode, Step: e.Step, Hold: e.Hold}
+	if err := r.rollBack(ctx, e); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 func (r *installRun) result(e *JournalEntry, status string, old, cert *smx509.Certificate, csr []byte) *InstallResult {

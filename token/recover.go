@@ -39,6 +39,10 @@ type RecoverResult struct {
 	Kept       []RecoverObject `json:"kept"`
 }
 
+func newRecoverResult(serial string) *RecoverResult {
+	return &RecoverResult{Token: serial, Outcome: "nothing_to_do", Removed: []RecoverObject{}, Relabelled: []RecoverObject{}, Kept: []RecoverObject{}}
+}
+
 // Changed reports whether Recover changed anything on the token.
 func (r *RecoverResult) Changed() bool {
 	return len(r.Removed) > 0 || len(r.Relabelled) > 0 || r.Outcome == "completed" || r.Outcome == "rolled_back"
@@ -62,7 +66,7 @@ func Recover(ctx context.Context, t *Token, journalDir string) (*RecoverResult, 
 	if err != nil {
 		return nil, err
 	}
-	res := &RecoverResult{Token: t.Serial(), Outcome: "nothing_to_do", Removed: []RecoverObject{}, Relabelled: []RecoverObject{}, Kept: []RecoverObject{}}
+	res := newRecoverResult(t.Serial())
 	r.log = res
 	e, err := j.Load(t.Serial())
 	if err != nil {
