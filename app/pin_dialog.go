@@ -25,6 +25,7 @@ type PINDialog struct {
 	ok     *widget.Button
 	cancel *widget.Button
 	note   *badge
+	body   *fyne.Container
 	onDone func()
 }
 
@@ -55,9 +56,9 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 	d.ok.Importance = widget.HighImportance
 	d.ok.Disable()
 
-	content := container.NewVBox(who, d.note, d.entry, msg, hint,
+	d.body = container.NewVBox(who, container.NewHBox(d.note), d.entry, msg, hint,
 		container.NewGridWithColumns(2, d.cancel, d.ok))
-	d.dlg = dialog.NewCustomWithoutButtons(lang.X("pin.title", "输入 UKey 口令"), content, win)
+	d.dlg = dialog.NewCustomWithoutButtons(lang.X("pin.title", "输入 UKey 口令"), d.body, win)
 	d.dlg.Resize(fyne.NewSize(420, 0))
 
 	d.vm.Note.AddListener(binding.NewDataListener(d.noteChanged))
@@ -92,6 +93,8 @@ func (d *PINDialog) noteChanged() {
 		d.note.Show()
 	}
 	d.note.Refresh()
+	d.body.Refresh() // lay out again: the note appeared or went
+	d.dlg.Resize(fyne.NewSize(420, 0))
 }
 
 func (d *PINDialog) updateButtons() {

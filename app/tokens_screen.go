@@ -59,21 +59,23 @@ func (s *TokensScreen) makeUI() {
 	s.problem.Importance = widget.DangerImportance
 	s.problem.Wrapping = fyne.TextWrapWord
 	s.problem.Hide()
+	header := container.NewBorder(nil, nil, nil, container.NewCenter(s.refresh), container.NewVBox(title, status))
+	top := container.NewVBox(header, s.problem, widget.NewSeparator())
+
+	s.empty = s.makeEmpty()
+	s.list = container.NewVBox()
+	s.scroll = container.NewVScroll(s.list)
+	s.scroll.Hide()
+	s.root = container.NewBorder(top, nil, nil, nil,
+		container.NewStack(s.empty, s.scroll))
 	s.vm.Problem.AddListener(binding.NewDataListener(func() {
 		if p, _ := s.vm.Problem.Get(); p == "" {
 			s.problem.Hide()
 		} else {
 			s.problem.Show()
 		}
+		s.root.Refresh() // the header grew or shrank
 	}))
-	header := container.NewBorder(nil, nil, nil, s.refresh, container.NewVBox(title, status))
-
-	s.empty = s.makeEmpty()
-	s.list = container.NewVBox()
-	s.scroll = container.NewVScroll(s.list)
-	s.scroll.Hide()
-	s.root = container.NewBorder(container.NewVBox(header, s.problem, widget.NewSeparator()), nil, nil, nil,
-		container.NewStack(s.empty, s.scroll))
 	s.vm.Tokens.AddListener(binding.NewDataListener(s.tokensChanged))
 }
 
@@ -83,9 +85,11 @@ func (s *TokensScreen) makeEmpty() fyne.CanvasObject {
 	icon.SetMinSize(fyne.NewSize(96, 96))
 	head := widget.NewLabelWithStyle(lang.X("tokens.insert", "请插入您的 UKey"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	head.SizeName = theme.SizeNameHeadingText
-	hint := widget.NewLabelWithStyle(lang.X("tokens.insert_hint",
-		"插入后证书会自动显示在这里，无需刷新。可以同时插入多个 UKey。"), fyne.TextAlignCenter, fyne.TextStyle{})
-	hint.Wrapping = fyne.TextWrapWord
+	hint := widget.NewLabelWithStyle(lang.X("tokens.insert_hint", "插入后证书会自动显示在这里，无需刷新。"),
+		fyne.TextAlignCenter, fyne.TextStyle{})
+	hint2 := widget.NewLabelWithStyle(lang.X("tokens.insert_hint_many", "可以同时插入多个 UKey。"),
+		fyne.TextAlignCenter, fyne.TextStyle{})
+	hint2.Importance = widget.LowImportance
 	searching := widget.NewProgressBarInfinite()
 	s.vm.Searching.AddListener(binding.NewDataListener(func() {
 		if v, _ := s.vm.Searching.Get(); v {
@@ -96,7 +100,7 @@ func (s *TokensScreen) makeEmpty() fyne.CanvasObject {
 			searching.Hide()
 		}
 	}))
-	return container.NewCenter(container.NewVBox(icon, head, hint, container.NewPadded(searching)))
+	return container.NewCenter(container.NewVBox(icon, head, hint, hint2, container.NewPadded(searching)))
 }
 
 // tokensChanged runs on the UI goroutine (binding listeners do).
@@ -122,6 +126,7 @@ func (s *TokensScreen) tokensChanged() {
 func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
+	title.Importance = widget.HighImportance
 	if v.LabelProblem {
 		title.Importance = widget.WarningImportance
 	}
@@ -142,7 +147,7 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 
 	body := container.NewVBox(head)
 	if v.PINNote != "" {
-		body.Add(newBadge(v.PINNote, v.PINLevel))
+		body.Add(container.NewHBox(newBadge(v.PINNote, v.PINLevel)))
 	}
 	if v.CertsProblem != "" {
 		p := widget.NewLabel(v.CertsProblem)
@@ -165,7 +170,8 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 
 func certBlock(c CertView) fyne.CanvasObject {
 	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	holder.Wrapping = fyne.TextWrapWord
+	holder.Truncation = fyne.TextTruncateEllipsis
+	holder.SizeName = theme.SizeNameSubHeadingText
 	if c.Problem != "" {
 		p := widget.NewLabel(c.Problem)
 		p.Wrapping = fyne.TextWrapWord
@@ -177,14 +183,18 @@ func certBlock(c CertView) fyne.CanvasObject {
 		k := widget.NewLabel(name)
 		k.Importance = widget.LowImportance
 		val := widget.NewLabel(value)
-		val.Wrapping = fyne.TextWrapWord
+		val.Truncation = fyne.TextTruncateEllipsis // a long issuer DN must not widen the window
 		val.Selectable = true
 		return []fyne.CanvasObject{k, val}
 	}
-	var cells []fyne.CanvasObject
-	cells = append(cells, field(lang.X("cert.valid_to", "有效期至"), c.ValidTo)...)
-	cells = append(cells, field(lang.X("cert.issuer", "颁发者"), c.Issuer)...)
-	cells = append(cells, field(lang.X("cert.serial", "证书序列号"), c.Serial)...)
-	cells = append(cells, field(lang.X("cert.key_type", "密钥类型"), c.KeyType)...)
-	return container.NewVBox(top, container.New(layout.NewFormLayout(), cells...))
+	form := func(cells ...[]fyne.CanvasObject) fyne.CanvasObject {
+		var all []fyne.CanvasObject
+		for _, c := range cells {
+			all = append(all, c...)
+		}
+		return container.New(layout.NewFormLayout(), all...)
+	}
+	left := form(field(lang.X("cert.valid_to", "有效期至"), c.ValidTo), field(lang.X("cert.key_type", "密钥类型"), c.KeyType))
+	right := form(field(lang.X("cert.issuer", "颁发者"), c.Issuer), field(lang.X("cert.serial", "证书序列号"), c.Serial))
+	return container.NewVBox(top, container.NewGridWithColumns(2, left, right))
 }

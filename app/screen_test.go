@@ -1,0 +1,207 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+)
+
+// newUI builds the main window over a fake source in a test app with the
+// product's theme, at a fixed size.
+func newUI(t *testing.T, src *fakeSource) *UI {
+	t.Helper()
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(apptheme.New())
+	u := New(context.Background(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC})
+	t.Cleanup(u.Win.Close)
+	u.Win.Resize(fyne.NewSize(900, 640))
+	return u
+}
+
+// texts lists the text of every visible label under o, in layout order.
+func texts(o fyne.CanvasObject) []string {
+	var out []string
+	var walk func(fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		if !o.Visible() {
+			return
+		}
+		switch w := o.(type) {
+		case *widget.Label:
+			out = append(out, w.Text)
+			return
+		case *badge:
+			out = append(out, "["+w.Text+"]")
+			return
+		case *widget.Button:
+			out = append(out, "<"+w.Text+">")
+			return
+		case *fyne.Container:
+			for _, c := range w.Objects {
+				walk(c)
+			}
+			return
+		case fyne.Widget:
+			for _, c := range test.LaidOutObjects(w) {
+				if c != o {
+					walk(c)
+				}
+			}
+		}
+	}
+	walk(o)
+	return out
+}
+
+func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
+	src := newFakeSource()
+	u := newUI(t, src)
+	ctx := context.Background()
+	if err := u.VM.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	if !strings.Contains(screen, "请插入您的 UKey") || !strings.Contains(screen, "未检测到 UKey") {
+		t.Fatalf("empty screen shows: %s", screen)
+	}
+	test.AssertRendersToMarkup(t, "tokens_empty.xml", u.Win.Canvas())
+	test.AssertImageMatches(t, "tokens_empty.png", u.Win.Canvas().Capture())
+
+	toks := demoTokens()
+	src.insert(toks[0], "12345678", 10)
+	if err := u.VM.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	screen = strings.Join(texts(u.Tokens.Object()), "|")
+	for _, want := range []string{"UKey-Demo", "UKey 序列号 9A1B2C3D4E5F6071 · SoftHSM project SoftHSM v2",
+		"深圳市示例科技有限公司", "[剩余 20 天]", "有效期至|2026年12月13日", "颁发者|UKey Renew Demo CA",
+		"证书序列号|3F2A9C", "密钥类型|ECDSA P-256", "<验证口令>", "已检测到 1 个 UKey"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("screen lacks %q:\n%s", want, screen)
+		}
+	}
+	if strings.Contains(screen, "请插入您的 UKey") {
+		t.Error("the insert prompt stays with a token present")
+	}
+
+	src.insert(toks[1], "1111", 6)
+	src.insert(Token{Serial: "BAD0000000000001", LabelErr: errFakeModule, CertsErr: errFakeModule}, "0", 6)
+	if err := u.VM.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	test.AssertRendersToMarkup(t, "tokens_three.xml", u.Win.Canvas())
+	test.AssertImageMatches(t, "tokens_three.png", u.Win.Canvas().Capture())
+	screen = strings.Join(texts(u.Tokens.Object()), "|")
+	for _, want := range []string{"名称无法读取", "无法读取这个 UKey 上的证书", "[已过期 3 天]", "北京示例贸易有限公司 / 李四", "已检测到 3 个 UKey"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("screen lacks %q:\n%s", want, screen)
+		}
+	}
+
+	src.remove(toks[0].Serial)
+	src.remove(toks[1].Serial)
+	src.remove("BAD0000000000001")
+	if err := u.VM.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	screen = strings.Join(texts(u.Tokens.Object()), "|")
+	if !strings.Contains(screen, "请插入您的 UKey") || strings.Contains(screen, "UKey-Demo") {
+		t.Errorf("after removal the screen shows: %s", screen)
+	}
+}
+
+func TestTokensScreenModuleProblemShown(t *testing.T) {
+	src := newFakeSource()
+	src.listErr = errFakeModule
+	u := newUI(t, src)
+	_ = u.VM.Reload(context.Background())
+	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	if !strings.Contains(screen, "无法读取 UKey：fake module: CKR_GENERAL_ERROR") {
+		t.Errorf("module failure not shown: %s", screen)
+	}
+}
+
+func TestPINDialogWrongThenRight(t *testing.T) {
+	src := newFakeSource()
+	tok := demoTokens()[0]
+	src.insert(tok, "12345678", 3)
+	u := newUI(t, src)
+	if err := u.VM.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	btn := u.Tokens.pinBtns[tok.Serial]
+	if btn == nil {
+		t.Fatal("no PIN button for the token")
+	}
+	test.Tap(btn)
+	d := u.pin
+	if d == nil || !dialogOpen(u) {
+		t.Fatal("PIN dialog not shown")
+	}
+	if !d.ok.Disabled() {
+		t.Error("OK enabled with an empty entry")
+	}
+	test.Type(d.entry, "1111")
+	if d.ok.Disabled() {
+		t.Fatal("OK disabled with a PIN typed")
+	}
+	test.Tap(d.ok)
+	if d.entry.Text != "" {
+		t.Error("the entry still holds the PIN after sending it")
+	}
+	eventually(t, "the wrong-PIN message", func() bool {
+		m, _ := d.vm.Message.Get()
+		n, _ := d.vm.Note.Get()
+		return strings.Contains(m, "口令不正确") && strings.Contains(n, "剩余尝试次数不多")
+	})
+	if src.checks(tok.Serial) != 1 {
+		t.Fatalf("the token received %d PINs, want 1", src.checks(tok.Serial))
+	}
+	eventually(t, "the entry enabled again", func() bool { return !d.entry.Disabled() })
+	if !dialogOpen(u) {
+		t.Fatal("the dialog closed after a wrong PIN")
+	}
+	// Enter submits too.
+	test.Type(d.entry, "12345678")
+	d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	eventually(t, "the dialog to close", func() bool { return !dialogOpen(u) })
+	if src.checks(tok.Serial) != 2 {
+		t.Errorf("the token received %d PINs, want 2", src.checks(tok.Serial))
+	}
+}
+
+func TestPINDialogLockedTokenCannotBeTried(t *testing.T) {
+	src := newFakeSource()
+	tok := demoTokens()[0]
+	src.insert(tok, "12345678", 1)
+	src.token(tok.Serial).left = 0 // locked before the dialog opens
+	u := newUI(t, src)
+	if err := u.VM.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	if !strings.Contains(screen, "[口令已锁定") {
+		t.Errorf("locked PIN not shown on the card: %s", screen)
+	}
+	test.Tap(u.Tokens.pinBtns[tok.Serial])
+	d := u.pin
+	eventually(t, "the locked state", func() bool { l, _ := d.vm.Locked.Get(); return l })
+	eventually(t, "the entry disabled", func() bool { return d.entry.Disabled() })
+	test.Type(d.entry, "12345678")
+	test.Tap(d.ok)
+	d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if src.checks(tok.Serial) != 0 {
+		t.Errorf("a PIN was sent to a locked token")
+	}
+	test.AssertRendersToMarkup(t, "pin_locked.xml", u.Win.Canvas())
+	test.AssertImageMatches(t, "pin_locked.png", u.Win.Canvas().Capture())
+}
+
+func dialogOpen(u *UI) bool { return u.Win.Canvas().Overlays().Top() != nil }
