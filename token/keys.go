@@ -359,10 +359,11 @@ var signMechanisms = []signMechanism{
 	},
 	{
 		name: "CKM_ECDSA",
-		serves: func(pub crypto.PublicKey, _ crypto.SignerOpts, _ bool) bool {
+		serves: func(pub crypto.PublicKey, opts crypto.SignerOpts, _ bool) bool {
 			k, ok := pub.(*ecdsa.PublicKey)
 			_, known := curveOID(curveOf(k))
-			return ok && known
+			_, isPSS := opts.(*rsa.PSSOptions)
+			return ok && known && !isPSS
 		},
 		prepare: func(digest []byte, _ crypto.SignerOpts) ([]byte, *pkcs11.Mechanism, error) {
 			return digest, pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil), nil
