@@ -32,7 +32,7 @@ func randomName(prefix string) string {
 // secretServiceStore opens a store on the real Secret Service of the test
 // session bus (scripts/test.sh runs gnome-keyring there), under a service
 // name of its own so parallel runs never meet.
-func secretServiceStore(t *testing.T, service string, mod ...func(*session.Options)) *session.Store {
+func secretServiceStore(t testing.TB, service string, mod ...func(*session.Options)) *session.Store {
 	t.Helper()
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		testenv.Missing(t, "a D-Bus session bus with a Secret Service (scripts/test.sh starts gnome-keyring)")

@@ -37,7 +37,7 @@ func (c *fixedClock) now() time.Time { return c.t }
 func newClock() *fixedClock { return &fixedClock{time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)} }
 
 // sealedStore opens a store that uses the TPM (never the keyring).
-func sealedStore(t *testing.T, tpm *swtpm, dir string, clock *fixedClock, mod ...func(*session.Options)) *session.Store {
+func sealedStore(t testing.TB, tpm *swtpm, dir string, clock *fixedClock, mod ...func(*session.Options)) *session.Store {
 	t.Helper()
 	o := session.Options{
 		Service:   "ukeyrenew-test",
@@ -84,6 +84,15 @@ func TestSealedFileRoundTrip(t *testing.T) {
 	raw, _ := os.ReadFile(path)
 	if bytes.Contains(raw, []byte(rec.RefreshToken)) || bytes.Contains(raw, []byte("renew.example.cn")) {
 		t.Fatal("sealed file holds the record in clear")
+	}
+	// Back-to-back calls each reach the TPM (none falls back to memory).
+	for i := 0; i < 50; i++ {
+		if w, err := st.Save(ctx, rec); err != nil || w != session.InSealedFile {
+			t.Fatalf("Save #%d = %v, %v (%v)", i, w, err, st.Unavailable())
+		}
+		if got, err := st.Load(ctx); err != nil || got != rec {
+			t.Fatalf("Load #%d = %+v, %v", i, got, err)
+		}
 	}
 	// A fresh store (a restart) reads it back.
 	got, err := sealedStore(t, tpm, dir, clock).Load(ctx)

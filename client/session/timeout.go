@@ -30,8 +30,9 @@ func (g *guard) do(ctx context.Context, fn func() error) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		defer func() { <-g.slot }()
-		done <- fn()
+		err := fn()
+		<-g.slot // free before answering, so the caller's next call finds it free
+		done <- err
 	}()
 	select {
 	case err := <-done:

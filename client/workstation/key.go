@@ -129,8 +129,9 @@ func (k *Key) do(ctx context.Context, fn func() error) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		defer func() { <-k.slot }()
-		done <- fn()
+		err := fn()
+		<-k.slot // free before answering, so the caller's next call finds it free
+		done <- err
 	}()
 	select {
 	case err := <-done:

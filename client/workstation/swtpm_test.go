@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,14 +25,14 @@ type swtpm struct {
 	cmd    *exec.Cmd
 }
 
-func startSWTPM(t *testing.T) *swtpm {
+func startSWTPM(t testing.TB) *swtpm {
 	t.Helper()
 	return startSWTPMState(t, t.TempDir())
 }
 
 // startSWTPMState runs swtpm on an existing state directory (absolute: a
 // relative one puts swtpm in failure mode).
-func startSWTPMState(t *testing.T, state string) *swtpm {
+func startSWTPMState(t testing.TB, state string) *swtpm {
 	t.Helper()
 	bin := testenv.LookPath(t, "swtpm")
 	sock := filepath.Join(t.TempDir(), "s")
@@ -48,8 +49,12 @@ func startSWTPMState(t *testing.T, state string) *swtpm {
 	s := &swtpm{socket: sock, state: state, cmd: cmd}
 	t.Cleanup(func() {
 		s.stop()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("swtpm stderr:\n%s", stderr.String())
+		if t.Failed() {
+			out := strings.ReplaceAll(stderr.String(), "swtpm: Data client disconnected\n", "")
+			if len(out) > 2048 {
+				out = out[len(out)-2048:]
+			}
+			t.Logf("swtpm stderr (last 2 KiB, without disconnect notices):\n%s", out)
 		}
 	})
 	// Poll until it answers; the limit is only a hang guard.
@@ -83,7 +88,7 @@ func (s *swtpm) open() (transport.TPMCloser, error) { return linuxudstpm.Open(s.
 
 // clear runs TPM2_Clear: a new owner seed, as when an owner clears the TPM
 // in the firmware settings.
-func (s *swtpm) clear(t *testing.T) {
+func (s *swtpm) clear(t testing.TB) {
 	t.Helper()
 	tpm, err := s.open()
 	if err != nil {

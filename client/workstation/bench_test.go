@@ -1,0 +1,57 @@
+//go:build linux
+
+package workstation_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+)
+
+// Figures for docs/benchmarks/session.md. Run by hand:
+//
+//	go test -run '^$' -bench . -benchtime 200x ./client/workstation/
+
+func BenchmarkSignChallenge(b *testing.B) {
+	ctx := context.Background()
+	k, err := workstation.Create(ctx, startSWTPM(b).conn(b), workstation.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	for b.Loop() {
+		if _, err := k.SignChallenge(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCreateKey(b *testing.B) {
+	ctx := context.Background()
+	tpm := startSWTPM(b).conn(b)
+	for b.Loop() {
+		if _, err := workstation.Create(ctx, tpm, workstation.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	k, err := workstation.Create(ctx, startSWTPM(b).conn(b), workstation.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	sig, err := k.SignChallenge(ctx, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := workstation.Verify(k.PublicKey(), c, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
