@@ -1,0 +1,35 @@
+// Package store keeps the renewal service's data in a real SQL database:
+// SQLite (modernc.org/sqlite, pure Go, the default) or PostgreSQL (pgx). One
+// concrete *Store serves both; the SQL is shared, with $N placeholders that
+// both drivers accept, and only the schema files differ where the dialects do
+// (BLOB and BYTEA). The schema is a set of embedded goose migrations applied
+// by Open.
+//
+// Times are stored as microseconds since the Unix epoch, so both backends
+// round-trip them identically. The application form is stored as JSON next to
+// the columns that are searched and listed (years, organisation name, credit
+// code, the three state columns); the form is validated by package renewal
+// before it gets here.
+//
+// Writes go through Write, which runs one transaction: every state change and
+// the audit entries it records commit together or not at all. Tx methods that
+// change something take a Change (who, from where, what) and queue an audit
+// entry; Write appends the queued entries last, just before commit, so the
+// lock on the audit chain head is always the last lock a writer takes and is
+// held for the shortest time. That lock serialises appends on both backends.
+//
+// Optimistic concurrency: applications carry a version; a change names the
+// version it was based on and is refused with ErrStaleVersion if the row moved
+// on. Scope limits a clerk to their organisation: another organisation's row
+// answers ErrNotFound, exactly as a row that does not exist.
+//
+// The audit log is append-only and hash-chained: each row's hash is SHA-256
+// over a length-prefixed encoding of its fields and the previous row's hash.
+// VerifyAudit detects an edited, deleted or reordered row, and a truncated
+// tail (against the head row). Someone able to rewrite the whole database can
+// rewrite the whole chain: publish AuditHead somewhere else to anchor it.
+//
+// SQLite runs in WAL mode with synchronous=FULL, foreign keys on, a busy
+// timeout, and one writer connection (BEGIN IMMEDIATE) beside a pool of
+// readers; an acknowledged write survives a crash of the process.
+package store

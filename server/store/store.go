@@ -1,0 +1,348 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Sentinel errors. Wrapped with %w; test with errors.Is.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrStaleVersion = errors.New("stale version")
+	ErrConflict     = errors.New("conflict with an existing row")
+	ErrReference    = errors.New("refers to a row that does not exist")
+	ErrExpired      = errors.New("expired")
+	ErrUsed         = errors.New("already used")
+	ErrTooManyTries = errors.New("too many tries")
+	ErrMismatch     = errors.New("does not match")
+	ErrTooSoon      = errors.New("too soon")
+	ErrDailyLimit   = errors.New("daily limit reached")
+	ErrTokenReused  = errors.New("refresh token reused: family revoked")
+	ErrRevoked      = errors.New("revoked")
+	ErrLimit        = errors.New("limit reached")
+)
+
+// Dialect names a backend.
+type Dialect string
+
+// Dialects; the values are goose's dialect names.
+const (
+	SQLite   Dialect = "sqlite3"
+	Postgres Dialect = "postgres"
+)
+
+// Limits.
+const (
+	SQLiteBusyTimeout   = 10 * time.Second
+	SQLiteReaders       = 8  // reader connections beside the one writer
+	PostgresConns       = 16 // open connections to PostgreSQL
+	MaxDocumentsPerApp  = 20
+	VersionTable        = "store_goose_version"
+	maxListPageSize     = 1000
+	defaultListPageSize = 20
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is the service's database.
+type Store struct {
+	dialect Dialect
+	w       *sql.DB // the writer (SQLite: one connection)
+	r       *sql.DB // readers (PostgreSQL: the same pool)
+	now     func() time.Time
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock sets the clock the store stamps rows with (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// migrates it.
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)",
+		fmt.Sprintf("busy_timeout(%d)", SQLiteBusyTimeout.Milliseconds())} {
+		q.Add("_pragma", p)
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	q.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", base+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	q.Set("_txlock", "deferred")
+	q.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", base+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(SQLiteReaders)
+	r.SetMaxIdleConns(SQLiteReaders)
+	s := &Store{dialect: SQLite, w: w, r: r, now: time.Now}
+	return s.init(ctx, opts)
+}
+
+// OpenPostgres connects to PostgreSQL with a pgx connection string and
+// migrates the database (in the schema the search_path names).
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(PostgresConns)
+	db.SetMaxIdleConns(PostgresConns)
+	s := &Store{dialect: Postgres, w: db, r: db, now: time.Now}
+	return s.init(ctx, opts)
+}
+
+func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.w.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect %s: %w", s.dialect, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	dir := "migrations/sqlite"
+	if s.dialect == Postgres {
+		dir = "migrations/postgres"
+	}
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(goose.Dialect(s.dialect), s.w, sub,
+		goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	return err
+}
+
+// Dialect reports the backend.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB returns the writer database, for modules that keep their own tables in
+// the same database (payments). On SQLite it has a single connection: do not
+// hold it across slow work.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Ping checks the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+// Scope limits what a caller sees: one organisation, or all for CA staff.
+// The zero Scope sees nothing.
+type Scope struct {
+	organisationID string
+	all            bool
+}
+
+// OrgScope sees one organisation's rows.
+func OrgScope(organisationID string) Scope { return Scope{organisationID: organisationID} }
+
+// AllScope sees every organisation's rows (CA staff, the system).
+func AllScope() Scope { return Scope{all: true} }
+
+// allows reports whether a row of organisation org is visible.
+func (sc Scope) allows(org string) bool {
+	return sc.all || (sc.organisationID != "" && sc.organisationID == org)
+}
+
+// Change says who changes something, from where, and what: it becomes the
+// audit entry's actor, IP and action.
+type Change struct {
+	Actor  string // user id, or "system"
+	IP     string
+	Action string // e.g. "application.submit"
+}
+
+func (c Change) valid() error {
+	if c.Actor == "" || c.Action == "" {
+		return fmt.Errorf("change without actor or action: %w", ErrMismatch)
+	}
+	return nil
+}
+
+// queryer is what Tx runs statements on.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Tx is one transaction. Its methods are valid only inside the function given
+// to Write or Read.
+type Tx struct {
+	s       *Store
+	q       queryer
+	now     time.Time
+	pending []pendingAudit
+	write   bool
+}
+
+// Now is the time the transaction stamps rows with.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// Write runs fn in one write transaction and commits it with the audit
+// entries fn's changes queued; if fn fails nothing is kept.
+func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", mapErr(err))
+	}
+	tx := &Tx{s: s, q: sqlTx, now: s.now().UTC().Truncate(time.Microsecond), write: true}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := tx.flushAudit(ctx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Read runs fn in a read-only transaction (one consistent snapshot).
+func (s *Store) Read(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect == Postgres {
+		// One snapshot for every statement (READ COMMITTED takes one per statement).
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	sqlTx, err := s.r.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", mapErr(err))
+	}
+	defer sqlTx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	tx := &Tx{s: s, q: sqlTx, now: s.now().UTC().Truncate(time.Microsecond)}
+	return fn(tx)
+}
+
+// read runs fn on the reader pool without a transaction, for single queries.
+func (s *Store) read() *Tx {
+	return &Tx{s: s, q: s.r, now: s.now().UTC().Truncate(time.Microsecond)}
+}
+
+func (tx *Tx) mustWrite() error {
+	if !tx.write {
+		return errors.New("write in a read transaction")
+	}
+	return nil
+}
+
+// newID returns a random 128-bit id in hex.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// NewID returns a random 128-bit id in hex, as the store makes them.
+func NewID() string { return newID() }
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil || t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// mapErr turns driver constraint errors into the package's sentinels.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %w", ErrReference, err)
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case "23503":
+			return fmt.Errorf("%w: %w", ErrReference, err)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+// escapeLike escapes % and _ for LIKE ... ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
