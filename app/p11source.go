@@ -1,0 +1,217 @@
+//go:build cgo
+
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ukeyrenew/ukeyrenew/token"
+)
+
+// P11Source is the TokenSource and PINSource over real PKCS#11 modules,
+// through the token package. It needs cgo (the module is a C library), so
+// it is not part of CGO_ENABLED=0 builds; the view-models do not depend on it.
+//
+// A token seen through two modules (the same serial) is listed once, from
+// the first module that shows it.
+type P11Source struct {
+	mods  []*token.Module
+	watch token.WatchOptions
+}
+
+// NewP11Source reads tokens through mods; opts tune the insertion watcher
+// (ReloadEvery > 0 for SoftHSM2, which sees tokens made by other processes
+// only after re-initialising).
+func NewP11Source(mods []*token.Module, opts token.WatchOptions) *P11Source {
+	return &P11Source{mods: mods, watch: opts}
+}
+
+var (
+	_ TokenSource = (*P11Source)(nil)
+	_ PINSource   = (*P11Source)(nil)
+)
+
+// List reads every module's tokens and their certificates. A module that
+// fails makes List fail only when no module answered.
+func (s *P11Source) List(ctx context.Context) ([]Token, error) {
+	var out []Token
+	seen := map[string]bool{}
+	var errs []error
+	ok := 0
+	for _, m := range s.mods {
+		infos, err := m.Tokens(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok++
+		for _, ti := range infos {
+			if seen[ti.Serial] {
+				continue
+			}
+			seen[ti.Serial] = true
+			out = append(out, s.read(ctx, m, ti))
+		}
+	}
+	if ok == 0 && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Serial < out[j].Serial })
+	return out, nil
+}
+
+func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInfo) Token {
+	t := Token{
+		Serial: ti.Serial, Label: ti.Label, Manufacturer: ti.Manufacturer, Model: ti.Model,
+		PIN: pinState(ti.PIN),
+	}
+	if ti.LabelEncoding == "hex" {
+		t.LabelErr = fmt.Errorf("label is neither UTF-8 nor GBK: %s", ti.Label)
+		t.Label = ""
+	}
+	tok, err := m.Open(ctx, ti.Serial)
+	if err != nil {
+		t.CertsErr = err
+		return t
+	}
+	defer tok.Close()
+	certs, err := tok.Certificates(ctx)
+	if err != nil {
+		t.CertsErr = err
+		return t
+	}
+	for _, c := range certs {
+		t.Certs = append(t.Certs, certOf(c))
+	}
+	return t
+}
+
+func certOf(c *token.Certificate) Cert {
+	out := Cert{Label: c.Label, ID: c.ID}
+	ci := c.Info
+	if ci == nil {
+		why := c.ParseError
+		if why == "" {
+			why = "unknown format"
+		}
+		out.Err = errors.New(why)
+		return out
+	}
+	out.Holder = ci.Subject.Holder()
+	out.Serial = ci.Serial
+	out.Issuer = ci.Issuer.CommonName
+	if out.Issuer == "" {
+		out.Issuer = ci.Issuer.Holder()
+	}
+	out.NotBefore, out.NotAfter = ci.NotBefore, ci.NotAfter
+	out.KeyType = keyType(ci)
+	return out
+}
+
+func keyType(ci *token.CertInfo) string {
+	switch {
+	case ci.KeyAlgorithm == "SM2" || ci.Curve == "SM2":
+		return "SM2"
+	case ci.KeyAlgorithm == "RSA" && ci.KeyBits > 0:
+		return fmt.Sprintf("RSA %d", ci.KeyBits)
+	case ci.KeyAlgorithm == "ECDSA" && ci.Curve != "":
+		return "ECDSA " + ci.Curve
+	}
+	return strings.TrimSpace(ci.KeyAlgorithm + " " + ci.Curve)
+}
+
+func pinState(p token.PINState) PINState {
+	return PINState{CountLow: p.CountLow, FinalTry: p.FinalTry, Locked: p.Locked, MustChange: p.MustChange}
+}
+
+// Watch follows every module with the token package's poller and signals
+// each insertion, removal or change. The channel closes when ctx is done or
+// every module's watcher has stopped.
+func (s *P11Source) Watch(ctx context.Context) (<-chan struct{}, error) {
+	if len(s.mods) == 0 {
+		return nil, errors.New("no pkcs#11 module loaded")
+	}
+	ch := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	for _, m := range s.mods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.Watch(ctx, s.watch, func(ev token.Event) {
+				if ev.Kind == token.Present {
+					return // the view-model lists once at start
+				}
+				select {
+				case ch <- struct{}{}:
+				default: // a signal is pending; the next List sees this change too
+				}
+			})
+		}()
+	}
+	go func() { wg.Wait(); close(ch) }()
+	return ch, nil
+}
+
+// find returns the module that shows the token with serial.
+func (s *P11Source) find(ctx context.Context, serial string) (*token.Module, token.TokenInfo, error) {
+	for _, m := range s.mods {
+		infos, err := m.Tokens(ctx)
+		if err != nil {
+			continue
+		}
+		for _, ti := range infos {
+			if ti.Serial == serial {
+				return m, ti, nil
+			}
+		}
+	}
+	return nil, token.TokenInfo{}, fmt.Errorf("token %s: %w", serial, ErrTokenRemoved)
+}
+
+// PINState reads the token's PIN flags.
+func (s *P11Source) PINState(ctx context.Context, serial string) (PINState, error) {
+	_, ti, err := s.find(ctx, serial)
+	if err != nil {
+		return PINState{}, err
+	}
+	return pinState(ti.PIN), nil
+}
+
+// CheckPIN logs in once with pin and out again. pin is wiped.
+func (s *P11Source) CheckPIN(ctx context.Context, serial string, pin []byte) error {
+	defer clear(pin)
+	m, _, err := s.find(ctx, serial)
+	if err != nil {
+		return err
+	}
+	tok, err := m.Open(ctx, serial)
+	if err != nil {
+		return mapTokenErr(err)
+	}
+	defer tok.Close()
+	if err := tok.Login(ctx, pin); err != nil {
+		return mapTokenErr(err)
+	}
+	if err := tok.Logout(ctx); err != nil {
+		return mapTokenErr(err)
+	}
+	return nil
+}
+
+// mapTokenErr adds the view-models' sentinel to a token package error.
+func mapTokenErr(err error) error {
+	switch {
+	case errors.Is(err, token.ErrPINLocked):
+		return fmt.Errorf("%w: %w", ErrPINLocked, err)
+	case errors.Is(err, token.ErrPINIncorrect):
+		return fmt.Errorf("%w: %w", ErrPINIncorrect, err)
+	case errors.Is(err, token.ErrTokenRemoved), errors.Is(err, token.ErrTokenNotFound):
+		return fmt.Errorf("%w: %w", ErrTokenRemoved, err)
+	}
+	return err
+}

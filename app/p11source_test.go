@@ -1,0 +1,137 @@
+//go:build cgo
+
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
+	"github.com/ukeyrenew/ukeyrenew/token"
+)
+
+const testPIN = "12345678"
+
+// issueCert makes a CA-issued P-256 certificate for holder, valid until
+// notAfter, as DER.
+func issueCert(t *testing.T, holder string, notAfter time.Time) []byte {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "测试CA", Organization: []string{"UKey Renew 测试"}},
+		NotBefore: t0.AddDate(-5, 0, 0), NotAfter: t0.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(0x3F2A9C), Subject: pkix.Name{CommonName: holder, Organization: []string{holder}},
+		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestP11SourceOnSoftHSM runs the view-models on real SoftHSM2 tokens
+// through the token package: listing, the certificate fields, a wrong and a
+// right PIN, and insertion and removal followed by the watcher.
+func TestP11SourceOnSoftHSM(t *testing.T) {
+	env := softhsmtest.New(t)
+	serial := env.InitToken(t, "UKey-测试", "87654321", testPIN)
+	env.ImportCert(t, serial, testPIN, issueCert(t, "深圳市测试科技有限公司", t0.Add(20*24*time.Hour+time.Hour)), []byte{1}, "签名证书")
+	m, err := token.OpenModule(env.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 50 * time.Millisecond})
+	vm, _ := newVM(t, src)
+	ctx := context.Background()
+	if err := vm.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	views := get[[]TokenView](t, vm.Tokens)
+	if len(views) != 1 {
+		t.Fatalf("got %d tokens, want 1", len(views))
+	}
+	v := views[0]
+	want := CertView{Holder: "深圳市测试科技有限公司", Serial: "3F2A9C", Issuer: "测试CA", ValidTo: "2026年12月13日",
+		KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: LevelWarning, ObjLabel: "签名证书"}
+	if v.Serial != serial || v.Title != "UKey-测试" || len(v.Certs) != 1 || v.Certs[0] != want || v.CertsProblem != "" {
+		t.Fatalf("token view:\n got %+v\nwant serial %s, cert %+v", v, serial, want)
+	}
+
+	// PIN: one wrong try sets COUNT_LOW on SoftHSM2; the right PIN works.
+	pvm := NewPINVM(src, serial, nil)
+	pin := []byte("00000000")
+	if err := pvm.Submit(ctx, pin); !errors.Is(err, ErrPINIncorrect) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if string(pin) != "\x00\x00\x00\x00\x00\x00\x00\x00" {
+		t.Error("PIN bytes not wiped")
+	}
+	if n := get[string](t, pvm.Note); !strings.Contains(n, "剩余尝试次数不多") {
+		t.Errorf("after a wrong PIN the note is %q", n)
+	}
+	if err := pvm.Submit(ctx, []byte(testPIN)); err != nil {
+		t.Fatalf("right PIN: %v", err)
+	}
+	if !get[bool](t, pvm.Done) {
+		t.Error("not done after the right PIN")
+	}
+	if err := NewPINVM(src, "NOSUCHSERIAL0000", nil).Submit(ctx, []byte(testPIN)); !errors.Is(err, ErrTokenRemoved) {
+		t.Errorf("PIN for a missing token: %v", err)
+	}
+
+	// Insertion and removal, followed by the watcher.
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { vm.Run(rctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	before, _ := filepath.Glob(filepath.Join(env.TokenDir, "*"))
+	inserted := time.Now()
+	second := env.InitToken(t, "第二把锁", "87654321", testPIN)
+	eventually(t, "the inserted token", func() bool { v, _ := vm.Tokens.Get(); return len(v) == 2 })
+	t.Logf("insertion seen by the view-model after %v (watch interval 20 ms, reload every 50 ms)", time.Since(inserted))
+	after, _ := filepath.Glob(filepath.Join(env.TokenDir, "*"))
+	var dir string
+	for _, d := range after {
+		found := false
+		for _, b := range before {
+			found = found || b == d
+		}
+		if !found {
+			dir = d
+		}
+	}
+	if dir == "" {
+		t.Fatal("the second token's directory was not found")
+	}
+	views = get[[]TokenView](t, vm.Tokens)
+	if views[0].CertsProblem != "这个 UKey 上没有证书。" && views[1].CertsProblem != "这个 UKey 上没有证书。" {
+		t.Errorf("the new empty token should say it has no certificate: %+v", views)
+	}
+	if err := os.Rename(dir, filepath.Join(t.TempDir(), "pulled")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the removal", func() bool {
+		v, _ := vm.Tokens.Get()
+		return len(v) == 1 && v[0].Serial == serial
+	})
+	_ = second
+}
