@@ -78,6 +78,7 @@ func TestSealedFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("sealed file: %d bytes", fi.Size())
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("sealed file mode %v, want 0600", fi.Mode().Perm())
 	}

@@ -151,6 +151,7 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 		t.Fatalf("blob file: %v %v", fi, err)
 	}
 	blob, _ := os.ReadFile(path)
+	t.Logf("key blob: %d bytes", len(blob))
 	if !bytes.Equal(blob, k1.Blob()) {
 		t.Fatal("saved blob differs from Key.Blob")
 	}
