@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -235,12 +234,16 @@ func (p *pinFlags) register(fs *flag.FlagSet) {
 }
 
 // pinReader reads one PIN after the other from the chosen source, so that
-// change-pin can take the old and the new PIN from consecutive lines.
+// change-pin can take the old and the new PIN from consecutive lines. It
+// reads byte by byte, without a buffer of its own, so no copy of a PIN is
+// left behind, and the next line stays unread for the next PIN.
 type pinReader struct {
 	flags  pinFlags
 	stdin  *os.File
 	stderr io.Writer
-	lines  *bufio.Reader
+	src    io.Reader // nil: prompt on the terminal
+
+	fileData []byte
 }
 
 func newPINReader(flags pinFlags, stdin *os.File, stderr io.Writer) (*pinReader, error) {
@@ -250,7 +253,7 @@ func newPINReader(flags pinFlags, stdin *os.File, stderr io.Writer) (*pinReader,
 	r := &pinReader{flags: flags, stdin: stdin, stderr: stderr}
 	switch {
 	case flags.stdin:
-		r.lines = bufio.NewReaderSize(stdin, maxPINLen+2)
+		r.src = stdin
 	case flags.file != "":
 		f, err := os.Open(flags.file)
 		if err != nil {
@@ -261,15 +264,18 @@ func newPINReader(flags pinFlags, stdin *os.File, stderr io.Writer) (*pinReader,
 		if err != nil {
 			return nil, fmt.Errorf("pin file: %w", err)
 		}
-		r.lines = bufio.NewReaderSize(bytes.NewReader(data), maxPINLen+2)
-		wipe(data)
+		r.fileData = data
+		r.src = bytes.NewReader(data)
 	}
 	return r, nil
 }
 
+// Close wipes what was read from a PIN file.
+func (r *pinReader) Close() { wipe(r.fileData) }
+
 // Read returns the next PIN. The caller wipes it (token.Login does).
 func (r *pinReader) Read(prompt string) ([]byte, error) {
-	if r.lines == nil {
+	if r.src == nil {
 		fd := int(r.stdin.Fd())
 		if !term.IsTerminal(fd) {
 			return nil, usagef("no PIN: standard input is not a terminal; use --pin-stdin or --pin-file")
@@ -282,15 +288,35 @@ func (r *pinReader) Read(prompt string) ([]byte, error) {
 		}
 		return checkPIN(pin)
 	}
-	line, err := r.lines.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("pin longer than %d bytes", maxPINLen)
+	pin := make([]byte, 0, maxPINLen+1)
+	var b [1]byte
+	for {
+		n, err := r.src.Read(b[:])
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			if len(pin) == maxPINLen {
+				wipe(pin)
+				b[0] = 0
+				return nil, fmt.Errorf("pin longer than %d bytes", maxPINLen)
+			}
+			pin = append(pin, b[0])
+			b[0] = 0
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			wipe(pin)
+			return nil, fmt.Errorf("read pin: %w", err)
+		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read pin: %w", err)
+	if n := len(pin); n > 0 && pin[n-1] == '\r' {
+		pin[n-1] = 0
+		pin = pin[:n-1]
 	}
-	pin := append([]byte(nil), bytes.TrimRight(line, "\r\n")...)
-	wipe(line)
 	return checkPIN(pin)
 }
 
@@ -317,6 +343,7 @@ func login(ctx context.Context, tok *token.Token, flags pinFlags, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	pin, err := r.Read(fmt.Sprintf("PIN of token %s", tok.Serial()))
 	if err != nil {
 		return err

@@ -202,14 +202,18 @@ func cmdChangePIN(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		if oldPIN, err = r.Read(""); err != nil {
+		oldPIN, err = r.Read("")
+		r.Close()
+		if err != nil {
 			return err
 		}
 		r, err = newPINReader(pinFlags{file: *newPINFile}, os.Stdin, stderr)
 		if err != nil {
 			return err
 		}
-		if newPIN, err = r.Read(""); err != nil {
+		newPIN, err = r.Read("")
+		r.Close()
+		if err != nil {
 			return err
 		}
 	} else {
@@ -217,6 +221,7 @@ func cmdChangePIN(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
+		defer r.Close()
 		if oldPIN, err = r.Read(fmt.Sprintf("current PIN of token %s", tok.Serial())); err != nil {
 			return err
 		}
