@@ -53,7 +53,7 @@ func (c *fakeClock) Set(t time.Time) {
 type dbCase struct {
 	name    string
 	dialect payment.Dialect
-	open    func(t *testing.T) (*sql.DB, string) // the database and how to open it again
+	open    func(t testing.TB) (*sql.DB, string) // the database and how to open it again
 }
 
 // sqliteDSN is how the service should open SQLite for this module: a busy
@@ -62,7 +62,17 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 }
 
-func openSQLite(t *testing.T) (*sql.DB, string) {
+// openSQLite opens SQLite as renewd should: one connection, so writers
+// queue in database/sql instead of polling the file lock.
+func openSQLite(t testing.TB) (*sql.DB, string) {
+	db, dsn := openSQLitePool(t)
+	db.SetMaxOpenConns(1)
+	return db, dsn
+}
+
+// openSQLitePool opens SQLite with a pool of connections: writers then
+// contend for the file lock (BEGIN IMMEDIATE, busy timeout).
+func openSQLitePool(t testing.TB) (*sql.DB, string) {
 	dsn := sqliteDSN(filepath.Join(t.TempDir(), "pay.db"))
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -73,7 +83,7 @@ func openSQLite(t *testing.T) (*sql.DB, string) {
 }
 
 // openPostgres makes a fresh database on the throw-away server for one test.
-func openPostgres(t *testing.T) (*sql.DB, string) {
+func openPostgres(t testing.TB) (*sql.DB, string) {
 	dsn := testenv.Env(t, "UKEY_TEST_PG_DSN")
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -110,6 +120,9 @@ var dbCases = []dbCase{
 	{"sqlite", payment.DialectSQLite, openSQLite},
 	{"postgres", payment.DialectPostgres, openPostgres},
 }
+
+// concurrencyCases add SQLite with a connection pool to the concurrency tests.
+var concurrencyCases = append(dbCases[:len(dbCases):len(dbCases)], dbCase{"sqlite_pool", payment.DialectSQLite, openSQLitePool})
 
 // appTable is a real in-DB table standing for the main store's applications:
 // it records each application's payment state, how many times it was
@@ -154,7 +167,7 @@ func (auditTable) Record(ctx context.Context, q payment.Execer, e payment.AuditE
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	db     *sql.DB
 	dsn    string
@@ -181,7 +194,7 @@ var merchantKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
-func newEnv(t *testing.T, dbc dbCase, o envOpts) *env {
+func newEnv(t testing.TB, dbc dbCase, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, dsn := dbc.open(t)
@@ -298,7 +311,11 @@ func (e *env) waitFor(what string, cond func() bool) {
 }
 
 func forEachDB(t *testing.T, f func(t *testing.T, dbc dbCase)) {
-	for _, dbc := range dbCases {
+	forEach(t, dbCases, f)
+}
+
+func forEach(t *testing.T, cases []dbCase, f func(t *testing.T, dbc dbCase)) {
+	for _, dbc := range cases {
 		t.Run(dbc.name, func(t *testing.T) { f(t, dbc) })
 	}
 }

@@ -328,7 +328,7 @@ func mustJSON(v any) []byte {
 }
 
 func TestThousandConcurrentCopiesCreditOnce(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbc dbCase) {
+	forEach(t, concurrencyCases, func(t *testing.T, dbc dbCase) {
 		e := newEnv(t, dbc, envOpts{})
 		e.addApp("A1")
 		o, err := e.pay.NewQR(e.ctx, "A1", 3)
