@@ -14,7 +14,9 @@ import (
 )
 
 // Limits on a record. The encoded record must fit the smallest keyring
-// (Windows Credential Manager: 2,560 bytes a secret) with room to spare.
+// with room to spare: Windows Credential Manager takes 2,560 bytes a
+// secret; go-keyring on macOS base64-encodes it into a 4,096-byte command
+// for /usr/bin/security (2,048 bytes become about 2,900 with the names).
 const (
 	MaxServiceURL   = 512  // bytes
 	MaxUser         = 128  // bytes of UTF-8

@@ -430,3 +430,34 @@ func runChild(t *testing.T, mode string, env ...string) childReport {
 	}
 	return rep
 }
+
+// A TPM that stops answering after Open: Save keeps the record in memory
+// (the user stays signed in for this run) and says so; Load still finds it.
+func TestSaveFallsBackToMemoryWhenTheTPMStops(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	tpm := startSWTPM(t)
+	dir := t.TempDir()
+	st := sealedStore(t, tpm, dir, clock, func(o *session.Options) { o.Timeout = 200 * time.Millisecond })
+	if st.Where() != session.InSealedFile {
+		t.Fatalf("Where = %v", st.Where())
+	}
+	if err := tpm.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.cmd.Process.Signal(syscall.SIGCONT)
+	rec := record(clock.t)
+	w, err := st.Save(ctx, rec)
+	if err != nil || w != session.InMemory || !errors.Is(st.Unavailable(), session.ErrTimeout) {
+		t.Fatalf("Save = %v, %v (Unavailable %v); want memory and ErrTimeout", w, err, st.Unavailable())
+	}
+	if got, err := st.Load(ctx); err != nil || got != rec {
+		t.Fatalf("Load = %+v, %v; want the record from memory", got, err)
+	}
+	if err := st.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(ctx); err == nil {
+		t.Fatal("Load after Delete found a record")
+	}
+}

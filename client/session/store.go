@@ -52,7 +52,9 @@ type Options struct {
 	// sealed file (Account + ".sealed"). Letters, digits, '.', '_', '-',
 	// at most 64 each. Defaults: DefaultService, DefaultAccount.
 	Service, Account string
-	// Dir holds the sealed file. Default: the user config dir + "/ukeyrenew".
+	// Dir holds the sealed file. Default: the user config dir + "/ukeyrenew"
+	// (on Windows %AppData%, which may roam: a copy that roamed to another
+	// machine is discarded there with ErrSealedElsewhere).
 	Dir string
 	// NoKeyring and NoTPM skip a backend (for example when policy forbids it).
 	NoKeyring, NoTPM bool
