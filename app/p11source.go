@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
@@ -20,15 +22,75 @@ import (
 // A token seen through two modules (the same serial) is listed once, from
 // the first module that shows it.
 type P11Source struct {
-	mods  []*token.Module
 	watch token.WatchOptions
+	paths []string // modules still to open, on first use
+
+	once    sync.Once
+	mods    []*token.Module
+	openErr error
 }
 
 // NewP11Source reads tokens through mods; opts tune the insertion watcher
 // (ReloadEvery > 0 for SoftHSM2, which sees tokens made by other processes
 // only after re-initialising).
 func NewP11Source(mods []*token.Module, opts token.WatchOptions) *P11Source {
-	return &P11Source{mods: mods, watch: opts}
+	s := &P11Source{mods: mods, watch: opts}
+	s.once.Do(func() {})
+	return s
+}
+
+// OpenP11Source returns a source over the module files at paths, opened on
+// first use from the caller's goroutine (the view-model's, not the UI's): a
+// vendor module can take long to initialise. Modules that fail to load are
+// skipped; if none loads, List says why. The watcher re-initialises SoftHSM2
+// modules every second, so tokens made by other processes appear.
+func OpenP11Source(paths []string) *P11Source {
+	opts := token.WatchOptions{}
+	for _, p := range paths {
+		if strings.Contains(strings.ToLower(filepath.Base(p)), "softhsm") {
+			opts.ReloadEvery = SoftHSMReloadEvery
+		}
+	}
+	return &P11Source{paths: paths, watch: opts}
+}
+
+// SoftHSMReloadEvery is how often the watcher re-initialises a SoftHSM2
+// module (it reads its token directory only in C_Initialize).
+const SoftHSMReloadEvery = time.Second
+
+// ErrNoModule means no PKCS#11 module could be loaded.
+var ErrNoModule = errors.New("no pkcs#11 module loaded")
+
+// modules opens the modules on first use.
+func (s *P11Source) modules() ([]*token.Module, error) {
+	s.once.Do(func() {
+		var errs []error
+		for _, p := range s.paths {
+			m, err := token.OpenModule(p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.mods = append(s.mods, m)
+		}
+		if len(s.mods) == 0 {
+			if len(s.paths) == 0 {
+				errs = append(errs, errors.New("no module file found; install the UKey vendor's driver or pass --module"))
+			}
+			s.openErr = fmt.Errorf("%w: %w", ErrNoModule, errors.Join(errs...))
+		}
+	})
+	return s.mods, s.openErr
+}
+
+// Close releases the modules.
+func (s *P11Source) Close() error {
+	mods, _ := s.modules()
+	var errs []error
+	for _, m := range mods {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
 }
 
 var (
@@ -39,11 +101,15 @@ var (
 // List reads every module's tokens and their certificates. A module that
 // fails makes List fail only when no module answered.
 func (s *P11Source) List(ctx context.Context) ([]Token, error) {
+	mods, err := s.modules()
+	if err != nil {
+		return nil, err
+	}
 	var out []Token
 	seen := map[string]bool{}
 	var errs []error
 	ok := 0
-	for _, m := range s.mods {
+	for _, m := range mods {
 		infos, err := m.Tokens(ctx)
 		if err != nil {
 			errs = append(errs, err)
@@ -133,12 +199,14 @@ func pinState(p token.PINState) PINState {
 // each insertion, removal or change. The channel closes when ctx is done or
 // every module's watcher has stopped.
 func (s *P11Source) Watch(ctx context.Context) (<-chan struct{}, error) {
-	if len(s.mods) == 0 {
-		return nil, errors.New("no pkcs#11 module loaded")
+	mods, err := s.modules()
+	if err != nil {
+		// List reports the missing module; there is nothing to watch.
+		return make(chan struct{}), nil
 	}
 	ch := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	for _, m := range s.mods {
+	for _, m := range mods {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -159,7 +227,11 @@ func (s *P11Source) Watch(ctx context.Context) (<-chan struct{}, error) {
 
 // find returns the module that shows the token with serial.
 func (s *P11Source) find(ctx context.Context, serial string) (*token.Module, token.TokenInfo, error) {
-	for _, m := range s.mods {
+	mods, err := s.modules()
+	if err != nil {
+		return nil, token.TokenInfo{}, err
+	}
+	for _, m := range mods {
 		infos, err := m.Tokens(ctx)
 		if err != nil {
 			continue

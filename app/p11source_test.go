@@ -135,3 +135,37 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 	})
 	_ = second
 }
+
+func TestOpenP11SourceWithoutModuleSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	notLib := filepath.Join(dir, "eps2003csp11.so")
+	if err := os.WriteFile(notLib, []byte("not a library"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		paths []string
+		says  []string
+	}{
+		{nil, []string{"no module file found", "--module"}},
+		{[]string{notLib, filepath.Join(dir, "missing.so")}, []string{notLib, "missing.so"}},
+	} {
+		src := OpenP11Source(tt.paths)
+		vm, _ := newVM(t, src)
+		err := vm.Reload(context.Background())
+		if !errors.Is(err, ErrNoModule) {
+			t.Fatalf("%v: error %v, want ErrNoModule", tt.paths, err)
+		}
+		p := get[string](t, vm.Problem)
+		for _, s := range tt.says {
+			if !strings.Contains(p, s) {
+				t.Errorf("%v: problem %q should say %q", tt.paths, p, s)
+			}
+		}
+		if _, err := src.PINState(context.Background(), "X"); !errors.Is(err, ErrNoModule) {
+			t.Errorf("PINState without module: %v", err)
+		}
+		if err := src.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
