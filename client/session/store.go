@@ -181,7 +181,8 @@ func (s *Store) Where() Where {
 	return s.where
 }
 
-// Unavailable says why better places were not used (nil when the keyring is).
+// Unavailable says why better places were not used by Open or the last
+// Save, and any failure to remove an older copy; nil when all went well.
 func (s *Store) Unavailable() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
