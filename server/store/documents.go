@@ -362,10 +362,17 @@ func (s *Store) SubmitFinVerifyCode(ctx context.Context, sc Scope, appID string,
 		if a.Version != version {
 			return fmt.Errorf("application %s at version %d, not %d: %w", appID, a.Version, version, ErrStaleVersion)
 		}
+		prior, err := tx.LatestFinVerifyAttempt(ctx, appID)
+		if err != nil {
+			return err
+		}
+		if prior.FailedAt != nil {
+			// Failed by an earlier try: the application has moved already.
+			return fmt.Errorf("finverify: %w", ErrTooManyTries)
+		}
 		f, err := tx.CheckFinVerifyCode(ctx, appID, codeHash)
 		switch {
-		// Failed by this very try (not by an earlier one): the application moves.
-		case err == nil, errors.Is(err, ErrTooManyTries) && f != nil && f.FailedAt != nil && f.FailedAt.Equal(tx.now):
+		case err == nil, errors.Is(err, ErrTooManyTries) && f != nil && f.FailedAt != nil:
 			result = err
 			if err != nil {
 				result = ErrTooManyTries

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestSMSCodes(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		day := clk.Now().Truncate(24 * time.Hour)
+		lim := SMSLimits{ResendAfter: time.Minute, PerNumberPerDay: 3, PerIPPerDay: 4, DayStart: day}
+		code := func(mobile, ip, hash string) SMSCode {
+			return SMSCode{Mobile: mobile, Purpose: "login", CodeHash: hash, IP: ip, TTL: 5 * time.Minute}
+		}
+		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h1"), lim))
+		wantErr(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h2"), lim), ErrTooSoon)
+		clk.Advance(61 * time.Second)
+		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h2"), lim))
+		// The first code was replaced by the second.
+		wantErr(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h1", 5), ErrMismatch)
+		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h2", 5))
+		wantErr(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h2", 5), ErrNotFound) // used up
+		clk.Advance(61 * time.Second)
+		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h3"), lim))
+		clk.Advance(61 * time.Second)
+		wantErr(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h4"), lim), ErrDailyLimit) // 3 per number
+		must(t, s.CreateSMSCode(ctx, code("13900139000", "1.1.1.1", "h5"), lim))
+		wantErr(t, s.CreateSMSCode(ctx, code("13700137000", "1.1.1.1", "h6"), lim), ErrDailyLimit) // 4 per IP
+		must(t, s.CreateSMSCode(ctx, code("13700137000", "2.2.2.2", "h6"), lim))
+		// Tries: 5 wrong ones kill the code, even the right one after.
+		for i := 1; i <= 4; i++ {
+			wantErr(t, s.ConsumeSMSCode(ctx, "13700137000", "login", "wrong", 5), ErrMismatch)
+		}
+		wantErr(t, s.ConsumeSMSCode(ctx, "13700137000", "login", "wrong", 5), ErrTooManyTries)
+		wantErr(t, s.ConsumeSMSCode(ctx, "13700137000", "login", "h6", 5), ErrTooManyTries)
+		// Expiry.
+		clk.Advance(5 * time.Minute)
+		wantErr(t, s.ConsumeSMSCode(ctx, "13900139000", "login", "h5", 5), ErrExpired)
+		// A new day resets the counts.
+		clk.Advance(24 * time.Hour)
+		lim.DayStart = clk.Now().Truncate(24 * time.Hour)
+		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h7"), lim))
+		must(t, s.PurgeExpired(ctx, clk.Now().Add(-time.Hour)))
+		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h7", 5))
+	})
+}
+
+func TestTokens(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		mk := func(hash string, kind TokenKind, ttl time.Duration) *Token {
+			return &Token{Hash: hash, Kind: kind, UserID: f.clerkA.ID, Family: "fam1", ExpiresAt: clk.Now().Add(ttl)}
+		}
+		must(t, s.CreateTokens(ctx, mk("a1", AccessToken, 15*time.Minute), mk("r1", RefreshToken, 30*24*time.Hour)))
+		tok, err := s.ValidToken(ctx, AccessToken, "a1")
+		must(t, err)
+		if tok.UserID != f.clerkA.ID {
+			t.Errorf("token user %s", tok.UserID)
+		}
+		_, err = s.ValidToken(ctx, RefreshToken, "a1") // wrong kind
+		wantErr(t, err, ErrNotFound)
+		_, err = s.ValidToken(ctx, AccessToken, "nope")
+		wantErr(t, err, ErrNotFound)
+		clk.Advance(16 * time.Minute)
+		_, err = s.ValidToken(ctx, AccessToken, "a1")
+		wantErr(t, err, ErrExpired)
+		// Rotation.
+		_, err = s.RotateRefresh(ctx, "r1", mk("a2", AccessToken, 15*time.Minute), mk("r2", RefreshToken, 30*24*time.Hour))
+		must(t, err)
+		_, err = s.ValidToken(ctx, RefreshToken, "r1")
+		wantErr(t, err, ErrRevoked)
+		// Successors must belong to the same user and family.
+		bad := mk("r3", RefreshToken, time.Hour)
+		bad.Family = "other"
+		_, err = s.RotateRefresh(ctx, "r2", bad)
+		wantErr(t, err, ErrMismatch)
+		_, err = s.RotateRefresh(ctx, "r2", mk("a3", AccessToken, time.Hour))
+		wantErr(t, err, ErrMismatch)
+		// Replaying r1 revokes the whole family, r2 and a2 included.
+		_, err = s.RotateRefresh(ctx, "r1", mk("a9", AccessToken, time.Hour), mk("r9", RefreshToken, time.Hour))
+		wantErr(t, err, ErrTokenReused)
+		for _, h := range []string{"a2", "r2"} {
+			k := AccessToken
+			if h[0] == 'r' {
+				k = RefreshToken
+			}
+			_, err = s.ValidToken(ctx, k, h)
+			wantErr(t, err, ErrRevoked)
+		}
+		_, err = s.ValidToken(ctx, AccessToken, "a9")
+		wantErr(t, err, ErrNotFound)
+		// Sign-out revokes a family; disabling a user revokes theirs.
+		must(t, s.CreateTokens(ctx, &Token{Hash: "a5", Kind: AccessToken, UserID: f.clerkA.ID, Family: "fam2", ExpiresAt: clk.Now().Add(time.Hour)}))
+		must(t, s.RevokeFamily(ctx, "fam2", Change{Actor: f.clerkA.ID, Action: "auth.logout"}))
+		_, err = s.ValidToken(ctx, AccessToken, "a5")
+		wantErr(t, err, ErrRevoked)
+		must(t, s.CreateTokens(ctx, &Token{Hash: "a6", Kind: AccessToken, UserID: f.clerkA.ID, Family: "fam3", ExpiresAt: clk.Now().Add(time.Hour)}))
+		must(t, s.SetUserDisabled(ctx, f.clerkA.ID, true, sys("user.disable")))
+		_, err = s.ValidToken(ctx, AccessToken, "a6")
+		wantErr(t, err, ErrRevoked)
+		u, err := s.User(ctx, f.clerkA.ID)
+		must(t, err)
+		if !u.Disabled {
+			t.Error("user not disabled")
+		}
+		wantErr(t, s.CreateTokens(ctx, &Token{Hash: "a5", Kind: AccessToken, UserID: f.clerkA.ID, Family: "x", ExpiresAt: clk.Now()}), ErrConflict)
+		verifyOK(t, s)
+	})
+}
+
+func TestDocuments(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
+		sc := OrgScope(f.orgA.ID)
+		ch := Change{Actor: f.clerkA.ID, Action: "document.upload"}
+		pdf := append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte{0xAB}, 1000)...)
+		d := &renewal.Document{ApplicationID: a.ID, Kind: renewal.DocApplicationForm, Name: "申请表.pdf", ContentType: renewal.ContentPDF}
+		must(t, s.AddDocument(ctx, sc, d, pdf, ch))
+		if d.Size != int64(len(pdf)) || len(d.SHA256) != 64 || d.ID == "" {
+			t.Errorf("document: %+v", d)
+		}
+		got, data, err := s.Document(ctx, sc, a.ID, d.ID)
+		must(t, err)
+		if !bytes.Equal(data, pdf) || got.Name != d.Name || got.SHA256 != d.SHA256 {
+			t.Errorf("document round trip: %+v", got)
+		}
+		_, _, err = s.Document(ctx, sc, "other-app", d.ID)
+		wantErr(t, err, ErrNotFound)
+		wantErr(t, s.AddDocument(ctx, sc, &renewal.Document{ApplicationID: a.ID, Kind: renewal.DocOther, Name: "big", ContentType: renewal.ContentPNG},
+			make([]byte, renewal.MaxDocumentBytes+1), ch), ErrLimit)
+		for i := 1; i < MaxDocumentsPerApp; i++ {
+			clk.Advance(time.Second)
+			must(t, s.AddDocument(ctx, sc, &renewal.Document{ApplicationID: a.ID, Kind: renewal.DocOther, Name: "p.png", ContentType: renewal.ContentPNG}, []byte("\x89PNG"), ch))
+		}
+		wantErr(t, s.AddDocument(ctx, sc, &renewal.Document{ApplicationID: a.ID, Kind: renewal.DocOther, Name: "one too many", ContentType: renewal.ContentPNG}, []byte("\x89PNG"), ch), ErrLimit)
+		list, err := s.Documents(ctx, sc, a.ID)
+		must(t, err)
+		if len(list) != MaxDocumentsPerApp || list[0].ID != d.ID {
+			t.Errorf("list: %d documents", len(list))
+		}
+		must(t, s.DeleteDocument(ctx, sc, a.ID, list[1].ID, ch))
+		wantErr(t, s.DeleteDocument(ctx, sc, a.ID, list[1].ID, ch), ErrNotFound)
+		// Bytes changed behind the store's back are refused on reading.
+		if _, err := s.DB().Exec(`UPDATE documents SET data = $1 WHERE id = $2`, []byte("%PDF-evil"), d.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = s.Document(ctx, sc, a.ID, d.ID)
+		wantErr(t, err, ErrMismatch)
+		verifyOK(t, s)
+	})
+}
+
+func TestFinVerify(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
+		sc := OrgScope(f.orgA.ID)
+		p := renewal.DefaultPolicy()
+		_, err := s.LatestFinVerifyAttempt(ctx, sc, a.ID)
+		wantErr(t, err, ErrNotFound)
+		send := func(hash string) {
+			must(t, s.Write(ctx, func(tx *Tx) error {
+				return tx.AddFinVerifyAttempt(ctx, &FinVerifyAttempt{ApplicationID: a.ID, CodeHash: hash, MaxTries: p.FinVerifyMaxTries,
+					Bank: a.Form.Bank, AmountFen: 1}, sys("finverify.send"))
+			}))
+		}
+		send("right")
+		apply := func(a *renewal.Application, result error) error {
+			act := renewal.ActionSubmitFinVerify
+			role := renewal.RoleClerk
+			if result != nil {
+				act, role = renewal.ActionFailFinVerify, renewal.RoleSystem
+			}
+			a.Status = renewal.StatusApproved // as if reviewed
+			n, err := renewal.Apply(a.State, p, role, act)
+			a.State = n
+			return err
+		}
+		ch := Change{Actor: f.clerkA.ID, Action: "finverify.code"}
+		got, err := s.SubmitFinVerifyCode(ctx, sc, a.ID, 1, "wrong", ch, apply)
+		wantErr(t, err, ErrMismatch)
+		if got.Version != 1 {
+			t.Errorf("a wrong code moved the version to %d", got.Version)
+		}
+		att, err := s.LatestFinVerifyAttempt(ctx, sc, a.ID)
+		must(t, err)
+		if att.Tries != 1 || att.Bank != a.Form.Bank {
+			t.Errorf("attempt: %+v", att)
+		}
+		_, err = s.SubmitFinVerifyCode(ctx, sc, a.ID, 7, "right", ch, apply)
+		wantErr(t, err, ErrStaleVersion)
+		got, err = s.SubmitFinVerifyCode(ctx, sc, a.ID, 1, "right", ch, apply)
+		must(t, err)
+		if got.Version != 2 || got.FinVerify != renewal.FinVerifyVerified {
+			t.Errorf("after right code: %+v", got.State)
+		}
+		_, err = s.SubmitFinVerifyCode(ctx, sc, a.ID, 2, "right", ch, apply)
+		wantErr(t, err, ErrUsed)
+
+		// Three wrong codes fail the check and move the application once.
+		b := newApp(t, s, f.orgB, f.clerkB, f.certB.Serial)
+		a = b
+		scB := OrgScope(f.orgB.ID)
+		send("right")
+		for i := 1; i <= 2; i++ {
+			_, err := s.SubmitFinVerifyCode(ctx, scB, b.ID, 1, "wrong", ch, apply)
+			wantErr(t, err, ErrMismatch)
+		}
+		clk.Advance(time.Second)
+		got, err = s.SubmitFinVerifyCode(ctx, scB, b.ID, 1, "wrong", ch, apply)
+		wantErr(t, err, ErrTooManyTries)
+		if got == nil || got.FinVerify != renewal.FinVerifyFailed || got.Version != 2 {
+			t.Fatalf("after the last try: %+v", got)
+		}
+		clk.Advance(time.Second)
+		_, err = s.SubmitFinVerifyCode(ctx, scB, b.ID, 2, "right", ch, apply)
+		wantErr(t, err, ErrTooManyTries)
+		if cur, _ := s.Application(ctx, scB, b.ID); cur.Version != 2 {
+			t.Errorf("a try after failure moved the application to version %d", cur.Version)
+		}
+		// Another organisation cannot try codes.
+		_, err = s.SubmitFinVerifyCode(ctx, scB, got.ID, 2, "right", ch, apply)
+		wantErr(t, err, ErrTooManyTries)
+		_, err = s.SubmitFinVerifyCode(ctx, OrgScope(f.orgA.ID), b.ID, 2, "right", ch, apply)
+		wantErr(t, err, ErrNotFound)
+		verifyOK(t, s)
+	})
+}
+
+func TestChallengesAndIssuance(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
+		b := newApp(t, s, f.orgB, f.clerkB, f.certB.Serial)
+		sc := OrgScope(f.orgA.ID)
+		nonce := bytes.Repeat([]byte{9}, renewal.NonceBytes)
+		exp, err := s.AddChallenge(ctx, sc, a.ID, nonce, 5*time.Minute)
+		must(t, err)
+		if !exp.Equal(clk.Now().Add(5 * time.Minute)) {
+			t.Errorf("expires %s", exp)
+		}
+		consume := func(app string, n []byte) error {
+			return s.Write(ctx, func(tx *Tx) error { return tx.ConsumeChallenge(ctx, app, n) })
+		}
+		wantErr(t, consume(b.ID, nonce), ErrNotFound)                 // another application's nonce
+		wantErr(t, consume(a.ID, []byte("never given")), ErrNotFound) // unknown
+		is := &Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: "77", Certificate: []byte{0x30, 0x82},
+			Chain: [][]byte{{0x30, 1}, {0x30, 2}}, NotBefore: clk.Now(), NotAfter: clk.Now().AddDate(1, 0, 0)}
+		// A failed issuance leaves the nonce unused.
+		boom := errors.New("issuer down")
+		wantErr(t, s.Write(ctx, func(tx *Tx) error {
+			if err := tx.ConsumeChallenge(ctx, a.ID, nonce); err != nil {
+				return err
+			}
+			return boom
+		}), boom)
+		must(t, s.Write(ctx, func(tx *Tx) error {
+			if err := tx.ConsumeChallenge(ctx, a.ID, nonce); err != nil {
+				return err
+			}
+			return tx.PutIssuance(ctx, is, Change{Actor: f.clerkA.ID, Action: "application.issue"})
+		}))
+		wantErr(t, consume(a.ID, nonce), ErrUsed)
+		got, err := s.Issuance(ctx, sc, a.ID)
+		must(t, err)
+		if got.Serial != "77" || len(got.Chain) != 2 || !bytes.Equal(got.Chain[1], []byte{0x30, 2}) || got.Mode != renewal.IssueSameKey ||
+			!got.NotAfter.Equal(is.NotAfter) {
+			t.Errorf("issuance: %+v", got)
+		}
+		wantErr(t, s.Write(ctx, func(tx *Tx) error { return tx.PutIssuance(ctx, is, sys("again")) }), ErrConflict)
+		_, err = s.Issuance(ctx, OrgScope(f.orgB.ID), b.ID)
+		wantErr(t, err, ErrNotFound)
+		// Expiry.
+		n2 := bytes.Repeat([]byte{8}, renewal.NonceBytes)
+		_, err = s.AddChallenge(ctx, sc, a.ID, n2, time.Minute)
+		must(t, err)
+		clk.Advance(time.Minute)
+		wantErr(t, consume(a.ID, n2), ErrExpired)
+		verifyOK(t, s)
+	})
+}
