@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+const crashDBEnv = "UKEY_STORE_CRASH_DB"
+
+// TestCrashChild is the child of TestCrashKeepsAcknowledgedWrites: it writes
+// as fast as it can from 4 goroutines and prints "ack ID" after each commit.
+func TestCrashChild(t *testing.T) {
+	path := os.Getenv(crashDBEnv)
+	if path == "" {
+		t.Skip("only runs as the child of TestCrashKeepsAcknowledgedWrites")
+	}
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	org, err := s.OrganisationByCreditCode(ctx, "91350100M000100Y43")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	clerk, err := s.UserByMobile(ctx, "13800138000")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	var out sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				serial := newID()[:20]
+				a := &renewal.Application{OrganisationID: org.ID, CreatedBy: clerk.ID, CertSerial: serial, Form: form(org),
+					State: renewal.InitialState(renewal.DefaultPolicy()), PriceFen: 1}
+				err := s.Write(ctx, func(tx *Tx) error {
+					c := &CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "h", Issuer: "i", OrganisationID: org.ID,
+						NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1e9, 0), KeyType: renewal.KeyRSA}, PublicKey: []byte{1}, DER: []byte{2}}
+					if err := tx.PutCertificate(ctx, c, sys("certificate.import")); err != nil {
+						return err
+					}
+					return tx.CreateApplication(ctx, a, sys("application.create"))
+				})
+				out.Lock()
+				if err != nil {
+					fmt.Println("error", err)
+				} else {
+					fmt.Println("ack", a.ID) // only after the commit returned
+				}
+				out.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestCrashKeepsAcknowledgedWrites SIGKILLs a child process in the middle of
+// a burst of writes, three times; after each kill every write the child
+// acknowledged is in the database and the audit chain verifies.
+func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	path := filepath.Join(t.TempDir(), "crash.db")
+	s, err := OpenSQLite(ctx, path)
+	must(t, err)
+	seed(t, s, newClock())
+	must(t, s.Close())
+
+	acked := map[string]bool{}
+	for round := 0; round < 3; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
+		stdout, err := cmd.StdoutPipe()
+		must(t, err)
+		cmd.Stderr = os.Stderr
+		must(t, cmd.Start())
+		killAt := 50 + rand.IntN(150)
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		for sc.Scan() {
+			line := sc.Text()
+			if id, ok := strings.CutPrefix(line, "ack "); ok {
+				acked[id] = true
+				n++
+				if n == killAt {
+					must(t, cmd.Process.Signal(syscall.SIGKILL))
+				}
+				continue
+			}
+			if strings.HasPrefix(line, "error") {
+				t.Errorf("child: %s", line)
+			}
+		}
+		err = cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("child did not die by SIGKILL: %v", err)
+		}
+		if n < killAt {
+			t.Fatalf("round %d: child stopped after %d acks, before the kill at %d", round, n, killAt)
+		}
+
+		s, err := OpenSQLite(ctx, path)
+		must(t, err)
+		for id := range acked {
+			if _, err := s.Application(ctx, AllScope(), id); err != nil {
+				t.Errorf("round %d: acknowledged write %s lost: %v", round, id, err)
+			}
+		}
+		v := verifyOK(t, s)
+		t.Logf("round %d: killed after %d acks; %d acknowledged in total; %d audit entries verify", round, n, len(acked), v.Entries)
+		must(t, s.Close())
+	}
+}
