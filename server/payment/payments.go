@@ -28,6 +28,10 @@ const (
 	MaxReasonLen            = 80 // WeChat's refund reason limit (characters)
 	MaxDescriptionLen       = 40 // characters; WeChat allows 127 bytes, 3 per CJK character
 	MaxActorLen             = 128
+	// QRCreateGrace: an open order still without code_url after this long
+	// was left by a crash between insert and CreateQR; it is closed and
+	// replaced instead of waiting for its window to pass.
+	QRCreateGrace = 2 * DefaultHTTPTimeout
 )
 
 // Role says who asks for a cancellation.
@@ -255,8 +259,12 @@ func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (
 	case err != nil:
 		return Order{}, fmt.Errorf("new qr: %w", err)
 	case last.State == OrderOpen:
-		if p.cfg.Clock().Before(last.ExpiresAt) && last.CodeURL != "" {
+		now := p.cfg.Clock()
+		if now.Before(last.ExpiresAt) && last.CodeURL != "" {
 			return last, nil
+		}
+		if now.Before(last.ExpiresAt) && now.Sub(last.CreatedAt) < QRCreateGrace {
+			return Order{}, fmt.Errorf("new qr: order %s is being created: %w", last.OutTradeNo, ErrBusy)
 		}
 		if last, err = p.expire(ctx, last); err != nil {
 			return Order{}, fmt.Errorf("new qr: close last attempt: %w", err)
@@ -407,10 +415,12 @@ func (p *Payments) ExpireDue(ctx context.Context) (int, error) {
 }
 
 // Status is what the client shows: the application's payment state and its
-// latest QR attempt.
+// latest QR attempt. Stale is set when the provider could not be asked: the
+// state is then what this database knows, and the client should poll again.
 type Status struct {
 	State renewal.Payment
 	Order Order
+	Stale bool
 }
 
 // Status answers the client's poll. For an open order it asks the provider,
@@ -429,13 +439,15 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 	}
 	if o.State == OrderOpen {
 		if !p.cfg.Clock().Before(o.ExpiresAt) {
-			if o, err = p.expire(ctx, o); err != nil {
-				return Status{}, fmt.Errorf("status: %w", err)
+			expired, err := p.expire(ctx, o)
+			if err != nil {
+				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}
+			o = expired
 		} else if o.CodeURL != "" {
 			t, err := p.cfg.Provider.Query(ctx, o.OutTradeNo)
 			if err != nil {
-				return Status{}, fmt.Errorf("status: %w", err)
+				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}
 			if t.Paid() {
 				if err := p.applyPaid(ctx, t, "", "query"); err != nil {
@@ -449,7 +461,7 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 	}
 	if o.State == OrderRefunding {
 		if err := p.syncRefund(ctx, o.OutTradeNo); err != nil {
-			return Status{}, fmt.Errorf("status: %w", err)
+			return Status{State: renewal.PaymentRefunding, Order: o, Stale: true}, nil
 		}
 		if o, err = p.Order(ctx, o.OutTradeNo); err != nil {
 			return Status{}, fmt.Errorf("status: %w", err)

@@ -123,4 +123,5 @@ var (
 	ErrForbidden       = errors.New("role may not do this")
 	ErrInvalid         = errors.New("invalid request")
 	ErrNotFound        = errors.New("no payment for this application")
+	ErrBusy            = errors.New("another request is creating this QR code; retry in a moment")
 )
