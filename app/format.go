@@ -125,15 +125,16 @@ const (
 	WarningDays = 30
 )
 
-const day = 24 * time.Hour
-
 // Lifetime is the badge for a certificate valid from notBefore to notAfter,
-// seen at now: "剩余 20 天", "今天到期", "已过期 3 天", "尚未生效". Days are whole
-// 24-hour periods, as in the token package.
+// seen at now: "剩余 20 天", "今天到期", "已过期 3 天", "尚未生效". Days are
+// calendar days in the formatter's zone, as a clerk counts them: a
+// certificate that ends tomorrow has 1 day left whatever the hour, one that
+// ends later today "expires today". (token.CertInfo.DaysLeft counts whole
+// 24-hour periods instead, for scripts.)
 func (f Formatter) Lifetime(now, notBefore, notAfter time.Time) (string, Level) {
 	switch {
 	case now.After(notAfter):
-		n := int(now.Sub(notAfter) / day)
+		n := f.calendarDays(notAfter, now)
 		if n == 0 {
 			return lang.X("badge.expired_today", "今天已过期"), LevelError
 		}
@@ -141,7 +142,7 @@ func (f Formatter) Lifetime(now, notBefore, notAfter time.Time) (string, Level) 
 	case now.Before(notBefore):
 		return lang.X("badge.not_yet_valid", "尚未生效"), LevelWarning
 	}
-	n := int(notAfter.Sub(now) / day)
+	n := f.calendarDays(now, notAfter)
 	lvl := LevelOK
 	switch {
 	case n <= WarningDays:
@@ -153,4 +154,17 @@ func (f Formatter) Lifetime(now, notBefore, notAfter time.Time) (string, Level) 
 		return lang.X("badge.expires_today", "今天到期"), lvl
 	}
 	return lang.XN("badge.days_left", "剩余 {{.Count}} 天", n, map[string]any{"Count": n}), lvl
+}
+
+// calendarDays counts the midnights from a to b (b after a) in f.Loc.
+func (f Formatter) calendarDays(a, b time.Time) int {
+	loc := f.Loc
+	if loc == nil {
+		loc = time.Local
+	}
+	day := func(t time.Time) time.Time {
+		y, m, d := t.In(loc).Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	return int(day(b).Sub(day(a)).Hours()+0.5) / 24
 }

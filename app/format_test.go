@@ -194,3 +194,33 @@ func TestTranslationsComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestLifetimeCountsCalendarDaysInTheClerksZone(t *testing.T) {
+	beijing := time.FixedZone("CST", 8*3600)
+	f := Formatter{Lang: LangZH, Loc: beijing}
+	nb := t0.AddDate(-1, 0, 0)
+	// 23:30 in Beijing; the certificate ends at 00:30 the day after tomorrow:
+	// 25 hours left, but two midnights away.
+	now := time.Date(2026, 11, 23, 23, 30, 0, 0, beijing)
+	if got, _ := f.Lifetime(now, nb, now.Add(25*time.Hour)); got != "剩余 2 天" {
+		t.Errorf("25 h before a date two midnights away: %q, want 剩余 2 天", got)
+	}
+	// Issued for exactly 20 days: the badge says 20 right after issue.
+	if got, _ := f.Lifetime(now, nb, now.Add(20*24*time.Hour)); got != "剩余 20 天" {
+		t.Errorf("a 20-day certificate: %q", got)
+	}
+	// The same instants seen from UTC fall on other dates.
+	if got, _ := (Formatter{Lang: LangZH, Loc: time.UTC}).Lifetime(now, nb, now.Add(25*time.Hour)); got != "剩余 1 天" {
+		t.Errorf("in UTC: %q, want 剩余 1 天", got)
+	}
+	// Across a daylight-saving change a day has 23 or 25 hours.
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	fny := Formatter{Lang: LangZH, Loc: ny}
+	start := time.Date(2026, 3, 7, 12, 0, 0, 0, ny) // clocks go forward on 8 March
+	if got, _ := fny.Lifetime(start, nb, time.Date(2026, 3, 9, 12, 0, 0, 0, ny)); got != "剩余 2 天" {
+		t.Errorf("across DST: %q, want 剩余 2 天", got)
+	}
+}
