@@ -416,8 +416,21 @@ func keyMatches(c *Certificate, certPub crypto.PublicKey, k *Key) bool {
 	return true
 }
 
+// sort orders objects by CKA_ID, then label, then handle, so listings are
+// the same from run to run (handles are not).
 func (inv *Inventory) sort() {
-	sort.SliceStable(inv.Certificates, func(i, j int) bool {
-		return inv.Certificates[i].Handle < inv.Certificates[j].Handle
-	})
+	less := func(a, b Object) bool {
+		if c := bytes.Compare(a.ID, b.ID); c != 0 {
+			return c < 0
+		}
+		if a.Label != b.Label {
+			return a.Label < b.Label
+		}
+		return a.Handle < b.Handle
+	}
+	sort.SliceStable(inv.Certificates, func(i, j int) bool { return less(inv.Certificates[i].Object, inv.Certificates[j].Object) })
+	sort.SliceStable(inv.PrivateKeys, func(i, j int) bool { return less(inv.PrivateKeys[i].Object, inv.PrivateKeys[j].Object) })
+	sort.SliceStable(inv.PublicKeys, func(i, j int) bool { return less(inv.PublicKeys[i].Object, inv.PublicKeys[j].Object) })
+	sort.SliceStable(inv.Ghosts, func(i, j int) bool { return less(inv.Ghosts[i], inv.Ghosts[j]) })
+	sort.SliceStable(inv.Other, func(i, j int) bool { return less(inv.Other[i], inv.Other[j]) })
 }

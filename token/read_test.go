@@ -307,6 +307,11 @@ func TestTwentyCertificates(t *testing.T) {
 	if len(certs) != 20 {
 		t.Fatalf("read %d certificates, want 20", len(certs))
 	}
+	for i, c := range certs {
+		if c.ID[0] != byte(i) {
+			t.Errorf("certificate %d has id %x: not sorted by CKA_ID", i, c.ID)
+		}
+	}
 	for _, c := range certs {
 		if c.Info == nil || want[c.Info.Serial] != c.Info.Subject.Organization {
 			t.Errorf("certificate %s: not one of those written (%s)", c.Label, c.ParseError)

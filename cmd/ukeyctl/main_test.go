@@ -21,7 +21,7 @@ var (
 )
 
 // ukeyctlBinary builds the command once per test run.
-func ukeyctlBinary(t *testing.T) string {
+func ukeyctlBinary(t testing.TB) string {
 	t.Helper()
 	goTool := testenv.LookPath(t, "go")
 	buildOnce.Do(func() {

@@ -51,7 +51,13 @@ func New(t testing.TB) *Env {
 	t.Helper()
 	mod := testenv.File(t, DefaultModule)
 	testenv.LookPath(t, "softhsm2-util")
-	dir := t.TempDir()
+	// Not t.TempDir: its name comes from the test's, and SoftHSM2's
+	// configuration parser cuts a path at '=' (as in "reload=1s").
+	dir, err := os.MkdirTemp("", "softhsmtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	e := &Env{Dir: dir, TokenDir: filepath.Join(dir, "tokens"), Conf: filepath.Join(dir, "softhsm2.conf"), Module: mod}
 	if err := os.Mkdir(e.TokenDir, 0o700); err != nil {
 		t.Fatal(err)
