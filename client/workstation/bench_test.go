@@ -16,7 +16,7 @@ import (
 
 func BenchmarkSignChallenge(b *testing.B) {
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, startSWTPM(b).conn(b), workstation.Options{})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(b).open})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,9 +30,9 @@ func BenchmarkSignChallenge(b *testing.B) {
 
 func BenchmarkCreateKey(b *testing.B) {
 	ctx := context.Background()
-	tpm := startSWTPM(b).conn(b)
+	opts := workstation.Options{OpenTPM: startSWTPM(b).open}
 	for b.Loop() {
-		if _, err := workstation.Create(ctx, tpm, workstation.Options{}); err != nil {
+		if _, err := workstation.Create(ctx, opts); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -40,7 +40,7 @@ func BenchmarkCreateKey(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, startSWTPM(b).conn(b), workstation.Options{})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(b).open})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,20 +44,26 @@ var (
 	ErrBadBlob = errors.New("workstation: malformed key blob")
 	// ErrTPMAuth: the TPM refused the owner hierarchy's authorization value.
 	ErrTPMAuth = errors.New("workstation: the TPM refused the owner authorization value")
+	// ErrNoTPM: no TPM 2.0 could be opened.
+	ErrNoTPM = errors.New("workstation: no TPM 2.0 available")
 	// ErrTimeout: the TPM did not answer in time.
 	ErrTimeout = errors.New("workstation: no answer from the TPM in time")
 )
 
 // Options configure access to the TPM.
 type Options struct {
+	// OpenTPM opens a new connection to the TPM, which the key closes after
+	// each operation; default OpenSystemTPM. A connection per operation
+	// means an operation abandoned after its timeout never shares one.
+	OpenTPM   func() (transport.TPMCloser, error)
 	OwnerAuth []byte        // owner hierarchy authorization, usually empty; at most MaxAuth bytes
-	Timeout   time.Duration // bounds every TPM call; default DefaultTimeout, at most MaxTimeout
+	Timeout   time.Duration // bounds every TPM operation; default DefaultTimeout, at most MaxTimeout
 }
 
 // Key is the workstation's TPM-resident signing key. It is a crypto.Signer.
-// The TPM connection is the caller's; calls on one Key are serialised.
+// Operations on one Key are serialised.
 type Key struct {
-	tpm       transport.TPM
+	open      func() (transport.TPMCloser, error)
 	ownerAuth []byte
 	timeout   time.Duration
 	slot      chan struct{}
@@ -77,11 +83,14 @@ func (o Options) check() (Options, error) {
 		return o, fmt.Errorf("workstation: owner authorization is %d bytes, more than %d", len(o.OwnerAuth), MaxAuth)
 	}
 	o.OwnerAuth = append([]byte(nil), o.OwnerAuth...)
+	if o.OpenTPM == nil {
+		o.OpenTPM = OpenSystemTPM
+	}
 	return o, nil
 }
 
-func newKey(t transport.TPM, o Options) *Key {
-	return &Key{tpm: t, ownerAuth: o.OwnerAuth, timeout: o.Timeout, slot: make(chan struct{}, 1)}
+func newKey(o Options) *Key {
+	return &Key{open: o.OpenTPM, ownerAuth: o.OwnerAuth, timeout: o.Timeout, slot: make(chan struct{}, 1)}
 }
 
 // keyTemplate: an ECDSA P-256 / SHA-256 signing key, generated in the TPM,
@@ -115,11 +124,11 @@ func keyTemplate() tpm2.TPMTPublic {
 	}
 }
 
-// do runs fn under the timeout (and ctx). TPM commands cannot be
-// cancelled: an overrunning call is abandoned and keeps the key's slot
-// until it returns, so later calls fail fast rather than interleave
-// commands on the connection.
-func (k *Key) do(ctx context.Context, fn func() error) error {
+// do opens a connection and runs fn with it, under the timeout (and ctx).
+// TPM commands cannot be cancelled: an overrunning operation is abandoned
+// with its own connection and keeps the key's slot until it returns, so
+// later calls fail fast rather than pile up behind it.
+func (k *Key) do(ctx context.Context, fn func(t transport.TPM) error) error {
 	select {
 	case k.slot <- struct{}{}:
 	default:
@@ -129,7 +138,7 @@ func (k *Key) do(ctx context.Context, fn func() error) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		err := fn()
+		err := k.run(fn)
 		<-k.slot // free before answering, so the caller's next call finds it free
 		done <- err
 	}()
@@ -144,6 +153,18 @@ func (k *Key) do(ctx context.Context, fn func() error) error {
 	}
 }
 
+func (k *Key) run(fn func(t transport.TPM) error) error {
+	t, err := k.open()
+	if err != nil {
+		if errors.Is(err, ErrNoTPM) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrNoTPM, err)
+	}
+	defer t.Close()
+	return fn(t)
+}
+
 type srk struct {
 	handle tpm2.TPMHandle
 	name   tpm2.TPM2BName
@@ -152,18 +173,18 @@ type srk struct {
 // withSRK makes the owner hierarchy's ECC storage primary key (TCG
 // reference template; derived from the owner seed, so the same until the
 // TPM is cleared) and runs fn with it.
-func (k *Key) withSRK(fn func(s srk) error) error {
+func (k *Key) withSRK(t transport.TPM, fn func(s srk) error) error {
 	rsp, err := tpm2.CreatePrimary{
 		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(k.ownerAuth)},
 		InPublic:      tpm2.New2B(tpm2.ECCSRKTemplate),
-	}.Execute(k.tpm)
+	}.Execute(t)
 	if err != nil {
 		if errors.Is(err, tpm2.TPMRCBadAuth) || errors.Is(err, tpm2.TPMRCAuthFail) {
 			return fmt.Errorf("%w: %w", ErrTPMAuth, err)
 		}
 		return fmt.Errorf("workstation: tpm create primary: %w", err)
 	}
-	defer flush(k.tpm, rsp.ObjectHandle)
+	defer flush(t, rsp.ObjectHandle)
 	return fn(srk{rsp.ObjectHandle, rsp.Name})
 }
 
@@ -173,30 +194,30 @@ func flush(t transport.TPM, h tpm2.TPMHandle) {
 }
 
 // withLoaded loads the key under the storage primary key and runs fn.
-func (k *Key) withLoaded(fn func(h tpm2.AuthHandle) error) error {
-	return k.withSRK(func(s srk) error {
+func (k *Key) withLoaded(t transport.TPM, fn func(h tpm2.AuthHandle) error) error {
+	return k.withSRK(t, func(s srk) error {
 		rsp, err := tpm2.Load{
 			ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: tpm2.PasswordAuth(nil)},
 			InPrivate:    k.private,
 			InPublic:     k.public,
-		}.Execute(k.tpm)
+		}.Execute(t)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrForeignKey, err)
 		}
-		defer flush(k.tpm, rsp.ObjectHandle)
+		defer flush(t, rsp.ObjectHandle)
 		return fn(tpm2.AuthHandle{Handle: rsp.ObjectHandle, Name: rsp.Name, Auth: tpm2.PasswordAuth(nil)})
 	})
 }
 
 // Create makes a new key in the TPM.
-func Create(ctx context.Context, t transport.TPM, o Options) (*Key, error) {
+func Create(ctx context.Context, o Options) (*Key, error) {
 	o, err := o.check()
 	if err != nil {
 		return nil, err
 	}
-	k := newKey(t, o)
-	err = k.do(ctx, func() error {
-		return k.withSRK(func(s srk) error {
+	k := newKey(o)
+	err = k.do(ctx, func(t transport.TPM) error {
+		return k.withSRK(t, func(s srk) error {
 			rsp, err := tpm2.Create{
 				ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: tpm2.PasswordAuth(nil)},
 				InPublic:     tpm2.New2B(keyTemplate()),
@@ -219,19 +240,20 @@ func Create(ctx context.Context, t transport.TPM, o Options) (*Key, error) {
 
 // Load makes a Key from a blob saved by Key.Blob. The TPM loads it to
 // prove it is this TPM's key.
-func Load(ctx context.Context, t transport.TPM, blob []byte, o Options) (*Key, error) {
+func Load(ctx context.Context, blob []byte, o Options) (*Key, error) {
 	o, err := o.check()
 	if err != nil {
 		return nil, err
 	}
-	k := newKey(t, o)
+	k := newKey(o)
 	if k.public, k.private, err = parseBlob(blob); err != nil {
 		return nil, err
 	}
 	if k.pub, err = checkPublic(k.public); err != nil {
 		return nil, err
 	}
-	if err := k.do(ctx, func() error { return k.withLoaded(func(tpm2.AuthHandle) error { return nil }) }); err != nil {
+	loadOnly := func(t transport.TPM) error { return k.withLoaded(t, func(tpm2.AuthHandle) error { return nil }) }
+	if err := k.do(ctx, loadOnly); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -241,16 +263,16 @@ func Load(ctx context.Context, t transport.TPM, blob []byte, o Options) (*Key, e
 // blob there (mode 0600) when there is no file. It never replaces an
 // existing file: a blob this TPM cannot load (ErrForeignKey) is an
 // administrator's decision (delete the file, re-enrol the new key).
-func LoadOrCreate(ctx context.Context, t transport.TPM, path string, o Options) (k *Key, created bool, err error) {
+func LoadOrCreate(ctx context.Context, path string, o Options) (k *Key, created bool, err error) {
 	b, err := readLimited(path, MaxBlob)
 	switch {
 	case err == nil:
-		k, err := Load(ctx, t, b, o)
+		k, err := Load(ctx, b, o)
 		return k, false, err
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, false, err
 	}
-	k, err = Create(ctx, t, o)
+	k, err = Create(ctx, o)
 	if err != nil {
 		return nil, false, err
 	}
@@ -314,8 +336,8 @@ func (k *Key) sign(ctx context.Context, digest []byte, opts crypto.SignerOpts) (
 		return nil, fmt.Errorf("workstation: digest is %d bytes, want 32", len(digest))
 	}
 	var sig []byte
-	err := k.do(ctx, func() error {
-		return k.withLoaded(func(h tpm2.AuthHandle) error {
+	err := k.do(ctx, func(t transport.TPM) error {
+		return k.withLoaded(t, func(h tpm2.AuthHandle) error {
 			rsp, err := tpm2.Sign{
 				KeyHandle: h,
 				Digest:    tpm2.TPM2BDigest{Buffer: digest},
@@ -324,7 +346,7 @@ func (k *Key) sign(ctx context.Context, digest []byte, opts crypto.SignerOpts) (
 					Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: tpm2.TPMAlgSHA256}),
 				},
 				Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-			}.Execute(k.tpm)
+			}.Execute(t)
 			if err != nil {
 				return fmt.Errorf("workstation: tpm sign: %w", err)
 			}

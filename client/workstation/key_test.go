@@ -41,8 +41,7 @@ const origin = "https://renew.example.cn"
 
 func TestKeySignsChallengesThatVerify(t *testing.T) {
 	ctx := context.Background()
-	tpm := startSWTPM(t).conn(t)
-	k, err := workstation.Create(ctx, tpm, workstation.Options{})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(t).open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func TestKeySignsChallengesThatVerify(t *testing.T) {
 func TestOpenSSLVerifiesSignature(t *testing.T) {
 	openssl := testenv.LookPath(t, "openssl")
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, startSWTPM(t).conn(t), workstation.Options{})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(t).open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +141,7 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
 	path := filepath.Join(t.TempDir(), "counter", "workstation.key")
-	k1, created, err := workstation.LoadOrCreate(ctx, sw.conn(t), path, workstation.Options{})
+	k1, created, err := workstation.LoadOrCreate(ctx, path, workstation.Options{OpenTPM: sw.open})
 	if err != nil || !created {
 		t.Fatalf("first LoadOrCreate: created %v, %v", created, err)
 	}
@@ -157,7 +156,7 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 	}
 	sw.stop() // a reboot
 	again := startSWTPMState(t, sw.state)
-	k2, created, err := workstation.LoadOrCreate(ctx, again.conn(t), path, workstation.Options{})
+	k2, created, err := workstation.LoadOrCreate(ctx, path, workstation.Options{OpenTPM: again.open})
 	if err != nil || created {
 		t.Fatalf("second LoadOrCreate: created %v, %v", created, err)
 	}
@@ -177,8 +176,9 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 func TestPrivateKeyCannotBeReadOut(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	tpm := sw.conn(t)
-	k, err := workstation.Create(ctx, tpm, workstation.Options{})
+	tpm := sw.conn(t) // for the raw TPM commands of the test
+	opts := workstation.Options{OpenTPM: sw.open}
+	k, err := workstation.Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,14 +233,14 @@ func TestPrivateKeyCannotBeReadOut(t *testing.T) {
 	flushT(tpm, srk.ObjectHandle)
 
 	// The saved blob is useless on another TPM, and after a clear.
-	if _, err := workstation.Load(ctx, startSWTPM(t).conn(t), k.Blob(), workstation.Options{}); !errors.Is(err, workstation.ErrForeignKey) {
+	if _, err := workstation.Load(ctx, k.Blob(), workstation.Options{OpenTPM: startSWTPM(t).open}); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("Load on another TPM = %v, want ErrForeignKey", err)
 	}
-	if _, err := workstation.Load(ctx, tpm, k.Blob(), workstation.Options{}); err != nil {
+	if _, err := workstation.Load(ctx, k.Blob(), opts); err != nil {
 		t.Fatalf("Load on its own TPM: %v", err)
 	}
 	sw.clear(t)
-	if _, err := workstation.Load(ctx, tpm, k.Blob(), workstation.Options{}); !errors.Is(err, workstation.ErrForeignKey) {
+	if _, err := workstation.Load(ctx, k.Blob(), opts); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("Load after TPM2_Clear = %v, want ErrForeignKey", err)
 	}
 	c, _ := workstation.NewChallenge(origin, rand.Reader)
@@ -251,7 +251,7 @@ func TestPrivateKeyCannotBeReadOut(t *testing.T) {
 	if err := os.WriteFile(path, k.Blob(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := workstation.LoadOrCreate(ctx, tpm, path, workstation.Options{}); !errors.Is(err, workstation.ErrForeignKey) {
+	if _, _, err := workstation.LoadOrCreate(ctx, path, opts); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("LoadOrCreate with a stale blob = %v, want ErrForeignKey", err)
 	}
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, k.Blob()) {
@@ -283,8 +283,10 @@ func makeBlob(pub tpm2.TPM2BPublic, priv tpm2.TPM2BPrivate) []byte {
 
 func TestLoadRefusesBadBlobs(t *testing.T) {
 	ctx := context.Background()
-	tpm := startSWTPM(t).conn(t)
-	k, err := workstation.Create(ctx, tpm, workstation.Options{})
+	sw := startSWTPM(t)
+	tpm := sw.conn(t) // for the raw TPM commands of the test
+	opts := workstation.Options{OpenTPM: sw.open}
+	k, err := workstation.Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +297,7 @@ func TestLoadRefusesBadBlobs(t *testing.T) {
 	flipAt := func(i int) []byte { b := bytes.Clone(raw); b[i] ^= 1; return reblob(b) }
 	pub, priv := splitBlob(t, good)
 	pubLen := len(tpm2.Marshal(pub))
-	other, err := workstation.Create(ctx, tpm, workstation.Options{})
+	other, err := workstation.Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,11 +342,11 @@ func TestLoadRefusesBadBlobs(t *testing.T) {
 		{"public of another key", makeBlob(dk.OutPublic, priv), workstation.ErrNotWorkstationKey},
 	}
 	for _, tt := range tests {
-		if _, err := workstation.Load(ctx, tpm, tt.blob, workstation.Options{}); !errors.Is(err, tt.want) {
+		if _, err := workstation.Load(ctx, tt.blob, opts); !errors.Is(err, tt.want) {
 			t.Errorf("%s: Load = %v, want %v", tt.name, err, tt.want)
 		}
 	}
-	if _, err := workstation.Load(ctx, tpm, good, workstation.Options{}); err != nil {
+	if _, err := workstation.Load(ctx, good, opts); err != nil {
 		t.Fatalf("good blob after the bad ones: %v", err)
 	}
 }
@@ -352,16 +354,15 @@ func TestLoadRefusesBadBlobs(t *testing.T) {
 func TestOwnerAuth(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	tpm := sw.conn(t)
 	sw.setOwnerAuth(t, []byte("owner"))
-	if _, err := workstation.Create(ctx, tpm, workstation.Options{}); !errors.Is(err, workstation.ErrTPMAuth) {
+	if _, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.open}); !errors.Is(err, workstation.ErrTPMAuth) {
 		t.Fatalf("Create without the owner auth = %v, want ErrTPMAuth", err)
 	}
-	k, err := workstation.Create(ctx, tpm, workstation.Options{OwnerAuth: []byte("owner")})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.open, OwnerAuth: []byte("owner")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := workstation.Load(ctx, tpm, k.Blob(), workstation.Options{OwnerAuth: []byte("wrong")}); !errors.Is(err, workstation.ErrTPMAuth) {
+	if _, err := workstation.Load(ctx, k.Blob(), workstation.Options{OpenTPM: sw.open, OwnerAuth: []byte("wrong")}); !errors.Is(err, workstation.ErrTPMAuth) {
 		t.Fatalf("Load with a wrong owner auth = %v, want ErrTPMAuth", err)
 	}
 	for name, o := range map[string]workstation.Options{
@@ -369,7 +370,8 @@ func TestOwnerAuth(t *testing.T) {
 		"negative timeout": {Timeout: -1},
 		"huge timeout":     {Timeout: time.Hour},
 	} {
-		if _, err := workstation.Create(ctx, tpm, o); err == nil {
+		o.OpenTPM = sw.open
+		if _, err := workstation.Create(ctx, o); err == nil {
 			t.Errorf("%s: Create accepted %+v", name, o)
 		}
 	}
@@ -378,8 +380,7 @@ func TestOwnerAuth(t *testing.T) {
 func TestHungTPMTimesOut(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	tpm := sw.conn(t)
-	k, err := workstation.Create(ctx, tpm, workstation.Options{Timeout: 300 * time.Millisecond})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.open, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +398,7 @@ func TestHungTPMTimesOut(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := workstation.Create(cctx, tpm, workstation.Options{}); !errors.Is(err, context.Canceled) {
+	if _, err := workstation.Create(cctx, workstation.Options{OpenTPM: sw.open}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Create with a cancelled context = %v", err)
 	}
 }
