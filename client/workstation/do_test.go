@@ -28,3 +28,12 @@ func TestBackToBackCallsNeverSeeABusySlot(t *testing.T) {
 		}
 	}
 }
+
+func TestNoTPM(t *testing.T) {
+	_, err := Create(context.Background(), Options{OpenTPM: func() (transport.TPMCloser, error) {
+		return nil, errors.New("open /dev/tpmrm0: no such file or directory")
+	}})
+	if !errors.Is(err, ErrNoTPM) {
+		t.Fatalf("Create without a TPM = %v, want ErrNoTPM", err)
+	}
+}
