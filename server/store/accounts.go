@@ -426,7 +426,8 @@ func (s *Store) RevokeFamily(ctx context.Context, family string, ch Change) erro
 	})
 }
 
-// PurgeExpired deletes SMS codes and tokens that expired before cutoff.
+// PurgeExpired deletes SMS codes and tokens that expired before cutoff. The
+// daily SMS caps count stored codes: keep cutoff at least a day back.
 func (s *Store) PurgeExpired(ctx context.Context, cutoff time.Time) error {
 	return s.Write(ctx, func(tx *Tx) error {
 		if _, err := tx.q.ExecContext(ctx, `DELETE FROM sms_codes WHERE expires_at < $1`, micros(cutoff)); err != nil {

@@ -117,6 +117,18 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, erro
 	return s.init(ctx, opts)
 }
 
+// Open opens a store by dialect name, as a configuration file names it:
+// "sqlite" (dsn is a file path) or "postgres" (dsn is a pgx connection string).
+func Open(ctx context.Context, dialect, dsn string, opts ...Option) (*Store, error) {
+	switch dialect {
+	case "sqlite", "sqlite3":
+		return OpenSQLite(ctx, dsn, opts...)
+	case "postgres", "postgresql", "pgx":
+		return OpenPostgres(ctx, dsn, opts...)
+	}
+	return nil, fmt.Errorf("open store: unknown database %q (want sqlite or postgres)", dialect)
+}
+
 func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)

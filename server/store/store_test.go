@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -528,4 +529,25 @@ func TestWriteIsAllOrNothing(t *testing.T) {
 			t.Error("audit in a read transaction accepted")
 		}
 	})
+}
+
+func TestOpenByName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "数据 dir")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "renewd #1.db")
+	s, err := Open(ctx, "sqlite", path)
+	must(t, err)
+	must(t, s.AppendAudit(ctx, sys("x"), "t", nil, nil))
+	must(t, s.Close())
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database not at the path asked for: %v", err)
+	}
+	if _, err := Open(ctx, "mysql", "x"); err == nil {
+		t.Error("unknown dialect accepted")
+	}
+	if _, err := Open(ctx, "postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"); err == nil {
+		t.Error("unreachable PostgreSQL opened")
+	}
 }
