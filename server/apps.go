@@ -1,0 +1,385 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// present fills in what the caller may do next.
+func (s *Server) present(ctx context.Context, a *renewal.Application) {
+	a.Actions = renewal.AllowedActions(a.State, s.cfg.Policy, principalOf(ctx).user.Role)
+}
+
+func etag(version int64) string { return fmt.Sprintf(`"v%d"`, version) }
+
+func (s *Server) writeApplication(w http.ResponseWriter, r *http.Request, status int, a *renewal.Application) {
+	s.present(r.Context(), a)
+	w.Header().Set("ETag", etag(a.Version))
+	writeJSON(w, status, a)
+}
+
+func checkID(id string) error {
+	if id == "" || len(id) > 64 {
+		return renewal.NewError(renewal.CodeNotFound, "")
+	}
+	return nil
+}
+
+// act takes action on application id at version in one write transaction:
+// the store checks scope and version, renewal.Apply checks the states table
+// for the caller's role and policy, then more (may be nil) finishes the
+// change; the store saves it at version+1 and audits before and after. Any
+// error keeps nothing.
+func (s *Server) act(r *http.Request, id string, version int64, action renewal.Action,
+	more func(tx *store.Tx, a *renewal.Application) error) (*renewal.Application, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	role := principalOf(r.Context()).user.Role
+	var out *renewal.Application
+	err := s.store.Write(r.Context(), func(tx *store.Tx) error {
+		var err error
+		out, err = tx.UpdateApplication(r.Context(), scope(r.Context()), id, version, s.change(r, "application."+string(action)),
+			func(a *renewal.Application) error {
+				next, err := renewal.Apply(a.State, s.cfg.Policy, role, action)
+				if err != nil {
+					return err
+				}
+				a.State = next
+				if more != nil {
+					return more(tx, a)
+				}
+				return nil
+			})
+		return err
+	})
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
+	return out, nil
+}
+
+func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) error {
+	req := renewal.EligibilityRequest{Serial: r.PathValue("serial")}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	c, err := s.knownCertificate(r.Context(), renewal.NormalizeSerial(req.Serial))
+	if err != nil {
+		return err
+	}
+	e := s.cfg.Policy.Eligibility(c.Certificate, s.now())
+	switch a, err := s.store.OpenApplicationFor(r.Context(), scope(r.Context()), c.Serial); {
+	case err == nil:
+		e.OpenApplicationID = a.ID
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+// knownCertificate finds a certificate the caller may renew; unknown ones
+// and other organisations' answer not_eligible alike.
+func (s *Server) knownCertificate(ctx context.Context, serial string) (*store.CertificateRecord, error) {
+	c, err := s.store.Certificate(ctx, scope(ctx), serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, renewal.Errorf(renewal.CodeNotEligible, "cert_serial", "the CA does not know certificate %s", serial)
+	}
+	return c, err
+}
+
+func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	if p.user.Role != renewal.RoleClerk || p.user.OrganisationID == "" {
+		return renewal.Errorf(renewal.CodeForbidden, "", "only a clerk of an organisation starts a renewal")
+	}
+	var req renewal.CreateApplicationRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	c, err := s.knownCertificate(r.Context(), req.CertSerial)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Policy.CheckWindow(c.NotAfter, s.now()); err != nil {
+		e := renewal.AsError(err)
+		e.Field = "cert_serial"
+		return e
+	}
+	form, err := s.prefill(r.Context(), c, req.Form)
+	if err != nil {
+		return err
+	}
+	price, _ := s.cfg.Policy.PriceFen(form.Years)
+	a := &renewal.Application{OrganisationID: c.OrganisationID, CreatedBy: p.user.ID, CertSerial: c.Serial,
+		Form: form, State: renewal.InitialState(s.cfg.Policy), Rekey: req.Rekey || s.cfg.Policy.RekeyRequired, PriceFen: price}
+	if err := s.store.CreateApplication(r.Context(), a, s.change(r, "application.create")); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return renewal.Errorf(renewal.CodeConflict, "cert_serial", "an application for this certificate is already in progress")
+		}
+		return err
+	}
+	s.writeApplication(w, r, http.StatusCreated, a)
+	return nil
+}
+
+// prefill returns the given form, or the organisation's last application's
+// form, or one started from the certificate (the holder's organisation).
+func (s *Server) prefill(ctx context.Context, c *store.CertificateRecord, given *renewal.ApplicationForm) (renewal.ApplicationForm, error) {
+	if given != nil {
+		return *given, nil
+	}
+	last, err := s.store.LastApplication(ctx, scope(ctx), c.OrganisationID)
+	switch {
+	case err == nil:
+		f := last.Form
+		if f.Years < renewal.MinYears || f.Years > renewal.MaxYears {
+			f.Years = 1
+		}
+		return f, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return renewal.ApplicationForm{}, err
+	}
+	f := renewal.ApplicationForm{Years: 1, Invoice: renewal.Invoice{Kind: renewal.InvoiceNone}, Pickup: renewal.Pickup{Method: renewal.PickupOnSite}}
+	f.Organisation.Name = c.Holder
+	if cert, err := smx509.ParseCertificate(c.DER); err == nil && len(cert.Subject.Organization) > 0 {
+		f.Organisation.Name = cert.Subject.Organization[0]
+	}
+	f.Bank.AccountName = f.Organisation.Name
+	if o, err := s.store.Organisation(ctx, c.OrganisationID); err == nil {
+		f.Organisation.Name, f.Organisation.CreditCode, f.Bank.AccountName = o.Name, o.CreditCode, o.Name
+	}
+	return f, nil
+}
+
+func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return err
+	}
+	a, err := s.store.Application(r.Context(), scope(r.Context()), id)
+	if err != nil {
+		return storeErr(err, "")
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(a.Version) {
+		w.Header().Set("ETag", etag(a.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	s.writeApplication(w, r, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.UpdateApplicationRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	a, err := s.act(r, r.PathValue("id"), req.Version, renewal.ActionEdit, func(tx *store.Tx, a *renewal.Application) error {
+		a.Form = req.Form
+		a.Rekey = req.Rekey || s.cfg.Policy.RekeyRequired
+		a.PriceFen, _ = s.cfg.Policy.PriceFen(req.Form.Years)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.writeApplication(w, r, http.StatusOK, a)
+	return nil
+}
+
+// versionFrom reads the version of a bodiless request: If-Match "vN" or ?version=N.
+func versionFrom(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("version")
+	if im := r.Header.Get("If-Match"); im != "" {
+		v = strings.TrimPrefix(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), "v")
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, renewal.Errorf(renewal.CodeRequired, "version", "send the version you last read (If-Match or ?version=)")
+	}
+	return n, nil
+}
+
+func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return err
+	}
+	version, err := versionFrom(r)
+	if err != nil {
+		return err
+	}
+	role := principalOf(r.Context()).user.Role
+	err = s.store.DeleteApplication(r.Context(), scope(r.Context()), id, version, s.change(r, "application.delete"),
+		func(a *renewal.Application) error {
+			_, err := renewal.Apply(a.State, s.cfg.Policy, role, renewal.ActionDelete)
+			return err
+		})
+	if err != nil {
+		return storeErr(err, "")
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.SubmitRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	a, err := s.act(r, r.PathValue("id"), req.Version, renewal.ActionSubmit, func(tx *store.Tx, a *renewal.Application) error {
+		// A pre-filled draft may be incomplete; review needs it whole.
+		a.Form.Normalize()
+		if err := a.Form.Validate(); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		a.Comment = strings.TrimSpace(req.Comment)
+		a.SubmittedAt = &now
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.writeApplication(w, r, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.VersionRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	a, err := s.act(r, r.PathValue("id"), req.Version, renewal.ActionCancel, nil)
+	if err != nil {
+		return err
+	}
+	s.writeApplication(w, r, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) review(action renewal.Action) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req renewal.ReviewRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if err := req.ValidateFor(action); err != nil {
+			return err
+		}
+		a, err := s.act(r, r.PathValue("id"), req.Version, action, func(tx *store.Tx, a *renewal.Application) error {
+			now := s.now().UTC()
+			a.ReviewedAt = &now
+			a.ReviewReason = strings.TrimSpace(req.Reason)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.writeApplication(w, r, http.StatusOK, a)
+		return nil
+	}
+}
+
+func parsePageSize(v string, dst *int) error {
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return renewal.Errorf(renewal.CodeInvalidField, "page_size", "page_size is a number")
+	}
+	*dst = n
+	return nil
+}
+
+func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	req := renewal.ListApplicationsRequest{
+		CertSerial: q.Get("cert_serial"), OrganisationID: q.Get("organisation_id"), Query: q.Get("q"), PageToken: q.Get("page_token"),
+	}
+	for _, v := range q["status"] {
+		req.Status = append(req.Status, renewal.Status(v))
+	}
+	for _, v := range q["payment"] {
+		req.Payment = append(req.Payment, renewal.Payment(v))
+	}
+	for _, v := range q["finverify"] {
+		req.FinVerify = append(req.FinVerify, renewal.FinVerify(v))
+	}
+	if err := parsePageSize(q.Get("page_size"), &req.PageSize); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	return s.writePage(w, r, req)
+}
+
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, req renewal.ListApplicationsRequest) error {
+	items, next, err := s.store.ListApplications(r.Context(), scope(r.Context()), req)
+	if err != nil {
+		return storeErr(err, "")
+	}
+	page := renewal.ApplicationPage{Items: make([]renewal.Application, 0, len(items)), NextPageToken: next}
+	for _, a := range items {
+		s.present(r.Context(), a)
+		page.Items = append(page.Items, *a)
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func (s *Server) reviewQueue(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	req := renewal.ListApplicationsRequest{PageToken: q.Get("page_token")}
+	if err := parsePageSize(q.Get("page_size"), &req.PageSize); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	req.Status = []renewal.Status{renewal.StatusPendingReview, renewal.StatusOnHold}
+	return s.writePage(w, r, req)
+}
+
+// SetPaymentState moves an application's payment state for the payment
+// module (role system) through the states table, inside the payment
+// module's transaction, with its audit entry. paid applies mark_paid,
+// refunding applies refund, refunded applies mark_refunded.
+func (s *Server) SetPaymentState(ctx context.Context, tx *store.Tx, applicationID string, state renewal.Payment) (*renewal.Application, error) {
+	var action renewal.Action
+	switch state {
+	case renewal.PaymentPaid:
+		action = renewal.ActionMarkPaid
+	case renewal.PaymentRefunding:
+		action = renewal.ActionRefund
+	case renewal.PaymentRefunded:
+		action = renewal.ActionMarkRefunded
+	default:
+		return nil, fmt.Errorf("server: payment state %q is not a move", state)
+	}
+	a, err := tx.Application(ctx, store.AllScope(), applicationID)
+	if err != nil {
+		return nil, err
+	}
+	return tx.UpdateApplication(ctx, store.AllScope(), applicationID, a.Version, store.Change{Actor: "system", Action: "application." + string(action)},
+		func(a *renewal.Application) error {
+			next, err := renewal.Apply(a.State, s.cfg.Policy, renewal.RoleSystem, action)
+			if err != nil {
+				return err
+			}
+			a.State = next
+			return nil
+		})
+}

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/sms"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+const smsPurposeLogin = "login"
+
+// chinaTime is the CA's time zone: daily SMS caps reset at midnight there.
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+func dayStart(t time.Time) time.Time {
+	t = t.In(chinaTime)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, chinaTime)
+}
+
+func (s *Server) smsCode(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.SMSCodeRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	mobile := renewal.NormalizeMobile(req.Mobile)
+	l := s.cfg.Limits
+	code, err := auth.NewCode(renewal.SMSCodeDigits)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByMobile(r.Context(), mobile)
+	known := err == nil && !u.Disabled
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// A code row is kept for unknown numbers too: the limits then apply to
+	// probing, and the answer is the same either way.
+	err = s.store.CreateSMSCode(r.Context(), store.SMSCode{Mobile: mobile, Purpose: smsPurposeLogin,
+		CodeHash: s.pepper.HashCode(smsPurposeLogin, mobile, code), IP: s.clientIP(r), TTL: l.SMSCodeTTL},
+		store.SMSLimits{ResendAfter: l.SMSResendAfter, PerNumberPerDay: l.SMSDailyPerMobile, PerIPPerDay: l.SMSDailyPerIP, DayStart: dayStart(s.now())})
+	switch {
+	case errors.Is(err, store.ErrTooSoon):
+		return withRetryAfter(renewal.NewError(renewal.CodeSMSTooSoon, "mobile"), int(l.SMSResendAfter.Seconds()))
+	case errors.Is(err, store.ErrDailyLimit):
+		return renewal.NewError(renewal.CodeSMSDailyLimit, "mobile")
+	case err != nil:
+		return err
+	}
+	if known {
+		msg := sms.Message{Mobile: mobile, Purpose: sms.PurposeSignIn, Code: code, TTLMinutes: int(l.SMSCodeTTL.Minutes())}
+		if err := s.sms.Send(r.Context(), msg); err != nil {
+			return err
+		}
+		s.metrics.count("sms_sent")
+	}
+	writeJSON(w, http.StatusAccepted, renewal.SMSCodeSent{ExpiresIn: int(l.SMSCodeTTL.Seconds()), ResendAfter: int(l.SMSResendAfter.Seconds())})
+	return nil
+}
+
+func (s *Server) smsLogin(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.SMSLoginRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	mobile := renewal.NormalizeMobile(req.Mobile)
+	err := s.store.ConsumeSMSCode(r.Context(), mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code), s.cfg.Limits.SMSMaxTries)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrMismatch):
+		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
+	case errors.Is(err, store.ErrExpired):
+		return renewal.NewError(renewal.CodeSMSCodeExpired, "code")
+	case errors.Is(err, store.ErrTooManyTries):
+		return renewal.NewError(renewal.CodeSMSTooManyTries, "code")
+	case err != nil:
+		return err
+	}
+	u, err := s.store.UserByMobile(r.Context(), mobile)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		// No code was sent to an unknown number: a right guess is still wrong.
+		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
+	}
+	if err != nil {
+		return err
+	}
+	return s.signIn(w, r, u, "auth.sms_login")
+}
+
+func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.PasswordLoginRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	account := strings.TrimSpace(req.Account)
+	key := strings.ToLower(account)
+	// Failed sign-ins of one account are limited, so a password cannot be
+	// guessed quickly; the bucket is drawn only on failure.
+	if ok, wait := s.pwFailLimit.peek(key); !ok {
+		return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+	}
+	u, err := s.store.UserByAccount(r.Context(), account)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err != nil || u.PasswordHash == "" || u.Disabled {
+		// Spend the time of a real check, so accounts cannot be probed.
+		_ = s.hasher.Verify(r.Context(), dummyHash, req.Password)
+		s.pwFailLimit.allow(key)
+		return renewal.NewError(renewal.CodeBadCredentials, "")
+	}
+	if err := s.hasher.Verify(r.Context(), u.PasswordHash, req.Password); err != nil {
+		if errors.Is(err, auth.ErrMismatch) {
+			s.pwFailLimit.allow(key)
+			_ = s.store.AppendAudit(r.Context(), store.Change{Actor: u.ID, IP: s.clientIP(r), Action: "auth.password_failed"}, "user/"+u.ID, nil, nil)
+			return renewal.NewError(renewal.CodeBadCredentials, "")
+		}
+		return err
+	}
+	return s.signIn(w, r, u, "auth.password_login")
+}
+
+// dummyHash is checked when an account does not exist.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Gq0Ycw0r4mWbOKm1LrpUOzkz4Fhw3jWv1Zd2Y3vQ5o"
+
+// newTokens makes a token pair for user in family (a new family if empty).
+func (s *Server) newTokens(ctx context.Context, u *store.User, family string) (renewal.Tokens, []*store.Token, error) {
+	now, l := s.now(), s.cfg.Limits
+	access, accessHash, err := auth.NewToken(auth.AccessPrefix)
+	if err != nil {
+		return renewal.Tokens{}, nil, err
+	}
+	refresh, refreshHash, err := auth.NewToken(auth.RefreshPrefix)
+	if err != nil {
+		return renewal.Tokens{}, nil, err
+	}
+	if family == "" {
+		family = auth.NewID()
+	}
+	t := renewal.Tokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC(), User: s.userView(ctx, u)}
+	rows := []*store.Token{
+		{Hash: accessHash, Kind: store.AccessToken, UserID: u.ID, Family: family, ExpiresAt: t.ExpiresAt},
+		{Hash: refreshHash, Kind: store.RefreshToken, UserID: u.ID, Family: family, ExpiresAt: t.RefreshExpiresAt},
+	}
+	return t, rows, nil
+}
+
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, action string) error {
+	t, rows, err := s.newTokens(r.Context(), u, "")
+	if err != nil {
+		return err
+	}
+	if err := s.store.CreateTokens(r.Context(), rows...); err != nil {
+		return err
+	}
+	if err := s.store.AppendAudit(r.Context(), store.Change{Actor: u.ID, IP: s.clientIP(r), Action: action}, "user/"+u.ID, nil,
+		map[string]string{"family": rows[0].Family}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.RefreshRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	h := auth.HashToken(req.RefreshToken)
+	old, err := s.store.ValidToken(r.Context(), store.RefreshToken, h)
+	switch {
+	case errors.Is(err, store.ErrRevoked):
+		// Spent or revoked. A spent token coming back means it was copied:
+		// RotateRefresh then revokes the whole family.
+		_, _ = s.store.RotateRefresh(r.Context(), h)
+		return renewal.NewError(renewal.CodeTokenRevoked, "")
+	case errors.Is(err, store.ErrExpired):
+		return renewal.NewError(renewal.CodeTokenExpired, "")
+	case errors.Is(err, store.ErrNotFound):
+		return renewal.NewError(renewal.CodeTokenRevoked, "")
+	case err != nil:
+		return err
+	}
+	u, err := s.store.User(r.Context(), old.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return renewal.NewError(renewal.CodeTokenRevoked, "")
+	}
+	if err != nil {
+		return err
+	}
+	t, rows, err := s.newTokens(r.Context(), u, old.Family)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.RotateRefresh(r.Context(), h, rows...); err != nil {
+		if errors.Is(err, store.ErrTokenReused) || errors.Is(err, store.ErrRevoked) {
+			return renewal.NewError(renewal.CodeTokenRevoked, "")
+		}
+		if errors.Is(err, store.ErrExpired) {
+			return renewal.NewError(renewal.CodeTokenExpired, "")
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	if err := s.store.RevokeFamily(r.Context(), p.family, s.change(r, "auth.logout")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, principalOf(r.Context()).user)
+	return nil
+}
+
+// authed checks the bearer token and the per-account rate limit.
+func (s *Server) authed(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok = strings.TrimSpace(tok)
+		if !ok || tok == "" || len(tok) > renewal.MaxTokenBytes {
+			return renewal.NewError(renewal.CodeUnauthenticated, "")
+		}
+		t, err := s.store.ValidToken(r.Context(), store.AccessToken, auth.HashToken(tok))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return renewal.NewError(renewal.CodeUnauthenticated, "")
+		case errors.Is(err, store.ErrRevoked):
+			return renewal.NewError(renewal.CodeTokenRevoked, "")
+		case errors.Is(err, store.ErrExpired):
+			return renewal.NewError(renewal.CodeTokenExpired, "")
+		case err != nil:
+			return err
+		}
+		if ok, wait := s.accountLimit.allow(t.UserID); !ok {
+			return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+		}
+		u, err := s.store.User(r.Context(), t.UserID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+			return renewal.NewError(renewal.CodeTokenRevoked, "")
+		}
+		if err != nil {
+			return err
+		}
+		ctx := context.WithValue(r.Context(), principalKey, principal{user: s.userView(r.Context(), u), family: t.Family})
+		return h(w, r.WithContext(ctx))
+	}
+}

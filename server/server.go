@@ -1,0 +1,365 @@
+package server
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/sms"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+//go:embed openapi.yaml
+var openAPIDoc []byte
+
+// OpenAPI returns the embedded OpenAPI 3 document served at /v1/openapi.yaml.
+func OpenAPI() []byte { return openAPIDoc }
+
+// Limits are the service's numbers; DefaultConfig sets each.
+type Limits struct {
+	IPPerSecond      float64 // every request, per client IP
+	IPBurst          int
+	AccountPerSecond float64 // signed-in requests, per user
+	AccountBurst     int
+	MaxLimiterKeys   int // buckets kept per limiter
+
+	SMSCodeTTL        time.Duration
+	SMSResendAfter    time.Duration
+	SMSMaxTries       int // wrong codes before a code is dead
+	SMSDailyPerMobile int
+	SMSDailyPerIP     int
+
+	PasswordFailPerMinute float64 // failed password sign-ins per account
+	PasswordFailBurst     int
+
+	AccessTTL    time.Duration
+	RefreshTTL   time.Duration
+	ChallengeTTL time.Duration
+	// MaxOpenChallenges bounds unexpired challenges per application.
+	MaxOpenChallenges int
+	// MaxTransfers bounds verification transfers per application.
+	MaxTransfers int
+	MaxDocument  int64
+}
+
+// Config is the service's configuration.
+type Config struct {
+	Policy renewal.Policy
+	Limits Limits
+	// Dev serves /dev/ (outboxes, a stand-in for payment); never in production.
+	Dev bool
+	// ClientIPHeader names a header set by a trusted reverse proxy
+	// (e.g. X-Real-IP); empty means the connection's address.
+	ClientIPHeader string
+}
+
+// DefaultConfig is the production default.
+func DefaultConfig() Config {
+	return Config{
+		Policy: renewal.DefaultPolicy(),
+		Limits: Limits{
+			IPPerSecond: 50, IPBurst: 100,
+			AccountPerSecond: 20, AccountBurst: 40,
+			MaxLimiterKeys: 100_000,
+			SMSCodeTTL:     5 * time.Minute, SMSResendAfter: 60 * time.Second, SMSMaxTries: 5,
+			SMSDailyPerMobile: 10, SMSDailyPerIP: 50,
+			PasswordFailPerMinute: 5, PasswordFailBurst: 10,
+			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
+			ChallengeTTL: 5 * time.Minute, MaxOpenChallenges: 10,
+			MaxTransfers: 5,
+			MaxDocument:  renewal.MaxDocumentBytes,
+		},
+	}
+}
+
+// Deps are the parts the service is built from.
+type Deps struct {
+	Store  *store.Store
+	Issuer issuer.Issuer
+	SMS    sms.Sender
+	Bank   bank.Transferer
+	// Pepper keys the hashes of SMS and transfer codes.
+	Pepper auth.Pepper
+	Now    func() time.Time
+	Log    *slog.Logger
+	// Dev outboxes, served under /dev/ when Config.Dev is set.
+	DevSMS  *sms.Outbox
+	DevBank *bank.Outbox
+}
+
+// Server is the renewal service.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	issuer  issuer.Issuer
+	sms     sms.Sender
+	bank    bank.Transferer
+	pepper  auth.Pepper
+	now     func() time.Time
+	log     *slog.Logger
+	hasher  *auth.Hasher
+	metrics *metrics
+	devSMS  *sms.Outbox
+	devBank *bank.Outbox
+
+	ipLimit      *limiter
+	accountLimit *limiter
+	pwFailLimit  *limiter
+
+	mux *http.ServeMux
+}
+
+// New builds the service.
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.Store == nil || d.Issuer == nil || d.SMS == nil || d.Bank == nil {
+		return nil, errors.New("server: store, issuer, sms and bank are required")
+	}
+	if len(d.Pepper) < 16 {
+		return nil, errors.New("server: pepper of at least 16 bytes required")
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("server: policy: %w", err)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	l := cfg.Limits
+	s := &Server{
+		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
+		now: d.Now, log: d.Log, hasher: auth.NewHasher(), metrics: newMetrics(),
+		devSMS: d.DevSMS, devBank: d.DevBank,
+		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
+		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
+		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
+	}
+	s.routes()
+	return s, nil
+}
+
+// Handler is the whole HTTP service.
+func (s *Server) Handler() http.Handler {
+	return s.observe(s.recoverPanics(s.limitIP(s.mux)))
+}
+
+// Route is one method and path pattern of the API.
+type Route struct{ Method, Path string }
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		s.mux.Handle(rt.Method+" "+rt.Path, rt.h)
+	}
+	if s.cfg.Dev {
+		s.mux.Handle("GET /dev/outbox/sms", s.adapt(s.devSMSOutbox))
+		s.mux.Handle("GET /dev/outbox/bank", s.adapt(s.devBankOutbox))
+		s.mux.Handle("POST /dev/applications/{id}/mark-paid", s.adapt(s.devMarkPaid))
+	}
+	s.mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		return renewal.Errorf(renewal.CodeNotFound, "", "no such endpoint")
+	}))
+}
+
+type route struct {
+	Method, Path string
+	h            http.Handler
+}
+
+func (s *Server) routeTable() []route {
+	pub := func(h handlerFunc) http.Handler { return s.adapt(h) }
+	user := func(h handlerFunc) http.Handler { return s.adapt(s.authed(h)) }
+	staff := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.staffOnly(h))) }
+	admin := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.adminOnly(h))) }
+	return []route{
+		{"GET", "/healthz", http.HandlerFunc(s.healthz)},
+		{"GET", "/readyz", http.HandlerFunc(s.readyz)},
+		{"GET", "/metrics", s.metrics.handler()},
+		{"GET", "/v1/openapi.yaml", http.HandlerFunc(s.openapi)},
+		{"GET", "/v1/policy", pub(s.getPolicy)},
+		{"POST", "/v1/auth/sms-code", pub(s.smsCode)},
+		{"POST", "/v1/auth/sms-login", pub(s.smsLogin)},
+		{"POST", "/v1/auth/login", pub(s.passwordLogin)},
+		{"POST", "/v1/auth/refresh", pub(s.refresh)},
+		{"POST", "/v1/auth/logout", user(s.logout)},
+		{"GET", "/v1/me", user(s.me)},
+		{"GET", "/v1/certificates/{serial}/eligibility", user(s.eligibility)},
+		{"GET", "/v1/applications", user(s.listApplications)},
+		{"POST", "/v1/applications", user(s.createApplication)},
+		{"GET", "/v1/applications/{id}", user(s.getApplication)},
+		{"PUT", "/v1/applications/{id}", user(s.updateApplication)},
+		{"DELETE", "/v1/applications/{id}", user(s.deleteApplication)},
+		{"POST", "/v1/applications/{id}/submit", user(s.submit)},
+		{"POST", "/v1/applications/{id}/cancel", user(s.cancel)},
+		{"POST", "/v1/applications/{id}/approve", staff(s.review(renewal.ActionApprove))},
+		{"POST", "/v1/applications/{id}/reject", staff(s.review(renewal.ActionReject))},
+		{"POST", "/v1/applications/{id}/hold", staff(s.review(renewal.ActionHold))},
+		{"POST", "/v1/applications/{id}/release", staff(s.review(renewal.ActionRelease))},
+		{"GET", "/v1/review/queue", staff(s.reviewQueue)},
+		{"GET", "/v1/applications/{id}/documents", user(s.listDocuments)},
+		{"POST", "/v1/applications/{id}/documents", user(s.uploadDocument)},
+		{"GET", "/v1/applications/{id}/documents/{doc}", user(s.getDocument)},
+		{"DELETE", "/v1/applications/{id}/documents/{doc}", user(s.deleteDocument)},
+		{"GET", "/v1/applications/{id}/finverify", user(s.finVerifyStatus)},
+		{"POST", "/v1/applications/{id}/finverify/start", user(s.finVerifyStart)},
+		{"POST", "/v1/applications/{id}/finverify/code", user(s.finVerifyCode)},
+		{"POST", "/v1/applications/{id}/finverify/bank", user(s.finVerifyBank)},
+		{"POST", "/v1/applications/{id}/challenge", user(s.challenge)},
+		{"POST", "/v1/applications/{id}/issue", user(s.issue)},
+		{"GET", "/v1/applications/{id}/certificate", user(s.getCertificate)},
+		{"GET", "/v1/applications/{id}/certificate/chain.pem", user(s.getChainPEM)},
+		{"POST", "/v1/applications/{id}/installed", user(s.confirmInstalled)},
+		{"GET", "/v1/audit/verify", admin(s.auditVerify)},
+		{"GET", "/v1/audit/export", admin(s.auditExport)},
+	}
+}
+
+// Routes lists the API's routes (for the OpenAPI drift test).
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.routeTable() {
+		out = append(out, Route{r.Method, r.Path})
+	}
+	return out
+}
+
+// ---- middleware ----
+
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		s.metrics.inFlight.Add(1)
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		s.metrics.inFlight.Add(-1)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		d := s.now().Sub(start)
+		route := routeOf(r)
+		s.metrics.observe(route, rec.status, d)
+		// Never the query, headers or body: they may carry codes or tokens.
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", d), slog.String("ip", s.clientIP(r)))
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic", "route", routeOf(r), "panic", fmt.Sprint(v))
+				s.writeError(w, r, renewal.NewError(renewal.CodeInternal, ""))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) limitIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			if ok, wait := s.ipLimit.allow(s.clientIP(r)); !ok {
+				s.writeError(w, r, withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.ClientIPHeader != "" {
+		if v := strings.TrimSpace(r.Header.Get(s.cfg.ClientIPHeader)); v != "" {
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				v = strings.TrimSpace(v[:i])
+			}
+			if ip := net.ParseIP(v); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type ctxKey int
+
+const principalKey ctxKey = 0
+
+// principal is who is calling.
+type principal struct {
+	user   renewal.User
+	family string
+}
+
+func principalOf(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey).(principal)
+	return p
+}
+
+func (s *Server) staffOnly(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !principalOf(r.Context()).user.Role.IsStaff() {
+			return renewal.NewError(renewal.CodeForbidden, "")
+		}
+		return h(w, r)
+	}
+}
+
+func (s *Server) adminOnly(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if principalOf(r.Context()).user.Role != renewal.RoleAdmin {
+			return renewal.NewError(renewal.CodeForbidden, "")
+		}
+		return h(w, r)
+	}
+}
+
+// ---- operational endpoints ----
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err.Error())
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unreachable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openAPIDoc)
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.cfg.Policy)
+	return nil
+}
