@@ -79,7 +79,7 @@ func OpenModule(path string) (*Module, error) {
 	}
 	ctx := pkcs11.New(key)
 	if ctx == nil {
-		return nil, fmt.Errorf("open module %s: not a loadable PKCS#11 library (wrong architecture, missing dependency or no C_GetFunctionList)", key)
+		return nil, fmt.Errorf("open module %s: not a loadable PKCS#11 library: %s", key, whyNotLoadable(key))
 	}
 	if err := ctx.Initialize(); err != nil && !isCode(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		ctx.Destroy()

@@ -17,11 +17,21 @@ func TestOpenModuleErrorsNameFileAndReason(t *testing.T) {
 	if err := os.WriteFile(notLib, []byte("MZ this is not a library"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	dll32 := filepath.Join(dir, "ShuttleCsp11_3003.dll")
+	if err := os.WriteFile(dll32, pe386Header(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	elf32 := filepath.Join(dir, "libvendor32.so")
+	if err := os.WriteFile(elf32, elf386Header(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct{ path, reason string }{
 		{"", "empty path"},
 		{filepath.Join(dir, "missing.so"), "no such file"},
 		{dir, "is a directory"},
-		{notLib, "not a loadable PKCS#11 library"},
+		{notLib, "not a shared library"},
+		{dll32, "Windows DLL for 386"},
+		{elf32, "ELF library for 386"},
 	}
 	for _, c := range cases {
 		m, err := OpenModule(c.path)
@@ -167,4 +177,27 @@ func TestDiscover(t *testing.T) {
 	if len(linux) != 1 || linux[0].Vendor != "SoftHSM2" {
 		t.Errorf("linux: %+v", linux)
 	}
+}
+
+// pe386Header is the smallest PE file debug/pe accepts: a DOS stub pointing
+// at a COFF header for i386 (a 32-bit vendor DLL, as far as a loader can tell).
+func pe386Header() []byte {
+	b := make([]byte, 128) // debug/pe reads a 96-byte DOS header first
+	copy(b, "MZ")
+	b[0x3c] = 0x40
+	copy(b[0x40:], "PE\x00\x00")
+	b[0x44], b[0x45] = 0x4c, 0x01 // IMAGE_FILE_MACHINE_I386
+	return b
+}
+
+// elf386Header is an ELF32 header for i386 with no sections.
+func elf386Header() []byte {
+	b := make([]byte, 52)
+	copy(b, "\x7fELF")
+	b[4], b[5], b[6] = 1, 1, 1 // ELFCLASS32, little-endian, version 1
+	b[16] = 3                  // ET_DYN
+	b[18] = 3                  // EM_386
+	b[20] = 1                  // version
+	b[40] = 52                 // e_ehsize
+	return b
 }
