@@ -181,13 +181,16 @@ type Rule struct {
 }
 
 var (
-	clerk     = []Role{RoleClerk}
-	staff     = []Role{RoleReviewer, RoleAdmin}
-	admin     = []Role{RoleAdmin}
-	system    = []Role{RoleSystem}
-	clerkSys  = []Role{RoleClerk, RoleSystem}
-	editable  = []Status{StatusEditing, StatusRejected}
-	cancelble = []Status{StatusEditing, StatusPendingReview, StatusOnHold, StatusApproved, StatusRejected, StatusReadyToDownload}
+	clerk    = []Role{RoleClerk}
+	staff    = []Role{RoleReviewer, RoleAdmin}
+	admin    = []Role{RoleAdmin}
+	system   = []Role{RoleSystem}
+	clerkSys = []Role{RoleClerk, RoleSystem}
+	editable = []Status{StatusEditing, StatusRejected}
+	// A clerk may give up until the certificate can be issued; from then on
+	// a certificate may exist, so cancelling (and refunding) is for an admin.
+	clerkCancel = []Status{StatusEditing, StatusPendingReview, StatusOnHold, StatusApproved, StatusRejected}
+	adminCancel = append(slices.Clone(clerkCancel), StatusReadyToDownload)
 )
 
 // rules is THE table. Several rows may share an action (different guards);
@@ -201,8 +204,8 @@ var rules = []Rule{
 	{Action: ActionPay, Roles: clerk, From: []Status{StatusApproved}, Payment: []Payment{PaymentUnpaid}, Guard: GuardPayAfterReview, Doc: "pay once approved (the CA's policy)"},
 	{Action: ActionSubmit, Roles: clerk, From: editable, Payment: []Payment{PaymentPaid}, Guard: GuardPayBeforeReview, To: StatusPendingReview, Doc: "send for review with a comment; paid first"},
 	{Action: ActionSubmit, Roles: clerk, From: editable, Guard: GuardPayAfterReview, To: StatusPendingReview, Doc: "send for review with a comment"},
-	{Action: ActionCancel, Roles: clerk, From: cancelble, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "give up; a paid application is refunded"},
-	{Action: ActionCancel, Roles: admin, From: cancelble, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "cancel for the clerk (fraud confirmed, duplicate); refunded if paid"},
+	{Action: ActionCancel, Roles: clerk, From: clerkCancel, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "give up; a paid application is refunded"},
+	{Action: ActionCancel, Roles: admin, From: adminCancel, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "cancel for the clerk (fraud confirmed, duplicate), also once ready to download; refunded if paid"},
 	{Action: ActionApprove, Roles: staff, From: []Status{StatusPendingReview}, Guard: GuardFinVerifyRequired, To: StatusApproved, ToFinVerify: FinVerifyPending, Doc: "approve; the bank transfer check starts"},
 	{Action: ActionApprove, Roles: staff, From: []Status{StatusPendingReview}, To: StatusApproved, Doc: "approve"},
 	{Action: ActionReject, Roles: staff, From: []Status{StatusPendingReview, StatusOnHold}, To: StatusRejected, Doc: "reject with a required reason; the clerk may edit and resubmit"},
