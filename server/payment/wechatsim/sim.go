@@ -42,9 +42,8 @@ const (
 const (
 	MaxBodyBytes        = 64 << 10         // larger requests are refused
 	SignatureSkew       = 5 * time.Minute  // request timestamps further off are refused
-	DefaultMaxAttempts  = 15               // WeChat tries a notification 15 times in 24 h
-	DefaultRetryBase    = time.Second      // first retry delay; doubles, capped by DefaultRetryCap
-	DefaultRetryCap     = 30 * time.Second // longest delay between two attempts
+	DefaultMaxAttempts  = 16               // the first try and WeChat's 15 retries
+	DefaultRetryCap     = 30 * time.Second // cap of the doubling delay when RetryBase is set
 	notifyTimeout       = 5 * time.Second  // WeChat waits 5 s for the merchant's answer
 	codeURLPrefix       = "weixin://wxpay/bizpayurl?pr="
 	notifyAlgorithm     = "AEAD_AES_256_GCM"
@@ -71,9 +70,20 @@ type Config struct {
 
 	// NotifyClient sends notifications; default: a client with a 5 s timeout.
 	NotifyClient *http.Client
-	MaxAttempts  int           // attempts per notification; default DefaultMaxAttempts
-	RetryBase    time.Duration // first retry delay; default DefaultRetryBase
-	RetryCap     time.Duration // cap of the doubling delay; default DefaultRetryCap
+	MaxAttempts  int // attempts per notification; default DefaultMaxAttempts
+	// RetryBase, if set, replaces WeChat's schedule by a delay that starts
+	// at RetryBase and doubles up to RetryCap (default DefaultRetryCap):
+	// tests and demos do not wait 24 h.
+	RetryBase time.Duration
+	RetryCap  time.Duration
+}
+
+// wechatRetrySchedule is the delay before each retry of a notification as
+// WeChat Pay documents it (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h).
+var wechatRetrySchedule = [...]time.Duration{
+	15 * time.Second, 15 * time.Second, 30 * time.Second, 3 * time.Minute, 10 * time.Minute,
+	20 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, 60 * time.Minute,
+	3 * time.Hour, 3 * time.Hour, 3 * time.Hour, 6 * time.Hour, 6 * time.Hour,
 }
 
 // Trade states as WeChat names them.
@@ -158,9 +168,6 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = DefaultRetryBase
 	}
 	if cfg.RetryCap <= 0 {
 		cfg.RetryCap = DefaultRetryCap
@@ -362,6 +369,9 @@ func (s *Simulator) startDelivery(p *pending) {
 		defer s.wg.Done()
 		delay := s.cfg.RetryBase
 		for attempt := 1; attempt <= s.cfg.MaxAttempts; attempt++ {
+			if s.cfg.RetryBase <= 0 {
+				delay = wechatRetrySchedule[min(attempt-1, len(wechatRetrySchedule)-1)]
+			}
 			status, err := s.deliverOnce(p)
 			s.mu.Lock()
 			s.deliveries = append(s.deliveries, Delivery{NotificationID: p.id, EventType: p.eventType, Attempt: attempt, Status: status, Err: err})
@@ -377,7 +387,9 @@ func (s *Simulator) startDelivery(p *pending) {
 				return
 			case <-time.After(delay):
 			}
-			delay = min(2*delay, s.cfg.RetryCap)
+			if s.cfg.RetryBase > 0 {
+				delay = min(2*delay, s.cfg.RetryCap)
+			}
 		}
 	}()
 }
@@ -691,8 +703,11 @@ func (s *Simulator) createNative(body []byte) (int, any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.orders[req.OutTradeNo]; ok {
-		if o.state != StateNotPay {
-			return 0, nil, fail(http.StatusBadRequest, "ORDERPAID", "order already paid or closed")
+		switch o.state {
+		case StateClosed:
+			return 0, nil, fail(http.StatusBadRequest, "ORDER_CLOSED", "order closed")
+		case StateSuccess, StateRefund:
+			return 0, nil, fail(http.StatusBadRequest, "ORDERPAID", "order already paid")
 		}
 		if o.total != *req.Amount.Total || o.description != req.Description {
 			return 0, nil, fail(http.StatusBadRequest, "OUT_TRADE_NO_USED", "out_trade_no used with other parameters")
@@ -715,19 +730,23 @@ type txAmount struct {
 	PayerCurrency string `json:"payer_currency"`
 }
 
+type payer struct {
+	OpenID string `json:"openid"`
+}
+
 type transaction struct {
-	AppID          string    `json:"appid"`
-	MchID          string    `json:"mchid"`
-	OutTradeNo     string    `json:"out_trade_no"`
-	TransactionID  string    `json:"transaction_id,omitempty"`
-	TradeType      string    `json:"trade_type,omitempty"`
-	TradeState     string    `json:"trade_state"`
-	TradeStateDesc string    `json:"trade_state_desc"`
-	BankType       string    `json:"bank_type,omitempty"`
-	Attach         string    `json:"attach"`
-	SuccessTime    string    `json:"success_time,omitempty"`
-	Payer          *struct{} `json:"payer,omitempty"`
-	Amount         txAmount  `json:"amount"`
+	AppID          string   `json:"appid"`
+	MchID          string   `json:"mchid"`
+	OutTradeNo     string   `json:"out_trade_no"`
+	TransactionID  string   `json:"transaction_id,omitempty"`
+	TradeType      string   `json:"trade_type,omitempty"`
+	TradeState     string   `json:"trade_state"`
+	TradeStateDesc string   `json:"trade_state_desc"`
+	BankType       string   `json:"bank_type,omitempty"`
+	Attach         string   `json:"attach"`
+	SuccessTime    string   `json:"success_time,omitempty"`
+	Payer          *payer   `json:"payer,omitempty"`
+	Amount         txAmount `json:"amount"`
 }
 
 func (s *Simulator) transaction(o *order) transaction {
@@ -749,6 +768,7 @@ func (s *Simulator) transaction(o *order) transaction {
 		t.TradeType = "NATIVE"
 		t.BankType = "OTHERS"
 		t.SuccessTime = o.successTime.Format(time.RFC3339)
+		t.Payer = &payer{OpenID: "oSIM" + o.transactionID[len(o.transactionID)-8:]}
 		pt := o.total
 		t.Amount.PayerTotal = &pt
 	}
