@@ -226,3 +226,38 @@ func TestClosedToken(t *testing.T) {
 		t.Errorf("keygen after close: %v", err)
 	}
 }
+
+// TestConcurrentUse signs and lists from several goroutines on one Token: the
+// session mutex must keep one operation at a time (the module would answer
+// CKR_OPERATION_ACTIVE otherwise).
+func TestConcurrentUse(t *testing.T) {
+	_, m, serials := openEnv(t, "busy")
+	ctx := context.Background()
+	tok := openToken(t, m, serials[0])
+	login(t, tok)
+	s, err := tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: []byte{7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 64)
+	for g := range 8 {
+		go func() {
+			for i := range 5 {
+				sum := sha256.Sum256([]byte{byte(g), byte(i)})
+				sig, err := s.Sign(rand.Reader, sum[:], crypto.SHA256)
+				if err == nil && !ecdsa.VerifyASN1(s.Public().(*ecdsa.PublicKey), sum[:], sig) {
+					err = errors.New("bad signature")
+				}
+				if err == nil {
+					_, err = tok.Objects(ctx)
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range 40 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
