@@ -134,6 +134,21 @@ func Codes() []Code {
 	return out
 }
 
+// CodesMarkdown renders the code table for the docs.
+func CodesMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| # | code | HTTP | field | en | zh-CN |\n|---|---|---|---|---|---|\n")
+	for _, c := range Codes() {
+		ci := c.Info()
+		field := ci.Field
+		if field == "" {
+			field = "—"
+		}
+		fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s |\n", int(c), ci.Name, ci.Status, field, ci.EN, ci.ZH)
+	}
+	return b.String()
+}
+
 // Info returns the table row of c (the CodeUnknown row for a code this build
 // does not know, such as one added by a newer server).
 func (c Code) Info() CodeInfo {
