@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -14,7 +16,11 @@ func (s *Server) devSMSOutbox(w http.ResponseWriter, r *http.Request) error {
 	if s.devSMS == nil {
 		return renewal.NewError(renewal.CodeNotFound, "")
 	}
-	writeJSON(w, http.StatusOK, s.devSMS.Messages(r.URL.Query().Get("mobile")))
+	msgs := s.devSMS.Messages(r.URL.Query().Get("mobile"))
+	if msgs == nil {
+		msgs = []sms.Sent{}
+	}
+	writeJSON(w, http.StatusOK, msgs)
 	return nil
 }
 
@@ -22,7 +28,11 @@ func (s *Server) devBankOutbox(w http.ResponseWriter, r *http.Request) error {
 	if s.devBank == nil {
 		return renewal.NewError(renewal.CodeNotFound, "")
 	}
-	writeJSON(w, http.StatusOK, s.devBank.Transfers(r.URL.Query().Get("account")))
+	ts := s.devBank.Transfers(r.URL.Query().Get("account"))
+	if ts == nil {
+		ts = []bank.Transfer{}
+	}
+	writeJSON(w, http.StatusOK, ts)
 	return nil
 }
 

@@ -137,7 +137,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("issued public key: %w", err)
 		}
 		nc := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: kc.Holder, Issuer: cert.Issuer.String(),
-			OrganisationID: kc.OrganisationID, NotBefore: issued.NotBefore, NotAfter: issued.NotAfter, KeyType: keyTypeOf(cert)},
+			OrganisationID: kc.OrganisationID, NotBefore: issued.NotBefore, NotAfter: issued.NotAfter, KeyType: KeyTypeOf(cert)},
 			PublicKey: spki, DER: issued.DER}
 		return tx.PutCertificate(ctx, nc, s.change(r, "certificate.register"))
 	})
@@ -152,8 +152,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// keyTypeOf names the key type of a certificate.
-func keyTypeOf(c *smx509.Certificate) renewal.KeyType {
+// KeyTypeOf names the key type of a certificate.
+func KeyTypeOf(c *smx509.Certificate) renewal.KeyType {
 	switch c.PublicKeyAlgorithm {
 	case smx509.RSA:
 		return renewal.KeyRSA

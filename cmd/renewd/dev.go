@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
+	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/sms"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// The demo data of --dev.
+const (
+	DemoClerkMobile  = "13800138000"
+	DemoOrgName      = "深圳市演示科技有限公司"
+	DemoOrgPrefix    = "91440300MA5D8E001" // 17 characters; the check character is computed
+	DemoReviewer     = "reviewer"
+	DemoReviewerPass = "reviewer-dev"
+	DemoAdmin        = "admin"
+	DemoAdminPass    = "admin-dev"
+)
+
+func demoCreditCode() string {
+	c, err := renewal.CreditCodeCheckChar(DemoOrgPrefix)
+	if err != nil {
+		panic(err) // a constant: caught by the tests
+	}
+	return DemoOrgPrefix + string(c)
+}
+
+func runDev(ctx context.Context, o options, stderr io.Writer, env func(string) string) error {
+	log, err := newLogger(stderr, "info")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return err
+	}
+	st, ca, pepper, err := openDev(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := seedDev(ctx, st, o.knownCerts); err != nil {
+		return err
+	}
+	smsOut := sms.NewOutbox(filepath.Join(o.data, "sms-outbox.jsonl"), time.Now)
+	bankOut := bank.NewOutbox(time.Now)
+	cfg := server.DefaultConfig()
+	cfg.Dev = true
+	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: smsOut, Bank: bankOut, Pepper: pepper,
+		Now: time.Now, Log: log, DevSMS: smsOut, DevBank: bankOut})
+	if err != nil {
+		return err
+	}
+	listen := o.listen
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	log.Warn("development mode: SMS and bank codes are readable under /dev/ and in the data directory", "data", o.data)
+	return serve(ctx, log, st, srv, listen, "", "")
+}
+
+// openDev opens the dev store, CA and pepper under o.data, creating them on
+// the first start.
+func openDev(ctx context.Context, o options) (*store.Store, *issuer.LocalCA, auth.Pepper, error) {
+	st, err := store.OpenSQLite(ctx, filepath.Join(o.data, "renewd.db"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca, err := issuer.GenerateDevCA(filepath.Join(o.data, "ca"), issuer.KeyAlg(o.devCAAlg), time.Now())
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	pepper, err := devPepper(filepath.Join(o.data, "pepper"))
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, ca, pepper, nil
+}
+
+func devPepper(file string) (auth.Pepper, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		p, err := hex.DecodeString(string(b))
+		if err != nil || len(p) < 32 {
+			return nil, fmt.Errorf("dev pepper %s is damaged: delete it", file)
+		}
+		return p, nil
+	}
+	p := make([]byte, 32)
+	if _, err := rand.Read(p); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(file, []byte(hex.EncodeToString(p)), 0o600); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// seedDev creates the demo organisation and users once, and registers the
+// known certificates (again at every start: a changed demo token is picked up).
+func seedDev(ctx context.Context, st *store.Store, certFiles []string) error {
+	ch := store.Change{Actor: "system", Action: "dev.seed"}
+	org, err := st.OrganisationByCreditCode(ctx, demoCreditCode())
+	if errors.Is(err, store.ErrNotFound) {
+		org = &store.Organisation{Name: DemoOrgName, CreditCode: demoCreditCode()}
+		if err := st.CreateOrganisation(ctx, org, ch); err != nil {
+			return err
+		}
+		h := auth.NewHasher()
+		rh, err := h.Hash(ctx, DemoReviewerPass)
+		if err != nil {
+			return err
+		}
+		ah, err := h.Hash(ctx, DemoAdminPass)
+		if err != nil {
+			return err
+		}
+		for _, u := range []*store.User{
+			{Role: renewal.RoleClerk, Name: "演示经办人", Mobile: DemoClerkMobile, OrganisationID: org.ID},
+			{Role: renewal.RoleReviewer, Name: "演示审核员", Account: DemoReviewer, PasswordHash: rh},
+			{Role: renewal.RoleAdmin, Name: "演示管理员", Account: DemoAdmin, PasswordHash: ah},
+		} {
+			if err := st.CreateUser(ctx, u, ch); err != nil {
+				return err
+			}
+		}
+	} else if err != nil {
+		return err
+	}
+	for _, f := range certFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--dev-known-cert: %w", err)
+		}
+		certs, err := issuer.ParseCertificatesPEM(data)
+		if err != nil {
+			return fmt.Errorf("--dev-known-cert %s: %w", f, err)
+		}
+		for _, c := range certs {
+			if err := st.PutCertificate(ctx, certRecord(c, org.ID), ch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func certRecord(c *smx509.Certificate, orgID string) *store.CertificateRecord {
+	spki, _ := smx509.MarshalPKIXPublicKey(c.PublicKey)
+	holder := c.Subject.CommonName
+	if holder == "" && len(c.Subject.Organization) > 0 {
+		holder = c.Subject.Organization[0]
+	}
+	return &store.CertificateRecord{Certificate: renewal.Certificate{Serial: renewal.NormalizeSerial(c.SerialNumber.Text(16)),
+		Holder: holder, Issuer: c.Issuer.String(), OrganisationID: orgID, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		KeyType: server.KeyTypeOf(c)}, PublicKey: spki, DER: c.Raw}
+}

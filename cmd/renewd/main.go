@@ -1,0 +1,236 @@
+// Command renewd is the UKey Renew renewal service.
+//
+//	renewd --dev [--data DIR] [--listen ADDR] [--dev-known-cert FILE]...
+//	renewd --config renewd.json
+//	renewd audit verify [--config FILE | --dev --data DIR]
+//	renewd audit export --format csv|json [--out FILE] [--config FILE | --dev --data DIR]
+//
+// --dev runs on embedded defaults: SQLite under the data directory, a
+// generated dev CA, SMS and bank outboxes (GET /dev/outbox/sms, the file
+// DIR/sms-outbox.jsonl, GET /dev/outbox/bank), a stand-in for payment
+// (POST /dev/applications/{id}/mark-paid), a demo organisation with a clerk
+// (mobile 13800138000), a reviewer (account reviewer, password
+// reviewer-dev) and an admin (account admin, password admin-dev). Every
+// --dev-known-cert PEM file is a certificate of the demo organisation the
+// CA knows and will renew. It listens on 127.0.0.1:8080 without TLS.
+//
+// Production reads one JSON file (see Config) and the environment:
+// RENEWD_LISTEN, RENEWD_TLS_CERT, RENEWD_TLS_KEY, RENEWD_DATABASE_DRIVER,
+// RENEWD_SQLITE_PATH, RENEWD_DATABASE_DSN, RENEWD_CA_CHAIN, RENEWD_CA_KEY,
+// RENEWD_PEPPER, RENEWD_TENCENT_SECRET_ID, RENEWD_TENCENT_SECRET_KEY,
+// RENEWD_LOG_LEVEL, RENEWD_CLIENT_IP_HEADER.
+//
+// Logs are JSON lines on stderr (log/slog); they never carry a code, token,
+// password or request body. SIGINT or SIGTERM drains requests and stops.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/server"
+	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/sms"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// Limits of the HTTP server.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second // a 10 MiB upload on a slow line
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 16 << 10
+	shutdownTimeout   = 15 * time.Second
+	purgeEvery        = time.Hour
+	purgeAfter        = 24 * time.Hour // expired codes and tokens are kept a day for the daily caps
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "renewd:", err)
+		os.Exit(1)
+	}
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type options struct {
+	config     string
+	dev        bool
+	data       string
+	listen     string
+	knownCerts multiFlag
+	devCAAlg   string
+}
+
+func (o *options) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.config, "config", "", "configuration file (JSON)")
+	fs.BoolVar(&o.dev, "dev", false, "development mode with embedded defaults (never in production)")
+	fs.StringVar(&o.data, "data", "renewd-dev", "data directory in --dev")
+	fs.StringVar(&o.listen, "listen", "", "listen address (default 127.0.0.1:8080 in --dev)")
+	fs.Var(&o.knownCerts, "dev-known-cert", "PEM certificate of the demo organisation (repeatable, --dev)")
+	fs.StringVar(&o.devCAAlg, "dev-ca", "ecdsa", "key type of a new dev CA: rsa, ecdsa or sm2")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	if len(args) > 0 && args[0] == "audit" {
+		return runAudit(ctx, args[1:], stdout, stderr, env)
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("renewd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.dev {
+		return runDev(ctx, o, stderr, env)
+	}
+	if len(o.knownCerts) > 0 {
+		return errors.New("--dev-known-cert needs --dev")
+	}
+	return runProduction(ctx, o, stderr, env)
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runProduction(ctx context.Context, o options, stderr io.Writer, env func(string) string) error {
+	if o.config == "" {
+		return errors.New("--config FILE is required (or --dev)")
+	}
+	c, err := loadConfig(o.config, env)
+	if err != nil {
+		return err
+	}
+	if o.listen != "" {
+		c.Listen = o.listen
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log, err := newLogger(stderr, c.LogLevel)
+	if err != nil {
+		return err
+	}
+	if c.Policy.FinVerifyRequired {
+		return errors.New("config: policy.finverify_required needs a bank adapter; this build has only the --dev outbox")
+	}
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ca, err := issuer.LoadLocalCA(c.CA.Chain, c.CA.Key)
+	if err != nil {
+		return err
+	}
+	sender, err := sms.NewTencent(c.SMS.Tencent, nil)
+	if err != nil {
+		return err
+	}
+	pepper, _ := c.pepper()
+	cfg := server.DefaultConfig()
+	cfg.Policy, cfg.ClientIPHeader = c.Policy, c.ClientIPHeader
+	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
+		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, log, st, srv, c.Listen, c.TLS.Cert, c.TLS.Key)
+}
+
+// refusingBank stands where a bank adapter will be; the policy check above
+// keeps it from being reached.
+type refusingBank struct{}
+
+func (refusingBank) Transfer(context.Context, bank.Transfer) error {
+	return errors.New("no bank adapter configured")
+}
+
+func openStore(ctx context.Context, c Config) (*store.Store, error) {
+	if c.Database.Driver == "postgres" {
+		return store.OpenPostgres(ctx, c.Database.DSN)
+	}
+	return store.OpenSQLite(ctx, c.Database.Path)
+}
+
+// serve runs srv on listen until ctx ends, then drains requests.
+func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, listen, certFile, keyFile string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	tlsOn := certFile != ""
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsOn, "database", string(st.Dialect()))
+	go purge(ctx, log, st)
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- hs.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func purge(ctx context.Context, log *slog.Logger, st *store.Store) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := st.PurgeExpired(ctx, now.Add(-purgeAfter)); err != nil && ctx.Err() == nil {
+				log.Warn("purge expired codes and tokens", "err", err.Error())
+			}
+		}
+	}
+}
