@@ -359,3 +359,78 @@ func TestNotificationRetriesAreBounded(t *testing.T) {
 		t.Fatalf("want 3 attempts of one notification, got %d calls, %+v", calls, d)
 	}
 }
+
+func TestRefundAndCloseBadRequests(t *testing.T) {
+	f := newFixture(t, wechatsim.ModePublicKey, nil)
+	c := f.client(t, wechatsim.ModePublicKey)
+	ctx := context.Background()
+	nat := native.NativeApiService{Client: c}
+	rs := refunddomestic.RefundsApiService{Client: c}
+	exp := f.now.Now().Add(300 * time.Second)
+	for _, no := range []string{"UKR000300", "UKR000301"} {
+		if _, _, err := nat.Prepay(ctx, native.PrepayRequest{
+			Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("x"),
+			OutTradeNo: core.String(no), TimeExpire: &exp, NotifyUrl: core.String("https://127.0.0.1:1/n"),
+			Amount: &native.Amount{Total: core.Int64(500)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.sim.Pay("UKR000300"); err != nil {
+		t.Fatal(err)
+	}
+	req := func(mut func(r *refunddomestic.CreateRequest)) refunddomestic.CreateRequest {
+		r := refunddomestic.CreateRequest{OutTradeNo: core.String("UKR000300"), OutRefundNo: core.String("RF300"),
+			Amount: &refunddomestic.AmountReq{Refund: core.Int64(500), Total: core.Int64(500), Currency: core.String("CNY")}}
+		mut(&r)
+		return r
+	}
+	for name, c := range map[string]struct {
+		mut  func(r *refunddomestic.CreateRequest)
+		code string
+	}{
+		"unpaid order":  {func(r *refunddomestic.CreateRequest) { r.OutTradeNo = core.String("UKR000301") }, "INVALID_REQUEST"},
+		"unknown order": {func(r *refunddomestic.CreateRequest) { r.OutTradeNo = core.String("UKR999") }, "RESOURCE_NOT_EXISTS"},
+		"wrong total":   {func(r *refunddomestic.CreateRequest) { r.Amount.Total = core.Int64(499) }, "PARAM_ERROR"},
+		"too much":      {func(r *refunddomestic.CreateRequest) { r.Amount.Refund = core.Int64(501) }, "NOT_ENOUGH"},
+		"zero":          {func(r *refunddomestic.CreateRequest) { r.Amount.Refund = core.Int64(0) }, "PARAM_ERROR"},
+		"currency":      {func(r *refunddomestic.CreateRequest) { r.Amount.Currency = core.String("USD") }, "PARAM_ERROR"},
+		"bad refund no": {func(r *refunddomestic.CreateRequest) { r.OutRefundNo = core.String("a b") }, "PARAM_ERROR"},
+	} {
+		if _, _, err := rs.Create(ctx, req(c.mut)); !core.IsAPIError(err, c.code) {
+			t.Errorf("%s: %v, want %s", name, err, c.code)
+		}
+	}
+	// A repeated out_refund_no gives the same refund, not a second one.
+	r1, _, err := rs.Create(ctx, req(func(*refunddomestic.CreateRequest) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _, err := rs.Create(ctx, req(func(*refunddomestic.CreateRequest) {}))
+	if err != nil || *r2.RefundId != *r1.RefundId {
+		t.Fatalf("repeated refund: %v %v %v", err, r1, r2)
+	}
+	if _, _, err := rs.QueryByOutRefundNo(ctx, refunddomestic.QueryByOutRefundNoRequest{OutRefundNo: core.String("RF404")}); !core.IsAPIError(err, "RESOURCE_NOT_EXISTS") {
+		t.Fatalf("unknown refund: %v", err)
+	}
+	if _, err := nat.CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: core.String("UKR404"), Mchid: core.String(mchID)}); !core.IsAPIError(err, "ORDER_NOT_EXIST") {
+		t.Fatalf("close unknown: %v", err)
+	}
+	if _, err := nat.CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: core.String("UKR000301"), Mchid: core.String("1")}); !core.IsAPIError(err, "MCH_NOT_EXISTS") {
+		t.Fatalf("close with another mchid: %v", err)
+	}
+	if _, err := nat.CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: core.String("UKR000301"), Mchid: core.String(mchID)}); err != nil {
+		t.Fatal(err)
+	}
+	// Reusing a closed out_trade_no is refused.
+	if _, _, err := nat.Prepay(ctx, native.PrepayRequest{
+		Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("x"),
+		OutTradeNo: core.String("UKR000301"), TimeExpire: &exp, NotifyUrl: core.String("https://127.0.0.1:1/n"),
+		Amount: &native.Amount{Total: core.Int64(500)},
+	}); !core.IsAPIError(err, "ORDER_CLOSED") {
+		t.Fatalf("reuse closed: %v", err)
+	}
+	if err := f.sim.SettleRefund("RF404"); err == nil {
+		t.Fatal("settled an unknown refund")
+	}
+}
