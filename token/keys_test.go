@@ -184,6 +184,9 @@ func TestKeysBadInput(t *testing.T) {
 	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: []byte("junk")}); err == nil {
 		t.Error("junk certificate accepted")
 	}
+	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: make([]byte, MaxCertificateSize+1)}); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("huge certificate: %v", err)
+	}
 	if err := tok.SetLabel(ctx, s.Handle(), strings.Repeat("x", MaxLabelLen+1)); err == nil {
 		t.Error("long label accepted")
 	}

@@ -134,6 +134,10 @@ func (t *Token) Certificates(ctx context.Context) ([]*Certificate, error) {
 	return inv.Certificates, nil
 }
 
+// MaxObjects bounds how many objects one listing reads (USB tokens hold a
+// few dozen; a module answering more is broken).
+const MaxObjects = 10000
+
 func (t *Token) findLocked(tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
 	c := t.lib.ctx
 	if err := c.FindObjectsInit(t.session, tmpl); err != nil {
@@ -147,6 +151,10 @@ func (t *Token) findLocked(tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, err
 			return nil, fmt.Errorf("token %s: %w", t.serial, p11err("find objects", err))
 		}
 		all = append(all, hs...)
+		if len(all) > MaxObjects {
+			_ = c.FindObjectsFinal(t.session)
+			return nil, fmt.Errorf("token %s: more than %d objects", t.serial, MaxObjects)
+		}
 		if len(hs) < 256 {
 			break
 		}

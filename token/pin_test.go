@@ -31,6 +31,11 @@ func TestLoginRealPINStates(t *testing.T) {
 	if err := tok.Login(ctx, []byte{}); !errors.Is(err, ErrPINInvalid) {
 		t.Errorf("empty PIN: %v", err)
 	}
+	long := make([]byte, MaxPINLen+1)
+	long[0] = '1'
+	if err := tok.Login(ctx, long); !errors.Is(err, ErrPINInvalid) || long[0] != 0 {
+		t.Errorf("over-long PIN: %v", err)
+	}
 	good := []byte(userPIN)
 	if err := tok.Login(ctx, good); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,10 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
+// MaxPINLen bounds the PINs Login and ChangePIN pass to a module, in bytes
+// (PKCS#11 tokens allow far less; this only keeps absurd input out).
+const MaxPINLen = 256
+
 // Token is an open token: one PKCS#11 session, guarded by a mutex because a
 // session runs one operation at a time. Keep a Token open while working with
 // it: closing the last session of a token logs it out and invalidates
@@ -140,8 +144,8 @@ func (t *Token) Login(ctx context.Context, pin []byte) error {
 		return err
 	}
 	defer t.mu.Unlock()
-	if len(pin) == 0 {
-		return fmt.Errorf("token %s: login: %w", t.serial, ErrPINInvalid)
+	if len(pin) == 0 || len(pin) > MaxPINLen {
+		return fmt.Errorf("token %s: login: pin of %d bytes: %w", t.serial, len(pin), ErrPINInvalid)
 	}
 	err := t.pins.Login(t.session, pkcs11.CKU_USER, bytesAsString(pin))
 	if err == nil || isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
@@ -174,7 +178,7 @@ func (t *Token) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
 		return err
 	}
 	defer t.mu.Unlock()
-	if len(oldPIN) == 0 || len(newPIN) == 0 {
+	if len(oldPIN) == 0 || len(newPIN) == 0 || len(oldPIN) > MaxPINLen || len(newPIN) > MaxPINLen {
 		return fmt.Errorf("token %s: change pin: %w", t.serial, ErrPINInvalid)
 	}
 	err := t.pins.SetPIN(t.session, bytesAsString(oldPIN), bytesAsString(newPIN))

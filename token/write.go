@@ -14,6 +14,10 @@ import (
 // certificate is already on the token: writes are deliberate, never blind.
 var ErrCertificateExists = errors.New("certificate already on the token")
 
+// MaxCertificateSize bounds a certificate written to a token, in bytes
+// (tokens have tens of kilobytes in all).
+const MaxCertificateSize = 16 << 10
+
 // CertificateSpec is a certificate to write.
 type CertificateSpec struct {
 	DER   []byte // the certificate (RSA, ECDSA or SM2)
@@ -26,6 +30,9 @@ type CertificateSpec struct {
 // reads the value back and compares it. It needs Login on most tokens. It
 // refuses a certificate that does not parse and one already on the token.
 func (t *Token) WriteCertificate(ctx context.Context, spec CertificateSpec) (*Certificate, error) {
+	if len(spec.DER) > MaxCertificateSize {
+		return nil, fmt.Errorf("write certificate: %d bytes, at most %d allowed", len(spec.DER), MaxCertificateSize)
+	}
 	ci, err := ParseCertificate(spec.DER)
 	if err != nil {
 		return nil, fmt.Errorf("write certificate: %w", err)
