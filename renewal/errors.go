@@ -252,15 +252,12 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same code (and the same
-// field, when target names one), so errors.Is(err, NewError(CodeStaleVersion, ""))
-// works across the wire.
+// Is reports whether target is an *Error with the same code (fields are not
+// compared), so errors.Is(err, NewError(CodeStaleVersion, "")) works across
+// the wire. Use FieldError to ask about a field.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	if !ok {
-		return false
-	}
-	return t.Code == e.Code && (t.Field == "" || t.Field == e.Field)
+	return ok && t.Code == e.Code
 }
 
 // HTTPStatus returns the status the server answers with.

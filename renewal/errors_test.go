@@ -68,7 +68,8 @@ func TestErrorJSONRoundTrip(t *testing.T) {
 	if back.Code != CodeStaleVersion || back.Field != "version" || back.Err != nil {
 		t.Errorf("round trip: %+v", back)
 	}
-	if !errors.Is(&back, NewError(CodeStaleVersion, "")) || errors.Is(&back, NewError(CodeNotFound, "")) {
+	if !errors.Is(&back, NewError(CodeStaleVersion, "")) || errors.Is(&back, NewError(CodeNotFound, "")) ||
+		!errors.Is(Errorf(CodeMobile, "pickup.mobile", "x"), NewError(CodeMobile, "")) {
 		t.Error("errors.Is does not compare codes")
 	}
 	// A code a newer server added reads as unknown, not as a decoding failure.

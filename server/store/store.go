@@ -177,8 +177,9 @@ func (s *Store) Close() error {
 func (s *Store) Dialect() Dialect { return s.dialect }
 
 // DB returns the writer database, for modules that keep their own tables in
-// the same database (payments). On SQLite it has a single connection: do not
-// hold it across slow work.
+// the same database (payments; see Join). On SQLite it has a single
+// connection: do not hold a transaction on it across slow work, and never
+// call other Store methods while holding one (they would wait for it).
 func (s *Store) DB() *sql.DB { return s.w }
 
 // Ping checks the database answers (for /readyz).
@@ -257,6 +258,20 @@ func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("commit: %w", mapErr(err))
 	}
 	return nil
+}
+
+// Join runs fn on a transaction that the caller began on DB() and commits or
+// rolls back itself: a module with its own tables (payments) moving an
+// application and writing the audit entry in its own commit. The audit
+// entries fn queues are appended to sqlTx before Join returns; that takes the
+// audit head's lock, so call Join as the last step before committing. If fn
+// or the append fails, the caller must roll back.
+func (s *Store) Join(ctx context.Context, sqlTx *sql.Tx, fn func(tx *Tx) error) error {
+	tx := &Tx{s: s, q: sqlTx, now: s.now().UTC().Truncate(time.Microsecond), write: true}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.flushAudit(ctx)
 }
 
 // Read runs fn in a read-only transaction (one consistent snapshot).

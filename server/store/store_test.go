@@ -551,3 +551,56 @@ func TestOpenByName(t *testing.T) {
 		t.Error("unreachable PostgreSQL opened")
 	}
 }
+
+// A module with its own tables moves an application in its own transaction.
+func TestJoinForeignTransaction(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
+		if _, err := s.DB().Exec(`CREATE TABLE module_orders (id TEXT PRIMARY KEY, application_id TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		pay := func(order string, commit bool) {
+			t.Helper()
+			sqlTx, err := s.DB().BeginTx(ctx, nil)
+			must(t, err)
+			if _, err := sqlTx.Exec(`INSERT INTO module_orders (id, application_id) VALUES ($1, $2)`, order, a.ID); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Join(ctx, sqlTx, func(tx *Tx) error {
+				cur, err := tx.Application(ctx, AllScope(), a.ID)
+				if err != nil {
+					return err
+				}
+				_, err = tx.UpdateApplication(ctx, AllScope(), a.ID, cur.Version, sys("application.mark_paid"), func(a *renewal.Application) error {
+					a.Payment = renewal.PaymentPaid
+					return nil
+				})
+				return err
+			})
+			must(t, err)
+			if commit {
+				must(t, sqlTx.Commit())
+			} else {
+				must(t, sqlTx.Rollback())
+			}
+		}
+		head0, _, err := s.AuditHead(ctx)
+		must(t, err)
+		pay("o1", false)
+		got, err := s.Application(ctx, AllScope(), a.ID)
+		must(t, err)
+		if head, _, _ := s.AuditHead(ctx); head != head0 || got.Payment != renewal.PaymentUnpaid || got.Version != 1 {
+			t.Fatalf("rolled-back join left traces: head %d→%d, %s v%d", head0, head, got.Payment, got.Version)
+		}
+		pay("o2", true)
+		got, err = s.Application(ctx, AllScope(), a.ID)
+		must(t, err)
+		var n int
+		must(t, s.DB().QueryRow(`SELECT COUNT(*) FROM module_orders`).Scan(&n))
+		if head, _, _ := s.AuditHead(ctx); head != head0+1 || got.Payment != renewal.PaymentPaid || got.Version != 2 || n != 1 {
+			t.Fatalf("committed join: head %d→%d, %s v%d, %d orders", head0, head, got.Payment, got.Version, n)
+		}
+		verifyOK(t, s)
+	})
+}
