@@ -13,7 +13,8 @@ PKGS=(
   postgresql
   gnome-keyring dbus-x11 libsecret-tools
   swtpm swtpm-tools
-  poppler-utils
+  poppler-utils hyperfine
+  gcc-mingw-w64-x86-64 gcc-mingw-w64-i686
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -14,6 +14,8 @@ echo "== go vet"
 go vet ./...
 echo "== staticcheck"
 staticcheck ./...
+echo "== cross-build (windows, macOS)"
+bash scripts/cross-build.sh
 
 work=$(mktemp -d /tmp/ukey-test.XXXXXX)
 cleanup() {
