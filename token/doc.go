@@ -34,7 +34,10 @@
 // crypto.Signer backed by such a key, choosing its mechanism from one table
 // (signMechanisms) that SM2 vendor mechanisms can join. CreateCSR signs a
 // PKCS #10 request on the token. WriteCertificate, Destroy, SetLabel and
-// SetID are the primitives the safe installer builds on.
+// SetID are the primitives the safe installer builds on. Writes are not
+// atomic on every module: on SoftHSM2 a process killed during
+// C_SetAttributeValue loses the object (see SetLabel), so an object that
+// must survive is created complete and not modified afterwards.
 //
 // Watch reports token insertion, removal and change by polling, because
 // SoftHSM2 and OpenSC have no working C_WaitForSlotEvent.

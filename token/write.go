@@ -97,6 +97,12 @@ func (t *Token) Destroy(ctx context.Context, h ObjectHandle) error {
 }
 
 // SetLabel sets an object's CKA_LABEL.
+//
+// Caution: SoftHSM2's file backend rewrites an object's file in place on
+// C_SetAttributeValue, and a process killed meanwhile leaves the file empty:
+// the object is gone (measured: 14 of 20 kills during a relabel loop lost
+// the certificate). Never modify the only usable certificate; write a new
+// one with its final label and ID instead. The same holds for SetID.
 func (t *Token) SetLabel(ctx context.Context, h ObjectHandle, label string) error {
 	if err := checkIDLabel(nil, label); err != nil {
 		return fmt.Errorf("set label: %w", err)
