@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -180,6 +181,23 @@ func TestTokensAndCerts(t *testing.T) {
 	if certs.Now != "2000-01-01T00:00:00Z" || len(certs.Tokens) != 1 || len(certs.Tokens[0].Certificates) != 1 {
 		t.Fatalf("certs: %+v", certs)
 	}
+	// The documented fields, no more and no fewer (docs/ukeyctl.md).
+	var raw struct {
+		Tokens []map[string]json.RawMessage
+	}
+	decode(t, ukeyctl(t, env, "", nil, append([]string{"certs", "--json", "--token", a}, mod...)...).mustOK(t).stdout, &raw)
+	wantKeys := map[string]string{
+		"token":       "certificates,ghosts,label,logged_in,module,orphan_keys,serial",
+		"certificate": "days_left,days_since_expiry,ext_key_usage,has_private_key,has_public_key,holder,id,is_ca,issuer,key_algorithm,key_bits,key_usage,label,not_after,not_before,parse_error,serial,sha256,signature_algorithm,status,subject,curve",
+	}
+	if got := sortedKeys(raw.Tokens[0]); got != sortedList(wantKeys["token"]) {
+		t.Errorf("token fields %s", got)
+	}
+	var certMaps []map[string]json.RawMessage
+	decode(t, string(raw.Tokens[0]["certificates"]), &certMaps)
+	if got := sortedKeys(certMaps[0]); got != sortedList(wantKeys["certificate"]) {
+		t.Errorf("certificate fields %s", got)
+	}
 	c := certs.Tokens[0].Certificates[0]
 	if c.Holder != "测试机构 / 张三" || c.KeyAlgorithm != "SM2" || c.Status != "not_yet_valid" || c.HasPrivateKey != nil || c.ID != "55" {
 		t.Errorf("certificate: %+v", c)
@@ -256,6 +274,21 @@ func TestPINInput(t *testing.T) {
 	ukeyctl(t, env, "", nil, append([]string{"change-pin", "--pin-file", pinFile, "--new-pin-file", newFile, "--json"}, mod...)...).mustOK(t)
 	ukeyctl(t, env, userPIN+"\n", nil, append(keygen, "--pin-stdin")...).mustOK(t)
 	ukeyctl(t, env, userPIN+"\n", nil, append([]string{"change-pin", "--pin-stdin"}, mod...)...).failsWith(t, exitError, "empty PIN")
+}
+
+func sortedKeys(m map[string]json.RawMessage) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func sortedList(s string) string {
+	l := strings.Split(s, ",")
+	sort.Strings(l)
+	return strings.Join(l, ",")
 }
 
 func TestMain(m *testing.M) {
