@@ -88,7 +88,7 @@ func (tx *Tx) CreateUser(ctx context.Context, u *User, ch Change) error {
 		return err
 	}
 	if u.Role != renewal.RoleClerk && !u.Role.IsStaff() {
-		return fmt.Errorf("create user: role %q: %w", u.Role, ErrMismatch)
+		return fmt.Errorf("create user: role %q: %w", u.Role, ErrInvalid)
 	}
 	if u.ID == "" {
 		u.ID = newID()
@@ -387,14 +387,14 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash string, next ...*Toke
 		var successor string
 		for _, t := range next {
 			if t.UserID != old.UserID || t.Family != old.Family {
-				return fmt.Errorf("refresh: successor of another user or family: %w", ErrMismatch)
+				return fmt.Errorf("refresh: successor of another user or family: %w", ErrInvalid)
 			}
 			if t.Kind == RefreshToken {
 				successor = t.Hash
 			}
 		}
 		if successor == "" {
-			return fmt.Errorf("refresh: no successor refresh token: %w", ErrMismatch)
+			return fmt.Errorf("refresh: no successor refresh token: %w", ErrInvalid)
 		}
 		// The WHERE makes a concurrent second rotation of the same token lose.
 		res, err := tx.q.ExecContext(ctx, `UPDATE auth_tokens SET replaced_by = $1 WHERE hash = $2 AND replaced_by IS NULL`, successor, oldHash)

@@ -130,10 +130,28 @@ func auditApp(a *renewal.Application) *renewal.Application {
 	return &c
 }
 
+// checkApp refuses values the schema would store but no code should write:
+// unknown states, a negative price, oversized free text. The form itself may
+// be incomplete while editing; package renewal validates it on submit.
+func checkApp(a *renewal.Application) error {
+	switch {
+	case !a.Status.Valid(), !a.Payment.Valid(), !a.FinVerify.Valid():
+		return fmt.Errorf("application state %s: %w", a.State, ErrInvalid)
+	case a.PriceFen < 0:
+		return fmt.Errorf("application price %d: %w", a.PriceFen, ErrInvalid)
+	case len(a.Comment) > 4*renewal.MaxCommentRunes, len(a.ReviewReason) > 4*renewal.MaxReasonRunes:
+		return fmt.Errorf("application comment or reason too long: %w", ErrLimit)
+	}
+	return nil
+}
+
 // CreateApplication inserts a (ID, Version 1 and the times are filled in).
 // A second open application for the same certificate is ErrConflict.
 func (tx *Tx) CreateApplication(ctx context.Context, a *renewal.Application, ch Change) error {
 	if err := tx.mustWrite(); err != nil {
+		return err
+	}
+	if err := checkApp(a); err != nil {
 		return err
 	}
 	if a.ID == "" {
@@ -207,6 +225,9 @@ func (tx *Tx) UpdateApplication(ctx context.Context, sc Scope, id string, versio
 	after.ID, after.OrganisationID, after.CreatedBy, after.CertSerial, after.CreatedAt =
 		before.ID, before.OrganisationID, before.CreatedBy, before.CertSerial, before.CreatedAt
 	after.Version, after.UpdatedAt = version+1, tx.now
+	if err := checkApp(&after); err != nil {
+		return nil, err
+	}
 	form, err := json.Marshal(after.Form)
 	if err != nil {
 		return nil, fmt.Errorf("update application: %w", err)

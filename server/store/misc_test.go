@@ -79,9 +79,9 @@ func TestTokens(t *testing.T) {
 		bad := mk("r3", RefreshToken, time.Hour)
 		bad.Family = "other"
 		_, err = s.RotateRefresh(ctx, "r2", bad)
-		wantErr(t, err, ErrMismatch)
+		wantErr(t, err, ErrInvalid)
 		_, err = s.RotateRefresh(ctx, "r2", mk("a3", AccessToken, time.Hour))
-		wantErr(t, err, ErrMismatch)
+		wantErr(t, err, ErrInvalid)
 		// Replaying r1 revokes the whole family, r2 and a2 included.
 		_, err = s.RotateRefresh(ctx, "r1", mk("a9", AccessToken, time.Hour), mk("r9", RefreshToken, time.Hour))
 		wantErr(t, err, ErrTokenReused)

@@ -30,6 +30,7 @@ var (
 	ErrUsed         = errors.New("already used")
 	ErrTooManyTries = errors.New("too many tries")
 	ErrMismatch     = errors.New("does not match")
+	ErrInvalid      = errors.New("invalid value")
 	ErrTooSoon      = errors.New("too soon")
 	ErrDailyLimit   = errors.New("daily limit reached")
 	ErrTokenReused  = errors.New("refresh token reused: family revoked")
@@ -213,7 +214,7 @@ type Change struct {
 
 func (c Change) valid() error {
 	if c.Actor == "" || c.Action == "" {
-		return fmt.Errorf("change without actor or action: %w", ErrMismatch)
+		return fmt.Errorf("change without actor or action: %w", ErrInvalid)
 	}
 	return nil
 }

@@ -242,7 +242,7 @@ func TestAccounts(t *testing.T) {
 		if err := s.CreateUser(ctx, &User{Role: renewal.RoleReviewer, Name: "no login"}, sys("x")); err == nil {
 			t.Error("user without mobile or account accepted")
 		}
-		wantErr(t, s.CreateUser(ctx, &User{Role: "god", Name: "x", Account: "x"}, sys("x")), ErrMismatch)
+		wantErr(t, s.CreateUser(ctx, &User{Role: "god", Name: "x", Account: "x"}, sys("x")), ErrInvalid)
 		if err := s.CreateUser(ctx, &User{Role: renewal.RoleClerk, Name: "x", Account: "y", OrganisationID: f.orgA.ID}, Change{}); err == nil {
 			t.Error("change without actor accepted")
 		}
@@ -349,6 +349,26 @@ func TestApplicationLifecycle(t *testing.T) {
 		wantErr(t, err, ErrNotFound)
 		_, err = s.OpenApplicationFor(ctx, sc, f.certA.Serial)
 		wantErr(t, err, ErrNotFound)
+		// Values no code should write are refused, and nothing changes.
+		for name, spoil := range map[string]func(*renewal.Application){
+			"status":    func(a *renewal.Application) { a.Status = "lost" },
+			"payment":   func(a *renewal.Application) { a.Payment = "maybe" },
+			"finverify": func(a *renewal.Application) { a.FinVerify = "" },
+			"price":     func(a *renewal.Application) { a.PriceFen = -1 },
+			"comment":   func(a *renewal.Application) { a.Comment = strings.Repeat("x", 4*renewal.MaxCommentRunes+1) },
+			"reason":    func(a *renewal.Application) { a.ReviewReason = strings.Repeat("x", 4*renewal.MaxReasonRunes+1) },
+		} {
+			_, err := s.UpdateApplication(ctx, sc, a.ID, 3, ch, func(a *renewal.Application) error { spoil(a); return nil })
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrLimit) {
+				t.Errorf("update with bad %s: %v", name, err)
+			}
+			c := &renewal.Application{OrganisationID: f.orgA.ID, CreatedBy: f.clerkA.ID, CertSerial: f.certA.Serial, Form: form(f.orgA),
+				State: renewal.InitialState(renewal.DefaultPolicy())}
+			spoil(c)
+			if err := s.CreateApplication(ctx, c, ch); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrLimit) {
+				t.Errorf("create with bad %s: %v", name, err)
+			}
+		}
 		// Every change above is in the log with before and after.
 		entries, err := s.ListAudit(ctx, renewal.AuditQuery{Target: "application/" + a.ID, PageSize: 100})
 		must(t, err)
