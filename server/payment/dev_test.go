@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -75,4 +76,20 @@ func TestProviderOutageAndCrashLeftovers(t *testing.T) {
 			t.Fatalf("order closed without asking WeChat: %s", got.State)
 		}
 	})
+}
+
+func TestSweepClosesExpiredOrders(t *testing.T) {
+	e := newEnv(t, dbCases[0], envOpts{})
+	e.addApp("A1")
+	o, err := e.pay.NewQR(e.ctx, "A1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { e.pay.Sweep(ctx, 0, func(err error) { t.Error(err) }); close(done) }()
+	e.clock.Set(o.ExpiresAt)
+	e.waitFor("closed by the sweeper", func() bool { got, _ := e.pay.Order(e.ctx, o.OutTradeNo); return got.State == payment.OrderClosed })
+	cancel()
+	<-done
 }

@@ -414,6 +414,26 @@ func (p *Payments) ExpireDue(ctx context.Context) (int, error) {
 	return len(due), errors.Join(errs...)
 }
 
+// MinSweepInterval is the shortest interval Sweep accepts.
+const MinSweepInterval = 100 * time.Millisecond
+
+// Sweep runs ExpireDue every interval (at least MinSweepInterval) until ctx
+// ends, passing its errors to onErr (nil: dropped). Run it in a goroutine.
+func (p *Payments) Sweep(ctx context.Context, interval time.Duration, onErr func(error)) {
+	tick := time.NewTicker(max(interval, MinSweepInterval))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := p.ExpireDue(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
 // Status is what the client shows: the application's payment state and its
 // latest QR attempt. Stale is set when the provider could not be asked: the
 // state is then what this database knows, and the client should poll again.

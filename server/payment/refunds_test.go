@@ -162,3 +162,35 @@ func TestBadCancelRequests(t *testing.T) {
 		t.Fatalf("refund rows after bad requests: %d %v", n, err)
 	}
 }
+
+func TestAbnormalRefundGoesBackToPaid(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbc dbCase) {
+		e := newEnv(t, dbc, envOpts{})
+		e.paid("A1")
+		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleStaff, Actor: "s1", Reason: "duplicate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.FailRefund(rf.OutRefundNo); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("refund failed", func() bool { s, _ := e.app("A1"); return s == "paid" })
+		e.sim.Wait()
+		rs, err := e.pay.Refunds(e.ctx, "A1")
+		if err != nil || len(rs) != 1 || rs[0].State != payment.RefundStateFailed {
+			t.Fatalf("refunds %v %+v", err, rs)
+		}
+		if e.auditCount("refund.failed") != 1 {
+			t.Fatal("failed refund not audited")
+		}
+		// Staff can try again: a new refund number for the same order.
+		rf2, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleStaff, Actor: "s1", Reason: "retry"})
+		if err != nil || rf2.OutRefundNo == rf.OutRefundNo {
+			t.Fatalf("second try: %v %+v", err, rf2)
+		}
+		if err := e.sim.SettleRefund(rf2.OutRefundNo); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("refunded", func() bool { s, _ := e.app("A1"); return s == "refunded" })
+	})
+}

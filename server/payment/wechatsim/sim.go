@@ -317,6 +317,16 @@ func (s *Simulator) Pay(outTradeNo string) (transactionID string, err error) {
 // SettleRefund completes a PROCESSING refund (the bank has paid it back) and
 // sends its REFUND.SUCCESS notification.
 func (s *Simulator) SettleRefund(outRefundNo string) error {
+	return s.endRefund(outRefundNo, "SUCCESS")
+}
+
+// FailRefund ends a PROCESSING refund as ABNORMAL (the payer's bank card was
+// closed, say) and sends its REFUND.ABNORMAL notification.
+func (s *Simulator) FailRefund(outRefundNo string) error {
+	return s.endRefund(outRefundNo, "ABNORMAL")
+}
+
+func (s *Simulator) endRefund(outRefundNo, status string) error {
 	s.mu.Lock()
 	r, ok := s.refunds[outRefundNo]
 	if !ok {
@@ -327,14 +337,19 @@ func (s *Simulator) SettleRefund(outRefundNo string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("wechatsim: refund is %s", r.status)
 	}
-	r.status = "SUCCESS"
-	r.success = s.cfg.Clock()
+	r.status = status
+	now := s.cfg.Clock()
+	if status == "SUCCESS" {
+		r.success = now
+	} else if o := s.orders[r.outTradeNo]; o != nil {
+		o.refunded -= r.refund // the money is back with the merchant
+	}
 	plain, err := json.Marshal(refundNotice(s.cfg.MchID, r))
 	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("wechatsim: %w", err)
 	}
-	p := &pending{id: newID(), eventType: "REFUND.SUCCESS", url: r.notifyURL, plaintext: plain, at: r.success}
+	p := &pending{id: newID(), eventType: "REFUND." + status, url: r.notifyURL, plaintext: plain, at: now}
 	s.mu.Unlock()
 	if r.notifyURL != "" {
 		s.enqueue(p)
@@ -834,12 +849,16 @@ func refundJSON(r *refund) map[string]any {
 }
 
 func refundNotice(mchID string, r *refund) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"mchid": mchID, "out_trade_no": r.outTradeNo, "transaction_id": r.transactionID,
 		"out_refund_no": r.outRefundNo, "refund_id": r.refundID, "refund_status": r.status,
-		"success_time": r.success.Format(time.RFC3339), "user_received_account": "支付用户零钱",
-		"amount": map[string]int64{"total": r.total, "refund": r.refund, "payer_total": r.total, "payer_refund": r.refund},
+		"user_received_account": "支付用户零钱",
+		"amount":                map[string]int64{"total": r.total, "refund": r.refund, "payer_total": r.total, "payer_refund": r.refund},
 	}
+	if !r.success.IsZero() {
+		m["success_time"] = r.success.Format(time.RFC3339)
+	}
+	return m
 }
 
 func (s *Simulator) createRefund(body []byte) (int, any, *apiError) {
