@@ -67,6 +67,17 @@ func TestKeysCrossChecked(t *testing.T) {
 			if out := env.OpenSSL(t, dir, "req", "-in", csrFile, "-noout", "-verify"); !strings.Contains(out, "verify OK") {
 				t.Errorf("openssl req -verify: %s", out)
 			}
+			if _, isRSA := s.Public().(*rsa.PublicKey); isRSA {
+				pss, err := CreateCSR(ctx, s, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "pss"}, SignatureAlgorithm: x509.SHA256WithRSAPSS})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pssFile := filepath.Join(dir, string(kt)+"-pss.csr")
+				writePEM(t, pssFile, "CERTIFICATE REQUEST", pss)
+				if out := env.OpenSSL(t, dir, "req", "-in", pssFile, "-noout", "-verify", "-text"); !strings.Contains(out, "verify OK") || !strings.Contains(out, "rsassaPss") {
+					t.Errorf("openssl on the PSS request: %s", out)
+				}
+			}
 			parsed, _ := x509.ParseCertificateRequest(csr)
 			// A certificate from the CA for the token key, written to the token.
 			leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(100 + i)), Subject: parsed.Subject,
