@@ -16,7 +16,11 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-const crashDBEnv = "UKEY_STORE_CRASH_DB"
+// The child learns its database from these.
+const (
+	crashDBEnv      = "UKEY_STORE_CRASH_DB"
+	crashDialectEnv = "UKEY_STORE_CRASH_DIALECT"
+)
 
 // TestCrashChild is the child of TestCrashKeepsAcknowledgedWrites: it writes
 // as fast as it can from 4 goroutines and prints "ack ID" after each commit.
@@ -25,7 +29,7 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("only runs as the child of TestCrashKeepsAcknowledgedWrites")
 	}
-	s, err := OpenSQLite(ctx, path)
+	s, err := Open(ctx, os.Getenv(crashDialectEnv), path)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -73,13 +77,23 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrashKeepsAcknowledgedWrites SIGKILLs a child process in the middle of
 // a burst of writes, three times; after each kill every write the child
-// acknowledged is in the database and the audit chain verifies.
+// acknowledged is in the database and the audit chain verifies. On SQLite
+// this tests the store's durability settings; on PostgreSQL it tests that an
+// acknowledgement is never given before the commit.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	path := filepath.Join(t.TempDir(), "crash.db")
-	s, err := OpenSQLite(ctx, path)
+	t.Run("sqlite", func(t *testing.T) {
+		crashRounds(t, "sqlite", filepath.Join(t.TempDir(), "crash.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		crashRounds(t, "postgres", pgSchema(t))
+	})
+}
+
+func crashRounds(t *testing.T, dialect, dsn string) {
+	s, err := Open(ctx, dialect, dsn)
 	must(t, err)
 	seed(t, s, newClock())
 	must(t, s.Close())
@@ -87,7 +101,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	acked := map[string]bool{}
 	for round := 0; round < 3; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
+		cmd.Env = append(os.Environ(), crashDBEnv+"="+dsn, crashDialectEnv+"="+dialect)
 		stdout, err := cmd.StdoutPipe()
 		must(t, err)
 		cmd.Stderr = os.Stderr
@@ -117,7 +131,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			t.Fatalf("round %d: child stopped after %d acks, before the kill at %d", round, n, killAt)
 		}
 
-		s, err := OpenSQLite(ctx, path)
+		s, err := Open(ctx, dialect, dsn)
 		must(t, err)
 		for id := range acked {
 			if _, err := s.Application(ctx, AllScope(), id); err != nil {
