@@ -58,6 +58,10 @@ type Key struct {
 	Public    crypto.PublicKey `json:"-"`
 	Sensitive bool             `json:"sensitive"`
 	NoExtract bool             `json:"non_extractable"`
+
+	// noMaterial: an RSA or EC public key object without modulus or
+	// point, as an interrupted key generation or write leaves it.
+	noMaterial bool
 }
 
 // Inventory is every object the session can see, sorted and matched.
@@ -248,7 +252,7 @@ func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 		if err != nil {
 			return err
 		}
-		if !private && k.Public == nil && k.KeyType != "other" {
+		if !private && k.noMaterial {
 			inv.Ghosts = append(inv.Ghosts, obj)
 			return nil
 		}
@@ -281,6 +285,7 @@ func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (
 	switch ulong(a[pkcs11.CKA_KEY_TYPE]) {
 	case pkcs11.CKK_RSA:
 		k.KeyType = "RSA"
+		k.noMaterial = len(a[pkcs11.CKA_MODULUS]) == 0
 		if n := a[pkcs11.CKA_MODULUS]; len(n) > 0 {
 			nb := new(big.Int).SetBytes(n)
 			k.Bits = nb.BitLen()
@@ -290,6 +295,7 @@ func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (
 		}
 	case pkcs11.CKK_EC, ckkSM2:
 		k.KeyType = "EC"
+		k.noMaterial = len(a[pkcs11.CKA_EC_POINT]) == 0
 		curve := curveFromParams(a[pkcs11.CKA_EC_PARAMS])
 		if curve != nil {
 			k.Curve = curve.Params().Name

@@ -10,6 +10,8 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -322,5 +324,28 @@ func TestTwentyCertificates(t *testing.T) {
 	other := openToken(t, m, serials[1])
 	if certs, err := other.Certificates(context.Background()); err != nil || len(certs) != 0 {
 		t.Errorf("other token: %d certificates, %v", len(certs), err)
+	}
+}
+
+// TestUnknownCurveIsNotAGhost: a public key on a curve this package does not
+// parse is still a key (an orphan here), never a ghost that a cleanup could
+// delete.
+func TestUnknownCurveIsNotAGhost(t *testing.T) {
+	env, m, serials := openEnv(t, "curves")
+	dir := t.TempDir()
+	env.OpenSSL(t, dir, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:brainpoolP256r1", "-out", "k.pem")
+	env.OpenSSL(t, dir, "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "pub.der")
+	pub, err := os.ReadFile(filepath.Join(dir, "pub.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.ImportPubKey(t, serials[0], userPIN, pub, []byte{0xbb}, "brainpool")
+	tok := openToken(t, m, serials[0])
+	inv, err := tok.Objects(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Ghosts) != 0 || len(inv.PublicKeys) != 1 || inv.PublicKeys[0].Label != "brainpool" || inv.PublicKeys[0].KeyType != "EC" {
+		t.Errorf("ghosts %+v, public keys %+v", inv.Ghosts, inv.PublicKeys)
 	}
 }
