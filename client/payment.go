@@ -78,11 +78,11 @@ func (c Countdown) Remaining(now time.Time) time.Duration {
 
 // Limits of the payment watcher.
 const (
-	DefaultPollMin     = time.Second
-	DefaultPollMax     = 5 * time.Second
-	DefaultPollErrors  = 5                // consecutive failed polls before giving up
+	DefaultPollMin      = time.Second
+	DefaultPollMax      = 5 * time.Second
+	DefaultPollErrors   = 5               // consecutive failed polls before giving up
 	DefaultPaymentGrace = 2 * time.Minute // polls after the window closes, for a last-second payment
-	MaxPollInterval    = time.Minute
+	MaxPollInterval     = time.Minute
 )
 
 // PaymentUpdate is what the watcher reports after each poll.
