@@ -148,7 +148,10 @@ func cmdCSR(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if *asJSON {
-		parsed, _ := x509.ParseCertificateRequest(der)
+		parsed, err := x509.ParseCertificateRequest(der)
+		if err != nil {
+			return fmt.Errorf("csr: %w", err)
+		}
 		return writeJSON(stdout, map[string]any{"serial": tok.Serial(), "id": hex.EncodeToString(id),
 			"subject": parsed.Subject.String(), "csr_pem": string(csrPEM)})
 	}
