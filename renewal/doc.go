@@ -11,8 +11,8 @@
 // the roles that may take it, the states it starts from, the CA policy it
 // depends on, and where it leads. AllowedActions reads that table to tell the
 // GUI which buttons to show; Apply reads the same table to let the server
-// enforce exactly those moves. Docs are generated from it too (RulesMarkdown),
-// so the three cannot drift apart.
+// enforce exactly those moves. STATES.md is generated from it too (a test
+// fails when it is stale), so the three cannot drift apart.
 //
 // Where CAs differ (pay before or after review, financial verification or not,
 // the renewal window, prices, re-keying) the difference is data in Policy, not
@@ -20,11 +20,15 @@
 //
 // Errors carry a Code from an append-only table (never reorder it: codes are
 // numbered by position) with an HTTP status, the field concerned and a message
-// in zh-CN and en. *Error is the one error type both sides use; request types
-// validate themselves and return field-level *Errors.
+// in zh-CN and en (ERRORS.md is generated from it). *Error is the one error
+// type both sides use; request types validate themselves and return one
+// *Error whose Fields list every field-level problem, named by JSON path
+// ("legal_representative.id_number").
 //
 // The field validators (unified social credit code per GB 32100, resident ID
 // number per GB 11643, mainland mobile, e-mail, bank account, tax ID, years,
-// addresses) are pure functions the GUI calls as the user types and the
-// server calls on every request.
+// addresses) are pure functions the server calls on every request. The GUI
+// calls CheckTyping while a field is being typed (it objects only when more
+// typing cannot help) and ValidateFormField when the field is left; both give
+// the same answers as the whole-form validation.
 package renewal

@@ -17,6 +17,8 @@
 // entry; Write appends the queued entries last, just before commit, so the
 // lock on the audit chain head is always the last lock a writer takes and is
 // held for the shortest time. That lock serialises appends on both backends.
+// A module with its own tables (payments) can run store changes inside its
+// own transaction with Join.
 //
 // Optimistic concurrency: applications carry a version; a change names the
 // version it was based on and is refused with ErrStaleVersion if the row moved
