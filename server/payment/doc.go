@@ -49,9 +49,9 @@
 //	wc, _ := payment.NewWeChat(ctx, payment.WeChatConfig{...})
 //	pay, _ := payment.New(db, payment.Config{
 //		Provider: wc, Applications: store, Audit: auditLog, Prices: policy,
-//		NotifyURL: "https://ca.example/v1/payments/notify",
+//		NotifyURL: "https://ca.example/v1/payments/notify", // WeChat gets .../notify/wechat
 //	})
-//	mux.Handle("POST /v1/payments/notify", pay.NotifyHandler())
+//	mux.Handle("POST /v1/payments/notify/", pay.NotifyHandler())
 //	// every few seconds: pay.ExpireDue(ctx)
 //
 // For renewd --dev, StartDevSimulator serves the simulator on a loopback TLS

@@ -6,15 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 )
 
 // HandleNotification verifies, decrypts and applies one payment or refund
 // notification. nil means "answer 2xx": applied now, or applied before (a
 // replay changes nothing). Any error means "answer 4xx/5xx" so that WeChat
 // sends it again; refusals are written to the audit log.
-func (p *Payments) HandleNotification(ctx context.Context, r *http.Request) error {
+func (p *Payments) HandleNotification(ctx context.Context, providerName string, r *http.Request) error {
 	now := p.cfg.Clock()
-	n, err := p.cfg.Provider.ParseNotification(ctx, r, now)
+	pr, err := p.provider(providerName)
+	if err != nil {
+		return fmt.Errorf("notification: %w", err)
+	}
+	n, err := pr.ParseNotification(ctx, r, now)
 	if err != nil {
 		p.refused(ctx, AuditEvent{At: now}, err)
 		return fmt.Errorf("notification: %w", err)
@@ -48,32 +53,37 @@ func (p *Payments) refused(ctx context.Context, e AuditEvent, err error) {
 	_ = p.audit(context.WithoutCancel(ctx), p.db, e)
 }
 
-// NotifyHandler is the http.Handler for notify_url (mount it at the path of
-// Config.NotifyURL). It answers 204 with no body on success, and on failure
-// the JSON {"code":"FAIL","message":...} with 400 (malformed, wrong
-// merchant, unknown order, wrong amount), 401 (signature, timestamp) or 500
-// (our fault), as WeChat Pay expects: it retries anything not 2xx.
+// NotifyHandler is the http.Handler for the notification URLs: mount it at
+// Config.NotifyURL + "/"; the last path segment names the provider
+// (.../notify/wechat). It answers as the provider expects (Acknowledge):
+// success for an applied notification or a replay; otherwise 400
+// (malformed, wrong merchant, unknown order, wrong amount), 401 (signature,
+// timestamp) or 500 (our fault), so that the provider retries.
 func (p *Payments) NotifyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pr, err := p.provider(path.Base(r.URL.Path))
+		if err != nil {
+			writeFail(w, http.StatusNotFound, "no such payment provider")
+			return
+		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeFail(w, http.StatusMethodNotAllowed, "POST only")
 			return
 		}
-		err := p.HandleNotification(r.Context(), r)
-		if err == nil {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
+		err = p.HandleNotification(r.Context(), pr.Name(), r)
+		status := http.StatusNoContent
 		switch {
+		case err == nil:
 		case errors.Is(err, ErrBadSignature), errors.Is(err, ErrTimestampSkew):
-			writeFail(w, http.StatusUnauthorized, "signature or timestamp invalid")
+			status = http.StatusUnauthorized
 		case errors.Is(err, ErrBadNotification), errors.Is(err, ErrWrongMerchant), errors.Is(err, ErrUnknownOrder),
 			errors.Is(err, ErrAmountMismatch), errors.Is(err, ErrNotSuccess):
-			writeFail(w, http.StatusBadRequest, "notification refused")
+			status = http.StatusBadRequest
 		default:
-			writeFail(w, http.StatusInternalServerError, "internal error, retry later")
+			status = http.StatusInternalServerError
 		}
+		pr.Acknowledge(w, status, err)
 	})
 }
 

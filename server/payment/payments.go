@@ -84,12 +84,16 @@ type ApplicationPayments interface {
 
 // Config wires a Payments service.
 type Config struct {
+	// Provider is the default QR provider (WeChat Pay); Others are more
+	// providers a client may choose (NewQRWith), each with a unique Name.
 	Provider     Provider
+	Others       []Provider
 	Applications ApplicationPayments
 	Audit        AuditSink
 	Prices       PriceList
-	// NotifyURL is where the provider sends notifications (the URL that
-	// mounts NotifyHandler), e.g. https://ca.example/v1/payments/notify.
+	// NotifyURL is the base of the notification URLs: provider p sends to
+	// NotifyURL + "/" + p.Name(), e.g. https://ca.example/v1/payments/notify/wechat.
+	// Mount NotifyHandler at NotifyURL + "/".
 	NotifyURL   string
 	Description string           // shown on the phone; default "UKey 证书续期"
 	Clock       func() time.Time // default time.Now
@@ -100,8 +104,9 @@ type Config struct {
 
 // Payments is the payment service over database/sql.
 type Payments struct {
-	db  *sql.DB
-	cfg Config
+	db        *sql.DB
+	cfg       Config
+	providers map[string]Provider
 }
 
 // New checks the configuration. Run Migrate first.
@@ -118,6 +123,17 @@ func New(db *sql.DB, cfg Config) (*Payments, error) {
 	if n := len([]rune(cfg.Description)); n > MaxDescriptionLen {
 		return nil, fmt.Errorf("payment: description has %d characters, at most %d: %w", n, MaxDescriptionLen, ErrInvalid)
 	}
+	providers := map[string]Provider{}
+	for _, pr := range append([]Provider{cfg.Provider}, cfg.Others...) {
+		if pr == nil || pr.Name() == "" || strings.ContainsAny(pr.Name(), "/?#") {
+			return nil, fmt.Errorf("payment: a provider is nil or badly named: %w", ErrInvalid)
+		}
+		if providers[pr.Name()] != nil {
+			return nil, fmt.Errorf("payment: two providers named %q: %w", pr.Name(), ErrInvalid)
+		}
+		providers[pr.Name()] = pr
+	}
+	cfg.NotifyURL = strings.TrimSuffix(cfg.NotifyURL, "/")
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -127,8 +143,18 @@ func New(db *sql.DB, cfg Config) (*Payments, error) {
 	if cfg.StaffRefundLimit <= 0 {
 		cfg.StaffRefundLimit = DefaultStaffRefundLimit
 	}
-	return &Payments{db: db, cfg: cfg}, nil
+	return &Payments{db: db, cfg: cfg, providers: providers}, nil
 }
+
+func (p *Payments) provider(name string) (Provider, error) {
+	pr, ok := p.providers[name]
+	if !ok {
+		return nil, fmt.Errorf("provider %q is not configured: %w", name, ErrInvalid)
+	}
+	return pr, nil
+}
+
+func (p *Payments) notifyURL(pr Provider) string { return p.cfg.NotifyURL + "/" + pr.Name() }
 
 // Order states in payment_orders.
 const (
@@ -243,6 +269,16 @@ func (p *Payments) Order(ctx context.Context, outTradeNo string) (Order, error) 
 // ExpiresAt is exactly QRWindow after CreatedAt (whole seconds, as
 // time_expire is sent to WeChat with second precision).
 func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (Order, error) {
+	return p.NewQRWith(ctx, applicationID, years, p.cfg.Provider.Name())
+}
+
+// NewQRWith is NewQR with the provider the clerk chose. A live QR of
+// another provider is closed first (unless it was paid meanwhile).
+func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years int, providerName string) (Order, error) {
+	pr, err := p.provider(providerName)
+	if err != nil {
+		return Order{}, fmt.Errorf("new qr: %w", err)
+	}
 	if err := validApplicationID(applicationID); err != nil {
 		return Order{}, fmt.Errorf("new qr: %w", err)
 	}
@@ -260,10 +296,11 @@ func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (
 		return Order{}, fmt.Errorf("new qr: %w", err)
 	case last.State == OrderOpen:
 		now := p.cfg.Clock()
-		if now.Before(last.ExpiresAt) && last.CodeURL != "" {
+		sameProvider := last.Provider == providerName
+		if sameProvider && now.Before(last.ExpiresAt) && last.CodeURL != "" {
 			return last, nil
 		}
-		if now.Before(last.ExpiresAt) && now.Sub(last.CreatedAt) < QRCreateGrace {
+		if now.Before(last.ExpiresAt) && last.CodeURL == "" && now.Sub(last.CreatedAt) < QRCreateGrace {
 			return Order{}, fmt.Errorf("new qr: order %s is being created: %w", last.OutTradeNo, ErrBusy)
 		}
 		if last, err = p.expire(ctx, last); err != nil {
@@ -278,7 +315,7 @@ func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (
 
 	now := p.cfg.Clock().Truncate(time.Second)
 	o := Order{
-		OutTradeNo: newReference("UKR", now), ApplicationID: applicationID, Provider: p.cfg.Provider.Name(),
+		OutTradeNo: newReference("UKR", now), ApplicationID: applicationID, Provider: pr.Name(),
 		AmountFen: amount, CreatedAt: now, ExpiresAt: now.Add(QRWindow), State: OrderOpen,
 	}
 	// The row exists before the provider hears of the order, so a crash in
@@ -298,9 +335,9 @@ func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (
 		}
 		return Order{}, fmt.Errorf("new qr: %w", err)
 	}
-	code, err := p.cfg.Provider.CreateQR(ctx, QRRequest{
+	code, err := pr.CreateQR(ctx, QRRequest{
 		OutTradeNo: o.OutTradeNo, Description: p.cfg.Description, AmountFen: amount,
-		ExpiresAt: o.ExpiresAt, NotifyURL: p.cfg.NotifyURL, Attach: applicationID,
+		ExpiresAt: o.ExpiresAt, NotifyURL: p.notifyURL(pr), Attach: applicationID,
 	})
 	if err != nil {
 		if errors.Is(err, ErrRejected) {
@@ -337,7 +374,11 @@ func (p *Payments) expire(ctx context.Context, o Order) (Order, error) {
 	if o.State != OrderOpen {
 		return o, nil
 	}
-	t, err := p.cfg.Provider.Query(ctx, o.OutTradeNo)
+	pr, err := p.provider(o.Provider)
+	if err != nil {
+		return o, err
+	}
+	t, err := pr.Query(ctx, o.OutTradeNo)
 	switch {
 	case errors.Is(err, ErrOrderNotFound):
 		// The provider never made it (crash before CreateQR answered).
@@ -349,8 +390,8 @@ func (p *Payments) expire(ctx context.Context, o Order) (Order, error) {
 		}
 		return p.Order(ctx, o.OutTradeNo)
 	case t.TradeState != TradeClosed:
-		if err := p.cfg.Provider.Close(ctx, o.OutTradeNo); errors.Is(err, ErrOrderPaid) {
-			t, err := p.cfg.Provider.Query(ctx, o.OutTradeNo)
+		if err := pr.Close(ctx, o.OutTradeNo); errors.Is(err, ErrOrderPaid) {
+			t, err := pr.Query(ctx, o.OutTradeNo)
 			if err != nil {
 				return o, fmt.Errorf("query %s after close: %w", o.OutTradeNo, err)
 			}
@@ -464,8 +505,8 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}
 			o = expired
-		} else if o.CodeURL != "" {
-			t, err := p.cfg.Provider.Query(ctx, o.OutTradeNo)
+		} else if pr, perr := p.provider(o.Provider); perr == nil && o.CodeURL != "" {
+			t, err := pr.Query(ctx, o.OutTradeNo)
 			if err != nil {
 				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}

@@ -208,7 +208,7 @@ func TestStatusQueriesWhenNotificationNeverComes(t *testing.T) {
 func (e *env) notification(id string, tx map[string]any, at time.Time) *http.Request {
 	e.t.Helper()
 	b, _ := json.Marshal(tx)
-	r, err := e.sim.NewNotification(e.recv.URL+"/v1/payments/notify", id, "TRANSACTION.SUCCESS", b, at)
+	r, err := e.sim.NewNotification(e.recv.URL+"/v1/payments/notify/wechat", id, "TRANSACTION.SUCCESS", b, at)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestBadNotificationsAreRefusedAndLogged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		forged, _ := forger.NewNotification(e.recv.URL+"/v1/payments/notify", "N-forged", "TRANSACTION.SUCCESS", mustJSON(paidTx(o.OutTradeNo, 300_00)), now)
+		forged, _ := forger.NewNotification(e.recv.URL+"/v1/payments/notify/wechat", "N-forged", "TRANSACTION.SUCCESS", mustJSON(paidTx(o.OutTradeNo, 300_00)), now)
 		forged.Header.Set("Wechatpay-Serial", e.sim.PublicKeyID()) // claims to be WeChat's key
 		tampered := e.notification("N-tampered", paidTx(o.OutTradeNo, 1), now)
 		body, _ := io.ReadAll(tampered.Body)
@@ -263,7 +263,7 @@ func TestBadNotificationsAreRefusedAndLogged(t *testing.T) {
 		notPaid["trade_state"] = "NOTPAY"
 		noAmount := paidTx(o.OutTradeNo, 300_00)
 		delete(noAmount, "amount")
-		garbage, _ := http.NewRequest(http.MethodPost, e.recv.URL+"/v1/payments/notify", strings.NewReader("{"))
+		garbage, _ := http.NewRequest(http.MethodPost, e.recv.URL+"/v1/payments/notify/wechat", strings.NewReader("{"))
 		cases := []struct {
 			name   string
 			req    *http.Request
@@ -312,8 +312,12 @@ func TestBadNotificationsAreRefusedAndLogged(t *testing.T) {
 		if e.auditCount("notification.replayed") != 1 || e.auditCount("payment.credited") != 1 {
 			t.Fatal("replay or credit not audited")
 		}
+		// An unknown provider segment is not found.
+		if r, err := http.Post(e.recv.URL+"/v1/payments/notify/paypal", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != 404 {
+			t.Fatalf("unknown provider: %v %v", err, r)
+		}
 		// GET is not a notification.
-		if r, err := http.Get(e.recv.URL + "/v1/payments/notify"); err != nil || r.StatusCode != 405 {
+		if r, err := http.Get(e.recv.URL + "/v1/payments/notify/wechat"); err != nil || r.StatusCode != 405 {
 			t.Fatalf("GET: %v %v", err, r)
 		}
 	})

@@ -24,12 +24,16 @@ type Provider interface {
 	Close(ctx context.Context, outTradeNo string) error
 	// Refund asks for a refund (idempotent on OutRefundNo).
 	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
-	// QueryRefund reads a refund by out_refund_no.
-	QueryRefund(ctx context.Context, outRefundNo string) (RefundResult, error)
+	// QueryRefund reads the refund out_refund_no of order out_trade_no.
+	QueryRefund(ctx context.Context, outTradeNo, outRefundNo string) (RefundResult, error)
 	// ParseNotification verifies (signature, timestamp against now, merchant)
 	// and decrypts a payment or refund notification. Its errors wrap
 	// ErrBadSignature, ErrTimestampSkew, ErrWrongMerchant or ErrBadNotification.
 	ParseNotification(ctx context.Context, r *http.Request, now time.Time) (Notification, error)
+	// Acknowledge writes the answer to a notification the way the provider
+	// expects it: status is 204 when it was applied (or was a replay), else
+	// the 4xx/5xx that says why it was not; err is that reason.
+	Acknowledge(w http.ResponseWriter, status int, err error)
 }
 
 // QRRequest is one QR attempt as sent to the provider.

@@ -65,6 +65,7 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 	now := p.cfg.Clock()
 	var rf Refund
 	var total int64
+	var pr Provider
 	err := p.inTx(ctx, func(tx *sql.Tx) error {
 		var o Order
 		o, err := scanOrder(tx.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM payment_orders
@@ -77,6 +78,9 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 		}
 		if o.State != OrderPaid {
 			return fmt.Errorf("order %s is already %s: %w", o.OutTradeNo, o.State, ErrNotPaid)
+		}
+		if pr, err = p.provider(o.Provider); err != nil {
+			return err
 		}
 		refuse := func(e error, detail string) error {
 			return fmt.Errorf("%s: %w", detail, e)
@@ -125,8 +129,8 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 	}
 	// The refund row is committed first: if the call below is lost, the same
 	// out_refund_no is asked again (WeChat refunds are idempotent on it).
-	res, err := p.cfg.Provider.Refund(ctx, RefundRequest{OutTradeNo: rf.OutTradeNo, OutRefundNo: rf.OutRefundNo,
-		RefundFen: rf.AmountFen, TotalFen: total, Reason: strings.TrimSpace(req.Reason), NotifyURL: p.cfg.NotifyURL})
+	res, err := pr.Refund(ctx, RefundRequest{OutTradeNo: rf.OutTradeNo, OutRefundNo: rf.OutRefundNo,
+		RefundFen: rf.AmountFen, TotalFen: total, Reason: strings.TrimSpace(req.Reason), NotifyURL: p.notifyURL(pr)})
 	if errors.Is(err, ErrRejected) {
 		if ferr := p.finishRefund(ctx, rf.OutRefundNo, RefundResult{Status: RefundClosed}, "", err.Error()); ferr != nil {
 			return Refund{}, fmt.Errorf("cancel: %w (and %w)", err, ferr)
@@ -186,19 +190,23 @@ func (p *Payments) syncRefund(ctx context.Context, outTradeNo string) error {
 	if err != nil {
 		return fmt.Errorf("read refund: %w", err)
 	}
-	res, err := p.cfg.Provider.QueryRefund(ctx, no)
+	o, err := p.Order(ctx, outTradeNo)
+	if err != nil {
+		return err
+	}
+	pr, err := p.provider(o.Provider)
+	if err != nil {
+		return err
+	}
+	res, err := pr.QueryRefund(ctx, outTradeNo, no)
 	if errors.Is(err, ErrOrderNotFound) {
 		// The refund call never reached the provider: ask again, same number.
 		r, rerr := p.refund(ctx, no)
 		if rerr != nil {
 			return rerr
 		}
-		o, oerr := p.Order(ctx, outTradeNo)
-		if oerr != nil {
-			return oerr
-		}
-		res, err = p.cfg.Provider.Refund(ctx, RefundRequest{OutTradeNo: outTradeNo, OutRefundNo: no, RefundFen: r.AmountFen,
-			TotalFen: o.AmountFen, Reason: "退款", NotifyURL: p.cfg.NotifyURL})
+		res, err = pr.Refund(ctx, RefundRequest{OutTradeNo: outTradeNo, OutRefundNo: no, RefundFen: r.AmountFen,
+			TotalFen: o.AmountFen, Reason: "退款", NotifyURL: p.notifyURL(pr)})
 	}
 	if err != nil {
 		return fmt.Errorf("query refund %s: %w", no, err)

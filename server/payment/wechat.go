@@ -243,7 +243,7 @@ func (w *WeChat) Refund(ctx context.Context, req RefundRequest) (RefundResult, e
 }
 
 // QueryRefund implements Provider (GET /v3/refund/domestic/refunds/{no}).
-func (w *WeChat) QueryRefund(ctx context.Context, outRefundNo string) (RefundResult, error) {
+func (w *WeChat) QueryRefund(ctx context.Context, _, outRefundNo string) (RefundResult, error) {
 	r, _, err := w.refunds.QueryByOutRefundNo(ctx, refunddomestic.QueryByOutRefundNoRequest{OutRefundNo: core.String(outRefundNo)})
 	if err != nil {
 		return RefundResult{}, apiErr("query refund", err)
@@ -271,6 +271,18 @@ func (w *WeChat) refundResult(r *refunddomestic.Refund) RefundResult {
 		res.SuccessTime = *r.SuccessTime
 	}
 	return res
+}
+
+// Acknowledge implements Provider: 204 without a body when applied, else the
+// status with {"code":"FAIL","message":...} (WeChat then retries).
+func (w *WeChat) Acknowledge(rw http.ResponseWriter, status int, err error) {
+	if err == nil {
+		rw.WriteHeader(http.StatusNoContent)
+		return
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	_ = json.NewEncoder(rw).Encode(map[string]string{"code": "FAIL", "message": http.StatusText(status)})
 }
 
 // wireTransaction is a transaction as WeChat writes it (query answer and
