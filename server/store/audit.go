@@ -331,14 +331,16 @@ func (s *Store) ExportAuditJSON(ctx context.Context, w io.Writer) error {
 	return err
 }
 
-// AuditCSVHeader is the header row of ExportAuditCSV.
-var AuditCSVHeader = []string{"seq", "time", "actor", "action", "target", "before", "after", "ip", "prev_hash", "hash"}
+// AuditCSVHeader returns the header row of ExportAuditCSV.
+func AuditCSVHeader() []string {
+	return []string{"seq", "time", "actor", "action", "target", "before", "after", "ip", "prev_hash", "hash"}
+}
 
 // ExportAuditCSV writes the whole log as CSV with a header row; times are
 // RFC 3339 UTC with microseconds, so every row can be re-hashed from the file.
 func (s *Store) ExportAuditCSV(ctx context.Context, w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(AuditCSVHeader); err != nil {
+	if err := cw.Write(AuditCSVHeader()); err != nil {
 		return err
 	}
 	err := s.eachAudit(ctx, func(e renewal.AuditEntry) error {

@@ -140,7 +140,7 @@ func TestAuditExportAndQuery(t *testing.T) {
 		must(t, s.ExportAuditCSV(ctx, &buf))
 		recs, err := csv.NewReader(&buf).ReadAll()
 		must(t, err)
-		if len(recs) != 5 || fmt.Sprint(recs[0]) != fmt.Sprint(AuditCSVHeader) {
+		if len(recs) != 5 || fmt.Sprint(recs[0]) != fmt.Sprint(AuditCSVHeader()) {
 			t.Fatalf("csv: %d rows, header %v", len(recs), recs[0])
 		}
 		prev := GenesisHash
