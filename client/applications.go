@@ -146,7 +146,7 @@ func (c *Client) CreateApplication(ctx context.Context, req renewal.CreateApplic
 	var out renewal.Application
 	res, err := c.call(ctx, r, &out)
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Code == renewal.CodeConflict && c.retries > 0 {
+	if errors.As(err, &ae) && ae.Code == renewal.CodeConflict && r.attempts > 1 {
 		return c.ownOpenApplication(ctx, req.CertSerial, err)
 	}
 	if err != nil {

@@ -36,14 +36,14 @@ type request struct {
 	ifNoneMatch  string
 	accept       string
 	maxBody      int64
+	attempts     int // set by do: attempts made
 }
 
 // response is a 2xx (or 304) answer, body read in full.
 type response struct {
-	status   int
-	header   http.Header
-	body     []byte
-	attempts int
+	status int
+	header http.Header
+	body   []byte
 }
 
 // newRequest prepares a call; body is nil, []byte (sent as
@@ -106,6 +106,7 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 	}
 	refreshed := false
 	for attempt := 0; ; attempt++ {
+		r.attempts = attempt + 1
 		gen, res, apiErr, err := c.send(ctx, r, key)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -120,7 +121,6 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 			continue
 		}
 		if apiErr == nil {
-			res.attempts = attempt + 1
 			return res, nil
 		}
 		switch {
