@@ -349,3 +349,54 @@ func TestUnknownCurveIsNotAGhost(t *testing.T) {
 		t.Errorf("ghosts %+v, public keys %+v", inv.Ghosts, inv.PublicKeys)
 	}
 }
+
+// FuzzDecodeText: any label bytes decode to printable text without a crash,
+// and hex output is exactly the input. `go test -fuzz FuzzDecodeText ./token/`
+// explores further; the normal run checks the seeds.
+func FuzzDecodeText(f *testing.F) {
+	gbkBytes, _ := simplifiedchinese.GBK.NewEncoder().Bytes([]byte("财务部"))
+	for _, seed := range [][]byte{nil, []byte("abc  "), gbkBytes, {0xff, 0x00, 0x81}, {0x81}, []byte("\x00\x00"), []byte("张三")} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := decodeText(b)
+		switch got.Encoding {
+		case "utf-8", "gbk":
+			if !printable(got.Text) {
+				t.Errorf("%x decoded to unprintable %q", b, got.Text)
+			}
+		case "hex":
+			if got.Text != fmt.Sprintf("%x", bytesTrimPadding(b)) {
+				t.Errorf("%x: hex %q", b, got.Text)
+			}
+		default:
+			t.Errorf("encoding %q", got.Encoding)
+		}
+	})
+}
+
+func bytesTrimPadding(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// FuzzParseCertificate: arbitrary bytes never crash the parser.
+func FuzzParseCertificate(f *testing.F) {
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Add(softCertSeed())
+	f.Fuzz(func(t *testing.T, der []byte) {
+		if ci, err := ParseCertificate(der); err == nil && ci.SHA256 == "" {
+			t.Error("parsed without a fingerprint")
+		}
+	})
+}
+
+func softCertSeed() []byte {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "种子"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	return der
+}
