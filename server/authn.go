@@ -142,7 +142,7 @@ func (s *Server) newTokens(ctx context.Context, u *store.User, family string) (r
 		family = auth.NewID()
 	}
 	t := renewal.Tokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
-		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC(), User: s.userView(ctx, u)}
+		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC(), User: s.userView(ctx, u, true)}
 	rows := []*store.Token{
 		{Hash: accessHash, Kind: store.AccessToken, UserID: u.ID, Family: family, ExpiresAt: t.ExpiresAt},
 		{Hash: refreshHash, Kind: store.RefreshToken, UserID: u.ID, Family: family, ExpiresAt: t.RefreshExpiresAt},
@@ -220,7 +220,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, principalOf(r.Context()).user)
+	u := principalOf(r.Context()).user
+	if u.OrganisationID != "" {
+		if o, err := s.store.Organisation(r.Context(), u.OrganisationID); err == nil {
+			u.OrganisationName = o.Name
+		}
+	}
+	writeJSON(w, http.StatusOK, u)
 	return nil
 }
 
@@ -253,7 +259,7 @@ func (s *Server) authed(h handlerFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
-		ctx := context.WithValue(r.Context(), principalKey, principal{user: s.userView(r.Context(), u), family: t.Family})
+		ctx := context.WithValue(r.Context(), principalKey, principal{user: s.userView(r.Context(), u, false), family: t.Family})
 		return h(w, r.WithContext(ctx))
 	}
 }

@@ -68,7 +68,7 @@ type holder struct {
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	srv     *server.Server
 	st      *store.Store
@@ -89,9 +89,11 @@ type env struct {
 type envOptions struct {
 	cfg      func(*server.Config)
 	postgres bool
+	// noValidate skips the OpenAPI check of responses (benchmarks).
+	noValidate bool
 }
 
-func pgDSN(t *testing.T) string {
+func pgDSN(t testing.TB) string {
 	t.Helper()
 	base := testenv.Env(t, "UKEY_TEST_PG_DSN")
 	admin, err := sql.Open("pgx", base)
@@ -120,7 +122,7 @@ func pgDSN(t *testing.T) string {
 	return u.String()
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: start}
@@ -189,6 +191,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
 	e.http = &http.Client{Transport: &validating{t: t, e: e, next: http.DefaultTransport}, Timeout: 30 * time.Second}
+	if o.noValidate {
+		e.http = &http.Client{Timeout: 30 * time.Second}
+	}
 	return e
 }
 
@@ -233,7 +238,7 @@ func (e *env) addHolder(name string, alg issuer.KeyAlg, org *store.Organisation,
 // ---- OpenAPI validation of every response ----
 
 type validating struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	next http.RoundTripper
 	once sync.Once

@@ -56,13 +56,14 @@ func (s *Server) change(r *http.Request, action string) store.Change {
 	return store.Change{Actor: actor, IP: s.clientIP(r), Action: action}
 }
 
-// userView is the wire form of a store user.
-func (s *Server) userView(ctx context.Context, u *store.User) renewal.User {
+// userView is the wire form of a store user, with the organisation's name
+// when withOrg (one more query: only for sign-in and /v1/me).
+func (s *Server) userView(ctx context.Context, u *store.User, withOrg bool) renewal.User {
 	v := renewal.User{ID: u.ID, Name: u.Name, Role: u.Role, Account: u.Account, OrganisationID: u.OrganisationID}
 	if u.Mobile != "" {
 		v.Mobile = renewal.MaskMobile(u.Mobile)
 	}
-	if u.OrganisationID != "" {
+	if withOrg && u.OrganisationID != "" {
 		if o, err := s.store.Organisation(ctx, u.OrganisationID); err == nil {
 			v.OrganisationName = o.Name
 		}

@@ -1,0 +1,134 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// The load benchmarks drive the real handler over HTTP (loopback) with the
+// real store, from concurrent clients, and report requests per second and
+// latency percentiles:
+//
+//	go test -run '^$' -bench 'Load' -benchtime 4000x ./server/
+//	UKEY_TEST_PG_DSN=... go test -run '^$' -bench 'Load/postgres' -benchtime 4000x ./server/
+//
+// status: GET /v1/applications/{id} (token check, user, scope, row) — what
+// the client polls. submit: POST /v1/applications/{id}/submit of a draft
+// (states table, version check, update and hash-chained audit entry, one
+// durable commit).
+
+func BenchmarkLoad(b *testing.B) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run(db, func(b *testing.B) {
+			for _, kind := range []string{"status", "submit"} {
+				b.Run(kind, func(b *testing.B) { loadBench(b, db == "postgres", kind) })
+			}
+		})
+	}
+}
+
+const loadClients = 8
+
+func loadBench(b *testing.B, postgres bool, kind string) {
+	e := newEnv(b, envOptions{postgres: postgres, noValidate: true, cfg: func(c *server.Config) {
+		c.Limits.IPBurst, c.Limits.AccountBurst = 1<<30, 1<<30
+	}})
+	signed := e.smsSignIn(clerkMobile)
+	tok := signed.AccessToken
+	ctx := context.Background()
+	// Drafts to read or submit: one per operation for submit, 50 for status.
+	n := 50
+	if kind == "submit" {
+		n = b.N
+	}
+	h := e.holders["rsa"]
+	ids := make([]string, n)
+	for i := range ids {
+		serial := fmt.Sprintf("%s%06x", h.serial[:20], i)
+		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
+			OrganisationID: e.org.ID, NotBefore: h.cert.NotBefore, NotAfter: h.cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.cert.Raw}
+		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: signed.User.ID, CertSerial: serial, Form: validForm(e.org, 1),
+			State: renewal.InitialState(renewal.DefaultPolicy()), PriceFen: 30000}
+		err := e.st.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
+				return err
+			}
+			return tx.CreateApplication(ctx, a, store.Change{Actor: "bench", Action: "seed"})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = a.ID
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}, Timeout: 30 * time.Second}
+	do := func(i int) (time.Duration, error) {
+		var req *http.Request
+		if kind == "status" {
+			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)], nil)
+		} else {
+			body, _ := json.Marshal(renewal.SubmitRequest{Version: 1, Comment: "请审核"})
+			req, _ = http.NewRequest("POST", e.url+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		t0 := time.Now()
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		d := time.Since(t0)
+		if res.StatusCode != http.StatusOK {
+			return d, fmt.Errorf("%s: status %d", kind, res.StatusCode)
+		}
+		return d, nil
+	}
+	lat := make([]time.Duration, b.N)
+	next := make(chan int, loadClients)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	b.ResetTimer()
+	start := time.Now()
+	for range loadClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				d, err := do(i)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+				}
+				lat[i] = d
+			}
+		}()
+	}
+	for i := 0; i < b.N; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	if firstErr != nil {
+		b.Fatal(firstErr)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
+	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
