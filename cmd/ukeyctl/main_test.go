@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
@@ -297,4 +298,40 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(buildPath))
 	}
 	os.Exit(code)
+}
+
+// TestWatchSeesInsertion runs `ukeyctl watch` and makes a token with
+// softhsm2-util meanwhile; --reload lets SoftHSM2 see it.
+func TestWatchSeesInsertion(t *testing.T) {
+	env := softhsmtest.New(t)
+	first := env.InitToken(t, "first", soPIN, userPIN)
+	cmd := exec.Command(ukeyctlBinary(t), "watch", "--json", "--module", env.Module,
+		"--interval", "20ms", "--reload", "20ms", "--count", "2")
+	cmd.Env = env.Environ()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() }) // a hang guard, not a latency check
+	defer guard.Stop()
+	dec := json.NewDecoder(out)
+	var ev struct {
+		Event string
+		Token struct{ Serial, Label string }
+	}
+	if err := dec.Decode(&ev); err != nil || ev.Event != "present" || ev.Token.Serial != first {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	second := env.InitToken(t, "第二把锁", soPIN, userPIN)
+	if err := dec.Decode(&ev); err != nil || ev.Event != "inserted" || ev.Token.Serial != second || ev.Token.Label != "第二把锁" {
+		t.Fatalf("second event %+v, %v", ev, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("watch: %v: %s", err, stderr.String())
+	}
 }
