@@ -17,8 +17,9 @@
 //
 // Tokens created by another process (softhsm2-util, pkcs11-tool --init-token)
 // after the module was initialised are not visible to it until it is
-// initialised again: create tokens first, then open the module, or use
-// token.Module's reload when measuring hot-plug.
+// initialised again: create tokens first, then open the module, or call
+// token.Module.Reload (WatchOptions.ReloadEvery when watching). A token whose
+// directory is removed disappears at once: that is how tests pull a token out.
 package softhsmtest
 
 import (
