@@ -23,21 +23,24 @@ import (
 //
 //	journal intent
 //	(re-key: new key pair with a NEW CKA_ID → CSR → certificate from the CA)
-//	verify the certificate (validity, holder, public key, chain)
+//	verify the certificate (validity, holder, lifetime, public key, chain)
 //	journal writing-cert (with the certificate's SHA-256)
 //	create the certificate object → read it back and verify it again
 //	journal verified
 //	delete the old certificate → (re-key: delete the old key pair)
-//	relabel the new objects with the old label
 //	remove the journal
 //
 // Until "verified" the old certificate is untouched, so Recover rolls back;
 // from "verified" on the new certificate is complete on the token, so Recover
-// rolls forward. New objects carry PendingLabel until the final relabel.
-
-// PendingLabel is the CKA_LABEL of objects an install has created but not
-// yet finished; the final step gives them the replaced certificate's label.
-const PendingLabel = "ukeyrenew-pending"
+// rolls forward.
+//
+// New objects get their final CKA_LABEL (the old certificate's) and CKA_ID
+// when they are created, and no object is modified afterwards: SoftHSM2's
+// file backend rewrites an object's file in place on C_SetAttributeValue,
+// and a process killed meanwhile loses the object. A relabel after the old
+// certificate is gone could thus leave the token with no certificate at all
+// (the crash test found it). Objects only ever appear whole (or as ghosts
+// Recover removes) and disappear whole (an unlink).
 
 // ErrNoCertificateToReplace means no certificate on the token fits the
 // install: none with the requested CKA_ID, none for this key pair (same-key),
@@ -144,7 +147,7 @@ func newInstallRun(t *Token, j *Journal, now func() time.Time) (*installRun, err
 }
 
 // Install writes a renewed certificate to the token, in the order that
-// never leaves it without a usable certificate (see PendingLabel). A
+// never leaves it without a usable certificate (see the order above). A
 // certificate that is refused (ErrCertKeyMismatch, ErrCertChain,
 // ErrCertExpired, ErrCertNotYetValid, ErrHolderMismatch, ErrCertUnparsable)
 // leaves the token and the journal as they were. Any other failure may leave
@@ -363,7 +366,7 @@ func (r *installRun) beginRekey(ctx context.Context, req InstallRequest, hold bo
 	if err := r.j.Begin(e); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	signer, err := r.t.GenerateKeyPair(ctx, KeySpec{Type: kt, ID: newID, Label: PendingLabel})
+	signer, err := r.t.GenerateKeyPair(ctx, KeySpec{Type: kt, ID: newID, Label: e.Label})
 	if err != nil {
 		return nil, nil, nil, nil, r.undo(ctx, e, fmt.Errorf("re-key: %w", err))
 	}
@@ -471,7 +474,7 @@ func (r *installRun) commit(ctx context.Context, e *JournalEntry, cert, old *smx
 		return r.undo(ctx, e, err)
 	}
 	ctx = context.WithoutCancel(ctx)
-	written, err := r.t.WriteCertificate(ctx, CertificateSpec{DER: cert.Raw, ID: e.NewID, Label: PendingLabel})
+	written, err := r.t.WriteCertificate(ctx, CertificateSpec{DER: cert.Raw, ID: e.NewID, Label: e.Label})
 	if err != nil {
 		return r.undo(ctx, e, fmt.Errorf("install: %w", err))
 	}
@@ -496,8 +499,10 @@ func (r *installRun) commit(ctx context.Context, e *JournalEntry, cert, old *smx
 }
 
 // rollForward finishes an install whose new certificate is on the token:
-// it deletes the old certificate (and on re-key the old key pair), relabels
-// the new objects and removes the journal. Every step can be repeated.
+// it deletes the old certificate (and on re-key the old key pair) and
+// removes the journal. Every step can be repeated. New objects that do not
+// carry the final label (a state left by other tools) are relabelled
+// first, while the old certificate still stands, and checked again.
 func (r *installRun) rollForward(ctx context.Context, e *JournalEntry) error {
 	sc, err := r.scan(ctx)
 	if err != nil {
@@ -506,6 +511,27 @@ func (r *installRun) rollForward(ctx context.Context, e *JournalEntry) error {
 	nc := sc.byHash(e.NewCertSHA256)
 	if nc == nil || !nc.usable() || !bytes.Equal(nc.obj.ID, e.NewID) {
 		return fmt.Errorf("token %s: finish install: the new certificate is not usable on the token", r.t.Serial())
+	}
+	relabel := []Object{nc.obj}
+	if e.Mode == Rekey {
+		relabel = append(relabel, sc.keysWithID(e.NewID)...)
+	}
+	relabelled := false
+	for _, o := range relabel {
+		if o.Label != e.Label {
+			if err := r.relabel(ctx, o, e.Label); err != nil {
+				return err
+			}
+			relabelled = true
+		}
+	}
+	if relabelled {
+		if sc, err = r.scan(ctx); err != nil {
+			return err
+		}
+		if nc = sc.byHash(e.NewCertSHA256); nc == nil || !nc.usable() {
+			return fmt.Errorf("token %s: finish install: the new certificate is not usable after relabelling", r.t.Serial())
+		}
 	}
 	for _, c := range sc.certs {
 		if c.sum == [32]byte(e.OldCertSHA256) && c != nc {
@@ -525,20 +551,6 @@ func (r *installRun) rollForward(ctx context.Context, e *JournalEntry) error {
 		if !inUse {
 			for _, k := range sc.keysWithID(e.OldID) {
 				if err := r.destroy(ctx, k, "key pair of the replaced certificate"); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if nc.obj.Label != e.Label {
-		if err := r.relabel(ctx, nc.obj, e.Label); err != nil {
-			return err
-		}
-	}
-	if e.Mode == Rekey {
-		for _, k := range sc.keysWithID(e.NewID) {
-			if k.Label != e.Label {
-				if err := r.relabel(ctx, k, e.Label); err != nil {
 					return err
 				}
 			}
@@ -606,7 +618,7 @@ func (r *installRun) relabel(ctx context.Context, o Object, label string) error 
 		return err
 	}
 	if r.log != nil {
-		r.log.Relabelled = append(r.log.Relabelled, RecoverObject{Class: o.Class, ID: o.ID, Label: label, Reason: "final label of the installed objects"})
+		r.log.Relabelled = append(r.log.Relabelled, RecoverObject{Class: o.Class, ID: o.ID, Label: label, Reason: "the label of the certificate it replaces"})
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func crashChild() error {
 			if err != nil {
 				return nil, err
 			}
-			return issuing.issueRaw(crashTB{}, csr.PublicKey, csr.RawSubject, instNow.AddDate(0, 0, -1), instNow.AddDate(1, 0, 0)), nil
+			return issuing.issueRaw(crashTB{}, csr.PublicKey, csr.RawSubject, instNow.AddDate(0, 0, -1), issuing.nextEnd()), nil
 		})
 	}
 	fmt.Println("ready")
@@ -223,12 +223,22 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		}
 		return d, nil
 	}
+	lastChange := "" // what the last killed child did to the token's files
 	check := func(i int, kill time.Duration, old, renewed [32]byte, outcomes map[string]int) {
 		t.Helper()
+		before := crashObjects(t, f.tok)
 		res, err := Recover(ctx, f.tok, journal.Dir())
 		if err != nil {
 			crashDump(t, f.tok)
 			t.Fatalf("kill %d after %v: recover: %v", i, kill, err)
+		}
+		if s := f.state(t); s.certs != 1 || s.privs != 1 || s.pubs != 1 || s.ghosts != 0 || s.orphans != 0 {
+			t.Logf("kill %d after %v: the child changed these token files: %s", i, kill, lastChange)
+			t.Logf("objects before recover: %s", before)
+			t.Logf("recover: %+v", res)
+			crashDump(t, f.tok)
+			ls, _ := exec.Command("ls", "-lR", f.env.TokenDir).CombinedOutput()
+			t.Logf("token directory:\n%s", ls)
 		}
 		cur := f.assertOneUsable(t)
 		sum := sha256.Sum256(cur.Info.Raw)
@@ -271,9 +281,11 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 	for i := range c.kills {
 		old, renewed := prepare()
 		kill := time.Duration(rng.Int64N(int64(window)))
+		filesBefore := crashFiles(f.env.TokenDir)
 		if _, err := run(kill, true); err != nil {
 			t.Fatal(err)
 		}
+		lastChange = crashDiff(filesBefore, crashFiles(f.env.TokenDir))
 		check(i, kill, old, renewed, outcomes)
 		if cur := f.state(t).cert; c.mode == Rekey {
 			f.oldID = cur.ID
@@ -306,4 +318,55 @@ func crashDump(t *testing.T, tok *Token) {
 		}
 		t.Logf("object %d: %s", h, strings.Join(line, "; "))
 	}
+}
+
+// crashObjects lists the objects by class and label, or says why it cannot.
+func crashObjects(t *testing.T, tok *Token) string {
+	inv, err := tok.Objects(context.Background())
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, c := range inv.Certificates {
+		out = append(out, fmt.Sprintf("cert %x %q", c.ID, c.Label))
+	}
+	for _, k := range append(inv.PrivateKeys, inv.PublicKeys...) {
+		out = append(out, fmt.Sprintf("%s %x %q", k.Class, k.ID, k.Label))
+	}
+	for _, g := range inv.Ghosts {
+		out = append(out, fmt.Sprintf("ghost %s %x", g.Class, g.ID))
+	}
+	return strings.Join(out, ", ")
+}
+
+// crashFiles maps the token directory's files to their sizes.
+func crashFiles(dir string) map[string]int64 {
+	out := map[string]int64{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				out[filepath.Base(p)] = fi.Size()
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// crashDiff says which files went (-), came (+) or changed size (~).
+func crashDiff(a, b map[string]int64) string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok {
+			out = append(out, fmt.Sprintf("-%s(%d)", k, v))
+		} else if w != v {
+			out = append(out, fmt.Sprintf("~%s(%d->%d)", k, v, w))
+		}
+	}
+	for k, v := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, fmt.Sprintf("+%s(%d)", k, v))
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -69,7 +69,7 @@ const (
 	StepWritingCert JournalStep = "writing-cert"
 	// StepVerified: the new certificate was read back from the token and
 	// matches; the old certificate (and on re-key the old key pair) may be
-	// being removed and the new objects relabelled.
+	// being removed.
 	StepVerified JournalStep = "verified"
 )
 

@@ -17,6 +17,10 @@ import (
 // The journal states an install can be interrupted in, built step by step
 // on a real token, and what Recover must make of each.
 
+// instPending labels objects as another tool might have left them, to check
+// that Recover gives them the final label before it deletes the old ones.
+const instPending = "pending"
+
 func (f *instFixture) oldSum() []byte {
 	s := sha256.Sum256(f.oldDER)
 	return s[:]
@@ -70,7 +74,7 @@ func TestRecoverSameKeyCompletesAWrittenCertificate(t *testing.T) {
 	if err := f.journal.Begin(e); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: renewed, ID: f.oldID, Label: PendingLabel}); err != nil {
+	if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: renewed, ID: f.oldID, Label: instPending}); err != nil {
 		t.Fatal(err)
 	}
 	res := f.recover(t)
@@ -93,7 +97,7 @@ func TestRecoverVerifiedFinishesTheRelabel(t *testing.T) {
 	if err := f.journal.Begin(e); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: renewed, ID: f.oldID, Label: PendingLabel}); err != nil {
+	if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: renewed, ID: f.oldID, Label: instPending}); err != nil {
 		t.Fatal(err)
 	}
 	// Interrupted after the old certificate was deleted.
@@ -131,7 +135,7 @@ func TestRecoverNeverDeletesTheOnlyUsableCertificate(t *testing.T) {
 		ctx := context.Background()
 		old := f.assertOneUsable(t)
 		newID := []byte{0x0b, 0x02}
-		s, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: newID, Label: PendingLabel})
+		s, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: newID, Label: instPending})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +146,7 @@ func TestRecoverNeverDeletesTheOnlyUsableCertificate(t *testing.T) {
 		if err := f.journal.Begin(e); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: renewed, ID: newID, Label: PendingLabel}); err != nil {
+		if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: renewed, ID: newID, Label: instPending}); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.tok.Destroy(ctx, old.Handle); err != nil {
@@ -169,7 +173,7 @@ func TestRecoverRekeyStates(t *testing.T) {
 		if err := f.journal.Begin(e); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: newID, Label: PendingLabel}); err != nil {
+		if _, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: newID, Label: instPending}); err != nil {
 			t.Fatal(err)
 		}
 		e.Step = StepAwaitingCert
@@ -216,7 +220,7 @@ func TestRecoverRekeyStates(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Only the public half made it.
-		s, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: newID, Label: PendingLabel})
+		s, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: newID, Label: instPending})
 		if err != nil {
 			t.Fatal(err)
 		}
