@@ -140,6 +140,10 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 			}
 			attempt-- // the refresh is not a retry
 			continue
+		case apiErr.Status == http.StatusUnauthorized && r.auth && apiErr.Code == renewal.CodeTokenRevoked:
+			// Signed out elsewhere, or the family was ended: no refresh can help.
+			c.clearTokens()
+			return nil, sessionEnded{apiErr}
 		}
 		return nil, apiErr
 	}
