@@ -383,3 +383,13 @@ func (s *Server) SetPaymentState(ctx context.Context, tx *store.Tx, applicationI
 			return nil
 		})
 }
+
+// Issued reports whether the renewed certificate of an application was
+// issued (then a cancellation is not refunded); for the payment module.
+func (s *Server) Issued(ctx context.Context, tx *store.Tx, applicationID string) (bool, error) {
+	_, err := tx.Issuance(ctx, store.AllScope(), applicationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
