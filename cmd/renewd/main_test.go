@@ -123,7 +123,12 @@ var listenRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 // startRenewd runs renewd with args and waits until it listens.
 func startRenewd(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(renewdBinary(t), args...)
+	return startCmd(t, exec.Command(renewdBinary(t), args...))
+}
+
+// startCmd starts a renewd command and waits until it listens.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
