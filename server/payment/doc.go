@@ -42,6 +42,16 @@
 // simulator (package wechatsim) in dev and tests, api.mch.weixin.qq.com in
 // production; everything else is the code production runs.
 //
+// Alipay is a second provider behind the same interface (face-to-face
+// precreate on github.com/smartwalle/alipay/v3, Alipay public key mode),
+// with its own simulator (package alipaysim). Config.Others adds it;
+// NewQRWith(ctx, id, years, "alipay") makes an Alipay QR (closing a live
+// WeChat one first). Alipay differs where the service must know it: a QR
+// nobody scanned is no trade (query says not found: the order is closed
+// locally), refunds are synchronous (its TRADE_CLOSED notice is a no-op),
+// notifications are signed forms answered with "success", and carry no
+// signed timestamp (replays stop at notify_id and the order state).
+//
 // Wiring in the service (renewd):
 //
 //	db, _ := sql.Open("sqlite", "file:renewd.db?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate")

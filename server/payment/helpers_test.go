@@ -21,6 +21,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/payment/alipaysim"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/wechatsim"
 )
 
@@ -29,6 +30,9 @@ const (
 	testAppID  = "wxd678efh567hg6787"
 	testMchSer = "3775B6A45ACD588826D15E583A95F5DD3B6AFE17"
 	testAPIKey = "0123456789abcdef0123456789abcdef" // a test APIv3 key, not a secret
+
+	testAliAppID = "2021000000000001"
+	testSellerID = "2088000000000001"
 )
 
 // fakeClock is an injected clock the tests move by hand.
@@ -177,12 +181,16 @@ type env struct {
 	recv   *httptest.Server
 	pay    *payment.Payments
 	prov   *payment.WeChat
+	ali    *alipaysim.Simulator
+	aliSrv *httptest.Server
+	aliPr  *payment.Alipay
 }
 
 type envOpts struct {
 	mode        wechatsim.Mode
 	maxAttempts int
 	notifyURL   string // default: the in-process receiver
+	alipay      bool   // add the Alipay provider (on its simulator)
 }
 
 // merchantKey is made once per test binary: RSA-2048 generation is slow.
@@ -243,8 +251,24 @@ func newEnv(t testing.TB, dbc dbCase, o envOpts) *env {
 	if err != nil {
 		t.Fatalf("wechat provider: %v", err)
 	}
+	var others []payment.Provider
+	if o.alipay {
+		e.ali, err = alipaysim.New(alipaysim.Config{AppID: testAliAppID, AppPublicKey: &key.PublicKey, SellerID: testSellerID,
+			Clock: e.clock.Now, MaxAttempts: o.maxAttempts, RetryBase: 20 * time.Millisecond, RetryCap: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.aliSrv = httptest.NewTLSServer(e.ali)
+		t.Cleanup(func() { e.ali.Close(); e.aliSrv.Close() })
+		e.aliPr, err = payment.NewAlipay(payment.AlipayConfig{AppID: testAliAppID, SellerID: testSellerID, PrivateKey: key,
+			AlipayPublicKey: e.ali.PublicKey(), Gateway: e.aliSrv.URL + "/gateway.do", HTTPClient: e.aliSrv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, e.aliPr)
+	}
 	e.pay, err = payment.New(db, payment.Config{
-		Provider: e.prov, Applications: appTable{}, Audit: auditTable{}, Prices: renewal.DefaultPolicy(),
+		Provider: e.prov, Others: others, Applications: appTable{}, Audit: auditTable{}, Prices: renewal.DefaultPolicy(),
 		NotifyURL: cmp.Or(o.notifyURL, e.recv.URL+"/v1/payments/notify"), Clock: e.clock.Now,
 	})
 	if err != nil {

@@ -36,8 +36,9 @@ func (p *Payments) HandleNotification(ctx context.Context, providerName string, 
 			p.refused(ctx, AuditEvent{At: now, OutTradeNo: n.Refund.OutTradeNo, OutRefundNo: n.Refund.OutRefundNo, NotificationID: n.ID, AmountFen: n.Refund.RefundFen}, err)
 		}
 	default:
-		err = fmt.Errorf("notification %s carries nothing: %w", n.ID, ErrBadNotification)
-		p.refused(ctx, AuditEvent{At: now, NotificationID: n.ID}, err)
+		// A verified status notice that moves no money (Alipay's
+		// WAIT_BUYER_PAY, or TRADE_CLOSED of an unpaid trade): acknowledged.
+		return p.audit(context.WithoutCancel(ctx), p.db, AuditEvent{At: now, Kind: "notification.ignored", NotificationID: n.ID, Detail: n.EventType})
 	}
 	if err != nil {
 		return fmt.Errorf("notification %s: %w", n.ID, err)

@@ -507,6 +507,10 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 			o = expired
 		} else if pr, perr := p.provider(o.Provider); perr == nil && o.CodeURL != "" {
 			t, err := pr.Query(ctx, o.OutTradeNo)
+			if errors.Is(err, ErrOrderNotFound) {
+				// Alipay: nobody scanned the QR yet, so there is no trade.
+				return Status{State: renewal.PaymentUnpaid, Order: o}, nil
+			}
 			if err != nil {
 				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}
