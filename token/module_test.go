@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
+	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
 
 func TestOpenModuleErrorsNameFileAndReason(t *testing.T) {
@@ -200,4 +203,42 @@ func elf386Header() []byte {
 	b[20] = 1                  // version
 	b[40] = 52                 // e_ehsize
 	return b
+}
+
+// TestOpenWhileAnotherProcessLogsIn: SoftHSM2 fails C_GetTokenInfo now and
+// then while another process logs in to the token; Open must still find it.
+func TestOpenWhileAnotherProcessLogsIn(t *testing.T) {
+	env, m, serials := openEnv(t, "busy")
+	tool := testenv.LookPath(t, "pkcs11-tool")
+	slot := env.Slot(t, serials[0])
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	var logins atomic.Int32
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c := exec.Command(tool, "--module", env.Module, "--slot", slot, "--login", "--pin", userPIN, "--list-objects")
+			c.Env = env.Environ()
+			if err := c.Run(); err == nil {
+				logins.Add(1)
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	ctx := context.Background()
+	// Open over and over until the other process has logged in 30 times.
+	opens := 0
+	for ; logins.Load() < 30 && opens < 1_000_000; opens++ {
+		tok, err := m.Open(ctx, serials[0])
+		if err != nil {
+			t.Fatalf("open %d (after %d logins elsewhere): %v", opens, logins.Load(), err)
+		}
+		tok.Close()
+	}
+	t.Logf("%d opens during %d logins by pkcs11-tool", opens, logins.Load())
 }

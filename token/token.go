@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/miekg/pkcs11"
@@ -38,21 +39,46 @@ type pinOps interface {
 	GetTokenInfo(slotID uint) (pkcs11.TokenInfo, error)
 }
 
+// Open tries to find a token this many times, openRetryGap apart, while some
+// slot's C_GetTokenInfo fails (a busy token, see tokensLocked).
+const (
+	openAttempts = 5
+	openRetryGap = 10 * time.Millisecond
+)
+
 // Open finds the initialised token with the given serial and opens a
 // read-write session on it (read-only if the token is write-protected).
 func (m *Module) Open(ctx context.Context, serial string) (*Token, error) {
 	if err := m.check(); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		tok, unreadable, err := m.openOnce(serial)
+		if tok != nil || err != nil {
+			return tok, err
+		}
+		if unreadable == 0 || attempt == openAttempts {
+			return nil, fmt.Errorf("token %s in %s: %w", serial, m.lib.path, ErrTokenNotFound)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(openRetryGap):
+		}
 	}
+}
+
+// openOnce opens the token if it is listed now; (nil, n, nil) when it is not.
+func (m *Module) openOnce(serial string) (*Token, int, error) {
 	lib := m.lib
 	lib.mu.Lock()
 	defer lib.mu.Unlock()
-	infos, err := lib.tokensLocked()
+	infos, unreadable, err := lib.tokensLocked()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, ti := range infos {
 		if ti.Serial != serial {
@@ -64,12 +90,12 @@ func (m *Module) Open(ctx context.Context, serial string) (*Token, error) {
 		}
 		sh, err := lib.ctx.OpenSession(ti.Slot, flags)
 		if err != nil {
-			return nil, fmt.Errorf("token %s: %w", serial, p11err("open session", err))
+			return nil, 0, fmt.Errorf("token %s: %w", serial, p11err("open session", err))
 		}
 		lib.acquireToken()
-		return &Token{lib: lib, serial: serial, slot: ti.Slot, pins: lib.ctx, session: sh, open: true}, nil
+		return &Token{lib: lib, serial: serial, slot: ti.Slot, pins: lib.ctx, session: sh, open: true}, 0, nil
 	}
-	return nil, fmt.Errorf("token %s in %s: %w", serial, lib.path, ErrTokenNotFound)
+	return nil, unreadable, nil
 }
 
 // Serial is the token's serial number.
