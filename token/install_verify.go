@@ -24,13 +24,14 @@ var (
 	ErrCertExpired      = errors.New("the certificate has expired")
 	ErrCertNotYetValid  = errors.New("the certificate is not valid yet")
 	ErrHolderMismatch   = errors.New("the certificate is for another holder")
+	ErrCertNotNewer     = errors.New("the certificate does not last longer than the one on the token")
 	ErrAlreadyInstalled = errors.New("the certificate is already on the token")
 	ErrReadBackMismatch = errors.New("the certificate read back from the token differs from the one written")
 )
 
 // Install input limits.
 const (
-	installMaxCertBytes  = 64 << 10 // one certificate; real ones are 1–3 KiB
+	installMaxCertBytes  = 64 << 10 // one certificate file (PEM); real ones are 1–3 KiB
 	installMaxChainBytes = 1 << 20  // the issuer chain file
 	installMaxChainCerts = 16
 )
@@ -90,6 +91,9 @@ func installParseOne(data []byte) (*smx509.Certificate, error) {
 	}
 	if len(certs) != 1 {
 		return nil, fmt.Errorf("%w: %d certificates where one was expected", ErrCertUnparsable, len(certs))
+	}
+	if len(certs[0].Raw) > MaxCertificateSize {
+		return nil, fmt.Errorf("%w: %d bytes of DER, a token takes at most %d", ErrCertUnparsable, len(certs[0].Raw), MaxCertificateSize)
 	}
 	return certs[0], nil
 }
@@ -169,14 +173,19 @@ func installSameKey(a, b crypto.PublicKey) bool {
 }
 
 // installVerify checks a renewed certificate before anything is written: it
-// is valid now, names the same holder as old, its public key is keyPub (the
-// key pair that will hold it) and it chains to chain.
+// is valid now, names the same holder as old, lasts longer than old (an
+// older certificate picked by mistake is refused), its public key is keyPub
+// (the key pair that will hold it) and it chains to chain.
 func installVerify(cert, old *smx509.Certificate, keyPub crypto.PublicKey, chain []*smx509.Certificate, now time.Time) error {
 	if err := installCheckValidity(cert, now); err != nil {
 		return err
 	}
 	if old != nil && installHolderKey(cert) != installHolderKey(old) {
 		return fmt.Errorf("%w: %q, the token's certificate is for %q", ErrHolderMismatch, cert.Subject.String(), old.Subject.String())
+	}
+	if old != nil && !cert.NotAfter.After(old.NotAfter) {
+		return fmt.Errorf("%w: valid until %s, the token's until %s", ErrCertNotNewer,
+			cert.NotAfter.UTC().Format(time.DateTime), old.NotAfter.UTC().Format(time.DateTime))
 	}
 	if !installSameKey(cert.PublicKey, keyPub) {
 		return ErrCertKeyMismatch

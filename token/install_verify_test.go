@@ -2,6 +2,9 @@ package token
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/asn1"
+	"math/big"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
@@ -69,6 +72,13 @@ func TestInstallVerifyRefusesWrongCertificates(t *testing.T) {
 					}
 				})
 			}
+			// A certificate that ends before the one on the token: an old
+			// file picked by mistake.
+			current := instParse(t, ca.issue(t, key.Public(), instHolder(), instNow.AddDate(0, 0, -30), instNow.AddDate(0, 0, 30)))
+			older := instParse(t, ca.issue(t, key.Public(), instHolder(), instNow.AddDate(0, 0, -300), instNow.AddDate(0, 0, 29)))
+			if err := installVerify(older, current, key.Public(), chain, instNow); !errors.Is(err, ErrCertNotNewer) {
+				t.Fatalf("older certificate: got %v, want ErrCertNotNewer", err)
+			}
 			if err := installVerify(good, old, key.Public(), nil, instNow); !errors.Is(err, ErrCertChain) {
 				t.Fatalf("no chain: got %v, want ErrCertChain", err)
 			}
@@ -131,7 +141,17 @@ func TestParseCertificateInput(t *testing.T) {
 		t.Errorf("two certificates where one is expected: %v", err)
 	}
 	if _, err := installParseOne(make([]byte, installMaxCertBytes+1)); !errors.Is(err, ErrCertUnparsable) {
-		t.Errorf("oversized certificate: %v", err)
+		t.Errorf("oversized certificate file: %v", err)
+	}
+	// A certificate too large for a token (a bloated extension).
+	tmpl := &smx509.Certificate{SerialNumber: big.NewInt(77), Subject: instHolder(), NotBefore: instNow, NotAfter: instNow.AddDate(1, 0, 0),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Value: make([]byte, MaxCertificateSize)}}}
+	bloated, err := smx509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := installParseOne(bloated); !errors.Is(err, ErrCertUnparsable) {
+		t.Errorf("certificate of %d bytes: %v", len(bloated), err)
 	}
 }
 
