@@ -3,11 +3,11 @@ package token
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/asn1"
-	"math/big"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"testing"
 
 	"github.com/emmansun/gmsm/smx509"
