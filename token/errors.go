@@ -119,10 +119,17 @@ func (s PINState) String() string {
 type PINError struct {
 	Serial string
 	State  PINState
-	Err    error
+	// StateKnown is false when the token could not be asked for its PIN
+	// state after the failure; then State says nothing (a GUI should warn
+	// that tries may be running out).
+	StateKnown bool
+	Err        error
 }
 
 func (e *PINError) Error() string {
+	if !e.StateKnown {
+		return fmt.Sprintf("token %s: %v; pin state unknown", e.Serial, e.Err)
+	}
 	return fmt.Sprintf("token %s: %v; pin state: %s", e.Serial, e.Err, e.State)
 }
 

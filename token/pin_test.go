@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/miekg/pkcs11"
@@ -19,7 +20,7 @@ func TestLoginRealPINStates(t *testing.T) {
 	if !errors.As(err, &pe) || !errors.Is(err, ErrPINIncorrect) {
 		t.Fatalf("wrong PIN: %v", err)
 	}
-	if !pe.State.CountLow || pe.State.Locked || pe.Serial != serials[0] {
+	if !pe.StateKnown || !pe.State.CountLow || pe.State.Locked || pe.Serial != serials[0] {
 		t.Errorf("PIN state after a wrong PIN: %+v", pe)
 	}
 	if string(wrong) != "\x00\x00\x00\x00" {
@@ -91,10 +92,12 @@ func TestChangePIN(t *testing.T) {
 // SoftHSM2 never reaches (final try, locked, expired). It answers every
 // Login with loginErr and reports flags as the token's state.
 type fakeP11 struct {
-	loginErr error
-	flags    uint
-	logins   int
-	gotPIN   string
+	loginErr  error
+	flags     uint
+	infoErrs  int // GetTokenInfo fails this many times first (a busy token)
+	infoCalls int
+	logins    int
+	gotPIN    string
 }
 
 func (f *fakeP11) Login(_ pkcs11.SessionHandle, _ uint, pin string) error {
@@ -108,6 +111,10 @@ func (f *fakeP11) Logout(pkcs11.SessionHandle) error { return nil }
 func (f *fakeP11) SetPIN(_ pkcs11.SessionHandle, _, _ string) error { return f.loginErr }
 
 func (f *fakeP11) GetTokenInfo(uint) (pkcs11.TokenInfo, error) {
+	f.infoCalls++
+	if f.infoCalls <= f.infoErrs {
+		return pkcs11.TokenInfo{}, pkcs11.Error(pkcs11.CKR_GENERAL_ERROR)
+	}
 	return pkcs11.TokenInfo{SerialNumber: "FAKE", Flags: f.flags}, nil
 }
 
@@ -144,8 +151,8 @@ func TestLoginPINStatesFromFake(t *testing.T) {
 			if !errors.As(err, &pe) || !errors.Is(err, c.sentinel) {
 				t.Fatalf("got %v, want a *PINError wrapping %v", err, c.sentinel)
 			}
-			if pe.State != c.want {
-				t.Errorf("state %+v, want %+v", pe.State, c.want)
+			if pe.State != c.want || !pe.StateKnown {
+				t.Errorf("state %+v (known %v), want %+v", pe.State, pe.StateKnown, c.want)
 			}
 			if f.logins != 1 {
 				t.Errorf("Login called %d times: a PIN must never be retried", f.logins)
@@ -161,6 +168,30 @@ func TestLoginPINStatesFromFake(t *testing.T) {
 			}
 		})
 	}
+	t.Run("final try, token busy when asked", func(t *testing.T) {
+		f := &fakeP11{loginErr: pkcs11.Error(pkcs11.CKR_PIN_INCORRECT), infoErrs: 2,
+			flags: pkcs11.CKF_USER_PIN_INITIALIZED | pkcs11.CKF_USER_PIN_FINAL_TRY}
+		tok := &Token{serial: "FAKE", pins: f, open: true}
+		var pe *PINError
+		if err := tok.Login(context.Background(), []byte("1")); !errors.As(err, &pe) || !pe.StateKnown || !pe.State.FinalTry {
+			t.Errorf("got %v", err)
+		}
+		if f.logins != 1 {
+			t.Errorf("%d logins", f.logins)
+		}
+	})
+	t.Run("state unknown", func(t *testing.T) {
+		f := &fakeP11{loginErr: pkcs11.Error(pkcs11.CKR_PIN_INCORRECT), infoErrs: 100}
+		tok := &Token{serial: "FAKE", pins: f, open: true}
+		var pe *PINError
+		err := tok.Login(context.Background(), []byte("1"))
+		if !errors.As(err, &pe) || pe.StateKnown || !strings.Contains(err.Error(), "pin state unknown") {
+			t.Errorf("got %v", err)
+		}
+		if f.infoCalls != openAttempts {
+			t.Errorf("asked the token %d times, want %d", f.infoCalls, openAttempts)
+		}
+	})
 	t.Run("already logged in", func(t *testing.T) {
 		f := &fakeP11{loginErr: pkcs11.Error(pkcs11.CKR_USER_ALREADY_LOGGED_IN)}
 		tok := &Token{serial: "FAKE", pins: f, open: true}

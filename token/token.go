@@ -145,11 +145,31 @@ func (t *Token) Info(ctx context.Context) (TokenInfo, error) {
 		return TokenInfo{}, err
 	}
 	defer t.mu.Unlock()
-	ti, err := t.pins.GetTokenInfo(t.slot)
+	ti, err := t.tokenInfoLocked()
 	if err != nil {
 		return TokenInfo{}, fmt.Errorf("token %s: %w", t.serial, p11err("get token info", err))
 	}
 	return tokenInfo(t.lib.path, t.slot, ti), nil
+}
+
+// tokenInfoLocked reads C_GetTokenInfo, trying again (openAttempts times,
+// openRetryGap apart) when it fails: SoftHSM2 fails it transiently while
+// another process logs in.
+func (t *Token) tokenInfoLocked() (pkcs11.TokenInfo, error) {
+	var (
+		ti  pkcs11.TokenInfo
+		err error
+	)
+	for attempt := 1; attempt <= openAttempts; attempt++ {
+		if ti, err = t.pins.GetTokenInfo(t.slot); err == nil {
+			return ti, nil
+		}
+		if isCode(err, pkcs11.CKR_SLOT_ID_INVALID) || isCode(err, pkcs11.CKR_TOKEN_NOT_PRESENT) || isCode(err, pkcs11.CKR_DEVICE_REMOVED) {
+			break
+		}
+		time.Sleep(openRetryGap)
+	}
+	return ti, err
 }
 
 // LoggedIn reports whether this Token has logged in the user.
@@ -223,14 +243,15 @@ func (t *Token) pinError(op string, err error) error {
 	for _, c := range pinCodes {
 		if isCode(err, c) {
 			pe := &PINError{Serial: t.serial, Err: werr}
-			if ti, ierr := t.pins.GetTokenInfo(t.slot); ierr == nil {
+			if ti, ierr := t.tokenInfoLocked(); ierr == nil {
 				pe.State = pinStateFromFlags(ti.Flags)
+				pe.StateKnown = true
 			}
 			if c == pkcs11.CKR_PIN_LOCKED {
-				pe.State.Locked = true
+				pe.State.Locked, pe.StateKnown = true, true
 			}
 			if c == pkcs11.CKR_PIN_EXPIRED {
-				pe.State.MustChange = true
+				pe.State.MustChange, pe.StateKnown = true, true
 			}
 			return pe
 		}
