@@ -179,7 +179,11 @@ func runEndToEnd(t *testing.T, e *env) {
 	}
 	e.fails(http.StatusConflict, "stale_version", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 3)})
 
-	// Documents.
+	// The form to print, then the signed scan.
+	form := e.ok(http.StatusOK, nil, "GET", app+"/form.pdf", ct, nil)
+	if form.header.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(form.body, []byte("%PDF-1.4")) {
+		t.Fatalf("form.pdf: %s %.20q", form.header.Get("Content-Type"), form.body)
+	}
 	pdf := []byte("%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n")
 	var doc renewal.Document
 	e.ok(http.StatusCreated, &doc, "POST", app+"/documents?kind=application_form&name="+"申请表.pdf", ct, pdf)
@@ -318,6 +322,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	other := e.smsSignIn(otherClerkMobile).AccessToken
 	e.fails(http.StatusNotFound, "not_found", "GET", app, other, nil)
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/documents", other, nil)
+	e.fails(http.StatusNotFound, "not_found", "GET", app+"/form.pdf", other, nil)
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/documents/"+doc.ID, other, nil)
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/certificate", other, nil)
 	e.fails(http.StatusNotFound, "not_found", "POST", app+"/cancel", other, renewal.VersionRequest{Version: a.Version})

@@ -89,6 +89,7 @@ func TestWrongInput(t *testing.T) {
 		{"upload html named pdf", "POST", app + "/documents?kind=other&name=a.pdf", ct, []byte("<html><script>"), nil, 415, "document_type", "document"},
 		{"upload too large", "POST", app + "/documents?kind=other&name=a.pdf", ct, append([]byte("%PDF-"), make([]byte, renewal.MaxDocumentBytes)...), nil, 413, "document_too_large", "document"},
 		{"upload unknown app", "POST", "/v1/applications/ffff/documents?kind=other&name=a.pdf", ct, []byte("%PDF-1.4"), nil, 404, "not_found", ""},
+		{"form unknown app", "GET", "/v1/applications/ffff/form.pdf", ct, nil, nil, 404, "not_found", ""},
 		{"document unknown", "GET", app + "/documents/ffff", ct, nil, nil, 404, "not_found", ""},
 		{"delete document unknown", "DELETE", app + "/documents/ffff", ct, nil, nil, 404, "not_found", ""},
 		{"finverify unknown app", "GET", "/v1/applications/ffff/finverify", ct, nil, nil, 404, "not_found", ""},

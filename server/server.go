@@ -207,6 +207,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/applications/{id}/hold", staff(s.review(renewal.ActionHold))},
 		{"POST", "/v1/applications/{id}/release", staff(s.review(renewal.ActionRelease))},
 		{"GET", "/v1/review/queue", staff(s.reviewQueue)},
+		{"GET", "/v1/applications/{id}/form.pdf", user(s.applicationForm)},
 		{"GET", "/v1/applications/{id}/documents", user(s.listDocuments)},
 		{"POST", "/v1/applications/{id}/documents", user(s.uploadDocument)},
 		{"GET", "/v1/applications/{id}/documents/{doc}", user(s.getDocument)},
