@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/server/payment/alipaysim"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/wechatsim"
 )
 
@@ -24,11 +25,19 @@ import (
 // with a WeChat provider wired to it through the real SDK path: what
 // renewd --dev uses instead of api.mch.weixin.qq.com. Its merchant key,
 // APIv3 key and platform key are made fresh at start and live in memory only.
+//
+// The same port serves the Alipay simulator at /gateway.do, with its dev
+// endpoint at /alipay/sim/pay?out_trade_no=....
 type DevSimulator struct {
 	Sim      *wechatsim.Simulator
-	URL      string // https://127.0.0.1:port; POST URL+"/sim/pay?out_trade_no=..." pays an order
+	URL      string // https://127.0.0.1:port; POST URL+"/sim/pay?out_trade_no=..." pays a WeChat order
 	Provider *WeChat
-	srv      *http.Server
+
+	Alipay         *alipaysim.Simulator
+	AlipayProvider *Alipay
+
+	Client *http.Client // trusts the simulator's self-signed loopback certificate
+	srv    *http.Server
 }
 
 // StartDevSimulator listens on addr (loopback only: the /sim/ endpoints have
@@ -67,31 +76,46 @@ func StartDevSimulator(ctx context.Context, addr string, clock func() time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("dev simulator: listen: %w", err)
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	ali, err := alipaysim.New(alipaysim.Config{AppID: devAlipayAppID, AppPublicKey: &mchKey.PublicKey, SellerID: devAlipaySeller, Clock: clock})
+	if err != nil {
+		return nil, fmt.Errorf("dev simulator: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/gateway.do", ali)
+	mux.Handle("/alipay/", http.StripPrefix("/alipay", ali))
+	mux.Handle("/", sim)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	url := "https://" + strings.Replace(ln.Addr().String(), "[::1]", "localhost", 1)
-	prov, err := NewWeChat(ctx, WeChatConfig{
+	hc := &http.Client{Timeout: DefaultHTTPTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	d := &DevSimulator{Sim: sim, URL: url, Alipay: ali, Client: hc, srv: srv}
+	d.Provider, err = NewWeChat(ctx, WeChatConfig{
 		MchID: mchID, AppID: appID, MerchantCertSerial: mchSerial, MerchantKey: mchKey, APIv3Key: apiV3Key,
-		PublicKeyID: sim.PublicKeyID(), PublicKey: sim.PublicKey(), Endpoint: url,
-		HTTPClient: &http.Client{Timeout: DefaultHTTPTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
+		PublicKeyID: sim.PublicKeyID(), PublicKey: sim.PublicKey(), Endpoint: url, HTTPClient: hc,
 	})
+	if err == nil {
+		d.AlipayProvider, err = NewAlipay(AlipayConfig{AppID: devAlipayAppID, SellerID: devAlipaySeller, PrivateKey: mchKey,
+			AlipayPublicKey: ali.PublicKey(), Gateway: url + "/gateway.do", HTTPClient: hc})
+	}
 	if err != nil {
-		_ = srv.Close()
-		sim.Close()
+		_ = d.Close()
 		return nil, err
 	}
-	return &DevSimulator{Sim: sim, URL: url, Provider: prov, srv: srv}, nil
+	return d, nil
 }
 
 // Close stops the server and the notification senders.
 func (d *DevSimulator) Close() error {
 	err := d.srv.Close()
 	d.Sim.Close()
+	d.Alipay.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
+
+const devAlipayAppID, devAlipaySeller = "2021000000000001", "2088000000000001"
 
 func loopbackCert() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -26,18 +26,33 @@ func TestDevSimulatorThroughTheRealSDKPath(t *testing.T) {
 	if err != nil || code == "" {
 		t.Fatalf("create: %v %q", err, code)
 	}
-	// The dev endpoint pays like the phone: plain HTTPS POST.
+	// The dev endpoint pays like the phone, over TLS the default client does not trust.
 	resp, err := http.Post(dev.URL+"/sim/pay?out_trade_no=UKRDEV000001", "", nil)
 	if err == nil {
 		resp.Body.Close()
 		t.Fatal("the simulator's self-signed certificate was trusted by the default client")
 	}
-	if _, err := dev.Sim.Pay("UKRDEV000001"); err != nil {
-		t.Fatal(err)
+	resp, err = dev.Client.Post(dev.URL+"/sim/pay?out_trade_no=UKRDEV000001", "", nil)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("dev pay endpoint: %v %v", err, resp)
 	}
+	resp.Body.Close()
 	tx, err := dev.Provider.Query(ctx, "UKRDEV000001")
 	if err != nil || tx.TradeState != payment.TradeSuccess || tx.TotalFen != 1 {
 		t.Fatalf("query: %v %+v", err, tx)
+	}
+	// Alipay on the same port.
+	if _, err := dev.AlipayProvider.CreateQR(ctx, payment.QRRequest{OutTradeNo: "UKRDEV000002", Description: "dev", AmountFen: 2, ExpiresAt: exp}); err != nil {
+		t.Fatalf("alipay create: %v", err)
+	}
+	resp, err = dev.Client.Post(dev.URL+"/alipay/sim/pay?out_trade_no=UKRDEV000002", "", nil)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("alipay dev pay endpoint: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	tx, err = dev.AlipayProvider.Query(ctx, "UKRDEV000002")
+	if err != nil || tx.TradeState != payment.TradeSuccess || tx.TotalFen != 2 {
+		t.Fatalf("alipay query: %v %+v", err, tx)
 	}
 }
 

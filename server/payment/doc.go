@@ -69,8 +69,9 @@
 //
 //	dev, _ := payment.StartDevSimulator(ctx, "127.0.0.1:0", nil)
 //	defer dev.Close()
-//	// Provider: dev.Provider; pay an order with dev.Sim.Pay(outTradeNo) or
-//	// curl -k -X POST "$URL/sim/pay?out_trade_no=..."
+//	// Provider: dev.Provider, Others: dev.AlipayProvider; pay an order with
+//	// dev.Sim.Pay / dev.Alipay.Pay, or curl -k -X POST
+//	// "$URL/sim/pay?out_trade_no=..." ("$URL/alipay/sim/pay?..." for Alipay)
 //
 // store implements ApplicationPayments (SetPaymentState and Issued on the
 // given *sql.Tx, so the application row moves with the payment row) and
