@@ -73,53 +73,55 @@ func TestAlipayPayRefundAndReplays(t *testing.T) {
 }
 
 func TestAlipayExpiryAndClose(t *testing.T) {
-	e := newEnv(t, dbCases[0], envOpts{alipay: true})
-	e.addApp("A1")
-	start := e.clock.Now()
-	o, err := e.pay.NewQRWith(e.ctx, "A1", 1, "alipay")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Scanned but not paid at 299 s: the trade exists; closed at 300 s.
-	e.clock.Set(start.Add(299 * time.Second))
-	if err := e.ali.Scan(o.OutTradeNo); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Set(start.Add(300 * time.Second))
-	if n, err := e.pay.ExpireDue(e.ctx); err != nil || n != 1 {
-		t.Fatalf("sweep: %d %v", n, err)
-	}
-	if got, _ := e.pay.Order(e.ctx, o.OutTradeNo); got.State != payment.OrderClosed {
-		t.Fatalf("order %s", got.State)
-	}
-	if tx, err := e.aliPr.Query(e.ctx, o.OutTradeNo); err != nil || tx.TradeState != payment.TradeClosed {
-		t.Fatalf("alipay side: %v %+v", err, tx)
-	}
-	// A new, unscanned attempt expires without a trade at Alipay.
-	n, err := e.pay.NewQRWith(e.ctx, "A1", 1, "alipay")
-	if err != nil || n.OutTradeNo == o.OutTradeNo {
-		t.Fatalf("new attempt: %v %+v", err, n)
-	}
-	e.clock.Set(n.ExpiresAt.Add(time.Second))
-	if _, err := e.pay.ExpireDue(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.ali.Pay(n.OutTradeNo); !errors.Is(err, alipaysim.ErrExpired) {
-		t.Fatalf("pay at 301 s: %v", err)
-	}
-	// Close of a paid trade says so.
-	e.clock.Set(e.clock.Now().Add(time.Second))
-	m, err := e.pay.NewQRWith(e.ctx, "A1", 1, "alipay")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ali.Scan(m.OutTradeNo)
-	if err := e.aliPr.Close(e.ctx, m.OutTradeNo); err != nil {
-		t.Fatalf("close scanned: %v", err)
-	}
-	if _, err := e.ali.Pay(m.OutTradeNo); !errors.Is(err, alipaysim.ErrClosed) {
-		t.Fatalf("pay closed: %v", err)
-	}
+	forEachDB(t, func(t *testing.T, dbc dbCase) {
+		e := newEnv(t, dbc, envOpts{alipay: true})
+		e.addApp("A1")
+		start := e.clock.Now()
+		o, err := e.pay.NewQRWith(e.ctx, "A1", 1, "alipay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Scanned but not paid at 299 s: the trade exists; closed at 300 s.
+		e.clock.Set(start.Add(299 * time.Second))
+		if err := e.ali.Scan(o.OutTradeNo); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Set(start.Add(300 * time.Second))
+		if n, err := e.pay.ExpireDue(e.ctx); err != nil || n != 1 {
+			t.Fatalf("sweep: %d %v", n, err)
+		}
+		if got, _ := e.pay.Order(e.ctx, o.OutTradeNo); got.State != payment.OrderClosed {
+			t.Fatalf("order %s", got.State)
+		}
+		if tx, err := e.aliPr.Query(e.ctx, o.OutTradeNo); err != nil || tx.TradeState != payment.TradeClosed {
+			t.Fatalf("alipay side: %v %+v", err, tx)
+		}
+		// A new, unscanned attempt expires without a trade at Alipay.
+		n, err := e.pay.NewQRWith(e.ctx, "A1", 1, "alipay")
+		if err != nil || n.OutTradeNo == o.OutTradeNo {
+			t.Fatalf("new attempt: %v %+v", err, n)
+		}
+		e.clock.Set(n.ExpiresAt.Add(time.Second))
+		if _, err := e.pay.ExpireDue(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.ali.Pay(n.OutTradeNo); !errors.Is(err, alipaysim.ErrExpired) {
+			t.Fatalf("pay at 301 s: %v", err)
+		}
+		// Close of a paid trade says so.
+		e.clock.Set(e.clock.Now().Add(time.Second))
+		m, err := e.pay.NewQRWith(e.ctx, "A1", 1, "alipay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ali.Scan(m.OutTradeNo)
+		if err := e.aliPr.Close(e.ctx, m.OutTradeNo); err != nil {
+			t.Fatalf("close scanned: %v", err)
+		}
+		if _, err := e.ali.Pay(m.OutTradeNo); !errors.Is(err, alipaysim.ErrClosed) {
+			t.Fatalf("pay closed: %v", err)
+		}
+	})
 }
 
 func TestSwitchingProviderClosesTheLiveQR(t *testing.T) {

@@ -381,32 +381,34 @@ func TestThousandConcurrentCopiesCreditOnce(t *testing.T) {
 }
 
 func TestBadQRRequests(t *testing.T) {
-	e := newEnv(t, dbCases[0], envOpts{})
-	for name, c := range map[string]struct {
-		app   string
-		years int
-		want  error
-	}{
-		"empty application":    {"", 1, payment.ErrInvalid},
-		"long application":     {strings.Repeat("a", 65), 1, payment.ErrInvalid},
-		"space in application": {"a b", 1, payment.ErrInvalid},
-		"zero years":           {"A1", 0, payment.ErrNoPrice},
-		"four years":           {"A1", 4, payment.ErrNoPrice},
-	} {
-		if _, err := e.pay.NewQR(e.ctx, c.app, c.years); !errors.Is(err, c.want) {
-			t.Errorf("%s: %v, want %v", name, err, c.want)
+	forEachDB(t, func(t *testing.T, dbc dbCase) {
+		e := newEnv(t, dbc, envOpts{})
+		for name, c := range map[string]struct {
+			app   string
+			years int
+			want  error
+		}{
+			"empty application":    {"", 1, payment.ErrInvalid},
+			"long application":     {strings.Repeat("a", 65), 1, payment.ErrInvalid},
+			"space in application": {"a b", 1, payment.ErrInvalid},
+			"zero years":           {"A1", 0, payment.ErrNoPrice},
+			"four years":           {"A1", 4, payment.ErrNoPrice},
+		} {
+			if _, err := e.pay.NewQR(e.ctx, c.app, c.years); !errors.Is(err, c.want) {
+				t.Errorf("%s: %v, want %v", name, err, c.want)
+			}
 		}
-	}
-	var n int
-	if err := e.db.QueryRow(`SELECT COUNT(*) FROM payment_orders`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("orders after bad requests: %d %v", n, err)
-	}
-	if _, err := e.pay.Status(e.ctx, ""); !errors.Is(err, payment.ErrInvalid) {
-		t.Fatalf("status of empty id: %v", err)
-	}
-	if st, err := e.pay.Status(e.ctx, "nobody"); err != nil || st.State != renewal.PaymentUnpaid {
-		t.Fatalf("status of unknown app: %v %+v", err, st)
-	}
+		var n int
+		if err := e.db.QueryRow(`SELECT COUNT(*) FROM payment_orders`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("orders after bad requests: %d %v", n, err)
+		}
+		if _, err := e.pay.Status(e.ctx, ""); !errors.Is(err, payment.ErrInvalid) {
+			t.Fatalf("status of empty id: %v", err)
+		}
+		if st, err := e.pay.Status(e.ctx, "nobody"); err != nil || st.State != renewal.PaymentUnpaid {
+			t.Fatalf("status of unknown app: %v %+v", err, st)
+		}
+	})
 }
 
 func TestCertificateModeEndToEnd(t *testing.T) {

@@ -68,27 +68,29 @@ func TestCancelRefundsAndRefundNotificationCompletesIt(t *testing.T) {
 }
 
 func TestRefundWithoutNotificationIsQueried(t *testing.T) {
-	e := newEnv(t, dbCases[0], envOpts{})
-	e.paid("A1")
-	e.sim.HoldNotifications(true)
-	rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "changed mind"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.sim.SettleRefund(rf.OutRefundNo); err != nil {
-		t.Fatal(err)
-	}
-	st, err := e.pay.Status(e.ctx, "A1")
-	if err != nil || st.State != renewal.PaymentRefunded {
-		t.Fatalf("status %v %+v", err, st)
-	}
-	// The late notification then changes nothing.
-	e.sim.HoldNotifications(false)
-	e.sim.ReleaseNotifications()
-	e.sim.Wait()
-	if n := e.auditCount("refund.success"); n != 1 {
-		t.Fatalf("refund.success logged %d times", n)
-	}
+	forEachDB(t, func(t *testing.T, dbc dbCase) {
+		e := newEnv(t, dbc, envOpts{})
+		e.paid("A1")
+		e.sim.HoldNotifications(true)
+		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "changed mind"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.SettleRefund(rf.OutRefundNo); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.pay.Status(e.ctx, "A1")
+		if err != nil || st.State != renewal.PaymentRefunded {
+			t.Fatalf("status %v %+v", err, st)
+		}
+		// The late notification then changes nothing.
+		e.sim.HoldNotifications(false)
+		e.sim.ReleaseNotifications()
+		e.sim.Wait()
+		if n := e.auditCount("refund.success"); n != 1 {
+			t.Fatalf("refund.success logged %d times", n)
+		}
+	})
 }
 
 func TestRefundRefusedAfter7DaysOrAfterIssuance(t *testing.T) {
@@ -136,31 +138,33 @@ func TestRefundRefusedAfter7DaysOrAfterIssuance(t *testing.T) {
 }
 
 func TestBadCancelRequests(t *testing.T) {
-	e := newEnv(t, dbCases[0], envOpts{})
-	e.paid("A1")
-	good := payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "r"}
-	for name, mut := range map[string]func(r *payment.CancelRequest){
-		"no application": func(r *payment.CancelRequest) { r.ApplicationID = "" },
-		"bad role":       func(r *payment.CancelRequest) { r.Role = "admin" },
-		"no actor":       func(r *payment.CancelRequest) { r.Actor = "" },
-		"long actor":     func(r *payment.CancelRequest) { r.Actor = strings.Repeat("a", 129) },
-		"no reason":      func(r *payment.CancelRequest) { r.Reason = "  " },
-		"long reason":    func(r *payment.CancelRequest) { r.Reason = strings.Repeat("退", 81) },
-		"unpaid":         func(r *payment.CancelRequest) { r.ApplicationID = "NOPE" },
-	} {
-		r := good
-		mut(&r)
-		if _, err := e.pay.Cancel(e.ctx, r); err == nil {
-			t.Errorf("%s: accepted", name)
+	forEachDB(t, func(t *testing.T, dbc dbCase) {
+		e := newEnv(t, dbc, envOpts{})
+		e.paid("A1")
+		good := payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "r"}
+		for name, mut := range map[string]func(r *payment.CancelRequest){
+			"no application": func(r *payment.CancelRequest) { r.ApplicationID = "" },
+			"bad role":       func(r *payment.CancelRequest) { r.Role = "admin" },
+			"no actor":       func(r *payment.CancelRequest) { r.Actor = "" },
+			"long actor":     func(r *payment.CancelRequest) { r.Actor = strings.Repeat("a", 129) },
+			"no reason":      func(r *payment.CancelRequest) { r.Reason = "  " },
+			"long reason":    func(r *payment.CancelRequest) { r.Reason = strings.Repeat("退", 81) },
+			"unpaid":         func(r *payment.CancelRequest) { r.ApplicationID = "NOPE" },
+		} {
+			r := good
+			mut(&r)
+			if _, err := e.pay.Cancel(e.ctx, r); err == nil {
+				t.Errorf("%s: accepted", name)
+			}
 		}
-	}
-	if s, _ := e.app("A1"); s != "paid" {
-		t.Fatalf("A1 is %s", s)
-	}
-	var n int
-	if err := e.db.QueryRow(`SELECT COUNT(*) FROM payment_refunds`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("refund rows after bad requests: %d %v", n, err)
-	}
+		if s, _ := e.app("A1"); s != "paid" {
+			t.Fatalf("A1 is %s", s)
+		}
+		var n int
+		if err := e.db.QueryRow(`SELECT COUNT(*) FROM payment_refunds`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("refund rows after bad requests: %d %v", n, err)
+		}
+	})
 }
 
 func TestAbnormalRefundGoesBackToPaid(t *testing.T) {
