@@ -42,6 +42,11 @@ var commands = map[string]command{
 	"install-cert": {cmdInstallCert, "write a renewed certificate to a token safely"},
 	"recover":      {cmdRecover, "complete or roll back an interrupted install"},
 	"change-pin":   {cmdChangePIN, "change a token's user PIN"},
+	// Service commands (service*.go, docs/ukeyctl-service.md).
+	"login":         {cmdLogin, "sign in to the renewal service (SMS code or password)"},
+	"logout":        {cmdLogout, "sign out of the renewal service"},
+	"apps":          {cmdApps, "list renewal applications"},
+	"fetch-install": {cmdFetchInstall, "fetch an application's renewed certificate, install it on a token, confirm"},
 }
 
 func main() {
