@@ -108,7 +108,7 @@ func (m *Module) Watch(ctx context.Context, opts WatchOptions, fn func(Event)) e
 				return err
 			}
 		}
-		infos, err := m.Tokens(ctx)
+		infos, unreadable, err := m.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -124,7 +124,7 @@ func (m *Module) Watch(ctx context.Context, opts WatchOptions, fn func(Event)) e
 		}
 		failures = 0
 		now := opts.Now()
-		for _, ev := range w.step(infos) {
+		for _, ev := range w.step(infos, unreadable) {
 			ev.Time = now
 			fn(ev)
 		}
@@ -148,7 +148,10 @@ func newWatchState(removeAfter int) *watchState {
 	return &watchState{removeAfter: removeAfter, first: true, known: map[string]*watched{}}
 }
 
-func (w *watchState) step(infos []TokenInfo) []Event {
+// step takes one poll's tokens. While some slot could not be read
+// (unreadable > 0: a token busy in another process), tokens missing from
+// the poll may be that slot, so they are not counted as missing.
+func (w *watchState) step(infos []TokenInfo, unreadable int) []Event {
 	var evs []Event
 	seen := map[string]bool{}
 	for _, ti := range infos {
@@ -170,7 +173,7 @@ func (w *watchState) step(infos []TokenInfo) []Event {
 		}
 	}
 	for serial, k := range w.known {
-		if seen[serial] {
+		if seen[serial] || unreadable > 0 {
 			continue
 		}
 		if k.missing++; k.missing >= w.removeAfter {
@@ -180,6 +183,19 @@ func (w *watchState) step(infos []TokenInfo) []Event {
 	}
 	w.first = false
 	return evs
+}
+
+// poll is Tokens that also counts unreadable slots.
+func (m *Module) poll(ctx context.Context) ([]TokenInfo, int, error) {
+	if err := m.check(); err != nil {
+		return nil, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	m.lib.mu.Lock()
+	defer m.lib.mu.Unlock()
+	return m.lib.tokensLocked()
 }
 
 // ErrBusy is returned by Reload while a Token is open on the module.

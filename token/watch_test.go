@@ -3,9 +3,13 @@ package token
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
 
 func TestWatchStateDebounce(t *testing.T) {
@@ -20,22 +24,25 @@ func TestWatchStateDebounce(t *testing.T) {
 		return s
 	}
 	steps := []struct {
-		in   []TokenInfo
-		want string
+		in         []TokenInfo
+		unreadable int
+		want       string
 	}{
-		{[]TokenInfo{a}, "present:A "},
-		{[]TokenInfo{a, b}, "inserted:B "},
-		{[]TokenInfo{b}, ""}, // A missing once: maybe a transient failure
-		{[]TokenInfo{a, b}, ""},
-		{[]TokenInfo{b}, ""},
-		{[]TokenInfo{b}, "removed:A "},
-		{[]TokenInfo{{Serial: "B", Label: "new"}}, "changed:B "},
-		{nil, ""},
-		{nil, "removed:B "},
-		{nil, ""},
+		{[]TokenInfo{a}, 0, "present:A "},
+		{[]TokenInfo{a, b}, 0, "inserted:B "},
+		{[]TokenInfo{b}, 0, ""}, // A missing once: maybe a transient failure
+		{[]TokenInfo{a, b}, 0, ""},
+		{[]TokenInfo{b}, 0, ""},
+		{[]TokenInfo{b}, 1, ""}, // a slot was unreadable: it may be A, not counted
+		{[]TokenInfo{b}, 1, ""},
+		{[]TokenInfo{b}, 0, "removed:A "},
+		{[]TokenInfo{{Serial: "B", Label: "new"}}, 0, "changed:B "},
+		{nil, 0, ""},
+		{nil, 0, "removed:B "},
+		{nil, 0, ""},
 	}
 	for i, s := range steps {
-		if got := kinds(w.step(s.in)); got != s.want {
+		if got := kinds(w.step(s.in, s.unreadable)); got != s.want {
 			t.Errorf("step %d: got %q, want %q", i, got, s.want)
 		}
 	}
@@ -110,5 +117,42 @@ func TestWatchSoftHSM(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("watch returned %v after cancel", err)
+	}
+}
+
+// TestWatchNoFalseRemovalWhileBusy: another process logging in over and over
+// makes SoftHSM2 fail C_GetTokenInfo now and then; the watcher must not
+// report the token removed (or inserted again).
+func TestWatchNoFalseRemovalWhileBusy(t *testing.T) {
+	env, m, serials := openEnv(t, "busy")
+	tool := testenv.LookPath(t, "pkcs11-tool")
+	slot := env.Slot(t, serials[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var events []string
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Watch(ctx, WatchOptions{Interval: MinWatchInterval, RemoveAfter: 1}, func(e Event) {
+			mu.Lock()
+			events = append(events, string(e.Kind)+":"+e.Token.Serial)
+			mu.Unlock()
+		})
+	}()
+	for i := 0; i < 30; i++ {
+		c := exec.Command(tool, "--module", env.Module, "--slot", slot, "--login", "--pin", userPIN, "--list-objects")
+		c.Env = env.Environ()
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("pkcs11-tool: %v: %s", err, out)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 1 || events[0] != "present:"+serials[0] {
+		t.Errorf("events while another process logged in 30 times: %v", events)
 	}
 }
