@@ -437,3 +437,5 @@ func validForm(org *store.Organisation, years int) renewal.ApplicationForm {
 }
 
 func path(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

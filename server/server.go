@@ -108,6 +108,7 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	hasher  *auth.Hasher
+	idem    *idemCache
 	metrics *metrics
 	devSMS  *sms.Outbox
 	devBank *bank.Outbox
@@ -139,7 +140,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	l := cfg.Limits
 	s := &Server{
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
-		now: d.Now, log: d.Log, hasher: auth.NewHasher(), metrics: newMetrics(),
+		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
 		devSMS: d.DevSMS, devBank: d.DevBank,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
@@ -179,7 +180,7 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	pub := func(h handlerFunc) http.Handler { return s.adapt(h) }
-	user := func(h handlerFunc) http.Handler { return s.adapt(s.authed(h)) }
+	user := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.idempotent(h))) }
 	staff := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.staffOnly(h))) }
 	admin := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.adminOnly(h))) }
 	return []route{

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// Idempotency keys: a POST that carries an Idempotency-Key and succeeded
+// is answered again, byte for byte, when the same user sends the same key
+// with the same request (a client retrying after a lost answer: the
+// document is stored once, the application created once). The same key
+// with another request is refused. A duplicate that arrives while the
+// first is still running waits for it. Only successes are remembered,
+// in memory, for IdempotencyTTL, at most IdempotencyMaxKeys of them: a
+// restart of the service forgets them (the store's own uniqueness rules
+// still stop a second application for one certificate).
+const (
+	IdempotencyHeader  = "Idempotency-Key"
+	IdempotencyTTL     = 24 * time.Hour
+	IdempotencyMaxKeys = 10_000
+	maxIdempotencyKey  = 255
+	maxRememberedBody  = 1 << 20 // larger answers are not remembered
+)
+
+type idemEntry struct {
+	sum    [32]byte
+	done   chan struct{}
+	ok     bool
+	status int
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+type idemCache struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	m     map[string]*idemEntry
+	order []string
+}
+
+func newIdemCache(now func() time.Time) *idemCache {
+	return &idemCache{now: now, m: map[string]*idemEntry{}}
+}
+
+// begin returns the entry for key and whether the caller runs the request.
+func (c *idemCache) begin(key string, sum [32]byte) (*idemEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if e, ok := c.m[key]; ok && now.Sub(e.at) < IdempotencyTTL {
+		return e, false
+	}
+	for len(c.order) > 0 && (len(c.m) >= IdempotencyMaxKeys || now.Sub(c.m[c.order[0]].at) >= IdempotencyTTL) {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	e := &idemEntry{sum: sum, done: make(chan struct{}), at: now}
+	if _, seen := c.m[key]; !seen {
+		c.order = append(c.order, key)
+	}
+	c.m[key] = e
+	return e, true
+}
+
+func (c *idemCache) finish(key string, e *idemEntry, ok bool) {
+	c.mu.Lock()
+	e.ok = ok
+	if !ok {
+		delete(c.m, key) // a failure may be retried for real
+	}
+	c.mu.Unlock()
+	close(e.done)
+}
+
+// capture records what a handler writes while passing it through.
+type capture struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+	big    bool
+}
+
+func (c *capture) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *capture) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if c.body.Len()+len(b) <= maxRememberedBody {
+		c.body.Write(b)
+	} else {
+		c.big = true
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+func (s *Server) idempotent(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		key := r.Header.Get(IdempotencyHeader)
+		if r.Method != http.MethodPost || key == "" {
+			return h(w, r)
+		}
+		if len(key) > maxIdempotencyKey || !printableASCII(key) {
+			return renewal.Errorf(renewal.CodeInvalidField, IdempotencyHeader, "an idempotency key is 1 to %d printable ASCII characters", maxIdempotencyKey)
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.Limits.MaxDocument+1))
+		if err != nil {
+			return renewal.Errorf(renewal.CodeInvalidRequest, "", "the request body could not be read")
+		}
+		hash := sha256.New()
+		hash.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
+		hash.Write(body)
+		var sum [32]byte
+		copy(sum[:], hash.Sum(nil))
+		ck := principalOf(r.Context()).user.ID + "\x00" + key
+		e, leader := s.idem.begin(ck, sum)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !leader {
+			if e.sum != sum {
+				return renewal.Errorf(renewal.CodeConflict, IdempotencyHeader, "this idempotency key was used for another request")
+			}
+			select {
+			case <-e.done:
+			case <-r.Context().Done():
+				return context.Cause(r.Context())
+			}
+			if e.ok {
+				for k, v := range e.header {
+					w.Header()[k] = v
+				}
+				w.Header().Set("Idempotent-Replayed", "true")
+				w.WriteHeader(e.status)
+				_, _ = w.Write(e.body)
+				return nil
+			}
+			return h(w, r) // the first attempt failed: this one runs for real
+		}
+		rec := &capture{ResponseWriter: w}
+		err = h(rec, r)
+		ok := err == nil && rec.status >= 200 && rec.status < 300 && !rec.big
+		if ok {
+			e.status, e.body, e.header = rec.status, rec.body.Bytes(), w.Header().Clone()
+		}
+		s.idem.finish(ck, e, ok)
+		return err
+	}
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
