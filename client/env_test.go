@@ -93,7 +93,7 @@ type holder struct {
 // env is the real service (server.New over a real SQLite store, dev CA,
 // SMS and bank outboxes) behind a real HTTP listener.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	srv      *server.Server
 	st       *store.Store
@@ -114,7 +114,7 @@ type envOptions struct {
 	wrapListener func(net.Listener) net.Listener
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	c := &serverClock{t: start}
