@@ -2,6 +2,8 @@ package payment_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"io"
@@ -448,5 +450,33 @@ func TestNewWeChatRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := payment.NewWeChat(t.Context(), good); err != nil {
 		t.Fatalf("good config: %v", err)
+	}
+}
+
+func TestWeChatRefusesAnswersItCannotVerify(t *testing.T) {
+	e := newEnv(t, dbCases[0], envOpts{})
+	e.addApp("A1")
+	o, err := e.pay.NewQR(e.ctx, "A1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.Pay(o.OutTradeNo); err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A provider that trusts another WeChat Pay key (a man in the middle's
+	// view) must not believe the answer "SUCCESS".
+	spoofed, err := payment.NewWeChat(e.ctx, payment.WeChatConfig{
+		MchID: testMchID, AppID: testAppID, MerchantCertSerial: testMchSer, MerchantKey: merchantKey(), APIv3Key: testAPIKey,
+		PublicKeyID: e.sim.PublicKeyID(), PublicKey: &other.PublicKey, Endpoint: e.simSrv.URL, HTTPClient: e.simSrv.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx, err := spoofed.Query(e.ctx, o.OutTradeNo); err == nil {
+		t.Fatalf("unverifiable answer accepted: %+v", tx)
 	}
 }

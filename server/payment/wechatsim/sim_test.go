@@ -434,3 +434,50 @@ func TestRefundAndCloseBadRequests(t *testing.T) {
 		t.Fatal("settled an unknown refund")
 	}
 }
+
+func TestTransportTimestampsFiveMinutesOff(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	call := func(offset time.Duration) error {
+		sim, err := wechatsim.New(wechatsim.Config{MchID: mchID, AppID: appID, MerchantCertSerial: mchSer, MerchantPublicKey: &key.PublicKey,
+			APIv3Key: apiV3Key, WallClock: func() time.Time { return time.Now().Add(offset) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		srv := httptest.NewTLSServer(sim)
+		defer srv.Close()
+		u, _ := url.Parse(srv.URL)
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: rewrite{base: u, next: srv.Client().Transport}}
+		c, err := core.NewClient(ctx, option.WithWechatPayPublicKeyAuthCipher(mchID, mchSer, key, sim.PublicKeyID(), sim.PublicKey()), option.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nat := native.NativeApiService{Client: c}
+		_, _, err = nat.Prepay(ctx, native.PrepayRequest{
+			Appid: core.String(appID), Mchid: core.String(mchID), Description: core.String("x"),
+			OutTradeNo: core.String("UKR000001"), NotifyUrl: core.String("https://127.0.0.1:1/n"),
+			Amount: &native.Amount{Total: core.Int64(1)},
+		})
+		return err
+	}
+	// A simulator clock exactly 5 minutes slow still takes the SDK's
+	// request (whole-second timestamps), but its answer, stamped 5 minutes
+	// ago, is refused by the SDK's own validator.
+	err = call(-5 * time.Minute)
+	var ae *core.APIError
+	if err == nil || errors.As(err, &ae) || !strings.Contains(err.Error(), "expires") {
+		t.Fatalf("answer stamped 5 minutes ago: %v", err)
+	}
+	// Further off, the simulator refuses the request, as WeChat does.
+	err = call(-6 * time.Minute)
+	if !errors.As(err, &ae) || ae.Code != "SIGN_ERROR" {
+		t.Fatalf("request 6 minutes ahead of the simulator: %v", err)
+	}
+	if err := call(0); err != nil {
+		t.Fatalf("in step: %v", err)
+	}
+}
