@@ -102,6 +102,10 @@ func crashChild() error {
 		})
 	}
 	fmt.Println("ready")
+	if os.Getenv("UKEY_CRASH_ACTION") == "recover" {
+		_, err = Recover(ctx, tok, j.Dir())
+		return err
+	}
 	_, err = Install(ctx, tok, req)
 	return err
 }
@@ -189,9 +193,9 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		}
 		return old, renewed
 	}
-	run := func(kill time.Duration, killIt bool) (time.Duration, error) {
+	run := func(kill time.Duration, killIt bool, action string) (time.Duration, error) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestInstallCrashChild$", "-test.count=1")
-		cmd.Env = append(f.env.Environ(), crashChildEnv+"=1",
+		cmd.Env = append(f.env.Environ(), crashChildEnv+"=1", "UKEY_CRASH_ACTION="+action,
 			"UKEY_CRASH_DIR="+dir, "UKEY_CRASH_MODULE="+f.env.Module, "UKEY_CRASH_SERIAL="+f.serial,
 			"UKEY_CRASH_MODE="+string(c.mode), "UKEY_CRASH_CERT_SERIAL="+strconv.FormatInt(f.ca.serial, 10))
 		cmd.Stdin = strings.NewReader(instUserPIN + "\n")
@@ -253,6 +257,9 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		outcomes["recover:"+res.Outcome]++
 		for _, o := range res.Removed {
 			why, _, _ := strings.Cut(o.Reason, ":")
+			if why == "orphan" && os.Getenv("UKEY_CRASH_VERBOSE") != "" {
+				t.Logf("kill %d: orphan %s id %x label %q removed; the child changed %s", i, o.Class, o.ID, o.Label, lastChange)
+			}
 			outcomes["removed "+o.Class+" ("+why+")"]++
 		}
 		again, err := Recover(ctx, f.tok, journal.Dir())
@@ -265,7 +272,7 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 	var dur time.Duration
 	for i := range 2 {
 		old, renewed := prepare()
-		d, err := run(0, false)
+		d, err := run(0, false, "install")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,15 +284,25 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 	}
 	outcomes := map[string]int{}
 	window := dur + dur/5
+	// A recovery deletes a few objects: tens of milliseconds at most here.
+	const recoverWindow = 30 * time.Millisecond
 	t.Logf("an undisturbed %s install takes %v; killing at random in [0, %v]", c.mode, dur.Round(time.Millisecond), window.Round(time.Millisecond))
 	for i := range c.kills {
 		old, renewed := prepare()
 		kill := time.Duration(rng.Int64N(int64(window)))
 		filesBefore := crashFiles(f.env.TokenDir)
-		if _, err := run(kill, true); err != nil {
+		if _, err := run(kill, true, "install"); err != nil {
 			t.Fatal(err)
 		}
 		lastChange = crashDiff(filesBefore, crashFiles(f.env.TokenDir))
+		if i%2 == 1 {
+			// Kill the recovery too: Recover must survive its own crash.
+			rkill := time.Duration(rng.Int64N(int64(recoverWindow)))
+			if _, err := run(rkill, true, "recover"); err != nil {
+				t.Fatal(err)
+			}
+			outcomes["recovery killed"]++
+		}
 		check(i, kill, old, renewed, outcomes)
 		if cur := f.state(t).cert; c.mode == Rekey {
 			f.oldID = cur.ID
