@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -32,6 +33,11 @@ const (
 	// was left by a crash between insert and CreateQR; it is closed and
 	// replaced instead of waiting for its window to pass.
 	QRCreateGrace = 2 * DefaultHTTPTimeout
+	// StatusQueryInterval: Status asks the provider about an open order at
+	// most this often; polls in between answer from the database (a client
+	// polling every second would otherwise query 300 times a QR).
+	StatusQueryInterval = 3 * time.Second
+	maxTrackedQueries   = 10_000 // entries of the query throttle before it is reset
 )
 
 // Role says who asks for a cancellation.
@@ -107,6 +113,9 @@ type Payments struct {
 	db        *sql.DB
 	cfg       Config
 	providers map[string]Provider
+
+	mu        sync.Mutex
+	lastQuery map[string]time.Time // out_trade_no → when Status last asked the provider
 }
 
 // New checks the configuration. Run Migrate first.
@@ -143,7 +152,7 @@ func New(db *sql.DB, cfg Config) (*Payments, error) {
 	if cfg.StaffRefundLimit <= 0 {
 		cfg.StaffRefundLimit = DefaultStaffRefundLimit
 	}
-	return &Payments{db: db, cfg: cfg, providers: providers}, nil
+	return &Payments{db: db, cfg: cfg, providers: providers, lastQuery: map[string]time.Time{}}, nil
 }
 
 func (p *Payments) provider(name string) (Provider, error) {
@@ -505,7 +514,7 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}
 			o = expired
-		} else if pr, perr := p.provider(o.Provider); perr == nil && o.CodeURL != "" {
+		} else if pr, perr := p.provider(o.Provider); perr == nil && o.CodeURL != "" && p.mayQuery(o.OutTradeNo) {
 			t, err := pr.Query(ctx, o.OutTradeNo)
 			if errors.Is(err, ErrOrderNotFound) {
 				// Alipay: nobody scanned the QR yet, so there is no trade.
@@ -533,6 +542,22 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 		}
 	}
 	return Status{State: paymentState(o.State), Order: o}, nil
+}
+
+// mayQuery says whether Status may ask the provider about an order now, and
+// if so notes the time.
+func (p *Payments) mayQuery(outTradeNo string) bool {
+	now := p.cfg.Clock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if last, ok := p.lastQuery[outTradeNo]; ok && now.Sub(last) < StatusQueryInterval && !now.Before(last) {
+		return false
+	}
+	if len(p.lastQuery) >= maxTrackedQueries {
+		clear(p.lastQuery)
+	}
+	p.lastQuery[outTradeNo] = now
+	return true
 }
 
 func paymentState(orderState string) renewal.Payment {

@@ -193,6 +193,12 @@ func TestStatusQueriesWhenNotificationNeverComes(t *testing.T) {
 		if _, err := e.sim.Pay(o.OutTradeNo); err != nil {
 			t.Fatal(err)
 		}
+		// Polls within StatusQueryInterval answer from the database.
+		e.clock.Set(e.clock.Now().Add(payment.StatusQueryInterval - time.Second))
+		if st, err = e.pay.Status(e.ctx, "A1"); err != nil || st.State != renewal.PaymentUnpaid {
+			t.Fatalf("throttled poll: %v %+v", err, st)
+		}
+		e.clock.Set(e.clock.Now().Add(time.Second))
 		st, err = e.pay.Status(e.ctx, "A1")
 		if err != nil || st.State != renewal.PaymentPaid {
 			t.Fatalf("after pay: %v %+v", err, st)
