@@ -62,7 +62,7 @@
 //		NotifyURL: "https://ca.example/v1/payments/notify", // WeChat gets .../notify/wechat
 //	})
 //	mux.Handle("POST /v1/payments/notify/", pay.NotifyHandler())
-//	// every few seconds: pay.ExpireDue(ctx)
+//	go pay.Sweep(ctx, 5*time.Second, logError) // ExpireDue every 5 s
 //
 // For renewd --dev, StartDevSimulator serves the simulator on a loopback TLS
 // port and returns a WeChat provider wired to it (fresh keys in memory):
