@@ -45,8 +45,6 @@ type Limits struct {
 	AccessTTL    time.Duration
 	RefreshTTL   time.Duration
 	ChallengeTTL time.Duration
-	// MaxOpenChallenges bounds unexpired challenges per application.
-	MaxOpenChallenges int
 	// MaxTransfers bounds verification transfers per application.
 	MaxTransfers int
 	MaxDocument  int64
@@ -75,7 +73,7 @@ func DefaultConfig() Config {
 			SMSDailyPerMobile: 10, SMSDailyPerIP: 50,
 			PasswordFailPerMinute: 5, PasswordFailBurst: 10,
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
-			ChallengeTTL: 5 * time.Minute, MaxOpenChallenges: 10,
+			ChallengeTTL: 5 * time.Minute,
 			MaxTransfers: 5,
 			MaxDocument:  renewal.MaxDocumentBytes,
 		},

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -60,6 +63,11 @@ func runDev(ctx context.Context, o options, stderr io.Writer, env func(string) s
 	bankOut := bank.NewOutbox(time.Now)
 	cfg := server.DefaultConfig()
 	cfg.Dev = true
+	if o.devPolicy != "" {
+		if cfg.Policy, err = readPolicy(o.devPolicy); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: smsOut, Bank: bankOut, Pepper: pepper,
 		Now: time.Now, Log: log, DevSMS: smsOut, DevBank: bankOut})
 	if err != nil {
@@ -70,7 +78,31 @@ func runDev(ctx context.Context, o options, stderr io.Writer, env func(string) s
 		listen = "127.0.0.1:8080"
 	}
 	log.Warn("development mode: SMS and bank codes are readable under /dev/ and in the data directory", "data", o.data)
-	return serve(ctx, log, st, srv, listen, "", "")
+	var onListen func(string)
+	if o.autoReview {
+		onListen = func(base string) {
+			bot := &devReviewer{base: base, every: time.Second, log: log, client: &http.Client{Timeout: 10 * time.Second}}
+			go bot.run(ctx)
+		}
+	}
+	return serve(ctx, log, st, srv, listen, "", "", onListen)
+}
+
+func readPolicy(file string) (renewal.Policy, error) {
+	var p renewal.Policy
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return p, fmt.Errorf("--dev-policy: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, fmt.Errorf("--dev-policy %s: %w", file, err)
+	}
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("--dev-policy %s: %w", file, err)
+	}
+	return p, nil
 }
 
 // openDev opens the dev store, CA and pepper under o.data, creating them on

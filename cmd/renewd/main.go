@@ -13,6 +13,10 @@
 // reviewer-dev) and an admin (account admin, password admin-dev). Every
 // --dev-known-cert PEM file is a certificate of the demo organisation the
 // CA knows and will renew. It listens on 127.0.0.1:8080 without TLS.
+// --dev-policy FILE runs another CA policy (JSON, renewal.Policy), e.g.
+// without financial verification; --dev-auto-review approves every
+// submitted application and marks it paid, through the API, as the demo
+// reviewer, so one person can walk the whole renewal.
 //
 // Production reads one JSON file (see Config) and the environment:
 // RENEWD_LISTEN, RENEWD_TLS_CERT, RENEWD_TLS_KEY, RENEWD_DATABASE_DRIVER,
@@ -78,6 +82,8 @@ type options struct {
 	listen     string
 	knownCerts multiFlag
 	devCAAlg   string
+	devPolicy  string
+	autoReview bool
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -87,6 +93,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "", "listen address (default 127.0.0.1:8080 in --dev)")
 	fs.Var(&o.knownCerts, "dev-known-cert", "PEM certificate of the demo organisation (repeatable, --dev)")
 	fs.StringVar(&o.devCAAlg, "dev-ca", "ecdsa", "key type of a new dev CA: rsa, ecdsa or sm2")
+	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
+	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and mark them paid automatically")
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
@@ -111,8 +119,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 	if o.dev {
 		return runDev(ctx, o, stderr, env)
 	}
-	if len(o.knownCerts) > 0 {
-		return errors.New("--dev-known-cert needs --dev")
+	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview {
+		return errors.New("--dev-known-cert, --dev-policy and --dev-auto-review need --dev")
 	}
 	return runProduction(ctx, o, stderr, env)
 }
@@ -167,7 +175,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, st, srv, c.Listen, c.TLS.Cert, c.TLS.Key)
+	return serve(ctx, log, st, srv, c.Listen, c.TLS.Cert, c.TLS.Key, nil)
 }
 
 // refusingBank stands where a bank adapter will be; the policy check above
@@ -186,7 +194,8 @@ func openStore(ctx context.Context, c Config) (*store.Store, error) {
 }
 
 // serve runs srv on listen until ctx ends, then drains requests.
-func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, listen, certFile, keyFile string) error {
+// onListen, if not nil, runs with the base URL once the socket is open.
+func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, listen, certFile, keyFile string, onListen func(base string)) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
@@ -197,6 +206,9 @@ func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.S
 	tlsOn := certFile != ""
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsOn, "database", string(st.Dialect()))
 	go purge(ctx, log, st)
+	if onListen != nil {
+		onListen("http://" + ln.Addr().String())
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto"
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
@@ -227,14 +228,22 @@ func (c *client) signIn() {
 // a demo token's would be, and returns the PEM files and serials.
 func demoCerts(t *testing.T, n int) ([]string, []string) {
 	t.Helper()
+	files, serials, _ := demoCertsWithKeys(t, n)
+	return files, serials
+}
+
+func demoCertsWithKeys(t *testing.T, n int) ([]string, []string, []crypto.Signer) {
+	t.Helper()
 	dir := t.TempDir()
 	ca, err := issuer.GenerateDevCA(filepath.Join(dir, "ca"), issuer.ECDSA, time.Now().AddDate(-1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var files, serials []string
+	var keys []crypto.Signer
 	for i := range n {
 		key, _ := issuer.GenerateKey(issuer.ECDSA)
+		keys = append(keys, key)
 		der, err := ca.IssueInitial(pkix.Name{Organization: []string{DemoOrgName}, CommonName: fmt.Sprintf("演示%d", i)}, key.Public(),
 			time.Now().AddDate(-1, 0, 0), time.Now().AddDate(0, 0, 30))
 		if err != nil {
@@ -248,7 +257,7 @@ func demoCerts(t *testing.T, n int) ([]string, []string) {
 		c, _ := issuer.ParseCertificatesPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 		serials = append(serials, renewal.NormalizeSerial(c[0].SerialNumber.Text(16)))
 	}
-	return files, serials
+	return files, serials, keys
 }
 
 func TestDevModeRunsAndStopsGracefully(t *testing.T) {
