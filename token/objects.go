@@ -41,6 +41,7 @@ type Certificate struct {
 	ParseError string    // why Info is nil
 	PrivateKey *Key      // matching private key (visible only when logged in)
 	PublicKey  *Key      // matching public key object
+	MatchedBy  string    // how PrivateKey was found: MatchedByIDAndKey, MatchedByID or MatchedByKey
 }
 
 // HasKey reports whether a matching private key was found.
@@ -375,9 +376,25 @@ func ecPoint(curve elliptic.Curve, b []byte) *ecdsa.PublicKey {
 	return k
 }
 
-// match pairs certificates with keys and collects orphans.
+// match pairs certificates with keys and collects orphans. A key belongs
+// to a certificate when their CKA_IDs are equal (and the public keys too,
+// where both are known); failing that, when the public keys are equal:
+// some middleware gives a certificate and its key different IDs.
 func (inv *Inventory) match() {
 	inv.sort()
+	// EC private keys hide their point: take it from the public key object
+	// with the same CKA_ID, so they can be matched by key as well.
+	for _, k := range inv.PrivateKeys {
+		if k.Public != nil || len(k.ID) == 0 {
+			continue
+		}
+		for _, p := range inv.PublicKeys {
+			if bytes.Equal(p.ID, k.ID) && p.Public != nil && p.KeyType == k.KeyType {
+				k.Public = p.Public
+				break
+			}
+		}
+	}
 	usedPriv := map[*Key]bool{}
 	usedPub := map[*Key]bool{}
 	for _, c := range inv.Certificates {
@@ -385,23 +402,30 @@ func (inv *Inventory) match() {
 		if c.Info != nil {
 			certPub = c.Info.PublicKey
 		}
-		for _, k := range inv.PublicKeys {
-			if keyMatches(c, certPub, k) {
-				c.PublicKey = k
-				usedPub[k] = true
-				break
-			}
-		}
-		for _, k := range inv.PrivateKeys {
-			if keyMatches(c, certPub, k) {
-				c.PrivateKey = k
-				usedPriv[k] = true
-				if k.Public == nil {
-					// EC private keys do not show their point: take
-					// the certificate's, which matched by CKA_ID.
-					k.Public = certPub
+		pick := func(keys []*Key) (*Key, string) {
+			for _, k := range keys {
+				if how := keyMatch(c, certPub, k); how != "" {
+					return k, how
 				}
-				break
+			}
+			for _, k := range keys {
+				if certPub != nil && k.Public != nil && samePublicKey(certPub, k.Public) {
+					return k, MatchedByKey
+				}
+			}
+			return nil, ""
+		}
+		if k, _ := pick(inv.PublicKeys); k != nil {
+			c.PublicKey = k
+			usedPub[k] = true
+		}
+		if k, how := pick(inv.PrivateKeys); k != nil {
+			c.PrivateKey, c.MatchedBy = k, how
+			usedPriv[k] = true
+			if k.Public == nil {
+				// An EC private key without a public key object: it
+				// matched by CKA_ID; take the certificate's point.
+				k.Public = certPub
 			}
 		}
 	}
@@ -417,17 +441,27 @@ func (inv *Inventory) match() {
 	}
 }
 
-// keyMatches: same CKA_ID (both non-empty), and the same public key when
-// both sides show one; with an unparsable certificate or key material the
-// token hides, the CKA_ID decides.
-func keyMatches(c *Certificate, certPub crypto.PublicKey, k *Key) bool {
+// How a certificate's private key was found (Certificate.MatchedBy).
+const (
+	MatchedByIDAndKey = "id_and_key" // same CKA_ID and the same public key
+	MatchedByID       = "id"         // same CKA_ID; the token hides one of the public keys
+	MatchedByKey      = "key"        // different CKA_IDs, the same public key
+)
+
+// keyMatch: same CKA_ID (both non-empty), and the same public key when both
+// sides show one; with an unparsable certificate or key material the token
+// hides, the CKA_ID decides. It returns how, or "" for no match.
+func keyMatch(c *Certificate, certPub crypto.PublicKey, k *Key) string {
 	if len(c.ID) == 0 || !bytes.Equal(c.ID, k.ID) {
-		return false
+		return ""
 	}
 	if certPub != nil && k.Public != nil {
-		return samePublicKey(certPub, k.Public)
+		if samePublicKey(certPub, k.Public) {
+			return MatchedByIDAndKey
+		}
+		return ""
 	}
-	return true
+	return MatchedByID
 }
 
 // sort orders objects by CKA_ID, then label, then handle, so listings are

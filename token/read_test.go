@@ -232,21 +232,46 @@ func TestInventoryShapes(t *testing.T) {
 	if err := tok.Destroy(ctx, half.Handle()); err != nil {
 		t.Fatal(err)
 	}
+	// A certificate whose CKA_ID differs from its key pair's.
+	otherID, err := tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: []byte{0x20}, Label: "other id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: selfSign(t, otherID, "异号", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), ID: []byte{0x10}, Label: "other id"}); err != nil {
+		t.Fatal(err)
+	}
+	// An EC private key whose public key object is gone: matched by CKA_ID only.
+	noPub, err := tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: []byte{0x30}, Label: "no public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: selfSign(t, noPub, "无公钥", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), ID: []byte{0x30}, Label: "no public"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Destroy(ctx, noPub.PublicHandle()); err != nil {
+		t.Fatal(err)
+	}
 	makeGhost(t, tok)
 
 	inv, err := tok.Objects(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !inv.LoggedIn || len(inv.Certificates) != 3 {
+	if !inv.LoggedIn || len(inv.Certificates) != 5 {
 		t.Fatalf("inventory: logged in %v, %d certificates", inv.LoggedIn, len(inv.Certificates))
 	}
 	byID := map[string]*Certificate{}
 	for _, c := range inv.Certificates {
 		byID[c.IDHex()] = c
 	}
-	if c := byID["01"]; c == nil || !c.HasKey() || c.PublicKey == nil || c.PrivateKey.Public == nil {
-		t.Errorf("certificate 01 should have its key pair: %+v", c)
+	for id, how := range map[string]string{"01": MatchedByIDAndKey, "10": MatchedByKey, "30": MatchedByID} {
+		c := byID[id]
+		if c == nil || !c.HasKey() || c.MatchedBy != how || c.PrivateKey.Public == nil {
+			t.Errorf("certificate %s should have its key (%s): %+v", id, how, c)
+		}
+	}
+	if byID["01"].PublicKey == nil || byID["10"].PublicKey == nil || byID["30"].PublicKey != nil {
+		t.Error("public key objects matched wrongly")
 	}
 	without := inv.CertificatesWithoutKey()
 	ids := []string{}
@@ -268,8 +293,8 @@ func TestInventoryShapes(t *testing.T) {
 	}
 	// Independent reader: pkcs11-tool sees the same number of certificate objects (ghost included).
 	out := env.PKCS11Tool(t, serials[0], "--list-objects", "--type", "cert")
-	if n := strings.Count(out, "Certificate Object"); n != 4 {
-		t.Errorf("pkcs11-tool lists %d certificate objects, want 4:\n%s", n, out)
+	if n := strings.Count(out, "Certificate Object"); n != 6 {
+		t.Errorf("pkcs11-tool lists %d certificate objects, want 6:\n%s", n, out)
 	}
 }
 

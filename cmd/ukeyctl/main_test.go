@@ -189,7 +189,7 @@ func TestTokensAndCerts(t *testing.T) {
 	decode(t, ukeyctl(t, env, "", nil, append([]string{"certs", "--json", "--token", a}, mod...)...).mustOK(t).stdout, &raw)
 	wantKeys := map[string]string{
 		"token":       "certificates,ghosts,label,logged_in,module,orphan_keys,serial",
-		"certificate": "days_left,days_since_expiry,ext_key_usage,has_private_key,has_public_key,holder,id,is_ca,issuer,key_algorithm,key_bits,key_usage,label,not_after,not_before,parse_error,serial,sha256,signature_algorithm,status,subject,curve",
+		"certificate": "days_left,days_since_expiry,ext_key_usage,has_private_key,has_public_key,holder,id,is_ca,issuer,key_algorithm,key_bits,key_matched_by,key_usage,label,not_after,not_before,parse_error,serial,sha256,signature_algorithm,status,subject,curve",
 	}
 	if got := sortedKeys(raw.Tokens[0]); got != sortedList(wantKeys["token"]) {
 		t.Errorf("token fields %s", got)

@@ -126,6 +126,7 @@ type certJSON struct {
 	IsCA               bool      `json:"is_ca"`
 	SHA256             string    `json:"sha256"`
 	HasPrivateKey      *bool     `json:"has_private_key"` // null when not logged in
+	KeyMatchedBy       string    `json:"key_matched_by"`  // "id_and_key", "id", "key" or ""
 	HasPublicKey       bool      `json:"has_public_key"`
 	ParseError         string    `json:"parse_error"`
 }
@@ -161,6 +162,7 @@ func certToJSON(c *token.Certificate, loggedIn bool, now time.Time) certJSON {
 	if loggedIn {
 		has := c.HasKey()
 		cj.HasPrivateKey = &has
+		cj.KeyMatchedBy = c.MatchedBy
 	}
 	if ci := c.Info; ci != nil {
 		cj.Holder = ci.Subject.Holder()
