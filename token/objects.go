@@ -77,8 +77,8 @@ type Inventory struct {
 	// that was interrupted.
 	Ghosts []Object
 	// OrphanKeys are keys no certificate uses: pairs made for a renewal
-	// that did not finish, and public keys whose private key is gone
-	// (only judged for public keys when logged in).
+	// that did not finish, and public keys whose private key is gone.
+	// Without Login only public keys can be judged.
 	OrphanKeys []*Key
 	Other      []Object
 }
