@@ -48,7 +48,9 @@ func (s *Server) smsCode(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, store.ErrTooSoon):
 		return withRetryAfter(renewal.NewError(renewal.CodeSMSTooSoon, "mobile"), int(l.SMSResendAfter.Seconds()))
 	case errors.Is(err, store.ErrDailyLimit):
-		return renewal.NewError(renewal.CodeSMSDailyLimit, "mobile")
+		// The caps reset at midnight in Beijing.
+		wait := dayStart(s.now()).AddDate(0, 0, 1).Sub(s.now())
+		return withRetryAfter(renewal.NewError(renewal.CodeSMSDailyLimit, "mobile"), int(wait.Seconds())+1)
 	case err != nil:
 		return err
 	}

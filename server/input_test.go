@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -194,10 +195,30 @@ func TestRateLimits(t *testing.T) {
 	e.clock.Add(2 * time.Minute)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: otherClerkMobile})
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13700137000"})
-	e.fails(http.StatusTooManyRequests, "sms_daily_limit", "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
+	r := e.fails(http.StatusTooManyRequests, "sms_daily_limit", "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
+	// Retry-After points at the next midnight in Beijing (start is 12:00 there).
+	if ra, _ := strconv.Atoi(r.header.Get("Retry-After")); ra < 40000 || ra > 43300 {
+		t.Fatalf("Retry-After %d for the daily cap", ra)
+	}
 	// The next day (midnight in Beijing) the cap resets.
 	e.clock.Add(24 * time.Hour)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
+}
+
+// Behind a proxy the client address comes from its header: two clients
+// behind one proxy have their own buckets.
+func TestClientIPHeader(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *server.Config) {
+		c.ClientIPHeader = "X-Real-IP"
+		c.Limits.IPPerSecond, c.Limits.IPBurst = 1, 3
+	}})
+	for i := 0; i < 3; i++ {
+		e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", "203.0.113.7")
+	}
+	e.fails(http.StatusTooManyRequests, "rate_limited", "GET", "/v1/policy", "", nil, "X-Real-IP", "203.0.113.7")
+	e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", "198.51.100.9")
+	// A header that is not an address falls back to the connection's.
+	e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", "not-an-ip")
 }
 
 func TestSMSCodeRules(t *testing.T) {
