@@ -21,6 +21,10 @@
 //
 // Around the handlers: per-IP and per-account token-bucket rate limits,
 // request metrics (/metrics, Prometheus text), /healthz and /readyz.
+// A POST with an Idempotency-Key that succeeded is answered again, not
+// redone, when a client retries it.
+//
 // Payments are the payment module's: it moves an application's payment state
-// through ApplyPayment, which runs the same states table.
+// through SetPaymentState (inside a store transaction, role system, the same
+// states table and audit), and asks Issued before refunding.
 package server
