@@ -73,6 +73,8 @@ func TestCancelDeleteAndRefund(t *testing.T) {
 	if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentRefunding {
 		t.Fatalf("cancelled paid: %+v", a.State)
 	}
+	refuseForbidden(e, a, renewal.RoleClerk, ct, renewal.DefaultPolicy())
+	refuseForbidden(e, a, renewal.RoleAdmin, admin, renewal.DefaultPolicy())
 	err := e.st.Write(t.Context(), func(tx *store.Tx) error {
 		issued, err := e.srv.Issued(t.Context(), tx, a.ID)
 		if err != nil || issued {
