@@ -322,23 +322,3 @@ func (j *Journal) Remove(serial string) error {
 	}
 	return journalSyncDir(j.dir)
 }
-
-// journalSyncDir makes a rename or unlink in dir durable. Windows cannot open a
-// directory for sync; there the rename itself is durable enough (NTFS logs
-// metadata).
-func journalSyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync journal directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !journalSyncUnsupported(err) {
-		return fmt.Errorf("sync journal directory: %w", err)
-	}
-	return nil
-}
-
-func journalSyncUnsupported(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && (strings.Contains(pe.Err.Error(), "not supported") || strings.Contains(pe.Err.Error(), "Access is denied"))
-}
