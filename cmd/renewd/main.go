@@ -4,6 +4,9 @@
 //	renewd --config renewd.json
 //	renewd audit verify [--config FILE | --dev --data DIR]
 //	renewd audit export --format csv|json [--out FILE] [--config FILE | --dev --data DIR]
+//	renewd org add --name NAME --credit-code CODE
+//	renewd user add --role clerk|reviewer|admin --name NAME [--mobile M] [--account A] [--org ID] [--password-stdin]
+//	renewd cert add --org ID FILE.pem...
 //
 // --dev runs on embedded defaults: SQLite under the data directory, a
 // generated dev CA, SMS and bank outboxes (GET /dev/outbox/sms, the file
@@ -64,7 +67,7 @@ const (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "renewd:", err)
 		os.Exit(1)
 	}
@@ -97,9 +100,18 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and mark them paid automatically")
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
-	if len(args) > 0 && args[0] == "audit" {
-		return runAudit(ctx, args[1:], stdout, stderr, env)
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "audit":
+			return runAudit(ctx, args[1:], stdout, stderr, env)
+		case "org":
+			return runOrg(ctx, args[1:], stdout, stderr, env)
+		case "user":
+			return runUser(ctx, args[1:], stdin, stdout, stderr, env)
+		case "cert":
+			return runCert(ctx, args[1:], stdout, stderr, env)
+		}
 	}
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
