@@ -12,8 +12,8 @@ const MaxOpenAPI = 1 << 20
 // Healthy checks that the service is alive. GET /healthz.
 func (c *Client) Healthy(ctx context.Context) error { return c.plain(ctx, "/healthz") }
 
-// Ready checks that the service can reach its database (503 otherwise).
-// GET /readyz.
+// Ready checks that the service can reach its database: a 503 is the
+// answer (an *APIError), not retried. GET /readyz.
 func (c *Client) Ready(ctx context.Context) error { return c.plain(ctx, "/readyz") }
 
 func (c *Client) plain(ctx context.Context, path string) error {
@@ -21,7 +21,7 @@ func (c *Client) plain(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	r.auth, r.accept, r.maxBody = false, "text/plain", 1<<10
+	r.auth, r.accept, r.maxBody, r.noRetry = false, "text/plain", 1<<10, true
 	_, err = c.call(ctx, r, nil)
 	return err
 }

@@ -36,7 +36,8 @@ type request struct {
 	ifNoneMatch  string
 	accept       string
 	maxBody      int64
-	attempts     int // set by do: attempts made
+	noRetry      bool // the answer itself is the information (readiness)
+	attempts     int  // set by do: attempts made
 }
 
 // response is a 2xx (or 304) answer, body read in full.
@@ -65,6 +66,9 @@ func (c *Client) newRequest(method, path string, body any) (*request, error) {
 }
 
 func (r *request) retryable() bool {
+	if r.noRetry {
+		return false
+	}
 	switch r.method {
 	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
 		return true
