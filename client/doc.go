@@ -24,11 +24,13 @@
 // challenge); and any request whose connection could not even be opened.
 // What is retried: connection failures and 502, 503 and 504 (a Retry-After
 // of at most MaxRetryAfter is honoured). Everything else, and in particular
-// a 409 stale_version, is returned at once. The service does not (yet)
-// remember idempotency keys; for the one POST where a replay would be
-// refused (a second application for a certificate answers conflict), the
-// client recognises its own earlier create through the certificate's
-// eligibility and returns that application.
+// a 409 stale_version, is returned at once. The service remembers a
+// successful POST by its Idempotency-Key (server/idempotency.go: 24 h, in
+// memory) and answers the retry with the first answer. Should it have
+// forgotten (a restart), the one POST where a replay would be refused (a
+// second application for a certificate answers conflict) is recognised by
+// the client: its own earlier create is found through the certificate's
+// eligibility and returned.
 //
 // Sessions. The access token lives in the Client's memory only. A refresh
 // token given with WithRefreshToken (from client/session) or obtained by
