@@ -43,7 +43,12 @@ type idemCache struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	m     map[string]*idemEntry
-	order []string
+	order []idemSlot // oldest first; a slot whose entry was replaced or dropped is skipped
+}
+
+type idemSlot struct {
+	key string
+	e   *idemEntry
 }
 
 func newIdemCache(now func() time.Time) *idemCache {
@@ -58,22 +63,27 @@ func (c *idemCache) begin(key string, sum [32]byte) (*idemEntry, bool) {
 	if e, ok := c.m[key]; ok && now.Sub(e.at) < IdempotencyTTL {
 		return e, false
 	}
-	for len(c.order) > 0 && (len(c.m) >= IdempotencyMaxKeys || now.Sub(c.m[c.order[0]].at) >= IdempotencyTTL) {
-		delete(c.m, c.order[0])
+	for len(c.order) > 0 {
+		old := c.order[0]
+		live := c.m[old.key] == old.e
+		if live && len(c.m) < IdempotencyMaxKeys && now.Sub(old.e.at) < IdempotencyTTL {
+			break
+		}
+		if live {
+			delete(c.m, old.key)
+		}
 		c.order = c.order[1:]
 	}
 	e := &idemEntry{sum: sum, done: make(chan struct{}), at: now}
-	if _, seen := c.m[key]; !seen {
-		c.order = append(c.order, key)
-	}
 	c.m[key] = e
+	c.order = append(c.order, idemSlot{key, e})
 	return e, true
 }
 
 func (c *idemCache) finish(key string, e *idemEntry, ok bool) {
 	c.mu.Lock()
 	e.ok = ok
-	if !ok {
+	if !ok && c.m[key] == e {
 		delete(c.m, key) // a failure may be retried for real
 	}
 	c.mu.Unlock()

@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 )
 
 // A client that retries a POST after a lost answer, with the same
@@ -13,6 +15,12 @@ import (
 func TestIdempotencyKeys(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ct := e.smsSignIn(clerkMobile).AccessToken
+	// A first key that fails, then others: the forgotten failure must not
+	// trip the bookkeeping of the next ones.
+	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct,
+		renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial}, "Idempotency-Key", "fails-first")
+	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct,
+		renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial}, "Idempotency-Key", "fails-second")
 	req := renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))}
 	var a1, a2 renewal.Application
 	e.ok(http.StatusCreated, &a1, "POST", "/v1/applications", ct, req, "Idempotency-Key", "create-1")
@@ -67,4 +75,17 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Fatalf("submit after a failed try with the same key: %+v", sub.State)
 	}
 	e.fails(http.StatusBadRequest, "invalid_field", "POST", "/v1/applications", ct, req, "Idempotency-Key", "bad key with spaces")
+}
+
+// The cache stays bounded and forgets after its TTL.
+func TestIdempotencyCacheBounds(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	var a renewal.Application
+	req := renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))}
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, req, "Idempotency-Key", "k")
+	e.clock.Add(server.IdempotencyTTL + time.Second)
+	// After the TTL the key is forgotten: the retry runs and meets the store's rule.
+	ct = e.smsSignIn(clerkMobile).AccessToken
+	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, req, "Idempotency-Key", "k")
 }
