@@ -168,41 +168,50 @@ func TestRetryGatewayErrors(t *testing.T) {
 }
 
 // A create whose answer is lost (the gateway forwards it, the service
-// creates, the client sees 502) is retried with the same idempotency key
-// and recognised: the client returns the application, not a conflict.
+// creates, the client sees 502) is retried with the same idempotency key:
+// the service answers the retry with the first answer; and should it have
+// forgotten the key (a restart), the client recognises its own application
+// instead of reporting a conflict.
 func TestCreateRetriedAfterLostAnswer(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	ctx := t.Context()
-	c, _ := e.client()
-	e.smsSignIn(c, clerkMobile)
-	var mu sync.Mutex
-	var keys []string
-	lose := true
-	e.setGate(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method != http.MethodPost || r.URL.Path != "/v1/applications" {
-			return false
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		keys = append(keys, r.Header.Get(client.IdempotencyKeyHeader))
-		if !lose {
-			return false
-		}
-		lose = false
-		e.srv.Handler().ServeHTTP(discard{}, r) // the service acts; the answer is lost
-		w.WriteHeader(http.StatusBadGateway)
-		return true
-	})
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
-		t.Fatalf("idempotency keys %q", keys)
-	}
-	page, err := c.ListApplications(ctx, renewal.ListApplicationsRequest{})
-	if err != nil || len(page.Items) != 1 || page.Items[0].ID != a.ID {
-		t.Fatalf("%+v, %v", page, err)
+	for _, forgets := range []bool{false, true} {
+		t.Run(map[bool]string{false: "service remembers", true: "service forgot"}[forgets], func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			ctx := t.Context()
+			c, _ := e.client()
+			e.smsSignIn(c, clerkMobile)
+			var mu sync.Mutex
+			var keys []string
+			lose := true
+			e.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPost || r.URL.Path != "/v1/applications" {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				keys = append(keys, r.Header.Get(client.IdempotencyKeyHeader))
+				if !lose {
+					return false
+				}
+				lose = false
+				if forgets {
+					r.Header.Del(client.IdempotencyKeyHeader)
+				}
+				e.srv.Handler().ServeHTTP(discard{}, r) // the service acts; the answer is lost
+				w.WriteHeader(http.StatusBadGateway)
+				return true
+			})
+			a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+				t.Fatalf("idempotency keys %q", keys)
+			}
+			page, err := c.ListApplications(ctx, renewal.ListApplicationsRequest{})
+			if err != nil || len(page.Items) != 1 || page.Items[0].ID != a.ID {
+				t.Fatalf("%+v, %v", page, err)
+			}
+		})
 	}
 }
 
