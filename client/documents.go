@@ -110,3 +110,27 @@ func (c *Client) DeleteDocument(ctx context.Context, id, docID string) error {
 	_, err = c.call(ctx, r, nil)
 	return err
 }
+
+// MaxFormPDF bounds the generated application form.
+const MaxFormPDF = 16 << 20
+
+// FormPDF returns the application form to print, sign, stamp and upload
+// (PDF, Chinese). GET /v1/applications/{id}/form.pdf.
+func (c *Client) FormPDF(ctx context.Context, id string) ([]byte, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	r, err := c.newRequest(http.MethodGet, appPath(id, "/form.pdf"), nil)
+	if err != nil {
+		return nil, err
+	}
+	r.accept, r.maxBody = renewal.ContentPDF, MaxFormPDF
+	res, err := c.call(ctx, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	if ct := res.header.Get("Content-Type"); ct != renewal.ContentPDF {
+		return nil, fmt.Errorf("GET %s: unexpected content type %q", r.path, ct)
+	}
+	return res.body, nil
+}

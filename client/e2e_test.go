@@ -190,7 +190,13 @@ func TestEndToEnd(t *testing.T) {
 	_, err = clerk.GetApplication(ctx, "no-such-application")
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
 
-	// Documents.
+	// The form to print, and documents.
+	form, err := clerk.FormPDF(ctx, a.ID)
+	if err != nil || !bytes.HasPrefix(form, []byte("%PDF-")) {
+		t.Fatalf("form.pdf: %v %.20q", err, form)
+	}
+	_, err = clerk.FormPDF(ctx, "no-such-application")
+	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
 	pdf := []byte("%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n")
 	d, err := clerk.UploadDocument(ctx, a.ID, renewal.UploadDocumentRequest{Kind: renewal.DocApplicationForm, Name: "申请表.pdf"}, pdf)
 	if err != nil || d.ContentType != renewal.ContentPDF || d.Size != int64(len(pdf)) {
