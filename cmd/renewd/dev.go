@@ -27,7 +27,7 @@ import (
 // The demo data of --dev.
 const (
 	DemoClerkMobile  = "13800138000"
-	DemoOrgName      = "深圳市演示科技有限公司"
+	DemoOrgName      = "深圳市示例科技有限公司"       // as on the demo token's certificate (scripts/demo-token.sh)
 	DemoOrgPrefix    = "91440300MA5D8E001" // 17 characters; the check character is computed
 	DemoReviewer     = "reviewer"
 	DemoReviewerPass = "reviewer-dev"
@@ -112,7 +112,12 @@ func openDev(ctx context.Context, o options) (*store.Store, *issuer.LocalCA, aut
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ca, err := issuer.GenerateDevCA(filepath.Join(o.data, "ca"), issuer.KeyAlg(o.devCAAlg), time.Now())
+	var ca *issuer.LocalCA
+	if o.devCAChain != "" || o.devCAKey != "" {
+		ca, err = issuer.LoadLocalCA(o.devCAChain, o.devCAKey)
+	} else {
+		ca, err = issuer.GenerateDevCA(filepath.Join(o.data, "ca"), issuer.KeyAlg(o.devCAAlg), time.Now())
+	}
 	if err != nil {
 		st.Close()
 		return nil, nil, nil, err

@@ -19,7 +19,9 @@
 // --dev-policy FILE runs another CA policy (JSON, renewal.Policy), e.g.
 // without financial verification; --dev-auto-review approves every
 // submitted application and marks it paid, through the API, as the demo
-// reviewer, so one person can walk the whole renewal.
+// reviewer, so one person can walk the whole renewal. --dev-ca-chain and
+// --dev-ca-key issue with an existing CA (the one that issued the demo
+// token's certificate) instead of the generated dev CA.
 //
 // Production reads one JSON file (see Config) and the environment:
 // RENEWD_LISTEN, RENEWD_TLS_CERT, RENEWD_TLS_KEY, RENEWD_DATABASE_DRIVER,
@@ -87,6 +89,8 @@ type options struct {
 	devCAAlg   string
 	devPolicy  string
 	autoReview bool
+	devCAChain string
+	devCAKey   string
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -96,6 +100,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "", "listen address (default 127.0.0.1:8080 in --dev)")
 	fs.Var(&o.knownCerts, "dev-known-cert", "PEM certificate of the demo organisation (repeatable, --dev)")
 	fs.StringVar(&o.devCAAlg, "dev-ca", "ecdsa", "key type of a new dev CA: rsa, ecdsa or sm2")
+	fs.StringVar(&o.devCAChain, "dev-ca-chain", "", "in --dev, issue with this CA (PEM chain, issuing CA first) instead of a generated one")
+	fs.StringVar(&o.devCAKey, "dev-ca-key", "", "the private key of --dev-ca-chain (PEM, mode 0600)")
 	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
 	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and mark them paid automatically")
 }
@@ -131,8 +137,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if o.dev {
 		return runDev(ctx, o, stderr, env)
 	}
-	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview {
-		return errors.New("--dev-known-cert, --dev-policy and --dev-auto-review need --dev")
+	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" {
+		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review and --dev-ca-* need --dev")
 	}
 	return runProduction(ctx, o, stderr, env)
 }

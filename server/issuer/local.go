@@ -27,7 +27,8 @@ type LocalCA struct {
 // NewLocalCA returns an issuer that signs with key as cert. chain holds the
 // DER certificates above cert up to the root (may be empty for a root CA).
 func NewLocalCA(cert *smx509.Certificate, key crypto.Signer, chain [][]byte) (*LocalCA, error) {
-	if !cert.IsCA || cert.KeyUsage&smx509.KeyUsageCertSign == 0 {
+	// No key usage extension at all allows every usage (RFC 5280 4.2.1.3).
+	if !cert.IsCA || (cert.KeyUsage != 0 && cert.KeyUsage&smx509.KeyUsageCertSign == 0) {
 		return nil, errors.New("issuer: certificate is not a CA allowed to sign certificates")
 	}
 	if !publicKeysEqual(cert.PublicKey, key.Public()) {
