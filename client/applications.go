@@ -199,6 +199,10 @@ func (c *Client) application(ctx context.Context, method, path string, body any,
 		return nil, err
 	}
 	r.ifNoneMatch = ifNoneMatch
+	return c.decodeApplication(ctx, r)
+}
+
+func (c *Client) decodeApplication(ctx context.Context, r *request) (*renewal.Application, error) {
 	var out renewal.Application
 	res, err := c.call(ctx, r, &out)
 	if err != nil {
@@ -208,7 +212,7 @@ func (c *Client) application(ctx context.Context, method, path string, body any,
 		return nil, ErrNotModified
 	}
 	if v := etagVersion(res.header); v != 0 && v != out.Version {
-		return nil, fmt.Errorf("%s %s: ETag version %d differs from body version %d", method, path, v, out.Version)
+		return nil, fmt.Errorf("%s %s: ETag version %d differs from body version %d", r.method, r.path, v, out.Version)
 	}
 	return &out, nil
 }
@@ -244,26 +248,38 @@ func (c *Client) DeleteApplication(ctx context.Context, id string, version int64
 	return err
 }
 
-// action posts a state change whose answer is the application.
-func (c *Client) action(ctx context.Context, id, suffix string, req interface{ Validate() error }) (*renewal.Application, error) {
+// action posts a state change whose answer is the application. A keyed
+// one carries an Idempotency-Key and is retried: the service answers a
+// retry with the first success, and were that forgotten, the version the
+// change carries makes the retry a stale_version refusal, never a second
+// change.
+func (c *Client) action(ctx context.Context, id, suffix string, req interface{ Validate() error }, keyed bool) (*renewal.Application, *request, error) {
 	if err := checkID("id", id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := req.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.application(ctx, http.MethodPost, appPath(id, suffix), req, "")
+	r, err := c.newRequest(http.MethodPost, appPath(id, suffix), req)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.idempotent = keyed
+	a, err := c.decodeApplication(ctx, r)
+	return a, r, err
 }
 
 // Submit sends the application for review. POST /v1/applications/{id}/submit.
 func (c *Client) Submit(ctx context.Context, id string, req renewal.SubmitRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/submit", &req)
+	a, _, err := c.action(ctx, id, "/submit", &req, true)
+	return a, err
 }
 
 // Cancel gives the application up (a paid one is refunded).
 // POST /v1/applications/{id}/cancel.
 func (c *Client) Cancel(ctx context.Context, id string, req renewal.VersionRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/cancel", &req)
+	a, _, err := c.action(ctx, id, "/cancel", &req, true)
+	return a, err
 }
 
 type reviewFor struct {
@@ -276,22 +292,26 @@ func (v *reviewFor) MarshalJSON() ([]byte, error) { return jsonOf(v.r) }
 
 // Approve approves (reviewer, admin). POST /v1/applications/{id}/approve.
 func (c *Client) Approve(ctx context.Context, id string, req renewal.ReviewRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/approve", &reviewFor{req, renewal.ActionApprove})
+	a, _, err := c.action(ctx, id, "/approve", &reviewFor{req, renewal.ActionApprove}, true)
+	return a, err
 }
 
 // Reject rejects with a reason (reviewer, admin). POST /v1/applications/{id}/reject.
 func (c *Client) Reject(ctx context.Context, id string, req renewal.ReviewRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/reject", &reviewFor{req, renewal.ActionReject})
+	a, _, err := c.action(ctx, id, "/reject", &reviewFor{req, renewal.ActionReject}, true)
+	return a, err
 }
 
 // Hold holds for a fraud check with a reason (reviewer, admin).
 // POST /v1/applications/{id}/hold.
 func (c *Client) Hold(ctx context.Context, id string, req renewal.ReviewRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/hold", &reviewFor{req, renewal.ActionHold})
+	a, _, err := c.action(ctx, id, "/hold", &reviewFor{req, renewal.ActionHold}, true)
+	return a, err
 }
 
 // Release returns a held application to the queue (reviewer, admin).
 // POST /v1/applications/{id}/release.
 func (c *Client) Release(ctx context.Context, id string, req renewal.ReviewRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/release", &reviewFor{req, renewal.ActionRelease})
+	a, _, err := c.action(ctx, id, "/release", &reviewFor{req, renewal.ActionRelease}, true)
+	return a, err
 }

@@ -19,9 +19,13 @@
 //
 // Retries. A request is retried (at most MaxRetries times, with capped
 // exponential backoff and full jitter) only when sending it twice cannot do
-// twice what was asked: GET, PUT and DELETE; POSTs that create something
-// and carry an Idempotency-Key header (create application, upload document,
-// challenge); and any request whose connection could not even be opened.
+// twice what was asked: GET, PUT and DELETE; POSTs that carry an
+// Idempotency-Key header (those that create something: application,
+// document, challenge; and the state changes that carry the application's
+// version: submit, cancel, review, transfer start and bank correction,
+// issue, installed); and any request whose connection could not even be
+// opened. Sign-in, refresh, SMS codes and transfer codes are never retried
+// once sent.
 // What is retried: connection failures and 502, 503 and 504 (a Retry-After
 // of at most MaxRetryAfter is honoured). Everything else, and in particular
 // a 409 stale_version, is returned at once. The service remembers a

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -190,6 +191,7 @@ func TestEndToEnd(t *testing.T) {
 	_, err = clerk.GetApplication(ctx, "no-such-application")
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
 
+	var tries *atomic.Int64
 	// The form to print, and documents.
 	form, err := clerk.FormPDF(ctx, a.ID)
 	if err != nil || !bytes.HasPrefix(form, []byte("%PDF-")) {
@@ -218,9 +220,12 @@ func TestEndToEnd(t *testing.T) {
 
 	// Submit; the reviewer rejects, the clerk edits and resubmits; hold,
 	// release, approve.
+	// The answer is lost; the service remembers the key and answers the retry.
+	tries = e.loseFirstAnswer("/v1/applications/"+a.ID+"/submit", false)
 	a, err = clerk.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version, Comment: "请审核"})
-	if err != nil || a.Status != renewal.StatusPendingReview {
-		t.Fatalf("submit %+v, %v", a, err)
+	e.setGate(nil)
+	if err != nil || a.Status != renewal.StatusPendingReview || tries.Load() != 2 {
+		t.Fatalf("submit %+v, %v, %d tries", a, err, tries.Load())
 	}
 	_, err = clerk.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version})
 	wantCode(t, err, http.StatusConflict, renewal.CodeActionNotAllowed)
@@ -300,9 +305,13 @@ func TestEndToEnd(t *testing.T) {
 	wantCode(t, err, http.StatusConflict, renewal.CodeStaleVersion)
 	good := stale
 	good.Version = a.Version
+	// The answer is lost and the service has forgotten the key: the retry
+	// is refused (the nonce is spent) and the client fetches what was issued.
+	tries = e.loseFirstAnswer("/v1/applications/"+a.ID+"/issue", true)
 	is, err := clerk.Issue(ctx, a.ID, good)
-	if err != nil {
-		t.Fatal(err)
+	e.setGate(nil)
+	if err != nil || tries.Load() != 2 {
+		t.Fatalf("issue after a lost answer: %v, %d tries", err, tries.Load())
 	}
 	nc, err := smx509.ParseCertificate(is.Certificate)
 	if err != nil || renewal.NormalizeSerial(nc.SerialNumber.Text(16)) != is.Serial {
@@ -318,9 +327,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	_, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.serial})
 	wantCode(t, err, http.StatusBadRequest, renewal.CodeInvalidField)
+	tries = e.loseFirstAnswer("/v1/applications/"+a.ID+"/installed", true)
 	a, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: is.Serial})
-	if err != nil || a.Status != renewal.StatusInstalled {
-		t.Fatalf("installed %+v, %v", a, err)
+	e.setGate(nil)
+	if err != nil || a.Status != renewal.StatusInstalled || tries.Load() != 2 {
+		t.Fatalf("installed after a lost answer %+v, %v, %d tries", a, err, tries.Load())
 	}
 
 	// Delete a draft (stale first) and cancel another.

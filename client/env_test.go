@@ -292,3 +292,26 @@ func validForm(org *store.Organisation, years int) renewal.ApplicationForm {
 }
 
 func serverOpenAPI() []byte { return server.OpenAPI() }
+
+// loseFirstAnswer lets the next POST to path reach the service and answers
+// the client 502, as a gateway that lost the answer. With forget, the
+// service does not see the Idempotency-Key either (as after a restart that
+// emptied its memory of keys). It returns how many POSTs to path came.
+func (e *env) loseFirstAnswer(path string, forget bool) *atomic.Int64 {
+	var n atomic.Int64
+	e.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || r.URL.Path != path {
+			return false
+		}
+		if n.Add(1) > 1 {
+			return false
+		}
+		if forget {
+			r.Header.Del(client.IdempotencyKeyHeader)
+		}
+		e.srv.Handler().ServeHTTP(discard{}, r)
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	})
+	return &n
+}

@@ -32,9 +32,9 @@ func (c *Client) FinVerifyStatus(ctx context.Context, id string) (*renewal.FinVe
 }
 
 // StartFinVerify has the CA send the 0.01 CNY transfer.
-// POST /v1/applications/{id}/finverify/start. Not retried: the service
-// bounds transfers per application, and a lost answer is found with
-// FinVerifyStatus.
+// POST /v1/applications/{id}/finverify/start, with an Idempotency-Key,
+// retried (the service answers a retry with the first transfer's status;
+// were that forgotten, the version makes it stale_version).
 func (c *Client) StartFinVerify(ctx context.Context, id string, req renewal.VersionRequest) (*FinVerifyResult, error) {
 	return c.transfer(ctx, id, "/finverify/start", &req)
 }
@@ -56,6 +56,7 @@ func (c *Client) transfer(ctx context.Context, id, suffix string, req interface{
 	if err != nil {
 		return nil, err
 	}
+	r.idempotent = true
 	var out FinVerifyResult
 	res, err := c.call(ctx, r, &out.FinVerifyStatus)
 	if err != nil {
@@ -67,7 +68,8 @@ func (c *Client) transfer(ctx context.Context, id, suffix string, req interface{
 
 // SubmitFinVerifyCode enters the code from the transfer's remark.
 // POST /v1/applications/{id}/finverify/code. Never retried: each wrong
-// code spends a try.
+// code spends a try, and the service forgets failures.
 func (c *Client) SubmitFinVerifyCode(ctx context.Context, id string, req renewal.FinVerifyCodeRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/finverify/code", &req)
+	a, _, err := c.action(ctx, id, "/finverify/code", &req, false)
+	return a, err
 }

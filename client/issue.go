@@ -30,9 +30,10 @@ func (c *Client) Challenge(ctx context.Context, id string) (*renewal.Challenge, 
 }
 
 // Issue proves possession (same key) or sends a CSR (re-key) and returns
-// the renewed certificate. POST /v1/applications/{id}/issue. Never
-// retried (the nonce is spent); after a lost answer, Certificate fetches
-// what was issued.
+// the renewed certificate. POST /v1/applications/{id}/issue, with an
+// Idempotency-Key, retried: the service answers a retry with the first
+// issuance; were that forgotten, the retry is refused (the nonce is spent,
+// or the certificate issued) and the client fetches what was issued.
 func (c *Client) Issue(ctx context.Context, id string, req renewal.IssueRequest) (*renewal.Issuance, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
@@ -44,8 +45,14 @@ func (c *Client) Issue(ctx context.Context, id string, req renewal.IssueRequest)
 	if err != nil {
 		return nil, err
 	}
+	r.idempotent = true
 	var out renewal.Issuance
 	if _, err := c.call(ctx, r, &out); err != nil {
+		if r.attempts > 1 {
+			if is, gerr := c.Certificate(ctx, id); gerr == nil {
+				return is, nil
+			}
+		}
 		return nil, err
 	}
 	return &out, nil
@@ -87,9 +94,16 @@ func (c *Client) ChainPEM(ctx context.Context, id string) ([]byte, error) {
 }
 
 // ConfirmInstalled tells the service the certificate is on the token and
-// was read back. POST /v1/applications/{id}/installed. Not retried: a
-// second confirmation at the same version is refused as stale, so after a
-// lost answer the caller reads the application instead.
+// was read back. POST /v1/applications/{id}/installed, with an
+// Idempotency-Key, retried; a retry the service no longer remembers is
+// refused as stale, and the client then returns the application if it is
+// installed.
 func (c *Client) ConfirmInstalled(ctx context.Context, id string, req renewal.ConfirmInstalledRequest) (*renewal.Application, error) {
-	return c.action(ctx, id, "/installed", &req)
+	a, r, err := c.action(ctx, id, "/installed", &req, true)
+	if err != nil && r != nil && r.attempts > 1 && renewal.CodeOf(err) == renewal.CodeStaleVersion {
+		if now, gerr := c.GetApplication(ctx, id); gerr == nil && now.Status == renewal.StatusInstalled {
+			return now, nil
+		}
+	}
+	return a, err
 }

@@ -56,7 +56,8 @@ func TestRetryAfterDroppedConnection(t *testing.T) {
 	ctx := t.Context()
 	c, clk := e.client(noKeepAlive())
 	e.smsSignIn(c, clerkMobile)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+	form := validForm(e.org, 1)
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,19 +71,25 @@ func TestRetryAfterDroppedConnection(t *testing.T) {
 		t.Fatalf("dropped %d, sleeps %v", dl.dropped.Load(), clk.Sleeps())
 	}
 
-	// A state change without an idempotency key is not: the caller sees
-	// the failure and the application is as it was.
+	// A state change with an idempotency key is sent again too.
 	dl.drop.Store(1)
-	_, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version})
-	if err == nil || renewal.CodeOf(err) != renewal.CodeUnknown {
-		t.Fatalf("submit over a dropped connection: %v", err)
+	a, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version})
+	if err != nil || a.Status != renewal.StatusPendingReview || len(clk.Sleeps()) != 2 {
+		t.Fatalf("submit over a dropped connection: %+v, %v, sleeps %v", a, err, clk.Sleeps())
 	}
-	if len(clk.Sleeps()) != 1 {
-		t.Fatalf("submit was retried: sleeps %v", clk.Sleeps())
+	// One without (a transfer code: each wrong one spends a try) is not:
+	// the caller sees the failure and the application is as it was.
+	dl.drop.Store(1)
+	_, err = c.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: a.Version, Code: "123456"})
+	if err == nil || renewal.CodeOf(err) != renewal.CodeUnknown {
+		t.Fatalf("finverify code over a dropped connection: %v", err)
+	}
+	if len(clk.Sleeps()) != 2 {
+		t.Fatalf("finverify code was retried: sleeps %v", clk.Sleeps())
 	}
 	got, err := c.GetApplication(ctx, a.ID)
-	if err != nil || got.Version != a.Version || got.Status != renewal.StatusEditing {
-		t.Fatalf("after a failed submit: %+v, %v", got, err)
+	if err != nil || got.Version != a.Version || got.Status != renewal.StatusPendingReview {
+		t.Fatalf("after a failed finverify code: %+v, %v", got, err)
 	}
 
 	// Every connection dropped: the retries are bounded.
@@ -94,7 +101,7 @@ func TestRetryAfterDroppedConnection(t *testing.T) {
 	if n := dl.dropped.Load() - before; n != 1+client.MaxRetries {
 		t.Fatalf("%d attempts, want %d", n, 1+client.MaxRetries)
 	}
-	sl := clk.Sleeps()[1:]
+	sl := clk.Sleeps()[2:]
 	if !slices.Equal(sl, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}) {
 		t.Fatalf("backoff %v", sl)
 	}
@@ -144,12 +151,13 @@ func TestRetryGatewayErrors(t *testing.T) {
 	if ae := wantCode(t, err, http.StatusServiceUnavailable, renewal.CodeUnknown); ae.RetryAfter != time.Hour || seen.Load() != 1 {
 		t.Fatalf("retry-after %v after %d tries", ae.RetryAfter, seen.Load())
 	}
-	// 502 on a submit: not retried; the proxy's page is on one line in the message.
+	// 502 on a transfer code (no idempotency key): not retried; the
+	// proxy's page is on one line in the message.
 	seen = gateway(5, http.StatusBadGateway, "")
-	_, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version})
+	_, err = c.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: a.Version, Code: "123456"})
 	ae := wantCode(t, err, http.StatusBadGateway, renewal.CodeUnknown)
 	if seen.Load() != 1 || !strings.Contains(ae.Message, "nginx") || strings.Contains(ae.Message, "\n") {
-		t.Fatalf("502 on submit: %d tries, %q", seen.Load(), ae.Message)
+		t.Fatalf("502 on a transfer code: %d tries, %q", seen.Load(), ae.Message)
 	}
 	// 504 forever on a GET: 1 + MaxRetries tries.
 	seen = gateway(100, http.StatusGatewayTimeout, "")
