@@ -218,7 +218,10 @@ func (c *Client) decodeApplication(ctx context.Context, r *request) (*renewal.Ap
 }
 
 // UpdateApplication replaces the form at req.Version. PUT /v1/applications/{id}.
-// A change made meanwhile answers stale_version and is not retried.
+// A change made meanwhile answers stale_version and is not retried. When
+// a retried PUT is refused as stale because its own first attempt landed
+// (the answer was lost), the client recognises its edit at req.Version+1
+// and returns it.
 func (c *Client) UpdateApplication(ctx context.Context, id string, req renewal.UpdateApplicationRequest) (*renewal.Application, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
@@ -226,7 +229,18 @@ func (c *Client) UpdateApplication(ctx context.Context, id string, req renewal.U
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	return c.application(ctx, http.MethodPut, appPath(id, ""), req, "")
+	r, err := c.newRequest(http.MethodPut, appPath(id, ""), req)
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.decodeApplication(ctx, r)
+	if err != nil && r.attempts > 1 && renewal.CodeOf(err) == renewal.CodeStaleVersion {
+		if now, gerr := c.GetApplication(ctx, id); gerr == nil && now.Version == req.Version+1 && now.Form == req.Form &&
+			(now.Rekey || !req.Rekey) {
+			return now, nil
+		}
+	}
+	return a, err
 }
 
 // DeleteApplication deletes a draft at version (sent as If-Match).

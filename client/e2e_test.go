@@ -169,10 +169,15 @@ func TestEndToEnd(t *testing.T) {
 	_, err = reviewer.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
 	wantCode(t, err, http.StatusForbidden, renewal.CodeForbidden)
 
+	var tries *atomic.Int64
 	// Edit, then a stale edit: refused once, never retried.
+	// The first PUT's answer is lost and the service does not replay PUTs:
+	// the retry is stale, and the client recognises its own edit.
+	tries = e.loseFirst(http.MethodPut, "/v1/applications/"+a.ID, false)
 	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 2)})
-	if err != nil || a.Version != 2 || a.Form.Years != 2 {
-		t.Fatalf("update %+v, %v", a, err)
+	e.setGate(nil)
+	if err != nil || a.Version != 2 || a.Form.Years != 2 || tries.Load() != 2 {
+		t.Fatalf("update %+v, %v, %d tries", a, err, tries.Load())
 	}
 	before := e.requests.Load()
 	_, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 3)})
@@ -191,7 +196,6 @@ func TestEndToEnd(t *testing.T) {
 	_, err = clerk.GetApplication(ctx, "no-such-application")
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
 
-	var tries *atomic.Int64
 	// The form to print, and documents.
 	form, err := clerk.FormPDF(ctx, a.ID)
 	if err != nil || !bytes.HasPrefix(form, []byte("%PDF-")) {

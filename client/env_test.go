@@ -298,9 +298,13 @@ func serverOpenAPI() []byte { return server.OpenAPI() }
 // service does not see the Idempotency-Key either (as after a restart that
 // emptied its memory of keys). It returns how many POSTs to path came.
 func (e *env) loseFirstAnswer(path string, forget bool) *atomic.Int64 {
+	return e.loseFirst(http.MethodPost, path, forget)
+}
+
+func (e *env) loseFirst(method, path string, forget bool) *atomic.Int64 {
 	var n atomic.Int64
 	e.setGate(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method != http.MethodPost || r.URL.Path != path {
+		if r.Method != method || r.URL.Path != path {
 			return false
 		}
 		if n.Add(1) > 1 {
