@@ -162,6 +162,11 @@ func TestMetricsAndDevRoutes(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, m.body)
 		}
 	}
+	// With a metrics token, /metrics wants it.
+	g := newEnv(t, envOptions{cfg: func(c *server.Config) { c.MetricsToken = "scrape-secret" }})
+	g.fails(http.StatusUnauthorized, "unauthenticated", "GET", "/metrics", "", nil)
+	g.fails(http.StatusUnauthorized, "unauthenticated", "GET", "/metrics", "wrong", nil)
+	g.ok(http.StatusOK, nil, "GET", "/metrics", "scrape-secret", nil)
 	// Without Dev the outboxes are not served.
 	p := newEnv(t, envOptions{cfg: func(c *server.Config) { c.Dev = false }})
 	p.fails(http.StatusNotFound, "not_found", "GET", "/dev/outbox/sms", "", nil)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -59,6 +61,8 @@ type Config struct {
 	// ClientIPHeader names a header set by a trusted reverse proxy
 	// (e.g. X-Real-IP); empty means the connection's address.
 	ClientIPHeader string
+	// MetricsToken, if set, is the bearer token /metrics asks for.
+	MetricsToken string
 }
 
 // DefaultConfig is the production default.
@@ -184,7 +188,7 @@ func (s *Server) routeTable() []route {
 	return []route{
 		{"GET", "/healthz", http.HandlerFunc(s.healthz)},
 		{"GET", "/readyz", http.HandlerFunc(s.readyz)},
-		{"GET", "/metrics", s.metrics.handler()},
+		{"GET", "/metrics", s.metricsGate(s.metrics.handler())},
 		{"GET", "/v1/openapi.yaml", http.HandlerFunc(s.openapi)},
 		{"GET", "/v1/policy", pub(s.getPolicy)},
 		{"POST", "/v1/auth/sms-code", pub(s.smsCode)},
@@ -352,6 +356,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// metricsGate asks for the metrics token, when one is configured.
+func (s *Server) metricsGate(next http.Handler) http.Handler {
+	if s.cfg.MetricsToken == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte("Bearer " + s.cfg.MetricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			s.writeError(w, r, renewal.NewError(renewal.CodeUnauthenticated, ""))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {

@@ -44,7 +44,9 @@ type Config struct {
 	} `json:"sms"`
 	// PepperHex keys the hashes of codes: RENEWD_PEPPER only (hex, ≥ 32 bytes).
 	PepperHex string `json:"-"`
-	LogLevel  string `json:"log_level"` // debug, info, warn, error
+	// MetricsToken is the bearer token of /metrics: RENEWD_METRICS_TOKEN only.
+	MetricsToken string `json:"-"`
+	LogLevel     string `json:"log_level"` // debug, info, warn, error
 }
 
 // defaultConfig is what an empty file means.
@@ -87,6 +89,7 @@ func loadConfig(file string, env func(string) string) (Config, error) {
 	set(&c.CA.Chain, "RENEWD_CA_CHAIN")
 	set(&c.CA.Key, "RENEWD_CA_KEY")
 	set(&c.PepperHex, "RENEWD_PEPPER")
+	set(&c.MetricsToken, "RENEWD_METRICS_TOKEN")
 	set(&c.SMS.Tencent.SecretID, "RENEWD_TENCENT_SECRET_ID")
 	set(&c.SMS.Tencent.SecretKey, "RENEWD_TENCENT_SECRET_KEY")
 	set(&c.LogLevel, "RENEWD_LOG_LEVEL")

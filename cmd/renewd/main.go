@@ -27,7 +27,8 @@
 // RENEWD_LISTEN, RENEWD_TLS_CERT, RENEWD_TLS_KEY, RENEWD_DATABASE_DRIVER,
 // RENEWD_SQLITE_PATH, RENEWD_DATABASE_DSN, RENEWD_CA_CHAIN, RENEWD_CA_KEY,
 // RENEWD_PEPPER, RENEWD_TENCENT_SECRET_ID, RENEWD_TENCENT_SECRET_KEY,
-// RENEWD_LOG_LEVEL, RENEWD_CLIENT_IP_HEADER.
+// RENEWD_LOG_LEVEL, RENEWD_CLIENT_IP_HEADER, RENEWD_METRICS_TOKEN (the
+// bearer token /metrics then asks for).
 //
 // Logs are JSON lines on stderr (log/slog); they never carry a code, token,
 // password or request body. SIGINT or SIGTERM drains requests and stops.
@@ -187,7 +188,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	}
 	pepper, _ := c.pepper()
 	cfg := server.DefaultConfig()
-	cfg.Policy, cfg.ClientIPHeader = c.Policy, c.ClientIPHeader
+	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
 		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log})
 	if err != nil {
