@@ -148,10 +148,12 @@ func newInstallRun(t *Token, j *Journal, now func() time.Time) (*installRun, err
 
 // Install writes a renewed certificate to the token, in the order that
 // never leaves it without a usable certificate (see the order above). A
-// certificate that is refused (ErrCertKeyMismatch, ErrCertChain,
-// ErrCertExpired, ErrCertNotYetValid, ErrHolderMismatch, ErrCertUnparsable)
-// leaves the token and the journal as they were. Any other failure may leave
-// a journal: Recover finishes or undoes the install.
+// refused certificate (ErrCertUnparsable, ErrCertExpired, ErrCertNotYetValid,
+// ErrHolderMismatch, ErrCertNotNewer, ErrCertKeyMismatch, ErrCertChain,
+// ErrAlreadyInstalled, ErrNoCertificateToReplace) leaves the token and the
+// journal as they were, except that a pending two-step re-key stays pending.
+// Any other failure may leave a journal: Recover finishes or undoes the
+// install.
 func Install(ctx context.Context, t *Token, req InstallRequest) (*InstallResult, error) {
 	r, err := newInstallRun(t, req.Journal, req.Now)
 	if err != nil {

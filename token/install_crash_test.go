@@ -160,6 +160,11 @@ func TestInstallCrashSafety(t *testing.T) {
 		})
 	}
 	t.Logf("after the kills the token held: %v", total)
+	// The kills must have hit installs in flight, on both sides of the
+	// point of no return, or the test proved nothing.
+	if !testing.Short() && (total["old"] == 0 || total["new"] == 0 || total["killed at "+string(StepWritingCert)] == 0 || total["killed at "+string(StepIntent)]+total["killed at "+string(StepAwaitingCert)] == 0) {
+		t.Errorf("the kills missed the installs: %v", total)
+	}
 }
 
 // crashRun makes a token, measures one undisturbed install, then kills
@@ -295,6 +300,11 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 			t.Fatal(err)
 		}
 		lastChange = crashDiff(filesBefore, crashFiles(f.env.TokenDir))
+		if e, err := journal.Load(f.serial); err != nil {
+			t.Fatalf("kill %d: the journal: %v", i, err)
+		} else if e != nil {
+			outcomes["killed at "+string(e.Step)]++
+		}
 		if i%2 == 1 {
 			// Kill the recovery too: Recover must survive its own crash.
 			rkill := time.Duration(rng.Int64N(int64(recoverWindow)))

@@ -187,7 +187,8 @@ func (r *installRun) usedByCert(sc *installScan, k *Key) bool {
 // SoftHSM2 (file backend) leaves such an object when a process is killed
 // while it writes the object's file: every attribute then answers
 // CKR_ATTRIBUTE_VALUE_INVALID, and the inventory cannot list the token.
-// Such an object is no one's certificate or key any more.
+// Such an object is no one's certificate or key any more. Only objects whose
+// class, id and label all answer so are taken for one.
 func (r *installRun) sweepUnreadable(ctx context.Context) error {
 	t := r.t
 	if err := t.lock(ctx); err != nil {
@@ -196,8 +197,15 @@ func (r *installRun) sweepUnreadable(ctx context.Context) error {
 	hs, err := t.findLocked(nil)
 	var broken []pkcs11.ObjectHandle
 	for _, h := range hs {
-		_, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, nil)})
-		if isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
+		unreadable := true
+		for _, a := range []uint{pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL} {
+			_, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(a, nil)})
+			if !isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
+				unreadable = false
+				break
+			}
+		}
+		if unreadable {
 			broken = append(broken, h)
 		}
 	}
