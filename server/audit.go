@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -35,5 +37,46 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Disposition", `attachment; filename="audit.`+format+`"`)
 	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// auditList pages through the audit log (admin): GET /v1/audit?target=..
+// &actor=..&since=RFC3339&until=RFC3339&after_seq=N&page_size=N, in
+// sequence order; the next page starts after the last seq returned.
+func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	req := renewal.AuditQuery{Target: q.Get("target"), Actor: q.Get("actor")}
+	for name, dst := range map[string]*time.Time{"since": &req.Since, "until": &req.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return renewal.Errorf(renewal.CodeInvalidField, name, "%s is an RFC 3339 time", name)
+			}
+			*dst = t
+		}
+	}
+	if v := q.Get("after_seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return renewal.Errorf(renewal.CodeInvalidField, "after_seq", "after_seq is a number")
+		}
+		req.AfterSeq = n
+	}
+	if err := parsePageSize(q.Get("page_size"), &req.PageSize); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	entries, err := s.store.ListAudit(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []renewal.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Items []renewal.AuditEntry `json:"items"`
+	}{entries})
 	return nil
 }

@@ -369,6 +369,19 @@ func runEndToEnd(t *testing.T, e *env) {
 		}
 	}
 	e.fails(http.StatusBadRequest, "invalid_field", "GET", "/v1/audit/export?format=xml", admin, nil)
+	// The application's own history, page by page.
+	var hist struct{ Items []renewal.AuditEntry }
+	e.ok(http.StatusOK, &hist, "GET", "/v1/audit?target=application/"+a.ID+"&page_size=5", admin, nil)
+	if len(hist.Items) != 5 || hist.Items[0].Action != "application.create" {
+		t.Fatalf("audit page 1: %+v", hist.Items)
+	}
+	var rest struct{ Items []renewal.AuditEntry }
+	e.ok(http.StatusOK, &rest, "GET", path("/v1/audit?target=application/%s&page_size=1000&after_seq=%d", a.ID, hist.Items[4].Seq), admin, nil)
+	all := append(hist.Items, rest.Items...)
+	if all[len(all)-1].Action != "application.confirm_installed" || len(all) < 20 {
+		t.Fatalf("audit of the application ends with %q after %d entries", all[len(all)-1].Action, len(all))
+	}
+	e.fails(http.StatusForbidden, "forbidden", "GET", "/v1/audit", reviewer, nil)
 
 	// Refresh rotates; reusing a spent refresh token ends the whole family.
 	var rot renewal.Tokens

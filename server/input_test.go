@@ -19,6 +19,7 @@ func TestWrongInput(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	var a renewal.Application
 	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))})
 	app := "/v1/applications/" + a.ID
@@ -110,6 +111,11 @@ func TestWrongInput(t *testing.T) {
 		{"installed bad serial", "POST", app + "/installed", ct, renewal.ConfirmInstalledRequest{Version: 1, Serial: "xyz"}, nil, 400, "invalid_field", "serial"},
 		{"installed editing", "POST", app + "/installed", ct, renewal.ConfirmInstalledRequest{Version: 1, Serial: "ab"}, nil, 409, "action_not_allowed", ""},
 		{"audit as clerk", "GET", "/v1/audit/verify", ct, nil, nil, 403, "forbidden", ""},
+		{"audit list as clerk", "GET", "/v1/audit", ct, nil, nil, 403, "forbidden", ""},
+		{"audit bad since", "GET", "/v1/audit?since=yesterday", admin, nil, nil, 400, "invalid_field", "since"},
+		{"audit until before since", "GET", "/v1/audit?since=2026-11-23T00:00:00Z&until=2026-11-22T00:00:00Z", admin, nil, nil, 400, "invalid_field", "until"},
+		{"audit after_seq", "GET", "/v1/audit?after_seq=-1", admin, nil, nil, 400, "invalid_field", "after_seq"},
+		{"audit page size", "GET", "/v1/audit?page_size=5000", admin, nil, nil, 400, "invalid_field", "page_size"},
 		{"audit format", "GET", "/v1/audit/export?format=xml", reviewer, nil, nil, 403, "forbidden", ""},
 		{"unknown route", "GET", "/v1/nothing", "", nil, nil, 404, "not_found", ""},
 		{"wrong method", "DELETE", "/v1/me", ct, nil, nil, 404, "not_found", ""},

@@ -224,6 +224,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/applications/{id}/certificate", user(s.getCertificate)},
 		{"GET", "/v1/applications/{id}/certificate/chain.pem", user(s.getChainPEM)},
 		{"POST", "/v1/applications/{id}/installed", user(s.confirmInstalled)},
+		{"GET", "/v1/audit", admin(s.auditList)},
 		{"GET", "/v1/audit/verify", admin(s.auditVerify)},
 		{"GET", "/v1/audit/export", admin(s.auditExport)},
 	}
