@@ -449,3 +449,46 @@ func instOpenNoLogin(t *testing.T, m *Module, serial string) *Token {
 	t.Cleanup(func() { tok.Close() })
 	return tok
 }
+
+// TestRecoverRemovesUnreadableObjects plants what a process killed while
+// SoftHSM2 writes an object file leaves behind (a file holding only its
+// generation number): every attribute answers CKR_ATTRIBUTE_VALUE_INVALID
+// and the inventory of the whole token fails until Recover removes it.
+func TestRecoverRemovesUnreadableObjects(t *testing.T) {
+	f := newInstFixture(t, ECP256, "ec")
+	ctx := context.Background()
+	dirs, err := filepath.Glob(filepath.Join(f.env.TokenDir, "*", "generation"))
+	if err != nil || len(dirs) != 1 {
+		t.Fatalf("token directory: %v %v", dirs, err)
+	}
+	dir := filepath.Dir(dirs[0])
+	name := filepath.Join(dir, "0badf11e-0000-0000-0000-000000000001")
+	if err := os.WriteFile(name+".object", []byte{0, 0, 0, 0, 0, 0, 0, 1}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Tell the loaded module that the token changed, as another process would.
+	gen, err := os.ReadFile(dirs[0])
+	if err != nil || len(gen) != 8 {
+		t.Fatalf("generation file: %x %v", gen, err)
+	}
+	gen[7]++
+	if err := os.WriteFile(dirs[0], gen, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.tok.Objects(ctx); err == nil {
+		t.Fatal("the planted object did not make the inventory fail; the test plants the wrong thing")
+	}
+	res := f.recover(t)
+	if len(res.Removed) != 1 || res.Removed[0].Class != "unreadable" {
+		t.Fatalf("recover: %+v", res)
+	}
+	if !bytes.Equal(f.certRaw(t), f.oldDER) {
+		t.Fatal("the certificate is not in place")
+	}
+	if _, err := os.Stat(name + ".object"); err == nil {
+		t.Fatal("the unreadable object's file is still there")
+	}
+}
