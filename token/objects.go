@@ -102,12 +102,14 @@ func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
 		return nil, err
 	}
 	defer t.mu.Unlock()
-	handles, err := t.findLocked(nil)
+	// One search (SoftHSM2 re-reads each object's file per search and per
+	// attribute call), then one call per certificate.
+	all, err := t.findLocked(nil)
 	if err != nil {
 		return nil, err
 	}
 	inv := &Inventory{Serial: t.serial, LoggedIn: t.loggedIn}
-	for _, h := range handles {
+	for _, h := range all {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -131,7 +133,10 @@ func (t *Token) Certificates(ctx context.Context) ([]*Certificate, error) {
 	}
 	inv := &Inventory{Serial: t.serial}
 	for _, h := range handles {
-		if err := t.readObjectLocked(inv, h); err != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := t.readCertLocked(inv, h); err != nil {
 			return nil, err
 		}
 	}
@@ -219,7 +224,51 @@ func ulong(b []byte) uint {
 
 func boolAttr(b []byte) bool { return len(b) > 0 && b[0] != 0 }
 
+// readCertLocked reads a certificate object (one module call): a ghost
+// when its value is empty.
+func (t *Token) readCertLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
+	a, err := t.attrsLocked(h, pkcs11.CKA_ID, pkcs11.CKA_LABEL, pkcs11.CKA_VALUE)
+	if err != nil {
+		return err
+	}
+	t.addCert(inv, h, a)
+	return nil
+}
+
+// addCert adds a certificate object read as attributes to inv.
+func (t *Token) addCert(inv *Inventory, h pkcs11.ObjectHandle, a map[uint][]byte) {
+	obj := Object{Handle: ObjectHandle(h), Class: "certificate", ID: a[pkcs11.CKA_ID], Label: decodeText(a[pkcs11.CKA_LABEL]).Text}
+	if len(a[pkcs11.CKA_VALUE]) == 0 {
+		inv.Ghosts = append(inv.Ghosts, obj)
+		return
+	}
+	c := &Certificate{Object: obj}
+	if ci, err := ParseCertificate(a[pkcs11.CKA_VALUE]); err != nil {
+		c.ParseError = err.Error()
+	} else {
+		c.Info = ci
+	}
+	inv.Certificates = append(inv.Certificates, c)
+}
+
 func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
+	// Most objects are certificates: ask for a certificate's attributes
+	// at once; other classes refuse CKA_VALUE (invalid or sensitive) and
+	// are read class by class.
+	first := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, nil), pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil), pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)}
+	if got, err := t.lib.ctx.GetAttributeValue(t.session, h, first); err == nil {
+		a := map[uint][]byte{}
+		for _, at := range got {
+			a[at.Type] = at.Value
+		}
+		if ulong(a[pkcs11.CKA_CLASS]) == pkcs11.CKO_CERTIFICATE {
+			t.addCert(inv, h, a)
+			return nil
+		}
+	} else if !isCode(err, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID) && !isCode(err, pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
+		return fmt.Errorf("token %s: %w", t.serial, p11err("get attribute value", err))
+	}
 	a, err := t.attrsLocked(h, pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
 	if err != nil {
 		return err
@@ -227,22 +276,7 @@ func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 	obj := Object{Handle: ObjectHandle(h), ID: a[pkcs11.CKA_ID], Label: decodeText(a[pkcs11.CKA_LABEL]).Text}
 	switch ulong(a[pkcs11.CKA_CLASS]) {
 	case pkcs11.CKO_CERTIFICATE:
-		obj.Class = "certificate"
-		v, err := t.attrsLocked(h, pkcs11.CKA_VALUE)
-		if err != nil {
-			return err
-		}
-		if len(v[pkcs11.CKA_VALUE]) == 0 {
-			inv.Ghosts = append(inv.Ghosts, obj)
-			return nil
-		}
-		c := &Certificate{Object: obj}
-		if ci, err := ParseCertificate(v[pkcs11.CKA_VALUE]); err != nil {
-			c.ParseError = err.Error()
-		} else {
-			c.Info = ci
-		}
-		inv.Certificates = append(inv.Certificates, c)
+		return t.readCertLocked(inv, h)
 	case pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY:
 		private := ulong(a[pkcs11.CKA_CLASS]) == pkcs11.CKO_PRIVATE_KEY
 		obj.Class = "public_key"
@@ -277,10 +311,34 @@ func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 const ckkSM2 = pkcs11.CKK_VENDOR_DEFINED + 0x10001
 
 func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (*Key, error) {
-	a, err := t.attrsLocked(h, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_MODULUS, pkcs11.CKA_PUBLIC_EXPONENT,
-		pkcs11.CKA_EC_PARAMS, pkcs11.CKA_EC_POINT, pkcs11.CKA_SENSITIVE, pkcs11.CKA_EXTRACTABLE)
+	// Two calls of attributes valid for the class and key type, so the
+	// module answers each batch at once.
+	base := []uint{pkcs11.CKA_KEY_TYPE}
+	if private {
+		base = append(base, pkcs11.CKA_SENSITIVE, pkcs11.CKA_EXTRACTABLE)
+	}
+	a, err := t.attrsLocked(h, base...)
 	if err != nil {
 		return nil, err
+	}
+	var more []uint
+	switch ulong(a[pkcs11.CKA_KEY_TYPE]) {
+	case pkcs11.CKK_RSA:
+		more = []uint{pkcs11.CKA_MODULUS, pkcs11.CKA_PUBLIC_EXPONENT}
+	case pkcs11.CKK_EC, ckkSM2:
+		more = []uint{pkcs11.CKA_EC_PARAMS}
+		if !private {
+			more = append(more, pkcs11.CKA_EC_POINT)
+		}
+	}
+	if len(more) > 0 {
+		m, err := t.attrsLocked(h, more...)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			a[k] = v
+		}
 	}
 	k := &Key{Object: obj, Sensitive: boolAttr(a[pkcs11.CKA_SENSITIVE]), NoExtract: len(a[pkcs11.CKA_EXTRACTABLE]) > 0 && !boolAttr(a[pkcs11.CKA_EXTRACTABLE])}
 	switch ulong(a[pkcs11.CKA_KEY_TYPE]) {
