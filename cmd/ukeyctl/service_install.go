@@ -95,7 +95,11 @@ func (s *serviceCmds) fetchInstall(ctx context.Context, args []string, stdout, s
 	}
 	is, err := c.Certificate(ctx, a.ID)
 	if renewal.CodeOf(err) == renewal.CodeNotIssued {
-		is, err = s.issueSameKey(ctx, c, tok, a)
+		if a.Rekey {
+			is, err = s.issueRekey(ctx, c, tok, j, a)
+		} else {
+			is, err = s.issueSameKey(ctx, c, tok, a)
+		}
 		out.Issued = err == nil
 	}
 	if err != nil {
@@ -117,7 +121,11 @@ func (s *serviceCmds) fetchInstall(ctx context.Context, args []string, stdout, s
 	if onToken {
 		out.AlreadyOnKey = true
 	} else {
-		res, err := token.Install(ctx, tok, token.InstallRequest{Mode: token.SameKey, Cert: is.Certificate, Chain: chain, Journal: j, Now: time.Now})
+		mode := token.SameKey
+		if is.Mode == renewal.IssueRekey {
+			mode = token.Rekey // the second step of the re-key issueRekey began
+		}
+		res, err := token.Install(ctx, tok, token.InstallRequest{Mode: mode, Cert: is.Certificate, Chain: chain, Journal: j, Now: time.Now})
 		if err != nil {
 			if errors.Is(err, token.ErrInstallInProgress) {
 				return fmt.Errorf("fetch-install: %w (run `ukeyctl recover --token %s`, then this command again)", err, *serial)
@@ -150,16 +158,12 @@ func (s *serviceCmds) loginToken(ctx context.Context, tok *token.Token, flags pi
 	return tok.Login(ctx, pin)
 }
 
-// issueSameKey proves possession of the old key on the token and has the
-// renewed certificate issued. Re-key applications need the new key pair's
-// CSR made on the token first (see docs/ukeyctl-service.md).
-func (s *serviceCmds) issueSameKey(ctx context.Context, c *client.Client, tok *token.Token, a *renewal.Application) (*renewal.Issuance, error) {
-	if a.Rekey {
-		return nil, errors.New("this application asks for a new key pair; fetch-install renews with the same key only (use the desktop app)")
-	}
+// oldCertificate finds the certificate the application renews on the
+// token, with its key.
+func oldCertificate(ctx context.Context, tok *token.Token, a *renewal.Application) (*token.Certificate, *token.Signer, error) {
 	inv, err := tok.Objects(ctx) // logged in: certificates with their keys
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var old *token.Certificate
 	for _, tc := range inv.Certificates {
@@ -169,12 +173,33 @@ func (s *serviceCmds) issueSameKey(ctx context.Context, c *client.Client, tok *t
 		}
 	}
 	if old == nil {
-		return nil, fmt.Errorf("certificate %s of the application is not on token %s", a.CertSerial, tok.Serial())
+		return nil, nil, fmt.Errorf("certificate %s of the application is not on token %s", a.CertSerial, tok.Serial())
 	}
 	if !old.HasKey() {
-		return nil, fmt.Errorf("certificate %s on token %s has no private key to prove possession with", a.CertSerial, tok.Serial())
+		return nil, nil, fmt.Errorf("certificate %s on token %s has no private key to prove possession with", a.CertSerial, tok.Serial())
 	}
 	signer, err := tok.Signer(ctx, old.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return old, signer, nil
+}
+
+// signOnToken signs msg with SHA-256 on the token (RSA PKCS #1 v1.5, ECDSA
+// ASN.1: the contract's algorithms).
+func signOnToken(ctx context.Context, s *token.Signer, msg []byte) ([]byte, error) {
+	digest := sha256.Sum256(msg)
+	sig, err := s.SignContext(ctx, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("sign on the token: %w", err)
+	}
+	return sig, nil
+}
+
+// issueSameKey proves possession of the old key on the token and has the
+// renewed certificate issued for the same key.
+func (s *serviceCmds) issueSameKey(ctx context.Context, c *client.Client, tok *token.Token, a *renewal.Application) (*renewal.Issuance, error) {
+	_, signer, err := oldCertificate(ctx, tok, a)
 	if err != nil {
 		return nil, err
 	}
@@ -182,12 +207,42 @@ func (s *serviceCmds) issueSameKey(ctx context.Context, c *client.Client, tok *t
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(renewal.SameKeyMessage(a.ID, a.CertSerial, ch.Nonce))
-	sig, err := signer.SignContext(ctx, digest[:], crypto.SHA256)
+	sig, err := signOnToken(ctx, signer, renewal.SameKeyMessage(a.ID, a.CertSerial, ch.Nonce))
 	if err != nil {
-		return nil, fmt.Errorf("sign the proof of possession: %w", err)
+		return nil, err
 	}
 	return c.Issue(ctx, a.ID, renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: ch.Nonce, Signature: sig})
+}
+
+// issueRekey makes a new key pair on the token (or takes the one a
+// previous run left pending), sends its CSR, bound to the old key while the
+// old certificate is valid, and has the certificate issued. The new key
+// stays pending in the journal until token.Install writes its certificate;
+// `ukeyctl recover --abandon-rekey` undoes it.
+func (s *serviceCmds) issueRekey(ctx context.Context, c *client.Client, tok *token.Token, j *token.Journal, a *renewal.Application) (*renewal.Issuance, error) {
+	old, signer, err := oldCertificate(ctx, tok, a)
+	if err != nil {
+		return nil, err
+	}
+	prep, err := token.PrepareRekey(ctx, tok, token.InstallRequest{Mode: token.Rekey, ReplaceID: old.ID, Journal: j, Now: time.Now})
+	if err != nil {
+		return nil, err
+	}
+	ch, err := c.Challenge(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	req := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueRekey, Nonce: ch.Nonce, CSR: prep.CSR}
+	if old.Info.NotAfter.After(time.Now()) {
+		if req.BindingSignature, err = signOnToken(ctx, signer, renewal.RekeyBindingMessage(a.ID, a.CertSerial, ch.Nonce, prep.CSR)); err != nil {
+			return nil, err
+		}
+	}
+	is, err := c.Issue(ctx, a.ID, req)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the new key pair stays pending on token %s: run this command again, or `ukeyctl recover --token %s --abandon-rekey`)", err, tok.Serial(), tok.Serial())
+	}
+	return is, nil
 }
 
 // certOnToken reports whether a certificate with serial is on the token

@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -200,7 +201,7 @@ func svcFetchInstall(s *serviceCmds, ctx context.Context, a []string, o, e *byte
 
 // readyApplication drives an application for the token's certificate to
 // ready_to_download through the client, as clerk and reviewer would.
-func (e *svcEnv) readyApplication(t *testing.T) *renewal.Application {
+func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application {
 	t.Helper()
 	ctx := t.Context()
 	clerk, _ := client.New(e.url)
@@ -222,7 +223,7 @@ func (e *svcEnv) readyApplication(t *testing.T) *renewal.Application {
 		LegalRepresentative: renewal.Person{Name: "张三", IDNumber: id + string(c), Mobile: svcClerkMobile},
 		Bank:                renewal.BankAccount{AccountName: e.org.Name, BankName: "招商银行深圳分行", AccountNumber: "755912345610801"},
 		Invoice:             renewal.Invoice{Kind: renewal.InvoiceNone}, Pickup: renewal.Pickup{Method: renewal.PickupOnSite}}
-	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.cert, Form: &form})
+	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.cert, Form: &form, Rekey: rekey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func (e *svcEnv) readyApplication(t *testing.T) *renewal.Application {
 func TestServiceCommands(t *testing.T) {
 	e := newSvcEnv(t)
 	ctx := t.Context()
-	a := e.readyApplication(t)
+	a := e.readyApplication(t, false)
 
 	// Not signed in yet.
 	if _, err := e.run(t, svcApps); !errors.Is(err, errNotSignedIn) {
@@ -386,5 +387,107 @@ func TestServiceCommandsRefuseBadUsage(t *testing.T) {
 		if !errors.As(err, &ue) || exitCode(err) != exitUsage {
 			t.Errorf("%v: %v, want a usage error", tc.args, err)
 		}
+	}
+}
+
+// signIn signs the shared session in by SMS, as `ukeyctl login` does.
+func (e *svcEnv) signIn(t *testing.T) {
+	t.Helper()
+	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := e.sms.Last(svcClerkMobile)
+	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A re-key application: a new key pair is made on the token, its CSR bound
+// to the old key, the certificate issued for it and installed; the old
+// key pair is gone.
+func TestServiceFetchInstallRekey(t *testing.T) {
+	e := newSvcEnv(t)
+	a := e.readyApplication(t, true)
+	e.signIn(t)
+	out, err := e.run(t, svcFetchInstall, "--application", a.ID, "--token", e.serial, "--module", e.hsm.Module,
+		"--journal", filepath.Join(e.dir, "journal"), "--pin-file", e.file(t, "pin", svcPIN), "--json")
+	if err != nil {
+		t.Fatalf("fetch-install: %v\n%s", err, out)
+	}
+	var fi fetchInstallJSON
+	if err := json.Unmarshal([]byte(out), &fi); err != nil || fi.Status != renewal.StatusInstalled || fi.Install == nil || fi.Install.Mode != token.Rekey {
+		t.Fatalf("fetch-install %s, %v", out, err)
+	}
+	m, err := token.OpenModule(e.hsm.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := m.Open(t.Context(), e.serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if err := tok.Login(t.Context(), []byte(svcPIN)); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := tok.Objects(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Certificates) != 1 || !inv.Certificates[0].HasKey() || bytes.Equal(inv.Certificates[0].ID, []byte{0xa1}) ||
+		renewal.NormalizeSerial(inv.Certificates[0].Info.Serial) != fi.Serial {
+		t.Fatalf("token after re-key: %+v", inv.Certificates)
+	}
+	for _, k := range inv.PrivateKeys {
+		if bytes.Equal(k.ID, []byte{0xa1}) {
+			t.Fatal("the old private key is still on the token")
+		}
+	}
+}
+
+// A run that stopped after the certificate was issued (the new key pair
+// pending on the token) is finished by the next run: the certificate is
+// fetched, not issued again, and written for the pending key.
+func TestServiceFetchInstallResumesAfterIssue(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := t.Context()
+	a := e.readyApplication(t, true)
+	e.signIn(t)
+	journal := filepath.Join(e.dir, "journal")
+	c, _, err := e.cmds.resume(ctx, "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		m, err := token.OpenModule(e.hsm.Module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		tok, err := m.Open(ctx, e.serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tok.Close()
+		if err := tok.Login(ctx, []byte(svcPIN)); err != nil {
+			t.Fatal(err)
+		}
+		j, err := token.OpenJournal(journal, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.cmds.issueRekey(ctx, c, tok, j, a); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	out, err := e.run(t, svcFetchInstall, "--application", a.ID, "--token", e.serial, "--module", e.hsm.Module,
+		"--journal", journal, "--pin-file", e.file(t, "pin", svcPIN), "--json")
+	if err != nil {
+		t.Fatalf("fetch-install: %v\n%s", err, out)
+	}
+	var fi fetchInstallJSON
+	if err := json.Unmarshal([]byte(out), &fi); err != nil || fi.Status != renewal.StatusInstalled || fi.Issued || fi.Install == nil || fi.Install.Mode != token.Rekey {
+		t.Fatalf("fetch-install %s, %v", out, err)
 	}
 }
