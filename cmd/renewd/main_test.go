@@ -84,7 +84,15 @@ func TestDemoCreditCodeIsValid(t *testing.T) {
 	}
 }
 
-// buildRenewd builds the real binary once per test binary run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
+// renewdBinary builds the real binary once per test binary run.
 var buildOnce struct {
 	sync.Once
 	path string
