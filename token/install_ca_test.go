@@ -102,8 +102,14 @@ func (ca *instCA) issue(t testing.TB, pub crypto.PublicKey, subject pkix.Name, n
 }
 
 // renewal issues the usual renewed certificate: same holder, valid from a day
-// ago for a year.
+// ago for a year (and a few minutes more with every certificate, so that
+// each renewal outlasts the one before).
 func (ca *instCA) renewal(t testing.TB, pub crypto.PublicKey) []byte {
 	t.Helper()
-	return ca.issue(t, pub, instHolder(), instNow.AddDate(0, 0, -1), instNow.AddDate(1, 0, 0))
+	return ca.issue(t, pub, instHolder(), instNow.AddDate(0, 0, -1), ca.nextEnd())
+}
+
+// nextEnd is a year from instNow plus one minute per certificate issued.
+func (ca *instCA) nextEnd() time.Time {
+	return instNow.AddDate(1, 0, 0).Add(time.Duration(ca.serial) * time.Minute)
 }

@@ -103,7 +103,7 @@ func (f *instFixture) issuer(t testing.TB) CertificateIssuer {
 		if err := csr.CheckSignature(); err != nil {
 			return nil, err
 		}
-		return f.ca.issueRaw(t, csr.PublicKey, csr.RawSubject, instNow.AddDate(0, 0, -1), instNow.AddDate(1, 0, 0)), nil
+		return f.ca.issueRaw(t, csr.PublicKey, csr.RawSubject, instNow.AddDate(0, 0, -1), f.ca.nextEnd()), nil
 	})
 }
 
@@ -185,7 +185,7 @@ func TestInstallSameKey(t *testing.T) {
 			if !bytes.Equal(got.Info.Raw, renewed) || !bytes.Equal(got.ID, f.oldID) {
 				t.Fatal("the token does not hold the renewed certificate under the old CKA_ID")
 			}
-			if res.New.NotAfter != instNow.AddDate(1, 0, 0) || res.Replaced.NotAfter != instNow.AddDate(0, 0, 10) {
+			if res.New.NotAfter != instParse(t, renewed).NotAfter || res.Replaced.NotAfter != instNow.AddDate(0, 0, 10) {
 				t.Fatalf("result dates: new %v, replaced %v", res.New.NotAfter, res.Replaced.NotAfter)
 			}
 			f.crossCheck(t, got)

@@ -203,7 +203,7 @@ func TestCLIInstallSameKeyAndRekey(t *testing.T) {
 		t.Fatalf("recover with a pending re-key: exit %d: %s%s", code, out, errOut)
 	}
 	// A certificate for another key is refused; the re-key stays pending.
-	wrong := c.issue(t, c.pub, c.subject, time.Now().AddDate(1, 0, 0))
+	wrong := c.issue(t, c.pub, c.subject, time.Now().AddDate(1, 1, 0))
 	c.write(t, "wrong.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: wrong}))
 	code, _, errOut = c.ukeyctl(t, append(c.common("install-cert"), "--rekey", "--cert", c.path("wrong.pem"), "--chain", c.path("ca.pem"))...)
 	if code != exitError || !strings.Contains(errOut, "public key does not match") {
