@@ -65,7 +65,8 @@ func (c *Client) Refresh(ctx context.Context) (*renewal.Tokens, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return &renewal.Tokens{AccessToken: c.access, RefreshToken: c.refresh, TokenType: "Bearer", User: c.user}, nil
+	t := c.last
+	return &t, nil
 }
 
 // Logout ends the session at the service and forgets the tokens.

@@ -82,7 +82,8 @@ type Client struct {
 	access  string
 	refresh string
 	user    renewal.User
-	gen     uint64 // bumped at every change of the access token
+	last    renewal.Tokens // the last pair, for Refresh's answer
+	gen     uint64         // bumped at every change of the access token
 
 	refreshMu sync.Mutex // one refresh at a time
 }
@@ -329,7 +330,7 @@ func (c *Client) SignedIn() bool {
 // setTokens keeps a new pair in memory and hands it to the callback.
 func (c *Client) setTokens(ctx context.Context, t renewal.Tokens) {
 	c.mu.Lock()
-	c.access, c.refresh, c.user = t.AccessToken, t.RefreshToken, t.User
+	c.access, c.refresh, c.user, c.last = t.AccessToken, t.RefreshToken, t.User, t
 	c.gen++
 	c.mu.Unlock()
 	if c.onTokens != nil {
@@ -339,7 +340,7 @@ func (c *Client) setTokens(ctx context.Context, t renewal.Tokens) {
 
 func (c *Client) clearTokens() {
 	c.mu.Lock()
-	c.access, c.refresh, c.user = "", "", renewal.User{}
+	c.access, c.refresh, c.user, c.last = "", "", renewal.User{}, renewal.Tokens{}
 	c.gen++
 	c.mu.Unlock()
 }

@@ -64,6 +64,13 @@ func TestRefreshOn401(t *testing.T) {
 		t.Fatal("refresh did not rotate the tokens")
 	}
 
+	// An explicit refresh rotates again and answers the whole pair.
+	now, err := c.Refresh(ctx)
+	if err != nil || now.RefreshToken == rotated || now.ExpiresAt.IsZero() || now.User.ID == "" {
+		t.Fatalf("refresh: %+v, %v", now, err)
+	}
+	rotated = now.RefreshToken
+
 	// A new process resumes from the saved refresh token alone.
 	resumed, _ := e.client(client.WithRefreshToken(rotated), client.WithTokenCallback(log.save))
 	me, err := resumed.Me(ctx)
