@@ -13,7 +13,7 @@ PKGS=(
   postgresql
   gnome-keyring dbus-x11 libsecret-tools
   swtpm swtpm-tools
-  poppler-utils hyperfine
+  poppler-utils poppler-data hyperfine
   gcc-mingw-w64-x86-64 gcc-mingw-w64-i686
 )
 missing=()
