@@ -90,7 +90,7 @@ func installParseOne(data []byte) (*smx509.Certificate, error) {
 		return nil, err
 	}
 	if len(certs) != 1 {
-		return nil, fmt.Errorf("%w: %d certificates where one was expected", ErrCertUnparsable, len(certs))
+		return nil, fmt.Errorf("%w: %d certificates where one was expected (give the renewed certificate alone, and its issuers as the chain)", ErrCertUnparsable, len(certs))
 	}
 	if len(certs[0].Raw) > MaxCertificateSize {
 		return nil, fmt.Errorf("%w: %d bytes of DER, a token takes at most %d", ErrCertUnparsable, len(certs[0].Raw), MaxCertificateSize)

@@ -278,6 +278,9 @@ func TestCLIInstallRefusesBadInput(t *testing.T) {
 	der, _ := x509.CreateCertificate(rand.Reader, otherCA, otherCA, k.Public(), k)
 	c.write(t, "other-ca.der", der)
 
+	bundle, _ := os.ReadFile(c.path("renewed.pem"))
+	caPEM, _ := os.ReadFile(c.path("ca.pem"))
+	c.write(t, "bundle.pem", append(bundle, caPEM...))
 	cert := []string{"--cert", c.path("renewed.pem"), "--chain", c.path("ca.pem")}
 	base := c.common("install-cert")
 	noToken := []string{"install-cert", "--module", c.env.Module, "--journal", c.path("journal"), "--pin-stdin"}
@@ -300,6 +303,7 @@ func TestCLIInstallRefusesBadInput(t *testing.T) {
 		{"unknown flag", append(append(base, cert...), "--force"), exitUsage, "force"},
 		{"missing file", append(base, "--cert", c.path("nope.pem"), "--chain", c.path("ca.pem")), exitError, "no such file"},
 		{"garbage certificate", append(base, "--cert", c.path("garbage.pem"), "--chain", c.path("ca.pem")), exitError, "not a valid X.509"},
+		{"certificate and chain in one file", append(base, "--cert", c.path("bundle.pem"), "--chain", c.path("ca.pem")), exitError, "2 certificates where one was expected"},
 		{"garbage chain", append(base, "--cert", c.path("renewed.pem"), "--chain", c.path("garbage.pem")), exitError, "not a valid X.509"},
 		{"wrong chain", append(base, "--cert", c.path("renewed.pem"), "--chain", c.path("other-ca.der")), exitError, "does not chain"},
 		{"other holder", append(base, "--cert", c.path("other-holder.der"), "--chain", c.path("ca.pem")), exitError, "another holder"},
