@@ -407,6 +407,30 @@ func TestInstallRefusalsLeaveTheTokenAlone(t *testing.T) {
 			t.Fatal("the token changed")
 		}
 	})
+	t.Run("re-key: the clerk cancels while the CA works", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		req := f.request(Rekey, nil)
+		req.Issuer = IssuerFunc(func(ctx context.Context, csr []byte) ([]byte, error) {
+			cancel()
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		if _, err := Install(cctx, f.tok, req); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+		f.assertOneUsable(t)
+		if !bytes.Equal(f.certRaw(t), f.oldDER) {
+			t.Fatal("the token changed")
+		}
+	})
+	t.Run("cancelled before it starts", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := Install(cctx, f.tok, f.request(SameKey, f.ca.renewal(t, pub))); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+		f.assertOneUsable(t)
+	})
 	t.Run("re-key: unknown key type", func(t *testing.T) {
 		req := f.request(Rekey, nil)
 		req.Issuer = f.issuer(t)
