@@ -124,10 +124,11 @@ type InstallResult struct {
 
 // installRun is one install or recovery on one token.
 type installRun struct {
-	t   *Token
-	j   *Journal
-	now func() time.Time
-	log *RecoverResult // what was done, for Recover's report; nil during Install
+	t      *Token
+	j      *Journal
+	now    func() time.Time
+	log    *RecoverResult // what was done, for Recover's report; nil during Install
+	unlock func()         // releases Journal.Lock
 }
 
 func newInstallRun(t *Token, j *Journal, now func() time.Time) (*installRun, error) {
@@ -143,8 +144,15 @@ func newInstallRun(t *Token, j *Journal, now func() time.Time) (*installRun, err
 	if !t.LoggedIn() {
 		return nil, fmt.Errorf("install on token %s: %w", t.Serial(), ErrNotLoggedIn)
 	}
-	return &installRun{t: t, j: j, now: now}, nil
+	unlock, err := j.Lock(t.Serial())
+	if err != nil {
+		return nil, err
+	}
+	return &installRun{t: t, j: j, now: now, unlock: unlock}, nil
 }
+
+// done releases the token for other processes.
+func (r *installRun) done() { r.unlock() }
 
 // Install writes a renewed certificate to the token, in the order that
 // never leaves it without a usable certificate (see the order above). A
@@ -159,6 +167,7 @@ func Install(ctx context.Context, t *Token, req InstallRequest) (*InstallResult,
 	if err != nil {
 		return nil, err
 	}
+	defer r.done()
 	switch req.Mode {
 	case SameKey:
 		return r.sameKey(ctx, req)
@@ -178,6 +187,7 @@ func PrepareRekey(ctx context.Context, t *Token, req InstallRequest) (*InstallRe
 	if err != nil {
 		return nil, err
 	}
+	defer r.done()
 	if req.Mode != Rekey && req.Mode != "" {
 		return nil, fmt.Errorf("prepare re-key: mode %q", req.Mode)
 	}
@@ -218,6 +228,7 @@ func AbandonRekey(ctx context.Context, t *Token, j *Journal) (*RecoverResult, er
 	if err != nil {
 		return nil, err
 	}
+	defer r.done()
 	res := newRecoverResult(t.Serial())
 	r.log = res
 	e, err := j.Load(t.Serial())

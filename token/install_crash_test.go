@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -67,6 +68,14 @@ func crashChild() error {
 	j, err := OpenJournal(filepath.Join(dir, "journal"), nil)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("UKEY_CRASH_ACTION") == "hold" {
+		// An install that is still running: it holds the token's lock.
+		if _, err := j.Lock(tok.Serial()); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		time.Sleep(time.Hour) // until killed
 	}
 	caDER, err := os.ReadFile(filepath.Join(dir, "ca.der"))
 	if err != nil {
@@ -396,4 +405,61 @@ func crashDiff(a, b map[string]int64) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// TestRecoverLeavesALiveInstallAlone: while another process holds the
+// token (an install still running), Recover refuses and changes nothing;
+// once that process is killed, Recover proceeds.
+func TestRecoverLeavesALiveInstallAlone(t *testing.T) {
+	if os.Getenv(crashChildEnv) == "1" {
+		t.Skip("in the child")
+	}
+	f := newInstFixture(t, ECP256, "ec")
+	ctx := context.Background()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ca.der"), f.ca.cert.Raw, 0o600)
+	journal, err := OpenJournal(filepath.Join(dir, "journal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The running install's journal: a re-key making its key.
+	e := &JournalEntry{Serial: f.serial, Mode: Rekey, Step: StepIntent, OldID: f.oldID, NewID: []byte{0x0c, 0x01},
+		OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: string(ECP256)}
+	if err := journal.Begin(e); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInstallCrashChild$", "-test.count=1")
+	cmd.Env = append(f.env.Environ(), crashChildEnv+"=1", "UKEY_CRASH_ACTION=hold",
+		"UKEY_CRASH_DIR="+dir, "UKEY_CRASH_MODULE="+f.env.Module, "UKEY_CRASH_SERIAL="+f.serial, "UKEY_CRASH_MODE=rekey")
+	cmd.Stdin = strings.NewReader(instUserPIN + "\n")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("child: %q", sc.Text())
+	}
+	if _, err := Recover(ctx, f.tok, journal.Dir()); !errors.Is(err, ErrInstallInProgress) {
+		t.Fatalf("recover during a live install: %v, want ErrInstallInProgress", err)
+	}
+	if _, err := Install(ctx, f.tok, InstallRequest{Mode: SameKey, Cert: f.ca.renewal(t, f.state(t).cert.Info.PublicKey),
+		Chain: f.chain, Journal: journal, Now: func() time.Time { return instNow }}); !errors.Is(err, ErrInstallInProgress) {
+		t.Fatalf("install during a live install: %v, want ErrInstallInProgress", err)
+	}
+	if got, _ := journal.Load(f.serial); got == nil {
+		t.Fatal("the live install's journal was removed")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	res, err := Recover(ctx, f.tok, journal.Dir())
+	if err != nil || res.Outcome != "rolled_back" {
+		t.Fatalf("recover after the install died: %+v, %v", res, err)
+	}
+	f.journal = journal
+	f.assertOneUsable(t)
 }

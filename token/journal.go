@@ -27,11 +27,12 @@ import (
 
 // Journal limits.
 const (
-	journalVersion   = 1
-	journalMaxBytes  = 64 << 10 // a journal is a few hundred bytes; refuse anything larger
-	journalMaxSerial = 64       // CK_TOKEN_INFO.serialNumber is 16 bytes; leave room
-	journalSuffix    = ".json"
-	journalTmpGlob   = ".tmp-*"
+	journalVersion    = 1
+	journalMaxBytes   = 64 << 10 // a journal is a few hundred bytes; refuse anything larger
+	journalMaxSerial  = 64       // CK_TOKEN_INFO.serialNumber is 16 bytes; leave room
+	journalSuffix     = ".json"
+	journalLockSuffix = ".lock"
+	journalTmpGlob    = ".tmp-*"
 )
 
 // ErrInstallInProgress means a journal already exists for the token: an
@@ -302,6 +303,35 @@ func (j *Journal) write(e *JournalEntry, exclusive bool) error {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	return journalSyncDir(j.dir)
+}
+
+// Lock marks the token busy for this process until unlock is called (or
+// the process dies, however it dies: the operating system drops the lock).
+// Install, PrepareRekey, AbandonRekey and Recover hold it while they work,
+// so a journal whose lock is free belongs to an install that was
+// interrupted, never to one still running in another process. A token
+// already locked gives ErrInstallInProgress.
+func (j *Journal) Lock(serial string) (unlock func(), err error) {
+	p, err := j.path(serial)
+	if err != nil {
+		return nil, err
+	}
+	lockPath := strings.TrimSuffix(p, journalSuffix) + journalLockSuffix
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock token %s: %w", serial, err)
+	}
+	held, err := lockFile(f)
+	if err != nil || held {
+		f.Close()
+		if held {
+			return nil, fmt.Errorf("token %s: %w in another process or window", serial, ErrInstallInProgress)
+		}
+		return nil, fmt.Errorf("lock token %s: %w", serial, err)
+	}
+	// The lock file stays: removing it would let a third process lock a
+	// new file while the second still holds the old one.
+	return func() { f.Close() }, nil
 }
 
 // Remove deletes the token's journal: the install is over (done or undone).

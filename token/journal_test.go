@@ -207,3 +207,31 @@ func TestJournalRemoveCleansStaleTemporaries(t *testing.T) {
 		t.Fatal("a stale temporary journal file was left")
 	}
 }
+
+func TestJournalLock(t *testing.T) {
+	j, err := OpenJournal(t.TempDir(), journalTestClock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := j.Lock("42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Lock("42"); !errors.Is(err, ErrInstallInProgress) {
+		t.Fatalf("second lock: %v, want ErrInstallInProgress", err)
+	}
+	other, err := j.Lock("43")
+	if err != nil {
+		t.Fatalf("another token: %v", err)
+	}
+	other()
+	unlock()
+	again, err := j.Lock("42")
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	again()
+	if _, err := j.Lock(""); err == nil {
+		t.Fatal("lock of an empty serial")
+	}
+}

@@ -56,7 +56,8 @@ func (r *RecoverResult) Changed() bool {
 // certificates are deleted only when they are empty (ghosts), or are one
 // side of the journalled install while the other side is usable. Running it
 // again does nothing. The Token must be logged in (private keys are only
-// visible then).
+// visible then). While another process installs on or recovers the token
+// (Journal.Lock), Recover returns ErrInstallInProgress and changes nothing.
 func Recover(ctx context.Context, t *Token, journalDir string) (*RecoverResult, error) {
 	j, err := OpenJournal(journalDir, nil)
 	if err != nil {
@@ -66,6 +67,7 @@ func Recover(ctx context.Context, t *Token, journalDir string) (*RecoverResult, 
 	if err != nil {
 		return nil, err
 	}
+	defer r.done()
 	res := newRecoverResult(t.Serial())
 	r.log = res
 	e, err := j.Load(t.Serial())
