@@ -14,6 +14,7 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
+	"github.com/miekg/pkcs11"
 )
 
 // Safe install of a renewed certificate.
@@ -654,6 +655,9 @@ func installSum(der []byte) [32]byte { return sha256.Sum256(der) }
 
 func (r *installRun) scan(ctx context.Context) (*installScan, error) {
 	inv, err := r.t.Objects(ctx)
+	if isCode(err, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
+		return nil, fmt.Errorf("%w (an object left damaged by an interrupted write: run recover)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

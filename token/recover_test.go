@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/miekg/pkcs11"
@@ -504,6 +505,13 @@ func TestRecoverRemovesUnreadableObjects(t *testing.T) {
 	}
 	if _, err := f.tok.Objects(ctx); err == nil {
 		t.Fatal("the planted object did not make the inventory fail; the test plants the wrong thing")
+	}
+	_, err = Install(ctx, f.tok, f.request(SameKey, f.ca.renewal(t, f.ca.cert.PublicKey)))
+	if err == nil || !strings.Contains(err.Error(), "run recover") {
+		t.Fatalf("install on a token with a damaged object: %v, want advice to run recover", err)
+	}
+	if e, _ := f.journal.Load(f.serial); e != nil {
+		t.Fatal("the refused install left a journal")
 	}
 	res := f.recover(t)
 	if len(res.Removed) != 1 || res.Removed[0].Class != "unreadable" {
