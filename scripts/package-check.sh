@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# Builds the installers with scripts/package.sh (signed with a throw-away test
+# certificate) and checks them the way their users' systems read them:
+#  - the .exe files: PE machine, GUI subsystem, icon, DPI-aware manifest and
+#    Chinese version resource (python3-pefile), Authenticode signature;
+#  - the MSIs: the File, Shortcut, Upgrade, Directory and Property tables
+#    (Chinese names, stored in codepage 936), per-machine install, the
+#    signature, the signed .exe inside, size <= 25 MB;
+#  - every signature is checked against the test CA, and must FAIL against
+#    another CA and after one byte of the file is changed;
+#  - under Wine: msiexec installs, upgrades to a newer MSI (one product
+#    left) and uninstalls without a trace; the packaged .exe starts in a
+#    Chinese locale under Xvfb and shows its window (screenshot);
+#  - the Linux tarballs and .debs: contents, .desktop file, static renewd,
+#    the systemd unit (systemd-analyze verify), and renewd from the .deb
+#    started with the example configuration answering /readyz over TLS;
+#  - FyneApp.toml is unchanged (git diff).
+#
+#   scripts/package-check.sh [--reuse] [--no-wine] [--screenshot]
+#
+# --reuse checks dist/ as it is (no build); --screenshot copies the Wine
+# screenshot to docs/screenshots/windows-wine.png. Under UKEY_TEST_STRICT=1
+# a missing tool fails instead of skipping. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+root=$PWD
+dist=$root/dist
+reuse=0 wine=1 shot=0
+for a in "$@"; do
+  case $a in
+  --reuse) reuse=1 ;;
+  --no-wine) wine=0 ;;
+  --screenshot) shot=1 ;;
+  *) echo "usage: $0 [--reuse] [--no-wine] [--screenshot]" >&2; exit 2 ;;
+  esac
+done
+
+passed=0 failed=0 skipped=0
+log=$(mktemp -d /tmp/ukey-pkgcheck.XXXXXX)
+cleanup() {
+  [ -n "${renewd_pid:-}" ] && kill "$renewd_pid" 2>/dev/null
+  [ -n "${xvfb_pid:-}" ] && kill "$xvfb_pid" 2>/dev/null
+  rm -rf "$log"
+}
+trap cleanup EXIT
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+skip() { # skip WHAT: a missing tool skips locally and fails in strict mode
+  if [ "${UKEY_TEST_STRICT:-}" = 1 ]; then bad "$* (missing; UKEY_TEST_STRICT=1)"; else
+    echo "skip $*"
+    skipped=$((skipped + 1))
+  fi
+}
+# check WHAT CMD...: passes when CMD exits 0; its output goes to the log.
+check() {
+  local what=$1
+  shift
+  if "$@" >"$log/out" 2>&1; then ok "$what"; else
+    bad "$what"
+    sed 's/^/     | /' "$log/out" | tail -15
+  fi
+}
+# refute WHAT CMD...: passes when CMD fails (a check that must be able to fail).
+refute() {
+  local what=$1
+  shift
+  if "$@" >"$log/out" 2>&1; then bad "$what"; else ok "$what"; fi
+}
+has() { command -v "$1" >/dev/null; }
+finish() {
+  echo "package-check: $(($(date +%s) - t0)) s"
+  echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+  [ "$failed" -eq 0 ]
+  exit
+}
+t0=$(date +%s)
+
+# A throw-away code-signing CA and certificate, made once per dist/.
+ts=$dist/test-signing
+if [ ! -s "$ts/sign.p12" ]; then
+  mkdir -p "$ts" && chmod 700 "$ts"
+  (
+    set -e
+    cd "$ts"
+    openssl rand -hex 16 >p12.pass
+    openssl req -x509 -newkey rsa:3072 -nodes -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/O=UKey Renew TEST/CN=UKey Renew TEST code-signing CA (not trusted)" \
+      -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -newkey rsa:3072 -nodes -keyout sign.key -out sign.csr \
+      -subj "/O=UKey Renew TEST/CN=UKey Renew TEST signer"
+    printf 'basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >ext
+    openssl x509 -req -in sign.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out sign.pem -extfile ext
+    openssl pkcs12 -export -inkey sign.key -in sign.pem -certfile ca.pem -out sign.p12 -passout file:p12.pass
+    # Another CA, which must not verify our signatures.
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 3650 \
+      -subj "/CN=Some other CA" -addext basicConstraints=critical,CA:true
+  ) >"$log/ca" 2>&1 || { cat "$log/ca"; bad "make the test code-signing certificate"; finish; }
+fi
+
+if [ "$reuse" = 0 ]; then
+  echo "== scripts/package.sh (test signature)"
+  tb=$(date +%s)
+  if UKEY_SIGN_PKCS12=$ts/sign.p12 UKEY_SIGN_PASS=$(cat "$ts/p12.pass") bash scripts/package.sh >"$log/package" 2>&1; then
+    ok "scripts/package.sh builds every artefact ($(($(date +%s) - tb)) s)"
+  else
+    bad "scripts/package.sh"
+    tail -30 "$log/package"
+    finish
+  fi
+fi
+
+check "FyneApp.toml is unchanged (git diff --exit-code)" git diff --exit-code -- FyneApp.toml
+
+toml() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\{0,1\}\([^\"]*\)\"\{0,1\}[[:space:]]*$/\1/p" FyneApp.toml | head -1; }
+version=$(toml Version) buildno=$(toml Build) appname=$(toml Name) appid=$(toml ID)
+
+echo "== Windows programs"
+for arch in x64 x86; do
+  exe=$dist/windows-$arch/ukeyrenew.exe
+  if [ ! -f "$exe" ]; then bad "$exe exists"; continue; fi
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pefile' 2>/dev/null; then
+    while IFS= read -r line; do
+      case $line in ok*) ok "$arch exe: ${line#ok   }" ;; *) bad "$arch exe: ${line#FAIL }" ;; esac
+    done < <(/usr/bin/python3 packaging/check/pe_check.py "$exe" "$arch" "$appname" "$version" 2>&1)
+  else
+    skip "$arch exe resources (Debian python3-pefile)"
+  fi
+done
+
+echo "== signatures"
+sigfiles=("$dist/windows-x64/ukeyrenew.exe" "$dist/windows-x86/ukeyrenew.exe"
+  "$dist/ukeyrenew-$version-windows-x64.msi" "$dist/ukeyrenew-$version-windows-x86.msi")
+for f in "${sigfiles[@]}"; do
+  n=${f#"$dist/"}
+  [ -f "$f" ] || { bad "$n exists"; continue; }
+  check "$n: osslsigncode verify against the test CA" osslsigncode verify -CAfile "$ts/ca.pem" -in "$f"
+  refute "$n: the signature does not verify against another CA" osslsigncode verify -CAfile "$ts/other.pem" -in "$f"
+  # Change one byte in the middle of the file: the digest must no longer match.
+  cp "$f" "$log/tampered"
+  size=$(stat -c %s "$f")
+  printf '\x5a' | dd of="$log/tampered" bs=1 seek=$((size / 2)) conv=notrunc status=none
+  refute "$n: a copy with one byte changed does not verify" osslsigncode verify -CAfile "$ts/ca.pem" -in "$log/tampered"
+done
+
+echo "== MSI tables"
+for arch in x64 x86; do
+  msi=$dist/ukeyrenew-$version-windows-$arch.msi
+  [ -f "$msi" ] || { bad "$msi exists"; continue; }
+  m=$log/msi-$arch
+  mkdir -p "$m"
+  for t in File Shortcut Upgrade Property Directory Component RemoveFile InstallExecuteSequence _ForceCodepage Feature; do
+    msiinfo export "$msi" "$t" >"$m/$t" 2>/dev/null
+  done
+  size=$(stat -c %s "$msi")
+  check "$arch MSI is $((size / 1024)) KiB, at most 25 MB" test "$size" -le $((25 * 1024 * 1024))
+  check "$arch MSI File table holds ukeyrenew.exe" grep -qP '\tukeyrenew\.exe\t' "$m/File"
+  check "$arch MSI Property ProductName is $appname" grep -qxF "ProductName	$appname" "$m/Property"
+  check "$arch MSI is per-machine (ALLUSERS=1)" grep -qxP 'ALLUSERS\t1\r?' "$m/Property"
+  check "$arch MSI codepage is 936" grep -q '^936' "$m/_ForceCodepage"
+  check "$arch MSI Start-menu shortcut is named $appname" grep -qP "^StartMenuShortcut\tProgramMenuDir\tUKEYRE~1\|$appname\tMainExecutable" "$m/Shortcut"
+  check "$arch MSI desktop shortcut is named $appname" grep -qP "^DesktopShortcut\tDesktopFolder\tUKEYRE~1\|$appname\tMainExecutable" "$m/Shortcut"
+  check "$arch MSI Start-menu folder is named $appname" grep -qP "^ProgramMenuDir\tProgramMenuFolder\tUKEYRE~1\|$appname" "$m/Directory"
+  pf=ProgramFilesFolder
+  [ "$arch" = x64 ] && pf=ProgramFiles64Folder
+  check "$arch MSI installs under $pf\\UKeyRenew" grep -qP "^INSTALLDIR\t$pf\tUKeyRenew" "$m/Directory"
+  upcode=$(sed -n 's/^UpgradeCode\t//p' "$m/Property" | tr -d '\r')
+  check "$arch MSI Upgrade table replaces older and equal versions of $upcode" \
+    grep -qP "^\\Q$upcode\\E\t\t$version\t\t513\t\tWIX_UPGRADE_DETECTED" "$m/Upgrade"
+  check "$arch MSI Upgrade table refuses a downgrade" grep -qP "^\\Q$upcode\\E\t$version\t\t\t2\t\tWIX_DOWNGRADE_DETECTED" "$m/Upgrade"
+  check "$arch MSI removes the old product (RemoveExistingProducts)" grep -q '^RemoveExistingProducts' "$m/InstallExecuteSequence"
+  check "$arch MSI removes its Start-menu folder on uninstall" grep -qP '^ProgramMenuDir\tProgramMenuDir\t\tProgramMenuDir\t2' "$m/RemoveFile"
+  # The names are really stored in GBK (codepage 936), not dropped or in UTF-8.
+  check "$arch MSI string pool holds $appname in GBK" /usr/bin/python3 -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+sys.exit(0 if sys.argv[2].encode("gbk") in d else 1)' "$msi" "$appname"
+  summary=$(msiinfo suminfo "$msi")
+  tmpl=Intel
+  [ "$arch" = x64 ] && tmpl=x64
+  check "$arch MSI summary Template is $tmpl" grep -q "^Template: $tmpl;" <<<"$summary"
+  check "$arch MSI summary information is ASCII (wixl writes it in UTF-8 under codepage 1252)" \
+    bash -c '! LC_ALL=C grep -qP "[^\x00-\x7f]" <<<"$1"' _ "$summary"
+  rm -rf "$m/x" && mkdir "$m/x"
+  if msiextract -C "$m/x" "$msi" >/dev/null 2>&1; then
+    got=$(find "$m/x" -name ukeyrenew.exe | head -1)
+    check "$arch MSI carries the signed ukeyrenew.exe" cmp "$got" "$dist/windows-$arch/ukeyrenew.exe"
+    check "$arch MSI carries README.txt" test -n "$(find "$m/x" -name README.txt)"
+  else
+    bad "$arch MSI extracts with msiextract"
+  fi
+done
+
+echo "== Linux client"
+tarball=$dist/ukeyrenew-$version-linux-amd64.tar.xz
+if tar -tJf "$tarball" >"$log/client.lst" 2>&1; then
+  for p in usr/local/bin/ukeyrenew "usr/local/share/applications/$appid.desktop" \
+    "usr/local/share/icons/hicolor/512x512/apps/$appid.png"; do
+    check "client tarball holds $p" grep -qxF "$p" "$log/client.lst"
+  done
+  rm -rf "$log/client" && mkdir "$log/client" && tar -xJf "$tarball" -C "$log/client"
+  check "client is an x86-64 ELF program" bash -c "file -b '$log/client/usr/local/bin/ukeyrenew' | grep -q 'ELF 64-bit.*x86-64'"
+  if has desktop-file-validate; then
+    check "client .desktop file is valid" desktop-file-validate "$log/client/usr/local/share/applications/$appid.desktop"
+  else skip "desktop-file-validate (Debian desktop-file-utils)"; fi
+  check "client .desktop file has the Chinese name" grep -qxF "Name[zh_CN]=$appname" "$log/client/usr/local/share/applications/$appid.desktop"
+  check "client icon is 512x512" bash -c "file -b '$log/client/usr/local/share/icons/hicolor/512x512/apps/$appid.png' | grep -q '512 x 512'"
+else
+  bad "client tarball $tarball lists"
+fi
+cdeb=$dist/ukeyrenew_${version}-${buildno}_amd64.deb
+check "client .deb is package ukeyrenew $version-$buildno" bash -c "dpkg-deb -f '$cdeb' Package Version | tr '\n' ' ' | grep -qx 'Package: ukeyrenew Version: $version-$buildno '"
+check "client .deb holds the program, .desktop file and icon" bash -c "dpkg-deb -c '$cdeb' | grep -c -E '\\./usr/bin/ukeyrenew\$|$appid\\.desktop\$|apps/$appid\\.png\$' | grep -qx 3"
+
+echo "== renewd"
+rtar=$dist/renewd-$version-linux-amd64.tar.xz
+if tar -tJf "$rtar" >"$log/renewd.lst" 2>&1; then
+  for p in renewd renewd.service renewd.example.json INSTALL.md; do
+    check "renewd tarball holds $p" grep -qxF "renewd-$version-linux-amd64/$p" "$log/renewd.lst"
+  done
+else
+  bad "renewd tarball $rtar lists"
+fi
+rdeb=$dist/renewd_${version}-${buildno}_amd64.deb
+rx=$log/renewd-deb
+mkdir -p "$rx"
+if dpkg-deb -x "$rdeb" "$rx" 2>"$log/out"; then
+  check "renewd .deb is package renewd $version-$buildno" bash -c "dpkg-deb -f '$rdeb' Package Version | tr '\n' ' ' | grep -qx 'Package: renewd Version: $version-$buildno '"
+  for p in usr/bin/renewd lib/systemd/system/renewd.service usr/share/doc/renewd/renewd.example.json usr/share/doc/renewd/INSTALL.md; do
+    check "renewd .deb holds /$p" test -f "$rx/$p"
+  done
+  check "renewd .deb has maintainer scripts" bash -c "dpkg-deb --ctrl-tarfile '$rdeb' | tar -t | grep -c -E '^\\./(postinst|prerm|postrm)\$' | grep -qx 3"
+  check "renewd is statically linked" bash -c "file -b '$rx/usr/bin/renewd' | grep -q 'statically linked'"
+  unit=$rx/lib/systemd/system/renewd.service
+  for d in DynamicUser=yes ProtectSystem=strict StateDirectory=renewd NoNewPrivileges=yes PrivateDevices=yes; do
+    check "renewd unit sets $d" grep -qx "$d" "$unit"
+  done
+  if has systemd-analyze; then
+    # verify warns about a bad value and still exits 0: it must print nothing.
+    # It checks ExecStart exists, so the copy points at the extracted binary.
+    mkdir -p "$log/unit"
+    sed "s|/usr/bin/renewd|$rx/usr/bin/renewd|" "$unit" >"$log/unit/renewd.service"
+    check "renewd unit passes systemd-analyze verify without a warning" \
+      bash -c 'out=$(systemd-analyze verify --man=no "$1" 2>&1); echo "$out"; [ -z "$out" ]' _ "$log/unit/renewd.service"
+  else skip "systemd-analyze"; fi
+
+  # Start the packaged renewd with the packaged example configuration, test
+  # CA and TLS files and secrets from the environment, as the unit would.
+  r=$log/run
+  mkdir -p "$r"
+  (
+    set -e
+    cd "$r"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca-key.pem -out ca-chain.pem \
+      -days 3650 -subj "/O=UKey Renew TEST/CN=renewd test CA" \
+      -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls-key.pem -out tls-chain.pem \
+      -days 3650 -subj "/CN=127.0.0.1" -addext subjectAltName=IP:127.0.0.1
+  ) >"$log/out" 2>&1 || bad "make renewd's test CA and TLS certificate"
+  port=$((20000 + RANDOM % 20000))
+  env -i PATH=/usr/bin:/bin \
+    RENEWD_LISTEN=127.0.0.1:$port RENEWD_SQLITE_PATH="$r/renewd.db" \
+    RENEWD_TLS_CERT="$r/tls-chain.pem" RENEWD_TLS_KEY="$r/tls-key.pem" \
+    RENEWD_CA_CHAIN="$r/ca-chain.pem" RENEWD_CA_KEY="$r/ca-key.pem" \
+    RENEWD_PEPPER="$(openssl rand -hex 32)" RENEWD_TENCENT_SECRET_ID=test-id RENEWD_TENCENT_SECRET_KEY=test-key \
+    "$rx/usr/bin/renewd" --config "$rx/usr/share/doc/renewd/renewd.example.json" >"$r/stdout" 2>"$r/stderr" &
+  renewd_pid=$!
+  up=0
+  for _ in $(seq 1 100); do # at most 10 s
+    if curl -fsS --max-time 2 --cacert "$r/tls-chain.pem" "https://127.0.0.1:$port/readyz" >"$r/readyz" 2>/dev/null; then
+      up=1
+      break
+    fi
+    kill -0 "$renewd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ "$up" = 1 ]; then ok "packaged renewd with the example config answers /readyz over TLS"; else
+    bad "packaged renewd with the example config answers /readyz over TLS"
+    tail -5 "$r/stderr" | sed 's/^/     | /'
+  fi
+  kill -TERM "$renewd_pid" 2>/dev/null
+  stopped=0
+  for _ in $(seq 1 100); do kill -0 "$renewd_pid" 2>/dev/null || { stopped=1; break; }; sleep 0.1; done
+  wait "$renewd_pid" 2>/dev/null
+  rc=$?
+  renewd_pid=
+  check "renewd stops cleanly on SIGTERM (exit $rc)" test "$stopped" = 1 -a "$rc" = 0
+  check "renewd created its SQLite database" test -s "$r/renewd.db"
+  # A bad configuration is refused with a clear message and nothing starts.
+  sed 's/"finverify_max_tries": 3/"finverify_max_tries": 3, "no_such_key": 1/' \
+    "$rx/usr/share/doc/renewd/renewd.example.json" >"$r/bad.json"
+  if env -i PATH=/usr/bin:/bin "$rx/usr/bin/renewd" --config "$r/bad.json" >"$r/bad.out" 2>&1; then
+    bad "renewd refuses an unknown configuration key"
+  else
+    check "renewd refuses an unknown configuration key and names it" grep -q no_such_key "$r/bad.out"
+  fi
+else
+  bad "renewd .deb extracts"
+fi
+
+if [ "$wine" = 0 ]; then finish; fi
+
+echo "== Wine (Windows code paths)"
+if ! has wine || ! has Xvfb || ! has xdotool || ! has x86_64-w64-mingw32-gcc; then
+  skip "Wine smoke run (Debian wine, xvfb, xdotool, gcc-mingw-w64-x86-64)"
+  finish
+fi
+export WINEPREFIX=$dist/wine/prefix WINEDEBUG=-all WINEARCH=win64
+# No Mono/Gecko prompts; no menu entries or .desktop files on the host.
+export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
+disp=$((100 + RANDOM % 800))
+Xvfb ":$disp" -screen 0 1024x768x24 -nolisten tcp >"$log/xvfb" 2>&1 &
+xvfb_pid=$!
+export DISPLAY=:$disp
+for _ in $(seq 1 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+  # A home of its own, so Wine's Desktop and Documents links never point
+  # into the real home directory.
+  mkdir -p "$dist/wine/home"
+  HOME=$dist/wine/home wineboot -i >"$log/wineboot" 2>&1 || { bad "wineboot"; finish; }
+  wineserver -w
+fi
+# The test-only ProcessPrng stand-in: Wine 8 lacks bcryptprimitives.dll.
+x86_64-w64-mingw32-gcc -shared -O2 -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
+  packaging/wine/bcryptprimitives.c packaging/wine/bcryptprimitives.def -ladvapi32
+wexport() { HOME=$dist/wine/home LANG=zh_CN.UTF-8 LC_ALL=zh_CN.UTF-8 "$@"; }
+c=$WINEPREFIX/drive_c
+exe_installed="$c/Program Files/UKeyRenew/ukeyrenew.exe"
+lnks() { find "$c" "$dist/wine/home" -name "$appname.lnk" 2>/dev/null | sort; }
+products() { wexport wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' 2>/dev/null | grep -c '\\{' ; }
+
+# Install, upgrade to a newer MSI built the same way, uninstall.
+msi=$dist/ukeyrenew-$version-windows-x64.msi
+wexport wine msiexec /x "$msi" /qn >/dev/null 2>&1 # a run that died half-way
+before=$(products)
+check "msiexec installs the x64 MSI" wexport wine msiexec /i "$msi" /qn
+check "the program is in Program Files\\UKeyRenew" cmp "$exe_installed" "$dist/windows-x64/ukeyrenew.exe"
+check "Start-menu and desktop shortcuts named $appname.lnk exist" test "$(lnks | wc -l)" -eq 2
+check "one product more is registered" test "$(products)" -eq $((before + 1))
+IFS=. read -r vmaj vmin vpat <<<"$version"
+newer=$vmaj.$vmin.$((vpat + 1))
+u=$dist/wine/upgrade
+rm -rf "$u" && mkdir -p "$u"
+cp "$dist/build/windows-x64/ukeyrenew.exe" "$dist/build/ukeyrenew.ico" packaging/windows/README.txt "$u/"
+# shellcheck source=scripts/package-msi.sh
+source scripts/package-msi.sh
+if make_msi "$u" x64 "$newer" "$appname" "$u/newer.msi" >"$log/out" 2>&1; then
+  check "msiexec installs a newer MSI ($newer) over it" wexport wine msiexec /i "$u/newer.msi" /qn
+  check "the upgrade leaves one product registered" test "$(products)" -eq $((before + 1))
+  check "the upgrade leaves one pair of shortcuts" test "$(lnks | wc -l)" -eq 2
+  refute "msiexec refuses the older MSI over the newer one" wexport wine msiexec /i "$msi" /qn
+  check "msiexec uninstalls the newer MSI" wexport wine msiexec /x "$u/newer.msi" /qn
+else
+  bad "make the newer MSI for the upgrade test"
+  wexport wine msiexec /x "$msi" /qn >/dev/null 2>&1
+fi
+check "uninstall removes the program and its folder" test ! -e "$c/Program Files/UKeyRenew"
+check "uninstall removes both shortcuts and the Start-menu folder" test -z "$(lnks; find "$c" -type d -name "$appname")"
+check "uninstall leaves no product registered" test "$(products)" -eq "$before"
+
+# Smoke run: the packaged, signed .exe in a Chinese locale until its window shows.
+exe=$dist/windows-x64/ukeyrenew.exe
+wexport wine "$exe" >"$log/wine-app" 2>&1 &
+app_pid=$!
+win=
+for _ in $(seq 1 300); do # at most 30 s: the first start of a prefix is slow
+  win=$(xdotool search --onlyvisible --class ukeyrenew 2>/dev/null | head -1)
+  [ -n "$win" ] && break
+  kill -0 "$app_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -n "$win" ]; then
+  ok "the packaged .exe shows its window under Wine (LANG=zh_CN.UTF-8)"
+  title=$(xdotool getwindowname "$win")
+  check "its window title is $appname ($title)" grep -qF "$appname" <<<"$title"
+  sleep 3 # let it draw its first frames
+  import -window root "$dist/windows-wine.png"
+  # A blank or single-colour screen means nothing was drawn.
+  colours=$(convert "$dist/windows-wine.png" -format %k info:)
+  check "the screenshot shows a drawn window ($colours colours)" test "$colours" -gt 50
+  [ "$shot" = 1 ] && mkdir -p docs/screenshots && cp "$dist/windows-wine.png" docs/screenshots/windows-wine.png
+else
+  bad "the packaged .exe shows its window under Wine"
+  tail -10 "$log/wine-app" | sed 's/^/     | /'
+fi
+wineserver -k 2>/dev/null
+wait "$app_pid" 2>/dev/null
+finish

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Builds every installer of UKey Renew into dist/, in one command:
+#
+#   dist/ukeyrenew-VERSION-windows-x64.msi   signed MSI, 64-bit client (signed .exe inside)
+#   dist/ukeyrenew-VERSION-windows-x86.msi   signed MSI, 32-bit client, for vendors'
+#                                            32-bit-only PKCS#11 DLLs
+#   dist/ukeyrenew-VERSION-linux-amd64.tar.xz  client, .desktop file and icon
+#   dist/ukeyrenew_VERSION-BUILD_amd64.deb     the same client as a Debian package
+#   dist/renewd-VERSION-linux-amd64.tar.xz     static renewd, systemd unit, example config
+#   dist/renewd_VERSION-BUILD_amd64.deb        the same as a Debian package
+#   dist/windows-x64/ukeyrenew.exe, dist/windows-x86/ukeyrenew.exe   the signed programs
+#
+# Signing: UKEY_SIGN_PKCS12 is a PKCS#12 file with the code-signing certificate,
+# its chain and key; UKEY_SIGN_PASS its password (handed to osslsigncode through
+# a pipe, never on a command line); UKEY_SIGN_TIMESTAMP an optional RFC 3161
+# timestamp URL (a production signature should have one, so it outlives the
+# certificate). scripts/package-check.sh makes a throw-away test certificate.
+#
+# The Windows programs are built with plain `go build` (cgo, mingw-w64,
+# -H windowsgui) plus a resource object (icon, version information, DPI-aware
+# manifest) made by mingw's windres and handed to the external linker. Unlike
+# `fyne package` this never writes to the source tree: FyneApp.toml is only
+# read (Version, Build, Name), and the script checks it is unchanged.
+#
+# Each target is built once; the Go build cache makes a second run cheap (the
+# first cgo build of go-gl takes minutes per target on 2 cores). Runs nice'd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+root=$PWD
+dist=$root/dist
+build=$dist/build
+pkg=$root/packaging
+
+die() { echo "package: $*" >&2; exit 1; }
+step_start=0
+step() { step_start=$(date +%s.%N); echo "== $*"; }
+took() { # took NAME: append the seconds since step to dist/build-times.txt
+  local s
+  s=$(echo "$(date +%s.%N) - $step_start" | bc)
+  printf '%s\t%.1f\n' "$1" "$s" >>"$dist/build-times.txt"
+  printf '   %s: %.1f s\n' "$1" "$s"
+}
+
+for tool in go x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc x86_64-w64-mingw32-windres \
+  i686-w64-mingw32-windres wixl msibuild msiinfo osslsigncode dpkg-deb xz bc; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup.sh installs it; wixl and msibuild/msiinfo come from the Debian packages wixl and msitools)"
+done
+[ -x /usr/bin/convert ] || die "ImageMagick's /usr/bin/convert is missing (Debian imagemagick): it makes the .ico"
+[ -n "${UKEY_SIGN_PKCS12:-}" ] || die "set UKEY_SIGN_PKCS12 (code-signing PKCS#12 file) and UKEY_SIGN_PASS; scripts/package-check.sh signs with a throw-away test certificate"
+[ -r "$UKEY_SIGN_PKCS12" ] || die "UKEY_SIGN_PKCS12=$UKEY_SIGN_PKCS12 is not a readable file"
+[ -n "${UKEY_SIGN_PASS+set}" ] || die "set UKEY_SIGN_PASS (may be empty) for $UKEY_SIGN_PKCS12"
+
+# Version, build number and names come from FyneApp.toml, read only.
+toml_before=$(sha256sum FyneApp.toml)
+toml() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\{0,1\}\([^\"]*\)\"\{0,1\}[[:space:]]*$/\1/p" FyneApp.toml | head -1; }
+version=$(toml Version)
+buildno=$(toml Build)
+appname=$(toml Name)
+appid=$(toml ID)
+icon_png=$(toml Icon)
+[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "FyneApp.toml Version \"$version\" is not MAJOR.MINOR.PATCH"
+[[ $buildno =~ ^[0-9]+$ ]] || die "FyneApp.toml Build \"$buildno\" is not a number"
+[ -n "$appname" ] && [ -n "$appid" ] || die "FyneApp.toml needs Name and ID"
+[ -f "$icon_png" ] || die "FyneApp.toml Icon \"$icon_png\" does not exist"
+IFS=. read -r vmaj vmin vpat <<<"$version"
+# Windows Installer compares only the first three fields of a ProductVersion;
+# 255.255.65535 is the largest it takes.
+((vmaj <= 255 && vmin <= 255 && vpat <= 65535 && buildno <= 65535)) || die "version $version.$buildno is beyond MSI's limits"
+echo "package: $appname ($appid) $version build $buildno"
+
+mkdir -p "$build"
+: >"$dist/build-times.txt"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+# One icon for the .exe resources and the MSI (Add/Remove Programs, shortcuts).
+convert "$icon_png" -define icon:auto-resize=256,128,64,48,32,16 "$build/ukeyrenew.ico"
+
+sign() { # sign IN OUT DESCRIPTION
+  local ts=()
+  [ -n "${UKEY_SIGN_TIMESTAMP:-}" ] && ts=(-ts "$UKEY_SIGN_TIMESTAMP")
+  rm -f "$2"
+  osslsigncode sign -pkcs12 "$UKEY_SIGN_PKCS12" -readpass <(printf '%s' "$UKEY_SIGN_PASS") \
+    -h sha256 -n "$3" -i "https://ukeyrenew.cn" "${ts[@]}" -in "$1" -out "$2" >/dev/null ||
+    die "osslsigncode could not sign $1"
+}
+
+build_windows() { # build_windows GOARCH MSIARCH CC-PREFIX
+  local goarch=$1 msiarch=$2 cross=$3 out=$build/windows-$2
+  mkdir -p "$out" "$dist/windows-$msiarch"
+  sed "s/@VERSION4@/$version.$buildno/" "$pkg/windows/ukeyrenew.manifest" >"$out/ukeyrenew.manifest"
+  sed -e "s|@ICO@|$build/ukeyrenew.ico|; s|@MANIFEST@|$out/ukeyrenew.manifest|" \
+    -e "s|@VERSIONC@|$vmaj,$vmin,$vpat,$buildno|g; s|@VERSION4@|$version.$buildno|g; s|@VERSION@|$version|g" \
+    "$pkg/windows/ukeyrenew.rc" >"$out/ukeyrenew.rc"
+  "$cross-windres" -c 65001 -O coff -i "$out/ukeyrenew.rc" -o "$out/rsrc.o"
+
+  step "windows/$goarch client (cgo, $cross-gcc)"
+  nice -n 10 env GOOS=windows GOARCH="$goarch" CGO_ENABLED=1 CC="$cross-gcc" \
+    go build -ldflags "-s -w -H windowsgui -extldflags=$out/rsrc.o" -o "$out/ukeyrenew-unsigned.exe" .
+  took "go build windows/$goarch"
+  sign "$out/ukeyrenew-unsigned.exe" "$dist/windows-$msiarch/ukeyrenew.exe" "UKey Renew"
+
+  step "windows/$goarch MSI"
+  cp "$dist/windows-$msiarch/ukeyrenew.exe" "$build/ukeyrenew.ico" "$pkg/windows/README.txt" "$out/"
+  local msi=$out/ukeyrenew.msi
+  make_msi "$out" "$msiarch" "$version" "$appname" "$msi" || die "MSI for windows/$goarch"
+  sign "$msi" "$dist/ukeyrenew-$version-windows-$msiarch.msi" "UKey Renew installer"
+  took "msi windows/$goarch"
+}
+
+# shellcheck source=scripts/package-msi.sh
+source "$root/scripts/package-msi.sh"
+build_windows amd64 x64 x86_64-w64-mingw32
+build_windows 386 x86 i686-w64-mingw32
+
+# Linux client: a tarball laid out from / (sudo tar -xJf FILE -C /) and a .deb.
+step "linux/amd64 client (cgo)"
+lc=$build/linux-client
+rm -rf "$lc"
+mkdir -p "$lc/usr/local/bin" "$lc/usr/local/share/applications" "$lc/usr/local/share/icons/hicolor/512x512/apps"
+nice -n 10 env CGO_ENABLED=1 go build -ldflags "-s -w" -o "$lc/usr/local/bin/ukeyrenew" .
+took "go build linux/amd64 client"
+install -m644 "$pkg/linux/$appid.desktop" "$lc/usr/local/share/applications/$appid.desktop"
+convert "$icon_png" -resize 512x512 "$lc/usr/local/share/icons/hicolor/512x512/apps/$appid.png"
+tar -C "$lc" --owner=0 --group=0 --sort=name -cf - usr | xz -9 -T1 >"$dist/ukeyrenew-$version-linux-amd64.tar.xz"
+
+deb() { # deb ROOT OUT: control fields come from ROOT/DEBIAN/control
+  find "$1" -type d -exec chmod 755 {} +
+  dpkg-deb --root-owner-group -Zxz --build "$1" "$2" >/dev/null
+}
+cdeb=$build/deb-client
+rm -rf "$cdeb"
+mkdir -p "$cdeb/DEBIAN" "$cdeb/usr/bin" "$cdeb/usr/share/applications" "$cdeb/usr/share/icons/hicolor/512x512/apps"
+install -m755 "$lc/usr/local/bin/ukeyrenew" "$cdeb/usr/bin/ukeyrenew"
+install -m644 "$lc/usr/local/share/applications/$appid.desktop" "$cdeb/usr/share/applications/"
+install -m644 "$lc/usr/local/share/icons/hicolor/512x512/apps/$appid.png" "$cdeb/usr/share/icons/hicolor/512x512/apps/"
+sed -e "s/@VERSION@/$version-$buildno/; s/@SIZE@/$(du -sk "$cdeb/usr" | cut -f1)/" "$pkg/linux/client.control" >"$cdeb/DEBIAN/control"
+deb "$cdeb" "$dist/ukeyrenew_${version}-${buildno}_amd64.deb"
+
+# renewd: pure Go (SQLite through modernc), so a static binary runs on any
+# x86-64 Linux.
+step "renewd (CGO_ENABLED=0, static)"
+rd=$build/renewd-$version-linux-amd64
+rm -rf "$rd"
+mkdir -p "$rd"
+nice -n 10 env CGO_ENABLED=0 go build -ldflags "-s -w" -o "$rd/renewd" ./cmd/renewd
+took "go build renewd"
+install -m644 "$pkg/linux/renewd.service" "$pkg/linux/renewd.example.json" "$rd/"
+install -m644 docs/INSTALL.md "$rd/INSTALL.md"
+tar -C "$build" --owner=0 --group=0 --sort=name -cf - "$(basename "$rd")" | xz -9 -T1 >"$dist/renewd-$version-linux-amd64.tar.xz"
+
+sd=$build/deb-renewd
+rm -rf "$sd"
+mkdir -p "$sd/DEBIAN" "$sd/usr/bin" "$sd/lib/systemd/system" "$sd/usr/share/doc/renewd"
+install -m755 "$rd/renewd" "$sd/usr/bin/renewd"
+install -m644 "$pkg/linux/renewd.service" "$sd/lib/systemd/system/renewd.service"
+install -m644 "$pkg/linux/renewd.example.json" docs/INSTALL.md "$sd/usr/share/doc/renewd/"
+sed -e "s/@VERSION@/$version-$buildno/; s/@SIZE@/$(du -sk "$sd" | cut -f1)/" "$pkg/linux/renewd.control" >"$sd/DEBIAN/control"
+install -m755 "$pkg/linux/renewd.postinst" "$sd/DEBIAN/postinst"
+install -m755 "$pkg/linux/renewd.prerm" "$sd/DEBIAN/prerm"
+install -m755 "$pkg/linux/renewd.postrm" "$sd/DEBIAN/postrm"
+deb "$sd" "$dist/renewd_${version}-${buildno}_amd64.deb"
+
+[ "$(sha256sum FyneApp.toml)" = "$toml_before" ] || die "FyneApp.toml changed during packaging"
+echo "== artefacts"
+(cd "$dist" && ls -l ./*.msi ./*.tar.xz ./*.deb windows-*/ukeyrenew.exe)
