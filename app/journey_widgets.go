@@ -1,0 +1,55 @@
+package app
+
+import (
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// heading is a screen's title.
+func heading(text string) *widget.Label {
+	l := widget.NewLabelWithStyle(text, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	l.SizeName = theme.SizeNameHeadingText
+	return l
+}
+
+// fieldMsg is the message under a form field, bound to msg, in the danger colour.
+func fieldMsg(msg binding.String) *widget.Label {
+	l := widget.NewLabelWithData(msg)
+	l.Importance = widget.DangerImportance
+	l.Wrapping = fyne.TextWrapWord
+	l.SizeName = theme.SizeNameCaptionText
+	return l
+}
+
+// messageLabel is a wrapped label bound to an outcome message.
+func messageLabel(msg binding.String) *widget.Label {
+	l := widget.NewLabelWithData(msg)
+	l.Wrapping = fyne.TextWrapWord
+	return l
+}
+
+// bindEnabled enables w while b is true (inverted with not).
+func bindEnabled(b binding.Bool, w fyne.Disableable, not bool) {
+	b.AddListener(binding.NewDataListener(func() {
+		v, _ := b.Get()
+		if v != not {
+			w.Enable()
+		} else {
+			w.Disable()
+		}
+	}))
+}
+
+// bindVisible shows o while b is true (hides it with not).
+func bindVisible(b binding.Bool, o fyne.CanvasObject, not bool) {
+	b.AddListener(binding.NewDataListener(func() {
+		v, _ := b.Get()
+		if v != not {
+			o.Show()
+		} else {
+			o.Hide()
+		}
+	}))
+}

@@ -1,0 +1,129 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// SignInScreen is the sign-in screen: mobile + SMS code or account +
+// password while signed out; who is signed in, where the session is kept and
+// a sign-out button while signed in.
+type SignInScreen struct {
+	vm  *SignInVM
+	acc *Account
+	ctx context.Context
+
+	root                             *fyne.Container
+	Mobile, Code, AccountName, Passw *widget.Entry
+	Send, SignInSMS, SignInPW, Out   *widget.Button
+	kept                             *badge
+	signedIn, signedOut              *fyne.Container
+}
+
+// NewSignInScreen builds the screen and starts the resend countdown's
+// ticker, which stops with ctx.
+func NewSignInScreen(ctx context.Context, vm *SignInVM, acc *Account) *SignInScreen {
+	s := &SignInScreen{vm: vm, acc: acc, ctx: ctx}
+	s.makeUI()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				vm.Tick()
+			}
+		}
+	}()
+	return s
+}
+
+// Object is the screen's root.
+func (s *SignInScreen) Object() fyne.CanvasObject { return s.root }
+
+func (s *SignInScreen) run(f func(ctx context.Context) error) {
+	go func() { _ = f(s.ctx) }()
+}
+
+func (s *SignInScreen) makeUI() {
+	s.Mobile = widget.NewEntryWithData(s.vm.Mobile)
+	s.Mobile.SetPlaceHolder(lang.X("signin.mobile_ph", "手机号"))
+	s.Code = widget.NewEntryWithData(s.vm.Code)
+	s.Code.SetPlaceHolder(lang.X("signin.code_ph", "6 位短信验证码"))
+	s.Send = widget.NewButton("", func() { s.run(s.vm.SendCode) })
+	s.vm.SendLabel.AddListener(binding.NewDataListener(func() {
+		l, _ := s.vm.SendLabel.Get()
+		s.Send.SetText(l)
+	}))
+	bindEnabled(s.vm.CanSend, s.Send, false)
+	s.SignInSMS = widget.NewButtonWithIcon(lang.X("signin.button", "登录"), theme.LoginIcon(), func() { s.run(s.vm.SignInSMS) })
+	s.SignInSMS.Importance = widget.HighImportance
+	s.Code.OnSubmitted = func(string) { s.run(s.vm.SignInSMS) }
+	bindEnabled(s.vm.Busy, s.SignInSMS, true)
+	smsForm := container.NewVBox(
+		widget.NewLabel(lang.X("signin.mobile", "手机号")), s.Mobile, fieldMsg(s.vm.MobileMsg),
+		widget.NewLabel(lang.X("signin.code", "短信验证码")), container.NewBorder(nil, nil, nil, s.Send, s.Code), fieldMsg(s.vm.CodeMsg),
+		s.SignInSMS)
+
+	s.AccountName = widget.NewEntryWithData(s.vm.AccountName)
+	s.AccountName.SetPlaceHolder(lang.X("signin.account_ph", "账号"))
+	s.Passw = widget.NewPasswordEntry()
+	s.Passw.SetPlaceHolder(lang.X("signin.password_ph", "密码"))
+	pw := func() {
+		p := s.Passw.Text
+		s.Passw.SetText("") // the password is sent once and not kept in the entry
+		s.run(func(ctx context.Context) error { return s.vm.SignInPassword(ctx, p) })
+	}
+	s.Passw.OnSubmitted = func(string) { pw() }
+	s.SignInPW = widget.NewButtonWithIcon(lang.X("signin.button", "登录"), theme.LoginIcon(), pw)
+	s.SignInPW.Importance = widget.HighImportance
+	bindEnabled(s.vm.Busy, s.SignInPW, true)
+	pwForm := container.NewVBox(
+		widget.NewLabel(lang.X("signin.account", "账号")), s.AccountName,
+		widget.NewLabel(lang.X("signin.password", "密码")), s.Passw, s.SignInPW)
+
+	tabs := container.NewAppTabs(
+		container.NewTabItem(lang.X("signin.by_sms", "短信验证码登录"), container.NewPadded(smsForm)),
+		container.NewTabItem(lang.X("signin.by_password", "账号密码登录"), container.NewPadded(pwForm)))
+	hint := widget.NewLabel(lang.X("signin.hint", "登录续期服务后即可为选中的证书办理续期。UKey 口令不会发送给续期服务，也不会被保存。"))
+	hint.Wrapping = fyne.TextWrapWord
+	hint.Importance = widget.LowImportance
+	s.signedOut = container.NewVBox(tabs, hint)
+
+	who := widget.NewLabelWithData(s.acc.Who)
+	who.TextStyle.Bold = true
+	s.kept = newBadge("", LevelOK)
+	keptText := widget.NewLabelWithData(s.acc.Kept)
+	keptText.Wrapping = fyne.TextWrapWord
+	s.acc.KeptLevel.AddListener(binding.NewDataListener(func() {
+		l, _ := s.acc.KeptLevel.Get()
+		s.kept.Level = Level(l)
+		if Level(l) == LevelOK {
+			s.kept.Text = lang.X("signin.kept_ok", "已保存")
+		} else {
+			s.kept.Text = lang.X("signin.kept_memory", "仅本次")
+		}
+		s.kept.Refresh()
+	}))
+	s.Out = widget.NewButtonWithIcon(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.run(s.vm.SignOut) })
+	s.signedIn = container.NewVBox(
+		widget.NewLabel(lang.X("signin.signed_in_as", "已登录续期服务：")), who,
+		container.NewBorder(nil, nil, container.NewCenter(s.kept), nil, keptText),
+		container.NewHBox(s.Out))
+	bindVisible(s.acc.SignedIn, s.signedIn, false)
+	bindVisible(s.acc.SignedIn, s.signedOut, true)
+
+	msg := messageLabel(s.vm.Message)
+	service := widget.NewLabel(lang.X("signin.service", "续期服务：{{.URL}}", map[string]any{"URL": s.acc.URL()}))
+	service.Importance = widget.LowImportance
+	s.root = container.NewVBox(heading(lang.X("signin.title", "登录")), service, s.signedOut, s.signedIn, msg)
+}

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+)
+
+// onUI waits for cond evaluated on the UI goroutine (widgets are read there).
+func onUI(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	eventually(t, what, func() bool {
+		ok := false
+		fyne.DoAndWait(func() { ok = cond() })
+		return ok
+	})
+}
+
+func screenText(o fyne.CanvasObject) string {
+	var s string
+	fyne.DoAndWait(func() { s = strings.Join(texts(o), "|") })
+	return s
+}
+
+func newTestWindow(t *testing.T, o fyne.CanvasObject) fyne.Window {
+	t.Helper()
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(apptheme.New())
+	w := test.NewTempWindow(t, o)
+	w.Resize(fyne.NewSize(900, 640))
+	return w
+}
+
+func TestSignInScreenSMSThenSignOut(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.account(memoryStore(t))
+	clk := &fakeClock{now: svcStart}
+	vm := NewSignInVM(acc, clk)
+	s := NewSignInScreen(t.Context(), vm, acc)
+	w := newTestWindow(t, s.Object())
+
+	test.Type(s.Mobile, "13800138000")
+	test.Tap(s.Send)
+	onUI(t, "code sent and countdown shown", func() bool { return s.Send.Text == "重新发送（60 秒）" && s.Send.Disabled() })
+	clk.Add(15 * time.Second)
+	vm.Tick()
+	onUI(t, "countdown moves", func() bool { return s.Send.Text == "重新发送（45 秒）" })
+	if txt := screenText(s.Object()); !strings.Contains(txt, "验证码已发送到 138****8000") {
+		t.Fatalf("no confirmation of the send: %s", txt)
+	}
+	test.Type(s.Code, e.smsCode(demoMobile))
+	test.Tap(s.SignInSMS)
+	onUI(t, "signed in", func() bool { return s.signedIn.Visible() && !s.signedOut.Visible() })
+	txt := screenText(s.Object())
+	for _, want := range []string{"张三", "[仅本次]", "只保存在内存中"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("signed-in screen lacks %q: %s", want, txt)
+		}
+	}
+	if strings.Contains(txt, "短信验证码") {
+		t.Errorf("the sign-in form stays visible: %s", txt)
+	}
+	_ = w
+	test.Tap(s.Out)
+	onUI(t, "signed out", func() bool { return !s.signedIn.Visible() && s.signedOut.Visible() && strings.Contains(strings.Join(texts(s.Object()), "|"), "已退出登录") })
+}

@@ -1,0 +1,162 @@
+package app
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+func TestSignInSMSWithResendCountdown(t *testing.T) {
+	e := newSvcEnv(t)
+	st := memoryStore(t)
+	acc := e.account(st)
+	clk := &fakeClock{now: svcStart}
+	vm := NewSignInVM(acc, clk)
+	ctx := t.Context()
+
+	if got := get[string](t, vm.SendLabel); got != "获取验证码" {
+		t.Fatalf("send label before any code = %q", got)
+	}
+	_ = vm.Mobile.Set("1380013800") // one digit short
+	if err := vm.SendCode(ctx); !errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("short mobile: %v", err)
+	}
+	if get[string](t, vm.MobileMsg) == "" {
+		t.Fatal("no message next to a short mobile")
+	}
+	if len(e.sms.Messages(demoMobile)) != 0 {
+		t.Fatal("a code was sent for a refused mobile")
+	}
+	_ = vm.Mobile.Set("138 0013 8000")
+	if err := vm.SendCode(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := get[string](t, vm.SendLabel); got != "重新发送（60 秒）" {
+		t.Fatalf("label after send = %q", got)
+	}
+	if get[bool](t, vm.CanSend) {
+		t.Fatal("can send again at once")
+	}
+	if err := vm.SendCode(ctx); !errors.Is(err, ErrResendTooSoon) {
+		t.Fatalf("second send at once: %v", err)
+	}
+	clk.Add(59*time.Second + 500*time.Millisecond)
+	vm.Tick()
+	if got := get[string](t, vm.SendLabel); got != "重新发送（1 秒）" {
+		t.Fatalf("label 59.5 s later = %q", got)
+	}
+	clk.Add(time.Second)
+	vm.Tick()
+	if got := get[string](t, vm.SendLabel); got != "重新发送验证码" || !get[bool](t, vm.CanSend) {
+		t.Fatalf("label after 60 s = %q", got)
+	}
+
+	// A wrong code is refused with the service's words; the right one signs in.
+	_ = vm.Code.Set("12")
+	if err := vm.SignInSMS(ctx); !errors.Is(err, ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
+		t.Fatalf("short code: %v, msg %q", err, get[string](t, vm.CodeMsg))
+	}
+	code := e.smsCode(demoMobile)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	_ = vm.Code.Set(wrong)
+	if err := vm.SignInSMS(ctx); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
+		t.Fatalf("wrong code: %v", err)
+	}
+	if msg := get[string](t, vm.Message); !strings.Contains(msg, "验证码") {
+		t.Fatalf("wrong code message %q", msg)
+	}
+	_ = vm.Code.Set(code)
+	if err := vm.SignInSMS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !get[bool](t, acc.SignedIn) || !strings.Contains(get[string](t, acc.Who), "张三") {
+		t.Fatalf("signed in %v as %q", get[bool](t, acc.SignedIn), get[string](t, acc.Who))
+	}
+	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") || Level(get[int](t, acc.KeptLevel)) != LevelWarning {
+		t.Fatalf("memory-only session not said: %q", kept)
+	}
+	rec, err := st.Load(ctx)
+	if err != nil || rec.ServiceURL != e.url || rec.RefreshToken == "" {
+		t.Fatalf("session not saved: %+v %v", rec, err)
+	}
+
+	// Sign-out ends it at the service and here.
+	if err := vm.SignOut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if get[bool](t, acc.SignedIn) {
+		t.Fatal("still signed in after sign-out")
+	}
+	if _, err := st.Load(ctx); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("session kept after sign-out: %v", err)
+	}
+	if _, err := acc.Client().Me(ctx); err == nil {
+		t.Fatal("the client still works after sign-out")
+	}
+}
+
+func TestSignInResumesSavedSession(t *testing.T) {
+	e := newSvcEnv(t)
+	st := memoryStore(t)
+	acc := e.account(st)
+	ctx := t.Context()
+	if err := acc.Resume(ctx); !errors.Is(err, ErrNoSavedSession) {
+		t.Fatalf("resume with nothing saved: %v", err)
+	}
+	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	_ = vm.Mobile.Set(demoMobile)
+	if err := vm.SendCode(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = vm.Code.Set(e.smsCode(demoMobile))
+	if err := vm.SignInSMS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A second window of the same program (same store) resumes.
+	again := e.account(st)
+	if err := again.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	me, err := again.Client().Me(ctx)
+	if err != nil || me.Mobile == "" {
+		t.Fatalf("resumed session: %+v %v", me, err)
+	}
+	// Another service's session is not used there.
+	other, err := NewAccount("http://127.0.0.1:1", st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Resume(ctx); !errors.Is(err, ErrNoSavedSession) {
+		t.Fatalf("resume for another service: %v", err)
+	}
+}
+
+func TestSignInPassword(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.account(nil)
+	vm := NewSignInVM(acc, nil)
+	ctx := t.Context()
+	for _, tc := range []struct{ acct, pw string }{{"", "x"}, {reviewerAccount, ""}, {reviewerAccount, strings.Repeat("p", MaxPasswordLen+1)}} {
+		_ = vm.AccountName.Set(tc.acct)
+		if err := vm.SignInPassword(ctx, tc.pw); !errors.Is(err, ErrInvalidInput) || get[string](t, vm.Message) == "" {
+			t.Errorf("account %q password of %d bytes: %v, %q", tc.acct, len(tc.pw), err, get[string](t, vm.Message))
+		}
+	}
+	_ = vm.AccountName.Set(reviewerAccount)
+	if err := vm.SignInPassword(ctx, "wrong password"); renewal.CodeOf(err) != renewal.CodeBadCredentials {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if err := vm.SignInPassword(ctx, reviewerPassword); err != nil {
+		t.Fatal(err)
+	}
+	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") {
+		t.Fatalf("no store: kept = %q", kept)
+	}
+}
