@@ -260,7 +260,35 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	a, err := s.act(r, r.PathValue("id"), req.Version, renewal.ActionCancel, nil)
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if s.pay != nil {
+		a, err := s.store.Application(r.Context(), scope(r.Context()), id)
+		if err != nil {
+			return storeErr(err, "")
+		}
+		if a.Payment == renewal.PaymentPaid {
+			// Refused by the states table before the payment module hears of it.
+			if _, err := renewal.Apply(a.State, s.cfg.Policy, principalOf(r.Context()).user.Role, renewal.ActionCancel); err != nil {
+				return err
+			}
+			// The refund and the cancel are one transaction.
+			handled, err := s.cancelPaid(r, id, req.Version)
+			if err != nil {
+				return err
+			}
+			if handled {
+				if a, err = s.store.Application(r.Context(), scope(r.Context()), id); err != nil {
+					return storeErr(err, "")
+				}
+				s.writeApplication(w, r, http.StatusOK, a)
+				return nil
+			}
+		}
+	}
+	a, err := s.act(r, id, req.Version, renewal.ActionCancel, nil)
 	if err != nil {
 		return err
 	}
@@ -353,43 +381,15 @@ func (s *Server) reviewQueue(w http.ResponseWriter, r *http.Request) error {
 	return s.writePage(w, r, req)
 }
 
-// SetPaymentState moves an application's payment state for the payment
-// module (role system) through the states table, inside the payment
-// module's transaction, with its audit entry. paid applies mark_paid,
-// refunding applies refund, refunded applies mark_refunded.
+// SetPaymentState moves an application's payment state as the payment
+// module does (role system, the states table, its audit entry), inside a
+// store transaction: for tests and tools that stand in for a payment.
 func (s *Server) SetPaymentState(ctx context.Context, tx *store.Tx, applicationID string, state renewal.Payment) (*renewal.Application, error) {
-	var action renewal.Action
-	switch state {
-	case renewal.PaymentPaid:
-		action = renewal.ActionMarkPaid
-	case renewal.PaymentRefunding:
-		action = renewal.ActionRefund
-	case renewal.PaymentRefunded:
-		action = renewal.ActionMarkRefunded
-	default:
-		return nil, fmt.Errorf("server: payment state %q is not a move", state)
-	}
-	a, err := tx.Application(ctx, store.AllScope(), applicationID)
-	if err != nil {
-		return nil, err
-	}
-	return tx.UpdateApplication(ctx, store.AllScope(), applicationID, a.Version, store.Change{Actor: "system", Action: "application." + string(action)},
-		func(a *renewal.Application) error {
-			next, err := renewal.Apply(a.State, s.cfg.Policy, renewal.RoleSystem, action)
-			if err != nil {
-				return err
-			}
-			a.State = next
-			return nil
-		})
+	return setPaymentState(ctx, tx, s.cfg.Policy, applicationID, state)
 }
 
 // Issued reports whether the renewed certificate of an application was
-// issued (then a cancellation is not refunded); for the payment module.
+// issued (then a cancellation is not refunded).
 func (s *Server) Issued(ctx context.Context, tx *store.Tx, applicationID string) (bool, error) {
-	_, err := tx.Issuance(ctx, store.AllScope(), applicationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return issuedIn(ctx, tx, applicationID)
 }

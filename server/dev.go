@@ -1,16 +1,17 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 // The /dev/ routes exist only with Config.Dev: they show the SMS and bank
-// outboxes (codes in clear) and stand in for the payment module.
+// outboxes (codes in clear) and pay a QR code at the payment simulator.
 
 func (s *Server) devSMSOutbox(w http.ResponseWriter, r *http.Request) error {
 	if s.devSMS == nil {
@@ -36,16 +37,27 @@ func (s *Server) devBankOutbox(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) devMarkPaid(w http.ResponseWriter, r *http.Request) error {
-	var a *renewal.Application
-	err := s.store.Write(r.Context(), func(tx *store.Tx) error {
-		var err error
-		a, err = s.SetPaymentState(r.Context(), tx, r.PathValue("id"), renewal.PaymentPaid)
-		return err
-	})
-	if err != nil {
-		return storeErr(err, "")
+// devPayOrder pays the application's live QR code at the provider's
+// simulator, standing for the clerk scanning it with a phone: the money then
+// comes back the way production's does, as a signed notification.
+func (s *Server) devPayOrder(w http.ResponseWriter, r *http.Request) error {
+	if s.pay == nil || s.devPay == nil {
+		return renewal.NewError(renewal.CodeNotFound, "")
 	}
-	writeJSON(w, http.StatusOK, a)
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return err
+	}
+	st, err := s.pay.Status(r.Context(), id)
+	if err != nil {
+		return paymentErr(err)
+	}
+	if st.Order.State != payment.OrderOpen || st.Order.CodeURL == "" {
+		return renewal.Errorf(renewal.CodeActionNotAllowed, "", "no live QR code to pay: ask for one first")
+	}
+	if err := s.devPay(r.Context(), st.Order.Provider, st.Order.OutTradeNo); err != nil {
+		return fmt.Errorf("dev pay %s: %w", st.Order.OutTradeNo, err)
+	}
+	writeJSON(w, http.StatusAccepted, orderView(st.Order))
 	return nil
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 )
 
 // tokenSign signs msg as a token would for the contract's algorithms.
@@ -231,8 +232,8 @@ func runEndToEnd(t *testing.T, e *env) {
 	}
 	refuseForbidden(e, a, renewal.RoleClerk, ct, policy)
 
-	// The payment module marks it paid (the real interface, role system).
-	a = e.markPaid(a.ID)
+	// The clerk pays by WeChat Pay QR; the notification marks it paid.
+	a = e.payQR(ct, a.ID)
 	if a.Payment != renewal.PaymentPaid || a.Status != renewal.StatusApproved {
 		t.Fatalf("paid: %+v", a.State)
 	}
@@ -408,18 +409,35 @@ func otherCode(c string) string {
 	return "000000"
 }
 
-func (e *env) markPaid(id string) renewal.Application {
+// payQR pays the application for real, as the clerk: a QR code from the
+// service (300 s window, amount from the price list), the WeChat Pay
+// simulator "scans and pays" it (POST /dev/applications/{id}/pay), its signed
+// notification is applied, and the status then says paid.
+func (e *env) payQR(token, id string) renewal.Application {
 	e.t.Helper()
-	var a *renewal.Application
-	err := e.st.Write(e.t.Context(), func(tx *store.Tx) error {
-		var err error
-		a, err = e.srv.SetPaymentState(e.t.Context(), tx, id, renewal.PaymentPaid)
-		return err
-	})
-	if err != nil {
-		e.t.Fatal(err)
+	var qr server.PaymentQR
+	e.ok(http.StatusOK, &qr, "POST", "/v1/applications/"+id+"/payment/qr", token, server.PaymentQRRequest{})
+	var a renewal.Application
+	e.ok(http.StatusOK, &a, "GET", "/v1/applications/"+id, token, nil)
+	var policy renewal.Policy
+	e.ok(http.StatusOK, &policy, "GET", "/v1/policy", "", nil)
+	want, _ := policy.PriceFen(a.Form.Years)
+	if o := qr.Order; o.State != payment.OrderOpen || o.CodeURL == "" || o.AmountFen != want ||
+		o.ExpiresAt.Sub(o.CreatedAt) != payment.QRWindow || qr.ServerTime.Before(o.CreatedAt) || !qr.ServerTime.Before(o.ExpiresAt) {
+		e.t.Fatalf("QR: %+v at %s, want %d fen", qr, qr.ServerTime, want)
 	}
-	return *a
+	e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+id+"/pay", "", nil)
+	e.paySim.Sim.Wait() // the notification was delivered and answered
+	var st server.PaymentStatus
+	e.ok(http.StatusOK, &st, "GET", "/v1/applications/"+id+"/payment", token, nil)
+	if st.State != renewal.PaymentPaid || st.Order == nil || st.Order.State != payment.OrderPaid || st.Order.PaidAt == nil {
+		e.t.Fatalf("after paying: %+v", st)
+	}
+	e.ok(http.StatusOK, &a, "GET", "/v1/applications/"+id, token, nil)
+	if a.Payment != renewal.PaymentPaid {
+		e.t.Fatalf("application after paying: %+v", a.State)
+	}
+	return a
 }
 
 func (e *env) transferCode(t *testing.T, account string) string {
@@ -502,7 +520,7 @@ func rekeyFlow(t *testing.T, e *env, ct, reviewer, name string) {
 	app := "/v1/applications/" + a.ID
 	e.ok(http.StatusOK, &a, "POST", app+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
 	e.ok(http.StatusOK, &a, "POST", app+"/approve", reviewer, renewal.ReviewRequest{Version: a.Version})
-	a = e.markPaid(a.ID)
+	a = e.payQR(ct, a.ID)
 	e.ok(http.StatusOK, nil, "POST", app+"/finverify/start", ct, renewal.VersionRequest{Version: a.Version})
 	e.ok(http.StatusOK, &a, "GET", app, ct, nil)
 	e.ok(http.StatusOK, &a, "POST", app+"/finverify/code", ct, renewal.FinVerifyCodeRequest{Version: a.Version, Code: e.transferCode(t, a.Form.Bank.AccountNumber)})

@@ -29,6 +29,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -81,6 +82,8 @@ type env struct {
 	other   *store.Organisation
 	holders map[string]*holder // by name
 	http    *http.Client
+	pay     *payment.Payments
+	paySim  *payment.DevSimulator
 	// responses validated against the OpenAPI document
 	validated int
 	mu        sync.Mutex
@@ -181,20 +184,59 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
+	// The service's URL is known before the service: the payment module
+	// needs it for the notify URL it gives WeChat Pay.
+	var handler http.Handler = http.NotFoundHandler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	e.url = ts.URL
+	// Real payments: the WeChat Pay and Alipay simulators on a loopback TLS
+	// port, reached through the official SDKs, on the test's clock.
+	dialect := payment.DialectSQLite
+	if o.postgres {
+		dialect = payment.DialectPostgres
+	}
+	if err := payment.Migrate(ctx, st.DB(), dialect); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := payment.StartDevSimulator(ctx, "127.0.0.1:0", c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	hooks := server.NewPaymentHooks(st, cfg.Policy)
+	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Others: []payment.Provider{sim.AlipayProvider},
+		Applications: hooks, Audit: hooks, Prices: cfg.Policy, NotifyURL: ts.URL + "/v1/payments/notify", Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pay, e.paySim = pay, sim
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: e.sms, Bank: e.bank,
-		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, DevSMS: e.sms, DevBank: e.bank})
+		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, DevSMS: e.sms, DevBank: e.bank,
+		Payments: pay, DevPay: devPay(sim)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = srv
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	e.url = ts.URL
+	handler = srv.Handler()
 	e.http = &http.Client{Transport: &validating{t: t, e: e, next: http.DefaultTransport}, Timeout: 30 * time.Second}
 	if o.noValidate {
 		e.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	return e
+}
+
+// devPay pays an order at the simulator, as renewd --dev does.
+func devPay(sim *payment.DevSimulator) func(ctx context.Context, provider, outTradeNo string) error {
+	return func(ctx context.Context, provider, outTradeNo string) error {
+		var err error
+		if provider == "alipay" {
+			_, err = sim.Alipay.Pay(outTradeNo)
+		} else {
+			_, err = sim.Sim.Pay(outTradeNo)
+		}
+		return err
+	}
 }
 
 // creditCode completes a 17-character prefix with zeros and its GB 32100 check character.

@@ -32,7 +32,7 @@ func TestPolicyPayBeforeReviewRekeyNoFinVerify(t *testing.T) {
 	}
 	app := "/v1/applications/" + a.ID
 	e.fails(http.StatusPaymentRequired, "payment_required", "POST", app+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
-	a = e.markPaid(a.ID)
+	a = e.payQR(ct, a.ID)
 	e.ok(http.StatusOK, &a, "POST", app+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
 	e.ok(http.StatusOK, &a, "POST", app+"/approve", reviewer, renewal.ReviewRequest{Version: a.Version})
 	if a.Status != renewal.StatusReadyToDownload {
@@ -67,7 +67,7 @@ func TestCancelDeleteAndRefund(t *testing.T) {
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
 	e.fails(http.StatusConflict, "action_not_allowed", "DELETE", "/v1/applications/"+a.ID+"?version=2", ct, nil)
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/approve", reviewer, renewal.ReviewRequest{Version: a.Version})
-	a = e.markPaid(a.ID)
+	a = e.payQR(ct, a.ID)
 	// Cancelling a paid application starts a refund; the payment module finishes it.
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
 	if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentRefunding {
@@ -170,5 +170,5 @@ func TestMetricsAndDevRoutes(t *testing.T) {
 	// Without Dev the outboxes are not served.
 	p := newEnv(t, envOptions{cfg: func(c *server.Config) { c.Dev = false }})
 	p.fails(http.StatusNotFound, "not_found", "GET", "/dev/outbox/sms", "", nil)
-	p.fails(http.StatusNotFound, "not_found", "POST", "/dev/applications/x/mark-paid", "", nil)
+	p.fails(http.StatusNotFound, "not_found", "POST", "/dev/applications/x/pay", "", nil)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -97,6 +98,12 @@ type Deps struct {
 	// Dev outboxes, served under /dev/ when Config.Dev is set.
 	DevSMS  *sms.Outbox
 	DevBank *bank.Outbox
+	// Payments takes the fee (nil: the payment routes answer that payments
+	// are not configured). Build it with NewPaymentHooks over Store.
+	Payments *payment.Payments
+	// DevPay pays an open order at the provider's simulator, as a clerk
+	// scanning the QR would (--dev only; served at /dev/applications/{id}/pay).
+	DevPay func(ctx context.Context, provider, outTradeNo string) error
 }
 
 // Server is the renewal service.
@@ -114,6 +121,8 @@ type Server struct {
 	metrics *metrics
 	devSMS  *sms.Outbox
 	devBank *bank.Outbox
+	pay     *payment.Payments
+	devPay  func(ctx context.Context, provider, outTradeNo string) error
 
 	ipLimit      *limiter
 	accountLimit *limiter
@@ -143,7 +152,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
-		devSMS: d.DevSMS, devBank: d.DevBank,
+		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
@@ -168,12 +177,14 @@ func (s *Server) routes() {
 	if s.cfg.Dev {
 		s.mux.Handle("GET /dev/outbox/sms", s.adapt(s.devSMSOutbox))
 		s.mux.Handle("GET /dev/outbox/bank", s.adapt(s.devBankOutbox))
-		s.mux.Handle("POST /dev/applications/{id}/mark-paid", s.adapt(s.devMarkPaid))
+		s.mux.Handle("POST /dev/applications/{id}/pay", s.adapt(s.devPayOrder))
 	}
 	s.mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return renewal.Errorf(renewal.CodeNotFound, "", "no such endpoint")
 	}))
 }
+
+const notifyPrefix = "/v1/payments/notify/"
 
 type route struct {
 	Method, Path string
@@ -205,6 +216,10 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/v1/applications/{id}", user(s.deleteApplication)},
 		{"POST", "/v1/applications/{id}/submit", user(s.submit)},
 		{"POST", "/v1/applications/{id}/cancel", user(s.cancel)},
+		{"POST", "/v1/applications/{id}/payment/qr", user(s.paymentQR)},
+		{"GET", "/v1/applications/{id}/payment", user(s.paymentStatus)},
+		{"POST", "/v1/applications/{id}/payment/refund", admin(s.refundPayment)},
+		{"POST", "/v1/payments/notify/{provider}", http.HandlerFunc(s.notify)},
 		{"POST", "/v1/applications/{id}/approve", staff(s.review(renewal.ActionApprove))},
 		{"POST", "/v1/applications/{id}/reject", staff(s.review(renewal.ActionReject))},
 		{"POST", "/v1/applications/{id}/hold", staff(s.review(renewal.ActionHold))},
@@ -278,7 +293,9 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 
 func (s *Server) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/") {
+		// Notifications are signed by the provider and come from its few
+		// addresses: a per-IP limit would only make it retry.
+		if strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, notifyPrefix) {
 			if ok, wait := s.ipLimit.allow(s.clientIP(r)); !ok {
 				s.writeError(w, r, withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return

@@ -30,6 +30,13 @@ func storeErr(err error, field string) error {
 		return e
 	case errors.Is(err, store.ErrPageToken):
 		return renewal.NewError(renewal.CodePageToken, "page_token")
+	case errors.Is(err, store.ErrReference):
+		// A row names another that does not exist (or is not the caller's).
+		return renewal.Wrap(renewal.CodeNotFound, err)
+	case errors.Is(err, store.ErrInvalid):
+		e := renewal.NewError(renewal.CodeInvalidRequest, field)
+		e.Err = err
+		return e
 	case errors.Is(err, store.ErrLimit):
 		e := renewal.Errorf(renewal.CodeTooLong, field, "limit reached")
 		e.Err = err

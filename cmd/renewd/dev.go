@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -43,7 +45,10 @@ func demoCreditCode() string {
 	return DemoOrgPrefix + string(c)
 }
 
-func runDev(ctx context.Context, o options, stderr io.Writer, env func(string) string) error {
+// sweepEvery is how often renewd closes QR orders whose 300 s are over.
+const sweepEvery = 5 * time.Second
+
+func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(string) string) error {
 	log, err := newLogger(stderr, "info")
 	if err != nil {
 		return err
@@ -68,16 +73,30 @@ func runDev(ctx context.Context, o options, stderr io.Writer, env func(string) s
 			return err
 		}
 	}
-	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: smsOut, Bank: bankOut, Pepper: pepper,
-		Now: time.Now, Log: log, DevSMS: smsOut, DevBank: bankOut})
-	if err != nil {
-		return err
-	}
 	listen := o.listen
 	if listen == "" {
 		listen = "127.0.0.1:8080"
 	}
+	// Listen first: the payment module gives WeChat Pay the notify URL.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := "http://" + ln.Addr().String()
+	sim, pay, err := devPayments(ctx, st, cfg.Policy, base)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	go pay.Sweep(ctx, sweepEvery, func(err error) { log.Warn("payment sweep", "err", err.Error()) })
+	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: smsOut, Bank: bankOut, Pepper: pepper,
+		Now: time.Now, Log: log, DevSMS: smsOut, DevBank: bankOut, Payments: pay, DevPay: simPay(sim)})
+	if err != nil {
+		return err
+	}
 	log.Warn("development mode: SMS and bank codes are readable under /dev/ and in the data directory", "data", o.data)
+	printDevURLs(stdout, base, sim.URL, filepath.Join(o.data, "sms-outbox.jsonl"))
 	var onListen func(string)
 	if o.autoReview {
 		onListen = func(base string) {
@@ -85,7 +104,54 @@ func runDev(ctx context.Context, o options, stderr io.Writer, env func(string) s
 			go bot.run(ctx)
 		}
 	}
-	return serve(ctx, log, st, srv, listen, "", "", onListen)
+	return serve(ctx, log, st, srv, ln, "", "", onListen)
+}
+
+// devPayments starts the WeChat Pay and Alipay simulators on a loopback
+// port and the payment module wired to them through the real SDKs.
+func devPayments(ctx context.Context, st *store.Store, policy renewal.Policy, base string) (*payment.DevSimulator, *payment.Payments, error) {
+	if err := payment.Migrate(ctx, st.DB(), payment.DialectSQLite); err != nil {
+		return nil, nil, err
+	}
+	sim, err := payment.StartDevSimulator(ctx, "127.0.0.1:0", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	hooks := server.NewPaymentHooks(st, policy)
+	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Others: []payment.Provider{sim.AlipayProvider},
+		Applications: hooks, Audit: hooks, Prices: policy, NotifyURL: base + "/v1/payments/notify"})
+	if err != nil {
+		_ = sim.Close()
+		return nil, nil, err
+	}
+	return sim, pay, nil
+}
+
+// simPay pays an order at the simulator, as the clerk's phone would.
+func simPay(sim *payment.DevSimulator) func(ctx context.Context, provider, outTradeNo string) error {
+	return func(ctx context.Context, provider, outTradeNo string) error {
+		var err error
+		if provider == "alipay" {
+			_, err = sim.Alipay.Pay(outTradeNo)
+		} else {
+			_, err = sim.Sim.Pay(outTradeNo)
+		}
+		return err
+	}
+}
+
+// printDevURLs tells the developer, once, where things are.
+func printDevURLs(w io.Writer, base, simURL, smsFile string) {
+	fmt.Fprintf(w, `renewd --dev
+  service            %s  (API under /v1, %s/v1/openapi.yaml)
+  SMS outbox         %s/dev/outbox/sms?mobile=%s  (also %s)
+  bank outbox        %s/dev/outbox/bank
+  pay a live QR      curl -X POST %s/dev/applications/APPLICATION_ID/pay
+  WeChat Pay sim     curl -k -X POST '%s/sim/pay?out_trade_no=OUT_TRADE_NO'
+  Alipay sim         curl -k -X POST '%s/alipay/sim/pay?out_trade_no=OUT_TRADE_NO'
+  demo users         clerk %s (SMS code from the outbox), %s/%s, %s/%s
+`, base, base, base, DemoClerkMobile, smsFile, base, base, simURL, simURL,
+		DemoClerkMobile, DemoReviewer, DemoReviewerPass, DemoAdmin, DemoAdminPass)
 }
 
 func readPolicy(file string) (renewal.Policy, error) {

@@ -14,9 +14,12 @@ import (
 )
 
 // devReviewer is --dev-auto-review: a bot that, through the service's own
-// API, signs in as the demo reviewer, approves every application waiting
-// for review and marks approved ones paid (the /dev/ stand-in for
-// payment), so a demo of the desktop client needs no second person.
+// API, signs in as the demo reviewer and approves every application waiting
+// for review, and pays every live QR code at the WeChat Pay (or Alipay)
+// simulator as if the clerk had scanned it (POST /dev/applications/{id}/pay:
+// the money still arrives as a signed notification, through the code
+// production runs), so a demo of the desktop client needs no second person
+// and no phone.
 type devReviewer struct {
 	base   string
 	every  time.Duration
@@ -70,7 +73,7 @@ func (d *devReviewer) signIn(ctx context.Context) error {
 	return nil
 }
 
-// round approves what waits and marks approved applications paid.
+// round approves what waits and pays the live QR codes.
 func (d *devReviewer) round(ctx context.Context) error {
 	if d.token == "" {
 		if err := d.signIn(ctx); err != nil {
@@ -95,12 +98,24 @@ func (d *devReviewer) round(ctx context.Context) error {
 			return err
 		}
 		d.log.Info("dev auto-review approved", "application", a.ID)
-		if out.Payment == renewal.PaymentUnpaid {
-			if _, err := d.call(ctx, "POST", "/dev/applications/"+a.ID+"/mark-paid", nil, nil); err != nil {
-				return err
-			}
-			d.log.Info("dev auto-review marked paid", "application", a.ID)
+	}
+	var unpaid renewal.ApplicationPage
+	if _, err := d.call(ctx, "GET", "/v1/applications?payment=unpaid&page_size=100", nil, &unpaid); err != nil {
+		return err
+	}
+	for _, a := range unpaid.Items {
+		if a.Status == renewal.StatusCancelled {
+			continue
 		}
+		// 409: no live QR code (the clerk has not asked for one yet).
+		st, err := d.call(ctx, "POST", "/dev/applications/"+a.ID+"/pay", nil, nil)
+		if st == http.StatusConflict {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d.log.Info("dev auto-review paid the QR code at the simulator", "application", a.ID)
 	}
 	return nil
 }

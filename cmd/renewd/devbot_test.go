@@ -46,8 +46,8 @@ func TestDevAutoReviewWalksTheRenewal(t *testing.T) {
 	if st := c.do("POST", "/v1/applications/"+a.ID+"/submit", renewal.SubmitRequest{Version: a.Version, Comment: "演示"}, &a); st != 200 {
 		t.Fatalf("submit: %d", st)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for a.Status != renewal.StatusReadyToDownload {
+	approvedThenPay(t, c, p, &a)
+	for deadline := time.Now().Add(15 * time.Second); a.Status != renewal.StatusReadyToDownload; {
 		if time.Now().After(deadline) {
 			t.Fatalf("not ready to download after 15 s: %+v\n%s", a.State, p.log())
 		}
@@ -135,6 +135,7 @@ func TestDevWithTheDemoTokensCA(t *testing.T) {
 	if st := c.do("POST", "/v1/applications/"+a.ID+"/submit", renewal.SubmitRequest{Version: a.Version}, &a); st != 200 {
 		t.Fatalf("submit: %d", st)
 	}
+	approvedThenPay(t, c, p, &a)
 	for deadline := time.Now().Add(15 * time.Second); a.Status != renewal.StatusReadyToDownload; {
 		if time.Now().After(deadline) {
 			t.Fatalf("not ready: %+v", a.State)
@@ -160,4 +161,38 @@ func TestDevWithTheDemoTokensCA(t *testing.T) {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
+}
+
+// approvedThenPay waits for the bot's approval, then asks for a QR code as
+// the clerk: the bot pays it at the simulator and the signed notification
+// makes the application paid (the caller waits for that).
+func approvedThenPay(t *testing.T, c *client, p *proc, a *renewal.Application) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	// The bot approves; the clerk asks for a QR code; the bot pays it at the
+	// simulator; the signed notification makes the application paid.
+	for a.Status != renewal.StatusApproved {
+		if time.Now().After(deadline) {
+			t.Fatalf("not approved after 15 s: %+v\n%s", a.State, p.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+		c.do("GET", "/v1/applications/"+a.ID, nil, a)
+	}
+	if a.Payment != renewal.PaymentUnpaid {
+		t.Fatalf("paid without a QR code: %+v", a.State)
+	}
+	var qr struct {
+		Order struct {
+			CodeURL   string    `json:"code_url"`
+			AmountFen int64     `json:"amount_fen"`
+			CreatedAt time.Time `json:"created_at"`
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"order"`
+	}
+	if st := c.do("POST", "/v1/applications/"+a.ID+"/payment/qr", map[string]string{}, &qr); st != 200 {
+		t.Fatalf("payment QR: %d\n%s", st, p.log())
+	}
+	if qr.Order.AmountFen != 30000 || qr.Order.CodeURL == "" || qr.Order.ExpiresAt.Sub(qr.Order.CreatedAt) != 300*time.Second {
+		t.Fatalf("QR: %+v", qr)
+	}
 }

@@ -10,16 +10,21 @@
 //
 // --dev runs on embedded defaults: SQLite under the data directory, a
 // generated dev CA, SMS and bank outboxes (GET /dev/outbox/sms, the file
-// DIR/sms-outbox.jsonl, GET /dev/outbox/bank), a stand-in for payment
-// (POST /dev/applications/{id}/mark-paid), a demo organisation with a clerk
+// DIR/sms-outbox.jsonl, GET /dev/outbox/bank), real payments against the
+// WeChat Pay and Alipay simulators on a loopback TLS port (pay the live QR
+// code of an application with POST /dev/applications/{id}/pay, or the
+// simulator's own /sim/pay), a demo organisation with a clerk
 // (mobile 13800138000), a reviewer (account reviewer, password
 // reviewer-dev) and an admin (account admin, password admin-dev). Every
 // --dev-known-cert PEM file is a certificate of the demo organisation the
 // CA knows and will renew. It listens on 127.0.0.1:8080 without TLS.
 // --dev-policy FILE runs another CA policy (JSON, renewal.Policy), e.g.
 // without financial verification; --dev-auto-review approves every
-// submitted application and marks it paid, through the API, as the demo
-// reviewer, so one person can walk the whole renewal. --dev-ca-chain and
+// submitted application through the API as the demo reviewer, and pays
+// every live QR code at the simulator as if the clerk had scanned it (the
+// payment still arrives as a signed notification), so one person can walk
+// the whole renewal. At start, --dev prints the URLs a developer needs to
+// stdout, once. --dev-ca-chain and
 // --dev-ca-key issue with an existing CA (the one that issued the demo
 // token's certificate) instead of the generated dev CA.
 //
@@ -104,7 +109,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.devCAChain, "dev-ca-chain", "", "in --dev, issue with this CA (PEM chain, issuing CA first) instead of a generated one")
 	fs.StringVar(&o.devCAKey, "dev-ca-key", "", "the private key of --dev-ca-chain (PEM, mode 0600)")
 	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
-	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and mark them paid automatically")
+	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and pay live QR codes at the simulator automatically")
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) error {
@@ -136,7 +141,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.dev {
-		return runDev(ctx, o, stderr, env)
+		return runDev(ctx, o, stdout, stderr, env)
 	}
 	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" {
 		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review and --dev-ca-* need --dev")
@@ -194,7 +199,11 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, st, srv, c.Listen, c.TLS.Cert, c.TLS.Key, nil)
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, log, st, srv, ln, c.TLS.Cert, c.TLS.Key, nil)
 }
 
 // refusingBank stands where a bank adapter will be; the policy check above
@@ -212,13 +221,9 @@ func openStore(ctx context.Context, c Config) (*store.Store, error) {
 	return store.OpenSQLite(ctx, c.Database.Path)
 }
 
-// serve runs srv on listen until ctx ends, then drains requests.
-// onListen, if not nil, runs with the base URL once the socket is open.
-func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, listen, certFile, keyFile string, onListen func(base string)) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
+// serve runs srv on ln until ctx ends, then drains requests.
+// onListen, if not nil, runs with the base URL once the server is set up.
+func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, ln net.Listener, certFile, keyFile string, onListen func(base string)) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

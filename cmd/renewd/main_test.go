@@ -271,7 +271,10 @@ func demoCertsWithKeys(t *testing.T, n int) ([]string, []string, []crypto.Signer
 func TestDevModeRunsAndStopsGracefully(t *testing.T) {
 	data := t.TempDir()
 	files, serials := demoCerts(t, 1)
-	p := startRenewd(t, "--dev", "--data", data, "--listen", "127.0.0.1:0", "--dev-known-cert", files[0])
+	cmd := exec.Command(renewdBinary(t), "--dev", "--data", data, "--listen", "127.0.0.1:0", "--dev-known-cert", files[0])
+	var stdout bytes.Buffer // read once the process is gone
+	cmd.Stdout = &stdout
+	p := startCmd(t, cmd)
 	c := &client{t: t, base: "http://" + p.addr}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.yaml"} {
 		if st := c.do("GET", path, nil, nil); st != 200 {
@@ -297,6 +300,17 @@ func TestDevModeRunsAndStopsGracefully(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("renewd did not stop on SIGTERM")
+	}
+	// The URLs a developer needs, on stdout, once.
+	printed := stdout.String()
+	for _, want := range []string{"http://" + p.addr + "  (API", "http://" + p.addr + "/dev/outbox/sms?mobile=" + DemoClerkMobile,
+		"http://" + p.addr + "/dev/applications/APPLICATION_ID/pay", "/sim/pay?out_trade_no="} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, printed)
+		}
+	}
+	if n := strings.Count(printed, "renewd --dev"); n != 1 {
+		t.Errorf("the URLs are printed %d times:\n%s", n, printed)
 	}
 	logs := p.log()
 	if !strings.Contains(logs, `"msg":"stopped"`) {
