@@ -286,3 +286,22 @@ func (f *instFixture) pkcs11Tool(t testing.TB, args ...string) string {
 	tool := testenv.LookPath(t, "pkcs11-tool")
 	return string(f.env.Run(t, tool, append([]string{"--module", f.env.Module, "--token-label", instTokenLabel}, args...)...))
 }
+
+// TestInstallRenewsAnExpiredCertificate: CAs renew up to a year after
+// expiry (WORKFLOW.md); the expired certificate on the token is replaced
+// like any other.
+func TestInstallRenewsAnExpiredCertificate(t *testing.T) {
+	f := newInstFixture(t, ECP256, "ec")
+	ctx := context.Background()
+	later := instNow.AddDate(0, 6, 0) // the old certificate expired 170 days ago
+	old := f.assertOneUsable(t)
+	renewed := f.ca.issue(t, old.Info.PublicKey, instHolder(), later.AddDate(0, 0, -1), later.AddDate(1, 0, 0))
+	req := f.request(SameKey, renewed)
+	req.Now = func() time.Time { return later }
+	if _, err := Install(ctx, f.tok, req); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.assertOneUsable(t); !bytes.Equal(got.Info.Raw, renewed) {
+		t.Fatal("the renewed certificate is not in place")
+	}
+}
