@@ -58,6 +58,8 @@ func newInstCLI(t *testing.T) *instCLI {
 	}
 	c.caCert, _ = x509.ParseCertificate(der)
 	c.write(t, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	c.write(t, "pin", []byte(instPIN+"\n"))
+	c.write(t, "wrong-pin", []byte("000000\n"))
 
 	ctx := context.Background()
 	tok, done := c.open(t)
@@ -125,32 +127,16 @@ func (c *instCLI) inventory(t *testing.T) *token.Inventory {
 	return inv
 }
 
-// ukeyctl runs the command line in-process with the right PIN on standard
-// input and returns its exit code and output.
+// ukeyctl runs the command line in-process and returns its exit code and output.
 func (c *instCLI) ukeyctl(t *testing.T, args ...string) (int, string, string) {
-	return c.ukeyctlPIN(t, instPIN, args...)
-}
-
-// ukeyctlPIN runs the command line with pin on standard input (the tests
-// are not parallel: os.Stdin is swapped for the call).
-func (c *instCLI) ukeyctlPIN(t *testing.T, pin string, args ...string) (int, string, string) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.WriteString(pin + "\n")
-	w.Close()
-	saved := os.Stdin
-	os.Stdin = r
-	defer func() { os.Stdin = saved; r.Close() }()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
 func (c *instCLI) common(cmd string) []string {
-	return []string{cmd, "--module", c.env.Module, "--token", c.serial, "--journal", c.path("journal"), "--pin-stdin"}
+	return []string{cmd, "--module", c.env.Module, "--token", c.serial, "--journal", c.path("journal"), "--pin-file", c.path("pin")}
 }
 
 func TestCLIInstallSameKeyAndRekey(t *testing.T) {
@@ -283,7 +269,7 @@ func TestCLIInstallRefusesBadInput(t *testing.T) {
 	c.write(t, "bundle.pem", append(bundle, caPEM...))
 	cert := []string{"--cert", c.path("renewed.pem"), "--chain", c.path("ca.pem")}
 	base := c.common("install-cert")
-	noToken := []string{"install-cert", "--module", c.env.Module, "--journal", c.path("journal"), "--pin-stdin"}
+	noToken := []string{"install-cert", "--module", c.env.Module, "--journal", c.path("journal"), "--pin-file", c.path("pin")}
 	cases := []struct {
 		name string
 		args []string
@@ -310,8 +296,8 @@ func TestCLIInstallRefusesBadInput(t *testing.T) {
 		{"expired", append(base, "--cert", c.path("expired.der"), "--chain", c.path("ca.pem")), exitError, "expired"},
 		{"other key pair", append(base, "--cert", c.path("other-key.der"), "--chain", c.path("ca.pem")), exitError, "public key does not match"},
 		{"replace id of no certificate", append(append(base, "--replace-id", "ffff"), cert...), exitError, "no certificate on the token to replace"},
-		{"unknown token", append([]string{"install-cert", "--module", c.env.Module, "--token", "0000000000000000", "--pin-stdin", "--journal", c.path("journal")}, cert...), exitNotFound, "no token"},
-		{"pin from two places", append(append(base, "--pin-file", c.path("pin")), cert...), exitUsage, "not both"},
+		{"unknown token", append([]string{"install-cert", "--module", c.env.Module, "--token", "0000000000000000", "--pin-file", c.path("pin"), "--journal", c.path("journal")}, cert...), exitNotFound, "no token"},
+		{"pin from two places", append(append(base, "--pin-stdin"), cert...), exitUsage, "not both"},
 		{"recover without token", []string{"recover", "--module", c.env.Module}, exitUsage, "--token"},
 		{"recover with an argument", append(c.common("recover"), "all"), exitUsage, "unexpected argument"},
 	}
@@ -327,7 +313,8 @@ func TestCLIInstallRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
-	code, _, errOut := c.ukeyctlPIN(t, "000000", append(base, cert...)...)
+	wrongPIN := []string{"install-cert", "--module", c.env.Module, "--token", c.serial, "--journal", c.path("journal"), "--pin-file", c.path("wrong-pin")}
+	code, _, errOut := c.ukeyctl(t, append(wrongPIN, cert...)...)
 	if code != exitPIN || !strings.Contains(errOut, "pin incorrect") {
 		t.Fatalf("wrong PIN: exit %d: %s", code, errOut)
 	}
