@@ -291,6 +291,10 @@ func runEndToEnd(t *testing.T, e *env) {
 		t.Fatal("same-key renewal changed the key")
 	}
 	e.fails(http.StatusConflict, "conflict", "POST", app+"/issue", ct, good) // issued once only
+	// Issued: the admin may still cancel a ready_to_download application,
+	// but not a paid and issued one: no refund after issuance.
+	e.ok(http.StatusOK, &a, "GET", app, ct, nil)
+	e.fails(http.StatusConflict, "action_not_allowed", "POST", app+"/cancel", admin, renewal.VersionRequest{Version: a.Version})
 	var again renewal.Issuance
 	e.ok(http.StatusOK, &again, "GET", app+"/certificate", ct, nil)
 	if !bytes.Equal(again.Certificate, is.Certificate) {

@@ -1,0 +1,288 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
+	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
+)
+
+func TestPaymentsSQLite(t *testing.T) { runPayments(t, newEnv(t, envOptions{})) }
+
+func TestPaymentsPostgres(t *testing.T) {
+	runPayments(t, newEnv(t, envOptions{postgres: true}))
+}
+
+// approved makes an application of the clerk's organisation and has the
+// reviewer approve it: under the default policy (pay after review) it then
+// waits for payment.
+func (e *env) approved(ct, reviewer, holder string) renewal.Application {
+	e.t.Helper()
+	var a renewal.Application
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[holder].serial, Form: ptr(validForm(e.org, 2))})
+	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
+	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/approve", reviewer, renewal.ReviewRequest{Version: a.Version})
+	if a.Status != renewal.StatusApproved || a.Payment != renewal.PaymentUnpaid {
+		e.t.Fatalf("approved: %+v", a.State)
+	}
+	return a
+}
+
+// auditActions lists the audit actions recorded for an application.
+func (e *env) auditActions(admin, id string) []string {
+	e.t.Helper()
+	var page struct{ Items []renewal.AuditEntry }
+	e.ok(http.StatusOK, &page, "GET", "/v1/audit?target=application/"+id+"&page_size=1000", admin, nil)
+	var out []string
+	for _, en := range page.Items {
+		out = append(out, en.Action)
+	}
+	return out
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+func runPayments(t *testing.T, e *env) {
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	other := e.smsSignIn(otherClerkMobile).AccessToken
+	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+	admin := e.passwordSignIn("admin", adminPassword).AccessToken
+	// One certificate per application that is still open.
+	for _, name := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
+	}
+
+	t.Run("bad input", func(t *testing.T) {
+		var draft renewal.Application
+		e.ok(http.StatusCreated, &draft, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial, Form: ptr(validForm(e.org, 1))})
+		// Under pay-after-review a draft is not payable yet.
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+draft.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+		a := e.approved(ct, reviewer, "p1")
+		qr := "/v1/applications/" + a.ID + "/payment/qr"
+		e.fails(http.StatusUnauthorized, "unauthenticated", "POST", qr, "", server.PaymentQRRequest{})
+		e.fails(http.StatusNotFound, "not_found", "POST", qr, other, server.PaymentQRRequest{})
+		e.fails(http.StatusNotFound, "not_found", "GET", "/v1/applications/"+a.ID+"/payment", other, nil)
+		e.fails(http.StatusNotFound, "not_found", "POST", "/v1/applications/nope/payment/qr", ct, server.PaymentQRRequest{})
+		e.fails(http.StatusNotFound, "not_found", "POST", "/v1/applications/"+strings.Repeat("a", 65)+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.fails(http.StatusBadRequest, "invalid_request", "POST", qr, ct, map[string]any{"amount_fen": 1})
+		e.fails(http.StatusBadRequest, "invalid_request", "POST", qr, ct, nil)
+		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, map[string]any{"provider": 7})
+		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, server.PaymentQRRequest{Provider: "WeChat"})
+		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, server.PaymentQRRequest{Provider: "unionpay"})
+		// Staff do not pay.
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", qr, reviewer, server.PaymentQRRequest{})
+		// Refunds are for admins, with a reason.
+		rf := "/v1/applications/" + a.ID + "/payment/refund"
+		e.fails(http.StatusForbidden, "forbidden", "POST", rf, ct, server.RefundRequest{Reason: "x"})
+		e.fails(http.StatusForbidden, "forbidden", "POST", rf, reviewer, server.RefundRequest{Reason: "x"})
+		e.fails(http.StatusBadRequest, "reason_required", "POST", rf, admin, server.RefundRequest{Reason: "  "})
+		e.fails(http.StatusBadRequest, "too_long", "POST", rf, admin, server.RefundRequest{Reason: strings.Repeat("退", 81)})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", rf, admin, server.RefundRequest{Reason: "重复申请"})
+		// Nothing of it left a trace in the payment: still unpaid, no order.
+		var st server.PaymentStatus
+		e.ok(http.StatusOK, &st, "GET", "/v1/applications/"+a.ID+"/payment", ct, nil)
+		if st.State != renewal.PaymentUnpaid || st.Order != nil || len(st.Refunds) != 0 {
+			t.Fatalf("after bad requests: %+v", st)
+		}
+		// Notifications: an unknown provider, a forged body.
+		r := e.do("POST", "/v1/payments/notify/unionpay", "", map[string]string{"id": "x"})
+		if r.status != http.StatusNotFound {
+			t.Fatalf("unknown provider: %d", r.status)
+		}
+		r = e.do("POST", "/v1/payments/notify/wechat", "", map[string]string{"id": "forged"})
+		if r.status != http.StatusUnauthorized && r.status != http.StatusBadRequest {
+			t.Fatalf("forged notification: %d %s", r.status, r.body)
+		}
+		if st := e.do("GET", "/v1/applications/"+a.ID, ct, nil); st.status != http.StatusOK || !strings.Contains(string(st.body), `"payment":"unpaid"`) {
+			t.Fatalf("after a forged notification: %s", st.body)
+		}
+	})
+
+	t.Run("window of 300 s: paid at 299 s counts, none after", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "p2")
+		base := "/v1/applications/" + a.ID
+		var q1 server.PaymentQR
+		e.ok(http.StatusOK, &q1, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		if q1.Order.AmountFen != 55000 || q1.Order.ExpiresAt.Sub(q1.Order.CreatedAt) != 300*time.Second {
+			t.Fatalf("2-year QR: %+v", q1.Order)
+		}
+		// Asking again within the window answers the same QR.
+		var same server.PaymentQR
+		e.clock.Add(100 * time.Second)
+		e.ok(http.StatusOK, &same, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		if same.Order.OutTradeNo != q1.Order.OutTradeNo || same.Order.ExpiresAt.Sub(same.ServerTime).Round(time.Second) != 200*time.Second {
+			t.Fatalf("second ask: %+v", same)
+		}
+		// At 301 s the phone cannot pay; the status poll closes the order.
+		e.clock.Add(201 * time.Second)
+		if _, err := e.paySim.Sim.Pay(q1.Order.OutTradeNo); err == nil {
+			t.Fatal("the simulator took a payment after time_expire")
+		}
+		var st server.PaymentStatus
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentUnpaid || st.Order == nil || st.Order.State != payment.OrderClosed || st.Order.CodeURL != "" {
+			t.Fatalf("after 301 s: %+v", st)
+		}
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
+		// A new QR is a new attempt; paid at 299 s, it counts.
+		var q2 server.PaymentQR
+		e.ok(http.StatusOK, &q2, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		if q2.Order.OutTradeNo == q1.Order.OutTradeNo || q2.Order.State != payment.OrderOpen || !q2.Order.ExpiresAt.After(q1.Order.ExpiresAt) {
+			t.Fatalf("new QR: %+v after %+v", q2.Order, q1.Order)
+		}
+		e.clock.Add(299 * time.Second)
+		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
+		e.paySim.Sim.Wait()
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentPaid || st.Order.OutTradeNo != q2.Order.OutTradeNo {
+			t.Fatalf("paid at 299 s: %+v", st)
+		}
+		// The sweeper, later, finds nothing to close.
+		e.clock.Add(10 * time.Second)
+		if n, err := e.pay.ExpireDue(t.Context()); err != nil || n != 0 {
+			t.Fatalf("sweep after payment: %d, %v", n, err)
+		}
+		// Paid: no new QR.
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		acts := e.auditActions(admin, a.ID)
+		if count(acts, "payment.credited") != 1 || count(acts, "application.mark_paid") != 1 || count(acts, "payment.qr_closed") != 1 {
+			t.Fatalf("audit: %v", acts)
+		}
+	})
+
+	t.Run("a lost notification is applied by the status poll, once", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "p3")
+		base := "/v1/applications/" + a.ID
+		var q server.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.paySim.Sim.HoldNotifications(true)
+		defer e.paySim.Sim.HoldNotifications(false)
+		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(payment.StatusQueryInterval)
+		var st server.PaymentStatus
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentPaid {
+			t.Fatalf("status poll with the notification held: %+v", st)
+		}
+		// The notification arrives late, several times at once: nothing more.
+		e.paySim.Sim.HoldNotifications(false)
+		if n := e.paySim.Sim.ReleaseNotifications(); n != 1 {
+			t.Fatalf("%d held notifications", n)
+		}
+		e.paySim.Sim.Wait()
+		if d := e.paySim.Sim.Deliveries(); len(d) == 0 || d[len(d)-1].Status != http.StatusNoContent {
+			t.Fatalf("the late notification was not acknowledged: %+v", d)
+		}
+		acts := e.auditActions(admin, a.ID)
+		if count(acts, "payment.credited") != 1 || count(acts, "application.mark_paid") != 1 {
+			t.Fatalf("credited more than once: %v", acts)
+		}
+		var got renewal.Application
+		e.ok(http.StatusOK, &got, "GET", base, ct, nil)
+		if got.Payment != renewal.PaymentPaid || got.Version != a.Version+1 {
+			t.Fatalf("application: %+v v%d (was v%d)", got.State, got.Version, a.Version)
+		}
+	})
+
+	t.Run("cancel and refund", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "p4")
+		a = e.payQR(ct, a.ID)
+		base := "/v1/applications/" + a.ID
+		// A stale cancel changes nothing: no refund starts.
+		e.fails(http.StatusConflict, "stale_version", "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version - 1})
+		var st server.PaymentStatus
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentPaid || len(st.Refunds) != 0 {
+			t.Fatalf("after a stale cancel: %+v", st)
+		}
+		// Within 7 days the clerk cancels: cancelled and refunding at once.
+		e.clock.Add(6 * 24 * time.Hour)
+		ct = e.smsSignIn(clerkMobile).AccessToken // the access token lives 15 minutes
+		admin = e.passwordSignIn("admin", adminPassword).AccessToken
+		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
+		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentRefunding {
+			t.Fatalf("cancelled: %+v", a.State)
+		}
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if len(st.Refunds) != 1 || st.Refunds[0].AmountFen != 55000 {
+			t.Fatalf("refunds: %+v", st)
+		}
+		// WeChat settles the refund and notifies.
+		if err := e.paySim.Sim.SettleRefund(st.Refunds[0].OutRefundNo); err != nil {
+			t.Fatal(err)
+		}
+		e.paySim.Sim.Wait()
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentRefunded || st.Refunds[0].State != payment.RefundStateSuccess {
+			t.Fatalf("after the refund notification: %+v", st)
+		}
+		e.ok(http.StatusOK, &a, "GET", base, ct, nil)
+		if a.Payment != renewal.PaymentRefunded {
+			t.Fatalf("application after refund: %+v", a.State)
+		}
+		acts := e.auditActions(admin, a.ID)
+		if count(acts, "application.cancel") != 1 || count(acts, "refund.requested") != 1 || count(acts, "application.mark_refunded") != 1 {
+			t.Fatalf("audit: %v", acts)
+		}
+
+		// After 7 days a clerk may not cancel a paid application.
+		b := e.approved(ct, reviewer, "p5")
+		b = e.payQR(ct, b.ID)
+		e.clock.Add(7*24*time.Hour + time.Minute)
+		ct = e.smsSignIn(clerkMobile).AccessToken
+		admin = e.passwordSignIn("admin", adminPassword).AccessToken
+		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+b.ID+"/cancel", ct, renewal.VersionRequest{Version: b.Version})
+		e.ok(http.StatusOK, &b, "GET", "/v1/applications/"+b.ID, ct, nil)
+		if b.Status != renewal.StatusApproved || b.Payment != renewal.PaymentPaid {
+			t.Fatalf("a refused cancel changed the application: %+v", b.State)
+		}
+		// The admin may, with the same refund path.
+		e.ok(http.StatusOK, &b, "POST", "/v1/applications/"+b.ID+"/cancel", admin, renewal.VersionRequest{Version: b.Version})
+		if b.Status != renewal.StatusCancelled || b.Payment != renewal.PaymentRefunding {
+			t.Fatalf("admin cancel: %+v", b.State)
+		}
+	})
+
+	t.Run("money after a cancel is refunded by an admin", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "rsa")
+		base := "/v1/applications/" + a.ID
+		var q server.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
+		// The phone pays the QR it still shows.
+		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
+		e.paySim.Sim.Wait()
+		e.ok(http.StatusOK, &a, "GET", base, ct, nil)
+		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentPaid {
+			t.Fatalf("paid after cancel: %+v", a.State)
+		}
+		e.ok(http.StatusOK, &a, "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "申请已取消，退款"})
+		if a.Payment != renewal.PaymentRefunding {
+			t.Fatalf("refund: %+v", a.State)
+		}
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "again"})
+	})
+
+	var v renewal.AuditVerification
+	e.ok(http.StatusOK, &v, "GET", "/v1/audit/verify", admin, nil)
+	if !v.OK {
+		t.Fatalf("audit chain: %+v", v)
+	}
+}
