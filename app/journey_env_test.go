@@ -194,3 +194,17 @@ func (e *svcEnv) markPaid(id string) {
 		e.t.Fatal(err)
 	}
 }
+
+// validForm is a complete, valid application form for the env's organisation.
+func (e *svcEnv) validForm(years int) renewal.ApplicationForm {
+	id := "11010519491231002"
+	c, _ := renewal.IDNumberCheckChar(id)
+	return renewal.ApplicationForm{
+		Years:               years,
+		Organisation:        renewal.Organisation{Name: e.org.Name, CreditCode: e.org.CreditCode},
+		LegalRepresentative: renewal.Person{Name: "张三", IDNumber: id + string(c), Mobile: demoMobile},
+		Bank:                renewal.BankAccount{AccountName: e.org.Name, BankName: "招商银行深圳分行", AccountNumber: "755912345610801"},
+		Invoice:             renewal.Invoice{Kind: renewal.InvoiceElectronic, Title: e.org.Name, TaxID: e.org.CreditCode, Email: "finance@example.cn", Phone: demoMobile},
+		Pickup:              renewal.Pickup{Method: renewal.PickupOnSite},
+	}
+}

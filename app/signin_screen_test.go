@@ -67,5 +67,7 @@ func TestSignInScreenSMSThenSignOut(t *testing.T) {
 	}
 	_ = w
 	test.Tap(s.Out)
-	onUI(t, "signed out", func() bool { return !s.signedIn.Visible() && s.signedOut.Visible() && strings.Contains(strings.Join(texts(s.Object()), "|"), "已退出登录") })
+	onUI(t, "signed out", func() bool {
+		return !s.signedIn.Visible() && s.signedOut.Visible() && strings.Contains(strings.Join(texts(s.Object()), "|"), "已退出登录")
+	})
 }

@@ -129,7 +129,7 @@ func (vm *SignInVM) SendCode(ctx context.Context) error {
 		return errors.Join(ErrInvalidInput, err)
 	}
 	if !vm.begin() {
-		return ErrBusy
+		return ErrInProgress
 	}
 	defer vm.end()
 	sent, err := vm.acc.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: m})
@@ -186,7 +186,7 @@ func (vm *SignInVM) SignInPassword(ctx context.Context, password string) error {
 
 func (vm *SignInVM) signIn(ctx context.Context, call func() error) error {
 	if !vm.begin() {
-		return ErrBusy
+		return ErrInProgress
 	}
 	defer vm.end()
 	_ = vm.Message.Set(lang.X("signin.signing_in", "正在登录…"))

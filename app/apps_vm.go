@@ -1,0 +1,360 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// MaxListedApplications is how many applications the list reads (the
+// service's page size; a clerk's organisation rarely has more open).
+const MaxListedApplications = renewal.MaxPageSize
+
+// AppStep is one step of an application's progress.
+type AppStep struct {
+	Name string
+	Done bool
+}
+
+// AppRow is one application as the list shows it.
+type AppRow struct {
+	ID         string
+	CertSerial string
+	Status     string // 编辑中, 待审核 …
+	Level      Level
+	Payment    string // 未支付, 已支付 …
+	Price      string
+	Updated    string
+	Reason     string // the reviewer's, when rejected or on hold
+	Steps      []AppStep
+	Current    int // index of the first step not done; len(Steps) when all are
+	// Actions are exactly the clerk's renewal.AllowedActions in this state.
+	Actions []renewal.Action
+	App     renewal.Application
+}
+
+// Can reports whether the row offers action a.
+func (r AppRow) Can(a renewal.Action) bool { return slices.Contains(r.Actions, a) }
+
+// ApplicationsVM lists the organisation's applications with their state,
+// progress and allowed actions, and runs the clerk's actions on them.
+type ApplicationsVM struct {
+	acc   *Account
+	clock Clock
+	fmt   Formatter
+	// Open opens a saved file with the OS (the form PDF); the app passes
+	// Fyne's OpenURL, tests record the path.
+	Open func(path string) error
+	// Dir is where downloaded form PDFs are saved.
+	Dir string
+
+	Rows    binding.Item[[]AppRow]
+	Message binding.String
+	Busy    binding.Bool
+
+	mu     sync.Mutex
+	policy *renewal.Policy
+	busy   bool
+}
+
+// NewApplicationsVM returns the view-model over acc.
+func NewApplicationsVM(acc *Account, clock Clock, f Formatter) *ApplicationsVM {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &ApplicationsVM{acc: acc, clock: clock, fmt: f,
+		Rows:    binding.NewItem(func(a, b []AppRow) bool { return reflect.DeepEqual(a, b) }),
+		Message: binding.NewString(), Busy: binding.NewBool()}
+}
+
+// StatusText names a status in the interface language.
+func StatusText(s renewal.Status) (string, Level) {
+	switch s {
+	case renewal.StatusEditing:
+		return lang.X("status.editing", "编辑中"), LevelNotice
+	case renewal.StatusPendingReview:
+		return lang.X("status.pending_review", "待审核"), LevelNotice
+	case renewal.StatusOnHold:
+		return lang.X("status.on_hold", "风险核查中"), LevelWarning
+	case renewal.StatusApproved:
+		return lang.X("status.approved", "审核通过"), LevelOK
+	case renewal.StatusRejected:
+		return lang.X("status.rejected", "审核不通过"), LevelError
+	case renewal.StatusReadyToDownload:
+		return lang.X("status.ready_to_download", "待下载"), LevelOK
+	case renewal.StatusInstalled:
+		return lang.X("status.installed", "已办理"), LevelOK
+	case renewal.StatusCancelled:
+		return lang.X("status.cancelled", "已取消"), LevelWarning
+	}
+	return string(s), LevelWarning
+}
+
+// PaymentText names a payment state.
+func PaymentText(p renewal.Payment) string {
+	switch p {
+	case renewal.PaymentUnpaid:
+		return lang.X("payment.unpaid", "未支付")
+	case renewal.PaymentPaid:
+		return lang.X("payment.paid", "已支付")
+	case renewal.PaymentRefunding:
+		return lang.X("payment.refunding", "退款中")
+	case renewal.PaymentRefunded:
+		return lang.X("payment.refunded", "已退款")
+	}
+	return string(p)
+}
+
+// Steps is an application's progress under policy p, in the order the
+// policy takes them.
+func Steps(a renewal.Application, p renewal.Policy) []AppStep {
+	st := a.Status
+	reviewed := st == renewal.StatusApproved || st == renewal.StatusReadyToDownload || st == renewal.StatusInstalled
+	fill := AppStep{lang.X("step.fill", "填写申请"), st != renewal.StatusEditing && st != renewal.StatusRejected}
+	review := AppStep{lang.X("step.review", "审核"), reviewed}
+	pay := AppStep{lang.X("step.pay", "支付"), a.Payment == renewal.PaymentPaid}
+	steps := []AppStep{fill, review, pay}
+	if p.PaymentTiming == renewal.PayBeforeReview {
+		steps = []AppStep{fill, pay, review}
+	}
+	if p.FinVerifyRequired {
+		steps = append(steps, AppStep{lang.X("step.finverify", "金融认证"),
+			a.FinVerify == renewal.FinVerifyVerified || st == renewal.StatusReadyToDownload || st == renewal.StatusInstalled})
+	}
+	return append(steps, AppStep{lang.X("step.write", "写入 UKey"), st == renewal.StatusInstalled})
+}
+
+// Policy returns the service's policy, read once.
+func (vm *ApplicationsVM) Policy(ctx context.Context) (renewal.Policy, error) {
+	vm.mu.Lock()
+	p := vm.policy
+	vm.mu.Unlock()
+	if p != nil {
+		return *p, nil
+	}
+	p, err := vm.acc.Client().Policy(ctx)
+	if err != nil {
+		return renewal.Policy{}, err
+	}
+	vm.mu.Lock()
+	vm.policy = p
+	vm.mu.Unlock()
+	return *p, nil
+}
+
+func (vm *ApplicationsVM) row(a renewal.Application, p renewal.Policy) AppRow {
+	status, lvl := StatusText(a.Status)
+	r := AppRow{ID: a.ID, CertSerial: a.CertSerial, Status: status, Level: lvl, Payment: PaymentText(a.Payment),
+		Price: vm.fmt.Money(a.PriceFen), Updated: vm.fmt.Date(a.UpdatedAt),
+		Actions: renewal.AllowedActions(a.State, p, renewal.RoleClerk), App: a}
+	if a.Status == renewal.StatusRejected || a.Status == renewal.StatusOnHold {
+		r.Reason = a.ReviewReason
+	}
+	r.Steps = Steps(a, p)
+	r.Current = len(r.Steps)
+	for i, s := range r.Steps {
+		if !s.Done {
+			r.Current = i
+			break
+		}
+	}
+	if a.Status == renewal.StatusCancelled {
+		r.Current = -1
+	}
+	return r
+}
+
+// Reload reads the list again.
+func (vm *ApplicationsVM) Reload(ctx context.Context) error {
+	p, err := vm.Policy(ctx)
+	if err != nil {
+		return vm.fail(ctx, err)
+	}
+	page, err := vm.acc.Client().ListApplications(ctx, renewal.ListApplicationsRequest{PageSize: MaxListedApplications})
+	if err != nil {
+		return vm.fail(ctx, err)
+	}
+	rows := make([]AppRow, 0, len(page.Items))
+	for _, a := range page.Items {
+		rows = append(rows, vm.row(a, p))
+	}
+	_ = vm.Rows.Set(rows)
+	if len(rows) == 0 {
+		_ = vm.Message.Set(lang.X("apps.none", "还没有续期申请。在“UKey 与证书”中选中证书，然后在“续期申请”中填写。"))
+	}
+	return nil
+}
+
+func (vm *ApplicationsVM) fail(ctx context.Context, err error) error {
+	vm.acc.Ended(ctx, err)
+	_ = vm.Message.Set(ServiceErrText(err))
+	return err
+}
+
+// Row returns the listed row of application id.
+func (vm *ApplicationsVM) Row(id string) (AppRow, bool) {
+	rows, _ := vm.Rows.Get()
+	for _, r := range rows {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return AppRow{}, false
+}
+
+// ErrActionNotOffered: the row does not offer that action in its state.
+var ErrActionNotOffered = errors.New("action not offered in this state")
+
+// ErrInProgress: another action of the same screen is still running.
+var ErrInProgress = errors.New("another action is in progress")
+
+func (vm *ApplicationsVM) act(ctx context.Context, id string, a renewal.Action, call func(r AppRow) error, done string) error {
+	r, ok := vm.Row(id)
+	if !ok || !r.Can(a) {
+		_ = vm.Message.Set(lang.X("apps.not_offered", "当前状态下不能进行这个操作。"))
+		return fmt.Errorf("%s on %s: %w", a, id, ErrActionNotOffered)
+	}
+	vm.mu.Lock()
+	if vm.busy {
+		vm.mu.Unlock()
+		return ErrInProgress
+	}
+	vm.busy = true
+	vm.mu.Unlock()
+	_ = vm.Busy.Set(true)
+	defer func() {
+		vm.mu.Lock()
+		vm.busy = false
+		vm.mu.Unlock()
+		_ = vm.Busy.Set(false)
+	}()
+	if err := call(r); err != nil {
+		_ = vm.fail(ctx, err)
+		if renewal.CodeOf(err) == renewal.CodeStaleVersion {
+			msg, _ := vm.Message.Get()
+			_ = vm.Reload(ctx)
+			_ = vm.Message.Set(msg)
+		}
+		return err
+	}
+	err := vm.Reload(ctx)
+	_ = vm.Message.Set(done)
+	return err
+}
+
+// Delete deletes a draft.
+func (vm *ApplicationsVM) Delete(ctx context.Context, id string) error {
+	return vm.act(ctx, id, renewal.ActionDelete, func(r AppRow) error {
+		return vm.acc.Client().DeleteApplication(ctx, id, r.App.Version)
+	}, lang.X("apps.deleted", "草稿已删除。"))
+}
+
+// Submit sends an application for review with the clerk's comment.
+func (vm *ApplicationsVM) Submit(ctx context.Context, id, comment string) error {
+	req := renewal.SubmitRequest{Comment: comment}
+	return vm.act(ctx, id, renewal.ActionSubmit, func(r AppRow) error {
+		req.Version = r.App.Version
+		_, err := vm.acc.Client().Submit(ctx, id, req)
+		return err
+	}, lang.X("apps.submitted", "已提交审核，审核一般在 3 个工作日内完成。"))
+}
+
+// Cancel gives an application up (a paid one is refunded).
+func (vm *ApplicationsVM) Cancel(ctx context.Context, id string) error {
+	return vm.act(ctx, id, renewal.ActionCancel, func(r AppRow) error {
+		_, err := vm.acc.Client().Cancel(ctx, id, renewal.VersionRequest{Version: r.App.Version})
+		return err
+	}, lang.X("apps.cancelled", "申请已取消；已支付的费用将原路退回。"))
+}
+
+// OpenFormPDF downloads the application form and opens it with the OS for
+// printing. It returns the saved file's path.
+func (vm *ApplicationsVM) OpenFormPDF(ctx context.Context, id string) (string, error) {
+	pdf, err := vm.acc.Client().FormPDF(ctx, id)
+	if err != nil {
+		return "", vm.fail(ctx, err)
+	}
+	dir := vm.Dir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, "ukeyrenew-form-"+filepath.Base(id)+".pdf")
+	if err := os.WriteFile(path, pdf, 0o600); err != nil {
+		_ = vm.Message.Set(lang.X("apps.save_failed", "无法保存申请表：{{.Err}}", map[string]any{"Err": err}))
+		return "", fmt.Errorf("save form pdf: %w", err)
+	}
+	if vm.Open != nil {
+		if err := vm.Open(path); err != nil {
+			_ = vm.Message.Set(lang.X("apps.open_failed", "申请表已保存到 {{.Path}}，但无法打开：{{.Err}}", map[string]any{"Path": path, "Err": err}))
+			return path, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	_ = vm.Message.Set(lang.X("apps.form_saved", "申请表已保存到 {{.Path}}。请打印、签字并加盖公章后上传扫描件。", map[string]any{"Path": path}))
+	return path, nil
+}
+
+// Upload sends a scan (PDF, JPEG or PNG, at most renewal.MaxDocumentBytes)
+// as the signed application form. A file that is too large or of another
+// type is refused before anything is sent.
+func (vm *ApplicationsVM) Upload(ctx context.Context, id, path string) error {
+	data, err := readLimited(path, renewal.MaxDocumentBytes)
+	if err != nil {
+		if renewal.CodeOf(err) == renewal.CodeUnknown {
+			_ = vm.Message.Set(lang.X("apps.read_failed", "无法读取文件：{{.Err}}", map[string]any{"Err": err}))
+		} else {
+			_ = vm.Message.Set(fieldText(err))
+		}
+		return err
+	}
+	if _, err := renewal.SniffDocument(data); err != nil {
+		_ = vm.Message.Set(fieldText(err))
+		return err
+	}
+	name := filepath.Base(path)
+	if len([]rune(name)) > 200 {
+		name = string([]rune(name)[:200])
+	}
+	return vm.act(ctx, id, renewal.ActionUploadDocument, func(AppRow) error {
+		_, err := vm.acc.Client().UploadDocument(ctx, id, renewal.UploadDocumentRequest{Kind: renewal.DocApplicationForm, Name: name}, data)
+		return err
+	}, lang.X("apps.uploaded", "已上传 {{.Name}}。", map[string]any{"Name": name}))
+}
+
+// readLimited reads a file of at most max bytes, or says why not.
+func readLimited(path string, max int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	case len(data) == 0:
+		return nil, renewal.Errorf(renewal.CodeRequired, "document", "the file is empty")
+	case len(data) > max:
+		return nil, renewal.Errorf(renewal.CodeDocumentTooLarge, "document", "more than %d bytes", max)
+	}
+	return data, nil
+}
+
+// Documents lists what was uploaded to application id.
+func (vm *ApplicationsVM) Documents(ctx context.Context, id string) ([]renewal.Document, error) {
+	l, err := vm.acc.Client().ListDocuments(ctx, id)
+	if err != nil {
+		return nil, vm.fail(ctx, err)
+	}
+	return l.Items, nil
+}
