@@ -157,11 +157,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, a
 	if err != nil {
 		return err
 	}
-	if err := s.store.CreateTokens(r.Context(), rows...); err != nil {
-		return err
-	}
-	if err := s.store.AppendAudit(r.Context(), store.Change{Actor: u.ID, IP: s.clientIP(r), Action: action}, "user/"+u.ID, nil,
-		map[string]string{"family": rows[0].Family}); err != nil {
+	// The tokens and the audit entry of the sign-in commit together.
+	err = s.store.Write(r.Context(), func(tx *store.Tx) error {
+		if err := tx.CreateTokens(r.Context(), rows...); err != nil {
+			return err
+		}
+		return tx.Audit(store.Change{Actor: u.ID, IP: s.clientIP(r), Action: action}, "user/"+u.ID, nil,
+			map[string]string{"family": rows[0].Family})
+	})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, t)

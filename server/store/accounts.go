@@ -311,6 +311,15 @@ func (s *Store) CreateTokens(ctx context.Context, ts ...*Token) error {
 	return s.Write(ctx, func(tx *Tx) error { return tx.createTokens(ctx, ts) })
 }
 
+// CreateTokens stores tokens (CreatedAt is filled in) in this transaction:
+// a sign-in stores its tokens and its audit entry in one commit.
+func (tx *Tx) CreateTokens(ctx context.Context, ts ...*Token) error {
+	if err := tx.mustWrite(); err != nil {
+		return err
+	}
+	return tx.createTokens(ctx, ts)
+}
+
 func (tx *Tx) createTokens(ctx context.Context, ts []*Token) error {
 	for _, t := range ts {
 		t.CreatedAt = tx.now

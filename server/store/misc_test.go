@@ -286,3 +286,44 @@ func TestChallengesAndIssuance(t *testing.T) {
 		verifyOK(t, s)
 	})
 }
+
+// A sign-in's tokens and its audit entry commit together or not at all.
+func TestCreateTokensInOneTransaction(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		tok := func(hash string) *Token {
+			return &Token{Hash: hash, Kind: AccessToken, UserID: f.clerkA.ID, Family: "fam-" + hash, ExpiresAt: clk.Now().Add(time.Hour)}
+		}
+		seq0, _, err := s.AuditHead(ctx)
+		must(t, err)
+		boom := errors.New("boom")
+		err = s.Write(ctx, func(tx *Tx) error {
+			must(t, tx.CreateTokens(ctx, tok("lost")))
+			must(t, tx.Audit(Change{Actor: f.clerkA.ID, Action: "auth.sms_login"}, "user/"+f.clerkA.ID, nil, nil))
+			return boom
+		})
+		wantErr(t, err, boom)
+		_, err = s.ValidToken(ctx, AccessToken, "lost")
+		wantErr(t, err, ErrNotFound)
+		if seq, _, _ := s.AuditHead(ctx); seq != seq0 {
+			t.Fatalf("audit moved from %d to %d on a rolled-back sign-in", seq0, seq)
+		}
+		must(t, s.Write(ctx, func(tx *Tx) error {
+			if err := tx.CreateTokens(ctx, tok("kept")); err != nil {
+				return err
+			}
+			return tx.Audit(Change{Actor: f.clerkA.ID, Action: "auth.sms_login"}, "user/"+f.clerkA.ID, nil, nil)
+		}))
+		if _, err := s.ValidToken(ctx, AccessToken, "kept"); err != nil {
+			t.Fatal(err)
+		}
+		if seq, _, _ := s.AuditHead(ctx); seq != seq0+1 {
+			t.Fatalf("audit at %d, want %d", seq, seq0+1)
+		}
+		// Not in a read transaction; a duplicate hash is a conflict.
+		if err := s.Read(ctx, func(tx *Tx) error { return tx.CreateTokens(ctx, tok("read")) }); err == nil {
+			t.Fatal("CreateTokens in a read transaction accepted")
+		}
+		wantErr(t, s.Write(ctx, func(tx *Tx) error { return tx.CreateTokens(ctx, tok("kept")) }), ErrConflict)
+	})
+}
