@@ -103,17 +103,20 @@ func (s *Server) deleteDocument(w http.ResponseWriter, r *http.Request) error {
 	if err := checkID(docID); err != nil {
 		return err
 	}
-	a, err := s.store.Application(r.Context(), scope(r.Context()), id)
+	// The state is checked inside the delete's transaction, so a submit
+	// cannot slip in between the check and the delete.
+	role := principalOf(r.Context()).user.Role
+	err := s.store.Write(r.Context(), func(tx *store.Tx) error {
+		a, err := tx.Application(r.Context(), scope(r.Context()), id)
+		if err != nil {
+			return err
+		}
+		if _, err := renewal.Apply(a.State, s.cfg.Policy, role, renewal.ActionDeleteDocument); err != nil {
+			return err
+		}
+		return tx.DeleteDocument(r.Context(), scope(r.Context()), id, docID, s.change(r, "document.delete"))
+	})
 	if err != nil {
-		return storeErr(err, "")
-	}
-	if _, err := renewal.Apply(a.State, s.cfg.Policy, principalOf(r.Context()).user.Role, renewal.ActionDeleteDocument); err != nil {
-		return err
-	}
-	// The state is checked before, not inside, the store's delete: a
-	// submit racing with it at worst removes a document from an
-	// application that was just sent, and the reviewer sees the log.
-	if err := s.store.DeleteDocument(r.Context(), scope(r.Context()), id, docID, s.change(r, "document.delete")); err != nil {
 		return storeErr(err, "")
 	}
 	w.WriteHeader(http.StatusNoContent)

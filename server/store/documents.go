@@ -118,21 +118,29 @@ func (s *Store) Document(ctx context.Context, sc Scope, appID, docID string) (*r
 	return d, data, nil
 }
 
-// DeleteDocument removes a document.
+// DeleteDocument removes a document in this transaction (the caller checks
+// the application's state in the same transaction: tx.Application holds the
+// row on PostgreSQL, and SQLite has one writer).
+func (tx *Tx) DeleteDocument(ctx context.Context, sc Scope, appID, docID string, ch Change) error {
+	if err := tx.mustWrite(); err != nil {
+		return err
+	}
+	if _, err := tx.Application(ctx, sc, appID); err != nil {
+		return err
+	}
+	d, err := scanDoc(tx.q.QueryRowContext(ctx, `SELECT `+docColumns+` FROM documents WHERE id = $1 AND application_id = $2`, docID, appID), nil)
+	if err != nil {
+		return fmt.Errorf("document %s: %w", docID, mapErr(err))
+	}
+	if _, err := tx.q.ExecContext(ctx, `DELETE FROM documents WHERE id = $1`, docID); err != nil {
+		return fmt.Errorf("delete document: %w", mapErr(err))
+	}
+	return tx.Audit(ch, "application/"+appID, map[string]any{"document": d}, nil)
+}
+
+// DeleteDocument removes a document in its own transaction.
 func (s *Store) DeleteDocument(ctx context.Context, sc Scope, appID, docID string, ch Change) error {
-	return s.Write(ctx, func(tx *Tx) error {
-		if _, err := tx.Application(ctx, sc, appID); err != nil {
-			return err
-		}
-		d, err := scanDoc(tx.q.QueryRowContext(ctx, `SELECT `+docColumns+` FROM documents WHERE id = $1 AND application_id = $2`, docID, appID), nil)
-		if err != nil {
-			return fmt.Errorf("document %s: %w", docID, mapErr(err))
-		}
-		if _, err := tx.q.ExecContext(ctx, `DELETE FROM documents WHERE id = $1`, docID); err != nil {
-			return fmt.Errorf("delete document: %w", mapErr(err))
-		}
-		return tx.Audit(ch, "application/"+appID, map[string]any{"document": d}, nil)
-	})
+	return s.Write(ctx, func(tx *Tx) error { return tx.DeleteDocument(ctx, sc, appID, docID, ch) })
 }
 
 // FinVerifyAttempt is one 0.01 CNY transfer with its code (stored hashed).
