@@ -116,6 +116,19 @@ func crashChild() error {
 		_, err = Recover(ctx, tok, j.Dir())
 		return err
 	}
+	if os.Getenv("UKEY_CRASH_TWO_STEP") == "1" {
+		// ukeyctl's two-step re-key: the CSR goes out, the certificate
+		// comes back through a second call.
+		res, err := PrepareRekey(ctx, tok, InstallRequest{Mode: Rekey, Journal: j, Now: req.Now})
+		if err != nil {
+			return err
+		}
+		cert, err := req.Issuer.IssueCertificate(ctx, res.CSR)
+		if err != nil {
+			return err
+		}
+		req.Issuer, req.Cert = nil, cert
+	}
 	_, err = Install(ctx, tok, req)
 	return err
 }
@@ -131,9 +144,10 @@ func (crashTB) Fatal(args ...any) {
 
 // crashCase is one kind of install under fire.
 type crashCase struct {
-	mode  InstallMode
-	kt    KeyType
-	kills int
+	mode    InstallMode
+	kt      KeyType
+	kills   int
+	twoStep bool // re-key through PrepareRekey, then Install with the certificate
 }
 
 func TestInstallCrashSafety(t *testing.T) {
@@ -141,10 +155,11 @@ func TestInstallCrashSafety(t *testing.T) {
 		t.Skip("in the child")
 	}
 	cases := []crashCase{
-		{SameKey, ECP256, 40},
-		{Rekey, ECP256, 40},
-		{SameKey, RSA2048, 10},
-		{Rekey, RSA2048, 10},
+		{SameKey, ECP256, 40, false},
+		{Rekey, ECP256, 30, false},
+		{Rekey, ECP256, 10, true},
+		{SameKey, RSA2048, 10, false},
+		{Rekey, RSA2048, 10, false},
 	}
 	if testing.Short() {
 		for i := range cases {
@@ -162,7 +177,11 @@ func TestInstallCrashSafety(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
 	total := map[string]int{}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("%s-%s", c.mode, c.kt), func(t *testing.T) {
+		name := fmt.Sprintf("%s-%s", c.mode, c.kt)
+		if c.twoStep {
+			name += "-two-step"
+		}
+		t.Run(name, func(t *testing.T) {
 			outcomes := crashRun(t, c, rng)
 			for k, v := range outcomes {
 				total[k] += v
@@ -213,6 +232,9 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		cmd.Env = append(f.env.Environ(), crashChildEnv+"=1", "UKEY_CRASH_ACTION="+action,
 			"UKEY_CRASH_DIR="+dir, "UKEY_CRASH_MODULE="+f.env.Module, "UKEY_CRASH_SERIAL="+f.serial,
 			"UKEY_CRASH_MODE="+string(c.mode), "UKEY_CRASH_CERT_SERIAL="+strconv.FormatInt(f.ca.serial, 10))
+		if c.twoStep {
+			cmd.Env = append(cmd.Env, "UKEY_CRASH_TWO_STEP=1")
+		}
 		cmd.Stdin = strings.NewReader(instUserPIN + "\n")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -250,6 +272,17 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		if err != nil {
 			crashDump(t, f.tok)
 			t.Fatalf("kill %d after %v: recover: %v", i, kill, err)
+		}
+		if res.Outcome == "pending" {
+			// A two-step re-key killed between its steps waits for its
+			// certificate, old certificate in place: the clerk abandons it.
+			if !c.twoStep || len(res.Kept) != 2 {
+				t.Fatalf("kill %d: recover left a pending re-key: %+v", i, res)
+			}
+			outcomes["pending, then abandoned"]++
+			if _, err := AbandonRekey(ctx, f.tok, journal); err != nil {
+				t.Fatalf("kill %d: abandon: %v", i, err)
+			}
 		}
 		if s := f.state(t); s.certs != 1 || s.privs != 1 || s.pubs != 1 || s.ghosts != 0 || s.orphans != 0 {
 			t.Logf("kill %d after %v: the child changed these token files: %s", i, kill, lastChange)
