@@ -77,8 +77,6 @@ func (a *Account) URL() string { return a.url }
 
 // keep saves each new token pair's refresh token and publishes who is signed in.
 func (a *Account) keep(ctx context.Context, t renewal.Tokens) {
-	_ = a.SignedIn.Set(true)
-	_ = a.Who.Set(userText(t.User))
 	where := session.InMemory
 	var err error
 	if a.store != nil {
@@ -86,6 +84,8 @@ func (a *Account) keep(ctx context.Context, t renewal.Tokens) {
 		where, err = a.store.Save(ctx, rec)
 	}
 	a.setKept(where, err)
+	_ = a.Who.Set(userText(t.User))
+	_ = a.SignedIn.Set(true) // last: screens switch on it
 }
 
 func (a *Account) setKept(where session.Where, err error) {

@@ -76,7 +76,9 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	onUI(t, "rejection shown", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "审核意见：法人身份证号与营业执照不符") })
+	onUI(t, "rejection shown", func() bool {
+		return strings.Contains(strings.Join(texts(s.Object()), "|"), "审核意见：法人身份证号与营业执照不符")
+	})
 	fyne.DoAndWait(func() {
 		if _, ok := s.Buttons[a.ID+"/delete"]; ok {
 			t.Error("delete offered on a rejected application")

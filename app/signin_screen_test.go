@@ -55,7 +55,9 @@ func TestSignInScreenSMSThenSignOut(t *testing.T) {
 	}
 	test.Type(s.Code, e.smsCode(demoMobile))
 	test.Tap(s.SignInSMS)
-	onUI(t, "signed in", func() bool { return s.signedIn.Visible() && !s.signedOut.Visible() })
+	onUI(t, "signed in", func() bool {
+		return s.signedIn.Visible() && !s.signedOut.Visible() && s.kept.Text != ""
+	})
 	txt := screenText(s.Object())
 	for _, want := range []string{"张三", "[仅本次]", "只保存在内存中"} {
 		if !strings.Contains(txt, want) {
