@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -57,5 +58,26 @@ func runDocumentDeleteRacingSubmit(t *testing.T, e *env) {
 	e.ok(http.StatusOK, &docs, "GET", app+"/documents", ct, nil)
 	if len(docs.Items) != 1 {
 		t.Fatalf("%d documents after the refused delete", len(docs.Items))
+	}
+}
+
+// The verification transfers of an application are limited
+// (Limits.MaxTransfers), counted from the transfers themselves.
+func TestFinVerifyTransferLimit(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+	a := e.approved(ct, reviewer, "rsa")
+	app := "/v1/applications/" + a.ID
+	for i := 1; i <= server.DefaultConfig().Limits.MaxTransfers; i++ {
+		e.ok(http.StatusOK, nil, "POST", app+"/finverify/start", ct, renewal.VersionRequest{Version: a.Version})
+		e.ok(http.StatusOK, &a, "GET", app, ct, nil)
+		if n := len(e.bank.Transfers(a.Form.Bank.AccountNumber)); n != i {
+			t.Fatalf("%d transfers after %d starts", n, i)
+		}
+	}
+	e.fails(http.StatusTooManyRequests, "rate_limited", "POST", app+"/finverify/start", ct, renewal.VersionRequest{Version: a.Version})
+	if n := len(e.bank.Transfers(a.Form.Bank.AccountNumber)); n != server.DefaultConfig().Limits.MaxTransfers {
+		t.Fatalf("%d transfers after the limit", n)
 	}
 }

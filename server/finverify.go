@@ -66,9 +66,9 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, id string, ver
 	if newBank != nil {
 		acct = *newBank
 	}
-	sends := 0
-	if err := s.countTransfers(r, id, &sends); err != nil {
-		return err
+	sends, err := s.store.CountFinVerifyAttempts(r.Context(), scope(r.Context()), id)
+	if err != nil {
+		return storeErr(err, "")
 	}
 	if sends >= s.cfg.Limits.MaxTransfers {
 		return renewal.Errorf(renewal.CodeRateLimited, "", "at most %d verification transfers an application", s.cfg.Limits.MaxTransfers)
@@ -99,27 +99,6 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, id string, ver
 	w.Header().Set("ETag", etag(out.Version))
 	writeJSON(w, http.StatusOK, s.finVerifyView(out, f))
 	return nil
-}
-
-// countTransfers counts the transfers recorded for an application, from
-// the audit log (each transfer writes one finverify.transfer entry).
-func (s *Server) countTransfers(r *http.Request, id string, n *int) error {
-	var after int64
-	for {
-		es, err := s.store.ListAudit(r.Context(), renewal.AuditQuery{Target: "application/" + id, AfterSeq: after, PageSize: renewal.MaxAuditPageSize})
-		if err != nil {
-			return err
-		}
-		for _, e := range es {
-			if e.Action == "finverify.transfer" {
-				*n++
-			}
-			after = e.Seq
-		}
-		if len(es) < renewal.MaxAuditPageSize {
-			return nil
-		}
-	}
 }
 
 func (s *Server) finVerifyStart(w http.ResponseWriter, r *http.Request) error {

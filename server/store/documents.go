@@ -148,6 +148,7 @@ type FinVerifyAttempt struct {
 	ID            string
 	ApplicationID string
 	CodeHash      string
+	No            int // 1, 2, … in the order the transfers were sent
 	Tries         int
 	MaxTries      int
 	Bank          renewal.BankAccount // snapshot of the account the transfer went to
@@ -167,23 +168,30 @@ func (tx *Tx) AddFinVerifyAttempt(ctx context.Context, f *FinVerifyAttempt, ch C
 	if err != nil {
 		return fmt.Errorf("finverify: %w", err)
 	}
-	f.ID, f.SentAt, f.Tries = newID(), tx.now, 0
-	if _, err := tx.q.ExecContext(ctx, `INSERT INTO finverify_attempts (id, application_id, code_hash, tries, max_tries, bank, amount_fen, sent_at)
-		VALUES ($1, $2, $3, 0, $4, $5, $6, $7)`, f.ID, f.ApplicationID, f.CodeHash, f.MaxTries, string(bank), f.AmountFen, micros(f.SentAt)); err != nil {
+	n, err := tx.CountFinVerifyAttempts(ctx, f.ApplicationID)
+	if err != nil {
+		return err
+	}
+	// The unique (application_id, attempt_no) index refuses a second
+	// writer that counted the same number (ErrConflict).
+	f.ID, f.SentAt, f.Tries, f.No = newID(), tx.now, 0, n+1
+	if _, err := tx.q.ExecContext(ctx, `INSERT INTO finverify_attempts (id, application_id, attempt_no, code_hash, tries, max_tries, bank, amount_fen, sent_at)
+		VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)`, f.ID, f.ApplicationID, f.No, f.CodeHash, f.MaxTries, string(bank), f.AmountFen, micros(f.SentAt)); err != nil {
 		return fmt.Errorf("finverify: %w", mapErr(err))
 	}
 	return tx.Audit(ch, "application/"+f.ApplicationID, nil, map[string]any{"finverify_sent": f.Bank.Masked(), "amount_fen": f.AmountFen})
 }
 
-// LatestFinVerifyAttempt returns an application's latest transfer.
+// LatestFinVerifyAttempt returns an application's latest transfer (the
+// highest number).
 func (tx *Tx) LatestFinVerifyAttempt(ctx context.Context, appID string) (*FinVerifyAttempt, error) {
 	var f FinVerifyAttempt
 	var bank string
 	var sent int64
 	var verified, failed sql.NullInt64
-	err := tx.q.QueryRowContext(ctx, `SELECT id, application_id, code_hash, tries, max_tries, bank, amount_fen, sent_at, verified_at, failed_at
-		FROM finverify_attempts WHERE application_id = $1 ORDER BY sent_at DESC, id DESC LIMIT 1`, appID).
-		Scan(&f.ID, &f.ApplicationID, &f.CodeHash, &f.Tries, &f.MaxTries, &bank, &f.AmountFen, &sent, &verified, &failed)
+	err := tx.q.QueryRowContext(ctx, `SELECT id, application_id, attempt_no, code_hash, tries, max_tries, bank, amount_fen, sent_at, verified_at, failed_at
+		FROM finverify_attempts WHERE application_id = $1 ORDER BY attempt_no DESC LIMIT 1`, appID).
+		Scan(&f.ID, &f.ApplicationID, &f.No, &f.CodeHash, &f.Tries, &f.MaxTries, &bank, &f.AmountFen, &sent, &verified, &failed)
 	if err != nil {
 		return nil, fmt.Errorf("finverify: %w", mapErr(err))
 	}
@@ -192,6 +200,29 @@ func (tx *Tx) LatestFinVerifyAttempt(ctx context.Context, appID string) (*FinVer
 	}
 	f.SentAt, f.VerifiedAt, f.FailedAt = fromMicros(sent), fromNullMicros(verified), fromNullMicros(failed)
 	return &f, nil
+}
+
+// CountFinVerifyAttempts counts the transfers sent for an application.
+func (tx *Tx) CountFinVerifyAttempts(ctx context.Context, appID string) (int, error) {
+	var n int
+	if err := tx.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM finverify_attempts WHERE application_id = $1`, appID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count finverify: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// CountFinVerifyAttempts counts an application's transfers, if sc sees it.
+func (s *Store) CountFinVerifyAttempts(ctx context.Context, sc Scope, appID string) (int, error) {
+	var n int
+	err := s.Read(ctx, func(tx *Tx) error {
+		if _, err := tx.Application(ctx, sc, appID); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.CountFinVerifyAttempts(ctx, appID)
+		return err
+	})
+	return n, err
 }
 
 // LatestFinVerifyAttempt returns an application's latest transfer, if sc sees it.

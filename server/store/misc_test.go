@@ -327,3 +327,33 @@ func TestCreateTokensInOneTransaction(t *testing.T) {
 		wantErr(t, s.Write(ctx, func(tx *Tx) error { return tx.CreateTokens(ctx, tok("kept")) }), ErrConflict)
 	})
 }
+
+// Transfers sent within one microsecond (the clock stands still here) are
+// still ordered: the latest is the one sent last, and they are counted.
+func TestFinVerifyAttemptsAreNumbered(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *testClock) {
+		f := seed(t, s, clk)
+		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
+		sc := OrgScope(f.orgA.ID)
+		for i := 1; i <= 6; i++ {
+			hash := string(rune('a' + i))
+			must(t, s.Write(ctx, func(tx *Tx) error {
+				return tx.AddFinVerifyAttempt(ctx, &FinVerifyAttempt{ApplicationID: a.ID, CodeHash: hash, MaxTries: 3,
+					Bank: a.Form.Bank, AmountFen: 1}, sys("finverify.transfer"))
+			}))
+			got, err := s.LatestFinVerifyAttempt(ctx, sc, a.ID)
+			must(t, err)
+			if got.CodeHash != hash || got.No != i {
+				t.Fatalf("after transfer %d the latest is no. %d (%q)", i, got.No, got.CodeHash)
+			}
+			n, err := s.CountFinVerifyAttempts(ctx, sc, a.ID)
+			must(t, err)
+			if n != i {
+				t.Fatalf("counted %d transfers, sent %d", n, i)
+			}
+		}
+		// Another organisation's clerk sees no application, so no count.
+		_, err := s.CountFinVerifyAttempts(ctx, OrgScope(f.orgB.ID), a.ID)
+		wantErr(t, err, ErrNotFound)
+	})
+}
