@@ -150,13 +150,13 @@ for arch in x64 x86; do
   m=$log/msi-$arch
   mkdir -p "$m"
   for t in File Shortcut Upgrade Property Directory Component RemoveFile InstallExecuteSequence _ForceCodepage Feature; do
-    msiinfo export "$msi" "$t" >"$m/$t" 2>/dev/null
+    msiinfo export "$msi" "$t" 2>/dev/null | tr -d '\r' >"$m/$t"
   done
   size=$(stat -c %s "$msi")
   check "$arch MSI is $((size / 1024)) KiB, at most 25 MB" test "$size" -le $((25 * 1024 * 1024))
   check "$arch MSI File table holds ukeyrenew.exe" grep -qP '\tukeyrenew\.exe\t' "$m/File"
   check "$arch MSI Property ProductName is $appname" grep -qxF "ProductName	$appname" "$m/Property"
-  check "$arch MSI is per-machine (ALLUSERS=1)" grep -qxP 'ALLUSERS\t1\r?' "$m/Property"
+  check "$arch MSI is per-machine (ALLUSERS=1)" grep -qxP 'ALLUSERS\t1' "$m/Property"
   check "$arch MSI codepage is 936" grep -q '^936' "$m/_ForceCodepage"
   check "$arch MSI Start-menu shortcut is named $appname" grep -qP "^StartMenuShortcut\tProgramMenuDir\tUKEYRE~1\|$appname\tMainExecutable" "$m/Shortcut"
   check "$arch MSI desktop shortcut is named $appname" grep -qP "^DesktopShortcut\tDesktopFolder\tUKEYRE~1\|$appname\tMainExecutable" "$m/Shortcut"
@@ -164,7 +164,7 @@ for arch in x64 x86; do
   pf=ProgramFilesFolder
   [ "$arch" = x64 ] && pf=ProgramFiles64Folder
   check "$arch MSI installs under $pf\\UKeyRenew" grep -qP "^INSTALLDIR\t$pf\tUKeyRenew" "$m/Directory"
-  upcode=$(sed -n 's/^UpgradeCode\t//p' "$m/Property" | tr -d '\r')
+  upcode=$(sed -n 's/^UpgradeCode\t//p' "$m/Property")
   check "$arch MSI Upgrade table replaces older and equal versions of $upcode" \
     grep -qP "^\\Q$upcode\\E\t\t$version\t\t513\t\tWIX_UPGRADE_DETECTED" "$m/Upgrade"
   check "$arch MSI Upgrade table refuses a downgrade" grep -qP "^\\Q$upcode\\E\t$version\t\t\t2\t\tWIX_DOWNGRADE_DETECTED" "$m/Upgrade"
