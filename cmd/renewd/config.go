@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -42,11 +43,31 @@ type Config struct {
 		Provider string            `json:"provider"` // tencent (outbox only in --dev)
 		Tencent  sms.TencentConfig `json:"tencent"`
 	} `json:"sms"`
+	Payment PaymentConfig `json:"payment"`
 	// PepperHex keys the hashes of codes: RENEWD_PEPPER only (hex, ≥ 32 bytes).
 	PepperHex string `json:"-"`
 	// MetricsToken is the bearer token of /metrics: RENEWD_METRICS_TOKEN only.
 	MetricsToken string `json:"-"`
 	LogLevel     string `json:"log_level"` // debug, info, warn, error
+}
+
+// PaymentConfig is the WeChat Pay merchant renewd takes the fee with (API v3
+// Native, "WeChat Pay public key" mode when public_key_id is set, else the
+// platform certificates, downloaded at start).
+type PaymentConfig struct {
+	// NotifyURL is the public base of the notification URLs, e.g.
+	// https://ca.example/v1/payments/notify (WeChat gets .../notify/wechat).
+	NotifyURL string `json:"notify_url"`
+	WeChat    struct {
+		MchID              string `json:"mch_id"`
+		AppID              string `json:"app_id"`
+		MerchantCertSerial string `json:"merchant_cert_serial"`
+		MerchantKey        string `json:"merchant_key"` // PEM file (apiclient_key.pem), mode 0600
+		PublicKeyID        string `json:"public_key_id"`
+		PublicKey          string `json:"public_key"` // PEM file of the WeChat Pay public key
+		// APIv3Key decrypts notifications: RENEWD_WECHAT_APIV3_KEY only.
+		APIv3Key string `json:"-"`
+	} `json:"wechat"`
 }
 
 // defaultConfig is what an empty file means.
@@ -92,6 +113,7 @@ func loadConfig(file string, env func(string) string) (Config, error) {
 	set(&c.MetricsToken, "RENEWD_METRICS_TOKEN")
 	set(&c.SMS.Tencent.SecretID, "RENEWD_TENCENT_SECRET_ID")
 	set(&c.SMS.Tencent.SecretKey, "RENEWD_TENCENT_SECRET_KEY")
+	set(&c.Payment.WeChat.APIv3Key, "RENEWD_WECHAT_APIV3_KEY")
 	set(&c.LogLevel, "RENEWD_LOG_LEVEL")
 	set(&c.ClientIPHeader, "RENEWD_CLIENT_IP_HEADER")
 	return c, nil
@@ -127,6 +149,7 @@ func (c *Config) validate() error {
 	if _, err := c.pepper(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Payment.validate())
 	return errors.Join(errs...)
 }
 
@@ -136,4 +159,24 @@ func (c *Config) pepper() ([]byte, error) {
 		return nil, errors.New("RENEWD_PEPPER must be at least 32 bytes in hex (openssl rand -hex 32)")
 	}
 	return p, nil
+}
+
+// validate names what the payment section lacks: without payments no
+// application can be completed under either payment timing.
+func (p *PaymentConfig) validate() error {
+	var errs []error
+	if u, err := url.Parse(p.NotifyURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, errors.New("payment.notify_url must be the public https:// URL of /v1/payments/notify"))
+	}
+	w := &p.WeChat
+	if w.MchID == "" || w.AppID == "" || w.MerchantCertSerial == "" || w.MerchantKey == "" {
+		errs = append(errs, errors.New("payment.wechat.mch_id, app_id, merchant_cert_serial and merchant_key are required"))
+	}
+	if (w.PublicKeyID == "") != (w.PublicKey == "") {
+		errs = append(errs, errors.New("payment.wechat.public_key_id and public_key go together"))
+	}
+	if len(w.APIv3Key) != 32 {
+		errs = append(errs, errors.New("RENEWD_WECHAT_APIV3_KEY must be the 32-character APIv3 key"))
+	}
+	return errors.Join(errs...)
 }

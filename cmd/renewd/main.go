@@ -33,7 +33,9 @@
 // RENEWD_SQLITE_PATH, RENEWD_DATABASE_DSN, RENEWD_CA_CHAIN, RENEWD_CA_KEY,
 // RENEWD_PEPPER, RENEWD_TENCENT_SECRET_ID, RENEWD_TENCENT_SECRET_KEY,
 // RENEWD_LOG_LEVEL, RENEWD_CLIENT_IP_HEADER, RENEWD_METRICS_TOKEN (the
-// bearer token /metrics then asks for).
+// bearer token /metrics then asks for), RENEWD_WECHAT_APIV3_KEY (the WeChat
+// Pay APIv3 key; the merchant itself is the config's "payment" section).
+// QR orders whose 300 s are over are closed every 5 s.
 //
 // Logs are JSON lines on stderr (log/slog); they never carry a code, token,
 // password or request body. SIGINT or SIGTERM drains requests and stops.
@@ -58,8 +60,10 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
+	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 )
 
 // Limits of the HTTP server.
@@ -192,10 +196,15 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 		return err
 	}
 	pepper, _ := c.pepper()
+	pay, err := productionPayments(ctx, st, c)
+	if err != nil {
+		return err
+	}
+	go pay.Sweep(ctx, sweepEvery, func(err error) { log.Warn("payment sweep", "err", err.Error()) })
 	cfg := server.DefaultConfig()
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
-		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log})
+		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay})
 	if err != nil {
 		return err
 	}
@@ -212,6 +221,37 @@ type refusingBank struct{}
 
 func (refusingBank) Transfer(context.Context, bank.Transfer) error {
 	return errors.New("no bank adapter configured")
+}
+
+// productionPayments is the payment module on the WeChat Pay merchant of
+// the configuration, in the service's database.
+func productionPayments(ctx context.Context, st *store.Store, c Config) (*payment.Payments, error) {
+	w := c.Payment.WeChat
+	key, err := utils.LoadPrivateKeyWithPath(w.MerchantKey)
+	if err != nil {
+		return nil, fmt.Errorf("payment.wechat.merchant_key: %w", err)
+	}
+	wc := payment.WeChatConfig{MchID: w.MchID, AppID: w.AppID, MerchantCertSerial: w.MerchantCertSerial, MerchantKey: key,
+		APIv3Key: w.APIv3Key, PublicKeyID: w.PublicKeyID}
+	if w.PublicKey != "" {
+		if wc.PublicKey, err = utils.LoadPublicKeyWithPath(w.PublicKey); err != nil {
+			return nil, fmt.Errorf("payment.wechat.public_key: %w", err)
+		}
+	}
+	provider, err := payment.NewWeChat(ctx, wc)
+	if err != nil {
+		return nil, err
+	}
+	dialect := payment.DialectSQLite
+	if st.Dialect() == store.Postgres {
+		dialect = payment.DialectPostgres
+	}
+	if err := payment.Migrate(ctx, st.DB(), dialect); err != nil {
+		return nil, err
+	}
+	hooks := server.NewPaymentHooks(st, c.Policy)
+	return payment.New(st.DB(), payment.Config{Provider: provider, Applications: hooks, Audit: hooks, Prices: c.Policy,
+		NotifyURL: c.Payment.NotifyURL})
 }
 
 func openStore(ctx context.Context, c Config) (*store.Store, error) {

@@ -43,14 +43,18 @@ func TestConfig(t *testing.T) {
 		"policy": {"payment_timing": "before_review", "finverify_required": false, "rekey_required": true,
 		"window_before_days": 60, "window_after_days": 30, "prices_fen": [100, 200, 300], "finverify_max_tries": 3},
 		"sms": {"provider": "tencent", "tencent": {"region": "ap-guangzhou", "sdk_app_id": "1400000001", "sign_name": "某CA",
-		"templates": {"sign_in": "1", "phone_check": "2"}}}}`)
+		"templates": {"sign_in": "1", "phone_check": "2"}}},
+		"payment": {"notify_url": "https://ca.example/v1/payments/notify", "wechat": {"mch_id": "1900000109", "app_id": "wx8888888888888888",
+		"merchant_cert_serial": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "merchant_key": "apiclient_key.pem",
+		"public_key_id": "PUB_KEY_ID_0114232134912410000000000000", "public_key": "pub_key.pem"}}}`)
 	env := map[string]string{"RENEWD_LISTEN": ":10443", "RENEWD_PEPPER": strings.Repeat("ab", 32),
-		"RENEWD_TENCENT_SECRET_ID": "id", "RENEWD_TENCENT_SECRET_KEY": "key"}
+		"RENEWD_TENCENT_SECRET_ID": "id", "RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": strings.Repeat("k", 32)}
 	c, err := loadConfig(file, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != ":10443" || !c.Policy.RekeyRequired || c.Policy.WindowBeforeDays != 60 || c.SMS.Tencent.SecretKey != "key" {
+	if c.Listen != ":10443" || !c.Policy.RekeyRequired || c.Policy.WindowBeforeDays != 60 || c.SMS.Tencent.SecretKey != "key" ||
+		c.Payment.WeChat.MchID != "1900000109" || c.Payment.WeChat.APIv3Key != strings.Repeat("k", 32) {
 		t.Fatalf("config %+v", c)
 	}
 	if err := c.validate(); err != nil {
@@ -60,8 +64,11 @@ func TestConfig(t *testing.T) {
 	bad := c
 	bad.TLS.Cert, bad.CA.Key, bad.PepperHex, bad.Database.Driver = "", "", "abcd", "mysql"
 	bad.Policy.WindowAfterDays = -1
+	bad.Payment.NotifyURL, bad.Payment.WeChat.MchID, bad.Payment.WeChat.PublicKey, bad.Payment.WeChat.APIv3Key =
+		"http://ca.example/notify", "", "", "short"
 	err = bad.validate()
-	for _, want := range []string{"tls.cert", "ca.chain", "RENEWD_PEPPER", "database.driver", "policy"} {
+	for _, want := range []string{"tls.cert", "ca.chain", "RENEWD_PEPPER", "database.driver", "policy",
+		"payment.notify_url", "payment.wechat.mch_id", "public_key_id and public_key", "RENEWD_WECHAT_APIV3_KEY"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validate does not name %s: %v", want, err)
 		}
@@ -75,6 +82,10 @@ func TestConfig(t *testing.T) {
 	write(`{"database": {"driver": "postgres", "DSN": "postgres://u:p@h/db"}}`)
 	if _, err := loadConfig(file, noEnv); err == nil {
 		t.Error("a DSN in the file was accepted")
+	}
+	write(`{"payment": {"wechat": {"api_v3_key": "abc"}}}`)
+	if _, err := loadConfig(file, noEnv); err == nil {
+		t.Error("an APIv3 key in the file was accepted")
 	}
 }
 
