@@ -1,0 +1,194 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// RenewScreen is the renewal form: the certificate (from the token), years
+// with the price, and the organisation, legal representative, bank account,
+// invoice and pickup fields, each with its message beneath; save as draft,
+// or submit with a comment.
+type RenewScreen struct {
+	vm  *RenewVM
+	ctx context.Context
+
+	root                *fyne.Container
+	Entries             map[string]*widget.Entry
+	Years               *widget.Select
+	Invoice             *widget.Check
+	Post                *widget.RadioGroup
+	Rekey               *widget.Check
+	Comment             *widget.Entry
+	Save                *widget.Button
+	Submit              *widget.Button
+	form                *fyne.Container
+	invoiceBox, postBox *fyne.Container
+}
+
+// NewRenewScreen builds the screen.
+func NewRenewScreen(ctx context.Context, vm *RenewVM) *RenewScreen {
+	s := &RenewScreen{vm: vm, ctx: ctx, Entries: map[string]*widget.Entry{}}
+	s.makeUI()
+	return s
+}
+
+// Object is the screen's root.
+func (s *RenewScreen) Object() fyne.CanvasObject { return s.root }
+
+func fieldLabel(f string) string {
+	switch f {
+	case renewal.FieldOrgName:
+		return lang.X("field.org_name", "单位名称")
+	case renewal.FieldCreditCode:
+		return lang.X("field.credit_code", "统一社会信用代码")
+	case renewal.FieldRepName:
+		return lang.X("field.rep_name", "法定代表人姓名")
+	case renewal.FieldRepIDNumber:
+		return lang.X("field.rep_id", "法定代表人身份证号")
+	case renewal.FieldRepMobile:
+		return lang.X("field.rep_mobile", "法定代表人手机号")
+	case renewal.FieldBankAccountName:
+		return lang.X("field.bank_account_name", "对公账户名称")
+	case renewal.FieldBankName:
+		return lang.X("field.bank_name", "开户银行")
+	case renewal.FieldBankNumber:
+		return lang.X("field.bank_number", "银行账号")
+	case renewal.FieldInvoiceTitle:
+		return lang.X("field.invoice_title", "发票抬头")
+	case renewal.FieldInvoiceTaxID:
+		return lang.X("field.invoice_tax_id", "纳税人识别号")
+	case renewal.FieldInvoiceEmail:
+		return lang.X("field.invoice_email", "接收发票的邮箱")
+	case renewal.FieldInvoicePhone:
+		return lang.X("field.invoice_phone", "接收发票的手机号")
+	case renewal.FieldPickupRecipient:
+		return lang.X("field.pickup_recipient", "收件人")
+	case renewal.FieldPickupMobile:
+		return lang.X("field.pickup_mobile", "收件人手机号")
+	case renewal.FieldPickupAddress:
+		return lang.X("field.pickup_address", "邮寄地址")
+	}
+	return f
+}
+
+func (s *RenewScreen) field(f string) fyne.CanvasObject {
+	e := widget.NewEntryWithData(s.vm.Fields[f])
+	s.Entries[f] = e
+	return container.NewVBox(widget.NewLabel(fieldLabel(f)), e, fieldMsg(s.vm.Msgs[f]))
+}
+
+func (s *RenewScreen) group(title string, fields ...string) *fyne.Container {
+	objs := []fyne.CanvasObject{}
+	for _, f := range fields {
+		objs = append(objs, s.field(f))
+	}
+	return container.NewVBox(widget.NewLabelWithStyle(title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), container.NewGridWithColumns(2, objs...))
+}
+
+func (s *RenewScreen) makeUI() {
+	serial := widget.NewLabel("")
+	s.vm.Serial.AddListener(binding.NewDataListener(func() {
+		v, _ := s.vm.Serial.Get()
+		if v == "" {
+			serial.SetText(lang.X("renew.pick_cert", "请先在“UKey 与证书”中选中要续期的证书，然后点击“续期”。"))
+			return
+		}
+		serial.SetText(lang.X("renew.for_cert", "证书序列号 {{.Serial}}（从 UKey 读取）", map[string]any{"Serial": strings.ToUpper(v)}))
+	}))
+	serial.TextStyle.Bold = true
+
+	s.Years = widget.NewSelect(nil, func(opt string) {
+		if y := yearsOf(opt); y > 0 {
+			_ = s.vm.Years.Set(y)
+		}
+	})
+	price := widget.NewLabelWithData(s.vm.Price)
+	price.TextStyle.Bold = true
+	s.vm.Years.AddListener(binding.NewDataListener(func() {
+		s.Years.Options = s.vm.YearsOptions()
+		y, _ := s.vm.Years.Get()
+		if y >= 1 && y <= len(s.Years.Options) && s.Years.Selected != s.Years.Options[y-1] {
+			s.Years.SetSelected(s.Years.Options[y-1])
+		}
+		s.Years.Refresh()
+	}))
+	years := container.NewVBox(widget.NewLabel(lang.X("renew.years", "续期年限")),
+		container.NewHBox(s.Years, widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
+
+	org := s.group(lang.X("renew.org", "单位信息"), renewal.FieldOrgName, renewal.FieldCreditCode)
+	rep := s.group(lang.X("renew.rep", "法定代表人"), renewal.FieldRepName, renewal.FieldRepIDNumber, renewal.FieldRepMobile)
+	bank := s.group(lang.X("renew.bank", "对公账户（用于金融认证打款）"), renewal.FieldBankAccountName, renewal.FieldBankName, renewal.FieldBankNumber)
+
+	invoiceFields := s.group(lang.X("renew.invoice", "电子发票（增值税普通发票）"),
+		renewal.FieldInvoiceTitle, renewal.FieldInvoiceTaxID, renewal.FieldInvoiceEmail, renewal.FieldInvoicePhone)
+	s.Invoice = widget.NewCheckWithData(lang.X("renew.want_invoice", "需要电子发票"), s.vm.Invoice)
+	bindVisible(s.vm.Invoice, invoiceFields, false)
+	s.invoiceBox = invoiceFields
+
+	onSite, byPost := lang.X("renew.pickup_on_site", "现场领取"), lang.X("renew.pickup_post", "邮寄")
+	s.Post = widget.NewRadioGroup([]string{onSite, byPost}, func(v string) { _ = s.vm.Post.Set(v == byPost) })
+	s.Post.Horizontal = true
+	s.vm.Post.AddListener(binding.NewDataListener(func() {
+		p, _ := s.vm.Post.Get()
+		want := onSite
+		if p {
+			want = byPost
+		}
+		if s.Post.Selected != want {
+			s.Post.SetSelected(want)
+		}
+	}))
+	postFields := s.group(lang.X("renew.post", "邮寄信息"), renewal.FieldPickupRecipient, renewal.FieldPickupMobile, renewal.FieldPickupAddress)
+	bindVisible(s.vm.Post, postFields, false)
+	s.postBox = postFields
+	pickup := container.NewVBox(widget.NewLabelWithStyle(lang.X("renew.pickup", "取锁方式（需要更换 UKey 时）"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), s.Post, postFields)
+
+	s.Rekey = widget.NewCheckWithData(lang.X("renew.rekey", "在 UKey 上生成新的密钥对（重新生成密钥）"), s.vm.Rekey)
+	rekeyWarn := widget.NewLabel(lang.X("renew.rekey_warn", "注意：用旧证书加密的数据（例如尚未开标的投标文件）以后仍需要旧密钥才能解密。"))
+	rekeyWarn.Wrapping = fyne.TextWrapWord
+	rekeyWarn.Importance = widget.WarningImportance
+	bindVisible(s.vm.Rekey, rekeyWarn, false)
+
+	s.Comment = widget.NewMultiLineEntry()
+	s.Comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
+	s.Comment.SetMinRowsVisible(2)
+	s.Save = widget.NewButtonWithIcon(lang.X("renew.save", "保存草稿"), theme.DocumentSaveIcon(), func() {
+		go func() { _ = s.vm.Save(s.ctx) }()
+	})
+	s.Submit = widget.NewButtonWithIcon(lang.X("renew.submit", "提交审核"), theme.MailSendIcon(), func() {
+		c := s.Comment.Text
+		go func() {
+			if s.vm.Submit(s.ctx, c) == nil {
+				fyne.Do(func() { s.Comment.SetText("") })
+			}
+		}()
+	})
+	s.Submit.Importance = widget.HighImportance
+	ready := binding.NewBool()
+	update := func() {
+		r, _ := s.vm.Ready.Get()
+		b, _ := s.vm.Busy.Get()
+		_ = ready.Set(r && !b)
+	}
+	s.vm.Ready.AddListener(binding.NewDataListener(update))
+	s.vm.Busy.AddListener(binding.NewDataListener(update))
+	bindEnabled(ready, s.Save, false)
+	bindEnabled(ready, s.Submit, false)
+
+	s.form = container.NewVBox(years, org, rep, bank, s.Invoice, invoiceFields, pickup, s.Rekey, rekeyWarn,
+		widget.NewLabel(lang.X("apps.comment", "说明")), s.Comment)
+	bindVisible(s.vm.Ready, s.form, false)
+	top := container.NewVBox(heading(lang.X("renew.title", "续期申请")), serial, messageLabel(s.vm.Message))
+	bottom := container.NewHBox(s.Save, s.Submit)
+	s.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(container.NewPadded(s.form)))
+}
