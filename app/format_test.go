@@ -179,7 +179,12 @@ func TestTranslationsComplete(t *testing.T) {
 		if a, b := placeholderRE.FindAllString(text(z), -1), placeholderRE.FindAllString(text(e), -1); strings.Join(a, "") != strings.Join(b, "") {
 			t.Errorf("%q: placeholders differ: zh %v, en %v", k, a, b)
 		}
-		if m, ok := e.(map[string]any); ok && (m["one"] == nil || m["other"] == nil) {
+		_, zhPlural := z.(map[string]any)
+		m, enPlural := e.(map[string]any)
+		if zhPlural != enPlural {
+			t.Errorf("%q: plural in one file and not the other (lang.XN needs plural forms, lang.X a string)", k)
+		}
+		if enPlural && (m["one"] == nil || m["other"] == nil) {
 			t.Errorf("%q: English plural needs one and other", k)
 		}
 	}
