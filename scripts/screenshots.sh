@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Builds the desktop client, runs it under Xvfb on a demo SoftHSM2 UKey and saves a
+# screenshot of each screen state to docs/screenshots/:
+#   tokens-empty.png      no UKey inserted ("请插入您的 UKey")
+#   tokens-one.png        the demo UKey inserted while the window is open, with its certificate
+#   pin-dialog.png        the PIN dialog opened from the token card
+#   pin-wrong.png         the PIN dialog after one wrong PIN (tries running low)
+#   tokens-one-dark.png   the Tokens screen in the dark theme
+#   tokens-one-en.png     the Tokens screen in English (LANG=en_US.UTF-8)
+# Then measures cold start to first frame and resident memory of the client against a
+# minimal Fyne window built the same way (app/internal/minimalwindow), alternating runs,
+# and prints the figures for docs/benchmarks/gui.md.
+#   bash scripts/screenshots.sh            # screenshots and figures (RUNS=5 each)
+#   RUNS=0 bash scripts/screenshots.sh     # screenshots only
+# Needs cgo (go-gl: the first cold build takes ~7 min on 2 cores), xvfb-run, ImageMagick
+# (import), xdotool and SoftHSM2. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+RUNS=${RUNS:-5}
+out=docs/screenshots
+mkdir -p "$out"
+for tool in xvfb-run import xdotool xwd softhsm2-util; do
+  command -v "$tool" >/dev/null || { echo "screenshots: $tool is missing (apt-get install xvfb imagemagick xdotool x11-apps softhsm2)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/ukey-shots.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+echo "== build (cgo)"
+go build -o "$work/ukeyrenew" .
+go build -o "$work/minimalwindow" ./app/internal/minimalwindow
+
+# A private demo UKey, and a private home so no user preferences leak in.
+eval "$(UKEY_DEMO_DIR="$work/demo" bash scripts/demo-token.sh)"
+export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share"
+mkdir -p "$HOME"
+mkdir "$work/unplugged"
+
+# The scene runs inside one Xvfb server. Coordinates are those of the window at
+# 960x680 at the top left of the screen, in Fyne's default scale.
+cat > "$work/scene.sh" <<'SCENE'
+set -euo pipefail
+work=$1 out=$2
+title="证书续期助手"
+shot() { # shot NAME: the client's window only
+  local wid
+  wid=$(xdotool search --onlyvisible --name "$title" | head -1)
+  [ -n "$wid" ] || { echo "screenshots: no window titled $title" >&2; exit 1; }
+  import -window "$wid" "$out/$1"
+  echo "saved $out/$1"
+}
+start() { # start ENV...: run the client, wait for its window and the first listing
+  env "$@" "$work/ukeyrenew" >>"$work/app.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do # at most 20 s
+    xdotool search --onlyvisible --name "$title" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  sleep 1.5
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; }
+tokens() { ls "$work/demo/tokens"; }
+
+# 1. No UKey: the demo token is "pulled out" (its directory moved away).
+mv "$work/demo/tokens/"* "$work/unplugged/"
+start FYNE_THEME=light LANG=zh_CN.UTF-8
+shot tokens-empty.png
+# 2. Insert it while the window is open: the watcher shows it by itself.
+before=$(xwd -root -silent | md5sum)
+mv "$work/unplugged/"* "$work/demo/tokens/"
+t0=$(date +%s%N)
+for _ in $(seq 500); do
+  [ "$(xwd -root -silent | md5sum)" != "$before" ] && break
+  sleep 0.01
+done
+echo "insertion shown on screen after $(( ($(date +%s%N) - t0) / 1000000 )) ms (SoftHSM2 is re-read every 1 s)"
+sleep 0.5
+shot tokens-one.png
+# 3. The PIN dialog from the token card's button, then one wrong PIN.
+xdotool mousemove 896 121 click 1
+sleep 0.8
+shot pin-dialog.png
+xdotool type --delay 40 "0000"
+xdotool key Return
+sleep 1
+shot pin-wrong.png
+stop
+# 4. Dark theme and English.
+start FYNE_THEME=dark LANG=zh_CN.UTF-8
+shot tokens-one-dark.png
+stop
+title="UKey Renew"
+start FYNE_THEME=light LANG=en_US.UTF-8 LANGUAGE=
+shot tokens-one-en.png
+stop
+SCENE
+
+echo "== screenshots"
+xvfb-run -a -s "-screen 0 1024x768x24" bash "$work/scene.sh" "$work" "$out"
+if grep -q "Error in Fyne call thread" "$work/app.log"; then
+  echo "screenshots: the client touched widgets off the UI goroutine:" >&2
+  grep -A3 "Error in Fyne call thread" "$work/app.log" >&2
+  exit 1
+fi
+
+[ "$RUNS" -gt 0 ] || exit 0
+# Start-up figures: time from exec to the first frame on screen (the root window's
+# content changes from the empty screen), and VmRSS 3 s after it, for the client (with
+# the demo UKey inserted) and the minimal window, alternating, RUNS times each.
+cat > "$work/measure.sh" <<'MEASURE'
+set -euo pipefail
+work=$1 runs=$2
+blank=$(xwd -root -silent | md5sum)
+one() { # one PROGRAM: prints "ms rss_kib"
+  local t0 pid h ms rss
+  t0=$(date +%s%N)
+  env FYNE_THEME=light LANG=zh_CN.UTF-8 "$1" >/dev/null 2>&1 &
+  pid=$!
+  while :; do
+    h=$(xwd -root -silent | md5sum)
+    [ "$h" != "$blank" ] && break
+  done
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  sleep 3
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  kill -TERM $pid; wait $pid || true
+  sleep 0.5
+  echo "$ms $rss"
+}
+for i in $(seq "$runs"); do
+  echo "client $(one "$work/ukeyrenew")"
+  echo "minimal $(one "$work/minimalwindow")"
+done
+MEASURE
+echo "== start-up: $RUNS runs each, alternating"
+xvfb-run -a -s "-screen 0 1024x768x24" bash "$work/measure.sh" "$work" "$RUNS" | tee "$work/runs.txt"
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+for p in client minimal; do
+  ms=$(awk -v p=$p '$1==p {print $2}' "$work/runs.txt" | median)
+  rss=$(awk -v p=$p '$1==p {print $3}' "$work/runs.txt" | median)
+  echo "$p: first frame median ${ms} ms, RSS median $((rss / 1024)) MiB"
+  eval "${p}_ms=$ms ${p}_rss=$rss"
+done
+awk -v a="$client_ms" -v b="$minimal_ms" -v c="$client_rss" -v d="$minimal_rss" \
+  'BEGIN {printf "ratio client/minimal: first frame %.2fx, RSS %.2fx\n", a/b, c/d}'
