@@ -10,6 +10,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -291,6 +292,18 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.act(r, id, req.Version, renewal.ActionCancel, nil)
 	if err != nil {
 		return err
+	}
+	if s.pay != nil {
+		// A QR code still on the clerk's screen is closed, so no money comes
+		// for a cancelled application; if it was paid meanwhile the payment
+		// is credited (and an admin refunds it).
+		if o, err := s.pay.CloseOpen(r.Context(), id); err != nil {
+			s.log.WarnContext(r.Context(), "close the QR order of a cancelled application", "application", id, "err", err.Error())
+		} else if o.State == payment.OrderPaid {
+			if a, err = s.store.Application(r.Context(), scope(r.Context()), id); err != nil {
+				return storeErr(err, "")
+			}
+		}
 	}
 	s.writeApplication(w, r, http.StatusOK, a)
 	return nil

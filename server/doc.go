@@ -24,7 +24,24 @@
 // A POST with an Idempotency-Key that succeeded is answered again, not
 // redone, when a client retries it.
 //
-// Payments are the payment module's: it moves an application's payment state
-// through SetPaymentState (inside a store transaction, role system, the same
-// states table and audit), and asks Issued before refunding.
+// Payments are the payment module's (package payment); the service wires it
+// in through PaymentHooks, built before payment.New over the same database:
+// the module moves an application's payment state (mark_paid, refund,
+// mark_refunded, role system, the same states table) and writes its audit
+// events into the store's hash chain, both with store.Join on the *sql.Tx of
+// the payment change, so the payment rows, the application and the audit
+// entries commit together. The clerk asks for a QR code (POST
+// /v1/applications/{id}/payment/qr: the amount is the price list's for the
+// application's years, expires_at exactly 300 s after created_at, with the
+// server's time so the client counts down without trusting its clock) and
+// polls GET .../payment, which asks WeChat Pay about an open order so a lost
+// notification still counts. WeChat Pay and Alipay notify POST
+// /v1/payments/notify/{provider}, signed (no session, no per-IP limit).
+// Cancelling a paid application refunds it in the same transaction as the
+// cancel (the caller's role and version travel in the context to the hook):
+// clerks within 7 days of payment, admins until the refund limit, nobody
+// after issuance. Money that arrives after a cancel stays paid on the
+// cancelled application until an admin refunds it (POST .../payment/refund).
+// In dev, POST /dev/applications/{id}/pay pays the live QR code at the
+// simulator, as the clerk's phone would.
 package server

@@ -61,7 +61,7 @@ func runPayments(t *testing.T, e *env) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	// One certificate per application that is still open.
-	for _, name := range []string{"p1", "p2", "p3", "p4", "p5"} {
+	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6"} {
 		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
 	}
 
@@ -260,24 +260,52 @@ func runPayments(t *testing.T, e *env) {
 		}
 	})
 
-	t.Run("money after a cancel is refunded by an admin", func(t *testing.T) {
-		a := e.approved(ct, reviewer, "rsa")
+	t.Run("cancelling closes the QR code", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "p6")
 		base := "/v1/applications/" + a.ID
 		var q server.PaymentQR
 		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
 		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
-		// The phone pays the QR it still shows.
-		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
-		e.paySim.Sim.Wait()
-		e.ok(http.StatusOK, &a, "GET", base, ct, nil)
-		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentPaid {
-			t.Fatalf("paid after cancel: %+v", a.State)
+		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentUnpaid {
+			t.Fatalf("cancelled: %+v", a.State)
 		}
+		// The phone can no longer pay it.
+		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
+			t.Fatal("the closed QR code was paid")
+		}
+		var st server.PaymentStatus
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.Order == nil || st.Order.State != payment.OrderClosed {
+			t.Fatalf("after cancel: %+v", st)
+		}
+	})
+
+	t.Run("money that lands with a cancel is refunded by an admin", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "rsa")
+		base := "/v1/applications/" + a.ID
+		var q server.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		// Paid on the phone; the notification is still on its way when the
+		// clerk cancels: closing the order finds it paid and credits it.
+		e.paySim.Sim.HoldNotifications(true)
+		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
+			t.Fatal(err)
+		}
+		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
+		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentPaid {
+			t.Fatalf("cancelled as the money landed: %+v", a.State)
+		}
+		e.paySim.Sim.HoldNotifications(false)
+		e.paySim.Sim.ReleaseNotifications()
+		e.paySim.Sim.Wait()
 		e.ok(http.StatusOK, &a, "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "申请已取消，退款"})
 		if a.Payment != renewal.PaymentRefunding {
 			t.Fatalf("refund: %+v", a.State)
 		}
 		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "again"})
+		if acts := e.auditActions(admin, a.ID); count(acts, "payment.credited") != 1 {
+			t.Fatalf("audit: %v", acts)
+		}
 	})
 
 	var v renewal.AuditVerification

@@ -60,7 +60,7 @@ func StartDevSimulator(ctx context.Context, addr string, clock func() time.Time)
 		return nil, fmt.Errorf("dev simulator: %w", err)
 	}
 	apiV3Key := fmt.Sprintf("%x", secret) // 32 characters
-	const mchID, appID, mchSerial = "1900000109", "wxdevsimulator0001", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+	const mchID, appID, mchSerial = DevMchID, DevAppID, "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 	sim, err := wechatsim.New(wechatsim.Config{
 		MchID: mchID, AppID: appID, MerchantCertSerial: mchSerial, MerchantPublicKey: &mchKey.PublicKey,
 		APIv3Key: apiV3Key, Mode: wechatsim.ModePublicKey, Clock: clock,
@@ -116,6 +116,13 @@ func (d *DevSimulator) Close() error {
 }
 
 const devAlipayAppID, devAlipaySeller = "2021000000000001", "2088000000000001"
+
+// The merchant and app id of the dev simulator's WeChat merchant (tests
+// build notifications for it with Sim.NewNotification).
+const (
+	DevMchID = "1900000109"
+	DevAppID = "wxdevsimulator0001"
+)
 
 func loopbackCert() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -52,16 +52,17 @@
 // notifications are signed forms answered with "success", and carry no
 // signed timestamp (replays stop at notify_id and the order state).
 //
-// Wiring in the service (renewd):
+// Wiring in the service (cmd/renewd does exactly this):
 //
-//	db, _ := sql.Open("sqlite", "file:renewd.db?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-//	payment.Migrate(ctx, db, payment.DialectSQLite) // own goose table payment_goose_version
+//	st, _ := store.OpenSQLite(ctx, "renewd.db") // or OpenPostgres
+//	payment.Migrate(ctx, st.DB(), payment.DialectSQLite) // own goose table payment_goose_version
 //	wc, _ := payment.NewWeChat(ctx, payment.WeChatConfig{...})
-//	pay, _ := payment.New(db, payment.Config{
-//		Provider: wc, Applications: store, Audit: auditLog, Prices: policy,
+//	hooks := server.NewPaymentHooks(st, policy) // ApplicationPayments and AuditSink via store.Join
+//	pay, _ := payment.New(st.DB(), payment.Config{
+//		Provider: wc, Applications: hooks, Audit: hooks, Prices: policy,
 //		NotifyURL: "https://ca.example/v1/payments/notify", // WeChat gets .../notify/wechat
 //	})
-//	mux.Handle("POST /v1/payments/notify/", pay.NotifyHandler())
+//	srv, _ := server.New(cfg, server.Deps{..., Payments: pay}) // mounts the routes and NotifyHandler
 //	go pay.Sweep(ctx, 5*time.Second, logError) // ExpireDue every 5 s
 //
 // For renewd --dev, StartDevSimulator serves the simulator on a loopback TLS
@@ -73,9 +74,10 @@
 //	// dev.Sim.Pay / dev.Alipay.Pay, or curl -k -X POST
 //	// "$URL/sim/pay?out_trade_no=..." ("$URL/alipay/sim/pay?..." for Alipay)
 //
-// store implements ApplicationPayments (SetPaymentState and Issued on the
-// given *sql.Tx, so the application row moves with the payment row) and
-// auditLog implements AuditSink. Both must use the same *sql.DB as Payments.
+// server.PaymentHooks implements ApplicationPayments (SetPaymentState and
+// Issued on the given *sql.Tx, so the application row moves with the
+// payment row) and AuditSink (the store's hash-chained audit log). Both must
+// use the same *sql.DB as Payments: the store's writer, Store.DB().
 // With SQLite, open the database with _txlock=immediate and a busy timeout
 // (concurrent notifications then queue instead of failing with SQLITE_BUSY),
 // and preferably db.SetMaxOpenConns(1): writers then wait in database/sql

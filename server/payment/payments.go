@@ -431,6 +431,30 @@ func (p *Payments) expire(ctx context.Context, o Order) (Order, error) {
 	return p.Order(ctx, o.OutTradeNo)
 }
 
+// CloseOpen ends the application's live QR order now, before its window is
+// over (the application was cancelled): it is queried and closed at the
+// provider, or credited if it was paid meanwhile. No open order: nothing to do.
+func (p *Payments) CloseOpen(ctx context.Context, applicationID string) (Order, error) {
+	if err := validApplicationID(applicationID); err != nil {
+		return Order{}, fmt.Errorf("close open: %w", err)
+	}
+	o, err := p.latestOrder(ctx, p.db, applicationID)
+	if errors.Is(err, ErrNotFound) {
+		return Order{}, nil
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("close open: %w", err)
+	}
+	if o.State != OrderOpen {
+		return o, nil
+	}
+	o, err = p.expire(ctx, o)
+	if err != nil {
+		return o, fmt.Errorf("close open: %w", err)
+	}
+	return o, nil
+}
+
 // MaxSweep is how many expired orders one ExpireDue call handles.
 const MaxSweep = 100
 
