@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -547,6 +548,23 @@ func (r *installRun) rollForward(ctx context.Context, e *JournalEntry) error {
 			return fmt.Errorf("token %s: finish install: the new certificate is not usable after relabelling", r.t.Serial())
 		}
 	}
+	// The old key pair: the keys with the old CKA_ID, and those the old
+	// certificate was matched to by public key (a pair some tool wrote
+	// under another CKA_ID than its certificate).
+	var oldKeys []Object
+	if e.Mode == Rekey {
+		oldKeys = sc.keysWithID(e.OldID)
+		for _, c := range sc.certs {
+			if c.sum != [32]byte(e.OldCertSHA256) || c == nc {
+				continue
+			}
+			for _, k := range []*Key{c.c.PrivateKey, c.c.PublicKey} {
+				if k != nil && !bytes.Equal(k.ID, e.NewID) && !slices.ContainsFunc(oldKeys, func(o Object) bool { return o.Handle == k.Handle }) {
+					oldKeys = append(oldKeys, k.Object)
+				}
+			}
+		}
+	}
 	for _, c := range sc.certs {
 		if c.sum == [32]byte(e.OldCertSHA256) && c != nc {
 			if err := r.destroy(ctx, c.obj, "replaced certificate"); err != nil {
@@ -558,12 +576,17 @@ func (r *installRun) rollForward(ctx context.Context, e *JournalEntry) error {
 		// The old key pair goes unless another certificate still uses it.
 		inUse := false
 		for _, c := range sc.certs {
-			if bytes.Equal(c.obj.ID, e.OldID) && c.sum != [32]byte(e.OldCertSHA256) {
-				inUse = true
+			if c.sum == [32]byte(e.OldCertSHA256) {
+				continue
+			}
+			for _, k := range oldKeys {
+				if bytes.Equal(c.obj.ID, k.ID) || c.c.PrivateKey != nil && c.c.PrivateKey.Handle == k.Handle {
+					inUse = true
+				}
 			}
 		}
 		if !inUse {
-			for _, k := range sc.keysWithID(e.OldID) {
+			for _, k := range oldKeys {
 				if err := r.destroy(ctx, k, "key pair of the replaced certificate"); err != nil {
 					return err
 				}

@@ -305,3 +305,56 @@ func TestInstallRenewsAnExpiredCertificate(t *testing.T) {
 		t.Fatal("the renewed certificate is not in place")
 	}
 }
+
+// TestInstallCertificateUnderAnotherID: some vendor tools write the
+// certificate under another CKA_ID than its key pair (matched by public
+// key). Both modes renew it, and a re-key removes that old pair too.
+func TestInstallCertificateUnderAnotherID(t *testing.T) {
+	for _, mode := range []InstallMode{SameKey, Rekey} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newInstFixture(t, ECP256, "ec")
+			ctx := context.Background()
+			s, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: []byte{0xb0}, Label: "vendor"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			certID := []byte{0xa0}
+			old := f.ca.issue(t, s.Public(), instHolder(), instNow.AddDate(-1, 0, 0), instNow.AddDate(0, 0, 5))
+			if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: old, ID: certID, Label: "vendor"}); err != nil {
+				t.Fatal(err)
+			}
+			req := f.request(mode, nil)
+			req.ReplaceID = certID
+			if mode == SameKey {
+				req.Cert = f.ca.renewal(t, s.Public())
+			} else {
+				req.Issuer = f.issuer(t)
+			}
+			res, err := Install(ctx, f.tok, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := f.tok.Objects(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(inv.Certificates) != 2 || len(inv.OrphanKeys)+len(inv.Ghosts) != 0 || len(inv.PrivateKeys) != 2 {
+				t.Fatalf("after the install: %d certificates, %d private keys, %d orphans, %d ghosts",
+					len(inv.Certificates), len(inv.PrivateKeys), len(inv.OrphanKeys), len(inv.Ghosts))
+			}
+			for _, c := range inv.Certificates {
+				if !c.HasKey() {
+					t.Fatalf("certificate %x has no key", c.ID)
+				}
+				if bytes.Equal(c.ID, res.NewID) && c.Info.SHA256 != res.New.SHA256 {
+					t.Fatal("the new certificate is not the installed one")
+				}
+			}
+			for _, k := range inv.PrivateKeys {
+				if mode == Rekey && bytes.Equal(k.ID, []byte{0xb0}) {
+					t.Fatal("the re-key left the old key pair")
+				}
+			}
+		})
+	}
+}

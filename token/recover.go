@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"fmt"
 
 	"github.com/miekg/pkcs11"
@@ -173,13 +174,30 @@ func (r *installRun) sweep(ctx context.Context, owned []byte) error {
 	return nil
 }
 
+// usedByCert: a certificate has the key's CKA_ID, or the key's public key.
+// A private key that hides its public key (EC) takes it from the public key
+// object with its CKA_ID, so a pair whose certificate some other tool wrote
+// under another CKA_ID is still seen as used.
 func (r *installRun) usedByCert(sc *installScan, k *Key) bool {
+	pubs := []crypto.PublicKey{}
+	if k.Public != nil {
+		pubs = append(pubs, k.Public)
+	}
+	if len(k.ID) > 0 {
+		for _, p := range sc.inv.PublicKeys {
+			if p.Public != nil && bytes.Equal(p.ID, k.ID) {
+				pubs = append(pubs, p.Public)
+			}
+		}
+	}
 	for _, c := range sc.certs {
 		if len(k.ID) > 0 && bytes.Equal(c.obj.ID, k.ID) {
 			return true
 		}
-		if c.cert != nil && k.Public != nil && installSameKey(c.cert.PublicKey, k.Public) {
-			return true
+		for _, pub := range pubs {
+			if c.cert != nil && installSameKey(c.cert.PublicKey, pub) {
+				return true
+			}
 		}
 	}
 	return false

@@ -524,3 +524,26 @@ func TestRecoverRemovesUnreadableObjects(t *testing.T) {
 		t.Fatal("the unreadable object's file is still there")
 	}
 }
+
+// TestRecoverKeepsAPairWhoseCertificateHasAnotherID: some vendor tools write
+// the certificate under another CKA_ID than its key pair. The pair is not an
+// orphan: its public key is the certificate's.
+func TestRecoverKeepsAPairWhoseCertificateHasAnotherID(t *testing.T) {
+	f := newInstFixture(t, ECP256, "ec")
+	ctx := context.Background()
+	s, err := f.tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: []byte{0xb0}, Label: "vendor key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := f.ca.renewal(t, s.Public())
+	if _, err := f.tok.WriteCertificate(ctx, CertificateSpec{DER: cert, ID: []byte{0xa0}, Label: "vendor cert"}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.recover(t)
+	if len(res.Removed) != 0 {
+		t.Fatalf("recover removed %+v", res.Removed)
+	}
+	if st := f.state(t); st.privs != 2 || st.pubs != 2 || st.certs != 2 {
+		t.Fatalf("after recover: %+v", st)
+	}
+}
