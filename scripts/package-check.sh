@@ -7,7 +7,7 @@
 #    (Chinese names, stored in codepage 936), per-machine install, the
 #    signature, the signed .exe inside, size <= 25 MB;
 #  - every signature is checked against the test CA, and must FAIL against
-#    another CA and after one byte of the file is changed;
+#    another CA and after the file is changed (a byte of code, an MSI table);
 #  - under Wine: msiexec installs, upgrades to a newer MSI (one product
 #    left) and uninstalls without a trace; the packaged .exe starts in a
 #    Chinese locale under Xvfb and shows its window (screenshot);
@@ -136,11 +136,18 @@ for f in "${sigfiles[@]}"; do
   [ -f "$f" ] || { bad "$n exists"; continue; }
   check "$n: osslsigncode verify against the test CA" osslsigncode verify -CAfile "$ts/ca.pem" -in "$f"
   refute "$n: the signature does not verify against another CA" osslsigncode verify -CAfile "$ts/other.pem" -in "$f"
-  # Change one byte in the middle of the file: the digest must no longer match.
   cp "$f" "$log/tampered"
-  size=$(stat -c %s "$f")
-  printf '\x5a' | dd of="$log/tampered" bs=1 seek=$((size / 2)) conv=notrunc status=none
-  refute "$n: a copy with one byte changed does not verify" osslsigncode verify -CAfile "$ts/ca.pem" -in "$log/tampered"
+  if [[ $f == *.msi ]]; then
+    # What an attacker would change: a table (free sectors of the compound
+    # file are not covered by an MSI signature, so a random byte is no test).
+    msibuild "$log/tampered" -q "UPDATE Property SET Value='https://evil.example' WHERE Property='ARPURLINFOABOUT'"
+    refute "$n: a copy with a changed table does not verify" osslsigncode verify -CAfile "$ts/ca.pem" -in "$log/tampered"
+  else
+    # One byte in the middle of the code: the digest must no longer match.
+    size=$(stat -c %s "$f")
+    printf '\x5a' | dd of="$log/tampered" bs=1 seek=$((size / 2)) conv=notrunc status=none
+    refute "$n: a copy with one byte changed does not verify" osslsigncode verify -CAfile "$ts/ca.pem" -in "$log/tampered"
+  fi
 done
 
 echo "== MSI tables"
@@ -244,8 +251,9 @@ if dpkg-deb -x "$rdeb" "$rx" 2>"$log/out"; then
       bash -c 'out=$(systemd-analyze verify --man=no "$1" 2>&1); echo "$out"; [ -z "$out" ]' _ "$log/unit/renewd.service"
   else skip "systemd-analyze"; fi
 
-  # Start the packaged renewd with the packaged example configuration, test
-  # CA and TLS files and secrets from the environment, as the unit would.
+  # Start the packaged renewd with the packaged example configuration, its
+  # file paths moved into a test directory (test CA, TLS, WeChat Pay merchant
+  # and public keys) and the secrets in the environment, as the unit would.
   r=$log/run
   mkdir -p "$r"
   (
@@ -256,14 +264,23 @@ if dpkg-deb -x "$rdeb" "$rx" 2>"$log/out"; then
       -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls-key.pem -out tls-chain.pem \
       -days 3650 -subj "/CN=127.0.0.1" -addext subjectAltName=IP:127.0.0.1
-  ) >"$log/out" 2>&1 || bad "make renewd's test CA and TLS certificate"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out wechat-merchant-key.pem
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out wechat-pay-key.pem
+    openssl pkey -in wechat-pay-key.pem -pubout -out wechat-pay-public-key.pem
+  ) >"$log/out" 2>&1 || bad "make renewd's test keys and certificates"
+  sed -e "s|/run/credentials/renewd.service/|$r/|g; s|/etc/renewd/|$r/|g; s|/var/lib/renewd/|$r/|g" \
+    "$rx/usr/share/doc/renewd/renewd.example.json" >"$r/renewd.json"
+  check "the example config names only /etc/renewd, /var/lib/renewd and the unit's credentials" \
+    bash -c '! grep -o "\"/[^\"]*\"" "$1" | grep -v -e "^\"/etc/renewd/" -e "^\"/var/lib/renewd/" -e "^\"/run/credentials/renewd.service/"' \
+    _ "$rx/usr/share/doc/renewd/renewd.example.json"
+  for cred in $(grep -o '/run/credentials/renewd.service/[^"]*' "$rx/usr/share/doc/renewd/renewd.example.json"); do
+    check "the unit loads the credential ${cred##*/}" grep -qx "LoadCredential=${cred##*/}:/etc/renewd/${cred##*/}" "$unit"
+  done
   port=$((20000 + RANDOM % 20000))
-  env -i PATH=/usr/bin:/bin \
-    RENEWD_LISTEN=127.0.0.1:$port RENEWD_SQLITE_PATH="$r/renewd.db" \
-    RENEWD_TLS_CERT="$r/tls-chain.pem" RENEWD_TLS_KEY="$r/tls-key.pem" \
-    RENEWD_CA_CHAIN="$r/ca-chain.pem" RENEWD_CA_KEY="$r/ca-key.pem" \
+  env -i PATH=/usr/bin:/bin RENEWD_LISTEN=127.0.0.1:$port \
     RENEWD_PEPPER="$(openssl rand -hex 32)" RENEWD_TENCENT_SECRET_ID=test-id RENEWD_TENCENT_SECRET_KEY=test-key \
-    "$rx/usr/bin/renewd" --config "$rx/usr/share/doc/renewd/renewd.example.json" >"$r/stdout" 2>"$r/stderr" &
+    RENEWD_WECHAT_APIV3_KEY="$(openssl rand -hex 16)" RENEWD_METRICS_TOKEN="$(openssl rand -hex 16)" \
+    "$rx/usr/bin/renewd" --config "$r/renewd.json" >"$r/stdout" 2>"$r/stderr" &
   renewd_pid=$!
   up=0
   for _ in $(seq 1 100); do # at most 10 s
@@ -285,10 +302,10 @@ if dpkg-deb -x "$rdeb" "$rx" 2>"$log/out"; then
   rc=$?
   renewd_pid=
   check "renewd stops cleanly on SIGTERM (exit $rc)" test "$stopped" = 1 -a "$rc" = 0
-  check "renewd created its SQLite database" test -s "$r/renewd.db"
+  check "renewd created its SQLite database where the config says" test -s "$r/renewd.db"
   # A bad configuration is refused with a clear message and nothing starts.
   sed 's/"finverify_max_tries": 3/"finverify_max_tries": 3, "no_such_key": 1/' \
-    "$rx/usr/share/doc/renewd/renewd.example.json" >"$r/bad.json"
+    "$r/renewd.json" >"$r/bad.json"
   if env -i PATH=/usr/bin:/bin "$rx/usr/bin/renewd" --config "$r/bad.json" >"$r/bad.out" 2>&1; then
     bad "renewd refuses an unknown configuration key"
   else
