@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +65,7 @@ func runPayments(t *testing.T, e *env) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	// One certificate per application that is still open.
-	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6"} {
+	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"} {
 		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
 	}
 
@@ -196,6 +200,65 @@ func runPayments(t *testing.T, e *env) {
 		e.ok(http.StatusOK, &got, "GET", base, ct, nil)
 		if got.Payment != renewal.PaymentPaid || got.Version != a.Version+1 {
 			t.Fatalf("application: %+v v%d (was v%d)", got.State, got.Version, a.Version)
+		}
+	})
+
+	t.Run("100 copies of one notification at once: one credit", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "p7")
+		var q server.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+		plain, _ := json.Marshal(map[string]any{
+			"appid": payment.DevAppID, "mchid": payment.DevMchID, "out_trade_no": q.Order.OutTradeNo,
+			"transaction_id": "4200000000202611230001", "trade_type": "NATIVE", "trade_state": "SUCCESS",
+			"success_time": e.clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": q.Order.AmountFen, "currency": "CNY"},
+		})
+		r, err := e.paySim.Sim.NewNotification(e.url+"/v1/payments/notify/wechat", "N-CONCURRENT-1", "TRANSACTION.SUCCESS", plain, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		statuses := make([]int, 100)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodPost, r.URL.String(), bytes.NewReader(body))
+				req.Header = r.Header.Clone()
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				res.Body.Close()
+				statuses[i] = res.StatusCode
+			}()
+		}
+		wg.Wait()
+		for i, st := range statuses {
+			if st != http.StatusNoContent {
+				t.Fatalf("copy %d answered %d", i, st)
+			}
+		}
+		var got renewal.Application
+		e.ok(http.StatusOK, &got, "GET", "/v1/applications/"+a.ID, ct, nil)
+		if got.Payment != renewal.PaymentPaid || got.Version != a.Version+1 {
+			t.Fatalf("after 100 copies: %+v v%d (was v%d)", got.State, got.Version, a.Version)
+		}
+		if acts := e.auditActions(admin, a.ID); count(acts, "payment.credited") != 1 || count(acts, "application.mark_paid") != 1 {
+			t.Fatalf("audit: %v", acts)
+		}
+		// A copy with a forged signature is refused and changes nothing.
+		forged := r.Header.Clone()
+		forged.Set("Wechatpay-Signature", "Zm9yZ2Vk")
+		req, _ := http.NewRequest(http.MethodPost, r.URL.String(), bytes.NewReader(body))
+		req.Header = forged
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged copy: %d", res.StatusCode)
 		}
 	})
 
