@@ -330,7 +330,13 @@ func (s *Server) paymentStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return paymentErr(err)
 	}
-	out := PaymentStatus{State: st.State, Stale: st.Stale, Refunds: []PaymentRefund{}, ServerTime: s.now().UTC()}
+	// The application's own payment state is the truth (Status may just
+	// have moved it); the order and refunds say how it got there.
+	a, err := s.store.Application(r.Context(), scope(r.Context()), id)
+	if err != nil {
+		return storeErr(err, "")
+	}
+	out := PaymentStatus{State: a.Payment, Stale: st.Stale, Refunds: []PaymentRefund{}, ServerTime: s.now().UTC()}
 	if st.Order.OutTradeNo != "" {
 		o := orderView(st.Order)
 		out.Order = &o
