@@ -68,6 +68,14 @@ type PaymentConfig struct {
 		// APIv3Key decrypts notifications: RENEWD_WECHAT_APIV3_KEY only.
 		APIv3Key string `json:"-"`
 	} `json:"wechat"`
+	// Alipay, optional: a second QR provider the clerk may choose
+	// (face-to-face precreate, public key mode).
+	Alipay struct {
+		AppID           string `json:"app_id"`
+		SellerID        string `json:"seller_id"`   // 2088…, checked in notifications
+		PrivateKey      string `json:"private_key"` // PEM file of the application private key, mode 0600
+		AlipayPublicKey string `json:"alipay_public_key"`
+	} `json:"alipay"`
 }
 
 // defaultConfig is what an empty file means.
@@ -177,6 +185,11 @@ func (p *PaymentConfig) validate() error {
 	}
 	if len(w.APIv3Key) != 32 {
 		errs = append(errs, errors.New("RENEWD_WECHAT_APIV3_KEY must be the 32-character APIv3 key"))
+	}
+	a := &p.Alipay
+	if set := a.AppID != "" || a.SellerID != "" || a.PrivateKey != "" || a.AlipayPublicKey != ""; set &&
+		(a.AppID == "" || a.SellerID == "" || a.PrivateKey == "" || a.AlipayPublicKey == "") {
+		errs = append(errs, errors.New("payment.alipay needs app_id, seller_id, private_key and alipay_public_key (or none of them)"))
 	}
 	return errors.Join(errs...)
 }

@@ -242,6 +242,22 @@ func productionPayments(ctx context.Context, st *store.Store, c Config) (*paymen
 	if err != nil {
 		return nil, err
 	}
+	var others []payment.Provider
+	if a := c.Payment.Alipay; a.AppID != "" {
+		key, err := utils.LoadPrivateKeyWithPath(a.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("payment.alipay.private_key: %w", err)
+		}
+		pub, err := utils.LoadPublicKeyWithPath(a.AlipayPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("payment.alipay.alipay_public_key: %w", err)
+		}
+		ali, err := payment.NewAlipay(payment.AlipayConfig{AppID: a.AppID, SellerID: a.SellerID, PrivateKey: key, AlipayPublicKey: pub})
+		if err != nil {
+			return nil, err
+		}
+		others = append(others, ali)
+	}
 	dialect := payment.DialectSQLite
 	if st.Dialect() == store.Postgres {
 		dialect = payment.DialectPostgres
@@ -250,7 +266,7 @@ func productionPayments(ctx context.Context, st *store.Store, c Config) (*paymen
 		return nil, err
 	}
 	hooks := server.NewPaymentHooks(st, c.Policy)
-	return payment.New(st.DB(), payment.Config{Provider: provider, Applications: hooks, Audit: hooks, Prices: c.Policy,
+	return payment.New(st.DB(), payment.Config{Provider: provider, Others: others, Applications: hooks, Audit: hooks, Prices: c.Policy,
 		NotifyURL: c.Payment.NotifyURL})
 }
 

@@ -66,9 +66,10 @@ func TestConfig(t *testing.T) {
 	bad.Policy.WindowAfterDays = -1
 	bad.Payment.NotifyURL, bad.Payment.WeChat.MchID, bad.Payment.WeChat.PublicKey, bad.Payment.WeChat.APIv3Key =
 		"http://ca.example/notify", "", "", "short"
+	bad.Payment.Alipay.AppID = "2021000000000001"
 	err = bad.validate()
 	for _, want := range []string{"tls.cert", "ca.chain", "RENEWD_PEPPER", "database.driver", "policy",
-		"payment.notify_url", "payment.wechat.mch_id", "public_key_id and public_key", "RENEWD_WECHAT_APIV3_KEY"} {
+		"payment.notify_url", "payment.wechat.mch_id", "public_key_id and public_key", "RENEWD_WECHAT_APIV3_KEY", "payment.alipay"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validate does not name %s: %v", want, err)
 		}

@@ -69,10 +69,11 @@ func TestProductionServesTLS(t *testing.T) {
     "templates": {"sign_in": "100001", "phone_check": "100002"}}},
   "payment": {"notify_url": "https://ca.example/v1/payments/notify", "wechat": {"mch_id": "1900000109", "app_id": "wx8888888888888888",
     "merchant_cert_serial": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "merchant_key": %q,
-    "public_key_id": "PUB_KEY_ID_0114232134912410000000000000", "public_key": %q}},
+    "public_key_id": "PUB_KEY_ID_0114232134912410000000000000", "public_key": %q},
+    "alipay": {"app_id": "2021000000000001", "seller_id": "2088000000000001", "private_key": %q, "alipay_public_key": %q}},
   "log_level": "info"
 }`, certFile, keyFile, filepath.Join(dir, "renewd.db"), filepath.Join(dir, "ca", issuer.DevChainFile), filepath.Join(dir, "ca", issuer.DevKeyFile),
-		mchFile, wxFile)
+		mchFile, wxFile, mchFile, wxFile)
 	cfgFile := filepath.Join(dir, "renewd.json")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -126,6 +127,14 @@ func TestProductionServesTLS(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized && res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("unsigned notification: %d", res.StatusCode)
+	}
+	res, err = hc.Post("https://"+p.addr+"/v1/payments/notify/alipay", "application/x-www-form-urlencoded", strings.NewReader("notify_id=forged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusNoContent {
+		t.Fatalf("unsigned Alipay notification: %d", res.StatusCode)
 	}
 	res, err = hc.Get("https://" + p.addr + "/v1/applications/x/payment")
 	if err != nil {
