@@ -48,6 +48,14 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 	d.entry.OnChanged = func(string) { d.updateButtons() }
 	msg := widget.NewLabelWithData(d.vm.Message)
 	msg.Wrapping = fyne.TextWrapWord
+	d.vm.Failed.AddListener(binding.NewDataListener(func() {
+		if failed, _ := d.vm.Failed.Get(); failed {
+			msg.Importance = widget.DangerImportance
+		} else {
+			msg.Importance = widget.MediumImportance
+		}
+		msg.Refresh()
+	}))
 	hint := widget.NewLabel(lang.X("pin.hint", "口令只用于这一次操作，不会被保存。输错多次会锁定 UKey。"))
 	hint.Wrapping = fyne.TextWrapWord
 	hint.Importance = widget.LowImportance

@@ -31,6 +31,8 @@ type PINVM struct {
 	NoteLevel binding.Int
 	// Message is the outcome of the last Submit, or why it was refused.
 	Message binding.String
+	// Failed is true when Message reports a failure or a refusal.
+	Failed binding.Bool
 	// Busy is true while the action runs; Submit is refused meanwhile.
 	Busy binding.Bool
 	// Locked is true when the token's PIN is locked: nothing more to try.
@@ -50,7 +52,7 @@ func NewPINVM(src PINSource, serial string, action func(ctx context.Context, pin
 	}
 	return &PINVM{
 		src: src, serial: serial, action: action,
-		Note: binding.NewString(), NoteLevel: binding.NewInt(), Message: binding.NewString(),
+		Note: binding.NewString(), NoteLevel: binding.NewInt(), Message: binding.NewString(), Failed: binding.NewBool(),
 		Busy: binding.NewBool(), Locked: binding.NewBool(), Done: binding.NewBool(),
 	}
 }
@@ -62,11 +64,17 @@ func (vm *PINVM) Serial() string { return vm.serial }
 func (vm *PINVM) LoadState(ctx context.Context) error {
 	st, err := vm.src.PINState(ctx, vm.serial)
 	if err != nil {
-		_ = vm.Message.Set(lang.X("pin.state_failed", "无法读取口令状态：{{.Err}}", map[string]any{"Err": errText(err)}))
+		vm.say(lang.X("pin.state_failed", "无法读取口令状态：{{.Err}}", map[string]any{"Err": errText(err)}), true)
 		return fmt.Errorf("pin state of %s: %w", vm.serial, err)
 	}
 	vm.setState(st)
 	return nil
+}
+
+// say publishes the outcome message; failed marks it as a failure.
+func (vm *PINVM) say(msg string, failed bool) {
+	_ = vm.Failed.Set(failed)
+	_ = vm.Message.Set(msg)
 }
 
 func (vm *PINVM) setState(st PINState) {
@@ -91,14 +99,14 @@ func (vm *PINVM) Submit(ctx context.Context, pin []byte) error {
 	defer clear(pin)
 	switch n := utf8.RuneCount(pin); {
 	case n == 0:
-		_ = vm.Message.Set(lang.X("pin.empty", "请输入口令。"))
+		vm.say(lang.X("pin.empty", "请输入口令。"), true)
 		return ErrPINEmpty
 	case n > MaxPINLen:
-		_ = vm.Message.Set(lang.X("pin.too_long", "口令不能超过 {{.Max}} 个字符。", map[string]any{"Max": MaxPINLen}))
+		vm.say(lang.X("pin.too_long", "口令不能超过 {{.Max}} 个字符。", map[string]any{"Max": MaxPINLen}), true)
 		return ErrPINTooLong
 	}
 	if locked, _ := vm.Locked.Get(); locked {
-		_ = vm.Message.Set(lang.X("pin.locked", "口令已锁定：请联系发证机构解锁，不要再尝试。"))
+		vm.say(lang.X("pin.locked", "口令已锁定：请联系发证机构解锁，不要再尝试。"), true)
 		return ErrLocked
 	}
 	vm.mu.Lock()
@@ -109,7 +117,7 @@ func (vm *PINVM) Submit(ctx context.Context, pin []byte) error {
 	vm.busy = true
 	vm.mu.Unlock()
 	_ = vm.Busy.Set(true)
-	_ = vm.Message.Set(lang.X("pin.checking", "正在验证口令…"))
+	vm.say(lang.X("pin.checking", "正在验证口令…"), false)
 	defer func() {
 		vm.mu.Lock()
 		vm.busy = false
@@ -121,7 +129,7 @@ func (vm *PINVM) Submit(ctx context.Context, pin []byte) error {
 	clear(pin)
 	if err == nil {
 		_ = vm.Done.Set(true)
-		_ = vm.Message.Set(lang.X("pin.ok", "口令正确。"))
+		vm.say(lang.X("pin.ok", "口令正确。"), false)
 		if st, serr := vm.src.PINState(ctx, vm.serial); serr == nil {
 			vm.setState(st) // a good PIN resets the counter
 		}
@@ -130,18 +138,18 @@ func (vm *PINVM) Submit(ctx context.Context, pin []byte) error {
 	switch {
 	case errors.Is(err, ErrPINLocked):
 		vm.setState(PINState{Locked: true})
-		_ = vm.Message.Set(lang.X("pin.locked", "口令已锁定：请联系发证机构解锁，不要再尝试。"))
+		vm.say(lang.X("pin.locked", "口令已锁定：请联系发证机构解锁，不要再尝试。"), true)
 	case errors.Is(err, ErrPINIncorrect):
-		_ = vm.Message.Set(lang.X("pin.incorrect", "口令不正确。请核对后重新输入（注意大小写）。"))
+		vm.say(lang.X("pin.incorrect", "口令不正确。请核对后重新输入（注意大小写）。"), true)
 		// The token counts the try: show what is left. A failure to read the
 		// state keeps the incorrect-PIN message, which matters more.
 		if st, serr := vm.src.PINState(ctx, vm.serial); serr == nil {
 			vm.setState(st)
 		}
 	case errors.Is(err, ErrTokenRemoved):
-		_ = vm.Message.Set(lang.X("pin.removed", "UKey 已拔出。请插回后再输入口令。"))
+		vm.say(lang.X("pin.removed", "UKey 已拔出。请插回后再输入口令。"), true)
 	default:
-		_ = vm.Message.Set(lang.X("pin.failed", "无法验证口令：{{.Err}}", map[string]any{"Err": err}))
+		vm.say(lang.X("pin.failed", "无法验证口令：{{.Err}}", map[string]any{"Err": err}), true)
 	}
 	return fmt.Errorf("pin for %s: %w", vm.serial, err)
 }

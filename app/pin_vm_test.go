@@ -46,8 +46,8 @@ func TestPINVMWrongPINsThenLocked(t *testing.T) {
 		if !bytes.Equal(pin, make([]byte, len(pin))) {
 			t.Errorf("try %d: PIN bytes not wiped: %q", i+1, pin)
 		}
-		if m := get[string](t, vm.Message); !strings.Contains(m, "口令不正确") {
-			t.Errorf("try %d: message %q", i+1, m)
+		if m := get[string](t, vm.Message); !strings.Contains(m, "口令不正确") || !get[bool](t, vm.Failed) {
+			t.Errorf("try %d: message %q, failed %v", i+1, m, get[bool](t, vm.Failed))
 		}
 		if n, l := get[string](t, vm.Note), Level(get[int](t, vm.NoteLevel)); n != st.note || l != st.level {
 			t.Errorf("try %d: note %q level %d, want %q level %d", i+1, n, l, st.note, st.level)
@@ -83,7 +83,7 @@ func TestPINVMGoodPINAfterOneWrong(t *testing.T) {
 	if err := vm.Submit(ctx, []byte("12345678")); err != nil {
 		t.Fatal(err)
 	}
-	if !get[bool](t, vm.Done) || get[string](t, vm.Message) != "口令正确。" || get[string](t, vm.Note) != "" {
+	if !get[bool](t, vm.Done) || get[string](t, vm.Message) != "口令正确。" || get[string](t, vm.Note) != "" || get[bool](t, vm.Failed) {
 		t.Errorf("after a good PIN: done %v, message %q, note %q", get[bool](t, vm.Done), get[string](t, vm.Message), get[string](t, vm.Note))
 	}
 }
