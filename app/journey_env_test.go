@@ -18,6 +18,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -35,6 +36,7 @@ type svcEnv struct {
 	bank    *bank.Outbox
 	org     *store.Organisation
 	serials map[string]string // holder name → certificate serial
+	paySim  *payment.DevSimulator
 }
 
 var svcStart = time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
@@ -100,19 +102,41 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	cfg := server.DefaultConfig()
 	cfg.Dev = true
 	cfg.Limits.IPBurst, cfg.Limits.AccountBurst = 1_000_000, 1_000_000
-	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: e.sms, Bank: e.bank,
-		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, DevSMS: e.sms, DevBank: e.bank})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = srv
-	h := srv.Handler()
+	var h http.Handler
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.Add(time.Millisecond)
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
+	// Real payments: the WeChat Pay simulator on a loopback TLS port,
+	// reached through the official SDK, on the service's clock.
+	if err := payment.Migrate(ctx, st.DB(), payment.DialectSQLite); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := payment.StartDevSimulator(ctx, "127.0.0.1:0", c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	e.paySim = sim
+	hooks := server.NewPaymentHooks(st, cfg.Policy)
+	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Applications: hooks, Audit: hooks,
+		Prices: cfg.Policy, NotifyURL: ts.URL + "/v1/payments/notify", Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: e.sms, Bank: e.bank,
+		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, DevSMS: e.sms, DevBank: e.bank,
+		Payments: pay, DevPay: func(ctx context.Context, _, outTradeNo string) error {
+			_, err := sim.Sim.Pay(outTradeNo)
+			return err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	h = srv.Handler()
 	return e
 }
 
