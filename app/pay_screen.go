@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"image"
+	"image/color"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+	"github.com/skip2/go-qrcode"
+)
+
+// QRSize is the QR code's side on screen, in Fyne units: large enough for
+// a phone held at arm's length; drawn pixel for pixel so the modules stay sharp.
+const QRSize = 280
+
+// PayScreen shows the WeChat Pay QR code, the amount and the countdown;
+// at zero the code greys out and "get a new code" appears.
+type PayScreen struct {
+	vm  *PayVM
+	ctx context.Context
+
+	root    *fyne.Container
+	qr      *canvas.Image
+	NewCode *widget.Button
+	shown   string // the code drawn
+	greyed  bool
+}
+
+// NewPayScreen builds the screen and starts its countdown ticker (4 Hz),
+// which stops with ctx.
+func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
+	s := &PayScreen{vm: vm, ctx: ctx}
+	s.makeUI()
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				vm.Tick()
+			}
+		}
+	}()
+	return s
+}
+
+// Object is the screen's root.
+func (s *PayScreen) Object() fyne.CanvasObject { return s.root }
+
+// Pay starts paying application id (from the Applications screen).
+func (s *PayScreen) Pay(id string) {
+	go func() { _ = s.vm.Start(s.ctx, id) }()
+}
+
+func (s *PayScreen) makeUI() {
+	s.qr = canvas.NewImageFromImage(nil)
+	s.qr.FillMode = canvas.ImageFillContain
+	s.qr.ScaleMode = canvas.ImageScalePixels
+	s.qr.SetMinSize(fyne.NewSize(QRSize, QRSize))
+	redraw := binding.NewDataListener(s.redraw)
+	s.vm.Code.AddListener(redraw)
+	s.vm.Expired.AddListener(redraw)
+
+	countdown := widget.NewLabelWithData(s.vm.Countdown)
+	countdown.SizeName = theme.SizeNameHeadingText
+	countdown.TextStyle = fyne.TextStyle{Bold: true, Monospace: true}
+	countdown.Alignment = fyne.TextAlignCenter
+	bar := widget.NewProgressBarWithData(s.vm.Left)
+	bar.TextFormatter = func() string { return "" }
+	amount := widget.NewLabelWithData(s.vm.Amount)
+	amount.TextStyle.Bold = true
+	amount.Alignment = fyne.TextAlignCenter
+
+	s.NewCode = widget.NewButtonWithIcon(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
+		if id := s.vm.AppID(); id != "" {
+			s.Pay(id)
+		}
+	})
+	s.NewCode.Importance = widget.HighImportance
+	bindVisible(s.vm.Expired, s.NewCode, false)
+	paid := widget.NewLabelWithStyle(lang.X("pay.paid_badge", "✓ 已支付"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	paid.Importance = widget.SuccessImportance
+	paid.SizeName = theme.SizeNameHeadingText
+	bindVisible(s.vm.Paid, paid, false)
+	timer := container.NewVBox(countdown, bar)
+	bindVisible(s.vm.Paid, timer, true)
+
+	msg := messageLabel(s.vm.Message)
+	msg.Alignment = fyne.TextAlignCenter
+	hint := widget.NewLabel(lang.X("pay.hint", "二维码 300 秒内有效。请勿重复支付：付款后稍等片刻，本页会自动更新。"))
+	hint.Importance = widget.LowImportance
+	hint.Alignment = fyne.TextAlignCenter
+	hint.Wrapping = fyne.TextWrapWord
+	center := container.NewVBox(amount, container.NewCenter(s.qr), timer, paid, container.NewCenter(s.NewCode), msg, hint)
+	s.root = container.NewBorder(heading(lang.X("pay.title", "微信支付")), nil, nil, nil,
+		container.NewVScroll(container.NewHBox(layout.NewSpacer(), container.NewGridWrap(fyne.NewSize(440, 720), center), layout.NewSpacer())))
+}
+
+// redraw draws the code, greyed out once expired (the modules stay
+// visible but faint, so nobody scans a dead code by mistake).
+func (s *PayScreen) redraw() {
+	code, _ := s.vm.Code.Get()
+	expired, _ := s.vm.Expired.Get()
+	if code == s.shown && expired == s.greyed {
+		return
+	}
+	s.shown, s.greyed = code, expired
+	if code == "" {
+		s.qr.Image = nil
+		s.qr.Refresh()
+		return
+	}
+	q, err := qrcode.New(code, qrcode.Medium)
+	if err != nil {
+		_ = s.vm.Message.Set(lang.X("pay.qr_failed", "无法生成二维码：{{.Err}}", map[string]any{"Err": err}))
+		return
+	}
+	img := q.Image(QRSize * 2) // 2 px per unit: sharp on HiDPI screens too
+	if expired {
+		img = faded(img)
+	}
+	s.qr.Image = img
+	s.qr.Refresh()
+}
+
+// faded returns img in light grey.
+func faded(img image.Image) image.Image {
+	b := img.Bounds()
+	out := image.NewGray(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			g := color.GrayModel.Convert(img.At(x, y)).(color.Gray)
+			out.SetGray(x, y, color.Gray{Y: 200 + g.Y/5})
+		}
+	}
+	return out
+}
