@@ -65,7 +65,7 @@ func runPayments(t *testing.T, e *env) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	// One certificate per application that is still open.
-	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"} {
+	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"} {
 		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
 	}
 
@@ -259,6 +259,39 @@ func runPayments(t *testing.T, e *env) {
 		res.Body.Close()
 		if res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("forged copy: %d", res.StatusCode)
+		}
+	})
+
+	t.Run("Alipay QR, paid, refunded on cancel", func(t *testing.T) {
+		a := e.approved(ct, reviewer, "p8")
+		base := "/v1/applications/" + a.ID
+		var q server.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{Provider: "alipay"})
+		if q.Order.Provider != "alipay" || q.Order.CodeURL == "" || q.Order.ExpiresAt.Sub(q.Order.CreatedAt) != 300*time.Second {
+			t.Fatalf("Alipay QR: %+v", q.Order)
+		}
+		// Switching to WeChat closes the Alipay code first.
+		var w server.PaymentQR
+		e.ok(http.StatusOK, &w, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		if w.Order.Provider != "wechat" || w.Order.OutTradeNo == q.Order.OutTradeNo {
+			t.Fatalf("switch to WeChat: %+v", w.Order)
+		}
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{Provider: "alipay"})
+		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
+		e.paySim.Alipay.Wait()
+		var st server.PaymentStatus
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentPaid || st.Order.Provider != "alipay" {
+			t.Fatalf("after paying by Alipay: %+v", st)
+		}
+		e.ok(http.StatusOK, &a, "GET", base, ct, nil)
+		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
+		if a.Status != renewal.StatusCancelled || (a.Payment != renewal.PaymentRefunded && a.Payment != renewal.PaymentRefunding) {
+			t.Fatalf("cancelled after Alipay: %+v", a.State)
+		}
+		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
+		if st.State != renewal.PaymentRefunded || len(st.Refunds) != 1 || st.Refunds[0].State != payment.RefundStateSuccess {
+			t.Fatalf("Alipay refunds at once: %+v", st)
 		}
 	})
 

@@ -250,7 +250,7 @@ func (p *Payments) latestOrder(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, appID string) (Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM payment_orders
-		WHERE application_id = $1 ORDER BY created_at DESC, out_trade_no DESC LIMIT 1`, appID))
+		WHERE application_id = $1 ORDER BY attempt_no DESC LIMIT 1`, appID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Order{}, fmt.Errorf("application %s: %w", appID, ErrNotFound)
 	}
@@ -330,9 +330,12 @@ func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years in
 	// The row exists before the provider hears of the order, so a crash in
 	// between leaves an open order that the sweeper queries and closes.
 	err = p.inTx(ctx, func(tx *sql.Tx) error {
+		// attempt_no orders the attempts (unique per application: of two
+		// concurrent inserts one fails, as with the one-open-order index).
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_orders
-			(out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'open')`,
+			(out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state, attempt_no)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'open',
+				(SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM payment_orders WHERE application_id = $2))`,
 			o.OutTradeNo, o.ApplicationID, o.Provider, o.AmountFen, p.cfg.Description, o.CreatedAt.UnixMilli(), o.ExpiresAt.UnixMilli()); err != nil {
 			return fmt.Errorf("insert order (another QR may be live): %w", err)
 		}
