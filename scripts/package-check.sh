@@ -318,9 +318,12 @@ fi
 if [ "$wine" = 0 ]; then finish; fi
 
 echo "== Wine (Windows code paths)"
-if ! has wine || ! has Xvfb || ! has xdotool || ! has x86_64-w64-mingw32-gcc; then
-  skip "Wine smoke run (Debian wine, xvfb, xdotool, gcc-mingw-w64-x86-64)"
+if ! has wine || ! has Xvfb || ! has xdotool || ! has xdpyinfo || ! has x86_64-w64-mingw32-gcc; then
+  skip "Wine smoke run (Debian wine, xvfb, xdotool, x11-utils, gcc-mingw-w64-x86-64)"
   finish
+fi
+if ! locale -a 2>/dev/null | grep -qix 'zh_CN.utf-\{0,1\}8'; then
+  skip "the zh_CN.UTF-8 locale (uncomment it in /etc/locale.gen, run locale-gen)"
 fi
 export WINEPREFIX=$dist/wine/prefix WINEDEBUG=-all WINEARCH=win64
 # No Mono/Gecko prompts; no menu entries or .desktop files on the host.

@@ -34,17 +34,16 @@ pkg=$root/packaging
 
 die() { echo "package: $*" >&2; exit 1; }
 step_start=0
-step() { step_start=$(date +%s.%N); echo "== $*"; }
+step() { step_start=$(date +%s%N); echo "== $*"; }
 took() { # took NAME: append the seconds since step to dist/build-times.txt
-  local s
-  s=$(echo "$(date +%s.%N) - $step_start" | bc)
-  printf '%s\t%.1f\n' "$1" "$s" >>"$dist/build-times.txt"
-  printf '   %s: %.1f s\n' "$1" "$s"
+  local ds=$((($(date +%s%N) - step_start) / 100000000))
+  printf '%s\t%d.%d\n' "$1" $((ds / 10)) $((ds % 10)) >>"$dist/build-times.txt"
+  printf '   %s: %d.%d s\n' "$1" $((ds / 10)) $((ds % 10))
 }
 
 for tool in go x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc x86_64-w64-mingw32-windres \
-  i686-w64-mingw32-windres wixl msibuild msiinfo osslsigncode dpkg-deb xz bc; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup.sh installs it; wixl and msibuild/msiinfo come from the Debian packages wixl and msitools)"
+  i686-w64-mingw32-windres wixl msibuild msiinfo osslsigncode dpkg-deb xz; do
+  command -v "$tool" >/dev/null || die "$tool is missing (Debian packages: gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl msitools osslsigncode)"
 done
 [ -x /usr/bin/convert ] || die "ImageMagick's /usr/bin/convert is missing (Debian imagemagick): it makes the .ico"
 [ -n "${UKEY_SIGN_PKCS12:-}" ] || die "set UKEY_SIGN_PKCS12 (code-signing PKCS#12 file) and UKEY_SIGN_PASS; scripts/package-check.sh signs with a throw-away test certificate"
