@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,6 +95,9 @@ type envOptions struct {
 	postgres bool
 	// noValidate skips the OpenAPI check of responses (benchmarks).
 	noValidate bool
+	// failingHooks, if set, wraps the payment hooks so a test can make the
+	// audit write of a payment fail mid-transaction.
+	failingHooks *failingHooks
 }
 
 func pgDSN(t testing.TB) string {
@@ -205,8 +209,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(func() { sim.Close() })
 	hooks := server.NewPaymentHooks(st, cfg.Policy)
+	var audit payment.AuditSink = hooks
+	if o.failingHooks != nil {
+		o.failingHooks.PaymentHooks = hooks
+		audit = o.failingHooks
+	}
 	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Others: []payment.Provider{sim.AlipayProvider},
-		Applications: hooks, Audit: hooks, Prices: cfg.Policy, NotifyURL: ts.URL + "/v1/payments/notify", Clock: c.Now})
+		Applications: hooks, Audit: audit, Prices: cfg.Policy, NotifyURL: ts.URL + "/v1/payments/notify", Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +233,31 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	return e
+}
+
+// failingHooks is the real audit sink, except that while fail is set the
+// audit entry of a credit fails: the last step of the notification's
+// transaction, after the order and the application have moved.
+type failingHooks struct {
+	*server.PaymentHooks
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingHooks) setFail(v bool) {
+	f.mu.Lock()
+	f.fail = v
+	f.mu.Unlock()
+}
+
+func (f *failingHooks) Record(ctx context.Context, q payment.Execer, e payment.AuditEvent) error {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail && e.Kind == "payment.credited" {
+		return errors.New("audit store unavailable (test)")
+	}
+	return f.PaymentHooks.Record(ctx, q, e)
 }
 
 // devPay pays an order at the simulator, as renewd --dev does.

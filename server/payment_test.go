@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 func TestPaymentsSQLite(t *testing.T) { runPayments(t, newEnv(t, envOptions{})) }
@@ -409,4 +411,107 @@ func runPayments(t *testing.T, e *env) {
 	if !v.OK {
 		t.Fatalf("audit chain: %+v", v)
 	}
+}
+
+func TestNotificationFailingMidTransactionSQLite(t *testing.T) {
+	runNotificationFailingMidTransaction(t, false)
+}
+
+func TestNotificationFailingMidTransactionPostgres(t *testing.T) {
+	runNotificationFailingMidTransaction(t, true)
+}
+
+// A notification whose transaction fails at its last step (the audit
+// entry, after the order and the application moved) leaves nothing behind
+// and answers 5xx; the retry of the same notification then applies it once.
+func runNotificationFailingMidTransaction(t *testing.T, postgres bool) {
+	hooks := &failingHooks{}
+	e := newEnv(t, envOptions{postgres: postgres, failingHooks: hooks})
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+	admin := e.passwordSignIn("admin", adminPassword).AccessToken
+	a := e.approved(ct, reviewer, "rsa")
+	var q server.PaymentQR
+	e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+	seq0, _, err := e.st.AuditHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks.setFail(true)
+	txID, err := e.paySim.Sim.Pay(q.Order.OutTradeNo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first delivery fails (WeChat would retry in 15 s).
+	var first wechatDelivery
+	for deadline := time.Now().Add(10 * time.Second); first.id == ""; {
+		for _, d := range e.paySim.Sim.Deliveries() {
+			if d.EventType == "TRANSACTION.SUCCESS" {
+				first = wechatDelivery{d.NotificationID, d.Status}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if first.status != http.StatusInternalServerError {
+		t.Fatalf("first delivery answered %d", first.status)
+	}
+	// Nothing of the failed transaction remains: order open, application
+	// unpaid at its version, no audit entry, the notification not recorded.
+	o, err := e.pay.Order(t.Context(), q.Order.OutTradeNo)
+	if err != nil || o.State != payment.OrderOpen {
+		t.Fatalf("order after the failed apply: %+v %v", o, err)
+	}
+	got, err := e.st.Application(t.Context(), store.AllScope(), a.ID)
+	if err != nil || got.Payment != renewal.PaymentUnpaid || got.Version != a.Version {
+		t.Fatalf("application after the failed apply: %+v %v", got, err)
+	}
+	// (refusals are audited in their own transaction: only they may appear)
+	var entries struct{ Items []renewal.AuditEntry }
+	e.ok(http.StatusOK, &entries, "GET", fmt.Sprintf("/v1/audit?after_seq=%d&page_size=1000", seq0), admin, nil)
+	for _, en := range entries.Items {
+		if en.Action != "notification.refused" {
+			t.Fatalf("audit entry %q kept from the failed transaction", en.Action)
+		}
+	}
+	// The retry (same notification id, signed afresh) applies it, once.
+	hooks.setFail(false)
+	plain, _ := json.Marshal(map[string]any{
+		"appid": payment.DevAppID, "mchid": payment.DevMchID, "out_trade_no": q.Order.OutTradeNo,
+		"transaction_id": txID, "trade_type": "NATIVE", "trade_state": "SUCCESS",
+		"success_time": e.clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": q.Order.AmountFen, "currency": "CNY"},
+	})
+	for range 2 {
+		r, err := e.paySim.Sim.NewNotification(e.url+"/v1/payments/notify/wechat", first.id, "TRANSACTION.SUCCESS", plain, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNoContent {
+			t.Fatalf("retry answered %d", res.StatusCode)
+		}
+	}
+	got, err = e.st.Application(t.Context(), store.AllScope(), a.ID)
+	if err != nil || got.Payment != renewal.PaymentPaid || got.Version != a.Version+1 {
+		t.Fatalf("application after the retry: %+v %v", got, err)
+	}
+	if acts := e.auditActions(admin, a.ID); count(acts, "payment.credited") != 1 || count(acts, "application.mark_paid") != 1 {
+		t.Fatalf("audit: %v", acts)
+	}
+	var v renewal.AuditVerification
+	e.ok(http.StatusOK, &v, "GET", "/v1/audit/verify", admin, nil)
+	if !v.OK {
+		t.Fatalf("audit chain: %+v", v)
+	}
+}
+
+type wechatDelivery struct {
+	id     string
+	status int
 }
