@@ -37,6 +37,7 @@ type svcEnv struct {
 	org     *store.Organisation
 	serials map[string]string // holder name → certificate serial
 	paySim  *payment.DevSimulator
+	ca      *issuer.LocalCA
 }
 
 var svcStart = time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
@@ -60,7 +61,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &svcEnv{t: t, st: st, clock: c, sms: sms.NewOutbox("", c.Now), bank: bank.NewOutbox(c.Now), serials: map[string]string{}}
+	e := &svcEnv{t: t, st: st, clock: c, sms: sms.NewOutbox("", c.Now), bank: bank.NewOutbox(c.Now), serials: map[string]string{}, ca: ca}
 	sys := store.Change{Actor: "system", Action: "seed"}
 	e.org = &store.Organisation{Name: "深圳市测试科技有限公司", CreditCode: testCreditCode("91440300MA5")}
 	if err := st.CreateOrganisation(ctx, e.org, sys); err != nil {

@@ -1,0 +1,168 @@
+//go:build cgo
+
+package app
+
+import (
+	"crypto/x509/pkix"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+	"github.com/ukeyrenew/ukeyrenew/token"
+)
+
+// tokenWithCert makes a SoftHSM2 token holding a P-256 key made on it and
+// the env CA's certificate for it, known to the service; it returns the
+// token serial and the certificate serial.
+func (e *svcEnv) tokenWithCert(hsm *softhsmtest.Env) (*token.Module, string, string) {
+	e.t.Helper()
+	ctx := e.t.Context()
+	serial := hsm.InitToken(e.t, "UKey-写入", "11223344", testPIN)
+	m, err := token.OpenModule(hsm.Module) // after the init: SoftHSM2 reads its tokens when initialised
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { m.Close() })
+	tok, err := m.Open(ctx, serial)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer tok.Close()
+	if err := tok.Login(ctx, []byte(testPIN)); err != nil {
+		e.t.Fatal(err)
+	}
+	id := []byte{0xa1}
+	signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: id, Label: "张三"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	now := e.clock.Now()
+	der, err := e.ca.IssueInitial(pkix.Name{Country: []string{"CN"}, Organization: []string{e.org.Name}, CommonName: "张三"},
+		signer.Public(), now.AddDate(-1, 0, 30), now.AddDate(0, 0, 30))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: der, ID: id, Label: "张三"}); err != nil {
+		e.t.Fatal(err)
+	}
+	cert, _ := smx509.ParseCertificate(der)
+	spki, _ := smx509.MarshalPKIXPublicKey(cert.PublicKey)
+	cs := renewal.NormalizeSerial(cert.SerialNumber.Text(16))
+	rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: cs, Holder: "张三", Issuer: cert.Issuer.String(),
+		OrganisationID: e.org.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, KeyType: renewal.KeyECDSA}, PublicKey: spki, DER: der}
+	if err := e.st.PutCertificate(ctx, rec, store.Change{Actor: "system", Action: "seed"}); err != nil {
+		e.t.Fatal(err)
+	}
+	return m, serial, cs
+}
+
+// readyApp takes an application for certSerial through review, payment
+// (the WeChat Pay simulator) and the bank transfer check.
+func (e *svcEnv) readyApp(acc *Account, certSerial string, rekey bool) renewal.Application {
+	e.t.Helper()
+	ctx := e.t.Context()
+	c := acc.Client()
+	form := e.validForm(1)
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: certSerial, Form: &form, Rekey: rekey})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if a, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version}); err != nil {
+		e.t.Fatal(err)
+	}
+	if a, err = e.staff().Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.markPaid(a.ID)
+	if a, err = c.GetApplication(ctx, a.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	fv, err := c.StartFinVerify(ctx, a.ID, renewal.VersionRequest{Version: a.Version})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tr := e.bank.Transfers(form.Bank.AccountNumber)
+	code := tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:]
+	if a, err = c.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: fv.Version, Code: code}); err != nil {
+		e.t.Fatal(err)
+	}
+	if a.Status != renewal.StatusReadyToDownload {
+		e.t.Fatalf("application %s is %s", a.ID, a.Status)
+	}
+	return *a
+}
+
+func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
+	e := newSvcEnv(t)
+	hsm := softhsmtest.New(t)
+	m, tokSerial, certSerial := e.tokenWithCert(hsm)
+	acc := e.signedIn()
+	a := e.readyApp(acc, certSerial, false)
+
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now)
+	vm := NewWriteVM(acc, inst, src)
+	ctx := t.Context()
+	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
+		t.Fatalf("unfinished jobs on a fresh token: %v %v", get[[]string](t, vm.Unfinished), err)
+	}
+	if err := vm.Prepare(ctx, src, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, s := vm.Target(); s != tokSerial {
+		t.Fatalf("target token %s, want %s", s, tokSerial)
+	}
+	pin := vm.PINVM()
+	if err := pin.Submit(ctx, []byte("000000")); !errors.Is(err, ErrPINIncorrect) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if got, _ := acc.Client().GetApplication(ctx, a.ID); got.Status != renewal.StatusReadyToDownload {
+		t.Fatalf("a wrong PIN moved the application to %s", got.Status)
+	}
+	if err := pin.Submit(ctx, []byte(testPIN)); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Run(ctx); err != nil {
+		t.Fatalf("write: %v (%q)", err, get[string](t, vm.Message))
+	}
+	if !get[bool](t, vm.Done) || get[float64](t, vm.Progress) != 1 || !strings.Contains(get[string](t, vm.Message), "续期完成") {
+		t.Fatalf("done %v progress %v %q", get[bool](t, vm.Done), get[float64](t, vm.Progress), get[string](t, vm.Message))
+	}
+	got, err := acc.Client().GetApplication(ctx, a.ID)
+	if err != nil || got.Status != renewal.StatusInstalled {
+		t.Fatalf("application after write: %v %v", got.Status, err)
+	}
+	is, err := acc.Client().Certificate(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An independent reader sees the renewed certificate on the token.
+	out := hsm.PKCS11Tool(t, tokSerial, "--list-objects", "--type", "cert")
+	if !strings.Contains(strings.ToLower(out), strings.ToLower(is.Serial)) || strings.Count(out, "Certificate Object") != 1 {
+		t.Fatalf("pkcs11-tool does not list the renewed certificate %s:\n%s", is.Serial, out)
+	}
+	toks, err := src.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tk := range toks {
+		for _, c := range tk.Certs {
+			if renewal.NormalizeSerial(c.Serial) == is.Serial {
+				found = true
+			}
+			if renewal.NormalizeSerial(c.Serial) == certSerial {
+				t.Errorf("the old certificate %s is still on the token", certSerial)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("renewed certificate %s not on the token", is.Serial)
+	}
+}

@@ -1,0 +1,265 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+
+	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// WriteStep is one step of writing the renewed certificate (the steps of
+// client/renewflow).
+type WriteStep int
+
+// The steps, in order.
+const (
+	WriteFetch   WriteStep = iota + 1 // fetch (having it issued) the certificate
+	WriteWrite                        // write it to the token
+	WriteVerify                       // read it back
+	WriteConfirm                      // tell the service
+)
+
+// WriteSteps is the number of steps.
+const WriteSteps = 4
+
+// Errors an Installer wraps so the screen can say what to do.
+var (
+	// ErrNotConfirmed: the certificate is on the token, the service was not told.
+	ErrNotConfirmed = errors.New("certificate on the token, service not told")
+	// ErrJobUnfinished: an earlier write on this token was interrupted.
+	ErrJobUnfinished = errors.New("an earlier write on this token is unfinished")
+)
+
+// Installer writes renewed certificates to tokens. The real one
+// (write_p11.go, cgo) runs client/renewflow over the token package. A
+// logged-in session stays open from Login to Close, so the PIN is asked once.
+type Installer interface {
+	// Login opens the token with serial and logs in with pin, which it wipes.
+	Login(ctx context.Context, serial string, pin []byte) error
+	// Install writes application a's certificate to the logged-in token,
+	// reporting each step as it starts.
+	Install(ctx context.Context, c *client.Client, a *renewal.Application, progress func(WriteStep)) error
+	// Finish completes or rolls back an interrupted write on the logged-in
+	// token (token.Recover); the answer says which, in words.
+	Finish(ctx context.Context) (string, error)
+	// Unfinished lists the inserted tokens whose journal holds an
+	// interrupted write.
+	Unfinished(ctx context.Context) ([]string, error)
+	// Close logs out and closes the token.
+	Close()
+}
+
+// WriteVM is the Write screen: the PIN (through a PINVM, so the dialog
+// shows the PIN state and never retries), then the steps with a progress
+// bar. A re-key asks first. At start-up, Check offers to finish a write that
+// was interrupted (unplugged token, crash).
+type WriteVM struct {
+	acc  *Account
+	inst Installer
+	pins PINSource
+
+	// Progress is 0–1; StepText names the step running.
+	Progress binding.Float
+	StepText binding.String
+	Message  binding.String
+	Busy     binding.Bool
+	// Done is true once the certificate is on the token and confirmed.
+	Done binding.Bool
+	// Unfinished lists tokens with an interrupted write (Check).
+	Unfinished binding.StringList
+	// NeedsRekeyOK is true while a re-key waits for the clerk's consent.
+	NeedsRekeyOK binding.Bool
+
+	mu     sync.Mutex
+	app    *renewal.Application
+	serial string
+	rekeyOK bool
+}
+
+// NewWriteVM returns the view-model.
+func NewWriteVM(acc *Account, inst Installer, pins PINSource) *WriteVM {
+	return &WriteVM{acc: acc, inst: inst, pins: pins, Progress: binding.NewFloat(), StepText: binding.NewString(),
+		Message: binding.NewString(), Busy: binding.NewBool(), Done: binding.NewBool(),
+		Unfinished: binding.NewStringList(), NeedsRekeyOK: binding.NewBool()}
+}
+
+// StepName names a step.
+func StepName(s WriteStep) string {
+	switch s {
+	case WriteFetch:
+		return lang.X("write.step_fetch", "正在获取新证书…")
+	case WriteWrite:
+		return lang.X("write.step_write", "正在写入 UKey，请勿拔出…")
+	case WriteVerify:
+		return lang.X("write.step_verify", "正在校验…")
+	case WriteConfirm:
+		return lang.X("write.step_confirm", "正在通知续期服务…")
+	}
+	return ""
+}
+
+// Target is what the screen writes: application a onto the token with
+// serial (the one holding the certificate being renewed).
+func (vm *WriteVM) Target() (*renewal.Application, string) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.app, vm.serial
+}
+
+// ErrNoToken: the certificate to renew is on no inserted token.
+var ErrNoToken = errors.New("the certificate is on no inserted token")
+
+// Prepare chooses application a and finds the token holding its
+// certificate among the inserted ones. A re-key then waits for ConfirmRekey.
+func (vm *WriteVM) Prepare(ctx context.Context, src TokenSource, a renewal.Application) error {
+	_ = vm.Done.Set(false)
+	_ = vm.Progress.Set(0)
+	_ = vm.StepText.Set("")
+	if a.Status != renewal.StatusReadyToDownload {
+		st, _ := StatusText(a.Status)
+		_ = vm.Message.Set(lang.X("write.not_ready", "这份申请现在是“{{.Status}}”，还不能写入 UKey。", map[string]any{"Status": st}))
+		return fmt.Errorf("application %s is %s: %w", a.ID, a.Status, ErrActionNotOffered)
+	}
+	toks, err := src.List(ctx)
+	if err != nil {
+		_ = vm.Message.Set(lang.X("write.no_tokens", "无法读取 UKey：{{.Err}}", map[string]any{"Err": errText(err)}))
+		return err
+	}
+	serial := ""
+	for _, t := range toks {
+		for _, c := range t.Certs {
+			if c.Err == nil && renewal.NormalizeSerial(c.Serial) == a.CertSerial {
+				serial = t.Serial
+			}
+		}
+	}
+	if serial == "" {
+		_ = vm.Message.Set(lang.X("write.insert", "请插入存有证书 {{.Serial}} 的 UKey。", map[string]any{"Serial": a.CertSerial}))
+		return ErrNoToken
+	}
+	vm.mu.Lock()
+	vm.app, vm.serial, vm.rekeyOK = &a, serial, !a.Rekey
+	vm.mu.Unlock()
+	_ = vm.NeedsRekeyOK.Set(a.Rekey)
+	if a.Rekey {
+		_ = vm.Message.Set(lang.X("write.rekey_ask", "这次续期会在 UKey 上生成新的密钥对。用旧证书加密的数据（例如尚未开标的投标文件）以后仍需要旧密钥才能解密。确定继续吗？"))
+	} else {
+		_ = vm.Message.Set(lang.X("write.ready", "请输入 UKey 口令开始写入。口令只用于这一次操作，不会被保存。"))
+	}
+	return nil
+}
+
+// ConfirmRekey records the clerk's consent to a re-key.
+func (vm *WriteVM) ConfirmRekey() {
+	vm.mu.Lock()
+	vm.rekeyOK = true
+	vm.mu.Unlock()
+	_ = vm.NeedsRekeyOK.Set(false)
+	_ = vm.Message.Set(lang.X("write.ready", "请输入 UKey 口令开始写入。口令只用于这一次操作，不会被保存。"))
+}
+
+// ErrRekeyNotConfirmed: a re-key was not agreed to.
+var ErrRekeyNotConfirmed = errors.New("re-key not confirmed")
+
+// PINVM returns the PIN dialog's view-model for the target token: its
+// action logs in (once per press; never retried).
+func (vm *WriteVM) PINVM() *PINVM {
+	_, serial := vm.Target()
+	return NewPINVM(vm.pins, serial, func(ctx context.Context, pin []byte) error {
+		vm.mu.Lock()
+		ok := vm.rekeyOK
+		vm.mu.Unlock()
+		if !ok {
+			clear(pin)
+			return ErrRekeyNotConfirmed
+		}
+		return vm.inst.Login(ctx, serial, pin)
+	})
+}
+
+// Run writes the target application's certificate on the logged-in token.
+// It blocks: call it from a goroutine after the PIN dialog succeeded.
+func (vm *WriteVM) Run(ctx context.Context) error {
+	a, serial := vm.Target()
+	if a == nil {
+		return ErrNoToken
+	}
+	defer vm.inst.Close()
+	_ = vm.Busy.Set(true)
+	defer vm.Busy.Set(false)
+	err := vm.inst.Install(ctx, vm.acc.Client(), a, func(s WriteStep) {
+		_ = vm.Progress.Set(float64(s-1) / WriteSteps)
+		_ = vm.StepText.Set(StepName(s))
+	})
+	if err != nil {
+		_ = vm.Message.Set(vm.writeErrText(err, serial))
+		vm.acc.Ended(ctx, err)
+		return err
+	}
+	_ = vm.Progress.Set(1)
+	_ = vm.StepText.Set("")
+	_ = vm.Done.Set(true)
+	_ = vm.Message.Set(lang.X("write.done", "新证书已写入 UKey 并校验通过，续期完成。"))
+	return nil
+}
+
+func (vm *WriteVM) writeErrText(err error, serial string) string {
+	switch {
+	case errors.Is(err, ErrTokenRemoved):
+		return lang.X("write.removed", "UKey 在写入过程中被拔出。UKey 上仍保留可用的证书：请插回 UKey，点击“继续未完成的写入”。")
+	case errors.Is(err, ErrJobUnfinished):
+		return lang.X("write.unfinished", "UKey {{.Serial}} 上有一次未完成的写入，请先点击“继续未完成的写入”。", map[string]any{"Serial": serial})
+	case errors.Is(err, ErrNotConfirmed):
+		return lang.X("write.not_confirmed", "新证书已写入 UKey，但未能通知续期服务（{{.Err}}）。请点击“重试”，不会重复写入。",
+			map[string]any{"Err": ServiceErrText(errors.Unwrap(err))})
+	}
+	var api *client.APIError
+	if errors.As(err, &api) || renewal.CodeOf(err) != renewal.CodeUnknown {
+		return ServiceErrText(err)
+	}
+	return lang.X("write.failed", "写入失败：{{.Err}}。UKey 上的原证书仍然可用，可以重试。", map[string]any{"Err": errText(err)})
+}
+
+// Check looks for interrupted writes on the inserted tokens (at start-up
+// and when a token is inserted).
+func (vm *WriteVM) Check(ctx context.Context) error {
+	serials, err := vm.inst.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	_ = vm.Unfinished.Set(serials)
+	if len(serials) > 0 {
+		_ = vm.Message.Set(lang.X("write.offer_finish", "UKey {{.Serial}} 上次的证书写入没有完成（可能中途拔出或断电）。UKey 上仍保留可用的证书。输入口令即可继续完成。",
+			map[string]any{"Serial": serials[0]}))
+	}
+	return nil
+}
+
+// FinishPINVM returns the PIN dialog's view-model for finishing the
+// interrupted write on the token with serial.
+func (vm *WriteVM) FinishPINVM(serial string) *PINVM {
+	return NewPINVM(vm.pins, serial, func(ctx context.Context, pin []byte) error {
+		return vm.inst.Login(ctx, serial, pin)
+	})
+}
+
+// Finish completes or rolls back the interrupted write on the logged-in
+// token and checks again.
+func (vm *WriteVM) Finish(ctx context.Context) error {
+	defer vm.inst.Close()
+	_ = vm.Busy.Set(true)
+	defer vm.Busy.Set(false)
+	what, err := vm.inst.Finish(ctx)
+	if err != nil {
+		_ = vm.Message.Set(lang.X("write.finish_failed", "未能完成上次的写入：{{.Err}}", map[string]any{"Err": errText(err)}))
+		return err
+	}
+	_ = vm.Message.Set(what)
+	return vm.Check(ctx)
+}
