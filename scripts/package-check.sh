@@ -9,7 +9,8 @@
 #  - every signature is checked against the test CA, and must FAIL against
 #    another CA and after the file is changed (a byte of code, an MSI table);
 #  - under Wine: msiexec installs, upgrades to a newer MSI (one product
-#    left) and uninstalls without a trace; the packaged .exe starts in a
+#    left) and uninstalls without a trace; the x86 MSI replaces the x64
+#    one and uninstalls; the packaged .exe starts in a
 #    Chinese locale under Xvfb and shows its window (screenshot);
 #  - the Linux tarballs and .debs: contents, .desktop file, static renewd,
 #    the systemd unit (systemd-analyze verify), and renewd from the .deb
@@ -276,15 +277,16 @@ if dpkg-deb -x "$rdeb" "$rx" 2>"$log/out"; then
   for cred in $(grep -o '/run/credentials/renewd.service/[^"]*' "$rx/usr/share/doc/renewd/renewd.example.json"); do
     check "the unit loads the credential ${cred##*/}" grep -qx "LoadCredential=${cred##*/}:/etc/renewd/${cred##*/}" "$unit"
   done
-  port=$((20000 + RANDOM % 20000))
-  env -i PATH=/usr/bin:/bin RENEWD_LISTEN=127.0.0.1:$port \
+  # Port 0: the kernel picks a free one, which renewd logs.
+  env -i PATH=/usr/bin:/bin RENEWD_LISTEN=127.0.0.1:0 \
     RENEWD_PEPPER="$(openssl rand -hex 32)" RENEWD_TENCENT_SECRET_ID=test-id RENEWD_TENCENT_SECRET_KEY=test-key \
     RENEWD_WECHAT_APIV3_KEY="$(openssl rand -hex 16)" RENEWD_METRICS_TOKEN="$(openssl rand -hex 16)" \
     "$rx/usr/bin/renewd" --config "$r/renewd.json" >"$r/stdout" 2>"$r/stderr" &
   renewd_pid=$!
   up=0
   for _ in $(seq 1 100); do # at most 10 s
-    if curl -fsS --max-time 2 --cacert "$r/tls-chain.pem" "https://127.0.0.1:$port/readyz" >"$r/readyz" 2>/dev/null; then
+    port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$r/stderr" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
+    if [ -n "$port" ] && curl -fsS --max-time 2 --cacert "$r/tls-chain.pem" "https://127.0.0.1:$port/readyz" >"$r/readyz" 2>/dev/null; then
       up=1
       break
     fi
@@ -347,7 +349,13 @@ wexport() { HOME=$dist/wine/home LANG=zh_CN.UTF-8 LC_ALL=zh_CN.UTF-8 "$@"; }
 c=$WINEPREFIX/drive_c
 exe_installed="$c/Program Files/UKeyRenew/ukeyrenew.exe"
 lnks() { find "$c" "$dist/wine/home" -name "$appname.lnk" 2>/dev/null | sort; }
-products() { wexport wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' 2>/dev/null | grep -c '\\{' ; }
+products() { # MSI products registered, 64-bit and 32-bit (Wow6432Node) views
+  local k
+  for k in 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' \
+    'HKLM\Software\Wow6432Node\Microsoft\Windows\CurrentVersion\Uninstall'; do
+    wexport wine reg query "$k" 2>/dev/null
+  done | grep -c '\\{'
+}
 
 # Install, upgrade to a newer MSI built the same way, uninstall.
 msi=$dist/ukeyrenew-$version-windows-x64.msi
@@ -377,6 +385,21 @@ fi
 check "uninstall removes the program and its folder" test ! -e "$c/Program Files/UKeyRenew"
 check "uninstall removes both shortcuts and the Start-menu folder" test -z "$(lnks; find "$c" -type d -name "$appname")"
 check "uninstall leaves no product registered" test "$(products)" -eq "$before"
+
+# The x86 MSI (same upgrade code) replaces an installed x64 one, and goes.
+msi86=$dist/ukeyrenew-$version-windows-x86.msi
+exe86_installed="$c/Program Files (x86)/UKeyRenew/ukeyrenew.exe"
+if wexport wine msiexec /i "$msi" /qn >/dev/null 2>&1; then
+  check "msiexec installs the x86 MSI over the x64 one" wexport wine msiexec /i "$msi86" /qn
+  check "the x86 program is in Program Files (x86)\UKeyRenew" cmp "$exe86_installed" "$dist/windows-x86/ukeyrenew.exe"
+  check "the x64 program is gone: one client per PC" test ! -e "$exe_installed"
+  check "x64 to x86 leaves one product and one pair of shortcuts" test "$(products)" -eq $((before + 1)) -a "$(lnks | wc -l)" -eq 2
+  check "msiexec uninstalls the x86 MSI without a trace" wexport bash -c \
+    'wine msiexec /x "$1" /qn && test ! -e "$2" && test -z "$(find "$3" "$4" -name "$5.lnk")"' \
+    _ "$msi86" "$c/Program Files (x86)/UKeyRenew" "$c" "$dist/wine/home" "$appname"
+else
+  bad "msiexec installs the x64 MSI again"
+fi
 
 # Smoke run: the packaged, signed .exe in a Chinese locale until its window shows.
 exe=$dist/windows-x64/ukeyrenew.exe
