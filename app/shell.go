@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -88,8 +89,25 @@ func placeholder(name string, icon fyne.Resource, what string) *container.TabIte
 	return container.NewTabItemWithIcon(name, icon, container.NewPadded(container.NewVBox(title, notYet, body)))
 }
 
-// Run starts the Tokens view-model; it returns when ctx is done.
-func (u *UI) Run() { u.VM.Run(u.ctx) }
+// StartupSettle is how long after Run the start-up scratch memory is handed
+// back to the operating system.
+const StartupSettle = 2 * time.Second
+
+// Run starts the Tokens view-model; it returns when ctx is done. Once the
+// window has settled it returns the start-up garbage (font tables parsed per
+// text style, decoded images, rasterised glyphs: about 20 MB) to the
+// operating system: the client stays open all day, and Go would otherwise
+// keep those pages until the heap grew into them.
+func (u *UI) Run() {
+	go func() {
+		select {
+		case <-time.After(StartupSettle):
+			debug.FreeOSMemory()
+		case <-u.ctx.Done():
+		}
+	}()
+	u.VM.Run(u.ctx)
+}
 
 // ShowPIN opens the PIN dialog for the token with serial (checking the PIN).
 func (u *UI) ShowPIN(serial string) {
