@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
@@ -164,5 +167,41 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("renewed certificate %s not on the token", is.Serial)
+	}
+}
+
+func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
+	e := newSvcEnv(t)
+	hsm := softhsmtest.New(t)
+	m, tokSerial, certSerial := e.tokenWithCert(hsm)
+	acc := e.signedIn()
+	a := e.readyApp(acc, certSerial, true)
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	w := newTestWindow(t, widget.NewLabel(""))
+	s := NewWriteScreen(t.Context(), vm, w)
+	w.SetContent(s.Object())
+	if err := vm.Prepare(t.Context(), src, a); err != nil {
+		t.Fatal(err)
+	}
+	fyne.DoAndWait(s.Show)
+	onUI(t, "re-key asked first", func() bool { return s.RekeyOK.Visible() && s.Start.Disabled() })
+	if msg := get[string](t, vm.Message); !strings.Contains(msg, "旧密钥") {
+		t.Fatalf("no warning about the old key: %q", msg)
+	}
+	test.Tap(s.RekeyOK)
+	onUI(t, "start enabled after consent", func() bool { return !s.RekeyOK.Visible() && !s.Start.Disabled() })
+	test.Tap(s.Start)
+	onUI(t, "pin dialog open", func() bool { return s.pin != nil && s.pin.entry.Visible() })
+	test.Type(s.pin.entry, testPIN)
+	test.Tap(s.pin.ok)
+	eventually(t, "written", func() bool { return get[bool](t, vm.Done) })
+	got, err := acc.Client().GetApplication(t.Context(), a.ID)
+	if err != nil || got.Status != renewal.StatusInstalled {
+		t.Fatalf("application %v %v", got.Status, err)
+	}
+	out := hsm.PKCS11Tool(t, tokSerial, "--login", "--pin", testPIN, "--list-objects", "--type", "privkey")
+	if strings.Count(out, "Private Key Object") != 1 || strings.Contains(out, "ID:         a1") {
+		t.Fatalf("after a re-key the token should hold one new private key:\n%s", out)
 	}
 }

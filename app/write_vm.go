@@ -76,9 +76,9 @@ type WriteVM struct {
 	// NeedsRekeyOK is true while a re-key waits for the clerk's consent.
 	NeedsRekeyOK binding.Bool
 
-	mu     sync.Mutex
-	app    *renewal.Application
-	serial string
+	mu      sync.Mutex
+	app     *renewal.Application
+	serial  string
 	rekeyOK bool
 }
 

@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// WriteScreen writes the renewed certificate: a re-key consent when
+// needed, the PIN dialog, then the steps with a progress bar; and a banner
+// offering to finish a write that was interrupted.
+type WriteScreen struct {
+	vm  *WriteVM
+	ctx context.Context
+	win fyne.Window
+
+	root     *fyne.Container
+	Start    *widget.Button
+	RekeyOK  *widget.Button
+	finish   *fyne.Container
+	target   *widget.Label
+	pin      *PINDialog // the open PIN dialog, for tests
+	canStart binding.Bool
+}
+
+// NewWriteScreen builds the screen over win (for the PIN dialog).
+func NewWriteScreen(ctx context.Context, vm *WriteVM, win fyne.Window) *WriteScreen {
+	s := &WriteScreen{vm: vm, ctx: ctx, win: win, canStart: binding.NewBool()}
+	s.makeUI()
+	return s
+}
+
+// Object is the screen's root.
+func (s *WriteScreen) Object() fyne.CanvasObject { return s.root }
+
+func (s *WriteScreen) makeUI() {
+	s.target = widget.NewLabel(lang.X("write.choose", "在“申请进度”中，对“待下载”的申请点击“写入 UKey”。"))
+	s.target.Wrapping = fyne.TextWrapWord
+	s.RekeyOK = widget.NewButtonWithIcon(lang.X("write.rekey_ok", "我已了解，生成新密钥"), theme.WarningIcon(), s.vm.ConfirmRekey)
+	s.RekeyOK.Importance = widget.WarningImportance
+	bindVisible(s.vm.NeedsRekeyOK, s.RekeyOK, false)
+	s.Start = widget.NewButtonWithIcon(lang.X("write.start", "输入口令并写入"), theme.DownloadIcon(), s.askPIN)
+	s.Start.Importance = widget.HighImportance
+	for _, b := range []binding.DataItem{s.vm.Busy, s.vm.Done, s.vm.NeedsRekeyOK} {
+		b.AddListener(binding.NewDataListener(s.update))
+	}
+	bindEnabled(s.canStart, s.Start, false)
+
+	bar := widget.NewProgressBarWithData(s.vm.Progress)
+	step := widget.NewLabelWithData(s.vm.StepText)
+	steps := widget.NewLabel(lang.X("write.steps", "步骤：获取新证书 → 写入 UKey → 校验 → 通知续期服务"))
+	steps.Importance = widget.LowImportance
+	note := widget.NewLabel(lang.X("write.safe", "写入过程中即使拔出 UKey 或断电，UKey 上也始终保留可用的证书；下次启动时可以继续完成。"))
+	note.Wrapping = fyne.TextWrapWord
+	note.Importance = widget.LowImportance
+
+	s.finish = container.NewVBox()
+	s.vm.Unfinished.AddListener(binding.NewDataListener(s.rebuildFinish))
+	s.root = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), s.finish, s.target, messageLabel(s.vm.Message),
+		container.NewHBox(s.RekeyOK, s.Start), steps, bar, step, note)
+}
+
+func (s *WriteScreen) rebuildFinish() {
+	serials, _ := s.vm.Unfinished.Get()
+	objs := []fyne.CanvasObject{}
+	for _, serial := range serials {
+		b := widget.NewButtonWithIcon(lang.X("write.finish", "继续未完成的写入（UKey {{.Serial}}）", map[string]any{"Serial": serial}),
+			theme.MediaReplayIcon(), func() { s.askFinishPIN(serial) })
+		b.Importance = widget.WarningImportance
+		objs = append(objs, b)
+	}
+	s.finish.Objects = objs
+	s.finish.Refresh()
+}
+
+// Show points the screen at the prepared target (after WriteVM.Prepare).
+func (s *WriteScreen) Show() {
+	a, serial := s.vm.Target()
+	if a == nil {
+		return
+	}
+	s.target.SetText(lang.X("write.target", "申请 {{.ID}}：证书 {{.Cert}}，UKey 序列号 {{.Serial}}", map[string]any{"ID": a.ID, "Cert": a.CertSerial, "Serial": serial}))
+	s.update()
+}
+
+func (s *WriteScreen) update() {
+	a, _ := s.vm.Target()
+	busy, _ := s.vm.Busy.Get()
+	done, _ := s.vm.Done.Get()
+	rk, _ := s.vm.NeedsRekeyOK.Get()
+	_ = s.canStart.Set(a != nil && !busy && !done && !rk)
+}
+
+func (s *WriteScreen) askPIN() {
+	s.pin = NewPINDialog(s.ctx, s.vm.PINVM(), s.win, func() {
+		go func() { _ = s.vm.Run(s.ctx) }()
+	})
+	s.pin.Show(s.win)
+}
+
+func (s *WriteScreen) askFinishPIN(serial string) {
+	s.pin = NewPINDialog(s.ctx, s.vm.FinishPINVM(serial), s.win, func() {
+		go func() { _ = s.vm.Finish(s.ctx) }()
+	})
+	s.pin.Show(s.win)
+}
