@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// FinVerifyScreen asks for the transfer's code and, after a failure, for
+// the corrected bank account.
+type FinVerifyScreen struct {
+	vm  *FinVerifyVM
+	ctx context.Context
+
+	root    *fyne.Container
+	Code    *widget.Entry
+	Submit  *widget.Button
+	Correct *widget.Button
+}
+
+// NewFinVerifyScreen builds the screen.
+func NewFinVerifyScreen(ctx context.Context, vm *FinVerifyVM) *FinVerifyScreen {
+	s := &FinVerifyScreen{vm: vm, ctx: ctx}
+	s.makeUI()
+	return s
+}
+
+// Object is the screen's root.
+func (s *FinVerifyScreen) Object() fyne.CanvasObject { return s.root }
+
+// Load shows application id.
+func (s *FinVerifyScreen) Load(id string) { go func() { _ = s.vm.Load(s.ctx, id) }() }
+
+func (s *FinVerifyScreen) makeUI() {
+	status := messageLabel(s.vm.Status)
+	s.Code = widget.NewEntryWithData(s.vm.Code)
+	s.Code.SetPlaceHolder(lang.X("fv.code_ph", "6 位验证码"))
+	submit := func() { go func() { _ = s.vm.SubmitCode(s.ctx) }() }
+	s.Code.OnSubmitted = func(string) { submit() }
+	s.Submit = widget.NewButtonWithIcon(lang.X("fv.submit", "提交验证码"), theme.ConfirmIcon(), submit)
+	s.Submit.Importance = widget.HighImportance
+	codeBox := container.NewVBox(widget.NewLabel(lang.X("fv.code", "转账附言中的验证码")),
+		container.NewBorder(nil, nil, nil, s.Submit, s.Code), fieldMsg(s.vm.CodeMsg))
+	bindVisible(s.vm.Verified, codeBox, true)
+
+	name := widget.NewEntryWithData(s.vm.AccountName)
+	bank := widget.NewEntryWithData(s.vm.BankName)
+	num := widget.NewEntryWithData(s.vm.AccountNumber)
+	s.Correct = widget.NewButtonWithIcon(lang.X("fv.correct", "更正并重新打款"), theme.ViewRefreshIcon(), func() {
+		go func() { _ = s.vm.CorrectBank(s.ctx) }()
+	})
+	correct := container.NewVBox(widget.NewLabelWithStyle(lang.X("fv.correct_title", "对公账户有误？更正后重新打款"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		container.NewGridWithColumns(3,
+			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_name")), name),
+			container.NewVBox(widget.NewLabel(fieldLabel("bank.bank_name")), bank),
+			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_number")), num)),
+		fieldMsg(s.vm.BankMsg), container.NewHBox(s.Correct))
+	bindVisible(s.vm.CanCorrect, correct, false)
+	s.root = container.NewVBox(heading(lang.X("fv.title", "金融认证")), status, codeBox, messageLabel(s.vm.Message), widget.NewSeparator(), correct)
+}
