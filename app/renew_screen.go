@@ -33,6 +33,9 @@ type RenewScreen struct {
 	Submit              *widget.Button
 	form                *fyne.Container
 	invoiceBox, postBox *fyne.Container
+	// Pick chooses the certificate to renew among those on the inserted tokens.
+	Pick  *widget.Select
+	picks map[string]string // option → certificate serial
 }
 
 // NewRenewScreen builds the screen.
@@ -106,6 +109,13 @@ func (s *RenewScreen) makeUI() {
 		serial.SetText(lang.X("renew.for_cert", "证书序列号 {{.Serial}}（从 UKey 读取）", map[string]any{"Serial": strings.ToUpper(v)}))
 	}))
 	serial.TextStyle.Bold = true
+	s.picks = map[string]string{}
+	s.Pick = widget.NewSelect(nil, func(opt string) {
+		if cs, ok := s.picks[opt]; ok {
+			go func() { _ = s.vm.Start(s.ctx, cs) }()
+		}
+	})
+	s.Pick.PlaceHolder = lang.X("renew.pick", "选择 UKey 上要续期的证书")
 
 	s.Years = widget.NewSelect(nil, func(opt string) {
 		if y := yearsOf(opt); y > 0 {
@@ -188,7 +198,26 @@ func (s *RenewScreen) makeUI() {
 	s.form = container.NewVBox(years, org, rep, bank, s.Invoice, invoiceFields, pickup, s.Rekey, rekeyWarn,
 		widget.NewLabel(lang.X("apps.comment", "说明")), s.Comment)
 	bindVisible(s.vm.Ready, s.form, false)
-	top := container.NewVBox(heading(lang.X("renew.title", "续期申请")), serial, messageLabel(s.vm.Message))
+	top := container.NewVBox(heading(lang.X("renew.title", "续期申请")), s.Pick, serial, messageLabel(s.vm.Message))
 	bottom := container.NewHBox(s.Save, s.Submit)
 	s.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(container.NewPadded(s.form)))
+}
+
+// SetTokens offers the certificates on the inserted tokens (from the
+// Tokens view-model) in the picker. Call it on the UI goroutine.
+func (s *RenewScreen) SetTokens(toks []TokenView) {
+	s.picks = map[string]string{}
+	opts := []string{}
+	for _, t := range toks {
+		for _, c := range t.Certs {
+			if c.Problem != "" || c.Serial == "" {
+				continue
+			}
+			opt := c.Holder + " · " + c.Serial + " · " + c.Badge
+			s.picks[opt] = c.Serial
+			opts = append(opts, opt)
+		}
+	}
+	s.Pick.Options = opts
+	s.Pick.Refresh()
 }

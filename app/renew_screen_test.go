@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -20,9 +21,16 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 		t.Fatalf("no prompt to pick a certificate: %s", screenText(s.Object()))
 	}
 	onUI(t, "save disabled without a certificate", func() bool { return s.Save.Disabled() && s.Submit.Disabled() })
-	if err := vm.Start(t.Context(), e.serials["near"]); err != nil {
-		t.Fatal(err)
+	// The certificate is picked from those on the tokens, never typed.
+	fyne.DoAndWait(func() {
+		s.SetTokens([]TokenView{{Serial: "T1", Certs: []CertView{
+			{Holder: "损坏的证书", Problem: "无法解析"},
+			{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+	})
+	if len(s.Pick.Options) != 1 {
+		t.Fatalf("picker offers %v", s.Pick.Options)
 	}
+	fyne.DoAndWait(func() { s.Pick.SetSelected(s.Pick.Options[0]) })
 	onUI(t, "form shown", func() bool { return s.form.Visible() && !s.Save.Disabled() })
 	txt := screenText(s.Object())
 	for _, want := range []string{"证书序列号 " + strings.ToUpper(e.serials["near"]) + "（从 UKey 读取）", "已根据证书和上次申请预先填好", "统一社会信用代码", "¥300.00"} {
