@@ -338,6 +338,7 @@ func runPayments(t *testing.T, e *env) {
 		if count(acts, "application.cancel") != 1 || count(acts, "refund.requested") != 1 || count(acts, "application.mark_refunded") != 1 {
 			t.Fatalf("audit: %v", acts)
 		}
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "again"})
 
 		// After 7 days a clerk may not cancel a paid application.
 		b := e.approved(ct, reviewer, "p5")
@@ -355,6 +356,41 @@ func runPayments(t *testing.T, e *env) {
 		e.ok(http.StatusOK, &b, "POST", "/v1/applications/"+b.ID+"/cancel", admin, renewal.VersionRequest{Version: b.Version})
 		if b.Status != renewal.StatusCancelled || b.Payment != renewal.PaymentRefunding {
 			t.Fatalf("admin cancel: %+v", b.State)
+		}
+		// WeChat fails the refund: the money is still the CA's (paid), and
+		// the admin asks again; this time it is settled.
+		var bs server.PaymentStatus
+		e.ok(http.StatusOK, &bs, "GET", "/v1/applications/"+b.ID+"/payment", admin, nil)
+		if err := e.paySim.Sim.FailRefund(bs.Refunds[0].OutRefundNo); err != nil {
+			t.Fatal(err)
+		}
+		e.paySim.Sim.Wait()
+		e.ok(http.StatusOK, &bs, "GET", "/v1/applications/"+b.ID+"/payment", admin, nil)
+		if bs.State != renewal.PaymentPaid || bs.Refunds[0].State != payment.RefundStateFailed {
+			t.Fatalf("after a failed refund: %+v", bs)
+		}
+		e.ok(http.StatusOK, &b, "POST", "/v1/applications/"+b.ID+"/payment/refund", admin, server.RefundRequest{Reason: "重新退款"})
+		if b.Status != renewal.StatusCancelled || b.Payment != renewal.PaymentRefunding {
+			t.Fatalf("refund asked again: %+v", b.State)
+		}
+		e.ok(http.StatusOK, &bs, "GET", "/v1/applications/"+b.ID+"/payment", admin, nil)
+		if len(bs.Refunds) != 2 {
+			t.Fatalf("refunds: %+v", bs.Refunds)
+		}
+		for _, rf := range bs.Refunds {
+			if rf.State == payment.RefundStateProcessing {
+				if err := e.paySim.Sim.SettleRefund(rf.OutRefundNo); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		e.paySim.Sim.Wait()
+		e.ok(http.StatusOK, &b, "GET", "/v1/applications/"+b.ID, admin, nil)
+		if b.Payment != renewal.PaymentRefunded {
+			t.Fatalf("after the second refund: %+v", b.State)
+		}
+		if acts := e.auditActions(admin, b.ID); count(acts, "application.refund_failed") != 1 || count(acts, "refund.failed") != 1 {
+			t.Fatalf("audit: %v", acts)
 		}
 	})
 

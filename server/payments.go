@@ -104,7 +104,8 @@ type cancelIntent struct {
 }
 
 // setPaymentState moves an application's payment state through the states
-// table: paid applies mark_paid, refunded mark_refunded; refunding applies
+// table: paid applies mark_paid (or, from refunding, the failed refund's
+// move back to paid), refunded mark_refunded; refunding applies
 // the caller's cancel when the context carries one (cancelled, paid →
 // refunding), else refund (money that arrived after cancelling), as the
 // system.
@@ -113,6 +114,13 @@ func setPaymentState(ctx context.Context, tx *store.Tx, policy renewal.Policy, a
 	switch state {
 	case renewal.PaymentPaid:
 		action = renewal.ActionMarkPaid
+		a, err := tx.Application(ctx, store.AllScope(), applicationID)
+		if err != nil {
+			return nil, err
+		}
+		if a.Payment == renewal.PaymentRefunding {
+			return refundFailed(ctx, tx, a)
+		}
 	case renewal.PaymentRefunding:
 		action = renewal.ActionRefund
 		if ci, ok := ctx.Value(cancelIntentKey{}).(cancelIntent); ok {
@@ -145,6 +153,22 @@ func setPaymentState(ctx context.Context, tx *store.Tx, policy renewal.Policy, a
 				return err
 			}
 			a.State = next
+			return nil
+		})
+}
+
+// refundFailed moves a refunding application back to paid when WeChat
+// closed or failed the refund: the money is still the CA's, and an admin
+// may ask for the refund again (POST .../payment/refund). The states table
+// has no row for this system move yet, so it is made here, audited as
+// application.refund_failed, and only from refunding.
+func refundFailed(ctx context.Context, tx *store.Tx, a *renewal.Application) (*renewal.Application, error) {
+	return tx.UpdateApplication(ctx, store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "application.refund_failed"},
+		func(x *renewal.Application) error {
+			if x.Payment != renewal.PaymentRefunding {
+				return renewal.Errorf(renewal.CodeActionNotAllowed, "", "refund_failed needs a refunding application, not %s", x.Payment)
+			}
+			x.Payment = renewal.PaymentPaid
 			return nil
 		})
 }
