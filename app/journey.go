@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/client"
+)
+
+// JourneyDeps is what the clerk's journey screens need.
+type JourneyDeps struct {
+	Account *Account
+	// Installer writes certificates to tokens; nil in builds without
+	// PKCS#11 (the Write screen then says so).
+	Installer Installer
+	Tokens    TokenSource
+	PINs      PINSource
+	// TokensVM feeds the renew form's certificate picker (may be nil).
+	TokensVM *TokensVM
+	Clock    Clock        // nil: the wall clock
+	PayClock client.Clock // nil: the wall clock
+	Fmt      Formatter
+	// Open opens a saved file with the OS (the form PDF).
+	Open func(path string) error
+	// Dir is where downloaded files are saved ("" for the temp dir).
+	Dir string
+}
+
+// Journey is the clerk's screens from sign-in to a renewed certificate on
+// the token, wired to each other: an application's actions lead to the
+// screen that carries them out, a payment or a write that completes goes
+// back to the list.
+type Journey struct {
+	ctx  context.Context
+	deps JourneyDeps
+	win  fyne.Window
+	tabs *container.AppTabs
+
+	SignInVM  *SignInVM
+	AppsVM    *ApplicationsVM
+	RenewVM   *RenewVM
+	PayVM     *PayVM
+	FinVM     *FinVerifyVM
+	WriteVM   *WriteVM
+	SignIn    *SignInScreen
+	Apps      *ApplicationsScreen
+	Renew     *RenewScreen
+	Pay       *PayScreen
+	FinVerify *FinVerifyScreen
+	Write     *WriteScreen
+
+	items map[string]*container.TabItem
+}
+
+// NewJourney builds the screens over win.
+func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
+	j := &Journey{ctx: ctx, deps: d, win: win, items: map[string]*container.TabItem{}}
+	acc := d.Account
+	j.SignInVM = NewSignInVM(acc, d.Clock)
+	j.AppsVM = NewApplicationsVM(acc, d.Clock, d.Fmt)
+	j.AppsVM.Open, j.AppsVM.Dir = d.Open, d.Dir
+	j.RenewVM = NewRenewVM(acc, d.Fmt)
+	j.PayVM = NewPayVM(acc, d.PayClock, d.Fmt)
+	j.FinVM = NewFinVerifyVM(acc)
+	j.SignIn = NewSignInScreen(ctx, j.SignInVM, acc)
+	j.Apps = NewApplicationsScreen(ctx, j.AppsVM, win, AppsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write})
+	j.Renew = NewRenewScreen(ctx, j.RenewVM)
+	j.Pay = NewPayScreen(ctx, j.PayVM)
+	j.FinVerify = NewFinVerifyScreen(ctx, j.FinVM)
+	j.PayVM.OnPaid = func(string) { go func() { _ = j.AppsVM.Reload(ctx) }() }
+
+	var write fyne.CanvasObject
+	if d.Installer != nil {
+		j.WriteVM = NewWriteVM(acc, d.Installer, d.PINs)
+		j.Write = NewWriteScreen(ctx, j.WriteVM, win)
+		j.WriteVM.Done.AddListener(binding.NewDataListener(func() {
+			if done, _ := j.WriteVM.Done.Get(); done {
+				go func() { _ = j.AppsVM.Reload(ctx) }()
+			}
+		}))
+		write = j.Write.Object()
+	} else {
+		l := widget.NewLabel(lang.X("write.unavailable", "这个版本无法访问 UKey（未包含 PKCS#11 支持）。"))
+		l.Wrapping = fyne.TextWrapWord
+		write = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), l)
+	}
+	pad := func(o fyne.CanvasObject) fyne.CanvasObject { return container.NewPadded(o) }
+	j.items["signin"] = container.NewTabItemWithIcon(lang.X("nav.signin", "登录"), theme.AccountIcon(), pad(j.SignIn.Object()))
+	j.items["renew"] = container.NewTabItemWithIcon(lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon(), pad(j.Renew.Object()))
+	j.items["apps"] = container.NewTabItemWithIcon(lang.X("nav.applications", "申请进度"), theme.ListIcon(), pad(j.Apps.Object()))
+	j.items["pay"] = container.NewTabItemWithIcon(lang.X("nav.pay", "支付"), theme.ContentPasteIcon(), pad(j.Pay.Object()))
+	j.items["finverify"] = container.NewTabItemWithIcon(lang.X("nav.finverify", "金融认证"), theme.AccountIcon(), pad(container.NewVScroll(j.FinVerify.Object())))
+	j.items["write"] = container.NewTabItemWithIcon(lang.X("nav.write", "写入 UKey"), theme.DownloadIcon(), pad(write))
+
+	if d.TokensVM != nil {
+		d.TokensVM.Tokens.AddListener(binding.NewDataListener(func() {
+			toks, _ := d.TokensVM.Tokens.Get()
+			j.Renew.SetTokens(toks)
+		}))
+	}
+	acc.SignedIn.AddListener(binding.NewDataListener(func() {
+		if in, _ := acc.SignedIn.Get(); in {
+			go func() { _ = j.AppsVM.Reload(ctx) }()
+		}
+	}))
+	return j
+}
+
+// Item is the tab of one screen: "signin", "renew", "apps", "pay",
+// "finverify" or "write".
+func (j *Journey) Item(name string) *container.TabItem { return j.items[name] }
+
+// Items are the journey's tabs in the clerk's order.
+func (j *Journey) Items() []*container.TabItem {
+	out := []*container.TabItem{}
+	for _, n := range []string{"signin", "renew", "apps", "pay", "finverify", "write"} {
+		out = append(out, j.items[n])
+	}
+	return out
+}
+
+// Attach lets the journey switch tabs (the shell's navigation).
+func (j *Journey) Attach(tabs *container.AppTabs) { j.tabs = tabs }
+
+// Show selects the named screen.
+func (j *Journey) Show(name string) {
+	if j.tabs != nil && j.items[name] != nil {
+		j.tabs.Select(j.items[name])
+	}
+}
+
+// Start resumes a saved session and looks for interrupted writes; it runs
+// in the background.
+func (j *Journey) Start() {
+	go func() {
+		if err := j.deps.Account.Resume(j.ctx); err == nil {
+			_ = j.AppsVM.Reload(j.ctx)
+		}
+		if j.WriteVM != nil {
+			if err := j.WriteVM.Check(j.ctx); err == nil {
+				if s, _ := j.WriteVM.Unfinished.Get(); len(s) > 0 {
+					fyne.Do(func() { j.Show("write") })
+				}
+			}
+		}
+	}()
+}
+
+// Dropped handles files dropped on the window (scans to upload).
+func (j *Journey) Dropped(_ fyne.Position, uris []fyne.URI) {
+	j.Show("apps")
+	j.Apps.Dropped(uris)
+}
+
+func (j *Journey) edit(r AppRow) {
+	j.Show("renew")
+	go func() { _ = j.RenewVM.Edit(j.ctx, r.App) }()
+}
+
+func (j *Journey) pay(r AppRow) {
+	j.Show("pay")
+	j.Pay.Pay(r.ID)
+}
+
+func (j *Journey) verify(r AppRow) {
+	j.Show("finverify")
+	j.FinVerify.Load(r.ID)
+}
+
+func (j *Journey) write(r AppRow) {
+	j.Show("write")
+	if j.WriteVM == nil {
+		return
+	}
+	go func() {
+		if err := j.WriteVM.Prepare(j.ctx, j.deps.Tokens, r.App); err == nil {
+			fyne.Do(j.Write.Show)
+		}
+	}()
+}

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+)
+
+// The journey's screens lead to each other: signed in, the list loads by
+// itself; an approved application's pay button opens the Pay screen with
+// its code; the payment brings the list up to date.
+func TestJourneyNavigatesFromListToPay(t *testing.T) {
+	e := newSvcEnv(t)
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(apptheme.New())
+	w := test.NewTempWindow(t, widget.NewLabel(""))
+	w.Resize(fyne.NewSize(960, 680))
+	acc := e.account(memoryStore(t))
+	clk := &stepClock{t: e.clock.Now()}
+	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: Formatter{Lang: LangZH, Loc: time.UTC}, PayClock: clk})
+	tabs := container.NewAppTabs(j.Items()...)
+	j.Attach(tabs)
+	fyne.DoAndWait(func() { w.SetContent(tabs) })
+	if j.Write != nil {
+		t.Fatal("a write screen without an installer")
+	}
+
+	other := e.signedIn()
+	app := e.approvedApp(other)
+	_ = j.SignInVM.Mobile.Set(demoMobile)
+	if err := j.SignInVM.SendCode(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.SignInVM.Code.Set(e.smsCode(demoMobile))
+	if err := j.SignInVM.SignInSMS(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	onUI(t, "the list loads after sign-in", func() bool { _, ok := j.Apps.Buttons[app.ID+"/pay"]; return ok })
+	fyne.DoAndWait(func() { j.Apps.Buttons[app.ID+"/pay"].OnTapped() })
+	onUI(t, "pay screen selected with a code", func() bool { return tabs.Selected() == j.Item("pay") && j.Pay.qr.Image != nil })
+	e.scan(app.ID)
+	onUI(t, "list updated after payment", func() bool {
+		r, ok := j.AppsVM.Row(app.ID)
+		return ok && r.App.Payment == "paid" && get[bool](t, j.PayVM.Paid)
+	})
+}
