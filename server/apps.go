@@ -221,6 +221,17 @@ func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	role := principalOf(r.Context()).user.Role
+	if s.pay != nil {
+		// A draft may have a live QR code (pay before review): it is closed
+		// first, so no money comes for a deleted application; if it was paid
+		// meanwhile the application is paid now and the delete is refused.
+		if _, err := s.store.Application(r.Context(), scope(r.Context()), id); err != nil {
+			return storeErr(err, "")
+		}
+		if _, err := s.pay.CloseOpen(r.Context(), id); err != nil {
+			return fmt.Errorf("close the QR order before deleting %s: %w", id, err)
+		}
+	}
 	err = s.store.DeleteApplication(r.Context(), scope(r.Context()), id, version, s.change(r, "application.delete"),
 		func(a *renewal.Application) error {
 			_, err := renewal.Apply(a.State, s.cfg.Policy, role, renewal.ActionDelete)

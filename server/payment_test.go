@@ -551,3 +551,45 @@ type wechatDelivery struct {
 	id     string
 	status int
 }
+
+// Under pay-before-review a draft can have a live QR code: deleting the
+// draft closes it; a draft paid meanwhile is not deleted.
+func TestDeleteDraftWithQRCode(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *server.Config) { c.Policy.PaymentTiming = renewal.PayBeforeReview }})
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	draft := func(h string) (renewal.Application, server.PaymentQR) {
+		var a renewal.Application
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].serial, Form: ptr(validForm(e.org, 1))})
+		var q server.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+		return a, q
+	}
+	a, q := draft("rsa")
+	e.ok(http.StatusNoContent, nil, "DELETE", "/v1/applications/"+a.ID+"?version=1", ct, nil)
+	if o, err := e.pay.Order(t.Context(), q.Order.OutTradeNo); err != nil || o.State != payment.OrderClosed {
+		t.Fatalf("the deleted draft's order: %+v %v", o, err)
+	}
+	if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
+		t.Fatal("the deleted draft's QR code was paid")
+	}
+	// Paid on the phone, notification still on its way: not deleted.
+	b, q2 := draft("sm2")
+	e.paySim.Sim.HoldNotifications(true)
+	if _, err := e.paySim.Sim.Pay(q2.Order.OutTradeNo); err != nil {
+		t.Fatal(err)
+	}
+	// The close found the money and credited it: the version the clerk
+	// had is stale, and a paid draft is not deleted at any version.
+	e.fails(http.StatusConflict, "stale_version", "DELETE", "/v1/applications/"+b.ID+"?version=1", ct, nil)
+	e.ok(http.StatusOK, &b, "GET", "/v1/applications/"+b.ID, ct, nil)
+	if b.Payment != renewal.PaymentPaid || b.Status != renewal.StatusEditing || b.Version != 2 {
+		t.Fatalf("paid draft: %+v v%d", b.State, b.Version)
+	}
+	e.fails(http.StatusConflict, "action_not_allowed", "DELETE", "/v1/applications/"+b.ID+"?version=2", ct, nil)
+	e.paySim.Sim.HoldNotifications(false)
+	e.paySim.Sim.ReleaseNotifications()
+	e.paySim.Sim.Wait()
+	// Another organisation's clerk cannot reach the close either.
+	other := e.smsSignIn(otherClerkMobile).AccessToken
+	e.fails(http.StatusNotFound, "not_found", "DELETE", "/v1/applications/"+b.ID+"?version=2", other, nil)
+}
