@@ -116,10 +116,18 @@ check "FyneApp.toml is unchanged (git diff --exit-code)" git diff --exit-code --
 toml() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\{0,1\}\([^\"]*\)\"\{0,1\}[[:space:]]*$/\1/p" FyneApp.toml | head -1; }
 version=$(toml Version) buildno=$(toml Build) appname=$(toml Name) appid=$(toml ID)
 
+# Built as `fyne package --release` would: Fyne's release mode, and fyne.Do
+# threading when FyneApp.toml migrated to it (the installed program has no
+# FyneApp.toml beside it to read at run time).
+want_tags=release
+grep -Eq '^[[:space:]]*fyneDo[[:space:]]*=[[:space:]]*true' FyneApp.toml && want_tags=$want_tags,migrated_fynedo
+tags_ok() { go version -m "$1" | grep -qxP "\tbuild\t-tags=$want_tags"; }
+
 echo "== Windows programs"
 for arch in x64 x86; do
   exe=$dist/windows-$arch/ukeyrenew.exe
   if [ ! -f "$exe" ]; then bad "$exe exists"; continue; fi
+  check "$arch exe is built with -tags=$want_tags" tags_ok "$exe"
   if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pefile' 2>/dev/null; then
     while IFS= read -r line; do
       case $line in ok*) ok "$arch exe: ${line#ok   }" ;; *) bad "$arch exe: ${line#FAIL }" ;; esac
@@ -208,6 +216,7 @@ if tar -tJf "$tarball" >"$log/client.lst" 2>&1; then
   done
   rm -rf "$log/client" && mkdir "$log/client" && tar -xJf "$tarball" -C "$log/client"
   check "client is an x86-64 ELF program" bash -c "file -b '$log/client/usr/local/bin/ukeyrenew' | grep -q 'ELF 64-bit.*x86-64'"
+  check "client is built with -tags=$want_tags" tags_ok "$log/client/usr/local/bin/ukeyrenew"
   if has desktop-file-validate; then
     check "client .desktop file is valid" desktop-file-validate "$log/client/usr/local/share/applications/$appid.desktop"
   else skip "desktop-file-validate (Debian desktop-file-utils)"; fi

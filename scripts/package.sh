@@ -17,7 +17,7 @@
 # certificate). scripts/package-check.sh makes a throw-away test certificate.
 #
 # The Windows programs are built with plain `go build` (cgo, mingw-w64,
-# -H windowsgui) plus a resource object (icon, version information, DPI-aware
+# -H windowsgui, Fyne's release tags) plus a resource object (icon, version information, DPI-aware
 # manifest) made by mingw's windres and handed to the external linker. Unlike
 # `fyne package` this never writes to the source tree: FyneApp.toml is only
 # read (Version, Build, Name), and the script checks it is unchanged.
@@ -68,9 +68,16 @@ IFS=. read -r vmaj vmin vpat <<<"$version"
 ((vmaj <= 255 && vmin <= 255 && vpat <= 65535 && buildno <= 65535)) || die "version $version.$buildno is beyond MSI's limits"
 echo "package: $appname ($appid) $version build $buildno"
 
+# The build tags `fyne package --release` would use: release (no FyneApp.toml
+# lookup at run time, release mode), and migrated_fynedo when FyneApp.toml
+# declares [Migrations] fyneDo = true, else the installed program (which has no
+# FyneApp.toml beside it) would run Fyne's threading in compatibility mode,
+# unlike `go run .` in development.
+tags=release
+grep -Eq '^[[:space:]]*fyneDo[[:space:]]*=[[:space:]]*true' FyneApp.toml && tags=$tags,migrated_fynedo
+
 mkdir -p "$build"
 : >"$dist/build-times.txt"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 # One icon for the .exe resources and the MSI (Add/Remove Programs, shortcuts).
 convert "$icon_png" -define icon:auto-resize=256,128,64,48,32,16 "$build/ukeyrenew.ico"
@@ -95,7 +102,7 @@ build_windows() { # build_windows GOARCH MSIARCH CC-PREFIX
 
   step "windows/$goarch client (cgo, $cross-gcc)"
   nice -n 10 env GOOS=windows GOARCH="$goarch" CGO_ENABLED=1 CC="$cross-gcc" \
-    go build -ldflags "-s -w -H windowsgui -extldflags=$out/rsrc.o" -o "$out/ukeyrenew-unsigned.exe" .
+    go build -tags "$tags" -ldflags "-s -w -H windowsgui -extldflags=$out/rsrc.o" -o "$out/ukeyrenew-unsigned.exe" .
   took "go build windows/$goarch"
   sign "$out/ukeyrenew-unsigned.exe" "$dist/windows-$msiarch/ukeyrenew.exe" "UKey Renew"
 
@@ -117,7 +124,7 @@ step "linux/amd64 client (cgo)"
 lc=$build/linux-client
 rm -rf "$lc"
 mkdir -p "$lc/usr/local/bin" "$lc/usr/local/share/applications" "$lc/usr/local/share/icons/hicolor/512x512/apps"
-nice -n 10 env CGO_ENABLED=1 go build -ldflags "-s -w" -o "$lc/usr/local/bin/ukeyrenew" .
+nice -n 10 env CGO_ENABLED=1 go build -tags "$tags" -ldflags "-s -w" -o "$lc/usr/local/bin/ukeyrenew" .
 took "go build linux/amd64 client"
 install -m644 "$pkg/linux/$appid.desktop" "$lc/usr/local/share/applications/$appid.desktop"
 convert "$icon_png" -resize 512x512 "$lc/usr/local/share/icons/hicolor/512x512/apps/$appid.png"
