@@ -198,6 +198,7 @@ func (vm *WriteVM) Run(ctx context.Context) error {
 		_ = vm.StepText.Set(StepName(s))
 	})
 	if err != nil {
+		_ = vm.Check(ctx) // an interrupted write is offered to finish
 		_ = vm.Message.Set(vm.writeErrText(err, serial))
 		vm.acc.Ended(ctx, err)
 		return err
@@ -216,7 +217,7 @@ func (vm *WriteVM) writeErrText(err error, serial string) string {
 	case errors.Is(err, ErrJobUnfinished):
 		return lang.X("write.unfinished", "UKey {{.Serial}} 上有一次未完成的写入，请先点击“继续未完成的写入”。", map[string]any{"Serial": serial})
 	case errors.Is(err, ErrNotConfirmed):
-		return lang.X("write.not_confirmed", "新证书已写入 UKey，但未能通知续期服务（{{.Err}}）。请点击“重试”，不会重复写入。",
+		return lang.X("write.not_confirmed", "新证书已写入 UKey，但未能通知续期服务（{{.Err}}）。请再次点击“输入口令并写入”，不会重复写入。",
 			map[string]any{"Err": ServiceErrText(errors.Unwrap(err))})
 	}
 	var api *client.APIError
