@@ -41,6 +41,7 @@ passed=0 failed=0 skipped=0
 log=$(mktemp -d /tmp/ukey-pkgcheck.XXXXXX)
 cleanup() {
   [ -n "${renewd_pid:-}" ] && kill "$renewd_pid" 2>/dev/null
+  [ -n "${WINEPREFIX:-}" ] && wineserver -k 2>/dev/null
   [ -n "${xvfb_pid:-}" ] && kill "$xvfb_pid" 2>/dev/null
   rm -rf "$log"
 }
@@ -339,11 +340,12 @@ fi
 export WINEPREFIX=$dist/wine/prefix WINEDEBUG=-all WINEARCH=win64
 # No Mono/Gecko prompts; no menu entries or .desktop files on the host.
 export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
-disp=$((100 + RANDOM % 800))
-Xvfb ":$disp" -screen 0 1024x768x24 -nolisten tcp >"$log/xvfb" 2>&1 &
+# Xvfb picks a free display itself (-displayfd): never another run's screen.
+Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$log/display" >"$log/xvfb" 2>&1 &
 xvfb_pid=$!
-export DISPLAY=:$disp
-for _ in $(seq 1 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ -s "$log/display" ] && break; sleep 0.1; done
+[ -s "$log/display" ] || { bad "Xvfb starts"; finish; }
+export DISPLAY=:$(head -1 "$log/display")
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   # A home of its own, so Wine's Desktop and Documents links never point
   # into the real home directory.
