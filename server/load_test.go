@@ -25,14 +25,17 @@ import (
 //	UKEY_TEST_PG_DSN=... go test -run '^$' -bench 'Load/postgres' -benchtime 4000x ./server/
 //
 // status: GET /v1/applications/{id} (token check, user, scope, row) — what
-// the client polls. submit: POST /v1/applications/{id}/submit of a draft
+// the client polls. payment: GET /v1/applications/{id}/payment of an
+// application with a live QR code — what the client polls during the 300 s
+// (scope, latest order, refunds; WeChat is asked at most every 3 s an
+// order, and the test clock stands still, so this is the database path). submit: POST /v1/applications/{id}/submit of a draft
 // (states table, version check, update and hash-chained audit entry, one
 // durable commit).
 
 func BenchmarkLoad(b *testing.B) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		b.Run(db, func(b *testing.B) {
-			for _, kind := range []string{"status", "submit"} {
+			for _, kind := range []string{"status", "submit", "payment"} {
 				b.Run(kind, func(b *testing.B) { loadBench(b, db == "postgres", kind) })
 			}
 		})
@@ -61,6 +64,9 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 			OrganisationID: e.org.ID, NotBefore: h.cert.NotBefore, NotAfter: h.cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.cert.Raw}
 		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: signed.User.ID, CertSerial: serial, Form: validForm(e.org, 1),
 			State: renewal.InitialState(renewal.DefaultPolicy()), PriceFen: 30000}
+		if kind == "payment" {
+			a.State = renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending}
+		}
 		err := e.st.Write(ctx, func(tx *store.Tx) error {
 			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
 				return err
@@ -71,13 +77,21 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 			b.Fatal(err)
 		}
 		ids[i] = a.ID
+		if kind == "payment" {
+			if _, err := e.pay.NewQR(ctx, a.ID, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}, Timeout: 30 * time.Second}
 	do := func(i int) (time.Duration, error) {
 		var req *http.Request
-		if kind == "status" {
+		switch kind {
+		case "status":
 			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)], nil)
-		} else {
+		case "payment":
+			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)]+"/payment", nil)
+		default:
 			body, _ := json.Marshal(renewal.SubmitRequest{Version: 1, Comment: "请审核"})
 			req, _ = http.NewRequest("POST", e.url+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
