@@ -120,7 +120,9 @@ func (p *P11Installer) Finish(ctx context.Context) (string, error) {
 	return lang.X("write.finished_nothing", "UKey 上没有需要完成的写入。"), nil
 }
 
-// Unfinished lists inserted tokens with a journal entry.
+// Unfinished lists inserted tokens with a journal entry of an interrupted
+// write. A re-key whose new key pair waits for its certificate is not one:
+// the next write of that application takes the pending key pair.
 func (p *P11Installer) Unfinished(ctx context.Context) ([]string, error) {
 	toks, err := p.src.List(ctx)
 	if err != nil {
@@ -132,7 +134,12 @@ func (p *P11Installer) Unfinished(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, t := range toks {
-		if e, err := j.Load(t.Serial); err == nil && e != nil {
+		e, err := j.Load(t.Serial)
+		if err != nil {
+			out = append(out, t.Serial) // an unreadable journal: Recover says what it finds
+			continue
+		}
+		if e != nil && !(e.Mode == token.Rekey && e.Step == token.StepAwaitingCert && e.Hold) {
 			out = append(out, t.Serial)
 		}
 	}

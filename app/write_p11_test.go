@@ -205,3 +205,56 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 		t.Fatalf("after a re-key the token should hold one new private key:\n%s", out)
 	}
 }
+
+// A re-key stopped after the new key pair was made (the app died before
+// the CA answered): that is no broken write, nothing is offered to finish,
+// and the next write takes the pending key pair instead of making another.
+func TestWriteResumesAPendingRekey(t *testing.T) {
+	e := newSvcEnv(t)
+	hsm := softhsmtest.New(t)
+	m, tokSerial, certSerial := e.tokenWithCert(hsm)
+	acc := e.signedIn()
+	a := e.readyApp(acc, certSerial, true)
+	journal := filepath.Join(t.TempDir(), "journal")
+	ctx := t.Context()
+
+	tok, err := m.Open(ctx, tokSerial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Login(ctx, []byte(testPIN)); err != nil {
+		t.Fatal(err)
+	}
+	j, err := token.OpenJournal(journal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := token.PrepareRekey(ctx, tok, token.InstallRequest{Mode: token.Rekey, ReplaceID: []byte{0xa1}, Journal: j, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Close()
+
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
+		t.Fatalf("a pending re-key offered as unfinished: %v %v", get[[]string](t, vm.Unfinished), err)
+	}
+	if err := vm.Prepare(ctx, src, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.PINVM().Submit(ctx, []byte(testPIN)); !errors.Is(err, ErrRekeyNotConfirmed) {
+		t.Fatalf("PIN taken before the re-key was agreed to: %v", err)
+	}
+	vm.ConfirmRekey()
+	if err := vm.PINVM().Submit(ctx, []byte(testPIN)); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Run(ctx); err != nil {
+		t.Fatalf("write after the interrupted re-key: %v (%q)", err, get[string](t, vm.Message))
+	}
+	out := hsm.PKCS11Tool(t, tokSerial, "--login", "--pin", testPIN, "--list-objects", "--type", "privkey")
+	if strings.Count(out, "Private Key Object") != 1 || !strings.Contains(out, "ID:         "+strings.ToLower(prep.NewID.String())) {
+		t.Fatalf("want exactly the pending key pair (id %s) on the token:\n%s", prep.NewID, out)
+	}
+}
