@@ -102,6 +102,11 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 	if r.Current >= 0 {
 		items = append(items, widget.NewLabel(progressText(r)))
 	}
+	if len(r.Docs) > 0 {
+		docs := widget.NewLabel(lang.X("apps.docs", "已上传：{{.Names}}", map[string]any{"Names": strings.Join(r.Docs, "、")}))
+		docs.Wrapping = fyne.TextWrapWord
+		items = append(items, docs)
+	}
 	if r.Reason != "" {
 		reason := widget.NewLabel(lang.X("apps.reason", "审核意见：{{.Reason}}", map[string]any{"Reason": r.Reason}))
 		reason.Importance = widget.DangerImportance

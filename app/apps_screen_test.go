@@ -65,6 +65,11 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 		return err == nil && len(docs.Items) == 1 && docs.Items[0].Name == "scan.png" && !get[bool](t, vm.Busy)
 	})
 
+	if err := vm.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	onUI(t, "uploads listed on the card", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "已上传：scan.png") })
+
 	// Rejected with a reason: the reason is shown, delete is gone.
 	if err := vm.Submit(ctx, a.ID, ""); err != nil {
 		t.Fatal(err)

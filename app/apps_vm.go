@@ -39,6 +39,8 @@ type AppRow struct {
 	Reason     string // the reviewer's, when rejected or on hold
 	Steps      []AppStep
 	Current    int // index of the first step not done; len(Steps) when all are
+	// Docs names the uploaded documents (read for applications that take uploads).
+	Docs []string
 	// Actions are exactly the clerk's renewal.AllowedActions in this state.
 	Actions []renewal.Action
 	App     renewal.Application
@@ -187,7 +189,15 @@ func (vm *ApplicationsVM) Reload(ctx context.Context) error {
 	}
 	rows := make([]AppRow, 0, len(page.Items))
 	for _, a := range page.Items {
-		rows = append(rows, vm.row(a, p))
+		r := vm.row(a, p)
+		if r.Can(renewal.ActionUploadDocument) {
+			if docs, err := vm.acc.Client().ListDocuments(ctx, a.ID); err == nil {
+				for _, d := range docs.Items {
+					r.Docs = append(r.Docs, d.Name)
+				}
+			}
+		}
+		rows = append(rows, r)
 	}
 	_ = vm.Rows.Set(rows)
 	if len(rows) == 0 {

@@ -1,0 +1,28 @@
+package app
+
+import (
+	"strings"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+)
+
+func TestFinVerifyScreenEntersTheCode(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	a := e.approvedApp(acc)
+	e.markPaid(a.ID)
+	vm := NewFinVerifyVM(acc)
+	s := NewFinVerifyScreen(t.Context(), vm)
+	newTestWindow(t, s.Object())
+	s.Load(a.ID)
+	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "转账 0.01 元") })
+	test.Type(s.Code, "12a")
+	test.Tap(s.Submit)
+	onUI(t, "a bad code is refused next to the field", func() bool { m, _ := vm.CodeMsg.Get(); return m != "" })
+	tr := e.bank.Transfers("755912345610801")
+	s.Code.SetText("")
+	test.Type(s.Code, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
+	test.Tap(s.Submit)
+	onUI(t, "verified", func() bool { return get[bool](t, vm.Verified) })
+}
