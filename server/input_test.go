@@ -170,6 +170,7 @@ func TestRateLimits(t *testing.T) {
 		c.Limits.IPPerSecond, c.Limits.IPBurst = 1, 30
 		c.Limits.AccountPerSecond, c.Limits.AccountBurst = 1, 5
 		c.Limits.SMSDailyPerIP = 3
+		c.Limits.NotifyPerSecond, c.Limits.NotifyBurst = 1, 3
 	}})
 	// Per IP: the burst, then 429 with Retry-After, then one a second again.
 	var last resp
@@ -180,6 +181,14 @@ func TestRateLimits(t *testing.T) {
 	}
 	if last.errCode() != "rate_limited" || last.header.Get("Retry-After") == "" {
 		t.Fatalf("per-IP limit: %d %s", last.status, last.body)
+	}
+	// Payment notifications have their own bucket: still served while the
+	// client limit is spent, and bounded themselves (unsigned ones here).
+	for i := range 4 {
+		r := e.do("POST", "/v1/payments/notify/wechat", "", map[string]string{"id": "flood"})
+		if want := i < 3; want != (r.status != http.StatusTooManyRequests) {
+			t.Fatalf("notification %d: %d %s", i+1, r.status, r.body)
+		}
 	}
 	e.clock.Add(40 * time.Second)
 	// Per account: 5, then refused although the IP has tokens.

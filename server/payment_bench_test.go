@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -34,7 +35,9 @@ func BenchmarkNotifications(b *testing.B) {
 }
 
 func notificationBench(b *testing.B, postgres bool) {
-	e := newEnv(b, envOptions{postgres: postgres, noValidate: true})
+	e := newEnv(b, envOptions{postgres: postgres, noValidate: true, cfg: func(c *server.Config) {
+		c.Limits.NotifyBurst = 1 << 30 // the test clock stands still: no refill
+	}})
 	ctx := context.Background()
 	clerk, err := e.st.UserByMobile(ctx, clerkMobile)
 	if err != nil {

@@ -35,6 +35,12 @@ type Limits struct {
 	AccountPerSecond float64 // signed-in requests, per user
 	AccountBurst     int
 	MaxLimiterKeys   int // buckets kept per limiter
+	// NotifyPerSecond and NotifyBurst limit payment notifications per
+	// client IP, apart from IPPerSecond: WeChat Pay sends from few addresses
+	// and may burst, and every refused notification is audited, so an
+	// unsigned flood must still be bounded. Over it, 429: the provider retries.
+	NotifyPerSecond float64
+	NotifyBurst     int
 
 	SMSCodeTTL        time.Duration
 	SMSResendAfter    time.Duration
@@ -73,8 +79,9 @@ func DefaultConfig() Config {
 		Limits: Limits{
 			IPPerSecond: 50, IPBurst: 100,
 			AccountPerSecond: 20, AccountBurst: 40,
-			MaxLimiterKeys: 100_000,
-			SMSCodeTTL:     5 * time.Minute, SMSResendAfter: 60 * time.Second, SMSMaxTries: 5,
+			MaxLimiterKeys:  100_000,
+			NotifyPerSecond: 200, NotifyBurst: 400,
+			SMSCodeTTL: 5 * time.Minute, SMSResendAfter: 60 * time.Second, SMSMaxTries: 5,
 			SMSDailyPerMobile: 10, SMSDailyPerIP: 50,
 			PasswordFailPerMinute: 5, PasswordFailBurst: 10,
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
@@ -125,6 +132,7 @@ type Server struct {
 	devPay  func(ctx context.Context, provider, outTradeNo string) error
 
 	ipLimit      *limiter
+	notifyLimit  *limiter
 	accountLimit *limiter
 	pwFailLimit  *limiter
 
@@ -154,6 +162,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
+		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
 	}
@@ -293,10 +302,14 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 
 func (s *Server) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Notifications are signed by the provider and come from its few
-		// addresses: a per-IP limit would only make it retry.
-		if strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, notifyPrefix) {
-			if ok, wait := s.ipLimit.allow(s.clientIP(r)); !ok {
+		// Notifications come from the provider's few addresses: they have
+		// a bucket of their own, larger than a client's.
+		lim := s.ipLimit
+		if strings.HasPrefix(r.URL.Path, notifyPrefix) {
+			lim = s.notifyLimit
+		}
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			if ok, wait := lim.allow(s.clientIP(r)); !ok {
 				s.writeError(w, r, withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return
 			}
