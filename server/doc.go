@@ -36,7 +36,8 @@
 // server's time so the client counts down without trusting its clock) and
 // polls GET .../payment, which asks WeChat Pay about an open order so a lost
 // notification still counts. WeChat Pay and Alipay notify POST
-// /v1/payments/notify/{provider}, signed (no session, no per-IP limit).
+// /v1/payments/notify/{provider}, signed (no session; a per-IP bucket of
+// their own, larger than a client's).
 // Cancelling a paid application refunds it in the same transaction as the
 // cancel (the caller's role and version travel in the context to the hook):
 // clerks within 7 days of payment, admins until the refund limit, nobody
