@@ -95,7 +95,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.items["renew"] = container.NewTabItemWithIcon(lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon(), pad(j.Renew.Object()))
 	j.items["apps"] = container.NewTabItemWithIcon(lang.X("nav.applications", "申请进度"), theme.ListIcon(), pad(j.Apps.Object()))
 	j.items["pay"] = container.NewTabItemWithIcon(lang.X("nav.pay", "支付"), theme.ContentPasteIcon(), pad(j.Pay.Object()))
-	j.items["finverify"] = container.NewTabItemWithIcon(lang.X("nav.finverify", "金融认证"), theme.AccountIcon(), pad(container.NewVScroll(j.FinVerify.Object())))
+	j.items["finverify"] = container.NewTabItemWithIcon(lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon(), pad(container.NewVScroll(j.FinVerify.Object())))
 	j.items["write"] = container.NewTabItemWithIcon(lang.X("nav.write", "写入 UKey"), theme.DownloadIcon(), pad(write))
 
 	if d.TokensVM != nil {

@@ -20,6 +20,13 @@ func fieldMsg(msg binding.String) *widget.Label {
 	l.Importance = widget.DangerImportance
 	l.Wrapping = fyne.TextWrapWord
 	l.SizeName = theme.SizeNameCaptionText
+	msg.AddListener(binding.NewDataListener(func() { // no gap under a field without a message
+		if v, _ := msg.Get(); v == "" {
+			l.Hide()
+		} else {
+			l.Show()
+		}
+	}))
 	return l
 }
 
