@@ -100,6 +100,37 @@ if [ ! -s "$ts/sign.p12" ]; then
   ) >"$log/ca" 2>&1 || { cat "$log/ca"; bad "make the test code-signing certificate"; finish; }
 fi
 
+# A certificate for TLS servers, which must not be accepted for code signing.
+if [ ! -s "$ts/tls.p12" ]; then
+  (
+    set -e
+    cd "$ts"
+    openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj "/CN=not a code signer"
+    printf 'basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >tls.ext
+    openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out tls.pem -extfile tls.ext
+    openssl pkcs12 -export -inkey tls.key -in tls.pem -out tls.p12 -passout file:p12.pass
+  ) >"$log/tls" 2>&1 || { cat "$log/tls"; bad "make the TLS test certificate"; }
+fi
+
+echo "== scripts/package.sh refuses bad signing input before building"
+# refused WHAT MESSAGE [VAR=VALUE...]: package.sh exits non-zero within 10 s
+# (no build started) and says MESSAGE.
+refused() {
+  local what=$1 msg=$2 rc=0
+  shift 2
+  env -u UKEY_SIGN_PKCS12 -u UKEY_SIGN_PASS "$@" timeout 10 bash scripts/package.sh >"$log/refused" 2>&1 || rc=$?
+  if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -qF "$msg" "$log/refused"; then ok "$what"; else
+    bad "$what (exit $rc)"
+    sed 's/^/     | /' "$log/refused" | tail -3
+  fi
+}
+refused "without UKEY_SIGN_PKCS12" "set UKEY_SIGN_PKCS12"
+refused "with a PKCS#12 file that does not exist" "is not a readable file" UKEY_SIGN_PKCS12="$ts/none.p12" UKEY_SIGN_PASS=x
+refused "without UKEY_SIGN_PASS" "set UKEY_SIGN_PASS" UKEY_SIGN_PKCS12="$ts/sign.p12"
+refused "with a wrong password" "wrong password" UKEY_SIGN_PKCS12="$ts/sign.p12" UKEY_SIGN_PASS=wrong
+refused "with a file that is not PKCS#12" "not a PKCS#12 file" UKEY_SIGN_PKCS12="$ts/ca.pem" UKEY_SIGN_PASS=x
+refused "with a TLS server certificate" "not for code signing" UKEY_SIGN_PKCS12="$ts/tls.p12" UKEY_SIGN_PASS="$(cat "$ts/p12.pass")"
+
 if [ "$reuse" = 0 ]; then
   echo "== scripts/package.sh (test signature)"
   tb=$(date +%s)

@@ -49,6 +49,16 @@ done
 [ -n "${UKEY_SIGN_PKCS12:-}" ] || die "set UKEY_SIGN_PKCS12 (code-signing PKCS#12 file) and UKEY_SIGN_PASS; scripts/package-check.sh signs with a throw-away test certificate"
 [ -r "$UKEY_SIGN_PKCS12" ] || die "UKEY_SIGN_PKCS12=$UKEY_SIGN_PKCS12 is not a readable file"
 [ -n "${UKEY_SIGN_PASS+set}" ] || die "set UKEY_SIGN_PASS (may be empty) for $UKEY_SIGN_PKCS12"
+# Fail before minutes of building: the password opens the file, and its
+# certificate is for code signing and valid now.
+p12certs() { openssl pkcs12 "$@" -in "$UKEY_SIGN_PKCS12" -passin file:<(printf '%s\n' "$UKEY_SIGN_PASS") -nokeys -clcerts 2>/dev/null; }
+# -legacy: files exported by Windows often use RC2/3DES, which OpenSSL 3 hides.
+signer=$(p12certs || p12certs -legacy) ||
+  die "cannot open $UKEY_SIGN_PKCS12 with UKEY_SIGN_PASS (wrong password, or not a PKCS#12 file)"
+openssl x509 -noout -ext extendedKeyUsage <<<"$signer" 2>/dev/null | grep -q 'Code Signing' ||
+  die "the certificate in $UKEY_SIGN_PKCS12 is not for code signing (extendedKeyUsage codeSigning)"
+openssl x509 -noout -checkend 0 <<<"$signer" >/dev/null ||
+  die "the certificate in $UKEY_SIGN_PKCS12 has expired: $(openssl x509 -noout -enddate <<<"$signer")"
 
 # Version, build number and names come from FyneApp.toml, read only.
 toml_before=$(sha256sum FyneApp.toml)
