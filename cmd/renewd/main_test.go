@@ -481,3 +481,21 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d acknowledged edits before SIGKILL; all present, chain verifies", total)
 }
+
+// The packaged example configuration is one this renewd reads and accepts
+// (with the secrets from the environment), so the two cannot drift apart.
+func TestPackagedExampleConfig(t *testing.T) {
+	file := filepath.Join("..", "..", "packaging", "linux", "renewd.example.json")
+	env := map[string]string{"RENEWD_PEPPER": strings.Repeat("ab", 32), "RENEWD_TENCENT_SECRET_ID": "id",
+		"RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": strings.Repeat("k", 32)}
+	c, err := loadConfig(file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil {
+		t.Fatalf("the packaged example is refused: %v", err)
+	}
+	if c.Payment.WeChat.MchID == "" || c.Payment.NotifyURL == "" {
+		t.Fatalf("the packaged example has no WeChat Pay merchant: %+v", c.Payment)
+	}
+}
