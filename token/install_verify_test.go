@@ -2,7 +2,11 @@ package token
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
@@ -171,5 +175,36 @@ func TestInstallHolderKeyIgnoresOrderAndOtherAttributes(t *testing.T) {
 	ca3 := instParse(t, ca.issue(t, key.Public(), c, instNow, instNow.AddDate(1, 0, 0)))
 	if installHolderKey(ca1) == installHolderKey(ca3) {
 		t.Fatal("a subject without the credit code has the same holder key")
+	}
+}
+
+func TestRekeyKeyType(t *testing.T) {
+	rsa3072, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	cases := []struct {
+		name  string
+		asked KeyType
+		old   crypto.PublicKey
+		want  KeyType
+		err   error
+	}{
+		{"as the old RSA-2048", "", instNewKey(t, "rsa").Public(), RSA2048, nil},
+		{"as the old RSA-3072", "", rsa3072.Public(), RSA3072, nil},
+		{"as the old P-256", "", instNewKey(t, "ec").Public(), ECP256, nil},
+		{"as the old P-384", "", p384.Public(), ECP384, nil},
+		{"asked for", ECP384, instNewKey(t, "rsa").Public(), ECP384, nil},
+		{"SM2", "", instNewKey(t, "sm2").Public(), "", ErrUnsupported},
+	}
+	for _, c := range cases {
+		got, err := rekeyKeyType(c.asked, c.old)
+		if got != c.want || !errors.Is(err, c.err) {
+			t.Errorf("%s: %q, %v; want %q, %v", c.name, got, err, c.want, c.err)
+		}
+	}
+	if _, err := rekeyKeyType("dsa-1024", nil); err == nil {
+		t.Error("an unknown key type was accepted")
 	}
 }
