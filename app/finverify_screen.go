@@ -37,7 +37,7 @@ func (s *FinVerifyScreen) Load(id string) { go func() { _ = s.vm.Load(s.ctx, id)
 
 func (s *FinVerifyScreen) makeUI() {
 	status := messageLabel(s.vm.Status)
-	s.Code = widget.NewEntryWithData(s.vm.Code)
+	s.Code = boundEntry(s.vm.Code)
 	s.Code.SetPlaceHolder(lang.X("fv.code_ph", "6 位验证码"))
 	submit := func() { go func() { _ = s.vm.SubmitCode(s.ctx) }() }
 	s.Code.OnSubmitted = func(string) { submit() }
@@ -47,9 +47,9 @@ func (s *FinVerifyScreen) makeUI() {
 		container.NewBorder(nil, nil, nil, s.Submit, s.Code), fieldMsg(s.vm.CodeMsg))
 	bindVisible(s.vm.Verified, codeBox, true)
 
-	name := widget.NewEntryWithData(s.vm.AccountName)
-	bank := widget.NewEntryWithData(s.vm.BankName)
-	num := widget.NewEntryWithData(s.vm.AccountNumber)
+	name := boundEntry(s.vm.AccountName)
+	bank := boundEntry(s.vm.BankName)
+	num := boundEntry(s.vm.AccountNumber)
 	s.Correct = widget.NewButtonWithIcon(lang.X("fv.correct", "更正并重新打款"), theme.ViewRefreshIcon(), func() {
 		go func() { _ = s.vm.CorrectBank(s.ctx) }()
 	})

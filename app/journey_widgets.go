@@ -60,3 +60,12 @@ func bindVisible(b binding.Bool, o fyne.CanvasObject, not bool) {
 		}
 	}))
 }
+
+// boundEntry is an entry bound to s without Fyne's own validation mark: the
+// shared validators' message under the field says what is wrong, and a tick
+// next to a value they refuse would contradict it.
+func boundEntry(s binding.String) *widget.Entry {
+	e := widget.NewEntryWithData(s)
+	e.Validator = nil
+	return e
+}

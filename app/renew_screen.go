@@ -85,7 +85,7 @@ func fieldLabel(f string) string {
 }
 
 func (s *RenewScreen) field(f string) fyne.CanvasObject {
-	e := widget.NewEntryWithData(s.vm.Fields[f])
+	e := boundEntry(s.vm.Fields[f])
 	s.Entries[f] = e
 	return container.NewVBox(widget.NewLabel(fieldLabel(f)), e, fieldMsg(s.vm.Msgs[f]))
 }
@@ -103,7 +103,7 @@ func (s *RenewScreen) makeUI() {
 	s.vm.Serial.AddListener(binding.NewDataListener(func() {
 		v, _ := s.vm.Serial.Get()
 		if v == "" {
-			serial.SetText(lang.X("renew.pick_cert", "请先在“UKey 与证书”中选中要续期的证书，然后点击“续期”。"))
+			serial.SetText(lang.X("renew.pick_above", "请在上方选择要续期的证书：插入 UKey 后，上面的证书会自动列出。"))
 			return
 		}
 		serial.SetText(lang.X("renew.for_cert", "证书序列号 {{.Serial}}（从 UKey 读取）", map[string]any{"Serial": strings.ToUpper(v)}))

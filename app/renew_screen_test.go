@@ -17,7 +17,7 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	vm := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
 	s := NewRenewScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
-	if !strings.Contains(screenText(s.Object()), "请先在“UKey 与证书”中选中要续期的证书") {
+	if !strings.Contains(screenText(s.Object()), "请在上方选择要续期的证书") {
 		t.Fatalf("no prompt to pick a certificate: %s", screenText(s.Object()))
 	}
 	onUI(t, "save disabled without a certificate", func() bool { return s.Save.Disabled() && s.Submit.Disabled() })

@@ -335,7 +335,7 @@ func (vm *RenewVM) Save(ctx context.Context) error {
 func (vm *RenewVM) save(ctx context.Context) error {
 	a := vm.Application()
 	if a == nil {
-		_ = vm.Message.Set(lang.X("renew.no_cert", "请先在“UKey 与证书”中选中要续期的证书。"))
+		_ = vm.Message.Set(lang.X("renew.choose_first", "请先在上方选择要续期的证书。"))
 		return ErrNotEditable
 	}
 	if n := vm.ValidateAll(); n > 0 {

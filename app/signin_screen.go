@@ -55,9 +55,9 @@ func (s *SignInScreen) run(f func(ctx context.Context) error) {
 }
 
 func (s *SignInScreen) makeUI() {
-	s.Mobile = widget.NewEntryWithData(s.vm.Mobile)
+	s.Mobile = boundEntry(s.vm.Mobile)
 	s.Mobile.SetPlaceHolder(lang.X("signin.mobile_ph", "手机号"))
-	s.Code = widget.NewEntryWithData(s.vm.Code)
+	s.Code = boundEntry(s.vm.Code)
 	s.Code.SetPlaceHolder(lang.X("signin.code_ph", "6 位短信验证码"))
 	s.Send = widget.NewButton("", func() { s.run(s.vm.SendCode) })
 	s.vm.SendLabel.AddListener(binding.NewDataListener(func() {
@@ -74,7 +74,7 @@ func (s *SignInScreen) makeUI() {
 		widget.NewLabel(lang.X("signin.code", "短信验证码")), container.NewBorder(nil, nil, nil, s.Send, s.Code), fieldMsg(s.vm.CodeMsg),
 		s.SignInSMS)
 
-	s.AccountName = widget.NewEntryWithData(s.vm.AccountName)
+	s.AccountName = boundEntry(s.vm.AccountName)
 	s.AccountName.SetPlaceHolder(lang.X("signin.account_ph", "账号"))
 	s.Passw = widget.NewPasswordEntry()
 	s.Passw.SetPlaceHolder(lang.X("signin.password_ph", "密码"))

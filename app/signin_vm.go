@@ -56,6 +56,7 @@ func NewSignInVM(acc *Account, clock Clock) *SignInVM {
 		MobileMsg: binding.NewString(), CodeMsg: binding.NewString(),
 		SendLabel: binding.NewString(), CanSend: binding.NewBool(), Message: binding.NewString(), Busy: binding.NewBool()}
 	vm.Tick()
+	vm.Code.AddListener(binding.NewDataListener(func() { _ = vm.CodeMsg.Set("") }))
 	vm.Mobile.AddListener(binding.NewDataListener(func() {
 		m, _ := vm.Mobile.Get()
 		_ = vm.MobileMsg.Set(fieldText(renewal.CheckTyping(renewal.FieldRepMobile, m)))
