@@ -4,74 +4,38 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // MaxProviderName bounds PaymentQRRequest.Provider (as the service does).
-const MaxProviderName = 16
+const MaxProviderName = renewal.MaxProviderName
 
 // PaymentQRRequest asks for a QR code. POST /v1/applications/{id}/payment/qr.
-type PaymentQRRequest struct {
-	// Provider is "" (the service's default, WeChat Pay) or a configured
-	// provider's lower-case name ("wechat", "alipay").
-	Provider string `json:"provider,omitempty"`
-}
-
-// Validate checks the request's shape.
-func (r *PaymentQRRequest) Validate() error {
-	if len(r.Provider) > MaxProviderName || strings.ContainsFunc(r.Provider, func(c rune) bool { return c < 'a' || c > 'z' }) {
-		return renewal.Errorf(renewal.CodeInvalidField, "provider", "provider is a lower-case name of at most %d letters", MaxProviderName)
-	}
-	return nil
-}
+type PaymentQRRequest = renewal.PaymentQRRequest
 
 // Payment order states (one QR attempt).
 const (
-	OrderOpen      = "open"
-	OrderPaid      = "paid"
-	OrderClosed    = "closed"
-	OrderRefunding = "refunding"
-	OrderRefunded  = "refunded"
+	OrderOpen      = renewal.OrderOpen
+	OrderPaid      = renewal.OrderPaid
+	OrderClosed    = renewal.OrderClosed
+	OrderRefunding = renewal.OrderRefunding
+	OrderRefunded  = renewal.OrderRefunded
 )
 
 // PaymentOrder is one QR attempt.
-type PaymentOrder struct {
-	OutTradeNo string     `json:"out_trade_no"`
-	Provider   string     `json:"provider"`
-	AmountFen  int64      `json:"amount_fen"`
-	CodeURL    string     `json:"code_url,omitempty"` // only while open
-	State      string     `json:"state"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  time.Time  `json:"expires_at"`
-	PaidAt     *time.Time `json:"paid_at,omitempty"`
-}
+type PaymentOrder = renewal.PaymentOrder
 
 // PaymentQR is the code to show, its expiry and the service's time.
-type PaymentQR struct {
-	Order      PaymentOrder `json:"order"`
-	ServerTime time.Time    `json:"server_time"`
-}
+type PaymentQR = renewal.PaymentQR
 
 // PaymentRefund is one refund.
-type PaymentRefund struct {
-	OutRefundNo string `json:"out_refund_no"`
-	OutTradeNo  string `json:"out_trade_no"`
-	AmountFen   int64  `json:"amount_fen"`
-	State       string `json:"state"`
-}
+type PaymentRefund = renewal.PaymentRefund
 
 // PaymentInfo is the payment state of an application and its latest QR
-// attempt. Stale: the provider could not be asked; poll again.
-type PaymentInfo struct {
-	State      renewal.Payment `json:"state"`
-	Stale      bool            `json:"stale"`
-	Order      *PaymentOrder   `json:"order,omitempty"`
-	Refunds    []PaymentRefund `json:"refunds"`
-	ServerTime time.Time       `json:"server_time"`
-}
+// attempt (renewal.PaymentStatus). Stale: the provider could not be asked;
+// poll again.
+type PaymentInfo = renewal.PaymentStatus
 
 // PaymentQR returns the live QR code of application id, or a new attempt
 // once the last one is over. The amount is the service's price.
@@ -113,11 +77,11 @@ func (c *Client) Payment(ctx context.Context, id string) (*PaymentInfo, error) {
 	return &out, nil
 }
 
-// WatchState maps the service's answer to the watcher's states: paid once
+// WatchState maps the service's answer p to the watcher's states: paid once
 // the money arrived (even after the window: a last-second payment counts),
 // pending while the latest order is open (or the answer is stale), expired
 // when it closed unpaid, cancelled when the money goes back.
-func (p *PaymentInfo) WatchState() PaymentState {
+func WatchState(p *PaymentInfo) PaymentState {
 	switch p.State {
 	case renewal.PaymentPaid:
 		return PaymentPaid
@@ -151,7 +115,7 @@ func (c *Client) PaymentFetch(id string) FetchPaymentStatus {
 		if p.Order == nil && p.State == renewal.PaymentUnpaid {
 			return PaymentStatus{}, ErrNoPaymentOrder
 		}
-		st := PaymentStatus{State: p.WatchState(), ServerTime: p.ServerTime}
+		st := PaymentStatus{State: WatchState(p), ServerTime: p.ServerTime}
 		if p.Order != nil {
 			st.ExpiresAt = p.Order.ExpiresAt
 		}

@@ -115,6 +115,7 @@ const (
 	ActionIssue            Action = "issue"             // prove possession / send CSR, get the certificate
 	ActionDownload         Action = "download"          // fetch the issued certificate and chain
 	ActionConfirmInstalled Action = "confirm_installed" // the client wrote and verified it
+	ActionRefundFailed     Action = "refund_failed"     // payment module: the provider failed or closed the refund
 )
 
 // PaymentTiming says when the clerk pays.
@@ -221,6 +222,7 @@ var rules = []Rule{
 	{Action: ActionIssue, Roles: clerk, From: []Status{StatusReadyToDownload}, Doc: "prove possession of the key (or send a CSR) and have the certificate issued"},
 	{Action: ActionDownload, Roles: clerk, From: []Status{StatusReadyToDownload, StatusInstalled}, Doc: "fetch the issued certificate and chain (again after a crash)"},
 	{Action: ActionConfirmInstalled, Roles: clerk, From: []Status{StatusReadyToDownload}, To: StatusInstalled, Doc: "the certificate is on the token and verified; processing ends"},
+	{Action: ActionRefundFailed, Roles: system, Payment: []Payment{PaymentRefunding}, ToPayment: PaymentPaid, Doc: "the provider failed or closed the refund: the money is still the CA's; an admin may refund again"},
 }
 
 // Rules returns a copy of the state table.

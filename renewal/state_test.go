@@ -50,6 +50,8 @@ func TestAllowedActions(t *testing.T) {
 		{"installed", st(StatusInstalled, PaymentPaid, FinVerifyVerified), payAfter(), RoleClerk,
 			[]Action{ActionDownload}},
 		{"cancelled", st(StatusCancelled, PaymentRefunding, FinVerifyPending), payAfter(), RoleClerk, nil},
+		{"system on cancelled refunding", st(StatusCancelled, PaymentRefunding, FinVerifyPending), payAfter(), RoleSystem,
+			[]Action{ActionMarkRefunded, ActionRefundFailed}},
 		{"system on unpaid approved", st(StatusApproved, PaymentUnpaid, FinVerifyPending), payAfter(), RoleSystem,
 			[]Action{ActionStartFinVerify, ActionFailFinVerify, ActionMarkPaid}},
 		{"system on cancelled paid", st(StatusCancelled, PaymentPaid, FinVerifyPending), payAfter(), RoleSystem,
@@ -145,6 +147,23 @@ func TestCancelRefundsPaid(t *testing.T) {
 	s, err = Apply(s, p, RoleSystem, ActionMarkRefunded)
 	if err != nil || s.Payment != PaymentRefunded {
 		t.Fatalf("refunded: %s, %v", s, err)
+	}
+	// A refund the provider fails puts the money back to paid, from
+	// refunding only; an admin may then refund again.
+	failed, err := Apply(st(StatusCancelled, PaymentRefunding, FinVerifyPending), p, RoleSystem, ActionRefundFailed)
+	if err != nil || failed != st(StatusCancelled, PaymentPaid, FinVerifyPending) {
+		t.Fatalf("refund failed: %s, %v", failed, err)
+	}
+	if !Allowed(failed, p, RoleAdmin, ActionRefund) {
+		t.Errorf("after a failed refund an admin cannot refund again")
+	}
+	for _, pay := range []Payment{PaymentUnpaid, PaymentPaid, PaymentRefunded} {
+		if _, err := Apply(st(StatusCancelled, pay, FinVerifyPending), p, RoleSystem, ActionRefundFailed); CodeOf(err) != CodeActionNotAllowed {
+			t.Errorf("refund_failed from %s: %v, want refused", pay, err)
+		}
+	}
+	if _, err := Apply(st(StatusCancelled, PaymentRefunding, FinVerifyPending), p, RoleAdmin, ActionRefundFailed); CodeOf(err) != CodeActionNotAllowed {
+		t.Errorf("refund_failed by an admin: %v, want refused", err)
 	}
 	// Money that lands after cancelling is still taken, then refunded.
 	s = run(t, p, st(StatusCancelled, PaymentUnpaid, FinVerifyPending), step{RoleSystem, ActionMarkPaid}, step{RoleSystem, ActionRefund})

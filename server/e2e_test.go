@@ -18,7 +18,6 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 )
@@ -419,8 +418,8 @@ func otherCode(c string) string {
 // notification is applied, and the status then says paid.
 func (e *env) payQR(token, id string) renewal.Application {
 	e.t.Helper()
-	var qr server.PaymentQR
-	e.ok(http.StatusOK, &qr, "POST", "/v1/applications/"+id+"/payment/qr", token, server.PaymentQRRequest{})
+	var qr renewal.PaymentQR
+	e.ok(http.StatusOK, &qr, "POST", "/v1/applications/"+id+"/payment/qr", token, renewal.PaymentQRRequest{})
 	var a renewal.Application
 	e.ok(http.StatusOK, &a, "GET", "/v1/applications/"+id, token, nil)
 	var policy renewal.Policy
@@ -432,7 +431,7 @@ func (e *env) payQR(token, id string) renewal.Application {
 	}
 	e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+id+"/pay", "", nil)
 	e.paySim.Sim.Wait() // the notification was delivered and answered
-	var st server.PaymentStatus
+	var st renewal.PaymentStatus
 	e.ok(http.StatusOK, &st, "GET", "/v1/applications/"+id+"/payment", token, nil)
 	if st.State != renewal.PaymentPaid || st.Order == nil || st.Order.State != payment.OrderPaid || st.Order.PaidAt == nil {
 		e.t.Fatalf("after paying: %+v", st)

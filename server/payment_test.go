@@ -75,30 +75,30 @@ func runPayments(t *testing.T, e *env) {
 		var draft renewal.Application
 		e.ok(http.StatusCreated, &draft, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial, Form: ptr(validForm(e.org, 1))})
 		// Under pay-after-review a draft is not payable yet.
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+draft.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+draft.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		a := e.approved(ct, reviewer, "p1")
 		qr := "/v1/applications/" + a.ID + "/payment/qr"
-		e.fails(http.StatusUnauthorized, "unauthenticated", "POST", qr, "", server.PaymentQRRequest{})
-		e.fails(http.StatusNotFound, "not_found", "POST", qr, other, server.PaymentQRRequest{})
+		e.fails(http.StatusUnauthorized, "unauthenticated", "POST", qr, "", renewal.PaymentQRRequest{})
+		e.fails(http.StatusNotFound, "not_found", "POST", qr, other, renewal.PaymentQRRequest{})
 		e.fails(http.StatusNotFound, "not_found", "GET", "/v1/applications/"+a.ID+"/payment", other, nil)
-		e.fails(http.StatusNotFound, "not_found", "POST", "/v1/applications/nope/payment/qr", ct, server.PaymentQRRequest{})
-		e.fails(http.StatusNotFound, "not_found", "POST", "/v1/applications/"+strings.Repeat("a", 65)+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.fails(http.StatusNotFound, "not_found", "POST", "/v1/applications/nope/payment/qr", ct, renewal.PaymentQRRequest{})
+		e.fails(http.StatusNotFound, "not_found", "POST", "/v1/applications/"+strings.Repeat("a", 65)+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		e.fails(http.StatusBadRequest, "invalid_request", "POST", qr, ct, map[string]any{"amount_fen": 1})
 		e.fails(http.StatusBadRequest, "invalid_request", "POST", qr, ct, nil)
 		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, map[string]any{"provider": 7})
-		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, server.PaymentQRRequest{Provider: "WeChat"})
-		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, server.PaymentQRRequest{Provider: "unionpay"})
+		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, renewal.PaymentQRRequest{Provider: "WeChat"})
+		e.fails(http.StatusBadRequest, "invalid_field", "POST", qr, ct, renewal.PaymentQRRequest{Provider: "unionpay"})
 		// Staff do not pay.
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", qr, reviewer, server.PaymentQRRequest{})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", qr, reviewer, renewal.PaymentQRRequest{})
 		// Refunds are for admins, with a reason.
 		rf := "/v1/applications/" + a.ID + "/payment/refund"
-		e.fails(http.StatusForbidden, "forbidden", "POST", rf, ct, server.RefundRequest{Reason: "x"})
-		e.fails(http.StatusForbidden, "forbidden", "POST", rf, reviewer, server.RefundRequest{Reason: "x"})
-		e.fails(http.StatusBadRequest, "reason_required", "POST", rf, admin, server.RefundRequest{Reason: "  "})
-		e.fails(http.StatusBadRequest, "too_long", "POST", rf, admin, server.RefundRequest{Reason: strings.Repeat("退", 81)})
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", rf, admin, server.RefundRequest{Reason: "重复申请"})
+		e.fails(http.StatusForbidden, "forbidden", "POST", rf, ct, renewal.RefundRequest{Reason: "x"})
+		e.fails(http.StatusForbidden, "forbidden", "POST", rf, reviewer, renewal.RefundRequest{Reason: "x"})
+		e.fails(http.StatusBadRequest, "reason_required", "POST", rf, admin, renewal.RefundRequest{Reason: "  "})
+		e.fails(http.StatusBadRequest, "too_long", "POST", rf, admin, renewal.RefundRequest{Reason: strings.Repeat("退", 81)})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", rf, admin, renewal.RefundRequest{Reason: "重复申请"})
 		// Nothing of it left a trace in the payment: still unpaid, no order.
-		var st server.PaymentStatus
+		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", "/v1/applications/"+a.ID+"/payment", ct, nil)
 		if st.State != renewal.PaymentUnpaid || st.Order != nil || len(st.Refunds) != 0 {
 			t.Fatalf("after bad requests: %+v", st)
@@ -120,15 +120,15 @@ func runPayments(t *testing.T, e *env) {
 	t.Run("window of 300 s: paid at 299 s counts, none after", func(t *testing.T) {
 		a := e.approved(ct, reviewer, "p2")
 		base := "/v1/applications/" + a.ID
-		var q1 server.PaymentQR
-		e.ok(http.StatusOK, &q1, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q1 renewal.PaymentQR
+		e.ok(http.StatusOK, &q1, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		if q1.Order.AmountFen != 55000 || q1.Order.ExpiresAt.Sub(q1.Order.CreatedAt) != 300*time.Second {
 			t.Fatalf("2-year QR: %+v", q1.Order)
 		}
 		// Asking again within the window answers the same QR.
-		var same server.PaymentQR
+		var same renewal.PaymentQR
 		e.clock.Add(100 * time.Second)
-		e.ok(http.StatusOK, &same, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.ok(http.StatusOK, &same, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		if same.Order.OutTradeNo != q1.Order.OutTradeNo || same.Order.ExpiresAt.Sub(same.ServerTime).Round(time.Second) != 200*time.Second {
 			t.Fatalf("second ask: %+v", same)
 		}
@@ -137,15 +137,15 @@ func runPayments(t *testing.T, e *env) {
 		if _, err := e.paySim.Sim.Pay(q1.Order.OutTradeNo); err == nil {
 			t.Fatal("the simulator took a payment after time_expire")
 		}
-		var st server.PaymentStatus
+		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentUnpaid || st.Order == nil || st.Order.State != payment.OrderClosed || st.Order.CodeURL != "" {
 			t.Fatalf("after 301 s: %+v", st)
 		}
 		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
 		// A new QR is a new attempt; paid at 299 s, it counts.
-		var q2 server.PaymentQR
-		e.ok(http.StatusOK, &q2, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q2 renewal.PaymentQR
+		e.ok(http.StatusOK, &q2, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		if q2.Order.OutTradeNo == q1.Order.OutTradeNo || q2.Order.State != payment.OrderOpen || !q2.Order.ExpiresAt.After(q1.Order.ExpiresAt) {
 			t.Fatalf("new QR: %+v after %+v", q2.Order, q1.Order)
 		}
@@ -162,7 +162,7 @@ func runPayments(t *testing.T, e *env) {
 			t.Fatalf("sweep after payment: %d, %v", n, err)
 		}
 		// Paid: no new QR.
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		acts := e.auditActions(admin, a.ID)
 		if count(acts, "payment.credited") != 1 || count(acts, "application.mark_paid") != 1 || count(acts, "payment.qr_closed") != 1 {
 			t.Fatalf("audit: %v", acts)
@@ -172,15 +172,15 @@ func runPayments(t *testing.T, e *env) {
 	t.Run("a lost notification is applied by the status poll, once", func(t *testing.T) {
 		a := e.approved(ct, reviewer, "p3")
 		base := "/v1/applications/" + a.ID
-		var q server.PaymentQR
-		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q renewal.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		e.paySim.Sim.HoldNotifications(true)
 		defer e.paySim.Sim.HoldNotifications(false)
 		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Add(payment.StatusQueryInterval)
-		var st server.PaymentStatus
+		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid {
 			t.Fatalf("status poll with the notification held: %+v", st)
@@ -207,8 +207,8 @@ func runPayments(t *testing.T, e *env) {
 
 	t.Run("100 copies of one notification at once: one credit", func(t *testing.T) {
 		a := e.approved(ct, reviewer, "p7")
-		var q server.PaymentQR
-		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q renewal.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		plain, _ := json.Marshal(map[string]any{
 			"appid": payment.DevAppID, "mchid": payment.DevMchID, "out_trade_no": q.Order.OutTradeNo,
 			"transaction_id": "4200000000202611230001", "trade_type": "NATIVE", "trade_state": "SUCCESS",
@@ -267,21 +267,21 @@ func runPayments(t *testing.T, e *env) {
 	t.Run("Alipay QR, paid, refunded on cancel", func(t *testing.T) {
 		a := e.approved(ct, reviewer, "p8")
 		base := "/v1/applications/" + a.ID
-		var q server.PaymentQR
-		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{Provider: "alipay"})
+		var q renewal.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{Provider: "alipay"})
 		if q.Order.Provider != "alipay" || q.Order.CodeURL == "" || q.Order.ExpiresAt.Sub(q.Order.CreatedAt) != 300*time.Second {
 			t.Fatalf("Alipay QR: %+v", q.Order)
 		}
 		// Switching to WeChat closes the Alipay code first.
-		var w server.PaymentQR
-		e.ok(http.StatusOK, &w, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		var w renewal.PaymentQR
+		e.ok(http.StatusOK, &w, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		if w.Order.Provider != "wechat" || w.Order.OutTradeNo == q.Order.OutTradeNo {
 			t.Fatalf("switch to WeChat: %+v", w.Order)
 		}
-		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{Provider: "alipay"})
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{Provider: "alipay"})
 		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
 		e.paySim.Alipay.Wait()
-		var st server.PaymentStatus
+		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid || st.Order.Provider != "alipay" {
 			t.Fatalf("after paying by Alipay: %+v", st)
@@ -303,7 +303,7 @@ func runPayments(t *testing.T, e *env) {
 		base := "/v1/applications/" + a.ID
 		// A stale cancel changes nothing: no refund starts.
 		e.fails(http.StatusConflict, "stale_version", "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version - 1})
-		var st server.PaymentStatus
+		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid || len(st.Refunds) != 0 {
 			t.Fatalf("after a stale cancel: %+v", st)
@@ -338,7 +338,7 @@ func runPayments(t *testing.T, e *env) {
 		if count(acts, "application.cancel") != 1 || count(acts, "refund.requested") != 1 || count(acts, "application.mark_refunded") != 1 {
 			t.Fatalf("audit: %v", acts)
 		}
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "again"})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, renewal.RefundRequest{Reason: "again"})
 
 		// After 7 days a clerk may not cancel a paid application.
 		b := e.approved(ct, reviewer, "p5")
@@ -359,7 +359,7 @@ func runPayments(t *testing.T, e *env) {
 		}
 		// WeChat fails the refund: the money is still the CA's (paid), and
 		// the admin asks again; this time it is settled.
-		var bs server.PaymentStatus
+		var bs renewal.PaymentStatus
 		e.ok(http.StatusOK, &bs, "GET", "/v1/applications/"+b.ID+"/payment", admin, nil)
 		if err := e.paySim.Sim.FailRefund(bs.Refunds[0].OutRefundNo); err != nil {
 			t.Fatal(err)
@@ -369,7 +369,7 @@ func runPayments(t *testing.T, e *env) {
 		if bs.State != renewal.PaymentPaid || bs.Refunds[0].State != payment.RefundStateFailed {
 			t.Fatalf("after a failed refund: %+v", bs)
 		}
-		e.ok(http.StatusOK, &b, "POST", "/v1/applications/"+b.ID+"/payment/refund", admin, server.RefundRequest{Reason: "重新退款"})
+		e.ok(http.StatusOK, &b, "POST", "/v1/applications/"+b.ID+"/payment/refund", admin, renewal.RefundRequest{Reason: "重新退款"})
 		if b.Status != renewal.StatusCancelled || b.Payment != renewal.PaymentRefunding {
 			t.Fatalf("refund asked again: %+v", b.State)
 		}
@@ -397,8 +397,8 @@ func runPayments(t *testing.T, e *env) {
 	t.Run("cancelling closes the QR code", func(t *testing.T) {
 		a := e.approved(ct, reviewer, "p6")
 		base := "/v1/applications/" + a.ID
-		var q server.PaymentQR
-		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q renewal.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
 		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentUnpaid {
 			t.Fatalf("cancelled: %+v", a.State)
@@ -407,7 +407,7 @@ func runPayments(t *testing.T, e *env) {
 		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
 			t.Fatal("the closed QR code was paid")
 		}
-		var st server.PaymentStatus
+		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.Order == nil || st.Order.State != payment.OrderClosed {
 			t.Fatalf("after cancel: %+v", st)
@@ -417,8 +417,8 @@ func runPayments(t *testing.T, e *env) {
 	t.Run("money that lands with a cancel is refunded by an admin", func(t *testing.T) {
 		a := e.approved(ct, reviewer, "rsa")
 		base := "/v1/applications/" + a.ID
-		var q server.PaymentQR
-		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q renewal.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		// Paid on the phone; the notification is still on its way when the
 		// clerk cancels: closing the order finds it paid and credits it.
 		e.paySim.Sim.HoldNotifications(true)
@@ -432,11 +432,11 @@ func runPayments(t *testing.T, e *env) {
 		e.paySim.Sim.HoldNotifications(false)
 		e.paySim.Sim.ReleaseNotifications()
 		e.paySim.Sim.Wait()
-		e.ok(http.StatusOK, &a, "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "申请已取消，退款"})
+		e.ok(http.StatusOK, &a, "POST", base+"/payment/refund", admin, renewal.RefundRequest{Reason: "申请已取消，退款"})
 		if a.Payment != renewal.PaymentRefunding {
 			t.Fatalf("refund: %+v", a.State)
 		}
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, server.RefundRequest{Reason: "again"})
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", base+"/payment/refund", admin, renewal.RefundRequest{Reason: "again"})
 		if acts := e.auditActions(admin, a.ID); count(acts, "payment.credited") != 1 {
 			t.Fatalf("audit: %v", acts)
 		}
@@ -467,8 +467,8 @@ func runNotificationFailingMidTransaction(t *testing.T, postgres bool) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	a := e.approved(ct, reviewer, "rsa")
-	var q server.PaymentQR
-	e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+	var q renewal.PaymentQR
+	e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 	seq0, _, err := e.st.AuditHead(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -557,11 +557,11 @@ type wechatDelivery struct {
 func TestDeleteDraftWithQRCode(t *testing.T) {
 	e := newEnv(t, envOptions{cfg: func(c *server.Config) { c.Policy.PaymentTiming = renewal.PayBeforeReview }})
 	ct := e.smsSignIn(clerkMobile).AccessToken
-	draft := func(h string) (renewal.Application, server.PaymentQR) {
+	draft := func(h string) (renewal.Application, renewal.PaymentQR) {
 		var a renewal.Application
 		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].serial, Form: ptr(validForm(e.org, 1))})
-		var q server.PaymentQR
-		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, server.PaymentQRRequest{})
+		var q renewal.PaymentQR
+		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		return a, q
 	}
 	a, q := draft("rsa")

@@ -104,8 +104,8 @@ type cancelIntent struct {
 }
 
 // setPaymentState moves an application's payment state through the states
-// table: paid applies mark_paid (or, from refunding, the failed refund's
-// move back to paid), refunded mark_refunded; refunding applies
+// table: paid applies mark_paid (or, from refunding, refund_failed: the
+// failed refund's move back to paid), refunded mark_refunded; refunding applies
 // the caller's cancel when the context carries one (cancelled, paid →
 // refunding), else refund (money that arrived after cancelling), as the
 // system.
@@ -119,7 +119,9 @@ func setPaymentState(ctx context.Context, tx *store.Tx, policy renewal.Policy, a
 			return nil, err
 		}
 		if a.Payment == renewal.PaymentRefunding {
-			return refundFailed(ctx, tx, a)
+			// WeChat closed or failed the refund: the money is still the
+			// CA's, and an admin may ask for the refund again.
+			action = renewal.ActionRefundFailed
 		}
 	case renewal.PaymentRefunding:
 		action = renewal.ActionRefund
@@ -157,22 +159,6 @@ func setPaymentState(ctx context.Context, tx *store.Tx, policy renewal.Policy, a
 		})
 }
 
-// refundFailed moves a refunding application back to paid when WeChat
-// closed or failed the refund: the money is still the CA's, and an admin
-// may ask for the refund again (POST .../payment/refund). The states table
-// has no row for this system move yet, so it is made here, audited as
-// application.refund_failed, and only from refunding.
-func refundFailed(ctx context.Context, tx *store.Tx, a *renewal.Application) (*renewal.Application, error) {
-	return tx.UpdateApplication(ctx, store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "application.refund_failed"},
-		func(x *renewal.Application) error {
-			if x.Payment != renewal.PaymentRefunding {
-				return renewal.Errorf(renewal.CodeActionNotAllowed, "", "refund_failed needs a refunding application, not %s", x.Payment)
-			}
-			x.Payment = renewal.PaymentPaid
-			return nil
-		})
-}
-
 func issuedIn(ctx context.Context, tx *store.Tx, applicationID string) (bool, error) {
 	_, err := tx.Issuance(ctx, store.AllScope(), applicationID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -181,83 +167,12 @@ func issuedIn(ctx context.Context, tx *store.Tx, applicationID string) (bool, er
 	return err == nil, err
 }
 
-// ---- wire types of the payment routes ----
+// The payment routes' wire types are renewal's (renewal.PaymentQR and
+// friends); the refund reason's limit there is the payment module's.
+var _ = [1]struct{}{}[renewal.MaxRefundReasonRunes-payment.MaxReasonLen]
 
-// PaymentQRRequest asks for a QR code; Provider is "wechat" (default) or
-// another configured provider ("alipay").
-type PaymentQRRequest struct {
-	Provider string `json:"provider,omitempty"`
-}
-
-// MaxProviderName bounds PaymentQRRequest.Provider.
-const MaxProviderName = 16
-
-// Validate checks the request's shape; whether the provider is configured
-// is the payment module's answer.
-func (r *PaymentQRRequest) Validate() error {
-	if len(r.Provider) > MaxProviderName || strings.ContainsFunc(r.Provider, func(c rune) bool { return c < 'a' || c > 'z' }) {
-		return renewal.Errorf(renewal.CodeInvalidField, "provider", "provider is a lower-case name of at most %d letters", MaxProviderName)
-	}
-	return nil
-}
-
-// PaymentOrder is one QR attempt as the client sees it.
-type PaymentOrder struct {
-	OutTradeNo string     `json:"out_trade_no"`
-	Provider   string     `json:"provider"`
-	AmountFen  int64      `json:"amount_fen"`
-	CodeURL    string     `json:"code_url,omitempty"`
-	State      string     `json:"state"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  time.Time  `json:"expires_at"`
-	PaidAt     *time.Time `json:"paid_at,omitempty"`
-}
-
-// PaymentQR answers POST .../payment/qr: the code to show, its exact
-// expiry and the server's time (the client counts down from the difference,
-// not from its own clock).
-type PaymentQR struct {
-	Order      PaymentOrder `json:"order"`
-	ServerTime time.Time    `json:"server_time"`
-}
-
-// PaymentRefund is one refund.
-type PaymentRefund struct {
-	OutRefundNo string `json:"out_refund_no"`
-	OutTradeNo  string `json:"out_trade_no"`
-	AmountFen   int64  `json:"amount_fen"`
-	State       string `json:"state"`
-}
-
-// PaymentStatus answers GET .../payment. Stale means the provider could not
-// be asked: poll again.
-type PaymentStatus struct {
-	State      renewal.Payment `json:"state"`
-	Stale      bool            `json:"stale"`
-	Order      *PaymentOrder   `json:"order,omitempty"`
-	Refunds    []PaymentRefund `json:"refunds"`
-	ServerTime time.Time       `json:"server_time"`
-}
-
-// RefundRequest is staff's refund of money that arrived after a cancel.
-type RefundRequest struct {
-	Reason string `json:"reason"`
-}
-
-// Validate checks the reason (WeChat shows it to the payer).
-func (r *RefundRequest) Validate() error {
-	n := len([]rune(strings.TrimSpace(r.Reason)))
-	if n == 0 {
-		return renewal.NewError(renewal.CodeReasonRequired, "reason")
-	}
-	if n > payment.MaxReasonLen {
-		return renewal.Errorf(renewal.CodeTooLong, "reason", "at most %d characters", payment.MaxReasonLen)
-	}
-	return nil
-}
-
-func orderView(o payment.Order) PaymentOrder {
-	v := PaymentOrder{OutTradeNo: o.OutTradeNo, Provider: o.Provider, AmountFen: o.AmountFen, CodeURL: o.CodeURL,
+func orderView(o payment.Order) renewal.PaymentOrder {
+	v := renewal.PaymentOrder{OutTradeNo: o.OutTradeNo, Provider: o.Provider, AmountFen: o.AmountFen, CodeURL: o.CodeURL,
 		State: o.State, CreatedAt: o.CreatedAt.UTC(), ExpiresAt: o.ExpiresAt.UTC()}
 	if o.State != payment.OrderOpen {
 		v.CodeURL = "" // nothing to scan any more
@@ -305,7 +220,7 @@ func (s *Server) needPayments() error {
 // paymentQR makes (or returns the live) QR code of an application the
 // caller may pay now; the amount is the price of the application's years.
 func (s *Server) paymentQR(w http.ResponseWriter, r *http.Request) error {
-	var req PaymentQRRequest
+	var req renewal.PaymentQRRequest
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
@@ -332,7 +247,7 @@ func (s *Server) paymentQR(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return paymentErr(err)
 	}
-	writeJSON(w, http.StatusOK, PaymentQR{Order: orderView(o), ServerTime: s.now().UTC()})
+	writeJSON(w, http.StatusOK, renewal.PaymentQR{Order: orderView(o), ServerTime: s.now().UTC()})
 	return nil
 }
 
@@ -360,7 +275,7 @@ func (s *Server) paymentStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err, "")
 	}
-	out := PaymentStatus{State: a.Payment, Stale: st.Stale, Refunds: []PaymentRefund{}, ServerTime: s.now().UTC()}
+	out := renewal.PaymentStatus{State: a.Payment, Stale: st.Stale, Refunds: []renewal.PaymentRefund{}, ServerTime: s.now().UTC()}
 	if st.Order.OutTradeNo != "" {
 		o := orderView(st.Order)
 		out.Order = &o
@@ -370,7 +285,7 @@ func (s *Server) paymentStatus(w http.ResponseWriter, r *http.Request) error {
 		return paymentErr(err)
 	}
 	for _, rf := range rfs {
-		out.Refunds = append(out.Refunds, PaymentRefund{OutRefundNo: rf.OutRefundNo, OutTradeNo: rf.OutTradeNo, AmountFen: rf.AmountFen, State: rf.State})
+		out.Refunds = append(out.Refunds, renewal.PaymentRefund{OutRefundNo: rf.OutRefundNo, OutTradeNo: rf.OutTradeNo, AmountFen: rf.AmountFen, State: rf.State})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -411,7 +326,7 @@ func (s *Server) cancelPaid(r *http.Request, id string, version int64) (handled 
 // refundPayment is staff's refund of a cancelled application whose money
 // arrived after the cancel (mark_paid counts even then).
 func (s *Server) refundPayment(w http.ResponseWriter, r *http.Request) error {
-	var req RefundRequest
+	var req renewal.RefundRequest
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
