@@ -197,7 +197,7 @@ for arch in x64 x86; do
   [ -f "$msi" ] || { bad "$msi exists"; continue; }
   m=$log/msi-$arch
   mkdir -p "$m"
-  for t in File Shortcut Upgrade Property Directory Component RemoveFile InstallExecuteSequence _ForceCodepage Feature; do
+  for t in File Shortcut Upgrade Property Directory Component RemoveFile InstallExecuteSequence _ForceCodepage Feature LaunchCondition; do
     msiinfo export "$msi" "$t" 2>/dev/null | tr -d '\r' >"$m/$t"
   done
   size=$(stat -c %s "$msi")
@@ -216,6 +216,7 @@ for arch in x64 x86; do
   check "$arch MSI Upgrade table replaces older and equal versions of $upcode" \
     grep -qP "^\\Q$upcode\\E\t\t$version\t\t513\t\tWIX_UPGRADE_DETECTED" "$m/Upgrade"
   check "$arch MSI Upgrade table refuses a downgrade" grep -qP "^\\Q$upcode\\E\t$version\t\t\t2\t\tWIX_DOWNGRADE_DETECTED" "$m/Upgrade"
+  check "$arch MSI needs Windows 10 and says so in Chinese" grep -qP "^Installed OR VersionNT >= 603\t${appname}需要 Windows 10" "$m/LaunchCondition"
   check "$arch MSI removes the old product (RemoveExistingProducts)" grep -q '^RemoveExistingProducts' "$m/InstallExecuteSequence"
   check "$arch MSI removes its Start-menu folder on uninstall" grep -qP '^ProgramMenuDir\tProgramMenuDir\t\tProgramMenuDir\t2' "$m/RemoveFile"
   # The names are really stored in GBK (codepage 936), not dropped or in UTF-8.
@@ -399,10 +400,17 @@ products() { # MSI products registered, 64-bit and 32-bit (Wow6432Node) views
   done | grep -c '\\{'
 }
 
+winver() { wexport wine reg add 'HKCU\Software\Wine' /v Version /d "$1" /f >/dev/null 2>&1; }
+
 # Install, upgrade to a newer MSI built the same way, uninstall.
 msi=$dist/ukeyrenew-$version-windows-x64.msi
+winver win10 # Wine 8 makes new prefixes Windows 7
 wexport wine msiexec /x "$msi" /qn >/dev/null 2>&1 # a run that died half-way
 before=$(products)
+winver win7
+refute "msiexec refuses the MSI on Windows 7 (launch condition)" wexport wine msiexec /i "$msi" /qn
+check "nothing was installed on Windows 7" test ! -e "$c/Program Files/UKeyRenew" -a "$(products)" -eq "$before"
+winver win10
 check "msiexec installs the x64 MSI" wexport wine msiexec /i "$msi" /qn
 check "the program is in Program Files\\UKeyRenew" cmp "$exe_installed" "$dist/windows-x64/ukeyrenew.exe"
 check "Start-menu and desktop shortcuts named $appname.lnk exist" test "$(lnks | wc -l)" -eq 2

@@ -45,6 +45,8 @@ make_msi() {
     "UPDATE Shortcut SET Name='$short', Description='$name (UKey Renew)' WHERE Shortcut='DesktopShortcut'" \
     "UPDATE Directory SET DefaultDir='$short' WHERE Directory='ProgramMenuDir'" \
     "UPDATE Feature SET Title='$name' WHERE Feature='Client'" \
+    "UPDATE LaunchCondition SET Description='已安装更新版本的$name。(A newer version of UKey Renew is already installed.)' WHERE Condition='NOT WIX_DOWNGRADE_DETECTED'" \
+    "UPDATE LaunchCondition SET Description='$name需要 Windows 10 或更高版本。(UKey Renew needs Windows 10 or later.)' WHERE Condition='Installed OR VersionNT >= 603'" \
     "DELETE FROM Upgrade WHERE ActionProperty='WIX_UPGRADE_DETECTED'" \
     "INSERT INTO Upgrade (UpgradeCode, VersionMax, Attributes, ActionProperty) VALUES ('$upgrade', '$version', 513, 'WIX_UPGRADE_DETECTED')"; do
     msibuild "$out" -q "$q" || { echo "make_msi: msibuild: $q" >&2; return 1; }
