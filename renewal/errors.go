@@ -63,6 +63,7 @@ const (
 	CodeFinVerifyCode
 	CodeIDBirthDate
 	CodePageToken
+	CodeLinkExpired
 	codeEnd // keep last
 )
 
@@ -123,6 +124,7 @@ var codes = [...]CodeInfo{
 	CodeFinVerifyCode:         {"finverify_code", http.StatusBadRequest, "code", "the transfer code is 6 digits", "打款验证码为6位数字"},
 	CodeIDBirthDate:           {"id_birth_date", http.StatusBadRequest, "legal_representative.id_number", "the birth date in the ID number is not a real date", "身份证号码中的出生日期无效"},
 	CodePageToken:             {"page_token", http.StatusBadRequest, "page_token", "invalid page token", "分页标记无效"},
+	CodeLinkExpired:           {"link_expired", http.StatusGone, "", "the link has expired; open it again from the app for a new one", "链接已过期，请在客户端中重新打开"},
 }
 
 // Codes returns every code in table order, for docs and tests.
