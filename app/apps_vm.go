@@ -201,7 +201,9 @@ func (vm *ApplicationsVM) Reload(ctx context.Context) error {
 	}
 	_ = vm.Rows.Set(rows)
 	if len(rows) == 0 {
-		_ = vm.Message.Set(lang.X("apps.none", "还没有续期申请。在“UKey 与证书”中选中证书，然后在“续期申请”中填写。"))
+		_ = vm.Message.Set(lang.X("apps.none_yet", "还没有续期申请。在“续期申请”中选择 UKey 上的证书并填写。"))
+	} else if msg, _ := vm.Message.Get(); msg == lang.X("apps.none_yet", "还没有续期申请。在“续期申请”中选择 UKey 上的证书并填写。") {
+		_ = vm.Message.Set("")
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ type FinVerifyScreen struct {
 	Code    *widget.Entry
 	Submit  *widget.Button
 	Correct *widget.Button
+	// Next goes on to writing the certificate once verified.
+	Next   *widget.Button
+	OnNext func()
 }
 
 // NewFinVerifyScreen builds the screen.
@@ -60,5 +63,13 @@ func (s *FinVerifyScreen) makeUI() {
 			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_number")), num)),
 		fieldMsg(s.vm.BankMsg), container.NewHBox(s.Correct))
 	bindVisible(s.vm.CanCorrect, correct, false)
-	s.root = container.NewVBox(heading(lang.X("fv.title", "金融认证")), status, codeBox, messageLabel(s.vm.Message), widget.NewSeparator(), correct)
+	s.Next = widget.NewButtonWithIcon(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
+		if s.OnNext != nil {
+			s.OnNext()
+		}
+	})
+	s.Next.Importance = widget.HighImportance
+	next := container.NewHBox(s.Next)
+	bindVisible(s.vm.Verified, next, false)
+	s.root = container.NewVBox(heading(lang.X("fv.title", "金融认证")), status, codeBox, messageLabel(s.vm.Message), next, widget.NewSeparator(), correct)
 }

@@ -95,6 +95,16 @@ func (vm *FinVerifyVM) show(st *renewal.FinVerifyStatus) {
 	}
 }
 
+// AppID is the application shown ("" before Load).
+func (vm *FinVerifyVM) AppID() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.app == nil {
+		return ""
+	}
+	return vm.app.ID
+}
+
 // SubmitCode enters the code from the transfer's remark.
 func (vm *FinVerifyVM) SubmitCode(ctx context.Context) error {
 	vm.mu.Lock()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -73,7 +74,23 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.Renew = NewRenewScreen(ctx, j.RenewVM)
 	j.Pay = NewPayScreen(ctx, j.PayVM)
 	j.FinVerify = NewFinVerifyScreen(ctx, j.FinVM)
-	j.PayVM.OnPaid = func(string) { go func() { _ = j.AppsVM.Reload(ctx) }() }
+	j.PayVM.OnPaid = func(string) {
+		_ = j.AppsVM.Reload(ctx)
+		// Move on by itself, after a moment to see the paid mark.
+		time.AfterFunc(PaidMoveOn, func() { fyne.Do(func() { j.Show("apps") }) })
+	}
+	j.FinVerify.OnNext = func() {
+		if r, ok := j.AppsVM.Row(j.FinVM.AppID()); ok {
+			j.write(r)
+		} else {
+			j.Show("apps")
+		}
+	}
+	j.RenewVM.Busy.AddListener(binding.NewDataListener(func() {
+		if busy, _ := j.RenewVM.Busy.Get(); !busy && j.RenewVM.Application() != nil {
+			go func() { _ = j.AppsVM.Reload(ctx) }() // a draft was made, saved or submitted
+		}
+	}))
 
 	var write fyne.CanvasObject
 	if d.Installer != nil {
@@ -125,8 +142,24 @@ func (j *Journey) Items() []*container.TabItem {
 	return out
 }
 
-// Attach lets the journey switch tabs (the shell's navigation).
-func (j *Journey) Attach(tabs *container.AppTabs) { j.tabs = tabs }
+// PaidMoveOn is how long the Pay screen shows the paid mark before the
+// applications list comes back.
+const PaidMoveOn = 2 * time.Second
+
+// Attach lets the journey switch tabs (the shell's navigation); opening
+// the applications list reads it again.
+func (j *Journey) Attach(tabs *container.AppTabs) {
+	j.tabs = tabs
+	prev := tabs.OnSelected
+	tabs.OnSelected = func(item *container.TabItem) {
+		if prev != nil {
+			prev(item)
+		}
+		if item == j.items["apps"] && j.deps.Account.Client().SignedIn() {
+			go func() { _ = j.AppsVM.Reload(j.ctx) }()
+		}
+	}
+}
 
 // Show selects the named screen.
 func (j *Journey) Show(name string) {

@@ -18,7 +18,7 @@ func heading(text string) *widget.Label {
 func fieldMsg(msg binding.String) *widget.Label {
 	l := widget.NewLabelWithData(msg)
 	l.Importance = widget.DangerImportance
-	l.Wrapping = fyne.TextWrapWord
+	l.Wrapping = textWrap()
 	l.SizeName = theme.SizeNameCaptionText
 	msg.AddListener(binding.NewDataListener(func() { // no gap under a field without a message
 		if v, _ := msg.Get(); v == "" {
@@ -33,8 +33,26 @@ func fieldMsg(msg binding.String) *widget.Label {
 // messageLabel is a wrapped label bound to an outcome message.
 func messageLabel(msg binding.String) *widget.Label {
 	l := widget.NewLabelWithData(msg)
-	l.Wrapping = fyne.TextWrapWord
+	l.Wrapping = textWrap()
 	return l
+}
+
+// hintLabel is a wrapped low-importance hint.
+func hintLabel(text string) *widget.Label {
+	l := widget.NewLabel(text)
+	l.Wrapping = textWrap()
+	l.Importance = widget.LowImportance
+	return l
+}
+
+// textWrap wraps Chinese between any two characters (it has no spaces to
+// break at: word wrapping would cut it at the few Latin words inside) and
+// English between words.
+func textWrap() fyne.TextWrap {
+	if CurrentLang() == LangEN {
+		return fyne.TextWrapWord
+	}
+	return fyne.TextWrapBreak
 }
 
 // bindEnabled enables w while b is true (inverted with not).

@@ -79,6 +79,7 @@ func (s *PayScreen) makeUI() {
 	bar.TextFormatter = func() string { return "" }
 	amount := widget.NewLabelWithData(s.vm.Amount)
 	amount.TextStyle.Bold = true
+	amount.SizeName = theme.SizeNameSubHeadingText
 	amount.Alignment = fyne.TextAlignCenter
 
 	s.NewCode = widget.NewButtonWithIcon(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
@@ -97,11 +98,11 @@ func (s *PayScreen) makeUI() {
 
 	msg := messageLabel(s.vm.Message)
 	msg.Alignment = fyne.TextAlignCenter
-	hint := widget.NewLabel(lang.X("pay.hint", "二维码 300 秒内有效。请勿重复支付：付款后稍等片刻，本页会自动更新。"))
-	hint.Importance = widget.LowImportance
+	hint := hintLabel(lang.X("pay.hint", "二维码 300 秒内有效。请勿重复支付：付款后稍等片刻，本页会自动更新。"))
 	hint.Alignment = fyne.TextAlignCenter
-	hint.Wrapping = fyne.TextWrapWord
-	center := container.NewVBox(amount, container.NewCenter(s.qr), timer, paid, container.NewCenter(s.NewCode), msg, hint)
+	qr := container.NewCenter(s.qr)
+	bindVisible(s.vm.Paid, qr, true) // a paid code is not shown to be scanned again
+	center := container.NewVBox(amount, qr, timer, paid, container.NewCenter(s.NewCode), msg, hint)
 	s.root = container.NewBorder(heading(lang.X("pay.title", "微信支付")), nil, nil, nil,
 		container.NewVScroll(container.NewHBox(layout.NewSpacer(), container.NewGridWrap(fyne.NewSize(440, 720), center), layout.NewSpacer())))
 }

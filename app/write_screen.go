@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -55,13 +56,15 @@ func (s *WriteScreen) makeUI() {
 	step := widget.NewLabelWithData(s.vm.StepText)
 	steps := widget.NewLabel(lang.X("write.steps", "步骤：获取新证书 → 写入 UKey → 校验 → 通知续期服务"))
 	steps.Importance = widget.LowImportance
-	note := widget.NewLabel(lang.X("write.safe", "写入过程中即使拔出 UKey 或断电，UKey 上也始终保留可用的证书；下次启动时可以继续完成。"))
-	note.Wrapping = fyne.TextWrapWord
-	note.Importance = widget.LowImportance
+	note := hintLabel(lang.X("write.safe", "写入过程中即使拔出 UKey 或断电，UKey 上也始终保留可用的证书；下次启动时可以继续完成。"))
 
+	done := widget.NewLabelWithStyle(lang.X("write.done_badge", "✓ 续期完成"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	done.Importance = widget.SuccessImportance
+	done.SizeName = theme.SizeNameSubHeadingText
+	bindVisible(s.vm.Done, done, false)
 	s.finish = container.NewVBox()
 	s.vm.Unfinished.AddListener(binding.NewDataListener(s.rebuildFinish))
-	s.root = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), s.finish, s.target, messageLabel(s.vm.Message),
+	s.root = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), s.finish, s.target, done, messageLabel(s.vm.Message),
 		container.NewHBox(s.RekeyOK, s.Start), steps, bar, step, note)
 }
 
@@ -84,7 +87,7 @@ func (s *WriteScreen) Show() {
 	if a == nil {
 		return
 	}
-	s.target.SetText(lang.X("write.target", "申请 {{.ID}}：证书 {{.Cert}}，UKey 序列号 {{.Serial}}", map[string]any{"ID": a.ID, "Cert": a.CertSerial, "Serial": serial}))
+	s.target.SetText(lang.X("write.target_cert", "续期证书 {{.Cert}}，写入 UKey（序列号 {{.Serial}}）", map[string]any{"Cert": strings.ToUpper(a.CertSerial), "Serial": serial}))
 	s.update()
 }
 
