@@ -134,14 +134,26 @@ func (s *PayScreen) redraw() {
 	s.qr.Refresh()
 }
 
-// faded returns img in light grey.
+// faded returns img in light grey. The codes go-qrcode draws are
+// paletted: recolouring the palette costs nothing, whatever the size.
 func faded(img image.Image) image.Image {
+	grey := func(c color.Color) color.Gray {
+		g := color.GrayModel.Convert(c).(color.Gray)
+		return color.Gray{Y: 200 + g.Y/5}
+	}
+	if p, ok := img.(*image.Paletted); ok {
+		out := *p
+		out.Palette = make(color.Palette, len(p.Palette))
+		for i, c := range p.Palette {
+			out.Palette[i] = grey(c)
+		}
+		return &out
+	}
 	b := img.Bounds()
 	out := image.NewGray(b)
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			g := color.GrayModel.Convert(img.At(x, y)).(color.Gray)
-			out.SetGray(x, y, color.Gray{Y: 200 + g.Y/5})
+			out.SetGray(x, y, grey(img.At(x, y)))
 		}
 	}
 	return out
