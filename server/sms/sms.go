@@ -14,13 +14,21 @@ type Purpose string
 const (
 	PurposeSignIn     Purpose = "sign_in"
 	PurposePhoneCheck Purpose = "phone_check"
+	// PurposeInvoice sends the link to an issued e-invoice: Link, no code.
+	PurposeInvoice Purpose = "invoice"
 )
+
+// MaxLinkBytes bounds Message.Link (an SMS holds about 70 Chinese
+// characters; the link must fit beside the template's text).
+const MaxLinkBytes = 256
 
 // Message is one code to one mainland mobile number.
 type Message struct {
 	Mobile  string  `json:"mobile"` // 11 digits, no +86
 	Purpose Purpose `json:"purpose"`
-	Code    string  `json:"code"`
+	Code    string  `json:"code,omitempty"`
+	// Link is the invoice link (PurposeInvoice only).
+	Link string `json:"link,omitempty"`
 	// TTLMinutes is how long the code is valid, shown in the text.
 	TTLMinutes int `json:"ttl_minutes"`
 }
@@ -37,12 +45,22 @@ var ErrRejected = errors.New("sms: provider rejected the message")
 var (
 	mobileRE = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 	codeRE   = regexp.MustCompile(`^[0-9]{4,8}$`)
+	linkRE   = regexp.MustCompile(`^https?://[!-~]+$`)
 )
 
 // Validate checks a message before it costs money.
 func (m Message) Validate() error {
 	if !mobileRE.MatchString(m.Mobile) {
 		return fmt.Errorf("sms: invalid mainland mobile number")
+	}
+	if m.Purpose == PurposeInvoice {
+		if m.Code != "" || len(m.Link) > MaxLinkBytes || !linkRE.MatchString(m.Link) {
+			return fmt.Errorf("sms: an invoice message carries one http(s) link of at most %d bytes and no code", MaxLinkBytes)
+		}
+		return nil
+	}
+	if m.Link != "" {
+		return fmt.Errorf("sms: only an invoice message carries a link")
 	}
 	if !codeRE.MatchString(m.Code) {
 		return fmt.Errorf("sms: code must be 4 to 8 digits")

@@ -86,8 +86,27 @@ func TestMessageValidation(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	link := sms.Message{Mobile: "13800138000", Purpose: sms.PurposeInvoice, Link: "https://renew.ca.test/v1/applications/a/invoice.pdf?token=1.x"}
+	badLink := map[string]func(*sms.Message){
+		"invoice without link":  func(m *sms.Message) { m.Link = "" },
+		"invoice with code":     func(m *sms.Message) { m.Code = "123456" },
+		"invoice not http":      func(m *sms.Message) { m.Link = "javascript:alert(1)" },
+		"invoice with space":    func(m *sms.Message) { m.Link = "https://a.test/x y" },
+		"invoice link too long": func(m *sms.Message) { m.Link = "https://a.test/" + strings.Repeat("x", sms.MaxLinkBytes) },
+		"code with link":        func(m *sms.Message) { *m = good; m.Link = "https://a.test/" },
+	}
+	for name, f := range badLink {
+		m := link
+		f(&m)
+		if err := o.Send(context.Background(), m); !errors.Is(err, sms.ErrRejected) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 	if len(o.Messages("")) != 0 {
 		t.Fatal("a refused message was recorded")
+	}
+	if err := o.Send(context.Background(), link); err != nil {
+		t.Errorf("invoice link: %v", err)
 	}
 }
 
@@ -196,6 +215,10 @@ func TestTencentSendsSignedRequest(t *testing.T) {
 	}
 	if err := s.Send(context.Background(), sms.Message{Mobile: "13800138000", Purpose: sms.PurposePhoneCheck, Code: "1234", TTLMinutes: 5}); err != nil {
 		t.Fatal(err)
+	}
+	// No invoice template configured: refused before any request.
+	if err := s.Send(context.Background(), sms.Message{Mobile: "13800138000", Purpose: sms.PurposeInvoice, Link: "https://a.test/i"}); !errors.Is(err, sms.ErrRejected) || len(f.bodies) != 2 {
+		t.Errorf("invoice without template: %v, %d requests", err, len(f.bodies))
 	}
 	if f.bodies[1]["TemplateId"] != "100002" {
 		t.Errorf("phone check used template %v", f.bodies[1]["TemplateId"])

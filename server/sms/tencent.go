@@ -22,7 +22,7 @@ type TencentConfig struct {
 	Region    string             `json:"region"`     // e.g. ap-guangzhou
 	AppID     string             `json:"sdk_app_id"` // SmsSdkAppId
 	SignName  string             `json:"sign_name"`  // approved signature, e.g. 某某CA
-	Templates map[Purpose]string `json:"templates"`  // purpose -> TemplateId; template params: {1}=code, {2}=minutes
+	Templates map[Purpose]string `json:"templates"`  // purpose -> TemplateId; template params: {1}=code, {2}=minutes; invoice (optional): {1}=link
 	// Endpoint overrides the API host (tests: a local server); empty means
 	// the SDK's default, sms.tencentcloudapi.com.
 	Endpoint string `json:"endpoint,omitempty"`
@@ -76,6 +76,9 @@ func (t *Tencent) Send(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
+	if t.cfg.Templates[m.Purpose] == "" {
+		return fmt.Errorf("%w: no template for purpose %q", ErrRejected, m.Purpose)
+	}
 	req := tcsms.NewSendSmsRequest()
 	req.SetContext(ctx)
 	req.SmsSdkAppId = common.StringPtr(t.cfg.AppID)
@@ -83,6 +86,9 @@ func (t *Tencent) Send(ctx context.Context, m Message) error {
 	req.TemplateId = common.StringPtr(t.cfg.Templates[m.Purpose])
 	req.PhoneNumberSet = common.StringPtrs([]string{"+86" + m.Mobile})
 	req.TemplateParamSet = common.StringPtrs([]string{m.Code, strconv.Itoa(m.TTLMinutes)})
+	if m.Purpose == PurposeInvoice {
+		req.TemplateParamSet = common.StringPtrs([]string{m.Link})
+	}
 	resp, err := t.client.SendSms(req)
 	if err != nil {
 		var se *tcerrors.TencentCloudSDKError
