@@ -12,7 +12,8 @@
 #    left) and uninstalls without a trace; the x86 MSI replaces the x64
 #    one and uninstalls; the packaged .exe starts in a
 #    Chinese locale under Xvfb and shows its window (screenshot);
-#  - the Linux tarballs and .debs: contents, .desktop file, static renewd,
+#  - the Linux tarballs and .debs: contents, .desktop file, the client's
+#    window under Xvfb, static renewd,
 #    the systemd unit (systemd-analyze verify), and renewd from the .deb
 #    started with the example configuration answering /readyz over TLS;
 #  - FyneApp.toml is unchanged (git diff).
@@ -77,6 +78,16 @@ finish() {
   exit
 }
 t0=$(date +%s)
+# start_x: one private X server for the smoke runs. Xvfb picks a free display
+# itself (-displayfd): never another run's screen.
+start_x() {
+  [ -n "${xvfb_pid:-}" ] && return 0
+  Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$log/display" >"$log/xvfb" 2>&1 &
+  xvfb_pid=$!
+  for _ in $(seq 1 100); do [ -s "$log/display" ] && break; sleep 0.1; done
+  [ -s "$log/display" ] || { bad "Xvfb starts"; return 1; }
+  export DISPLAY=:$(head -1 "$log/display")
+}
 
 # A throw-away code-signing CA and certificate, made once per dist/.
 ts=$dist/test-signing
@@ -255,6 +266,38 @@ if tar -tJf "$tarball" >"$log/client.lst" 2>&1; then
   else skip "desktop-file-validate (Debian desktop-file-utils)"; fi
   check "client .desktop file has the Chinese name" grep -qxF "Name[zh_CN]=$appname" "$log/client/usr/local/share/applications/$appid.desktop"
   check "client icon is 512x512" bash -c "file -b '$log/client/usr/local/share/icons/hicolor/512x512/apps/$appid.png' | grep -q '512 x 512'"
+  # Smoke run of the unpacked client: its window, with the Chinese title, in
+  # a private X server and home; SIGTERM quits it through Fyne.
+  if has Xvfb && has xdotool && start_x; then
+    mkdir -p "$log/client-home"
+    run=(env HOME="$log/client-home" XDG_CONFIG_HOME="$log/client-home/.config" LANG=zh_CN.UTF-8)
+    # No session bus (a run outside scripts/test.sh): give it a private one.
+    [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] && has dbus-run-session && run=(dbus-run-session -- "${run[@]}")
+    "${run[@]}" "$log/client/usr/local/bin/ukeyrenew" >"$log/client.out" 2>&1 &
+    runner=$!
+    w=
+    for _ in $(seq 1 200); do # at most 20 s
+      w=$(xdotool search --onlyvisible --name "$appname" 2>/dev/null | head -1)
+      [ -n "$w" ] && break
+      kill -0 "$runner" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -n "$w" ]; then
+      ok "the Linux client from the tarball shows its window ($appname)"
+      cpid=$(xdotool getwindowpid "$w" 2>/dev/null)
+      [ -n "$cpid" ] && kill -TERM "$cpid" 2>/dev/null
+      gone=0
+      for _ in $(seq 1 100); do kill -0 "${cpid:-$runner}" 2>/dev/null || { gone=1; break; }; sleep 0.1; done
+      check "the Linux client quits on SIGTERM" test "$gone" = 1
+    else
+      bad "the Linux client from the tarball shows its window"
+      tail -5 "$log/client.out" | sed 's/^/     | /'
+    fi
+    kill "$runner" 2>/dev/null
+    wait "$runner" 2>/dev/null
+  else
+    skip "Linux client smoke run (Debian xvfb, xdotool)"
+  fi
 else
   bad "client tarball $tarball lists"
 fi
@@ -372,12 +415,7 @@ fi
 export WINEPREFIX=$dist/wine/prefix WINEDEBUG=-all WINEARCH=win64
 # No Mono/Gecko prompts; no menu entries or .desktop files on the host.
 export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
-# Xvfb picks a free display itself (-displayfd): never another run's screen.
-Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$log/display" >"$log/xvfb" 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 1 100); do [ -s "$log/display" ] && break; sleep 0.1; done
-[ -s "$log/display" ] || { bad "Xvfb starts"; finish; }
-export DISPLAY=:$(head -1 "$log/display")
+start_x || finish
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   # A home of its own, so Wine's Desktop and Documents links never point
   # into the real home directory.
