@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -131,9 +132,11 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 	if err := pin.Submit(ctx, []byte(testPIN)); err != nil {
 		t.Fatal(err)
 	}
+	began := time.Now()
 	if err := vm.Run(ctx); err != nil {
 		t.Fatalf("write: %v (%q)", err, get[string](t, vm.Message))
 	}
+	t.Logf("write: fetch (issue), write, verify, confirm in %v", time.Since(began)) // a figure, not a check
 	if !get[bool](t, vm.Done) || get[float64](t, vm.Progress) != 1 || !strings.Contains(get[string](t, vm.Message), "续期完成") {
 		t.Fatalf("done %v progress %v %q", get[bool](t, vm.Done), get[float64](t, vm.Progress), get[string](t, vm.Message))
 	}
