@@ -304,6 +304,26 @@ fi
 cdeb=$dist/ukeyrenew_${version}-${buildno}_amd64.deb
 check "client .deb is package ukeyrenew $version-$buildno" bash -c "dpkg-deb -f '$cdeb' Package Version | tr '\n' ' ' | grep -qx 'Package: ukeyrenew Version: $version-$buildno '"
 check "client .deb holds the program, .desktop file and icon" bash -c "dpkg-deb -c '$cdeb' | grep -c -E '\\./usr/bin/ukeyrenew\$|$appid\\.desktop\$|apps/$appid\\.png\$' | grep -qx 3"
+# Every library the client links (NEEDED) comes from a package its .deb depends on.
+deb_needs() {
+  local deps needed lib path pkgname missing=0
+  deps=$(dpkg-deb -f "$cdeb" Depends)
+  needed=$(objdump -p "$log/client/usr/local/bin/ukeyrenew" | awk '$1 == "NEEDED" {print $2}')
+  for lib in $needed; do
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+    # Merged /usr: dpkg may know the file under /usr/lib or /lib.
+    pkgname=$({ dpkg -S "$path" || dpkg -S "/usr$path"; } 2>/dev/null | head -1 | cut -d: -f1)
+    if [ -z "$pkgname" ] || ! grep -qE "(^|, )$pkgname( |,|$)" <<<"$deps"; then
+      echo "$lib ($path) from '${pkgname:-?}' is not in Depends: $deps"
+      missing=1
+    fi
+  done
+  [ "$missing" = 0 ] && [ -n "$needed" ]
+}
+check "client .deb depends on the packages of every library it links" deb_needs
+for sc in postinst prerm postrm; do
+  check "renewd $sc is valid sh" sh -n "packaging/linux/renewd.$sc"
+done
 
 echo "== renewd"
 rtar=$dist/renewd-$version-linux-amd64.tar.xz
