@@ -38,6 +38,7 @@ type svcEnv struct {
 	serials map[string]string // holder name → certificate serial
 	paySim  *payment.DevSimulator
 	ca      *issuer.LocalCA
+	close   func() // stops the listener (the service is down)
 }
 
 var svcStart = time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
@@ -109,7 +110,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	e.url = ts.URL
+	e.url, e.close = ts.URL, ts.Close
 	// Real payments: the WeChat Pay simulator on a loopback TLS port,
 	// reached through the official SDK, on the service's clock.
 	if err := payment.Migrate(ctx, st.DB(), payment.DialectSQLite); err != nil {

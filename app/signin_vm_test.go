@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -158,5 +159,30 @@ func TestSignInPassword(t *testing.T) {
 	}
 	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") {
 		t.Fatalf("no store: kept = %q", kept)
+	}
+}
+
+func TestSignInServiceDownSaysSo(t *testing.T) {
+	e := newSvcEnv(t)
+	url := e.url
+	acc, err := NewAccount(url, nil, client.WithRetry(0, time.Millisecond, time.Millisecond), client.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The service goes away (its listener closes) before the clerk asks for a code.
+	e.close()
+	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	_ = vm.Mobile.Set(demoMobile)
+	if err := vm.SendCode(t.Context()); err == nil {
+		t.Fatal("a code was sent by a service that is down")
+	}
+	if msg := get[string](t, vm.Message); !strings.Contains(msg, "无法连接续期服务") {
+		t.Fatalf("message %q", msg)
+	}
+	if !get[bool](t, vm.CanSend) {
+		t.Fatal("the send button stays locked after a failed send")
+	}
+	if _, err := NewAccount("ftp://example.cn", nil); err == nil {
+		t.Fatal("an ftp service url accepted")
 	}
 }
