@@ -17,10 +17,11 @@
 # certificate). scripts/package-check.sh makes a throw-away test certificate.
 #
 # The Windows programs are built with plain `go build` (cgo, mingw-w64,
-# -H windowsgui, Fyne's release tags) plus a resource object (icon, version information, DPI-aware
-# manifest) made by mingw's windres and handed to the external linker. Unlike
-# `fyne package` this never writes to the source tree: FyneApp.toml is only
-# read (Version, Build, Name), and the script checks it is unchanged.
+# -H windowsgui, Fyne's release tags) plus a resource object (icon, version
+# information, DPI-aware manifest) made by mingw's windres and handed to the
+# external linker. Unlike `fyne package` this never writes to the source tree:
+# FyneApp.toml is only read (Version, Build, Name, ID, Icon, Migrations), and
+# the script checks it is unchanged.
 #
 # Each target is built once; the Go build cache makes a second run cheap (the
 # first cgo build of go-gl takes minutes per target on 2 cores). Runs nice'd.
@@ -42,8 +43,8 @@ took() { # took NAME: append the seconds since step to dist/build-times.txt
 }
 
 for tool in go x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc x86_64-w64-mingw32-windres \
-  i686-w64-mingw32-windres wixl msibuild msiinfo osslsigncode dpkg-deb xz; do
-  command -v "$tool" >/dev/null || die "$tool is missing (Debian packages: gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl msitools osslsigncode)"
+  i686-w64-mingw32-windres wixl msibuild msiinfo osslsigncode openssl dpkg-deb xz; do
+  command -v "$tool" >/dev/null || die "$tool is missing (Debian packages: gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl msitools osslsigncode openssl)"
 done
 [ -x /usr/bin/convert ] || die "ImageMagick's /usr/bin/convert is missing (Debian imagemagick): it makes the .ico"
 [ -n "${UKEY_SIGN_PKCS12:-}" ] || die "set UKEY_SIGN_PKCS12 (code-signing PKCS#12 file) and UKEY_SIGN_PASS; scripts/package-check.sh signs with a throw-away test certificate"
