@@ -104,11 +104,7 @@ func Fetch(ctx context.Context, c *client.Client, tok *token.Token, a *renewal.A
 	}
 	is, err := c.Certificate(ctx, a.ID)
 	if renewal.CodeOf(err) == renewal.CodeNotIssued {
-		if a.Rekey {
-			is, err = issueRekey(ctx, c, tok, o, a)
-		} else {
-			is, err = issueSameKey(ctx, c, tok, a)
-		}
+		is, err = Issue(ctx, c, tok, a, o)
 		out.Issued = err == nil
 	}
 	if err != nil {
@@ -153,6 +149,24 @@ func Fetch(ctx context.Context, c *client.Client, tok *token.Token, a *renewal.A
 	}
 	out.Status = a.Status
 	return out, nil
+}
+
+// Issue has application a's certificate issued without writing it: a
+// proof of possession signed with the old key (same key), or a new key
+// pair on the token whose CSR is bound to the old key (re-key; the pair
+// stays pending in o.Journal until the certificate is installed). Fetch
+// calls it when the service has issued nothing yet.
+func Issue(ctx context.Context, c *client.Client, tok *token.Token, a *renewal.Application, o Options) (*renewal.Issuance, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if a.Rekey {
+		if o.Journal == nil {
+			return nil, errors.New("renewflow: a re-key needs the install journal")
+		}
+		return issueRekey(ctx, c, tok, o, a)
+	}
+	return issueSameKey(ctx, c, tok, a)
 }
 
 // oldCertificate finds the certificate the application renews on the

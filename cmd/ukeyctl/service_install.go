@@ -93,6 +93,12 @@ func (s *serviceCmds) fetchInstall(ctx context.Context, args []string, stdout, s
 	return printFetchInstall(stdout, *asJSON, *out, "installed and confirmed")
 }
 
+// issueRekey has a re-key application's certificate issued without
+// installing it: what a run that stopped between issue and install left.
+func (s *serviceCmds) issueRekey(ctx context.Context, c *client.Client, tok *token.Token, j *token.Journal, a *renewal.Application) (*renewal.Issuance, error) {
+	return renewflow.Issue(ctx, c, tok, a, renewflow.Options{Journal: j, Now: time.Now})
+}
+
 func (s *serviceCmds) loginToken(ctx context.Context, tok *token.Token, flags pinFlags, stderr io.Writer) error {
 	r, err := newPINReader(flags, s.stdin, stderr)
 	if err != nil {
