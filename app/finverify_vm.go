@@ -38,9 +38,11 @@ type FinVerifyVM struct {
 
 // NewFinVerifyVM returns the view-model.
 func NewFinVerifyVM(acc *Account) *FinVerifyVM {
-	return &FinVerifyVM{acc: acc, Code: binding.NewString(), CodeMsg: binding.NewString(),
+	vm := &FinVerifyVM{acc: acc, Code: binding.NewString(), CodeMsg: binding.NewString(),
 		AccountName: binding.NewString(), BankName: binding.NewString(), AccountNumber: binding.NewString(), BankMsg: binding.NewString(),
 		Status: binding.NewString(), CanCorrect: binding.NewBool(), Verified: binding.NewBool(), Message: binding.NewString()}
+	_ = vm.Status.Set(lang.X("fv.choose", "审核通过后，在“申请进度”中点击“金融认证”：发证机构会向对公账户转账 0.01 元，附言中有验证码。"))
+	return vm
 }
 
 func (vm *FinVerifyVM) fail(ctx context.Context, err error) error {

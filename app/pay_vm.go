@@ -59,8 +59,10 @@ func NewPayVM(acc *Account, clock client.Clock, f Formatter) *PayVM {
 	if clock == nil {
 		clock = client.SystemClock()
 	}
-	return &PayVM{acc: acc, clock: clock, fmt: f, Code: binding.NewString(), Countdown: binding.NewString(), Left: binding.NewFloat(),
+	vm := &PayVM{acc: acc, clock: clock, fmt: f, Code: binding.NewString(), Countdown: binding.NewString(), Left: binding.NewFloat(),
 		Amount: binding.NewString(), Expired: binding.NewBool(), Paid: binding.NewBool(), Message: binding.NewString(), Busy: binding.NewBool()}
+	_ = vm.Message.Set(lang.X("pay.choose", "在“申请进度”中，对需要支付的申请点击“支付”，这里会显示微信支付二维码。"))
+	return vm
 }
 
 // AppID is the application being paid.
