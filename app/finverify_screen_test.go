@@ -16,7 +16,7 @@ func TestFinVerifyScreenEntersTheCode(t *testing.T) {
 	s := NewFinVerifyScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)
-	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "转账 0.01 元") })
+	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "还可尝试 3 次") })
 	test.Type(s.Code, "12a")
 	test.Tap(s.Submit)
 	onUI(t, "a bad code is refused next to the field", func() bool { m, _ := vm.CodeMsg.Get(); return m != "" })

@@ -77,7 +77,17 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.PayVM.OnPaid = func(string) {
 		_ = j.AppsVM.Reload(ctx)
 		// Move on by itself, after a moment to see the paid mark.
-		time.AfterFunc(PaidMoveOn, func() { fyne.Do(func() { j.Show("apps") }) })
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(PaidMoveOn):
+				fyne.Do(func() {
+					if ctx.Err() == nil {
+						j.Show("apps")
+					}
+				})
+			}
+		}()
 	}
 	j.FinVerify.OnNext = func() {
 		if r, ok := j.AppsVM.Row(j.FinVM.AppID()); ok {
