@@ -44,6 +44,7 @@ type SignInVM struct {
 	mu       sync.Mutex
 	resendAt time.Time
 	codeSent bool
+	busy     bool
 }
 
 // NewSignInVM returns the view-model over acc.
@@ -103,14 +104,22 @@ func (vm *SignInVM) waitResend(d time.Duration) {
 }
 
 func (vm *SignInVM) begin() bool {
-	if busy, _ := vm.Busy.Get(); busy {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.busy {
 		return false
 	}
+	vm.busy = true
 	_ = vm.Busy.Set(true)
 	return true
 }
 
-func (vm *SignInVM) end() { _ = vm.Busy.Set(false) }
+func (vm *SignInVM) end() {
+	vm.mu.Lock()
+	vm.busy = false
+	vm.mu.Unlock()
+	_ = vm.Busy.Set(false)
+}
 
 // Errors of the sign-in view-model that are refused before any call.
 var (
