@@ -62,10 +62,11 @@ func (r *InvoiceRequest) Normalize() {
 	r.Phone = NormalizeMobile(r.Phone)
 }
 
-// Validate checks the fields as given: a wrong value is refused even when
-// the application's own value would have been fine. Use Merge then
-// ValidateComplete for the final set.
+// Validate normalises the fields in place and checks them as given: a wrong
+// value is refused even when the application's own value would have been
+// fine. Use Merge then ValidateComplete for the final set.
 func (r *InvoiceRequest) Validate() error {
+	r.Normalize()
 	var fe fieldErrors
 	if r.Title != "" {
 		fe.add("title", ValidateName(r.Title, MaxInvoiceTitleRunes))

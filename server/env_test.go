@@ -29,6 +29,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
@@ -85,6 +86,7 @@ type env struct {
 	http    *http.Client
 	pay     *payment.Payments
 	paySim  *payment.DevSimulator
+	mail    *invoice.Outbox
 	// responses validated against the OpenAPI document
 	validated int
 	mu        sync.Mutex
@@ -98,6 +100,8 @@ type envOptions struct {
 	// failingHooks, if set, wraps the payment hooks so a test can make the
 	// audit write of a payment fail mid-transaction.
 	failingHooks *failingHooks
+	// invoices, if set, issues the e-invoices (else the dev issuer).
+	invoices invoice.Issuer
 }
 
 func pgDSN(t testing.TB) string {
@@ -150,7 +154,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, st: st, clock: c, ca: ca, caDir: caDir, holders: map[string]*holder{},
-		sms: sms.NewOutbox("", c.Now), bank: bank.NewOutbox(c.Now)}
+		sms: sms.NewOutbox("", c.Now), bank: bank.NewOutbox(c.Now), mail: invoice.NewOutbox(c.Now)}
 	sys := store.Change{Actor: "system", Action: "seed"}
 	e.org = &store.Organisation{Name: "深圳市测试科技有限公司", CreditCode: creditCode("91440300MA5")}
 	e.other = &store.Organisation{Name: "广州市另一家有限公司", CreditCode: creditCode("91440101MA5")}
@@ -222,7 +226,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.pay, e.paySim = pay, sim
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: e.sms, Bank: e.bank,
 		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, DevSMS: e.sms, DevBank: e.bank,
-		Payments: pay, DevPay: devPay(sim)})
+		Payments: pay, DevPay: devPay(sim), DevMail: e.mail, Invoices: o.invoices, Mailer: mailerFor(o.invoices, e.mail)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +237,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	return e
+}
+
+// mailerFor is the mail outbox when a test brings its own issuer (the
+// service wants both or neither), else nil (dev defaults on DevMail).
+func mailerFor(iss invoice.Issuer, o *invoice.Outbox) invoice.Mailer {
+	if iss == nil {
+		return nil
+	}
+	return o
 }
 
 // failingHooks is the real audit sink, except that while fail is set the

@@ -16,6 +16,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
@@ -57,6 +58,14 @@ type Limits struct {
 	// MaxTransfers bounds verification transfers per application.
 	MaxTransfers int
 	MaxDocument  int64
+
+	// InvoiceLinkTTL is how long an invoice link opens the PDF.
+	InvoiceLinkTTL time.Duration
+	// InvoiceStuckAfter: a request still being issued after this (the
+	// service died meanwhile) may be asked again.
+	InvoiceStuckAfter time.Duration
+	// InvoiceIssueTimeout bounds one call to the e-invoice platform.
+	InvoiceIssueTimeout time.Duration
 }
 
 // Config is the service's configuration.
@@ -70,6 +79,10 @@ type Config struct {
 	ClientIPHeader string
 	// MetricsToken, if set, is the bearer token /metrics asks for.
 	MetricsToken string
+	// PublicURL is the service's address as clerks reach it (e.g.
+	// https://renew.example-ca.cn), the base of the links sent by SMS and
+	// e-mail; empty means the address each request came to (development).
+	PublicURL string
 }
 
 // DefaultConfig is the production default.
@@ -85,9 +98,10 @@ func DefaultConfig() Config {
 			SMSDailyPerMobile: 10, SMSDailyPerIP: 50,
 			PasswordFailPerMinute: 5, PasswordFailBurst: 10,
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
-			ChallengeTTL: 5 * time.Minute,
-			MaxTransfers: 5,
-			MaxDocument:  renewal.MaxDocumentBytes,
+			ChallengeTTL:   5 * time.Minute,
+			MaxTransfers:   5,
+			MaxDocument:    renewal.MaxDocumentBytes,
+			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
 		},
 	}
 }
@@ -111,6 +125,13 @@ type Deps struct {
 	// DevPay pays an open order at the provider's simulator, as a clerk
 	// scanning the QR would (--dev only; served at /dev/applications/{id}/pay).
 	DevPay func(ctx context.Context, provider, outTradeNo string) error
+	// Invoices issues e-invoices and Mailer sends their links (both or
+	// neither; nil: the invoice routes answer that invoices are not
+	// configured). With Config.Dev and none given, a DevIssuer and a mail
+	// Outbox (DevMail, served at /dev/outbox/mail) are used.
+	Invoices invoice.Issuer
+	Mailer   invoice.Mailer
+	DevMail  *invoice.Outbox
 }
 
 // Server is the renewal service.
@@ -130,6 +151,11 @@ type Server struct {
 	devBank *bank.Outbox
 	pay     *payment.Payments
 	devPay  func(ctx context.Context, provider, outTradeNo string) error
+	// e-invoices
+	invoices invoice.Issuer
+	mailer   invoice.Mailer
+	devMail  *invoice.Outbox
+	links    *invoice.Links
 
 	ipLimit      *limiter
 	notifyLimit  *limiter
@@ -156,11 +182,29 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Dev && d.Invoices == nil && d.Mailer == nil {
+		d.Invoices = &invoice.DevIssuer{Seller: devSeller, Now: d.Now}
+		if d.DevMail == nil {
+			d.DevMail = invoice.NewOutbox(d.Now)
+		}
+		d.Mailer = d.DevMail
+	}
+	if (d.Invoices == nil) != (d.Mailer == nil) {
+		return nil, errors.New("server: invoices need both an issuer and a mailer")
+	}
+	if d.Invoices != nil && (cfg.Limits.InvoiceLinkTTL <= 0 || cfg.Limits.InvoiceStuckAfter <= 0 || cfg.Limits.InvoiceIssueTimeout <= 0) {
+		return nil, errors.New("server: invoice link ttl, stuck-after and issue timeout must be positive")
+	}
+	links, err := invoice.NewLinks(invoiceLinkKey(d.Pepper))
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	l := cfg.Limits
 	s := &Server{
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
+		invoices: d.Invoices, mailer: d.Mailer, devMail: d.DevMail, links: links,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
 		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
@@ -186,6 +230,7 @@ func (s *Server) routes() {
 	if s.cfg.Dev {
 		s.mux.Handle("GET /dev/outbox/sms", s.adapt(s.devSMSOutbox))
 		s.mux.Handle("GET /dev/outbox/bank", s.adapt(s.devBankOutbox))
+		s.mux.Handle("GET /dev/outbox/mail", s.adapt(s.devMailOutbox))
 		s.mux.Handle("POST /dev/applications/{id}/pay", s.adapt(s.devPayOrder))
 	}
 	s.mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
@@ -248,6 +293,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/applications/{id}/certificate", user(s.getCertificate)},
 		{"GET", "/v1/applications/{id}/certificate/chain.pem", user(s.getChainPEM)},
 		{"POST", "/v1/applications/{id}/installed", user(s.confirmInstalled)},
+		{"POST", "/v1/applications/{id}/invoice", user(s.requestInvoice)},
+		{"GET", "/v1/applications/{id}/invoice", user(s.getInvoice)},
+		{"GET", "/v1/applications/{id}/invoice.pdf", pub(s.invoicePDF)},
 		{"GET", "/v1/audit", admin(s.auditList)},
 		{"GET", "/v1/audit/verify", admin(s.auditVerify)},
 		{"GET", "/v1/audit/export", admin(s.auditExport)},
