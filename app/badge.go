@@ -34,7 +34,6 @@ func levelColors(lvl Level) (bg, fg fyne.ThemeColorName) {
 
 func (b *badge) CreateRenderer() fyne.WidgetRenderer {
 	r := &badgeRenderer{b: b, bg: canvas.NewRectangle(nil), text: canvas.NewText("", nil)}
-	r.text.TextStyle.Bold = true
 	r.Refresh()
 	return r
 }

@@ -80,7 +80,7 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 }
 
 func placeholder(name string, icon fyne.Resource, what string) *container.TabItem {
-	title := widget.NewLabelWithStyle(name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title := widget.NewLabelWithStyle(name, fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameHeadingText
 	notYet := widget.NewLabel(lang.X("later.not_yet", "此功能尚未完成，将在后续版本提供。"))
 	notYet.Importance = widget.WarningImportance

@@ -44,7 +44,7 @@ func NewTokensScreen(ctx context.Context, vm *TokensVM, onPIN func(serial string
 func (s *TokensScreen) Object() fyne.CanvasObject { return s.root }
 
 func (s *TokensScreen) makeUI() {
-	title := widget.NewLabelWithStyle(lang.X("tokens.title", "UKey 与证书"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title := widget.NewLabelWithStyle(lang.X("tokens.title", "UKey 与证书"), fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameHeadingText
 	status := widget.NewLabelWithData(s.vm.Status)
 	status.Importance = widget.LowImportance
@@ -83,7 +83,7 @@ func (s *TokensScreen) makeEmpty() fyne.CanvasObject {
 	icon := canvas.NewImageFromResource(assets.Icon())
 	icon.FillMode = canvas.ImageFillContain
 	icon.SetMinSize(fyne.NewSize(96, 96))
-	head := widget.NewLabelWithStyle(lang.X("tokens.insert", "请插入您的 UKey"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	head := widget.NewLabelWithStyle(lang.X("tokens.insert", "请插入您的 UKey"), fyne.TextAlignCenter, fyne.TextStyle{})
 	head.SizeName = theme.SizeNameHeadingText
 	hint := widget.NewLabelWithStyle(lang.X("tokens.insert_hint", "插入后证书会自动显示在这里，无需刷新。"),
 		fyne.TextAlignCenter, fyne.TextStyle{})
@@ -124,7 +124,7 @@ func (s *TokensScreen) tokensChanged() {
 }
 
 func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
-	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameSubHeadingText
 	title.Importance = widget.HighImportance
 	if v.LabelProblem {
@@ -169,7 +169,7 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 }
 
 func certBlock(c CertView) fyne.CanvasObject {
-	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{})
 	holder.Truncation = fyne.TextTruncateEllipsis
 	holder.SizeName = theme.SizeNameSubHeadingText
 	if c.Problem != "" {
