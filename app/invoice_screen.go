@@ -1,0 +1,87 @@
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// InvoiceScreen requests the e-invoice of a paid application and shows its
+// state and link.
+type InvoiceScreen struct {
+	vm  *InvoiceVM
+	ctx context.Context
+
+	root                       *fyne.Container
+	Title, TaxID, Email, Phone *widget.Entry
+	Request                    *widget.Button
+	// Open opens the issued invoice in the browser.
+	Open *widget.Button
+	// form holds the fields (shown while a request is possible), issued
+	// the link (shown once issued).
+	form, issued *fyne.Container
+}
+
+// NewInvoiceScreen builds the screen. Give vm.OpenURL the app's OpenURL.
+func NewInvoiceScreen(ctx context.Context, vm *InvoiceVM) *InvoiceScreen {
+	s := &InvoiceScreen{vm: vm, ctx: ctx}
+	s.makeUI()
+	return s
+}
+
+// Object is the screen's root.
+func (s *InvoiceScreen) Object() fyne.CanvasObject { return s.root }
+
+// Load shows application id.
+func (s *InvoiceScreen) Load(id string) { go func() { _ = s.vm.Load(s.ctx, id) }() }
+
+func (s *InvoiceScreen) makeUI() {
+	entry := func(name string) *widget.Entry {
+		for _, f := range s.vm.invoiceFields() {
+			if f.name == name {
+				e := boundEntry(f.value)
+				e.OnChanged = func(string) { s.vm.CheckField(name) }
+				return e
+			}
+		}
+		return nil
+	}
+	s.Title, s.TaxID, s.Email, s.Phone = entry("title"), entry("tax_id"), entry("email"), entry("phone")
+	request := func() { go func() { _ = s.vm.Request(s.ctx) }() }
+	s.Phone.OnSubmitted = func(string) { request() }
+	s.Request = widget.NewButtonWithIcon(lang.X("inv.request", "申请电子发票"), theme.DocumentCreateIcon(), request)
+	s.Request.Importance = widget.HighImportance
+	row := func(field string, e *widget.Entry, msg *widget.Label) fyne.CanvasObject {
+		return container.NewVBox(widget.NewLabel(fieldLabel(field)), e, msg)
+	}
+	s.form = container.NewVBox(
+		container.NewGridWithColumns(2,
+			row(renewal.FieldInvoiceTitle, s.Title, fieldMsg(s.vm.TitleMsg)),
+			row(renewal.FieldInvoiceTaxID, s.TaxID, fieldMsg(s.vm.TaxIDMsg)),
+			row(renewal.FieldInvoiceEmail, s.Email, fieldMsg(s.vm.EmailMsg)),
+			row(renewal.FieldInvoicePhone, s.Phone, fieldMsg(s.vm.PhoneMsg))),
+		container.NewHBox(s.Request))
+	bindVisible(s.vm.CanRequest, s.form, false)
+
+	s.Open = widget.NewButtonWithIcon(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
+		if err := s.vm.OpenLink(); err != nil {
+			_ = s.vm.Message.Set(ServiceErrText(err))
+		}
+	})
+	s.Open.Importance = widget.HighImportance
+	link := widget.NewLabelWithData(s.vm.Link)
+	link.Wrapping = fyne.TextWrapBreak
+	link.Selectable = true
+	s.issued = container.NewVBox(container.NewHBox(s.Open), link)
+	bindVisible(s.vm.Issued, s.issued, false)
+
+	s.root = container.NewVBox(heading(lang.X("inv.title", "电子发票")),
+		widget.NewLabel(lang.X("inv.kind", "发票类型：增值税普通发票（电子）")),
+		messageLabel(s.vm.Status), s.form, s.issued, messageLabel(s.vm.Message))
+}

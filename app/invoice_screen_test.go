@@ -1,0 +1,41 @@
+package app
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+)
+
+func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	a := e.approvedApp(acc)
+	e.markPaid(a.ID)
+	vm := NewInvoiceVM(acc)
+	var mu sync.Mutex
+	var opened []string
+	vm.OpenURL = func(u *url.URL) error { mu.Lock(); opened = append(opened, u.String()); mu.Unlock(); return nil }
+	s := NewInvoiceScreen(t.Context(), vm)
+	newTestWindow(t, s.Object())
+	s.Load(a.ID)
+	onUI(t, "form filled from the application", func() bool { return s.Title.Text == e.org.Name && s.form.Visible() && !s.issued.Visible() })
+	s.Email.SetText("")
+	test.Type(s.Email, "billing@")
+	test.Tap(s.Request)
+	onUI(t, "the e-mail's message next to it", func() bool { m, _ := vm.EmailMsg.Get(); return m != "" })
+	test.Type(s.Email, "example.cn")
+	test.Tap(s.Request)
+	onUI(t, "issued", func() bool { return s.issued.Visible() && !s.form.Visible() })
+	if txt := screenText(s.Object()); !strings.Contains(txt, "发票号码") || !strings.Contains(txt, "/invoice.pdf?token=") {
+		t.Errorf("screen: %s", txt)
+	}
+	test.Tap(s.Open)
+	mu.Lock()
+	defer mu.Unlock()
+	if link, _ := vm.Link.Get(); len(opened) != 1 || opened[0] != link {
+		t.Errorf("opened %v, want %s", opened, link)
+	}
+}
