@@ -65,6 +65,21 @@ func (a *Account) newClient(refresh string) (*client.Client, error) {
 	return c, nil
 }
 
+// UseStore sets where the session is kept, for a store opened after the
+// account (opening one probes the keyring and the TPM, which may take
+// seconds: the window need not wait for it). nil keeps it in memory.
+func (a *Account) UseStore(st *session.Store) {
+	a.mu.Lock()
+	a.store = st
+	a.mu.Unlock()
+}
+
+func (a *Account) sessionStore() *session.Store {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.store
+}
+
 // Client is the service client (signed in or not).
 func (a *Account) Client() *client.Client {
 	a.mu.Lock()
@@ -79,9 +94,9 @@ func (a *Account) URL() string { return a.url }
 func (a *Account) keep(ctx context.Context, t renewal.Tokens) {
 	where := session.InMemory
 	var err error
-	if a.store != nil {
+	if st := a.sessionStore(); st != nil {
 		rec := session.Record{ServiceURL: a.url, User: userLabel(t.User), RefreshToken: t.RefreshToken, Expiry: t.RefreshExpiresAt}
-		where, err = a.store.Save(ctx, rec)
+		where, err = st.Save(ctx, rec)
 	}
 	a.setKept(where, err)
 	_ = a.Who.Set(userText(t.User))
@@ -131,10 +146,11 @@ var ErrNoSavedSession = errors.New("no saved session")
 // A saved session that is corrupt, expired, for another service or refused
 // by the service is removed: the clerk simply signs in again.
 func (a *Account) Resume(ctx context.Context) error {
-	if a.store == nil {
+	st := a.sessionStore()
+	if st == nil {
 		return ErrNoSavedSession
 	}
-	rec, err := a.store.Load(ctx)
+	rec, err := st.Load(ctx)
 	if err != nil {
 		if errors.Is(err, session.ErrNoSession) {
 			return ErrNoSavedSession
@@ -150,7 +166,7 @@ func (a *Account) Resume(ctx context.Context) error {
 	}
 	if _, err := c.Refresh(ctx); err != nil {
 		if errors.Is(err, client.ErrSessionEnded) || errors.Is(err, client.ErrNotSignedIn) {
-			_ = a.store.Delete(ctx)
+			_ = st.Delete(ctx)
 		}
 		return fmt.Errorf("resume session: %w", err)
 	}
@@ -165,8 +181,8 @@ func (a *Account) Resume(ctx context.Context) error {
 func (a *Account) SignOut(ctx context.Context) error {
 	serviceErr := a.Client().Logout(ctx)
 	var storeErr error
-	if a.store != nil {
-		storeErr = a.store.Delete(ctx)
+	if st := a.sessionStore(); st != nil {
+		storeErr = st.Delete(ctx)
 	}
 	_ = a.SignedIn.Set(false)
 	_ = a.Who.Set("")
@@ -186,8 +202,8 @@ func (a *Account) Ended(ctx context.Context, err error) bool {
 	if !errors.Is(err, client.ErrSessionEnded) && !errors.Is(err, client.ErrNotSignedIn) {
 		return false
 	}
-	if a.store != nil {
-		_ = a.store.Delete(ctx)
+	if st := a.sessionStore(); st != nil {
+		_ = st.Delete(ctx)
 	}
 	_ = a.SignedIn.Set(false)
 	_ = a.Who.Set("")

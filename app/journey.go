@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
 // JourneyDeps is what the clerk's journey screens need.
@@ -31,6 +32,9 @@ type JourneyDeps struct {
 	Open func(path string) error
 	// Dir is where downloaded files are saved ("" for the temp dir).
 	Dir string
+	// OpenStore, if set, opens the session store in the background at
+	// Start (nil: the Account's own store, if any).
+	OpenStore func(ctx context.Context) (*session.Store, error)
 }
 
 // Journey is the clerk's screens from sign-in to a renewed certificate on
@@ -182,6 +186,13 @@ func (j *Journey) Show(name string) {
 // in the background.
 func (j *Journey) Start() {
 	go func() {
+		if j.deps.OpenStore != nil {
+			st, err := j.deps.OpenStore(j.ctx)
+			if err != nil {
+				_ = j.SignInVM.Message.Set(lang.X("session.open_failed", "无法打开保存登录状态的位置（{{.Err}}）：关闭程序后需要重新登录。", map[string]any{"Err": err}))
+			}
+			j.deps.Account.UseStore(st)
+		}
 		if err := j.deps.Account.Resume(j.ctx); err == nil {
 			_ = j.AppsVM.Reload(j.ctx)
 		}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // The journey's screens lead to each other: signed in, the list loads by
@@ -49,4 +52,25 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 		r, ok := j.AppsVM.Row(app.ID)
 		return ok && r.App.Payment == "paid" && get[bool](t, j.PayVM.Paid)
 	})
+}
+
+// A session saved by an earlier run is resumed at start, from a store
+// opened in the background.
+func TestJourneyStartResumesFromAStoreOpenedLater(t *testing.T) {
+	e := newSvcEnv(t)
+	test.NewTempApp(t)
+	st := memoryStore(t)
+	first := e.account(st)
+	if _, err := first.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+		t.Fatal(err)
+	}
+	w := test.NewTempWindow(t, widget.NewLabel(""))
+	acc := e.account(nil)
+	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: Formatter{Lang: LangZH, Loc: time.UTC},
+		OpenStore: func(context.Context) (*session.Store, error) { return st, nil }})
+	j.Start()
+	eventually(t, "signed in from the saved session", func() bool { return get[bool](t, acc.SignedIn) })
 }
