@@ -114,12 +114,14 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 		items = append(items, reason)
 	}
 	var btns []fyne.CanvasObject
-	add := func(a renewal.Action, text string, icon fyne.Resource, f func()) {
+	// add offers a button for action a when the state allows it; key names
+	// it in Buttons (one action may have several buttons).
+	add := func(a renewal.Action, key, text string, icon fyne.Resource, f func()) {
 		if !r.Can(a) {
 			return
 		}
 		b := widget.NewButtonWithIcon(text, icon, func() { s.target = r.ID; f() })
-		s.Buttons[r.ID+"/"+string(a)] = b
+		s.Buttons[r.ID+"/"+key] = b
 		btns = append(btns, b)
 	}
 	nav := func(f func(AppRow)) func() {
@@ -129,26 +131,22 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 			}
 		}
 	}
-	add(renewal.ActionEdit, lang.X("apps.edit", "修改"), theme.DocumentCreateIcon(), nav(s.nav.Edit))
-	add(renewal.ActionSubmit, lang.X("apps.submit", "提交审核"), theme.MailSendIcon(), func() { s.askSubmit(r) })
-	add(renewal.ActionPay, lang.X("apps.pay", "支付"), theme.ConfirmIcon(), nav(s.nav.Pay))
-	add(renewal.ActionSubmitFinVerify, lang.X("apps.finverify", "金融认证"), theme.AccountIcon(), nav(s.nav.Verify))
+	add(renewal.ActionEdit, "edit", lang.X("apps.edit", "修改"), theme.DocumentCreateIcon(), nav(s.nav.Edit))
+	add(renewal.ActionSubmit, "submit", lang.X("apps.submit", "提交审核"), theme.MailSendIcon(), func() { s.askSubmit(r) })
+	add(renewal.ActionPay, "pay", lang.X("apps.pay", "支付"), theme.ConfirmIcon(), nav(s.nav.Pay))
+	add(renewal.ActionSubmitFinVerify, "submit_finverify", lang.X("apps.finverify", "金融认证"), theme.AccountIcon(), nav(s.nav.Verify))
 	if !r.Can(renewal.ActionSubmitFinVerify) {
-		add(renewal.ActionCorrectBank, lang.X("apps.correct_bank", "更正银行账户"), theme.AccountIcon(), nav(s.nav.Verify))
+		add(renewal.ActionCorrectBank, "correct_bank", lang.X("apps.correct_bank", "更正银行账户"), theme.AccountIcon(), nav(s.nav.Verify))
 	}
-	add(renewal.ActionIssue, lang.X("apps.write", "写入 UKey"), theme.DownloadIcon(), nav(s.nav.Write))
-	add(renewal.ActionUploadDocument, lang.X("apps.form_pdf", "打印申请表"), theme.DocumentPrintIcon(), func() {
+	add(renewal.ActionIssue, "issue", lang.X("apps.write", "写入 UKey"), theme.DownloadIcon(), nav(s.nav.Write))
+	add(renewal.ActionUploadDocument, "form_pdf", lang.X("apps.form_pdf", "打印申请表"), theme.DocumentPrintIcon(), func() {
 		go func() { _, _ = s.vm.OpenFormPDF(s.ctx, r.ID) }()
 	})
-	if b, ok := s.Buttons[r.ID+"/"+string(renewal.ActionUploadDocument)]; ok {
-		delete(s.Buttons, r.ID+"/"+string(renewal.ActionUploadDocument))
-		s.Buttons[r.ID+"/form_pdf"] = b
-	}
-	add(renewal.ActionUploadDocument, lang.X("apps.upload", "上传扫描件"), theme.UploadIcon(), func() { s.pickScan(r) })
-	add(renewal.ActionDelete, lang.X("apps.delete", "删除草稿"), theme.DeleteIcon(), func() {
+	add(renewal.ActionUploadDocument, "upload_document", lang.X("apps.upload", "上传扫描件"), theme.UploadIcon(), func() { s.pickScan(r) })
+	add(renewal.ActionDelete, "delete", lang.X("apps.delete", "删除草稿"), theme.DeleteIcon(), func() {
 		s.confirm(lang.X("apps.delete_q", "删除这份草稿？删除后无法恢复。"), func(ctx context.Context) error { return s.vm.Delete(ctx, r.ID) })
 	})
-	add(renewal.ActionCancel, lang.X("apps.cancel", "取消申请"), theme.CancelIcon(), func() {
+	add(renewal.ActionCancel, "cancel", lang.X("apps.cancel", "取消申请"), theme.CancelIcon(), func() {
 		s.confirm(lang.X("apps.cancel_q", "取消这份申请？已支付的费用将原路退回。"), func(ctx context.Context) error { return s.vm.Cancel(ctx, r.ID) })
 	})
 	if len(btns) > 0 {
