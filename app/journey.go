@@ -41,6 +41,20 @@ type JourneyDeps struct {
 // the token, wired to each other: an application's actions lead to the
 // screen that carries them out, a payment or a write that completes goes
 // back to the list.
+//
+// The model. One Account holds the service client and the session (kept
+// through client/session: keyring, else TPM-sealed file, else memory, and
+// the sign-in screen says which). Each screen has a view-model in plain Go
+// (SignInVM, RenewVM, ApplicationsVM, PayVM, FinVerifyVM, WriteVM) owning
+// Fyne bindings, taking its clock by injection and calling the service or
+// the token from its own goroutine; the screens only bind widgets to them.
+// What the clerk may do to an application is exactly
+// renewal.AllowedActions for the clerk in its state; fields are checked
+// with renewal.CheckTyping as they are typed and renewal.ValidateFormField
+// on save; the pay countdown comes from the service's expiry through
+// client.PaymentWatcher; writing to the token runs client/renewflow (shared
+// with ukeyctl fetch-install) behind the Installer interface, after the PIN
+// dialog's view-model logged in once.
 type Journey struct {
 	ctx  context.Context
 	deps JourneyDeps
