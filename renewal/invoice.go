@@ -9,8 +9,10 @@ import (
 // after payment. The details default to the application's invoice fields
 // and may be corrected at request time. Issuing goes requested → issued
 // (with a link to the PDF) or failed (with the reason; the clerk may ask
-// again). A refunded application gets no invoice: there is nothing to
-// reverse, because none may be requested once a refund has started.
+// again). A refunded application gets no invoice: none may be requested once
+// a refund has started, and the service refuses to refund a payment that was
+// invoiced (the CA first reverses the invoice with a red-letter invoice,
+// 红字发票, on its e-invoice platform; this service does not issue those).
 
 // InvoiceState is where an invoice request stands.
 type InvoiceState string

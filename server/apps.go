@@ -286,6 +286,9 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 			if _, err := renewal.Apply(a.State, s.cfg.Policy, principalOf(r.Context()).user.Role, renewal.ActionCancel); err != nil {
 				return err
 			}
+			if err := s.refundBlockedByInvoice(r, id); err != nil {
+				return err
+			}
 			// The refund and the cancel are one transaction.
 			handled, err := s.cancelPaid(r, id, req.Version)
 			if err != nil {

@@ -27,7 +27,7 @@
 // Payments are the payment module's (package payment); the service wires it
 // in through PaymentHooks, built before payment.New over the same database:
 // the module moves an application's payment state (mark_paid, refund,
-// mark_refunded, role system, the same states table) and writes its audit
+// mark_refunded, refund_failed, role system, the same states table) and writes its audit
 // events into the store's hash chain, both with store.Join on the *sql.Tx of
 // the payment change, so the payment rows, the application and the audit
 // entries commit together. The clerk asks for a QR code (POST
@@ -45,4 +45,15 @@
 // cancelled application until an admin refunds it (POST .../payment/refund).
 // In dev, POST /dev/applications/{id}/pay pays the live QR code at the
 // simulator, as the clerk's phone would.
+//
+// E-invoices (VAT ordinary invoices only) go through an invoice.Issuer
+// (invoices.go): the clerk asks for one after payment (POST
+// /v1/applications/{id}/invoice; the fields default to the application's
+// invoice fields), the request is stored first (and, for a key sent by post,
+// confirms its receipt) so one application gets one invoice, the issuer is
+// called outside the transaction, and its PDF is stored. The link to it
+// carries an HMAC-signed, expiring token (no session: it opens in any
+// browser), is sent by SMS and e-mail, and is made afresh on every GET
+// .../invoice. A payment an invoice was issued for is not refunded until the
+// CA reverses the invoice with a red-letter invoice on its platform.
 package server

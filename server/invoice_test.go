@@ -161,6 +161,18 @@ func runInvoices(t *testing.T, postgres bool) {
 		e.ok(http.StatusOK, &again, "GET", base, reviewer, nil)
 	})
 
+	t.Run("no refund once invoiced", func(t *testing.T) {
+		// Within the 7-day cancel window, which would otherwise refund.
+		var cur renewal.Application
+		e.ok(http.StatusOK, &cur, "GET", "/v1/applications/"+a.ID, ct, nil)
+		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+a.ID+"/cancel", ct, renewal.VersionRequest{Version: cur.Version})
+		var after renewal.Application
+		e.ok(http.StatusOK, &after, "GET", "/v1/applications/"+a.ID, ct, nil)
+		if after.State != cur.State || after.Version != cur.Version {
+			t.Fatalf("a refused cancel changed %+v into %+v", cur.State, after.State)
+		}
+	})
+
 	t.Run("forged and expired links", func(t *testing.T) {
 		u, _ := url.Parse(st.URL)
 		tok := u.Query().Get("token")
