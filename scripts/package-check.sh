@@ -257,6 +257,7 @@ sys.exit(0 if sys.argv[2].encode("gbk") in d else 1)' "$msi" "$appname"
     got=$(find "$m/x" -name ukeyrenew.exe | head -1)
     check "$arch MSI carries the signed ukeyrenew.exe" cmp "$got" "$dist/windows-$arch/ukeyrenew.exe"
     check "$arch MSI carries README.txt" test -n "$(find "$m/x" -name README.txt)"
+  check "$arch MSI signature covers stream metadata (MsiDigitalSignatureEx)" bash -c "msiinfo streams '$msi' | grep -q 'MsiDigitalSignatureEx$'"
   else
     bad "$arch MSI extracts with msiextract"
   fi

@@ -94,11 +94,14 @@ mkdir -p "$build"
 convert "$icon_png" -define icon:auto-resize=256,128,64,48,32,16 "$build/ukeyrenew.ico"
 
 sign() { # sign IN OUT DESCRIPTION
-  local ts=()
-  [ -n "${UKEY_SIGN_TIMESTAMP:-}" ] && ts=(-ts "$UKEY_SIGN_TIMESTAMP")
+  local opts=()
+  [ -n "${UKEY_SIGN_TIMESTAMP:-}" ] && opts+=(-ts "$UKEY_SIGN_TIMESTAMP")
+  # MsiDigitalSignatureEx: the signature then also covers the metadata
+  # (dates, sizes) of the MSI's streams, not their contents alone.
+  [[ $1 == *.msi ]] && opts+=(-add-msi-dse)
   rm -f "$2"
   osslsigncode sign -pkcs12 "$UKEY_SIGN_PKCS12" -readpass <(printf '%s' "$UKEY_SIGN_PASS") \
-    -h sha256 -n "$3" -i "https://ukeyrenew.cn" "${ts[@]}" -in "$1" -out "$2" >/dev/null ||
+    -h sha256 -n "$3" -i "https://ukeyrenew.cn" "${opts[@]}" -in "$1" -out "$2" >/dev/null ||
     die "osslsigncode could not sign $1"
 }
 
