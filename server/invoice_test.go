@@ -42,6 +42,26 @@ func (f *flakyIssuer) Issue(ctx context.Context, r invoice.Request) (invoice.Iss
 	return f.dev.Issue(ctx, r)
 }
 
+func TestInvoicesNeedIssuerAndMailer(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for name, d := range map[string]server.Deps{
+		"issuer without mailer": {Invoices: &invoice.DevIssuer{}},
+		"mailer without issuer": {Mailer: invoice.NewOutbox(e.clock.Now)},
+	} {
+		d.Store, d.Issuer, d.SMS, d.Bank, d.Pepper = e.st, e.ca, e.sms, e.bank, []byte("test pepper, 32 bytes long......")
+		if _, err := server.New(server.DefaultConfig(), d); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	cfg := server.DefaultConfig()
+	cfg.Limits.InvoiceLinkTTL = 0
+	d := server.Deps{Store: e.st, Issuer: e.ca, SMS: e.sms, Bank: e.bank, Pepper: []byte("test pepper, 32 bytes long......"),
+		Invoices: &invoice.DevIssuer{}, Mailer: e.mail}
+	if _, err := server.New(cfg, d); err == nil {
+		t.Error("a zero link lifetime was accepted")
+	}
+}
+
 func TestInvoicesSQLite(t *testing.T) { runInvoices(t, false) }
 
 func TestInvoicesPostgres(t *testing.T) { runInvoices(t, true) }

@@ -225,6 +225,27 @@ func TestTencentSendsSignedRequest(t *testing.T) {
 	}
 }
 
+func TestTencentSendsTheInvoiceLink(t *testing.T) {
+	f := &fakeTencent{t: t, id: "AKIDtest", key: "secret-key"}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	s, err := sms.NewTencent(sms.TencentConfig{
+		SecretID: f.id, SecretKey: "secret-key", Region: "ap-guangzhou", AppID: "1400000001", SignName: "测试CA",
+		Templates: map[sms.Purpose]string{sms.PurposeSignIn: "100001", sms.PurposePhoneCheck: "100002", sms.PurposeInvoice: "100003"},
+		Endpoint:  strings.TrimPrefix(srv.URL, "http://"), Scheme: "HTTP",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := "https://renew.ca.test/v1/applications/a1/invoice.pdf?token=1797998522.XvhI"
+	if err := s.Send(context.Background(), sms.Message{Mobile: "13800138000", Purpose: sms.PurposeInvoice, Link: link}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.bodies) != 1 || f.bodies[0]["TemplateId"] != "100003" || fmt.Sprint(f.bodies[0]["TemplateParamSet"]) != fmt.Sprint([]any{link}) {
+		t.Fatalf("invoice SMS: %v", f.bodies)
+	}
+}
+
 func TestTencentErrors(t *testing.T) {
 	// A wrong secret is caught by the fake's signature check.
 	f := &fakeTencent{t: t, id: "AKIDtest", key: "secret-key"}
