@@ -25,7 +25,7 @@ for tool in xvfb-run import xdotool xwd softhsm2-util; do
 done
 
 work=$(mktemp -d /tmp/ukey-shots.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'cp "$work/app.log" /tmp/ukey-screenshots-app.log 2>/dev/null; rm -rf "$work"' EXIT
 echo "== build (cgo)"
 go build -o "$work/ukeyrenew" .
 go build -o "$work/minimalwindow" ./app/internal/minimalwindow
@@ -36,7 +36,8 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$wo
 mkdir -p "$HOME"
 mkdir "$work/unplugged"
 
-# The scene runs inside one Xvfb server. Coordinates are those of the window at
+# The scene runs inside one Xvfb server, with -noreset: by default the server resets
+# when its last client leaves, and the next connection (between two runs) fails. Coordinates are those of the window at
 # 960x680 at the top left of the screen, in Fyne's default scale.
 cat > "$work/scene.sh" <<'SCENE'
 set -euo pipefail
@@ -58,7 +59,10 @@ start() { # start ENV...: run the client, wait for its window and the first list
   done
   sleep 1.5
 }
-stop() { kill -TERM "$pid"; wait "$pid" || true; }
+stop() { # the client must still be running: a crash fails the script
+  kill -TERM "$pid" || { echo "screenshots: the client exited early (see /tmp/ukey-screenshots-app.log)" >&2; exit 1; }
+  wait "$pid" || true
+}
 tokens() { ls "$work/demo/tokens"; }
 
 # 1. No UKey: the demo token is "pulled out" (its directory moved away).
@@ -70,7 +74,7 @@ before=$(xwd -root -silent | md5sum)
 mv "$work/unplugged/"* "$work/demo/tokens/"
 t0=$(date +%s%N)
 for _ in $(seq 500); do
-  [ "$(xwd -root -silent | md5sum)" != "$before" ] && break
+  [ "$(xwd -root -silent 2>/dev/null | md5sum)" != "$before" ] && break
   sleep 0.01
 done
 echo "insertion shown on screen after $(( ($(date +%s%N) - t0) / 1000000 )) ms (SoftHSM2 is re-read every 1 s)"
@@ -96,7 +100,7 @@ stop
 SCENE
 
 echo "== screenshots"
-xvfb-run -a -s "-screen 0 1024x768x24" bash "$work/scene.sh" "$work" "$out"
+xvfb-run -a -n $((300 + RANDOM % 300)) -s "-screen 0 1024x768x24 -noreset" bash "$work/scene.sh" "$work" "$out"
 if grep -q "Error in Fyne call thread" "$work/app.log"; then
   echo "screenshots: the client touched widgets off the UI goroutine:" >&2
   grep -A3 "Error in Fyne call thread" "$work/app.log" >&2
@@ -105,41 +109,46 @@ fi
 
 [ "$RUNS" -gt 0 ] || exit 0
 # Start-up figures: time from exec to the first frame on screen (the root window's
-# content changes from the empty screen), and VmRSS 3 s after it, for the client (with
-# the demo UKey inserted) and the minimal window, alternating, RUNS times each.
+# content changes from the empty screen), and VmRSS 3 s after it, RUNS times each,
+# alternating: the client with the demo UKey, the client with no PKCS#11 module, the
+# minimal window, and the minimal window with the client's theme (the CJK font).
 cat > "$work/measure.sh" <<'MEASURE'
 set -euo pipefail
 work=$1 runs=$2
 blank=$(xwd -root -silent | md5sum)
-one() { # one PROGRAM: prints "ms rss_kib"
-  local t0 pid h ms rss
+empty=$(printf '' | md5sum) # what a failed xwd hashes to
+one() { # one NAME ENV... PROGRAM ARGS...: prints "NAME ms rss_kib"
+  local name=$1 t0 pid h ms rss
+  shift
   t0=$(date +%s%N)
-  env FYNE_THEME=light LANG=zh_CN.UTF-8 "$1" >/dev/null 2>&1 &
+  env FYNE_THEME=light LANG=zh_CN.UTF-8 "$@" >/dev/null 2>&1 &
   pid=$!
-  while :; do
-    h=$(xwd -root -silent | md5sum)
-    [ "$h" != "$blank" ] && break
+  for _ in $(seq 3000); do # a window being destroyed can make one xwd fail: ignore it
+    h=$(xwd -root -silent 2>/dev/null | md5sum) || true
+    [ "$h" != "$blank" ] && [ "$h" != "$empty" ] && break
   done
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   sleep 3
   rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
   kill -TERM $pid; wait $pid || true
   sleep 0.5
-  echo "$ms $rss"
+  echo "$name $ms $rss"
 }
 for i in $(seq "$runs"); do
-  echo "client $(one "$work/ukeyrenew")"
-  echo "minimal $(one "$work/minimalwindow")"
+  one client "$work/ukeyrenew"
+  one minimal "$work/minimalwindow"
+  one client-no-module UKEY_PKCS11_MODULE=/nonexistent/module.so "$work/ukeyrenew"
+  one minimal-cjk "$work/minimalwindow" -cjk
 done
 MEASURE
 echo "== start-up: $RUNS runs each, alternating"
-xvfb-run -a -s "-screen 0 1024x768x24" bash "$work/measure.sh" "$work" "$RUNS" | tee "$work/runs.txt"
+xvfb-run -a -n $((300 + RANDOM % 300)) -s "-screen 0 1024x768x24 -noreset" bash "$work/measure.sh" "$work" "$RUNS" | tee "$work/runs.txt"
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-for p in client minimal; do
+for p in client minimal client-no-module minimal-cjk; do
   ms=$(awk -v p=$p '$1==p {print $2}' "$work/runs.txt" | median)
   rss=$(awk -v p=$p '$1==p {print $3}' "$work/runs.txt" | median)
-  echo "$p: first frame median ${ms} ms, RSS median $((rss / 1024)) MiB"
-  eval "${p}_ms=$ms ${p}_rss=$rss"
+  printf '%-17s first frame median %5s ms   RSS median %4s MiB\n' "$p" "$ms" "$((${rss%.*} / 1024))"
+  case $p in client) c_ms=$ms c_rss=$rss ;; minimal) m_ms=$ms m_rss=$rss ;; esac
 done
-awk -v a="$client_ms" -v b="$minimal_ms" -v c="$client_rss" -v d="$minimal_rss" \
+awk -v a="$c_ms" -v b="$m_ms" -v c="$c_rss" -v d="$m_rss" \
   'BEGIN {printf "ratio client/minimal: first frame %.2fx, RSS %.2fx\n", a/b, c/d}'
