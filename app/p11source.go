@@ -58,9 +58,6 @@ func OpenP11Source(paths []string) *P11Source {
 // module (it reads its token directory only in C_Initialize).
 const SoftHSMReloadEvery = time.Second
 
-// ErrNoModule means no PKCS#11 module could be loaded.
-var ErrNoModule = errors.New("no pkcs#11 module loaded")
-
 // modules opens the modules on first use.
 func (s *P11Source) modules() ([]*token.Module, error) {
 	s.once.Do(func() {

@@ -38,6 +38,9 @@ var (
 	ErrPINIncorrect = errors.New("pin incorrect")
 	ErrPINLocked    = errors.New("pin locked")
 	ErrTokenRemoved = errors.New("token removed")
+	// ErrNoModule means no PKCS#11 module (the UKey vendor's driver)
+	// could be loaded: nothing can be listed until one is installed.
+	ErrNoModule = errors.New("no pkcs#11 module loaded")
 )
 
 // Token is one inserted token as the client shows it.

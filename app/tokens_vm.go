@@ -128,6 +128,10 @@ func (vm *TokensVM) Reload(ctx context.Context) error {
 	if err != nil {
 		msg := lang.X("tokens.list_failed",
 			"无法读取 UKey：{{.Err}}。请确认 UKey 驱动已安装，然后重新插入 UKey。", map[string]any{"Err": err})
+		if errors.Is(err, ErrNoModule) {
+			msg = lang.X("tokens.no_driver",
+				"未找到 UKey 驱动（PKCS#11 模块）。请安装 UKey 厂商提供的驱动程序，然后重新打开本程序。详情：{{.Err}}", map[string]any{"Err": err})
+		}
 		vm.setProblems(&msg, "")
 		_ = vm.Searching.Set(false)
 		return fmt.Errorf("list tokens: %w", err)

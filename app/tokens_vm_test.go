@@ -216,3 +216,16 @@ func TestTokensVMRunWithoutWatcherStillLists(t *testing.T) {
 		return len(v) == 1 && strings.Contains(p, "not supported") && strings.Contains(p, "刷新")
 	})
 }
+
+func TestTokensVMNoDriverSaysInstallIt(t *testing.T) {
+	src := newFakeSource()
+	src.listErr = fmt.Errorf("%w: open /usr/lib/libeps2003csp11.so: no such file", ErrNoModule)
+	vm, _ := newVM(t, src)
+	if err := vm.Reload(context.Background()); !errors.Is(err, ErrNoModule) {
+		t.Fatalf("Reload: %v", err)
+	}
+	p := get[string](t, vm.Problem)
+	if !strings.Contains(p, "未找到 UKey 驱动") || !strings.Contains(p, "重新打开本程序") || !strings.Contains(p, "libeps2003csp11.so") {
+		t.Errorf("problem %q should say to install the driver and name the file tried", p)
+	}
+}
