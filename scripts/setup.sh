@@ -15,6 +15,8 @@ PKGS=(
   swtpm swtpm-tools
   poppler-utils poppler-data hyperfine
   gcc-mingw-w64-x86-64 gcc-mingw-w64-i686
+  osslsigncode wixl msitools wine wine64 xdotool x11-utils python3-pefile
+  desktop-file-utils curl file locales
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -25,6 +27,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Wine smoke run of the Windows installer starts the client in a Chinese locale.
+if ! locale -a 2>/dev/null | grep -qix 'zh_CN.utf-\{0,1\}8'; then
+  sed -i 's/^# *zh_CN.UTF-8 UTF-8/zh_CN.UTF-8 UTF-8/' /etc/locale.gen
+  grep -q '^zh_CN.UTF-8 UTF-8' /etc/locale.gen || echo 'zh_CN.UTF-8 UTF-8' >> /etc/locale.gen
+  locale-gen >/dev/null
 fi
 
 # Go 1.26: Debian 12 ships 1.19, so when no recent Go is on the machine the

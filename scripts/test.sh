@@ -16,6 +16,8 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== cross-build (windows, macOS)"
 bash scripts/cross-build.sh
+echo "== installers (build, sign, check; Wine smoke run)"
+UKEY_TEST_STRICT=1 bash scripts/package-check.sh
 
 work=$(mktemp -d /tmp/ukey-test.XXXXXX)
 cleanup() {
