@@ -5,6 +5,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -23,6 +24,8 @@ type InvoiceScreen struct {
 	Request                    *widget.Button
 	// Open opens the issued invoice in the browser.
 	Open *widget.Button
+	// Refresh reads the invoice's state again.
+	Refresh *widget.Button
 	// form holds the fields (shown while a request is possible), issued
 	// the link (shown once issued).
 	form, issued *fyne.Container
@@ -57,6 +60,19 @@ func (s *InvoiceScreen) makeUI() {
 	s.Phone.OnSubmitted = func(string) { request() }
 	s.Request = widget.NewButtonWithIcon(lang.X("inv.request", "申请电子发票"), theme.DocumentCreateIcon(), request)
 	s.Request.Importance = widget.HighImportance
+	// One request at a time: the button rests while one is on its way.
+	s.vm.Busy.AddListener(binding.NewDataListener(func() {
+		if busy, _ := s.vm.Busy.Get(); busy {
+			s.Request.Disable()
+		} else {
+			s.Request.Enable()
+		}
+	}))
+	s.Refresh = widget.NewButtonWithIcon(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
+		if id := s.vm.AppID(); id != "" {
+			s.Load(id)
+		}
+	})
 	row := func(field string, e *widget.Entry, msg *widget.Label) fyne.CanvasObject {
 		return container.NewVBox(widget.NewLabel(fieldLabel(field)), e, msg)
 	}
@@ -83,5 +99,5 @@ func (s *InvoiceScreen) makeUI() {
 
 	s.root = container.NewVBox(heading(lang.X("inv.title", "电子发票")),
 		widget.NewLabel(lang.X("inv.kind", "发票类型：增值税普通发票（电子）")),
-		messageLabel(s.vm.Status), s.form, s.issued, messageLabel(s.vm.Message))
+		container.NewBorder(nil, nil, nil, s.Refresh, messageLabel(s.vm.Status)), s.form, s.issued, messageLabel(s.vm.Message))
 }

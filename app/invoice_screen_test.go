@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2/test"
 )
@@ -32,6 +33,12 @@ func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
 	if txt := screenText(s.Object()); !strings.Contains(txt, "发票号码") || !strings.Contains(txt, "/invoice.pdf?token=") {
 		t.Errorf("screen: %s", txt)
 	}
+	// Refresh reads it again: still issued, a fresh link.
+	first, _ := vm.Link.Get()
+	e.clock.Add(10 * time.Minute) // the link's expiry moves with the clock
+	test.Tap(s.Refresh)
+	onUI(t, "a fresh link", func() bool { l, _ := vm.Link.Get(); return l != "" && l != first && s.issued.Visible() })
+	onUI(t, "no second request offered", func() bool { return !s.form.Visible() && !s.Request.Disabled() })
 	test.Tap(s.Open)
 	mu.Lock()
 	defer mu.Unlock()
