@@ -21,7 +21,7 @@ type PINDialog struct {
 	vm     *PINVM
 	ctx    context.Context
 	dlg    *dialog.CustomDialog
-	entry  *widget.Entry
+	entry  *pinEntry
 	ok     *widget.Button
 	cancel *widget.Button
 	note   *badge
@@ -42,7 +42,7 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 	who.Importance = widget.LowImportance
 	d.note = newBadge("", LevelOK)
 	d.note.Hide()
-	d.entry = widget.NewPasswordEntry()
+	d.entry = newPINEntry(func() { d.dlg.Hide() })
 	d.entry.SetPlaceHolder(lang.X("pin.placeholder", "UKey 口令"))
 	d.entry.OnSubmitted = func(string) { d.submit() }
 	d.entry.OnChanged = func(string) { d.updateButtons() }
@@ -129,4 +129,29 @@ func (d *PINDialog) submit() {
 	d.entry.SetText("")
 	d.ok.Disable()
 	go func() { _ = d.vm.Submit(d.ctx, pin) }()
+}
+
+// pinEntry is a password entry on which Esc closes the dialog (Fyne's
+// custom dialogs do not handle Esc, and a focused entry takes every key).
+type pinEntry struct {
+	widget.Entry
+	onEsc func()
+}
+
+func newPINEntry(onEsc func()) *pinEntry {
+	e := &pinEntry{onEsc: onEsc}
+	e.Password = true
+	e.Wrapping = fyne.TextWrapOff
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedKey closes the dialog on Esc and leaves every other key to the entry.
+func (e *pinEntry) TypedKey(k *fyne.KeyEvent) {
+	if k.Name == fyne.KeyEscape {
+		e.SetText("")
+		e.onEsc()
+		return
+	}
+	e.Entry.TypedKey(k)
 }

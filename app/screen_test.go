@@ -177,6 +177,29 @@ func TestPINDialogWrongThenRight(t *testing.T) {
 	}
 }
 
+func TestPINDialogEscapeCancelsWithoutSending(t *testing.T) {
+	src := newFakeSource()
+	tok := demoTokens()[0]
+	src.insert(tok, "12345678", 3)
+	u := newUI(t, src)
+	if err := u.VM.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	test.Tap(u.Tokens.pinBtns[tok.Serial])
+	d := u.pin
+	if u.Win.Canvas().Focused() != d.entry {
+		t.Error("the focus is not in the PIN entry")
+	}
+	test.Type(d.entry, "1234")
+	d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+	if dialogOpen(u) {
+		t.Fatal("Esc did not close the dialog")
+	}
+	if d.entry.Text != "" || src.checks(tok.Serial) != 0 {
+		t.Errorf("after Esc: entry %q, %d PINs sent", d.entry.Text, src.checks(tok.Serial))
+	}
+}
+
 func TestPINDialogLockedTokenCannotBeTried(t *testing.T) {
 	src := newFakeSource()
 	tok := demoTokens()[0]
