@@ -283,6 +283,10 @@ func (s *Server) refundBlockedByInvoice(r *http.Request, appID string) error {
 	case inv.State == renewal.InvoiceFailed:
 		return nil
 	}
+	return errInvoiced()
+}
+
+func errInvoiced() error {
 	return renewal.Errorf(renewal.CodeActionNotAllowed, "", "an e-invoice was issued for this payment: the CA reverses it (red-letter invoice) before a refund")
 }
 

@@ -128,6 +128,11 @@ func setPaymentState(ctx context.Context, tx *store.Tx, policy renewal.Policy, a
 		if ci, ok := ctx.Value(cancelIntentKey{}).(cancelIntent); ok {
 			return tx.UpdateApplication(ctx, ci.scope, applicationID, ci.version, ci.change,
 				func(a *renewal.Application) error {
+					// The row is held now: an invoice request of the same
+					// application waits for this, or this for it.
+					if err := refundableIn(ctx, tx, applicationID); err != nil {
+						return err
+					}
 					next, err := renewal.Apply(a.State, policy, ci.role, renewal.ActionCancel)
 					if err != nil {
 						return err
@@ -157,6 +162,19 @@ func setPaymentState(ctx context.Context, tx *store.Tx, policy renewal.Policy, a
 			a.State = next
 			return nil
 		})
+}
+
+// refundableIn refuses a refund of an application whose payment was
+// invoiced (see refundBlockedByInvoice).
+func refundableIn(ctx context.Context, tx *store.Tx, applicationID string) error {
+	st, err := tx.InvoiceState(ctx, applicationID)
+	if err != nil {
+		return err
+	}
+	if st == renewal.InvoiceIssued || st == renewal.InvoiceRequested {
+		return errInvoiced()
+	}
+	return nil
 }
 
 func issuedIn(ctx context.Context, tx *store.Tx, applicationID string) (bool, error) {

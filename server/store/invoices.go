@@ -130,6 +130,21 @@ func (tx *Tx) invoice(ctx context.Context, appID string) (*Invoice, error) {
 	return &inv, nil
 }
 
+// InvoiceState returns the state of an application's invoice ("" when none
+// was requested). For a caller that holds the application's row in its
+// transaction (UpdateApplication, RequestInvoice read it for update), so a
+// refund and an invoice request of the same application are serialised.
+func (tx *Tx) InvoiceState(ctx context.Context, appID string) (renewal.InvoiceState, error) {
+	inv, err := tx.invoice(ctx, appID)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return inv.State, nil
+}
+
 // Invoice returns the invoice of an application sc sees (ErrNotFound if
 // none was requested).
 func (s *Store) Invoice(ctx context.Context, sc Scope, appID string) (*Invoice, error) {

@@ -20,6 +20,14 @@ func TestInvoices(t *testing.T) {
 		}
 		_, err := s.Invoice(ctx, sc, a.ID)
 		wantErr(t, err, ErrNotFound)
+		state := func() renewal.InvoiceState {
+			var st renewal.InvoiceState
+			must(t, s.Write(ctx, func(tx *Tx) error { var err error; st, err = tx.InvoiceState(ctx, a.ID); return err }))
+			return st
+		}
+		if st := state(); st != "" {
+			t.Fatalf("state before any request: %q", st)
+		}
 		// Another organisation cannot request it, nor see it.
 		_, err = request(OrgScope(f.orgB.ID), clk.Now())
 		wantErr(t, err, ErrNotFound)
@@ -66,6 +74,9 @@ func TestInvoices(t *testing.T) {
 		must(t, err)
 		if got.State != renewal.InvoiceIssued || got.Number != "26306000000012345678" || got.IssuedAt == nil || got.Details.Email != "new@example.cn" || got.Reason != "" {
 			t.Fatalf("issued: %+v", got)
+		}
+		if st := state(); st != renewal.InvoiceIssued {
+			t.Errorf("state: %q", st)
 		}
 		n, pdf, err := s.InvoicePDF(ctx, a.ID)
 		must(t, err)
