@@ -137,13 +137,13 @@ func (f *fakeSource) List(ctx context.Context) ([]Token, error) {
 }
 
 func (f *fakeSource) Watch(ctx context.Context) (<-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.watchErr != nil {
 		return nil, f.watchErr
 	}
 	ch := make(chan struct{}, 1)
-	f.mu.Lock()
 	f.watchers = append(f.watchers, ch)
-	f.mu.Unlock()
 	return ch, nil
 }
 

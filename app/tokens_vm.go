@@ -68,6 +68,7 @@ type TokensVM struct {
 	raw          []Token
 	listProblem  string
 	watchProblem string
+	watchRetry   time.Duration
 }
 
 // NewTokensVM returns the view-model; call Run to start it.
@@ -80,25 +81,31 @@ func NewTokensVM(src TokenSource, clock Clock, f Formatter) *TokensVM {
 		Searching: binding.NewBool(),
 		Status:    binding.NewString(),
 		Problem:   binding.NewString(),
+
+		watchRetry: WatchRetryEvery,
 	}
 	_ = vm.Searching.Set(true)
 	_ = vm.Status.Set(lang.X("tokens.searching", "正在查找 UKey…"))
 	return vm
 }
 
+// WatchRetryEvery is how long Run waits before restarting a watcher that
+// stopped (a module that failed many polls in a row, a failed Watch).
+const WatchRetryEvery = 5 * time.Second
+
 // Run lists the tokens, then again on every insertion or removal the source
-// reports, until ctx is done. It also re-derives the badges every
-// RecomputeEvery. Run blocks: start it with go.
+// reports, until ctx is done. A watcher that stops is restarted every
+// WatchRetryEvery, and meanwhile Problem asks for a manual refresh. Run also
+// re-derives the badges every RecomputeEvery. Run blocks: start it with go.
 func (vm *TokensVM) Run(ctx context.Context) {
-	events, err := vm.src.Watch(ctx)
-	if err != nil {
-		vm.setProblems(nil, lang.X("tokens.watch_failed",
-			"无法自动发现 UKey 的插入和拔出（{{.Err}}）。插拔后请点“刷新”。", map[string]any{"Err": err}))
-		events = nil
-	}
+	events := vm.watch(ctx)
 	_ = vm.Reload(ctx)
 	tick := time.NewTicker(RecomputeEvery)
 	defer tick.Stop()
+	var retry <-chan time.Time
+	if events == nil {
+		retry = time.After(vm.watchRetry)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -109,13 +116,44 @@ func (vm *TokensVM) Run(ctx context.Context) {
 				if ctx.Err() == nil {
 					vm.setProblems(nil, lang.X("tokens.watch_stopped",
 						"UKey 插拔监视已停止。插拔后请点“刷新”。"))
+					retry = time.After(vm.watchRetry)
 				}
 				continue
 			}
 			_ = vm.Reload(ctx)
+		case <-retry:
+			retry = nil
+			if events = vm.watch(ctx); events == nil {
+				retry = time.After(vm.watchRetry)
+				continue
+			}
+			_ = vm.Reload(ctx) // what changed while nobody watched
 		case <-tick.C:
 			vm.Recompute()
 		}
+	}
+}
+
+// watch starts the source's watcher; on failure it reports the problem and
+// returns nil. On success it clears an earlier watcher problem.
+func (vm *TokensVM) watch(ctx context.Context) <-chan struct{} {
+	events, err := vm.src.Watch(ctx)
+	if err != nil {
+		vm.setProblems(nil, lang.X("tokens.watch_failed",
+			"无法自动发现 UKey 的插入和拔出（{{.Err}}）。插拔后请点“刷新”。", map[string]any{"Err": err}))
+		return nil
+	}
+	vm.clearWatchProblem()
+	return events
+}
+
+func (vm *TokensVM) clearWatchProblem() {
+	vm.mu.Lock()
+	had := vm.watchProblem != ""
+	vm.watchProblem = ""
+	vm.mu.Unlock()
+	if had {
+		vm.setProblems(nil, "")
 	}
 }
 

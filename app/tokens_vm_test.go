@@ -201,6 +201,34 @@ func TestTokensVMRunFollowsInsertAndRemove(t *testing.T) {
 	})
 }
 
+// TestTokensVMRestartsAStoppedWatcher: a watcher that stops (or cannot
+// start) is restarted, the notice goes, and insertion is followed again.
+func TestTokensVMRestartsAStoppedWatcher(t *testing.T) {
+	src := newFakeSource()
+	src.watchErr = errors.New("fake: module busy")
+	vm, _ := newVM(t, src)
+	vm.watchRetry = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { vm.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the watch-failed notice", func() bool { p, _ := vm.Problem.Get(); return strings.Contains(p, "module busy") })
+	src.mu.Lock()
+	src.watchErr = nil
+	src.mu.Unlock()
+	eventually(t, "the notice to go", func() bool { p, _ := vm.Problem.Get(); return p == "" })
+	src.insert(demoTokens()[0], "1", 3)
+	eventually(t, "the inserted token", func() bool { v, _ := vm.Tokens.Get(); return len(v) == 1 })
+	src.stopWatch()
+	eventually(t, "the restarted watcher", func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return len(src.watchers) == 1
+	})
+	src.insert(demoTokens()[1], "1", 3)
+	eventually(t, "the second token", func() bool { v, _ := vm.Tokens.Get(); p, _ := vm.Problem.Get(); return len(v) == 2 && p == "" })
+}
+
 func TestTokensVMRunWithoutWatcherStillLists(t *testing.T) {
 	src := newFakeSource()
 	src.insert(demoTokens()[0], "1", 3)
