@@ -11,6 +11,11 @@
 // and against real SoftHSM2 through the token package (p11source.go, which
 // needs cgo).
 //
+// TokensVM lists once at start and again on every event of the source's
+// watcher; a watcher that stops is restarted every WatchRetryEvery, a module
+// that fails keeps the last list on screen with the problem in words, and
+// ErrNoModule (no vendor driver installed) says to install one.
+//
 // Screens (TokensScreen, PINDialog, the window shell UI) are thin: they bind
 // widgets to the view-models and rebuild on change. No PKCS#11 call runs on
 // the UI goroutine: view-models call their sources from their own goroutines
