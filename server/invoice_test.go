@@ -60,6 +60,42 @@ func TestInvoicesNeedIssuerAndMailer(t *testing.T) {
 	if _, err := server.New(cfg, d); err == nil {
 		t.Error("a zero link lifetime was accepted")
 	}
+	// In production the links' base is configured, never the Host header.
+	cfg = server.DefaultConfig()
+	if _, err := server.New(cfg, d); err == nil {
+		t.Error("invoices without a public URL were accepted")
+	}
+	for _, bad := range []string{"renew.example.cn", "ftp://renew.example.cn", "https://", "https://renew.example.cn/?x=1"} {
+		cfg.PublicURL = bad
+		if _, err := server.New(cfg, d); err == nil {
+			t.Errorf("public URL %q accepted", bad)
+		}
+	}
+	cfg.PublicURL = "https://renew.example-ca.cn/"
+	if _, err := server.New(cfg, d); err != nil {
+		t.Errorf("public URL: %v", err)
+	}
+}
+
+// With a public URL, the links use it whatever Host the request named.
+func TestInvoiceLinkUsesThePublicURL(t *testing.T) {
+	iss := &invoice.DevIssuer{}
+	e := newEnv(t, envOptions{invoices: iss, cfg: func(c *server.Config) { c.PublicURL = "https://renew.example-ca.cn/" }})
+	iss.Now = e.clock.Now
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+	a := e.approved(ct, reviewer, "rsa")
+	e.payQR(ct, a.ID)
+	var st renewal.InvoiceStatus
+	e.ok(http.StatusOK, &st, "POST", "/v1/applications/"+a.ID+"/invoice", ct, renewal.InvoiceRequest{}, "Host", "evil.example")
+	if !strings.HasPrefix(st.URL, "https://renew.example-ca.cn/v1/applications/"+a.ID+"/invoice.pdf?token=") {
+		t.Fatalf("link %q", st.URL)
+	}
+	for _, m := range e.sms.Messages(clerkMobile) {
+		if m.Link != "" && !strings.HasPrefix(m.Link, "https://renew.example-ca.cn/") {
+			t.Errorf("SMS link %q", m.Link)
+		}
+	}
 }
 
 func TestInvoicesSQLite(t *testing.T) { runInvoices(t, false) }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -81,7 +82,8 @@ type Config struct {
 	MetricsToken string
 	// PublicURL is the service's address as clerks reach it (e.g.
 	// https://renew.example-ca.cn), the base of the links sent by SMS and
-	// e-mail; empty means the address each request came to (development).
+	// e-mail; empty means the address each request came to, which only
+	// --dev allows (the Host header is the caller's to choose).
 	PublicURL string
 }
 
@@ -194,6 +196,20 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Invoices != nil && (cfg.Limits.InvoiceLinkTTL <= 0 || cfg.Limits.InvoiceStuckAfter <= 0 || cfg.Limits.InvoiceIssueTimeout <= 0) {
 		return nil, errors.New("server: invoice link ttl, stuck-after and issue timeout must be positive")
+	}
+	if d.Invoices != nil {
+		if cfg.PublicURL == "" && !cfg.Dev {
+			// Else the links sent by SMS and e-mail would take their host
+			// from the request's Host header, which the caller chooses.
+			return nil, errors.New("server: invoices need the service's public URL")
+		}
+		if cfg.PublicURL != "" {
+			u, err := url.Parse(cfg.PublicURL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return nil, fmt.Errorf("server: public URL %q is not an http(s) base URL", cfg.PublicURL)
+			}
+			cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+		}
 	}
 	links, err := invoice.NewLinks(invoiceLinkKey(d.Pepper))
 	if err != nil {

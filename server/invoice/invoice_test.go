@@ -15,6 +15,8 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 )
 
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 var at = time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
 
 func request() invoice.Request {
@@ -127,6 +129,13 @@ func TestLinks(t *testing.T) {
 		if err := l.Check(app, "26327000000012345678", bad, at); !errors.Is(err, invoice.ErrLinkInvalid) {
 			t.Errorf("%s: %v, want ErrLinkInvalid", name, err)
 		}
+	}
+	// The MAC's last character carries 4 bits and 2 unused ones: another
+	// spelling of the same bytes is refused too (one token, one spelling).
+	last := strings.IndexByte(base64URL, tok[len(tok)-1])
+	respelled := tok[:len(tok)-1] + string(base64URL[last^1])
+	if err := l.Check("app1", "26327000000012345678", respelled, at); !errors.Is(err, invoice.ErrLinkInvalid) {
+		t.Errorf("respelled token: %v", err)
 	}
 	if err := l.Check("app1", "26327000000012345679", tok, at); !errors.Is(err, invoice.ErrLinkInvalid) {
 		t.Errorf("other invoice number: %v", err)

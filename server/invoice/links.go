@@ -63,7 +63,7 @@ func (l *Links) Check(appID, number, token string, now time.Time) error {
 	if err != nil || exp <= 0 {
 		return ErrLinkInvalid
 	}
-	got, err := base64.RawURLEncoding.DecodeString(ms)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(ms) // one spelling per token
 	if err != nil || !hmac.Equal(got, l.mac(appID, number, exp)) {
 		return ErrLinkInvalid
 	}
