@@ -196,6 +196,11 @@ func runInvoices(t *testing.T, postgres bool) {
 		if len(mails) != 1 || !strings.Contains(mails[0].Body, sent) || !strings.Contains(mails[0].Subject, st.Number) {
 			t.Fatalf("mails: %+v", mails)
 		}
+		var dev []invoice.SentMail
+		e.ok(http.StatusOK, &dev, "GET", "/dev/outbox/mail?to="+url.QueryEscape("Billing@Example.cn"), "", nil)
+		if len(dev) != 1 || dev[0].Subject != mails[0].Subject {
+			t.Errorf("dev outbox: %+v", dev)
+		}
 		if len(e.mail.Mails("finance@example.cn")) != 0 {
 			t.Error("the form's old address got the invoice too")
 		}
