@@ -62,7 +62,7 @@ func login(t *testing.T, tok *Token) {
 }
 
 // selfSign makes a certificate for s's key, signed on the token.
-func selfSign(t *testing.T, s crypto.Signer, cn string, notAfter time.Time) []byte {
+func selfSign(t testing.TB, s crypto.Signer, cn string, notAfter time.Time) []byte {
 	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
