@@ -23,6 +23,9 @@ type AppsNav struct {
 	Pay    func(row AppRow)
 	Verify func(row AppRow) // financial verification
 	Write  func(row AppRow) // write to the UKey
+	// Invoice requests or shows the e-invoice (offered once paid: asking
+	// for an invoice is not a state change, so it is not in the table).
+	Invoice func(row AppRow)
 }
 
 // ApplicationsScreen lists the applications as cards: state, progress, the
@@ -143,6 +146,11 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 		go func() { _, _ = s.vm.OpenFormPDF(s.ctx, r.ID) }()
 	})
 	add(renewal.ActionUploadDocument, "upload_document", lang.X("apps.upload", "上传扫描件"), theme.UploadIcon(), func() { s.pickScan(r) })
+	if r.App.Payment == renewal.PaymentPaid && s.nav.Invoice != nil {
+		b := widget.NewButtonWithIcon(lang.X("apps.invoice", "电子发票"), theme.MailSendIcon(), func() { s.target = r.ID; s.nav.Invoice(r) })
+		s.Buttons[r.ID+"/invoice"] = b
+		btns = append(btns, b)
+	}
 	add(renewal.ActionDelete, "delete", lang.X("apps.delete", "删除草稿"), theme.DeleteIcon(), func() {
 		s.confirm(lang.X("apps.delete_q", "删除这份草稿？删除后无法恢复。"), func(ctx context.Context) error { return s.vm.Delete(ctx, r.ID) })
 	})

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/url"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -28,8 +29,10 @@ type JourneyDeps struct {
 	Clock    Clock        // nil: the wall clock
 	PayClock client.Clock // nil: the wall clock
 	Fmt      Formatter
-	// Open opens a saved file with the OS (the form PDF).
-	Open func(path string) error
+	// Open opens a saved file with the OS (the form PDF); OpenURL opens a
+	// link in the browser (the e-invoice).
+	Open    func(path string) error
+	OpenURL func(u *url.URL) error
 	// Dir is where downloaded files are saved ("" for the temp dir).
 	Dir string
 	// OpenStore, if set, opens the session store in the background at
@@ -73,6 +76,8 @@ type Journey struct {
 	Pay       *PayScreen
 	FinVerify *FinVerifyScreen
 	Write     *WriteScreen
+	InvoiceVM *InvoiceVM
+	Invoice   *InvoiceScreen
 
 	items map[string]*container.TabItem
 }
@@ -88,7 +93,10 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.PayVM = NewPayVM(acc, d.PayClock, d.Fmt)
 	j.FinVM = NewFinVerifyVM(acc)
 	j.SignIn = NewSignInScreen(ctx, j.SignInVM, acc)
-	j.Apps = NewApplicationsScreen(ctx, j.AppsVM, win, AppsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write})
+	j.Apps = NewApplicationsScreen(ctx, j.AppsVM, win, AppsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write, Invoice: j.invoice})
+	j.InvoiceVM = NewInvoiceVM(acc)
+	j.InvoiceVM.OpenURL = d.OpenURL
+	j.Invoice = NewInvoiceScreen(ctx, j.InvoiceVM)
 	j.Renew = NewRenewScreen(ctx, j.RenewVM)
 	j.Pay = NewPayScreen(ctx, j.PayVM)
 	j.FinVerify = NewFinVerifyScreen(ctx, j.FinVM)
@@ -142,6 +150,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.items["pay"] = container.NewTabItemWithIcon(lang.X("nav.pay", "支付"), theme.ContentPasteIcon(), pad(j.Pay.Object()))
 	j.items["finverify"] = container.NewTabItemWithIcon(lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon(), pad(container.NewVScroll(j.FinVerify.Object())))
 	j.items["write"] = container.NewTabItemWithIcon(lang.X("nav.write", "写入 UKey"), theme.DownloadIcon(), pad(write))
+	j.items["invoice"] = container.NewTabItemWithIcon(lang.X("nav.invoice", "发票"), theme.MailSendIcon(), pad(container.NewVScroll(j.Invoice.Object())))
 
 	if d.TokensVM != nil {
 		d.TokensVM.Tokens.AddListener(binding.NewDataListener(func() {
@@ -158,13 +167,13 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 }
 
 // Item is the tab of one screen: "signin", "renew", "apps", "pay",
-// "finverify" or "write".
+// "finverify", "write" or "invoice".
 func (j *Journey) Item(name string) *container.TabItem { return j.items[name] }
 
 // Items are the journey's tabs in the clerk's order.
 func (j *Journey) Items() []*container.TabItem {
 	out := []*container.TabItem{}
-	for _, n := range []string{"signin", "renew", "apps", "pay", "finverify", "write"} {
+	for _, n := range []string{"signin", "renew", "apps", "pay", "finverify", "write", "invoice"} {
 		out = append(out, j.items[n])
 	}
 	return out
@@ -239,6 +248,11 @@ func (j *Journey) pay(r AppRow) {
 func (j *Journey) verify(r AppRow) {
 	j.Show("finverify")
 	j.FinVerify.Load(r.ID)
+}
+
+func (j *Journey) invoice(r AppRow) {
+	j.Show("invoice")
+	j.Invoice.Load(r.ID)
 }
 
 func (j *Journey) write(r AppRow) {
