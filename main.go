@@ -1,16 +1,19 @@
 // Command ukeyrenew is the UKey Renew desktop client (证书续期助手): it shows
-// the certificates on the inserted UKeys and, in later versions, renews them
-// through the CA's renewal service.
+// the certificates on the inserted UKeys and renews them through the CA's
+// renewal service.
 //
 // It only wires the parts together: the PKCS#11 modules (--module, else
 // $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC),
-// the language, the theme and the window of package app.
+// the renewal service (--service, else $UKEY_SERVICE, else renewd --dev's
+// address), the session store (keyring, TPM or memory; memory only with
+// --counter), the language, the theme and the window of package app.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,10 +21,13 @@ import (
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/storage"
 
 	"github.com/ukeyrenew/ukeyrenew/app"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
@@ -32,6 +38,7 @@ func main() {
 	module := flag.String("module", "", "PKCS#11 module file(s), separated by "+string(filepath.ListSeparator)+
 		" (default $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC)")
 	counter := flag.Bool("counter", false, "counter mode for CA service counters: keep no session on disk")
+	service := flag.String("service", "", "base URL of the renewal service (default $UKEY_SERVICE, else "+defaultService+")")
 	flag.Parse()
 
 	if _, err := app.SetupLanguage(); err != nil {
@@ -46,7 +53,31 @@ func main() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ui := app.New(ctx, a, app.Deps{Tokens: src, PINs: src, Counter: *counter})
+	deps := app.Deps{Tokens: src, PINs: src, Counter: *counter,
+		Installer: app.NewP11Installer(src, "", nil),
+		Open: func(path string) error {
+			u, err := url.Parse(storage.NewFileURI(path).String())
+			if err != nil {
+				return err
+			}
+			return a.OpenURL(u)
+		},
+		OpenURL: a.OpenURL}
+	if !*counter { // counter mode keeps the session in memory only
+		deps.OpenStore = func(ctx context.Context) (*session.Store, error) { return session.Open(ctx, session.Options{}) }
+	}
+	opts := []client.Option{}
+	if app.CurrentLang() == app.LangEN {
+		opts = append(opts, client.WithLanguage("en"))
+	} else {
+		opts = append(opts, client.WithLanguage("zh-CN"))
+	}
+	if acc, err := app.NewAccount(serviceURL(*service, os.Getenv("UKEY_SERVICE")), nil, opts...); err != nil {
+		fmt.Fprintln(os.Stderr, "ukeyrenew:", err) // the Tokens screen still works
+	} else {
+		deps.Account = acc
+	}
+	ui := app.New(ctx, a, deps)
 	go ui.Run()
 
 	// Quit through Fyne on SIGINT/SIGTERM so preferences are written whole.
@@ -59,6 +90,20 @@ func main() {
 
 	ui.Win.SetMaster()
 	ui.Win.ShowAndRun()
+}
+
+// defaultService is where `renewd --dev` listens.
+const defaultService = "http://127.0.0.1:8080"
+
+// serviceURL picks the renewal service: the flag, else the environment,
+// else renewd --dev's address.
+func serviceURL(flagValue, env string) string {
+	for _, v := range []string{flagValue, env} {
+		if v != "" {
+			return v
+		}
+	}
+	return defaultService
 }
 
 // modulePaths picks the module files: the flag, else the environment, else

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/url"
 	"runtime/debug"
 	"time"
 
@@ -10,6 +11,9 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
 // Deps is what the window needs from the rest of the program.
@@ -24,15 +28,32 @@ type Deps struct {
 	// Problem is "" or a sentence shown on the Tokens screen when no
 	// PKCS#11 module could be loaded.
 	Problem string
+	// Account is the connection to the renewal service; nil leaves the
+	// journey screens out (placeholders say what they will do).
+	Account *Account
+	// OpenStore opens the session store, in the background at Run (nil:
+	// the session lives in memory only, as in counter mode).
+	OpenStore func(ctx context.Context) (*session.Store, error)
+	// Installer writes renewed certificates to tokens (nil: not available).
+	Installer Installer
+	// PayClock is the payment watcher's clock (nil: the wall clock).
+	PayClock client.Clock
+	// Open opens a saved file with the OS (the form PDF); OpenURL opens a
+	// link in the browser (the e-invoice). Both may be nil.
+	Open    func(path string) error
+	OpenURL func(u *url.URL) error
 }
 
 // UI is the main window: a navigation rail on the left, the Tokens screen and
-// placeholders for the screens still to come.
+// the clerk's journey (placeholders when there is no renewal service).
 type UI struct {
 	Win    fyne.Window
 	Tokens *TokensScreen
 	VM     *TokensVM
 	Nav    *container.AppTabs
+	// Journey is the clerk's screens from sign-in to writing (nil without
+	// an Account).
+	Journey *Journey
 
 	ctx  context.Context
 	deps Deps
@@ -58,8 +79,27 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		u.VM.setProblems(nil, deps.Problem)
 	}
 	u.Tokens = NewTokensScreen(ctx, u.VM, u.ShowPIN)
-	u.Nav = container.NewAppTabs(
-		container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.Tokens.Object())),
+	tokens := container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.Tokens.Object()))
+	if deps.Account != nil {
+		u.Journey = NewJourney(ctx, u.Win, JourneyDeps{Account: deps.Account, Installer: deps.Installer, Tokens: deps.Tokens,
+			PINs: deps.PINs, TokensVM: u.VM, Clock: deps.Clock, PayClock: deps.PayClock,
+			Fmt: Formatter{Lang: CurrentLang(), Loc: deps.Loc}, Open: deps.Open, OpenURL: deps.OpenURL, OpenStore: deps.OpenStore})
+		u.Nav = container.NewAppTabs(append([]*container.TabItem{tokens}, u.Journey.Items()...)...)
+		u.Journey.Attach(u.Nav)
+		u.Win.SetOnDropped(u.Journey.Dropped)
+	} else {
+		u.Nav = container.NewAppTabs(append([]*container.TabItem{tokens}, placeholders()...)...)
+	}
+	u.Nav.SetTabLocation(container.TabLocationLeading)
+	u.Win.SetContent(u.Nav)
+	u.Win.Resize(fyne.NewSize(960, 680))
+	return u
+}
+
+// placeholders stand for the journey's screens in a window without a
+// renewal service.
+func placeholders() []*container.TabItem {
+	return []*container.TabItem{
 		placeholder(lang.X("nav.signin", "登录"), theme.AccountIcon(),
 			lang.X("later.signin", "用手机号和短信验证码（或账号和密码）登录续期服务；重启后仍保持登录，但从不保存 UKey 口令。")),
 		placeholder(lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon(),
@@ -72,11 +112,7 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 			lang.X("later.write", "输入口令后把新证书写入 UKey 并校验；中途拔出或断电，下次启动时可以继续，UKey 上始终保留可用的证书。")),
 		placeholder(lang.X("nav.invoice", "发票"), theme.MailSendIcon(),
 			lang.X("later.invoice", "支付后申请增值税普通电子发票，查看开票状态和下载链接。")),
-	)
-	u.Nav.SetTabLocation(container.TabLocationLeading)
-	u.Win.SetContent(u.Nav)
-	u.Win.Resize(fyne.NewSize(960, 680))
-	return u
+	}
 }
 
 func placeholder(name string, icon fyne.Resource, what string) *container.TabItem {
@@ -99,6 +135,9 @@ const StartupSettle = 2 * time.Second
 // operating system: the client stays open all day, and Go would otherwise
 // keep those pages until the heap grew into them.
 func (u *UI) Run() {
+	if u.Journey != nil {
+		u.Journey.Start() // resume the session, look for interrupted writes
+	}
 	go func() {
 		select {
 		case <-time.After(StartupSettle):
