@@ -38,7 +38,9 @@ if ! softhsm2-util --show-slots 2>/dev/null | grep -q "Label:.*UKey-Demo"; then
   P11=(pkcs11-tool --module "$MODULE" --token-label UKey-Demo --login --pin "$PIN")
   "${P11[@]}" --write-object clerk.key.der --type privkey --id 01 --label "签名密钥" >/dev/null 2>&1
   "${P11[@]}" --write-object clerk.der --type cert --id 01 --label "签名证书" >/dev/null 2>&1
+  chmod 600 ca.key
   rm -f clerk.key clerk.key.der clerk.csr ext.cnf
   echo "demo-token: created UKey-Demo in $DEMO (user PIN $PIN)" >&2
 fi
-echo "export SOFTHSM2_CONF='$DEMO/softhsm2.conf' UKEY_PKCS11_MODULE='$MODULE' UKEY_DEMO_CA='$DEMO/pki/ca.pem' UKEY_DEMO_CERT='$DEMO/pki/clerk.pem'"
+chmod 600 "$DEMO/pki/ca.key" # renewd refuses a CA key others can read
+echo "export SOFTHSM2_CONF='$DEMO/softhsm2.conf' UKEY_PKCS11_MODULE='$MODULE' UKEY_DEMO_CA='$DEMO/pki/ca.pem' UKEY_DEMO_CA_KEY='$DEMO/pki/ca.key' UKEY_DEMO_CERT='$DEMO/pki/clerk.pem'"
