@@ -1,6 +1,9 @@
 package app
 
 import (
+	"context"
+	"time"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/data/binding"
 	"fyne.io/fyne/v2/theme"
@@ -86,4 +89,19 @@ func boundEntry(s binding.String) *widget.Entry {
 	e := widget.NewEntryWithData(s)
 	e.Validator = nil
 	return e
+}
+
+// tickEvery calls tick every d until ctx is done (a countdown's display;
+// the view-models compute from their clocks, so a late tick shows no drift).
+func tickEvery(ctx context.Context, d time.Duration, tick func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			tick()
+		}
+	}
 }

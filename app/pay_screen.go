@@ -39,18 +39,7 @@ type PayScreen struct {
 func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
 	s := &PayScreen{vm: vm, ctx: ctx}
 	s.makeUI()
-	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				vm.Tick()
-			}
-		}
-	}()
+	go tickEvery(ctx, 250*time.Millisecond, vm.Tick)
 	return s
 }
 

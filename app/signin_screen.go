@@ -32,18 +32,7 @@ type SignInScreen struct {
 func NewSignInScreen(ctx context.Context, vm *SignInVM, acc *Account) *SignInScreen {
 	s := &SignInScreen{vm: vm, acc: acc, ctx: ctx}
 	s.makeUI()
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				vm.Tick()
-			}
-		}
-	}()
+	go tickEvery(ctx, time.Second, vm.Tick)
 	return s
 }
 
