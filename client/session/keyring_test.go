@@ -162,8 +162,8 @@ func TestKeyringAndSealedFileTogether(t *testing.T) {
 	tpm := startSWTPM(t)
 	dir := t.TempDir()
 	sealedPath := filepath.Join(dir, "session.sealed")
-	both := secretServiceStore(t, service, func(o *session.Options) { o.NoTPM = false; o.OpenTPM = tpm.open; o.Dir = dir })
-	tpmOnly, err := session.Open(ctx, session.Options{Service: service, NoKeyring: true, OpenTPM: tpm.open, Dir: dir})
+	both := secretServiceStore(t, service, func(o *session.Options) { o.NoTPM = false; o.OpenTPM = tpm.Open; o.Dir = dir })
+	tpmOnly, err := session.Open(ctx, session.Options{Service: service, NoKeyring: true, OpenTPM: tpm.Open, Dir: dir})
 	if err != nil || tpmOnly.Where() != session.InSealedFile {
 		t.Fatalf("tpm-only store: %v %v", tpmOnly.Where(), err)
 	}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func sealedStore(t testing.TB, tpm *swtpm, dir string, clock *fixedClock, mod ..
 		Service:   "ukeyrenew-test",
 		Dir:       dir,
 		NoKeyring: true,
-		OpenTPM:   tpm.open,
+		OpenTPM:   tpm.Open,
 		Now:       clock.now,
 	}
 	for _, f := range mod {
@@ -153,7 +152,7 @@ func TestSealedFileUnsealedInAnotherProcess(t *testing.T) {
 	if _, err := sealedStore(t, tpm, dir, clock).Save(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	rep := runChild(t, "load", "UKEY_SESSION_TPM="+tpm.socket, "UKEY_SESSION_DIR="+dir, "UKEY_SESSION_SERVICE=ukeyrenew-test")
+	rep := runChild(t, "load", "UKEY_SESSION_TPM="+tpm.Socket, "UKEY_SESSION_DIR="+dir, "UKEY_SESSION_SERVICE=ukeyrenew-test")
 	if rep.Where != session.InSealedFile.String() || rep.Loaded == nil || *rep.Loaded != rec {
 		t.Fatalf("child: %+v, want %+v from the sealed file", rep, rec)
 	}
@@ -193,7 +192,7 @@ func TestSealedFileAfterTPMClearIsDiscarded(t *testing.T) {
 	if _, err := st.Save(ctx, record(clock.t)); err != nil {
 		t.Fatal(err)
 	}
-	tpm.clear(t)
+	tpm.Clear(t)
 	if _, err := st.Load(ctx); !errors.Is(err, session.ErrSealedElsewhere) {
 		t.Fatalf("Load after TPM2_Clear = %v, want ErrSealedElsewhere", err)
 	}
@@ -201,7 +200,7 @@ func TestSealedFileAfterTPMClearIsDiscarded(t *testing.T) {
 	if _, err := st.Save(ctx, record(clock.t)); err != nil {
 		t.Fatal(err)
 	}
-	tpm.stop()
+	tpm.Stop()
 	fresh := startSWTPM(t)
 	if _, err := sealedStore(t, fresh, dir, clock).Load(ctx); !errors.Is(err, session.ErrSealedElsewhere) {
 		t.Fatalf("Load with a fresh TPM state = %v, want ErrSealedElsewhere", err)
@@ -218,7 +217,7 @@ func TestSealedFileSurvivesTPMRestart(t *testing.T) {
 	if _, err := sealedStore(t, tpm, dir, clock).Save(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	tpm.stop() // a reboot: same TPM, same owner seed
+	tpm.Stop() // a reboot: same TPM, same owner seed
 	again := startSWTPMState(t, state)
 	if got, err := sealedStore(t, again, dir, clock).Load(ctx); err != nil || got != rec {
 		t.Fatalf("Load after TPM restart = %+v, %v", got, err)
@@ -247,7 +246,7 @@ func TestSealedFileWrongAuth(t *testing.T) {
 	}
 
 	// Owner hierarchy auth: with a wrong one the TPM cannot be used at all.
-	tpm.setOwnerAuth(t, []byte("owner-secret"))
+	tpm.SetOwnerAuth(t, []byte("owner-secret"))
 	st := sealedStore(t, tpm, dir, clock, withKeyAuth("right"))
 	if st.Where() != session.InMemory || !errors.Is(st.Unavailable(), session.ErrTPMAuth) {
 		t.Fatalf("wrong owner auth: Where %v, Unavailable %v; want memory and ErrTPMAuth", st.Where(), st.Unavailable())
@@ -373,10 +372,10 @@ func TestHungTPMTimesOut(t *testing.T) {
 	if _, err := sealedStore(t, tpm, dir, clock).Save(ctx, record(clock.t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tpm.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := tpm.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	defer tpm.cmd.Process.Signal(syscall.SIGCONT)
+	defer tpm.Resume()
 	st := sealedStore(t, tpm, dir, clock, func(o *session.Options) { o.Timeout = 200 * time.Millisecond })
 	if st.Where() != session.InMemory || !errors.Is(st.Unavailable(), session.ErrTimeout) {
 		t.Fatalf("Where %v, Unavailable %v; want memory and ErrTimeout", st.Where(), st.Unavailable())
@@ -442,10 +441,10 @@ func TestSaveFallsBackToMemoryWhenTheTPMStops(t *testing.T) {
 	if st.Where() != session.InSealedFile {
 		t.Fatalf("Where = %v", st.Where())
 	}
-	if err := tpm.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := tpm.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	defer tpm.cmd.Process.Signal(syscall.SIGCONT)
+	defer tpm.Resume()
 	rec := record(clock.t)
 	w, err := st.Save(ctx, rec)
 	if err != nil || w != session.InMemory || !errors.Is(st.Unavailable(), session.ErrTimeout) {

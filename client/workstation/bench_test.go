@@ -16,7 +16,7 @@ import (
 
 func BenchmarkSignChallenge(b *testing.B) {
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(b).open})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(b).Open})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func BenchmarkSignChallenge(b *testing.B) {
 
 func BenchmarkCreateKey(b *testing.B) {
 	ctx := context.Background()
-	opts := workstation.Options{OpenTPM: startSWTPM(b).open}
+	opts := workstation.Options{OpenTPM: startSWTPM(b).Open}
 	for b.Loop() {
 		if _, err := workstation.Create(ctx, opts); err != nil {
 			b.Fatal(err)
@@ -40,7 +40,7 @@ func BenchmarkCreateKey(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(b).open})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(b).Open})
 	if err != nil {
 		b.Fatal(err)
 	}

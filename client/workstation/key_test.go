@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,9 +26,9 @@ import (
 )
 
 // conn opens a connection to the TPM for the rest of the test.
-func (s *swtpm) conn(t testing.TB) transport.TPMCloser {
+func tpmConn(t testing.TB, s *swtpm) transport.TPMCloser {
 	t.Helper()
-	c, err := s.open()
+	c, err := s.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +40,7 @@ const origin = "https://renew.example.cn"
 
 func TestKeySignsChallengesThatVerify(t *testing.T) {
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(t).open})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(t).Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +103,7 @@ func TestKeySignsChallengesThatVerify(t *testing.T) {
 func TestOpenSSLVerifiesSignature(t *testing.T) {
 	openssl := testenv.LookPath(t, "openssl")
 	ctx := context.Background()
-	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(t).open})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: startSWTPM(t).Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +140,7 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
 	path := filepath.Join(t.TempDir(), "counter", "workstation.key")
-	k1, created, err := workstation.LoadOrCreate(ctx, path, workstation.Options{OpenTPM: sw.open})
+	k1, created, err := workstation.LoadOrCreate(ctx, path, workstation.Options{OpenTPM: sw.Open})
 	if err != nil || !created {
 		t.Fatalf("first LoadOrCreate: created %v, %v", created, err)
 	}
@@ -154,9 +153,9 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 	if !bytes.Equal(blob, k1.Blob()) {
 		t.Fatal("saved blob differs from Key.Blob")
 	}
-	sw.stop() // a reboot
-	again := startSWTPMState(t, sw.state)
-	k2, created, err := workstation.LoadOrCreate(ctx, path, workstation.Options{OpenTPM: again.open})
+	sw.Stop() // a reboot
+	again := startSWTPMState(t, sw.State)
+	k2, created, err := workstation.LoadOrCreate(ctx, path, workstation.Options{OpenTPM: again.Open})
 	if err != nil || created {
 		t.Fatalf("second LoadOrCreate: created %v, %v", created, err)
 	}
@@ -176,8 +175,8 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 func TestPrivateKeyCannotBeReadOut(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	tpm := sw.conn(t) // for the raw TPM commands of the test
-	opts := workstation.Options{OpenTPM: sw.open}
+	tpm := tpmConn(t, sw) // for the raw TPM commands of the test
+	opts := workstation.Options{OpenTPM: sw.Open}
 	k, err := workstation.Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -233,13 +232,13 @@ func TestPrivateKeyCannotBeReadOut(t *testing.T) {
 	flushT(tpm, srk.ObjectHandle)
 
 	// The saved blob is useless on another TPM, and after a clear.
-	if _, err := workstation.Load(ctx, k.Blob(), workstation.Options{OpenTPM: startSWTPM(t).open}); !errors.Is(err, workstation.ErrForeignKey) {
+	if _, err := workstation.Load(ctx, k.Blob(), workstation.Options{OpenTPM: startSWTPM(t).Open}); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("Load on another TPM = %v, want ErrForeignKey", err)
 	}
 	if _, err := workstation.Load(ctx, k.Blob(), opts); err != nil {
 		t.Fatalf("Load on its own TPM: %v", err)
 	}
-	sw.clear(t)
+	sw.Clear(t)
 	if _, err := workstation.Load(ctx, k.Blob(), opts); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("Load after TPM2_Clear = %v, want ErrForeignKey", err)
 	}
@@ -284,8 +283,8 @@ func makeBlob(pub tpm2.TPM2BPublic, priv tpm2.TPM2BPrivate) []byte {
 func TestLoadRefusesBadBlobs(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	tpm := sw.conn(t) // for the raw TPM commands of the test
-	opts := workstation.Options{OpenTPM: sw.open}
+	tpm := tpmConn(t, sw) // for the raw TPM commands of the test
+	opts := workstation.Options{OpenTPM: sw.Open}
 	k, err := workstation.Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -354,15 +353,15 @@ func TestLoadRefusesBadBlobs(t *testing.T) {
 func TestOwnerAuth(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	sw.setOwnerAuth(t, []byte("owner"))
-	if _, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.open}); !errors.Is(err, workstation.ErrTPMAuth) {
+	sw.SetOwnerAuth(t, []byte("owner"))
+	if _, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.Open}); !errors.Is(err, workstation.ErrTPMAuth) {
 		t.Fatalf("Create without the owner auth = %v, want ErrTPMAuth", err)
 	}
-	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.open, OwnerAuth: []byte("owner")})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.Open, OwnerAuth: []byte("owner")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := workstation.Load(ctx, k.Blob(), workstation.Options{OpenTPM: sw.open, OwnerAuth: []byte("wrong")}); !errors.Is(err, workstation.ErrTPMAuth) {
+	if _, err := workstation.Load(ctx, k.Blob(), workstation.Options{OpenTPM: sw.Open, OwnerAuth: []byte("wrong")}); !errors.Is(err, workstation.ErrTPMAuth) {
 		t.Fatalf("Load with a wrong owner auth = %v, want ErrTPMAuth", err)
 	}
 	for name, o := range map[string]workstation.Options{
@@ -370,7 +369,7 @@ func TestOwnerAuth(t *testing.T) {
 		"negative timeout": {Timeout: -1},
 		"huge timeout":     {Timeout: time.Hour},
 	} {
-		o.OpenTPM = sw.open
+		o.OpenTPM = sw.Open
 		if _, err := workstation.Create(ctx, o); err == nil {
 			t.Errorf("%s: Create accepted %+v", name, o)
 		}
@@ -380,14 +379,14 @@ func TestOwnerAuth(t *testing.T) {
 func TestHungTPMTimesOut(t *testing.T) {
 	ctx := context.Background()
 	sw := startSWTPM(t)
-	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.open, Timeout: 300 * time.Millisecond})
+	k, err := workstation.Create(ctx, workstation.Options{OpenTPM: sw.Open, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := sw.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	defer sw.cmd.Process.Signal(syscall.SIGCONT)
+	defer sw.Resume()
 	c, _ := workstation.NewChallenge(origin, rand.Reader)
 	if _, err := k.SignChallenge(ctx, c); !errors.Is(err, workstation.ErrTimeout) {
 		t.Fatalf("SignChallenge on a stopped TPM = %v, want ErrTimeout", err)
@@ -398,7 +397,7 @@ func TestHungTPMTimesOut(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := workstation.Create(cctx, workstation.Options{OpenTPM: sw.open}); !errors.Is(err, context.Canceled) {
+	if _, err := workstation.Create(cctx, workstation.Options{OpenTPM: sw.Open}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Create with a cancelled context = %v", err)
 	}
 }
