@@ -163,6 +163,7 @@ type Server struct {
 	notifyLimit  *limiter
 	accountLimit *limiter
 	pwFailLimit  *limiter
+	counterLimit *limiter
 
 	mux *http.ServeMux
 }
@@ -225,6 +226,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
+		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
 	s.routes()
 	return s, nil
@@ -312,6 +314,11 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/applications/{id}/invoice", user(s.requestInvoice)},
 		{"GET", "/v1/applications/{id}/invoice", user(s.getInvoice)},
 		{"GET", "/v1/applications/{id}/invoice.pdf", pub(s.invoicePDF)},
+		{"POST", "/v1/workstations", admin(s.enrolWorkstation)},
+		{"GET", "/v1/workstations", admin(s.listWorkstations)},
+		{"DELETE", "/v1/workstations/{id}", admin(s.revokeWorkstation)},
+		{"POST", "/v1/counter/challenge", pub(s.counterChallenge)},
+		{"POST", "/v1/counter/session", pub(s.counterSession)},
 		{"GET", "/v1/audit", admin(s.auditList)},
 		{"GET", "/v1/audit/verify", admin(s.auditVerify)},
 		{"GET", "/v1/audit/export", admin(s.auditExport)},

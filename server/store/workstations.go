@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Workstation is an enrolled counter workstation: the public half of the
+// P-256 key its TPM holds. Revoked workstations stay listed, with RevokedAt.
+type Workstation struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	PublicKey   []byte     `json:"-"` // PKIX DER
+	Fingerprint string     `json:"fingerprint"`
+	EnrolledBy  string     `json:"enrolled_by"`
+	EnrolledAt  time.Time  `json:"enrolled_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ErrUnknownChallenge is a counter nonce the service never gave.
+var ErrUnknownChallenge = fmt.Errorf("counter challenge: %w", ErrNotFound)
+
+// MaxWorkstations bounds how many an administrator can enrol (and list).
+const MaxWorkstations = 1000
+
+func wsAudit(w *Workstation) map[string]any {
+	return map[string]any{"id": w.ID, "name": w.Name, "fingerprint": w.Fingerprint}
+}
+
+// EnrolWorkstation stores w (ID, Name, PublicKey, Fingerprint, EnrolledBy
+// set by the caller); a key enrolled before is ErrConflict.
+func (s *Store) EnrolWorkstation(ctx context.Context, w *Workstation, ch Change) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM workstations`).Scan(&n); err != nil {
+			return mapErr(err)
+		}
+		if n >= MaxWorkstations {
+			return fmt.Errorf("%d workstations enrolled: %w", n, ErrConflict)
+		}
+		w.EnrolledAt = tx.now.UTC()
+		_, err := tx.q.ExecContext(ctx, `INSERT INTO workstations (id, name, public_key, fingerprint, enrolled_by, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			w.ID, w.Name, w.PublicKey, w.Fingerprint, w.EnrolledBy, micros(w.EnrolledAt))
+		if err != nil {
+			return fmt.Errorf("workstation: %w", mapErr(err))
+		}
+		return tx.Audit(ch, "workstation/"+w.ID, nil, wsAudit(w))
+	})
+}
+
+const wsCols = `id, name, public_key, fingerprint, enrolled_by, enrolled_at, revoked_at`
+
+func scanWorkstation(sc interface{ Scan(...any) error }) (*Workstation, error) {
+	var w Workstation
+	var at int64
+	var rev sql.NullInt64
+	if err := sc.Scan(&w.ID, &w.Name, &w.PublicKey, &w.Fingerprint, &w.EnrolledBy, &at, &rev); err != nil {
+		return nil, err
+	}
+	w.EnrolledAt = fromMicros(at)
+	if rev.Valid {
+		t := fromMicros(rev.Int64)
+		w.RevokedAt = &t
+	}
+	return &w, nil
+}
+
+// Workstations lists the enrolled workstations, oldest first.
+func (s *Store) Workstations(ctx context.Context) ([]*Workstation, error) {
+	rows, err := s.read().q.QueryContext(ctx, `SELECT `+wsCols+` FROM workstations ORDER BY enrolled_at, id LIMIT $1`, MaxWorkstations)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := []*Workstation{}
+	for rows.Next() {
+		w, err := scanWorkstation(rows)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, w)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// WorkstationByFingerprint finds an enrolled (possibly revoked) key.
+func (s *Store) WorkstationByFingerprint(ctx context.Context, fp string) (*Workstation, error) {
+	w, err := scanWorkstation(s.read().q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE fingerprint = $1`, fp))
+	if err != nil {
+		return nil, fmt.Errorf("workstation: %w", mapErr(err))
+	}
+	return w, nil
+}
+
+// RevokeWorkstation marks it revoked and ends its counter sessions:
+// ErrNotFound if unknown, ErrRevoked if revoked before.
+func (s *Store) RevokeWorkstation(ctx context.Context, id string, ch Change) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		w, err := scanWorkstation(tx.q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE id = $1`, id))
+		if err != nil {
+			return fmt.Errorf("workstation: %w", mapErr(err))
+		}
+		if w.RevokedAt != nil {
+			return fmt.Errorf("workstation %s: %w", id, ErrRevoked)
+		}
+		res, err := tx.q.ExecContext(ctx, `UPDATE workstations SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, micros(tx.now), id)
+		if err := oneRow(res, err, "workstation"); err != nil {
+			return err
+		}
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM counter_tokens WHERE workstation_id = $1`, id); err != nil {
+			return mapErr(err)
+		}
+		return tx.Audit(ch, "workstation/"+id, wsAudit(w), map[string]any{"revoked": true})
+	})
+}
+
+// AddCounterChallenge stores the hash of a counter nonce for origin.
+func (s *Store) AddCounterChallenge(ctx context.Context, nonce []byte, origin string, ttl time.Duration) (time.Time, error) {
+	var expires time.Time
+	err := s.Write(ctx, func(tx *Tx) error {
+		expires = tx.now.Add(ttl).UTC()
+		// Spent and expired challenges are swept as new ones come.
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM counter_challenges WHERE expires_at < $1`, micros(tx.now.Add(-time.Hour))); err != nil {
+			return mapErr(err)
+		}
+		_, err := tx.q.ExecContext(ctx, `INSERT INTO counter_challenges (nonce_hash, origin, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			NonceHash(nonce), origin, micros(tx.now), micros(expires))
+		return mapErr(err)
+	})
+	return expires, err
+}
+
+// CounterSession is the outcome of a signed challenge: the challenge is
+// used up whatever happens next, then verify decides; on success the
+// tokens are stored and the grant audited, on failure the refusal is
+// audited (the refusal's error is returned after the commit).
+type CounterSession struct {
+	Nonce       []byte
+	Fingerprint string
+	Tokens      []*CounterToken
+}
+
+// CounterToken is a counter session's access or refresh token (its hash).
+type CounterToken struct {
+	Hash      string
+	Kind      TokenKind
+	ExpiresAt time.Time
+}
+
+// OpenCounterSession consumes the nonce (ErrNotFound, ErrUsed, ErrExpired),
+// finds the workstation by fingerprint (ErrNotFound, ErrRevoked), and asks
+// verify (origin, workstation) to check the signature. Every outcome is
+// audited; tokens are stored only when all pass.
+func (s *Store) OpenCounterSession(ctx context.Context, cs CounterSession, ip string,
+	verify func(origin string, w *Workstation) error) (*Workstation, error) {
+	var result error
+	var ws *Workstation
+	err := s.Write(ctx, func(tx *Tx) error {
+		result = nil
+		refuse := func(reason error, target string) error {
+			result = reason
+			return tx.Audit(Change{Actor: "anonymous", IP: ip, Action: "counter.session_refused"}, target, nil,
+				map[string]string{"fingerprint": cs.Fingerprint, "reason": reason.Error()})
+		}
+		h := NonceHash(cs.Nonce)
+		var origin string
+		var expires int64
+		var used sql.NullInt64
+		err := tx.q.QueryRowContext(ctx, `SELECT origin, expires_at, used_at FROM counter_challenges WHERE nonce_hash = $1`, h).Scan(&origin, &expires, &used)
+		switch {
+		case err == sql.ErrNoRows:
+			return refuse(ErrUnknownChallenge, "counter")
+		case err != nil:
+			return mapErr(err)
+		case used.Valid:
+			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter")
+		}
+		res, err := tx.q.ExecContext(ctx, `UPDATE counter_challenges SET used_at = $1 WHERE nonce_hash = $2 AND used_at IS NULL`, micros(tx.now), h)
+		if err := oneRow(res, err, "challenge"); err != nil {
+			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter")
+		}
+		if !tx.now.Before(fromMicros(expires)) {
+			return refuse(fmt.Errorf("challenge: %w", ErrExpired), "counter")
+		}
+		w, err := scanWorkstation(tx.q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE fingerprint = $1`, cs.Fingerprint))
+		switch {
+		case err == sql.ErrNoRows:
+			return refuse(fmt.Errorf("workstation: %w", ErrNotFound), "counter")
+		case err != nil:
+			return mapErr(err)
+		case w.RevokedAt != nil:
+			return refuse(fmt.Errorf("workstation: %w", ErrRevoked), "workstation/"+w.ID)
+		}
+		if err := verify(origin, w); err != nil {
+			return refuse(fmt.Errorf("signature: %w", err), "workstation/"+w.ID)
+		}
+		for _, t := range cs.Tokens {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO counter_tokens (hash, kind, workstation_id, expires_at) VALUES ($1, $2, $3, $4)`,
+				t.Hash, string(t.Kind), w.ID, micros(t.ExpiresAt)); err != nil {
+				return mapErr(err)
+			}
+		}
+		ws = w
+		return tx.Audit(Change{Actor: "workstation/" + w.ID, IP: ip, Action: "counter.session_granted"}, "workstation/"+w.ID, nil,
+			map[string]string{"fingerprint": w.Fingerprint})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ws, result
+}

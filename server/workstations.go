@@ -1,0 +1,229 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// Counter workstation limits.
+const (
+	CounterChallengeTTL        = 2 * time.Minute
+	counterChallengesPerMinute = 12.0 // per client IP
+	counterChallengeBurst      = 5
+	MaxWorkstationName         = 100 // characters
+	// RoleCounter is the role of a session a counter workstation opened.
+	RoleCounter = "counter"
+)
+
+// EnrolWorkstationRequest enrols a workstation's TPM public key.
+type EnrolWorkstationRequest struct {
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"` // PEM "PUBLIC KEY", ECDSA P-256
+}
+
+// Validate checks the name and the key.
+func (q *EnrolWorkstationRequest) Validate() error {
+	q.Name = strings.TrimSpace(q.Name)
+	switch {
+	case q.Name == "":
+		return renewal.NewError(renewal.CodeRequired, "name")
+	case utf8.RuneCountInString(q.Name) > MaxWorkstationName || !utf8.ValidString(q.Name):
+		return renewal.NewError(renewal.CodeTooLong, "name")
+	case q.PublicKey == "":
+		return renewal.NewError(renewal.CodeRequired, "public_key")
+	}
+	if !strings.Contains(q.PublicKey, "-----BEGIN") {
+		return renewal.Errorf(renewal.CodeInvalidField, "public_key", "the public key must be PEM")
+	}
+	if _, err := workstation.ParsePublicKey([]byte(q.PublicKey)); err != nil {
+		return renewal.Errorf(renewal.CodeInvalidField, "public_key", "%s", err.Error())
+	}
+	return nil
+}
+
+// CounterChallenge is what a workstation signs (workstation.Challenge).
+type CounterChallenge struct {
+	Origin    string    `json:"origin"`
+	Nonce     string    `json:"nonce"` // 64 hex
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CounterSessionRequest proves a workstation holds an enrolled key.
+type CounterSessionRequest struct {
+	Fingerprint string `json:"fingerprint"` // hex SHA-256 of the PKIX DER
+	Nonce       string `json:"nonce"`
+	Signature   string `json:"signature"` // hex ASN.1 DER ECDSA
+	nonce       []byte
+	sig         []byte
+}
+
+// Validate checks the fields' forms.
+func (q *CounterSessionRequest) Validate() error {
+	q.Fingerprint = strings.ToLower(strings.TrimSpace(q.Fingerprint))
+	if b, err := hex.DecodeString(q.Fingerprint); err != nil || len(b) != 32 {
+		return renewal.Errorf(renewal.CodeInvalidField, "fingerprint", "the fingerprint is 64 hex digits")
+	}
+	b, err := hex.DecodeString(q.Nonce)
+	if err != nil || len(b) != workstation.NonceSize {
+		return renewal.Errorf(renewal.CodeInvalidField, "nonce", "the nonce is 64 hex digits")
+	}
+	q.nonce = b
+	s, err := hex.DecodeString(q.Signature)
+	if err != nil || len(s) == 0 || len(s) > workstation.MaxSignature {
+		return renewal.Errorf(renewal.CodeInvalidField, "signature", "the signature is hex DER of at most %d bytes", workstation.MaxSignature)
+	}
+	q.sig = s
+	return nil
+}
+
+// CounterTokens is a counter session.
+type CounterTokens struct {
+	AccessToken      string    `json:"access_token"`
+	RefreshToken     string    `json:"refresh_token"`
+	TokenType        string    `json:"token_type"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+	Role             string    `json:"role"`
+	WorkstationID    string    `json:"workstation_id"`
+	WorkstationName  string    `json:"workstation_name"`
+}
+
+func (s *Server) enrolWorkstation(w http.ResponseWriter, r *http.Request) error {
+	var req EnrolWorkstationRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	pub, _ := workstation.ParsePublicKey([]byte(req.PublicKey))
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	fp, err := workstation.Fingerprint(pub)
+	if err != nil {
+		return err
+	}
+	ws := &store.Workstation{ID: auth.NewID(), Name: req.Name, PublicKey: der, Fingerprint: fp,
+		EnrolledBy: principalOf(r.Context()).user.ID}
+	err = s.store.EnrolWorkstation(r.Context(), ws, s.change(r, "workstation.enrol"))
+	if errors.Is(err, store.ErrConflict) {
+		return renewal.Errorf(renewal.CodeConflict, "public_key", "this key is enrolled already, or the limit of %d workstations is reached", store.MaxWorkstations)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ws)
+	return nil
+}
+
+func (s *Server) listWorkstations(w http.ResponseWriter, r *http.Request) error {
+	ws, err := s.store.Workstations(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workstations": ws})
+	return nil
+}
+
+func (s *Server) revokeWorkstation(w http.ResponseWriter, r *http.Request) error {
+	err := s.store.RevokeWorkstation(r.Context(), r.PathValue("id"), s.change(r, "workstation.revoke"))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return renewal.NewError(renewal.CodeNotFound, "")
+	case errors.Is(err, store.ErrRevoked):
+		return renewal.Errorf(renewal.CodeConflict, "", "the workstation is revoked already")
+	case err != nil:
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// counterOrigin is the origin a workstation must sign: the public URL's,
+// else (development) the request's host over http.
+func (s *Server) counterOrigin(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		if u, err := url.Parse(s.cfg.PublicURL); err == nil {
+			return strings.ToLower(u.Scheme + "://" + u.Host)
+		}
+	}
+	return "http://" + strings.ToLower(r.Host)
+}
+
+func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error {
+	if ok, wait := s.counterLimit.allow(s.clientIP(r)); !ok {
+		return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+	}
+	c, err := workstation.NewChallenge(s.counterOrigin(r), rand.Reader)
+	if err != nil {
+		return renewal.Errorf(renewal.CodeInvalidRequest, "", "this service's origin cannot be signed: %s", err.Error())
+	}
+	exp, err := s.store.AddCounterChallenge(r.Context(), c.Nonce[:], c.Origin, CounterChallengeTTL)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, CounterChallenge{Origin: c.Origin, Nonce: hex.EncodeToString(c.Nonce[:]), ExpiresAt: exp})
+	return nil
+}
+
+func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
+	var req CounterSessionRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	now, l := s.now(), s.cfg.Limits
+	access, accessHash, err := auth.NewToken(auth.AccessPrefix)
+	if err != nil {
+		return err
+	}
+	refresh, refreshHash, err := auth.NewToken(auth.RefreshPrefix)
+	if err != nil {
+		return err
+	}
+	t := CounterTokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Role: RoleCounter,
+		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC()}
+	cs := store.CounterSession{Nonce: req.nonce, Fingerprint: req.Fingerprint, Tokens: []*store.CounterToken{
+		{Hash: accessHash, Kind: store.AccessToken, ExpiresAt: t.ExpiresAt},
+		{Hash: refreshHash, Kind: store.RefreshToken, ExpiresAt: t.RefreshExpiresAt},
+	}}
+	ws, err := s.store.OpenCounterSession(r.Context(), cs, s.clientIP(r), func(origin string, ws *store.Workstation) error {
+		k, err := x509.ParsePKIXPublicKey(ws.PublicKey)
+		if err != nil {
+			return err
+		}
+		pub, ok := k.(*ecdsa.PublicKey)
+		if !ok {
+			return workstation.ErrBadPublicKey
+		}
+		c := workstation.Challenge{Origin: origin}
+		copy(c.Nonce[:], req.nonce)
+		return workstation.Verify(pub, c, req.sig)
+	})
+	switch {
+	case errors.Is(err, store.ErrExpired):
+		return renewal.NewError(renewal.CodeChallengeExpired, "nonce")
+	case errors.Is(err, store.ErrUsed), errors.Is(err, store.ErrUnknownChallenge):
+		return renewal.Errorf(renewal.CodeProofInvalid, "nonce", "the challenge is unknown or used")
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
+		return renewal.Errorf(renewal.CodeForbidden, "fingerprint", "this workstation is not enrolled")
+	case errors.Is(err, workstation.ErrBadSignature), errors.Is(err, workstation.ErrBadChallenge), errors.Is(err, workstation.ErrBadPublicKey):
+		return renewal.Errorf(renewal.CodeProofInvalid, "signature", "the signature does not verify")
+	case err != nil:
+		return err
+	}
+	t.WorkstationID, t.WorkstationName = ws.ID, ws.Name
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
