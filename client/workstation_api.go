@@ -1,0 +1,158 @@
+package client
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+)
+
+// Workstation is an enrolled counter workstation as the service lists it.
+type Workstation struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Fingerprint string     `json:"fingerprint"`
+	EnrolledBy  string     `json:"enrolled_by"`
+	EnrolledAt  time.Time  `json:"enrolled_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+}
+
+// CounterTokens is a counter session: a workstation proved it holds an
+// enrolled TPM key. The tokens are the caller's to keep; the client does
+// not install them as its own session.
+type CounterTokens struct {
+	AccessToken      string    `json:"access_token"`
+	RefreshToken     string    `json:"refresh_token"`
+	TokenType        string    `json:"token_type"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+	Role             string    `json:"role"`
+	WorkstationID    string    `json:"workstation_id"`
+	WorkstationName  string    `json:"workstation_name"`
+}
+
+// MaxWorkstationName is the longest name the service takes, in characters.
+const MaxWorkstationName = 100
+
+// ChallengeSigner signs a counter challenge: *workstation.Key does, in
+// the TPM.
+type ChallengeSigner interface {
+	SignChallenge(ctx context.Context, c workstation.Challenge) ([]byte, error)
+}
+
+// EnrolWorkstation enrols a workstation's public key (PEM, ECDSA P-256)
+// under name (admin). POST /v1/workstations. The key is checked here
+// first, so a wrong one never leaves the machine.
+func (c *Client) EnrolWorkstation(ctx context.Context, name string, publicKeyPEM []byte) (*Workstation, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len([]rune(name)) > MaxWorkstationName {
+		return nil, fmt.Errorf("client: workstation name must be 1 to %d characters", MaxWorkstationName)
+	}
+	if _, err := workstation.ParsePublicKey(publicKeyPEM); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	r, err := c.newRequest(http.MethodPost, "/v1/workstations", map[string]string{"name": name, "public_key": string(publicKeyPEM)})
+	if err != nil {
+		return nil, err
+	}
+	var out Workstation
+	if _, err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Workstations lists the enrolled workstations, revoked ones included
+// (admin). GET /v1/workstations.
+func (c *Client) Workstations(ctx context.Context) ([]Workstation, error) {
+	r, err := c.newRequest(http.MethodGet, "/v1/workstations", nil)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Workstations []Workstation `json:"workstations"`
+	}
+	if _, err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return out.Workstations, nil
+}
+
+// RevokeWorkstation revokes a workstation and ends its counter sessions
+// (admin). DELETE /v1/workstations/{id}.
+func (c *Client) RevokeWorkstation(ctx context.Context, id string) error {
+	if err := checkID("id", id); err != nil {
+		return err
+	}
+	r, err := c.newRequest(http.MethodDelete, "/v1/workstations/"+url.PathEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	_, err = c.call(ctx, r, nil)
+	return err
+}
+
+// CounterChallenge asks for a single-use challenge to sign.
+// POST /v1/counter/challenge (no sign-in).
+func (c *Client) CounterChallenge(ctx context.Context) (workstation.Challenge, error) {
+	r, err := c.newRequest(http.MethodPost, "/v1/counter/challenge", nil)
+	if err != nil {
+		return workstation.Challenge{}, err
+	}
+	r.auth = false
+	var out struct {
+		Origin string `json:"origin"`
+		Nonce  string `json:"nonce"`
+	}
+	if _, err := c.call(ctx, r, &out); err != nil {
+		return workstation.Challenge{}, err
+	}
+	ch := workstation.Challenge{Origin: out.Origin}
+	n, err := hex.DecodeString(out.Nonce)
+	if err != nil || len(n) != workstation.NonceSize {
+		return workstation.Challenge{}, errors.New("client: the service sent a malformed counter nonce")
+	}
+	copy(ch.Nonce[:], n)
+	if err := ch.Validate(); err != nil {
+		return workstation.Challenge{}, fmt.Errorf("client: %w", err)
+	}
+	return ch, nil
+}
+
+// CounterSession proves the workstation holds key: it asks for a
+// challenge, has it signed and trades the signature for a counter
+// session. POST /v1/counter/challenge, then POST /v1/counter/session.
+// fingerprint is workstation.Fingerprint of the key's public half.
+func (c *Client) CounterSession(ctx context.Context, fingerprint string, key ChallengeSigner) (*CounterTokens, error) {
+	ch, err := c.CounterChallenge(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := key.SignChallenge(ctx, ch)
+	if err != nil {
+		return nil, fmt.Errorf("client: sign counter challenge: %w", err)
+	}
+	return c.SubmitCounterSignature(ctx, fingerprint, ch, sig)
+}
+
+// SubmitCounterSignature trades a signed challenge for a counter session.
+// POST /v1/counter/session. It is not retried: the nonce is spent.
+func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string, ch workstation.Challenge, sig []byte) (*CounterTokens, error) {
+	r, err := c.newRequest(http.MethodPost, "/v1/counter/session", map[string]string{
+		"fingerprint": fingerprint, "nonce": hex.EncodeToString(ch.Nonce[:]), "signature": hex.EncodeToString(sig)})
+	if err != nil {
+		return nil, err
+	}
+	r.auth = false
+	var out CounterTokens
+	if _, err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

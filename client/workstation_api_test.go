@@ -1,0 +1,166 @@
+package client_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+	"github.com/ukeyrenew/ukeyrenew/internal/swtpmtest"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+func apiCode(t *testing.T, err error) (int, renewal.Code) {
+	t.Helper()
+	var ae *client.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want an API error, got %v", err)
+	}
+	return ae.Status, ae.Code
+}
+
+// otherOrigin signs over a different origin than the service gave.
+type otherOrigin struct{ k *workstation.Key }
+
+func (o otherOrigin) SignChallenge(ctx context.Context, c workstation.Challenge) ([]byte, error) {
+	c.Origin = "https://evil.example"
+	return o.k.SignChallenge(ctx, c)
+}
+
+// TestCounterSessionWithTPM enrols a real TPM key (swtpm) and gets a
+// counter session from the real service over HTTP.
+func TestCounterSessionWithTPM(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, envOptions{})
+	tpm := swtpmtest.Start(t)
+	key, err := workstation.Create(ctx, workstation.Options{OpenTPM: tpm.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := key.PublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := workstation.Fingerprint(key.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := e.client()
+	if _, err := admin.Login(ctx, renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wrong keys are refused before they are sent.
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if _, err := admin.EnrolWorkstation(ctx, "x", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); !errors.Is(err, workstation.ErrBadPublicKey) {
+		t.Fatalf("RSA key: %v", err)
+	}
+	if _, err := admin.EnrolWorkstation(ctx, "x", []byte("not a key")); !errors.Is(err, workstation.ErrBadPublicKey) {
+		t.Fatalf("bad PEM: %v", err)
+	}
+	if _, err := admin.EnrolWorkstation(ctx, " ", pemKey); err == nil {
+		t.Fatal("empty name accepted")
+	}
+
+	ws, err := admin.EnrolWorkstation(ctx, "一号柜台", pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Fingerprint != fp {
+		t.Fatalf("fingerprint %s, want %s", ws.Fingerprint, fp)
+	}
+	if _, err := admin.EnrolWorkstation(ctx, "again", pemKey); err == nil {
+		t.Fatal("a key enrolled twice")
+	} else if st, code := apiCode(t, err); st != http.StatusConflict || code != renewal.CodeConflict {
+		t.Fatalf("enrolled twice: %d %v", st, code)
+	}
+
+	counter, _ := e.client()
+	tok, err := counter.CounterSession(ctx, fp, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Role != "counter" || tok.WorkstationID != ws.ID || tok.AccessToken == "" {
+		t.Fatalf("session %+v", tok)
+	}
+
+	// Reused nonce.
+	ch, err := counter.CounterChallenge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.SignChallenge(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := counter.SubmitCounterSignature(ctx, fp, ch, sig); err != nil {
+		t.Fatal(err)
+	}
+	_, err = counter.SubmitCounterSignature(ctx, fp, ch, sig)
+	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeProofInvalid {
+		t.Fatalf("reused nonce: %d %v", st, code)
+	}
+	// Signature over another origin.
+	_, err = counter.CounterSession(ctx, fp, otherOrigin{key})
+	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeProofInvalid {
+		t.Fatalf("other origin: %d %v", st, code)
+	}
+	// Unknown fingerprint.
+	soft, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	softFP, _ := workstation.Fingerprint(&soft.PublicKey)
+	_, err = counter.CounterSession(ctx, softFP, key)
+	if st, code := apiCode(t, err); st != http.StatusForbidden || code != renewal.CodeForbidden {
+		t.Fatalf("unknown fingerprint: %d %v", st, code)
+	}
+	// Expired nonce (the service's clock is injected).
+	ch, err = counter.CounterChallenge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err = key.SignChallenge(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(2*time.Minute + time.Second)
+	_, err = counter.SubmitCounterSignature(ctx, fp, ch, sig)
+	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeChallengeExpired {
+		t.Fatalf("expired nonce: %d %v", st, code)
+	}
+
+	// Revoked.
+	if err := admin.RevokeWorkstation(ctx, ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = counter.CounterSession(ctx, fp, key)
+	if st, code := apiCode(t, err); st != http.StatusForbidden || code != renewal.CodeForbidden {
+		t.Fatalf("revoked: %d %v", st, code)
+	}
+	err = admin.RevokeWorkstation(ctx, "no-such-id")
+	if st, code := apiCode(t, err); st != http.StatusNotFound || code != renewal.CodeNotFound {
+		t.Fatalf("unknown id: %d %v", st, code)
+	}
+	list, err := admin.Workstations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].RevokedAt == nil {
+		t.Fatalf("list %+v", list)
+	}
+	// Only administrators enrol.
+	_, err = counter.Workstations(ctx)
+	if !errors.Is(err, client.ErrNotSignedIn) {
+		if st, _ := apiCode(t, err); st != http.StatusUnauthorized {
+			t.Fatalf("not signed in: %v", err)
+		}
+	}
+}
