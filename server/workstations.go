@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
@@ -224,6 +225,88 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	t.WorkstationID, t.WorkstationName = ws.ID, ws.Name
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+type counterKey struct{}
+
+// counterAuthed checks a counter session's bearer token; the handler finds
+// the workstation with counterOf.
+func (s *Server) counterAuthed(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok = strings.TrimSpace(tok)
+		if !ok || tok == "" || len(tok) > renewal.MaxTokenBytes {
+			return renewal.NewError(renewal.CodeUnauthenticated, "")
+		}
+		ws, err := s.store.ValidCounterToken(r.Context(), auth.HashToken(tok))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return renewal.NewError(renewal.CodeUnauthenticated, "")
+		case errors.Is(err, store.ErrRevoked):
+			return renewal.NewError(renewal.CodeTokenRevoked, "")
+		case errors.Is(err, store.ErrExpired):
+			return renewal.NewError(renewal.CodeTokenExpired, "")
+		case err != nil:
+			return err
+		}
+		if ok, wait := s.accountLimit.allow("workstation/" + ws.ID); !ok {
+			return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), counterKey{}, ws)))
+	}
+}
+
+// counterSMSLogin signs a clerk in at a counter: the clerk gives the SMS
+// code sent to their mobile, the counter session vouches for the place.
+// The clerk session is an ordinary one, tied to the workstation (revoking
+// the workstation ends it) and audited with it; only clerks sign in so.
+func (s *Server) counterSMSLogin(w http.ResponseWriter, r *http.Request) error {
+	ws, _ := r.Context().Value(counterKey{}).(*store.Workstation)
+	if ws == nil {
+		return renewal.NewError(renewal.CodeUnauthenticated, "")
+	}
+	var req renewal.SMSLoginRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	mobile := renewal.NormalizeMobile(req.Mobile)
+	err := s.store.ConsumeSMSCode(r.Context(), mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code), s.cfg.Limits.SMSMaxTries)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrMismatch):
+		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
+	case errors.Is(err, store.ErrExpired):
+		return renewal.NewError(renewal.CodeSMSCodeExpired, "code")
+	case errors.Is(err, store.ErrTooManyTries):
+		return renewal.NewError(renewal.CodeSMSTooManyTries, "code")
+	case err != nil:
+		return err
+	}
+	u, err := s.store.UserByMobile(r.Context(), mobile)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.Disabled || u.Role != renewal.RoleClerk)) {
+		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
+	}
+	if err != nil {
+		return err
+	}
+	t, rows, err := s.newTokens(r.Context(), u, "")
+	if err != nil {
+		return err
+	}
+	err = s.store.Write(r.Context(), func(tx *store.Tx) error {
+		if err := tx.CreateTokens(r.Context(), rows...); err != nil {
+			return err
+		}
+		if err := tx.MarkCounterFamily(r.Context(), rows[0].Family, ws.ID); err != nil {
+			return err
+		}
+		return tx.Audit(store.Change{Actor: u.ID, IP: s.clientIP(r), Action: "auth.sms_login"}, "user/"+u.ID, nil,
+			map[string]any{"family": rows[0].Family, "via_counter": true, "workstation": ws.ID})
+	})
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, t)
 	return nil
 }

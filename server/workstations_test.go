@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,37 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	}
 	// Those did not spend the nonce.
 	e.ok(http.StatusOK, nil, "POST", "/v1/counter/session", "", fresh)
+
+	// The counter signs clerks of two organisations in, in turn, with the
+	// codes sent to their mobiles.
+	clerkAt := func(mobile string) renewal.Tokens {
+		e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: mobile})
+		m, ok := e.sms.Last(mobile)
+		if !ok {
+			t.Fatalf("no SMS to %s", mobile)
+		}
+		wrong := "000000"
+		if m.Code == wrong {
+			wrong = "111111"
+		}
+		e.fails(http.StatusUnauthorized, "unauthenticated", "POST", "/v1/counter/sms-login", admin, renewal.SMSLoginRequest{Mobile: mobile, Code: m.Code})
+		e.fails(http.StatusUnauthorized, "unauthenticated", "POST", "/v1/counter/sms-login", tok.RefreshToken, renewal.SMSLoginRequest{Mobile: mobile, Code: m.Code})
+		e.fails(http.StatusUnauthorized, "sms_code_wrong", "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: mobile, Code: wrong})
+		var ct renewal.Tokens
+		e.ok(http.StatusOK, &ct, "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: mobile, Code: m.Code})
+		e.clock.Add(61 * time.Second)
+		return ct
+	}
+	first, second := clerkAt(clerkMobile), clerkAt(otherClerkMobile)
+	if first.User.OrganisationID == second.User.OrganisationID || first.User.Role != renewal.RoleClerk {
+		t.Fatalf("clerks %+v and %+v", first.User, second.User)
+	}
+	e.ok(http.StatusOK, nil, "GET", "/v1/me", first.AccessToken, nil)
+	var page struct{ Items []renewal.AuditEntry }
+	e.ok(http.StatusOK, &page, "GET", "/v1/audit?target=user/"+second.User.ID+"&page_size=1000", admin, nil)
+	if n := len(page.Items); n == 0 || !strings.Contains(string(page.Items[n-1].After), `"workstation":"`+enrolled.ID+`"`) {
+		t.Fatalf("the counter sign-in is not audited with its workstation: %+v", page.Items)
+	}
 	unknownNonce := e.counterSign(k, "")
 	unknownNonce.Nonce = hex.EncodeToString(make([]byte, 31)) + "01"
 	e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", "/v1/counter/session", "", unknownNonce)
@@ -176,6 +208,9 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	e.ok(http.StatusNoContent, nil, "DELETE", "/v1/workstations/"+enrolled.ID, admin, nil)
 	e.fails(http.StatusConflict, "conflict", "DELETE", "/v1/workstations/"+enrolled.ID, admin, nil)
 	e.fails(http.StatusForbidden, "forbidden", "POST", "/v1/counter/session", "", pending)
+	// The counter session and the clerk sessions it opened end with it.
+	e.fails(http.StatusUnauthorized, "token_revoked", "GET", "/v1/me", first.AccessToken, nil)
+	e.fails(http.StatusUnauthorized, "unauthenticated", "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: "123456"})
 	var after struct {
 		Workstations []struct {
 			RevokedAt *time.Time `json:"revoked_at"`

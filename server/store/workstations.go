@@ -94,7 +94,8 @@ func (s *Store) WorkstationByFingerprint(ctx context.Context, fp string) (*Works
 	return w, nil
 }
 
-// RevokeWorkstation marks it revoked and ends its counter sessions:
+// RevokeWorkstation marks it revoked and ends its counter sessions and
+// the clerk sessions signed in through it:
 // ErrNotFound if unknown, ErrRevoked if revoked before.
 func (s *Store) RevokeWorkstation(ctx context.Context, id string, ch Change) error {
 	return s.Write(ctx, func(tx *Tx) error {
@@ -110,6 +111,11 @@ func (s *Store) RevokeWorkstation(ctx context.Context, id string, ch Change) err
 			return err
 		}
 		if _, err := tx.q.ExecContext(ctx, `DELETE FROM counter_tokens WHERE workstation_id = $1`, id); err != nil {
+			return mapErr(err)
+		}
+		// The clerk sessions the counter opened end with it.
+		if _, err := tx.q.ExecContext(ctx, `UPDATE auth_tokens SET revoked_at = $1 WHERE revoked_at IS NULL
+			AND family IN (SELECT family FROM counter_families WHERE workstation_id = $2)`, micros(tx.now), id); err != nil {
 			return mapErr(err)
 		}
 		return tx.Audit(ch, "workstation/"+id, wsAudit(w), map[string]any{"revoked": true})
@@ -210,4 +216,40 @@ func (s *Store) OpenCounterSession(ctx context.Context, cs CounterSession, ip st
 		return nil, err
 	}
 	return ws, result
+}
+
+// ValidCounterToken returns the workstation of a live counter access
+// token: ErrNotFound, ErrExpired, or ErrRevoked (workstation revoked).
+func (s *Store) ValidCounterToken(ctx context.Context, hash string) (*Workstation, error) {
+	tx := s.read()
+	var kind, wsID string
+	var expires int64
+	err := tx.q.QueryRowContext(ctx, `SELECT kind, workstation_id, expires_at FROM counter_tokens WHERE hash = $1`, hash).Scan(&kind, &wsID, &expires)
+	if err != nil {
+		return nil, fmt.Errorf("counter token: %w", mapErr(err))
+	}
+	if kind != string(AccessToken) {
+		return nil, fmt.Errorf("counter token: %w", ErrNotFound)
+	}
+	if !tx.now.Before(fromMicros(expires)) {
+		return nil, fmt.Errorf("counter token: %w", ErrExpired)
+	}
+	w, err := scanWorkstation(tx.q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE id = $1`, wsID))
+	if err != nil {
+		return nil, fmt.Errorf("workstation: %w", mapErr(err))
+	}
+	if w.RevokedAt != nil {
+		return nil, fmt.Errorf("workstation: %w", ErrRevoked)
+	}
+	return w, nil
+}
+
+// MarkCounterFamily records, in the sign-in's transaction, that a clerk
+// session (token family) was opened at workstation wsID.
+func (tx *Tx) MarkCounterFamily(ctx context.Context, family, wsID string) error {
+	if err := tx.mustWrite(); err != nil {
+		return err
+	}
+	_, err := tx.q.ExecContext(ctx, `INSERT INTO counter_families (family, workstation_id) VALUES ($1, $2)`, family, wsID)
+	return mapErr(err)
 }

@@ -1,5 +1,6 @@
 -- Counter workstations: an enrolled TPM P-256 public key per workstation,
--- the single-use challenges they sign, and the counter sessions they get.
+-- the single-use challenges they sign, the counter sessions they get and
+-- the clerk sessions a counter opened.
 
 -- +goose Up
 CREATE TABLE workstations (
@@ -28,7 +29,15 @@ CREATE TABLE counter_tokens (
 );
 CREATE INDEX counter_tokens_ws ON counter_tokens (workstation_id);
 
+-- Clerk sessions a counter signed in: revoking the workstation ends them.
+CREATE TABLE counter_families (
+    family         TEXT PRIMARY KEY,
+    workstation_id TEXT NOT NULL REFERENCES workstations (id) ON DELETE CASCADE
+);
+CREATE INDEX counter_families_ws ON counter_families (workstation_id);
+
 -- +goose Down
+DROP TABLE counter_families;
 DROP TABLE counter_tokens;
 DROP TABLE counter_challenges;
 DROP TABLE workstations;
