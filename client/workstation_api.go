@@ -1,16 +1,20 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // Workstation is an enrolled counter workstation as the service lists it.
@@ -155,4 +159,51 @@ func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string,
 		return nil, err
 	}
 	return &out, nil
+}
+
+// LoginSMSAtCounter signs a clerk in at a counter: counter is the counter
+// session, req the clerk's mobile and the SMS code sent to it (ask for it
+// with SendSMSCode). POST /v1/counter/sms-login. The client keeps the
+// clerk's tokens as its session, as LoginSMS does; the service ends that
+// session when the workstation is revoked. It is sent once, never retried.
+func (c *Client) LoginSMSAtCounter(ctx context.Context, counter *CounterTokens, req renewal.SMSLoginRequest) (*renewal.Tokens, error) {
+	if counter == nil || counter.AccessToken == "" || len(counter.AccessToken) > renewal.MaxTokenBytes {
+		return nil, errors.New("client: no counter session")
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	req.Mobile = renewal.NormalizeMobile(req.Mobile)
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+"/v1/counter/sms-login", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("Accept-Language", c.lang)
+	hr.Header.Set("User-Agent", c.userAgent)
+	hr.Header.Set("Authorization", "Bearer "+counter.AccessToken)
+	res, err := c.http.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("POST /v1/counter/sms-login: %w", err)
+	}
+	defer res.Body.Close()
+	if err := checkResponse(res); err != nil {
+		return nil, err
+	}
+	var t renewal.Tokens
+	if err := json.NewDecoder(io.LimitReader(res.Body, MaxJSONBody)).Decode(&t); err != nil {
+		return nil, fmt.Errorf("POST /v1/counter/sms-login: decode: %w", err)
+	}
+	if t.AccessToken == "" || t.RefreshToken == "" {
+		return nil, errors.New("POST /v1/counter/sms-login: answer without tokens")
+	}
+	c.setTokens(ctx, t)
+	return &t, nil
 }

@@ -94,6 +94,30 @@ func TestCounterSessionWithTPM(t *testing.T) {
 		t.Fatalf("session %+v", tok)
 	}
 
+	// The counter signs a clerk in with the code sent to the clerk.
+	clerk, _ := e.client()
+	if _, err := clerk.SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: clerkMobile}); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := e.sms.Last(clerkMobile)
+	if !ok {
+		t.Fatal("no SMS")
+	}
+	if _, err := clerk.LoginSMSAtCounter(ctx, nil, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code}); err == nil {
+		t.Fatal("signed in without a counter session")
+	}
+	_, err = clerk.LoginSMSAtCounter(ctx, &client.CounterTokens{AccessToken: "x"}, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code})
+	if st, code := apiCode(t, err); st != http.StatusUnauthorized || code != renewal.CodeUnauthenticated {
+		t.Fatalf("bad counter token: %d %v", st, code)
+	}
+	ct, err := clerk.LoginSMSAtCounter(ctx, tok, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me, err := clerk.Me(ctx); err != nil || me.ID != ct.User.ID || me.Role != renewal.RoleClerk {
+		t.Fatalf("me %+v, %v", me, err)
+	}
+
 	// Reused nonce.
 	ch, err := counter.CounterChallenge(ctx)
 	if err != nil {
@@ -144,6 +168,10 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	_, err = counter.CounterSession(ctx, fp, key)
 	if st, code := apiCode(t, err); st != http.StatusForbidden || code != renewal.CodeForbidden {
 		t.Fatalf("revoked: %d %v", st, code)
+	}
+	// The clerk session the counter opened ended with it.
+	if _, err := clerk.Me(ctx); err == nil {
+		t.Fatal("the clerk session outlived its workstation")
 	}
 	err = admin.RevokeWorkstation(ctx, "no-such-id")
 	if st, code := apiCode(t, err); st != http.StatusNotFound || code != renewal.CodeNotFound {
