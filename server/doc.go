@@ -56,4 +56,22 @@
 // browser), is sent by SMS and e-mail, and is made afresh on every GET
 // .../invoice. A payment an invoice was issued for is not refunded until the
 // CA reverses the invoice with a red-letter invoice on its platform.
+//
+// Counter workstations (workstations.go): at a CA counter the workstation
+// holds a non-exportable P-256 key in its TPM (client/workstation). An
+// admin enrols its public key (POST /v1/workstations, PEM checked with
+// workstation.ParsePublicKey; the SHA-256 fingerprint of the PKIX DER is
+// unique), lists and revokes it. The workstation asks POST
+// /v1/counter/challenge (no session; 12 a minute per address, burst 5) for
+// a nonce of 32 random bytes bound to the service's origin (PublicURL's, in
+// dev the request's host), stored hashed, single use, 2 minutes; it signs
+// the challenge text and trades fingerprint, nonce and signature at POST
+// /v1/counter/session for a counter session (role "counter", tokens in
+// their own table). The nonce is spent by the first attempt whatever its
+// outcome; every grant and every refusal (unknown or used or expired nonce,
+// unknown or revoked key, bad signature or other origin) is audited. The
+// counter session signs clerks of any organisation in, in turn, by the SMS
+// code sent to the clerk (POST /v1/counter/sms-login): the clerk session is
+// an ordinary one, its sign-in audited with via_counter and the workstation
+// id, and revoking the workstation ends it with the counter sessions.
 package server

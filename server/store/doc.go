@@ -34,4 +34,11 @@
 // SQLite runs in WAL mode with synchronous=FULL, foreign keys on, a busy
 // timeout, and one writer connection (BEGIN IMMEDIATE) beside a pool of
 // readers; an acknowledged write survives a crash of the process.
+//
+// Counter workstations (workstations.go, migration 00004): enrolled public
+// keys (at most MaxWorkstations), their single-use challenges (nonce hash,
+// origin, expiry), counter session tokens (hashes), and the clerk token
+// families a counter signed in. OpenCounterSession spends the nonce, checks
+// the workstation and the caller's signature check in one transaction and
+// audits the grant or the refusal either way.
 package store
