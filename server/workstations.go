@@ -153,7 +153,8 @@ func (s *Server) revokeWorkstation(w http.ResponseWriter, r *http.Request) error
 }
 
 // counterOrigin is the origin a workstation must sign: the public URL's,
-// else (development) the request's host over http.
+// else the request's host over http, which workstation.NewChallenge takes
+// for a loopback host only.
 func (s *Server) counterOrigin(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		if u, err := url.Parse(s.cfg.PublicURL); err == nil {
@@ -169,7 +170,9 @@ func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error 
 	}
 	c, err := workstation.NewChallenge(s.counterOrigin(r), rand.Reader)
 	if err != nil {
-		return renewal.Errorf(renewal.CodeInvalidRequest, "", "this service's origin cannot be signed: %s", err.Error())
+		// Without a public URL only a loopback Host makes a valid origin
+		// (http is for loopback only), so a caller cannot choose one.
+		return renewal.Errorf(renewal.CodeInvalidRequest, "", "no origin to sign: set the service's public URL (%s)", err.Error())
 	}
 	exp, err := s.store.AddCounterChallenge(r.Context(), c.Nonce[:], c.Origin, CounterChallengeTTL)
 	if err != nil {

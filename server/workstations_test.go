@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,36 @@ func TestCounterChallengeRateLimited(t *testing.T) {
 	}
 	if !limited {
 		t.Fatal("20 challenges in a row from one address were not limited")
+	}
+}
+
+// TestCounterChallengeOrigin: without a public URL the origin comes from
+// the Host header, and only a loopback one is signed, so a caller cannot
+// have the service vouch for a host of its choosing.
+func TestCounterChallengeOrigin(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for host, want := range map[string]int{"127.0.0.1:8443": http.StatusOK, "ca.example": http.StatusBadRequest, "evil.example:443": http.StatusBadRequest} {
+		req := httptest.NewRequest("POST", "/v1/counter/challenge", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %s: %d, want %d: %s", host, rec.Code, want, rec.Body)
+		}
+		if want == http.StatusOK {
+			var ch server.CounterChallenge
+			if err := json.Unmarshal(rec.Body.Bytes(), &ch); err != nil || ch.Origin != "http://"+host {
+				t.Errorf("Host %s: origin %q (%v)", host, ch.Origin, err)
+			}
+		}
+	}
+	pub := newEnv(t, envOptions{cfg: func(c *server.Config) { c.PublicURL = "https://CA.example.cn/" }})
+	req := httptest.NewRequest("POST", "/v1/counter/challenge", nil)
+	req.Host = "evil.example"
+	rec := httptest.NewRecorder()
+	pub.srv.Handler().ServeHTTP(rec, req)
+	var ch server.CounterChallenge
+	if err := json.Unmarshal(rec.Body.Bytes(), &ch); err != nil || ch.Origin != "https://ca.example.cn" {
+		t.Errorf("with a public URL: %d origin %q (%v)", rec.Code, ch.Origin, err)
 	}
 }
