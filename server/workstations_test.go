@@ -20,7 +20,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server"
 )
 
-func pubPEM(t *testing.T, k any) string {
+func pubPEM(t testing.TB, k any) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
