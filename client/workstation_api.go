@@ -207,3 +207,22 @@ func (c *Client) LoginSMSAtCounter(ctx context.Context, counter *CounterTokens, 
 	c.setTokens(ctx, t)
 	return &t, nil
 }
+
+// RefreshCounter trades the counter session's refresh token (single use)
+// for a new pair. POST /v1/counter/refresh. It is not retried: the token
+// is spent by the first answer.
+func (c *Client) RefreshCounter(ctx context.Context, counter *CounterTokens) (*CounterTokens, error) {
+	if counter == nil || counter.RefreshToken == "" || len(counter.RefreshToken) > renewal.MaxTokenBytes {
+		return nil, errors.New("client: no counter session")
+	}
+	r, err := c.newRequest(http.MethodPost, "/v1/counter/refresh", renewal.RefreshRequest{RefreshToken: counter.RefreshToken})
+	if err != nil {
+		return nil, err
+	}
+	r.auth, r.noRetry = false, true
+	var out CounterTokens
+	if _, err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

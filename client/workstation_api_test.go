@@ -94,6 +94,19 @@ func TestCounterSessionWithTPM(t *testing.T) {
 		t.Fatalf("session %+v", tok)
 	}
 
+	// The counter session refreshes once per refresh token.
+	tok2, err := counter.RefreshCounter(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok2.WorkstationID != ws.ID || tok2.AccessToken == tok.AccessToken {
+		t.Fatalf("refreshed %+v", tok2)
+	}
+	_, err = counter.RefreshCounter(ctx, tok)
+	if st, code := apiCode(t, err); st != http.StatusUnauthorized || code != renewal.CodeTokenRevoked {
+		t.Fatalf("spent refresh token: %d %v", st, code)
+	}
+
 	// The counter signs a clerk in with the code sent to the clerk.
 	clerk, _ := e.client()
 	if _, err := clerk.SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: clerkMobile}); err != nil {

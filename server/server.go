@@ -319,6 +319,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/v1/workstations/{id}", admin(s.revokeWorkstation)},
 		{"POST", "/v1/counter/challenge", pub(s.counterChallenge)},
 		{"POST", "/v1/counter/session", pub(s.counterSession)},
+		{"POST", "/v1/counter/refresh", pub(s.counterRefresh)},
 		{"POST", "/v1/counter/sms-login", pub(s.counterAuthed(s.counterSMSLogin))},
 		{"GET", "/v1/audit", admin(s.auditList)},
 		{"GET", "/v1/audit/verify", admin(s.auditVerify)},

@@ -187,21 +187,11 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	now, l := s.now(), s.cfg.Limits
-	access, accessHash, err := auth.NewToken(auth.AccessPrefix)
+	t, rows, err := s.newCounterTokens()
 	if err != nil {
 		return err
 	}
-	refresh, refreshHash, err := auth.NewToken(auth.RefreshPrefix)
-	if err != nil {
-		return err
-	}
-	t := CounterTokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Role: RoleCounter,
-		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC()}
-	cs := store.CounterSession{Nonce: req.nonce, Fingerprint: req.Fingerprint, Tokens: []*store.CounterToken{
-		{Hash: accessHash, Kind: store.AccessToken, ExpiresAt: t.ExpiresAt},
-		{Hash: refreshHash, Kind: store.RefreshToken, ExpiresAt: t.RefreshExpiresAt},
-	}}
+	cs := store.CounterSession{Nonce: req.nonce, Fingerprint: req.Fingerprint, Tokens: rows}
 	ws, err := s.store.OpenCounterSession(r.Context(), cs, s.clientIP(r), func(origin string, ws *store.Workstation) error {
 		k, err := x509.ParsePKIXPublicKey(ws.PublicKey)
 		if err != nil {
@@ -310,6 +300,50 @@ func (s *Server) counterSMSLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// newCounterTokens makes a counter session's token pair.
+func (s *Server) newCounterTokens() (CounterTokens, []*store.CounterToken, error) {
+	now, l := s.now(), s.cfg.Limits
+	access, accessHash, err := auth.NewToken(auth.AccessPrefix)
+	if err != nil {
+		return CounterTokens{}, nil, err
+	}
+	refresh, refreshHash, err := auth.NewToken(auth.RefreshPrefix)
+	if err != nil {
+		return CounterTokens{}, nil, err
+	}
+	t := CounterTokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Role: RoleCounter,
+		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC()}
+	return t, []*store.CounterToken{
+		{Hash: accessHash, Kind: store.AccessToken, ExpiresAt: t.ExpiresAt},
+		{Hash: refreshHash, Kind: store.RefreshToken, ExpiresAt: t.RefreshExpiresAt},
+	}, nil
+}
+
+// counterRefresh trades a counter refresh token (single use) for a new
+// pair. POST /v1/counter/refresh, body as /v1/auth/refresh.
+func (s *Server) counterRefresh(w http.ResponseWriter, r *http.Request) error {
+	var req renewal.RefreshRequest
+	if err := readRequest(w, r, &req); err != nil {
+		return err
+	}
+	t, rows, err := s.newCounterTokens()
+	if err != nil {
+		return err
+	}
+	ws, err := s.store.RotateCounterRefresh(r.Context(), auth.HashToken(req.RefreshToken), rows...)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
+		return renewal.NewError(renewal.CodeTokenRevoked, "")
+	case errors.Is(err, store.ErrExpired):
+		return renewal.NewError(renewal.CodeTokenExpired, "")
+	case err != nil:
+		return err
+	}
+	t.WorkstationID, t.WorkstationName = ws.ID, ws.Name
 	writeJSON(w, http.StatusOK, t)
 	return nil
 }

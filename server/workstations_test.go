@@ -197,6 +197,16 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	unknownNonce.Nonce = hex.EncodeToString(make([]byte, 31)) + "01"
 	e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", "/v1/counter/session", "", unknownNonce)
 
+	// The counter refresh token is single use.
+	var tok2 server.CounterTokens
+	e.ok(http.StatusOK, &tok2, "POST", "/v1/counter/refresh", "", renewal.RefreshRequest{RefreshToken: tok.RefreshToken})
+	if tok2.Role != server.RoleCounter || tok2.WorkstationID != enrolled.ID || tok2.RefreshToken == tok.RefreshToken {
+		t.Fatalf("refreshed %+v", tok2)
+	}
+	e.fails(http.StatusUnauthorized, "token_revoked", "POST", "/v1/counter/refresh", "", renewal.RefreshRequest{RefreshToken: tok.RefreshToken})
+	e.fails(http.StatusUnauthorized, "token_revoked", "POST", "/v1/counter/refresh", "", renewal.RefreshRequest{RefreshToken: tok2.AccessToken})
+	e.fails(http.StatusBadRequest, "invalid_field", "POST", "/v1/counter/refresh", "", renewal.RefreshRequest{})
+
 	// An expired challenge is refused (the clock is injected).
 	late := e.counterSign(k, "")
 	e.clock.Add(server.CounterChallengeTTL + time.Second)
@@ -210,6 +220,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	e.fails(http.StatusConflict, "conflict", "DELETE", "/v1/workstations/"+enrolled.ID, admin, nil)
 	e.fails(http.StatusForbidden, "forbidden", "POST", "/v1/counter/session", "", pending)
 	// The counter session and the clerk sessions it opened end with it.
+	e.fails(http.StatusUnauthorized, "token_revoked", "POST", "/v1/counter/refresh", "", renewal.RefreshRequest{RefreshToken: tok2.RefreshToken})
 	e.fails(http.StatusUnauthorized, "token_revoked", "GET", "/v1/me", first.AccessToken, nil)
 	e.fails(http.StatusUnauthorized, "unauthenticated", "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: "123456"})
 	var after struct {

@@ -253,3 +253,44 @@ func (tx *Tx) MarkCounterFamily(ctx context.Context, family, wsID string) error 
 	_, err := tx.q.ExecContext(ctx, `INSERT INTO counter_families (family, workstation_id) VALUES ($1, $2)`, family, wsID)
 	return mapErr(err)
 }
+
+// RotateCounterRefresh spends counter refresh token oldHash (single use:
+// it is deleted) and stores next for the same workstation: ErrNotFound for
+// an unknown or spent token, ErrExpired, ErrRevoked (workstation revoked).
+func (s *Store) RotateCounterRefresh(ctx context.Context, oldHash string, next ...*CounterToken) (*Workstation, error) {
+	var ws *Workstation
+	err := s.Write(ctx, func(tx *Tx) error {
+		var kind, wsID string
+		var expires int64
+		err := tx.q.QueryRowContext(ctx, `SELECT kind, workstation_id, expires_at FROM counter_tokens WHERE hash = $1`, oldHash).Scan(&kind, &wsID, &expires)
+		if err != nil {
+			return fmt.Errorf("counter token: %w", mapErr(err))
+		}
+		if kind != string(RefreshToken) {
+			return fmt.Errorf("counter token: %w", ErrNotFound)
+		}
+		if !tx.now.Before(fromMicros(expires)) {
+			return fmt.Errorf("counter token: %w", ErrExpired)
+		}
+		w, err := scanWorkstation(tx.q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE id = $1`, wsID))
+		if err != nil {
+			return fmt.Errorf("workstation: %w", mapErr(err))
+		}
+		if w.RevokedAt != nil {
+			return fmt.Errorf("workstation: %w", ErrRevoked)
+		}
+		res, err := tx.q.ExecContext(ctx, `DELETE FROM counter_tokens WHERE hash = $1`, oldHash)
+		if err := oneRow(res, err, "counter token"); err != nil {
+			return err
+		}
+		for _, t := range next {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO counter_tokens (hash, kind, workstation_id, expires_at) VALUES ($1, $2, $3, $4)`,
+				t.Hash, string(t.Kind), w.ID, micros(t.ExpiresAt)); err != nil {
+				return mapErr(err)
+			}
+		}
+		ws = w
+		return nil
+	})
+	return ws, err
+}
