@@ -67,7 +67,7 @@
 // dev the request's host), stored hashed, single use, 2 minutes; it signs
 // the challenge text and trades fingerprint, nonce and signature at POST
 // /v1/counter/session for a counter session (role "counter", tokens in
-// their own table). The nonce is spent by the first attempt whatever its
+// their own table; POST /v1/counter/refresh spends the refresh token once). The nonce is spent by the first attempt whatever its
 // outcome; every grant and every refusal (unknown or used or expired nonce,
 // unknown or revoked key, bad signature or other origin) is audited. The
 // counter session signs clerks of any organisation in, in turn, by the SMS
