@@ -70,27 +70,37 @@ func (s *Server) smsLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	mobile := renewal.NormalizeMobile(req.Mobile)
-	err := s.store.ConsumeSMSCode(r.Context(), mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code), s.cfg.Limits.SMSMaxTries)
-	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrMismatch):
-		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
-	case errors.Is(err, store.ErrExpired):
-		return renewal.NewError(renewal.CodeSMSCodeExpired, "code")
-	case errors.Is(err, store.ErrTooManyTries):
-		return renewal.NewError(renewal.CodeSMSTooManyTries, "code")
-	case err != nil:
-		return err
-	}
-	u, err := s.store.UserByMobile(r.Context(), mobile)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-		// No code was sent to an unknown number: a right guess is still wrong.
-		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
-	}
+	u, err := s.smsLoginUser(r.Context(), req, nil)
 	if err != nil {
 		return err
 	}
 	return s.signIn(w, r, u, "auth.sms_login")
+}
+
+// smsLoginUser spends a sign-in SMS code and returns the enabled user it was
+// sent to, refused also when allowed (if given) says no.
+func (s *Server) smsLoginUser(ctx context.Context, req renewal.SMSLoginRequest, allowed func(*store.User) bool) (*store.User, error) {
+	mobile := renewal.NormalizeMobile(req.Mobile)
+	err := s.store.ConsumeSMSCode(ctx, mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code), s.cfg.Limits.SMSMaxTries)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrMismatch):
+		return nil, renewal.NewError(renewal.CodeSMSCodeWrong, "code")
+	case errors.Is(err, store.ErrExpired):
+		return nil, renewal.NewError(renewal.CodeSMSCodeExpired, "code")
+	case errors.Is(err, store.ErrTooManyTries):
+		return nil, renewal.NewError(renewal.CodeSMSTooManyTries, "code")
+	case err != nil:
+		return nil, err
+	}
+	u, err := s.store.UserByMobile(ctx, mobile)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.Disabled || (allowed != nil && !allowed(u)))) {
+		// No code was sent to an unknown number: a right guess is still wrong.
+		return nil, renewal.NewError(renewal.CodeSMSCodeWrong, "code")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request) error {

@@ -264,22 +264,7 @@ func (s *Server) counterSMSLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	mobile := renewal.NormalizeMobile(req.Mobile)
-	err := s.store.ConsumeSMSCode(r.Context(), mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code), s.cfg.Limits.SMSMaxTries)
-	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrMismatch):
-		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
-	case errors.Is(err, store.ErrExpired):
-		return renewal.NewError(renewal.CodeSMSCodeExpired, "code")
-	case errors.Is(err, store.ErrTooManyTries):
-		return renewal.NewError(renewal.CodeSMSTooManyTries, "code")
-	case err != nil:
-		return err
-	}
-	u, err := s.store.UserByMobile(r.Context(), mobile)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.Disabled || u.Role != renewal.RoleClerk)) {
-		return renewal.NewError(renewal.CodeSMSCodeWrong, "code")
-	}
+	u, err := s.smsLoginUser(r.Context(), req, func(u *store.User) bool { return u.Role == renewal.RoleClerk })
 	if err != nil {
 		return err
 	}
