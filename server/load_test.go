@@ -140,9 +140,15 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
+	reportLatency(b, lat, el, "req/s")
+}
+
+// reportLatency reports b.N operations in el as rate (named unit) and the
+// p50 and p99 of their latencies, in milliseconds.
+func reportLatency(b *testing.B, lat []time.Duration, el time.Duration, unit string) {
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
-	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(float64(b.N)/el.Seconds(), unit)
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 }

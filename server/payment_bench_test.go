@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -133,9 +132,5 @@ func notificationBench(b *testing.B, postgres bool) {
 	if v, err := e.st.VerifyAudit(ctx); err != nil || !v.OK {
 		b.Fatalf("audit chain: %+v %v", v, err)
 	}
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
-	b.ReportMetric(float64(b.N)/el.Seconds(), "notes/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	reportLatency(b, lat, el, "notes/s")
 }
