@@ -56,6 +56,7 @@ type UI struct {
 	Journey *Journey
 
 	ctx  context.Context
+	app  fyne.App
 	deps Deps
 	pin  *PINDialog // the open PIN dialog, for tests
 }
@@ -68,7 +69,7 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 	if deps.Loc == nil {
 		deps.Loc = time.Local
 	}
-	u := &UI{ctx: ctx, deps: deps}
+	u := &UI{ctx: ctx, app: a, deps: deps}
 	title := lang.X("app.title", "证书续期助手")
 	if deps.Counter {
 		title += " · " + lang.X("app.counter_mode", "柜台模式")
@@ -138,6 +139,7 @@ func (u *UI) Run() {
 	if u.Journey != nil {
 		u.Journey.Start() // resume the session, look for interrupted writes
 	}
+	u.startReminders()
 	go func() {
 		select {
 		case <-time.After(StartupSettle):
