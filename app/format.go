@@ -10,6 +10,7 @@ import (
 	"github.com/jeandeaual/go-locale"
 
 	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
 
 // Lang is a language the interface is translated to.
@@ -127,22 +128,21 @@ const (
 
 // Lifetime is the badge for a certificate valid from notBefore to notAfter,
 // seen at now: "剩余 20 天", "今天到期", "已过期 3 天", "尚未生效". Days are
-// calendar days in the formatter's zone, as a clerk counts them: a
-// certificate that ends tomorrow has 1 day left whatever the hour, one that
-// ends later today "expires today". (token.CertInfo.DaysLeft counts whole
-// 24-hour periods instead, for scripts.)
+// counted by validity.DaysLeft in the formatter's zone (calendar days, as a
+// clerk counts them; ukeyctl uses the same function): a certificate that
+// ends tomorrow has 1 day left whatever the hour, one that ends later today
+// "expires today".
 func (f Formatter) Lifetime(now, notBefore, notAfter time.Time) (string, Level) {
+	n := f.DaysLeft(now, notAfter)
 	switch {
 	case now.After(notAfter):
-		n := f.calendarDays(notAfter, now)
 		if n == 0 {
 			return lang.X("badge.expired_today", "今天已过期"), LevelError
 		}
-		return lang.XN("badge.expired_days", "已过期 {{.Count}} 天", n, map[string]any{"Count": n}), LevelError
+		return lang.XN("badge.expired_days", "已过期 {{.Count}} 天", -n, map[string]any{"Count": -n}), LevelError
 	case now.Before(notBefore):
 		return lang.X("badge.not_yet_valid", "尚未生效"), LevelWarning
 	}
-	n := f.calendarDays(now, notAfter)
 	lvl := LevelOK
 	switch {
 	case n <= WarningDays:
@@ -156,15 +156,8 @@ func (f Formatter) Lifetime(now, notBefore, notAfter time.Time) (string, Level) 
 	return lang.XN("badge.days_left", "剩余 {{.Count}} 天", n, map[string]any{"Count": n}), lvl
 }
 
-// calendarDays counts the midnights from a to b (b after a) in f.Loc.
-func (f Formatter) calendarDays(a, b time.Time) int {
-	loc := f.Loc
-	if loc == nil {
-		loc = time.Local
-	}
-	day := func(t time.Time) time.Time {
-		y, m, d := t.In(loc).Date()
-		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	}
-	return int(day(b).Sub(day(a)).Hours()+0.5) / 24
+// DaysLeft is validity.DaysLeft in the formatter's zone (time.Local when
+// Loc is nil): 0 on the expiry date, negative after it.
+func (f Formatter) DaysLeft(now, notAfter time.Time) int {
+	return validity.DaysLeft(notAfter, now, f.Loc)
 }

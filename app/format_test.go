@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/lang"
 
 	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
 
 func TestDateAndMoneyPerLanguage(t *testing.T) {
@@ -227,5 +228,49 @@ func TestLifetimeCountsCalendarDaysInTheClerksZone(t *testing.T) {
 	start := time.Date(2026, 3, 7, 12, 0, 0, 0, ny) // clocks go forward on 8 March
 	if got, _ := fny.Lifetime(start, nb, time.Date(2026, 3, 9, 12, 0, 0, 0, ny)); got != "剩余 2 天" {
 		t.Errorf("across DST: %q, want 剩余 2 天", got)
+	}
+}
+
+// TestLifetimeAndUkeyctlShareOneRule: the badge's count is
+// validity.DaysLeft in the formatter's zone, the function ukeyctl prints,
+// at the boundaries where a 24-hour count and a UTC date count differ.
+func TestLifetimeAndUkeyctlShareOneRule(t *testing.T) {
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatalf("tzdata: %v", err)
+	}
+	f := Formatter{Lang: LangZH, Loc: shanghai}
+	nb := t0.AddDate(-1, 0, 0)
+	// Ends 20 Dec 2026 at 10:00 Beijing (02:00 UTC).
+	end := time.Date(2026, 12, 20, 10, 0, 0, 0, shanghai)
+	at := func(d, hh, mm int) time.Time { return time.Date(2026, 12, d, hh, mm, 0, 0, shanghai) }
+	tests := []struct {
+		name  string
+		now   time.Time
+		badge string
+		days  int
+	}{
+		{"eve, a minute to midnight", at(19, 23, 59), "剩余 1 天", 1},
+		{"the last day, midnight", at(20, 0, 0), "今天到期", 0},
+		{"the last day, a minute before the end", at(20, 9, 59), "今天到期", 0},
+		{"the last day, after the end", at(20, 10, 1), "今天已过期", 0},
+		{"expired yesterday", at(21, 0, 0), "已过期 1 天", -1},
+		// 19 Nov 18:00 UTC is 20 Nov 02:00 in Beijing: 30 dates to go
+		// there, while the UTC dates (19 Nov to 20 Dec) are 31 apart.
+		{"east of UTC", time.Date(2026, 11, 19, 18, 0, 0, 0, time.UTC), "剩余 30 天", 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := f.Lifetime(tt.now, nb, end)
+			if got != tt.badge || f.DaysLeft(tt.now, end) != tt.days {
+				t.Errorf("badge %q days %d, want %q %d", got, f.DaysLeft(tt.now, end), tt.badge, tt.days)
+			}
+			if n := validity.DaysLeft(end, tt.now, shanghai); n != tt.days {
+				t.Errorf("validity.DaysLeft = %d, the badge says %d", n, tt.days)
+			}
+		})
+	}
+	if n := (Formatter{Loc: time.UTC}).DaysLeft(time.Date(2026, 11, 19, 18, 0, 0, 0, time.UTC), end); n != 31 {
+		t.Errorf("UTC count %d, want 31", n)
 	}
 }

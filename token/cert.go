@@ -17,6 +17,8 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
 
 // Name is the part of a distinguished name a clerk reads. Chinese names
@@ -154,27 +156,15 @@ func describeKey(pub crypto.PublicKey) (alg string, bits int, curve string) {
 	return "unknown", 0, ""
 }
 
-const day = 24 * time.Hour
-
 // Expired reports whether the certificate has expired at now.
 func (ci *CertInfo) Expired(now time.Time) bool { return now.After(ci.NotAfter) }
 
-// DaysLeft is the number of whole days from now until the certificate
-// expires; 0 on its last day and after expiry.
-func (ci *CertInfo) DaysLeft(now time.Time) int {
-	if ci.Expired(now) {
-		return 0
-	}
-	return int(ci.NotAfter.Sub(now) / day)
-}
-
-// DaysSinceExpiry is the number of whole days since the certificate expired;
-// 0 before expiry and on the day it expired.
-func (ci *CertInfo) DaysSinceExpiry(now time.Time) int {
-	if !ci.Expired(now) {
-		return 0
-	}
-	return int(now.Sub(ci.NotAfter) / day)
+// DaysLeft is validity.DaysLeft: calendar days in loc from the date of now
+// to the date of notAfter; 0 on the expiry date, negative after it. The GUI
+// (which cannot import this cgo package) calls validity.DaysLeft directly,
+// so both count the same.
+func DaysLeft(notAfter, now time.Time, loc *time.Location) int {
+	return validity.DaysLeft(notAfter, now, loc)
 }
 
 // Status is "valid", "expired" or "not_yet_valid" at now.

@@ -22,7 +22,8 @@
 // gmsm/smx509; keys; certificates matched to their key pair by CKA_ID and
 // public key; ghosts (objects without content, left by interrupted writes)
 // and orphan keys. Dates are judged against a time the caller passes
-// (CertInfo.DaysLeft(now)), never the wall clock.
+// (DaysLeft(notAfter, now, loc), calendar days in the clerk's zone, the
+// same rule as the GUI's: package validity), never the wall clock.
 //
 // Token.Login takes the PIN as bytes, tries it exactly once, and wipes it.
 // Module errors are translated once into sentinels (ErrPINIncorrect,

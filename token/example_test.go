@@ -43,10 +43,11 @@ func Example_listCertificates() {
 				fmt.Printf("%s: unreadable certificate %q: %s\n", ti.Label, c.Label, c.ParseError)
 				continue
 			}
-			if c.Info.Expired(now) {
-				fmt.Printf("%s: %s expired %d days ago\n", ti.Label, c.Info.Subject.Holder(), c.Info.DaysSinceExpiry(now))
+			// Calendar days in the clerk's zone, as the GUI counts them.
+			if n := token.DaysLeft(c.Info.NotAfter, now, time.Local); n < 0 {
+				fmt.Printf("%s: %s expired %d days ago\n", ti.Label, c.Info.Subject.Holder(), -n)
 			} else {
-				fmt.Printf("%s: %s, %d days left\n", ti.Label, c.Info.Subject.Holder(), c.Info.DaysLeft(now))
+				fmt.Printf("%s: %s, %d days left\n", ti.Label, c.Info.Subject.Holder(), n)
 			}
 		}
 	}

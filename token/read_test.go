@@ -102,6 +102,8 @@ func TestHolderStringTypes(t *testing.T) {
 	}
 }
 
+const day = 24 * time.Hour
+
 func TestDaysLeftWithInjectedNow(t *testing.T) {
 	nb := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	na := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -110,20 +112,21 @@ func TestDaysLeftWithInjectedNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		now                 time.Time
-		left, since         int
-		status              string
-		expired, notYetUsed bool
+		now     time.Time
+		left    int
+		status  string
+		expired bool
 	}{
-		{na.Add(-90*day - time.Hour), 90, 0, "valid", false, false},
-		{na.Add(-time.Hour), 0, 0, "valid", false, false},
-		{na.Add(time.Hour), 0, 0, "expired", true, false},
-		{na.Add(30*day + time.Hour), 0, 30, "expired", true, false},
-		{nb.Add(-day), 366, 0, "not_yet_valid", false, true},
+		{na.Add(-90*day - time.Hour), 91, "valid", false}, // 22:59 on 2 Oct: 91 dates to 1 Jan
+		{na.Add(-time.Hour), 1, "valid", false},           // 23:00 on 31 Dec
+		{na.Add(time.Hour), 0, "expired", true},           // the expiry date
+		{na.Add(30*day + time.Hour), -30, "expired", true},
+		{nb.Add(-day), 366, "not_yet_valid", false},
 	}
 	for _, c := range cases {
-		if ci.DaysLeft(c.now) != c.left || ci.DaysSinceExpiry(c.now) != c.since || ci.Status(c.now) != c.status || ci.Expired(c.now) != c.expired {
-			t.Errorf("at %v: left %d since %d status %s; want %d %d %s", c.now, ci.DaysLeft(c.now), ci.DaysSinceExpiry(c.now), ci.Status(c.now), c.left, c.since, c.status)
+		left := DaysLeft(ci.NotAfter, c.now, time.UTC)
+		if left != c.left || ci.Status(c.now) != c.status || ci.Expired(c.now) != c.expired {
+			t.Errorf("at %v: left %d status %s; want %d %s", c.now, left, ci.Status(c.now), c.left, c.status)
 		}
 	}
 }
@@ -203,7 +206,7 @@ func TestInventoryShapes(t *testing.T) {
 	if d := ci.NotAfter.Sub(ci.NotBefore); d != 30*day {
 		t.Errorf("SM2 validity %v, want 30 days", d)
 	}
-	if got := ci.DaysLeft(ci.NotBefore.Add(time.Hour)); got != 29 {
+	if got := DaysLeft(ci.NotAfter, ci.NotBefore, time.UTC); got != 30 {
 		t.Errorf("days left %d", got)
 	}
 	if !strings.Contains(ci.SignatureAlgorithm, "SM2") {

@@ -214,6 +214,44 @@ func TestTokensAndCerts(t *testing.T) {
 	if !strings.Contains(out, "测试机构 / 张三") || !strings.Contains(out, "days left") {
 		t.Errorf("certs text: %s", out)
 	}
+	// Days left are calendar days in the clerk's zone, the GUI's rule: a
+	// minute before midnight (Beijing) on the eve of the expiry date is 1 day
+	// left although less than 24 hours remain.
+	beijing, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatalf("tzdata: %v", err)
+	}
+	notAfter, err := time.Parse(time.RFC3339, c.NotAfter)
+	if err != nil {
+		t.Fatalf("not_after %q: %v", c.NotAfter, err)
+	}
+	y, m, d := notAfter.In(beijing).Date()
+	eve := time.Date(y, m, d, 0, 0, 0, 0, beijing).Add(-time.Minute)
+	for _, tt := range []struct {
+		now             time.Time
+		left, since     int
+		status, textHas string
+	}{
+		{eve, 1, 0, "valid", "1 days left"},
+		{eve.Add(time.Minute), 0, 0, "valid", "expires today"}, // midnight: not after not_after whatever its hour
+		{eve.Add(24*time.Hour + 2*time.Minute), -1, 1, "expired", "expired 1 days ago"},
+	} {
+		args := append([]string{"certs", "--token", a, "--tz", "Asia/Shanghai", "--now", tt.now.Format(time.RFC3339)}, mod...)
+		var got struct {
+			TimeZone string `json:"time_zone"`
+			Tokens   []tokenCertsJSON
+		}
+		decode(t, ukeyctl(t, env, "", nil, append(args, "--json")...).mustOK(t).stdout, &got)
+		gc := got.Tokens[0].Certificates[0]
+		if got.TimeZone != "Asia/Shanghai" || gc.DaysLeft != max(tt.left, 0) || gc.DaysSinceExpiry != tt.since || gc.Status != tt.status {
+			t.Errorf("at %v Beijing: zone %q, days_left %d, days_since_expiry %d, %s; want %d %d %s",
+				tt.now.In(beijing), got.TimeZone, gc.DaysLeft, gc.DaysSinceExpiry, gc.Status, max(tt.left, 0), tt.since, tt.status)
+		}
+		if out := ukeyctl(t, env, "", nil, args...).mustOK(t).stdout; !strings.Contains(out, tt.textHas) {
+			t.Errorf("at %v Beijing, text: %s, want %q", tt.now.In(beijing), out, tt.textHas)
+		}
+	}
+	ukeyctl(t, env, "", nil, append([]string{"certs", "--tz", "Mars/Olympus"}, mod...)...).failsWith(t, exitUsage, "--tz")
 	ukeyctl(t, env, "", nil, append([]string{"certs", "--token", "nosuch"}, mod...)...).failsWith(t, exitNotFound, `"nosuch"`)
 	ukeyctl(t, env, "", nil, append([]string{"certs", "--now", "yesterday"}, mod...)...).failsWith(t, exitUsage, "--now")
 	ukeyctl(t, env, "", nil, append([]string{"certs", "--login"}, mod...)...).failsWith(t, exitUsage, "--token")

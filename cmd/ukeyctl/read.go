@@ -156,7 +156,7 @@ type tokenCertsJSON struct {
 	OrphanKeys   []keyJSON    `json:"orphan_keys"`
 }
 
-func certToJSON(c *token.Certificate, loggedIn bool, now time.Time) certJSON {
+func certToJSON(c *token.Certificate, loggedIn bool, now time.Time, loc *time.Location) certJSON {
 	cj := certJSON{ID: c.IDHex(), Label: c.Label, ParseError: c.ParseError, HasPublicKey: c.PublicKey != nil,
 		KeyUsage: []string{}, ExtKeyUsage: []string{}}
 	if loggedIn {
@@ -170,7 +170,9 @@ func certToJSON(c *token.Certificate, loggedIn bool, now time.Time) certJSON {
 		cj.Serial = ci.Serial
 		cj.NotBefore, cj.NotAfter = ci.NotBefore.Format(time.RFC3339), ci.NotAfter.Format(time.RFC3339)
 		cj.Status = ci.Status(now)
-		cj.DaysLeft, cj.DaysSinceExpiry = ci.DaysLeft(now), ci.DaysSinceExpiry(now)
+		// One rule with the GUI: calendar days in the clerk's zone.
+		n := token.DaysLeft(ci.NotAfter, now, loc)
+		cj.DaysLeft, cj.DaysSinceExpiry = max(n, 0), max(-n, 0)
 		cj.KeyAlgorithm, cj.KeyBits, cj.Curve = ci.KeyAlgorithm, ci.KeyBits, ci.Curve
 		cj.SignatureAlgorithm = ci.SignatureAlgorithm
 		cj.KeyUsage, cj.ExtKeyUsage = ci.KeyUsage, ci.ExtKeyUsage
@@ -188,6 +190,7 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print JSON")
 	doLogin := fs.Bool("login", false, "log in (needs --token) to match private keys and find orphans")
 	nowFlag := fs.String("now", "", "judge validity at this RFC 3339 time instead of the current time")
+	tzFlag := fs.String("tz", "", "count days left in this IANA time zone (e.g. Asia/Shanghai; default: the local zone)")
 	var pins pinFlags
 	pins.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -200,6 +203,14 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("certs: --now: %v", err)
 		}
 		now = t
+	}
+	loc := time.Local
+	if *tzFlag != "" {
+		l, err := time.LoadLocation(*tzFlag)
+		if err != nil {
+			return usagef("certs: --tz: %v", err)
+		}
+		loc = l
 	}
 	if *doLogin && *serial == "" {
 		return usagef("certs: --login needs --token SERIAL")
@@ -224,7 +235,7 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				continue
 			}
 			found = true
-			tc, err := readTokenCerts(ctx, m, ti, *doLogin, pins, now, stderr)
+			tc, err := readTokenCerts(ctx, m, ti, *doLogin, pins, now, loc, stderr)
 			if err != nil {
 				return err
 			}
@@ -235,7 +246,7 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w %q (see `ukeyctl tokens`)", errNoSuchToken, *serial)
 	}
 	if *asJSON {
-		return writeJSON(stdout, map[string]any{"now": now.UTC().Format(time.RFC3339), "tokens": out})
+		return writeJSON(stdout, map[string]any{"now": now.UTC().Format(time.RFC3339), "time_zone": loc.String(), "tokens": out})
 	}
 	for _, tc := range out {
 		fmt.Fprintf(stdout, "token %s %q\n", tc.Serial, tc.Label)
@@ -245,8 +256,13 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				continue
 			}
 			when := fmt.Sprintf("%d days left", c.DaysLeft)
-			if c.Status == "expired" {
+			switch {
+			case c.Status == "expired" && c.DaysSinceExpiry == 0:
+				when = "expired today"
+			case c.Status == "expired":
 				when = fmt.Sprintf("expired %d days ago", c.DaysSinceExpiry)
+			case c.DaysLeft == 0:
+				when = "expires today"
 			}
 			key := ""
 			if c.HasPrivateKey != nil && !*c.HasPrivateKey {
@@ -266,7 +282,7 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, doLogin bool, pins pinFlags, now time.Time, stderr io.Writer) (tokenCertsJSON, error) {
+func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, doLogin bool, pins pinFlags, now time.Time, loc *time.Location, stderr io.Writer) (tokenCertsJSON, error) {
 	tc := tokenCertsJSON{Serial: ti.Serial, Label: ti.Label, Module: ti.Module,
 		Certificates: []certJSON{}, Ghosts: []objectJSON{}, OrphanKeys: []keyJSON{}}
 	tok, err := m.Open(ctx, ti.Serial)
@@ -285,7 +301,7 @@ func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, do
 	}
 	tc.LoggedIn = inv.LoggedIn
 	for _, c := range inv.Certificates {
-		tc.Certificates = append(tc.Certificates, certToJSON(c, inv.LoggedIn, now))
+		tc.Certificates = append(tc.Certificates, certToJSON(c, inv.LoggedIn, now, loc))
 	}
 	for _, g := range inv.Ghosts {
 		tc.Ghosts = append(tc.Ghosts, objectJSON{Class: g.Class, ID: g.IDHex(), Label: g.Label})
