@@ -21,7 +21,11 @@
 // returns an Inventory: certificates parsed with crypto/x509 or, for SM2,
 // gmsm/smx509; keys; certificates matched to their key pair by CKA_ID and
 // public key; ghosts (objects without content, left by interrupted writes)
-// and orphan keys. Dates are judged against a time the caller passes
+// and orphan keys; and damaged objects, whose attributes the module cannot
+// read, reported one by one (Inventory.Damaged) so that one bad object does
+// not hide the rest of the token. Install refuses a token with a damaged
+// object (ErrDamagedObject); Recover removes those an interrupted write left
+// (DamagedObject.Remains) and keeps the others. Dates are judged against a time the caller passes
 // (DaysLeft(notAfter, now, loc), calendar days in the clerk's zone, the
 // same rule as the GUI's: package validity), never the wall clock.
 //

@@ -15,7 +15,6 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
-	"github.com/miekg/pkcs11"
 )
 
 // Safe install of a renewed certificate.
@@ -48,6 +47,13 @@ import (
 // install: none with the requested CKA_ID, none for this key pair (same-key),
 // or several candidates where one is needed (re-key without ReplaceID).
 var ErrNoCertificateToReplace = errors.New("no certificate on the token to replace")
+
+// ErrDamagedObject means the token holds an object that cannot be read
+// (Inventory.Damaged). Install refuses to judge such a token: the object
+// could be the certificate or key it is about to replace. When Recover
+// removes the object (DamagedObject.Remains) the error says to run recover;
+// otherwise the token's vendor tool or the CA must look at it.
+var ErrDamagedObject = errors.New("an object on the token cannot be read")
 
 // CertificateIssuer obtains the certificate for a CSR signed on the token
 // (re-key): the renewal service, or a local CA in tests.
@@ -678,11 +684,19 @@ func installSum(der []byte) [32]byte { return sha256.Sum256(der) }
 
 func (r *installRun) scan(ctx context.Context) (*installScan, error) {
 	inv, err := r.t.Objects(ctx)
-	if isCode(err, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
-		return nil, fmt.Errorf("%w (an object left damaged by an interrupted write: run recover)", err)
-	}
 	if err != nil {
 		return nil, err
+	}
+	// Recover (r.log set) works around damaged objects and reports them;
+	// an install stops.
+	if r.log == nil && len(inv.Damaged) > 0 {
+		d := inv.Damaged[0]
+		advice := "remove it with the token vendor's tool or ask the CA"
+		if d.Remains {
+			advice = "left by an interrupted write: run recover"
+		}
+		return nil, fmt.Errorf("token %s: %w: %s %q (handle %d: %s); %s",
+			r.t.Serial(), ErrDamagedObject, d.Class, d.Label, d.Handle, d.Reason, advice)
 	}
 	sc := &installScan{inv: inv}
 	for _, c := range inv.Certificates {

@@ -81,6 +81,28 @@ type Inventory struct {
 	// Without Login only public keys can be judged.
 	OrphanKeys []*Key
 	Other      []Object
+	// Damaged are objects the token lists but whose attributes cannot be
+	// read. They are reported here, one by one, and the rest of the
+	// inventory is complete without them.
+	Damaged []DamagedObject
+}
+
+// DamagedObject is an object the token lists but cannot read: its
+// attributes answer CKR_ATTRIBUTE_VALUE_INVALID, CKR_OBJECT_HANDLE_INVALID,
+// CKR_FUNCTION_FAILED or CKR_DATA_INVALID. Object holds what could still be
+// read: Class is "unreadable" when not even the class answers, ID and Label
+// are empty when they do not. (A certificate whose value is read but does
+// not parse is not damaged in this sense: it is a Certificate with a
+// ParseError.)
+type DamagedObject struct {
+	Object
+	Reason string // the module's answer, for the log and the curious
+	// Remains: none of class, id and label can be read
+	// (CKR_ATTRIBUTE_VALUE_INVALID), as a process killed while SoftHSM2
+	// writes an object file leaves it. Such an object is no one's
+	// certificate or key any more, and Recover removes it. Other damaged
+	// objects are left alone: they may be a vendor module's own.
+	Remains bool
 }
 
 // CertificatesWithoutKey lists certificates for which no private key was
@@ -114,7 +136,10 @@ func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
 			return nil, err
 		}
 		if err := t.readObjectLocked(inv, h); err != nil {
-			return nil, err
+			if !objectDamage(err) {
+				return nil, err
+			}
+			inv.Damaged = append(inv.Damaged, t.damagedLocked(h, err))
 		}
 	}
 	inv.match()
@@ -122,6 +147,7 @@ func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
 }
 
 // Certificates reads only the certificate objects (no login needed).
+// Objects that cannot be read are left out; Objects reports them.
 func (t *Token) Certificates(ctx context.Context) ([]*Certificate, error) {
 	if err := t.lock(ctx); err != nil {
 		return nil, err
@@ -136,7 +162,7 @@ func (t *Token) Certificates(ctx context.Context) ([]*Certificate, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := t.readCertLocked(inv, h); err != nil {
+		if err := t.readCertLocked(inv, h); err != nil && !objectDamage(err) {
 			return nil, err
 		}
 	}
@@ -304,6 +330,61 @@ func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 		inv.Other = append(inv.Other, obj)
 	}
 	return nil
+}
+
+// objectDamage reports whether err, from reading one object, is about that
+// object only (the token, the session and the other objects are fine).
+func objectDamage(err error) bool {
+	for _, code := range []uint{pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, pkcs11.CKR_OBJECT_HANDLE_INVALID,
+		pkcs11.CKR_FUNCTION_FAILED, pkcs11.CKR_DATA_INVALID} {
+		if isCode(err, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// damagedLocked describes an object that failed with err: it asks for the
+// class, id and label one at a time and keeps what answers.
+func (t *Token) damagedLocked(h pkcs11.ObjectHandle, err error) DamagedObject {
+	d := DamagedObject{Object: Object{Handle: ObjectHandle(h), Class: "unreadable"}, Reason: err.Error()}
+	invalid := 0
+	for _, ty := range []uint{pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL} {
+		got, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(ty, nil)})
+		if aerr != nil || len(got) != 1 {
+			if isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
+				invalid++
+			}
+			continue
+		}
+		switch v := got[0].Value; ty {
+		case pkcs11.CKA_CLASS:
+			if len(v) > 0 {
+				d.Class = className(ulong(v))
+			}
+		case pkcs11.CKA_ID:
+			d.ID = v
+		case pkcs11.CKA_LABEL:
+			d.Label = decodeText(v).Text
+		}
+	}
+	d.Remains = invalid == 3
+	return d
+}
+
+// className names a CKA_CLASS value as Object.Class does.
+func className(c uint) string {
+	switch c {
+	case pkcs11.CKO_CERTIFICATE:
+		return "certificate"
+	case pkcs11.CKO_PRIVATE_KEY:
+		return "private_key"
+	case pkcs11.CKO_PUBLIC_KEY:
+		return "public_key"
+	case pkcs11.CKO_DATA:
+		return "data"
+	}
+	return "other"
 }
 
 // CKK_SM2 is the key type GM/T 0016-style PKCS#11 modules commonly use for
@@ -539,4 +620,5 @@ func (inv *Inventory) sort() {
 	sort.SliceStable(inv.PublicKeys, func(i, j int) bool { return less(inv.PublicKeys[i].Object, inv.PublicKeys[j].Object) })
 	sort.SliceStable(inv.Ghosts, func(i, j int) bool { return less(inv.Ghosts[i], inv.Ghosts[j]) })
 	sort.SliceStable(inv.Other, func(i, j int) bool { return less(inv.Other[i], inv.Other[j]) })
+	sort.SliceStable(inv.Damaged, func(i, j int) bool { return less(inv.Damaged[i].Object, inv.Damaged[j].Object) })
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-
-	"github.com/miekg/pkcs11"
 )
 
 // RecoverObject is one object Recover removed, relabelled or kept on purpose.
@@ -171,6 +169,10 @@ func (r *installRun) sweep(ctx context.Context, owned []byte) error {
 			r.log.Kept = append(r.log.Kept, RecoverObject{Class: c.obj.Class, ID: c.obj.ID, Label: c.obj.Label, Reason: "certificate that does not parse: " + c.c.ParseError})
 		}
 	}
+	for _, d := range sc.inv.Damaged {
+		r.log.Kept = append(r.log.Kept, RecoverObject{Class: d.Class, ID: d.ID, Label: d.Label,
+			Reason: "an object that cannot be read (" + d.Reason + "); it may be the token vendor's: remove it with the vendor's tool if it is not"})
+	}
 	return nil
 }
 
@@ -203,39 +205,22 @@ func (r *installRun) usedByCert(sc *installScan, k *Key) bool {
 	return false
 }
 
-// sweepUnreadable destroys objects whose attributes cannot be read at all.
-// SoftHSM2 (file backend) leaves such an object when a process is killed
-// while it writes the object's file: every attribute then answers
-// CKR_ATTRIBUTE_VALUE_INVALID, and the inventory cannot list the token.
-// Such an object is no one's certificate or key any more. Only objects whose
-// class, id and label all answer so are taken for one.
+// sweepUnreadable destroys the damaged objects that are an interrupted
+// write's remains (DamagedObject.Remains): SoftHSM2 (file backend) leaves
+// one when a process is killed while it writes the object's file, and every
+// attribute then answers CKR_ATTRIBUTE_VALUE_INVALID. Such an object is no
+// one's certificate or key any more. Other damaged objects are kept, and
+// sweep reports them.
 func (r *installRun) sweepUnreadable(ctx context.Context) error {
-	t := r.t
-	if err := t.lock(ctx); err != nil {
-		return err
-	}
-	hs, err := t.findLocked(nil)
-	var broken []pkcs11.ObjectHandle
-	for _, h := range hs {
-		unreadable := true
-		for _, a := range []uint{pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL} {
-			_, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(a, nil)})
-			if !isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
-				unreadable = false
-				break
-			}
-		}
-		if unreadable {
-			broken = append(broken, h)
-		}
-	}
-	t.mu.Unlock()
+	inv, err := r.t.Objects(ctx)
 	if err != nil {
 		return err
 	}
-	for _, h := range broken {
-		o := Object{Handle: ObjectHandle(h), Class: "unreadable"}
-		if err := r.destroy(ctx, o, "ghost: an object whose attributes cannot be read, left by an interrupted write"); err != nil {
+	for _, d := range inv.Damaged {
+		if !d.Remains {
+			continue
+		}
+		if err := r.destroy(ctx, d.Object, "ghost: an object whose attributes cannot be read, left by an interrupted write"); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/ukeyrenew/ukeyrenew/token/damagetest"
 )
 
 // The journal states an install can be interrupted in, built step by step
@@ -477,38 +479,26 @@ func instOpenNoLogin(t *testing.T, m *Module, serial string) *Token {
 
 // TestRecoverRemovesUnreadableObjects plants what a process killed while
 // SoftHSM2 writes an object file leaves behind (a file holding only its
-// generation number): every attribute answers CKR_ATTRIBUTE_VALUE_INVALID
-// and the inventory of the whole token fails until Recover removes it.
+// generation number): every attribute answers CKR_ATTRIBUTE_VALUE_INVALID.
+// The inventory lists it as damaged and the rest as usual; Install refuses
+// the token and says to run recover, which removes the object.
 func TestRecoverRemovesUnreadableObjects(t *testing.T) {
 	f := newInstFixture(t, ECP256, "ec")
 	ctx := context.Background()
-	dirs, err := filepath.Glob(filepath.Join(f.env.TokenDir, "*", "generation"))
-	if err != nil || len(dirs) != 1 {
-		t.Fatalf("token directory: %v %v", dirs, err)
+	name := damagetest.PlantRemains(t, f.env.TokenDir, f.serial)
+	inv, err := f.tok.Objects(ctx)
+	if err != nil {
+		t.Fatalf("the planted object made the whole inventory fail: %v", err)
 	}
-	dir := filepath.Dir(dirs[0])
-	name := filepath.Join(dir, "0badf11e-0000-0000-0000-000000000001")
-	if err := os.WriteFile(name+".object", []byte{0, 0, 0, 0, 0, 0, 0, 1}, 0o600); err != nil {
-		t.Fatal(err)
+	if len(inv.Damaged) != 1 || !inv.Damaged[0].Remains {
+		t.Fatalf("damaged %+v; the test plants the wrong thing", inv.Damaged)
 	}
-	if err := os.WriteFile(name+".lock", nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Tell the loaded module that the token changed, as another process would.
-	gen, err := os.ReadFile(dirs[0])
-	if err != nil || len(gen) != 8 {
-		t.Fatalf("generation file: %x %v", gen, err)
-	}
-	gen[7]++
-	if err := os.WriteFile(dirs[0], gen, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.tok.Objects(ctx); err == nil {
-		t.Fatal("the planted object did not make the inventory fail; the test plants the wrong thing")
+	if len(inv.Certificates) != 1 || !inv.Certificates[0].HasKey() {
+		t.Fatalf("the good certificate is not listed with its key: %+v", inv.Certificates)
 	}
 	_, err = Install(ctx, f.tok, f.request(SameKey, f.ca.renewal(t, f.ca.cert.PublicKey)))
-	if err == nil || !strings.Contains(err.Error(), "run recover") {
-		t.Fatalf("install on a token with a damaged object: %v, want advice to run recover", err)
+	if !errors.Is(err, ErrDamagedObject) || !strings.Contains(err.Error(), "run recover") {
+		t.Fatalf("install on a token with a damaged object: %v, want ErrDamagedObject and advice to run recover", err)
 	}
 	if e, _ := f.journal.Load(f.serial); e != nil {
 		t.Fatal("the refused install left a journal")
@@ -520,8 +510,11 @@ func TestRecoverRemovesUnreadableObjects(t *testing.T) {
 	if !bytes.Equal(f.certRaw(t), f.oldDER) {
 		t.Fatal("the certificate is not in place")
 	}
-	if _, err := os.Stat(name + ".object"); err == nil {
+	if _, err := os.Stat(name); err == nil {
 		t.Fatal("the unreadable object's file is still there")
+	}
+	if inv, err := f.tok.Objects(ctx); err != nil || len(inv.Damaged) != 0 {
+		t.Fatalf("after recover: %v, damaged %+v", err, inv)
 	}
 }
 

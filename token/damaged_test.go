@@ -1,0 +1,107 @@
+package token
+
+import (
+	"context"
+	"encoding/asn1"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/token/damagetest"
+)
+
+// TestDamagedObjectsAreListedOneByOne: a token with a good certificate, a
+// certificate whose value was corrupted on the token and an object that
+// cannot be read at all (an interrupted write's remains). The inventory
+// lists the good certificate with its key pair, the corrupted one with its
+// parse error and the unreadable object in Damaged; nothing fails for the
+// whole token. Recover removes the remains and keeps the rest.
+func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
+	env, m, serials := openEnv(t, "damaged")
+	serial := serials[0]
+	tok := openToken(t, m, serial)
+	ctx := context.Background()
+	login(t, tok)
+	s, err := tok.GenerateKeyPair(ctx, KeySpec{Type: ECP256, ID: []byte{1}, Label: "good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: selfSign(t, s, "好证书", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), ID: []byte{1}, Label: "good"}); err != nil {
+		t.Fatal(err)
+	}
+	bad := softCert(t, rawName(t, asn1.TagUTF8String, "坏公司", "坏"), 2, time.Now().Add(-day), time.Now().Add(day))
+	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: bad, ID: []byte{2}, Label: "corrupted"}); err != nil {
+		t.Fatal(err)
+	}
+	damagetest.CorruptValue(t, env.TokenDir, serial, bad)
+	remains := damagetest.PlantRemains(t, env.TokenDir, serial)
+
+	check := func(t *testing.T, inv *Inventory, wantDamaged int) {
+		t.Helper()
+		if len(inv.Certificates) != 2 {
+			t.Fatalf("certificates %d, want 2 (the good and the corrupted one)", len(inv.Certificates))
+		}
+		good, corrupted := inv.Certificates[0], inv.Certificates[1]
+		if good.Info == nil || good.Info.Subject.CommonName != "好证书" || good.PublicKey == nil {
+			t.Errorf("good certificate: %+v", good)
+		}
+		if inv.LoggedIn && !good.HasKey() {
+			t.Error("the good certificate lost its private key")
+		}
+		if corrupted.Info != nil || corrupted.ParseError == "" || corrupted.Label != "corrupted" {
+			t.Errorf("corrupted certificate: info %v, parse error %q, label %q", corrupted.Info, corrupted.ParseError, corrupted.Label)
+		}
+		if len(inv.Damaged) != wantDamaged {
+			t.Fatalf("damaged %+v, want %d", inv.Damaged, wantDamaged)
+		}
+		if wantDamaged == 0 {
+			return
+		}
+		d := inv.Damaged[0]
+		if !d.Remains || d.Class != "unreadable" || d.Handle == 0 || len(d.ID) != 0 || !strings.Contains(d.Reason, "CKR_ATTRIBUTE_VALUE_INVALID") {
+			t.Errorf("damaged object %+v", d)
+		}
+	}
+	inv, err := tok.Objects(ctx)
+	if err != nil {
+		t.Fatalf("one damaged object made the inventory fail: %v", err)
+	}
+	check(t, inv, 1)
+
+	// Without a PIN, through another session: the same picture.
+	other, err := m.Open(ctx, serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	inv, err = other.Objects(ctx)
+	if err != nil {
+		t.Fatalf("not logged in: %v", err)
+	}
+	check(t, inv, 1)
+	certs, err := other.Certificates(ctx)
+	if err != nil || len(certs) != 2 {
+		t.Fatalf("Certificates: %d, %v; want the 2 that read", len(certs), err)
+	}
+
+	res, err := Recover(ctx, tok, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 1 || res.Removed[0].Class != "unreadable" {
+		t.Errorf("recover removed %+v, want the remains only", res.Removed)
+	}
+	if len(res.Kept) != 1 || !strings.Contains(res.Kept[0].Reason, "does not parse") {
+		t.Errorf("recover kept %+v, want the corrupted certificate", res.Kept)
+	}
+	if _, err := os.Stat(remains); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the remains' file: %v", err)
+	}
+	inv, err = tok.Objects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, inv, 0)
+}
