@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"fyne.io/fyne/v2/lang"
-
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/renewflow"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -79,7 +77,7 @@ func (p *P11Installer) Install(ctx context.Context, c *client.Client, a *renewal
 	if err != nil {
 		return err
 	}
-	j, err := token.OpenJournal(p.journalDir, nil)
+	j, err := token.OpenJournal(p.journalDir, p.now)
 	if err != nil {
 		return err
 	}
@@ -96,11 +94,21 @@ func (p *P11Installer) Install(ctx context.Context, c *client.Client, a *renewal
 	case errors.Is(err, token.ErrInstallInProgress):
 		return fmt.Errorf("%w: %w", ErrJobUnfinished, err)
 	}
-	return mapTokenErr(err)
+	err = mapTokenErr(err)
+	if !errors.Is(err, ErrTokenRemoved) && ctx.Err() == nil {
+		// A token pulled out mid-call does not always say so: modules
+		// answer with whatever their next call meets (SoftHSM2 lists
+		// the objects of a vanished token as unreadable). Whether it is
+		// still inserted decides.
+		if _, _, ferr := p.src.find(ctx, tok.Serial()); errors.Is(ferr, ErrTokenRemoved) {
+			return fmt.Errorf("%w: %w", ErrTokenRemoved, err)
+		}
+	}
+	return err
 }
 
 // Finish runs token.Recover on the logged-in token.
-func (p *P11Installer) Finish(ctx context.Context) (string, error) {
+func (p *P11Installer) Finish(ctx context.Context) (FinishOutcome, error) {
 	tok, err := p.token()
 	if err != nil {
 		return "", err
@@ -109,15 +117,7 @@ func (p *P11Installer) Finish(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", mapTokenErr(err)
 	}
-	switch res.Outcome {
-	case "completed":
-		return lang.X("write.finished_completed", "上次的写入已完成：新证书已在 UKey 上。"), nil
-	case "rolled_back":
-		return lang.X("write.finished_rolled_back", "上次的写入已撤销：UKey 上是原来的证书，可以重新写入。"), nil
-	case "pending":
-		return lang.X("write.finished_pending", "新密钥对已保留在 UKey 上，等待签发证书：请再次点击“写入 UKey”。"), nil
-	}
-	return lang.X("write.finished_nothing", "UKey 上没有需要完成的写入。"), nil
+	return FinishOutcome(res.Outcome), nil
 }
 
 // Unfinished lists inserted tokens with a journal entry of an interrupted

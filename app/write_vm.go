@@ -46,14 +46,27 @@ type Installer interface {
 	// reporting each step as it starts.
 	Install(ctx context.Context, c *client.Client, a *renewal.Application, progress func(WriteStep)) error
 	// Finish completes or rolls back an interrupted write on the logged-in
-	// token (token.Recover); the answer says which, in words.
-	Finish(ctx context.Context) (string, error)
+	// token (token.Recover) and says which: FinishCompleted,
+	// FinishRolledBack, FinishPending or FinishNothing.
+	Finish(ctx context.Context) (FinishOutcome, error)
 	// Unfinished lists the inserted tokens whose journal holds an
 	// interrupted write.
 	Unfinished(ctx context.Context) ([]string, error)
 	// Close logs out and closes the token.
 	Close()
 }
+
+// FinishOutcome is what finishing an interrupted write did (the outcomes
+// of token.Recover).
+type FinishOutcome string
+
+// The outcomes.
+const (
+	FinishCompleted  FinishOutcome = "completed"     // the new certificate is in place
+	FinishRolledBack FinishOutcome = "rolled_back"   // the old certificate is in place
+	FinishPending    FinishOutcome = "pending"       // a re-key's new key pair waits for its certificate
+	FinishNothing    FinishOutcome = "nothing_to_do" // there was nothing to finish
+)
 
 // WriteVM is the Write screen: the PIN (through a PINVM, so the dialog
 // shows the PIN state and never retries), then the steps with a progress
@@ -76,10 +89,11 @@ type WriteVM struct {
 	// NeedsRekeyOK is true while a re-key waits for the clerk's consent.
 	NeedsRekeyOK binding.Bool
 
-	mu      sync.Mutex
-	app     *renewal.Application
-	serial  string
-	rekeyOK bool
+	mu        sync.Mutex
+	app       *renewal.Application
+	serial    string
+	rekeyOK   bool
+	finishing string // the token FinishPINVM logged in to
 }
 
 // NewWriteVM returns the view-model.
@@ -131,12 +145,13 @@ func (vm *WriteVM) Prepare(ctx context.Context, src TokenSource, a renewal.Appli
 		_ = vm.Message.Set(lang.X("write.no_tokens", "无法读取 UKey：{{.Err}}", map[string]any{"Err": errText(err)}))
 		return err
 	}
-	serial := ""
-	for _, t := range toks {
-		for _, c := range t.Certs {
-			if c.Err == nil && renewal.NormalizeSerial(c.Serial) == a.CertSerial {
-				serial = t.Serial
-			}
+	serial := holding(toks, a.CertSerial)
+	if serial == "" {
+		// A write that was finished after an interruption (Finish) left
+		// the renewed certificate in place of the old one: the service
+		// still waits to be told, and the token is found by the new one.
+		if is, err := vm.acc.Client().Certificate(ctx, a.ID); err == nil {
+			serial = holding(toks, is.Serial)
 		}
 	}
 	if serial == "" {
@@ -153,6 +168,19 @@ func (vm *WriteVM) Prepare(ctx context.Context, src TokenSource, a renewal.Appli
 		_ = vm.Message.Set(lang.X("write.ready", "请输入 UKey 口令开始写入。口令只用于这一次操作，不会被保存。"))
 	}
 	return nil
+}
+
+// holding is the serial of the token holding the certificate with
+// certSerial, or "".
+func holding(toks []Token, certSerial string) string {
+	for _, t := range toks {
+		for _, c := range t.Certs {
+			if c.Err == nil && renewal.NormalizeSerial(c.Serial) == renewal.NormalizeSerial(certSerial) {
+				return t.Serial
+			}
+		}
+	}
+	return ""
 }
 
 // ConfirmRekey records the clerk's consent to a re-key.
@@ -186,19 +214,30 @@ func (vm *WriteVM) PINVM() *PINVM {
 // Run writes the target application's certificate on the logged-in token.
 // It blocks: call it from a goroutine after the PIN dialog succeeded.
 func (vm *WriteVM) Run(ctx context.Context) error {
+	defer vm.inst.Close()
+	_ = vm.Busy.Set(true)
+	defer vm.Busy.Set(false)
+	return vm.install(ctx)
+}
+
+// install runs the steps on the logged-in token. A token pulled out on the
+// way is offered to finish (the journal may hold the write) even while it
+// is out: the message asks to insert it again first.
+func (vm *WriteVM) install(ctx context.Context) error {
 	a, serial := vm.Target()
 	if a == nil {
 		return ErrNoToken
 	}
-	defer vm.inst.Close()
-	_ = vm.Busy.Set(true)
-	defer vm.Busy.Set(false)
 	err := vm.inst.Install(ctx, vm.acc.Client(), a, func(s WriteStep) {
 		_ = vm.Progress.Set(float64(s-1) / WriteSteps)
 		_ = vm.StepText.Set(StepName(s))
 	})
 	if err != nil {
 		_ = vm.Check(ctx) // an interrupted write is offered to finish
+		if errors.Is(err, ErrTokenRemoved) {
+			vm.offer(serial)
+		}
+		_ = vm.StepText.Set("")
 		_ = vm.Message.Set(vm.writeErrText(err, serial))
 		vm.acc.Ended(ctx, err)
 		return err
@@ -210,10 +249,21 @@ func (vm *WriteVM) Run(ctx context.Context) error {
 	return nil
 }
 
+// offer adds serial to the tokens offered to finish.
+func (vm *WriteVM) offer(serial string) {
+	cur, _ := vm.Unfinished.Get()
+	for _, s := range cur {
+		if s == serial {
+			return
+		}
+	}
+	_ = vm.Unfinished.Set(append(append([]string{}, cur...), serial))
+}
+
 func (vm *WriteVM) writeErrText(err error, serial string) string {
 	switch {
 	case errors.Is(err, ErrTokenRemoved):
-		return lang.X("write.removed", "UKey 在写入过程中被拔出。UKey 上仍保留可用的证书：请插回 UKey，点击“继续未完成的写入”。")
+		return lang.X("write.removed", "UKey 在写入过程中被拔出，证书没有丢失。请重新插入同一枚 UKey，然后点击“继续未完成的写入”。")
 	case errors.Is(err, ErrJobUnfinished):
 		return lang.X("write.unfinished", "UKey {{.Serial}} 上有一次未完成的写入，请先点击“继续未完成的写入”。", map[string]any{"Serial": serial})
 	case errors.Is(err, ErrNotConfirmed):
@@ -246,21 +296,53 @@ func (vm *WriteVM) Check(ctx context.Context) error {
 // interrupted write on the token with serial.
 func (vm *WriteVM) FinishPINVM(serial string) *PINVM {
 	return NewPINVM(vm.pins, serial, func(ctx context.Context, pin []byte) error {
-		return vm.inst.Login(ctx, serial, pin)
+		if err := vm.inst.Login(ctx, serial, pin); err != nil {
+			return err
+		}
+		vm.mu.Lock()
+		vm.finishing = serial
+		vm.mu.Unlock()
+		return nil
 	})
 }
 
 // Finish completes or rolls back the interrupted write on the logged-in
-// token and checks again.
+// token and checks again. When the write was this screen's own target, it
+// then carries on with it (with the PIN already given): the new
+// certificate is written if the interrupted write was undone, and the
+// service is told; so one press finishes the renewal.
 func (vm *WriteVM) Finish(ctx context.Context) error {
 	defer vm.inst.Close()
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
-	what, err := vm.inst.Finish(ctx)
+	outcome, err := vm.inst.Finish(ctx)
 	if err != nil {
 		_ = vm.Message.Set(lang.X("write.finish_failed", "未能完成上次的写入：{{.Err}}", map[string]any{"Err": errText(err)}))
 		return err
 	}
-	_ = vm.Message.Set(what)
+	vm.mu.Lock()
+	finishing := vm.finishing
+	vm.mu.Unlock()
+	a, serial := vm.Target()
+	done, _ := vm.Done.Get()
+	if a != nil && serial == finishing && !done {
+		_ = vm.Check(ctx)
+		return vm.install(ctx)
+	}
+	_ = vm.Message.Set(FinishText(outcome))
 	return vm.Check(ctx)
+}
+
+// FinishText says what finishing an interrupted write did, and what is
+// left to do.
+func FinishText(o FinishOutcome) string {
+	switch o {
+	case FinishCompleted:
+		return lang.X("write.finished_completed", "上次的写入已完成：新证书已在 UKey 上。请在“申请进度”中对这份申请再点一次“写入 UKey”，通知续期服务（不会重复写入）。")
+	case FinishRolledBack:
+		return lang.X("write.finished_rolled_back", "上次的写入已撤销：UKey 上是原来的证书，可以重新写入。")
+	case FinishPending:
+		return lang.X("write.finished_pending", "新密钥对已保留在 UKey 上，等待签发证书：请再次点击“写入 UKey”。")
+	}
+	return lang.X("write.finished_nothing", "UKey 上没有需要完成的写入。")
 }
