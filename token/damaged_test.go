@@ -13,11 +13,12 @@ import (
 )
 
 // TestDamagedObjectsAreListedOneByOne: a token with a good certificate, a
-// certificate whose value was corrupted on the token and an object that
-// cannot be read at all (an interrupted write's remains). The inventory
-// lists the good certificate with its key pair, the corrupted one with its
-// parse error and the unreadable object in Damaged; nothing fails for the
-// whole token. Recover removes the remains and keeps the rest.
+// certificate whose value was corrupted on the token, one whose object file
+// lost its CKA_CLASS record and an interrupted write's remains (the last two
+// cannot be read at all). The inventory lists the good certificate with its
+// key pair, the corrupted one with its parse error and the unreadable
+// objects in Damaged; nothing fails for the whole token. Recover removes the
+// unreadable objects and keeps the rest.
 func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
 	env, m, serials := openEnv(t, "damaged")
 	serial := serials[0]
@@ -36,6 +37,11 @@ func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	damagetest.CorruptValue(t, env.TokenDir, serial, bad)
+	torn := softCert(t, rawName(t, asn1.TagUTF8String, "撕裂公司", "撕"), 3, time.Now().Add(-day), time.Now().Add(day))
+	if _, err := tok.WriteCertificate(ctx, CertificateSpec{DER: torn, ID: []byte{3}, Label: "torn"}); err != nil {
+		t.Fatal(err)
+	}
+	damagetest.DropClass(t, env.TokenDir, serial, torn)
 	remains := damagetest.PlantRemains(t, env.TokenDir, serial)
 
 	check := func(t *testing.T, inv *Inventory, wantDamaged int) {
@@ -59,16 +65,17 @@ func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
 		if wantDamaged == 0 {
 			return
 		}
-		d := inv.Damaged[0]
-		if !d.Remains || d.Class != "unreadable" || d.Handle == 0 || len(d.ID) != 0 || !strings.Contains(d.Reason, "CKR_ATTRIBUTE_VALUE_INVALID") {
-			t.Errorf("damaged object %+v", d)
+		for _, d := range inv.Damaged {
+			if !d.Remains || d.Class != "unreadable" || d.Handle == 0 || len(d.ID) != 0 || !strings.Contains(d.Reason, "CKR_ATTRIBUTE_VALUE_INVALID") {
+				t.Errorf("damaged object %+v", d)
+			}
 		}
 	}
 	inv, err := tok.Objects(ctx)
 	if err != nil {
 		t.Fatalf("one damaged object made the inventory fail: %v", err)
 	}
-	check(t, inv, 1)
+	check(t, inv, 2)
 
 	// Without a PIN, through another session: the same picture.
 	other, err := m.Open(ctx, serial)
@@ -80,7 +87,7 @@ func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not logged in: %v", err)
 	}
-	check(t, inv, 1)
+	check(t, inv, 2)
 	certs, err := other.Certificates(ctx)
 	if err != nil || len(certs) != 2 {
 		t.Fatalf("Certificates: %d, %v; want the 2 that read", len(certs), err)
@@ -90,8 +97,8 @@ func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Removed) != 1 || res.Removed[0].Class != "unreadable" {
-		t.Errorf("recover removed %+v, want the remains only", res.Removed)
+	if len(res.Removed) != 2 || res.Removed[0].Class != "unreadable" || res.Removed[1].Class != "unreadable" {
+		t.Errorf("recover removed %+v, want the two unreadable objects only", res.Removed)
 	}
 	if len(res.Kept) != 1 || !strings.Contains(res.Kept[0].Reason, "does not parse") {
 		t.Errorf("recover kept %+v, want the corrupted certificate", res.Kept)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
+	"github.com/ukeyrenew/ukeyrenew/token/damagetest"
 )
 
 var (
@@ -188,7 +189,7 @@ func TestTokensAndCerts(t *testing.T) {
 	}
 	decode(t, ukeyctl(t, env, "", nil, append([]string{"certs", "--json", "--token", a}, mod...)...).mustOK(t).stdout, &raw)
 	wantKeys := map[string]string{
-		"token":       "certificates,ghosts,label,logged_in,module,orphan_keys,serial",
+		"token":       "certificates,damaged,ghosts,label,logged_in,module,orphan_keys,serial",
 		"certificate": "days_left,days_since_expiry,ext_key_usage,has_private_key,has_public_key,holder,id,is_ca,issuer,key_algorithm,key_bits,key_matched_by,key_usage,label,not_after,not_before,parse_error,serial,sha256,signature_algorithm,status,subject,curve",
 	}
 	if got := sortedKeys(raw.Tokens[0]); got != sortedList(wantKeys["token"]) {
@@ -273,6 +274,49 @@ func TestTokensAndCerts(t *testing.T) {
 		}
 	}
 	ukeyctl(t, env, "", nil, append([]string{"watch", "--interval", "1ms"}, mod...)...).failsWith(t, exitError, "out of range")
+}
+
+// TestCertsListsDamagedObjects: a token with a good certificate, one whose
+// value was corrupted on the token and one whose object file lost its
+// CKA_CLASS record (no attribute of it can be read). certs lists all three,
+// each for what it is, and recover removes the unreadable object.
+func TestCertsListsDamagedObjects(t *testing.T) {
+	env := softhsmtest.New(t)
+	a := env.InitToken(t, "损坏", soPIN, userPIN)
+	env.ImportCert(t, a, userPIN, env.SM2Cert(t, "/C=CN/O=测试机构/CN=张三", 30), []byte{0x55}, "good")
+	bad := env.SM2Cert(t, "/C=CN/O=坏公司/CN=坏", 30)
+	env.ImportCert(t, a, userPIN, bad, []byte{0x66}, "corrupted")
+	damagetest.CorruptValue(t, env.TokenDir, a, bad)
+	torn := env.SM2Cert(t, "/C=CN/O=撕裂公司/CN=撕", 30)
+	env.ImportCert(t, a, userPIN, torn, []byte{0x77}, "torn")
+	damagetest.DropClass(t, env.TokenDir, a, torn)
+	mod := []string{"--module", env.Module}
+
+	var got struct{ Tokens []tokenCertsJSON }
+	decode(t, ukeyctl(t, env, "", nil, append([]string{"certs", "--json", "--token", a}, mod...)...).mustOK(t).stdout, &got)
+	tc := got.Tokens[0]
+	if len(tc.Certificates) != 2 || tc.Certificates[0].Holder != "测试机构 / 张三" || tc.Certificates[0].Status == "unparsable" {
+		t.Fatalf("certificates: %+v", tc.Certificates)
+	}
+	if c := tc.Certificates[1]; c.Status != "unparsable" || c.ParseError == "" || c.Label != "corrupted" {
+		t.Errorf("corrupted certificate: %+v", c)
+	}
+	if len(tc.Damaged) != 1 {
+		t.Fatalf("damaged: %+v", tc.Damaged)
+	}
+	if d := tc.Damaged[0]; d.Class != "unreadable" || !d.RemovedByRecover || d.Handle == 0 || !strings.Contains(d.Reason, "CKR_ATTRIBUTE_VALUE_INVALID") {
+		t.Errorf("damaged object: %+v", d)
+	}
+	out := ukeyctl(t, env, "", nil, append([]string{"certs", "--token", a}, mod...)...).mustOK(t).stdout
+	if !strings.Contains(out, "测试机构 / 张三") || !strings.Contains(out, "damaged unreadable") || !strings.Contains(out, "ukeyctl recover") {
+		t.Errorf("certs text: %s", out)
+	}
+
+	ukeyctl(t, env, userPIN+"\n", nil, append([]string{"recover", "--token", a, "--pin-stdin", "--journal", filepath.Join(env.Dir, "journal")}, mod...)...).mustOK(t)
+	decode(t, ukeyctl(t, env, "", nil, append([]string{"certs", "--json", "--token", a}, mod...)...).mustOK(t).stdout, &got)
+	if tc := got.Tokens[0]; len(tc.Damaged) != 0 || len(tc.Certificates) != 2 {
+		t.Errorf("after recover: %+v", tc)
+	}
 }
 
 func TestPINInput(t *testing.T) {

@@ -146,14 +146,25 @@ type keyJSON struct {
 	Curve   string `json:"curve"`
 }
 
+// damagedJSON is an object whose attributes cannot be read.
+type damagedJSON struct {
+	Class            string `json:"class"` // "unreadable" when not even the class reads
+	ID               string `json:"id"`
+	Label            string `json:"label"`
+	Handle           uint   `json:"handle"` // valid only in this listing
+	Reason           string `json:"reason"`
+	RemovedByRecover bool   `json:"removed_by_recover"`
+}
+
 type tokenCertsJSON struct {
-	Serial       string       `json:"serial"`
-	Label        string       `json:"label"`
-	Module       string       `json:"module"`
-	LoggedIn     bool         `json:"logged_in"`
-	Certificates []certJSON   `json:"certificates"`
-	Ghosts       []objectJSON `json:"ghosts"`
-	OrphanKeys   []keyJSON    `json:"orphan_keys"`
+	Serial       string        `json:"serial"`
+	Label        string        `json:"label"`
+	Module       string        `json:"module"`
+	LoggedIn     bool          `json:"logged_in"`
+	Certificates []certJSON    `json:"certificates"`
+	Ghosts       []objectJSON  `json:"ghosts"`
+	OrphanKeys   []keyJSON     `json:"orphan_keys"`
+	Damaged      []damagedJSON `json:"damaged"`
 }
 
 func certToJSON(c *token.Certificate, loggedIn bool, now time.Time, loc *time.Location) certJSON {
@@ -278,13 +289,20 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, k := range tc.OrphanKeys {
 			fmt.Fprintf(stdout, "  orphan %s [%s] %q %s %d\n", k.Class, k.ID, k.Label, k.KeyType, k.Bits)
 		}
+		for _, d := range tc.Damaged {
+			advice := "the other objects are not affected; ask the CA or use the token vendor's tool"
+			if d.RemovedByRecover {
+				advice = "left by an interrupted write: `ukeyctl recover` removes it"
+			}
+			fmt.Fprintf(stdout, "  damaged %s [%s] %q (handle %d): cannot be read: %s; %s\n", d.Class, d.ID, d.Label, d.Handle, d.Reason, advice)
+		}
 	}
 	return nil
 }
 
 func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, doLogin bool, pins pinFlags, now time.Time, loc *time.Location, stderr io.Writer) (tokenCertsJSON, error) {
 	tc := tokenCertsJSON{Serial: ti.Serial, Label: ti.Label, Module: ti.Module,
-		Certificates: []certJSON{}, Ghosts: []objectJSON{}, OrphanKeys: []keyJSON{}}
+		Certificates: []certJSON{}, Ghosts: []objectJSON{}, OrphanKeys: []keyJSON{}, Damaged: []damagedJSON{}}
 	tok, err := m.Open(ctx, ti.Serial)
 	if err != nil {
 		return tc, err
@@ -308,6 +326,10 @@ func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, do
 	}
 	for _, k := range inv.OrphanKeys {
 		tc.OrphanKeys = append(tc.OrphanKeys, keyJSON{Class: k.Class, ID: k.IDHex(), Label: k.Label, KeyType: k.KeyType, Bits: k.Bits, Curve: k.Curve})
+	}
+	for _, d := range inv.Damaged {
+		tc.Damaged = append(tc.Damaged, damagedJSON{Class: d.Class, ID: d.IDHex(), Label: d.Label, Handle: uint(d.Handle),
+			Reason: oneLine(d.Reason), RemovedByRecover: d.Remains})
 	}
 	return tc, nil
 }

@@ -7,6 +7,7 @@ package damagetest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,11 +68,68 @@ func Changed(t testing.TB, dir string) {
 	}
 }
 
-// CorruptValue overwrites the value of the object that holds der (a
-// certificate written to the token) with bytes of the same length that are
-// no DER, as a worn-out flash cell or a faulty vendor tool leaves it: the
-// object still reads, but its value does not parse.
-func CorruptValue(t testing.TB, tokenDir, serial string, der []byte) {
+// DropClass removes the CKA_CLASS record from the object file that holds
+// der (an object written to the token), as a torn write of the file does.
+// SoftHSM2 still lists the object, in a running module and in a fresh
+// process alike, and every attribute of it answers
+// CKR_ATTRIBUTE_VALUE_INVALID. (PlantRemains is seen only by a module that
+// was running when the file appeared.)
+func DropClass(t testing.TB, tokenDir, serial string, der []byte) {
+	t.Helper()
+	f, b := objectHolding(t, tokenDir, serial, der)
+	out := append([]byte(nil), b[:8]...)
+	rest := b[8:]
+	dropped := false
+	for len(rest) > 0 {
+		n := recordLen(t, f, rest)
+		if binary.BigEndian.Uint64(rest) == 0 { // CKA_CLASS
+			dropped = true
+		} else {
+			out = append(out, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	if !dropped {
+		t.Fatalf("%s has no CKA_CLASS record", f)
+	}
+	bumpObject(out)
+	if err := os.WriteFile(f, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	Changed(t, filepath.Dir(f))
+}
+
+// recordLen is the length of the attribute record at the start of b:
+// type and kind (8 bytes each), then a boolean (1 byte), an unsigned long
+// (8 bytes) or a byte string (8-byte length, then the bytes).
+func recordLen(t testing.TB, f string, b []byte) int {
+	t.Helper()
+	if len(b) < 16 {
+		t.Fatalf("%s: a record of %d bytes", f, len(b))
+	}
+	n := 16
+	switch kind := binary.BigEndian.Uint64(b[8:]); kind {
+	case 1:
+		n++
+	case 2:
+		n += 8
+	case 3:
+		if len(b) < 24 {
+			t.Fatalf("%s: a byte string record of %d bytes", f, len(b))
+		}
+		n += 8 + int(binary.BigEndian.Uint64(b[16:]))
+	default:
+		t.Fatalf("%s: attribute kind %d is not one this helper knows", f, kind)
+	}
+	if n > len(b) {
+		t.Fatalf("%s: a record of %d bytes, %d left", f, n, len(b))
+	}
+	return n
+}
+
+// objectHolding returns the path and contents of the object file of the
+// token with serial that holds der.
+func objectHolding(t testing.TB, tokenDir, serial string, der []byte) (string, []byte) {
 	t.Helper()
 	dir := TokenDir(t, tokenDir, serial)
 	files, err := filepath.Glob(filepath.Join(dir, "*.object"))
@@ -83,21 +141,30 @@ func CorruptValue(t testing.TB, tokenDir, serial string, der []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		i := bytes.Index(b, der)
-		if i < 0 {
-			continue
+		if bytes.Contains(b, der) && filepath.Base(f) != "token.object" {
+			return f, b
 		}
-		for j := range der {
-			b[i+j] = 0xA5
-		}
-		bumpObject(b)
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		Changed(t, dir)
-		return
 	}
 	t.Fatalf("no object of token %s holds the %d bytes", serial, len(der))
+	return "", nil
+}
+
+// CorruptValue overwrites the value of the object that holds der (a
+// certificate written to the token) with bytes of the same length that are
+// no DER, as a worn-out flash cell or a faulty vendor tool leaves it: the
+// object still reads, but its value does not parse.
+func CorruptValue(t testing.TB, tokenDir, serial string, der []byte) {
+	t.Helper()
+	f, b := objectHolding(t, tokenDir, serial, der)
+	i := bytes.Index(b, der)
+	for j := range der {
+		b[i+j] = 0xA5
+	}
+	bumpObject(b)
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	Changed(t, filepath.Dir(f))
 }
 
 // bumpObject raises an object file's generation (its first 8 bytes, big
