@@ -80,6 +80,10 @@ type Journey struct {
 	Invoice   *InvoiceScreen
 
 	items map[string]*container.TabItem
+	// onTokens is the listener on the shared TokensVM; prevSelected is the
+	// tabs' OnSelected before Attach. Close hands both back.
+	onTokens     binding.DataListener
+	prevSelected func(*container.TabItem)
 }
 
 // NewJourney builds the screens over win.
@@ -153,10 +157,11 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.items["invoice"] = container.NewTabItemWithIcon(lang.X("nav.invoice", "发票"), theme.MailSendIcon(), pad(container.NewVScroll(j.Invoice.Object())))
 
 	if d.TokensVM != nil {
-		d.TokensVM.Tokens.AddListener(binding.NewDataListener(func() {
+		j.onTokens = binding.NewDataListener(func() {
 			toks, _ := d.TokensVM.Tokens.Get()
 			j.Renew.SetTokens(toks)
-		}))
+		})
+		d.TokensVM.Tokens.AddListener(j.onTokens)
 	}
 	acc.SignedIn.AddListener(binding.NewDataListener(func() {
 		if in, _ := acc.SignedIn.Get(); in {
@@ -188,6 +193,7 @@ const PaidMoveOn = 2 * time.Second
 func (j *Journey) Attach(tabs *container.AppTabs) {
 	j.tabs = tabs
 	prev := tabs.OnSelected
+	j.prevSelected = prev
 	tabs.OnSelected = func(item *container.TabItem) {
 		if prev != nil {
 			prev(item)
@@ -195,6 +201,23 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 		if item == j.items["apps"] && j.deps.Account.Client().SignedIn() {
 			go func() { _ = j.AppsVM.Reload(j.ctx) }()
 		}
+	}
+}
+
+// Close ends the journey's ties to what outlives it, for counter mode's
+// next customer: the payment watch stops, the shared TokensVM forgets the
+// journey's listener and the tabs get back the OnSelected they had before
+// Attach, so Show does nothing any more. The journey's goroutines end with
+// its context, which the caller cancels. Call it on the UI goroutine.
+func (j *Journey) Close() {
+	j.PayVM.Stop()
+	if j.deps.TokensVM != nil && j.onTokens != nil {
+		j.deps.TokensVM.Tokens.RemoveListener(j.onTokens)
+		j.onTokens = nil
+	}
+	if j.tabs != nil {
+		j.tabs.OnSelected = j.prevSelected
+		j.tabs = nil
 	}
 }
 

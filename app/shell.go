@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -22,9 +23,19 @@ type Deps struct {
 	PINs   PINSource
 	Clock  Clock          // nil means the wall clock
 	Loc    *time.Location // nil means time.Local
-	// Counter is counter mode (--counter): for CA service counters, no
-	// session is kept on disk. Only shown in the title for now.
+	// Counter is counter mode (--counter), for CA service counters: no
+	// session is kept on disk (leave OpenStore nil), a "next customer"
+	// action wipes everything of the customer served, and the customer is
+	// signed out after IdleAfter without input (counter.go).
 	Counter bool
+	// IdleAfter is counter mode's idle sign-out: 0 means IdleAfterDefault,
+	// a negative value turns it off, anything else below IdleAfterMin is
+	// raised to it.
+	IdleAfter time.Duration
+	// CounterDir is where counter mode keeps each customer's downloaded
+	// files (one folder per customer, removed at the next customer); ""
+	// means the temp dir.
+	CounterDir string
 	// Problem is "" or a sentence shown on the Tokens screen when no
 	// PKCS#11 module could be loaded.
 	Problem string
@@ -55,10 +66,12 @@ type UI struct {
 	// an Account).
 	Journey *Journey
 
-	ctx  context.Context
-	app  fyne.App
-	deps Deps
-	pin  *PINDialog // the open PIN dialog, for tests
+	ctx     context.Context
+	app     fyne.App
+	deps    Deps
+	pin     *PINDialog // the open PIN dialog, for tests
+	tabs    []*container.TabItem
+	counter *counter // nil outside counter mode
 }
 
 // New builds the main window for app a. Start the view-model with Run.
@@ -81,20 +94,59 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 	}
 	u.Tokens = NewTokensScreen(ctx, u.VM, u.ShowPIN)
 	tokens := container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.Tokens.Object()))
-	if deps.Account != nil {
-		u.Journey = NewJourney(ctx, u.Win, JourneyDeps{Account: deps.Account, Installer: deps.Installer, Tokens: deps.Tokens,
-			PINs: deps.PINs, TokensVM: u.VM, Clock: deps.Clock, PayClock: deps.PayClock,
-			Fmt: Formatter{Lang: CurrentLang(), Loc: deps.Loc}, Open: deps.Open, OpenURL: deps.OpenURL, OpenStore: deps.OpenStore})
-		u.Nav = container.NewAppTabs(append([]*container.TabItem{tokens}, u.Journey.Items()...)...)
-		u.Journey.Attach(u.Nav)
-		u.Win.SetOnDropped(u.Journey.Dropped)
-	} else {
-		u.Nav = container.NewAppTabs(append([]*container.TabItem{tokens}, placeholders()...)...)
+	u.tabs = []*container.TabItem{tokens}
+	if deps.Counter {
+		u.counter = newCounter(u)
 	}
+	u.Nav = container.NewAppTabs()
 	u.Nav.SetTabLocation(container.TabLocationLeading)
-	u.Win.SetContent(u.Nav)
+	u.setJourney(deps.Account)
+	u.Win.SetOnDropped(func(p fyne.Position, uris []fyne.URI) {
+		if u.counter != nil {
+			u.counter.idle.touch()
+		}
+		if u.Journey != nil {
+			u.Journey.Dropped(p, uris)
+		}
+	})
+	if u.counter != nil {
+		u.Win.SetContent(u.counter.wrap(u.Nav))
+	} else {
+		u.Win.SetContent(u.Nav)
+	}
 	u.Win.Resize(fyne.NewSize(960, 680))
 	return u
+}
+
+// setJourney builds the clerk's screens over acc (placeholders when acc is
+// nil) and puts them in the navigation after the Tokens screen. In counter
+// mode each journey gets its own context and folder, which the next
+// customer ends.
+func (u *UI) setJourney(acc *Account) {
+	if acc == nil {
+		u.Journey = nil
+		u.Nav.SetItems(append(slices.Clone(u.tabs), placeholders()...))
+		return
+	}
+	ctx, dir := u.ctx, ""
+	if u.counter != nil {
+		ctx, dir = u.counter.begin()
+	}
+	d := u.deps
+	u.Journey = NewJourney(ctx, u.Win, JourneyDeps{Account: acc, Installer: d.Installer, Tokens: d.Tokens,
+		PINs: d.PINs, TokensVM: u.VM, Clock: d.Clock, PayClock: d.PayClock, Dir: dir,
+		Fmt: Formatter{Lang: CurrentLang(), Loc: d.Loc}, Open: d.Open, OpenURL: d.OpenURL, OpenStore: d.OpenStore})
+	u.Nav.SetItems(append(slices.Clone(u.tabs), u.Journey.Items()...))
+	u.Journey.Attach(u.Nav)
+}
+
+// Account is the current customer's connection to the renewal service (a
+// new one after each next customer in counter mode); nil without a service.
+func (u *UI) Account() *Account {
+	if u.Journey == nil {
+		return nil
+	}
+	return u.Journey.deps.Account
 }
 
 // placeholders stand for the journey's screens in a window without a
@@ -138,6 +190,9 @@ const StartupSettle = 2 * time.Second
 func (u *UI) Run() {
 	if u.Journey != nil {
 		u.Journey.Start() // resume the session, look for interrupted writes
+	}
+	if u.counter != nil {
+		go u.counter.run(u.ctx)
 	}
 	u.startReminders()
 	go func() {

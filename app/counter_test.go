@@ -1,0 +1,432 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// counterUI is a window in counter mode over the real renewal service of
+// e, with one demo token (fake source: PKCS#11 needs cgo) and a UI clock
+// the test moves. d's other fields are kept.
+func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
+	t.Helper()
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(apptheme.New())
+	clk := &fakeClock{now: t0}
+	src := newFakeSource()
+	src.insert(demoTokens()[0], "123456", 10)
+	d.Tokens, d.PINs, d.Clock, d.Loc = src, src, clk, time.UTC
+	d.Account = e.account(nil)
+	if d.CounterDir == "" {
+		d.CounterDir = t.TempDir()
+	}
+	if d.PayClock == nil {
+		d.PayClock = &stepClock{t: e.clock.Now()}
+	}
+	u := New(t.Context(), a, d)
+	t.Cleanup(u.Win.Close)
+	u.Win.Resize(fyne.NewSize(960, 680))
+	return u, clk
+}
+
+// signInCustomer signs the demo clerk in through the window's account as
+// the sign-in screen does, and returns the session's refresh token.
+func signInCustomer(t *testing.T, e *svcEnv, u *UI) string {
+	t.Helper()
+	acc := u.Account()
+	_ = u.Journey.SignInVM.Mobile.Set(demoMobile)
+	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(61 * time.Second) // past the resend wait, for the next sign-in
+	eventually(t, "signed in", func() bool { return get[bool](t, acc.SignedIn) })
+	return tok.RefreshToken
+}
+
+// refreshRefused checks that the service no longer takes refresh token rt.
+func refreshRefused(t *testing.T, e *svcEnv, rt string) {
+	t.Helper()
+	c, err := client.New(e.url, client.WithRefreshToken(rt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Refresh(t.Context())
+	if !errors.Is(err, client.ErrSessionEnded) && !errors.Is(err, client.ErrNotSignedIn) {
+		t.Fatalf("the old customer's refresh token: %v, want the session ended", err)
+	}
+}
+
+func counterText(u *UI) string {
+	var s string
+	fyne.DoAndWait(func() { s = strings.Join(texts(u.Win.Content()), "|") })
+	return s
+}
+
+// A customer signed in, filled in forms, downloaded the form PDF, has a
+// payment code and a dialog open, copied a text: "next customer" leaves
+// nothing of it, and the session is over at the service too.
+func TestCounterNextCustomerWipesEverything(t *testing.T) {
+	e := newSvcEnv(t)
+	u, _ := counterUI(t, e, Deps{Counter: true})
+	if !strings.Contains(counterText(u), "<下一位客户>") {
+		t.Fatalf("no next customer button in counter mode: %s", counterText(u))
+	}
+	rt := signInCustomer(t, e, u)
+	old, oldAcc := u.Journey, u.Account()
+
+	app := e.approvedApp(oldAcc)
+	if err := old.AppsVM.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pdf, err := old.AppsVM.OpenFormPDF(t.Context(), app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pdf); err != nil {
+		t.Fatalf("form pdf not saved: %v", err)
+	}
+	row, ok := old.AppsVM.Row(app.ID)
+	if !ok {
+		t.Fatal("the application is not listed")
+	}
+	fyne.DoAndWait(func() { old.pay(row) })
+	eventually(t, "a payment code", func() bool { return get[string](t, old.PayVM.Code) != "" })
+	fyne.DoAndWait(func() {
+		for f, b := range old.RenewVM.Fields {
+			_ = b.Set("客户填写的 " + f)
+		}
+		test.Type(old.Renew.Entries[renewal.FieldRepIDNumber], "110105")
+		u.app.Clipboard().SetContent("110105194912310021")
+		u.ShowPIN(demoTokens()[0].Serial)
+		dialog.ShowInformation("客户的信息", "张三", u.Win)
+	})
+
+	var done <-chan error
+	fyne.DoAndWait(func() { done, err = u.NextCustomer() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("sign-out at the service: %v", err)
+	}
+	refreshRefused(t, e, rt)
+
+	j := u.Journey
+	if j == old || u.Account() == oldAcc || u.Account().Client().SignedIn() {
+		t.Fatal("the old customer's journey or account survived")
+	}
+	if old.ctx.Err() == nil {
+		t.Fatal("the old customer's goroutines still run")
+	}
+	if old.onTokens != nil || old.tabs != nil {
+		t.Fatal("the old journey still hangs on the tokens list or the tabs")
+	}
+	if s := get[string](t, j.SignInVM.Mobile); s != "" {
+		t.Fatalf("mobile %q on the fresh sign-in screen", s)
+	}
+	for f, b := range j.RenewVM.Fields {
+		if s := get[string](t, b); s != "" {
+			t.Fatalf("renew field %s is %q", f, s)
+		}
+	}
+	var idEntry, clip string
+	var overlay fyne.CanvasObject
+	var selected int
+	fyne.DoAndWait(func() {
+		idEntry = j.Renew.Entries[renewal.FieldRepIDNumber].Text
+		clip = u.app.Clipboard().Content()
+		overlay = u.Win.Canvas().Overlays().Top()
+		selected = u.Nav.SelectedIndex()
+	})
+	if idEntry != "" || clip != "" || overlay != nil || u.pin != nil {
+		t.Fatalf("left over: id entry %q, clipboard %q, overlay %v, pin dialog %v", idEntry, clip, overlay, u.pin)
+	}
+	if rows := get[[]AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
+		t.Fatalf("applications listed: %v", rows)
+	}
+	if c := get[string](t, j.PayVM.Code); c != "" || j.PayVM.AppID() != "" {
+		t.Fatalf("payment code %q for %q", c, j.PayVM.AppID())
+	}
+	if selected != 0 || len(u.Nav.Items) != 8 || u.Nav.Items[1] != j.Item("signin") {
+		t.Fatalf("tabs: selected %d of %d", selected, len(u.Nav.Items))
+	}
+	if _, err := os.Stat(pdf); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the form pdf is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(pdf)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the customer's folder is still there: %v", err)
+	}
+	if !strings.Contains(counterText(u), "上一位客户的信息已全部清除") {
+		t.Fatalf("no word of the wipe: %s", counterText(u))
+	}
+
+	// The fresh journey works: the next customer signs in.
+	rt2 := signInCustomer(t, e, u)
+	if rt2 == rt || !u.Account().Client().SignedIn() {
+		t.Fatal("the next customer could not sign in")
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	refreshRefused(t, e, rt2)
+}
+
+// After IdleAfter without input the customer is signed out and the screens
+// wiped; a pointer move, a focus change or typing in an entry start the
+// count again; the last IdleWarnBefore are counted down on the bar.
+func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
+	e := newSvcEnv(t)
+	u, clk := counterUI(t, e, Deps{Counter: true, IdleAfter: 5 * time.Minute})
+	rt := signInCustomer(t, e, u)
+	old, oldAcc := u.Journey, u.Account()
+	check := func() { fyne.DoAndWait(u.checkIdle) }
+
+	clk.Add(4 * time.Minute)
+	check()
+	u.Win.Content().(*activitySensor).MouseMoved(&desktop.MouseEvent{})
+	clk.Add(4 * time.Minute)
+	check()
+	if u.Journey != old {
+		t.Fatal("signed out 4 minutes after a pointer move")
+	}
+	// The PIN dialog takes the focus; typing the PIN is seen by its cursor.
+	fyne.DoAndWait(func() { u.ShowPIN(demoTokens()[0].Serial) })
+	entry := u.pin.entry
+	if u.Win.Canvas().Focused() != entry {
+		t.Fatal("the PIN entry did not take the focus")
+	}
+	check() // the focus moved: input
+	clk.Add(4 * time.Minute)
+	fyne.DoAndWait(func() { test.Type(entry, "12") })
+	check() // typed: input
+	clk.Add(4*time.Minute + 40*time.Second)
+	check()
+	if u.Journey != old {
+		t.Fatal("signed out while typing")
+	}
+	if s := counterText(u); !strings.Contains(s, "20 秒后将因无操作自动退出登录") {
+		t.Fatalf("no countdown 20 s before the sign-out: %s", s)
+	}
+	clk.Add(20 * time.Second)
+	check()
+	if u.Journey == old {
+		t.Fatal("not signed out after 5 minutes without input")
+	}
+	if u.Win.Canvas().Overlays().Top() != nil {
+		t.Fatal("the PIN dialog outlived the sign-out")
+	}
+	if s := counterText(u); !strings.Contains(s, "因长时间无操作已退出登录") || strings.Contains(s, "秒后将") {
+		t.Fatalf("the fresh screen: %s", s)
+	}
+	eventually(t, "the old session signed out", func() bool { return !get[bool](t, oldAcc.SignedIn) })
+	refreshRefused(t, e, rt)
+
+	// Nobody there: no wipe after wipe.
+	fresh := u.Journey
+	clk.Add(time.Hour)
+	check()
+	if u.Journey != fresh {
+		t.Fatal("an empty counter was wiped again")
+	}
+}
+
+// gateInstaller is a fake Installer (PKCS#11 needs cgo, which these tests
+// run without) whose Install holds in the middle of the write until the
+// test opens the gate, as a real write to a slow token does. Finishing an
+// interrupted write is not part of these tests: the embedded nil Installer
+// would panic if it were called.
+type gateInstaller struct {
+	Installer
+	writing chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gateInstaller) Login(_ context.Context, _ string, pin []byte) error {
+	clear(pin)
+	return nil
+}
+
+func (g *gateInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(WriteStep)) error {
+	progress(WriteWrite)
+	close(g.writing)
+	select {
+	case <-g.gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gateInstaller) Unfinished(context.Context) ([]string, error) { return nil, nil }
+func (g *gateInstaller) Close()                                       {}
+
+// While a certificate is being written, next customer is refused with a
+// sentence and the idle sign-out waits; idle time counts from the end of
+// the write.
+func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
+	e := newSvcEnv(t)
+	g := &gateInstaller{writing: make(chan struct{}), gate: make(chan struct{})}
+	u, clk := counterUI(t, e, Deps{Counter: true, Installer: g})
+	signInCustomer(t, e, u)
+	old := u.Journey
+	cert := demoTokens()[0].Certs[0]
+	a := renewal.Application{ID: "app-1", State: renewal.State{Status: renewal.StatusReadyToDownload}, CertSerial: renewal.NormalizeSerial(cert.Serial)}
+	if err := old.WriteVM.Prepare(t.Context(), u.deps.Tokens, a); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- old.WriteVM.Run(old.ctx) }()
+	<-g.writing
+
+	var err error
+	fyne.DoAndWait(func() { _, err = u.NextCustomer() })
+	if !errors.Is(err, ErrWriteRunning) || u.Journey != old || old.ctx.Err() != nil {
+		t.Fatalf("next customer during a write: %v, journey kept %v", err, u.Journey == old)
+	}
+	if s := counterText(u); !strings.Contains(s, "写入完成前不能切换到下一位客户") {
+		t.Fatalf("no sentence on the refusal: %s", s)
+	}
+	clk.Add(30 * time.Minute)
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey != old {
+		t.Fatal("signed out for inactivity during a write")
+	}
+
+	close(g.gate)
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey != old {
+		t.Fatal("signed out the moment the write ended")
+	}
+	if s := counterText(u); strings.Contains(s, "写入完成前不能切换") {
+		t.Fatalf("the refusal outlived the write: %s", s)
+	}
+	clk.Add(5 * time.Minute)
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey == old {
+		t.Fatal("not signed out 5 minutes after the write")
+	}
+}
+
+// While a live payment code waits to be paid the idle sign-out waits; once
+// the code has run out the count restarts from then.
+func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
+	e := newSvcEnv(t)
+	pay := &stepClock{t: e.clock.Now()}
+	u, clk := counterUI(t, e, Deps{Counter: true, PayClock: pay})
+	signInCustomer(t, e, u)
+	old := u.Journey
+	app := e.approvedApp(u.Account())
+	if err := old.AppsVM.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	row, _ := old.AppsVM.Row(app.ID)
+	fyne.DoAndWait(func() { old.pay(row) })
+	eventually(t, "a payment code", func() bool { return get[string](t, old.PayVM.Code) != "" })
+
+	clk.Add(10 * time.Minute)
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey != old {
+		t.Fatal("signed out while the customer pays")
+	}
+	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
+		t.Fatalf("no word of the postponement: %s", s)
+	}
+	pay.Add(QRWindow + time.Second)
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey != old {
+		t.Fatal("signed out the moment the code ran out")
+	}
+	clk.Add(5 * time.Minute)
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey == old {
+		t.Fatal("not signed out 5 minutes after the code ran out")
+	}
+}
+
+// Outside counter mode there is no next customer and no idle sign-out.
+func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
+	e := newSvcEnv(t)
+	u, clk := counterUI(t, e, Deps{Counter: false})
+	if s := counterText(u); strings.Contains(s, "下一位客户") || u.Win.MainMenu() != nil {
+		t.Fatalf("next customer offered outside counter mode: %s", s)
+	}
+	if _, ok := u.Win.Content().(*activitySensor); ok {
+		t.Fatal("input sensor outside counter mode")
+	}
+	signInCustomer(t, e, u)
+	old := u.Journey
+	if _, err := u.NextCustomer(); !errors.Is(err, ErrNotCounter) {
+		t.Fatalf("next customer: %v", err)
+	}
+	clk.Add(24 * time.Hour)
+	fyne.DoAndWait(u.checkIdle)
+	if u.Journey != old || !u.Account().Client().SignedIn() {
+		t.Fatal("signed out outside counter mode")
+	}
+}
+
+// The idle time limits: 0 is the default, negative turns it off, too short
+// is raised to the minimum.
+func TestCounterIdleAfterLimits(t *testing.T) {
+	e := newSvcEnv(t)
+	for _, c := range []struct {
+		in, want time.Duration
+	}{{0, IdleAfterDefault}, {-1, 0}, {time.Second, IdleAfterMin}, {12 * time.Minute, 12 * time.Minute}} {
+		u, _ := counterUI(t, e, Deps{Counter: true, IdleAfter: c.in})
+		if u.counter.after != c.want {
+			t.Errorf("IdleAfter %v: %v, want %v", c.in, u.counter.after, c.want)
+		}
+	}
+}
+
+// Typing is seen through the focused entry's cursor, also in an entry
+// embedded in another widget; a password entry's text is not read.
+func TestCounterInputPrintSeesTypingNotThePIN(t *testing.T) {
+	test.NewTempApp(t)
+	plain := widget.NewEntry()
+	pin := &struct{ widget.Entry }{}
+	pin.Password = true
+	pin.ExtendBaseWidget(pin)
+	w := test.NewTempWindow(t, widget.NewLabel(""))
+	fyne.DoAndWait(func() { w.SetContent(container.NewVBox(plain, pin)) })
+
+	for _, f := range []fyne.Focusable{plain, pin} {
+		w.Canvas().Focus(f)
+		before := printOf(w.Canvas())
+		test.Type(f, "12")
+		after := printOf(w.Canvas())
+		if before == after {
+			t.Fatalf("%T: typing not seen", f)
+		}
+	}
+	w.Canvas().Focus(pin)
+	if p := printOf(w.Canvas()); p.runes != 0 || p.col != 2 {
+		t.Fatalf("password entry print %+v: want the cursor only", p)
+	}
+	if entryOf(widget.NewButton("", nil)) != nil {
+		t.Fatal("a button taken for an entry")
+	}
+}

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"reflect"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/widget"
+)
+
+// Idle sign-out in counter mode: the limits.
+const (
+	// IdleAfterDefault is how long a counter window waits without input
+	// before it signs the customer out and wipes the screens.
+	IdleAfterDefault = 5 * time.Minute
+	// IdleAfterMin is the shortest idle time accepted: less would sign a
+	// customer out while reading a screen.
+	IdleAfterMin = 30 * time.Second
+	// IdleWarnBefore is how long before the sign-out the counter bar
+	// counts down.
+	IdleWarnBefore = 30 * time.Second
+	// IdleCheckEvery is how often the counter looks at the clock and at
+	// the focused field.
+	IdleCheckEvery = time.Second
+)
+
+// idleWatch is when the counter window last saw the customer or the clerk
+// act. Input marks it; a write to the UKey or a payment being waited for
+// holds it, so the idle time counts from when they end.
+type idleWatch struct {
+	clock Clock
+
+	mu      sync.Mutex
+	last    time.Time // last input, or the end of the last hold
+	touched bool      // input since the last wipe
+}
+
+func newIdleWatch(c Clock) *idleWatch { return &idleWatch{clock: c, last: c.Now()} }
+
+// touch records input.
+func (w *idleWatch) touch() {
+	w.mu.Lock()
+	w.last, w.touched = w.clock.Now(), true
+	w.mu.Unlock()
+}
+
+// hold records that something the idle sign-out must not interrupt is
+// still running: the idle time starts again when it ends.
+func (w *idleWatch) hold() {
+	w.mu.Lock()
+	w.last = w.clock.Now()
+	w.mu.Unlock()
+}
+
+// reset starts a fresh customer: no input yet.
+func (w *idleWatch) reset() {
+	w.mu.Lock()
+	w.last, w.touched = w.clock.Now(), false
+	w.mu.Unlock()
+}
+
+// idle is how long nothing happened, and whether anyone touched the window
+// since the last wipe.
+func (w *idleWatch) idle() (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(w.clock.Now().Sub(w.last), 0), w.touched
+}
+
+// activitySensor wraps the window's content and reports the pointer input
+// that reaches it: moves, presses and scrolls over any part of the window
+// that no button, entry, list or scroller claims (Fyne delivers pointer
+// events to the deepest object that handles them, so a widget over the
+// sensor takes its own events; entering or leaving such a widget still
+// reaches the sensor as MouseOut or MouseIn). It passes nothing on and
+// changes nothing: the wrapped content works as before.
+type activitySensor struct {
+	widget.BaseWidget
+	content fyne.CanvasObject
+	input   func()
+}
+
+var (
+	_ desktop.Hoverable = (*activitySensor)(nil)
+	_ desktop.Mouseable = (*activitySensor)(nil)
+	_ fyne.Scrollable   = (*activitySensor)(nil)
+)
+
+func newActivitySensor(content fyne.CanvasObject, input func()) *activitySensor {
+	s := &activitySensor{content: content, input: input}
+	s.ExtendBaseWidget(s)
+	return s
+}
+
+func (s *activitySensor) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(s.content)
+}
+
+func (s *activitySensor) MouseIn(*desktop.MouseEvent)    { s.input() }
+func (s *activitySensor) MouseMoved(*desktop.MouseEvent) { s.input() }
+func (s *activitySensor) MouseOut()                      { s.input() }
+func (s *activitySensor) MouseDown(*desktop.MouseEvent)  { s.input() }
+func (s *activitySensor) MouseUp(*desktop.MouseEvent)    { s.input() }
+func (s *activitySensor) Scrolled(*fyne.ScrollEvent)     { s.input() }
+
+// inputPrint is what typing changes on a canvas: which widget has the
+// focus and, for an entry, where its cursor is and how long its text is.
+// Keys go to the focused widget, not to the canvas, so the counter samples
+// this every IdleCheckEvery and counts a change as input. A password entry
+// (the PIN) gives only its cursor: its text is never read.
+type inputPrint struct {
+	focused  fyne.Focusable
+	row, col int
+	runes    int
+}
+
+func printOf(c fyne.Canvas) inputPrint {
+	p := inputPrint{focused: c.Focused()}
+	if e := entryOf(p.focused); e != nil {
+		p.row, p.col = e.CursorRow, e.CursorColumn
+		if !e.Password {
+			p.runes = utf8.RuneCountInString(e.Text)
+		}
+	}
+	return p
+}
+
+// entryOf is f as a Fyne entry: a *widget.Entry, or a widget that embeds
+// one (the PIN dialog's entry does); nil for anything else.
+func entryOf(f fyne.Focusable) *widget.Entry {
+	if e, ok := f.(*widget.Entry); ok {
+		return e
+	}
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	fv := v.Elem().FieldByName("Entry")
+	if !fv.IsValid() || fv.Type() != reflect.TypeFor[widget.Entry]() || !fv.CanAddr() {
+		return nil
+	}
+	return fv.Addr().Interface().(*widget.Entry)
+}
