@@ -1,4 +1,303 @@
 package app
 
-// startReminders puts the tray icon up and starts the expiry reminders.
-func (u *UI) startReminders() {}
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// Limits of the tray.
+const (
+	// DesktopProbeTimeout bounds the start-up look for a tray host and a
+	// notification service on the session bus.
+	DesktopProbeTimeout = 3 * time.Second
+	// MaxTrayLines is how many certificates the tray menu lists; the rest
+	// are counted in one line.
+	MaxTrayLines = 10
+)
+
+// desktopHost is what the desktop offers: a system tray (on Linux a
+// StatusNotifier host, which plain X servers and GNOME without an extension
+// lack) and notifications.
+type desktopHost struct{ tray, notify bool }
+
+// probeDesktop looks at what the desktop offers app a. Windows and macOS
+// always have a tray and notifications; on Linux and the BSDs the session
+// bus is asked, so that Fyne's systray does not log errors on a desktop
+// without a tray host. An app that is not a desktop.App (the test app) has
+// neither.
+func probeDesktop(ctx context.Context, a fyne.App) desktopHost {
+	if _, ok := a.(desktop.App); !ok {
+		return desktopHost{}
+	}
+	switch runtime.GOOS {
+	case "windows", "darwin":
+		return desktopHost{tray: true, notify: true}
+	case "linux", "freebsd", "openbsd", "netbsd":
+		return probeSessionBus(ctx)
+	}
+	return desktopHost{}
+}
+
+// probeSessionBus asks the D-Bus session bus for a StatusNotifierWatcher
+// (the tray host) and a notification service (running or activatable).
+// Without a bus address it does not connect: godbus would otherwise
+// autolaunch a bus daemon that outlives the client.
+func probeSessionBus(ctx context.Context) desktopHost {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		run := os.Getenv("XDG_RUNTIME_DIR")
+		if run == "" {
+			return desktopHost{}
+		}
+		if _, err := os.Stat(filepath.Join(run, "bus")); err != nil {
+			return desktopHost{}
+		}
+	}
+	conn, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
+	if err != nil {
+		return desktopHost{}
+	}
+	defer conn.Close()
+	bus := conn.BusObject()
+	owned := func(name string) bool {
+		var ok bool
+		return bus.CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&ok) == nil && ok
+	}
+	var activatable []string
+	_ = bus.CallWithContext(ctx, "org.freedesktop.DBus.ListActivatableNames", 0).Store(&activatable)
+	const notifications = "org.freedesktop.Notifications"
+	return desktopHost{
+		tray:   owned("org.kde.StatusNotifierWatcher"),
+		notify: owned(notifications) || slices.Contains(activatable, notifications),
+	}
+}
+
+// startReminders puts the tray icon up and starts the expiry reminders. It
+// returns at once: the desktop is probed in the background.
+func (u *UI) startReminders() {
+	go func() {
+		ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
+		host := probeDesktop(ctx, u.app)
+		cancel()
+		u.remind(host)
+	}()
+}
+
+// remind starts the reminders and the tray on host and returns the
+// view-model (nil when the desktop offers neither a tray nor
+// notifications). The reminders run until the UI's context is done.
+//
+// Counter mode sends no notifications (the tokens at a counter are passing
+// customers') and keeps the close button's meaning: closing the window quits.
+func (u *UI) remind(host desktopHost) *ReminderVM {
+	if !host.tray && !host.notify {
+		return nil
+	}
+	var notify func(title, body string)
+	if host.notify && !u.deps.Counter {
+		notify = func(title, body string) { u.app.SendNotification(fyne.NewNotification(title, body)) }
+	}
+	var svc ReminderService
+	if u.deps.Account != nil {
+		svc = accountReminders{u.deps.Account}
+	}
+	vm := NewReminderVM(svc, u.deps.Clock, Formatter{Lang: CurrentLang(), Loc: u.deps.Loc}, notify)
+
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	u.VM.Tokens.AddListener(binding.NewDataListener(poke))
+	if acc := u.deps.Account; acc != nil {
+		// a sign-in or sign-out changes which certificates are renewed
+		acc.SignedIn.AddListener(binding.NewDataListener(func() { vm.Invalidate(); poke() }))
+	}
+	if desk, ok := u.app.(desktop.App); ok && host.tray {
+		t := newTray(u.app, desk, u.Win, u.VM, vm, notify)
+		fyne.Do(func() { t.install(!u.deps.Counter) })
+	}
+	go vm.Run(u.ctx, u.VM.listed, changed)
+	return vm
+}
+
+// listed is the last listing, with the dates the reminders need (the
+// Tokens binding holds only formatted text).
+func (vm *TokensVM) listed() []Token {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.raw
+}
+
+// tray is the system tray icon and its menu: show the window, one line per
+// certificate with its badge (marked when it needs renewing), quit. The
+// icon carries a red dot while a certificate needs renewing. All its
+// methods run on the UI goroutine.
+type tray struct {
+	app    fyne.App
+	desk   desktop.App
+	win    fyne.Window
+	tokens *TokensVM
+	rem    *ReminderVM
+	notify func(title, body string) // nil: none
+
+	icon, alert fyne.Resource
+	alerting    bool
+	toldHidden  bool
+}
+
+func newTray(a fyne.App, desk desktop.App, win fyne.Window, tokens *TokensVM, rem *ReminderVM, notify func(title, body string)) *tray {
+	icon := assets.Icon()
+	return &tray{app: a, desk: desk, win: win, tokens: tokens, rem: rem, notify: notify,
+		icon: icon, alert: alertIcon(icon)}
+}
+
+// install puts the tray up; with hideOnClose the window's close button
+// hides the window to the tray instead of quitting.
+func (t *tray) install(hideOnClose bool) {
+	t.desk.SetSystemTrayMenu(t.menu())
+	t.desk.SetSystemTrayIcon(t.icon)
+	if hideOnClose {
+		t.desk.SetSystemTrayWindow(t.win) // a click on the icon shows it
+		t.win.SetCloseIntercept(t.hide)
+	}
+	refresh := binding.NewDataListener(t.refresh)
+	t.tokens.Tokens.AddListener(refresh)
+	t.rem.Due.AddListener(refresh)
+}
+
+// hide hides the window to the tray; the first time it says where it went.
+func (t *tray) hide() {
+	t.win.Hide()
+	if !t.toldHidden && t.notify != nil {
+		t.toldHidden = true
+		t.notify(lang.X("tray.hidden_title", "证书续期助手仍在运行"),
+			lang.X("tray.hidden_body", "窗口已隐藏到系统托盘。证书快到期时会提醒您；点击托盘图标可重新打开，在托盘菜单中选择“退出”可关闭程序。"))
+	}
+}
+
+func (t *tray) refresh() {
+	due, _ := t.rem.Due.Get()
+	t.desk.SetSystemTrayMenu(t.menu())
+	if alerting := len(due) > 0; alerting != t.alerting {
+		t.alerting = alerting
+		if alerting {
+			t.desk.SetSystemTrayIcon(t.alert)
+		} else {
+			t.desk.SetSystemTrayIcon(t.icon)
+		}
+	}
+}
+
+func (t *tray) menu() *fyne.Menu {
+	views, _ := t.tokens.Tokens.Get()
+	due, _ := t.rem.Due.Get()
+	show := fyne.NewMenuItem(lang.X("tray.show", "显示窗口"), func() {
+		t.win.Show()
+		t.win.RequestFocus()
+	})
+	items := []*fyne.MenuItem{show, fyne.NewMenuItemSeparator()}
+	for _, l := range trayLines(views, due) {
+		it := fyne.NewMenuItem(l, nil)
+		it.Disabled = true
+		items = append(items, it)
+	}
+	quit := fyne.NewMenuItem(lang.X("tray.quit", "退出"), t.app.Quit)
+	quit.IsQuit = true
+	items = append(items, fyne.NewMenuItemSeparator(), quit)
+	return fyne.NewMenu(lang.X("app.title", "证书续期助手"), items...)
+}
+
+// trayLines is one line per certificate on the inserted tokens, "⚠ " in
+// front of those that need renewing, at most MaxTrayLines.
+func trayLines(views []TokenView, due []Reminder) []string {
+	if len(views) == 0 {
+		return []string{lang.X("tokens.none", "未检测到 UKey")}
+	}
+	isDue := map[reminderKey]bool{}
+	for _, r := range due {
+		isDue[reminderKey{r.TokenSerial, renewal.NormalizeSerial(r.CertSerial)}] = true
+	}
+	var lines []string
+	total := 0
+	for _, v := range views {
+		for _, c := range v.Certs {
+			total++
+			if len(lines) == MaxTrayLines {
+				continue
+			}
+			status := c.Badge
+			if c.Problem != "" {
+				status = lang.X("tray.unreadable", "无法读取")
+			}
+			l := lang.X("tray.cert_line", "UKey {{.Token}} · {{.Holder}}：{{.Status}}",
+				map[string]any{"Token": v.Serial, "Holder": c.Holder, "Status": status})
+			if isDue[reminderKey{v.Serial, renewal.NormalizeSerial(c.Serial)}] {
+				l = "⚠ " + l
+			}
+			lines = append(lines, l)
+		}
+		if len(v.Certs) == 0 && len(lines) < MaxTrayLines {
+			total++
+			lines = append(lines, lang.X("tray.token_line", "UKey {{.Token}}：{{.Status}}",
+				map[string]any{"Token": v.Serial, "Status": lang.X("tray.no_certs", "没有可用的证书")}))
+		}
+	}
+	if more := total - len(lines); more > 0 {
+		lines = append(lines, lang.XN("tray.more", "另有 {{.Count}} 个证书，请打开窗口查看", more, map[string]any{"Count": more}))
+	}
+	return lines
+}
+
+// alertIcon is icon with a red dot in its top right corner; icon itself if
+// it cannot be decoded.
+func alertIcon(icon fyne.Resource) fyne.Resource {
+	src, err := png.Decode(bytes.NewReader(icon.Content()))
+	if err != nil {
+		return icon
+	}
+	b := src.Bounds()
+	img := image.NewNRGBA(b)
+	draw.Draw(img, b, src, b.Min, draw.Src)
+	size := b.Dx()
+	r := size * 22 / 100
+	red := color.NRGBA{R: 0xe5, G: 0x39, B: 0x35, A: 0xff}
+	white := color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff}
+	ring := r + size/40
+	cx, cy := b.Max.X-ring-1, b.Min.Y+ring
+	for y := cy - ring; y <= cy+ring; y++ {
+		for x := cx - ring; x <= cx+ring; x++ {
+			d := (x-cx)*(x-cx) + (y-cy)*(y-cy)
+			switch {
+			case d <= r*r:
+				img.SetNRGBA(x, y, red)
+			case d <= ring*ring:
+				img.SetNRGBA(x, y, white)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := png.Encode(&out, img); err != nil {
+		return icon
+	}
+	return fyne.NewStaticResource("icon-alert.png", out.Bytes())
+}
