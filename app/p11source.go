@@ -91,18 +91,35 @@ func (s *P11Source) Close() error {
 }
 
 var (
-	_ TokenSource = (*P11Source)(nil)
-	_ PINSource   = (*P11Source)(nil)
+	_ DetailSource = (*P11Source)(nil)
+	_ PINSource    = (*P11Source)(nil)
 )
 
-// List reads every module's tokens and their certificates. A module that
-// fails makes List fail only when no module answered.
+// List reads every module's tokens and their certificates (ListDetails
+// without the details).
 func (s *P11Source) List(ctx context.Context) ([]Token, error) {
+	details, err := s.ListDetails(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Token, len(details))
+	for i, d := range details {
+		out[i] = d.Token
+	}
+	return out, nil
+}
+
+// ListDetails reads every module's tokens, their certificates, which of
+// them have their key pair on the token, and the objects that cannot be
+// read (one damaged object no longer hides the rest of the token). No PIN
+// is used: a key pair is known by its public key object. A module that
+// fails makes it fail only when no module answered.
+func (s *P11Source) ListDetails(ctx context.Context) ([]TokenDetail, error) {
 	mods, err := s.modules()
 	if err != nil {
 		return nil, err
 	}
-	var out []Token
+	var out []TokenDetail
 	seen := map[string]bool{}
 	var errs []error
 	ok := 0
@@ -128,11 +145,11 @@ func (s *P11Source) List(ctx context.Context) ([]Token, error) {
 	return out, nil
 }
 
-func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInfo) Token {
-	t := Token{
+func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInfo) TokenDetail {
+	t := TokenDetail{Token: Token{
 		Serial: ti.Serial, Label: ti.Label, Manufacturer: ti.Manufacturer, Model: ti.Model,
 		PIN: pinState(ti.PIN),
-	}
+	}}
 	if ti.LabelEncoding == "hex" {
 		t.LabelErr = fmt.Errorf("label is neither UTF-8 nor GBK: %s", ti.Label)
 		t.Label = ""
@@ -143,13 +160,17 @@ func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInf
 		return t
 	}
 	defer tok.Close()
-	certs, err := tok.Certificates(ctx)
+	inv, err := tok.Objects(ctx)
 	if err != nil {
 		t.CertsErr = err
 		return t
 	}
-	for _, c := range certs {
+	for _, c := range inv.Certificates {
 		t.Certs = append(t.Certs, certOf(c))
+		t.KeyPair = append(t.KeyPair, c.Info != nil && (c.PrivateKey != nil || c.PublicKey != nil))
+	}
+	for _, d := range inv.Damaged {
+		t.Damaged = append(t.Damaged, DamagedObject{Label: d.Label, Reason: d.Reason, Repairable: d.Remains})
 	}
 	return t
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/token"
+	"github.com/ukeyrenew/ukeyrenew/token/damagetest"
 )
 
 const testPIN = "12345678"
@@ -134,6 +135,75 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 		return len(v) == 1 && v[0].Serial == serial
 	})
 	_ = second
+}
+
+// TestP11SourceShowsDamagedObjects: a real SoftHSM2 token with a
+// certificate whose key pair is on it, a certificate without its key, and a
+// certificate object whose file lost its CKA_CLASS record (every attribute
+// answers CKR_ATTRIBUTE_VALUE_INVALID). The Tokens view-model shows both
+// readable certificates, offers renewal only for the one with its key, and
+// says in one line that one object cannot be read and can be repaired.
+func TestP11SourceShowsDamagedObjects(t *testing.T) {
+	env := softhsmtest.New(t)
+	serial := env.InitToken(t, "UKey-损坏", "87654321", testPIN)
+	m, err := token.OpenModule(env.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	ctx := context.Background()
+	tok, err := m.Open(ctx, serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Login(ctx, []byte(testPIN)); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: []byte{1}, Label: "签名密钥"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(0x51), Subject: pkix.Name{CommonName: "有钥公司", Organization: []string{"有钥公司"}},
+		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: t0.Add(20*24*time.Hour + time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	withKey, err := x509.CreateCertificate(rand.Reader, leaf, leaf, signer.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: withKey, ID: []byte{1}, Label: "签名证书"}); err != nil {
+		t.Fatal(err)
+	}
+	tok.Close()
+	env.ImportCert(t, serial, testPIN, issueCert(t, "无钥公司", t0.AddDate(1, 0, 0)), []byte{2}, "无钥证书")
+	torn := issueCert(t, "撕裂公司", t0.AddDate(1, 0, 0))
+	env.ImportCert(t, serial, testPIN, torn, []byte{3}, "撕裂证书")
+	damagetest.DropClass(t, env.TokenDir, serial, torn)
+
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm, _ := newVM(t, src)
+	if err := vm.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	views := get[[]TokenView](t, vm.Tokens)
+	if len(views) != 1 {
+		t.Fatalf("got %d tokens, want 1", len(views))
+	}
+	v := views[0]
+	if v.Title != "UKey-损坏" || v.CertsProblem != "" || len(v.Certs) != 2 {
+		t.Fatalf("token view: %+v", v)
+	}
+	if c := v.Certs[0]; c.Holder != "有钥公司" || !c.CanRenew || c.Badge != "剩余 20 天" {
+		t.Errorf("the certificate with its key pair: %+v", c)
+	}
+	if c := v.Certs[1]; c.Holder != "无钥公司" || c.CanRenew {
+		t.Errorf("the certificate without its key: %+v", c)
+	}
+	if v.Damaged != "这枚 UKey 上有一个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。" || !v.Repairable {
+		t.Errorf("damaged line %q, repairable %v", v.Damaged, v.Repairable)
+	}
 }
 
 func TestOpenP11SourceWithoutModuleSaysWhy(t *testing.T) {

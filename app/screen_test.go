@@ -17,9 +17,15 @@ import (
 // product's theme, at a fixed size.
 func newUI(t *testing.T, src *fakeSource) *UI {
 	t.Helper()
+	return newUIWith(t, src, src)
+}
+
+// newUIWith is newUI over any token source.
+func newUIWith(t *testing.T, tokens TokenSource, pins PINSource) *UI {
+	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(context.Background(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC})
+	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, Clock: &fakeClock{now: t0}, Loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.Win.Resize(fyne.NewSize(900, 640))
 	return u
@@ -114,6 +120,53 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 	screen = strings.Join(texts(u.Tokens.Object()), "|")
 	if !strings.Contains(screen, "请插入您的 UKey") || strings.Contains(screen, "UKey-Demo") {
 		t.Errorf("after removal the screen shows: %s", screen)
+	}
+}
+
+// TestTokensScreenDamagedObjectAndRenew: the good certificate is a card with
+// a 续期 button that hands the token and the certificate to OnRenew; the
+// damaged object is one line with a 修复 button that hands the token to
+// OnRepair; a certificate without its key pair has no 续期 button.
+func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
+	src := newFakeDetailSource()
+	toks := demoTokens()
+	src.insert(toks[0], "1", 3)
+	src.keyPairs[toks[0].Serial] = []bool{true}
+	src.damaged[toks[0].Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.insert(toks[1], "1", 3) // its certificate has no key pair on the token
+	u := newUIWith(t, src, src)
+	var renewed []string
+	var repaired []string
+	u.Tokens.OnRenew = func(serial string, c CertView) { renewed = append(renewed, serial+" "+c.Serial+" "+c.Holder) }
+	u.Tokens.OnRepair = func(serial string) { repaired = append(repaired, serial) }
+	if err := u.VM.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	for _, want := range []string{"深圳市示例科技有限公司", "[剩余 20 天]|<续期>",
+		"这枚 UKey 上有一个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。|<修复>", "北京示例贸易有限公司 / 李四"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("screen lacks %q:\n%s", want, screen)
+		}
+	}
+	if len(u.Tokens.renewBtn) != 1 || u.Tokens.renewBtn[toks[1].Serial+"/01AB"] != nil {
+		t.Errorf("renew buttons %v, want one: the certificate without its key pair has none", u.Tokens.renewBtn)
+	}
+	b := u.Tokens.renewBtn[toks[0].Serial+"/3F2A9C"]
+	if b == nil {
+		t.Fatal("no renew button for the certificate with its key pair")
+	}
+	test.Tap(b)
+	if len(renewed) != 1 || renewed[0] != "9A1B2C3D4E5F6071 3F2A9C 深圳市示例科技有限公司" {
+		t.Errorf("OnRenew got %q", renewed)
+	}
+	r := u.Tokens.repair[toks[0].Serial]
+	if r == nil || u.Tokens.repair[toks[1].Serial] != nil {
+		t.Fatalf("repair buttons: %v", u.Tokens.repair)
+	}
+	test.Tap(r)
+	if len(repaired) != 1 || repaired[0] != toks[0].Serial {
+		t.Errorf("OnRepair got %q", repaired)
 	}
 }
 

@@ -19,6 +19,14 @@ import (
 // everything it shows comes from a TokensVM through bindings, and it rebuilds
 // the token cards on the UI goroutine when the list changes.
 type TokensScreen struct {
+	// OnRenew is called (on the UI goroutine) when the clerk taps 续期 on a
+	// certificate: serial is the token's, cert the certificate's row. The
+	// button shows only for certificates whose key pair is on the token.
+	OnRenew func(serial string, cert CertView)
+	// OnRepair is called (on the UI goroutine) when the clerk taps 修复 on
+	// a token with damaged objects that token.Recover removes.
+	OnRepair func(serial string)
+
 	vm       *TokensVM
 	ctx      context.Context
 	onPIN    func(serial string)
@@ -29,13 +37,16 @@ type TokensScreen struct {
 	problem  *widget.Label
 	refresh  *widget.Button
 	pinBtns  map[string]*widget.Button // by token serial, for tests
+	renewBtn map[string]*widget.Button // by token serial + "/" + certificate serial, for tests
+	repair   map[string]*widget.Button // by token serial, for tests
 	rendered []TokenView
 }
 
 // NewTokensScreen builds the screen. onPIN is called (on the UI goroutine)
 // when the clerk asks to check the PIN of the token with that serial.
 func NewTokensScreen(ctx context.Context, vm *TokensVM, onPIN func(serial string)) *TokensScreen {
-	s := &TokensScreen{vm: vm, ctx: ctx, onPIN: onPIN, pinBtns: map[string]*widget.Button{}}
+	s := &TokensScreen{vm: vm, ctx: ctx, onPIN: onPIN, pinBtns: map[string]*widget.Button{},
+		renewBtn: map[string]*widget.Button{}, repair: map[string]*widget.Button{}}
 	s.makeUI()
 	return s
 }
@@ -115,6 +126,8 @@ func (s *TokensScreen) tokensChanged() {
 		s.scroll.Show()
 	}
 	s.pinBtns = map[string]*widget.Button{}
+	s.renewBtn = map[string]*widget.Button{}
+	s.repair = map[string]*widget.Button{}
 	objs := make([]fyne.CanvasObject, 0, len(views))
 	for _, v := range views {
 		objs = append(objs, s.tokenCard(v))
@@ -127,8 +140,10 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameSubHeadingText
 	title.Importance = widget.HighImportance
+	var titleRow fyne.CanvasObject = title
 	if v.LabelProblem {
 		title.Importance = widget.WarningImportance
+		titleRow = container.NewHBox(title, container.NewCenter(newBadge(v.LabelNote, LevelWarning)))
 	}
 	sub := lang.X("token.serial", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": v.Serial})
 	if v.Device != "" {
@@ -143,7 +158,7 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 		}
 	})
 	s.pinBtns[v.Serial] = pin
-	head := container.NewBorder(nil, nil, nil, container.NewVBox(pin), container.NewVBox(title, subtitle))
+	head := container.NewBorder(nil, nil, nil, container.NewVBox(pin), container.NewVBox(titleRow, subtitle))
 
 	body := container.NewVBox(head)
 	if v.PINNote != "" {
@@ -159,7 +174,11 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 	}
 	for _, c := range v.Certs {
 		body.Add(widget.NewSeparator())
-		body.Add(certBlock(c))
+		body.Add(s.certBlock(v.Serial, c))
+	}
+	if v.Damaged != "" {
+		body.Add(widget.NewSeparator())
+		body.Add(s.damagedRow(v))
 	}
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
 	bg.CornerRadius = theme.InputRadiusSize()
@@ -168,7 +187,28 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 	return container.NewPadded(container.NewStack(bg, container.NewPadded(body)))
 }
 
-func certBlock(c CertView) fyne.CanvasObject {
+// damagedRow is the one line about objects that cannot be read, with the
+// repair button when repairing removes them.
+func (s *TokensScreen) damagedRow(v TokenView) fyne.CanvasObject {
+	line := widget.NewLabel(v.Damaged)
+	line.Wrapping = fyne.TextWrapWord
+	line.Importance = widget.WarningImportance
+	icon := widget.NewIcon(theme.WarningIcon())
+	var right fyne.CanvasObject
+	if v.Repairable {
+		serial := v.Serial
+		b := widget.NewButtonWithIcon(lang.X("token.repair", "修复"), theme.MediaReplayIcon(), func() {
+			if s.OnRepair != nil {
+				s.OnRepair(serial)
+			}
+		})
+		s.repair[serial] = b
+		right = container.NewCenter(b)
+	}
+	return container.NewBorder(nil, nil, container.NewCenter(icon), right, line)
+}
+
+func (s *TokensScreen) certBlock(serial string, c CertView) fyne.CanvasObject {
 	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{})
 	holder.Truncation = fyne.TextTruncateEllipsis
 	holder.SizeName = theme.SizeNameSubHeadingText
@@ -178,7 +218,18 @@ func certBlock(c CertView) fyne.CanvasObject {
 		p.Importance = widget.DangerImportance
 		return container.NewVBox(holder, p)
 	}
-	top := container.NewBorder(nil, nil, nil, container.NewCenter(newBadge(c.Badge, c.Level)), holder)
+	trailing := container.NewHBox(container.NewCenter(newBadge(c.Badge, c.Level)))
+	if c.CanRenew {
+		b := widget.NewButtonWithIcon(lang.X("cert.renew", "续期"), theme.DocumentCreateIcon(), func() {
+			if s.OnRenew != nil {
+				s.OnRenew(serial, c)
+			}
+		})
+		b.Importance = widget.HighImportance
+		s.renewBtn[serial+"/"+c.Serial] = b
+		trailing.Add(b)
+	}
+	top := container.NewBorder(nil, nil, nil, trailing, holder)
 	field := func(name, value string) []fyne.CanvasObject {
 		k := widget.NewLabel(name)
 		k.Importance = widget.LowImportance

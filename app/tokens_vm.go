@@ -17,14 +17,22 @@ import (
 // the interface language.
 type TokenView struct {
 	Serial       string
-	Title        string // the label, or words saying it cannot be read
+	Title        string // the label, or the serial when the label cannot be read
 	LabelProblem bool
+	LabelNote    string // "" unless the label cannot be read
 	Device       string // manufacturer and model
 	PIN          PINState
 	PINNote      string // "" when the PIN state needs no remark
 	PINLevel     Level
-	Certs        []CertView
-	CertsProblem string // "" unless the inventory failed
+	Certs        []CertView // the certificates that read
+	CertsProblem string     // "" unless the inventory failed, or there is no certificate
+	// Damaged is "" or one plain line about the objects on the token that
+	// cannot be read (unreadable objects, certificates that do not parse):
+	// the certificates in Certs are not affected.
+	Damaged string
+	// Repairable: repairing the token (token.Recover) removes at least one
+	// of the damaged objects, so the screen offers it.
+	Repairable bool
 }
 
 // CertView is one certificate ready to show.
@@ -38,6 +46,40 @@ type CertView struct {
 	Level    Level
 	Problem  string // "" unless the certificate could not be read
 	ObjLabel string
+	// CanRenew: the certificate's key pair is on the token (TokenDetail.KeyPair),
+	// so a renewal can prove possession with it and write the result here.
+	CanRenew bool
+}
+
+// TokenDetail is a Token with what only a full read of the token's objects
+// tells: which certificates have their key pair on the token, and which
+// objects cannot be read at all.
+type TokenDetail struct {
+	Token
+	// KeyPair[i] reports whether Certs[i] has its key pair on the token:
+	// its private key, or, as private keys stay hidden until a PIN is
+	// given, a public key object that matches it.
+	KeyPair []bool
+	// Damaged are the objects that cannot be read; Certs holds the rest.
+	Damaged []DamagedObject
+}
+
+// DamagedObject is one object on a token that cannot be read.
+type DamagedObject struct {
+	Label  string // "" when not even the label reads
+	Reason string // the module's answer
+	// Repairable: token.Recover removes it (what an interrupted write
+	// left behind); otherwise it may be the vendor's and stays.
+	Repairable bool
+}
+
+// DetailSource is a TokenSource that also reads key pairs and damaged
+// objects (P11Source does). With a plain TokenSource the Tokens screen
+// offers no renew button (it cannot know a certificate has its key) and
+// reports only certificates that do not parse as damaged.
+type DetailSource interface {
+	TokenSource
+	ListDetails(ctx context.Context) ([]TokenDetail, error)
 }
 
 // RecomputeEvery is how often Run re-derives the days-left badges from the
@@ -63,9 +105,10 @@ type TokensVM struct {
 	// list stays on screen meanwhile.
 	Problem binding.String
 
-	listMu       sync.Mutex // one List at a time
-	mu           sync.Mutex // guards raw and the problems
-	raw          []Token
+	listMu       sync.Mutex    // one List at a time
+	mu           sync.Mutex    // guards raw, details and the problems
+	raw          []Token       // the last listing
+	details      []TokenDetail // the same, with key pairs and damaged objects
 	listProblem  string
 	watchProblem string
 	watchRetry   time.Duration
@@ -162,7 +205,7 @@ func (vm *TokensVM) clearWatchProblem() {
 func (vm *TokensVM) Reload(ctx context.Context) error {
 	vm.listMu.Lock()
 	defer vm.listMu.Unlock()
-	toks, err := vm.src.List(ctx)
+	toks, err := vm.list(ctx)
 	if err != nil {
 		msg := lang.X("tokens.list_failed",
 			"无法读取 UKey：{{.Err}}。请确认 UKey 驱动已安装，然后重新插入 UKey。", map[string]any{"Err": err})
@@ -174,14 +217,34 @@ func (vm *TokensVM) Reload(ctx context.Context) error {
 		_ = vm.Searching.Set(false)
 		return fmt.Errorf("list tokens: %w", err)
 	}
+	raw := make([]Token, len(toks))
+	for i, t := range toks {
+		raw[i] = t.Token
+	}
 	vm.mu.Lock()
-	vm.raw = toks
+	vm.raw, vm.details = raw, toks
 	vm.mu.Unlock()
 	none := ""
 	vm.setProblems(&none, "")
 	vm.Recompute()
 	_ = vm.Searching.Set(false)
 	return nil
+}
+
+// list reads the tokens, with their details when the source has them.
+func (vm *TokensVM) list(ctx context.Context) ([]TokenDetail, error) {
+	if ds, ok := vm.src.(DetailSource); ok {
+		return ds.ListDetails(ctx)
+	}
+	toks, err := vm.src.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TokenDetail, len(toks))
+	for i, t := range toks {
+		out[i] = TokenDetail{Token: t}
+	}
+	return out, nil
 }
 
 // setProblems replaces the listing problem (when list is not nil) and sets
@@ -203,7 +266,7 @@ func (vm *TokensVM) setProblems(list *string, watch string) {
 // Recompute re-derives what is shown from the last listing and the clock.
 func (vm *TokensVM) Recompute() {
 	vm.mu.Lock()
-	raw := vm.raw
+	raw := vm.details
 	vm.mu.Unlock()
 	now := vm.clock.Now()
 	views := make([]TokenView, 0, len(raw))
@@ -219,37 +282,59 @@ func (vm *TokensVM) Recompute() {
 	}
 }
 
-func (vm *TokensVM) view(now time.Time, t Token) TokenView {
+func (vm *TokensVM) view(now time.Time, t TokenDetail) TokenView {
 	v := TokenView{Serial: t.Serial, Title: strings.TrimSpace(t.Label), PIN: t.PIN}
 	if t.LabelErr != nil || v.Title == "" {
+		// The serial identifies the token anyway (labels are not unique).
 		v.LabelProblem = true
-		v.Title = lang.X("token.label_unreadable", "名称无法读取")
+		v.Title = "UKey " + t.Serial
+		v.LabelNote = lang.X("token.label_unreadable", "名称无法读取")
 	}
 	v.Device = strings.TrimSpace(strings.TrimSpace(t.Manufacturer) + " " + strings.TrimSpace(t.Model))
 	v.PINNote, v.PINLevel = PINNote(t.PIN)
-	if t.CertsErr != nil {
+	damaged := len(t.Damaged)
+	for _, d := range t.Damaged {
+		v.Repairable = v.Repairable || d.Repairable
+	}
+	for i, c := range t.Certs {
+		if c.Err != nil {
+			damaged++ // a certificate whose value does not parse
+			continue
+		}
+		cv := vm.certView(now, c)
+		cv.CanRenew = i < len(t.KeyPair) && t.KeyPair[i]
+		v.Certs = append(v.Certs, cv)
+	}
+	v.Damaged = damagedLine(damaged, v.Repairable)
+	switch {
+	case t.CertsErr != nil:
 		v.CertsProblem = lang.X("token.certs_unreadable",
 			"无法读取这个 UKey 上的证书：{{.Err}}。请拔出后重新插入；如仍不行，请联系发证机构。", map[string]any{"Err": t.CertsErr})
-	} else if len(t.Certs) == 0 {
+	case len(v.Certs) == 0 && damaged == 0:
 		v.CertsProblem = lang.X("token.no_certs", "这个 UKey 上没有证书。")
-	}
-	for _, c := range t.Certs {
-		v.Certs = append(v.Certs, vm.certView(now, c))
 	}
 	return v
 }
 
+// damagedLine is the one line about n objects that cannot be read.
+func damagedLine(n int, repairable bool) string {
+	switch {
+	case n == 0:
+		return ""
+	case n == 1 && repairable:
+		return lang.X("token.damaged_one", "这枚 UKey 上有一个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。")
+	case n == 1:
+		return lang.X("token.damaged_one_ca", "这枚 UKey 上有一个对象无法读取，其余证书不受影响；请联系证书机构。")
+	case repairable:
+		return lang.X("token.damaged_many", "这枚 UKey 上有 {{.Count}} 个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。",
+			map[string]any{"Count": n})
+	}
+	return lang.X("token.damaged_many_ca", "这枚 UKey 上有 {{.Count}} 个对象无法读取，其余证书不受影响；请联系证书机构。",
+		map[string]any{"Count": n})
+}
+
 func (vm *TokensVM) certView(now time.Time, c Cert) CertView {
 	cv := CertView{ObjLabel: c.Label}
-	if c.Err != nil {
-		cv.Holder = c.Label
-		if cv.Holder == "" {
-			cv.Holder = lang.X("cert.unnamed", "证书")
-		}
-		cv.Problem = lang.X("cert.unreadable", "这个证书无法读取：{{.Err}}", map[string]any{"Err": c.Err})
-		cv.Level = LevelError
-		return cv
-	}
 	cv.Holder, cv.Serial, cv.Issuer, cv.KeyType = c.Holder, c.Serial, c.Issuer, c.KeyType
 	cv.ValidTo = vm.f.Date(c.NotAfter)
 	cv.Badge, cv.Level = vm.f.Lifetime(now, c.NotBefore, c.NotAfter)

@@ -121,17 +121,19 @@ func TestTokensVMUnreadableTokenDoesNotHideOthers(t *testing.T) {
 		by[v.Serial] = v
 	}
 	bad := by["BAD0000000000001"]
-	if !bad.LabelProblem || bad.Title != "名称无法读取" || !strings.Contains(bad.CertsProblem, "device error") || len(bad.Certs) != 0 {
+	if !bad.LabelProblem || bad.Title != "UKey BAD0000000000001" || bad.LabelNote != "名称无法读取" ||
+		!strings.Contains(bad.CertsProblem, "device error") || len(bad.Certs) != 0 || bad.Damaged != "" {
 		t.Errorf("unreadable token: %+v", bad)
 	}
 	blank := by["BAD0000000000002"]
-	if !blank.LabelProblem || len(blank.Certs) != 2 {
+	if !blank.LabelProblem || blank.Title != "UKey BAD0000000000002" || len(blank.Certs) != 1 {
 		t.Fatalf("blank label token: %+v", blank)
 	}
-	if c := blank.Certs[0]; c.Holder != "旧证书" || !strings.Contains(c.Problem, "malformed") || c.Level != LevelError {
-		t.Errorf("unreadable certificate: %+v", c)
+	// The certificate that does not parse is one plain line, not a card.
+	if blank.Damaged != "这枚 UKey 上有一个对象无法读取，其余证书不受影响；请联系证书机构。" || blank.Repairable || blank.CertsProblem != "" {
+		t.Errorf("unparsable certificate: damaged %q repairable %v problem %q", blank.Damaged, blank.Repairable, blank.CertsProblem)
 	}
-	if c := blank.Certs[1]; c.Problem != "" || c.Badge != "剩余 20 天" {
+	if c := blank.Certs[0]; c.Problem != "" || c.Badge != "剩余 20 天" || c.Holder != "深圳市示例科技有限公司" {
 		t.Errorf("the readable certificate beside it: %+v", c)
 	}
 	if by["EMPTY00000000003"].CertsProblem != "这个 UKey 上没有证书。" {
@@ -255,5 +257,85 @@ func TestTokensVMNoDriverSaysInstallIt(t *testing.T) {
 	p := get[string](t, vm.Problem)
 	if !strings.Contains(p, "未找到 UKey 驱动") || !strings.Contains(p, "重新打开本程序") || !strings.Contains(p, "libeps2003csp11.so") {
 		t.Errorf("problem %q should say to install the driver and name the file tried", p)
+	}
+}
+
+// fakeDetailSource is a fakeSource that also reports key pairs and damaged
+// objects (a DetailSource), for view-model and screen tests; the real
+// P11Source reads them from SoftHSM2 in p11source_test.go.
+type fakeDetailSource struct {
+	*fakeSource
+	keyPairs map[string][]bool          // by token serial, parallel to Certs
+	damaged  map[string][]DamagedObject // by token serial
+}
+
+func newFakeDetailSource() *fakeDetailSource {
+	return &fakeDetailSource{fakeSource: newFakeSource(), keyPairs: map[string][]bool{}, damaged: map[string][]DamagedObject{}}
+}
+
+func (f *fakeDetailSource) ListDetails(ctx context.Context) ([]TokenDetail, error) {
+	toks, err := f.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]TokenDetail, len(toks))
+	for i, t := range toks {
+		out[i] = TokenDetail{Token: t, KeyPair: f.keyPairs[t.Serial], Damaged: f.damaged[t.Serial]}
+	}
+	return out, nil
+}
+
+// TestTokensVMDamagedObjectsAndRenew: a token with a good certificate and
+// one damaged object shows the certificate and one plain line; the line
+// offers the repair only when repairing removes the object; the renew
+// button is offered only for a certificate whose key pair is on the token.
+func TestTokensVMDamagedObjectsAndRenew(t *testing.T) {
+	src := newFakeDetailSource()
+	toks := demoTokens()
+	src.insert(toks[0], "1", 3)
+	src.keyPairs[toks[0].Serial] = []bool{true}
+	src.damaged[toks[0].Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	two := toks[1]
+	two.Certs = append(two.Certs, Cert{Label: "坏证书", Err: errors.New("x509: malformed certificate")})
+	src.insert(two, "1", 3)
+	src.keyPairs[two.Serial] = []bool{false, false}
+	src.damaged[two.Serial] = []DamagedObject{{Label: "vendor", Reason: "CKR_FUNCTION_FAILED"}}
+	src.insert(Token{Serial: "5E7A1000000000FF", Label: "a3f1c2", LabelErr: errors.New("label is neither UTF-8 nor GBK"),
+		Certs: toks[0].Certs}, "1", 3)
+	vm, _ := newVM(t, src)
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]TokenView{}
+	for _, v := range get[[]TokenView](t, vm.Tokens) {
+		by[v.Serial] = v
+	}
+	one := by[toks[0].Serial]
+	if len(one.Certs) != 1 || !one.Certs[0].CanRenew || one.Certs[0].Badge != "剩余 20 天" || one.CertsProblem != "" {
+		t.Errorf("the good certificate: %+v", one)
+	}
+	if one.Damaged != "这枚 UKey 上有一个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。" || !one.Repairable {
+		t.Errorf("one repairable damaged object: %q repairable %v", one.Damaged, one.Repairable)
+	}
+	second := by[two.Serial]
+	if len(second.Certs) != 1 || second.Certs[0].CanRenew {
+		t.Errorf("a certificate without its key pair offers renewal: %+v", second.Certs)
+	}
+	if second.Damaged != "这枚 UKey 上有 2 个对象无法读取，其余证书不受影响；请联系证书机构。" || second.Repairable {
+		t.Errorf("two damaged objects, none repairable: %q repairable %v", second.Damaged, second.Repairable)
+	}
+	noLabel := by["5E7A1000000000FF"]
+	if noLabel.Title != "UKey 5E7A1000000000FF" || !noLabel.LabelProblem || noLabel.LabelNote != "名称无法读取" || len(noLabel.Certs) != 1 || noLabel.Certs[0].CanRenew {
+		t.Errorf("a label that does not decode: %+v", noLabel)
+	}
+
+	useLang(t, "en_GB.UTF-8")
+	vm.Recompute()
+	for _, v := range get[[]TokenView](t, vm.Tokens) {
+		if v.Serial == toks[0].Serial && v.Damaged != "One object on this UKey cannot be read; the other certificates are not affected. You can run “Repair” or contact your certificate authority." {
+			t.Errorf("in English: %q", v.Damaged)
+		}
 	}
 }
