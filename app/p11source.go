@@ -112,8 +112,10 @@ func (s *P11Source) List(ctx context.Context) ([]Token, error) {
 // ListDetails reads every module's tokens, their certificates, which of
 // them have their key pair on the token, and the objects that cannot be
 // read (one damaged object no longer hides the rest of the token). No PIN
-// is used: a key pair is known by its public key object. A module that
-// fails makes it fail only when no module answered.
+// is used: a key pair is known by its public key object; on a token that
+// shows no key object without a PIN, every holder's certificate counts as
+// having its pair. A module that fails makes it fail only when no module
+// answered.
 func (s *P11Source) ListDetails(ctx context.Context) ([]TokenDetail, error) {
 	mods, err := s.modules()
 	if err != nil {
@@ -165,9 +167,14 @@ func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInf
 		t.CertsErr = err
 		return t
 	}
+	// Without a PIN a token shows its public key objects, if it keeps
+	// any; one that shows no key object at all cannot tell which
+	// certificate has its pair, and a holder's certificate (not a CA's)
+	// is then taken to have it: the write step logs in and checks.
+	blind := !inv.LoggedIn && len(inv.PrivateKeys) == 0 && len(inv.PublicKeys) == 0
 	for _, c := range inv.Certificates {
 		t.Certs = append(t.Certs, certOf(c))
-		t.KeyPair = append(t.KeyPair, c.Info != nil && (c.PrivateKey != nil || c.PublicKey != nil))
+		t.KeyPair = append(t.KeyPair, c.Info != nil && (c.PrivateKey != nil || c.PublicKey != nil || (blind && !c.Info.IsCA)))
 	}
 	for _, d := range inv.Damaged {
 		t.Damaged = append(t.Damaged, DamagedObject{Label: d.Label, Reason: d.Reason, Repairable: d.Remains})

@@ -71,8 +71,10 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 		t.Fatalf("got %d tokens, want 1", len(views))
 	}
 	v := views[0]
+	// The token shows no key object without a PIN: the holder's
+	// certificate counts as having its key pair (CanRenew).
 	want := CertView{Holder: "深圳市测试科技有限公司", Serial: "3F2A9C", Issuer: "测试CA", ValidTo: "2026年12月13日",
-		KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: LevelWarning, ObjLabel: "签名证书"}
+		KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: LevelWarning, ObjLabel: "签名证书", CanRenew: true}
 	if v.Serial != serial || v.Title != "UKey-测试" || len(v.Certs) != 1 || v.Certs[0] != want || v.CertsProblem != "" {
 		t.Fatalf("token view:\n got %+v\nwant serial %s, cert %+v", v, serial, want)
 	}

@@ -58,7 +58,10 @@ type TokenDetail struct {
 	Token
 	// KeyPair[i] reports whether Certs[i] has its key pair on the token:
 	// its private key, or, as private keys stay hidden until a PIN is
-	// given, a public key object that matches it.
+	// given, a public key object that matches it. A token that shows no
+	// key object at all without a PIN cannot tell; its holder
+	// certificates (not CA certificates) then count as having their pair,
+	// and the write step, which logs in, has the last word.
 	KeyPair []bool
 	// Damaged are the objects that cannot be read; Certs holds the rest.
 	Damaged []DamagedObject
