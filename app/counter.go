@@ -36,8 +36,10 @@ import (
 //   - It is refused, with a sentence, while a certificate is being written
 //     to a UKey: a write is never interrupted.
 //   - The same wipe runs by itself after IdleAfter without input, with
-//     "signed out after inactivity" on the fresh screen; the bar counts
-//     down the last IdleWarnBefore. It is postponed (and the bar says
+//     "signed out after inactivity" on the fresh screen, when there is
+//     something to wipe (a session, typing, a dialog: a pointer passing
+//     over an empty counter is not a customer); the bar counts down the
+//     last IdleWarnBefore (half of a shorter IdleAfter). It is postponed (and the bar says
 //     why) while a write runs or while a live payment code waits to be
 //     paid: the customer is then busy with the UKey or the phone, not with
 //     the PC. Idle time counts again from when that ends.
@@ -63,6 +65,7 @@ type counter struct {
 	next   *widget.Button
 
 	print   inputPrint
+	typed   bool               // the focus moved or an entry changed since the last wipe
 	refused bool               // next customer was refused during a write
 	cancel  context.CancelFunc // ends the current customer's goroutines
 	dir     string             // the current customer's folder
@@ -78,6 +81,10 @@ var ErrNotCounter = errors.New("not in counter mode")
 // MaxOverlays is the most dialogs the next customer closes (there are
 // never more than a few).
 const MaxOverlays = 64
+
+// CounterBarHeight is what the Counter menu and the counter bar add to the
+// window's height, so the navigation rail still shows every screen.
+const CounterBarHeight = 80
 
 // SignOutTimeout bounds telling the service that a customer's session ended.
 const SignOutTimeout = 10 * time.Second
@@ -247,8 +254,8 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 		banner += " " + lang.X("counter.files_left", "有文件未能删除（{{.Err}}），将在切换下一位客户或退出时再试。", map[string]any{"Err": err})
 		level = widget.WarningImportance
 	}
-	c.idle.reset()
-	c.refused = false
+	c.idle.touch()
+	c.typed, c.refused = false, false
 	c.print = printOf(cv)
 	c.say(c.notice, "", widget.MediumImportance)
 	c.say(c.banner, banner, level)
@@ -318,6 +325,10 @@ func (u *UI) Close() error {
 	return nil
 }
 
+// warnAt is the idle time from which the bar counts down: IdleWarnBefore
+// before the sign-out, or half way for a short IdleAfter.
+func (c *counter) warnAt() time.Duration { return c.after - min(IdleWarnBefore, c.after/2) }
+
 // checkIdle runs every IdleCheckEvery on the UI goroutine: it counts a
 // change of the focused field as input, postpones the idle sign-out while
 // a write or a payment runs, counts down its last IdleWarnBefore, and
@@ -330,8 +341,9 @@ func (u *UI) checkIdle() {
 	if p := printOf(u.Win.Canvas()); p != c.print {
 		c.print = p
 		c.idle.touch()
+		c.typed = true
 	}
-	sinceInput, touched := c.idle.idle()
+	sinceInput := c.idle.idle()
 	writing, paying := u.writing(), u.paying()
 	if writing || paying {
 		c.idle.hold()
@@ -339,21 +351,23 @@ func (u *UI) checkIdle() {
 	if !writing {
 		c.refused = false
 	}
-	idle, _ := c.idle.idle()
+	idle := c.idle.idle()
+	// Something to wipe: a session, typing, or a dialog. A pointer moving
+	// over an empty counter is not a customer.
 	acc := u.Account()
-	customer := touched || (acc != nil && acc.Client().SignedIn())
+	customer := c.typed || u.Win.Canvas().Overlays().Top() != nil || (acc != nil && acc.Client().SignedIn())
 	switch {
 	case writing && c.refused:
 		// the refusal stays up until the write ends
-	case writing && sinceInput >= c.after-IdleWarnBefore:
+	case writing && sinceInput >= c.warnAt():
 		c.say(c.notice, lang.X("counter.held_write", "正在把证书写入 UKey：写入完成前不会因无操作退出登录。"), widget.WarningImportance)
-	case paying && sinceInput >= c.after-IdleWarnBefore:
+	case paying && sinceInput >= c.warnAt():
 		c.say(c.notice, lang.X("counter.held_pay", "正在等待客户支付：二维码有效期内不会因无操作退出登录。"), widget.WarningImportance)
 	case writing || paying || !customer:
 		c.say(c.notice, "", widget.MediumImportance)
 	case idle >= c.after:
 		u.wipe(lang.X("counter.idle_out", "因长时间无操作已退出登录，上一位客户的信息已全部清除。"), widget.WarningImportance)
-	case idle >= c.after-IdleWarnBefore:
+	case idle >= c.warnAt():
 		secs := int((c.after - idle + time.Second - 1) / time.Second)
 		c.say(c.notice, lang.X("counter.idle_warn", "{{.Secs}} 秒后将因无操作自动退出登录；移动鼠标或按任意键可继续。", map[string]any{"Secs": secs}),
 			widget.WarningImportance)

@@ -33,9 +33,8 @@ const (
 type idleWatch struct {
 	clock Clock
 
-	mu      sync.Mutex
-	last    time.Time // last input, or the end of the last hold
-	touched bool      // input since the last wipe
+	mu   sync.Mutex
+	last time.Time // last input, or the end of the last hold
 }
 
 func newIdleWatch(c Clock) *idleWatch { return &idleWatch{clock: c, last: c.Now()} }
@@ -43,7 +42,7 @@ func newIdleWatch(c Clock) *idleWatch { return &idleWatch{clock: c, last: c.Now(
 // touch records input.
 func (w *idleWatch) touch() {
 	w.mu.Lock()
-	w.last, w.touched = w.clock.Now(), true
+	w.last = w.clock.Now()
 	w.mu.Unlock()
 }
 
@@ -55,19 +54,11 @@ func (w *idleWatch) hold() {
 	w.mu.Unlock()
 }
 
-// reset starts a fresh customer: no input yet.
-func (w *idleWatch) reset() {
-	w.mu.Lock()
-	w.last, w.touched = w.clock.Now(), false
-	w.mu.Unlock()
-}
-
-// idle is how long nothing happened, and whether anyone touched the window
-// since the last wipe.
-func (w *idleWatch) idle() (time.Duration, bool) {
+// idle is how long nothing happened.
+func (w *idleWatch) idle() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return max(w.clock.Now().Sub(w.last), 0), w.touched
+	return max(w.clock.Now().Sub(w.last), 0)
 }
 
 // activitySensor wraps the window's content and reports the pointer input

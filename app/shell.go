@@ -114,7 +114,11 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 	} else {
 		u.Win.SetContent(u.Nav)
 	}
-	u.Win.Resize(fyne.NewSize(960, 680))
+	size := fyne.NewSize(960, 680)
+	if u.counter != nil {
+		size.Height += CounterBarHeight // the menu and the counter bar over the rail
+	}
+	u.Win.Resize(size)
 	return u
 }
 
