@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -102,10 +106,15 @@ func newCounter(u *UI) *counter {
 	if c.root == "" {
 		c.root = os.TempDir()
 	}
+	var staleErr error
+	c.left, staleErr = removeStale(c.root)
 	mode := widget.NewLabelWithStyle(lang.X("app.counter_mode", "柜台模式"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	c.banner = widget.NewLabel("")
 	c.banner.Wrapping = fyne.TextWrapWord
 	c.hint()
+	if staleErr != nil {
+		c.say(c.banner, lang.X("counter.files_left", "有文件未能删除（{{.Err}}），将在切换下一位客户或退出时再试。", map[string]any{"Err": staleErr}), widget.WarningImportance)
+	}
 	c.notice = widget.NewLabel("")
 	c.notice.Wrapping = fyne.TextWrapWord
 	c.notice.Hide()
@@ -128,15 +137,59 @@ func (c *counter) wrap(nav fyne.CanvasObject) fyne.CanvasObject {
 	return newActivitySensor(container.NewBorder(c.bar, nil, nil, nil, nav), c.idle.touch)
 }
 
+// counterDirPrefix starts the name of a customer's folder, followed by the
+// process id of the window that made it.
+const counterDirPrefix = "ukeyrenew-counter-"
+
+// removeStale removes the customers' folders that a counter window which
+// has since died (a crash, a power cut) left in root. A folder whose
+// window still runs, or whose name does not say which one made it, stays.
+// Those it cannot remove are returned, to be tried again.
+func removeStale(root string) ([]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(root, counterDirPrefix+"*-*"))
+	if err != nil {
+		return nil, fmt.Errorf("look for stale counter folders: %w", err)
+	}
+	var left []string
+	var errs []error
+	for _, d := range dirs {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), counterDirPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+			left = append(left, d)
+		}
+	}
+	return left, errors.Join(errs...)
+}
+
+// processAlive says whether process pid runs (a reused pid counts as
+// running: the folder then waits for another start).
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false // Windows: no such process
+	}
+	defer p.Release()
+	if runtime.GOOS == "windows" {
+		return true
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)
+}
+
 // begin starts a customer: the context of their journey and their folder.
 func (c *counter) begin() (context.Context, string) {
 	ctx, cancel := context.WithCancel(c.u.ctx)
 	c.cancel = cancel
-	dir, err := os.MkdirTemp(c.root, "ukeyrenew-counter-*")
+	dir, err := os.MkdirTemp(c.root, fmt.Sprintf("%s%d-*", counterDirPrefix, os.Getpid()))
 	if err != nil {
 		// Downloads then fail with a message rather than land where the
 		// next customer's wipe would not find them.
-		dir = filepath.Join(c.root, "ukeyrenew-counter-unavailable")
+		dir = filepath.Join(c.root, counterDirPrefix+"unavailable")
 		c.say(c.banner, lang.X("counter.no_dir", "无法创建本位客户的临时文件夹（{{.Err}}）：申请表将无法下载。", map[string]any{"Err": err}), widget.DangerImportance)
 	}
 	c.dir = dir

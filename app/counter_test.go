@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -429,5 +432,92 @@ func TestCounterInputPrintSeesTypingNotThePIN(t *testing.T) {
 	}
 	if entryOf(widget.NewButton("", nil)) != nil {
 		t.Fatal("a button taken for an entry")
+	}
+}
+
+// A counter window that died left a customer's folder: the next start
+// removes it, and only it.
+func TestCounterStartRemovesADeadWindowsFolders(t *testing.T) {
+	root := t.TempDir()
+	gone := exec.Command(os.Args[0], "-test.run=^$")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(root, fmt.Sprintf("%s%d-123", counterDirPrefix, gone.Process.Pid))
+	alive := filepath.Join(root, fmt.Sprintf("%s%d-456", counterDirPrefix, os.Getppid()))
+	other := filepath.Join(root, counterDirPrefix+"notapid-789")
+	for _, d := range []string{dead, alive, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "ukeyrenew-form-1.pdf"), []byte("%PDF-"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newSvcEnv(t)
+	counterUI(t, e, Deps{Counter: true, CounterDir: root})
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the dead window's folder: %v", err)
+	}
+	for _, d := range []string{alive, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+	}
+}
+
+// benchUI is a counter window whose account points at a closed port: a
+// next customer of nobody signed in never calls the service.
+func benchUI(tb testing.TB) *UI {
+	a := test.NewTempApp(tb)
+	a.Settings().SetTheme(apptheme.New())
+	acc, err := NewAccount("http://127.0.0.1:9", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	src := newFakeSource()
+	src.insert(demoTokens()[0], "123456", 10)
+	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
+		Counter: true, Account: acc, CounterDir: tb.TempDir()})
+	u.Win.Resize(fyne.NewSize(960, 760))
+	return u
+}
+
+// Many customers leave no goroutine behind: each journey's end with its
+// context.
+func TestCounterNextCustomerLeavesNoGoroutines(t *testing.T) {
+	u := benchUI(t)
+	next := func() {
+		var done <-chan error
+		var err error
+		fyne.DoAndWait(func() { done, err = u.NextCustomer() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+	next()
+	time.Sleep(50 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for range 20 {
+		next()
+	}
+	eventually(t, "the old journeys' goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
+}
+
+// BenchmarkCounterNextCustomer is the time the UI goroutine spends on a
+// next customer (closing, rebuilding and laying out the screens; the old
+// session's sign-out runs afterwards in the background):
+//
+//	CGO_ENABLED=0 go test ./app/ -run '^$' -bench CounterNextCustomer -benchtime 200x
+func BenchmarkCounterNextCustomer(b *testing.B) {
+	u := benchUI(b)
+	for b.Loop() {
+		fyne.DoAndWait(func() {
+			if _, err := u.NextCustomer(); err != nil {
+				b.Fatal(err)
+			}
+			u.Win.Content().Refresh()
+		})
 	}
 }
