@@ -56,22 +56,24 @@ type Deps struct {
 }
 
 // UI is the main window: a navigation rail on the left, the Tokens screen and
-// the clerk's journey (placeholders when there is no renewal service).
+// the clerk's journey (placeholders when there is no renewal service). In
+// counter mode a bar with "next customer" sits above them (counter.go).
 type UI struct {
 	Win    fyne.Window
 	Tokens *TokensScreen
 	VM     *TokensVM
 	Nav    *container.AppTabs
 	// Journey is the clerk's screens from sign-in to writing (nil without
-	// an Account).
+	// an Account). In counter mode each customer gets a new one: read it
+	// on the UI goroutine.
 	Journey *Journey
 
 	ctx     context.Context
 	app     fyne.App
 	deps    Deps
 	pin     *PINDialog // the open PIN dialog, for tests
-	tabs    []*container.TabItem
-	counter *counter // nil outside counter mode
+	tabs    []*container.TabItem // the tabs before the journey's (Tokens)
+	counter *counter             // nil outside counter mode
 }
 
 // New builds the main window for app a. Start the view-model with Run.
