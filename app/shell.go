@@ -71,7 +71,7 @@ type UI struct {
 	ctx     context.Context
 	app     fyne.App
 	deps    Deps
-	pin     *PINDialog // the open PIN dialog, for tests
+	pin     *PINDialog           // the open PIN dialog, for tests
 	tabs    []*container.TabItem // the tabs before the journey's (Tokens)
 	counter *counter             // nil outside counter mode
 }
