@@ -135,13 +135,18 @@ func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
 	src.damaged[toks[0].Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 	src.insert(toks[1], "1", 3) // its certificate has no key pair on the token
 	u := newUIWith(t, src, src)
+	// Not wired: no button that would do nothing.
+	if err := u.VM.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Tokens.renewBtn) != 0 || len(u.Tokens.repair) != 0 {
+		t.Errorf("buttons without callbacks: renew %v, repair %v", u.Tokens.renewBtn, u.Tokens.repair)
+	}
 	var renewed []string
 	var repaired []string
 	u.Tokens.OnRenew = func(serial string, c CertView) { renewed = append(renewed, serial+" "+c.Serial+" "+c.Holder) }
 	u.Tokens.OnRepair = func(serial string) { repaired = append(repaired, serial) }
-	if err := u.VM.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	u.Tokens.tokensChanged() // as the next listing would
 	screen := strings.Join(texts(u.Tokens.Object()), "|")
 	for _, want := range []string{"深圳市示例科技有限公司", "[剩余 20 天]|<续期>",
 		"这枚 UKey 上有一个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。|<修复>", "北京示例贸易有限公司 / 李四"} {

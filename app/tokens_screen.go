@@ -21,10 +21,12 @@ import (
 type TokensScreen struct {
 	// OnRenew is called (on the UI goroutine) when the clerk taps 续期 on a
 	// certificate: serial is the token's, cert the certificate's row. The
-	// button shows only for certificates whose key pair is on the token.
+	// button shows only for certificates whose key pair is on the token,
+	// and only when OnRenew is set: set it before the Tokens view-model runs.
 	OnRenew func(serial string, cert CertView)
 	// OnRepair is called (on the UI goroutine) when the clerk taps 修复 on
-	// a token with damaged objects that token.Recover removes.
+	// a token with damaged objects that token.Recover removes; without it
+	// the line shows no button.
 	OnRepair func(serial string)
 
 	vm       *TokensVM
@@ -195,12 +197,10 @@ func (s *TokensScreen) damagedRow(v TokenView) fyne.CanvasObject {
 	line.Importance = widget.WarningImportance
 	icon := widget.NewIcon(theme.WarningIcon())
 	var right fyne.CanvasObject
-	if v.Repairable {
+	if v.Repairable && s.OnRepair != nil {
 		serial := v.Serial
 		b := widget.NewButtonWithIcon(lang.X("token.repair", "修复"), theme.MediaReplayIcon(), func() {
-			if s.OnRepair != nil {
-				s.OnRepair(serial)
-			}
+			s.OnRepair(serial)
 		})
 		s.repair[serial] = b
 		right = container.NewCenter(b)
@@ -219,11 +219,9 @@ func (s *TokensScreen) certBlock(serial string, c CertView) fyne.CanvasObject {
 		return container.NewVBox(holder, p)
 	}
 	trailing := container.NewHBox(container.NewCenter(newBadge(c.Badge, c.Level)))
-	if c.CanRenew {
+	if c.CanRenew && s.OnRenew != nil {
 		b := widget.NewButtonWithIcon(lang.X("cert.renew", "续期"), theme.DocumentCreateIcon(), func() {
-			if s.OnRenew != nil {
-				s.OnRenew(serial, c)
-			}
+			s.OnRenew(serial, c)
 		})
 		b.Importance = widget.HighImportance
 		s.renewBtn[serial+"/"+c.Serial] = b
