@@ -43,10 +43,13 @@ import (
 //     "signed out after inactivity" on the fresh screen, when there is
 //     something to wipe (a session, typing, a dialog: a pointer passing
 //     over an empty counter is not a customer); the bar counts down the
-//     last IdleWarnBefore (half of a shorter IdleAfter). It is postponed (and the bar says
-//     why) while a write runs or while a live payment code waits to be
-//     paid: the customer is then busy with the UKey or the phone, not with
-//     the PC. Idle time counts again from when that ends.
+//     last IdleWarnBefore (half of a shorter IdleAfter). It is postponed,
+//     and the bar says why, while a write runs or while a live payment
+//     code waits to be paid: the customer is then busy with the UKey or
+//     the phone, not with the PC. Idle time counts again from when that
+//     ends.
+//   - A customer's folder is named after the window's process id, so a
+//     counter window that starts removes what a crashed one left.
 //
 // What counts as input: pointer moves, presses and scrolls anywhere the
 // window's widgets do not take them, entering and leaving any widget,
@@ -54,9 +57,9 @@ import (
 // in an entry (its cursor or length changes; sampled every
 // IdleCheckEvery). Not seen: pointer moves within one button or entry,
 // clicks on a button that change nothing else, keys on a focused button
-// or check box, and anything inside a dialog other than typing in its
-// entries. Each of those is a short moment in a longer visit, so the
-// customer is at most IdleAfter minus that moment early.
+// or check box, and pointer moves inside a dialog. Those are short
+// moments of a visit: at worst the sign-out comes that much less than
+// IdleAfter after the customer's real last action.
 type counter struct {
 	u     *UI
 	after time.Duration // 0: no idle sign-out
