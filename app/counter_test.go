@@ -115,6 +115,7 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	fyne.DoAndWait(func() { old.pay(row) })
 	eventually(t, "a payment code", func() bool { return get[string](t, old.PayVM.Code) != "" })
 	fyne.DoAndWait(func() {
+		_ = old.RenewVM.Serial.Set(e.serials["near"])
 		for f, b := range old.RenewVM.Fields {
 			_ = b.Set("客户填写的 " + f)
 		}
@@ -143,6 +144,9 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	}
 	if old.onTokens != nil || old.tabs != nil {
 		t.Fatal("the old journey still hangs on the tokens list or the tabs")
+	}
+	if s := get[string](t, j.RenewVM.Serial); s != "" || get[bool](t, j.RenewVM.Ready) {
+		t.Fatalf("a certificate (%q) is chosen on the fresh renew screen", s)
 	}
 	if s := get[string](t, j.SignInVM.Mobile); s != "" {
 		t.Fatalf("mobile %q on the fresh sign-in screen", s)
