@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/pkcs11"
+
 	"github.com/ukeyrenew/ukeyrenew/token/damagetest"
 )
 
@@ -111,4 +113,38 @@ func TestDamagedObjectsAreListedOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, inv, 0)
+}
+
+// TestDamagedLockedTellsAVanishedObject: an object deleted (by another
+// program) between the search and the read answers
+// CKR_OBJECT_HANDLE_INVALID to everything; it is gone, not damaged.
+func TestDamagedLockedTellsAVanishedObject(t *testing.T) {
+	_, m, serials := openEnv(t, "vanish")
+	tok := openToken(t, m, serials[0])
+	ctx := context.Background()
+	login(t, tok)
+	c, err := tok.WriteCertificate(ctx, CertificateSpec{DER: softCert(t, rawName(t, asn1.TagUTF8String, "o", "cn"), 9,
+		time.Now().Add(-day), time.Now().Add(day)), ID: []byte{9}, Label: "soon gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, gone := tok.damagedLocked(pkcs11.ObjectHandle(c.Handle), errors.New("first read failed"))
+	tok.mu.Unlock()
+	if gone || d.Class != "certificate" || d.Label != "soon gone" || string(d.ID) != "\x09" || d.Remains {
+		t.Errorf("a readable object: %+v gone %v", d, gone)
+	}
+	if err := tok.Destroy(ctx, c.Handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, gone = tok.damagedLocked(pkcs11.ObjectHandle(c.Handle), errors.New("first read failed"))
+	tok.mu.Unlock()
+	if !gone || d.Remains {
+		t.Errorf("a deleted object: %+v gone %v, want gone", d, gone)
+	}
 }

@@ -89,7 +89,9 @@ type Inventory struct {
 
 // DamagedObject is an object the token lists but cannot read: its
 // attributes answer CKR_ATTRIBUTE_VALUE_INVALID, CKR_OBJECT_HANDLE_INVALID,
-// CKR_FUNCTION_FAILED or CKR_DATA_INVALID. Object holds what could still be
+// CKR_FUNCTION_FAILED or CKR_DATA_INVALID. (An object that another program
+// deletes while the token is listed answers CKR_OBJECT_HANDLE_INVALID to
+// everything: it is left out, not reported.) Object holds what could still be
 // read: Class is "unreadable" when not even the class answers, ID and Label
 // are empty when they do not. (A certificate whose value is read but does
 // not parse is not damaged in this sense: it is a Certificate with a
@@ -139,7 +141,9 @@ func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
 			if !objectDamage(err) {
 				return nil, err
 			}
-			inv.Damaged = append(inv.Damaged, t.damagedLocked(h, err))
+			if d, gone := t.damagedLocked(h, err); !gone {
+				inv.Damaged = append(inv.Damaged, d)
+			}
 		}
 	}
 	inv.match()
@@ -345,15 +349,20 @@ func objectDamage(err error) bool {
 }
 
 // damagedLocked describes an object that failed with err: it asks for the
-// class, id and label one at a time and keeps what answers.
-func (t *Token) damagedLocked(h pkcs11.ObjectHandle, err error) DamagedObject {
-	d := DamagedObject{Object: Object{Handle: ObjectHandle(h), Class: "unreadable"}, Reason: err.Error()}
-	invalid := 0
+// class, id and label one at a time and keeps what answers. gone: all three
+// answer CKR_OBJECT_HANDLE_INVALID, the object was deleted (by another
+// program) while the token was listed, and is not there to report.
+func (t *Token) damagedLocked(h pkcs11.ObjectHandle, err error) (d DamagedObject, gone bool) {
+	d = DamagedObject{Object: Object{Handle: ObjectHandle(h), Class: "unreadable"}, Reason: err.Error()}
+	invalid, vanished := 0, 0
 	for _, ty := range []uint{pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL} {
 		got, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(ty, nil)})
 		if aerr != nil || len(got) != 1 {
-			if isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
+			switch {
+			case isCode(aerr, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID):
 				invalid++
+			case isCode(aerr, pkcs11.CKR_OBJECT_HANDLE_INVALID):
+				vanished++
 			}
 			continue
 		}
@@ -369,7 +378,7 @@ func (t *Token) damagedLocked(h pkcs11.ObjectHandle, err error) DamagedObject {
 		}
 	}
 	d.Remains = invalid == 3
-	return d
+	return d, vanished == 3
 }
 
 // className names a CKA_CLASS value as Object.Class does.
