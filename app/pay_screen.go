@@ -30,14 +30,19 @@ type PayScreen struct {
 	root    *fyne.Container
 	qr      *canvas.Image
 	NewCode *widget.Button
-	shown   string // the code drawn
-	greyed  bool
+	// Retry asks again after the service could not be reached (for the
+	// code, or while watching the payment): the live code comes back, or
+	// the payment that arrived meanwhile.
+	Retry  *widget.Button
+	failed binding.Bool
+	shown  string // the code drawn
+	greyed bool
 }
 
 // NewPayScreen builds the screen and starts its countdown ticker (4 Hz),
 // which stops with ctx.
 func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
-	s := &PayScreen{vm: vm, ctx: ctx}
+	s := &PayScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
 	s.makeUI()
 	go tickEvery(ctx, 250*time.Millisecond, vm.Tick)
 	return s
@@ -48,7 +53,15 @@ func (s *PayScreen) Object() fyne.CanvasObject { return s.root }
 
 // Pay starts paying application id (from the Applications screen).
 func (s *PayScreen) Pay(id string) {
-	go func() { _ = s.vm.Start(s.ctx, id) }()
+	_ = s.failed.Set(false)
+	go func() {
+		err := s.vm.Start(s.ctx, id)
+		paid, _ := s.vm.Paid.Get()
+		expired, _ := s.vm.Expired.Get()
+		if err != nil && s.ctx.Err() == nil && s.vm.AppID() == id && !paid && !expired {
+			_ = s.failed.Set(true)
+		}
+	}()
 }
 
 func (s *PayScreen) makeUI() {
@@ -78,6 +91,12 @@ func (s *PayScreen) makeUI() {
 	})
 	s.NewCode.Importance = widget.HighImportance
 	bindVisible(s.vm.Expired, s.NewCode, false)
+	s.Retry = widget.NewButtonWithIcon(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
+		if id := s.vm.AppID(); id != "" {
+			s.Pay(id)
+		}
+	})
+	bindVisible(s.failed, s.Retry, false)
 	paid := widget.NewLabelWithStyle(lang.X("pay.paid_badge", "✓ 已支付"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	paid.Importance = widget.SuccessImportance
 	paid.SizeName = theme.SizeNameHeadingText
@@ -91,7 +110,7 @@ func (s *PayScreen) makeUI() {
 	hint.Alignment = fyne.TextAlignCenter
 	qr := container.NewCenter(s.qr)
 	bindVisible(s.vm.Paid, qr, true) // a paid code is not shown to be scanned again
-	center := container.NewVBox(amount, qr, timer, paid, container.NewCenter(s.NewCode), msg, hint)
+	center := container.NewVBox(amount, qr, timer, paid, container.NewCenter(container.NewHBox(s.NewCode, s.Retry)), msg, hint)
 	s.root = container.NewBorder(heading(lang.X("pay.title", "微信支付")), nil, nil, nil,
 		container.NewVScroll(container.NewHBox(layout.NewSpacer(), container.NewGridWrap(fyne.NewSize(440, 720), center), layout.NewSpacer())))
 }

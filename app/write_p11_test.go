@@ -261,3 +261,53 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 		t.Fatalf("want exactly the pending key pair (id %s) on the token:\n%s", prep.NewID, out)
 	}
 }
+
+// The service goes down as the Write screen fetches the certificate: the
+// screen says the service cannot be reached and that the token is
+// untouched; the token holds only its old certificate and no journal; with
+// the service back the same press writes.
+func TestServiceDownWhileWriteFetches(t *testing.T) {
+	e := newSvcEnv(t)
+	o := newOutage(t, e)
+	hsm := softhsmtest.New(t)
+	m, tokSerial, certSerial := e.tokenWithCert(hsm)
+	acc := o.signedIn(e)
+	a := e.readyApp(acc, certSerial, false)
+	journal := filepath.Join(t.TempDir(), "journal")
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	w := newTestWindow(t, widget.NewLabel(""))
+	s := NewWriteScreen(t.Context(), vm, w)
+	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
+	if err := vm.Prepare(t.Context(), src, a); err != nil {
+		t.Fatal(err)
+	}
+	fyne.DoAndWait(s.Show)
+
+	write := func() {
+		t.Helper()
+		onUI(t, "start enabled", func() bool { return !s.Start.Disabled() })
+		test.Tap(s.Start)
+		onUI(t, "pin dialog open", func() bool { return s.pin != nil && s.pin.entry.Visible() })
+		test.Type(s.pin.entry, testPIN)
+		test.Tap(s.pin.ok)
+	}
+	o.down()
+	write()
+	onUI(t, "the fetch to fail in words", func() bool {
+		m := get[string](t, vm.Message)
+		return strings.Contains(m, "无法连接续期服务") && strings.Contains(m, "原证书仍然可用") && !s.Start.Disabled()
+	})
+	if certs, _, _ := certsOnToken(t, hsm, tokSerial); len(certs) != 1 || certs[0] != certSerial {
+		t.Fatalf("the token holds %v after a failed fetch, want only %s", certs, certSerial)
+	}
+	if u := get[[]string](t, vm.Unfinished); len(u) != 0 {
+		t.Fatalf("a failed fetch offered to finish %v", u)
+	}
+	o.up()
+	write()
+	eventually(t, "written", func() bool { return get[bool](t, vm.Done) })
+	if got, err := acc.Client().GetApplication(t.Context(), a.ID); err != nil || got.Status != renewal.StatusInstalled {
+		t.Fatalf("application %v %v", got.Status, err)
+	}
+}

@@ -125,6 +125,26 @@ func certsOnToken(t *testing.T, hsm *softhsmtest.Env, serial string) (certs []st
 	return certs, ids, keyIDs
 }
 
+// pressFinish presses the screen's (only) continue button once it is
+// enabled, and returns the PIN dialog it opens.
+func pressFinish(t *testing.T, s *WriteScreen) *PINDialog {
+	t.Helper()
+	before := s.pin
+	onUI(t, "an enabled continue button", func() bool {
+		if len(s.finish.Objects) != 1 {
+			return false
+		}
+		b, ok := s.finish.Objects[0].(*widget.Button)
+		if ok && !b.Disabled() {
+			b.OnTapped()
+			return true
+		}
+		return false
+	})
+	onUI(t, "the PIN dialog", func() bool { return s.pin != before && s.pin.entry.Visible() })
+	return s.pin
+}
+
 // The token is pulled out while the renewed certificate is written. The
 // Write screen says in one sentence what happened and what to do, the
 // journal keeps the write, the clerk's press on "continue" while the token
@@ -169,7 +189,7 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	if _, err := os.Stat(cut.journal); err != nil {
 		t.Fatalf("the journal of the interrupted write is gone: %v", err)
 	}
-	var finish *widget.Button
+	var finish *widget.Button // a continue button, for the token pulled
 	onUI(t, "a continue button for the pulled token", func() bool {
 		if len(s.finish.Objects) != 1 {
 			return false
@@ -183,17 +203,21 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 
 	// Continue pressed while the token is still out: the dialog says so,
 	// nothing is sent, the journal stays.
-	test.Tap(finish)
-	onUI(t, "pin dialog open", func() bool { return s.pin != nil && s.pin.entry.Visible() })
-	test.Type(s.pin.entry, testPIN)
-	test.Tap(s.pin.ok)
+	d := pressFinish(t, s)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(get[string](t, d.vm.Message), "拔出"); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) { // the state cannot be read: the token is out
+			t.Fatalf("the PIN dialog says %q", get[string](t, d.vm.Message))
+		}
+	}
+	test.Type(d.entry, testPIN)
+	test.Tap(d.ok)
 	eventually(t, "the dialog to say the token is out", func() bool {
-		return strings.Contains(get[string](t, s.pin.vm.Message), "拔出")
+		return strings.Contains(get[string](t, d.vm.Message), "请插回后再输入口令") && !get[bool](t, d.vm.Busy)
 	})
 	if _, err := os.Stat(cut.journal); err != nil {
 		t.Fatalf("the journal went while the token was out: %v", err)
 	}
-	fyne.DoAndWait(func() { s.pin.dlg.Hide() })
+	fyne.DoAndWait(func() { d.dlg.Hide() })
 
 	// The token comes back; SoftHSM2 sees it after re-initialising (the
 	// source's watcher does that every second for SoftHSM2).
@@ -201,11 +225,14 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	if err := m.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	test.Tap(finish)
-	onUI(t, "pin dialog open", func() bool { return s.pin != nil && s.pin.entry.Visible() })
-	test.Type(s.pin.entry, testPIN)
-	test.Tap(s.pin.ok)
-	eventually(t, "the renewal to finish", func() bool { return get[bool](t, vm.Done) })
+	d = pressFinish(t, s)
+	test.Type(d.entry, testPIN)
+	test.Tap(d.ok)
+	for deadline := time.Now().Add(5 * time.Second); !get[bool](t, vm.Done); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the renewal did not finish: %q, pin dialog %q", get[string](t, vm.Message), get[string](t, d.vm.Message))
+		}
+	}
 	if _, err := os.Stat(cut.journal); !os.IsNotExist(err) {
 		t.Errorf("the journal is still there after finishing: %v", err)
 	}
@@ -289,10 +316,9 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	if msg := get[string](t, j.WriteVM.Message); !strings.Contains(msg, tokSerial) || !strings.Contains(msg, "没有完成") {
 		t.Fatalf("the offer says %q", msg)
 	}
-	fyne.DoAndWait(func() { j.Write.finish.Objects[0].(*widget.Button).OnTapped() })
-	onUI(t, "pin dialog open", func() bool { return j.Write.pin != nil && j.Write.pin.entry.Visible() })
-	test.Type(j.Write.pin.entry, testPIN)
-	test.Tap(j.Write.pin.ok)
+	d := pressFinish(t, j.Write)
+	test.Type(d.entry, testPIN)
+	test.Tap(d.ok)
 	eventually(t, "finished", func() bool {
 		return len(get[[]string](t, j.WriteVM.Unfinished)) == 0 && !get[bool](t, j.WriteVM.Busy) &&
 			strings.Contains(get[string](t, j.WriteVM.Message), "已完成")

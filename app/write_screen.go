@@ -64,6 +64,7 @@ func (s *WriteScreen) makeUI() {
 	bindVisible(s.vm.Done, done, false)
 	s.finish = container.NewVBox()
 	s.vm.Unfinished.AddListener(binding.NewDataListener(s.rebuildFinish))
+	s.vm.Busy.AddListener(binding.NewDataListener(s.rebuildFinish)) // no second job while one runs
 	s.root = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), s.finish, s.target, done, messageLabel(s.vm.Message),
 		container.NewHBox(s.RekeyOK, s.Start), steps, bar, step, note)
 }
@@ -75,6 +76,9 @@ func (s *WriteScreen) rebuildFinish() {
 		b := widget.NewButtonWithIcon(lang.X("write.finish", "继续未完成的写入（UKey {{.Serial}}）", map[string]any{"Serial": serial}),
 			theme.MediaReplayIcon(), func() { s.askFinishPIN(serial) })
 		b.Importance = widget.WarningImportance
+		if busy, _ := s.vm.Busy.Get(); busy {
+			b.Disable()
+		}
 		objs = append(objs, b)
 	}
 	s.finish.Objects = objs

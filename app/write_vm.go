@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"fyne.io/fyne/v2/data/binding"
@@ -214,9 +215,9 @@ func (vm *WriteVM) PINVM() *PINVM {
 // Run writes the target application's certificate on the logged-in token.
 // It blocks: call it from a goroutine after the PIN dialog succeeded.
 func (vm *WriteVM) Run(ctx context.Context) error {
-	defer vm.inst.Close()
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
+	defer vm.inst.Close() // before Busy goes: a next press logs in anew
 	return vm.install(ctx)
 }
 
@@ -274,6 +275,9 @@ func (vm *WriteVM) writeErrText(err error, serial string) string {
 	if errors.As(err, &api) || renewal.CodeOf(err) != renewal.CodeUnknown {
 		return ServiceErrText(err)
 	}
+	if ne := net.Error(nil); errors.As(err, &ne) {
+		return lang.X("write.service_down", "无法连接续期服务，新证书还没有写入，UKey 上的原证书仍然可用。请检查网络后再次点击“输入口令并写入”。")
+	}
 	return lang.X("write.failed", "写入失败：{{.Err}}。UKey 上的原证书仍然可用，可以重试。", map[string]any{"Err": errText(err)})
 }
 
@@ -312,9 +316,9 @@ func (vm *WriteVM) FinishPINVM(serial string) *PINVM {
 // certificate is written if the interrupted write was undone, and the
 // service is told; so one press finishes the renewal.
 func (vm *WriteVM) Finish(ctx context.Context) error {
-	defer vm.inst.Close()
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
+	defer vm.inst.Close() // before Busy goes: a next press logs in anew
 	outcome, err := vm.inst.Finish(ctx)
 	if err != nil {
 		_ = vm.Message.Set(lang.X("write.finish_failed", "未能完成上次的写入：{{.Err}}", map[string]any{"Err": errText(err)}))
