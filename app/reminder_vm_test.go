@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -489,5 +490,25 @@ func readyToDownload(e *svcEnv, acc *Account, certSerial string) {
 	}
 	if a.Status != renewal.StatusReadyToDownload {
 		e.t.Fatalf("application %s is %s", a.ID, a.Status)
+	}
+}
+
+// BenchmarkReminderCheck is the once-a-minute check of 4 tokens with 3
+// certificates each, one due (already notified): go test -bench ReminderCheck -run ^$ ./app/
+func BenchmarkReminderCheck(b *testing.B) {
+	a := test.NewApp()
+	defer a.Quit()
+	var toks []Token
+	for i := range 4 {
+		toks = append(toks, tokenWith(fmt.Sprintf("UKEY%d", i),
+			certEnding(fmt.Sprintf("%02dA", i), "甲公司", remT0.Add(days(100+i))),
+			certEnding(fmt.Sprintf("%02dB", i), "乙公司", remT0.Add(days(200+i))),
+			certEnding(fmt.Sprintf("%02dC", i), "丙公司", remT0.Add(days(300+i)))))
+	}
+	toks[0].Certs[0].NotAfter = remT0.Add(days(10))
+	vm := NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, &fakeClock{now: remT0}, Formatter{Lang: LangZH, Loc: cst}, nil)
+	ctx := context.Background()
+	for b.Loop() {
+		vm.Check(ctx, toks)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -25,9 +26,10 @@ import (
 
 // Limits of the tray.
 const (
-	// DesktopProbeTimeout bounds the start-up look for a tray host and a
-	// notification service on the session bus.
-	DesktopProbeTimeout = 3 * time.Second
+	// DesktopProbeTimeout bounds the look for a tray host and a
+	// notification service on the session bus (a few milliseconds on a
+	// healthy bus; installTray waits for it before the window shows).
+	DesktopProbeTimeout = time.Second
 	// MaxTrayLines is how many certificates the tray menu lists; the rest
 	// are counted in one line.
 	MaxTrayLines = 10
@@ -89,35 +91,81 @@ func probeSessionBus(ctx context.Context) desktopHost {
 	}
 }
 
-// startReminders puts the tray icon up and starts the expiry reminders. It
-// returns at once: the desktop is probed in the background.
+// installTray puts the tray icon up when the desktop has a tray host, with
+// a menu to show the window and quit; outside counter mode the window's close
+// button then hides the window to the tray. Fyne starts its system tray only
+// when the app starts running, so installTray must run on the main
+// goroutine before the window is shown: set up later, the icon would never
+// appear and quitting would panic in Fyne's systray. startReminders then
+// keeps the menu and the icon up to date.
+func (u *UI) installTray() {
+	ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
+	host := probeDesktop(ctx, u.app)
+	cancel()
+	u.installTrayOn(host)
+}
+
+func (u *UI) installTrayOn(host desktopHost) {
+	desk, ok := u.app.(desktop.App)
+	if !ok || !host.tray {
+		return
+	}
+	t := u.newTray(desk, nil, u.notifier(host))
+	desk.SetSystemTrayMenu(t.menu())
+	desk.SetSystemTrayIcon(t.icon)
+	if !u.deps.Counter {
+		desk.SetSystemTrayWindow(u.Win) // a click on the icon shows it
+		u.Win.SetCloseIntercept(t.hide)
+	}
+}
+
+// trayInstalled reports whether a system tray menu was set on a (the
+// desktop driver keeps it).
+func trayInstalled(a fyne.App) bool {
+	type trayMenu interface{ SystemTrayMenu() *fyne.Menu }
+	if m, ok := a.(trayMenu); ok {
+		return m.SystemTrayMenu() != nil
+	}
+	if m, ok := a.Driver().(trayMenu); ok {
+		return m.SystemTrayMenu() != nil
+	}
+	return false
+}
+
+// startReminders starts the expiry reminders and keeps the tray's menu and
+// icon up to date when installTray put one up. It returns at once: the
+// desktop is probed in the background.
 func (u *UI) startReminders() {
 	go func() {
 		ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
 		host := probeDesktop(ctx, u.app)
 		cancel()
+		host.tray = host.tray && trayInstalled(u.app)
 		u.remind(host)
 	}()
 }
 
-// remind starts the reminders and the tray on host and returns the
-// view-model (nil when the desktop offers neither a tray nor
+// notifier sends notifications on host; nil when it has none, and in
+// counter mode (the tokens at a counter are passing customers').
+func (u *UI) notifier(host desktopHost) func(title, body string) {
+	if !host.notify || u.deps.Counter {
+		return nil
+	}
+	return func(title, body string) { u.app.SendNotification(fyne.NewNotification(title, body)) }
+}
+
+// remind starts the reminders, and the tray's updates when host.tray, and
+// returns the view-model (nil when the desktop offers neither a tray nor
 // notifications). The reminders run until the UI's context is done.
-//
-// Counter mode sends no notifications (the tokens at a counter are passing
-// customers') and keeps the close button's meaning: closing the window quits.
 func (u *UI) remind(host desktopHost) *ReminderVM {
 	if !host.tray && !host.notify {
 		return nil
-	}
-	var notify func(title, body string)
-	if host.notify && !u.deps.Counter {
-		notify = func(title, body string) { u.app.SendNotification(fyne.NewNotification(title, body)) }
 	}
 	var svc ReminderService
 	if u.deps.Account != nil {
 		svc = accountReminders{u.deps.Account}
 	}
+	notify := u.notifier(host)
 	vm := NewReminderVM(svc, u.deps.Clock, Formatter{Lang: CurrentLang(), Loc: u.deps.Loc}, notify)
 
 	changed := make(chan struct{}, 1)
@@ -133,8 +181,11 @@ func (u *UI) remind(host desktopHost) *ReminderVM {
 		acc.SignedIn.AddListener(binding.NewDataListener(func() { vm.Invalidate(); poke() }))
 	}
 	if desk, ok := u.app.(desktop.App); ok && host.tray {
-		t := newTray(u.app, desk, u.Win, u.VM, vm, notify)
-		fyne.Do(func() { t.install(!u.deps.Counter) })
+		t := u.newTray(desk, vm, notify)
+		t.alert = alertIcon(t.icon)
+		refresh := binding.NewDataListener(t.refresh)
+		u.VM.Tokens.AddListener(refresh)
+		vm.Due.AddListener(refresh)
 	}
 	go vm.Run(u.ctx, u.VM.listed, changed)
 	return vm
@@ -150,39 +201,28 @@ func (vm *TokensVM) listed() []Token {
 
 // tray is the system tray icon and its menu: show the window, one line per
 // certificate with its badge (marked when it needs renewing), quit. The
-// icon carries a red dot while a certificate needs renewing. All its
-// methods run on the UI goroutine.
+// icon carries a red dot while a certificate needs renewing. Its methods
+// run on the UI goroutine; refresh also locks, so that two refreshes (of
+// the tokens and of the reminders) never apply a stale menu last where
+// callbacks do not share one goroutine (Fyne's test driver).
 type tray struct {
 	app    fyne.App
 	desk   desktop.App
 	win    fyne.Window
 	tokens *TokensVM
-	rem    *ReminderVM
+	rem    *ReminderVM              // nil until the reminders start
 	notify func(title, body string) // nil: none
 
-	icon, alert fyne.Resource
-	alerting    bool
-	toldHidden  bool
+	icon       fyne.Resource
+	alert      fyne.Resource // made off the UI goroutine (20 ms) by remind
+	toldHidden bool
+
+	mu       sync.Mutex // guards alerting and orders refreshes
+	alerting bool
 }
 
-func newTray(a fyne.App, desk desktop.App, win fyne.Window, tokens *TokensVM, rem *ReminderVM, notify func(title, body string)) *tray {
-	icon := assets.Icon()
-	return &tray{app: a, desk: desk, win: win, tokens: tokens, rem: rem, notify: notify,
-		icon: icon, alert: alertIcon(icon)}
-}
-
-// install puts the tray up; with hideOnClose the window's close button
-// hides the window to the tray instead of quitting.
-func (t *tray) install(hideOnClose bool) {
-	t.desk.SetSystemTrayMenu(t.menu())
-	t.desk.SetSystemTrayIcon(t.icon)
-	if hideOnClose {
-		t.desk.SetSystemTrayWindow(t.win) // a click on the icon shows it
-		t.win.SetCloseIntercept(t.hide)
-	}
-	refresh := binding.NewDataListener(t.refresh)
-	t.tokens.Tokens.AddListener(refresh)
-	t.rem.Due.AddListener(refresh)
+func (u *UI) newTray(desk desktop.App, rem *ReminderVM, notify func(title, body string)) *tray {
+	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.VM, rem: rem, notify: notify, icon: assets.Icon()}
 }
 
 // hide hides the window to the tray; the first time it says where it went.
@@ -196,7 +236,9 @@ func (t *tray) hide() {
 }
 
 func (t *tray) refresh() {
-	due, _ := t.rem.Due.Get()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	due := t.due()
 	t.desk.SetSystemTrayMenu(t.menu())
 	if alerting := len(due) > 0; alerting != t.alerting {
 		t.alerting = alerting
@@ -208,9 +250,17 @@ func (t *tray) refresh() {
 	}
 }
 
+func (t *tray) due() []Reminder {
+	if t.rem == nil {
+		return nil
+	}
+	due, _ := t.rem.Due.Get()
+	return due
+}
+
 func (t *tray) menu() *fyne.Menu {
 	views, _ := t.tokens.Tokens.Get()
-	due, _ := t.rem.Due.Get()
+	due := t.due()
 	show := fyne.NewMenuItem(lang.X("tray.show", "显示窗口"), func() {
 		t.win.Show()
 		t.win.RequestFocus()

@@ -93,6 +93,9 @@ func (a *fakeDesktopApp) lastMenu() *fyne.Menu {
 	return a.menus[len(a.menus)-1]
 }
 
+// SystemTrayMenu is the menu last set, as Fyne's desktop driver keeps it.
+func (a *fakeDesktopApp) SystemTrayMenu() *fyne.Menu { return a.lastMenu() }
+
 func (a *fakeDesktopApp) lastIcon() fyne.Resource {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -179,11 +182,21 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 	src := newFakeSource()
 	src.insert(tokenWith("12345", certEnding("0A1B", "某公司", t0.Add(days(12)))), "123456", 10)
 	u, a := newTrayUI(t, src, false)
-	vm := u.remind(desktopHost{tray: true, notify: true})
+	if trayInstalled(a) {
+		t.Fatal("a tray before installTray")
+	}
+	host := desktopHost{tray: true, notify: true}
+	u.installTrayOn(host) // in New, before the app runs
+	if got := strings.Join(menuLabels(a.lastMenu()), "|"); got != "显示窗口|--|(未检测到 UKey)|--|退出" || !trayInstalled(a) {
+		t.Fatalf("the menu before the first listing: %q", got)
+	}
+	if a.lastIcon() == nil || a.lastIcon().Name() != assets.Icon().Name() {
+		t.Fatalf("tray icon %v, want the app's", a.lastIcon())
+	}
+	vm := u.remind(host)
 	if vm == nil {
 		t.Fatal("no reminders with a tray and notifications")
 	}
-	eventually(t, "the tray menu", func() bool { return a.lastMenu() != nil })
 	if err := u.VM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +266,9 @@ func TestTrayCounterModeKeepsCloseAndSendsNothing(t *testing.T) {
 	src := newFakeSource()
 	src.insert(tokenWith("12345", certEnding("0A1B", "某公司", t0.Add(days(3)))), "123456", 10)
 	u, a := newTrayUI(t, src, true)
-	vm := u.remind(desktopHost{tray: true, notify: true})
+	host := desktopHost{tray: true, notify: true}
+	u.installTrayOn(host)
+	vm := u.remind(host)
 	if err := u.VM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +290,7 @@ func TestTrayWithoutATrayHostStillNotifies(t *testing.T) {
 	if u.remind(desktopHost{}) != nil {
 		t.Error("reminders without a tray or notifications")
 	}
+	u.installTrayOn(desktopHost{notify: true})
 	u.remind(desktopHost{notify: true})
 	if err := u.VM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
@@ -289,8 +305,18 @@ func TestTrayWithoutATrayHostStillNotifies(t *testing.T) {
 }
 
 func TestTrayProbeOfAppWithoutDesktop(t *testing.T) {
-	if h := probeDesktop(t.Context(), test.NewTempApp(t)); h.tray || h.notify {
+	a := test.NewTempApp(t)
+	if h := probeDesktop(t.Context(), a); h.tray || h.notify {
 		t.Errorf("the test app (no desktop.App) offers %+v", h)
+	}
+	if trayInstalled(a) {
+		t.Error("the test app has a tray")
+	}
+	u := New(t.Context(), a, Deps{Tokens: newFakeSource(), Clock: &fakeClock{now: t0}, Loc: time.UTC})
+	t.Cleanup(u.Win.Close)
+	u.installTray()
+	if trayInstalled(a) {
+		t.Error("installTray put a tray on an app without one")
 	}
 }
 
@@ -385,5 +411,24 @@ func TestTrayAlertIconHasARedDot(t *testing.T) {
 	}
 	if broken := fyne.NewStaticResource("x.png", []byte("not a png")); alertIcon(broken) != broken {
 		t.Error("an icon that cannot be decoded should be used as is")
+	}
+}
+
+// BenchmarkProbeSessionBus is what installTray adds to the start-up on
+// Linux: go test -bench ProbeSessionBus -run ^$ ./app/ (under a session bus).
+func BenchmarkProbeSessionBus(b *testing.B) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		b.Skip("no D-Bus session bus")
+	}
+	for b.Loop() {
+		probeSessionBus(b.Context())
+	}
+}
+
+// BenchmarkAlertIcon: go test -bench AlertIcon -run ^$ ./app/
+func BenchmarkAlertIcon(b *testing.B) {
+	icon := assets.Icon()
+	for b.Loop() {
+		alertIcon(icon)
 	}
 }
