@@ -1,7 +1,9 @@
 //go:build ignore
 
-// Command gen_icon draws assets/icon.png: a UKey inside a renewal arrow on a
-// calm blue tile. Run from the repository root: go run assets/gen_icon.go
+// Command gen_icon draws assets/icon.png (512×512, for the installers) and
+// assets/icon-256.png (the same drawing at 256×256, the one the client
+// embeds): a UKey inside a renewal arrow on a calm blue tile. Run from the
+// repository root: go run assets/gen_icon.go
 package main
 
 import (
@@ -14,8 +16,8 @@ import (
 )
 
 const (
-	size = 512
-	ss   = 4 // supersampling per axis, for smooth edges
+	size = 512 // the drawing's coordinates are in a 512×512 box
+	ss   = 4   // supersampling per axis, for smooth edges
 )
 
 var (
@@ -84,13 +86,26 @@ func colorAt(x, y float64) color.NRGBA {
 }
 
 func main() {
-	img := image.NewNRGBA(image.Rect(0, 0, size, size))
-	for y := 0; y < size; y++ {
-		for x := 0; x < size; x++ {
+	for _, out := range []struct {
+		path string
+		px   int
+	}{{"assets/icon.png", size}, {"assets/icon-256.png", 256}} {
+		if err := write(out.path, draw(out.px)); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// draw renders the icon at px×px pixels.
+func draw(px int) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, px, px))
+	k := float64(size) / float64(px) // drawing units per pixel
+	for y := 0; y < px; y++ {
+		for x := 0; x < px; x++ {
 			var r, g, b, al float64
 			for sy := 0; sy < ss; sy++ {
 				for sx := 0; sx < ss; sx++ {
-					c := colorAt(float64(x)+(float64(sx)+0.5)/ss, float64(y)+(float64(sy)+0.5)/ss)
+					c := colorAt((float64(x)+(float64(sx)+0.5)/ss)*k, (float64(y)+(float64(sy)+0.5)/ss)*k)
 					w := float64(c.A) / 255
 					r += float64(c.R) * w
 					g += float64(c.G) * w
@@ -104,14 +119,17 @@ func main() {
 			img.SetNRGBA(x, y, color.NRGBA{uint8(r / al), uint8(g / al), uint8(b / al), uint8(al / (ss * ss) * 255)})
 		}
 	}
-	f, err := os.Create("assets/icon.png")
+	return img
+}
+
+func write(path string, img image.Image) error {
+	f, err := os.Create(path)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	if err := png.Encode(f, img); err != nil {
-		log.Fatal(err)
+		f.Close()
+		return err
 	}
-	if err := f.Close(); err != nil {
-		log.Fatal(err)
-	}
+	return f.Close()
 }
