@@ -7,6 +7,13 @@
 // the renewal service (--service, else $UKEY_SERVICE, else renewd --dev's
 // address), the session store (keyring, TPM or memory; memory only with
 // --counter), the language, the theme and the window of package app.
+//
+// Start-up is arranged for the first frame: the garbage collector waits for
+// it (the heap only grows until then), the bold font face is opened on a
+// second goroutine while the window is built, and the PKCS#11 modules, the
+// session store and the reminders start once it is on screen (Fyne draws the
+// first frame inside ShowAndRun, before it calls the OnStarted hook).
+// docs/benchmarks/gui.md has the figures.
 package main
 
 import (
@@ -17,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"fyne.io/fyne/v2"
@@ -40,6 +48,7 @@ func main() {
 	counter := flag.Bool("counter", false, "counter mode for CA service counters: keep no session on disk")
 	service := flag.String("service", "", "base URL of the renewal service (default $UKEY_SERVICE, else "+defaultService+")")
 	flag.Parse()
+	resumeGC := pauseGC(startupHeapLimit)
 
 	if _, err := app.SetupLanguage(); err != nil {
 		fmt.Fprintln(os.Stderr, "ukeyrenew:", err) // the window still works, in the fallback strings
@@ -50,6 +59,7 @@ func main() {
 	a := fyneapp.NewWithID(appID)
 	a.SetIcon(assets.Icon())
 	a.Settings().SetTheme(apptheme.New())
+	go apptheme.Preload(fyne.TextStyle{Bold: true}) // buttons; the main goroutine opens the regular face
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -78,7 +88,10 @@ func main() {
 		deps.Account = acc
 	}
 	ui := app.New(ctx, a, deps)
-	go ui.Run()
+	a.Lifecycle().SetOnStarted(func() { // after the first frame
+		resumeGC()
+		go ui.Run()
+	})
 
 	// Quit through Fyne on SIGINT/SIGTERM so preferences are written whole.
 	sig := make(chan os.Signal, 1)
@@ -90,6 +103,24 @@ func main() {
 
 	ui.Win.SetMaster()
 	ui.Win.ShowAndRun()
+}
+
+// startupHeapLimit bounds the heap while the garbage collector waits for the
+// first frame (the heap is about 70 MB then, 32 MB of it live, measured with
+// GODEBUG=gctrace=1): past the limit, Go collects as usual.
+const startupHeapLimit = 256 << 20
+
+// pauseGC turns garbage collection off, up to heap limit (or GOMEMLIMIT if
+// lower), and returns the function that turns it back to what it was (GOGC,
+// GOMEMLIMIT).
+func pauseGC(limit int64) (resume func()) {
+	old := debug.SetMemoryLimit(-1) // -1 reads it
+	debug.SetMemoryLimit(min(old, limit))
+	percent := debug.SetGCPercent(-1)
+	return func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(old)
+	}
 }
 
 // defaultService is where `renewd --dev` listens.
