@@ -208,6 +208,40 @@ func TestP11SourceShowsDamagedObjects(t *testing.T) {
 	}
 }
 
+// TestP11SourceBlindTokenOffersRenewalForHolders: a token that shows no key
+// object without a PIN (pairs imported without public key objects) cannot
+// tell which certificate has its pair: the holder's certificate is offered
+// for renewal, the CA certificate beside it is not.
+func TestP11SourceBlindTokenOffersRenewalForHolders(t *testing.T) {
+	env := softhsmtest.New(t)
+	serial := env.InitToken(t, "UKey-盲", "87654321", testPIN)
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "根CA"}, NotBefore: t0.AddDate(-5, 0, 0),
+		NotAfter: t0.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.ImportCert(t, serial, testPIN, issueCert(t, "持有人公司", t0.AddDate(1, 0, 0)), []byte{1}, "签名证书")
+	env.ImportCert(t, serial, testPIN, caDER, []byte{9}, "根证书")
+	m, err := token.OpenModule(env.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	vm, _ := newVM(t, NewP11Source([]*token.Module{m}, token.WatchOptions{}))
+	if err := vm.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v := get[[]TokenView](t, vm.Tokens)[0]
+	if len(v.Certs) != 2 || v.Certs[0].Holder != "持有人公司" || !v.Certs[0].CanRenew || v.Certs[1].Holder != "根CA" || v.Certs[1].CanRenew {
+		t.Errorf("certificates: %+v", v.Certs)
+	}
+}
+
 func TestOpenP11SourceWithoutModuleSaysWhy(t *testing.T) {
 	dir := t.TempDir()
 	notLib := filepath.Join(dir, "eps2003csp11.so")
