@@ -7,8 +7,6 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -59,24 +57,18 @@ func probeDesktop(ctx context.Context, a fyne.App) desktopHost {
 }
 
 // probeSessionBus asks the D-Bus session bus for a StatusNotifierWatcher
-// (the tray host) and a notification service (running or activatable).
-// Without a bus address it does not connect: godbus would otherwise
-// autolaunch a bus daemon that outlives the client.
+// (the tray host) and a notification service (running or activatable). It
+// never starts a bus: godbus would otherwise autolaunch a bus daemon that
+// outlives the client.
 func probeSessionBus(ctx context.Context) desktopHost {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		run := os.Getenv("XDG_RUNTIME_DIR")
-		if run == "" {
-			return desktopHost{}
-		}
-		if _, err := os.Stat(filepath.Join(run, "bus")); err != nil {
-			return desktopHost{}
-		}
-	}
-	conn, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
+	conn, err := dbus.SessionBusPrivateNoAutoStartup(dbus.WithContext(ctx))
 	if err != nil {
 		return desktopHost{}
 	}
 	defer conn.Close()
+	if conn.Auth(nil) != nil || conn.Hello() != nil {
+		return desktopHost{}
+	}
 	bus := conn.BusObject()
 	owned := func(name string) bool {
 		var ok bool
