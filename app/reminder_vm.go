@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2/data/binding"
@@ -109,6 +110,10 @@ type ReminderVM struct {
 	renewed     map[string]bool
 	renewedAt   time.Time
 	renewedRead bool
+
+	// stale asks the next check to read the service again; apart from mu,
+	// which a check holds while it waits for the service.
+	stale atomic.Bool
 }
 
 type reminderKey struct{ token, cert string }
@@ -160,6 +165,9 @@ func (vm *ReminderVM) Run(ctx context.Context, toks func() []Token, changed <-ch
 func (vm *ReminderVM) Check(ctx context.Context, toks []Token) []Reminder {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
+	if vm.stale.Swap(false) {
+		vm.policyRead, vm.renewedRead = time.Time{}, false
+	}
 	now := vm.clock.Now()
 	today := vm.day(now)
 	for k, d := range vm.sent {
@@ -296,13 +304,9 @@ func (vm *ReminderVM) currentRenewed(ctx context.Context, now time.Time) map[str
 }
 
 // Invalidate makes the next check read the policy and the renewed
-// certificates from the service again (after a sign-in or sign-out).
-func (vm *ReminderVM) Invalidate() {
-	vm.mu.Lock()
-	defer vm.mu.Unlock()
-	vm.policyRead = time.Time{}
-	vm.renewedRead = false
-}
+// certificates from the service again (after a sign-in or sign-out). It
+// does not wait for a check in progress: it runs on the UI goroutine.
+func (vm *ReminderVM) Invalidate() { vm.stale.Store(true) }
 
 // accountReminders is the ReminderService over the clerk's Account.
 type accountReminders struct{ acc *Account }

@@ -512,3 +512,43 @@ func BenchmarkReminderCheck(b *testing.B) {
 		vm.Check(ctx, toks)
 	}
 }
+
+// slowService answers Policy only when released.
+type slowService struct {
+	asked   chan struct{}
+	release chan struct{}
+}
+
+func (s slowService) Policy(ctx context.Context) (renewal.Policy, error) {
+	s.asked <- struct{}{}
+	<-s.release
+	return renewal.DefaultPolicy(), nil
+}
+
+func (s slowService) Renewed(ctx context.Context) (map[string]bool, error) { return nil, nil }
+
+func TestReminderInvalidateDoesNotWaitForTheService(t *testing.T) {
+	svc := slowService{asked: make(chan struct{}), release: make(chan struct{})}
+	vm, _, _ := newReminderVM(t, svc)
+	done := make(chan struct{})
+	go func() {
+		vm.Check(context.Background(), []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(5))))})
+		close(done)
+	}()
+	<-svc.asked // the check now waits for the service
+	invalidated := make(chan struct{})
+	go func() {
+		vm.Invalidate() // a sign-in, on the UI goroutine
+		close(invalidated)
+	}()
+	eventually(t, "Invalidate to return while the service is slow", func() bool {
+		select {
+		case <-invalidated:
+			return true
+		default:
+			return false
+		}
+	})
+	close(svc.release)
+	<-done
+}
