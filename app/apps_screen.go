@@ -41,7 +41,8 @@ type ApplicationsScreen struct {
 	Refresh *widget.Button
 	// Buttons by application id + "/" + action, for tests.
 	Buttons map[string]*widget.Button
-	target  string // the application a dropped file goes to
+	target  string        // the application a dropped file goes to
+	dlg     dialog.Dialog // the last confirmation or form shown, for tests
 }
 
 // NewApplicationsScreen builds the screen over win (for dialogs and drops).
@@ -164,25 +165,34 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 }
 
 func (s *ApplicationsScreen) confirm(q string, f func(ctx context.Context) error) {
-	dialog.ShowConfirm(lang.X("apps.confirm_title", "请确认"), q, func(ok bool) {
+	d := dialog.NewConfirm(lang.X("apps.confirm_title", "请确认"), q, func(ok bool) {
 		if ok {
 			go func() { _ = f(s.ctx) }()
 		}
 	}, s.win)
+	escCloses(s.win, d) // Esc answers no
+	s.dlg = d
+	d.Show()
 }
 
 // askSubmit asks for the comment that goes with the submission.
 func (s *ApplicationsScreen) askSubmit(r AppRow) {
-	comment := widget.NewMultiLineEntry()
+	comment := newKeyEntry(true)
 	comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
 	comment.Validator = func(v string) error { return renewal.ValidateText(v, renewal.MaxCommentRunes) }
-	dialog.ShowForm(lang.X("apps.submit_title", "提交审核"), lang.X("apps.submit", "提交审核"), lang.X("pin.cancel", "取消"),
+	d := dialog.NewForm(lang.X("apps.submit_title", "提交审核"), lang.X("apps.submit", "提交审核"), lang.X("pin.cancel", "取消"),
 		[]*widget.FormItem{widget.NewFormItem(lang.X("apps.comment", "说明"), comment)}, func(ok bool) {
 			if ok {
 				text := comment.Text
 				go func() { _ = s.vm.Submit(s.ctx, r.ID, text) }()
 			}
 		}, s.win)
+	comment.onEsc = d.Hide         // Esc cancels, also from the comment
+	comment.onCtrlEnter = d.Submit // Ctrl+Enter submits; Enter is a new line
+	escCloses(s.win, d)
+	s.dlg = d
+	d.Show()
+	s.win.Canvas().Focus(comment)
 }
 
 func (s *ApplicationsScreen) pickScan(r AppRow) {

@@ -36,7 +36,20 @@ func NewFinVerifyScreen(ctx context.Context, vm *FinVerifyVM) *FinVerifyScreen {
 func (s *FinVerifyScreen) Object() fyne.CanvasObject { return s.root }
 
 // Load shows application id.
-func (s *FinVerifyScreen) Load(id string) { go func() { _ = s.vm.Load(s.ctx, id) }() }
+func (s *FinVerifyScreen) Load(id string) {
+	s.FocusFirst()
+	go func() { _ = s.vm.Load(s.ctx, id) }()
+}
+
+// FocusFirst puts the keyboard focus on the code's field (on the button
+// that goes on once verified).
+func (s *FinVerifyScreen) FocusFirst() {
+	if v, _ := s.vm.Verified.Get(); v {
+		focusIn(s.root, s.Next)
+		return
+	}
+	focusIn(s.root, s.Code)
+}
 
 func (s *FinVerifyScreen) makeUI() {
 	status := messageLabel(s.vm.Status)
@@ -56,6 +69,9 @@ func (s *FinVerifyScreen) makeUI() {
 	s.Correct = widget.NewButtonWithIcon(lang.X("fv.correct", "更正并重新打款"), theme.ViewRefreshIcon(), func() {
 		go func() { _ = s.vm.CorrectBank(s.ctx) }()
 	})
+	name.OnSubmitted = func(string) { focusIn(s.root, bank) }
+	bank.OnSubmitted = func(string) { focusIn(s.root, num) }
+	num.OnSubmitted = func(string) { s.Correct.OnTapped() }
 	correct := container.NewVBox(widget.NewLabelWithStyle(lang.X("fv.correct_title", "对公账户有误？更正后重新打款"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		container.NewGridWithColumns(3,
 			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_name")), name),

@@ -42,7 +42,27 @@ func NewInvoiceScreen(ctx context.Context, vm *InvoiceVM) *InvoiceScreen {
 func (s *InvoiceScreen) Object() fyne.CanvasObject { return s.root }
 
 // Load shows application id.
-func (s *InvoiceScreen) Load(id string) { go func() { _ = s.vm.Load(s.ctx, id) }() }
+func (s *InvoiceScreen) Load(id string) {
+	go func() {
+		_ = s.vm.Load(s.ctx, id)
+		s.FocusFirst()
+	}()
+}
+
+// FocusFirst puts the keyboard focus on the invoice title while an invoice
+// may be asked for, else on the button that opens the issued one.
+func (s *InvoiceScreen) FocusFirst() {
+	can, _ := s.vm.CanRequest.Get()
+	issued, _ := s.vm.Issued.Get()
+	switch {
+	case can:
+		focusIn(s.root, s.Title)
+	case issued:
+		focusIn(s.root, s.Open)
+	default:
+		focusIn(s.root, s.Refresh)
+	}
+}
 
 func (s *InvoiceScreen) makeUI() {
 	entry := func(name string) *widget.Entry {
@@ -58,6 +78,9 @@ func (s *InvoiceScreen) makeUI() {
 	s.Title, s.TaxID, s.Email, s.Phone = entry("title"), entry("tax_id"), entry("email"), entry("phone")
 	request := func() { go func() { _ = s.vm.Request(s.ctx) }() }
 	s.Phone.OnSubmitted = func(string) { request() }
+	s.Title.OnSubmitted = func(string) { focusIn(s.root, s.TaxID) }
+	s.TaxID.OnSubmitted = func(string) { focusIn(s.root, s.Email) }
+	s.Email.OnSubmitted = func(string) { focusIn(s.root, s.Phone) }
 	s.Request = widget.NewButtonWithIcon(lang.X("inv.request", "申请电子发票"), theme.DocumentCreateIcon(), request)
 	s.Request.Importance = widget.HighImportance
 	// One request at a time: the button rests while one is on its way.

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -104,4 +107,91 @@ func tickEvery(ctx context.Context, d time.Duration, tick func()) {
 			tick()
 		}
 	}
+}
+
+// focusIn puts the keyboard focus on f in the window that shows o (a
+// screen's root), after the event being handled: a tab just selected lays
+// its content out first. Nothing happens outside a window or for a nil f.
+func focusIn(o fyne.CanvasObject, f fyne.Focusable) {
+	if f == nil || reflect.ValueOf(f).IsNil() {
+		return
+	}
+	a := fyne.CurrentApp()
+	if a == nil || len(a.Driver().AllWindows()) == 0 {
+		return
+	}
+	fyne.Do(func() {
+		if c := a.Driver().CanvasForObject(o); c != nil {
+			c.Focus(f)
+		}
+	})
+}
+
+// focusNext moves the keyboard focus on from o, as Tab does (Enter in a
+// form's field goes to the next field).
+func focusNext(o fyne.CanvasObject) {
+	if c := fyne.CurrentApp().Driver().CanvasForObject(o); c != nil {
+		c.FocusNext()
+	}
+}
+
+// escCloses lets Esc close d (as Cancel does) while nothing in it has the
+// focus: Fyne's dialogs take no keys themselves. The window's own key
+// handler comes back when d closes.
+func escCloses(win fyne.Window, d dialog.Dialog) {
+	if win == nil {
+		return
+	}
+	c := win.Canvas()
+	prev := c.OnTypedKey()
+	c.SetOnTypedKey(func(k *fyne.KeyEvent) {
+		if k.Name == fyne.KeyEscape {
+			d.Hide()
+			return
+		}
+		if prev != nil {
+			prev(k)
+		}
+	})
+	d.SetOnClosed(func() { c.SetOnTypedKey(prev) })
+}
+
+// keyEntry is an entry that hands Esc and Ctrl+Enter (Cmd+Enter on macOS)
+// to the screen: a multi-line field keeps Enter for new lines, so
+// Ctrl+Enter submits; in a dialog Esc cancels, as a focused entry takes
+// every key the dialog would otherwise see.
+type keyEntry struct {
+	widget.Entry
+	onEsc, onCtrlEnter func()
+}
+
+func newKeyEntry(multiLine bool) *keyEntry {
+	e := &keyEntry{}
+	e.MultiLine = multiLine
+	if multiLine {
+		e.Wrapping = fyne.TextWrapWord
+	}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedKey hands Esc to onEsc, every other key to the entry.
+func (e *keyEntry) TypedKey(k *fyne.KeyEvent) {
+	if k.Name == fyne.KeyEscape && e.onEsc != nil {
+		e.onEsc()
+		return
+	}
+	e.Entry.TypedKey(k)
+}
+
+// TypedShortcut hands Ctrl+Enter to onCtrlEnter, every other shortcut to
+// the entry.
+func (e *keyEntry) TypedShortcut(s fyne.Shortcut) {
+	if cs, ok := s.(*desktop.CustomShortcut); ok && e.onCtrlEnter != nil &&
+		(cs.KeyName == fyne.KeyReturn || cs.KeyName == fyne.KeyEnter) &&
+		(cs.Modifier == fyne.KeyModifierControl || cs.Modifier == fyne.KeyModifierShortcutDefault) {
+		e.onCtrlEnter()
+		return
+	}
+	e.Entry.TypedShortcut(s)
 }

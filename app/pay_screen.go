@@ -91,12 +91,18 @@ func (s *PayScreen) makeUI() {
 	})
 	s.NewCode.Importance = widget.HighImportance
 	bindVisible(s.vm.Expired, s.NewCode, false)
+	s.vm.Expired.AddListener(binding.NewDataListener(func() {
+		if s.Retry != nil {
+			s.FocusFirst()
+		}
+	}))
 	s.Retry = widget.NewButtonWithIcon(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}
 	})
 	bindVisible(s.failed, s.Retry, false)
+	s.failed.AddListener(binding.NewDataListener(s.FocusFirst))
 	paid := widget.NewLabelWithStyle(lang.X("pay.paid_badge", "✓ 已支付"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	paid.Importance = widget.SuccessImportance
 	paid.SizeName = theme.SizeNameHeadingText
@@ -165,4 +171,15 @@ func faded(img image.Image) image.Image {
 		}
 	}
 	return out
+}
+
+// FocusFirst puts the keyboard focus on the button the clerk may press: a
+// new code once expired, asking again after a failure.
+func (s *PayScreen) FocusFirst() {
+	switch {
+	case s.NewCode.Visible():
+		focusIn(s.root, s.NewCode)
+	case s.Retry.Visible():
+		focusIn(s.root, s.Retry)
+	}
 }

@@ -28,7 +28,7 @@ type RenewScreen struct {
 	Invoice             *widget.Check
 	Post                *widget.RadioGroup
 	Rekey               *widget.Check
-	Comment             *widget.Entry
+	Comment             *keyEntry // Enter: a new line; Ctrl+Enter: submit
 	Save                *widget.Button
 	Submit              *widget.Button
 	form                *fyne.Container
@@ -86,6 +86,7 @@ func fieldLabel(f string) string {
 
 func (s *RenewScreen) field(f string) fyne.CanvasObject {
 	e := boundEntry(s.vm.Fields[f])
+	e.OnSubmitted = func(string) { focusNext(e) } // Enter goes to the next field, as Tab does
 	s.Entries[f] = e
 	return container.NewVBox(widget.NewLabel(fieldLabel(f)), e, fieldMsg(s.vm.Msgs[f]))
 }
@@ -169,7 +170,13 @@ func (s *RenewScreen) makeUI() {
 	rekeyWarn.Importance = widget.WarningImportance
 	bindVisible(s.vm.Rekey, rekeyWarn, false)
 
-	s.Comment = widget.NewMultiLineEntry()
+	comment := newKeyEntry(true)
+	comment.onCtrlEnter = func() {
+		if !s.Submit.Disabled() {
+			s.Submit.OnTapped()
+		}
+	}
+	s.Comment = comment
 	s.Comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
 	s.Comment.SetMinRowsVisible(2)
 	s.Save = widget.NewButtonWithIcon(lang.X("renew.save", "保存草稿"), theme.DocumentSaveIcon(), func() {
@@ -196,8 +203,9 @@ func (s *RenewScreen) makeUI() {
 	bindEnabled(ready, s.Submit, false)
 
 	s.form = container.NewVBox(years, org, rep, bank, s.Invoice, invoiceFields, pickup, s.Rekey, rekeyWarn,
-		widget.NewLabel(lang.X("apps.comment", "说明")), s.Comment)
+		widget.NewLabel(lang.X("apps.comment", "说明")), comment)
 	bindVisible(s.vm.Ready, s.form, false)
+	s.vm.Ready.AddListener(binding.NewDataListener(s.FocusFirst))
 	top := container.NewVBox(heading(lang.X("renew.title", "续期申请")), s.Pick, serial, messageLabel(s.vm.Message))
 	bottom := container.NewHBox(s.Save, s.Submit)
 	s.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(container.NewPadded(s.form)))
@@ -220,4 +228,17 @@ func (s *RenewScreen) SetTokens(toks []TokenView) {
 	}
 	s.Pick.Options = opts
 	s.Pick.Refresh()
+}
+
+// FocusFirst puts the keyboard focus on the form's first text field once a
+// certificate is chosen, else on the certificate picker.
+func (s *RenewScreen) FocusFirst() {
+	if s.root == nil {
+		return
+	}
+	if r, _ := s.vm.Ready.Get(); r {
+		focusIn(s.root, s.Entries[renewal.FieldOrgName])
+		return
+	}
+	focusIn(s.root, s.Pick)
 }

@@ -24,7 +24,9 @@ type SignInScreen struct {
 	Mobile, Code, AccountName, Passw *widget.Entry
 	Send, SignInSMS, SignInPW, Out   *widget.Button
 	kept                             *badge
-	signedIn, signedOut              *fyne.Container
+	// Methods are the two ways to sign in (SMS, password), as tabs.
+	Methods             *container.AppTabs
+	signedIn, signedOut *fyne.Container
 }
 
 // NewSignInScreen builds the screen and starts the resend countdown's
@@ -57,6 +59,14 @@ func (s *SignInScreen) makeUI() {
 	s.SignInSMS = widget.NewButtonWithIcon(lang.X("signin.button", "登录"), theme.LoginIcon(), func() { s.run(s.vm.SignInSMS) })
 	s.SignInSMS.Importance = widget.HighImportance
 	s.Code.OnSubmitted = func(string) { s.run(s.vm.SignInSMS) }
+	// Enter in the mobile asks for the code (when it may) and goes on to
+	// the code's field.
+	s.Mobile.OnSubmitted = func(string) {
+		if !s.Send.Disabled() {
+			s.run(s.vm.SendCode)
+		}
+		focusIn(s.root, s.Code)
+	}
 	bindEnabled(s.vm.Busy, s.SignInSMS, true)
 	smsForm := container.NewVBox(
 		widget.NewLabel(lang.X("signin.mobile", "手机号")), s.Mobile, fieldMsg(s.vm.MobileMsg),
@@ -73,6 +83,7 @@ func (s *SignInScreen) makeUI() {
 		s.run(func(ctx context.Context) error { return s.vm.SignInPassword(ctx, p) })
 	}
 	s.Passw.OnSubmitted = func(string) { pw() }
+	s.AccountName.OnSubmitted = func(string) { focusIn(s.root, s.Passw) }
 	s.SignInPW = widget.NewButtonWithIcon(lang.X("signin.button", "登录"), theme.LoginIcon(), pw)
 	s.SignInPW.Importance = widget.HighImportance
 	bindEnabled(s.vm.Busy, s.SignInPW, true)
@@ -83,6 +94,8 @@ func (s *SignInScreen) makeUI() {
 	tabs := container.NewAppTabs(
 		container.NewTabItem(lang.X("signin.by_sms", "短信验证码登录"), container.NewPadded(smsForm)),
 		container.NewTabItem(lang.X("signin.by_password", "账号密码登录"), container.NewPadded(pwForm)))
+	s.Methods = tabs
+	tabs.OnSelected = func(*container.TabItem) { s.FocusFirst() }
 	hint := widget.NewLabel(lang.X("signin.hint", "登录续期服务后即可为选中的证书办理续期。UKey 口令不会发送给续期服务，也不会被保存。"))
 	hint.Wrapping = fyne.TextWrapWord
 	hint.Importance = widget.LowImportance
@@ -109,10 +122,28 @@ func (s *SignInScreen) makeUI() {
 		container.NewBorder(nil, nil, container.NewCenter(s.kept), nil, keptText),
 		container.NewHBox(s.Out))
 	bindVisible(s.acc.SignedIn, s.signedIn, false)
+	s.acc.SignedIn.AddListener(binding.NewDataListener(s.FocusFirst))
 	bindVisible(s.acc.SignedIn, s.signedOut, true)
 
 	msg := messageLabel(s.vm.Message)
 	service := widget.NewLabel(lang.X("signin.service", "续期服务：{{.URL}}", map[string]any{"URL": s.acc.URL()}))
 	service.Importance = widget.LowImportance
 	s.root = container.NewVBox(heading(lang.X("signin.title", "登录")), service, s.signedOut, s.signedIn, msg)
+}
+
+// FocusFirst puts the keyboard focus on the screen's first field: the
+// mobile while signed out, the sign-out button while signed in.
+func (s *SignInScreen) FocusFirst() {
+	if s.root == nil {
+		return
+	}
+	if in, _ := s.acc.SignedIn.Get(); in {
+		focusIn(s.root, s.Out)
+		return
+	}
+	if s.Methods.SelectedIndex() == 1 {
+		focusIn(s.root, s.AccountName)
+		return
+	}
+	focusIn(s.root, s.Mobile)
 }

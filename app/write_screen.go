@@ -93,6 +93,26 @@ func (s *WriteScreen) Show() {
 	}
 	s.target.SetText(lang.X("write.target_cert", "续期证书 {{.Cert}}，写入 UKey（序列号 {{.Serial}}）", map[string]any{"Cert": strings.ToUpper(a.CertSerial), "Serial": serial}))
 	s.update()
+	s.FocusFirst()
+}
+
+// FocusFirst puts the keyboard focus on what the clerk does next: agree to
+// a re-key, start the write, or finish an interrupted one.
+func (s *WriteScreen) FocusFirst() {
+	a, _ := s.vm.Target()
+	busy, _ := s.vm.Busy.Get()
+	done, _ := s.vm.Done.Get()
+	rk, _ := s.vm.NeedsRekeyOK.Get()
+	switch {
+	case rk:
+		focusIn(s.root, s.RekeyOK)
+	case a != nil && !busy && !done:
+		focusIn(s.root, s.Start)
+	case len(s.finish.Objects) > 0:
+		if b, ok := s.finish.Objects[0].(*widget.Button); ok {
+			focusIn(s.root, b)
+		}
+	}
 }
 
 func (s *WriteScreen) update() {

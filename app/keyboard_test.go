@@ -1,0 +1,227 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// press types key into whatever has the focus, as the keyboard does.
+func press(t *testing.T, w fyne.Window, key fyne.KeyName) {
+	t.Helper()
+	fyne.DoAndWait(func() {
+		if f := w.Canvas().Focused(); f != nil {
+			f.TypedKey(&fyne.KeyEvent{Name: key})
+		} else if h := w.Canvas().OnTypedKey(); h != nil {
+			h(&fyne.KeyEvent{Name: key})
+		}
+	})
+}
+
+// typeKeys types text into whatever has the focus, as the keyboard does.
+func typeKeys(t *testing.T, w fyne.Window, text string) {
+	t.Helper()
+	fyne.DoAndWait(func() {
+		f := w.Canvas().Focused()
+		if f == nil {
+			t.Error("typing with nothing focused")
+			return
+		}
+		for _, r := range text {
+			f.TypedRune(r)
+		}
+	})
+}
+
+// ctrlEnter sends Ctrl+Enter to the focused object.
+func ctrlEnter(t *testing.T, w fyne.Window) {
+	t.Helper()
+	fyne.DoAndWait(func() {
+		if s, ok := w.Canvas().Focused().(fyne.Shortcutable); ok {
+			s.TypedShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyReturn, Modifier: fyne.KeyModifierControl})
+		}
+	})
+}
+
+// Sign-in by keyboard alone: the focus starts in the mobile; Enter there
+// asks for the code and moves to the code; Enter in the code signs in;
+// signed in, the focus is on sign-out.
+func TestKeyboardSignIn(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.account(memoryStore(t))
+	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	s := NewSignInScreen(t.Context(), vm, acc)
+	w := newTestWindow(t, s.Object())
+	// Account and password: the focus starts in the account; Enter there
+	// goes to the password.
+	fyne.DoAndWait(func() { s.Methods.SelectIndex(1) })
+	onUI(t, "focus in the account", func() bool { return w.Canvas().Focused() == s.AccountName })
+	typeKeys(t, w, "clerk")
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "focus in the password", func() bool { return w.Canvas().Focused() == s.Passw })
+
+	fyne.DoAndWait(func() { s.Methods.SelectIndex(0) })
+	onUI(t, "focus in the mobile", func() bool { return w.Canvas().Focused() == s.Mobile })
+	typeKeys(t, w, demoMobile)
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "code sent, focus in the code", func() bool {
+		m, _ := vm.Message.Get()
+		return strings.Contains(m, "验证码已发送") && w.Canvas().Focused() == s.Code
+	})
+	typeKeys(t, w, e.smsCode(demoMobile))
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "signed in, focus on sign-out", func() bool { return s.signedIn.Visible() && w.Canvas().Focused() == s.Out })
+
+}
+
+// Financial verification: the focus lands in the code; Enter submits it.
+func TestKeyboardFinVerify(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	a := e.approvedApp(acc)
+	e.markPaid(a.ID)
+	vm := NewFinVerifyVM(acc)
+	s := NewFinVerifyScreen(t.Context(), vm)
+	w := newTestWindow(t, s.Object())
+	s.Load(a.ID)
+	onUI(t, "focus in the code", func() bool { return w.Canvas().Focused() == s.Code })
+	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "还可尝试 3 次") })
+	tr := e.bank.Transfers("755912345610801")
+	typeKeys(t, w, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
+	press(t, w, fyne.KeyReturn)
+	for deadline := time.Now().Add(5 * time.Second); !get[bool](t, vm.Verified); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not verified by Enter: code %q, %q %q", s.Code.Text, get[string](t, vm.CodeMsg), get[string](t, vm.Message))
+		}
+	}
+}
+
+// Invoice: the focus lands in the title; Enter goes field to field, and in
+// the last one requests the invoice.
+func TestKeyboardInvoice(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	a := e.approvedApp(acc)
+	e.markPaid(a.ID)
+	vm := NewInvoiceVM(acc)
+	s := NewInvoiceScreen(t.Context(), vm)
+	w := newTestWindow(t, s.Object())
+	s.Load(a.ID)
+	onUI(t, "focus in the title", func() bool { return s.form.Visible() && w.Canvas().Focused() == s.Title })
+	for _, want := range []fyne.Focusable{s.TaxID, s.Email, s.Phone} {
+		press(t, w, fyne.KeyReturn)
+		onUI(t, "the next field", func() bool { return w.Canvas().Focused() == want })
+	}
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "requested by Enter", func() bool { return get[bool](t, vm.Issued) })
+}
+
+// Renew: the focus lands in the form's first field once a certificate is
+// chosen; Enter goes to the next field, as Tab does; Ctrl+Enter in the
+// comment submits (Enter there is a new line).
+func TestKeyboardRenew(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	last := e.validForm(1) // the organisation's last application fills the form in
+	prev, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.Client().Cancel(t.Context(), prev.ID, renewal.VersionRequest{Version: prev.Version}); err != nil {
+		t.Fatal(err)
+	}
+	vm := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
+	s := NewRenewScreen(t.Context(), vm)
+	w := newTestWindow(t, s.Object())
+	s.FocusFirst()
+	onUI(t, "focus on the certificate picker", func() bool { return w.Canvas().Focused() == s.Pick })
+	fyne.DoAndWait(func() {
+		s.SetTokens([]TokenView{{Serial: "T1", Certs: []CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+		s.Pick.SetSelected(s.Pick.Options[0])
+	})
+	onUI(t, "focus in the first field", func() bool {
+		return s.form.Visible() && w.Canvas().Focused() == s.Entries[renewal.FieldOrgName]
+	})
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "Enter goes to the next field", func() bool { return w.Canvas().Focused() == s.Entries[renewal.FieldCreditCode] })
+	fyne.DoAndWait(func() { w.Canvas().Focus(s.Comment) })
+	typeKeys(t, w, "第一行")
+	press(t, w, fyne.KeyReturn)
+	typeKeys(t, w, "第二行")
+	onUI(t, "Enter in the comment is a new line", func() bool { return s.Comment.Text == "第一行\n第二行" })
+	onUI(t, "ready to submit", func() bool { return !s.Submit.Disabled() })
+	ctrlEnter(t, w)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		a := vm.Application()
+		if a != nil && a.Status == renewal.StatusPendingReview && a.Comment == "第一行\n第二行" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not submitted by Ctrl+Enter: %+v, %q", a, get[string](t, vm.Message))
+		}
+	}
+}
+
+// Applications: Esc answers no to a confirmation and cancels the submit
+// dialog, also while its comment has the focus; nothing is changed.
+func TestKeyboardEscCancelsConfirmations(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	form := e.validForm(1)
+	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := NewApplicationsVM(acc, nil, Formatter{Lang: LangZH, Loc: time.UTC})
+	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	w := newTestWindow(t, s.Object())
+	s.win = w
+	if err := vm.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	onUI(t, "cards built", func() bool { _, ok := s.Buttons[a.ID+"/delete"]; return ok })
+	open := func() bool { return w.Canvas().Overlays().Top() != nil }
+
+	fyne.DoAndWait(func() { s.Buttons[a.ID+"/delete"].OnTapped() })
+	onUI(t, "the confirmation", open)
+	press(t, w, fyne.KeyEscape)
+	onUI(t, "Esc closed it", func() bool { return !open() })
+
+	fyne.DoAndWait(func() { s.Buttons[a.ID+"/submit"].OnTapped() })
+	onUI(t, "the submit dialog, focus in its comment", func() bool { _, ok := w.Canvas().Focused().(*keyEntry); return open() && ok })
+	typeKeys(t, w, "不提交")
+	press(t, w, fyne.KeyEscape)
+	onUI(t, "Esc closed it", func() bool { return !open() })
+
+	// The window's keys are its own again, and nothing was changed.
+	if w.Canvas().OnTypedKey() != nil {
+		t.Error("the dialogs left their Esc handler on the window")
+	}
+	got, err := acc.Client().GetApplication(t.Context(), a.ID)
+	if err != nil || got.Status != renewal.StatusEditing {
+		t.Fatalf("after Esc the application is %v (%v)", got.Status, err)
+	}
+}
+
+// Pay: once the code has expired the focus is on "get a new code", so
+// Space or Enter asks for one.
+func TestKeyboardPayFocusOnNewCode(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.signedIn()
+	app := e.approvedApp(acc)
+	clk := &stepClock{t: e.clock.Now()}
+	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
+	s := NewPayScreen(t.Context(), vm)
+	w := newTestWindow(t, s.Object())
+	s.Pay(app.ID)
+	onUI(t, "the code", func() bool { return s.qr.Image != nil })
+	clk.Add(301 * time.Second)
+	e.clock.Add(301 * time.Second)
+	vm.Tick()
+	onUI(t, "focus on the new-code button", func() bool { return s.NewCode.Visible() && w.Canvas().Focused() == s.NewCode })
+}
