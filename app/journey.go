@@ -289,3 +289,29 @@ func (j *Journey) write(r AppRow) {
 		}
 	}()
 }
+
+// RenewCert opens the renew form for the certificate with serial (the
+// Tokens screen's 续期): it is chosen in the form's picker, which reads the
+// certificate and the last application. It reports whether the
+// certificate is among those the picker offers.
+func (j *Journey) RenewCert(serial string) bool {
+	j.Show("renew")
+	for opt, s := range j.Renew.picks {
+		if s == serial {
+			j.Renew.Pick.SetSelected(opt)
+			return true
+		}
+	}
+	return false
+}
+
+// Repair finishes or rolls back an interrupted write on the token with
+// serial (the Tokens screen's 修复): the Write screen asks for the PIN and
+// runs token.Recover through the installer.
+func (j *Journey) Repair(serial string) {
+	j.Show("write")
+	if j.WriteVM == nil {
+		return
+	}
+	j.Write.askFinishPIN(serial)
+}

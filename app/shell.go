@@ -95,6 +95,20 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		u.VM.setProblems(nil, deps.Problem)
 	}
 	u.Tokens = NewTokensScreen(ctx, u.VM, u.ShowPIN)
+	if deps.Account != nil { // 续期 and 修复 lead into the journey
+		u.Tokens.OnRenew = func(_ string, c CertView) {
+			if u.Journey != nil {
+				u.Journey.RenewCert(c.Serial)
+			}
+		}
+		if deps.Installer != nil {
+			u.Tokens.OnRepair = func(serial string) {
+				if u.Journey != nil {
+					u.Journey.Repair(serial)
+				}
+			}
+		}
+	}
 	tokens := container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.Tokens.Object()))
 	u.tabs = []*container.TabItem{tokens}
 	if deps.Counter {
@@ -121,6 +135,7 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		size.Height += CounterBarHeight // the menu and the counter bar over the rail
 	}
 	u.Win.Resize(size)
+	u.installTray() // before the app runs: Fyne starts its tray only then
 	return u
 }
 
