@@ -3,6 +3,8 @@ package renewal
 import (
 	"fmt"
 	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
 
 // Policy is a CA's renewal policy: configuration data that the server loads
@@ -101,13 +103,14 @@ func NewValidity(oldNotAfter, now time.Time, years int) (notBefore, notAfter tim
 	return now, start.AddDate(years, 0, 0)
 }
 
-// DaysLeft returns whole days from now until notAfter: negative once expired
-// ("expired N days ago").
+// ChinaTime is the time zone in which the service counts days (UTC+8 all
+// year: China has no daylight saving time, so a fixed zone needs no tzdata).
+var ChinaTime = time.FixedZone("CST", 8*60*60)
+
+// DaysLeft returns the calendar days from now until notAfter as a clerk in
+// China counts them: 0 on the expiry date, negative once expired ("expired
+// N days ago"). It is the one rule of the client and ukeyctl too
+// (validity.DaysLeft), there in the user's own zone.
 func DaysLeft(notAfter, now time.Time) int {
-	d := notAfter.Sub(now)
-	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days--
-	}
-	return days
+	return validity.DaysLeft(notAfter, now, ChinaTime)
 }

@@ -69,11 +69,25 @@ func TestNewValidityExtendsFromOldEnd(t *testing.T) {
 	}
 }
 
+// DaysLeft counts calendar days in China's time zone, whatever the zone of
+// its arguments: 0 on the expiry date, -1 the day after.
 func TestDaysLeft(t *testing.T) {
-	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
-	for d, want := range map[time.Duration]int{48 * time.Hour: 2, 47 * time.Hour: 1, 0: 0, -time.Hour: -1, -49 * time.Hour: -3} {
-		if got := DaysLeft(now.Add(d), now); got != want {
-			t.Errorf("DaysLeft(%s) = %d, want %d", d, got, want)
+	// The certificate ends 2026-01-12 10:00 Beijing time (02:00 UTC).
+	end := time.Date(2026, 1, 12, 2, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		now  time.Time
+		want int
+	}{
+		{time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC), 2},                       // 01-10 20:00 CST
+		{time.Date(2026, 1, 10, 16, 0, 0, 0, time.UTC), 1},                       // 01-11 00:00 CST: whole 24 h periods would say 1 too
+		{time.Date(2026, 1, 10, 15, 59, 0, 0, time.UTC), 2},                      // 01-10 23:59 CST: 34 hours left, still two calendar days
+		{time.Date(2026, 1, 11, 16, 0, 0, 0, time.UTC), 0},                       // the expiry date
+		{time.Date(2026, 1, 12, 3, 0, 0, 0, time.UTC), 0},                        // expired an hour ago, same date
+		{time.Date(2026, 1, 12, 16, 0, 0, 0, time.UTC), -1},                      // the day after
+		{time.Date(2026, 1, 10, 20, 0, 0, 0, time.FixedZone("EST", -5*3600)), 1}, // 01-11 09:00 CST
+	} {
+		if got := DaysLeft(end, c.now); got != c.want {
+			t.Errorf("DaysLeft(%s, %s) = %d, want %d", end, c.now, got, c.want)
 		}
 	}
 }
