@@ -9,10 +9,9 @@
 // --counter), the language, the theme and the window of package app.
 //
 // Start-up is arranged for the first frame: the garbage collector waits for
-// it (the heap only grows until then), the bold font face is opened on a
-// second goroutine while the window is built, and the PKCS#11 modules, the
-// session store and the reminders start once it is on screen (Fyne draws the
-// first frame inside ShowAndRun, before it calls the OnStarted hook).
+// it (the heap only grows until then), and the PKCS#11 modules, the session
+// store and the reminders start once it is on screen (Fyne draws the first
+// frame inside ShowAndRun, before it calls the OnStarted hook).
 // docs/benchmarks/gui.md has the figures.
 package main
 
@@ -59,7 +58,6 @@ func main() {
 	a := fyneapp.NewWithID(appID)
 	a.SetIcon(assets.Icon())
 	a.Settings().SetTheme(apptheme.New())
-	go apptheme.Preload(fyne.TextStyle{Bold: true}) // buttons; the main goroutine opens the regular face
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

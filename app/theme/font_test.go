@@ -3,7 +3,6 @@ package theme
 import (
 	"bytes"
 	"image"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -153,33 +152,5 @@ func BenchmarkOpenFontCJK(b *testing.B) {
 		if _, err := font.ParseTTF(bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// TestPreloadOpensTheFacesOnce checks that Preload leaves the faces of a
-// style in Fyne's cache: measuring text in that style afterwards opens no
-// font (a few KB allocated, not the megabytes of parsing the font files),
-// while a style that was not preloaded still does.
-func TestPreloadOpensTheFacesOnce(t *testing.T) {
-	a := test.NewTempApp(t)
-	a.Settings().SetTheme(New())
-	done := make(chan struct{})
-	go func() { // as main.go does: on another goroutine
-		Preload(fyne.TextStyle{Bold: true})
-		close(done)
-	}()
-	<-done
-	measure := func(s fyne.TextStyle) uint64 {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		fyne.MeasureText("深圳市示例科技有限公司", 14, s)
-		runtime.ReadMemStats(&after)
-		return after.TotalAlloc - before.TotalAlloc
-	}
-	if got := measure(fyne.TextStyle{Bold: true}); got > 512<<10 {
-		t.Errorf("measuring preloaded bold text allocated %d KiB: the faces were opened again", got>>10)
-	}
-	if got := measure(fyne.TextStyle{Italic: true}); got < 1<<20 {
-		t.Errorf("measuring italic text (not preloaded) allocated only %d KiB: the check above cannot tell", got>>10)
 	}
 }

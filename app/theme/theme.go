@@ -143,14 +143,3 @@ func (t *Theme) Size(n fyne.ThemeSizeName) float32 {
 	}
 	return t.base.Size(n)
 }
-
-// Preload opens the font faces Fyne uses for the given text styles of the
-// current app's theme (the theme font, Fyne's fallback and emoji fonts, and
-// the system's font for the interface language), so that a second goroutine
-// can do it while the main goroutine builds the window. Call it after the
-// theme is set; it returns when the faces are in Fyne's cache.
-func Preload(styles ...fyne.TextStyle) {
-	for _, s := range styles {
-		fyne.MeasureText("UKey 证书续期", theme.TextSize(), s)
-	}
-}
