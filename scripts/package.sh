@@ -105,7 +105,7 @@ sign() { # sign IN OUT DESCRIPTION
     die "osslsigncode could not sign $1"
 }
 
-build_windows() { # build_windows GOARCH MSIARCH CC-PREFIX
+compile_windows() { # compile_windows GOARCH MSIARCH CC-PREFIX: resources and the unsigned .exe
   local goarch=$1 msiarch=$2 cross=$3 out=$build/windows-$2
   mkdir -p "$out" "$dist/windows-$msiarch"
   sed "s/@VERSION4@/$version.$buildno/" "$pkg/windows/ukeyrenew.manifest" >"$out/ukeyrenew.manifest"
@@ -113,11 +113,17 @@ build_windows() { # build_windows GOARCH MSIARCH CC-PREFIX
     -e "s|@VERSIONC@|$vmaj,$vmin,$vpat,$buildno|g; s|@VERSION4@|$version.$buildno|g; s|@VERSION@|$version|g" \
     "$pkg/windows/ukeyrenew.rc" >"$out/ukeyrenew.rc"
   "$cross-windres" -c 65001 -O coff -i "$out/ukeyrenew.rc" -o "$out/rsrc.o"
-
-  step "windows/$goarch client (cgo, $cross-gcc)"
+  rm -f "$out/ukeyrenew-unsigned.exe"
   nice -n 10 env GOOS=windows GOARCH="$goarch" CGO_ENABLED=1 CC="$cross-gcc" \
     go build -tags "$tags" -ldflags "-s -w -H windowsgui -extldflags=$out/rsrc.o" -o "$out/ukeyrenew-unsigned.exe" .
-  took "go build windows/$goarch"
+}
+
+compile_linux() { # compile_linux OUT: the Linux client
+  nice -n 10 env CGO_ENABLED=1 go build -tags "$tags" -ldflags "-s -w" -o "$1" .
+}
+
+build_windows() { # build_windows GOARCH MSIARCH: sign the .exe, make and sign the MSI
+  local goarch=$1 msiarch=$2 out=$build/windows-$2
   sign "$out/ukeyrenew-unsigned.exe" "$dist/windows-$msiarch/ukeyrenew.exe" "UKey Renew"
 
   step "windows/$goarch MSI"
@@ -128,18 +134,36 @@ build_windows() { # build_windows GOARCH MSIARCH CC-PREFIX
   took "msi windows/$goarch"
 }
 
-# shellcheck source=scripts/package-msi.sh
-source "$root/scripts/package-msi.sh"
-build_windows amd64 x64 x86_64-w64-mingw32
-build_windows 386 x86 i686-w64-mingw32
-
-# Linux client: a tarball laid out from / (sudo tar -xJf FILE -C /) and a .deb.
-step "linux/amd64 client (cgo)"
+# The three cgo builds of the client run side by side: much of a cold build
+# is one gcc at a time on go-gl's large C files (one core busy), so together
+# they finish well before one after the other would. Each logs to its own file.
 lc=$build/linux-client
 rm -rf "$lc"
 mkdir -p "$lc/usr/local/bin" "$lc/usr/local/share/applications" "$lc/usr/local/share/icons/hicolor/512x512/apps"
-nice -n 10 env CGO_ENABLED=1 go build -tags "$tags" -ldflags "-s -w" -o "$lc/usr/local/bin/ukeyrenew" .
-took "go build linux/amd64 client"
+step "client builds (cgo): windows/amd64 (x86_64-w64-mingw32-gcc), windows/386 (i686-w64-mingw32-gcc), linux/amd64"
+compile_windows amd64 x64 x86_64-w64-mingw32 >"$build/build-windows-x64.log" 2>&1 &
+pid_x64=$!
+compile_windows 386 x86 i686-w64-mingw32 >"$build/build-windows-x86.log" 2>&1 &
+pid_x86=$!
+compile_linux "$lc/usr/local/bin/ukeyrenew" >"$build/build-linux.log" 2>&1 &
+pid_linux=$!
+failed=()
+wait "$pid_x64" || failed+=(windows-x64)
+wait "$pid_x86" || failed+=(windows-x86)
+wait "$pid_linux" || failed+=(linux)
+for f in "${failed[@]}"; do
+  echo "---- build-$f.log" >&2
+  cat "$build/build-$f.log" >&2
+done
+((${#failed[@]} == 0)) || die "the client did not build for: ${failed[*]}"
+took "go build windows/amd64 + windows/386 + linux/amd64 client"
+
+# shellcheck source=scripts/package-msi.sh
+source "$root/scripts/package-msi.sh"
+build_windows amd64 x64
+build_windows 386 x86
+
+# Linux client: a tarball laid out from / (sudo tar -xJf FILE -C /) and a .deb.
 install -m644 "$pkg/linux/$appid.desktop" "$lc/usr/local/share/applications/$appid.desktop"
 convert "$icon_png" -resize 512x512 "$lc/usr/local/share/icons/hicolor/512x512/apps/$appid.png"
 tar -C "$lc" --owner=0 --group=0 --sort=name -cf - usr | xz -9 -T1 >"$dist/ukeyrenew-$version-linux-amd64.tar.xz"
