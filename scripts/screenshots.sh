@@ -11,6 +11,7 @@
 # minimal Fyne window built the same way (app/internal/minimalwindow), alternating runs,
 # and prints the figures for docs/benchmarks/gui.md.
 #   bash scripts/screenshots.sh            # screenshots and figures (RUNS=5 each)
+#   RUNS=7 bash scripts/screenshots.sh     # the figures of docs/benchmarks/gui.md
 #   RUNS=0 bash scripts/screenshots.sh     # screenshots only
 # Needs cgo (go-gl: the first cold build takes ~7 min on 2 cores), xvfb-run, ImageMagick
 # (import), xdotool and SoftHSM2. Safe to run again.
@@ -109,7 +110,8 @@ fi
 
 [ "$RUNS" -gt 0 ] || exit 0
 # Start-up figures: time from exec to the first frame on screen (the root window's
-# content changes from the empty screen), and VmRSS 3 s after it, RUNS times each,
+# content changes from the empty screen), the CPU time the program has used by then
+# (all threads, from /proc/PID/task/*/schedstat), and VmRSS 3 s after it, RUNS times each,
 # alternating: the client with the demo UKey, the client with no PKCS#11 module, the
 # minimal window, and the minimal window with the client's theme (the CJK font).
 cat > "$work/measure.sh" <<'MEASURE'
@@ -128,11 +130,13 @@ one() { # one NAME ENV... PROGRAM ARGS...: prints "NAME ms rss_kib"
     [ "$h" != "$blank" ] && [ "$h" != "$empty" ] && break
   done
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  # CPU time of all its threads (Go, Mesa's) so far: scatters less than wall time on a busy machine.
+  cpu=$(cat /proc/$pid/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%d", s/1000000}')
   sleep 3
   rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
   kill -TERM $pid; wait $pid || true
   sleep 0.5
-  echo "$name $ms $rss"
+  echo "$name $ms $rss $cpu"
 }
 for i in $(seq "$runs"); do
   one client "$work/ukeyrenew"
@@ -147,8 +151,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 for p in client minimal client-no-module minimal-cjk; do
   ms=$(awk -v p=$p '$1==p {print $2}' "$work/runs.txt" | median)
   rss=$(awk -v p=$p '$1==p {print $3}' "$work/runs.txt" | median)
-  printf '%-17s first frame median %5s ms   RSS median %4s MiB\n' "$p" "$ms" "$((${rss%.*} / 1024))"
-  case $p in client) c_ms=$ms c_rss=$rss ;; minimal) m_ms=$ms m_rss=$rss ;; esac
+  cpu=$(awk -v p=$p '$1==p {print $4}' "$work/runs.txt" | median)
+  printf '%-17s first frame median %5s ms   RSS median %4s MiB   CPU to first frame median %4s ms\n' \
+    "$p" "$ms" "$((${rss%.*} / 1024))" "$cpu"
+  case $p in client) c_ms=$ms c_rss=$rss c_cpu=$cpu ;; minimal) m_ms=$ms m_rss=$rss m_cpu=$cpu ;; esac
 done
-awk -v a="$c_ms" -v b="$m_ms" -v c="$c_rss" -v d="$m_rss" \
-  'BEGIN {printf "ratio client/minimal: first frame %.2fx, RSS %.2fx\n", a/b, c/d}'
+awk -v a="$c_ms" -v b="$m_ms" -v c="$c_rss" -v d="$m_rss" -v e="$c_cpu" -v f="$m_cpu" \
+  'BEGIN {printf "ratio client/minimal: first frame %.2fx, RSS %.2fx, CPU to first frame %.2fx\n", a/b, c/d, e/f}'
