@@ -225,3 +225,55 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	vm.Tick()
 	onUI(t, "focus on the new-code button", func() bool { return s.NewCode.Visible() && w.Canvas().Focused() == s.NewCode })
 }
+
+// The PIN dialog: Esc cancels without sending, also when the entry lost
+// the focus; while a PIN is on its way to the token Esc and Cancel wait for
+// its answer (a right PIN starts the job the clerk asked for), then the
+// dialog closes on the answer.
+func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
+	src := newFakeSource()
+	tok := demoTokens()[0]
+	src.insert(tok, "12345678", 3)
+	u := newUI(t, src)
+	if err := u.VM.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	open := func() bool { return u.Win.Canvas().Overlays().Top() != nil }
+
+	fyne.DoAndWait(func() { u.Tokens.pinBtns[tok.Serial].OnTapped() })
+	fyne.DoAndWait(func() { u.Win.Canvas().Unfocus() })
+	press(t, u.Win, fyne.KeyEscape)
+	onUI(t, "Esc closed it with nothing focused", func() bool { return !open() })
+	if src.checks(tok.Serial) != 0 {
+		t.Fatal("a PIN was sent")
+	}
+	if u.Win.Canvas().OnTypedKey() != nil {
+		t.Error("the dialog left its Esc handler on the window")
+	}
+
+	block := make(chan struct{})
+	ft := src.token(tok.Serial)
+	src.mu.Lock()
+	ft.block = block
+	src.mu.Unlock()
+	fyne.DoAndWait(func() { u.Tokens.pinBtns[tok.Serial].OnTapped() })
+	d := u.pin
+	typeKeys(t, u.Win, "12345678")
+	press(t, u.Win, fyne.KeyReturn)
+	eventually(t, "the PIN on its way", func() bool { return get[bool](t, d.vm.Busy) })
+	fyne.DoAndWait(func() {
+		d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+		if h := u.Win.Canvas().OnTypedKey(); h != nil {
+			h(&fyne.KeyEvent{Name: fyne.KeyEscape})
+		}
+	})
+	onUI(t, "the cancel button waiting", func() bool { return d.cancel.Disabled() })
+	if !open() {
+		t.Fatal("Esc closed the dialog while the token was checking the PIN")
+	}
+	close(block)
+	onUI(t, "closed on the token's answer", func() bool { return !open() })
+	if !get[bool](t, d.vm.Done) {
+		t.Fatal("the right PIN was not taken")
+	}
+}

@@ -42,7 +42,7 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 	who.Importance = widget.LowImportance
 	d.note = newBadge("", LevelOK)
 	d.note.Hide()
-	d.entry = newPINEntry(func() { d.dlg.Hide() })
+	d.entry = newPINEntry(d.cancelNow)
 	d.entry.SetPlaceHolder(lang.X("pin.placeholder", "UKey 口令"))
 	d.entry.OnSubmitted = func(string) { d.submit() }
 	d.entry.OnChanged = func(string) { d.updateButtons() }
@@ -59,7 +59,7 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 	hint := widget.NewLabel(lang.X("pin.hint", "口令只用于这一次操作，不会被保存。输错多次会锁定 UKey。"))
 	hint.Wrapping = fyne.TextWrapWord
 	hint.Importance = widget.LowImportance
-	d.cancel = widget.NewButtonWithIcon(lang.X("pin.cancel", "取消"), theme.CancelIcon(), func() { d.dlg.Hide() })
+	d.cancel = widget.NewButtonWithIcon(lang.X("pin.cancel", "取消"), theme.CancelIcon(), d.cancelNow)
 	d.ok = widget.NewButtonWithIcon(lang.X("pin.ok_button", "确定"), theme.ConfirmIcon(), d.submit)
 	d.ok.Importance = widget.HighImportance
 	d.ok.Disable()
@@ -84,11 +84,34 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 }
 
 // Show opens the dialog, reads the PIN state in the background and puts the
-// focus in the entry.
+// focus in the entry. Esc cancels, wherever the focus is in the dialog.
 func (d *PINDialog) Show(win fyne.Window) {
+	c := win.Canvas()
+	prev := c.OnTypedKey()
+	c.SetOnTypedKey(func(k *fyne.KeyEvent) {
+		if k.Name == fyne.KeyEscape {
+			d.cancelNow()
+			return
+		}
+		if prev != nil {
+			prev(k)
+		}
+	})
+	d.dlg.SetOnClosed(func() { c.SetOnTypedKey(prev) })
 	d.dlg.Show()
-	win.Canvas().Focus(d.entry)
+	c.Focus(d.entry)
 	go func() { _ = d.vm.LoadState(d.ctx) }()
+}
+
+// cancelNow closes the dialog unless a PIN is on its way to the token: the
+// token's answer decides what happens next (a write starts on a right PIN),
+// so the dialog stays until it comes.
+func (d *PINDialog) cancelNow() {
+	if busy, _ := d.vm.Busy.Get(); busy {
+		return
+	}
+	d.entry.SetText("")
+	d.dlg.Hide()
 }
 
 func (d *PINDialog) noteChanged() {
@@ -112,6 +135,11 @@ func (d *PINDialog) updateButtons() {
 		d.entry.Disable()
 	} else {
 		d.entry.Enable()
+	}
+	if busy {
+		d.cancel.Disable()
+	} else {
+		d.cancel.Enable()
 	}
 	if busy || locked || d.entry.Text == "" {
 		d.ok.Disable()
@@ -149,7 +177,6 @@ func newPINEntry(onEsc func()) *pinEntry {
 // TypedKey closes the dialog on Esc and leaves every other key to the entry.
 func (e *pinEntry) TypedKey(k *fyne.KeyEvent) {
 	if k.Name == fyne.KeyEscape {
-		e.SetText("")
 		e.onEsc()
 		return
 	}
