@@ -117,6 +117,18 @@ func (s *PayScreen) makeUI() {
 	qr := container.NewCenter(s.qr)
 	bindVisible(s.vm.Paid, qr, true) // a paid code is not shown to be scanned again
 	center := container.NewVBox(amount, qr, timer, paid, container.NewCenter(container.NewHBox(s.NewCode, s.Retry)), msg, hint)
+	// Lay out again when a button or the timer comes or goes (not for
+	// the first call of each listener: nothing is on screen yet).
+	built := false
+	relayout := binding.NewDataListener(func() {
+		if built {
+			center.Refresh()
+		}
+	})
+	for _, b := range []binding.DataItem{s.failed, s.vm.Expired, s.vm.Paid} {
+		b.AddListener(relayout)
+	}
+	defer func() { built = true }()
 	s.root = container.NewBorder(heading(lang.X("pay.title", "微信支付")), nil, nil, nil,
 		container.NewVScroll(container.NewHBox(layout.NewSpacer(), container.NewGridWrap(fyne.NewSize(440, 720), center), layout.NewSpacer())))
 }

@@ -83,6 +83,9 @@ func (s *WriteScreen) rebuildFinish() {
 	}
 	s.finish.Objects = objs
 	s.finish.Refresh()
+	if s.root != nil {
+		s.root.Refresh() // lay out again: the banner's height changed
+	}
 }
 
 // Show points the screen at the prepared target (after WriteVM.Prepare).
@@ -121,6 +124,9 @@ func (s *WriteScreen) update() {
 	done, _ := s.vm.Done.Get()
 	rk, _ := s.vm.NeedsRekeyOK.Get()
 	_ = s.canStart.Set(a != nil && !busy && !done && !rk)
+	if s.root != nil {
+		s.root.Refresh() // lay out again: the consent or the done mark came or went
+	}
 }
 
 func (s *WriteScreen) askPIN() {

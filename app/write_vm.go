@@ -239,6 +239,7 @@ func (vm *WriteVM) install(ctx context.Context) error {
 			vm.offer(serial)
 		}
 		_ = vm.StepText.Set("")
+		_ = vm.Progress.Set(0) // the steps start again on the next press
 		_ = vm.Message.Set(vm.writeErrText(err, serial))
 		vm.acc.Ended(ctx, err)
 		return err
