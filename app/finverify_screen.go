@@ -21,7 +21,7 @@ type FinVerifyScreen struct {
 	Submit  *widget.Button
 	Correct *widget.Button
 	// Next goes on to writing the certificate once verified.
-	Next   *widget.Button
+	Next   *keyButton
 	OnNext func()
 }
 
@@ -79,7 +79,7 @@ func (s *FinVerifyScreen) makeUI() {
 			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_number")), num)),
 		fieldMsg(s.vm.BankMsg), container.NewHBox(s.Correct))
 	bindVisible(s.vm.CanCorrect, correct, false)
-	s.Next = widget.NewButtonWithIcon(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
+	s.Next = newKeyButton(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
 		if s.OnNext != nil {
 			s.OnNext()
 		}

@@ -23,9 +23,9 @@ type InvoiceScreen struct {
 	Title, TaxID, Email, Phone *widget.Entry
 	Request                    *widget.Button
 	// Open opens the issued invoice in the browser.
-	Open *widget.Button
+	Open *keyButton
 	// Refresh reads the invoice's state again.
-	Refresh *widget.Button
+	Refresh *keyButton
 	// form holds the fields (shown while a request is possible), issued
 	// the link (shown once issued).
 	form, issued *fyne.Container
@@ -91,7 +91,7 @@ func (s *InvoiceScreen) makeUI() {
 			s.Request.Enable()
 		}
 	}))
-	s.Refresh = widget.NewButtonWithIcon(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
+	s.Refresh = newKeyButton(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Load(id)
 		}
@@ -108,7 +108,7 @@ func (s *InvoiceScreen) makeUI() {
 		container.NewHBox(s.Request))
 	bindVisible(s.vm.CanRequest, s.form, false)
 
-	s.Open = widget.NewButtonWithIcon(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
+	s.Open = newKeyButton(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
 		if err := s.vm.OpenLink(); err != nil {
 			_ = s.vm.Message.Set(ServiceErrText(err))
 		}

@@ -195,3 +195,26 @@ func (e *keyEntry) TypedShortcut(s fyne.Shortcut) {
 	}
 	e.Entry.TypedShortcut(s)
 }
+
+// keyButton is a button that Enter presses too, not only Space: the
+// screens put the focus on the button that comes next, and Enter is what
+// a clerk presses.
+type keyButton struct {
+	widget.Button
+}
+
+func newKeyButton(label string, icon fyne.Resource, tapped func()) *keyButton {
+	b := &keyButton{}
+	b.Text, b.Icon, b.OnTapped = label, icon, tapped
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+// TypedKey presses the button on Enter; Space and the rest as a button does.
+func (b *keyButton) TypedKey(k *fyne.KeyEvent) {
+	if k.Name == fyne.KeyReturn || k.Name == fyne.KeyEnter {
+		b.Tapped(nil)
+		return
+	}
+	b.Button.TypedKey(k)
+}

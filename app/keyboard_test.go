@@ -208,8 +208,8 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	}
 }
 
-// Pay: once the code has expired the focus is on "get a new code", so
-// Space or Enter asks for one.
+// Pay: once the code has expired the focus is on "get a new code", and
+// Enter asks for one.
 func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
@@ -224,6 +224,12 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	e.clock.Add(301 * time.Second)
 	vm.Tick()
 	onUI(t, "focus on the new-code button", func() bool { return s.NewCode.Visible() && w.Canvas().Focused() == s.NewCode })
+	first := get[string](t, vm.Code)
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "Enter asked for a new code", func() bool {
+		c, _ := vm.Code.Get()
+		return c != "" && c != first && !s.NewCode.Visible()
+	})
 }
 
 // The PIN dialog: Esc cancels without sending, also when the entry lost

@@ -29,11 +29,11 @@ type PayScreen struct {
 
 	root    *fyne.Container
 	qr      *canvas.Image
-	NewCode *widget.Button
+	NewCode *keyButton
 	// Retry asks again after the service could not be reached (for the
 	// code, or while watching the payment): the live code comes back, or
 	// the payment that arrived meanwhile.
-	Retry  *widget.Button
+	Retry  *keyButton
 	failed binding.Bool
 	shown  string // the code drawn
 	greyed bool
@@ -84,7 +84,7 @@ func (s *PayScreen) makeUI() {
 	amount.SizeName = theme.SizeNameSubHeadingText
 	amount.Alignment = fyne.TextAlignCenter
 
-	s.NewCode = widget.NewButtonWithIcon(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
+	s.NewCode = newKeyButton(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}
@@ -96,7 +96,7 @@ func (s *PayScreen) makeUI() {
 			s.FocusFirst()
 		}
 	}))
-	s.Retry = widget.NewButtonWithIcon(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
+	s.Retry = newKeyButton(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}

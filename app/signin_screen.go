@@ -22,7 +22,8 @@ type SignInScreen struct {
 
 	root                             *fyne.Container
 	Mobile, Code, AccountName, Passw *widget.Entry
-	Send, SignInSMS, SignInPW, Out   *widget.Button
+	Send, SignInSMS, SignInPW        *widget.Button
+	Out                              *keyButton
 	kept                             *badge
 	// Methods are the two ways to sign in (SMS, password), as tabs.
 	Methods             *container.AppTabs
@@ -116,7 +117,7 @@ func (s *SignInScreen) makeUI() {
 		}
 		s.kept.Refresh()
 	}))
-	s.Out = widget.NewButtonWithIcon(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.run(s.vm.SignOut) })
+	s.Out = newKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.run(s.vm.SignOut) })
 	s.signedIn = container.NewVBox(
 		widget.NewLabel(lang.X("signin.signed_in_as", "已登录续期服务：")), who,
 		container.NewBorder(nil, nil, container.NewCenter(s.kept), nil, keptText),

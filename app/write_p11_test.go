@@ -311,3 +311,29 @@ func TestServiceDownWhileWriteFetches(t *testing.T) {
 		t.Fatalf("application %v %v", got.Status, err)
 	}
 }
+
+// The Write screen by keyboard alone: shown, the focus is on the start
+// button; Enter opens the PIN dialog with the focus in the PIN; Enter there
+// sends it and the write runs.
+func TestKeyboardWrite(t *testing.T) {
+	e := newSvcEnv(t)
+	hsm := softhsmtest.New(t)
+	m, _, certSerial := e.tokenWithCert(hsm)
+	acc := e.signedIn()
+	a := e.readyApp(acc, certSerial, false)
+	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	w := newTestWindow(t, widget.NewLabel(""))
+	s := NewWriteScreen(t.Context(), vm, w)
+	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
+	if err := vm.Prepare(t.Context(), src, a); err != nil {
+		t.Fatal(err)
+	}
+	fyne.DoAndWait(s.Show)
+	onUI(t, "focus on start", func() bool { return w.Canvas().Focused() == s.Start })
+	press(t, w, fyne.KeyReturn)
+	onUI(t, "focus in the PIN", func() bool { return s.pin != nil && w.Canvas().Focused() == s.pin.entry })
+	typeKeys(t, w, testPIN)
+	press(t, w, fyne.KeyReturn)
+	eventually(t, "written", func() bool { return get[bool](t, vm.Done) })
+}

@@ -134,7 +134,7 @@ func pressFinish(t *testing.T, s *WriteScreen) *PINDialog {
 		if len(s.finish.Objects) != 1 {
 			return false
 		}
-		b, ok := s.finish.Objects[0].(*widget.Button)
+		b, ok := s.finish.Objects[0].(*keyButton)
 		if ok && !b.Disabled() {
 			b.OnTapped()
 			return true
@@ -189,12 +189,12 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	if _, err := os.Stat(cut.journal); err != nil {
 		t.Fatalf("the journal of the interrupted write is gone: %v", err)
 	}
-	var finish *widget.Button // a continue button, for the token pulled
+	var finish *keyButton // a continue button, for the token pulled
 	onUI(t, "a continue button for the pulled token", func() bool {
 		if len(s.finish.Objects) != 1 {
 			return false
 		}
-		finish, _ = s.finish.Objects[0].(*widget.Button)
+		finish, _ = s.finish.Objects[0].(*keyButton)
 		return finish != nil && strings.Contains(finish.Text, tokSerial) && strings.Contains(finish.Text, "继续未完成的写入")
 	})
 	if got, _ := acc.Client().GetApplication(t.Context(), a.ID); got.Status != renewal.StatusReadyToDownload {
