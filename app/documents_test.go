@@ -500,3 +500,57 @@ func saveCapture(t *testing.T, w fyne.Window, path string) {
 		t.Fatal(err)
 	}
 }
+
+func TestDocumentSizeAndNames(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 KB", 1: "1 KB", 1024: "1 KB", 1025: "2 KB", 999 << 10: "999 KB", 1000 << 10: "1,000 KB", renewal.MaxDocumentBytes: "10,240 KB"} {
+		if got := sizeKB(n); got != want {
+			t.Errorf("sizeKB(%d) = %q, want %q", n, got, want)
+		}
+	}
+	long := strings.Repeat("扫", 250) + ".pdf"
+	for path, want := range map[string]string{
+		"/home/张三/扫描/申请表.pdf": "申请表.pdf",
+		"/tmp/a\tb\nc.png":    "a b c.png",
+		"/tmp/" + long:        strings.Repeat("扫", 200),
+		`C:\Users\张三\身份证.jpg`: `C:\Users\张三\身份证.jpg`, // one name on Linux; the service takes it as text
+	} {
+		got := docName(path)
+		if got != want {
+			t.Errorf("docName(%q) = %q, want %q", path, got, want)
+		}
+		if err := (&renewal.UploadDocumentRequest{Kind: renewal.DocOther, Name: got}).Validate(); err != nil {
+			t.Errorf("docName(%q) = %q, which the service refuses: %v", path, got, err)
+		}
+	}
+}
+
+// A document whose stored name would climb out of Dir or is not a file
+// name is saved under a safe name in Dir all the same.
+func TestOpenDocumentSavesInsideDir(t *testing.T) {
+	e := newSvcEnv(t)
+	vm, acc := newAppsVM(t, e)
+	ctx := t.Context()
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../../etc/passwd.pdf", `..\..\boot.ini`, "..", "a:b*c?.png"} {
+		d, err := acc.Client().UploadDocument(ctx, a.ID, renewal.UploadDocumentRequest{Kind: renewal.DocOther, Name: name}, pngHead)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if err := vm.ListDocuments(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		path, err := vm.OpenDocument(ctx, a.ID, d.ID)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if filepath.Dir(path) != vm.Dir || !strings.HasSuffix(path, ".png") || strings.ContainsAny(filepath.Base(path), `\:*?`) {
+			t.Errorf("%q saved as %s", name, path)
+		}
+	}
+}
