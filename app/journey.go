@@ -147,14 +147,12 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 		l.Wrapping = fyne.TextWrapWord
 		write = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), l)
 	}
-	pad := func(o fyne.CanvasObject) fyne.CanvasObject { return container.NewPadded(o) }
-	j.items["signin"] = container.NewTabItemWithIcon(lang.X("nav.signin", "登录"), theme.AccountIcon(), pad(j.SignIn.Object()))
-	j.items["renew"] = container.NewTabItemWithIcon(lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon(), pad(j.Renew.Object()))
-	j.items["apps"] = container.NewTabItemWithIcon(lang.X("nav.applications", "申请进度"), theme.ListIcon(), pad(j.Apps.Object()))
-	j.items["pay"] = container.NewTabItemWithIcon(lang.X("nav.pay", "支付"), theme.ContentPasteIcon(), pad(j.Pay.Object()))
-	j.items["finverify"] = container.NewTabItemWithIcon(lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon(), pad(container.NewVScroll(j.FinVerify.Object())))
-	j.items["write"] = container.NewTabItemWithIcon(lang.X("nav.write", "写入 UKey"), theme.DownloadIcon(), pad(write))
-	j.items["invoice"] = container.NewTabItemWithIcon(lang.X("nav.invoice", "发票"), theme.MailSendIcon(), pad(container.NewVScroll(j.Invoice.Object())))
+	content := map[string]fyne.CanvasObject{"signin": j.SignIn.Object(), "renew": j.Renew.Object(), "apps": j.Apps.Object(),
+		"pay": j.Pay.Object(), "finverify": container.NewVScroll(j.FinVerify.Object()), "write": write,
+		"invoice": container.NewVScroll(j.Invoice.Object())}
+	for _, t := range journeyTabs() {
+		j.items[t.name] = container.NewTabItemWithIcon(t.label, t.icon, container.NewPadded(content[t.name]))
+	}
 
 	if d.TokensVM != nil {
 		j.onTokens = binding.NewDataListener(func() {
@@ -178,8 +176,37 @@ func (j *Journey) Item(name string) *container.TabItem { return j.items[name] }
 // Items are the journey's tabs in the clerk's order.
 func (j *Journey) Items() []*container.TabItem {
 	out := []*container.TabItem{}
-	for _, n := range []string{"signin", "renew", "apps", "pay", "finverify", "write", "invoice"} {
-		out = append(out, j.items[n])
+	for _, t := range journeyTabs() {
+		out = append(out, j.items[t.name])
+	}
+	return out
+}
+
+// journeyTab is one of the journey's screens in the navigation.
+type journeyTab struct {
+	name, label string
+	icon        fyne.Resource
+}
+
+// journeyTabs are the journey's screens in the clerk's order.
+func journeyTabs() []journeyTab {
+	return []journeyTab{
+		{"signin", lang.X("nav.signin", "登录"), theme.AccountIcon()},
+		{"renew", lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon()},
+		{"apps", lang.X("nav.applications", "申请进度"), theme.ListIcon()},
+		{"pay", lang.X("nav.pay", "支付"), theme.ContentPasteIcon()},
+		{"finverify", lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon()},
+		{"write", lang.X("nav.write", "写入 UKey"), theme.DownloadIcon()},
+		{"invoice", lang.X("nav.invoice", "发票"), theme.MailSendIcon()},
+	}
+}
+
+// journeyStubs are the journey's tabs, empty: the navigation while the
+// screens are built after the first frame (Deps.DeferJourney).
+func journeyStubs() []*container.TabItem {
+	out := []*container.TabItem{}
+	for _, t := range journeyTabs() {
+		out = append(out, container.NewTabItemWithIcon(t.label, t.icon, container.NewStack()))
 	}
 	return out
 }

@@ -45,6 +45,11 @@ type Deps struct {
 	// OpenStore opens the session store, in the background at Run (nil:
 	// the session lives in memory only, as in counter mode).
 	OpenStore func(ctx context.Context) (*session.Store, error)
+	// DeferJourney builds the journey's screens in Run, after the first
+	// frame, instead of in New: the window shows sooner (the screens take
+	// about 60 ms to build). Until then the navigation shows the same tabs,
+	// empty.
+	DeferJourney bool
 	// Installer writes renewed certificates to tokens (nil: not available).
 	Installer Installer
 	// PayClock is the payment watcher's clock (nil: the wall clock).
@@ -74,6 +79,7 @@ type UI struct {
 	pin     *PINDialog           // the open PIN dialog, for tests
 	tabs    []*container.TabItem // the tabs before the journey's (Tokens)
 	counter *counter             // nil outside counter mode
+	pending *Account             // the journey's Account until Run builds it (DeferJourney)
 }
 
 // New builds the main window for app a. Start the view-model with Run.
@@ -116,7 +122,12 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 	}
 	u.Nav = container.NewAppTabs()
 	u.Nav.SetTabLocation(container.TabLocationLeading)
-	u.setJourney(deps.Account)
+	if deps.DeferJourney && deps.Account != nil {
+		u.pending = deps.Account
+		u.Nav.SetItems(append(slices.Clone(u.tabs), journeyStubs()...))
+	} else {
+		u.setJourney(deps.Account)
+	}
 	u.Win.SetOnDropped(func(p fyne.Position, uris []fyne.URI) {
 		if u.counter != nil {
 			u.counter.idle.touch()
@@ -165,7 +176,7 @@ func (u *UI) setJourney(acc *Account) {
 // new one after each next customer in counter mode); nil without a service.
 func (u *UI) Account() *Account {
 	if u.Journey == nil {
-		return nil
+		return u.pending // nil, or not built yet (DeferJourney)
 	}
 	return u.Journey.deps.Account
 }
@@ -209,6 +220,12 @@ const StartupSettle = 2 * time.Second
 // operating system: the client stays open all day, and Go would otherwise
 // keep those pages until the heap grew into them.
 func (u *UI) Run() {
+	if acc := u.pending; acc != nil {
+		fyne.DoAndWait(func() { // SetItems keeps a tab chosen meanwhile
+			u.pending = nil
+			u.setJourney(acc)
+		})
+	}
 	if u.Journey != nil {
 		u.Journey.Start() // resume the session, look for interrupted writes
 	}

@@ -88,3 +88,60 @@ func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
 		}
 	})
 }
+
+// tabNames are the navigation's tab labels.
+func tabNames(u *UI) (names []string) {
+	fyne.DoAndWait(func() {
+		for _, it := range u.Nav.Items {
+			names = append(names, it.Text)
+		}
+	})
+	return names
+}
+
+// With DeferJourney the window first shows the journey's tabs empty; Run
+// builds the screens under the same tabs, keeps a tab chosen meanwhile, and
+// the 续期 button then works as usual.
+func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
+	e := newSvcEnv(t)
+	src := newFakeDetailSource()
+	tok := demoTokens()[0]
+	src.insert(tok, "1", 3)
+	src.keyPairs[tok.Serial] = []bool{true}
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(apptheme.New())
+	ctx, cancel := context.WithCancel(t.Context())
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
+		Account: e.account(memoryStore(t)), DeferJourney: true})
+	t.Cleanup(u.Win.Close)
+	if u.Journey != nil {
+		t.Fatal("the journey was built before the first frame")
+	}
+	if u.Account() == nil {
+		t.Fatal("no account while the journey waits")
+	}
+	stubs := tabNames(u)
+	if len(stubs) != 8 || stubs[0] != "UKey 与证书" || stubs[1] != "登录" || stubs[7] != "发票" {
+		t.Fatalf("tabs before Run: %q", stubs)
+	}
+	fyne.DoAndWait(func() { u.Nav.SelectIndex(3) }) // 申请进度, clicked early
+
+	done := make(chan struct{})
+	go func() { u.Run(); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	onUI(t, "the journey built", func() bool { return u.Journey != nil })
+	if got := tabNames(u); !slices.Equal(got, stubs) {
+		t.Errorf("tabs after Run %q, before %q", got, stubs)
+	}
+	fyne.DoAndWait(func() {
+		if u.Nav.Selected() != u.Journey.Item("apps") {
+			t.Errorf("the tab chosen early was lost: %q", u.Nav.Selected().Text)
+		}
+	})
+	var renew *widget.Button
+	onUI(t, "续期 on the card", func() bool { renew = buttonNamed(u.Tokens.Object(), "续期"); return renew != nil })
+	fyne.DoAndWait(renew.OnTapped)
+	onUI(t, "the renew form with the certificate chosen", func() bool {
+		return u.Nav.Selected() == u.Journey.Item("renew") && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
+	})
+}
