@@ -45,6 +45,7 @@ func main() {
 	module := flag.String("module", "", "PKCS#11 module file(s), separated by "+string(filepath.ListSeparator)+
 		" (default $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC)")
 	counter := flag.Bool("counter", false, "counter mode for CA service counters: keep no session on disk")
+	idle := flag.Duration("idle", app.IdleAfterDefault, "with --counter: sign the customer out after this long without input (0: never)")
 	service := flag.String("service", "", "base URL of the renewal service (default $UKEY_SERVICE, else "+defaultService+")")
 	flag.Parse()
 	resumeGC := pauseGC(startupHeapLimit)
@@ -61,7 +62,7 @@ func main() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	deps := app.Deps{Tokens: src, PINs: src, Counter: *counter,
+	deps := app.Deps{Tokens: src, PINs: src, Counter: *counter, IdleAfter: *idle, DeferJourney: true,
 		Installer: app.NewP11Installer(src, "", nil),
 		Open: func(path string) error {
 			u, err := url.Parse(storage.NewFileURI(path).String())
@@ -71,6 +72,9 @@ func main() {
 			return a.OpenURL(u)
 		},
 		OpenURL: a.OpenURL}
+	if *idle == 0 {
+		deps.IdleAfter = -1 // never
+	}
 	if !*counter { // counter mode keeps the session in memory only
 		deps.OpenStore = func(ctx context.Context) (*session.Store, error) { return session.Open(ctx, session.Options{}) }
 	}
@@ -101,6 +105,9 @@ func main() {
 
 	ui.Win.SetMaster()
 	ui.Win.ShowAndRun()
+	if err := ui.Close(); err != nil { // counter mode: the last customer's session and files
+		fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+	}
 }
 
 // startupHeapLimit bounds the heap while the garbage collector waits for the
