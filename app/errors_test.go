@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net"
 	"strings"
@@ -144,6 +145,17 @@ func (o *outage) signedIn(e *svcEnv) *Account {
 	return a
 }
 
+// newPayScreen builds the Pay screen in a test window; its goroutines end
+// before the window goes.
+func newPayScreen(t *testing.T, vm *PayVM) (*PayScreen, fyne.Window) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	s := NewPayScreen(ctx, vm)
+	w := newTestWindow(t, s.Object())
+	t.Cleanup(func() { cancel(); s.running.Wait() })
+	return s, w
+}
+
 const serviceDown = "无法连接续期服务，请检查网络后重试"
 
 // Sign-in with the service down: sending the code and signing in each say
@@ -162,7 +174,7 @@ func TestServiceDownSignIn(t *testing.T) {
 	test.Tap(s.Send) // returns at once: the call runs off the UI goroutine
 	onUI(t, "the send to fail in words", func() bool {
 		m, _ := vm.Message.Get()
-		return strings.Contains(m, serviceDown) && !s.Send.Disabled()
+		return strings.Contains(m, serviceDown) && !s.Send.Disabled() && !get[bool](t, vm.Busy)
 	})
 	o.up()
 	test.Tap(s.Send)
@@ -173,7 +185,7 @@ func TestServiceDownSignIn(t *testing.T) {
 	test.Tap(s.SignInSMS)
 	onUI(t, "the sign-in to fail in words", func() bool {
 		m, _ := vm.Message.Get()
-		return strings.Contains(m, serviceDown) && !s.SignInSMS.Disabled()
+		return strings.Contains(m, serviceDown) && !s.SignInSMS.Disabled() && !get[bool](t, vm.Busy)
 	})
 	if get[bool](t, acc.SignedIn) {
 		t.Fatal("signed in with the service down")
@@ -228,8 +240,7 @@ func TestServiceDownWhilePaying(t *testing.T) {
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
 	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewPayScreen(t.Context(), vm)
-	newTestWindow(t, s.Object())
+	s, _ := newPayScreen(t, vm)
 
 	// Down before the code: the screen says so and offers to ask again.
 	o.down()

@@ -216,8 +216,7 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
 	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewPayScreen(t.Context(), vm)
-	w := newTestWindow(t, s.Object())
+	s, w := newPayScreen(t, vm)
 	s.Pay(app.ID)
 	onUI(t, "the code", func() bool { return s.qr.Image != nil })
 	clk.Add(301 * time.Second)

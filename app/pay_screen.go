@@ -4,6 +4,7 @@ import (
 	"context"
 	"image"
 	"image/color"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -35,8 +36,11 @@ type PayScreen struct {
 	// the payment that arrived meanwhile.
 	Retry  *keyButton
 	failed binding.Bool
-	shown  string // the code drawn
-	greyed bool
+	// running counts the screen's goroutines (the ticker, each payment
+	// watched); they end with the screen's context.
+	running sync.WaitGroup
+	shown   string // the code drawn
+	greyed  bool
 }
 
 // NewPayScreen builds the screen and starts its countdown ticker (4 Hz),
@@ -44,7 +48,11 @@ type PayScreen struct {
 func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
 	s := &PayScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
 	s.makeUI()
-	go tickEvery(ctx, 250*time.Millisecond, vm.Tick)
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		tickEvery(ctx, 250*time.Millisecond, vm.Tick)
+	}()
 	return s
 }
 
@@ -54,7 +62,9 @@ func (s *PayScreen) Object() fyne.CanvasObject { return s.root }
 // Pay starts paying application id (from the Applications screen).
 func (s *PayScreen) Pay(id string) {
 	_ = s.failed.Set(false)
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		err := s.vm.Start(s.ctx, id)
 		paid, _ := s.vm.Paid.Get()
 		expired, _ := s.vm.Expired.Get()
@@ -121,7 +131,7 @@ func (s *PayScreen) makeUI() {
 	// the first call of each listener: nothing is on screen yet).
 	built := false
 	relayout := binding.NewDataListener(func() {
-		if built {
+		if built && s.ctx.Err() == nil {
 			center.Refresh()
 		}
 	})
