@@ -208,8 +208,8 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	}
 }
 
-// Pay: once the code has expired the focus is on "get a new code", and
-// Enter asks for one.
+// Pay: shown once the code has expired, the focus is on "get a new code",
+// and Enter asks for one.
 func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
@@ -222,7 +222,9 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	clk.Add(301 * time.Second)
 	e.clock.Add(301 * time.Second)
 	vm.Tick()
-	onUI(t, "focus on the new-code button", func() bool { return s.NewCode.Visible() && w.Canvas().Focused() == s.NewCode })
+	onUI(t, "the new-code button", s.NewCode.Visible)
+	s.FocusFirst() // the screen shown (the journey's tab selected)
+	onUI(t, "focus on the new-code button", func() bool { return w.Canvas().Focused() == s.NewCode })
 	first := get[string](t, vm.Code)
 	press(t, w, fyne.KeyReturn)
 	onUI(t, "Enter asked for a new code", func() bool {
@@ -281,4 +283,32 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	if !get[bool](t, d.vm.Done) {
 		t.Fatal("the right PIN was not taken")
 	}
+}
+
+// A session that comes in the background (resumed at start) moves no
+// focus: the sign-in screen may not be the one shown, and Enter on a
+// focused sign-out button there would sign the clerk out.
+func TestKeyboardBackgroundSignInLeavesTheFocus(t *testing.T) {
+	e := newSvcEnv(t)
+	acc := e.account(memoryStore(t))
+	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	s := NewSignInScreen(t.Context(), vm, acc)
+	w := newTestWindow(t, s.Object())
+	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+		t.Fatal(err)
+	}
+	onUI(t, "signed in", func() bool { return s.signedIn.Visible() })
+	fyne.DoAndWait(func() {}) // let any focus queued by the sign-in land
+	if f := focusedOn(w); f != nil {
+		t.Fatalf("a background sign-in put the focus on %T", f)
+	}
+}
+
+func focusedOn(w fyne.Window) fyne.Focusable {
+	var f fyne.Focusable
+	fyne.DoAndWait(func() { f = w.Canvas().Focused() })
+	return f
 }

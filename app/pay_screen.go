@@ -101,18 +101,12 @@ func (s *PayScreen) makeUI() {
 	})
 	s.NewCode.Importance = widget.HighImportance
 	bindVisible(s.vm.Expired, s.NewCode, false)
-	s.vm.Expired.AddListener(binding.NewDataListener(func() {
-		if s.Retry != nil {
-			s.FocusFirst()
-		}
-	}))
 	s.Retry = newKeyButton(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}
 	})
 	bindVisible(s.failed, s.Retry, false)
-	s.failed.AddListener(binding.NewDataListener(s.FocusFirst))
 	paid := widget.NewLabelWithStyle(lang.X("pay.paid_badge", "✓ 已支付"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	paid.Importance = widget.SuccessImportance
 	paid.SizeName = theme.SizeNameHeadingText
@@ -196,7 +190,9 @@ func faded(img image.Image) image.Image {
 }
 
 // FocusFirst puts the keyboard focus on the button the clerk may press: a
-// new code once expired, asking again after a failure.
+// new code once expired, asking again after a failure. It is for when the
+// screen is shown: a code running out while the clerk is on another screen
+// must not pull the focus to a button they cannot see.
 func (s *PayScreen) FocusFirst() {
 	switch {
 	case s.NewCode.Visible():

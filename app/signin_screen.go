@@ -46,6 +46,19 @@ func (s *SignInScreen) run(f func(ctx context.Context) error) {
 	go func() { _ = f(s.ctx) }()
 }
 
+// runThenFocus runs a sign-in or sign-out off the UI goroutine; once it
+// succeeded the focus goes to what comes next (signed in: sign-out; signed
+// out: the mobile). Only the clerk's own presses move it: a session
+// resumed in the background must not put the focus on a sign-out button
+// on a screen not shown, where Enter would press it.
+func (s *SignInScreen) runThenFocus(f func(ctx context.Context) error) {
+	go func() {
+		if f(s.ctx) == nil {
+			s.FocusFirst()
+		}
+	}()
+}
+
 func (s *SignInScreen) makeUI() {
 	s.Mobile = boundEntry(s.vm.Mobile)
 	s.Mobile.SetPlaceHolder(lang.X("signin.mobile_ph", "手机号"))
@@ -57,9 +70,9 @@ func (s *SignInScreen) makeUI() {
 		s.Send.SetText(l)
 	}))
 	bindEnabled(s.vm.CanSend, s.Send, false)
-	s.SignInSMS = widget.NewButtonWithIcon(lang.X("signin.button", "登录"), theme.LoginIcon(), func() { s.run(s.vm.SignInSMS) })
+	s.SignInSMS = widget.NewButtonWithIcon(lang.X("signin.button", "登录"), theme.LoginIcon(), func() { s.runThenFocus(s.vm.SignInSMS) })
 	s.SignInSMS.Importance = widget.HighImportance
-	s.Code.OnSubmitted = func(string) { s.run(s.vm.SignInSMS) }
+	s.Code.OnSubmitted = func(string) { s.runThenFocus(s.vm.SignInSMS) }
 	// Enter in the mobile asks for the code (when it may) and goes on to
 	// the code's field.
 	s.Mobile.OnSubmitted = func(string) {
@@ -81,7 +94,7 @@ func (s *SignInScreen) makeUI() {
 	pw := func() {
 		p := s.Passw.Text
 		s.Passw.SetText("") // the password is sent once and not kept in the entry
-		s.run(func(ctx context.Context) error { return s.vm.SignInPassword(ctx, p) })
+		s.runThenFocus(func(ctx context.Context) error { return s.vm.SignInPassword(ctx, p) })
 	}
 	s.Passw.OnSubmitted = func(string) { pw() }
 	s.AccountName.OnSubmitted = func(string) { focusIn(s.root, s.Passw) }
@@ -117,13 +130,12 @@ func (s *SignInScreen) makeUI() {
 		}
 		s.kept.Refresh()
 	}))
-	s.Out = newKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.run(s.vm.SignOut) })
+	s.Out = newKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.runThenFocus(s.vm.SignOut) })
 	s.signedIn = container.NewVBox(
 		widget.NewLabel(lang.X("signin.signed_in_as", "已登录续期服务：")), who,
 		container.NewBorder(nil, nil, container.NewCenter(s.kept), nil, keptText),
 		container.NewHBox(s.Out))
 	bindVisible(s.acc.SignedIn, s.signedIn, false)
-	s.acc.SignedIn.AddListener(binding.NewDataListener(s.FocusFirst))
 	bindVisible(s.acc.SignedIn, s.signedOut, true)
 
 	msg := messageLabel(s.vm.Message)
