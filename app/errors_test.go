@@ -29,6 +29,7 @@ type outage struct {
 	addr  string
 	ln    net.Listener
 	conns map[net.Conn]bool
+	held  chan struct{} // non-nil: new connections wait until it closes
 }
 
 func newOutage(t *testing.T, e *svcEnv) *outage {
@@ -74,6 +75,12 @@ func (o *outage) track(cs ...net.Conn) bool {
 }
 
 func (o *outage) relay(c net.Conn) {
+	o.mu.Lock()
+	held := o.held
+	o.mu.Unlock()
+	if held != nil {
+		<-held
+	}
 	s, err := net.Dial("tcp", o.target)
 	if err != nil {
 		c.Close()
@@ -101,6 +108,20 @@ func (o *outage) down() {
 		c.Close()
 	}
 	o.conns = map[net.Conn]bool{}
+}
+
+// hold makes the service slow: new connections wait until release.
+func (o *outage) hold() (release func()) {
+	ch := make(chan struct{})
+	o.mu.Lock()
+	o.held = ch
+	o.mu.Unlock()
+	return func() {
+		o.mu.Lock()
+		o.held = nil
+		o.mu.Unlock()
+		close(ch)
+	}
 }
 
 // up starts it again on the same address.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -16,6 +17,9 @@ import (
 // InvoiceScreen requests the e-invoice of a paid application and shows its
 // state and link.
 type InvoiceScreen struct {
+	// running counts the loads under way (tests wait for them).
+	running sync.WaitGroup
+
 	vm  *InvoiceVM
 	ctx context.Context
 
@@ -41,11 +45,24 @@ func NewInvoiceScreen(ctx context.Context, vm *InvoiceVM) *InvoiceScreen {
 // Object is the screen's root.
 func (s *InvoiceScreen) Object() fyne.CanvasObject { return s.root }
 
-// Load shows application id.
+// Load shows application id. The focus waits on the refresh button while
+// the invoice is read, then goes to the first field; unless the clerk has
+// moved it meanwhile (to another screen, say).
 func (s *InvoiceScreen) Load(id string) {
+	focusIn(s.root, s.Refresh)
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		_ = s.vm.Load(s.ctx, id)
-		s.FocusFirst()
+		fyne.Do(func() {
+			a := fyne.CurrentApp()
+			if a == nil || len(a.Driver().AllWindows()) == 0 {
+				return
+			}
+			if c := a.Driver().CanvasForObject(s.root); c != nil && c.Focused() == s.Refresh {
+				s.FocusFirst()
+			}
+		})
 	}()
 }
 

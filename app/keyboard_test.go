@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -105,7 +106,8 @@ func TestKeyboardFinVerify(t *testing.T) {
 // the last one requests the invoice.
 func TestKeyboardInvoice(t *testing.T) {
 	e := newSvcEnv(t)
-	acc := e.signedIn()
+	o := newOutage(t, e)
+	acc := o.signedIn(e)
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
 	vm := NewInvoiceVM(acc)
@@ -119,6 +121,26 @@ func TestKeyboardInvoice(t *testing.T) {
 	}
 	press(t, w, fyne.KeyReturn)
 	onUI(t, "requested by Enter", func() bool { return get[bool](t, vm.Issued) })
+
+	// Loaded again after the clerk moved the focus elsewhere: it stays.
+	other := newKeyEntry(false)
+	fyne.DoAndWait(func() {
+		w.SetContent(container.NewVBox(s.Object(), other))
+	})
+	first := get[string](t, vm.Link)
+	e.clock.Add(10 * time.Minute) // a fresh link tells the load is done
+	release := o.hold()           // the service answers after the clerk moved on
+	s.Load(a.ID)
+	onUI(t, "the focus on refresh while loading", func() bool { return w.Canvas().Focused() == s.Refresh })
+	fyne.DoAndWait(func() { w.Canvas().Focus(other) })
+	release()
+	s.running.Wait()
+	if l := get[string](t, vm.Link); l == "" || l == first {
+		t.Fatalf("the invoice was not read again: %q", l)
+	}
+	if f := focusedOn(w); f != other {
+		t.Fatalf("the load took the focus to %T", f)
+	}
 }
 
 // Renew: the focus lands in the form's first field once a certificate is
