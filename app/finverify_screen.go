@@ -37,7 +37,7 @@ func (s *FinVerifyScreen) Object() fyne.CanvasObject { return s.root }
 
 // Load shows application id.
 func (s *FinVerifyScreen) Load(id string) {
-	s.FocusFirst()
+	focusIn(s.root, s.Code) // not FocusFirst: the state is still the last application's
 	go func() { _ = s.vm.Load(s.ctx, id) }()
 }
 
