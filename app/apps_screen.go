@@ -205,6 +205,8 @@ func (s *ApplicationsScreen) pickScan(r AppRow) {
 		go func() { _ = s.vm.Upload(s.ctx, r.ID, path) }()
 	}, s.win)
 	d.SetFilter(storage.NewExtensionFileFilter([]string{".pdf", ".jpg", ".jpeg", ".png", ".PDF", ".JPG", ".JPEG", ".PNG"}))
+	escCloses(s.win, d)
+	s.dlg = d
 	d.Show()
 }
 

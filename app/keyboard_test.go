@@ -220,6 +220,13 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	press(t, w, fyne.KeyEscape)
 	onUI(t, "Esc closed it", func() bool { return !open() })
 
+	// The scan picker too.
+	fyne.DoAndWait(func() { s.Buttons[a.ID+"/upload_document"].OnTapped() })
+	onUI(t, "the file picker", open)
+	fyne.DoAndWait(func() { w.Canvas().Unfocus() })
+	press(t, w, fyne.KeyEscape)
+	onUI(t, "Esc closed it", func() bool { return !open() })
+
 	// The window's keys are its own again, and nothing was changed.
 	if w.Canvas().OnTypedKey() != nil {
 		t.Error("the dialogs left their Esc handler on the window")
