@@ -113,8 +113,8 @@ func tickEvery(ctx context.Context, d time.Duration, tick func()) {
 // screen's root), after the event being handled: a tab just selected lays
 // its content out first. Nothing happens outside a window or for a nil f.
 func focusIn(o fyne.CanvasObject, f fyne.Focusable) {
-	if f == nil || reflect.ValueOf(f).IsNil() {
-		return
+	if v := reflect.ValueOf(f); f == nil || v.Kind() == reflect.Pointer && v.IsNil() {
+		return // no widget, or a typed nil (a button not made yet)
 	}
 	a := fyne.CurrentApp()
 	if a == nil || len(a.Driver().AllWindows()) == 0 {
