@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -228,5 +229,17 @@ func ServiceErrText(err error) string {
 	case errors.As(err, &api) || renewal.CodeOf(err) != renewal.CodeUnknown:
 		return renewal.AsError(err).Localized(string(CurrentLang()))
 	}
-	return lang.X("err.service_down", "无法连接续期服务，请检查网络后重试（{{.Err}}）。", map[string]any{"Err": err})
+	return lang.X("err.service_down", "无法连接续期服务（{{.Host}}），请检查网络后重试。", map[string]any{"Host": serviceHost(err)})
+}
+
+// serviceHost is the host:port a failed request went to, for the clerk
+// (and a hotline) to tell which service: not Go's dial error.
+func serviceHost(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			return u.Host
+		}
+	}
+	return lang.X("err.service_host_unknown", "地址未知")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +178,12 @@ func newPayScreen(t *testing.T, vm *PayVM) (*PayScreen, fyne.Window) {
 	return s, w
 }
 
-const serviceDown = "无法连接续期服务，请检查网络后重试"
+// serviceDown begins the sentence for a service that cannot be reached; the
+// service's host:port follows, never Go's dial error.
+const serviceDown = "无法连接续期服务（"
+
+// downSentence matches the whole sentence.
+var downSentence = regexp.MustCompile(`^无法连接续期服务（127\.0\.0\.1:[0-9]+），请检查网络后重试。$`)
 
 // Sign-in with the service down: sending the code and signing in each say
 // the service cannot be reached and what to do, the buttons come back, the
@@ -197,6 +203,9 @@ func TestServiceDownSignIn(t *testing.T) {
 		m, _ := vm.Message.Get()
 		return strings.Contains(m, serviceDown) && !s.Send.Disabled() && !get[bool](t, vm.Busy)
 	})
+	if m, _ := vm.Message.Get(); !downSentence.MatchString(m) {
+		t.Errorf("service down said as %q: want the host, not the dial error", m)
+	}
 	o.up()
 	test.Tap(s.Send)
 	onUI(t, "the code sent", func() bool { m, _ := vm.Message.Get(); return strings.Contains(m, "验证码已发送") })
