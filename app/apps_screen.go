@@ -147,6 +147,7 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 		go func() { _, _ = s.vm.OpenFormPDF(s.ctx, r.ID) }()
 	})
 	add(renewal.ActionUploadDocument, "upload_document", lang.X("apps.upload", "上传扫描件"), theme.UploadIcon(), func() { s.pickScan(r) })
+	btns = append(btns, s.documentsButton(r)) // what was uploaded can always be seen
 	if r.App.Payment == renewal.PaymentPaid && s.nav.Invoice != nil {
 		b := widget.NewButtonWithIcon(lang.X("apps.invoice", "电子发票"), theme.MailSendIcon(), func() { s.target = r.ID; s.nav.Invoice(r) })
 		s.Buttons[r.ID+"/invoice"] = b

@@ -40,7 +40,7 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 		return len(keys) > 0
 	})
 	slices.Sort(keys)
-	if want := []string{"cancel", "delete", "edit", "form_pdf", "submit", "upload_document"}; !slices.Equal(keys, want) {
+	if want := []string{"cancel", "delete", "documents", "edit", "form_pdf", "submit", "upload_document"}; !slices.Equal(keys, want) {
 		t.Fatalf("buttons %v, want %v", keys, want)
 	}
 	txt := screenText(s.Object())

@@ -72,9 +72,11 @@ type ApplicationsVM struct {
 	Message binding.String
 	Busy    binding.Bool
 
-	mu     sync.Mutex
-	policy *renewal.Policy
-	busy   bool
+	mu sync.Mutex
+	// reloadErr is the sentence of the last failed Reload ("" after a good one).
+	reloadErr string
+	policy    *renewal.Policy
+	busy      bool
 }
 
 // NewApplicationsVM returns the view-model over acc.
@@ -189,11 +191,11 @@ func (vm *ApplicationsVM) row(a renewal.Application, p renewal.Policy) AppRow {
 func (vm *ApplicationsVM) Reload(ctx context.Context) error {
 	p, err := vm.Policy(ctx)
 	if err != nil {
-		return vm.fail(ctx, err)
+		return vm.failReload(ctx, err)
 	}
 	page, err := vm.acc.Client().ListApplications(ctx, renewal.ListApplicationsRequest{PageSize: MaxListedApplications})
 	if err != nil {
-		return vm.fail(ctx, err)
+		return vm.failReload(ctx, err)
 	}
 	rows := make([]AppRow, 0, len(page.Items))
 	for _, a := range page.Items {
@@ -208,12 +210,28 @@ func (vm *ApplicationsVM) Reload(ctx context.Context) error {
 		rows = append(rows, r)
 	}
 	_ = vm.Rows.Set(rows)
+	vm.mu.Lock()
+	stale := vm.reloadErr // the last failed reload's sentence, now untrue
+	vm.reloadErr = ""
+	vm.mu.Unlock()
 	if len(rows) == 0 {
 		_ = vm.Message.Set(lang.X("apps.none_yet", "还没有续期申请。在“续期申请”中选择 UKey 上的证书并填写。"))
-	} else if msg, _ := vm.Message.Get(); msg == lang.X("apps.none_yet", "还没有续期申请。在“续期申请”中选择 UKey 上的证书并填写。") {
+	} else if msg, _ := vm.Message.Get(); msg == lang.X("apps.none_yet", "还没有续期申请。在“续期申请”中选择 UKey 上的证书并填写。") || (stale != "" && msg == stale) {
 		_ = vm.Message.Set("")
 	}
 	return nil
+}
+
+// failReload says why the list could not be read, and remembers the
+// sentence so the next good read takes it away.
+func (vm *ApplicationsVM) failReload(ctx context.Context, err error) error {
+	vm.acc.Ended(ctx, err)
+	msg := ServiceErrText(err)
+	vm.mu.Lock()
+	vm.reloadErr = msg
+	vm.mu.Unlock()
+	_ = vm.Message.Set(msg)
+	return err
 }
 
 func (vm *ApplicationsVM) fail(ctx context.Context, err error) error {

@@ -257,6 +257,10 @@ func TestServiceDownApplicationsList(t *testing.T) {
 	o.up()
 	test.Tap(s.Refresh)
 	onUI(t, "the list loaded", func() bool { _, ok := s.Buttons[a.ID+"/edit"]; return ok })
+	onUI(t, "the failure's sentence gone with the list back", func() bool {
+		m, _ := vm.Message.Get()
+		return !strings.Contains(m, serviceDown)
+	})
 }
 
 // The service goes down while the Pay screen watches the payment: when the
