@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -84,6 +85,7 @@ type Journey struct {
 	// tabs' OnSelected before Attach. Close hands both back.
 	onTokens     binding.DataListener
 	prevSelected func(*container.TabItem)
+	started      atomic.Bool // Start ran: token changes look for interrupted writes
 }
 
 // NewJourney builds the screens over win.
@@ -158,6 +160,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 		j.onTokens = binding.NewDataListener(func() {
 			toks, _ := d.TokensVM.Tokens.Get()
 			j.Renew.SetTokens(toks)
+			j.checkUnfinished()
 		})
 		d.TokensVM.Tokens.AddListener(j.onTokens)
 	}
@@ -228,6 +231,28 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 		if item == j.items["apps"] && j.deps.Account.Client().SignedIn() {
 			go func() { _ = j.AppsVM.Reload(j.ctx) }()
 		}
+		j.focusFirst(item)
+	}
+}
+
+// focusFirst puts the keyboard focus on the first field of the screen the
+// clerk just opened.
+func (j *Journey) focusFirst(item *container.TabItem) {
+	switch item {
+	case j.items["signin"]:
+		j.SignIn.FocusFirst()
+	case j.items["renew"]:
+		j.Renew.FocusFirst()
+	case j.items["pay"]:
+		j.Pay.FocusFirst()
+	case j.items["finverify"]:
+		j.FinVerify.FocusFirst()
+	case j.items["invoice"]:
+		j.Invoice.FocusFirst()
+	case j.items["write"]:
+		if j.Write != nil {
+			j.Write.FocusFirst()
+		}
 	}
 }
 
@@ -258,6 +283,7 @@ func (j *Journey) Show(name string) {
 // Start resumes a saved session and looks for interrupted writes; it runs
 // in the background.
 func (j *Journey) Start() {
+	j.started.Store(true)
 	go func() {
 		if j.deps.OpenStore != nil {
 			st, err := j.deps.OpenStore(j.ctx)
@@ -341,4 +367,20 @@ func (j *Journey) Repair(serial string) {
 		return
 	}
 	j.Write.askFinishPIN(serial)
+}
+
+// checkUnfinished looks again for interrupted writes when the inserted
+// tokens change (a token pulled mid-write and put back after a restart),
+// unless a write is running: its own journal is not an interrupted one.
+// Start looks once anyway, so the first listing is left to it.
+func (j *Journey) checkUnfinished() {
+	if j.WriteVM == nil || !j.started.Load() {
+		return
+	}
+	go func() {
+		if busy, _ := j.WriteVM.Busy.Get(); busy {
+			return
+		}
+		_ = j.WriteVM.Check(j.ctx)
+	}()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,5 +144,51 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 	fyne.DoAndWait(renew.OnTapped)
 	onUI(t, "the renew form with the certificate chosen", func() bool {
 		return u.Nav.Selected() == u.Journey.Item("renew") && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
+	})
+}
+
+// unfinishedInstaller is a fake Installer (no PKCS#11 without cgo) whose
+// journal the test fills: Unfinished reports the serials set.
+type unfinishedInstaller struct {
+	gateInstaller
+	mu      sync.Mutex
+	serials []string
+}
+
+func (f *unfinishedInstaller) set(s ...string) { f.mu.Lock(); f.serials = s; f.mu.Unlock() }
+func (f *unfinishedInstaller) Unfinished(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.serials), nil
+}
+
+// Opening a journey screen puts the focus on its first field; a token put
+// back while the program runs is offered its interrupted write at once,
+// not only at the next start.
+func TestJourneyFocusesOpenedScreenAndOffersAWriteOnInsertion(t *testing.T) {
+	e := newSvcEnv(t)
+	src := newFakeSource()
+	inst := &unfinishedInstaller{}
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(apptheme.New())
+	ctx, cancel := context.WithCancel(t.Context())
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
+		Account: e.account(memoryStore(t)), Installer: inst})
+	t.Cleanup(u.Win.Close)
+	done := make(chan struct{})
+	go func() { u.Run(); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item("signin")) })
+	onUI(t, "the mobile field focused", func() bool { return u.Win.Canvas().Focused() == u.Journey.SignIn.Mobile })
+	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item("renew")) })
+	onUI(t, "the certificate picker focused", func() bool { return u.Win.Canvas().Focused() == u.Journey.Renew.Pick })
+
+	tok := demoTokens()[0]
+	inst.set(tok.Serial) // its journal: the write was cut short before this start
+	src.insert(tok, "1", 3)
+	onUI(t, "the interrupted write offered on insertion", func() bool {
+		s, _ := u.Journey.WriteVM.Unfinished.Get()
+		return slices.Equal(s, []string{tok.Serial})
 	})
 }
