@@ -62,7 +62,7 @@ func main() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	deps := app.Deps{Tokens: src, PINs: src, Counter: *counter, IdleAfter: *idle, DeferJourney: true,
+	deps := app.Deps{Tokens: src, PINs: src, Counter: *counter, IdleAfter: *idle, SystemIdle: app.SystemIdle, DeferJourney: true,
 		Installer: app.NewP11Installer(src, "", nil),
 		Open: func(path string) error {
 			u, err := url.Parse(storage.NewFileURI(path).String())

@@ -399,6 +399,11 @@ func (u *UI) checkIdle() {
 		c.idle.touch()
 		c.typed = true
 	}
+	if u.deps.SystemIdle != nil { // input the sensor cannot see
+		if d, ok := u.deps.SystemIdle(); ok && d < c.idle.idle() {
+			c.idle.touchAt(d)
+		}
+	}
 	sinceInput := c.idle.idle()
 	writing, paying := u.writing(), u.paying()
 	if writing || paying {

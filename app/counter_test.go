@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -523,5 +524,63 @@ func BenchmarkCounterNextCustomer(b *testing.B) {
 			}
 			u.Win.Content().Refresh()
 		})
+	}
+}
+
+// fakeSystemIdle stands for Windows' GetLastInputInfo (named fake: the
+// call exists only on Windows): the test says how long ago the session's
+// last input was.
+type fakeSystemIdle struct {
+	mu  sync.Mutex
+	ago time.Duration
+	ok  bool
+}
+
+func (f *fakeSystemIdle) set(ago time.Duration, ok bool) {
+	f.mu.Lock()
+	f.ago, f.ok = ago, ok
+	f.mu.Unlock()
+}
+func (f *fakeSystemIdle) idle() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ago, f.ok
+}
+
+// Input only the system sees (a pointer moving inside one button) keeps
+// the customer signed in; once the system too has seen nothing for the idle
+// time, the customer is signed out; a system that cannot tell changes
+// nothing.
+func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
+	e := newSvcEnv(t)
+	sys := &fakeSystemIdle{}
+	u, clk := counterUI(t, e, Deps{Counter: true, IdleAfter: 5 * time.Minute, SystemIdle: sys.idle})
+	signInCustomer(t, e, u)
+	old := u.Journey
+	check := func() { fyne.DoAndWait(u.checkIdle) }
+
+	clk.Add(4 * time.Minute)
+	sys.set(10*time.Second, true) // moved inside a button 10 s ago
+	check()
+	clk.Add(4*time.Minute + 40*time.Second)
+	sys.set(4*time.Minute+50*time.Second, true)
+	check()
+	if u.Journey != old {
+		t.Fatal("signed out 4 min 50 s after input the system saw")
+	}
+	clk.Add(10 * time.Second)
+	sys.set(5*time.Minute, true)
+	check()
+	if u.Journey == old {
+		t.Fatal("not signed out after 5 minutes without input anywhere")
+	}
+
+	again := u.Journey
+	signInCustomer(t, e, u)
+	sys.set(0, false) // cannot tell: the sensor alone decides
+	clk.Add(5 * time.Minute)
+	check()
+	if u.Journey == again {
+		t.Fatal("a system that cannot tell kept the customer signed in")
 	}
 }

@@ -46,6 +46,15 @@ func (w *idleWatch) touch() {
 	w.mu.Unlock()
 }
 
+// touchAt records input that happened ago.
+func (w *idleWatch) touchAt(ago time.Duration) {
+	w.mu.Lock()
+	if t := w.clock.Now().Add(-ago); t.After(w.last) {
+		w.last = t
+	}
+	w.mu.Unlock()
+}
+
 // hold records that something the idle sign-out must not interrupt is
 // still running: the idle time starts again when it ends.
 func (w *idleWatch) hold() {

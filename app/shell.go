@@ -32,6 +32,11 @@ type Deps struct {
 	// a negative value turns it off, anything else below IdleAfterMin is
 	// raised to it.
 	IdleAfter time.Duration
+	// SystemIdle, if set, tells how long the whole desktop session has
+	// had no input (SystemIdle: Windows' GetLastInputInfo), so counter
+	// mode also sees input its own sensor cannot (a pointer moving inside
+	// one button, keys on a focused button).
+	SystemIdle func() (time.Duration, bool)
 	// CounterDir is where counter mode keeps each customer's downloaded
 	// files (one folder per customer, removed at the next customer); ""
 	// means the temp dir.
