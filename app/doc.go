@@ -62,7 +62,8 @@
 // revoke the session at the service, delete the folder and build a fresh
 // journey; neither runs while a certificate is being written, and the idle
 // sign-out waits while a payment code is live. Input is seen by a
-// transparent wrapper (pointer) and by sampling the focused widget (typing);
+// transparent wrapper (pointer), by sampling the focused widget (typing)
+// and, on Windows, by the session's last input time (Deps.SystemIdle);
 // there are no reminders and no tray in counter mode.
 //
 // # PINs
