@@ -260,7 +260,6 @@ func TestGoldenJourneyFinVerify(t *testing.T) {
 func TestGoldenJourneyWriteDone(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	vm := NewWriteVM(acc, nil, nil) // nothing is written: the state is the one Run leaves
-	test.NewTempApp(t)
 	holder := widget.NewLabel("")
 	w := goldenWindow(t, holder)
 	s := NewWriteScreen(t.Context(), vm, w)
