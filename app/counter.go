@@ -283,6 +283,7 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 	u.app.Clipboard().SetContent("")
 
 	old := u.Account()
+	u.pending = nil // a journey not built yet (DeferJourney) is replaced, not built later
 	if u.Journey != nil {
 		u.Journey.Close()
 	}
@@ -400,11 +401,11 @@ func (u *UI) checkIdle() {
 		c.typed = true
 	}
 	if u.deps.SystemIdle != nil { // input the sensor cannot see
-		if d, ok := u.deps.SystemIdle(); ok && d < c.idle.idle() {
+		if d, ok := u.deps.SystemIdle(); ok && d < c.idle.sinceInput() {
 			c.idle.touchAt(d)
 		}
 	}
-	sinceInput := c.idle.idle()
+	sinceInput := c.idle.sinceInput()
 	writing, paying := u.writing(), u.paying()
 	if writing || paying {
 		c.idle.hold()

@@ -320,6 +320,18 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	if u.Journey != old {
 		t.Fatal("signed out for inactivity during a write")
 	}
+	// Closing the window or quitting waits for the write, and says why.
+	var refused bool
+	fyne.DoAndWait(func() {
+		if o := u.Win.Canvas().Overlays().Top(); o != nil {
+			t.Errorf("an overlay before the close: %T", o)
+		}
+		refused = u.refuseClose()
+	})
+	if !refused || u.Win.Canvas().Overlays().Top() == nil {
+		t.Fatal("closing the window during a write was not refused in words")
+	}
+	fyne.DoAndWait(func() { u.Win.Canvas().Overlays().Top().Hide() })
 
 	close(g.gate)
 	if err := <-ran; err != nil {
@@ -362,6 +374,11 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	}
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("no word of the postponement: %s", s)
+	}
+	clk.Add(IdleCheckEvery)
+	fyne.DoAndWait(u.checkIdle)
+	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
+		t.Fatalf("the postponement's word gone a second later: %s", s)
 	}
 	pay.Add(QRWindow + time.Second)
 	fyne.DoAndWait(u.checkIdle)
@@ -582,5 +599,37 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 	check()
 	if u.Journey == again {
 		t.Fatal("a system that cannot tell kept the customer signed in")
+	}
+}
+
+// 下一位客户 pressed before Run built the deferred journey: Run builds no
+// second journey over the retired account, and starts the one the wipe
+// built only once.
+func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
+	e := newSvcEnv(t)
+	u, _ := counterUI(t, e, Deps{Counter: true, DeferJourney: true})
+	first := u.Account()
+	var done <-chan error
+	fyne.DoAndWait(func() {
+		var err error
+		if done, err = u.NextCustomer(); err != nil {
+			t.Error(err)
+		}
+	})
+	<-done
+	var wiped *Journey
+	fyne.DoAndWait(func() { wiped = u.Journey })
+	if wiped == nil || wiped.deps.Account == first {
+		t.Fatal("next customer did not build a fresh journey")
+	}
+	ran := make(chan struct{})
+	go func() { u.Run(); close(ran) }() // until t.Context() ends, before the clean-ups
+	t.Cleanup(func() { <-ran })
+	// Run lists the tokens after building what was pending.
+	eventually(t, "Run listed the tokens", func() bool { return len(get[[]TokenView](t, u.VM.Tokens)) == 1 })
+	var now *Journey
+	fyne.DoAndWait(func() { now = u.Journey })
+	if now != wiped {
+		t.Fatal("Run replaced the fresh journey with one over the retired account")
 	}
 }

@@ -33,26 +33,43 @@ const (
 type idleWatch struct {
 	clock Clock
 
-	mu   sync.Mutex
-	last time.Time // last input, or the end of the last hold
+	mu    sync.Mutex
+	last  time.Time // last input, or the end of the last hold
+	input time.Time // last input only
 }
 
-func newIdleWatch(c Clock) *idleWatch { return &idleWatch{clock: c, last: c.Now()} }
+func newIdleWatch(c Clock) *idleWatch {
+	now := c.Now()
+	return &idleWatch{clock: c, last: now, input: now}
+}
 
 // touch records input.
 func (w *idleWatch) touch() {
 	w.mu.Lock()
 	w.last = w.clock.Now()
+	w.input = w.last
 	w.mu.Unlock()
 }
 
 // touchAt records input that happened ago.
 func (w *idleWatch) touchAt(ago time.Duration) {
 	w.mu.Lock()
-	if t := w.clock.Now().Add(-ago); t.After(w.last) {
+	t := w.clock.Now().Add(-ago)
+	if t.After(w.last) {
 		w.last = t
 	}
+	if t.After(w.input) {
+		w.input = t
+	}
 	w.mu.Unlock()
+}
+
+// sinceInput is how long since the last input, holds aside: what the
+// notices about a held sign-out go by.
+func (w *idleWatch) sinceInput() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(w.clock.Now().Sub(w.input), 0)
 }
 
 // hold records that something the idle sign-out must not interrupt is

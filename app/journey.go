@@ -283,7 +283,9 @@ func (j *Journey) Show(name string) {
 // Start resumes a saved session and looks for interrupted writes; it runs
 // in the background.
 func (j *Journey) Start() {
-	j.started.Store(true)
+	if !j.started.CompareAndSwap(false, true) {
+		return // a counter wipe may have started it before Run
+	}
 	go func() {
 		if j.deps.OpenStore != nil {
 			st, err := j.deps.OpenStore(j.ctx)
@@ -377,10 +379,5 @@ func (j *Journey) checkUnfinished() {
 	if j.WriteVM == nil || !j.started.Load() {
 		return
 	}
-	go func() {
-		if busy, _ := j.WriteVM.Busy.Get(); busy {
-			return
-		}
-		_ = j.WriteVM.Check(j.ctx)
-	}()
+	go func() { _ = j.WriteVM.CheckUnlessBusy(j.ctx) }()
 }

@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -151,8 +152,29 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		size.Height += CounterBarHeight // the menu and the counter bar over the rail
 	}
 	u.Win.Resize(size)
+	// Closing never cuts a write to the UKey short; with a tray, closing
+	// hides the window instead (installTray replaces this).
+	u.Win.SetCloseIntercept(func() {
+		if !u.refuseClose() {
+			u.Win.Close()
+		}
+	})
 	u.installTray() // before the app runs: Fyne starts its tray only then
 	return u
+}
+
+// refuseClose reports whether closing or quitting must wait because a
+// certificate is being written to a UKey, and then says so in the window.
+// Call it on the UI goroutine.
+func (u *UI) refuseClose() bool {
+	if !u.writing() {
+		return false
+	}
+	u.Win.Show()
+	u.Win.RequestFocus()
+	dialog.ShowInformation(lang.X("close.wait_title", "正在写入 UKey"),
+		lang.X("close.wait_write", "正在把新证书写入 UKey，请等写入完成后再关闭程序。中途关闭不会损坏 UKey，但下次启动时需要输入口令完成写入。"), u.Win)
+	return true
 }
 
 // setJourney builds the clerk's screens over acc (placeholders when acc is
@@ -225,14 +247,16 @@ const StartupSettle = 2 * time.Second
 // operating system: the client stays open all day, and Go would otherwise
 // keep those pages until the heap grew into them.
 func (u *UI) Run() {
-	if acc := u.pending; acc != nil {
-		fyne.DoAndWait(func() { // SetItems keeps a tab chosen meanwhile
+	var j *Journey
+	fyne.DoAndWait(func() {
+		if acc := u.pending; acc != nil { // SetItems keeps a tab chosen meanwhile
 			u.pending = nil
 			u.setJourney(acc)
-		})
-	}
-	if u.Journey != nil {
-		u.Journey.Start() // resume the session, look for interrupted writes
+		}
+		j = u.Journey
+	})
+	if j != nil {
+		j.Start() // resume the session, look for interrupted writes (once)
 	}
 	if u.counter != nil {
 		go u.counter.run(u.ctx)

@@ -99,16 +99,18 @@ func (u *UI) installTray() {
 
 func (u *UI) installTrayOn(host desktopHost) {
 	desk, ok := u.app.(desktop.App)
-	if !ok || !host.tray {
+	if !ok || !host.tray || u.deps.Counter { // a counter serves many customers: no tray, no reminders
 		return
 	}
 	t := u.newTray(desk, nil, u.notifier(host))
 	desk.SetSystemTrayMenu(t.menu())
 	desk.SetSystemTrayIcon(t.icon)
-	if !u.deps.Counter {
-		desk.SetSystemTrayWindow(u.Win) // a click on the icon shows it
-		u.Win.SetCloseIntercept(t.hide)
-	}
+	desk.SetSystemTrayWindow(u.Win) // a click on the icon shows it
+	u.Win.SetCloseIntercept(func() {
+		if !u.refuseClose() {
+			t.hide()
+		}
+	})
 }
 
 // trayInstalled reports whether a system tray menu was set on a (the
@@ -128,6 +130,9 @@ func trayInstalled(a fyne.App) bool {
 // icon up to date when installTray put one up. It returns at once: the
 // desktop is probed in the background.
 func (u *UI) startReminders() {
+	if u.deps.Counter {
+		return
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
 		host := probeDesktop(ctx, u.app)
@@ -208,13 +213,15 @@ type tray struct {
 	icon       fyne.Resource
 	alert      fyne.Resource // made off the UI goroutine (20 ms) by remind
 	toldHidden bool
+	canQuit    func() bool // false while quitting would cut a write short
 
 	mu       sync.Mutex // guards alerting and orders refreshes
 	alerting bool
 }
 
 func (u *UI) newTray(desk desktop.App, rem *ReminderVM, notify func(title, body string)) *tray {
-	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.VM, rem: rem, notify: notify, icon: assets.Icon()}
+	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.VM, rem: rem, notify: notify, icon: assets.Icon(),
+		canQuit: func() bool { return !u.refuseClose() }}
 }
 
 // hide hides the window to the tray; the first time it says where it went.
@@ -263,7 +270,11 @@ func (t *tray) menu() *fyne.Menu {
 		it.Disabled = true
 		items = append(items, it)
 	}
-	quit := fyne.NewMenuItem(lang.X("tray.quit", "退出"), t.app.Quit)
+	quit := fyne.NewMenuItem(lang.X("tray.quit", "退出"), func() {
+		if t.canQuit == nil || t.canQuit() {
+			t.app.Quit()
+		}
+	})
 	quit.IsQuit = true
 	items = append(items, fyne.NewMenuItemSeparator(), quit)
 	return fyne.NewMenu(lang.X("app.title", "证书续期助手"), items...)

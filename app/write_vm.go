@@ -91,6 +91,7 @@ type WriteVM struct {
 	NeedsRekeyOK binding.Bool
 
 	mu        sync.Mutex
+	jobs      int // writes and finishes running (job)
 	app       *renewal.Application
 	serial    string
 	rekeyOK   bool
@@ -215,6 +216,8 @@ func (vm *WriteVM) PINVM() *PINVM {
 // Run writes the target application's certificate on the logged-in token.
 // It blocks: call it from a goroutine after the PIN dialog succeeded.
 func (vm *WriteVM) Run(ctx context.Context) error {
+	vm.job(+1)
+	defer vm.job(-1)
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
 	defer vm.inst.Close() // before Busy goes: a next press logs in anew
@@ -282,6 +285,27 @@ func (vm *WriteVM) writeErrText(err error, serial string) string {
 	return lang.X("write.failed", "写入失败：{{.Err}}。UKey 上的原证书仍然可用，可以重试。", map[string]any{"Err": errText(err)})
 }
 
+// job counts a write or a finish starting (+1) or ending (-1), under mu so
+// that CheckUnlessBusy never reads a running write's journal as an
+// interrupted one.
+func (vm *WriteVM) job(d int) {
+	vm.mu.Lock()
+	vm.jobs += d
+	vm.mu.Unlock()
+}
+
+// CheckUnlessBusy is Check, skipped while a write or a finish runs (its
+// journal is its own, not an interrupted write's); a write cannot start
+// while it looks.
+func (vm *WriteVM) CheckUnlessBusy(ctx context.Context) error {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.jobs > 0 {
+		return nil
+	}
+	return vm.Check(ctx)
+}
+
 // Check looks for interrupted writes on the inserted tokens (at start-up
 // and when a token is inserted).
 func (vm *WriteVM) Check(ctx context.Context) error {
@@ -317,6 +341,8 @@ func (vm *WriteVM) FinishPINVM(serial string) *PINVM {
 // certificate is written if the interrupted write was undone, and the
 // service is told; so one press finishes the renewal.
 func (vm *WriteVM) Finish(ctx context.Context) error {
+	vm.job(+1)
+	defer vm.job(-1)
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
 	defer vm.inst.Close() // before Busy goes: a next press logs in anew
