@@ -620,6 +620,18 @@ func (r *installRun) rollBack(ctx context.Context, e *JournalEntry) error {
 			oldOK = true
 		}
 	}
+	oldFound, newFound := false, false
+	for _, c := range sc.certs {
+		oldFound = oldFound || (len(e.OldCertSHA256) == 32 && c.sum == [32]byte(e.OldCertSHA256))
+		newFound = newFound || (len(e.NewCertSHA256) == 32 && c.sum == [32]byte(e.NewCertSHA256))
+	}
+	if len(e.OldCertSHA256) == 32 && !oldFound && !newFound {
+		// The old certificate is deleted only after the new one is on the
+		// token: seeing neither means this is not the token's true state (a
+		// token going away, objects that cannot be read). Keep the journal.
+		return fmt.Errorf("token %s shows neither the old nor the new certificate of the interrupted install: journal kept, try again with the token inserted: %w",
+			e.Serial, ErrTokenRemoved)
+	}
 	if len(e.NewCertSHA256) == 32 {
 		for _, c := range sc.certs {
 			if c.sum != [32]byte(e.NewCertSHA256) {

@@ -133,6 +133,7 @@ func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
 		return nil, err
 	}
 	inv := &Inventory{Serial: t.serial, LoggedIn: t.loggedIn}
+	vanished := 0
 	for _, h := range all {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -143,11 +144,32 @@ func (t *Token) Objects(ctx context.Context) (*Inventory, error) {
 			}
 			if d, gone := t.damagedLocked(h, err); !gone {
 				inv.Damaged = append(inv.Damaged, d)
+			} else {
+				vanished++
 			}
 		}
 	}
+	// A token pulled out while listed shows no objects, or objects that
+	// vanish as they are read: either would read as a token holding
+	// nothing (and Recover would take an interrupted write for one that
+	// never wrote). Objects that vanish from a present token were deleted
+	// by another program.
+	if (vanished > 0 || len(all) == 0) && !t.presentLocked() {
+		return nil, fmt.Errorf("token %s: %w", t.serial, ErrTokenRemoved)
+	}
 	inv.match()
 	return inv, nil
+}
+
+// presentLocked reports whether the token is still in its slot, by its
+// serial (SoftHSM2 keeps answering for a token whose files went away, but
+// no longer lists it as initialised with that serial).
+func (t *Token) presentLocked() bool {
+	ti, err := t.lib.ctx.GetTokenInfo(t.slot)
+	if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
+		return false
+	}
+	return tokenInfo(t.lib.path, t.slot, ti).Serial == t.serial
 }
 
 // Certificates reads only the certificate objects (no login needed).

@@ -540,3 +540,35 @@ func TestRecoverKeepsAPairWhoseCertificateHasAnotherID(t *testing.T) {
 		t.Fatalf("after recover: %+v", st)
 	}
 }
+
+// A token pulled out while it is listed is not a token holding nothing:
+// Objects says it was removed, and Recover of an interrupted write keeps
+// the journal instead of taking the empty listing for a write never made.
+func TestRecoverOfAPulledTokenKeepsTheJournal(t *testing.T) {
+	f := newInstFixture(t, ECP256, "ec")
+	ctx := context.Background()
+	oldSum := sha256.Sum256(f.oldDER)
+	newSum := sha256.Sum256([]byte("a certificate written before the pull"))
+	e := &JournalEntry{Version: journalVersion, Serial: f.serial, Mode: SameKey, Step: StepWritingCert,
+		OldID: f.oldID, NewID: f.oldID, OldCertSHA256: oldSum[:], NewCertSHA256: newSum[:], Label: instLabel}
+	if err := f.journal.Begin(e); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := filepath.Glob(filepath.Join(f.env.TokenDir, "*"))
+	if err != nil || len(dirs) != 1 {
+		t.Fatalf("token directories %v %v", dirs, err)
+	}
+	pulled := filepath.Join(t.TempDir(), "pulled")
+	if err := os.Rename(dirs[0], pulled); err != nil { // SoftHSM2 loses the token
+		t.Fatal(err)
+	}
+	if inv, err := f.tok.Objects(ctx); !errors.Is(err, ErrTokenRemoved) {
+		t.Fatalf("objects of a pulled token: %+v, %v; want ErrTokenRemoved", inv, err)
+	}
+	if res, err := Recover(ctx, f.tok, f.journal.Dir()); err == nil {
+		t.Fatalf("recover of a pulled token: %+v", res)
+	}
+	if got, err := f.journal.Load(f.serial); err != nil || got == nil {
+		t.Fatalf("the journal went with the pulled token: %v, %v", got, err)
+	}
+}
