@@ -160,6 +160,10 @@ func (r *installRun) sweep(ctx context.Context, owned []byte) error {
 		if r.usedByCert(sc, k) {
 			continue
 		}
+		if why := damagedMayOwn(sc.inv.Damaged, k.ID); why != "" {
+			r.log.Kept = append(r.log.Kept, RecoverObject{Class: k.Class, ID: k.ID, Label: k.Label, Reason: why})
+			continue
+		}
 		if err := r.destroy(ctx, k.Object, "orphan: a key no certificate uses"); err != nil {
 			return err
 		}
@@ -174,6 +178,23 @@ func (r *installRun) sweep(ctx context.Context, owned []byte) error {
 			Reason: "an object that cannot be read (" + d.Reason + "); it may be the token vendor's: remove it with the vendor's tool if it is not"})
 	}
 	return nil
+}
+
+// damagedMayOwn says why a key no readable certificate uses is kept ("" when
+// it may go): an object that cannot be read, other than the remains of an
+// interrupted write, may be that key's certificate (it has the key's
+// CKA_ID, or its CKA_ID could not be read either). Destroying the key would
+// lose it for good.
+func damagedMayOwn(damaged []DamagedObject, id []byte) string {
+	for _, d := range damaged {
+		if d.Remains {
+			continue
+		}
+		if len(d.ID) == 0 || bytes.Equal(d.ID, id) {
+			return "key pair that an unreadable object may belong to (" + d.Reason + "); kept"
+		}
+	}
+	return ""
 }
 
 // usedByCert: a certificate has the key's CKA_ID, or the key's public key.

@@ -572,3 +572,25 @@ func TestRecoverOfAPulledTokenKeepsTheJournal(t *testing.T) {
 		t.Fatalf("the journal went with the pulled token: %v, %v", got, err)
 	}
 }
+
+// A key whose certificate cannot be read is not an orphan: an unreadable
+// object that is not an interrupted write's remains may be its certificate.
+func TestDamagedObjectsProtectKeysTheyMayOwn(t *testing.T) {
+	id := []byte{0x0b, 0x02}
+	cases := []struct {
+		name    string
+		damaged []DamagedObject
+		keep    bool
+	}{
+		{"none", nil, false},
+		{"remains only", []DamagedObject{{Object: Object{ID: id}, Remains: true}}, false},
+		{"same CKA_ID", []DamagedObject{{Object: Object{ID: id}, Reason: "CKR_FUNCTION_FAILED"}}, true},
+		{"CKA_ID unreadable", []DamagedObject{{Reason: "CKR_FUNCTION_FAILED"}}, true},
+		{"another CKA_ID", []DamagedObject{{Object: Object{ID: []byte{0x0c}}, Reason: "CKR_FUNCTION_FAILED"}}, false},
+	}
+	for _, c := range cases {
+		if got := damagedMayOwn(c.damaged, id) != ""; got != c.keep {
+			t.Errorf("%s: kept %v, want %v", c.name, got, c.keep)
+		}
+	}
+}
