@@ -368,6 +368,10 @@ func (j *Journey) Repair(serial string) {
 	if j.WriteVM == nil {
 		return
 	}
+	if j.WriteVM.Running() { // its login would take the running write's session
+		_ = j.WriteVM.Message.Set(lang.X("write.busy_repair", "正在写入证书，请等写入完成后再修复 UKey。"))
+		return
+	}
 	j.Write.askFinishPIN(serial)
 }
 

@@ -277,6 +277,13 @@ func (u *UI) ShowPIN(serial string) {
 	if u.deps.PINs == nil {
 		return
 	}
+	if u.writing() {
+		// The check would share the write's login (PKCS#11 logs in per
+		// program) and log it out after.
+		dialog.ShowInformation(lang.X("close.wait_title", "正在写入 UKey"),
+			lang.X("pin.busy_write", "正在把证书写入 UKey，写入完成后再验证口令。"), u.Win)
+		return
+	}
 	vm := NewPINVM(u.deps.PINs, serial, nil)
 	u.pin = NewPINDialog(u.ctx, vm, u.Win, func() {
 		go func() { _ = u.VM.Reload(u.ctx) }() // the PIN state may have changed

@@ -134,6 +134,10 @@ var ErrNoToken = errors.New("the certificate is on no inserted token")
 // Prepare chooses application a and finds the token holding its
 // certificate among the inserted ones. A re-key then waits for ConfirmRekey.
 func (vm *WriteVM) Prepare(ctx context.Context, src TokenSource, a renewal.Application) error {
+	if vm.Running() {
+		_ = vm.Message.Set(lang.X("write.busy", "正在写入另一份申请的证书，请等它完成后再写入这一份。"))
+		return ErrWriteRunning
+	}
 	_ = vm.Done.Set(false)
 	_ = vm.Progress.Set(0)
 	_ = vm.StepText.Set("")
@@ -273,7 +277,7 @@ func (vm *WriteVM) writeErrText(err error, serial string) string {
 		return lang.X("write.unfinished", "UKey {{.Serial}} 上有一次未完成的写入，请先点击“继续未完成的写入”。", map[string]any{"Serial": serial})
 	case errors.Is(err, ErrNotConfirmed):
 		return lang.X("write.not_confirmed", "新证书已写入 UKey，但未能通知续期服务（{{.Err}}）。请再次点击“输入口令并写入”，不会重复写入。",
-			map[string]any{"Err": ServiceErrText(errors.Unwrap(err))})
+			map[string]any{"Err": ServiceErrText(err)})
 	}
 	var api *client.APIError
 	if errors.As(err, &api) || renewal.CodeOf(err) != renewal.CodeUnknown {
@@ -292,6 +296,13 @@ func (vm *WriteVM) job(d int) {
 	vm.mu.Lock()
 	vm.jobs += d
 	vm.mu.Unlock()
+}
+
+// Running reports whether a write or a finish is running.
+func (vm *WriteVM) Running() bool {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.jobs > 0
 }
 
 // CheckUnlessBusy is Check, skipped while a write or a finish runs (its
@@ -356,7 +367,10 @@ func (vm *WriteVM) Finish(ctx context.Context) error {
 	vm.mu.Unlock()
 	a, serial := vm.Target()
 	done, _ := vm.Done.Get()
-	if a != nil && serial == finishing && !done {
+	vm.mu.Lock()
+	consented := vm.rekeyOK
+	vm.mu.Unlock()
+	if a != nil && serial == finishing && !done && consented { // a re-key goes on only once the clerk agreed
 		_ = vm.Check(ctx)
 		return vm.install(ctx)
 	}
