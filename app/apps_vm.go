@@ -300,7 +300,9 @@ func (vm *ApplicationsVM) actThen(ctx context.Context, id string, a renewal.Acti
 	err := vm.Reload(ctx)
 	_ = vm.Message.Set(done)
 	if then != nil {
-		return then(err)
+		// The call succeeded: a list that could not be read again must
+		// not make it look failed (an upload would be sent twice).
+		return then(nil)
 	}
 	return err
 }
