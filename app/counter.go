@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,6 +78,8 @@ type counter struct {
 	cancel  context.CancelFunc // ends the current customer's goroutines
 	dir     string             // the current customer's folder
 	left    []string           // earlier customers' folders not yet removed
+	dirErr  string             // why the current customer has no folder ("" when it has one)
+	outs    sync.WaitGroup     // sign-outs of earlier customers still being sent
 }
 
 // ErrWriteRunning: the next customer waits until the write to the UKey ends.
@@ -188,12 +191,14 @@ func processAlive(pid int) bool {
 func (c *counter) begin() (context.Context, string) {
 	ctx, cancel := context.WithCancel(c.u.ctx)
 	c.cancel = cancel
+	c.dirErr = ""
 	dir, err := os.MkdirTemp(c.root, fmt.Sprintf("%s%d-*", counterDirPrefix, os.Getpid()))
 	if err != nil {
 		// Downloads then fail with a message rather than land where the
 		// next customer's wipe would not find them.
 		dir = filepath.Join(c.root, counterDirPrefix+"unavailable")
-		c.say(c.banner, lang.X("counter.no_dir", "无法创建本位客户的临时文件夹（{{.Err}}）：申请表将无法下载。", map[string]any{"Err": err}), widget.DangerImportance)
+		c.dirErr = lang.X("counter.no_dir", "无法创建本位客户的临时文件夹（{{.Err}}）：申请表将无法下载。", map[string]any{"Err": err})
+		c.say(c.banner, c.dirErr, widget.DangerImportance)
 	}
 	c.dir = dir
 	return ctx, dir
@@ -307,6 +312,9 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 			}
 		}))
 	}
+	if c.dirErr != "" { // said by begin; the banner below would hide it
+		banner, level = banner+" "+c.dirErr, widget.DangerImportance
+	}
 	if err := c.removeLeft(); err != nil {
 		banner += " " + lang.X("counter.files_left", "有文件未能删除（{{.Err}}），将在切换下一位客户或退出时再试。", map[string]any{"Err": err})
 		level = widget.WarningImportance
@@ -318,7 +326,9 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 	c.say(c.banner, banner, level)
 
 	done := make(chan error, 1)
+	c.outs.Add(1)
 	go func() {
+		defer c.outs.Done()
 		defer close(done)
 		err := u.signOut(old)
 		if err != nil {
@@ -376,6 +386,14 @@ func (u *UI) Close() error {
 	c.dir = ""
 	errFiles := c.removeLeft()
 	errOut := u.signOut(u.Account())
+	// A customer wiped just before the window closed is still being
+	// signed out: the process must not end before the service is told.
+	waited := make(chan struct{})
+	go func() { c.outs.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(SignOutTimeout):
+	}
 	if errFiles != nil || errOut != nil {
 		return fmt.Errorf("close counter: %w", errors.Join(errFiles, errOut))
 	}

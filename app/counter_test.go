@@ -633,3 +633,25 @@ func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
 		t.Fatal("Run replaced the fresh journey with one over the retired account")
 	}
 }
+
+// A customer who gets no folder (the disk refuses it) is told so after the
+// next customer too, not only at start: the success banner does not hide it.
+func TestCounterNoFolderIsSaidAfterNextCustomer(t *testing.T) {
+	e := newSvcEnv(t)
+	notADir := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := counterUI(t, e, Deps{Counter: true, CounterDir: notADir})
+	var done <-chan error
+	fyne.DoAndWait(func() {
+		var err error
+		if done, err = u.NextCustomer(); err != nil {
+			t.Error(err)
+		}
+	})
+	<-done
+	if s := counterText(u); !strings.Contains(s, "无法创建本位客户的临时文件夹") || !strings.Contains(s, "上一位客户的信息已全部清除") {
+		t.Fatalf("the banner after next customer without a folder: %s", s)
+	}
+}
