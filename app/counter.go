@@ -299,7 +299,9 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 			banner, level = lang.X("counter.no_account", "无法重新连接续期服务（{{.Err}}），请重启程序。", map[string]any{"Err": err}), widget.DangerImportance
 		}
 	}
-	c.left = append(c.left, c.dir)
+	if c.dirErr == "" { // the placeholder of a folder never made is not removed
+		c.left = append(c.left, c.dir)
+	}
 	c.dir = ""
 	u.setJourney(fresh)
 	u.Nav.SelectIndex(0)
@@ -382,7 +384,9 @@ func (u *UI) Close() error {
 	if c.cancel != nil {
 		c.cancel()
 	}
-	c.left = append(c.left, c.dir)
+	if c.dirErr == "" { // the placeholder of a folder never made is not removed
+		c.left = append(c.left, c.dir)
+	}
 	c.dir = ""
 	errFiles := c.removeLeft()
 	errOut := u.signOut(u.Account())

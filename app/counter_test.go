@@ -651,7 +651,8 @@ func TestCounterNoFolderIsSaidAfterNextCustomer(t *testing.T) {
 		}
 	})
 	<-done
-	if s := counterText(u); !strings.Contains(s, "无法创建本位客户的临时文件夹") || !strings.Contains(s, "上一位客户的信息已全部清除") {
+	if s := counterText(u); !strings.Contains(s, "无法创建本位客户的临时文件夹") || !strings.Contains(s, "上一位客户的信息已全部清除") ||
+		strings.Contains(s, "有文件未能删除") {
 		t.Fatalf("the banner after next customer without a folder: %s", s)
 	}
 }
