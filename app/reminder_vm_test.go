@@ -245,8 +245,10 @@ func TestReminderTwoTokensAndARemovedOne(t *testing.T) {
 func TestReminderSkipsWhatCannotOrNeedNotBeRenewed(t *testing.T) {
 	svc := &fakeReminderService{policy: renewal.DefaultPolicy(), renewed: map[string]bool{"a1b": true}}
 	vm, _, log := newReminderVM(t, svc)
-	broken := Cert{Label: "坏证书", Err: errors.New("asn1: syntax error")}
-	notYet := certEnding("0D", "新证书", remT0.AddDate(1, 0, 0))
+	// Each would be due by its dates: only the rule under test keeps it out.
+	broken := certEnding("0C", "坏证书", remT0.Add(days(5)))
+	broken.Err = errors.New("asn1: syntax error")
+	notYet := certEnding("0D", "新证书", remT0.Add(days(5)))
 	notYet.NotBefore = remT0.Add(time.Hour)
 	toks := []Token{
 		tokenWith("1111", certEnding("0A:1B", "已续期公司", remT0.Add(days(5))), broken, notYet), // renewed: serials compare normalised
@@ -302,7 +304,7 @@ func TestReminderFallsBackOnABadOrMissingPolicy(t *testing.T) {
 		"negative days":  {policy: bad},
 		"too many days":  {policy: huge},
 		"zero policy":    {},
-		"renewed failed": {policy: bad, renewedErr: errors.New("unauthenticated")},
+		"renewed failed": {policy: bad, renewed: map[string]bool{"0a1b": true}, renewedErr: errors.New("unauthenticated")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vm, clock, log := newReminderVM(t, svc)
