@@ -75,8 +75,10 @@ type ApplicationsVM struct {
 	mu sync.Mutex
 	// reloadErr is the sentence of the last failed Reload ("" after a good one).
 	reloadErr string
-	policy    *renewal.Policy
-	busy      bool
+	// docsGen counts document reads: only the newest one's answer is shown.
+	docsGen uint64
+	policy  *renewal.Policy
+	busy    bool
 }
 
 // NewApplicationsVM returns the view-model over acc.
@@ -480,7 +482,14 @@ func (vm *ApplicationsVM) docRow(d renewal.Document) DocRow {
 // ListDocuments reads what was uploaded to application id into Docs. On an
 // error Docs keeps what it had and Message says what went wrong.
 func (vm *ApplicationsVM) ListDocuments(ctx context.Context, id string) error {
+	vm.mu.Lock()
+	vm.docsGen++
+	gen := vm.docsGen
+	vm.mu.Unlock()
 	l, err := vm.acc.Client().ListDocuments(ctx, id)
+	if vm.superseded(gen) {
+		return nil // a later read (another application's dialog) is what the screen shows
+	}
 	if err != nil {
 		return vm.fail(ctx, err)
 	}
@@ -503,8 +512,17 @@ func (vm *ApplicationsVM) ListDocuments(ctx context.Context, id string) error {
 		}
 		return a.Doc.CreatedAt.Compare(b.Doc.CreatedAt)
 	})
-	_ = vm.Docs.Set(dl)
+	if !vm.superseded(gen) { // not under mu: the test driver runs listeners inline
+		_ = vm.Docs.Set(dl)
+	}
 	return nil
+}
+
+// superseded reports whether a document read newer than gen was started.
+func (vm *ApplicationsVM) superseded(gen uint64) bool {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return gen != vm.docsGen
 }
 
 // doc returns the listed document docID of application id.
