@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fyne.io/fyne/v2/canvas"
+	"image/color"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -134,7 +136,7 @@ func (s *RenewScreen) makeUI() {
 		s.Years.Refresh()
 	}))
 	years := container.NewVBox(widget.NewLabel(lang.X("renew.years", "续期年限")),
-		container.NewHBox(s.Years, widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
+		container.NewHBox(minWidth(YearsPickWidth, s.Years), widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
 
 	org := s.group(lang.X("renew.org", "单位信息"), renewal.FieldOrgName, renewal.FieldCreditCode)
 	rep := s.group(lang.X("renew.rep", "法定代表人"), renewal.FieldRepName, renewal.FieldRepIDNumber, renewal.FieldRepMobile)
@@ -241,4 +243,15 @@ func (s *RenewScreen) FocusFirst() {
 		return
 	}
 	focusIn(s.root, s.Pick)
+}
+
+// YearsPickWidth is the years picker's width: its options ("3 年 · ¥800.00")
+// are cut short at the width Fyne gives a select by itself.
+const YearsPickWidth = 200
+
+// minWidth gives o at least width w.
+func minWidth(w float32, o fyne.CanvasObject) fyne.CanvasObject {
+	r := canvas.NewRectangle(color.Transparent)
+	r.SetMinSize(fyne.NewSize(w, 0))
+	return container.NewStack(r, o)
 }
