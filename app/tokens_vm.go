@@ -109,6 +109,7 @@ type TokensVM struct {
 	Problem binding.String
 
 	listMu       sync.Mutex    // one List at a time
+	publish      sync.Mutex    // orders Recompute's publications
 	mu           sync.Mutex    // guards raw, details and the problems
 	raw          []Token       // the last listing
 	details      []TokenDetail // the same, with key pairs and damaged objects
@@ -268,6 +269,11 @@ func (vm *TokensVM) setProblems(list *string, watch string) {
 
 // Recompute re-derives what is shown from the last listing and the clock.
 func (vm *TokensVM) Recompute() {
+	// One at a time, from reading the listing to publishing it: the
+	// minute ticker and a refresh run it from different goroutines, and an
+	// older listing published last would show a pulled UKey until the next.
+	vm.publish.Lock()
+	defer vm.publish.Unlock()
 	vm.mu.Lock()
 	raw := vm.details
 	vm.mu.Unlock()
