@@ -86,6 +86,7 @@ type UI struct {
 	tabs    []*container.TabItem // the tabs before the journey's (Tokens)
 	counter *counter             // nil outside counter mode
 	pending *Account             // the journey's Account until Run builds it (DeferJourney)
+	desk    desktopHost          // what the desktop offers, probed once by installTray
 }
 
 // New builds the main window for app a. Start the view-model with Run.

@@ -91,10 +91,13 @@ func probeSessionBus(ctx context.Context) desktopHost {
 // appear and quitting would panic in Fyne's systray. startReminders then
 // keeps the menu and the icon up to date.
 func (u *UI) installTray() {
+	if u.deps.Counter { // no tray at a counter: nothing to probe for
+		return
+	}
 	ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
-	host := probeDesktop(ctx, u.app)
+	u.desk = probeDesktop(ctx, u.app)
 	cancel()
-	u.installTrayOn(host)
+	u.installTrayOn(u.desk)
 }
 
 func (u *UI) installTrayOn(host desktopHost) {
@@ -127,19 +130,15 @@ func trayInstalled(a fyne.App) bool {
 }
 
 // startReminders starts the expiry reminders and keeps the tray's menu and
-// icon up to date when installTray put one up. It returns at once: the
-// desktop is probed in the background.
+// icon up to date when installTray put one up, on the desktop installTray
+// probed. It returns at once.
 func (u *UI) startReminders() {
 	if u.deps.Counter {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
-		host := probeDesktop(ctx, u.app)
-		cancel()
-		host.tray = host.tray && trayInstalled(u.app)
-		u.remind(host)
-	}()
+	host := u.desk
+	host.tray = host.tray && trayInstalled(u.app)
+	go u.remind(host)
 }
 
 // notifier sends notifications on host; nil when it has none, and in
