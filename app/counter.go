@@ -253,8 +253,7 @@ func (u *UI) writing() bool {
 	if u.Journey == nil || u.Journey.WriteVM == nil {
 		return false
 	}
-	busy, _ := u.Journey.WriteVM.Busy.Get()
-	return busy
+	return u.Journey.WriteVM.Running()
 }
 
 // paying is true while the Pay screen shows a live code not yet paid.
