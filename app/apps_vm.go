@@ -9,10 +9,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"fyne.io/fyne/v2/data/binding"
 	"fyne.io/fyne/v2/lang"
@@ -454,25 +452,7 @@ func (l DocList) Of(k renewal.DocumentKind) []DocRow {
 const MaxDocumentMB = renewal.MaxDocumentBytes >> 20
 
 // sizeKB writes n bytes as whole KB, rounded up so a small file is never "0 KB".
-func sizeKB(n int64) string {
-	kb := strconv.FormatInt((n+1023)/1024, 10)
-	var b strings.Builder
-	for i, r := range kb {
-		if i > 0 && (len(kb)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String() + " KB"
-}
-
-// dateTime writes t as the clerk's date and the minute: 2026年11月23日 12:04.
-func (f Formatter) dateTime(t time.Time) string {
-	if f.Loc != nil {
-		t = t.In(f.Loc)
-	}
-	return f.Date(t) + " " + t.Format("15:04")
-}
+func sizeKB(n int64) string { return groupThousands((n+1023)/1024) + " KB" }
 
 func (vm *ApplicationsVM) docRow(d renewal.Document) DocRow {
 	return DocRow{ID: d.ID, Kind: d.Kind, KindText: DocKindText(d.Kind), Name: d.Name,

@@ -89,23 +89,38 @@ func (f Formatter) Money(fen int64) string {
 	if neg {
 		fen = -fen
 	}
-	yuan := strconv.FormatInt(fen/100, 10)
-	var b strings.Builder
-	for i, r := range yuan {
-		if i > 0 && (len(yuan)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
+	yuan := groupThousands(fen / 100)
 	cents := strconv.FormatInt(fen%100+100, 10)[1:]
 	sign := ""
 	if neg {
 		sign = "-"
 	}
 	if f.Lang == LangEN {
-		return sign + "CNY " + b.String() + "." + cents
+		return sign + "CNY " + yuan + "." + cents
 	}
-	return sign + "¥" + b.String() + "." + cents
+	return sign + "¥" + yuan + "." + cents
+}
+
+// groupThousands writes n (not negative) with a comma every three digits:
+// 1,280.
+func groupThousands(n int64) string {
+	digits := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, r := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// dateTime writes t as the clerk's date and the minute: 2026年11月23日 12:04.
+func (f Formatter) dateTime(t time.Time) string {
+	if f.Loc != nil {
+		t = t.In(f.Loc)
+	}
+	return f.Date(t) + " " + t.Format("15:04")
 }
 
 // Level says how urgent a badge is; screens map it to a theme colour.
