@@ -138,7 +138,11 @@ func focusNext(o fyne.CanvasObject) {
 // escCloses lets Esc close d (as Cancel does) while nothing in it has the
 // focus: Fyne's dialogs take no keys themselves. The window's own key
 // handler comes back when d closes.
-func escCloses(win fyne.Window, d dialog.Dialog) {
+func escCloses(win fyne.Window, d dialog.Dialog) { onEscWhileOpen(win, d, d.Hide) }
+
+// onEscWhileOpen runs esc when Esc reaches the window's canvas while d is
+// open; the window's own key handler comes back when d closes.
+func onEscWhileOpen(win fyne.Window, d dialog.Dialog, esc func()) {
 	if win == nil {
 		return
 	}
@@ -146,7 +150,7 @@ func escCloses(win fyne.Window, d dialog.Dialog) {
 	prev := c.OnTypedKey()
 	c.SetOnTypedKey(func(k *fyne.KeyEvent) {
 		if k.Name == fyne.KeyEscape {
-			d.Hide()
+			esc()
 			return
 		}
 		if prev != nil {

@@ -86,20 +86,9 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 // Show opens the dialog, reads the PIN state in the background and puts the
 // focus in the entry. Esc cancels, wherever the focus is in the dialog.
 func (d *PINDialog) Show(win fyne.Window) {
-	c := win.Canvas()
-	prev := c.OnTypedKey()
-	c.SetOnTypedKey(func(k *fyne.KeyEvent) {
-		if k.Name == fyne.KeyEscape {
-			d.cancelNow()
-			return
-		}
-		if prev != nil {
-			prev(k)
-		}
-	})
-	d.dlg.SetOnClosed(func() { c.SetOnTypedKey(prev) })
+	onEscWhileOpen(win, d.dlg, d.cancelNow)
 	d.dlg.Show()
-	c.Focus(d.entry)
+	win.Canvas().Focus(d.entry)
 	go func() { _ = d.vm.LoadState(d.ctx) }()
 }
 
