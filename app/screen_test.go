@@ -31,29 +31,19 @@ func newUIWith(t *testing.T, tokens TokenSource, pins PINSource) *UI {
 	return u
 }
 
-// texts lists the text of every visible label under o, in layout order.
-func texts(o fyne.CanvasObject) []string {
-	var out []string
+// walkVisible calls visit for each visible object under o, in layout
+// order; where visit returns true it does not look inside that object.
+func walkVisible(o fyne.CanvasObject, visit func(fyne.CanvasObject) (stop bool)) {
 	var walk func(fyne.CanvasObject)
 	walk = func(o fyne.CanvasObject) {
-		if !o.Visible() {
+		if !o.Visible() || visit(o) {
 			return
 		}
 		switch w := o.(type) {
-		case *widget.Label:
-			out = append(out, w.Text)
-			return
-		case *badge:
-			out = append(out, "["+w.Text+"]")
-			return
-		case *widget.Button:
-			out = append(out, "<"+w.Text+">")
-			return
 		case *fyne.Container:
 			for _, c := range w.Objects {
 				walk(c)
 			}
-			return
 		case fyne.Widget:
 			for _, c := range test.LaidOutObjects(w) {
 				if c != o {
@@ -63,6 +53,24 @@ func texts(o fyne.CanvasObject) []string {
 		}
 	}
 	walk(o)
+}
+
+// texts lists the text of every visible label under o, in layout order.
+func texts(o fyne.CanvasObject) []string {
+	var out []string
+	walkVisible(o, func(o fyne.CanvasObject) bool {
+		switch w := o.(type) {
+		case *widget.Label:
+			out = append(out, w.Text)
+		case *badge:
+			out = append(out, "["+w.Text+"]")
+		case *widget.Button:
+			out = append(out, "<"+w.Text+">")
+		default:
+			return false
+		}
+		return true
+	})
 	return out
 }
 

@@ -18,29 +18,12 @@ import (
 // buttonNamed finds the first visible button under o with text.
 func buttonNamed(o fyne.CanvasObject, text string) *widget.Button {
 	var found *widget.Button
-	var walk func(fyne.CanvasObject)
-	walk = func(o fyne.CanvasObject) {
-		if found != nil || !o.Visible() {
-			return
+	walkVisible(o, func(o fyne.CanvasObject) bool {
+		if b, ok := o.(*widget.Button); ok && found == nil && b.Text == text {
+			found = b
 		}
-		switch w := o.(type) {
-		case *widget.Button:
-			if w.Text == text {
-				found = w
-			}
-		case *fyne.Container:
-			for _, c := range w.Objects {
-				walk(c)
-			}
-		case fyne.Widget:
-			for _, c := range test.LaidOutObjects(w) {
-				if c != o {
-					walk(c)
-				}
-			}
-		}
-	}
-	walk(o)
+		return found != nil
+	})
 	return found
 }
 
