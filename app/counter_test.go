@@ -80,11 +80,7 @@ func refreshRefused(t *testing.T, e *svcEnv, rt string) {
 	}
 }
 
-func counterText(u *UI) string {
-	var s string
-	fyne.DoAndWait(func() { s = strings.Join(texts(u.Win.Content()), "|") })
-	return s
-}
+func counterText(u *UI) string { return screenText(u.Win.Content()) }
 
 // A customer signed in, filled in forms, downloaded the form PDF, has a
 // payment code and a dialog open, copied a text: "next customer" leaves
