@@ -234,3 +234,39 @@ func (e *svcEnv) validForm(years int) renewal.ApplicationForm {
 		Pickup:              renewal.Pickup{Method: renewal.PickupOnSite},
 	}
 }
+
+// readyApp takes an application for certSerial through review, payment
+// (the WeChat Pay simulator) and the bank transfer check.
+func (e *svcEnv) readyApp(acc *Account, certSerial string, rekey bool) renewal.Application {
+	e.t.Helper()
+	ctx := e.t.Context()
+	c := acc.Client()
+	form := e.validForm(1)
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: certSerial, Form: &form, Rekey: rekey})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if a, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version}); err != nil {
+		e.t.Fatal(err)
+	}
+	if a, err = e.staff().Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.markPaid(a.ID)
+	if a, err = c.GetApplication(ctx, a.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	fv, err := c.StartFinVerify(ctx, a.ID, renewal.VersionRequest{Version: a.Version})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tr := e.bank.Transfers(form.Bank.AccountNumber)
+	code := tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:]
+	if a, err = c.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: fv.Version, Code: code}); err != nil {
+		e.t.Fatal(err)
+	}
+	if a.Status != renewal.StatusReadyToDownload {
+		e.t.Fatalf("application %s is %s", a.ID, a.Status)
+	}
+	return *a
+}

@@ -420,7 +420,7 @@ func TestReminderWithTheRealService(t *testing.T) {
 
 	// Signed in with the near certificate's renewal ready to download: silent.
 	signed := e.signedIn()
-	readyToDownload(e, signed, e.serials["near"])
+	e.readyApp(signed, e.serials["near"], false)
 	vm = NewReminderVM(accountReminders{signed}, clock, Formatter{Lang: LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
 	wantNotes(t, "renewal ready to download", log.take())
@@ -456,42 +456,6 @@ func TestReminderDistrustsAnInvalidPolicyOnTheWire(t *testing.T) {
 	_, fromService, err := vm.Policy()
 	if fromService || err == nil || !strings.Contains(err.Error(), "invalid policy") {
 		t.Errorf("from service %v err %v", fromService, err)
-	}
-}
-
-// readyToDownload takes an application for certSerial through review,
-// payment and the bank transfer check on the real service (as readyApp in
-// the cgo-only write tests).
-func readyToDownload(e *svcEnv, acc *Account, certSerial string) {
-	e.t.Helper()
-	ctx := e.t.Context()
-	c := acc.Client()
-	form := e.validForm(1)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: certSerial, Form: &form})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if a, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version}); err != nil {
-		e.t.Fatal(err)
-	}
-	if a, err = e.staff().Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
-		e.t.Fatal(err)
-	}
-	e.markPaid(a.ID)
-	if a, err = c.GetApplication(ctx, a.ID); err != nil {
-		e.t.Fatal(err)
-	}
-	fv, err := c.StartFinVerify(ctx, a.ID, renewal.VersionRequest{Version: a.Version})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tr := e.bank.Transfers(form.Bank.AccountNumber)
-	code := tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:]
-	if a, err = c.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: fv.Version, Code: code}); err != nil {
-		e.t.Fatal(err)
-	}
-	if a.Status != renewal.StatusReadyToDownload {
-		e.t.Fatalf("application %s is %s", a.ID, a.Status)
 	}
 }
 
