@@ -10,7 +10,7 @@ import (
 	"github.com/jeandeaual/go-locale"
 
 	"github.com/ukeyrenew/ukeyrenew/assets"
-	"github.com/ukeyrenew/ukeyrenew/token/validity"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // Lang is a language the interface is translated to.
@@ -143,7 +143,7 @@ const (
 
 // Lifetime is the badge for a certificate valid from notBefore to notAfter,
 // seen at now: "剩余 20 天", "今天到期", "已过期 3 天", "尚未生效". Days are
-// counted by validity.DaysLeft in the formatter's zone (calendar days, as a
+// counted by renewal.DaysLeftIn in the formatter's zone (calendar days, as a
 // clerk counts them; ukeyctl uses the same function): a certificate that
 // ends tomorrow has 1 day left whatever the hour, one that ends later today
 // "expires today".
@@ -171,8 +171,8 @@ func (f Formatter) Lifetime(now, notBefore, notAfter time.Time) (string, Level) 
 	return lang.XN("badge.days_left", "剩余 {{.Count}} 天", n, map[string]any{"Count": n}), lvl
 }
 
-// DaysLeft is validity.DaysLeft in the formatter's zone (time.Local when
+// DaysLeft is renewal.DaysLeftIn in the formatter's zone (time.Local when
 // Loc is nil): 0 on the expiry date, negative after it.
 func (f Formatter) DaysLeft(now, notAfter time.Time) int {
-	return validity.DaysLeft(notAfter, now, f.Loc)
+	return renewal.DaysLeftIn(notAfter, now, f.Loc)
 }

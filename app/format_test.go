@@ -12,7 +12,7 @@ import (
 	"fyne.io/fyne/v2/lang"
 
 	"github.com/ukeyrenew/ukeyrenew/assets"
-	"github.com/ukeyrenew/ukeyrenew/token/validity"
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestDateAndMoneyPerLanguage(t *testing.T) {
@@ -232,7 +232,7 @@ func TestLifetimeCountsCalendarDaysInTheClerksZone(t *testing.T) {
 }
 
 // TestLifetimeAndUkeyctlShareOneRule: the badge's count is
-// validity.DaysLeft in the formatter's zone, the function ukeyctl prints,
+// renewal.DaysLeftIn in the formatter's zone, the function ukeyctl prints,
 // at the boundaries where a 24-hour count and a UTC date count differ.
 func TestLifetimeAndUkeyctlShareOneRule(t *testing.T) {
 	shanghai, err := time.LoadLocation("Asia/Shanghai")
@@ -265,8 +265,8 @@ func TestLifetimeAndUkeyctlShareOneRule(t *testing.T) {
 			if got != tt.badge || f.DaysLeft(tt.now, end) != tt.days {
 				t.Errorf("badge %q days %d, want %q %d", got, f.DaysLeft(tt.now, end), tt.badge, tt.days)
 			}
-			if n := validity.DaysLeft(end, tt.now, shanghai); n != tt.days {
-				t.Errorf("validity.DaysLeft = %d, the badge says %d", n, tt.days)
+			if n := renewal.DaysLeftIn(end, tt.now, shanghai); n != tt.days {
+				t.Errorf("renewal.DaysLeftIn = %d, the badge says %d", n, tt.days)
 			}
 		})
 	}

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ukeyrenew/ukeyrenew/client/workstation"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
 
 // Workstation is an enrolled counter workstation as the service lists it.
@@ -47,7 +47,7 @@ const MaxWorkstationName = 100
 // ChallengeSigner signs a counter challenge: *workstation.Key does, in
 // the TPM.
 type ChallengeSigner interface {
-	SignChallenge(ctx context.Context, c workstation.Challenge) ([]byte, error)
+	SignChallenge(ctx context.Context, c counter.Challenge) ([]byte, error)
 }
 
 // EnrolWorkstation enrols a workstation's public key (PEM, ECDSA P-256)
@@ -58,7 +58,7 @@ func (c *Client) EnrolWorkstation(ctx context.Context, name string, publicKeyPEM
 	if name == "" || len([]rune(name)) > MaxWorkstationName {
 		return nil, fmt.Errorf("client: workstation name must be 1 to %d characters", MaxWorkstationName)
 	}
-	if _, err := workstation.ParsePublicKey(publicKeyPEM); err != nil {
+	if _, err := counter.ParsePublicKey(publicKeyPEM); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	r, err := c.newRequest(http.MethodPost, "/v1/workstations", map[string]string{"name": name, "public_key": string(publicKeyPEM)})
@@ -104,10 +104,10 @@ func (c *Client) RevokeWorkstation(ctx context.Context, id string) error {
 
 // CounterChallenge asks for a single-use challenge to sign.
 // POST /v1/counter/challenge (no sign-in).
-func (c *Client) CounterChallenge(ctx context.Context) (workstation.Challenge, error) {
+func (c *Client) CounterChallenge(ctx context.Context) (counter.Challenge, error) {
 	r, err := c.newRequest(http.MethodPost, "/v1/counter/challenge", nil)
 	if err != nil {
-		return workstation.Challenge{}, err
+		return counter.Challenge{}, err
 	}
 	r.auth = false
 	var out struct {
@@ -115,16 +115,16 @@ func (c *Client) CounterChallenge(ctx context.Context) (workstation.Challenge, e
 		Nonce  string `json:"nonce"`
 	}
 	if _, err := c.call(ctx, r, &out); err != nil {
-		return workstation.Challenge{}, err
+		return counter.Challenge{}, err
 	}
-	ch := workstation.Challenge{Origin: out.Origin}
+	ch := counter.Challenge{Origin: out.Origin}
 	n, err := hex.DecodeString(out.Nonce)
-	if err != nil || len(n) != workstation.NonceSize {
-		return workstation.Challenge{}, errors.New("client: the service sent a malformed counter nonce")
+	if err != nil || len(n) != counter.NonceSize {
+		return counter.Challenge{}, errors.New("client: the service sent a malformed counter nonce")
 	}
 	copy(ch.Nonce[:], n)
 	if err := ch.Validate(); err != nil {
-		return workstation.Challenge{}, fmt.Errorf("client: %w", err)
+		return counter.Challenge{}, fmt.Errorf("client: %w", err)
 	}
 	return ch, nil
 }
@@ -132,7 +132,7 @@ func (c *Client) CounterChallenge(ctx context.Context) (workstation.Challenge, e
 // CounterSession proves the workstation holds key: it asks for a
 // challenge, has it signed and trades the signature for a counter
 // session. POST /v1/counter/challenge, then POST /v1/counter/session.
-// fingerprint is workstation.Fingerprint of the key's public half.
+// fingerprint is counter.Fingerprint of the key's public half.
 func (c *Client) CounterSession(ctx context.Context, fingerprint string, key ChallengeSigner) (*CounterTokens, error) {
 	ch, err := c.CounterChallenge(ctx)
 	if err != nil {
@@ -147,7 +147,7 @@ func (c *Client) CounterSession(ctx context.Context, fingerprint string, key Cha
 
 // SubmitCounterSignature trades a signed challenge for a counter session.
 // POST /v1/counter/session. It is not retried: the nonce is spent.
-func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string, ch workstation.Challenge, sig []byte) (*CounterTokens, error) {
+func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string, ch counter.Challenge, sig []byte) (*CounterTokens, error) {
 	r, err := c.newRequest(http.MethodPost, "/v1/counter/session", map[string]string{
 		"fingerprint": fingerprint, "nonce": hex.EncodeToString(ch.Nonce[:]), "signature": hex.EncodeToString(sig)})
 	if err != nil {
@@ -166,8 +166,8 @@ func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string,
 // with SendSMSCode). POST /v1/counter/sms-login. The client keeps the
 // clerk's tokens as its session, as LoginSMS does; the service ends that
 // session when the workstation is revoked. It is sent once, never retried.
-func (c *Client) LoginSMSAtCounter(ctx context.Context, counter *CounterTokens, req renewal.SMSLoginRequest) (*renewal.Tokens, error) {
-	if counter == nil || counter.AccessToken == "" || len(counter.AccessToken) > renewal.MaxTokenBytes {
+func (c *Client) LoginSMSAtCounter(ctx context.Context, desk *CounterTokens, req renewal.SMSLoginRequest) (*renewal.Tokens, error) {
+	if desk == nil || desk.AccessToken == "" || len(desk.AccessToken) > renewal.MaxTokenBytes {
 		return nil, errors.New("client: no counter session")
 	}
 	if err := req.Validate(); err != nil {
@@ -188,7 +188,7 @@ func (c *Client) LoginSMSAtCounter(ctx context.Context, counter *CounterTokens, 
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("Accept-Language", c.lang)
 	hr.Header.Set("User-Agent", c.userAgent)
-	hr.Header.Set("Authorization", "Bearer "+counter.AccessToken)
+	hr.Header.Set("Authorization", "Bearer "+desk.AccessToken)
 	res, err := c.http.Do(hr)
 	if err != nil {
 		return nil, fmt.Errorf("POST /v1/counter/sms-login: %w", err)
@@ -211,11 +211,11 @@ func (c *Client) LoginSMSAtCounter(ctx context.Context, counter *CounterTokens, 
 // RefreshCounter trades the counter session's refresh token (single use)
 // for a new pair. POST /v1/counter/refresh. It is not retried: the token
 // is spent by the first answer.
-func (c *Client) RefreshCounter(ctx context.Context, counter *CounterTokens) (*CounterTokens, error) {
-	if counter == nil || counter.RefreshToken == "" || len(counter.RefreshToken) > renewal.MaxTokenBytes {
+func (c *Client) RefreshCounter(ctx context.Context, desk *CounterTokens) (*CounterTokens, error) {
+	if desk == nil || desk.RefreshToken == "" || len(desk.RefreshToken) > renewal.MaxTokenBytes {
 		return nil, errors.New("client: no counter session")
 	}
-	r, err := c.newRequest(http.MethodPost, "/v1/counter/refresh", renewal.RefreshRequest{RefreshToken: counter.RefreshToken})
+	r, err := c.newRequest(http.MethodPost, "/v1/counter/refresh", renewal.RefreshRequest{RefreshToken: desk.RefreshToken})
 	if err != nil {
 		return nil, err
 	}

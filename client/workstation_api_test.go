@@ -19,6 +19,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/client/workstation"
 	"github.com/ukeyrenew/ukeyrenew/internal/swtpmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
 
 func apiCode(t *testing.T, err error) (int, renewal.Code) {
@@ -33,7 +34,7 @@ func apiCode(t *testing.T, err error) (int, renewal.Code) {
 // otherOrigin signs over a different origin than the service gave.
 type otherOrigin struct{ k *workstation.Key }
 
-func (o otherOrigin) SignChallenge(ctx context.Context, c workstation.Challenge) ([]byte, error) {
+func (o otherOrigin) SignChallenge(ctx context.Context, c counter.Challenge) ([]byte, error) {
 	c.Origin = "https://evil.example"
 	return o.k.SignChallenge(ctx, c)
 }
@@ -52,7 +53,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp, err := workstation.Fingerprint(key.PublicKey())
+	fp, err := counter.Fingerprint(key.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +65,10 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	// Wrong keys are refused before they are sent.
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
-	if _, err := admin.EnrolWorkstation(ctx, "x", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); !errors.Is(err, workstation.ErrBadPublicKey) {
+	if _, err := admin.EnrolWorkstation(ctx, "x", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); !errors.Is(err, counter.ErrBadPublicKey) {
 		t.Fatalf("RSA key: %v", err)
 	}
-	if _, err := admin.EnrolWorkstation(ctx, "x", []byte("not a key")); !errors.Is(err, workstation.ErrBadPublicKey) {
+	if _, err := admin.EnrolWorkstation(ctx, "x", []byte("not a key")); !errors.Is(err, counter.ErrBadPublicKey) {
 		t.Fatalf("bad PEM: %v", err)
 	}
 	if _, err := admin.EnrolWorkstation(ctx, " ", pemKey); err == nil {
@@ -87,8 +88,8 @@ func TestCounterSessionWithTPM(t *testing.T) {
 		t.Fatalf("enrolled twice: %d %v", st, code)
 	}
 
-	counter, _ := e.client()
-	tok, err := counter.CounterSession(ctx, fp, key)
+	desk, _ := e.client()
+	tok, err := desk.CounterSession(ctx, fp, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +98,14 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	}
 
 	// The counter session refreshes once per refresh token.
-	tok2, err := counter.RefreshCounter(ctx, tok)
+	tok2, err := desk.RefreshCounter(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok2.WorkstationID != ws.ID || tok2.AccessToken == tok.AccessToken {
 		t.Fatalf("refreshed %+v", tok2)
 	}
-	_, err = counter.RefreshCounter(ctx, tok)
+	_, err = desk.RefreshCounter(ctx, tok)
 	if st, code := apiCode(t, err); st != http.StatusUnauthorized || code != renewal.CodeTokenRevoked {
 		t.Fatalf("spent refresh token: %d %v", st, code)
 	}
@@ -134,7 +135,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	}
 
 	// Reused nonce.
-	ch, err := counter.CounterChallenge(ctx)
+	ch, err := desk.CounterChallenge(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,27 +143,27 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := counter.SubmitCounterSignature(ctx, fp, ch, sig); err != nil {
+	if _, err := desk.SubmitCounterSignature(ctx, fp, ch, sig); err != nil {
 		t.Fatal(err)
 	}
-	_, err = counter.SubmitCounterSignature(ctx, fp, ch, sig)
+	_, err = desk.SubmitCounterSignature(ctx, fp, ch, sig)
 	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeProofInvalid {
 		t.Fatalf("reused nonce: %d %v", st, code)
 	}
 	// Signature over another origin.
-	_, err = counter.CounterSession(ctx, fp, otherOrigin{key})
+	_, err = desk.CounterSession(ctx, fp, otherOrigin{key})
 	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeProofInvalid {
 		t.Fatalf("other origin: %d %v", st, code)
 	}
 	// Unknown fingerprint.
 	soft, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	softFP, _ := workstation.Fingerprint(&soft.PublicKey)
-	_, err = counter.CounterSession(ctx, softFP, key)
+	softFP, _ := counter.Fingerprint(&soft.PublicKey)
+	_, err = desk.CounterSession(ctx, softFP, key)
 	if st, code := apiCode(t, err); st != http.StatusForbidden || code != renewal.CodeForbidden {
 		t.Fatalf("unknown fingerprint: %d %v", st, code)
 	}
 	// Expired nonce (the service's clock is injected).
-	ch, err = counter.CounterChallenge(ctx)
+	ch, err = desk.CounterChallenge(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Add(2*time.Minute + time.Second)
-	_, err = counter.SubmitCounterSignature(ctx, fp, ch, sig)
+	_, err = desk.SubmitCounterSignature(ctx, fp, ch, sig)
 	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeChallengeExpired {
 		t.Fatalf("expired nonce: %d %v", st, code)
 	}
@@ -180,7 +181,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if err := admin.RevokeWorkstation(ctx, ws.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = counter.CounterSession(ctx, fp, key)
+	_, err = desk.CounterSession(ctx, fp, key)
 	if st, code := apiCode(t, err); st != http.StatusForbidden || code != renewal.CodeForbidden {
 		t.Fatalf("revoked: %d %v", st, code)
 	}
@@ -200,7 +201,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 		t.Fatalf("list %+v", list)
 	}
 	// Only administrators enrol.
-	_, err = counter.Workstations(ctx)
+	_, err = desk.Workstations(ctx)
 	if !errors.Is(err, client.ErrNotSignedIn) {
 		if st, _ := apiCode(t, err); st != http.StatusUnauthorized {
 			t.Fatalf("not signed in: %v", err)

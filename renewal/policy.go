@@ -3,8 +3,6 @@ package renewal
 import (
 	"fmt"
 	"time"
-
-	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
 
 // Policy is a CA's renewal policy: configuration data that the server loads
@@ -110,7 +108,7 @@ var ChinaTime = time.FixedZone("CST", 8*60*60)
 // DaysLeft returns the calendar days from now until notAfter as a clerk in
 // China counts them: 0 on the expiry date, negative once expired ("expired
 // N days ago"). It is the one rule of the client and ukeyctl too
-// (validity.DaysLeft), there in the user's own zone.
+// (DaysLeftIn), there in the user's own zone.
 func DaysLeft(notAfter, now time.Time) int {
-	return validity.DaysLeft(notAfter, now, ChinaTime)
+	return DaysLeftIn(notAfter, now, ChinaTime)
 }

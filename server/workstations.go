@@ -13,8 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ukeyrenew/ukeyrenew/client/workstation"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -49,13 +49,13 @@ func (q *EnrolWorkstationRequest) Validate() error {
 	if !strings.Contains(q.PublicKey, "-----BEGIN") {
 		return renewal.Errorf(renewal.CodeInvalidField, "public_key", "the public key must be PEM")
 	}
-	if _, err := workstation.ParsePublicKey([]byte(q.PublicKey)); err != nil {
+	if _, err := counter.ParsePublicKey([]byte(q.PublicKey)); err != nil {
 		return renewal.Errorf(renewal.CodeInvalidField, "public_key", "%s", err.Error())
 	}
 	return nil
 }
 
-// CounterChallenge is what a workstation signs (workstation.Challenge).
+// CounterChallenge is what a workstation signs (counter.Challenge).
 type CounterChallenge struct {
 	Origin    string    `json:"origin"`
 	Nonce     string    `json:"nonce"` // 64 hex
@@ -78,13 +78,13 @@ func (q *CounterSessionRequest) Validate() error {
 		return renewal.Errorf(renewal.CodeInvalidField, "fingerprint", "the fingerprint is 64 hex digits")
 	}
 	b, err := hex.DecodeString(q.Nonce)
-	if err != nil || len(b) != workstation.NonceSize {
+	if err != nil || len(b) != counter.NonceSize {
 		return renewal.Errorf(renewal.CodeInvalidField, "nonce", "the nonce is 64 hex digits")
 	}
 	q.nonce = b
 	s, err := hex.DecodeString(q.Signature)
-	if err != nil || len(s) == 0 || len(s) > workstation.MaxSignature {
-		return renewal.Errorf(renewal.CodeInvalidField, "signature", "the signature is hex DER of at most %d bytes", workstation.MaxSignature)
+	if err != nil || len(s) == 0 || len(s) > counter.MaxSignature {
+		return renewal.Errorf(renewal.CodeInvalidField, "signature", "the signature is hex DER of at most %d bytes", counter.MaxSignature)
 	}
 	q.sig = s
 	return nil
@@ -107,12 +107,12 @@ func (s *Server) enrolWorkstation(w http.ResponseWriter, r *http.Request) error 
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	pub, _ := workstation.ParsePublicKey([]byte(req.PublicKey))
+	pub, _ := counter.ParsePublicKey([]byte(req.PublicKey))
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return err
 	}
-	fp, err := workstation.Fingerprint(pub)
+	fp, err := counter.Fingerprint(pub)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func (s *Server) revokeWorkstation(w http.ResponseWriter, r *http.Request) error
 }
 
 // counterOrigin is the origin a workstation must sign: the public URL's,
-// else the request's host over http, which workstation.NewChallenge takes
+// else the request's host over http, which counter.NewChallenge takes
 // for a loopback host only.
 func (s *Server) counterOrigin(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
@@ -168,7 +168,7 @@ func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error 
 	if ok, wait := s.counterLimit.allow(s.clientIP(r)); !ok {
 		return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 	}
-	c, err := workstation.NewChallenge(s.counterOrigin(r), rand.Reader)
+	c, err := counter.NewChallenge(s.counterOrigin(r), rand.Reader)
 	if err != nil {
 		// Without a public URL only a loopback Host makes a valid origin
 		// (http is for loopback only), so a caller cannot choose one.
@@ -199,11 +199,11 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 		}
 		pub, ok := k.(*ecdsa.PublicKey)
 		if !ok {
-			return workstation.ErrBadPublicKey
+			return counter.ErrBadPublicKey
 		}
-		c := workstation.Challenge{Origin: origin}
+		c := counter.Challenge{Origin: origin}
 		copy(c.Nonce[:], req.nonce)
-		return workstation.Verify(pub, c, req.sig)
+		return counter.Verify(pub, c, req.sig)
 	})
 	switch {
 	case errors.Is(err, store.ErrExpired):
@@ -212,7 +212,7 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 		return renewal.Errorf(renewal.CodeProofInvalid, "nonce", "the challenge is unknown or used")
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
 		return renewal.Errorf(renewal.CodeForbidden, "fingerprint", "this workstation is not enrolled")
-	case errors.Is(err, workstation.ErrBadSignature), errors.Is(err, workstation.ErrBadChallenge), errors.Is(err, workstation.ErrBadPublicKey):
+	case errors.Is(err, counter.ErrBadSignature), errors.Is(err, counter.ErrBadChallenge), errors.Is(err, counter.ErrBadPublicKey):
 		return renewal.Errorf(renewal.CodeProofInvalid, "signature", "the signature does not verify")
 	case err != nil:
 		return err

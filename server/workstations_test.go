@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ukeyrenew/ukeyrenew/client/workstation"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 	"github.com/ukeyrenew/ukeyrenew/server"
 )
 
@@ -36,12 +36,12 @@ func (e *env) counterSign(k *ecdsa.PrivateKey, origin string) server.CounterSess
 	var ch server.CounterChallenge
 	e.clock.Add(5 * time.Second) // the per-address limit refills
 	e.ok(http.StatusOK, &ch, "POST", "/v1/counter/challenge", "", nil)
-	c := workstation.Challenge{Origin: ch.Origin}
+	c := counter.Challenge{Origin: ch.Origin}
 	if origin != "" {
 		c.Origin = origin
 	}
 	n, err := hex.DecodeString(ch.Nonce)
-	if err != nil || len(n) != workstation.NonceSize {
+	if err != nil || len(n) != counter.NonceSize {
 		e.t.Fatalf("nonce %q", ch.Nonce)
 	}
 	copy(c.Nonce[:], n)
@@ -53,7 +53,7 @@ func (e *env) counterSign(k *ecdsa.PrivateKey, origin string) server.CounterSess
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fp, _ := workstation.Fingerprint(&k.PublicKey)
+	fp, _ := counter.Fingerprint(&k.PublicKey)
 	return server.CounterSessionRequest{Fingerprint: fp, Nonce: ch.Nonce, Signature: hex.EncodeToString(sig)}
 }
 
@@ -118,7 +118,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 		ID, Fingerprint string
 	}
 	e.ok(http.StatusCreated, &enrolled, "POST", "/v1/workstations", admin, good)
-	fp, _ := workstation.Fingerprint(&k.PublicKey)
+	fp, _ := counter.Fingerprint(&k.PublicKey)
 	if enrolled.Fingerprint != fp || enrolled.ID == "" {
 		t.Fatalf("enrolled %+v, want fingerprint %s", enrolled, fp)
 	}

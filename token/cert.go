@@ -17,8 +17,6 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
-
-	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
 
 // Name is the part of a distinguished name a clerk reads. Chinese names
@@ -158,14 +156,6 @@ func describeKey(pub crypto.PublicKey) (alg string, bits int, curve string) {
 
 // Expired reports whether the certificate has expired at now.
 func (ci *CertInfo) Expired(now time.Time) bool { return now.After(ci.NotAfter) }
-
-// DaysLeft is validity.DaysLeft: calendar days in loc from the date of now
-// to the date of notAfter; 0 on the expiry date, negative after it. The GUI
-// (which cannot import this cgo package) calls validity.DaysLeft directly,
-// so both count the same.
-func DaysLeft(notAfter, now time.Time, loc *time.Location) int {
-	return validity.DaysLeft(notAfter, now, loc)
-}
 
 // Status is "valid", "expired" or "not_yet_valid" at now.
 func (ci *CertInfo) Status(now time.Time) string {

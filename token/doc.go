@@ -26,8 +26,9 @@
 // not hide the rest of the token. Install refuses a token with a damaged
 // object (ErrDamagedObject); Recover removes those an interrupted write left
 // (DamagedObject.Remains) and keeps the others. Dates are judged against a time the caller passes
-// (DaysLeft(notAfter, now, loc), calendar days in the clerk's zone, the
-// same rule as the GUI's: package validity), never the wall clock.
+// (renewal.DaysLeftIn counts the days left, calendar days in the clerk's
+// zone, the same rule for the GUI, ukeyctl and the service), never the wall
+// clock.
 //
 // Token.Login takes the PIN as bytes, tries it exactly once, and wipes it.
 // Module errors are translated once into sentinels (ErrPINIncorrect,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
@@ -44,7 +45,7 @@ func Example_listCertificates() {
 				continue
 			}
 			// Calendar days in the clerk's zone, as the GUI counts them.
-			if n := token.DaysLeft(c.Info.NotAfter, now, time.Local); n < 0 {
+			if n := renewal.DaysLeftIn(c.Info.NotAfter, now, time.Local); n < 0 {
 				fmt.Printf("%s: %s expired %d days ago\n", ti.Label, c.Info.Subject.Holder(), -n)
 			} else {
 				fmt.Printf("%s: %s, %d days left\n", ti.Label, c.Info.Subject.Holder(), n)

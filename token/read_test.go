@@ -19,6 +19,8 @@ import (
 
 	"github.com/miekg/pkcs11"
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 var (
@@ -124,7 +126,7 @@ func TestDaysLeftWithInjectedNow(t *testing.T) {
 		{nb.Add(-day), 366, "not_yet_valid", false},
 	}
 	for _, c := range cases {
-		left := DaysLeft(ci.NotAfter, c.now, time.UTC)
+		left := renewal.DaysLeftIn(ci.NotAfter, c.now, time.UTC)
 		if left != c.left || ci.Status(c.now) != c.status || ci.Expired(c.now) != c.expired {
 			t.Errorf("at %v: left %d status %s; want %d %s", c.now, left, ci.Status(c.now), c.left, c.status)
 		}
@@ -206,7 +208,7 @@ func TestInventoryShapes(t *testing.T) {
 	if d := ci.NotAfter.Sub(ci.NotBefore); d != 30*day {
 		t.Errorf("SM2 validity %v, want 30 days", d)
 	}
-	if got := DaysLeft(ci.NotAfter, ci.NotBefore, time.UTC); got != 30 {
+	if got := renewal.DaysLeftIn(ci.NotAfter, ci.NotBefore, time.UTC); got != 30 {
 		t.Errorf("days left %d", got)
 	}
 	if !strings.Contains(ci.SignatureAlgorithm, "SM2") {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/tpmdev"
 )
 
 // Where says where a session is kept.
@@ -58,7 +60,7 @@ type Options struct {
 	Dir string
 	// NoKeyring and NoTPM skip a backend (for example when policy forbids it).
 	NoKeyring, NoTPM bool
-	// OpenTPM opens a connection to the TPM; default OpenSystemTPM. Each
+	// OpenTPM opens a connection to the TPM; default tpmdev.Open. Each
 	// call must return a new connection that the store closes.
 	OpenTPM func() (transport.TPMCloser, error)
 	// OwnerAuth is the owner hierarchy's authorization value (usually
@@ -114,7 +116,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		o.Now = time.Now
 	}
 	if o.OpenTPM == nil {
-		o.OpenTPM = OpenSystemTPM
+		o.OpenTPM = tpmdev.Open
 	}
 	s := &Store{now: o.Now}
 	var why []error

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
 
 // Figures for docs/benchmarks/session.md. Run by hand:
@@ -20,7 +21,7 @@ func BenchmarkSignChallenge(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	c, _ := counter.NewChallenge(origin, rand.Reader)
 	for b.Loop() {
 		if _, err := k.SignChallenge(ctx, c); err != nil {
 			b.Fatal(err)
@@ -44,13 +45,13 @@ func BenchmarkVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	c, _ := counter.NewChallenge(origin, rand.Reader)
 	sig, err := k.SignChallenge(ctx, c)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := workstation.Verify(k.PublicKey(), c, sig); err != nil {
+		if err := counter.Verify(k.PublicKey(), c, sig); err != nil {
 			b.Fatal(err)
 		}
 	}

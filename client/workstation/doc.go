@@ -10,12 +10,8 @@
 // it is cleared) can load again. Key.PublicKeyPEM is what an administrator
 // enrols in the service.
 //
-// To prove itself, the workstation signs a server challenge (Challenge: a
-// fixed context string, the service origin and a 32-byte server nonce,
-// serialised by Challenge.Message) with ECDSA P-256 over SHA-256; the
-// signature is ASN.1 DER, as crypto/ecdsa.VerifyASN1 expects. Verify, in
-// pure Go without a TPM, is the service's check, so both sides share one
-// definition of the signed bytes. Binding the origin stops a challenge from
-// one service being relayed to another; the service must issue each nonce
-// once, remember it until it expires, and accept it once.
+// To prove itself, the workstation signs a server challenge
+// (counter.Challenge, in the contract package renewal/counter, where the
+// service's check counter.Verify lives too, so both sides share one
+// definition of the signed bytes) with ECDSA P-256 over SHA-256.
 package workstation

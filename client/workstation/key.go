@@ -20,6 +20,9 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/tpmdev"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
 
 // Limits and defaults.
@@ -53,7 +56,7 @@ var (
 // Options configure access to the TPM.
 type Options struct {
 	// OpenTPM opens a new connection to the TPM, which the key closes after
-	// each operation; default OpenSystemTPM. A connection per operation
+	// each operation; default tpmdev.Open. A connection per operation
 	// means an operation abandoned after its timeout never shares one.
 	OpenTPM   func() (transport.TPMCloser, error)
 	OwnerAuth []byte        // owner hierarchy authorization, usually empty; at most MaxAuth bytes
@@ -84,7 +87,7 @@ func (o Options) check() (Options, error) {
 	}
 	o.OwnerAuth = append([]byte(nil), o.OwnerAuth...)
 	if o.OpenTPM == nil {
-		o.OpenTPM = OpenSystemTPM
+		o.OpenTPM = tpmdev.Open
 	}
 	return o, nil
 }
@@ -319,8 +322,8 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	return k.sign(context.Background(), digest, opts)
 }
 
-// SignChallenge signs the challenge's digest; Verify checks the result.
-func (k *Key) SignChallenge(ctx context.Context, c Challenge) ([]byte, error) {
+// SignChallenge signs the challenge's digest; counter.Verify checks the result.
+func (k *Key) SignChallenge(ctx context.Context, c counter.Challenge) ([]byte, error) {
 	d, err := c.Digest()
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/client/workstation"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
 
 // conn opens a connection to the TPM for the rest of the test.
@@ -49,7 +50,7 @@ func TestKeySignsChallengesThatVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enrolled, err := workstation.ParsePublicKey(pemKey)
+	enrolled, err := counter.ParsePublicKey(pemKey)
 	if err != nil || !enrolled.Equal(k.Public()) {
 		t.Fatalf("ParsePublicKey of the exported key: %v", err)
 	}
@@ -59,12 +60,12 @@ func TestKeySignsChallengesThatVerify(t *testing.T) {
 	}
 
 	for i := 0; i < 50; i++ { // back to back: each call must get the TPM
-		c, _ := workstation.NewChallenge(origin, rand.Reader)
+		c, _ := counter.NewChallenge(origin, rand.Reader)
 		sig, err := k.SignChallenge(ctx, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := workstation.Verify(enrolled, c, sig); err != nil {
+		if err := counter.Verify(enrolled, c, sig); err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
 		d, _ := c.Digest()
@@ -73,7 +74,7 @@ func TestKeySignsChallengesThatVerify(t *testing.T) {
 		}
 		other := c
 		other.Origin = "https://other.example.cn"
-		if err := workstation.Verify(enrolled, other, sig); !errors.Is(err, workstation.ErrBadSignature) {
+		if err := counter.Verify(enrolled, other, sig); !errors.Is(err, counter.ErrBadSignature) {
 			t.Fatalf("signature verified for another origin: %v", err)
 		}
 	}
@@ -93,7 +94,7 @@ func TestKeySignsChallengesThatVerify(t *testing.T) {
 	if _, err := k.Sign(nil, make([]byte, 31), crypto.SHA256); err == nil {
 		t.Fatal("Sign accepted a 31-byte digest")
 	}
-	if _, err := k.SignChallenge(ctx, workstation.Challenge{Origin: "http://example.cn"}); !errors.Is(err, workstation.ErrBadChallenge) {
+	if _, err := k.SignChallenge(ctx, counter.Challenge{Origin: "http://example.cn"}); !errors.Is(err, counter.ErrBadChallenge) {
 		t.Fatalf("SignChallenge of a bad challenge: %v", err)
 	}
 }
@@ -107,7 +108,7 @@ func TestOpenSSLVerifiesSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	c, _ := counter.NewChallenge(origin, rand.Reader)
 	sig, err := k.SignChallenge(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -162,12 +163,12 @@ func TestLoadOrCreateKeepsOneKey(t *testing.T) {
 	if !k2.PublicKey().Equal(k1.PublicKey()) {
 		t.Fatal("reloaded key has another public key")
 	}
-	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	c, _ := counter.NewChallenge(origin, rand.Reader)
 	sig, err := k2.SignChallenge(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := workstation.Verify(k1.PublicKey(), c, sig); err != nil {
+	if err := counter.Verify(k1.PublicKey(), c, sig); err != nil {
 		t.Fatalf("reloaded key's signature does not verify with the enrolled key: %v", err)
 	}
 }
@@ -242,7 +243,7 @@ func TestPrivateKeyCannotBeReadOut(t *testing.T) {
 	if _, err := workstation.Load(ctx, k.Blob(), opts); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("Load after TPM2_Clear = %v, want ErrForeignKey", err)
 	}
-	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	c, _ := counter.NewChallenge(origin, rand.Reader)
 	if _, err := k.SignChallenge(ctx, c); !errors.Is(err, workstation.ErrForeignKey) {
 		t.Fatalf("SignChallenge after TPM2_Clear = %v, want ErrForeignKey", err)
 	}
@@ -387,7 +388,7 @@ func TestHungTPMTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sw.Resume()
-	c, _ := workstation.NewChallenge(origin, rand.Reader)
+	c, _ := counter.NewChallenge(origin, rand.Reader)
 	if _, err := k.SignChallenge(ctx, c); !errors.Is(err, workstation.ErrTimeout) {
 		t.Fatalf("SignChallenge on a stopped TPM = %v, want ErrTimeout", err)
 	}

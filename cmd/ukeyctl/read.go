@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
@@ -182,7 +183,7 @@ func certToJSON(c *token.Certificate, loggedIn bool, now time.Time, loc *time.Lo
 		cj.NotBefore, cj.NotAfter = ci.NotBefore.Format(time.RFC3339), ci.NotAfter.Format(time.RFC3339)
 		cj.Status = ci.Status(now)
 		// One rule with the GUI: calendar days in the clerk's zone.
-		n := token.DaysLeft(ci.NotAfter, now, loc)
+		n := renewal.DaysLeftIn(ci.NotAfter, now, loc)
 		cj.DaysLeft, cj.DaysSinceExpiry = max(n, 0), max(-n, 0)
 		cj.KeyAlgorithm, cj.KeyBits, cj.Curve = ci.KeyAlgorithm, ci.KeyBits, ci.Curve
 		cj.SignatureAlgorithm = ci.SignatureAlgorithm

@@ -1,4 +1,4 @@
-package workstation_test
+package counter_test
 
 import (
 	"bytes"
@@ -15,11 +15,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ukeyrenew/ukeyrenew/client/workstation"
+	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
 
 func TestChallengeMessageIsTheDocumentedBytes(t *testing.T) {
-	c := workstation.Challenge{Origin: "https://renew.example.cn:8443"}
+	c := counter.Challenge{Origin: "https://renew.example.cn:8443"}
 	for i := range c.Nonce {
 		c.Nonce[i] = byte(i)
 	}
@@ -39,21 +39,21 @@ func TestChallengeMessageIsTheDocumentedBytes(t *testing.T) {
 }
 
 func TestNewChallenge(t *testing.T) {
-	a, err := workstation.NewChallenge("https://renew.example.cn", rand.Reader)
+	a, err := counter.NewChallenge("https://renew.example.cn", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := workstation.NewChallenge("https://renew.example.cn", rand.Reader)
+	b, _ := counter.NewChallenge("https://renew.example.cn", rand.Reader)
 	if a.Nonce == b.Nonce {
 		t.Fatal("two challenges share a nonce")
 	}
-	if _, err := workstation.NewChallenge("https://renew.example.cn", strings.NewReader("short")); err == nil {
+	if _, err := counter.NewChallenge("https://renew.example.cn", strings.NewReader("short")); err == nil {
 		t.Fatal("NewChallenge accepted a short random source")
 	}
 }
 
 func TestChallengeValidateRefusesBadOrigins(t *testing.T) {
-	good := workstation.Challenge{Origin: "https://renew.example.cn", Nonce: [32]byte{1}}
+	good := counter.Challenge{Origin: "https://renew.example.cn", Nonce: [32]byte{1}}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestChallengeValidateRefusesBadOrigins(t *testing.T) {
 	}
 	for name, origin := range map[string]string{
 		"empty":       "",
-		"long":        "https://" + strings.Repeat("a", workstation.MaxOrigin) + ".cn",
+		"long":        "https://" + strings.Repeat("a", counter.MaxOrigin) + ".cn",
 		"path":        "https://renew.example.cn/v1",
 		"slash":       "https://renew.example.cn/",
 		"query":       "https://renew.example.cn?x=1",
@@ -84,16 +84,16 @@ func TestChallengeValidateRefusesBadOrigins(t *testing.T) {
 	} {
 		c := good
 		c.Origin = origin
-		if err := c.Validate(); !errors.Is(err, workstation.ErrBadChallenge) {
+		if err := c.Validate(); !errors.Is(err, counter.ErrBadChallenge) {
 			t.Errorf("%s: Validate(%q) = %v, want ErrBadChallenge", name, origin, err)
 		}
-		if _, err := c.Message(); !errors.Is(err, workstation.ErrBadChallenge) {
+		if _, err := c.Message(); !errors.Is(err, counter.ErrBadChallenge) {
 			t.Errorf("%s: Message = %v, want ErrBadChallenge", name, err)
 		}
 	}
 	zero := good
 	zero.Nonce = [32]byte{}
-	if err := zero.Validate(); !errors.Is(err, workstation.ErrBadChallenge) {
+	if err := zero.Validate(); !errors.Is(err, counter.ErrBadChallenge) {
 		t.Errorf("zero nonce: %v", err)
 	}
 }
@@ -103,13 +103,13 @@ func TestVerifyRefusesWhatIsNotASignatureOfThisChallenge(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	c, _ := workstation.NewChallenge("https://renew.example.cn", rand.Reader)
+	c, _ := counter.NewChallenge("https://renew.example.cn", rand.Reader)
 	d, _ := c.Digest()
 	sig, err := ecdsa.SignASN1(rand.Reader, key, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := workstation.Verify(&key.PublicKey, c, sig); err != nil {
+	if err := counter.Verify(&key.PublicKey, c, sig); err != nil {
 		t.Fatalf("good signature: %v", err)
 	}
 	otherOrigin := c
@@ -121,24 +121,24 @@ func TestVerifyRefusesWhatIsNotASignatureOfThisChallenge(t *testing.T) {
 	tests := []struct {
 		name string
 		pub  *ecdsa.PublicKey
-		c    workstation.Challenge
+		c    counter.Challenge
 		sig  []byte
 		want error
 	}{
-		{"other origin", &key.PublicKey, otherOrigin, sig, workstation.ErrBadSignature},
-		{"other nonce", &key.PublicKey, otherNonce, sig, workstation.ErrBadSignature},
-		{"other key", &other.PublicKey, c, sig, workstation.ErrBadSignature},
-		{"flipped", &key.PublicKey, c, flipped, workstation.ErrBadSignature},
-		{"truncated", &key.PublicKey, c, sig[:len(sig)-1], workstation.ErrBadSignature},
-		{"trailing", &key.PublicKey, c, append(bytes.Clone(sig), 0), workstation.ErrBadSignature},
-		{"empty", &key.PublicKey, c, nil, workstation.ErrBadSignature},
-		{"too long", &key.PublicKey, c, make([]byte, workstation.MaxSignature+1), workstation.ErrBadSignature},
-		{"p384 key", &p384.PublicKey, c, sig, workstation.ErrBadPublicKey},
-		{"nil key", nil, c, sig, workstation.ErrBadPublicKey},
-		{"bad challenge", &key.PublicKey, workstation.Challenge{Origin: "x"}, sig, workstation.ErrBadChallenge},
+		{"other origin", &key.PublicKey, otherOrigin, sig, counter.ErrBadSignature},
+		{"other nonce", &key.PublicKey, otherNonce, sig, counter.ErrBadSignature},
+		{"other key", &other.PublicKey, c, sig, counter.ErrBadSignature},
+		{"flipped", &key.PublicKey, c, flipped, counter.ErrBadSignature},
+		{"truncated", &key.PublicKey, c, sig[:len(sig)-1], counter.ErrBadSignature},
+		{"trailing", &key.PublicKey, c, append(bytes.Clone(sig), 0), counter.ErrBadSignature},
+		{"empty", &key.PublicKey, c, nil, counter.ErrBadSignature},
+		{"too long", &key.PublicKey, c, make([]byte, counter.MaxSignature+1), counter.ErrBadSignature},
+		{"p384 key", &p384.PublicKey, c, sig, counter.ErrBadPublicKey},
+		{"nil key", nil, c, sig, counter.ErrBadPublicKey},
+		{"bad challenge", &key.PublicKey, counter.Challenge{Origin: "x"}, sig, counter.ErrBadChallenge},
 	}
 	for _, tt := range tests {
-		if err := workstation.Verify(tt.pub, tt.c, tt.sig); !errors.Is(err, tt.want) {
+		if err := counter.Verify(tt.pub, tt.c, tt.sig); !errors.Is(err, tt.want) {
 			t.Errorf("%s: Verify = %v, want %v", tt.name, err, tt.want)
 		}
 	}
@@ -149,12 +149,12 @@ func TestParsePublicKey(t *testing.T) {
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	for name, in := range map[string][]byte{"der": der, "pem": pemKey, "pem with newline": append(bytes.Clone(pemKey), '\n')} {
-		got, err := workstation.ParsePublicKey(in)
+		got, err := counter.ParsePublicKey(in)
 		if err != nil || !got.Equal(&key.PublicKey) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	fp, err := workstation.Fingerprint(&key.PublicKey)
+	fp, err := counter.Fingerprint(&key.PublicKey)
 	if sum := sha256.Sum256(der); err != nil || fp != hex.EncodeToString(sum[:]) {
 		t.Errorf("Fingerprint = %s, %v", fp, err)
 	}
@@ -174,9 +174,9 @@ func TestParsePublicKey(t *testing.T) {
 		"wrong pem":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		"trailing":      append(bytes.Clone(pemKey), []byte("more")...),
 		"truncated der": der[:len(der)-1],
-		"too big":       append(bytes.Clone(pemKey), bytes.Repeat([]byte{'\n'}, workstation.MaxPublicKeyPEM)...),
+		"too big":       append(bytes.Clone(pemKey), bytes.Repeat([]byte{'\n'}, counter.MaxPublicKeyPEM)...),
 	} {
-		if _, err := workstation.ParsePublicKey(in); !errors.Is(err, workstation.ErrBadPublicKey) {
+		if _, err := counter.ParsePublicKey(in); !errors.Is(err, counter.ErrBadPublicKey) {
 			t.Errorf("%s: ParsePublicKey = %v, want ErrBadPublicKey", name, err)
 		}
 	}

@@ -1,4 +1,17 @@
-package workstation
+// Package counter is the contract between a CA service counter's
+// workstation and the service: the challenge the workstation's TPM key
+// signs and the service's check of that signature.
+//
+// The model. A Challenge is a fixed context string, the service origin and
+// a 32-byte server nonce, serialised one way only by Challenge.Message and
+// signed with ECDSA P-256 over SHA-256 (ASN.1 DER, as
+// crypto/ecdsa.VerifyASN1 expects). Verify, in pure Go without a TPM, is the
+// service's check, so both sides share one definition of the signed bytes.
+// Binding the origin stops a challenge from one service being relayed to
+// another; the service must issue each nonce once, remember it until it
+// expires, and accept it once. The error texts keep the "workstation:"
+// prefix the counter's users already know.
+package counter
 
 import (
 	"crypto/ecdsa"

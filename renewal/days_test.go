@@ -1,11 +1,11 @@
-package validity
+package renewal
 
 import (
 	"testing"
 	"time"
 )
 
-func TestDaysLeft(t *testing.T) {
+func TestDaysLeftIn(t *testing.T) {
 	shanghai, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
 		t.Fatalf("tzdata: %v", err)
@@ -51,8 +51,8 @@ func TestDaysLeft(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DaysLeft(tt.notAfter, tt.now, tt.loc); got != tt.want {
-				t.Errorf("DaysLeft(%v, %v, %v) = %d, want %d", tt.notAfter, tt.now, tt.loc, got, tt.want)
+			if got := DaysLeftIn(tt.notAfter, tt.now, tt.loc); got != tt.want {
+				t.Errorf("DaysLeftIn(%v, %v, %v) = %d, want %d", tt.notAfter, tt.now, tt.loc, got, tt.want)
 			}
 		})
 	}
@@ -61,7 +61,7 @@ func TestDaysLeft(t *testing.T) {
 func TestDaysLeftNilZoneIsLocal(t *testing.T) {
 	end := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	now := end.Add(-36 * time.Hour)
-	if got, want := DaysLeft(end, now, nil), DaysLeft(end, now, time.Local); got != want {
+	if got, want := DaysLeftIn(end, now, nil), DaysLeftIn(end, now, time.Local); got != want {
 		t.Errorf("nil zone: %d, time.Local: %d", got, want)
 	}
 }
