@@ -34,7 +34,7 @@ func BenchmarkApplyNotifications(b *testing.B) {
 				no := fmt.Sprintf("UKRBENCH%07d", i)
 				e.addApp(id)
 				if _, err := e.db.Exec(`INSERT INTO payment_orders (out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state)
-					VALUES ($1, $2, 'wechat', 30000, 'bench', $3, $4, 'open')`, no, id, now.UnixMilli(), now.Add(300*time.Second).UnixMilli()); err != nil {
+					VALUES ($1, $2, 'wechat', 30000, 'bench', $3, $4, 'open')`, no, id, now.UnixMicro(), now.Add(300*time.Second).UnixMicro()); err != nil {
 					b.Fatal(err)
 				}
 				tx := paidTx(no, 300_00)

@@ -29,6 +29,20 @@ const (
 
 // Migrate brings the payment tables up to date.
 func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
+	p, err := migrations(db, d)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("payment migrate: %w", err)
+	}
+	return nil
+}
+
+// migrations is the goose provider of the payment tables on db. The goose
+// dialect names the version table's SQL; the migrations are the same files
+// on both databases.
+func migrations(db *sql.DB, d Dialect) (*goose.Provider, error) {
 	var gd goose.Dialect
 	switch d {
 	case DialectSQLite:
@@ -36,18 +50,15 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 	case DialectPostgres:
 		gd = goose.DialectPostgres
 	default:
-		return fmt.Errorf("payment migrate: unknown dialect %q: %w", d, ErrInvalid)
+		return nil, fmt.Errorf("payment migrate: unknown dialect %q: %w", d, ErrInvalid)
 	}
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
-		return fmt.Errorf("payment migrate: %w", err)
+		return nil, fmt.Errorf("payment migrate: %w", err)
 	}
 	p, err := goose.NewProvider(gd, db, sub, goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("payment migrate: %w", err)
+		return nil, fmt.Errorf("payment migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("payment migrate: %w", err)
-	}
-	return nil
+	return p, nil
 }

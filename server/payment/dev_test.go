@@ -63,7 +63,7 @@ func TestProviderOutageAndCrashLeftovers(t *testing.T) {
 		start := e.clock.Now()
 		// A crash between writing the order and hearing from WeChat.
 		if _, err := e.db.Exec(`INSERT INTO payment_orders (out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state)
-			VALUES ('UKRCRASH0000001', 'A1', 'wechat', 30000, 'x', $1, $2, 'open')`, start.UnixMilli(), start.Add(300*time.Second).UnixMilli()); err != nil {
+			VALUES ('UKRCRASH0000001', 'A1', 'wechat', 30000, 'x', $1, $2, 'open')`, start.UnixMicro(), start.Add(300*time.Second).UnixMicro()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.pay.NewQR(e.ctx, "A1", 1); !errors.Is(err, payment.ErrBusy) {

@@ -166,7 +166,7 @@ func (auditTable) create(ctx context.Context, db *sql.DB) error {
 
 func (auditTable) Record(ctx context.Context, q payment.Execer, e payment.AuditEvent) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO test_audit (kind, application_id, out_trade_no, notification_id, detail, at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, e.Kind, e.ApplicationID, e.OutTradeNo, e.NotificationID, e.Detail, e.At.UnixMilli())
+		VALUES ($1, $2, $3, $4, $5, $6)`, e.Kind, e.ApplicationID, e.OutTradeNo, e.NotificationID, e.Detail, e.At.UnixMicro())
 	return err
 }
 

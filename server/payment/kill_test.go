@@ -87,8 +87,8 @@ func childMain() error {
 	if err != nil {
 		return err
 	}
-	ms, _ := strconv.ParseInt(env("NOW"), 10, 64)
-	now := time.UnixMilli(ms)
+	us, _ := strconv.ParseInt(env("NOW"), 10, 64)
+	now := time.UnixMicro(us)
 	pay, err := payment.New(db, payment.Config{
 		Provider: prov, Applications: blockingApps{block: env("BLOCK") == "1"}, Audit: auditTable{},
 		Prices: renewal.DefaultPolicy(), NotifyURL: "http://unused.invalid/", Clock: func() time.Time { return now },
@@ -133,7 +133,7 @@ func TestKillWhileApplyingNotification(t *testing.T) {
 			"UKEY_PAY_CHILD_PUBKEY_ID="+e.sim.PublicKeyID(),
 			"UKEY_PAY_CHILD_PUBKEY="+string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
 			"UKEY_PAY_CHILD_MCH_KEY="+string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
-			"UKEY_PAY_CHILD_NOW="+strconv.FormatInt(e.clock.Now().UnixMilli(), 10),
+			"UKEY_PAY_CHILD_NOW="+strconv.FormatInt(e.clock.Now().UnixMicro(), 10),
 		)
 		start := func(block bool) (*exec.Cmd, *bufio.Scanner) {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -200,9 +200,9 @@ func scanOrder(s scanner) (Order, error) {
 		&o.State, &o.TransactionID, &paid); err != nil {
 		return Order{}, err
 	}
-	o.CreatedAt, o.ExpiresAt = time.UnixMilli(created), time.UnixMilli(expires)
+	o.CreatedAt, o.ExpiresAt = time.UnixMicro(created), time.UnixMicro(expires)
 	if paid != 0 {
-		o.PaidAt = time.UnixMilli(paid)
+		o.PaidAt = time.UnixMicro(paid)
 	}
 	return o, nil
 }
@@ -336,7 +336,7 @@ func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years in
 			(out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state, attempt_no)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 'open',
 				(SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM payment_orders WHERE application_id = $2))`,
-			o.OutTradeNo, o.ApplicationID, o.Provider, o.AmountFen, p.cfg.Description, o.CreatedAt.UnixMilli(), o.ExpiresAt.UnixMilli()); err != nil {
+			o.OutTradeNo, o.ApplicationID, o.Provider, o.AmountFen, p.cfg.Description, o.CreatedAt.UnixMicro(), o.ExpiresAt.UnixMicro()); err != nil {
 			return fmt.Errorf("insert order (another QR may be live): %w", err)
 		}
 		return p.audit(ctx, tx, AuditEvent{At: now, Kind: "payment.qr_requested", ApplicationID: applicationID, OutTradeNo: o.OutTradeNo, AmountFen: amount})
@@ -356,7 +356,7 @@ func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years in
 			// A definite refusal: nothing to pay, free the slot for a new attempt.
 			_ = p.inTx(ctx, func(tx *sql.Tx) error {
 				if _, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'closed', closed_at = $1 WHERE out_trade_no = $2 AND state = 'open'`,
-					p.cfg.Clock().UnixMilli(), o.OutTradeNo); err != nil {
+					p.cfg.Clock().UnixMicro(), o.OutTradeNo); err != nil {
 					return err
 				}
 				return p.audit(ctx, tx, AuditEvent{Kind: "payment.qr_refused", ApplicationID: applicationID, OutTradeNo: o.OutTradeNo, Detail: err.Error()})
@@ -418,7 +418,7 @@ func (p *Payments) expire(ctx context.Context, o Order) (Order, error) {
 	now := p.cfg.Clock()
 	err = p.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'closed', closed_at = $1 WHERE out_trade_no = $2 AND state = 'open'`,
-			now.UnixMilli(), o.OutTradeNo)
+			now.UnixMicro(), o.OutTradeNo)
 		if err != nil {
 			return fmt.Errorf("close order: %w", err)
 		}
@@ -465,7 +465,7 @@ const MaxSweep = 100
 // is over, at most MaxSweep a call. Run it every few seconds.
 func (p *Payments) ExpireDue(ctx context.Context) (int, error) {
 	rows, err := p.db.QueryContext(ctx, `SELECT `+orderColumns+` FROM payment_orders WHERE state = 'open' AND expires_at <= $1
-		ORDER BY expires_at LIMIT `+fmt.Sprint(MaxSweep), p.cfg.Clock().UnixMilli())
+		ORDER BY expires_at LIMIT `+fmt.Sprint(MaxSweep), p.cfg.Clock().UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("expire due: %w", err)
 	}
@@ -627,7 +627,7 @@ func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID,
 		}
 		if notificationID != "" {
 			res, err := tx.ExecContext(ctx, `INSERT INTO payment_notifications (notification_id, event_type, reference, received_at)
-				VALUES ($1, 'TRANSACTION.SUCCESS', $2, $3) ON CONFLICT (notification_id) DO NOTHING`, notificationID, t.OutTradeNo, now.UnixMilli())
+				VALUES ($1, 'TRANSACTION.SUCCESS', $2, $3) ON CONFLICT (notification_id) DO NOTHING`, notificationID, t.OutTradeNo, now.UnixMicro())
 			if err != nil {
 				return fmt.Errorf("record notification: %w", err)
 			}
@@ -641,7 +641,7 @@ func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID,
 			paidAt = now
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'paid', transaction_id = $1, paid_at = $2
-			WHERE out_trade_no = $3 AND state IN ('open', 'closed')`, t.TransactionID, paidAt.UnixMilli(), t.OutTradeNo)
+			WHERE out_trade_no = $3 AND state IN ('open', 'closed')`, t.TransactionID, paidAt.UnixMicro(), t.OutTradeNo)
 		if err != nil {
 			return fmt.Errorf("mark order paid: %w", err)
 		}

@@ -104,7 +104,7 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_refunds
 			(out_refund_no, out_trade_no, application_id, amount_fen, reason, requested_by, state, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, 'processing', $7)`,
-			rf.OutRefundNo, rf.OutTradeNo, rf.ApplicationID, rf.AmountFen, strings.TrimSpace(req.Reason), string(req.Role)+":"+req.Actor, now.UnixMilli()); err != nil {
+			rf.OutRefundNo, rf.OutTradeNo, rf.ApplicationID, rf.AmountFen, strings.TrimSpace(req.Reason), string(req.Role)+":"+req.Actor, now.UnixMicro()); err != nil {
 			return fmt.Errorf("insert refund: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'refunding' WHERE out_trade_no = $1 AND state = 'paid'`, o.OutTradeNo)
@@ -235,7 +235,7 @@ func (p *Payments) finishRefund(ctx context.Context, outRefundNo string, res Ref
 				return fmt.Errorf("refund %s: %d fen for %s, asked %d for %s: %w", outRefundNo, res.RefundFen, res.OutTradeNo, amount, outTradeNo, ErrAmountMismatch)
 			}
 			r, err := tx.ExecContext(ctx, `INSERT INTO payment_notifications (notification_id, event_type, reference, received_at)
-				VALUES ($1, $2, $3, $4) ON CONFLICT (notification_id) DO NOTHING`, notificationID, "REFUND."+res.Status, outRefundNo, now.UnixMilli())
+				VALUES ($1, $2, $3, $4) ON CONFLICT (notification_id) DO NOTHING`, notificationID, "REFUND."+res.Status, outRefundNo, now.UnixMicro())
 			if err != nil {
 				return fmt.Errorf("record notification: %w", err)
 			}
@@ -260,7 +260,7 @@ func (p *Payments) finishRefund(ctx context.Context, outRefundNo string, res Ref
 			return nil
 		}
 		r, err := tx.ExecContext(ctx, `UPDATE payment_refunds SET state = $1, done_at = $2 WHERE out_refund_no = $3 AND state = 'processing'`,
-			newRefund, now.UnixMilli(), outRefundNo)
+			newRefund, now.UnixMicro(), outRefundNo)
 		if err != nil {
 			return fmt.Errorf("update refund: %w", err)
 		}

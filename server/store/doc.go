@@ -1,9 +1,9 @@
 // Package store keeps the renewal service's data in a real SQL database:
 // SQLite (modernc.org/sqlite, pure Go, the default) or PostgreSQL (pgx). One
 // concrete *Store serves both; the SQL is shared, with $N placeholders that
-// both drivers accept, and only the schema files differ where the dialects do
-// (BLOB and BYTEA). The schema is a set of embedded goose migrations applied
-// by Open.
+// both drivers accept, and so is the schema: one set of embedded goose
+// migrations (migrations/*.sql, bytes as BYTEA) that Open applies on either
+// backend.
 //
 // Times are stored as microseconds since the Unix epoch, so both backends
 // round-trip them identically. The application form is stored as JSON next to

@@ -58,7 +58,10 @@ const (
 	defaultListPageSize = 20
 )
 
-//go:embed migrations
+// migrations is the one schema both backends run: goose records only the
+// version numbers (in VersionTable), never where the files came from.
+//
+//go:embed migrations/*.sql
 var migrations embed.FS
 
 // Store is the service's database.
@@ -146,11 +149,7 @@ func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	dir := "migrations/sqlite"
-	if s.dialect == Postgres {
-		dir = "migrations/postgres"
-	}
-	sub, err := fs.Sub(migrations, dir)
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -1,6 +1,7 @@
 -- Tables of the payment module, kept apart from the main store's tables
 -- (prefix payment_, own goose version table payment_goose_version).
--- Times are Unix milliseconds (UTC) so SQLite and PostgreSQL agree exactly.
+-- Times were Unix milliseconds (UTC) so SQLite and PostgreSQL agree exactly;
+-- 00003 made them microseconds.
 
 -- +goose Up
 CREATE TABLE payment_orders (

@@ -1,6 +1,9 @@
--- Times are BIGINT microseconds since the Unix epoch (UTC) on both backends,
--- so the Go code and the audit hash see exactly the same values. Booleans are
--- INTEGER 0/1. Only the byte type differs: BLOB here, BYTEA on PostgreSQL.
+-- One schema for SQLite and PostgreSQL. Times are BIGINT microseconds since
+-- the Unix epoch (UTC) on both backends, so the Go code and the audit hash see
+-- exactly the same values. Booleans are INTEGER 0/1. Bytes are BYTEA: on
+-- SQLite that column has NUMERIC affinity, which leaves bound blobs as they
+-- are (only text that looks like a number would be converted), so the Go
+-- code always binds []byte to these columns.
 
 -- +goose Up
 CREATE TABLE organisations (
@@ -59,8 +62,8 @@ CREATE TABLE certificates (
     not_before      BIGINT NOT NULL,
     not_after       BIGINT NOT NULL,
     key_type        TEXT NOT NULL CHECK (key_type IN ('rsa', 'ecdsa', 'sm2')),
-    public_key      BLOB NOT NULL,
-    der             BLOB NOT NULL,
+    public_key      BYTEA NOT NULL,
+    der             BYTEA NOT NULL,
     created_at      BIGINT NOT NULL
 );
 CREATE INDEX certificates_org ON certificates (organisation_id);
@@ -102,7 +105,7 @@ CREATE TABLE documents (
     content_type   TEXT NOT NULL,
     size           BIGINT NOT NULL,
     sha256         TEXT NOT NULL,
-    data           BLOB NOT NULL,
+    data           BYTEA NOT NULL,
     created_at     BIGINT NOT NULL
 );
 CREATE INDEX documents_app ON documents (application_id, created_at);
@@ -125,8 +128,8 @@ CREATE TABLE issuances (
     application_id TEXT PRIMARY KEY REFERENCES applications (id),
     mode           TEXT NOT NULL CHECK (mode IN ('same_key', 'rekey')),
     serial         TEXT NOT NULL UNIQUE,
-    der            BLOB NOT NULL,
-    chain          BLOB NOT NULL,
+    der            BYTEA NOT NULL,
+    chain          BYTEA NOT NULL,
     not_before     BIGINT NOT NULL,
     not_after      BIGINT NOT NULL,
     issued_at      BIGINT NOT NULL
