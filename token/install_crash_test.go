@@ -302,13 +302,13 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		default:
 			t.Fatalf("kill %d after %v: the token holds a certificate that is neither the old nor the new one", i, kill)
 		}
-		outcomes["recover:"+res.Outcome]++
+		outcomes["recover:"+string(res.Outcome)]++
 		for _, o := range res.Removed {
 			why, _, _ := strings.Cut(o.Reason, ":")
 			if why == "orphan" && os.Getenv("UKEY_CRASH_VERBOSE") != "" {
 				t.Logf("kill %d: orphan %s id %x label %q removed; the child changed %s", i, o.Class, o.ID, o.Label, lastChange)
 			}
-			outcomes["removed "+o.Class+" ("+why+")"]++
+			outcomes["removed "+string(o.Class)+" ("+why+")"]++
 		}
 		again, err := Recover(ctx, f.tok, journal.Dir())
 		if err != nil || again.Changed() || again.Outcome != "nothing_to_do" {

@@ -161,7 +161,7 @@ func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, err
 	if err != nil {
 		return nil, fmt.Errorf("token %s: %w", t.serial, p11err("generate key pair", err))
 	}
-	k, err := t.readKeyLocked(ph, Object{Handle: ObjectHandle(ph), Class: "public_key", ID: id, Label: spec.Label}, false)
+	k, err := t.readKeyLocked(ph, Object{Handle: ObjectHandle(ph), Class: ClassPublicKey, ID: id, Label: spec.Label}, false)
 	if err != nil {
 		return nil, err
 	}

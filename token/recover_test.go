@@ -266,7 +266,7 @@ func TestRecoverSweepsGhostsAndOrphansButKeepsWhatIsUsed(t *testing.T) {
 	res := f.recover(t)
 	removed := map[string]int{}
 	for _, o := range res.Removed {
-		removed[o.Class+" "+hexOf(o.ID)]++
+		removed[string(o.Class)+" "+hexOf(o.ID)]++
 	}
 	want := map[string]int{"private_key ee": 1, "public_key ee": 1, "public_key ef": 1}
 	if ghost {
