@@ -84,7 +84,7 @@ type InstallRequest struct {
 	// certificate with a key on the token (re-key).
 	ReplaceID []byte
 	// KeyType of the new key pair (re-key); empty: as the old key.
-	KeyType KeyType
+	KeyType KeyPairType
 	// Issuer obtains the certificate for the new key's CSR (re-key in one call).
 	Issuer CertificateIssuer
 	// Journal records the install; required.
@@ -131,7 +131,7 @@ type InstallResult struct {
 	OldID    HexBytes      `json:"old_id"`
 	NewID    HexBytes      `json:"new_id"`
 	Label    string        `json:"label"`
-	KeyType  KeyType       `json:"key_type,omitempty"`
+	KeyType  KeyPairType   `json:"key_type,omitempty"`
 	Replaced *CertSummary  `json:"replaced"`
 	New      *CertSummary  `json:"installed,omitempty"`
 	// CSR is the PKCS #10 request of the new key pair (DER), after PrepareRekey.
@@ -264,7 +264,7 @@ func AbandonRekey(ctx context.Context, t *Token, j *Journal) (*RecoverResult, er
 func (r *installRun) result(e *JournalEntry, status InstallStatus, old, cert *smx509.Certificate, csr []byte) *InstallResult {
 	return &InstallResult{
 		Token: e.Serial, Mode: e.Mode, Status: status,
-		OldID: e.OldID, NewID: e.NewID, Label: e.Label, KeyType: KeyType(e.KeyType),
+		OldID: e.OldID, NewID: e.NewID, Label: e.Label, KeyType: e.KeyType,
 		Replaced: summarize(old), New: summarize(cert), CSR: csr,
 	}
 }
@@ -326,10 +326,10 @@ func (r *installRun) sameKey(ctx context.Context, req InstallRequest) (*InstallR
 	return r.result(e, Installed, old.cert, cert, nil), nil
 }
 
-// rekeyKeyType picks the new key's type: as asked, else as the old key.
-func rekeyKeyType(asked KeyType, old crypto.PublicKey) (KeyType, error) {
+// rekeyKeyPairType picks the new key pair's type: as asked, else as the old key.
+func rekeyKeyPairType(asked KeyPairType, old crypto.PublicKey) (KeyPairType, error) {
 	if asked != "" {
-		if _, err := ParseKeyType(string(asked)); err != nil {
+		if _, err := ParseKeyPairType(string(asked)); err != nil {
 			return "", fmt.Errorf("re-key: %w", err)
 		}
 		return asked, nil
@@ -379,7 +379,7 @@ func (r *installRun) beginRekey(ctx context.Context, req InstallRequest, hold bo
 		return nil, nil, nil, nil, fmt.Errorf("token %s: %w: %d certificates have a key; name one by its CKA_ID", r.t.Serial(), ErrNoCertificateToReplace, len(cands))
 	}
 	old := installNewest(cands)
-	kt, err := rekeyKeyType(req.KeyType, old.keyPublic())
+	kt, err := rekeyKeyPairType(req.KeyType, old.keyPublic())
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -390,7 +390,7 @@ func (r *installRun) beginRekey(ctx context.Context, req InstallRequest, hold bo
 	e := &JournalEntry{
 		Serial: r.t.Serial(), Mode: Rekey, Step: StepIntent,
 		OldID: old.obj.ID, NewID: newID, OldCertSHA256: old.sum[:],
-		Label: old.obj.Label, KeyType: string(kt), Hold: hold,
+		Label: old.obj.Label, KeyType: kt, Hold: hold,
 	}
 	if err := r.j.Begin(e); err != nil {
 		return nil, nil, nil, nil, err

@@ -145,7 +145,7 @@ func (crashTB) Fatal(args ...any) {
 // crashCase is one kind of install under fire.
 type crashCase struct {
 	mode    InstallMode
-	kt      KeyType
+	kt      KeyPairType
 	kills   int
 	twoStep bool // re-key through PrepareRekey, then Install with the certificate
 }
@@ -458,7 +458,7 @@ func TestRecoverLeavesALiveInstallAlone(t *testing.T) {
 	}
 	// The running install's journal: a re-key making its key.
 	e := &JournalEntry{Serial: f.serial, Mode: Rekey, Step: StepIntent, OldID: f.oldID, NewID: []byte{0x0c, 0x01},
-		OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: string(ECP256)}
+		OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: ECP256}
 	if err := journal.Begin(e); err != nil {
 		t.Fatal(err)
 	}

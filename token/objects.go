@@ -61,12 +61,23 @@ type Certificate struct {
 // HasKey reports whether a matching private key was found.
 func (c *Certificate) HasKey() bool { return c.PrivateKey != nil }
 
+// KeyType is the kind of a key object (its CKA_KEY_TYPE).
+type KeyType string
+
+// Key types.
+const (
+	KeyRSA   KeyType = "RSA"
+	KeyEC    KeyType = "EC" // an EC key on a curve other than SM2's
+	KeySM2   KeyType = "SM2"
+	KeyOther KeyType = "other"
+)
+
 // Key is a private or public key object.
 type Key struct {
 	Object
-	KeyType string `json:"key_type"` // "RSA", "EC", "SM2", "other"
-	Bits    int    `json:"bits"`
-	Curve   string `json:"curve,omitempty"`
+	KeyType KeyType `json:"key_type"`
+	Bits    int     `json:"bits"`
+	Curve   string  `json:"curve,omitempty"`
 	// Public is the key's public half: read from the object, or for an
 	// EC private key (which does not show its point) taken from the
 	// certificate it was matched to; nil when unknown.
@@ -469,7 +480,7 @@ func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (
 	k := &Key{Object: obj, Sensitive: boolAttr(a[pkcs11.CKA_SENSITIVE]), NoExtract: len(a[pkcs11.CKA_EXTRACTABLE]) > 0 && !boolAttr(a[pkcs11.CKA_EXTRACTABLE])}
 	switch ulong(a[pkcs11.CKA_KEY_TYPE]) {
 	case pkcs11.CKK_RSA:
-		k.KeyType = "RSA"
+		k.KeyType = KeyRSA
 		k.noMaterial = len(a[pkcs11.CKA_MODULUS]) == 0
 		if n := a[pkcs11.CKA_MODULUS]; len(n) > 0 {
 			nb := new(big.Int).SetBytes(n)
@@ -479,21 +490,21 @@ func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (
 			}
 		}
 	case pkcs11.CKK_EC, ckkSM2:
-		k.KeyType = "EC"
+		k.KeyType = KeyEC
 		k.noMaterial = len(a[pkcs11.CKA_EC_POINT]) == 0
 		curve := curveFromParams(a[pkcs11.CKA_EC_PARAMS])
 		if curve != nil {
 			k.Curve = curve.Params().Name
 			k.Bits = curve.Params().BitSize
 			if curve == sm2.P256() {
-				k.KeyType, k.Curve = "SM2", "SM2"
+				k.KeyType, k.Curve = KeySM2, "SM2"
 			}
 			if !private {
 				k.Public = ecPoint(curve, a[pkcs11.CKA_EC_POINT])
 			}
 		}
 	default:
-		k.KeyType = "other"
+		k.KeyType = KeyOther
 	}
 	return k, nil
 }

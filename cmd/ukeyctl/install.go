@@ -24,7 +24,7 @@ type installFlags struct {
 	chain     string
 	replaceID []byte
 	rekey     bool
-	keyType   token.KeyType
+	keyType   token.KeyPairType
 	csrOut    string
 	journal   string
 	pins      pinFlags
@@ -59,7 +59,7 @@ func parseInstallFlags(args []string, stderr io.Writer) (*installFlags, error) {
 		f.replaceID = id
 	}
 	if *keyType != "" {
-		kt, err := token.ParseKeyType(*keyType)
+		kt, err := token.ParseKeyPairType(*keyType)
 		if err != nil {
 			return nil, usagef("install-cert: --key-type: %v", err)
 		}

@@ -325,7 +325,7 @@ func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, do
 		tc.Ghosts = append(tc.Ghosts, objectJSON{Class: string(g.Class), ID: g.IDHex(), Label: g.Label})
 	}
 	for _, k := range inv.OrphanKeys {
-		tc.OrphanKeys = append(tc.OrphanKeys, keyJSON{Class: string(k.Class), ID: k.IDHex(), Label: k.Label, KeyType: k.KeyType, Bits: k.Bits, Curve: k.Curve})
+		tc.OrphanKeys = append(tc.OrphanKeys, keyJSON{Class: string(k.Class), ID: k.IDHex(), Label: k.Label, KeyType: string(k.KeyType), Bits: k.Bits, Curve: k.Curve})
 	}
 	for _, d := range inv.Damaged {
 		tc.Damaged = append(tc.Damaged, damagedJSON{Class: string(d.Class), ID: d.IDHex(), Label: d.Label, Handle: uint(d.Handle),
