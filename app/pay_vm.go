@@ -93,7 +93,7 @@ func (vm *PayVM) Start(ctx context.Context, appID string) error {
 	_ = vm.Expired.Set(false)
 	c := vm.acc.Client()
 	sent := vm.clock.Now()
-	qr, err := c.PaymentQR(ctx, appID, client.PaymentQRRequest{})
+	qr, err := c.PaymentQR(ctx, appID, renewal.PaymentQRRequest{})
 	received := vm.clock.Now()
 	_ = vm.Busy.Set(false)
 	if err != nil {
@@ -127,7 +127,7 @@ func (vm *PayVM) Start(ctx context.Context, appID string) error {
 		}
 		vm.mu.Lock()
 		if vm.gen == gen {
-			vm.cd.Offset = client.NewCountdown(u.Status.ExpiresAt, u.Status.ServerTime, vm.clock.Now(), vm.clock.Now()).Offset
+			vm.cd.Offset = client.NewCountdown(u.Poll.ExpiresAt, u.Poll.ServerTime, vm.clock.Now(), vm.clock.Now()).Offset
 		}
 		vm.mu.Unlock()
 	}}

@@ -52,10 +52,10 @@ func Example_session() {
 // The QR countdown and status of a payment, polled through whatever route
 // serves it; the countdown follows the server's clock.
 func ExamplePaymentWatcher() {
-	var fetch client.FetchPaymentStatus = func(ctx context.Context) (client.PaymentStatus, error) {
+	var fetch client.FetchPaymentPoll = func(ctx context.Context) (client.PaymentPoll, error) {
 		// GET the payment status; State from its body, ExpiresAt from its
 		// expiry, ServerTime from client.ServerDate(response header).
-		return client.PaymentStatus{State: client.PaymentPaid, ExpiresAt: time.Now().Add(300 * time.Second)}, nil
+		return client.PaymentPoll{State: client.PaymentPaid, ExpiresAt: time.Now().Add(300 * time.Second)}, nil
 	}
 	w := &client.PaymentWatcher{Fetch: fetch, OnUpdate: func(u client.PaymentUpdate) {
 		// In the app: a binding the QR screen shows, e.g. "04:59".

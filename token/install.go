@@ -84,7 +84,7 @@ type InstallRequest struct {
 	// certificate with a key on the token (re-key).
 	ReplaceID []byte
 	// KeyType of the new key pair (re-key); empty: as the old key.
-	KeyType KeyType
+	KeyType KeyPairType
 	// Issuer obtains the certificate for the new key's CSR (re-key in one call).
 	Issuer CertificateIssuer
 	// Journal records the install; required.
@@ -114,18 +114,26 @@ func summarize(c *smx509.Certificate) *CertSummary {
 	return &CertSummary{Subject: ci.Subject.DN, Serial: ci.Serial, NotBefore: ci.NotBefore, NotAfter: ci.NotAfter, SHA256: ci.SHA256}
 }
 
+// InstallStatus is where an install stands when Install or PrepareRekey returns.
+type InstallStatus string
+
+// Install statuses.
+const (
+	Installed InstallStatus = "installed" // the new certificate is on the token
+	CSRReady  InstallStatus = "csr_ready" // PrepareRekey made the new key pair and its CSR
+)
+
 // InstallResult reports an install (or the first step of a two-step re-key).
 type InstallResult struct {
-	Token string      `json:"token_serial"`
-	Mode  InstallMode `json:"mode"`
-	// Status is "installed", or "csr_ready" after PrepareRekey.
-	Status   string       `json:"status"`
-	OldID    HexBytes     `json:"old_id"`
-	NewID    HexBytes     `json:"new_id"`
-	Label    string       `json:"label"`
-	KeyType  KeyType      `json:"key_type,omitempty"`
-	Replaced *CertSummary `json:"replaced"`
-	New      *CertSummary `json:"installed,omitempty"`
+	Token    string        `json:"token_serial"`
+	Mode     InstallMode   `json:"mode"`
+	Status   InstallStatus `json:"status"`
+	OldID    HexBytes      `json:"old_id"`
+	NewID    HexBytes      `json:"new_id"`
+	Label    string        `json:"label"`
+	KeyType  KeyPairType   `json:"key_type,omitempty"`
+	Replaced *CertSummary  `json:"replaced"`
+	New      *CertSummary  `json:"installed,omitempty"`
 	// CSR is the PKCS #10 request of the new key pair (DER), after PrepareRekey.
 	CSR []byte `json:"-"`
 }
@@ -219,13 +227,13 @@ func PrepareRekey(ctx context.Context, t *Token, req InstallRequest) (*InstallRe
 		if err != nil {
 			return nil, err
 		}
-		return r.result(e, "csr_ready", old.cert, nil, csr), nil
+		return r.result(e, CSRReady, old.cert, nil, csr), nil
 	}
 	e, old, _, csr, err := r.beginRekey(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
-	return r.result(e, "csr_ready", old.cert, nil, csr), nil
+	return r.result(e, CSRReady, old.cert, nil, csr), nil
 }
 
 // AbandonRekey undoes a pending two-step re-key: it deletes the new key pair
@@ -253,10 +261,10 @@ func AbandonRekey(ctx context.Context, t *Token, j *Journal) (*RecoverResult, er
 	return res, nil
 }
 
-func (r *installRun) result(e *JournalEntry, status string, old, cert *smx509.Certificate, csr []byte) *InstallResult {
+func (r *installRun) result(e *JournalEntry, status InstallStatus, old, cert *smx509.Certificate, csr []byte) *InstallResult {
 	return &InstallResult{
 		Token: e.Serial, Mode: e.Mode, Status: status,
-		OldID: e.OldID, NewID: e.NewID, Label: e.Label, KeyType: KeyType(e.KeyType),
+		OldID: e.OldID, NewID: e.NewID, Label: e.Label, KeyType: e.KeyType,
 		Replaced: summarize(old), New: summarize(cert), CSR: csr,
 	}
 }
@@ -315,13 +323,13 @@ func (r *installRun) sameKey(ctx context.Context, req InstallRequest) (*InstallR
 	if err := r.commit(ctx, e, cert, old.cert, req.Chain); err != nil {
 		return nil, err
 	}
-	return r.result(e, "installed", old.cert, cert, nil), nil
+	return r.result(e, Installed, old.cert, cert, nil), nil
 }
 
-// rekeyKeyType picks the new key's type: as asked, else as the old key.
-func rekeyKeyType(asked KeyType, old crypto.PublicKey) (KeyType, error) {
+// rekeyKeyPairType picks the new key pair's type: as asked, else as the old key.
+func rekeyKeyPairType(asked KeyPairType, old crypto.PublicKey) (KeyPairType, error) {
 	if asked != "" {
-		if _, err := ParseKeyType(string(asked)); err != nil {
+		if _, err := ParseKeyPairType(string(asked)); err != nil {
 			return "", fmt.Errorf("re-key: %w", err)
 		}
 		return asked, nil
@@ -371,7 +379,7 @@ func (r *installRun) beginRekey(ctx context.Context, req InstallRequest, hold bo
 		return nil, nil, nil, nil, fmt.Errorf("token %s: %w: %d certificates have a key; name one by its CKA_ID", r.t.Serial(), ErrNoCertificateToReplace, len(cands))
 	}
 	old := installNewest(cands)
-	kt, err := rekeyKeyType(req.KeyType, old.keyPublic())
+	kt, err := rekeyKeyPairType(req.KeyType, old.keyPublic())
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -382,7 +390,7 @@ func (r *installRun) beginRekey(ctx context.Context, req InstallRequest, hold bo
 	e := &JournalEntry{
 		Serial: r.t.Serial(), Mode: Rekey, Step: StepIntent,
 		OldID: old.obj.ID, NewID: newID, OldCertSHA256: old.sum[:],
-		Label: old.obj.Label, KeyType: string(kt), Hold: hold,
+		Label: old.obj.Label, KeyType: kt, Hold: hold,
 	}
 	if err := r.j.Begin(e); err != nil {
 		return nil, nil, nil, nil, err
@@ -474,7 +482,7 @@ func (r *installRun) rekey(ctx context.Context, req InstallRequest) (*InstallRes
 	if err := r.commit(ctx, e, cert, old.cert, req.Chain); err != nil {
 		return nil, err
 	}
-	return r.result(e, "installed", old.cert, cert, nil), nil
+	return r.result(e, Installed, old.cert, cert, nil), nil
 }
 
 // undo rolls an install back after a failure before the certificate was
@@ -600,7 +608,7 @@ func (r *installRun) rollForward(ctx context.Context, e *JournalEntry) error {
 		}
 	}
 	if r.log != nil {
-		r.log.Outcome = "completed"
+		r.log.Outcome = OutcomeCompleted
 	}
 	return r.j.Remove(e.Serial)
 }
@@ -653,7 +661,7 @@ func (r *installRun) rollBack(ctx context.Context, e *JournalEntry) error {
 		}
 	}
 	if r.log != nil {
-		r.log.Outcome = "rolled_back"
+		r.log.Outcome = OutcomeRolledBack
 	}
 	return r.j.Remove(e.Serial)
 }
@@ -775,7 +783,7 @@ func (sc *installScan) keysWithID(id []byte) []Object {
 		}
 	}
 	for _, g := range sc.inv.Ghosts {
-		if g.Class != "certificate" && len(id) > 0 && bytes.Equal(g.ID, id) {
+		if g.Class != ClassCertificate && len(id) > 0 && bytes.Equal(g.ID, id) {
 			out = append(out, g)
 		}
 	}

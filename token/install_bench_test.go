@@ -12,7 +12,7 @@ import (
 // The figures go to docs/benchmarks/token-install.md.
 
 func BenchmarkInstallSameKey(b *testing.B) {
-	for _, kt := range []KeyType{ECP256, RSA2048} {
+	for _, kt := range []KeyPairType{ECP256, RSA2048} {
 		b.Run(string(kt), func(b *testing.B) {
 			f := newInstFixture(b, kt, "ec")
 			ctx := context.Background()
@@ -33,7 +33,7 @@ func BenchmarkInstallSameKey(b *testing.B) {
 }
 
 func BenchmarkInstallRekey(b *testing.B) {
-	for _, kt := range []KeyType{ECP256, RSA2048} {
+	for _, kt := range []KeyPairType{ECP256, RSA2048} {
 		b.Run(string(kt), func(b *testing.B) {
 			f := newInstFixture(b, kt, "ec")
 			ctx := context.Background()

@@ -145,7 +145,7 @@ func (crashTB) Fatal(args ...any) {
 // crashCase is one kind of install under fire.
 type crashCase struct {
 	mode    InstallMode
-	kt      KeyType
+	kt      KeyPairType
 	kills   int
 	twoStep bool // re-key through PrepareRekey, then Install with the certificate
 }
@@ -302,13 +302,13 @@ func crashRun(t *testing.T, c crashCase, rng *rand.Rand) map[string]int {
 		default:
 			t.Fatalf("kill %d after %v: the token holds a certificate that is neither the old nor the new one", i, kill)
 		}
-		outcomes["recover:"+res.Outcome]++
+		outcomes["recover:"+string(res.Outcome)]++
 		for _, o := range res.Removed {
 			why, _, _ := strings.Cut(o.Reason, ":")
 			if why == "orphan" && os.Getenv("UKEY_CRASH_VERBOSE") != "" {
 				t.Logf("kill %d: orphan %s id %x label %q removed; the child changed %s", i, o.Class, o.ID, o.Label, lastChange)
 			}
-			outcomes["removed "+o.Class+" ("+why+")"]++
+			outcomes["removed "+string(o.Class)+" ("+why+")"]++
 		}
 		again, err := Recover(ctx, f.tok, journal.Dir())
 		if err != nil || again.Changed() || again.Outcome != "nothing_to_do" {
@@ -458,7 +458,7 @@ func TestRecoverLeavesALiveInstallAlone(t *testing.T) {
 	}
 	// The running install's journal: a re-key making its key.
 	e := &JournalEntry{Serial: f.serial, Mode: Rekey, Step: StepIntent, OldID: f.oldID, NewID: []byte{0x0c, 0x01},
-		OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: string(ECP256)}
+		OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: ECP256}
 	if err := journal.Begin(e); err != nil {
 		t.Fatal(err)
 	}

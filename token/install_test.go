@@ -46,7 +46,7 @@ type instFixture struct {
 
 // newInstFixture makes the token with a key pair of the given type and a
 // certificate for it from a CA with a key of caKind.
-func newInstFixture(t testing.TB, kt KeyType, caKind string) *instFixture {
+func newInstFixture(t testing.TB, kt KeyPairType, caKind string) *instFixture {
 	t.Helper()
 	f := &instFixture{env: softhsmtest.New(t)}
 	f.serial = f.env.InitToken(t, instTokenLabel, instSOPIN, instUserPIN)
@@ -168,7 +168,7 @@ func (ca *instCA) issueRaw(t testing.TB, pub any, rawSubject []byte, notBefore, 
 }
 
 func TestInstallSameKey(t *testing.T) {
-	for _, kt := range []KeyType{ECP256, RSA2048} {
+	for _, kt := range []KeyPairType{ECP256, RSA2048} {
 		t.Run(string(kt), func(t *testing.T) {
 			f := newInstFixture(t, kt, "ec")
 			ctx := context.Background()
@@ -199,7 +199,7 @@ func TestInstallSameKey(t *testing.T) {
 }
 
 func TestInstallRekey(t *testing.T) {
-	for _, kt := range []KeyType{ECP256, RSA2048} {
+	for _, kt := range []KeyPairType{ECP256, RSA2048} {
 		t.Run(string(kt), func(t *testing.T) {
 			f := newInstFixture(t, kt, "rsa")
 			ctx := context.Background()

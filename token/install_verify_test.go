@@ -178,7 +178,7 @@ func TestInstallHolderKeyIgnoresOrderAndOtherAttributes(t *testing.T) {
 	}
 }
 
-func TestRekeyKeyType(t *testing.T) {
+func TestRekeyKeyPairType(t *testing.T) {
 	rsa3072, err := rsa.GenerateKey(rand.Reader, 3072)
 	if err != nil {
 		t.Fatal(err)
@@ -186,9 +186,9 @@ func TestRekeyKeyType(t *testing.T) {
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	cases := []struct {
 		name  string
-		asked KeyType
+		asked KeyPairType
 		old   crypto.PublicKey
-		want  KeyType
+		want  KeyPairType
 		err   error
 	}{
 		{"as the old RSA-2048", "", instNewKey(t, "rsa").Public(), RSA2048, nil},
@@ -199,12 +199,12 @@ func TestRekeyKeyType(t *testing.T) {
 		{"SM2", "", instNewKey(t, "sm2").Public(), "", ErrUnsupported},
 	}
 	for _, c := range cases {
-		got, err := rekeyKeyType(c.asked, c.old)
+		got, err := rekeyKeyPairType(c.asked, c.old)
 		if got != c.want || !errors.Is(err, c.err) {
 			t.Errorf("%s: %q, %v; want %q, %v", c.name, got, err, c.want, c.err)
 		}
 	}
-	if _, err := rekeyKeyType("dsa-1024", nil); err == nil {
+	if _, err := rekeyKeyPairType("dsa-1024", nil); err == nil {
 		t.Error("an unknown key type was accepted")
 	}
 }

@@ -123,7 +123,7 @@ type JournalEntry struct {
 	// Label is the CKA_LABEL the new objects get at the end (the old one's).
 	Label string `json:"label"`
 	// KeyType of the new key pair on re-key (ec-p256, rsa-2048...).
-	KeyType string `json:"key_type,omitempty"`
+	KeyType KeyPairType `json:"key_type,omitempty"`
 	// Hold marks a re-key whose CSR was handed out of the process: Recover
 	// keeps its pending key pair until the certificate is installed or the
 	// caller abandons it.

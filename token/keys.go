@@ -17,35 +17,36 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// KeyType is a kind of key pair the token can generate.
-type KeyType string
+// KeyPairType is a kind of key pair the token can generate: its KeyType
+// with the size or curve.
+type KeyPairType string
 
 // The key pairs GenerateKeyPair makes.
 const (
-	RSA2048 KeyType = "rsa-2048"
-	RSA3072 KeyType = "rsa-3072"
-	ECP256  KeyType = "ec-p256"
-	ECP384  KeyType = "ec-p384"
+	RSA2048 KeyPairType = "rsa-2048"
+	RSA3072 KeyPairType = "rsa-3072"
+	ECP256  KeyPairType = "ec-p256"
+	ECP384  KeyPairType = "ec-p384"
 )
 
-// KeyTypes lists the supported key types, for help texts.
-var KeyTypes = []KeyType{RSA2048, RSA3072, ECP256, ECP384}
+// KeyPairTypes lists the key pairs GenerateKeyPair makes, for help texts.
+var KeyPairTypes = []KeyPairType{RSA2048, RSA3072, ECP256, ECP384}
 
-// keyTypeAliases are other spellings ParseKeyType accepts.
-var keyTypeAliases = map[string]KeyType{
+// keyPairTypeAliases are other spellings ParseKeyPairType accepts.
+var keyPairTypeAliases = map[string]KeyPairType{
 	"rsa2048": RSA2048, "rsa3072": RSA3072, "p256": ECP256, "p384": ECP384,
 	"P-256": ECP256, "P-384": ECP384,
 }
 
-// ParseKeyType accepts the names above and the aliases rsa2048, rsa3072,
+// ParseKeyPairType accepts the names above and the aliases rsa2048, rsa3072,
 // p256, p384, P-256 and P-384.
-func ParseKeyType(s string) (KeyType, error) {
-	for _, k := range KeyTypes {
+func ParseKeyPairType(s string) (KeyPairType, error) {
+	for _, k := range KeyPairTypes {
 		if string(k) == s {
 			return k, nil
 		}
 	}
-	if k, ok := keyTypeAliases[s]; ok {
+	if k, ok := keyPairTypeAliases[s]; ok {
 		return k, nil
 	}
 	return "", fmt.Errorf("unknown key type %q (want one of rsa-2048, rsa-3072, ec-p256, ec-p384)", s)
@@ -59,7 +60,7 @@ const MaxIDLen = 64
 
 // KeySpec describes a key pair to generate.
 type KeySpec struct {
-	Type  KeyType
+	Type  KeyPairType
 	ID    []byte // CKA_ID of both halves; a random 20-byte ID when empty
 	Label string // CKA_LABEL of both halves
 }
@@ -89,7 +90,7 @@ func checkIDLabel(id []byte, label string) error {
 // public key can only verify. Both carry spec.ID and spec.Label. It needs
 // Login. It returns a Signer for the new key.
 func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, error) {
-	kt, err := ParseKeyType(string(spec.Type))
+	kt, err := ParseKeyPairType(string(spec.Type))
 	if err != nil {
 		return nil, fmt.Errorf("generate key pair: %w", err)
 	}
@@ -161,7 +162,7 @@ func (t *Token) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, err
 	if err != nil {
 		return nil, fmt.Errorf("token %s: %w", t.serial, p11err("generate key pair", err))
 	}
-	k, err := t.readKeyLocked(ph, Object{Handle: ObjectHandle(ph), Class: "public_key", ID: id, Label: spec.Label}, false)
+	k, err := t.readKeyLocked(ph, Object{Handle: ObjectHandle(ph), Class: ClassPublicKey, ID: id, Label: spec.Label}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ import (
 // and a certificate there, and has pkcs11-tool, p11tool and openssl check
 // what was written.
 func TestKeysCrossChecked(t *testing.T) {
-	types := []KeyType{ECP256, ECP384, RSA2048}
+	types := []KeyPairType{ECP256, ECP384, RSA2048}
 	if !testing.Short() {
 		types = append(types, RSA3072)
 	}
@@ -213,9 +213,9 @@ func TestKeysBadInput(t *testing.T) {
 	if _, err := tok.ReadCertificate(ctx, s.PublicHandle()); err == nil {
 		t.Error("public key read as a certificate")
 	}
-	for in, want := range map[string]KeyType{"p256": ECP256, "ec-p384": ECP384, "rsa3072": RSA3072} {
-		if got, err := ParseKeyType(in); got != want || err != nil {
-			t.Errorf("ParseKeyType(%q) = %q, %v", in, got, err)
+	for in, want := range map[string]KeyPairType{"p256": ECP256, "ec-p384": ECP384, "rsa3072": RSA3072} {
+		if got, err := ParseKeyPairType(in); got != want || err != nil {
+			t.Errorf("ParseKeyPairType(%q) = %q, %v", in, got, err)
 		}
 	}
 }

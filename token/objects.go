@@ -20,10 +20,24 @@ import (
 // ObjectHandle names an object within the open Token it was read from.
 type ObjectHandle uint
 
+// ObjectClass is what kind of object a token object is (its CKA_CLASS).
+type ObjectClass string
+
+// Object classes.
+const (
+	ClassCertificate ObjectClass = "certificate"
+	ClassPrivateKey  ObjectClass = "private_key"
+	ClassPublicKey   ObjectClass = "public_key"
+	ClassData        ObjectClass = "data"
+	ClassOther       ObjectClass = "other"
+	// ClassUnreadable: a DamagedObject whose class does not answer.
+	ClassUnreadable ObjectClass = "unreadable"
+)
+
 // Object is what every token object has in common.
 type Object struct {
 	Handle ObjectHandle `json:"-"`
-	Class  string       `json:"class"` // "certificate", "private_key", "public_key", "data", "other"
+	Class  ObjectClass  `json:"class"`
 	ID     []byte       `json:"-"`
 	Label  string       `json:"label"`
 }
@@ -41,18 +55,29 @@ type Certificate struct {
 	ParseError string    // why Info is nil
 	PrivateKey *Key      // matching private key (visible only when logged in)
 	PublicKey  *Key      // matching public key object
-	MatchedBy  string    // how PrivateKey was found: MatchedByIDAndKey, MatchedByID or MatchedByKey
+	MatchedBy  KeyMatch  // how PrivateKey was found
 }
 
 // HasKey reports whether a matching private key was found.
 func (c *Certificate) HasKey() bool { return c.PrivateKey != nil }
 
+// KeyType is the kind of a key object (its CKA_KEY_TYPE).
+type KeyType string
+
+// Key types.
+const (
+	KeyRSA   KeyType = "RSA"
+	KeyEC    KeyType = "EC" // an EC key on a curve other than SM2's
+	KeySM2   KeyType = "SM2"
+	KeyOther KeyType = "other"
+)
+
 // Key is a private or public key object.
 type Key struct {
 	Object
-	KeyType string `json:"key_type"` // "RSA", "EC", "SM2", "other"
-	Bits    int    `json:"bits"`
-	Curve   string `json:"curve,omitempty"`
+	KeyType KeyType `json:"key_type"`
+	Bits    int     `json:"bits"`
+	Curve   string  `json:"curve,omitempty"`
 	// Public is the key's public half: read from the object, or for an
 	// EC private key (which does not show its point) taken from the
 	// certificate it was matched to; nil when unknown.
@@ -92,7 +117,7 @@ type Inventory struct {
 // CKR_FUNCTION_FAILED or CKR_DATA_INVALID. (An object that another program
 // deletes while the token is listed answers CKR_OBJECT_HANDLE_INVALID to
 // everything: it is left out, not reported.) Object holds what could still be
-// read: Class is "unreadable" when not even the class answers, ID and Label
+// read: Class is ClassUnreadable when not even the class answers, ID and Label
 // are empty when they do not. (A certificate whose value is read but does
 // not parse is not damaged in this sense: it is a Certificate with a
 // ParseError.)
@@ -289,7 +314,7 @@ func (t *Token) readCertLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 
 // addCert adds a certificate object read as attributes to inv.
 func (t *Token) addCert(inv *Inventory, h pkcs11.ObjectHandle, a map[uint][]byte) {
-	obj := Object{Handle: ObjectHandle(h), Class: "certificate", ID: a[pkcs11.CKA_ID], Label: decodeText(a[pkcs11.CKA_LABEL]).Text}
+	obj := Object{Handle: ObjectHandle(h), Class: ClassCertificate, ID: a[pkcs11.CKA_ID], Label: decodeText(a[pkcs11.CKA_LABEL]).Text}
 	if len(a[pkcs11.CKA_VALUE]) == 0 {
 		inv.Ghosts = append(inv.Ghosts, obj)
 		return
@@ -331,9 +356,9 @@ func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 		return t.readCertLocked(inv, h)
 	case pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY:
 		private := ulong(a[pkcs11.CKA_CLASS]) == pkcs11.CKO_PRIVATE_KEY
-		obj.Class = "public_key"
+		obj.Class = ClassPublicKey
 		if private {
-			obj.Class = "private_key"
+			obj.Class = ClassPrivateKey
 		}
 		k, err := t.readKeyLocked(h, obj, private)
 		if err != nil {
@@ -349,10 +374,10 @@ func (t *Token) readObjectLocked(inv *Inventory, h pkcs11.ObjectHandle) error {
 			inv.PublicKeys = append(inv.PublicKeys, k)
 		}
 	case pkcs11.CKO_DATA:
-		obj.Class = "data"
+		obj.Class = ClassData
 		inv.Other = append(inv.Other, obj)
 	default:
-		obj.Class = "other"
+		obj.Class = ClassOther
 		inv.Other = append(inv.Other, obj)
 	}
 	return nil
@@ -375,7 +400,7 @@ func objectDamage(err error) bool {
 // answer CKR_OBJECT_HANDLE_INVALID, the object was deleted (by another
 // program) while the token was listed, and is not there to report.
 func (t *Token) damagedLocked(h pkcs11.ObjectHandle, err error) (d DamagedObject, gone bool) {
-	d = DamagedObject{Object: Object{Handle: ObjectHandle(h), Class: "unreadable"}, Reason: err.Error()}
+	d = DamagedObject{Object: Object{Handle: ObjectHandle(h), Class: ClassUnreadable}, Reason: err.Error()}
 	invalid, vanished := 0, 0
 	for _, ty := range []uint{pkcs11.CKA_CLASS, pkcs11.CKA_ID, pkcs11.CKA_LABEL} {
 		got, aerr := t.lib.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(ty, nil)})
@@ -404,18 +429,18 @@ func (t *Token) damagedLocked(h pkcs11.ObjectHandle, err error) (d DamagedObject
 }
 
 // className names a CKA_CLASS value as Object.Class does.
-func className(c uint) string {
+func className(c uint) ObjectClass {
 	switch c {
 	case pkcs11.CKO_CERTIFICATE:
-		return "certificate"
+		return ClassCertificate
 	case pkcs11.CKO_PRIVATE_KEY:
-		return "private_key"
+		return ClassPrivateKey
 	case pkcs11.CKO_PUBLIC_KEY:
-		return "public_key"
+		return ClassPublicKey
 	case pkcs11.CKO_DATA:
-		return "data"
+		return ClassData
 	}
-	return "other"
+	return ClassOther
 }
 
 // CKK_SM2 is the key type GM/T 0016-style PKCS#11 modules commonly use for
@@ -455,7 +480,7 @@ func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (
 	k := &Key{Object: obj, Sensitive: boolAttr(a[pkcs11.CKA_SENSITIVE]), NoExtract: len(a[pkcs11.CKA_EXTRACTABLE]) > 0 && !boolAttr(a[pkcs11.CKA_EXTRACTABLE])}
 	switch ulong(a[pkcs11.CKA_KEY_TYPE]) {
 	case pkcs11.CKK_RSA:
-		k.KeyType = "RSA"
+		k.KeyType = KeyRSA
 		k.noMaterial = len(a[pkcs11.CKA_MODULUS]) == 0
 		if n := a[pkcs11.CKA_MODULUS]; len(n) > 0 {
 			nb := new(big.Int).SetBytes(n)
@@ -465,21 +490,21 @@ func (t *Token) readKeyLocked(h pkcs11.ObjectHandle, obj Object, private bool) (
 			}
 		}
 	case pkcs11.CKK_EC, ckkSM2:
-		k.KeyType = "EC"
+		k.KeyType = KeyEC
 		k.noMaterial = len(a[pkcs11.CKA_EC_POINT]) == 0
 		curve := curveFromParams(a[pkcs11.CKA_EC_PARAMS])
 		if curve != nil {
 			k.Curve = curve.Params().Name
 			k.Bits = curve.Params().BitSize
 			if curve == sm2.P256() {
-				k.KeyType, k.Curve = "SM2", "SM2"
+				k.KeyType, k.Curve = KeySM2, "SM2"
 			}
 			if !private {
 				k.Public = ecPoint(curve, a[pkcs11.CKA_EC_POINT])
 			}
 		}
 	default:
-		k.KeyType = "other"
+		k.KeyType = KeyOther
 	}
 	return k, nil
 }
@@ -572,9 +597,9 @@ func (inv *Inventory) match() {
 		if c.Info != nil {
 			certPub = c.Info.PublicKey
 		}
-		pick := func(keys []*Key) (*Key, string) {
+		pick := func(keys []*Key) (*Key, KeyMatch) {
 			for _, k := range keys {
-				if how := keyMatch(c, certPub, k); how != "" {
+				if how := matchKey(c, certPub, k); how != "" {
 					return k, how
 				}
 			}
@@ -611,17 +636,20 @@ func (inv *Inventory) match() {
 	}
 }
 
-// How a certificate's private key was found (Certificate.MatchedBy).
+// KeyMatch is how a certificate's private key was found (Certificate.MatchedBy).
+type KeyMatch string
+
+// Ways a key is matched to a certificate.
 const (
-	MatchedByIDAndKey = "id_and_key" // same CKA_ID and the same public key
-	MatchedByID       = "id"         // same CKA_ID; the token hides one of the public keys
-	MatchedByKey      = "key"        // different CKA_IDs, the same public key
+	MatchedByIDAndKey KeyMatch = "id_and_key" // same CKA_ID and the same public key
+	MatchedByID       KeyMatch = "id"         // same CKA_ID; the token hides one of the public keys
+	MatchedByKey      KeyMatch = "key"        // different CKA_IDs, the same public key
 )
 
-// keyMatch: same CKA_ID (both non-empty), and the same public key when both
+// matchKey: same CKA_ID (both non-empty), and the same public key when both
 // sides show one; with an unparsable certificate or key material the token
 // hides, the CKA_ID decides. It returns how, or "" for no match.
-func keyMatch(c *Certificate, certPub crypto.PublicKey, k *Key) string {
+func matchKey(c *Certificate, certPub crypto.PublicKey, k *Key) KeyMatch {
 	if len(c.ID) == 0 || !bytes.Equal(c.ID, k.ID) {
 		return ""
 	}

@@ -38,7 +38,7 @@ func benchToken(b *testing.B) *Token {
 }
 
 func BenchmarkOpKeygen(b *testing.B) {
-	for _, kt := range KeyTypes {
+	for _, kt := range KeyPairTypes {
 		b.Run(string(kt), func(b *testing.B) {
 			tok := benchToken(b)
 			for i := 0; i < b.N; i++ {
@@ -51,7 +51,7 @@ func BenchmarkOpKeygen(b *testing.B) {
 }
 
 func BenchmarkOpSign(b *testing.B) {
-	for _, kt := range KeyTypes {
+	for _, kt := range KeyPairTypes {
 		b.Run(string(kt), func(b *testing.B) {
 			tok := benchToken(b)
 			s, err := tok.GenerateKeyPair(context.Background(), KeySpec{Type: kt})

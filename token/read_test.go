@@ -269,7 +269,7 @@ func TestInventoryShapes(t *testing.T) {
 	for _, c := range inv.Certificates {
 		byID[c.IDHex()] = c
 	}
-	for id, how := range map[string]string{"01": MatchedByIDAndKey, "10": MatchedByKey, "30": MatchedByID} {
+	for id, how := range map[string]KeyMatch{"01": MatchedByIDAndKey, "10": MatchedByKey, "30": MatchedByID} {
 		c := byID[id]
 		if c == nil || !c.HasKey() || c.MatchedBy != how || c.PrivateKey.Public == nil {
 			t.Errorf("certificate %s should have its key (%s): %+v", id, how, c)
@@ -288,7 +288,7 @@ func TestInventoryShapes(t *testing.T) {
 	}
 	orphans := []string{}
 	for _, k := range inv.OrphanKeys {
-		orphans = append(orphans, k.Class+":"+k.IDHex())
+		orphans = append(orphans, string(k.Class)+":"+k.IDHex())
 	}
 	if got := strings.Join(orphans, " "); got != "private_key:03 public_key:03 public_key:04" {
 		t.Errorf("orphans %q", got)

@@ -9,10 +9,10 @@ import (
 
 // RecoverObject is one object Recover removed, relabelled or kept on purpose.
 type RecoverObject struct {
-	Class  string   `json:"class"` // "certificate", "private_key", "public_key"
-	ID     HexBytes `json:"id"`
-	Label  string   `json:"label"`
-	Reason string   `json:"reason"`
+	Class  ObjectClass `json:"class"`
+	ID     HexBytes    `json:"id"`
+	Label  string      `json:"label"`
+	Reason string      `json:"reason"`
 }
 
 // RecoverJournal is the interrupted install Recover found.
@@ -22,29 +22,39 @@ type RecoverJournal struct {
 	Hold bool        `json:"hold"`
 }
 
+// RecoverOutcome is what Recover did about an interrupted install.
+type RecoverOutcome string
+
+// Recover outcomes.
+const (
+	// OutcomeNothingToDo: no journal (ghosts and orphans may still have been removed).
+	OutcomeNothingToDo RecoverOutcome = "nothing_to_do"
+	// OutcomeCompleted: an interrupted install was finished: the new certificate is in place.
+	OutcomeCompleted RecoverOutcome = "completed"
+	// OutcomeRolledBack: an interrupted install was undone: the old certificate is in place.
+	OutcomeRolledBack RecoverOutcome = "rolled_back"
+	// OutcomePending: a two-step re-key waits for its certificate; its key pair is kept.
+	OutcomePending RecoverOutcome = "pending"
+)
+
 // RecoverResult reports what Recover found and did, for the GUI and the
-// command line. Outcome is one of:
-//
-//	nothing_to_do  no journal (ghosts and orphans may still have been removed)
-//	completed      an interrupted install was finished: the new certificate is in place
-//	rolled_back    an interrupted install was undone: the old certificate is in place
-//	pending        a two-step re-key waits for its certificate; its key pair is kept
+// command line.
 type RecoverResult struct {
 	Token      string          `json:"token_serial"`
 	Journal    *RecoverJournal `json:"journal"`
-	Outcome    string          `json:"outcome"`
+	Outcome    RecoverOutcome  `json:"outcome"`
 	Removed    []RecoverObject `json:"removed"`
 	Relabelled []RecoverObject `json:"relabelled"`
 	Kept       []RecoverObject `json:"kept"`
 }
 
 func newRecoverResult(serial string) *RecoverResult {
-	return &RecoverResult{Token: serial, Outcome: "nothing_to_do", Removed: []RecoverObject{}, Relabelled: []RecoverObject{}, Kept: []RecoverObject{}}
+	return &RecoverResult{Token: serial, Outcome: OutcomeNothingToDo, Removed: []RecoverObject{}, Relabelled: []RecoverObject{}, Kept: []RecoverObject{}}
 }
 
 // Changed reports whether Recover changed anything on the token.
 func (r *RecoverResult) Changed() bool {
-	return len(r.Removed) > 0 || len(r.Relabelled) > 0 || r.Outcome == "completed" || r.Outcome == "rolled_back"
+	return len(r.Removed) > 0 || len(r.Relabelled) > 0 || r.Outcome == OutcomeCompleted || r.Outcome == OutcomeRolledBack
 }
 
 // Recover completes or rolls back an install on the token that was
@@ -85,7 +95,7 @@ func Recover(ctx context.Context, t *Token, journalDir string) (*RecoverResult, 
 			err = r.rollBack(ctx, e)
 		case StepAwaitingCert:
 			if e.Hold {
-				res.Outcome, owned = "pending", e.NewID
+				res.Outcome, owned = OutcomePending, e.NewID
 			} else {
 				err = r.rollBack(ctx, e)
 			}

@@ -145,7 +145,7 @@ func TestRecoverNeverDeletesTheOnlyUsableCertificate(t *testing.T) {
 		renewed := f.ca.renewal(t, s.Public())
 		sum := sha256.Sum256(renewed)
 		e := &JournalEntry{Serial: f.serial, Mode: Rekey, Step: StepWritingCert, OldID: f.oldID, NewID: newID,
-			OldCertSHA256: f.oldSum(), NewCertSHA256: sum[:], Label: instLabel, KeyType: string(ECP256)}
+			OldCertSHA256: f.oldSum(), NewCertSHA256: sum[:], Label: instLabel, KeyType: ECP256}
 		if err := f.journal.Begin(e); err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestRecoverRekeyStates(t *testing.T) {
 		f := newInstFixture(t, ECP256, "ec")
 		newID := []byte{0x0b, 0x03}
 		e := &JournalEntry{Serial: f.serial, Mode: Rekey, Step: StepIntent, OldID: f.oldID, NewID: newID,
-			OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: string(ECP256), Hold: hold}
+			OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: ECP256, Hold: hold}
 		if err := f.journal.Begin(e); err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestRecoverRekeyStates(t *testing.T) {
 		f := newInstFixture(t, ECP256, "ec")
 		newID := []byte{0x0b, 0x04}
 		e := &JournalEntry{Serial: f.serial, Mode: Rekey, Step: StepIntent, OldID: f.oldID, NewID: newID,
-			OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: string(ECP256)}
+			OldCertSHA256: f.oldSum(), Label: instLabel, KeyType: ECP256}
 		if err := f.journal.Begin(e); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +266,7 @@ func TestRecoverSweepsGhostsAndOrphansButKeepsWhatIsUsed(t *testing.T) {
 	res := f.recover(t)
 	removed := map[string]int{}
 	for _, o := range res.Removed {
-		removed[o.Class+" "+hexOf(o.ID)]++
+		removed[string(o.Class)+" "+hexOf(o.ID)]++
 	}
 	want := map[string]int{"private_key ee": 1, "public_key ee": 1, "public_key ef": 1}
 	if ghost {

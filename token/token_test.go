@@ -105,7 +105,7 @@ func TestTokensEnumeratesBySerial(t *testing.T) {
 }
 
 func TestKeysCSRAndCertificate(t *testing.T) {
-	for _, kt := range []KeyType{ECP256, RSA2048} {
+	for _, kt := range []KeyPairType{ECP256, RSA2048} {
 		t.Run(string(kt), func(t *testing.T) {
 			_, m, serials := openEnv(t, "keys")
 			tok := openToken(t, m, serials[0])

@@ -81,7 +81,7 @@ func (t *Token) WriteCertificate(ctx context.Context, spec CertificateSpec) (*Ce
 	if !bytes.Equal(back[pkcs11.CKA_VALUE], spec.DER) {
 		return nil, fmt.Errorf("token %s: certificate %s read back differs from what was written", t.serial, ci.Serial)
 	}
-	return &Certificate{Object: Object{Handle: ObjectHandle(h), Class: "certificate", ID: append([]byte(nil), spec.ID...), Label: spec.Label}, Info: ci}, nil
+	return &Certificate{Object: Object{Handle: ObjectHandle(h), Class: ClassCertificate, ID: append([]byte(nil), spec.ID...), Label: spec.Label}, Info: ci}, nil
 }
 
 // Destroy deletes an object. It needs Login for private objects.

@@ -24,7 +24,7 @@ type installFlags struct {
 	chain     string
 	replaceID []byte
 	rekey     bool
-	keyType   token.KeyType
+	keyType   token.KeyPairType
 	csrOut    string
 	journal   string
 	pins      pinFlags
@@ -59,7 +59,7 @@ func parseInstallFlags(args []string, stderr io.Writer) (*installFlags, error) {
 		f.replaceID = id
 	}
 	if *keyType != "" {
-		kt, err := token.ParseKeyType(*keyType)
+		kt, err := token.ParseKeyPairType(*keyType)
 		if err != nil {
 			return nil, usagef("install-cert: --key-type: %v", err)
 		}
@@ -166,7 +166,7 @@ func cmdInstallCert(ctx context.Context, args []string, stdout, stderr io.Writer
 	if f.asJSON {
 		return writeJSON(stdout, out)
 	}
-	if res.Status == "csr_ready" {
+	if res.Status == token.CSRReady {
 		fmt.Fprintf(stdout, "new %s key pair made on token %s, id %s; CSR written to %s\n", res.KeyType, res.Token, hex.EncodeToString(res.NewID), f.csrOut)
 		fmt.Fprintf(stdout, "when the CA has signed it: ukeyctl install-cert --token %s --rekey --cert CERT --chain CHAIN\n", res.Token)
 		return nil
@@ -239,13 +239,13 @@ func cmdRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func printRecover(w io.Writer, res *token.RecoverResult) {
 	switch res.Outcome {
-	case "nothing_to_do":
+	case token.OutcomeNothingToDo:
 		fmt.Fprintf(w, "token %s: no interrupted install\n", res.Token)
-	case "completed":
+	case token.OutcomeCompleted:
 		fmt.Fprintf(w, "token %s: the interrupted %s install was completed: the new certificate is in place\n", res.Token, res.Journal.Mode)
-	case "rolled_back":
+	case token.OutcomeRolledBack:
 		fmt.Fprintf(w, "token %s: the interrupted %s install was undone: the old certificate is in place\n", res.Token, res.Journal.Mode)
-	case "pending":
+	case token.OutcomePending:
 		fmt.Fprintf(w, "token %s: a re-key waits for its certificate (ukeyctl install-cert --rekey --cert ...), or undo it with --abandon-rekey\n", res.Token)
 	}
 	for _, o := range res.Removed {

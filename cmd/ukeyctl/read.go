@@ -174,7 +174,7 @@ func certToJSON(c *token.Certificate, loggedIn bool, now time.Time, loc *time.Lo
 	if loggedIn {
 		has := c.HasKey()
 		cj.HasPrivateKey = &has
-		cj.KeyMatchedBy = c.MatchedBy
+		cj.KeyMatchedBy = string(c.MatchedBy)
 	}
 	if ci := c.Info; ci != nil {
 		cj.Holder = ci.Subject.Holder()
@@ -323,13 +323,13 @@ func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, do
 		tc.Certificates = append(tc.Certificates, certToJSON(c, inv.LoggedIn, now, loc))
 	}
 	for _, g := range inv.Ghosts {
-		tc.Ghosts = append(tc.Ghosts, objectJSON{Class: g.Class, ID: g.IDHex(), Label: g.Label})
+		tc.Ghosts = append(tc.Ghosts, objectJSON{Class: string(g.Class), ID: g.IDHex(), Label: g.Label})
 	}
 	for _, k := range inv.OrphanKeys {
-		tc.OrphanKeys = append(tc.OrphanKeys, keyJSON{Class: k.Class, ID: k.IDHex(), Label: k.Label, KeyType: k.KeyType, Bits: k.Bits, Curve: k.Curve})
+		tc.OrphanKeys = append(tc.OrphanKeys, keyJSON{Class: string(k.Class), ID: k.IDHex(), Label: k.Label, KeyType: string(k.KeyType), Bits: k.Bits, Curve: k.Curve})
 	}
 	for _, d := range inv.Damaged {
-		tc.Damaged = append(tc.Damaged, damagedJSON{Class: d.Class, ID: d.IDHex(), Label: d.Label, Handle: uint(d.Handle),
+		tc.Damaged = append(tc.Damaged, damagedJSON{Class: string(d.Class), ID: d.IDHex(), Label: d.Label, Handle: uint(d.Handle),
 			Reason: oneLine(d.Reason), RemovedByRecover: d.Remains})
 	}
 	return tc, nil

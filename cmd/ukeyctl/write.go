@@ -38,7 +38,7 @@ func cmdKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	kt, err := token.ParseKeyType(*keyType)
+	kt, err := token.ParseKeyPairType(*keyType)
 	if err != nil {
 		return usagef("keygen: %v", err)
 	}

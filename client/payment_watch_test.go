@@ -24,16 +24,16 @@ type payService struct {
 	rtt     time.Duration // each poll takes this long
 }
 
-func (p *payService) fetch(ctx context.Context) (client.PaymentStatus, error) {
+func (p *payService) fetch(ctx context.Context) (client.PaymentPoll, error) {
 	p.polls++
 	if p.rtt > 0 {
 		_ = p.clk.Sleep(ctx, p.rtt)
 	}
 	if p.polls <= p.failN {
-		return client.PaymentStatus{}, errors.New("connection reset")
+		return client.PaymentPoll{}, errors.New("connection reset")
 	}
 	now := p.clk.Now().Add(p.skew)
-	st := client.PaymentStatus{State: client.PaymentPending, ExpiresAt: p.expires, ServerTime: now.Truncate(time.Second)}
+	st := client.PaymentPoll{State: client.PaymentPending, ExpiresAt: p.expires, ServerTime: now.Truncate(time.Second)}
 	switch {
 	case !p.paidAt.IsZero() && !now.Before(p.paidAt):
 		st.State = client.PaymentPaid
@@ -59,8 +59,8 @@ func TestPaymentWatcherCountdownUsesServerClock(t *testing.T) {
 		}
 		// The countdown reaches zero at the server's expiry, within the Date header's second.
 		for _, u := range updates {
-			serverNow := u.Status.ServerTime
-			want := u.Status.ExpiresAt.Sub(serverNow)
+			serverNow := u.Poll.ServerTime
+			want := u.Poll.ExpiresAt.Sub(serverNow)
 			if d := u.Remaining - max(want, 0); d < -1500*time.Millisecond || d > 1500*time.Millisecond {
 				t.Fatalf("skew %v: remaining %v, server says %v", skew, u.Remaining, want)
 			}
@@ -116,8 +116,8 @@ func TestPaymentWatcherErrors(t *testing.T) {
 	}
 	// A service that never decides: the watcher stops after the grace.
 	clk = &testClock{t: start}
-	never := func(ctx context.Context) (client.PaymentStatus, error) {
-		return client.PaymentStatus{State: client.PaymentPending, ExpiresAt: start.Add(300 * time.Second)}, nil
+	never := func(ctx context.Context) (client.PaymentPoll, error) {
+		return client.PaymentPoll{State: client.PaymentPending, ExpiresAt: start.Add(300 * time.Second)}, nil
 	}
 	_, err = (&client.PaymentWatcher{Fetch: never, Clock: clk, Grace: time.Minute}).Watch(t.Context())
 	if !errors.Is(err, client.ErrPaymentUndecided) || clk.Now().Sub(start) < 360*time.Second || clk.Now().Sub(start) > 370*time.Second {

@@ -24,8 +24,9 @@ func (s PaymentState) Final() bool {
 	return s == PaymentPaid || s == PaymentExpired || s == PaymentCancelled
 }
 
-// PaymentStatus is one answer of the service about a payment attempt.
-type PaymentStatus struct {
+// PaymentPoll is one answer of the service about a payment attempt, in the
+// watcher's terms (the service's own answer is renewal.PaymentStatus).
+type PaymentPoll struct {
 	State PaymentState
 	// ExpiresAt is the service's end of the QR window (its clock).
 	ExpiresAt time.Time
@@ -34,9 +35,9 @@ type PaymentStatus struct {
 	ServerTime time.Time
 }
 
-// FetchPaymentStatus asks the service once. It is the watcher's only tie to
+// FetchPaymentPoll asks the service once. It is the watcher's only tie to
 // the payment routes, so any transport (the Client, a test) can feed it.
-type FetchPaymentStatus func(ctx context.Context) (PaymentStatus, error)
+type FetchPaymentPoll func(ctx context.Context) (PaymentPoll, error)
 
 // ServerDate reads an answer's Date header (zero time if absent or bad).
 func ServerDate(h http.Header) time.Time {
@@ -87,14 +88,14 @@ const (
 
 // PaymentUpdate is what the watcher reports after each poll.
 type PaymentUpdate struct {
-	Status    PaymentStatus
+	Poll      PaymentPoll
 	Remaining time.Duration // countdown by the server's clock
 	Err       error         // a failed poll (the watch goes on)
 }
 
 // PaymentWatcher polls a payment until it is paid, expired or cancelled.
 type PaymentWatcher struct {
-	Fetch FetchPaymentStatus
+	Fetch FetchPaymentPoll
 	Clock Clock // default the wall clock
 	// PollMin and PollMax bound the interval, which grows by half after
 	// each unchanged answer and is cut short near the window's end.
@@ -114,9 +115,9 @@ type PaymentWatcher struct {
 var ErrPaymentUndecided = errors.New("client: payment still pending after its window; check again later")
 
 // Watch polls until a final state and returns it.
-func (w *PaymentWatcher) Watch(ctx context.Context) (PaymentStatus, error) {
+func (w *PaymentWatcher) Watch(ctx context.Context) (PaymentPoll, error) {
 	if w.Fetch == nil {
-		return PaymentStatus{}, errors.New("client: payment watcher without a fetch function")
+		return PaymentPoll{}, errors.New("client: payment watcher without a fetch function")
 	}
 	clk := w.Clock
 	if clk == nil {
@@ -144,7 +145,7 @@ func (w *PaymentWatcher) Watch(ctx context.Context) (PaymentStatus, error) {
 		grace = DefaultPaymentGrace
 	}
 	interval, errs := lo, 0
-	var last PaymentStatus
+	var last PaymentPoll
 	var cd Countdown
 	for {
 		sent := clk.Now()
@@ -157,7 +158,7 @@ func (w *PaymentWatcher) Watch(ctx context.Context) (PaymentStatus, error) {
 		if err != nil {
 			errs++
 			if w.OnUpdate != nil {
-				w.OnUpdate(PaymentUpdate{Status: last, Remaining: cd.Remaining(received), Err: err})
+				w.OnUpdate(PaymentUpdate{Poll: last, Remaining: cd.Remaining(received), Err: err})
 			}
 			if errs >= maxErr {
 				return last, fmt.Errorf("client: payment status: %d polls failed: %w", errs, err)
@@ -174,7 +175,7 @@ func (w *PaymentWatcher) Watch(ctx context.Context) (PaymentStatus, error) {
 			cd = NewCountdown(st.ExpiresAt, st.ServerTime, sent, received)
 			rem := cd.Remaining(received)
 			if w.OnUpdate != nil {
-				w.OnUpdate(PaymentUpdate{Status: st, Remaining: rem})
+				w.OnUpdate(PaymentUpdate{Poll: st, Remaining: rem})
 			}
 			if st.State.Final() {
 				return st, nil
