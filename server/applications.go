@@ -2,15 +2,14 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -25,13 +24,6 @@ func (s *Server) writeApplication(w http.ResponseWriter, r *http.Request, status
 	s.present(r.Context(), a)
 	w.Header().Set("ETag", etag(a.Version))
 	writeJSON(w, status, a)
-}
-
-func checkID(id string) error {
-	if id == "" || len(id) > 64 {
-		return renewal.NewError(renewal.CodeNotFound, "")
-	}
-	return nil
 }
 
 // act takes action on application id at version in one write transaction:
@@ -69,107 +61,34 @@ func (s *Server) act(r *http.Request, id string, version int64, action renewal.A
 }
 
 func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) error {
-	req := renewal.EligibilityRequest{Serial: r.PathValue("serial")}
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	c, err := s.knownCertificate(r.Context(), renewal.NormalizeSerial(req.Serial))
+	e, err := s.apps.Eligibility(r.Context(), s.caller(r), renewal.EligibilityRequest{Serial: r.PathValue("serial")})
 	if err != nil {
-		return err
-	}
-	e := s.cfg.Policy.Eligibility(c.Certificate, s.now())
-	switch a, err := s.store.OpenApplicationFor(r.Context(), scope(r.Context()), c.Serial); {
-	case err == nil:
-		e.OpenApplicationID = a.ID
-	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 
-// knownCertificate finds a certificate the caller may renew; unknown ones
-// and other organisations' answer not_eligible alike.
-func (s *Server) knownCertificate(ctx context.Context, serial string) (*store.CertificateRecord, error) {
-	c, err := s.store.Certificate(ctx, scope(ctx), serial)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, renewal.Errorf(renewal.CodeNotEligible, "cert_serial", "the CA does not know certificate %s", serial)
-	}
-	return c, err
-}
-
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) error {
-	p := principalOf(r.Context())
-	if p.user.Role != renewal.RoleClerk || p.user.OrganisationID == "" {
-		return renewal.Errorf(renewal.CodeForbidden, "", "only a clerk of an organisation starts a renewal")
+	if err := renewals.MayCreate(s.caller(r)); err != nil {
+		return err
 	}
 	var req renewal.CreateApplicationRequest
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	c, err := s.knownCertificate(r.Context(), req.CertSerial)
+	a, err := s.apps.Create(r.Context(), s.caller(r), req)
 	if err != nil {
-		return err
-	}
-	if err := s.cfg.Policy.CheckWindow(c.NotAfter, s.now()); err != nil {
-		e := renewal.AsError(err)
-		e.Field = "cert_serial"
-		return e
-	}
-	form, err := s.prefill(r.Context(), c, req.Form)
-	if err != nil {
-		return err
-	}
-	price, _ := s.cfg.Policy.PriceFen(form.Years)
-	a := &renewal.Application{OrganisationID: c.OrganisationID, CreatedBy: p.user.ID, CertSerial: c.Serial,
-		Form: form, State: renewal.InitialState(s.cfg.Policy), Rekey: req.Rekey || s.cfg.Policy.RekeyRequired, PriceFen: price}
-	if err := s.store.CreateApplication(r.Context(), a, s.change(r, "application.create")); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return renewal.Errorf(renewal.CodeConflict, "cert_serial", "an application for this certificate is already in progress")
-		}
 		return err
 	}
 	s.writeApplication(w, r, http.StatusCreated, a)
 	return nil
 }
 
-// prefill returns the given form, or the organisation's last application's
-// form, or one started from the certificate (the holder's organisation).
-func (s *Server) prefill(ctx context.Context, c *store.CertificateRecord, given *renewal.ApplicationForm) (renewal.ApplicationForm, error) {
-	if given != nil {
-		return *given, nil
-	}
-	last, err := s.store.LastApplication(ctx, scope(ctx), c.OrganisationID)
-	switch {
-	case err == nil:
-		f := last.Form
-		if f.Years < renewal.MinYears || f.Years > renewal.MaxYears {
-			f.Years = 1
-		}
-		return f, nil
-	case !errors.Is(err, store.ErrNotFound):
-		return renewal.ApplicationForm{}, err
-	}
-	f := renewal.ApplicationForm{Years: 1, Invoice: renewal.Invoice{Kind: renewal.InvoiceNone}, Pickup: renewal.Pickup{Method: renewal.PickupOnSite}}
-	f.Organisation.Name = c.Holder
-	if cert, err := smx509.ParseCertificate(c.DER); err == nil && len(cert.Subject.Organization) > 0 {
-		f.Organisation.Name = cert.Subject.Organization[0]
-	}
-	f.Bank.AccountName = f.Organisation.Name
-	if o, err := s.store.Organisation(ctx, c.OrganisationID); err == nil {
-		f.Organisation.Name, f.Organisation.CreditCode, f.Bank.AccountName = o.Name, o.CreditCode, o.Name
-	}
-	return f, nil
-}
-
 func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		return err
-	}
-	a, err := s.store.Application(r.Context(), scope(r.Context()), id)
+	a, err := s.apps.Get(r.Context(), s.caller(r), r.PathValue("id"))
 	if err != nil {
-		return storeErr(err, "")
+		return err
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(a.Version) {
 		w.Header().Set("ETag", etag(a.Version))
@@ -185,12 +104,7 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) error
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	a, err := s.act(r, r.PathValue("id"), req.Version, renewal.ActionEdit, func(tx *store.Tx, a *renewal.Application) error {
-		a.Form = req.Form
-		a.Rekey = req.Rekey || s.cfg.Policy.RekeyRequired
-		a.PriceFen, _ = s.cfg.Policy.PriceFen(req.Form.Years)
-		return nil
-	})
+	a, err := s.apps.Update(r.Context(), s.caller(r), r.PathValue("id"), req)
 	if err != nil {
 		return err
 	}
@@ -214,31 +128,14 @@ func versionFrom(r *http.Request) (int64, error) {
 func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := checkID(id); err != nil {
-		return err
+		return err // before the version, as ever
 	}
 	version, err := versionFrom(r)
 	if err != nil {
 		return err
 	}
-	role := principalOf(r.Context()).user.Role
-	if s.pay != nil {
-		// A draft may have a live QR code (pay before review): it is closed
-		// first, so no money comes for a deleted application; if it was paid
-		// meanwhile the application is paid now and the delete is refused.
-		if _, err := s.store.Application(r.Context(), scope(r.Context()), id); err != nil {
-			return storeErr(err, "")
-		}
-		if _, err := s.pay.CloseOpen(r.Context(), id); err != nil {
-			return fmt.Errorf("close the QR order before deleting %s: %w", id, err)
-		}
-	}
-	err = s.store.DeleteApplication(r.Context(), scope(r.Context()), id, version, s.change(r, "application.delete"),
-		func(a *renewal.Application) error {
-			_, err := renewal.Apply(a.State, s.cfg.Policy, role, renewal.ActionDelete)
-			return err
-		})
-	if err != nil {
-		return storeErr(err, "")
+	if err := s.apps.Delete(r.Context(), s.caller(r), id, version); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -249,17 +146,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	a, err := s.act(r, r.PathValue("id"), req.Version, renewal.ActionSubmit, func(tx *store.Tx, a *renewal.Application) error {
-		// A pre-filled draft may be incomplete; review needs it whole.
-		a.Form.Normalize()
-		if err := a.Form.Validate(); err != nil {
-			return err
-		}
-		now := s.now().UTC()
-		a.Comment = strings.TrimSpace(req.Comment)
-		a.SubmittedAt = &now
-		return nil
-	})
+	a, err := s.apps.Submit(r.Context(), s.caller(r), r.PathValue("id"), req)
 	if err != nil {
 		return err
 	}
@@ -329,15 +216,7 @@ func (s *Server) review(action renewal.Action) handlerFunc {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		if err := req.ValidateFor(action); err != nil {
-			return err
-		}
-		a, err := s.act(r, r.PathValue("id"), req.Version, action, func(tx *store.Tx, a *renewal.Application) error {
-			now := s.now().UTC()
-			a.ReviewedAt = &now
-			a.ReviewReason = strings.TrimSpace(req.Reason)
-			return nil
-		})
+		a, err := s.apps.Review(r.Context(), s.caller(r), r.PathValue("id"), action, req)
 		if err != nil {
 			return err
 		}
@@ -382,14 +261,9 @@ func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, req renewal.ListApplicationsRequest) error {
-	items, next, err := s.store.ListApplications(r.Context(), scope(r.Context()), req)
+	page, err := s.apps.List(r.Context(), s.caller(r), req)
 	if err != nil {
-		return storeErr(err, "")
-	}
-	page := renewal.ApplicationPage{Items: make([]renewal.Application, 0, len(items)), NextPageToken: next}
-	for _, a := range items {
-		s.present(r.Context(), a)
-		page.Items = append(page.Items, *a)
+		return err
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil

@@ -2,65 +2,33 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
+// caller is who sends r, as the domain layer knows them.
+func (s *Server) caller(r *http.Request) renewals.Caller {
+	return renewals.Caller{User: principalOf(r.Context()).user, IP: s.clientIP(r)}
+}
+
 // storeErr maps the store's sentinel errors to the contract's codes; field
 // names the request field a conflict or limit concerns.
-func storeErr(err error, field string) error {
-	var re *renewal.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &re):
-		return err
-	case errors.Is(err, store.ErrNotFound):
-		return renewal.Wrap(renewal.CodeNotFound, err)
-	case errors.Is(err, store.ErrStaleVersion):
-		e := renewal.NewError(renewal.CodeStaleVersion, "version")
-		e.Err = err
-		return e
-	case errors.Is(err, store.ErrConflict):
-		e := renewal.NewError(renewal.CodeConflict, field)
-		e.Err = err
-		return e
-	case errors.Is(err, store.ErrPageToken):
-		return renewal.NewError(renewal.CodePageToken, "page_token")
-	case errors.Is(err, store.ErrReference):
-		// A row names another that does not exist (or is not the caller's).
-		return renewal.Wrap(renewal.CodeNotFound, err)
-	case errors.Is(err, store.ErrInvalid):
-		e := renewal.NewError(renewal.CodeInvalidRequest, field)
-		e.Err = err
-		return e
-	case errors.Is(err, store.ErrLimit):
-		e := renewal.Errorf(renewal.CodeTooLong, field, "limit reached")
-		e.Err = err
-		return e
-	}
-	return err
-}
+func storeErr(err error, field string) error { return renewals.StoreError(err, field) }
+
+// checkID refuses an id no row can have, as not found.
+func checkID(id string) error { return renewals.CheckID(id) }
 
 // scope is what the caller may see: their organisation, or all for staff.
 func scope(ctx context.Context) store.Scope {
-	p := principalOf(ctx)
-	if p.user.Role.IsStaff() {
-		return store.AllScope()
-	}
-	return store.OrgScope(p.user.OrganisationID)
+	return renewals.Caller{User: principalOf(ctx).user}.Scope()
 }
 
 // change describes the caller's change for the audit log.
 func (s *Server) change(r *http.Request, action string) store.Change {
-	actor := principalOf(r.Context()).user.ID
-	if actor == "" {
-		actor = "anonymous"
-	}
-	return store.Change{Actor: actor, IP: s.clientIP(r), Action: action}
+	return s.caller(r).Change(action)
 }
 
 // userView is the wire form of a store user, with the organisation's name

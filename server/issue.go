@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -153,18 +153,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) error {
 }
 
 // KeyTypeOf names the key type of a certificate.
-func KeyTypeOf(c *smx509.Certificate) renewal.KeyType {
-	switch c.PublicKeyAlgorithm {
-	case smx509.RSA:
-		return renewal.KeyRSA
-	case smx509.ECDSA:
-		if sm2.IsSM2PublicKey(c.PublicKey) {
-			return renewal.KeySM2
-		}
-		return renewal.KeyECDSA
-	}
-	return ""
-}
+func KeyTypeOf(c *smx509.Certificate) renewal.KeyType { return renewals.KeyTypeOf(c) }
 
 func (s *Server) loadIssuance(r *http.Request) (*renewal.Issuance, error) {
 	id := r.PathValue("id")

@@ -20,6 +20,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -140,6 +141,7 @@ type Deps struct {
 type Server struct {
 	cfg     Config
 	store   *store.Store
+	apps    *renewals.Service
 	issuer  issuer.Issuer
 	sms     sms.Sender
 	bank    bank.Transferer
@@ -228,6 +230,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
+	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
+		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers})
 	s.routes()
 	return s, nil
 }
