@@ -177,10 +177,30 @@ func (e *env) addHolder(alg issuer.KeyAlg, org *store.Organisation, notAfter tim
 // draft creates an application with a complete form for a fresh
 // certificate of the clerk's organisation.
 func (e *env) draft() *renewal.Application {
+	a, _ := e.draftWithHolder()
+	return a
+}
+
+func (e *env) draftWithHolder() (*renewal.Application, *holder) {
 	e.t.Helper()
 	h := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 30))
 	f := validForm(e.org)
 	a, err := e.svc.Create(e.t.Context(), e.clerk, renewal.CreateApplicationRequest{CertSerial: h.serial, Form: &f})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a, h
+}
+
+// arrange puts application a straight into state, as the steps before
+// would leave it (a test's shortcut; the audit log says so).
+func (e *env) arrange(a *renewal.Application, state renewal.State) *renewal.Application {
+	e.t.Helper()
+	a, err := e.st.UpdateApplication(e.t.Context(), store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "test.arrange"},
+		func(a *renewal.Application) error {
+			a.State = state
+			return nil
+		})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,21 +16,8 @@ import (
 // (paid, approved, verified), as the steps before issuance leave it.
 func (e *env) readyToDownload() (*renewal.Application, *holder) {
 	e.t.Helper()
-	h := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 30))
-	f := validForm(e.org)
-	a, err := e.svc.Create(e.t.Context(), e.clerk, renewal.CreateApplicationRequest{CertSerial: h.serial, Form: &f})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	a, err = e.st.UpdateApplication(e.t.Context(), store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "test.arrange"},
-		func(a *renewal.Application) error {
-			a.State = renewal.State{Status: renewal.StatusReadyToDownload, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyVerified}
-			return nil
-		})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return a, h
+	a, h := e.draftWithHolder()
+	return e.arrange(a, renewal.State{Status: renewal.StatusReadyToDownload, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyVerified}), h
 }
 
 func sign(t *testing.T, h *holder, msg []byte) []byte {
