@@ -8,56 +8,16 @@ import (
 	"strings"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
-// present fills in what the caller may do next.
-func (s *Server) present(ctx context.Context, a *renewal.Application) {
-	a.Actions = renewal.AllowedActions(a.State, s.cfg.Policy, principalOf(ctx).user.Role)
-}
-
 func etag(version int64) string { return fmt.Sprintf(`"v%d"`, version) }
 
-func (s *Server) writeApplication(w http.ResponseWriter, r *http.Request, status int, a *renewal.Application) {
-	s.present(r.Context(), a)
+// writeApplication answers an application, its version as the ETag.
+func writeApplication(w http.ResponseWriter, status int, a *renewal.Application) {
 	w.Header().Set("ETag", etag(a.Version))
 	writeJSON(w, status, a)
-}
-
-// act takes action on application id at version in one write transaction:
-// the store checks scope and version, renewal.Apply checks the states table
-// for the caller's role and policy, then more (may be nil) finishes the
-// change; the store saves it at version+1 and audits before and after. Any
-// error keeps nothing.
-func (s *Server) act(r *http.Request, id string, version int64, action renewal.Action,
-	more func(tx *store.Tx, a *renewal.Application) error) (*renewal.Application, error) {
-	if err := checkID(id); err != nil {
-		return nil, err
-	}
-	role := principalOf(r.Context()).user.Role
-	var out *renewal.Application
-	err := s.store.Write(r.Context(), func(tx *store.Tx) error {
-		var err error
-		out, err = tx.UpdateApplication(r.Context(), scope(r.Context()), id, version, s.change(r, "application."+string(action)),
-			func(a *renewal.Application) error {
-				next, err := renewal.Apply(a.State, s.cfg.Policy, role, action)
-				if err != nil {
-					return err
-				}
-				a.State = next
-				if more != nil {
-					return more(tx, a)
-				}
-				return nil
-			})
-		return err
-	})
-	if err != nil {
-		return nil, storeErr(err, "")
-	}
-	return out, nil
 }
 
 func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) error {
@@ -81,7 +41,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	s.writeApplication(w, r, http.StatusCreated, a)
+	writeApplication(w, http.StatusCreated, a)
 	return nil
 }
 
@@ -95,7 +55,7 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	s.writeApplication(w, r, http.StatusOK, a)
+	writeApplication(w, http.StatusOK, a)
 	return nil
 }
 
@@ -108,7 +68,7 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	s.writeApplication(w, r, http.StatusOK, a)
+	writeApplication(w, http.StatusOK, a)
 	return nil
 }
 
@@ -150,7 +110,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeApplication(w, r, http.StatusOK, a)
+	writeApplication(w, http.StatusOK, a)
 	return nil
 }
 
@@ -159,54 +119,11 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		return err
-	}
-	if s.pay != nil {
-		a, err := s.store.Application(r.Context(), scope(r.Context()), id)
-		if err != nil {
-			return storeErr(err, "")
-		}
-		if a.Payment == renewal.PaymentPaid {
-			// Refused by the states table before the payment module hears of it.
-			if _, err := renewal.Apply(a.State, s.cfg.Policy, principalOf(r.Context()).user.Role, renewal.ActionCancel); err != nil {
-				return err
-			}
-			if err := s.refundBlockedByInvoice(r, id); err != nil {
-				return err
-			}
-			// The refund and the cancel are one transaction.
-			handled, err := s.cancelPaid(r, id, req.Version)
-			if err != nil {
-				return err
-			}
-			if handled {
-				if a, err = s.store.Application(r.Context(), scope(r.Context()), id); err != nil {
-					return storeErr(err, "")
-				}
-				s.writeApplication(w, r, http.StatusOK, a)
-				return nil
-			}
-		}
-	}
-	a, err := s.act(r, id, req.Version, renewal.ActionCancel, nil)
+	a, err := s.apps.Cancel(r.Context(), s.caller(r), r.PathValue("id"), req)
 	if err != nil {
 		return err
 	}
-	if s.pay != nil {
-		// A QR code still on the clerk's screen is closed, so no money comes
-		// for a cancelled application; if it was paid meanwhile the payment
-		// is credited (and an admin refunds it).
-		if o, err := s.pay.CloseOpen(r.Context(), id); err != nil {
-			s.log.WarnContext(r.Context(), "close the QR order of a cancelled application", "application", id, "err", err.Error())
-		} else if o.State == payment.OrderPaid {
-			if a, err = s.store.Application(r.Context(), scope(r.Context()), id); err != nil {
-				return storeErr(err, "")
-			}
-		}
-	}
-	s.writeApplication(w, r, http.StatusOK, a)
+	writeApplication(w, http.StatusOK, a)
 	return nil
 }
 
@@ -220,7 +137,7 @@ func (s *Server) review(action renewal.Action) handlerFunc {
 		if err != nil {
 			return err
 		}
-		s.writeApplication(w, r, http.StatusOK, a)
+		writeApplication(w, http.StatusOK, a)
 		return nil
 	}
 }
@@ -286,11 +203,11 @@ func (s *Server) reviewQueue(w http.ResponseWriter, r *http.Request) error {
 // module does (role system, the states table, its audit entry), inside a
 // store transaction: for tests and tools that stand in for a payment.
 func (s *Server) SetPaymentState(ctx context.Context, tx *store.Tx, applicationID string, state renewal.Payment) (*renewal.Application, error) {
-	return setPaymentState(ctx, tx, s.cfg.Policy, applicationID, state)
+	return s.apps.SetPaymentState(ctx, tx, applicationID, state)
 }
 
 // Issued reports whether the renewed certificate of an application was
 // issued (then a cancellation is not refunded).
 func (s *Server) Issued(ctx context.Context, tx *store.Tx, applicationID string) (bool, error) {
-	return issuedIn(ctx, tx, applicationID)
+	return s.apps.Issued(ctx, tx, applicationID)
 }

@@ -7,11 +7,15 @@
 // for (zh-CN unless Accept-Language prefers en). Request bodies are bounded,
 // unknown fields refused, and every request type validates itself.
 //
-// Every change to an application goes through the states table in renewal
-// (renewal.Apply with the caller's role and the CA's policy), checks the
-// version the caller last read (optimistic concurrency: a stale version
-// answers 409 stale_version and changes nothing) and writes its audit entry
-// in the same database transaction as the change.
+// The application handlers are thin: they decode the request, call one
+// method of renewals.Service (package renewals, the domain layer) with the
+// caller (renewals.Caller: the signed-in user and their address) and render
+// its answer. Every change to an application goes through the service,
+// which runs the states table in renewal (renewal.Apply with the caller's
+// role and the CA's policy), checks the version the caller last read
+// (optimistic concurrency: a stale version answers 409 stale_version and
+// changes nothing) and writes its audit entry in the same database
+// transaction as the change.
 //
 // Sign-in is by mobile + SMS code or account + password; the service hands
 // out opaque access and refresh tokens and keeps only their hashes. A clerk
@@ -25,7 +29,8 @@
 // redone, when a client retries it.
 //
 // Payments are the payment module's (package payment); the service wires it
-// in through PaymentHooks, built before payment.New over the same database:
+// in through PaymentHooks (renewals.PaymentHooks), built before payment.New
+// over the same database:
 // the module moves an application's payment state (mark_paid, refund,
 // mark_refunded, refund_failed, role system, the same states table) and writes its audit
 // events into the store's hash chain, both with store.Join on the *sql.Tx of

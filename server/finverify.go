@@ -53,6 +53,6 @@ func (s *Server) finVerifyCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeApplication(w, r, http.StatusOK, a)
+	writeApplication(w, http.StatusOK, a)
 	return nil
 }

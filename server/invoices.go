@@ -269,27 +269,6 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// refundBlockedByInvoice refuses to refund a payment an e-invoice was
-// issued (or is being issued) for: the invoice must first be reversed with
-// a red-letter invoice (红字发票), which this service does not issue yet, so
-// the CA does it on its platform and then refunds.
-func (s *Server) refundBlockedByInvoice(r *http.Request, appID string) error {
-	inv, err := s.store.Invoice(r.Context(), store.AllScope(), appID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil
-	case err != nil:
-		return storeErr(err, "")
-	case inv.State == renewal.InvoiceFailed:
-		return nil
-	}
-	return errInvoiced()
-}
-
-func errInvoiced() error {
-	return renewal.Errorf(renewal.CodeActionNotAllowed, "", "an e-invoice was issued for this payment: the CA reverses it (red-letter invoice) before a refund")
-}
-
 func (s *Server) devMailOutbox(w http.ResponseWriter, r *http.Request) error {
 	if s.devMail == nil {
 		return renewal.NewError(renewal.CodeNotFound, "")

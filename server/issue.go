@@ -65,6 +65,6 @@ func (s *Server) confirmInstalled(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	s.writeApplication(w, r, http.StatusOK, a)
+	writeApplication(w, http.StatusOK, a)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -53,6 +54,8 @@ type holder struct {
 type env struct {
 	t      *testing.T
 	st     *store.Store
+	pay    *payment.Payments
+	sim    *payment.DevSimulator
 	svc    *renewals.Service
 	clock  *clock
 	bank   *bank.Outbox
@@ -68,7 +71,16 @@ type env struct {
 func dialects(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, pg := range []bool{false, true} {
 		name := map[bool]string{false: "sqlite", true: "postgres"}[pg]
-		t.Run(name, func(t *testing.T) { fn(t, newEnv(t, pg)) })
+		t.Run(name, func(t *testing.T) { fn(t, newEnv(t, pg, false)) })
+	}
+}
+
+// dialectsPaying is dialects with the payment module, against the WeChat
+// Pay simulator on a loopback port.
+func dialectsPaying(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, pg := range []bool{false, true} {
+		name := map[bool]string{false: "sqlite", true: "postgres"}[pg]
+		t.Run(name, func(t *testing.T) { fn(t, newEnv(t, pg, true)) })
 	}
 }
 
@@ -100,7 +112,7 @@ func pgDSN(t *testing.T) string {
 	return u.String()
 }
 
-func newEnv(t *testing.T, postgres bool) *env {
+func newEnv(t *testing.T, postgres, payments bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: start}
@@ -139,12 +151,40 @@ func newEnv(t *testing.T, postgres bool) *env {
 	e.otherClerk = caller(renewal.RoleClerk, e.other.ID, "13900139000", "", "192.0.2.2")
 	e.reviewer = caller(renewal.RoleReviewer, "", "", "reviewer", "192.0.2.3")
 	e.admin = caller(renewal.RoleAdmin, "", "", "admin", "192.0.2.4")
+	if payments {
+		e.startPayments(postgres)
+	}
 	var mu sync.Mutex
 	e.svc = renewals.New(renewals.Deps{Store: st, Policy: renewal.DefaultPolicy(), Issuer: ca, Bank: e.bank,
-		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now,
+		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, Payments: e.pay,
 		Count:        func(ev string) { mu.Lock(); e.counts[ev]++; mu.Unlock() },
 		ChallengeTTL: 5 * time.Minute, MaxTransfers: 3})
 	return e
+}
+
+// startPayments builds the payment module over the store, with the
+// service's hooks, on the test's clock.
+func (e *env) startPayments(postgres bool) {
+	ctx := e.t.Context()
+	dialect := payment.DialectSQLite
+	if postgres {
+		dialect = payment.DialectPostgres
+	}
+	if err := payment.Migrate(ctx, e.st.DB(), dialect); err != nil {
+		e.t.Fatal(err)
+	}
+	sim, err := payment.StartDevSimulator(context.Background(), "127.0.0.1:0", e.clock.Now)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { sim.Close() })
+	hooks := renewals.NewPaymentHooks(e.st, renewal.DefaultPolicy())
+	pay, err := payment.New(e.st.DB(), payment.Config{Provider: sim.Provider, Applications: hooks, Audit: hooks,
+		Prices: renewal.DefaultPolicy(), NotifyURL: "https://127.0.0.1:1/v1/payments/notify", Clock: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.pay, e.sim = pay, sim
 }
 
 // addHolder registers a certificate of org ending at notAfter.
