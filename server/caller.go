@@ -21,11 +21,6 @@ func storeErr(err error, field string) error { return renewals.StoreError(err, f
 // checkID refuses an id no row can have, as not found.
 func checkID(id string) error { return renewals.CheckID(id) }
 
-// scope is what the caller may see: their organisation, or all for staff.
-func scope(ctx context.Context) store.Scope {
-	return renewals.Caller{User: principalOf(ctx).user}.Scope()
-}
-
 // change describes the caller's change for the audit log.
 func (s *Server) change(r *http.Request, action string) store.Change {
 	return s.caller(r).Change(action)

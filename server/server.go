@@ -156,10 +156,9 @@ type Server struct {
 	pay     *payment.Payments
 	devPay  func(ctx context.Context, provider, outTradeNo string) error
 	// e-invoices
-	invoices invoice.Issuer
-	mailer   invoice.Mailer
-	devMail  *invoice.Outbox
-	links    *invoice.Links
+	mailer  invoice.Mailer
+	devMail *invoice.Outbox
+	links   *invoice.Links
 
 	ipLimit      *limiter
 	notifyLimit  *limiter
@@ -223,7 +222,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
-		invoices: d.Invoices, mailer: d.Mailer, devMail: d.DevMail, links: links,
+		mailer: d.Mailer, devMail: d.DevMail, links: links,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
 		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
@@ -231,7 +230,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
-		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers})
+		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,
+		Invoices: d.Invoices, InvoiceStuckAfter: l.InvoiceStuckAfter, InvoiceIssueTimeout: l.InvoiceIssueTimeout})
 	s.routes()
 	return s, nil
 }

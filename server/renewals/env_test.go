@@ -17,6 +17,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
@@ -63,6 +64,9 @@ type env struct {
 	org    *store.Organisation
 	other  *store.Organisation
 	counts map[string]int
+	// invoices issues e-invoices: the development issuer, or a refusal
+	// while reject is set.
+	invoices *testInvoices
 	// callers
 	clerk, otherClerk, reviewer, admin renewals.Caller
 }
@@ -154,12 +158,36 @@ func newEnv(t *testing.T, postgres, payments bool) *env {
 	if payments {
 		e.startPayments(postgres)
 	}
+	e.invoices = &testInvoices{dev: &invoice.DevIssuer{Seller: invoice.Seller{Name: "测试数字认证中心", TaxID: "91440300MA5000000T"}, Now: c.Now}}
 	var mu sync.Mutex
 	e.svc = renewals.New(renewals.Deps{Store: st, Policy: renewal.DefaultPolicy(), Issuer: ca, Bank: e.bank,
 		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: c.Now, Payments: e.pay,
 		Count:        func(ev string) { mu.Lock(); e.counts[ev]++; mu.Unlock() },
-		ChallengeTTL: 5 * time.Minute, MaxTransfers: 3})
+		ChallengeTTL: 5 * time.Minute, MaxTransfers: 3,
+		Invoices: e.invoices, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 30 * time.Second})
 	return e
+}
+
+type testInvoices struct {
+	dev    *invoice.DevIssuer
+	mu     sync.Mutex
+	reject bool
+}
+
+func (t *testInvoices) setReject(v bool) {
+	t.mu.Lock()
+	t.reject = v
+	t.mu.Unlock()
+}
+
+func (t *testInvoices) Issue(ctx context.Context, r invoice.Request) (invoice.Issued, error) {
+	t.mu.Lock()
+	reject := t.reject
+	t.mu.Unlock()
+	if reject {
+		return invoice.Issued{}, invoice.ErrRejected
+	}
+	return t.dev.Issue(ctx, r)
 }
 
 // startPayments builds the payment module over the store, with the

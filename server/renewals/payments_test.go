@@ -1,11 +1,13 @@
 package renewals_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 // paid has an approved application paid by QR code at the simulator; the
@@ -88,6 +90,26 @@ func TestNoPayments(t *testing.T) {
 		c, err := e.svc.Cancel(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: a.Version})
 		if err != nil || c.Status != renewal.StatusCancelled || c.Payment != renewal.PaymentUnpaid {
 			t.Fatalf("cancelled %+v, %v", c, err)
+		}
+	})
+}
+
+// An e-invoice issued for the payment blocks the refund, and so the cancel
+// of a paid application: the CA reverses the invoice first.
+func TestInvoiceBlocksCancelRefund(t *testing.T) {
+	dialectsPaying(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		a := e.paid()
+		req := renewal.InvoiceRequest{Title: e.org.Name, TaxID: e.org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
+		inv, _, err := e.svc.RequestInvoice(ctx, e.clerk, a.ID, req, func(context.Context, *store.Invoice) {})
+		if err != nil || inv.State != renewal.InvoiceIssued {
+			t.Fatalf("invoice %+v, %v", inv, err)
+		}
+		_, err = e.svc.Cancel(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: a.Version})
+		wantCode(t, err, renewal.CodeActionNotAllowed)
+		got, err := e.svc.Get(ctx, e.clerk, a.ID)
+		if err != nil || got.Status != renewal.StatusApproved || got.Payment != renewal.PaymentPaid || got.Version != a.Version {
+			t.Fatalf("after the refused cancel %+v, %v", got, err)
 		}
 	})
 }

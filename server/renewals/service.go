@@ -9,6 +9,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
+	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
@@ -30,6 +31,14 @@ type Deps struct {
 	// Count counts an event (certificate_issued, finverify_transfer); nil
 	// counts nothing.
 	Count func(event string)
+	// Invoices issues e-invoices; nil: the invoice methods answer that
+	// invoices are not configured.
+	Invoices invoice.Issuer
+	// InvoiceStuckAfter: a request still being issued after this (the
+	// service died meanwhile) may be asked again.
+	InvoiceStuckAfter time.Duration
+	// InvoiceIssueTimeout bounds issuing an invoice and sending its link.
+	InvoiceIssueTimeout time.Duration
 	// ChallengeTTL is how long an issuance challenge lives.
 	ChallengeTTL time.Duration
 	// MaxTransfers bounds verification transfers per application.
@@ -49,6 +58,10 @@ type Service struct {
 	count        func(event string)
 	challengeTTL time.Duration
 	maxTransfers int
+
+	invoices            invoice.Issuer
+	invoiceStuckAfter   time.Duration
+	invoiceIssueTimeout time.Duration
 }
 
 // New returns the service over d.
@@ -63,7 +76,8 @@ func New(d Deps) *Service {
 		d.Count = func(string) {}
 	}
 	return &Service{store: d.Store, policy: d.Policy, issuer: d.Issuer, bank: d.Bank, pepper: d.Pepper, pay: d.Payments,
-		now: d.Now, log: d.Log, count: d.Count, challengeTTL: d.ChallengeTTL, maxTransfers: d.MaxTransfers}
+		now: d.Now, log: d.Log, count: d.Count, challengeTTL: d.ChallengeTTL, maxTransfers: d.MaxTransfers,
+		invoices: d.Invoices, invoiceStuckAfter: d.InvoiceStuckAfter, invoiceIssueTimeout: d.InvoiceIssueTimeout}
 }
 
 // Caller is who asks: the signed-in user (its ID, Role and OrganisationID
