@@ -59,19 +59,6 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) error {
-	var req renewal.UpdateApplicationRequest
-	if err := readRequest(w, r, &req); err != nil {
-		return err
-	}
-	a, err := s.apps.Update(r.Context(), s.caller(r), r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	writeApplication(w, http.StatusOK, a)
-	return nil
-}
-
 // versionFrom reads the version of a bodiless request: If-Match "vN" or ?version=N.
 func versionFrom(r *http.Request) (int64, error) {
 	v := r.URL.Query().Get("version")
@@ -98,32 +85,6 @@ func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
-	var req renewal.SubmitRequest
-	if err := readRequest(w, r, &req); err != nil {
-		return err
-	}
-	a, err := s.apps.Submit(r.Context(), s.caller(r), r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	writeApplication(w, http.StatusOK, a)
-	return nil
-}
-
-func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
-	var req renewal.VersionRequest
-	if err := readRequest(w, r, &req); err != nil {
-		return err
-	}
-	a, err := s.apps.Cancel(r.Context(), s.caller(r), r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	writeApplication(w, http.StatusOK, a)
 	return nil
 }
 

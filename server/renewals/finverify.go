@@ -39,16 +39,22 @@ func (s *Service) FinVerifyStatus(ctx context.Context, c Caller, id string) (ren
 	return s.finVerifyView(a, f), nil
 }
 
+// Transfer is a verification transfer sent: the status the clerk sees and
+// the application's version after it.
+type Transfer struct {
+	Status  renewal.FinVerifyStatus
+	Version int64
+}
+
 // StartFinVerify sends (or sends again) the verification transfer to the
-// application's bank account (action start_finverify). It answers the
-// status and the application's new version.
-func (s *Service) StartFinVerify(ctx context.Context, c Caller, id string, req renewal.VersionRequest) (renewal.FinVerifyStatus, int64, error) {
+// application's bank account (action start_finverify).
+func (s *Service) StartFinVerify(ctx context.Context, c Caller, id string, req renewal.VersionRequest) (*Transfer, error) {
 	return s.transfer(ctx, c, id, req.Version, renewal.ActionStartFinVerify, nil)
 }
 
 // CorrectBank replaces the bank account and sends the transfer to it
 // (action correct_bank).
-func (s *Service) CorrectBank(ctx context.Context, c Caller, id string, req renewal.CorrectBankRequest) (renewal.FinVerifyStatus, int64, error) {
+func (s *Service) CorrectBank(ctx context.Context, c Caller, id string, req renewal.CorrectBankRequest) (*Transfer, error) {
 	return s.transfer(ctx, c, id, req.Version, renewal.ActionCorrectBank, &req.Bank)
 }
 
@@ -58,16 +64,16 @@ func (s *Service) CorrectBank(ctx context.Context, c Caller, id string, req rene
 // the transaction, so the database is never held across it; its reference
 // makes a retry idempotent at the bank.
 func (s *Service) transfer(ctx context.Context, c Caller, id string, version int64, action renewal.Action,
-	newBank *renewal.BankAccount) (renewal.FinVerifyStatus, int64, error) {
+	newBank *renewal.BankAccount) (*Transfer, error) {
 	a, err := s.load(ctx, c, id, "")
 	if err != nil {
-		return renewal.FinVerifyStatus{}, 0, err
+		return nil, err
 	}
 	if a.Version != version {
-		return renewal.FinVerifyStatus{}, 0, renewal.NewError(renewal.CodeStaleVersion, "version")
+		return nil, renewal.NewError(renewal.CodeStaleVersion, "version")
 	}
 	if err := s.allowed(c, a, action); err != nil {
-		return renewal.FinVerifyStatus{}, 0, err
+		return nil, err
 	}
 	acct := a.Form.Bank
 	if newBank != nil {
@@ -75,23 +81,23 @@ func (s *Service) transfer(ctx context.Context, c Caller, id string, version int
 	}
 	sends, err := s.store.CountFinVerifyAttempts(ctx, c.Scope(), id)
 	if err != nil {
-		return renewal.FinVerifyStatus{}, 0, StoreError(err, "")
+		return nil, StoreError(err, "")
 	}
 	if sends >= s.maxTransfers {
-		return renewal.FinVerifyStatus{}, 0, renewal.Errorf(renewal.CodeRateLimited, "", "at most %d verification transfers an application", s.maxTransfers)
+		return nil, renewal.Errorf(renewal.CodeRateLimited, "", "at most %d verification transfers an application", s.maxTransfers)
 	}
 	code, err := auth.NewCode(renewal.FinVerifyCodeDigits)
 	if err != nil {
-		return renewal.FinVerifyStatus{}, 0, err
+		return nil, err
 	}
 	ref := fmt.Sprintf("fv-%s-%d", id, version)
 	err = s.bank.Transfer(ctx, bank.Transfer{Reference: ref, AccountName: acct.AccountName, BankName: acct.BankName,
 		AccountNumber: acct.AccountNumber, AmountFen: bank.AmountFen, Remark: "UKey续期验证码" + code})
 	if errors.Is(err, bank.ErrRejected) {
-		return renewal.FinVerifyStatus{}, 0, renewal.Errorf(renewal.CodeBankAccount, "bank.account_number", "the bank refused the transfer: check the account")
+		return nil, renewal.Errorf(renewal.CodeBankAccount, "bank.account_number", "the bank refused the transfer: check the account")
 	}
 	if err != nil {
-		return renewal.FinVerifyStatus{}, 0, fmt.Errorf("bank transfer: %w", err)
+		return nil, fmt.Errorf("bank transfer: %w", err)
 	}
 	s.count("finverify_transfer")
 	f := &store.FinVerifyAttempt{ApplicationID: id, CodeHash: s.pepper.HashCode(codePurposeFinVerify, id, code),
@@ -101,9 +107,9 @@ func (s *Service) transfer(ctx context.Context, c Caller, id string, version int
 		return tx.AddFinVerifyAttempt(ctx, f, c.Change("finverify.transfer"))
 	})
 	if err != nil {
-		return renewal.FinVerifyStatus{}, 0, err
+		return nil, err
 	}
-	return s.finVerifyView(out, f), out.Version, nil
+	return &Transfer{Status: s.finVerifyView(out, f), Version: out.Version}, nil
 }
 
 // SubmitFinVerifyCode checks the code from the transfer's remark (action

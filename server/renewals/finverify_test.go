@@ -37,12 +37,13 @@ func TestFinVerify(t *testing.T) {
 		a := e.arrange(e.draft(), renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyPending})
 		_, err := e.svc.SubmitFinVerifyCode(ctx, e.clerk, a.ID, renewal.FinVerifyCodeRequest{Version: a.Version, Code: "123456"})
 		wantCode(t, err, renewal.CodeActionNotAllowed) // nothing sent yet
-		_, _, err = e.svc.StartFinVerify(ctx, e.otherClerk, a.ID, renewal.VersionRequest{Version: a.Version})
+		_, err = e.svc.StartFinVerify(ctx, e.otherClerk, a.ID, renewal.VersionRequest{Version: a.Version})
 		wantCode(t, err, renewal.CodeNotFound)
-		st, v, err := e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: a.Version})
+		tr, err := e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: a.Version})
 		if err != nil {
 			t.Fatal(err)
 		}
+		st, v := tr.Status, tr.Version
 		if v != a.Version+1 || st.SentAt == nil || st.TriesLeft != 3 || e.counts["finverify_transfer"] != 1 {
 			t.Fatalf("started: %+v at version %d, %d transfers counted", st, v, e.counts["finverify_transfer"])
 		}
@@ -64,10 +65,11 @@ func TestFinVerify(t *testing.T) {
 		fixed := a.Form.Bank
 		fixed.AccountNumber = "6222020200112233445"
 		cur, _ := e.svc.Get(ctx, e.clerk, a.ID)
-		st, v, err = e.svc.CorrectBank(ctx, e.clerk, a.ID, renewal.CorrectBankRequest{Version: cur.Version, Bank: fixed})
+		tr, err = e.svc.CorrectBank(ctx, e.clerk, a.ID, renewal.CorrectBankRequest{Version: cur.Version, Bank: fixed})
 		if err != nil {
 			t.Fatal(err)
 		}
+		st, v = tr.Status, tr.Version
 		if st.State != renewal.FinVerifyPending || !strings.HasSuffix(fixed.AccountNumber, strings.TrimLeft(st.Account, "*")) {
 			t.Fatalf("corrected: %+v", st)
 		}
@@ -88,12 +90,13 @@ func TestFinVerifyTransfersAreBounded(t *testing.T) {
 		a := e.arrange(e.draft(), renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyPending})
 		v := a.Version
 		for range 3 {
-			var err error
-			if _, v, err = e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: v}); err != nil {
+			tr, err := e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: v})
+			if err != nil {
 				t.Fatal(err)
 			}
+			v = tr.Version
 		}
-		_, _, err := e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: v})
+		_, err := e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: v})
 		wantCode(t, err, renewal.CodeRateLimited)
 		if n := len(e.bank.Transfers("")); n != 3 {
 			t.Fatalf("%d transfers sent, want 3", n)
