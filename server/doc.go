@@ -52,15 +52,16 @@
 // simulator, as the clerk's phone would.
 //
 // E-invoices (VAT ordinary invoices only) go through an invoice.Issuer
-// (invoices.go): the clerk asks for one after payment (POST
-// /v1/applications/{id}/invoice; the fields default to the application's
-// invoice fields), the request is stored first (and, for a key sent by post,
-// confirms its receipt) so one application gets one invoice, the issuer is
-// called outside the transaction, and its PDF is stored. The link to it
-// carries an HMAC-signed, expiring token (no session: it opens in any
-// browser), is sent by SMS and e-mail, and is made afresh on every GET
-// .../invoice. A payment an invoice was issued for is not refunded until the
-// CA reverses the invoice with a red-letter invoice on its platform.
+// (renewals.Service.RequestInvoice; the links in invoices.go): the clerk
+// asks for one after payment (POST /v1/applications/{id}/invoice; the fields
+// default to the application's invoice fields), the request is stored first
+// (and, for a key sent by post, confirms its receipt) so one application
+// gets one invoice, the issuer is called outside the transaction, and its
+// PDF is stored. The link to it carries an HMAC-signed, expiring token (no
+// session: it opens in any browser), is sent by SMS and e-mail, and is made
+// afresh on every GET .../invoice. A payment an invoice was issued for is
+// not refunded until the CA reverses the invoice with a red-letter invoice
+// on its platform.
 //
 // Counter workstations (workstations.go): at a CA counter the workstation
 // holds a non-exportable P-256 key in its TPM (client/workstation). An
