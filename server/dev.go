@@ -7,6 +7,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 )
 
@@ -50,7 +51,7 @@ func (s *Server) devPayOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, err := s.pay.Status(r.Context(), id)
 	if err != nil {
-		return paymentErr(err)
+		return renewals.PaymentError(err)
 	}
 	if st.Order.State != payment.OrderOpen || st.Order.CodeURL == "" {
 		return renewal.Errorf(renewal.CodeActionNotAllowed, "", "no live QR code to pay: ask for one first")
@@ -58,6 +59,6 @@ func (s *Server) devPayOrder(w http.ResponseWriter, r *http.Request) error {
 	if err := s.devPay(r.Context(), st.Order.Provider, st.Order.OutTradeNo); err != nil {
 		return fmt.Errorf("dev pay %s: %w", st.Order.OutTradeNo, err)
 	}
-	writeJSON(w, http.StatusAccepted, orderView(st.Order))
+	writeJSON(w, http.StatusAccepted, renewals.OrderView(st.Order))
 	return nil
 }

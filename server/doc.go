@@ -7,11 +7,15 @@
 // for (zh-CN unless Accept-Language prefers en). Request bodies are bounded,
 // unknown fields refused, and every request type validates itself.
 //
-// Every change to an application goes through the states table in renewal
-// (renewal.Apply with the caller's role and the CA's policy), checks the
-// version the caller last read (optimistic concurrency: a stale version
-// answers 409 stale_version and changes nothing) and writes its audit entry
-// in the same database transaction as the change.
+// The application handlers are thin: they decode the request, call one
+// method of renewals.Service (package renewals, the domain layer) with the
+// caller (renewals.Caller: the signed-in user and their address) and render
+// its answer. Every change to an application goes through the service,
+// which runs the states table in renewal (renewal.Apply with the caller's
+// role and the CA's policy), checks the version the caller last read
+// (optimistic concurrency: a stale version answers 409 stale_version and
+// changes nothing) and writes its audit entry in the same database
+// transaction as the change.
 //
 // Sign-in is by mobile + SMS code or account + password; the service hands
 // out opaque access and refresh tokens and keeps only their hashes. A clerk
@@ -25,7 +29,8 @@
 // redone, when a client retries it.
 //
 // Payments are the payment module's (package payment); the service wires it
-// in through PaymentHooks, built before payment.New over the same database:
+// in through PaymentHooks (renewals.PaymentHooks), built before payment.New
+// over the same database:
 // the module moves an application's payment state (mark_paid, refund,
 // mark_refunded, refund_failed, role system, the same states table) and writes its audit
 // events into the store's hash chain, both with store.Join on the *sql.Tx of
@@ -47,15 +52,16 @@
 // simulator, as the clerk's phone would.
 //
 // E-invoices (VAT ordinary invoices only) go through an invoice.Issuer
-// (invoices.go): the clerk asks for one after payment (POST
-// /v1/applications/{id}/invoice; the fields default to the application's
-// invoice fields), the request is stored first (and, for a key sent by post,
-// confirms its receipt) so one application gets one invoice, the issuer is
-// called outside the transaction, and its PDF is stored. The link to it
-// carries an HMAC-signed, expiring token (no session: it opens in any
-// browser), is sent by SMS and e-mail, and is made afresh on every GET
-// .../invoice. A payment an invoice was issued for is not refunded until the
-// CA reverses the invoice with a red-letter invoice on its platform.
+// (renewals.Service.RequestInvoice; the links in invoices.go): the clerk
+// asks for one after payment (POST /v1/applications/{id}/invoice; the fields
+// default to the application's invoice fields), the request is stored first
+// (and, for a key sent by post, confirms its receipt) so one application
+// gets one invoice, the issuer is called outside the transaction, and its
+// PDF is stored. The link to it carries an HMAC-signed, expiring token (no
+// session: it opens in any browser), is sent by SMS and e-mail, and is made
+// afresh on every GET .../invoice. A payment an invoice was issued for is
+// not refunded until the CA reverses the invoice with a red-letter invoice
+// on its platform.
 //
 // Counter workstations (workstations.go): at a CA counter the workstation
 // holds a non-exportable P-256 key in its TPM (client/workstation). An

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 )
 
 // handlerFunc is an HTTP handler that returns its error instead of writing it.
@@ -57,7 +58,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 && e.Err != nil {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", routeOf(r), "err", e.Err.Error())
 	}
-	if ra, ok := retryAfterOf(err); ok {
+	if ra, ok := renewals.RetryAfterOf(err); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	if status == http.StatusUnauthorized {
@@ -66,28 +67,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, bodyOf(e, langOf(r)))
 }
 
-// retryAfter decorates an error with a Retry-After in seconds.
-type retryAfter struct {
-	error
-	seconds int
-}
-
-func (r retryAfter) Unwrap() error { return r.error }
-
-func retryAfterOf(err error) (int, bool) {
-	var ra retryAfter
-	if errors.As(err, &ra) {
-		return ra.seconds, true
-	}
-	return 0, false
-}
-
-func withRetryAfter(err error, seconds int) error {
-	if seconds < 1 {
-		seconds = 1
-	}
-	return retryAfter{err, seconds}
-}
+// withRetryAfter decorates an error with a Retry-After in seconds.
+func withRetryAfter(err error, seconds int) error { return renewals.WithRetryAfter(err, seconds) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

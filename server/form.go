@@ -12,13 +12,9 @@ import (
 // applicationForm is the printable form of an application (WORKFLOW step 5:
 // print, sign, stamp, upload the scan).
 func (s *Server) applicationForm(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		return err
-	}
-	a, err := s.store.Application(r.Context(), scope(r.Context()), id)
+	a, err := s.apps.Get(r.Context(), s.caller(r), r.PathValue("id"))
 	if err != nil {
-		return storeErr(err, "")
+		return err
 	}
 	f := a.Form
 	yuan := func(fen int64) string { return fmt.Sprintf("%d.%02d 元", fen/100, fen%100) }

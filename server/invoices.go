@@ -35,13 +35,6 @@ func invoiceLinkKey(p []byte) []byte {
 // devSeller is the seller on development invoices.
 var devSeller = invoice.Seller{Name: "UKey Renew 开发环境数字认证中心", TaxID: "91440300MA5000000T"}
 
-func (s *Server) needInvoices() error {
-	if s.invoices == nil {
-		return renewal.Errorf(renewal.CodeActionNotAllowed, "", "e-invoices are not configured on this service")
-	}
-	return nil
-}
-
 // invoiceURL is the link to the PDF, valid until exp. Its base is the
 // configured public URL, else (development) the address the request came to.
 func (s *Server) invoiceURL(r *http.Request, appID, number string, exp time.Time) string {
@@ -67,110 +60,19 @@ func (s *Server) invoiceView(r *http.Request, inv *store.Invoice, receipt *time.
 	return v
 }
 
-// Reasons the clerk sees when issuing fails (never the platform's raw error).
-const (
-	invoiceReasonRejected    = "开票平台拒绝了发票信息，请核对抬头和纳税人识别号后重新申请 (the e-invoice platform refused the details: check the title and taxpayer ID and request again)"
-	invoiceReasonUnavailable = "开票平台暂时不可用，请稍后重新申请 (the e-invoice platform is unavailable: request again later)"
-)
-
 // requestInvoice is POST /v1/applications/{id}/invoice.
 func (s *Server) requestInvoice(w http.ResponseWriter, r *http.Request) error {
 	var req renewal.InvoiceRequest
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	if err := s.needInvoices(); err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	if principalOf(ctx).user.Role != renewal.RoleClerk {
-		return renewal.Errorf(renewal.CodeForbidden, "", "the clerk of the application requests its invoice")
-	}
-	a, err := s.store.Application(ctx, scope(ctx), id)
+	send := func(ctx context.Context, inv *store.Invoice) { s.sendInvoiceLink(ctx, r, inv) }
+	inv, receipt, err := s.apps.RequestInvoice(r.Context(), s.caller(r), r.PathValue("id"), req, send)
 	if err != nil {
-		return storeErr(err, "")
-	}
-	if err := renewal.InvoiceAllowed(a.State); err != nil {
 		return err
 	}
-	details := req.Merge(a.Form.Invoice)
-	if err := details.ValidateComplete(); err != nil {
-		return err
-	}
-	inv := &store.Invoice{ApplicationID: id, Details: details, AmountFen: a.PriceFen}
-	var receipt *time.Time
-	err = s.store.Write(ctx, func(tx *store.Tx) error {
-		// Again inside the transaction: a cancel may have come meanwhile.
-		cur, err := tx.Application(ctx, scope(ctx), id)
-		if err != nil {
-			return err
-		}
-		if err := renewal.InvoiceAllowed(cur.State); err != nil {
-			return err
-		}
-		if err := tx.RequestInvoice(ctx, scope(ctx), inv, s.now().Add(-s.cfg.Limits.InvoiceStuckAfter), s.change(r, "invoice.request")); err != nil {
-			return err
-		}
-		if cur.Form.Pickup.Method == renewal.PickupPost {
-			// Tiangu's rule: asking for the invoice confirms the posted key arrived.
-			t, err := tx.ConfirmKeyReceipt(ctx, id, "invoice_request", s.change(r, "application.key_receipt"))
-			if err != nil {
-				return err
-			}
-			receipt = &t
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return renewal.Errorf(renewal.CodeConflict, "", "the invoice of this application was already requested")
-	case errors.Is(err, store.ErrLimit):
-		return renewal.Errorf(renewal.CodeRateLimited, "", "the invoice was asked for %d times: contact the CA", renewal.MaxInvoiceAttempts)
-	case err != nil:
-		return storeErr(err, "")
-	}
-	s.issueInvoice(r, a, inv)
 	writeJSON(w, http.StatusOK, s.invoiceView(r, inv, receipt))
 	return nil
-}
-
-// issueInvoice calls the Issuer for a requested invoice and stores the
-// result in inv; then sends the link. It finishes even if the clerk hangs
-// up, within Limits.InvoiceIssueTimeout.
-func (s *Server) issueInvoice(r *http.Request, a *renewal.Application, inv *store.Invoice) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.Limits.InvoiceIssueTimeout)
-	defer cancel()
-	d := inv.Details
-	got, err := s.invoices.Issue(ctx, invoice.Request{ApplicationID: a.ID, Title: d.Title, TaxID: d.TaxID, Email: d.Email,
-		Phone: d.Phone, AmountFen: inv.AmountFen, Years: a.Form.Years, CertSerial: a.CertSerial})
-	if err == nil && (got.Number == "" || len(got.PDF) == 0 || len(got.PDF) > store.MaxInvoicePDFBytes) {
-		err = fmt.Errorf("issuer returned number %q and a PDF of %d bytes", got.Number, len(got.PDF))
-	}
-	if err == nil {
-		err = s.store.FinishInvoice(ctx, a.ID, got.Number, got.PDF, got.IssuedAt, s.change(r, "invoice.issued"))
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "invoice not issued", "application", a.ID, "err", err.Error())
-		reason := invoiceReasonUnavailable
-		if errors.Is(err, invoice.ErrRejected) {
-			reason = invoiceReasonRejected
-		}
-		if ferr := s.store.FailInvoice(ctx, a.ID, reason, s.change(r, "invoice.failed")); ferr != nil {
-			s.log.ErrorContext(ctx, "invoice failure not stored", "application", a.ID, "err", ferr.Error())
-			return // stays requested: may be asked again after InvoiceStuckAfter
-		}
-		inv.State, inv.Reason = renewal.InvoiceFailed, reason
-		s.metrics.count("invoice_failed")
-		return
-	}
-	at := got.IssuedAt.UTC()
-	inv.State, inv.Number, inv.IssuedAt = renewal.InvoiceIssued, got.Number, &at
-	s.metrics.count("invoice_issued")
-	s.sendInvoiceLink(ctx, r, inv)
 }
 
 // sendInvoiceLink sends the link by SMS and e-mail and audits each send's
@@ -204,26 +106,9 @@ func (s *Server) sendInvoiceLink(ctx context.Context, r *http.Request, inv *stor
 
 // getInvoice is GET /v1/applications/{id}/invoice.
 func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
-	if err := s.needInvoices(); err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		return err
-	}
-	inv, err := s.store.Invoice(r.Context(), scope(r.Context()), id)
-	if errors.Is(err, store.ErrNotFound) {
-		if _, aerr := s.store.Application(r.Context(), scope(r.Context()), id); aerr != nil {
-			return storeErr(aerr, "")
-		}
-		return renewal.Errorf(renewal.CodeNotFound, "", "no invoice was requested for this application")
-	}
+	inv, receipt, err := s.apps.Invoice(r.Context(), s.caller(r), r.PathValue("id"))
 	if err != nil {
-		return storeErr(err, "")
-	}
-	receipt, err := s.store.KeyReceipt(r.Context(), scope(r.Context()), id)
-	if err != nil {
-		return storeErr(err, "")
+		return err
 	}
 	writeJSON(w, http.StatusOK, s.invoiceView(r, inv, receipt))
 	return nil
@@ -233,7 +118,7 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
 // the signed token is the authority. A forged token is "not found"; a
 // genuine one past its time says so, so the clerk asks the app for a new one.
 func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
-	if err := s.needInvoices(); err != nil {
+	if err := s.apps.CheckInvoices(); err != nil {
 		return err
 	}
 	id := r.PathValue("id")
@@ -267,27 +152,6 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_, _ = w.Write(pdf)
 	return nil
-}
-
-// refundBlockedByInvoice refuses to refund a payment an e-invoice was
-// issued (or is being issued) for: the invoice must first be reversed with
-// a red-letter invoice (红字发票), which this service does not issue yet, so
-// the CA does it on its platform and then refunds.
-func (s *Server) refundBlockedByInvoice(r *http.Request, appID string) error {
-	inv, err := s.store.Invoice(r.Context(), store.AllScope(), appID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil
-	case err != nil:
-		return storeErr(err, "")
-	case inv.State == renewal.InvoiceFailed:
-		return nil
-	}
-	return errInvoiced()
-}
-
-func errInvoiced() error {
-	return renewal.Errorf(renewal.CodeActionNotAllowed, "", "an e-invoice was issued for this payment: the CA reverses it (red-letter invoice) before a refund")
 }
 
 func (s *Server) devMailOutbox(w http.ResponseWriter, r *http.Request) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -140,6 +141,7 @@ type Deps struct {
 type Server struct {
 	cfg     Config
 	store   *store.Store
+	apps    *renewals.Service
 	issuer  issuer.Issuer
 	sms     sms.Sender
 	bank    bank.Transferer
@@ -154,10 +156,9 @@ type Server struct {
 	pay     *payment.Payments
 	devPay  func(ctx context.Context, provider, outTradeNo string) error
 	// e-invoices
-	invoices invoice.Issuer
-	mailer   invoice.Mailer
-	devMail  *invoice.Outbox
-	links    *invoice.Links
+	mailer  invoice.Mailer
+	devMail *invoice.Outbox
+	links   *invoice.Links
 
 	ipLimit      *limiter
 	notifyLimit  *limiter
@@ -221,13 +222,16 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
-		invoices: d.Invoices, mailer: d.Mailer, devMail: d.DevMail, links: links,
+		mailer: d.Mailer, devMail: d.DevMail, links: links,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
 		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
+	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
+		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,
+		Invoices: d.Invoices, InvoiceStuckAfter: l.InvoiceStuckAfter, InvoiceIssueTimeout: l.InvoiceIssueTimeout})
 	s.routes()
 	return s, nil
 }
@@ -284,13 +288,13 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/applications", user(s.listApplications)},
 		{"POST", "/v1/applications", user(s.createApplication)},
 		{"GET", "/v1/applications/{id}", user(s.getApplication)},
-		{"PUT", "/v1/applications/{id}", user(s.updateApplication)},
+		{"PUT", "/v1/applications/{id}", user(changeApplication(s, s.apps.Update))},
 		{"DELETE", "/v1/applications/{id}", user(s.deleteApplication)},
-		{"POST", "/v1/applications/{id}/submit", user(s.submit)},
-		{"POST", "/v1/applications/{id}/cancel", user(s.cancel)},
-		{"POST", "/v1/applications/{id}/payment/qr", user(s.paymentQR)},
-		{"GET", "/v1/applications/{id}/payment", user(s.paymentStatus)},
-		{"POST", "/v1/applications/{id}/payment/refund", admin(s.refundPayment)},
+		{"POST", "/v1/applications/{id}/submit", user(changeApplication(s, s.apps.Submit))},
+		{"POST", "/v1/applications/{id}/cancel", user(changeApplication(s, s.apps.Cancel))},
+		{"POST", "/v1/applications/{id}/payment/qr", user(callApplication(s, s.apps.PaymentQR, answerJSON))},
+		{"GET", "/v1/applications/{id}/payment", user(readApplication(s, s.apps.PaymentStatus))},
+		{"POST", "/v1/applications/{id}/payment/refund", admin(changeApplication(s, s.apps.Refund))},
 		{"POST", "/v1/payments/notify/{provider}", http.HandlerFunc(s.notify)},
 		{"POST", "/v1/applications/{id}/approve", staff(s.review(renewal.ActionApprove))},
 		{"POST", "/v1/applications/{id}/reject", staff(s.review(renewal.ActionReject))},
@@ -302,15 +306,15 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/applications/{id}/documents", user(s.uploadDocument)},
 		{"GET", "/v1/applications/{id}/documents/{doc}", user(s.getDocument)},
 		{"DELETE", "/v1/applications/{id}/documents/{doc}", user(s.deleteDocument)},
-		{"GET", "/v1/applications/{id}/finverify", user(s.finVerifyStatus)},
-		{"POST", "/v1/applications/{id}/finverify/start", user(s.finVerifyStart)},
-		{"POST", "/v1/applications/{id}/finverify/code", user(s.finVerifyCode)},
-		{"POST", "/v1/applications/{id}/finverify/bank", user(s.finVerifyBank)},
-		{"POST", "/v1/applications/{id}/challenge", user(s.challenge)},
-		{"POST", "/v1/applications/{id}/issue", user(s.issue)},
-		{"GET", "/v1/applications/{id}/certificate", user(s.getCertificate)},
+		{"GET", "/v1/applications/{id}/finverify", user(readApplication(s, s.apps.FinVerifyStatus))},
+		{"POST", "/v1/applications/{id}/finverify/start", user(callApplication(s, s.apps.StartFinVerify, writeTransfer))},
+		{"POST", "/v1/applications/{id}/finverify/code", user(changeApplication(s, s.apps.SubmitFinVerifyCode))},
+		{"POST", "/v1/applications/{id}/finverify/bank", user(callApplication(s, s.apps.CorrectBank, writeTransfer))},
+		{"POST", "/v1/applications/{id}/challenge", user(readApplication(s, s.apps.Challenge))},
+		{"POST", "/v1/applications/{id}/issue", user(callApplication(s, s.apps.Issue, answerJSON))},
+		{"GET", "/v1/applications/{id}/certificate", user(readApplication(s, s.apps.Issuance))},
 		{"GET", "/v1/applications/{id}/certificate/chain.pem", user(s.getChainPEM)},
-		{"POST", "/v1/applications/{id}/installed", user(s.confirmInstalled)},
+		{"POST", "/v1/applications/{id}/installed", user(changeApplication(s, s.apps.ConfirmInstalled))},
 		{"POST", "/v1/applications/{id}/invoice", user(s.requestInvoice)},
 		{"GET", "/v1/applications/{id}/invoice", user(s.getInvoice)},
 		{"GET", "/v1/applications/{id}/invoice.pdf", pub(s.invoicePDF)},

@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// caller is who sends r, as the domain layer knows them.
+func (s *Server) caller(r *http.Request) renewals.Caller {
+	return renewals.Caller{User: principalOf(r.Context()).user, IP: s.clientIP(r)}
+}
+
+// storeErr maps the store's sentinel errors to the contract's codes; field
+// names the request field a conflict or limit concerns.
+func storeErr(err error, field string) error { return renewals.StoreError(err, field) }
+
+// checkID refuses an id no row can have, as not found.
+func checkID(id string) error { return renewals.CheckID(id) }
+
+// change describes the caller's change for the audit log.
+func (s *Server) change(r *http.Request, action string) store.Change {
+	return s.caller(r).Change(action)
+}
+
+// userView is the wire form of a store user, with the organisation's name
+// when withOrg (one more query: only for sign-in and /v1/me).
+func (s *Server) userView(ctx context.Context, u *store.User, withOrg bool) renewal.User {
+	v := renewal.User{ID: u.ID, Name: u.Name, Role: u.Role, Account: u.Account, OrganisationID: u.OrganisationID}
+	if u.Mobile != "" {
+		v.Mobile = renewal.MaskMobile(u.Mobile)
+	}
+	if withOrg && u.OrganisationID != "" {
+		if o, err := s.store.Organisation(ctx, u.OrganisationID); err == nil {
+			v.OrganisationName = o.Name
+		}
+	}
+	return v
+}

@@ -1,0 +1,84 @@
+package renewals
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
+)
+
+// Documents lists the documents of application id.
+func (s *Service) Documents(ctx context.Context, c Caller, id string) ([]*renewal.Document, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	docs, err := s.store.Documents(ctx, c.Scope(), id)
+	return docs, StoreError(err, "")
+}
+
+// UploadDocument stores data as a document of application id (action
+// upload_document); the content must be a PDF or an image.
+func (s *Service) UploadDocument(ctx context.Context, c Caller, id string, req renewal.UploadDocumentRequest, data []byte) (*renewal.Document, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, renewal.Errorf(renewal.CodeRequired, "document", "the file is empty")
+	}
+	ct, err := renewal.SniffDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	d := &renewal.Document{ApplicationID: id, Kind: req.Kind, Name: req.Name, ContentType: ct}
+	err = s.store.Write(ctx, func(tx *store.Tx) error {
+		if _, err := s.loadIn(ctx, tx, c, id, renewal.ActionUploadDocument); err != nil {
+			return err
+		}
+		return tx.AddDocument(ctx, c.Scope(), d, data, c.Change("document.upload"))
+	})
+	if errors.Is(err, store.ErrLimit) {
+		return nil, renewal.Errorf(renewal.CodeTooLong, "document", "at most %d documents an application", renewal.MaxDocumentsPerApp)
+	}
+	if err != nil {
+		return nil, StoreError(err, "document")
+	}
+	return d, nil
+}
+
+// Document returns document docID of application id and its content.
+func (s *Service) Document(ctx context.Context, c Caller, id, docID string) (*renewal.Document, []byte, error) {
+	if err := checkIDs(id, docID); err != nil {
+		return nil, nil, err
+	}
+	d, data, err := s.store.Document(ctx, c.Scope(), id, docID)
+	if err != nil {
+		return nil, nil, StoreError(err, "")
+	}
+	return d, data, nil
+}
+
+// DeleteDocument deletes document docID of application id (action
+// delete_document). The state is checked inside the delete's transaction,
+// so a submit cannot slip in between the check and the delete.
+func (s *Service) DeleteDocument(ctx context.Context, c Caller, id, docID string) error {
+	if err := checkIDs(id, docID); err != nil {
+		return err
+	}
+	err := s.store.Write(ctx, func(tx *store.Tx) error {
+		if _, err := s.loadIn(ctx, tx, c, id, renewal.ActionDeleteDocument); err != nil {
+			return err
+		}
+		return tx.DeleteDocument(ctx, c.Scope(), id, docID, c.Change("document.delete"))
+	})
+	return StoreError(err, "")
+}
+
+func checkIDs(ids ...string) error {
+	for _, id := range ids {
+		if err := CheckID(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
