@@ -132,7 +132,7 @@ func (p *Pickup) Validate() error {
 	return fe.err()
 }
 
-// ApplicationForm is everything the clerk fills in (WORKFLOW step 3).
+// ApplicationForm is everything the clerk fills in on the renewal form.
 type ApplicationForm struct {
 	Years               int          `json:"years"`
 	Organisation        Organisation `json:"organisation"`

@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// E-invoice (电子发票, WORKFLOW step 10): a VAT ordinary invoice
+// E-invoice (电子发票, the journey's last step): a VAT ordinary invoice
 // (增值税普通发票) only, one per paid application, requested by the clerk
 // after payment. The details default to the application's invoice fields
 // and may be corrected at request time. Issuing goes requested → issued

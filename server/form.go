@@ -9,8 +9,9 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/formpdf"
 )
 
-// applicationForm is the printable form of an application (WORKFLOW step 5:
-// print, sign, stamp, upload the scan).
+// applicationForm is the printable form of an application: the clerk
+// prints it, signs it, has it stamped with the company seal and uploads
+// the scan.
 func (s *Server) applicationForm(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.apps.Get(r.Context(), s.caller(r), r.PathValue("id"))
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
-// E-invoices (WORKFLOW step 10). The clerk asks for the invoice of a paid
+// E-invoices, the journey's last step. The clerk asks for the invoice of a paid
 // application; the request is stored (and, for a key sent by post,
 // confirms its receipt) in one transaction; the Issuer is called outside
 // it; the result (the PDF, or why it failed) is stored; the link goes to

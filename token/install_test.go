@@ -288,7 +288,7 @@ func (f *instFixture) pkcs11Tool(t testing.TB, args ...string) string {
 }
 
 // TestInstallRenewsAnExpiredCertificate: CAs renew up to a year after
-// expiry (WORKFLOW.md); the expired certificate on the token is replaced
+// expiry (the default renewal policy); the expired certificate on the token is replaced
 // like any other.
 func TestInstallRenewsAnExpiredCertificate(t *testing.T) {
 	f := newInstFixture(t, ECP256, "ec")

@@ -1,5 +1,6 @@
 // Package formpdf writes the renewal application form as a one-page PDF for
-// the clerk to print, sign and stamp (WORKFLOW step 5), with no dependency.
+// the clerk to print, sign and stamp (the scan is then uploaded as the
+// application's form), with no dependency.
 //
 // The model: PDF text in Chinese needs a CJK font. The form names Adobe's
 // standard CJK font STSong-Light (Adobe-GB1, encoding UniGB-UCS2-H) without

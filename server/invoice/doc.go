@@ -1,5 +1,5 @@
 // Package invoice issues the e-invoice of a paid renewal and tells the clerk
-// where to find it (WORKFLOW step 10).
+// where to find it: the last step of the journey, after payment.
 //
 // The model: an Issuer turns an invoice request (buyer's title and taxpayer
 // ID, the amount including VAT) into an issued VAT ordinary e-invoice
