@@ -246,24 +246,41 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// bearer is the request's bearer token, refused as unauthenticated when it
+// is missing or longer than any token the service hands out.
+func bearer(r *http.Request) (string, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok = strings.TrimSpace(tok)
+	if !ok || tok == "" || len(tok) > renewal.MaxTokenBytes {
+		return "", renewal.NewError(renewal.CodeUnauthenticated, "")
+	}
+	return tok, nil
+}
+
+// tokenError says why the store refused a bearer token, in the codes the
+// client acts on: sign in again, or refresh.
+func tokenError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return renewal.NewError(renewal.CodeUnauthenticated, "")
+	case errors.Is(err, store.ErrRevoked):
+		return renewal.NewError(renewal.CodeTokenRevoked, "")
+	case errors.Is(err, store.ErrExpired):
+		return renewal.NewError(renewal.CodeTokenExpired, "")
+	}
+	return err
+}
+
 // authed checks the bearer token and the per-account rate limit.
 func (s *Server) authed(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok = strings.TrimSpace(tok)
-		if !ok || tok == "" || len(tok) > renewal.MaxTokenBytes {
-			return renewal.NewError(renewal.CodeUnauthenticated, "")
+		tok, err := bearer(r)
+		if err != nil {
+			return err
 		}
 		t, err := s.store.ValidToken(r.Context(), store.AccessToken, auth.HashToken(tok))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return renewal.NewError(renewal.CodeUnauthenticated, "")
-		case errors.Is(err, store.ErrRevoked):
-			return renewal.NewError(renewal.CodeTokenRevoked, "")
-		case errors.Is(err, store.ErrExpired):
-			return renewal.NewError(renewal.CodeTokenExpired, "")
-		case err != nil:
-			return err
+		if err != nil {
+			return tokenError(err)
 		}
 		if ok, wait := s.accountLimit.allow(t.UserID); !ok {
 			return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))

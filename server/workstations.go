@@ -228,21 +228,13 @@ type counterKey struct{}
 // the workstation with counterOf.
 func (s *Server) counterAuthed(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok = strings.TrimSpace(tok)
-		if !ok || tok == "" || len(tok) > renewal.MaxTokenBytes {
-			return renewal.NewError(renewal.CodeUnauthenticated, "")
+		tok, err := bearer(r)
+		if err != nil {
+			return err
 		}
 		ws, err := s.store.ValidCounterToken(r.Context(), auth.HashToken(tok))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return renewal.NewError(renewal.CodeUnauthenticated, "")
-		case errors.Is(err, store.ErrRevoked):
-			return renewal.NewError(renewal.CodeTokenRevoked, "")
-		case errors.Is(err, store.ErrExpired):
-			return renewal.NewError(renewal.CodeTokenExpired, "")
-		case err != nil:
-			return err
+		if err != nil {
+			return tokenError(err)
 		}
 		if ok, wait := s.accountLimit.allow("workstation/" + ws.ID); !ok {
 			return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
