@@ -387,7 +387,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ok, wait := lim.allow(s.clientIP(r)); !ok {
-				s.writeError(w, r, withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
+				s.writeError(w, r, renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return
 			}
 		}
