@@ -19,6 +19,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -122,7 +123,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	}
 	t.Cleanup(func() { sim.Close() })
 	e.paySim = sim
-	hooks := server.NewPaymentHooks(st, cfg.Policy)
+	hooks := renewals.NewPaymentHooks(st, cfg.Policy)
 	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Applications: hooks, Audit: hooks,
 		Prices: cfg.Policy, NotifyURL: ts.URL + "/v1/payments/notify", Clock: c.Now})
 	if err != nil {

@@ -74,7 +74,7 @@ func versionFrom(r *http.Request) (int64, error) {
 
 func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
+	if err := renewals.CheckID(id); err != nil {
 		return err // before the version, as ever
 	}
 	version, err := versionFrom(r)

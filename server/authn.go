@@ -9,6 +9,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -46,11 +47,11 @@ func (s *Server) smsCode(w http.ResponseWriter, r *http.Request) error {
 		store.SMSLimits{ResendAfter: l.SMSResendAfter, PerNumberPerDay: l.SMSDailyPerMobile, PerIPPerDay: l.SMSDailyPerIP, DayStart: dayStart(s.now())})
 	switch {
 	case errors.Is(err, store.ErrTooSoon):
-		return withRetryAfter(renewal.NewError(renewal.CodeSMSTooSoon, "mobile"), int(l.SMSResendAfter.Seconds()))
+		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeSMSTooSoon, "mobile"), int(l.SMSResendAfter.Seconds()))
 	case errors.Is(err, store.ErrDailyLimit):
 		// The caps reset at midnight in Beijing.
 		wait := dayStart(s.now()).AddDate(0, 0, 1).Sub(s.now())
-		return withRetryAfter(renewal.NewError(renewal.CodeSMSDailyLimit, "mobile"), int(wait.Seconds())+1)
+		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeSMSDailyLimit, "mobile"), int(wait.Seconds())+1)
 	case err != nil:
 		return err
 	}
@@ -113,7 +114,7 @@ func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request) error {
 	// Failed sign-ins of one account are limited, so a password cannot be
 	// guessed quickly; the bucket is drawn only on failure.
 	if ok, wait := s.pwFailLimit.peek(key); !ok {
-		return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 	}
 	u, err := s.store.UserByAccount(r.Context(), account)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -283,7 +284,7 @@ func (s *Server) authed(h handlerFunc) handlerFunc {
 			return tokenError(err)
 		}
 		if ok, wait := s.accountLimit.allow(t.UserID); !ok {
-			return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+			return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 		}
 		u, err := s.store.User(r.Context(), t.UserID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {

@@ -14,13 +14,6 @@ func (s *Server) caller(r *http.Request) renewals.Caller {
 	return renewals.Caller{User: principalOf(r.Context()).user, IP: s.clientIP(r)}
 }
 
-// storeErr maps the store's sentinel errors to the contract's codes; field
-// names the request field a conflict or limit concerns.
-func storeErr(err error, field string) error { return renewals.StoreError(err, field) }
-
-// checkID refuses an id no row can have, as not found.
-func checkID(id string) error { return renewals.CheckID(id) }
-
 // change describes the caller's change for the audit log.
 func (s *Server) change(r *http.Request, action string) store.Change {
 	return s.caller(r).Change(action)

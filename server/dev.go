@@ -46,7 +46,7 @@ func (s *Server) devPayOrder(w http.ResponseWriter, r *http.Request) error {
 		return renewal.NewError(renewal.CodeNotFound, "")
 	}
 	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
+	if err := renewals.CheckID(id); err != nil {
 		return err
 	}
 	st, err := s.pay.Status(r.Context(), id)

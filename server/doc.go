@@ -29,7 +29,7 @@
 // redone, when a client retries it.
 //
 // Payments are the payment module's (package payment); the service wires it
-// in through PaymentHooks (renewals.PaymentHooks), built before payment.New
+// in through renewals.PaymentHooks, built before payment.New
 // over the same database:
 // the module moves an application's payment state (mark_paid, refund,
 // mark_refunded, refund_failed, role system, the same states table) and writes its audit

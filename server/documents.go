@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 )
 
 func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request) error {
@@ -24,7 +25,7 @@ func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
+	if err := renewals.CheckID(id); err != nil {
 		return err // before the query and the body, as ever
 	}
 	q := r.URL.Query()

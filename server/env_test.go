@@ -32,6 +32,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -212,7 +213,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	hooks := server.NewPaymentHooks(st, cfg.Policy)
+	hooks := renewals.NewPaymentHooks(st, cfg.Policy)
 	var audit payment.AuditSink = hooks
 	if o.failingHooks != nil {
 		o.failingHooks.PaymentHooks = hooks
@@ -252,7 +253,7 @@ func mailerFor(iss invoice.Issuer, o *invoice.Outbox) invoice.Mailer {
 // audit entry of a credit fails: the last step of the notification's
 // transaction, after the order and the application have moved.
 type failingHooks struct {
-	*server.PaymentHooks
+	*renewals.PaymentHooks
 	mu   sync.Mutex
 	fail bool
 }

@@ -67,9 +67,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, bodyOf(e, langOf(r)))
 }
 
-// withRetryAfter decorates an error with a Retry-After in seconds.
-func withRetryAfter(err error, seconds int) error { return renewals.WithRetryAfter(err, seconds) }
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -122,7 +123,7 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
+	if err := renewals.CheckID(id); err != nil {
 		return err
 	}
 	token := r.URL.Query().Get("token")
@@ -131,7 +132,7 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	}
 	number, pdf, err := s.store.InvoicePDF(r.Context(), id)
 	if err != nil {
-		return storeErr(err, "")
+		return renewals.StoreError(err, "")
 	}
 	switch err := s.links.Check(id, number, token, s.now()); {
 	case errors.Is(err, invoice.ErrLinkExpired):

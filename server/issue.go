@@ -3,14 +3,7 @@ package server
 import (
 	"encoding/pem"
 	"net/http"
-
-	"github.com/emmansun/gmsm/smx509"
-	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 )
-
-// KeyTypeOf names the key type of a certificate.
-func KeyTypeOf(c *smx509.Certificate) renewal.KeyType { return renewals.KeyTypeOf(c) }
 
 func (s *Server) getChainPEM(w http.ResponseWriter, r *http.Request) error {
 	i, err := s.apps.Issuance(r.Context(), s.caller(r), r.PathValue("id"))

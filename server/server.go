@@ -123,7 +123,7 @@ type Deps struct {
 	DevSMS  *sms.Outbox
 	DevBank *bank.Outbox
 	// Payments takes the fee (nil: the payment routes answer that payments
-	// are not configured). Build it with NewPaymentHooks over Store.
+	// are not configured). Build it with renewals.NewPaymentHooks over Store.
 	Payments *payment.Payments
 	// DevPay pays an open order at the provider's simulator, as a clerk
 	// scanning the QR would (--dev only; served at /dev/applications/{id}/pay).
@@ -387,7 +387,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ok, wait := lim.allow(s.clientIP(r)); !ok {
-				s.writeError(w, r, withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
+				s.writeError(w, r, renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return
 			}
 		}

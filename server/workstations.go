@@ -16,6 +16,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -166,7 +167,7 @@ func (s *Server) counterOrigin(r *http.Request) string {
 
 func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error {
 	if ok, wait := s.counterLimit.allow(s.clientIP(r)); !ok {
-		return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 	}
 	c, err := counter.NewChallenge(s.counterOrigin(r), rand.Reader)
 	if err != nil {
@@ -237,7 +238,7 @@ func (s *Server) counterAuthed(h handlerFunc) handlerFunc {
 			return tokenError(err)
 		}
 		if ok, wait := s.accountLimit.allow("workstation/" + ws.ID); !ok {
-			return withRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+			return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 		}
 		return h(w, r.WithContext(context.WithValue(r.Context(), counterKey{}, ws)))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -117,7 +118,7 @@ func devPayments(ctx context.Context, st *store.Store, policy renewal.Policy, ba
 	if err != nil {
 		return nil, nil, err
 	}
-	hooks := server.NewPaymentHooks(st, policy)
+	hooks := renewals.NewPaymentHooks(st, policy)
 	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Others: []payment.Provider{sim.AlipayProvider},
 		Applications: hooks, Audit: hooks, Prices: policy, NotifyURL: base + "/v1/payments/notify"})
 	if err != nil {
@@ -271,5 +272,5 @@ func certRecord(c *smx509.Certificate, orgID string) *store.CertificateRecord {
 	}
 	return &store.CertificateRecord{Certificate: renewal.Certificate{Serial: renewal.NormalizeSerial(c.SerialNumber.Text(16)),
 		Holder: holder, Issuer: c.Issuer.String(), OrganisationID: orgID, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-		KeyType: server.KeyTypeOf(c)}, PublicKey: spki, DER: c.Raw}
+		KeyType: renewals.KeyTypeOf(c)}, PublicKey: spki, DER: c.Raw}
 }

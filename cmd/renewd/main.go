@@ -61,6 +61,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
@@ -265,7 +266,7 @@ func productionPayments(ctx context.Context, st *store.Store, c Config) (*paymen
 	if err := payment.Migrate(ctx, st.DB(), dialect); err != nil {
 		return nil, err
 	}
-	hooks := server.NewPaymentHooks(st, c.Policy)
+	hooks := renewals.NewPaymentHooks(st, c.Policy)
 	return payment.New(st.DB(), payment.Config{Provider: provider, Others: others, Applications: hooks, Audit: hooks, Prices: c.Policy,
 		NotifyURL: c.Payment.NotifyURL})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/alipaysim"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/wechatsim"
@@ -51,7 +52,7 @@ func TestAlipayPayRefundAndReplays(t *testing.T) {
 			t.Fatalf("credits %d", c)
 		}
 		// Cancel: Alipay refunds synchronously; its TRADE_CLOSED notice is a no-op.
-		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "不需要了"})
+		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleClerk, Actor: "u1", Reason: "不需要了"})
 		if err != nil || rf.State != payment.RefundStateSuccess {
 			t.Fatalf("cancel: %v %+v", err, rf)
 		}

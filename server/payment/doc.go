@@ -57,7 +57,7 @@
 //	st, _ := store.OpenSQLite(ctx, "renewd.db") // or OpenPostgres
 //	payment.Migrate(ctx, st.DB(), payment.DialectSQLite) // own goose table payment_goose_version
 //	wc, _ := payment.NewWeChat(ctx, payment.WeChatConfig{...})
-//	hooks := server.NewPaymentHooks(st, policy) // ApplicationPayments and AuditSink via store.Join
+//	hooks := renewals.NewPaymentHooks(st, policy) // ApplicationPayments and AuditSink via store.Join
 //	pay, _ := payment.New(st.DB(), payment.Config{
 //		Provider: wc, Applications: hooks, Audit: hooks, Prices: policy,
 //		NotifyURL: "https://ca.example/v1/payments/notify", // WeChat gets .../notify/wechat
@@ -74,7 +74,7 @@
 //	// dev.Sim.Pay / dev.Alipay.Pay, or curl -k -X POST
 //	// "$URL/sim/pay?out_trade_no=..." ("$URL/alipay/sim/pay?..." for Alipay)
 //
-// server.PaymentHooks implements ApplicationPayments (SetPaymentState and
+// renewals.PaymentHooks implements ApplicationPayments (SetPaymentState and
 // Issued on the given *sql.Tx, so the application row moves with the
 // payment row) and AuditSink (the store's hash-chained audit log). Both must
 // use the same *sql.DB as Payments: the store's writer, Store.DB().

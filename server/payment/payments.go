@@ -40,15 +40,6 @@ const (
 	maxTrackedQueries   = 10_000 // entries of the query throttle before it is reset
 )
 
-// Role says who asks for a cancellation.
-type Role string
-
-// Roles.
-const (
-	RoleClerk Role = "clerk" // the applicant's clerk: within the clerk window
-	RoleStaff Role = "staff" // CA staff: any time before issuance, up to the refund limit
-)
-
 // PriceList gives the price of a renewal in fen; renewal.Policy is one.
 type PriceList interface {
 	PriceFen(years int) (int64, error)

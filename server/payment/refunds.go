@@ -14,9 +14,9 @@ import (
 // CancelRequest asks to cancel a paid application and refund it.
 type CancelRequest struct {
 	ApplicationID string
-	Role          Role
-	Actor         string // who asks (user ID); written to the audit log
-	Reason        string // shown to the payer by WeChat; 1..MaxReasonLen characters
+	Role          renewal.Role // the clerk, or CA staff (a reviewer or an admin)
+	Actor         string       // who asks (user ID); written to the audit log
+	Reason        string       // shown to the payer by WeChat; 1..MaxReasonLen characters
 }
 
 // Validate checks every field.
@@ -25,8 +25,8 @@ func (r CancelRequest) Validate() error {
 	if err := validApplicationID(r.ApplicationID); err != nil {
 		errs = append(errs, fmt.Errorf("application_id: %w", err))
 	}
-	if r.Role != RoleClerk && r.Role != RoleStaff {
-		errs = append(errs, fmt.Errorf("role %q is neither %s nor %s: %w", r.Role, RoleClerk, RoleStaff, ErrInvalid))
+	if _, ok := requester(r.Role); !ok {
+		errs = append(errs, fmt.Errorf("role %q is neither a clerk nor CA staff: %w", r.Role, ErrInvalid))
 	}
 	if r.Actor == "" || len(r.Actor) > MaxActorLen {
 		errs = append(errs, fmt.Errorf("actor must be 1..%d bytes: %w", MaxActorLen, ErrInvalid))
@@ -35,6 +35,20 @@ func (r CancelRequest) Validate() error {
 		errs = append(errs, fmt.Errorf("reason must be 1..%d characters: %w", MaxReasonLen, ErrInvalid))
 	}
 	return errors.Join(errs...)
+}
+
+// requester is the word a refund row (requested_by) and its audit entries
+// store for who asked, before ":<actor>": "clerk" for the applicant's clerk,
+// "staff" for CA staff, a reviewer and an admin alike. ok is false for any
+// other role, which may not cancel.
+func requester(r renewal.Role) (word string, ok bool) {
+	switch {
+	case r == renewal.RoleClerk:
+		return "clerk", true
+	case r.IsStaff():
+		return "staff", true
+	}
+	return "", false
 }
 
 // Refund is one refund of a whole order.
@@ -62,6 +76,8 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 	if err := req.Validate(); err != nil {
 		return Refund{}, fmt.Errorf("cancel: %w", err)
 	}
+	word, _ := requester(req.Role)
+	by := word + ":" + req.Actor
 	now := p.cfg.Clock()
 	var rf Refund
 	var total int64
@@ -93,9 +109,9 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 		switch {
 		case issued:
 			return refuse(ErrIssued, "certificate issued")
-		case req.Role == RoleClerk && age > p.cfg.ClerkCancelWindow:
+		case req.Role == renewal.RoleClerk && age > p.cfg.ClerkCancelWindow:
 			return refuse(ErrCancelWindow, fmt.Sprintf("paid %s ago, clerks may cancel within %s", age.Round(time.Minute), p.cfg.ClerkCancelWindow))
-		case req.Role == RoleStaff && age > p.cfg.StaffRefundLimit:
+		case req.Role.IsStaff() && age > p.cfg.StaffRefundLimit:
 			return refuse(ErrCancelWindow, fmt.Sprintf("paid %s ago, refunds are possible within %s", age.Round(time.Minute), p.cfg.StaffRefundLimit))
 		}
 		rf = Refund{OutRefundNo: newReference("UKF", now), OutTradeNo: o.OutTradeNo, ApplicationID: o.ApplicationID,
@@ -104,7 +120,7 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_refunds
 			(out_refund_no, out_trade_no, application_id, amount_fen, reason, requested_by, state, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, 'processing', $7)`,
-			rf.OutRefundNo, rf.OutTradeNo, rf.ApplicationID, rf.AmountFen, strings.TrimSpace(req.Reason), string(req.Role)+":"+req.Actor, now.UnixMicro()); err != nil {
+			rf.OutRefundNo, rf.OutTradeNo, rf.ApplicationID, rf.AmountFen, strings.TrimSpace(req.Reason), by, now.UnixMicro()); err != nil {
 			return fmt.Errorf("insert refund: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'refunding' WHERE out_trade_no = $1 AND state = 'paid'`, o.OutTradeNo)
@@ -118,12 +134,12 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 			return fmt.Errorf("set application refunding: %w", err)
 		}
 		return p.audit(ctx, tx, AuditEvent{At: now, Kind: "refund.requested", ApplicationID: o.ApplicationID, OutTradeNo: o.OutTradeNo,
-			OutRefundNo: rf.OutRefundNo, Actor: string(req.Role) + ":" + req.Actor, AmountFen: o.AmountFen, Detail: strings.TrimSpace(req.Reason)})
+			OutRefundNo: rf.OutRefundNo, Actor: by, AmountFen: o.AmountFen, Detail: strings.TrimSpace(req.Reason)})
 	})
 	if err != nil {
 		if errors.Is(err, ErrIssued) || errors.Is(err, ErrCancelWindow) || errors.Is(err, ErrNotPaid) {
 			_ = p.audit(ctx, p.db, AuditEvent{At: now, Kind: "refund.refused", ApplicationID: req.ApplicationID,
-				Actor: string(req.Role) + ":" + req.Actor, Detail: err.Error()})
+				Actor: by, Detail: err.Error()})
 		}
 		return Refund{}, fmt.Errorf("cancel: %w", err)
 	}

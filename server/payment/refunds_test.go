@@ -31,7 +31,7 @@ func TestCancelRefundsAndRefundNotificationCompletesIt(t *testing.T) {
 		e := newEnv(t, dbc, envOpts{})
 		o := e.paid("A1")
 		e.clock.Set(e.clock.Now().Add(7*24*time.Hour - time.Second))
-		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "不再需要"})
+		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleClerk, Actor: "u1", Reason: "不再需要"})
 		if err != nil {
 			t.Fatalf("cancel within 7 days: %v", err)
 		}
@@ -42,7 +42,7 @@ func TestCancelRefundsAndRefundNotificationCompletesIt(t *testing.T) {
 			t.Fatalf("app %s, want refunding", s)
 		}
 		// A second cancel is refused: the order is already refunding.
-		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleStaff, Actor: "s1", Reason: "again"}); !errors.Is(err, payment.ErrNotPaid) {
+		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleAdmin, Actor: "s1", Reason: "again"}); !errors.Is(err, payment.ErrNotPaid) {
 			t.Fatalf("second cancel: %v", err)
 		}
 		if err := e.sim.SettleRefund(rf.OutRefundNo); err != nil {
@@ -72,7 +72,7 @@ func TestRefundWithoutNotificationIsQueried(t *testing.T) {
 		e := newEnv(t, dbc, envOpts{})
 		e.paid("A1")
 		e.sim.HoldNotifications(true)
-		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "changed mind"})
+		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleClerk, Actor: "u1", Reason: "changed mind"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,10 +102,10 @@ func TestRefundRefusedAfter7DaysOrAfterIssuance(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.clock.Set(e.clock.Now().Add(7*24*time.Hour + time.Second))
-		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "LATE", Role: payment.RoleClerk, Actor: "u1", Reason: "late"}); !errors.Is(err, payment.ErrCancelWindow) {
+		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "LATE", Role: renewal.RoleClerk, Actor: "u1", Reason: "late"}); !errors.Is(err, payment.ErrCancelWindow) {
 			t.Fatalf("clerk after 7 days: %v", err)
 		}
-		for _, role := range []payment.Role{payment.RoleClerk, payment.RoleStaff} {
+		for _, role := range []renewal.Role{renewal.RoleClerk, renewal.RoleAdmin} {
 			if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "ISSUED", Role: role, Actor: "x", Reason: "issued"}); !errors.Is(err, payment.ErrIssued) {
 				t.Fatalf("%s after issuance: %v", role, err)
 			}
@@ -122,7 +122,7 @@ func TestRefundRefusedAfter7DaysOrAfterIssuance(t *testing.T) {
 			t.Fatalf("refusal detail %q", d[0])
 		}
 		// Staff may cancel the application not completed within the window.
-		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "LATE", Role: payment.RoleStaff, Actor: "s1", Reason: "not completed in time"}); err != nil {
+		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "LATE", Role: renewal.RoleAdmin, Actor: "s1", Reason: "not completed in time"}); err != nil {
 			t.Fatalf("staff cancel after the clerk window: %v", err)
 		}
 		if s, _ := e.app("LATE"); s != "refunding" {
@@ -131,7 +131,7 @@ func TestRefundRefusedAfter7DaysOrAfterIssuance(t *testing.T) {
 		// ... but not after the refund limit.
 		e.paid("OLD")
 		e.clock.Set(e.clock.Now().Add(payment.DefaultStaffRefundLimit + time.Second))
-		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "OLD", Role: payment.RoleStaff, Actor: "s1", Reason: "too old"}); !errors.Is(err, payment.ErrCancelWindow) {
+		if _, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "OLD", Role: renewal.RoleReviewer, Actor: "s1", Reason: "too old"}); !errors.Is(err, payment.ErrCancelWindow) {
 			t.Fatalf("staff after a year: %v", err)
 		}
 	})
@@ -141,10 +141,11 @@ func TestBadCancelRequests(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dbc dbCase) {
 		e := newEnv(t, dbc, envOpts{})
 		e.paid("A1")
-		good := payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleClerk, Actor: "u1", Reason: "r"}
+		good := payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleClerk, Actor: "u1", Reason: "r"}
 		for name, mut := range map[string]func(r *payment.CancelRequest){
 			"no application": func(r *payment.CancelRequest) { r.ApplicationID = "" },
-			"bad role":       func(r *payment.CancelRequest) { r.Role = "admin" },
+			"system role":    func(r *payment.CancelRequest) { r.Role = renewal.RoleSystem },
+			"stored word":    func(r *payment.CancelRequest) { r.Role = "staff" },
 			"no actor":       func(r *payment.CancelRequest) { r.Actor = "" },
 			"long actor":     func(r *payment.CancelRequest) { r.Actor = strings.Repeat("a", 129) },
 			"no reason":      func(r *payment.CancelRequest) { r.Reason = "  " },
@@ -171,7 +172,7 @@ func TestAbnormalRefundGoesBackToPaid(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dbc dbCase) {
 		e := newEnv(t, dbc, envOpts{})
 		e.paid("A1")
-		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleStaff, Actor: "s1", Reason: "duplicate"})
+		rf, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleAdmin, Actor: "s1", Reason: "duplicate"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +189,7 @@ func TestAbnormalRefundGoesBackToPaid(t *testing.T) {
 			t.Fatal("failed refund not audited")
 		}
 		// Staff can try again: a new refund number for the same order.
-		rf2, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: payment.RoleStaff, Actor: "s1", Reason: "retry"})
+		rf2, err := e.pay.Cancel(e.ctx, payment.CancelRequest{ApplicationID: "A1", Role: renewal.RoleAdmin, Actor: "s1", Reason: "retry"})
 		if err != nil || rf2.OutRefundNo == rf.OutRefundNo {
 			t.Fatalf("second try: %v %+v", err, rf2)
 		}

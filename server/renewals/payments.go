@@ -383,14 +383,10 @@ const cancelReason = "UKey 证书续期申请已取消"
 // module's transaction. It reports handled=false when the payment module
 // holds no paid order for it (then the plain cancel applies).
 func (s *Service) cancelPaid(ctx context.Context, c Caller, id string, version int64) (handled bool, err error) {
-	role := payment.RoleClerk
-	if c.User.Role.IsStaff() {
-		role = payment.RoleStaff
-	}
 	pctx := context.WithValue(ctx, cancelIntentKey{}, cancelIntent{
 		role: c.User.Role, scope: c.Scope(), version: version, change: c.Change("application." + string(renewal.ActionCancel)),
 	})
-	rf, err := s.pay.Cancel(pctx, payment.CancelRequest{ApplicationID: id, Role: role, Actor: c.User.ID, Reason: cancelReason})
+	rf, err := s.pay.Cancel(pctx, payment.CancelRequest{ApplicationID: id, Role: c.User.Role, Actor: c.User.ID, Reason: cancelReason})
 	switch {
 	case err == nil:
 		return true, nil
@@ -416,7 +412,7 @@ func (s *Service) Refund(ctx context.Context, c Caller, id string, req renewal.R
 	if _, err := s.load(ctx, c, id, renewal.ActionRefund); err != nil {
 		return nil, err
 	}
-	rf, err := s.pay.Cancel(ctx, payment.CancelRequest{ApplicationID: id, Role: payment.RoleStaff,
+	rf, err := s.pay.Cancel(ctx, payment.CancelRequest{ApplicationID: id, Role: c.User.Role,
 		Actor: c.User.ID, Reason: strings.TrimSpace(req.Reason)})
 	if err != nil && rf.OutRefundNo == "" {
 		return nil, PaymentError(err)
