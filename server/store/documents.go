@@ -281,12 +281,9 @@ func (tx *Tx) CheckFinVerifyCode(ctx context.Context, appID, codeHash string) (*
 	return f, fmt.Errorf("finverify: %w", result)
 }
 
-// Issuance is a renewed certificate as the store keeps it.
-type Issuance = renewal.Issuance
-
 // PutIssuance stores the certificate issued for an application (once: a
 // second one is ErrConflict).
-func (tx *Tx) PutIssuance(ctx context.Context, is *Issuance, ch Change) error {
+func (tx *Tx) PutIssuance(ctx context.Context, is *renewal.Issuance, ch Change) error {
 	if err := tx.mustWrite(); err != nil {
 		return err
 	}
@@ -305,11 +302,11 @@ func (tx *Tx) PutIssuance(ctx context.Context, is *Issuance, ch Change) error {
 }
 
 // Issuance returns the certificate issued for an application.
-func (tx *Tx) Issuance(ctx context.Context, sc Scope, appID string) (*Issuance, error) {
+func (tx *Tx) Issuance(ctx context.Context, sc Scope, appID string) (*renewal.Issuance, error) {
 	if _, err := tx.Application(ctx, sc, appID); err != nil {
 		return nil, err
 	}
-	var is Issuance
+	var is renewal.Issuance
 	var mode string
 	var chain []byte
 	var nb, na, at int64
@@ -326,7 +323,7 @@ func (tx *Tx) Issuance(ctx context.Context, sc Scope, appID string) (*Issuance, 
 }
 
 // Issuance returns the certificate issued for an application, if sc sees it.
-func (s *Store) Issuance(ctx context.Context, sc Scope, appID string) (*Issuance, error) {
+func (s *Store) Issuance(ctx context.Context, sc Scope, appID string) (*renewal.Issuance, error) {
 	return s.read().Issuance(ctx, sc, appID)
 }
 

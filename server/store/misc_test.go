@@ -251,7 +251,7 @@ func TestChallengesAndIssuance(t *testing.T) {
 		}
 		wantErr(t, consume(b.ID, nonce), ErrNotFound)                 // another application's nonce
 		wantErr(t, consume(a.ID, []byte("never given")), ErrNotFound) // unknown
-		is := &Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: "77", Certificate: []byte{0x30, 0x82},
+		is := &renewal.Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: "77", Certificate: []byte{0x30, 0x82},
 			Chain: [][]byte{{0x30, 1}, {0x30, 2}}, NotBefore: clk.Now(), NotAfter: clk.Now().AddDate(1, 0, 0)}
 		// A failed issuance leaves the nonce unused.
 		boom := errors.New("issuer down")

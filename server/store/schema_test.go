@@ -152,7 +152,7 @@ func TestBytesRoundTripUnchanged(t *testing.T) {
 				t.Errorf("workstation key %q came back %+v (%v)", v, got, err)
 			}
 		}
-		is := &Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: "99", Certificate: []byte("12345"),
+		is := &renewal.Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: "99", Certificate: []byte("12345"),
 			Chain: [][]byte{[]byte("0x1")}, NotBefore: clk.Now(), NotAfter: clk.Now().AddDate(1, 0, 0)}
 		must(t, s.Write(ctx, func(tx *Tx) error { return tx.PutIssuance(ctx, is, ch) }))
 		if got, err := s.Issuance(ctx, sc, a.ID); err != nil || !bytes.Equal(got.Certificate, is.Certificate) || !bytes.Equal(got.Chain[0], is.Chain[0]) {
