@@ -1,118 +1,83 @@
 package server
 
 import (
-	"fmt"
-	"io"
+	"bytes"
 	"net/http"
-	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
 )
 
-// metrics is a small hand-written Prometheus registry: request counts by
-// route and status class, a latency histogram by route, requests in flight,
-// and named counters for business events (SMS sent, certificates issued).
+// metrics is one server's Prometheus registry: request counts by route and
+// status class, a latency histogram by route, requests in flight, and named
+// counters for business events (SMS sent, certificates issued), beside the
+// standard Go runtime and process collectors. Each Server has its own
+// registry, so that many servers in one process (tests) do not share counts.
 type metrics struct {
-	inFlight atomic.Int64
-
-	mu       sync.Mutex
-	requests map[[2]string]uint64 // route, status class
-	latency  map[string]*histogram
-	events   map[string]uint64
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+	events   *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
 
-type histogram struct {
-	counts []uint64 // per bucket, cumulative when written
-	sum    float64
-	n      uint64
-}
-
 func newMetrics() *metrics {
-	return &metrics{requests: map[[2]string]uint64{}, latency: map[string]*histogram{}, events: map[string]uint64{}}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "renewd_http_requests_total",
+			Help: "HTTP requests by route and status class.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "renewd_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: latencyBuckets,
+		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "renewd_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "renewd_events_total",
+			Help: "Business events (sms_sent, certificate_issued, ...).",
+		}, []string{"event"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.events,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
 }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {
-	class := fmt.Sprintf("%dxx", status/100)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests[[2]string{route, class}]++
-	h := m.latency[route]
-	if h == nil {
-		h = &histogram{counts: make([]uint64, len(latencyBuckets))}
-		m.latency[route] = h
-	}
-	s := d.Seconds()
-	for i, b := range latencyBuckets {
-		if s <= b {
-			h.counts[i]++
-		}
-	}
-	h.sum += s
-	h.n++
+	m.requests.WithLabelValues(route, strconv.Itoa(status/100)+"xx").Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
 }
 
 func (m *metrics) count(event string) {
-	m.mu.Lock()
-	m.events[event]++
-	m.mu.Unlock()
+	m.events.WithLabelValues(event).Inc()
 }
 
-func escLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-func (m *metrics) write(w io.Writer) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fmt.Fprintln(w, "# HELP renewd_http_requests_total HTTP requests by route and status class.")
-	fmt.Fprintln(w, "# TYPE renewd_http_requests_total counter")
-	keys := make([][2]string, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
-	for _, k := range keys {
-		fmt.Fprintf(w, "renewd_http_requests_total{route=\"%s\",code=\"%s\"} %d\n", escLabel(k[0]), k[1], m.requests[k])
-	}
-	fmt.Fprintln(w, "# HELP renewd_http_request_duration_seconds HTTP request latency by route.")
-	fmt.Fprintln(w, "# TYPE renewd_http_request_duration_seconds histogram")
-	routes := make([]string, 0, len(m.latency))
-	for r := range m.latency {
-		routes = append(routes, r)
-	}
-	sort.Strings(routes)
-	for _, r := range routes {
-		h := m.latency[r]
-		for i, b := range latencyBuckets {
-			fmt.Fprintf(w, "renewd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %d\n", escLabel(r), b, h.counts[i])
-		}
-		fmt.Fprintf(w, "renewd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %d\n", escLabel(r), h.n)
-		fmt.Fprintf(w, "renewd_http_request_duration_seconds_sum{route=\"%s\"} %g\n", escLabel(r), h.sum)
-		fmt.Fprintf(w, "renewd_http_request_duration_seconds_count{route=\"%s\"} %d\n", escLabel(r), h.n)
-	}
-	fmt.Fprintln(w, "# HELP renewd_http_requests_in_flight HTTP requests being served.")
-	fmt.Fprintln(w, "# TYPE renewd_http_requests_in_flight gauge")
-	fmt.Fprintf(w, "renewd_http_requests_in_flight %d\n", m.inFlight.Load())
-	fmt.Fprintln(w, "# HELP renewd_events_total Business events (sms_sent, certificate_issued, ...).")
-	fmt.Fprintln(w, "# TYPE renewd_events_total counter")
-	evs := make([]string, 0, len(m.events))
-	for e := range m.events {
-		evs = append(evs, e)
-	}
-	sort.Strings(evs)
-	for _, e := range evs {
-		fmt.Fprintf(w, "renewd_events_total{event=\"%s\"} %d\n", escLabel(e), m.events[e])
-	}
-}
-
+// handler serves the registry in the Prometheus text format 0.0.4, whatever
+// the scraper asks for: /metrics is documented as text/plain. A collector
+// that fails (the process collector on a system without /proc) leaves its
+// families out; the others are still served.
 func (m *metrics) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mfs, _ := m.reg.Gather()
+		var b bytes.Buffer
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+				http.Error(w, "metrics: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.write(w)
+		_, _ = w.Write(b.Bytes())
 	})
 }
 

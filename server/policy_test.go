@@ -154,19 +154,31 @@ func TestMetricsAndDevRoutes(t *testing.T) {
 	e.smsSignIn(clerkMobile)
 	m := e.ok(http.StatusOK, nil, "GET", "/metrics", "", nil)
 	for _, want := range []string{
-		`renewd_http_requests_total{route="POST /v1/auth/sms-login",code="2xx"} 1`,
+		`renewd_http_requests_total{code="2xx",route="POST /v1/auth/sms-login"} 1`,
 		`renewd_events_total{event="sms_sent"} 1`,
 		`renewd_http_request_duration_seconds_bucket{route="POST /v1/auth/sms-code",le="+Inf"} 1`,
+		"# TYPE renewd_http_requests_in_flight gauge\nrenewd_http_requests_in_flight 1\n",
+		"# TYPE go_goroutines gauge",
+		"# TYPE process_cpu_seconds_total counter",
 	} {
 		if !strings.Contains(string(m.body), want) {
 			t.Errorf("metrics lack %s:\n%s", want, m.body)
 		}
 	}
+	if ct := m.header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
+		t.Errorf("metrics Content-Type %q", ct)
+	}
 	// With a metrics token, /metrics wants it.
 	g := newEnv(t, envOptions{cfg: func(c *server.Config) { c.MetricsToken = "scrape-secret" }})
 	g.fails(http.StatusUnauthorized, "unauthenticated", "GET", "/metrics", "", nil)
 	g.fails(http.StatusUnauthorized, "unauthenticated", "GET", "/metrics", "wrong", nil)
-	g.ok(http.StatusOK, nil, "GET", "/metrics", "scrape-secret", nil)
+	gm := g.ok(http.StatusOK, nil, "GET", "/metrics", "scrape-secret", nil)
+	// Each server counts its own requests and events: the first one's sign-in is not here.
+	for _, absent := range []string{"sms-login", "sms_sent"} {
+		if strings.Contains(string(gm.body), absent) {
+			t.Errorf("a second server's metrics show %s of the first:\n%s", absent, gm.body)
+		}
+	}
 	// Without Dev the outboxes are not served.
 	p := newEnv(t, envOptions{cfg: func(c *server.Config) { c.Dev = false }})
 	p.fails(http.StatusNotFound, "not_found", "GET", "/dev/outbox/sms", "", nil)
