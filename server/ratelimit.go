@@ -3,6 +3,8 @@ package server
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // limiter is a token bucket per key (IP address or account). Buckets idle
@@ -10,22 +12,17 @@ import (
 // when that many are busy new keys are refused (fail closed).
 type limiter struct {
 	now     func() time.Time
-	rate    float64 // tokens per second
-	burst   float64
+	rate    rate.Limit // tokens per second
+	burst   int
 	maxKeys int
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*rate.Limiter
 	swept   time.Time
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
 func newLimiter(now func() time.Time, perSecond float64, burst, maxKeys int) *limiter {
-	return &limiter{now: now, rate: perSecond, burst: float64(burst), maxKeys: maxKeys, buckets: map[string]*bucket{}}
+	return &limiter{now: now, rate: rate.Limit(perSecond), burst: burst, maxKeys: maxKeys, buckets: map[string]*rate.Limiter{}}
 }
 
 // allow takes one token for key; if none is left it says how long to wait.
@@ -44,28 +41,29 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 				return false, time.Second
 			}
 		}
-		b = &bucket{tokens: l.burst, last: now}
+		b = rate.NewLimiter(l.rate, l.burst) // starts full
 		l.buckets[key] = b
 	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = min(l.burst, b.tokens+el*l.rate)
-		b.last = now
-	}
+	allowed := b.AllowN(now, 1)
 	if now.Sub(l.swept) > time.Minute {
 		l.sweep(now)
 	}
-	if b.tokens >= 1 {
-		b.tokens--
+	if allowed {
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, l.wait(b, now)
 }
 
+// wait is how long b needs to hold one token again.
+func (l *limiter) wait(b *rate.Limiter, now time.Time) time.Duration {
+	return time.Duration((1 - b.TokensAt(now)) / float64(l.rate) * float64(time.Second))
+}
+
+// sweep drops the buckets that are full: a new bucket is the same.
 func (l *limiter) sweep(now time.Time) {
 	l.swept = now
-	full := time.Duration(l.burst / l.rate * float64(time.Second))
 	for k, b := range l.buckets {
-		if now.Sub(b.last) >= full {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, k)
 		}
 	}
@@ -80,12 +78,8 @@ func (l *limiter) peek(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[key]
-	if !ok {
+	if !ok || b.TokensAt(now) >= 1 {
 		return true, 0
 	}
-	tokens := min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	if tokens >= 1 {
-		return true, 0
-	}
-	return false, time.Duration((1 - tokens) / l.rate * float64(time.Second))
+	return false, l.wait(b, now)
 }
