@@ -5,7 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
+
+	"golang.org/x/text/language"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
@@ -76,32 +77,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// langOf picks zh-CN (the default) or en from Accept-Language by q-value.
+// errorLangs are the languages error messages are written in, zh-CN (the
+// default) first. Traditional Chinese is matched too, so that a zh-TW or
+// zh-HK reader gets the Chinese messages rather than English of a lower
+// weight; errorLangNames names the messages each one gets.
+var (
+	errorLangs = language.NewMatcher([]language.Tag{
+		language.MustParse("zh-CN"), language.English, language.TraditionalChinese,
+	})
+	errorLangNames = []string{"zh-CN", "en", "zh-CN"}
+)
+
+// langOf picks zh-CN (the default) or en from Accept-Language by q-value. A
+// header that does not parse, or names neither language, gets the default.
 func langOf(r *http.Request) string {
-	best, bestQ := "zh-CN", -1.0
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		tag = strings.ToLower(strings.TrimSpace(tag))
-		var lang string
-		switch {
-		case tag == "zh" || strings.HasPrefix(tag, "zh-"):
-			lang = "zh-CN"
-		case tag == "en" || strings.HasPrefix(tag, "en-"):
-			lang = "en"
-		default:
-			continue
-		}
-		if q > bestQ {
-			best, bestQ = lang, q
-		}
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil {
+		return errorLangNames[0]
 	}
-	return best
+	_, i, conf := errorLangs.Match(tags...)
+	if conf == language.No {
+		return errorLangNames[0]
+	}
+	return errorLangNames[i]
 }
 
 func routeOf(r *http.Request) string {

@@ -157,10 +157,29 @@ func TestErrorLanguage(t *testing.T) {
 		{"en-US,en;q=0.9", "please sign in"},
 		{"fr-FR, en;q=0.5, zh;q=0.8", "请先登录"},
 		{"de, en;q=0.8, zh;q=0.3", "please sign in"},
+		{"en-GB", "please sign in"},
+		{"en-US;q=0.5, zh-TW;q=0.4", "please sign in"},
+		// Traditional Chinese readers get the Chinese messages, not English of a lower weight.
+		{"zh-TW", "请先登录"},
+		{"zh-TW, en;q=0.5", "请先登录"},
+		{"zh-HK,en;q=0.9", "请先登录"},
+		{"*", "请先登录"},
+		{"*, en;q=0.5", "please sign in"},
+		{"ja", "请先登录"},
+		// q=0 means "not this one".
+		{"en;q=0", "请先登录"},
+		{"en;q=0, zh;q=0.1", "请先登录"},
+		// A header that does not parse is ignored.
+		{"!!garbage", "请先登录"},
+		{"en;q=high", "请先登录"},
+		{"en-US-!!", "请先登录"},
+		// 10 KB: a long list is read; one with too many subtags is ignored.
+		{strings.Repeat("de, ", 2600) + "en;q=0.5", "please sign in"},
+		{strings.Repeat("de-DE, ", 1500) + "en;q=0.5", "请先登录"},
 	} {
 		r := e.do("GET", "/v1/me", "", nil, "Accept-Language", c.lang)
 		if !bytes.Contains(r.body, []byte(c.want)) {
-			t.Errorf("Accept-Language %q: %s", c.lang, r.body)
+			t.Errorf("Accept-Language %.40q: %s", c.lang, r.body)
 		}
 	}
 }
