@@ -1,25 +1,16 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
-	"crypto/x509"
-	"database/sql"
-	"encoding/pem"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/crashtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
@@ -29,81 +20,33 @@ import (
 
 // TestMain lets the test binary act as the service's notification endpoint
 // in TestKillWhileApplyingNotification (UKEY_SRV_CHILD=1).
-func TestMain(m *testing.M) {
-	if os.Getenv("UKEY_SRV_CHILD") == "1" {
-		if err := notifyChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { crashtest.Main(m, "UKEY_SRV_CHILD", notifyChild) }
 
 const (
 	killMchID, killAppID, killMchSerial = "1900000109", "wx8888888888888888", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 	killAPIv3Key                        = "kill-test-apiv3-key-0123456789ab" // 32 characters
 )
 
-// blockingHooks are the real hooks, except that with block set they stop
-// forever inside the notification's transaction, right after the
-// application moved to paid, and say so: the parent SIGKILLs them there.
-type blockingHooks struct {
-	*server.PaymentHooks
-	block bool
-}
-
-func (b blockingHooks) SetPaymentState(ctx context.Context, tx *sql.Tx, id string, s renewal.Payment) error {
-	if err := b.PaymentHooks.SetPaymentState(ctx, tx, id, s); err != nil {
-		return err
-	}
-	if b.block {
-		fmt.Println("APPLYING")
-		select {}
-	}
-	return nil
-}
-
-func notifyChild() error {
-	ctx := context.Background()
-	env := func(k string) string { return os.Getenv("UKEY_SRV_CHILD_" + k) }
-	st, err := store.Open(ctx, env("DRIVER"), env("DSN"))
+// notifyChild is the service's notification endpoint with the real store
+// and the real hooks; the blocking child stops inside the notification's
+// transaction right after the application moved to paid.
+func notifyChild(ctx context.Context, c *crashtest.Child) error {
+	st, err := store.Open(ctx, c.Env("DRIVER"), c.Env("DSN"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	block, _ := pem.Decode([]byte(env("MCH_KEY")))
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return err
-	}
-	block, _ = pem.Decode([]byte(env("PUBKEY")))
-	pk, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(env("SIM_CA")))
-	prov, err := payment.NewWeChat(ctx, payment.WeChatConfig{
-		MchID: killMchID, AppID: killAppID, MerchantCertSerial: killMchSerial, MerchantKey: k.(*rsa.PrivateKey), APIv3Key: killAPIv3Key,
-		PublicKeyID: env("PUBKEY_ID"), PublicKey: pk.(*rsa.PublicKey), Endpoint: env("SIM_URL"),
-		HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
-	})
+	prov, err := c.Provider(ctx)
 	if err != nil {
 		return err
 	}
 	hooks := server.NewPaymentHooks(st, renewal.DefaultPolicy())
-	pay, err := payment.New(st.DB(), payment.Config{Provider: prov, Applications: blockingHooks{hooks, env("BLOCK") == "1"},
+	pay, err := payment.New(st.DB(), payment.Config{Provider: prov, Applications: c.Blocking(hooks),
 		Audit: hooks, Prices: renewal.DefaultPolicy(), NotifyURL: "http://unused.invalid/v1/payments/notify"})
 	if err != nil {
 		return err
 	}
-	ln, err := net.FileListener(os.NewFile(3, "listener"))
-	if err != nil {
-		return err
-	}
-	fmt.Println("READY")
-	return http.Serve(ln, pay.NotifyHandler())
+	return c.Serve(pay.NotifyHandler())
 }
 
 func TestKillWhileApplyingNotificationSQLite(t *testing.T) { runKillWhileApplying(t, false) }
@@ -171,28 +114,18 @@ func runKillWhileApplying(t *testing.T, postgres bool) {
 	defer sim.Close()
 	simSrv := httptest.NewTLSServer(sim)
 	defer simSrv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	lf, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
+	rc := crashtest.Listen(t, "UKEY_SRV_CHILD")
+	rc.WeChat = crashtest.WeChat{MchID: killMchID, AppID: killAppID, MerchantCertSerial: killMchSerial, APIv3Key: killAPIv3Key,
+		MerchantKey: mchKey, PublicKeyID: sim.PublicKeyID(), PublicKey: sim.PublicKey(), SimURL: simSrv.URL, SimCert: simSrv.Certificate()}
+	rc.Env = map[string]string{"DRIVER": driver, "DSN": dsn}
 	// The QR order, made by this process through the SDK.
-	pool := x509.NewCertPool()
-	pool.AddCert(simSrv.Certificate())
-	prov, err := payment.NewWeChat(ctx, payment.WeChatConfig{MchID: killMchID, AppID: killAppID, MerchantCertSerial: killMchSerial,
-		MerchantKey: mchKey, APIv3Key: killAPIv3Key, PublicKeyID: sim.PublicKeyID(), PublicKey: sim.PublicKey(), Endpoint: simSrv.URL,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}})
+	prov, err := payment.NewWeChat(ctx, rc.WeChat.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
 	hooks := server.NewPaymentHooks(st, renewal.DefaultPolicy())
 	pay, err := payment.New(st.DB(), payment.Config{Provider: prov, Applications: hooks, Audit: hooks, Prices: renewal.DefaultPolicy(),
-		NotifyURL: "http://" + ln.Addr().String() + "/v1/payments/notify"})
+		NotifyURL: rc.NotifyURL("/v1/payments/notify")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,54 +134,11 @@ func runKillWhileApplying(t *testing.T, postgres bool) {
 		t.Fatal(err)
 	}
 
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(mchKey)
-	pubDER, _ := x509.MarshalPKIXPublicKey(sim.PublicKey())
-	childEnv := append(os.Environ(), "UKEY_SRV_CHILD=1", "UKEY_SRV_CHILD_DRIVER="+driver, "UKEY_SRV_CHILD_DSN="+dsn,
-		"UKEY_SRV_CHILD_SIM_URL="+simSrv.URL,
-		"UKEY_SRV_CHILD_SIM_CA="+string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: simSrv.Certificate().Raw})),
-		"UKEY_SRV_CHILD_PUBKEY_ID="+sim.PublicKeyID(),
-		"UKEY_SRV_CHILD_PUBKEY="+string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
-		"UKEY_SRV_CHILD_MCH_KEY="+string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	start := func(block bool) (*exec.Cmd, *bufio.Scanner) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(childEnv, "UKEY_SRV_CHILD_BLOCK="+map[bool]string{true: "1", false: "0"}[block])
-		cmd.ExtraFiles = []*os.File{lf}
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
+	rc.KillWhileApplying(func() {
+		if _, err := sim.Pay(o.OutTradeNo); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		sc := bufio.NewScanner(out)
-		if !sc.Scan() || sc.Text() != "READY" {
-			t.Fatalf("child did not start: %q", sc.Text())
-		}
-		return cmd, sc
-	}
-	first, out := start(true)
-	if _, err := sim.Pay(o.OutTradeNo); err != nil {
-		t.Fatal(err)
-	}
-	said := make(chan string, 1)
-	go func() {
-		out.Scan()
-		said <- out.Text()
-	}()
-	select {
-	case line := <-said:
-		if line != "APPLYING" {
-			t.Fatalf("child said %q", line)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the child never started applying")
-	}
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.Wait()
+	})
 
 	// Killed inside the transaction: nothing of it remains.
 	a, err := st.Application(ctx, store.AllScope(), app.ID)
@@ -263,7 +153,7 @@ func runKillWhileApplying(t *testing.T, postgres bool) {
 	}
 
 	// Restarted, the service answers WeChat's next retry and credits once.
-	start(false)
+	rc.Start()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if a, err = st.Application(ctx, store.AllScope(), app.ID); err == nil && a.Payment == renewal.PaymentPaid {
 			break
