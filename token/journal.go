@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/atomicfile"
 )
 
 // The install journal: one small JSON file per token serial that says which
@@ -274,35 +276,18 @@ func (j *Journal) write(e *JournalEntry, exclusive bool) error {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	b = append(b, '\n')
-	tmp, err := os.CreateTemp(j.dir, filepath.Base(p)+strings.TrimSuffix(journalTmpGlob, "*"))
-	if err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a rename or a link this is a no-op or drops the extra name
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write journal: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write journal: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
 	if exclusive {
-		err = os.Link(tmpName, p)
+		err = atomicfile.WriteNew(p, b, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("token %s: %w (journal %s)", e.Serial, ErrInstallInProgress, p)
 		}
 	} else {
-		err = os.Rename(tmpName, p)
+		err = atomicfile.WriteFile(p, b, 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
-	return journalSyncDir(j.dir)
+	return nil
 }
 
 // Lock marks the token busy for this process until unlock is called (or

@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/atomicfile"
 )
 
 // Limits of the sealed file.
@@ -306,32 +308,11 @@ func gcmOpen(key, nonce, ct, ad []byte) ([]byte, error) {
 // writeFileAtomic replaces path with data, readable by the user only, so a
 // crash leaves the old file or the new one, never half of one.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("session: config dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".session-*.tmp")
-	if err != nil {
-		return fmt.Errorf("session: temp file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		tmp.Close()
-		return fmt.Errorf("session: chmod: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("session: write sealed file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("session: sync sealed file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("session: close sealed file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("session: rename sealed file: %w", err)
 	}
 	return nil
 }

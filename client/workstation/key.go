@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/atomicfile"
 	"github.com/ukeyrenew/ukeyrenew/internal/tpmdev"
 	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
@@ -476,27 +477,10 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // hard link from a complete temporary file, so a crash or a concurrent
 // creator never leaves a partial or replaced blob.
 func writeNew(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("workstation: key dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".key-*.tmp")
-	if err != nil {
-		return fmt.Errorf("workstation: temp file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("workstation: write key blob: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("workstation: sync key blob: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("workstation: close key blob: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteNew(path, data, 0o600); err != nil {
 		return fmt.Errorf("workstation: save key blob: %w", err)
 	}
 	return nil

@@ -15,6 +15,8 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/ukeyrenew/ukeyrenew/internal/atomicfile"
 )
 
 // KeyAlg names a key type for generated keys.
@@ -117,23 +119,7 @@ func GenerateDevCA(dir string, alg KeyAlg, now time.Time) (*LocalCA, error) {
 }
 
 func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return fmt.Errorf("issuer: write %s: %w", name, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("issuer: write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("issuer: write %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("issuer: write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
+	if err := atomicfile.WriteFile(name, data, mode); err != nil {
 		return fmt.Errorf("issuer: write %s: %w", name, err)
 	}
 	return nil
