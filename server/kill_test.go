@@ -12,9 +12,9 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/internal/crashtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/wechatsim"
+	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -40,7 +40,7 @@ func notifyChild(ctx context.Context, c *crashtest.Child) error {
 	if err != nil {
 		return err
 	}
-	hooks := server.NewPaymentHooks(st, renewal.DefaultPolicy())
+	hooks := renewals.NewPaymentHooks(st, renewal.DefaultPolicy())
 	pay, err := payment.New(st.DB(), payment.Config{Provider: prov, Applications: c.Blocking(hooks),
 		Audit: hooks, Prices: renewal.DefaultPolicy(), NotifyURL: "http://unused.invalid/v1/payments/notify"})
 	if err != nil {
@@ -123,7 +123,7 @@ func runKillWhileApplying(t *testing.T, postgres bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooks := server.NewPaymentHooks(st, renewal.DefaultPolicy())
+	hooks := renewals.NewPaymentHooks(st, renewal.DefaultPolicy())
 	pay, err := payment.New(st.DB(), payment.Config{Provider: prov, Applications: hooks, Audit: hooks, Prices: renewal.DefaultPolicy(),
 		NotifyURL: rc.NotifyURL("/v1/payments/notify")})
 	if err != nil {
