@@ -171,7 +171,7 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	if c := get[string](t, j.PayVM.Code); c != "" || j.PayVM.AppID() != "" {
 		t.Fatalf("payment code %q for %q", c, j.PayVM.AppID())
 	}
-	if selected != 0 || len(u.Nav.Items) != 8 || u.Nav.Items[1] != j.Item("signin") {
+	if selected != 0 || len(u.Nav.Items) != 8 || u.Nav.Items[1] != j.Item(screenSignIn) {
 		t.Fatalf("tabs: selected %d of %d", selected, len(u.Nav.Items))
 	}
 	if _, err := os.Stat(pdf); !errors.Is(err, os.ErrNotExist) {

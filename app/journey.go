@@ -80,7 +80,7 @@ type Journey struct {
 	InvoiceVM *InvoiceVM
 	Invoice   *InvoiceScreen
 
-	items map[string]*container.TabItem
+	items map[screen]*container.TabItem
 	// onTokens is the listener on the shared TokensVM; prevSelected is the
 	// tabs' OnSelected before Attach. Close hands both back.
 	onTokens     binding.DataListener
@@ -90,7 +90,7 @@ type Journey struct {
 
 // NewJourney builds the screens over win.
 func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
-	j := &Journey{ctx: ctx, deps: d, win: win, items: map[string]*container.TabItem{}}
+	j := &Journey{ctx: ctx, deps: d, win: win, items: map[screen]*container.TabItem{}}
 	acc := d.Account
 	j.SignInVM = NewSignInVM(acc, d.Clock)
 	j.AppsVM = NewApplicationsVM(acc, d.Clock, d.Fmt)
@@ -115,7 +115,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 			case <-time.After(PaidMoveOn):
 				fyne.Do(func() {
 					if ctx.Err() == nil {
-						j.Show("apps")
+						j.Show(screenApps)
 					}
 				})
 			}
@@ -125,7 +125,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 		if r, ok := j.AppsVM.Row(j.FinVM.AppID()); ok {
 			j.write(r)
 		} else {
-			j.Show("apps")
+			j.Show(screenApps)
 		}
 	}
 	j.RenewVM.Busy.AddListener(binding.NewDataListener(func() {
@@ -149,9 +149,9 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 		l.Wrapping = fyne.TextWrapWord
 		write = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), l)
 	}
-	content := map[string]fyne.CanvasObject{"signin": j.SignIn.Object(), "renew": j.Renew.Object(), "apps": j.Apps.Object(),
-		"pay": j.Pay.Object(), "finverify": container.NewVScroll(j.FinVerify.Object()), "write": write,
-		"invoice": container.NewVScroll(j.Invoice.Object())}
+	content := map[screen]fyne.CanvasObject{screenSignIn: j.SignIn.Object(), screenRenew: j.Renew.Object(), screenApps: j.Apps.Object(),
+		screenPay: j.Pay.Object(), screenFinVerify: container.NewVScroll(j.FinVerify.Object()), screenWrite: write,
+		screenInvoice: container.NewVScroll(j.Invoice.Object())}
 	for _, t := range journeyTabs() {
 		j.items[t.name] = container.NewTabItemWithIcon(t.label, t.icon, container.NewPadded(content[t.name]))
 	}
@@ -172,9 +172,8 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	return j
 }
 
-// Item is the tab of one screen: "signin", "renew", "apps", "pay",
-// "finverify", "write" or "invoice".
-func (j *Journey) Item(name string) *container.TabItem { return j.items[name] }
+// Item is the tab of screen s.
+func (j *Journey) Item(s screen) *container.TabItem { return j.items[s] }
 
 // Items are the journey's tabs in the clerk's order.
 func (j *Journey) Items() []*container.TabItem {
@@ -187,20 +186,35 @@ func (j *Journey) Items() []*container.TabItem {
 
 // journeyTab is one of the journey's screens in the navigation.
 type journeyTab struct {
-	name, label string
-	icon        fyne.Resource
+	name  screen
+	label string
+	icon  fyne.Resource
 }
+
+// screen names one of the journey's screens.
+type screen int
+
+// The journey's screens, in the clerk's order.
+const (
+	screenSignIn screen = iota
+	screenRenew
+	screenApps
+	screenPay
+	screenFinVerify
+	screenWrite
+	screenInvoice
+)
 
 // journeyTabs are the journey's screens in the clerk's order.
 func journeyTabs() []journeyTab {
 	return []journeyTab{
-		{"signin", lang.X("nav.signin", "登录"), theme.AccountIcon()},
-		{"renew", lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon()},
-		{"apps", lang.X("nav.applications", "申请进度"), theme.ListIcon()},
-		{"pay", lang.X("nav.pay", "支付"), theme.ContentPasteIcon()},
-		{"finverify", lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon()},
-		{"write", lang.X("nav.write", "写入 UKey"), theme.DownloadIcon()},
-		{"invoice", lang.X("nav.invoice", "发票"), theme.MailSendIcon()},
+		{screenSignIn, lang.X("nav.signin", "登录"), theme.AccountIcon()},
+		{screenRenew, lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon()},
+		{screenApps, lang.X("nav.applications", "申请进度"), theme.ListIcon()},
+		{screenPay, lang.X("nav.pay", "支付"), theme.ContentPasteIcon()},
+		{screenFinVerify, lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon()},
+		{screenWrite, lang.X("nav.write", "写入 UKey"), theme.DownloadIcon()},
+		{screenInvoice, lang.X("nav.invoice", "发票"), theme.MailSendIcon()},
 	}
 }
 
@@ -228,7 +242,7 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 		if prev != nil {
 			prev(item)
 		}
-		if item == j.items["apps"] && j.deps.Account.Client().SignedIn() {
+		if item == j.items[screenApps] && j.deps.Account.Client().SignedIn() {
 			go func() { _ = j.AppsVM.Reload(j.ctx) }()
 		}
 		j.focusFirst(item)
@@ -239,17 +253,17 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 // clerk just opened.
 func (j *Journey) focusFirst(item *container.TabItem) {
 	switch item {
-	case j.items["signin"]:
+	case j.items[screenSignIn]:
 		j.SignIn.FocusFirst()
-	case j.items["renew"]:
+	case j.items[screenRenew]:
 		j.Renew.FocusFirst()
-	case j.items["pay"]:
+	case j.items[screenPay]:
 		j.Pay.FocusFirst()
-	case j.items["finverify"]:
+	case j.items[screenFinVerify]:
 		j.FinVerify.FocusFirst()
-	case j.items["invoice"]:
+	case j.items[screenInvoice]:
 		j.Invoice.FocusFirst()
-	case j.items["write"]:
+	case j.items[screenWrite]:
 		if j.Write != nil {
 			j.Write.FocusFirst()
 		}
@@ -273,10 +287,10 @@ func (j *Journey) Close() {
 	}
 }
 
-// Show selects the named screen.
-func (j *Journey) Show(name string) {
-	if j.tabs != nil && j.items[name] != nil {
-		j.tabs.Select(j.items[name])
+// Show selects screen s.
+func (j *Journey) Show(s screen) {
+	if j.tabs != nil && j.items[s] != nil {
+		j.tabs.Select(j.items[s])
 	}
 }
 
@@ -300,7 +314,7 @@ func (j *Journey) Start() {
 		if j.WriteVM != nil {
 			if err := j.WriteVM.Check(j.ctx); err == nil {
 				if s, _ := j.WriteVM.Unfinished.Get(); len(s) > 0 {
-					fyne.Do(func() { j.Show("write") })
+					fyne.Do(func() { j.Show(screenWrite) })
 				}
 			}
 		}
@@ -309,32 +323,32 @@ func (j *Journey) Start() {
 
 // Dropped handles files dropped on the window (scans to upload).
 func (j *Journey) Dropped(_ fyne.Position, uris []fyne.URI) {
-	j.Show("apps")
+	j.Show(screenApps)
 	j.Apps.Dropped(uris)
 }
 
 func (j *Journey) edit(r AppRow) {
-	j.Show("renew")
+	j.Show(screenRenew)
 	go func() { _ = j.RenewVM.Edit(j.ctx, r.App) }()
 }
 
 func (j *Journey) pay(r AppRow) {
-	j.Show("pay")
+	j.Show(screenPay)
 	j.Pay.Pay(r.ID)
 }
 
 func (j *Journey) verify(r AppRow) {
-	j.Show("finverify")
+	j.Show(screenFinVerify)
 	j.FinVerify.Load(r.ID)
 }
 
 func (j *Journey) invoice(r AppRow) {
-	j.Show("invoice")
+	j.Show(screenInvoice)
 	j.Invoice.Load(r.ID)
 }
 
 func (j *Journey) write(r AppRow) {
-	j.Show("write")
+	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return
 	}
@@ -350,7 +364,7 @@ func (j *Journey) write(r AppRow) {
 // certificate and the last application. It reports whether the
 // certificate is among those the picker offers.
 func (j *Journey) RenewCert(serial string) bool {
-	j.Show("renew")
+	j.Show(screenRenew)
 	for opt, s := range j.Renew.picks {
 		if s == serial {
 			j.Renew.Pick.SetSelected(opt)
@@ -364,7 +378,7 @@ func (j *Journey) RenewCert(serial string) bool {
 // serial (the Tokens screen's 修复): the Write screen asks for the PIN and
 // runs token.Recover through the installer.
 func (j *Journey) Repair(serial string) {
-	j.Show("write")
+	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return
 	}

@@ -46,7 +46,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	}
 	onUI(t, "the list loads after sign-in", func() bool { _, ok := j.Apps.Buttons[app.ID+"/pay"]; return ok })
 	fyne.DoAndWait(func() { j.Apps.Buttons[app.ID+"/pay"].OnTapped() })
-	onUI(t, "pay screen selected with a code", func() bool { return tabs.Selected() == j.Item("pay") && j.Pay.qr.Image != nil })
+	onUI(t, "pay screen selected with a code", func() bool { return tabs.Selected() == j.Item(screenPay) && j.Pay.qr.Image != nil })
 	e.scan(app.ID)
 	onUI(t, "list updated after payment", func() bool {
 		r, ok := j.AppsVM.Row(app.ID)

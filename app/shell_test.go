@@ -54,11 +54,11 @@ func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
 	})
 	fyne.DoAndWait(renew.OnTapped)
 	onUI(t, "the renew form with the certificate chosen", func() bool {
-		return u.Nav.Selected() == u.Journey.Item("renew") && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
+		return u.Nav.Selected() == u.Journey.Item(screenRenew) && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
 	})
 	fyne.DoAndWait(repair.OnTapped)
 	onUI(t, "the Write screen asks for the PIN", func() bool {
-		return u.Nav.Selected() == u.Journey.Item("write") && u.Win.Canvas().Overlays().Top() != nil
+		return u.Nav.Selected() == u.Journey.Item(screenWrite) && u.Win.Canvas().Overlays().Top() != nil
 	})
 
 	bare := newUIWith(t, src, src) // no renewal service
@@ -118,7 +118,7 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 		t.Errorf("tabs after Run %q, before %q", got, stubs)
 	}
 	fyne.DoAndWait(func() {
-		if u.Nav.Selected() != u.Journey.Item("apps") {
+		if u.Nav.Selected() != u.Journey.Item(screenApps) {
 			t.Errorf("the tab chosen early was lost: %q", u.Nav.Selected().Text)
 		}
 	})
@@ -126,7 +126,7 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 	onUI(t, "续期 on the card", func() bool { renew = buttonNamed(u.Tokens.Object(), "续期"); return renew != nil })
 	fyne.DoAndWait(renew.OnTapped)
 	onUI(t, "the renew form with the certificate chosen", func() bool {
-		return u.Nav.Selected() == u.Journey.Item("renew") && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
+		return u.Nav.Selected() == u.Journey.Item(screenRenew) && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
 	})
 }
 
@@ -162,9 +162,9 @@ func TestJourneyFocusesOpenedScreenAndOffersAWriteOnInsertion(t *testing.T) {
 	go func() { u.Run(); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item("signin")) })
+	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item(screenSignIn)) })
 	onUI(t, "the mobile field focused", func() bool { return u.Win.Canvas().Focused() == u.Journey.SignIn.Mobile })
-	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item("renew")) })
+	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item(screenRenew)) })
 	onUI(t, "the certificate picker focused", func() bool { return u.Win.Canvas().Focused() == u.Journey.Renew.Pick })
 
 	tok := demoTokens()[0]

@@ -313,7 +313,7 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	fyne.DoAndWait(func() { w.SetContent(tabs) })
 	j.Start()
 	onUI(t, "the write screen offers to finish", func() bool {
-		return tabs.Selected() == j.Item("write") && len(j.Write.finish.Objects) == 1
+		return tabs.Selected() == j.Item(screenWrite) && len(j.Write.finish.Objects) == 1
 	})
 	if msg := get[string](t, j.WriteVM.Message); !strings.Contains(msg, tokSerial) || !strings.Contains(msg, "没有完成") {
 		t.Fatalf("the offer says %q", msg)
