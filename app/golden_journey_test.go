@@ -213,8 +213,10 @@ func TestGoldenJourneyPay(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	clk := frozenClock{t: goldenNow}
 	vm := NewPayVM(acc, clk, goldenFmt)
-	s := NewPayScreen(t.Context(), vm)
+	ctx, cancel := context.WithCancel(t.Context())
+	s := NewPayScreen(ctx, vm)
 	w := goldenWindow(t, s.Object())
+	t.Cleanup(func() { cancel(); s.running.Wait() }) // the ticker ends before the window goes
 	// What Start does with the service's answer: a code valid until 298 s
 	// from now on a clock without skew.
 	vm.mu.Lock()

@@ -17,8 +17,7 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 	a := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
 	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewPayScreen(t.Context(), vm)
-	newTestWindow(t, s.Object())
+	s, _ := newPayScreen(t, vm)
 	s.Pay(a.ID)
 	var first image.Image
 	onUI(t, "qr drawn", func() bool { first = s.qr.Image; return first != nil })
