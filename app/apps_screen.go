@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -178,7 +179,7 @@ func (s *ApplicationsScreen) confirm(q string, f func(ctx context.Context) error
 
 // askSubmit asks for the comment that goes with the submission.
 func (s *ApplicationsScreen) askSubmit(r AppRow) {
-	comment := newKeyEntry(true)
+	comment := appwidget.NewKeyEntry(true)
 	comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
 	comment.Validator = func(v string) error { return renewal.ValidateText(v, renewal.MaxCommentRunes) }
 	d := dialog.NewForm(lang.X("apps.submit_title", "提交审核"), lang.X("apps.submit", "提交审核"), lang.X("pin.cancel", "取消"),
@@ -188,8 +189,8 @@ func (s *ApplicationsScreen) askSubmit(r AppRow) {
 				go func() { _ = s.vm.Submit(s.ctx, r.ID, text) }()
 			}
 		}, s.win)
-	comment.onEsc = d.Hide         // Esc cancels, also from the comment
-	comment.onCtrlEnter = d.Submit // Ctrl+Enter submits; Enter is a new line
+	comment.OnEsc = d.Hide         // Esc cancels, also from the comment
+	comment.OnCtrlEnter = d.Submit // Ctrl+Enter submits; Enter is a new line
 	escCloses(s.win, d)
 	s.dlg = d
 	d.Show()

@@ -20,6 +20,8 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // Counter mode (--counter) is for the service counters of a CA, where one
@@ -140,7 +142,7 @@ func newCounter(u *UI) *counter {
 // wrap puts the counter bar over the navigation and the input sensor
 // around both.
 func (c *counter) wrap(nav fyne.CanvasObject) fyne.CanvasObject {
-	return newActivitySensor(container.NewBorder(c.bar, nil, nil, nil, nav), c.idle.touch)
+	return appwidget.NewActivitySensor(container.NewBorder(c.bar, nil, nil, nil, nav), c.idle.touch)
 }
 
 // counterDirPrefix starts the name of a customer's folder, followed by the

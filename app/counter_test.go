@@ -20,6 +20,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -207,7 +208,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 
 	clk.Add(4 * time.Minute)
 	check()
-	u.Win.Content().(*activitySensor).MouseMoved(&desktop.MouseEvent{})
+	u.Win.Content().(*appwidget.ActivitySensor).MouseMoved(&desktop.MouseEvent{})
 	clk.Add(4 * time.Minute)
 	check()
 	if u.Journey != old {
@@ -247,7 +248,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 
 	// Nobody there, or only a pointer passing by: no wipe after wipe.
 	fresh := u.Journey
-	u.Win.Content().(*activitySensor).MouseIn(&desktop.MouseEvent{})
+	u.Win.Content().(*appwidget.ActivitySensor).MouseIn(&desktop.MouseEvent{})
 	clk.Add(time.Hour)
 	check()
 	if u.Journey != fresh {
@@ -395,7 +396,7 @@ func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
 	if s := counterText(u); strings.Contains(s, "下一位客户") || u.Win.MainMenu() != nil {
 		t.Fatalf("next customer offered outside counter mode: %s", s)
 	}
-	if _, ok := u.Win.Content().(*activitySensor); ok {
+	if _, ok := u.Win.Content().(*appwidget.ActivitySensor); ok {
 		t.Fatal("input sensor outside counter mode")
 	}
 	signInCustomer(t, e, u)

@@ -8,6 +8,8 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // FinVerifyScreen asks for the transfer's code and, after a failure, for
@@ -21,7 +23,7 @@ type FinVerifyScreen struct {
 	Submit  *widget.Button
 	Correct *widget.Button
 	// Next goes on to writing the certificate once verified.
-	Next   *keyButton
+	Next   *appwidget.KeyButton
 	OnNext func()
 }
 
@@ -79,7 +81,7 @@ func (s *FinVerifyScreen) makeUI() {
 			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_number")), num)),
 		fieldMsg(s.vm.BankMsg), container.NewHBox(s.Correct))
 	bindVisible(s.vm.CanCorrect, correct, false)
-	s.Next = newKeyButton(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
+	s.Next = appwidget.NewKeyButton(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
 		if s.OnNext != nil {
 			s.OnNext()
 		}

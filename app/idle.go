@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
 )
 
@@ -86,42 +85,6 @@ func (w *idleWatch) idle() time.Duration {
 	defer w.mu.Unlock()
 	return max(w.clock.Now().Sub(w.last), 0)
 }
-
-// activitySensor wraps the window's content and reports the pointer input
-// that reaches it: moves, presses and scrolls over any part of the window
-// that no button, entry, list or scroller claims (Fyne delivers pointer
-// events to the deepest object that handles them, so a widget over the
-// sensor takes its own events; entering or leaving such a widget still
-// reaches the sensor as MouseOut or MouseIn). It passes nothing on and
-// changes nothing: the wrapped content works as before.
-type activitySensor struct {
-	widget.BaseWidget
-	content fyne.CanvasObject
-	input   func()
-}
-
-var (
-	_ desktop.Hoverable = (*activitySensor)(nil)
-	_ desktop.Mouseable = (*activitySensor)(nil)
-	_ fyne.Scrollable   = (*activitySensor)(nil)
-)
-
-func newActivitySensor(content fyne.CanvasObject, input func()) *activitySensor {
-	s := &activitySensor{content: content, input: input}
-	s.ExtendBaseWidget(s)
-	return s
-}
-
-func (s *activitySensor) CreateRenderer() fyne.WidgetRenderer {
-	return widget.NewSimpleRenderer(s.content)
-}
-
-func (s *activitySensor) MouseIn(*desktop.MouseEvent)    { s.input() }
-func (s *activitySensor) MouseMoved(*desktop.MouseEvent) { s.input() }
-func (s *activitySensor) MouseOut()                      { s.input() }
-func (s *activitySensor) MouseDown(*desktop.MouseEvent)  { s.input() }
-func (s *activitySensor) MouseUp(*desktop.MouseEvent)    { s.input() }
-func (s *activitySensor) Scrolled(*fyne.ScrollEvent)     { s.input() }
 
 // inputPrint is what typing changes on a canvas: which widget has the
 // focus and, for an entry, where its cursor is and how long its text is.

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -27,9 +28,9 @@ type InvoiceScreen struct {
 	Title, TaxID, Email, Phone *widget.Entry
 	Request                    *widget.Button
 	// Open opens the issued invoice in the browser.
-	Open *keyButton
+	Open *appwidget.KeyButton
 	// Refresh reads the invoice's state again.
-	Refresh *keyButton
+	Refresh *appwidget.KeyButton
 	// form holds the fields (shown while a request is possible), issued
 	// the link (shown once issued).
 	form, issued *fyne.Container
@@ -108,7 +109,7 @@ func (s *InvoiceScreen) makeUI() {
 			s.Request.Enable()
 		}
 	}))
-	s.Refresh = newKeyButton(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
+	s.Refresh = appwidget.NewKeyButton(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Load(id)
 		}
@@ -125,7 +126,7 @@ func (s *InvoiceScreen) makeUI() {
 		container.NewHBox(s.Request))
 	bindVisible(s.vm.CanRequest, s.form, false)
 
-	s.Open = newKeyButton(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
+	s.Open = appwidget.NewKeyButton(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
 		if err := s.vm.OpenLink(); err != nil {
 			_ = s.vm.Message.Set(ServiceErrText(err))
 		}

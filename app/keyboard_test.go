@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -123,7 +124,7 @@ func TestKeyboardInvoice(t *testing.T) {
 	onUI(t, "requested by Enter", func() bool { return get[bool](t, vm.Issued) })
 
 	// Loaded again after the clerk moved the focus elsewhere: it stays.
-	other := newKeyEntry(false)
+	other := appwidget.NewKeyEntry(false)
 	fyne.DoAndWait(func() {
 		w.SetContent(container.NewVBox(s.Object(), other))
 	})
@@ -215,7 +216,7 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	onUI(t, "Esc closed it", func() bool { return !open() })
 
 	fyne.DoAndWait(func() { s.Buttons[a.ID+"/submit"].OnTapped() })
-	onUI(t, "the submit dialog, focus in its comment", func() bool { _, ok := w.Canvas().Focused().(*keyEntry); return open() && ok })
+	onUI(t, "the submit dialog, focus in its comment", func() bool { _, ok := w.Canvas().Focused().(*appwidget.KeyEntry); return open() && ok })
 	typeKeys(t, w, "不提交")
 	press(t, w, fyne.KeyEscape)
 	onUI(t, "Esc closed it", func() bool { return !open() })

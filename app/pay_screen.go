@@ -16,6 +16,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	"github.com/skip2/go-qrcode"
+
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // QRSize is the QR code's side on screen, in Fyne units: large enough for
@@ -30,11 +32,11 @@ type PayScreen struct {
 
 	root    *fyne.Container
 	qr      *canvas.Image
-	NewCode *keyButton
+	NewCode *appwidget.KeyButton
 	// Retry asks again after the service could not be reached (for the
 	// code, or while watching the payment): the live code comes back, or
 	// the payment that arrived meanwhile.
-	Retry  *keyButton
+	Retry  *appwidget.KeyButton
 	failed binding.Bool
 	// running counts the screen's goroutines (the ticker, each payment
 	// watched); they end with the screen's context.
@@ -94,14 +96,14 @@ func (s *PayScreen) makeUI() {
 	amount.SizeName = theme.SizeNameSubHeadingText
 	amount.Alignment = fyne.TextAlignCenter
 
-	s.NewCode = newKeyButton(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
+	s.NewCode = appwidget.NewKeyButton(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}
 	})
 	s.NewCode.Importance = widget.HighImportance
 	bindVisible(s.vm.Expired, s.NewCode, false)
-	s.Retry = newKeyButton(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
+	s.Retry = appwidget.NewKeyButton(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}

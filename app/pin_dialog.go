@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // PINDialog asks for a token's PIN. It shows the PIN state from its PINVM,
@@ -21,10 +23,10 @@ type PINDialog struct {
 	vm     *PINVM
 	ctx    context.Context
 	dlg    *dialog.CustomDialog
-	entry  *pinEntry
+	entry  *appwidget.PINEntry
 	ok     *widget.Button
 	cancel *widget.Button
-	note   *badge
+	note   *appwidget.Badge
 	body   *fyne.Container
 	onDone func()
 }
@@ -42,7 +44,7 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 	who.Importance = widget.LowImportance
 	d.note = newBadge("", LevelOK)
 	d.note.Hide()
-	d.entry = newPINEntry(d.cancelNow)
+	d.entry = appwidget.NewPINEntry(d.cancelNow)
 	d.entry.SetPlaceHolder(lang.X("pin.placeholder", "UKey 口令"))
 	d.entry.OnSubmitted = func(string) { d.submit() }
 	d.entry.OnChanged = func(string) { d.updateButtons() }
@@ -106,7 +108,7 @@ func (d *PINDialog) cancelNow() {
 func (d *PINDialog) noteChanged() {
 	note, _ := d.vm.Note.Get()
 	lvl, _ := d.vm.NoteLevel.Get()
-	d.note.Text, d.note.Level = note, Level(lvl)
+	setBadge(d.note, note, Level(lvl))
 	if note == "" {
 		d.note.Hide()
 	} else {
@@ -146,28 +148,4 @@ func (d *PINDialog) submit() {
 	d.entry.SetText("")
 	d.ok.Disable()
 	go func() { _ = d.vm.Submit(d.ctx, pin) }()
-}
-
-// pinEntry is a password entry on which Esc closes the dialog (Fyne's
-// custom dialogs do not handle Esc, and a focused entry takes every key).
-type pinEntry struct {
-	widget.Entry
-	onEsc func()
-}
-
-func newPINEntry(onEsc func()) *pinEntry {
-	e := &pinEntry{onEsc: onEsc}
-	e.Password = true
-	e.Wrapping = fyne.TextWrapOff
-	e.ExtendBaseWidget(e)
-	return e
-}
-
-// TypedKey closes the dialog on Esc and leaves every other key to the entry.
-func (e *pinEntry) TypedKey(k *fyne.KeyEvent) {
-	if k.Name == fyne.KeyEscape {
-		e.onEsc()
-		return
-	}
-	e.Entry.TypedKey(k)
 }

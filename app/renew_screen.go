@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -30,7 +31,7 @@ type RenewScreen struct {
 	Invoice             *widget.Check
 	Post                *widget.RadioGroup
 	Rekey               *widget.Check
-	Comment             *keyEntry // Enter: a new line; Ctrl+Enter: submit
+	Comment             *appwidget.KeyEntry // Enter: a new line; Ctrl+Enter: submit
 	Save                *widget.Button
 	Submit              *widget.Button
 	form                *fyne.Container
@@ -172,8 +173,8 @@ func (s *RenewScreen) makeUI() {
 	rekeyWarn.Importance = widget.WarningImportance
 	bindVisible(s.vm.Rekey, rekeyWarn, false)
 
-	comment := newKeyEntry(true)
-	comment.onCtrlEnter = func() {
+	comment := appwidget.NewKeyEntry(true)
+	comment.OnCtrlEnter = func() {
 		if !s.Submit.Disabled() {
 			s.Submit.OnTapped()
 		}

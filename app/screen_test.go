@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 )
 
@@ -62,7 +63,7 @@ func texts(o fyne.CanvasObject) []string {
 		switch w := o.(type) {
 		case *widget.Label:
 			out = append(out, w.Text)
-		case *badge:
+		case *appwidget.Badge:
 			out = append(out, "["+w.Text+"]")
 		case *widget.Button:
 			out = append(out, "<"+w.Text+">")

@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // SignInScreen is the sign-in screen: mobile + SMS code or account +
@@ -23,8 +25,8 @@ type SignInScreen struct {
 	root                             *fyne.Container
 	Mobile, Code, AccountName, Passw *widget.Entry
 	Send, SignInSMS, SignInPW        *widget.Button
-	Out                              *keyButton
-	kept                             *badge
+	Out                              *appwidget.KeyButton
+	kept                             *appwidget.Badge
 	// Methods are the two ways to sign in (SMS, password), as tabs.
 	Methods             *container.AppTabs
 	signedIn, signedOut *fyne.Container
@@ -122,15 +124,14 @@ func (s *SignInScreen) makeUI() {
 	keptText.Wrapping = fyne.TextWrapWord
 	s.acc.KeptLevel.AddListener(binding.NewDataListener(func() {
 		l, _ := s.acc.KeptLevel.Get()
-		s.kept.Level = Level(l)
+		text := lang.X("signin.kept_memory", "仅本次")
 		if Level(l) == LevelOK {
-			s.kept.Text = lang.X("signin.kept_ok", "已保存")
-		} else {
-			s.kept.Text = lang.X("signin.kept_memory", "仅本次")
+			text = lang.X("signin.kept_ok", "已保存")
 		}
+		setBadge(s.kept, text, Level(l))
 		s.kept.Refresh()
 	}))
-	s.Out = newKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.runThenFocus(s.vm.SignOut) })
+	s.Out = appwidget.NewKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.runThenFocus(s.vm.SignOut) })
 	s.signedIn = container.NewVBox(
 		widget.NewLabel(lang.X("signin.signed_in_as", "已登录续期服务：")), who,
 		container.NewBorder(nil, nil, container.NewCenter(s.kept), nil, keptText),

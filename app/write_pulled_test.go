@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/token"
@@ -134,7 +135,7 @@ func pressFinish(t *testing.T, s *WriteScreen) *PINDialog {
 		if len(s.finish.Objects) != 1 {
 			return false
 		}
-		b, ok := s.finish.Objects[0].(*keyButton)
+		b, ok := s.finish.Objects[0].(*appwidget.KeyButton)
 		if ok && !b.Disabled() {
 			b.OnTapped()
 			return true
@@ -189,12 +190,12 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	if _, err := os.Stat(cut.journal); err != nil {
 		t.Fatalf("the journal of the interrupted write is gone: %v", err)
 	}
-	var finish *keyButton // a continue button, for the token pulled
+	var finish *appwidget.KeyButton // a continue button, for the token pulled
 	onUI(t, "a continue button for the pulled token", func() bool {
 		if len(s.finish.Objects) != 1 {
 			return false
 		}
-		finish, _ = s.finish.Objects[0].(*keyButton)
+		finish, _ = s.finish.Objects[0].(*appwidget.KeyButton)
 		return finish != nil && strings.Contains(finish.Text, tokSerial) && strings.Contains(finish.Text, "继续未完成的写入")
 	})
 	if got, _ := acc.Client().GetApplication(t.Context(), a.ID); got.Status != renewal.StatusReadyToDownload {

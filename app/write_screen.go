@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // WriteScreen writes the renewed certificate: a re-key consent when
@@ -21,8 +23,8 @@ type WriteScreen struct {
 	win fyne.Window
 
 	root     *fyne.Container
-	Start    *keyButton
-	RekeyOK  *keyButton
+	Start    *appwidget.KeyButton
+	RekeyOK  *appwidget.KeyButton
 	finish   *fyne.Container
 	target   *widget.Label
 	pin      *PINDialog // the open PIN dialog, for tests
@@ -42,10 +44,10 @@ func (s *WriteScreen) Object() fyne.CanvasObject { return s.root }
 func (s *WriteScreen) makeUI() {
 	s.target = widget.NewLabel(lang.X("write.choose", "在“申请进度”中，对“待下载”的申请点击“写入 UKey”。"))
 	s.target.Wrapping = fyne.TextWrapWord
-	s.RekeyOK = newKeyButton(lang.X("write.rekey_ok", "我已了解，生成新密钥"), theme.WarningIcon(), s.vm.ConfirmRekey)
+	s.RekeyOK = appwidget.NewKeyButton(lang.X("write.rekey_ok", "我已了解，生成新密钥"), theme.WarningIcon(), s.vm.ConfirmRekey)
 	s.RekeyOK.Importance = widget.WarningImportance
 	bindVisible(s.vm.NeedsRekeyOK, s.RekeyOK, false)
-	s.Start = newKeyButton(lang.X("write.start", "输入口令并写入"), theme.DownloadIcon(), s.askPIN)
+	s.Start = appwidget.NewKeyButton(lang.X("write.start", "输入口令并写入"), theme.DownloadIcon(), s.askPIN)
 	s.Start.Importance = widget.HighImportance
 	for _, b := range []binding.DataItem{s.vm.Busy, s.vm.Done, s.vm.NeedsRekeyOK} {
 		b.AddListener(binding.NewDataListener(s.update))
@@ -73,7 +75,7 @@ func (s *WriteScreen) rebuildFinish() {
 	serials, _ := s.vm.Unfinished.Get()
 	objs := []fyne.CanvasObject{}
 	for _, serial := range serials {
-		b := newKeyButton(lang.X("write.finish", "继续未完成的写入（UKey {{.Serial}}）", map[string]any{"Serial": serial}),
+		b := appwidget.NewKeyButton(lang.X("write.finish", "继续未完成的写入（UKey {{.Serial}}）", map[string]any{"Serial": serial}),
 			theme.MediaReplayIcon(), func() { s.askFinishPIN(serial) })
 		b.Importance = widget.WarningImportance
 		if busy, _ := s.vm.Busy.Get(); busy {
@@ -112,7 +114,7 @@ func (s *WriteScreen) FocusFirst() {
 	case a != nil && !busy && !done:
 		focusIn(s.root, s.Start)
 	case len(s.finish.Objects) > 0:
-		if b, ok := s.finish.Objects[0].(*keyButton); ok {
+		if b, ok := s.finish.Objects[0].(*appwidget.KeyButton); ok {
 			focusIn(s.root, b)
 		}
 	}
