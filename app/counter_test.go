@@ -425,18 +425,18 @@ func TestCounterIdleAfterLimits(t *testing.T) {
 	}
 }
 
-// Typing is seen through the focused entry's cursor, also in an entry
-// embedded in another widget; a password entry's text is not read.
+// Typing is seen through the focused entry's cursor, also in the widgets
+// built on an entry (the key and PIN entries); a password entry's text is
+// not read.
 func TestCounterInputPrintSeesTypingNotThePIN(t *testing.T) {
 	test.NewTempApp(t)
 	plain := widget.NewEntry()
-	pin := &struct{ widget.Entry }{}
-	pin.Password = true
-	pin.ExtendBaseWidget(pin)
+	comment := appwidget.NewKeyEntry(true)
+	pin := appwidget.NewPINEntry(func() {})
 	w := test.NewTempWindow(t, widget.NewLabel(""))
-	fyne.DoAndWait(func() { w.SetContent(container.NewVBox(plain, pin)) })
+	fyne.DoAndWait(func() { w.SetContent(container.NewVBox(plain, comment, pin)) })
 
-	for _, f := range []fyne.Focusable{plain, pin} {
+	for _, f := range []fyne.Focusable{plain, comment, pin} {
 		w.Canvas().Focus(f)
 		before := printOf(w.Canvas())
 		test.Type(f, "12")

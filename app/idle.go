@@ -1,7 +1,6 @@
 package app
 
 import (
-	"reflect"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -108,19 +107,20 @@ func printOf(c fyne.Canvas) inputPrint {
 	return p
 }
 
-// entryOf is f as a Fyne entry: a *widget.Entry, or a widget that embeds
-// one (the PIN dialog's entry does); nil for anything else.
+// entryOf is f as a Fyne entry: a *widget.Entry, or a widget built on one
+// that says so (the PIN and key entries); nil for anything else.
 func entryOf(f fyne.Focusable) *widget.Entry {
-	if e, ok := f.(*widget.Entry); ok {
+	switch e := f.(type) {
+	case *widget.Entry:
 		return e
+	case entryWidget:
+		return e.AsEntry()
 	}
-	v := reflect.ValueOf(f)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	fv := v.Elem().FieldByName("Entry")
-	if !fv.IsValid() || fv.Type() != reflect.TypeFor[widget.Entry]() || !fv.CanAddr() {
-		return nil
-	}
-	return fv.Addr().Interface().(*widget.Entry)
+	return nil
+}
+
+// entryWidget is a widget built on a Fyne entry, which it hands out for
+// the counter's input print.
+type entryWidget interface {
+	AsEntry() *widget.Entry
 }

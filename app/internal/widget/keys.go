@@ -26,6 +26,9 @@ func NewKeyEntry(multiLine bool) *KeyEntry {
 	return e
 }
 
+// AsEntry is the Fyne entry underneath.
+func (e *KeyEntry) AsEntry() *widget.Entry { return &e.Entry }
+
 // TypedKey hands Esc to OnEsc, every other key to the entry.
 func (e *KeyEntry) TypedKey(k *fyne.KeyEvent) {
 	if k.Name == fyne.KeyEscape && e.OnEsc != nil {
@@ -86,6 +89,9 @@ func NewPINEntry(onEsc func()) *PINEntry {
 	e.ExtendBaseWidget(e)
 	return e
 }
+
+// AsEntry is the Fyne entry underneath.
+func (e *PINEntry) AsEntry() *widget.Entry { return &e.Entry }
 
 // TypedKey closes the dialog on Esc and leaves every other key to the entry.
 func (e *PINEntry) TypedKey(k *fyne.KeyEvent) {
