@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -20,19 +21,19 @@ import (
 // AppsNav is where the Applications screen sends the clerk for the actions
 // other screens carry out (each may be nil).
 type AppsNav struct {
-	Edit   func(row AppRow) // the renew form
-	Pay    func(row AppRow)
-	Verify func(row AppRow) // financial verification
-	Write  func(row AppRow) // write to the UKey
+	Edit   func(row model.AppRow) // the renew form
+	Pay    func(row model.AppRow)
+	Verify func(row model.AppRow) // financial verification
+	Write  func(row model.AppRow) // write to the UKey
 	// Invoice requests or shows the e-invoice (offered once paid: asking
 	// for an invoice is not a state change, so it is not in the table).
-	Invoice func(row AppRow)
+	Invoice func(row model.AppRow)
 }
 
 // ApplicationsScreen lists the applications as cards: state, progress, the
 // reviewer's reason, and one button per action the state allows.
 type ApplicationsScreen struct {
-	vm  *ApplicationsVM
+	vm  *model.ApplicationsVM
 	ctx context.Context
 	win fyne.Window
 	nav AppsNav
@@ -47,7 +48,7 @@ type ApplicationsScreen struct {
 }
 
 // NewApplicationsScreen builds the screen over win (for dialogs and drops).
-func NewApplicationsScreen(ctx context.Context, vm *ApplicationsVM, win fyne.Window, nav AppsNav) *ApplicationsScreen {
+func NewApplicationsScreen(ctx context.Context, vm *model.ApplicationsVM, win fyne.Window, nav AppsNav) *ApplicationsScreen {
 	s := &ApplicationsScreen{vm: vm, ctx: ctx, win: win, nav: nav, Buttons: map[string]*widget.Button{}}
 	s.makeUI()
 	return s
@@ -82,7 +83,7 @@ func (s *ApplicationsScreen) rebuild() {
 	s.list.Refresh()
 }
 
-func progressText(r AppRow) string {
+func progressText(r model.AppRow) string {
 	parts := make([]string, len(r.Steps))
 	for i, st := range r.Steps {
 		switch {
@@ -97,7 +98,7 @@ func progressText(r AppRow) string {
 	return strings.Join(parts, "  →  ")
 }
 
-func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
+func (s *ApplicationsScreen) card(r model.AppRow) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle(lang.X("apps.cert", "证书序列号 {{.Serial}}", map[string]any{"Serial": strings.ToUpper(r.CertSerial)}),
 		fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	info := widget.NewLabel(lang.X("apps.info", "{{.Payment}} · {{.Price}} · 更新于 {{.Date}}",
@@ -129,7 +130,7 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 		s.Buttons[r.ID+"/"+key] = b
 		btns = append(btns, b)
 	}
-	nav := func(f func(AppRow)) func() {
+	nav := func(f func(model.AppRow)) func() {
 		return func() {
 			if f != nil {
 				f(r)
@@ -178,7 +179,7 @@ func (s *ApplicationsScreen) confirm(q string, f func(ctx context.Context) error
 }
 
 // askSubmit asks for the comment that goes with the submission.
-func (s *ApplicationsScreen) askSubmit(r AppRow) {
+func (s *ApplicationsScreen) askSubmit(r model.AppRow) {
 	comment := appwidget.NewKeyEntry(true)
 	comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
 	comment.Validator = func(v string) error { return renewal.ValidateText(v, renewal.MaxCommentRunes) }
@@ -197,7 +198,7 @@ func (s *ApplicationsScreen) askSubmit(r AppRow) {
 	s.win.Canvas().Focus(comment)
 }
 
-func (s *ApplicationsScreen) pickScan(r AppRow) {
+func (s *ApplicationsScreen) pickScan(r model.AppRow) {
 	d := dialog.NewFileOpen(func(rc fyne.URIReadCloser, err error) {
 		if err != nil || rc == nil {
 			return

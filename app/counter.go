@@ -21,6 +21,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
@@ -83,9 +84,6 @@ type counter struct {
 	dirErr  string             // why the current customer has no folder ("" when it has one)
 	outs    sync.WaitGroup     // sign-outs of earlier customers still being sent
 }
-
-// ErrWriteRunning: the next customer waits until the write to the UKey ends.
-var ErrWriteRunning = errors.New("a certificate is being written to a ukey")
 
 // ErrNotCounter: the window is not in counter mode.
 var ErrNotCounter = errors.New("not in counter mode")
@@ -232,7 +230,7 @@ func (c *counter) say(l *widget.Label, text string, level widget.Importance) {
 
 // NextCustomer wipes everything of the customer served and shows fresh
 // screens (counter mode only; on the UI goroutine). While a certificate is
-// being written to a UKey it refuses with ErrWriteRunning and says so on
+// being written to a UKey it refuses with model.ErrWriteRunning and says so on
 // the counter bar. done then receives the outcome of signing the old
 // session out at the service (nil, or why the service was not told) and is
 // closed.
@@ -244,7 +242,7 @@ func (u *UI) NextCustomer() (done <-chan error, err error) {
 	if u.writing() {
 		c.refused = true
 		c.say(c.notice, lang.X("counter.write_running", "正在把证书写入 UKey：写入完成前不能切换到下一位客户，请勿拔出 UKey。"), widget.DangerImportance)
-		return nil, ErrWriteRunning
+		return nil, model.ErrWriteRunning
 	}
 	return u.wipe(lang.X("counter.wiped", "上一位客户的信息已全部清除，可以接待下一位客户。"), widget.SuccessImportance), nil
 }
@@ -267,7 +265,7 @@ func (u *UI) paying() bool {
 	code, _ := vm.Code.Get()
 	paid, _ := vm.Paid.Get()
 	expired, _ := vm.Expired.Get()
-	return code != "" && !paid && !expired && vm.remaining() > 0
+	return code != "" && !paid && !expired && vm.Remaining() > 0
 }
 
 // wipe ends the current customer and starts a fresh one (see counter).
@@ -293,10 +291,10 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 	if u.Journey != nil {
 		u.Journey.Close()
 	}
-	var fresh *Account
+	var fresh *model.Account
 	if old != nil {
 		var err error
-		if fresh, err = NewAccount(old.url, nil, old.opts...); err != nil {
+		if fresh, err = old.Fresh(); err != nil {
 			banner, level = lang.X("counter.no_account", "无法重新连接续期服务（{{.Err}}），请重启程序。", map[string]any{"Err": err}), widget.DangerImportance
 		}
 	}
@@ -336,7 +334,7 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 		err := u.signOut(old)
 		if err != nil {
 			fyne.Do(func() {
-				c.say(c.notice, lang.X("counter.signout_failed", "本机已不再保存上一位客户的登录，但未能通知续期服务注销（{{.Err}}）。", map[string]any{"Err": ServiceErrText(err)}),
+				c.say(c.notice, lang.X("counter.signout_failed", "本机已不再保存上一位客户的登录，但未能通知续期服务注销（{{.Err}}）。", map[string]any{"Err": model.ServiceErrText(err)}),
 					widget.WarningImportance)
 			})
 		}
@@ -346,7 +344,7 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 }
 
 // signOut ends acc's session at the service (revoking its refresh token).
-func (u *UI) signOut(acc *Account) error {
+func (u *UI) signOut(acc *model.Account) error {
 	if acc == nil || !acc.Client().SignedIn() {
 		return nil
 	}

@@ -20,6 +20,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client"
@@ -166,7 +167,7 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	if idEntry != "" || clip != "" || overlay != nil || u.pin != nil {
 		t.Fatalf("left over: id entry %q, clipboard %q, overlay %v, pin dialog %v", idEntry, clip, overlay, u.pin)
 	}
-	if rows := get[[]AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
+	if rows := get[[]model.AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
 		t.Fatalf("applications listed: %v", rows)
 	}
 	if c := get[string](t, j.PayVM.Code); c != "" || j.PayVM.AppID() != "" {
@@ -262,7 +263,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 // interrupted write is not part of these tests: the embedded nil Installer
 // would panic if it were called.
 type gateInstaller struct {
-	Installer
+	model.Installer
 	writing chan struct{}
 	gate    chan struct{}
 }
@@ -272,8 +273,8 @@ func (g *gateInstaller) Login(_ context.Context, _ string, pin []byte) error {
 	return nil
 }
 
-func (g *gateInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(WriteStep)) error {
-	progress(WriteWrite)
+func (g *gateInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(model.WriteStep)) error {
+	progress(model.WriteWrite)
 	close(g.writing)
 	select {
 	case <-g.gate:
@@ -306,7 +307,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 
 	var err error
 	fyne.DoAndWait(func() { _, err = u.NextCustomer() })
-	if !errors.Is(err, ErrWriteRunning) || u.Journey != old || old.ctx.Err() != nil {
+	if !errors.Is(err, model.ErrWriteRunning) || u.Journey != old || old.ctx.Err() != nil {
 		t.Fatalf("next customer during a write: %v, journey kept %v", err, u.Journey == old)
 	}
 	if s := counterText(u); !strings.Contains(s, "写入完成前不能切换到下一位客户") {
@@ -377,7 +378,7 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("the postponement's word gone a second later: %s", s)
 	}
-	pay.Add(QRWindow + time.Second)
+	pay.Add(model.QRWindow + time.Second)
 	fyne.DoAndWait(u.checkIdle)
 	if u.Journey != old {
 		t.Fatal("signed out the moment the code ran out")
@@ -490,7 +491,7 @@ func TestCounterStartRemovesADeadWindowsFolders(t *testing.T) {
 func benchUI(tb testing.TB) *UI {
 	a := test.NewTempApp(tb)
 	a.Settings().SetTheme(apptheme.New())
-	acc, err := NewAccount("http://127.0.0.1:9", nil)
+	acc, err := model.NewAccount("http://127.0.0.1:9", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -623,7 +624,7 @@ func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
 	go func() { u.Run(); close(ran) }() // until t.Context() ends, before the clean-ups
 	t.Cleanup(func() { <-ran })
 	// Run lists the tokens after building what was pending.
-	eventually(t, "Run listed the tokens", func() bool { return len(get[[]TokenView](t, u.VM.Tokens)) == 1 })
+	eventually(t, "Run listed the tokens", func() bool { return len(get[[]model.TokenView](t, u.VM.Tokens)) == 1 })
 	var now *Journey
 	fyne.DoAndWait(func() { now = u.Journey })
 	if now != wiped {

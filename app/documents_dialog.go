@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -53,7 +54,7 @@ type DocumentsDialog struct {
 
 // documentsButton is a card's 资料 button: it opens the documents dialog
 // of r in every state (what was uploaded can always be seen).
-func (s *ApplicationsScreen) documentsButton(r AppRow) *widget.Button {
+func (s *ApplicationsScreen) documentsButton(r model.AppRow) *widget.Button {
 	b := widget.NewButtonWithIcon(lang.X("apps.documents", "资料"), theme.FolderOpenIcon(), func() {
 		s.target = r.ID
 		s.showDocuments(r)
@@ -64,7 +65,7 @@ func (s *ApplicationsScreen) documentsButton(r AppRow) *widget.Button {
 
 // showDocuments opens the documents dialog of application r over the
 // screen's window and reads its documents.
-func (s *ApplicationsScreen) showDocuments(r AppRow) *DocumentsDialog {
+func (s *ApplicationsScreen) showDocuments(r model.AppRow) *DocumentsDialog {
 	if s.win == nil {
 		return nil
 	}
@@ -73,7 +74,7 @@ func (s *ApplicationsScreen) showDocuments(r AppRow) *DocumentsDialog {
 	d.note = hintLabel("")
 	d.note.Hide()
 	limits := hintLabel(lang.X("docs.limits", "可上传 PDF、JPG、PNG 文件，每个文件最大 {{.MB}} MB，每份申请最多 {{.Max}} 个文件。",
-		map[string]any{"MB": MaxDocumentMB, "Max": renewal.MaxDocumentsPerApp}))
+		map[string]any{"MB": model.MaxDocumentMB, "Max": renewal.MaxDocumentsPerApp}))
 	_ = s.vm.Message.Set("") // the screen's last message is not about these documents
 	d.msg = messageLabel(s.vm.Message)
 	d.top = container.NewVBox(d.msg, d.note)
@@ -136,7 +137,7 @@ func (d *DocumentsDialog) rebuild() {
 		d.root.Refresh()
 	}
 	var objs []fyne.CanvasObject
-	for i, k := range DocKinds() {
+	for i, k := range model.DocKinds() {
 		if i > 0 {
 			objs = append(objs, widget.NewSeparator())
 		}
@@ -146,8 +147,8 @@ func (d *DocumentsDialog) rebuild() {
 	d.body.Refresh()
 }
 
-func (d *DocumentsDialog) section(dl DocList, k renewal.DocumentKind, btns map[string]*widget.Button) []fyne.CanvasObject {
-	name := widget.NewLabelWithStyle(DocKindText(k), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+func (d *DocumentsDialog) section(dl model.DocList, k renewal.DocumentKind, btns map[string]*widget.Button) []fyne.CanvasObject {
+	name := widget.NewLabelWithStyle(model.DocKindText(k), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	docs := dl.Of(k)
 	status := lang.X("docs.none", "未上传")
 	if len(docs) > 0 {
@@ -173,7 +174,7 @@ func (d *DocumentsDialog) section(dl DocList, k renewal.DocumentKind, btns map[s
 	return objs
 }
 
-func (d *DocumentsDialog) docLine(dl DocList, doc DocRow, btns map[string]*widget.Button) fyne.CanvasObject {
+func (d *DocumentsDialog) docLine(dl model.DocList, doc model.DocRow, btns map[string]*widget.Button) fyne.CanvasObject {
 	name := widget.NewLabel(doc.Name)
 	name.Truncation = fyne.TextTruncateEllipsis
 	info := widget.NewLabel(lang.X("docs.info", "{{.Size}} · 上传于 {{.Time}}", map[string]any{"Size": doc.Size, "Time": doc.Uploaded}))
@@ -232,7 +233,7 @@ func (d *DocumentsDialog) pick(k renewal.DocumentKind) {
 		_ = rc.Close()
 	}, d.s.win)
 	fd.SetFilter(storage.NewExtensionFileFilter(docExtensions()))
-	fd.SetTitleText(lang.X("docs.pick_title", "选择{{.Kind}}（PDF、JPG、PNG）", map[string]any{"Kind": DocKindText(k)}))
+	fd.SetTitleText(lang.X("docs.pick_title", "选择{{.Kind}}（PDF、JPG、PNG）", map[string]any{"Kind": model.DocKindText(k)}))
 	d.picker = fd
 	fd.Show()
 }
@@ -247,7 +248,7 @@ func (d *DocumentsDialog) picked(k renewal.DocumentKind, u fyne.URI) {
 }
 
 // askDelete confirms, then deletes doc.
-func (d *DocumentsDialog) askDelete(doc DocRow) {
+func (d *DocumentsDialog) askDelete(doc model.DocRow) {
 	c := dialog.NewConfirm(lang.X("apps.confirm_title", "请确认"),
 		lang.X("docs.delete_q", "删除{{.Kind}}“{{.Name}}”？删除后如仍需要，须重新上传。", map[string]any{"Kind": doc.KindText, "Name": doc.Name}),
 		func(ok bool) {

@@ -9,13 +9,14 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // FinVerifyScreen asks for the transfer's code and, after a failure, for
 // the corrected bank account.
 type FinVerifyScreen struct {
-	vm  *FinVerifyVM
+	vm  *model.FinVerifyVM
 	ctx context.Context
 
 	root    *fyne.Container
@@ -28,7 +29,7 @@ type FinVerifyScreen struct {
 }
 
 // NewFinVerifyScreen builds the screen.
-func NewFinVerifyScreen(ctx context.Context, vm *FinVerifyVM) *FinVerifyScreen {
+func NewFinVerifyScreen(ctx context.Context, vm *model.FinVerifyVM) *FinVerifyScreen {
 	s := &FinVerifyScreen{vm: vm, ctx: ctx}
 	s.makeUI()
 	return s

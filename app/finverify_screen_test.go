@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestFinVerifyScreenEntersTheCode(t *testing.T) {
@@ -12,7 +14,7 @@ func TestFinVerifyScreenEntersTheCode(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewFinVerifyVM(acc)
+	vm := model.NewFinVerifyVM(acc)
 	s := NewFinVerifyScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)

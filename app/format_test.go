@@ -2,7 +2,9 @@ package app
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"fyne.io/fyne/v2/lang"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 	"github.com/ukeyrenew/ukeyrenew/token/validity"
 )
@@ -19,12 +22,12 @@ func TestDateAndMoneyPerLanguage(t *testing.T) {
 	shanghai := time.FixedZone("CST", 8*3600)
 	// 20:30 UTC on 13 Dec is already the 14th in Beijing.
 	d := time.Date(2026, 12, 13, 20, 30, 0, 0, time.UTC)
-	zh := Formatter{Lang: LangZH, Loc: shanghai}
-	en := Formatter{Lang: LangEN, Loc: shanghai}
+	zh := model.Formatter{Lang: model.LangZH, Loc: shanghai}
+	en := model.Formatter{Lang: model.LangEN, Loc: shanghai}
 	tests := []struct{ got, want string }{
 		{zh.Date(d), "2026年12月14日"},
 		{en.Date(d), "14 Dec 2026"},
-		{Formatter{Lang: LangZH, Loc: time.UTC}.Date(d), "2026年12月13日"},
+		{model.Formatter{Lang: model.LangZH, Loc: time.UTC}.Date(d), "2026年12月13日"},
 		{zh.Money(0), "¥0.00"},
 		{zh.Money(5), "¥0.05"},
 		{zh.Money(128000), "¥1,280.00"},
@@ -48,21 +51,21 @@ func TestLifetimeBadge(t *testing.T) {
 		notAfter time.Time
 		notBef   time.Time
 		zh, en   string
-		lvl      Level
+		lvl      model.Level
 	}{
-		{"long valid", t0.Add(200*24*h + h), nb, "剩余 200 天", "200 days left", LevelOK},
-		{"renewal window", t0.Add(90*24*h + h), nb, "剩余 90 天", "90 days left", LevelNotice},
-		{"just outside window", t0.Add(91*24*h + h), nb, "剩余 91 天", "91 days left", LevelOK},
-		{"soon", t0.Add(20*24*h + h), nb, "剩余 20 天", "20 days left", LevelWarning},
-		{"one day", t0.Add(24*h + h), nb, "剩余 1 天", "1 day left", LevelWarning},
-		{"hours left", t0.Add(5 * h), nb, "今天到期", "Expires today", LevelWarning},
-		{"expired hours ago", t0.Add(-5 * h), nb, "今天已过期", "Expired today", LevelError},
-		{"expired one day", t0.Add(-24*h - h), nb, "已过期 1 天", "Expired 1 day ago", LevelError},
-		{"expired long ago", t0.Add(-400*24*h - h), nb, "已过期 400 天", "Expired 400 days ago", LevelError},
-		{"not yet valid", t0.AddDate(1, 0, 0), t0.Add(h), "尚未生效", "Not yet valid", LevelWarning},
+		{"long valid", t0.Add(200*24*h + h), nb, "剩余 200 天", "200 days left", model.LevelOK},
+		{"renewal window", t0.Add(90*24*h + h), nb, "剩余 90 天", "90 days left", model.LevelNotice},
+		{"just outside window", t0.Add(91*24*h + h), nb, "剩余 91 天", "91 days left", model.LevelOK},
+		{"soon", t0.Add(20*24*h + h), nb, "剩余 20 天", "20 days left", model.LevelWarning},
+		{"one day", t0.Add(24*h + h), nb, "剩余 1 天", "1 day left", model.LevelWarning},
+		{"hours left", t0.Add(5 * h), nb, "今天到期", "Expires today", model.LevelWarning},
+		{"expired hours ago", t0.Add(-5 * h), nb, "今天已过期", "Expired today", model.LevelError},
+		{"expired one day", t0.Add(-24*h - h), nb, "已过期 1 天", "Expired 1 day ago", model.LevelError},
+		{"expired long ago", t0.Add(-400*24*h - h), nb, "已过期 400 天", "Expired 400 days ago", model.LevelError},
+		{"not yet valid", t0.AddDate(1, 0, 0), t0.Add(h), "尚未生效", "Not yet valid", model.LevelWarning},
 	}
-	check := func(lang Lang, pick func(int) string) {
-		f := Formatter{Lang: lang, Loc: time.UTC}
+	check := func(lang model.Lang, pick func(int) string) {
+		f := model.Formatter{Lang: lang, Loc: time.UTC}
 		for i, tt := range tests {
 			got, lvl := f.Lifetime(t0, tt.notBef, tt.notAfter)
 			if got != pick(i) || lvl != tt.lvl {
@@ -70,41 +73,41 @@ func TestLifetimeBadge(t *testing.T) {
 			}
 		}
 	}
-	check(LangZH, func(i int) string { return tests[i].zh })
+	check(model.LangZH, func(i int) string { return tests[i].zh })
 	useLang(t, "en_GB.UTF-8")
-	if CurrentLang() != LangEN {
-		t.Fatalf("CurrentLang = %s under en_GB, want en", CurrentLang())
+	if model.CurrentLang() != model.LangEN {
+		t.Fatalf("CurrentLang = %s under en_GB, want en", model.CurrentLang())
 	}
-	check(LangEN, func(i int) string { return tests[i].en })
+	check(model.LangEN, func(i int) string { return tests[i].en })
 }
 
 func TestSetupLanguageDefaultsToChinese(t *testing.T) {
 	for _, tt := range []struct {
 		lcAll, language string
-		want            Lang
+		want            model.Lang
 	}{
-		{"C", "", LangZH},
-		{"POSIX", "", LangZH},
-		{"C.UTF-8", "", LangZH},
-		{"de_DE.UTF-8", "", LangZH},
-		{"en_US.UTF-8", "", LangEN},
-		{"zh_TW.UTF-8", "", LangZH},
-		{"zh_CN.UTF-8", "", LangZH},
-		{"fr_FR.UTF-8", "en_GB:fr", LangEN},
+		{"C", "", model.LangZH},
+		{"POSIX", "", model.LangZH},
+		{"C.UTF-8", "", model.LangZH},
+		{"de_DE.UTF-8", "", model.LangZH},
+		{"en_US.UTF-8", "", model.LangEN},
+		{"zh_TW.UTF-8", "", model.LangZH},
+		{"zh_CN.UTF-8", "", model.LangZH},
+		{"fr_FR.UTF-8", "en_GB:fr", model.LangEN},
 	} {
 		t.Run(tt.lcAll+"/"+tt.language, func(t *testing.T) {
 			t.Setenv("LC_ALL", tt.lcAll)
 			t.Setenv("LANGUAGE", tt.language)
 			t.Setenv("LC_MESSAGES", "")
 			t.Cleanup(func() { _ = setLang("zh_CN.UTF-8") })
-			got, err := SetupLanguage()
+			got, err := model.SetupLanguage()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want || CurrentLang() != tt.want {
-				t.Errorf("SetupLanguage = %s (current %s), want %s", got, CurrentLang(), tt.want)
+			if got != tt.want || model.CurrentLang() != tt.want {
+				t.Errorf("SetupLanguage = %s (current %s), want %s", got, model.CurrentLang(), tt.want)
 			}
-			if tt.want == LangZH && lang.L("Cancel") != "取消" {
+			if tt.want == model.LangZH && lang.L("Cancel") != "取消" {
 				t.Errorf("Fyne's own Cancel is %q, want 取消 (translation file must be zh_Hans)", lang.L("Cancel"))
 			}
 		})
@@ -142,18 +145,22 @@ func TestTranslationsComplete(t *testing.T) {
 	// The keys used in the code, with their Chinese fallbacks.
 	used := map[string]string{}
 	call := regexp.MustCompile(`lang\.XN?\(\s*"([^"]+)",\s*"([^"]*)"`)
-	srcs, _ := os.ReadDir(".")
-	for _, e := range srcs {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
+	// The screens here and the view-models and widgets under internal/.
+	err = filepath.WalkDir(".", func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
 		}
-		b, err := os.ReadFile(e.Name())
+		b, err := os.ReadFile(path)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
 			used[m[1]] = m[2]
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(used) < 50 {
 		t.Fatalf("found only %d translated strings in the code; the scan is broken", len(used))
@@ -203,7 +210,7 @@ func TestTranslationsComplete(t *testing.T) {
 
 func TestLifetimeCountsCalendarDaysInTheClerksZone(t *testing.T) {
 	beijing := time.FixedZone("CST", 8*3600)
-	f := Formatter{Lang: LangZH, Loc: beijing}
+	f := model.Formatter{Lang: model.LangZH, Loc: beijing}
 	nb := t0.AddDate(-1, 0, 0)
 	// 23:30 in Beijing; the certificate ends at 00:30 the day after tomorrow:
 	// 25 hours left, but two midnights away.
@@ -216,7 +223,7 @@ func TestLifetimeCountsCalendarDaysInTheClerksZone(t *testing.T) {
 		t.Errorf("a 20-day certificate: %q", got)
 	}
 	// The same instants seen from UTC fall on other dates.
-	if got, _ := (Formatter{Lang: LangZH, Loc: time.UTC}).Lifetime(now, nb, now.Add(25*time.Hour)); got != "剩余 1 天" {
+	if got, _ := (model.Formatter{Lang: model.LangZH, Loc: time.UTC}).Lifetime(now, nb, now.Add(25*time.Hour)); got != "剩余 1 天" {
 		t.Errorf("in UTC: %q, want 剩余 1 天", got)
 	}
 	// Across a daylight-saving change a day has 23 or 25 hours.
@@ -224,7 +231,7 @@ func TestLifetimeCountsCalendarDaysInTheClerksZone(t *testing.T) {
 	if err != nil {
 		t.Skip("no tzdata:", err)
 	}
-	fny := Formatter{Lang: LangZH, Loc: ny}
+	fny := model.Formatter{Lang: model.LangZH, Loc: ny}
 	start := time.Date(2026, 3, 7, 12, 0, 0, 0, ny) // clocks go forward on 8 March
 	if got, _ := fny.Lifetime(start, nb, time.Date(2026, 3, 9, 12, 0, 0, 0, ny)); got != "剩余 2 天" {
 		t.Errorf("across DST: %q, want 剩余 2 天", got)
@@ -239,7 +246,7 @@ func TestLifetimeAndUkeyctlShareOneRule(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tzdata: %v", err)
 	}
-	f := Formatter{Lang: LangZH, Loc: shanghai}
+	f := model.Formatter{Lang: model.LangZH, Loc: shanghai}
 	nb := t0.AddDate(-1, 0, 0)
 	// Ends 20 Dec 2026 at 10:00 Beijing (02:00 UTC).
 	end := time.Date(2026, 12, 20, 10, 0, 0, 0, shanghai)
@@ -270,7 +277,7 @@ func TestLifetimeAndUkeyctlShareOneRule(t *testing.T) {
 			}
 		})
 	}
-	if n := (Formatter{Loc: time.UTC}).DaysLeft(time.Date(2026, 11, 19, 18, 0, 0, 0, time.UTC), end); n != 31 {
+	if n := (model.Formatter{Loc: time.UTC}).DaysLeft(time.Date(2026, 11, 19, 18, 0, 0, 0, time.UTC), end); n != 31 {
 		t.Errorf("UTC count %d, want 31", n)
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 // Idle sign-out in counter mode: the limits.
@@ -29,14 +31,14 @@ const (
 // act. Input marks it; a write to the UKey or a payment being waited for
 // holds it, so the idle time counts from when they end.
 type idleWatch struct {
-	clock Clock
+	clock model.Clock
 
 	mu    sync.Mutex
 	last  time.Time // last input, or the end of the last hold
 	input time.Time // last input only
 }
 
-func newIdleWatch(c Clock) *idleWatch {
+func newIdleWatch(c model.Clock) *idleWatch {
 	now := c.Now()
 	return &idleWatch{clock: c, last: now, input: now}
 }

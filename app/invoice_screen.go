@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -21,7 +22,7 @@ type InvoiceScreen struct {
 	// running counts the loads under way (tests wait for them).
 	running sync.WaitGroup
 
-	vm  *InvoiceVM
+	vm  *model.InvoiceVM
 	ctx context.Context
 
 	root                       *fyne.Container
@@ -37,7 +38,7 @@ type InvoiceScreen struct {
 }
 
 // NewInvoiceScreen builds the screen. Give vm.OpenURL the app's OpenURL.
-func NewInvoiceScreen(ctx context.Context, vm *InvoiceVM) *InvoiceScreen {
+func NewInvoiceScreen(ctx context.Context, vm *model.InvoiceVM) *InvoiceScreen {
 	s := &InvoiceScreen{vm: vm, ctx: ctx}
 	s.makeUI()
 	return s
@@ -84,9 +85,9 @@ func (s *InvoiceScreen) FocusFirst() {
 
 func (s *InvoiceScreen) makeUI() {
 	entry := func(name string) *widget.Entry {
-		for _, f := range s.vm.invoiceFields() {
-			if f.name == name {
-				e := boundEntry(f.value)
+		for _, f := range s.vm.Fields() {
+			if f.Name == name {
+				e := boundEntry(f.Value)
 				e.OnChanged = func(string) { s.vm.CheckField(name) }
 				return e
 			}
@@ -128,7 +129,7 @@ func (s *InvoiceScreen) makeUI() {
 
 	s.Open = appwidget.NewKeyButton(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
 		if err := s.vm.OpenLink(); err != nil {
-			_ = s.vm.Message.Set(ServiceErrText(err))
+			_ = s.vm.Message.Set(model.ServiceErrText(err))
 		}
 	})
 	s.Open.Importance = widget.HighImportance

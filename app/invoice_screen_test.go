@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2/test"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
@@ -15,7 +17,7 @@ func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewInvoiceVM(acc)
+	vm := model.NewInvoiceVM(acc)
 	var mu sync.Mutex
 	var opened []string
 	vm.OpenURL = func(u *url.URL) error { mu.Lock(); opened = append(opened, u.String()); mu.Unlock(); return nil }

@@ -13,23 +13,24 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
 // JourneyDeps is what the clerk's journey screens need.
 type JourneyDeps struct {
-	Account *Account
+	Account *model.Account
 	// Installer writes certificates to tokens; nil in builds without
 	// PKCS#11 (the Write screen then says so).
-	Installer Installer
-	Tokens    TokenSource
-	PINs      PINSource
+	Installer model.Installer
+	Tokens    model.TokenSource
+	PINs      model.PINSource
 	// TokensVM feeds the renew form's certificate picker (may be nil).
-	TokensVM *TokensVM
-	Clock    Clock        // nil: the wall clock
+	TokensVM *model.TokensVM
+	Clock    model.Clock  // nil: the wall clock
 	PayClock client.Clock // nil: the wall clock
-	Fmt      Formatter
+	Fmt      model.Formatter
 	// Open opens a saved file with the OS (the form PDF); OpenURL opens a
 	// link in the browser (the e-invoice).
 	Open    func(path string) error
@@ -65,19 +66,19 @@ type Journey struct {
 	win  fyne.Window
 	tabs *container.AppTabs
 
-	SignInVM  *SignInVM
-	AppsVM    *ApplicationsVM
-	RenewVM   *RenewVM
-	PayVM     *PayVM
-	FinVM     *FinVerifyVM
-	WriteVM   *WriteVM
+	SignInVM  *model.SignInVM
+	AppsVM    *model.ApplicationsVM
+	RenewVM   *model.RenewVM
+	PayVM     *model.PayVM
+	FinVM     *model.FinVerifyVM
+	WriteVM   *model.WriteVM
 	SignIn    *SignInScreen
 	Apps      *ApplicationsScreen
 	Renew     *RenewScreen
 	Pay       *PayScreen
 	FinVerify *FinVerifyScreen
 	Write     *WriteScreen
-	InvoiceVM *InvoiceVM
+	InvoiceVM *model.InvoiceVM
 	Invoice   *InvoiceScreen
 
 	items map[screen]*container.TabItem
@@ -92,15 +93,15 @@ type Journey struct {
 func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j := &Journey{ctx: ctx, deps: d, win: win, items: map[screen]*container.TabItem{}}
 	acc := d.Account
-	j.SignInVM = NewSignInVM(acc, d.Clock)
-	j.AppsVM = NewApplicationsVM(acc, d.Clock, d.Fmt)
+	j.SignInVM = model.NewSignInVM(acc, d.Clock)
+	j.AppsVM = model.NewApplicationsVM(acc, d.Clock, d.Fmt)
 	j.AppsVM.Open, j.AppsVM.Dir = d.Open, d.Dir
-	j.RenewVM = NewRenewVM(acc, d.Fmt)
-	j.PayVM = NewPayVM(acc, d.PayClock, d.Fmt)
-	j.FinVM = NewFinVerifyVM(acc)
+	j.RenewVM = model.NewRenewVM(acc, d.Fmt)
+	j.PayVM = model.NewPayVM(acc, d.PayClock, d.Fmt)
+	j.FinVM = model.NewFinVerifyVM(acc)
 	j.SignIn = NewSignInScreen(ctx, j.SignInVM, acc)
 	j.Apps = NewApplicationsScreen(ctx, j.AppsVM, win, AppsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write, Invoice: j.invoice})
-	j.InvoiceVM = NewInvoiceVM(acc)
+	j.InvoiceVM = model.NewInvoiceVM(acc)
 	j.InvoiceVM.OpenURL = d.OpenURL
 	j.Invoice = NewInvoiceScreen(ctx, j.InvoiceVM)
 	j.Renew = NewRenewScreen(ctx, j.RenewVM)
@@ -136,7 +137,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 
 	var write fyne.CanvasObject
 	if d.Installer != nil {
-		j.WriteVM = NewWriteVM(acc, d.Installer, d.PINs)
+		j.WriteVM = model.NewWriteVM(acc, d.Installer, d.PINs)
 		j.Write = NewWriteScreen(ctx, j.WriteVM, win)
 		j.WriteVM.Done.AddListener(binding.NewDataListener(func() {
 			if done, _ := j.WriteVM.Done.Get(); done {
@@ -327,27 +328,27 @@ func (j *Journey) Dropped(_ fyne.Position, uris []fyne.URI) {
 	j.Apps.Dropped(uris)
 }
 
-func (j *Journey) edit(r AppRow) {
+func (j *Journey) edit(r model.AppRow) {
 	j.Show(screenRenew)
 	go func() { _ = j.RenewVM.Edit(j.ctx, r.App) }()
 }
 
-func (j *Journey) pay(r AppRow) {
+func (j *Journey) pay(r model.AppRow) {
 	j.Show(screenPay)
 	j.Pay.Pay(r.ID)
 }
 
-func (j *Journey) verify(r AppRow) {
+func (j *Journey) verify(r model.AppRow) {
 	j.Show(screenFinVerify)
 	j.FinVerify.Load(r.ID)
 }
 
-func (j *Journey) invoice(r AppRow) {
+func (j *Journey) invoice(r model.AppRow) {
 	j.Show(screenInvoice)
 	j.Invoice.Load(r.ID)
 }
 
-func (j *Journey) write(r AppRow) {
+func (j *Journey) write(r model.AppRow) {
 	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return

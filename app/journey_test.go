@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -26,7 +27,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	w.Resize(fyne.NewSize(960, 680))
 	acc := e.account(memoryStore(t))
 	clk := &stepClock{t: e.clock.Now()}
-	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: Formatter{Lang: LangZH, Loc: time.UTC}, PayClock: clk})
+	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}, PayClock: clk})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
 	fyne.DoAndWait(func() { w.SetContent(tabs) })
@@ -69,7 +70,7 @@ func TestJourneyStartResumesFromAStoreOpenedLater(t *testing.T) {
 	}
 	w := test.NewTempWindow(t, widget.NewLabel(""))
 	acc := e.account(nil)
-	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: Formatter{Lang: LangZH, Loc: time.UTC},
+	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC},
 		OpenStore: func(context.Context) (*session.Store, error) { return st, nil }})
 	j.Start()
 	eventually(t, "signed in from the saved session", func() bool { return get[bool](t, acc.SignedIn) })

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
@@ -56,7 +57,7 @@ func hintLabel(text string) *widget.Label {
 // break at: word wrapping would cut it at the few Latin words inside) and
 // English between words.
 func textWrap() fyne.TextWrap {
-	if CurrentLang() == LangEN {
+	if model.CurrentLang() == model.LangEN {
 		return fyne.TextWrapWord
 	}
 	return fyne.TextWrapBreak
@@ -162,26 +163,26 @@ func onEscWhileOpen(win fyne.Window, d dialog.Dialog, esc func()) {
 }
 
 // newBadge is a badge of text in the colours of lvl.
-func newBadge(text string, lvl Level) *appwidget.Badge {
+func newBadge(text string, lvl model.Level) *appwidget.Badge {
 	bg, fg := levelColors(lvl)
 	return appwidget.NewBadge(text, bg, fg)
 }
 
 // setBadge gives b text in the colours of lvl; the caller refreshes it.
-func setBadge(b *appwidget.Badge, text string, lvl Level) {
+func setBadge(b *appwidget.Badge, text string, lvl model.Level) {
 	b.Text = text
 	b.Fill, b.OnFill = levelColors(lvl)
 }
 
 // levelColors are the theme's colours of a level: the badge's and the
 // text's on it.
-func levelColors(lvl Level) (bg, fg fyne.ThemeColorName) {
+func levelColors(lvl model.Level) (bg, fg fyne.ThemeColorName) {
 	switch lvl {
-	case LevelError:
+	case model.LevelError:
 		return theme.ColorNameError, theme.ColorNameForegroundOnError
-	case LevelWarning:
+	case model.LevelWarning:
 		return theme.ColorNameWarning, theme.ColorNameForegroundOnWarning
-	case LevelNotice:
+	case model.LevelNotice:
 		return theme.ColorNamePrimary, theme.ColorNameForegroundOnPrimary
 	}
 	return theme.ColorNameSuccess, theme.ColorNameForegroundOnSuccess

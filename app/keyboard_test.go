@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -56,7 +57,7 @@ func ctrlEnter(t *testing.T, w fyne.Window) {
 func TestKeyboardSignIn(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
 	s := NewSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	// Account and password: the focus starts in the account; Enter there
@@ -87,7 +88,7 @@ func TestKeyboardFinVerify(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewFinVerifyVM(acc)
+	vm := model.NewFinVerifyVM(acc)
 	s := NewFinVerifyScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
@@ -111,7 +112,7 @@ func TestKeyboardInvoice(t *testing.T) {
 	acc := o.signedIn(e)
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewInvoiceVM(acc)
+	vm := model.NewInvoiceVM(acc)
 	s := NewInvoiceScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
@@ -158,13 +159,13 @@ func TestKeyboardRenew(t *testing.T) {
 	if _, err := acc.Client().Cancel(t.Context(), prev.ID, renewal.VersionRequest{Version: prev.Version}); err != nil {
 		t.Fatal(err)
 	}
-	vm := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s := NewRenewScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.FocusFirst()
 	onUI(t, "focus on the certificate picker", func() bool { return w.Canvas().Focused() == s.Pick })
 	fyne.DoAndWait(func() {
-		s.SetTokens([]TokenView{{Serial: "T1", Certs: []CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
 		s.Pick.SetSelected(s.Pick.Options[0])
 	})
 	onUI(t, "focus in the first field", func() bool {
@@ -200,7 +201,7 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := NewApplicationsVM(acc, nil, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
 	w := newTestWindow(t, s.Object())
 	s.win = w
@@ -245,7 +246,7 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	acc := e.signedIn()
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, w := newPayScreen(t, vm)
 	s.Pay(app.ID)
 	onUI(t, "the code", func() bool { return s.qr.Image != nil })
@@ -321,7 +322,7 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 func TestKeyboardBackgroundSignInLeavesTheFocus(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
 	s := NewSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
@@ -27,7 +28,7 @@ const QRSize = 280
 // PayScreen shows the WeChat Pay QR code, the amount and the countdown;
 // at zero the code greys out and "get a new code" appears.
 type PayScreen struct {
-	vm  *PayVM
+	vm  *model.PayVM
 	ctx context.Context
 
 	root    *fyne.Container
@@ -47,7 +48,7 @@ type PayScreen struct {
 
 // NewPayScreen builds the screen and starts its countdown ticker (4 Hz),
 // which stops with ctx.
-func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
+func NewPayScreen(ctx context.Context, vm *model.PayVM) *PayScreen {
 	s := &PayScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
 	s.makeUI()
 	s.running.Add(1)

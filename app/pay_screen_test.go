@@ -9,6 +9,8 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"github.com/skip2/go-qrcode"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
@@ -16,7 +18,7 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, _ := newPayScreen(t, vm)
 	s.Pay(a.ID)
 	var first image.Image

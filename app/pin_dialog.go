@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
@@ -20,7 +21,7 @@ import (
 // cannot be overwritten; the dialog copies it to a byte slice that the
 // view-model wipes, and drops the string at once so it is only garbage.
 type PINDialog struct {
-	vm     *PINVM
+	vm     *model.PINVM
 	ctx    context.Context
 	dlg    *dialog.CustomDialog
 	entry  *appwidget.PINEntry
@@ -33,7 +34,7 @@ type PINDialog struct {
 
 // NewPINDialog builds the dialog for vm over win. onDone (may be nil) runs on
 // the UI goroutine after the action succeeded and the dialog closed.
-func NewPINDialog(ctx context.Context, vm *PINVM, win fyne.Window, onDone func()) *PINDialog {
+func NewPINDialog(ctx context.Context, vm *model.PINVM, win fyne.Window, onDone func()) *PINDialog {
 	d := &PINDialog{vm: vm, ctx: ctx, onDone: onDone}
 	d.makeUI(win)
 	return d
@@ -42,7 +43,7 @@ func NewPINDialog(ctx context.Context, vm *PINVM, win fyne.Window, onDone func()
 func (d *PINDialog) makeUI(win fyne.Window) {
 	who := widget.NewLabel(lang.X("pin.for_token", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": d.vm.Serial()}))
 	who.Importance = widget.LowImportance
-	d.note = newBadge("", LevelOK)
+	d.note = newBadge("", model.LevelOK)
 	d.note.Hide()
 	d.entry = appwidget.NewPINEntry(d.cancelNow)
 	d.entry.SetPlaceHolder(lang.X("pin.placeholder", "UKey 口令"))
@@ -108,7 +109,7 @@ func (d *PINDialog) cancelNow() {
 func (d *PINDialog) noteChanged() {
 	note, _ := d.vm.Note.Get()
 	lvl, _ := d.vm.NoteLevel.Get()
-	setBadge(d.note, note, Level(lvl))
+	setBadge(d.note, note, model.Level(lvl))
 	if note == "" {
 		d.note.Hide()
 	} else {

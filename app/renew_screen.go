@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -22,7 +23,7 @@ import (
 // invoice and pickup fields, each with its message beneath; save as draft,
 // or submit with a comment.
 type RenewScreen struct {
-	vm  *RenewVM
+	vm  *model.RenewVM
 	ctx context.Context
 
 	root                *fyne.Container
@@ -42,7 +43,7 @@ type RenewScreen struct {
 }
 
 // NewRenewScreen builds the screen.
-func NewRenewScreen(ctx context.Context, vm *RenewVM) *RenewScreen {
+func NewRenewScreen(ctx context.Context, vm *model.RenewVM) *RenewScreen {
 	s := &RenewScreen{vm: vm, ctx: ctx, Entries: map[string]*widget.Entry{}}
 	s.makeUI()
 	return s
@@ -122,7 +123,7 @@ func (s *RenewScreen) makeUI() {
 	s.Pick.PlaceHolder = lang.X("renew.pick", "选择 UKey 上要续期的证书")
 
 	s.Years = widget.NewSelect(nil, func(opt string) {
-		if y := yearsOf(opt); y > 0 {
+		if y := model.YearsOf(opt); y > 0 {
 			_ = s.vm.Years.Set(y)
 		}
 	})
@@ -216,7 +217,7 @@ func (s *RenewScreen) makeUI() {
 
 // SetTokens offers the certificates on the inserted tokens (from the
 // Tokens view-model) in the picker. Call it on the UI goroutine.
-func (s *RenewScreen) SetTokens(toks []TokenView) {
+func (s *RenewScreen) SetTokens(toks []model.TokenView) {
 	s.picks = map[string]string{}
 	opts := []string{}
 	for _, t := range toks {

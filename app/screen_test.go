@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 )
@@ -22,7 +23,7 @@ func newUI(t *testing.T, src *fakeSource) *UI {
 }
 
 // newUIWith is newUI over any token source.
-func newUIWith(t *testing.T, tokens TokenSource, pins PINSource) *UI {
+func newUIWith(t *testing.T, tokens model.TokenSource, pins model.PINSource) *UI {
 	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
@@ -107,7 +108,7 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 	}
 
 	src.insert(toks[1], "1111", 6)
-	src.insert(Token{Serial: "BAD0000000000001", LabelErr: errFakeModule, CertsErr: errFakeModule}, "0", 6)
+	src.insert(model.Token{Serial: "BAD0000000000001", LabelErr: errFakeModule, CertsErr: errFakeModule}, "0", 6)
 	if err := u.VM.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
 	toks := demoTokens()
 	src.insert(toks[0], "1", 3)
 	src.keyPairs[toks[0].Serial] = []bool{true}
-	src.damaged[toks[0].Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 	src.insert(toks[1], "1", 3) // its certificate has no key pair on the token
 	u := newUIWith(t, src, src)
 	// Not wired: no button that would do nothing.
@@ -153,7 +154,7 @@ func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
 	}
 	var renewed []string
 	var repaired []string
-	u.Tokens.OnRenew = func(serial string, c CertView) { renewed = append(renewed, serial+" "+c.Serial+" "+c.Holder) }
+	u.Tokens.OnRenew = func(serial string, c model.CertView) { renewed = append(renewed, serial+" "+c.Serial+" "+c.Holder) }
 	u.Tokens.OnRepair = func(serial string) { repaired = append(repaired, serial) }
 	u.Tokens.tokensChanged() // as the next listing would
 	screen := strings.Join(texts(u.Tokens.Object()), "|")

@@ -14,15 +14,16 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
 // Deps is what the window needs from the rest of the program.
 type Deps struct {
-	Tokens TokenSource
-	PINs   PINSource
-	Clock  Clock          // nil means the wall clock
+	Tokens model.TokenSource
+	PINs   model.PINSource
+	Clock  model.Clock    // nil means the wall clock
 	Loc    *time.Location // nil means time.Local
 	// Counter is counter mode (--counter), for CA service counters: no
 	// session is kept on disk (leave OpenStore nil), a "next customer"
@@ -47,7 +48,7 @@ type Deps struct {
 	Problem string
 	// Account is the connection to the renewal service; nil leaves the
 	// journey screens out (placeholders say what they will do).
-	Account *Account
+	Account *model.Account
 	// OpenStore opens the session store, in the background at Run (nil:
 	// the session lives in memory only, as in counter mode).
 	OpenStore func(ctx context.Context) (*session.Store, error)
@@ -57,7 +58,7 @@ type Deps struct {
 	// empty.
 	DeferJourney bool
 	// Installer writes renewed certificates to tokens (nil: not available).
-	Installer Installer
+	Installer model.Installer
 	// PayClock is the payment watcher's clock (nil: the wall clock).
 	PayClock client.Clock
 	// Open opens a saved file with the OS (the form PDF); OpenURL opens a
@@ -72,7 +73,7 @@ type Deps struct {
 type UI struct {
 	Win    fyne.Window
 	Tokens *TokensScreen
-	VM     *TokensVM
+	VM     *model.TokensVM
 	Nav    *container.AppTabs
 	// Journey is the clerk's screens from sign-in to writing (nil without
 	// an Account). In counter mode each customer gets a new one: read it
@@ -85,14 +86,14 @@ type UI struct {
 	pin     *PINDialog           // the open PIN dialog, for tests
 	tabs    []*container.TabItem // the tabs before the journey's (Tokens)
 	counter *counter             // nil outside counter mode
-	pending *Account             // the journey's Account until Run builds it (DeferJourney)
+	pending *model.Account       // the journey's Account until Run builds it (DeferJourney)
 	desk    desktopHost          // what the desktop offers, probed once by installTray
 }
 
 // New builds the main window for app a. Start the view-model with Run.
 func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 	if deps.Clock == nil {
-		deps.Clock = SystemClock{}
+		deps.Clock = model.SystemClock{}
 	}
 	if deps.Loc == nil {
 		deps.Loc = time.Local
@@ -103,13 +104,13 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		title += " · " + lang.X("app.counter_mode", "柜台模式")
 	}
 	u.Win = a.NewWindow(title)
-	u.VM = NewTokensVM(deps.Tokens, deps.Clock, Formatter{Lang: CurrentLang(), Loc: deps.Loc})
+	u.VM = model.NewTokensVM(deps.Tokens, deps.Clock, model.Formatter{Lang: model.CurrentLang(), Loc: deps.Loc})
 	if deps.Problem != "" {
-		u.VM.setProblems(nil, deps.Problem)
+		u.VM.ReportProblem(deps.Problem)
 	}
 	u.Tokens = NewTokensScreen(ctx, u.VM, u.ShowPIN)
 	if deps.Account != nil { // 续期 and 修复 lead into the journey
-		u.Tokens.OnRenew = func(_ string, c CertView) {
+		u.Tokens.OnRenew = func(_ string, c model.CertView) {
 			if u.Journey != nil {
 				u.Journey.RenewCert(c.Serial)
 			}
@@ -182,7 +183,7 @@ func (u *UI) refuseClose() bool {
 // nil) and puts them in the navigation after the Tokens screen. In counter
 // mode each journey gets its own context and folder, which the next
 // customer ends.
-func (u *UI) setJourney(acc *Account) {
+func (u *UI) setJourney(acc *model.Account) {
 	if acc == nil {
 		u.Journey = nil
 		u.Nav.SetItems(append(slices.Clone(u.tabs), placeholders()...))
@@ -195,14 +196,14 @@ func (u *UI) setJourney(acc *Account) {
 	d := u.deps
 	u.Journey = NewJourney(ctx, u.Win, JourneyDeps{Account: acc, Installer: d.Installer, Tokens: d.Tokens,
 		PINs: d.PINs, TokensVM: u.VM, Clock: d.Clock, PayClock: d.PayClock, Dir: dir,
-		Fmt: Formatter{Lang: CurrentLang(), Loc: d.Loc}, Open: d.Open, OpenURL: d.OpenURL, OpenStore: d.OpenStore})
+		Fmt: model.Formatter{Lang: model.CurrentLang(), Loc: d.Loc}, Open: d.Open, OpenURL: d.OpenURL, OpenStore: d.OpenStore})
 	u.Nav.SetItems(append(slices.Clone(u.tabs), u.Journey.Items()...))
 	u.Journey.Attach(u.Nav)
 }
 
 // Account is the current customer's connection to the renewal service (a
 // new one after each next customer in counter mode); nil without a service.
-func (u *UI) Account() *Account {
+func (u *UI) Account() *model.Account {
 	if u.Journey == nil {
 		return u.pending // nil, or not built yet (DeferJourney)
 	}
@@ -285,7 +286,7 @@ func (u *UI) ShowPIN(serial string) {
 			lang.X("pin.busy_write", "正在把证书写入 UKey，写入完成后再验证口令。"), u.Win)
 		return
 	}
-	vm := NewPINVM(u.deps.PINs, serial, nil)
+	vm := model.NewPINVM(u.deps.PINs, serial, nil)
 	u.pin = NewPINDialog(u.ctx, vm, u.Win, func() {
 		go func() { _ = u.VM.Reload(u.ctx) }() // the PIN state may have changed
 	})

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 )
 
@@ -36,7 +37,7 @@ func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "1", 3)
 	src.keyPairs[tok.Serial] = []bool{true}
-	src.damaged[tok.Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.damaged[tok.Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())

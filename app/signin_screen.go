@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
@@ -18,8 +19,8 @@ import (
 // password while signed out; who is signed in, where the session is kept and
 // a sign-out button while signed in.
 type SignInScreen struct {
-	vm  *SignInVM
-	acc *Account
+	vm  *model.SignInVM
+	acc *model.Account
 	ctx context.Context
 
 	root                             *fyne.Container
@@ -34,7 +35,7 @@ type SignInScreen struct {
 
 // NewSignInScreen builds the screen and starts the resend countdown's
 // ticker, which stops with ctx.
-func NewSignInScreen(ctx context.Context, vm *SignInVM, acc *Account) *SignInScreen {
+func NewSignInScreen(ctx context.Context, vm *model.SignInVM, acc *model.Account) *SignInScreen {
 	s := &SignInScreen{vm: vm, acc: acc, ctx: ctx}
 	s.makeUI()
 	go tickEvery(ctx, time.Second, vm.Tick)
@@ -119,16 +120,16 @@ func (s *SignInScreen) makeUI() {
 
 	who := widget.NewLabelWithData(s.acc.Who)
 	who.TextStyle.Bold = true
-	s.kept = newBadge("", LevelOK)
+	s.kept = newBadge("", model.LevelOK)
 	keptText := widget.NewLabelWithData(s.acc.Kept)
 	keptText.Wrapping = fyne.TextWrapWord
 	s.acc.KeptLevel.AddListener(binding.NewDataListener(func() {
 		l, _ := s.acc.KeptLevel.Get()
 		text := lang.X("signin.kept_memory", "仅本次")
-		if Level(l) == LevelOK {
+		if model.Level(l) == model.LevelOK {
 			text = lang.X("signin.kept_ok", "已保存")
 		}
-		setBadge(s.kept, text, Level(l))
+		setBadge(s.kept, text, model.Level(l))
 		s.kept.Refresh()
 	}))
 	s.Out = appwidget.NewKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.runThenFocus(s.vm.SignOut) })

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 )
 
@@ -23,13 +24,13 @@ type TokensScreen struct {
 	// certificate: serial is the token's, cert the certificate's row. The
 	// button shows only for certificates whose key pair is on the token,
 	// and only when OnRenew is set: set it before the Tokens view-model runs.
-	OnRenew func(serial string, cert CertView)
+	OnRenew func(serial string, cert model.CertView)
 	// OnRepair is called (on the UI goroutine) when the clerk taps 修复 on
 	// a token with damaged objects that token.Recover removes; without it
 	// the line shows no button.
 	OnRepair func(serial string)
 
-	vm       *TokensVM
+	vm       *model.TokensVM
 	ctx      context.Context
 	onPIN    func(serial string)
 	root     *fyne.Container
@@ -41,12 +42,12 @@ type TokensScreen struct {
 	pinBtns  map[string]*widget.Button // by token serial, for tests
 	renewBtn map[string]*widget.Button // by token serial + "/" + certificate serial, for tests
 	repair   map[string]*widget.Button // by token serial, for tests
-	rendered []TokenView
+	rendered []model.TokenView
 }
 
 // NewTokensScreen builds the screen. onPIN is called (on the UI goroutine)
 // when the clerk asks to check the PIN of the token with that serial.
-func NewTokensScreen(ctx context.Context, vm *TokensVM, onPIN func(serial string)) *TokensScreen {
+func NewTokensScreen(ctx context.Context, vm *model.TokensVM, onPIN func(serial string)) *TokensScreen {
 	s := &TokensScreen{vm: vm, ctx: ctx, onPIN: onPIN, pinBtns: map[string]*widget.Button{},
 		renewBtn: map[string]*widget.Button{}, repair: map[string]*widget.Button{}}
 	s.makeUI()
@@ -138,14 +139,14 @@ func (s *TokensScreen) tokensChanged() {
 	s.list.Refresh()
 }
 
-func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
+func (s *TokensScreen) tokenCard(v model.TokenView) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameSubHeadingText
 	title.Importance = widget.HighImportance
 	var titleRow fyne.CanvasObject = title
 	if v.LabelProblem {
 		title.Importance = widget.WarningImportance
-		titleRow = container.NewHBox(title, container.NewCenter(newBadge(v.LabelNote, LevelWarning)))
+		titleRow = container.NewHBox(title, container.NewCenter(newBadge(v.LabelNote, model.LevelWarning)))
 	}
 	sub := lang.X("token.serial", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": v.Serial})
 	if v.Device != "" {
@@ -191,7 +192,7 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 
 // damagedRow is the one line about objects that cannot be read, with the
 // repair button when repairing removes them.
-func (s *TokensScreen) damagedRow(v TokenView) fyne.CanvasObject {
+func (s *TokensScreen) damagedRow(v model.TokenView) fyne.CanvasObject {
 	line := widget.NewLabel(v.Damaged)
 	line.Wrapping = fyne.TextWrapWord
 	line.Importance = widget.WarningImportance
@@ -208,7 +209,7 @@ func (s *TokensScreen) damagedRow(v TokenView) fyne.CanvasObject {
 	return container.NewBorder(nil, nil, container.NewCenter(icon), right, line)
 }
 
-func (s *TokensScreen) certBlock(serial string, c CertView) fyne.CanvasObject {
+func (s *TokensScreen) certBlock(serial string, c model.CertView) fyne.CanvasObject {
 	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{})
 	holder.Truncation = fyne.TextTruncateEllipsis
 	holder.SizeName = theme.SizeNameSubHeadingText

@@ -18,6 +18,7 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -153,16 +154,16 @@ func (u *UI) notifier(host desktopHost) func(title, body string) {
 // remind starts the reminders, and the tray's updates when host.tray, and
 // returns the view-model (nil when the desktop offers neither a tray nor
 // notifications). The reminders run until the UI's context is done.
-func (u *UI) remind(host desktopHost) *ReminderVM {
+func (u *UI) remind(host desktopHost) *model.ReminderVM {
 	if !host.tray && !host.notify {
 		return nil
 	}
-	var svc ReminderService
+	var svc model.ReminderService
 	if u.deps.Account != nil {
-		svc = accountReminders{u.deps.Account}
+		svc = model.AccountReminders(u.deps.Account)
 	}
 	notify := u.notifier(host)
-	vm := NewReminderVM(svc, u.deps.Clock, Formatter{Lang: CurrentLang(), Loc: u.deps.Loc}, notify)
+	vm := model.NewReminderVM(svc, u.deps.Clock, model.Formatter{Lang: model.CurrentLang(), Loc: u.deps.Loc}, notify)
 
 	changed := make(chan struct{}, 1)
 	poke := func() {
@@ -183,16 +184,8 @@ func (u *UI) remind(host desktopHost) *ReminderVM {
 		u.VM.Tokens.AddListener(refresh)
 		vm.Due.AddListener(refresh)
 	}
-	go vm.Run(u.ctx, u.VM.listed, changed)
+	go vm.Run(u.ctx, u.VM.Listed, changed)
 	return vm
-}
-
-// listed is the last listing, with the dates the reminders need (the
-// Tokens binding holds only formatted text).
-func (vm *TokensVM) listed() []Token {
-	vm.mu.Lock()
-	defer vm.mu.Unlock()
-	return vm.raw
 }
 
 // tray is the system tray icon and its menu: show the window, one line per
@@ -205,8 +198,8 @@ type tray struct {
 	app    fyne.App
 	desk   desktop.App
 	win    fyne.Window
-	tokens *TokensVM
-	rem    *ReminderVM              // nil until the reminders start
+	tokens *model.TokensVM
+	rem    *model.ReminderVM        // nil until the reminders start
 	notify func(title, body string) // nil: none
 
 	icon       fyne.Resource
@@ -218,7 +211,7 @@ type tray struct {
 	alerting bool
 }
 
-func (u *UI) newTray(desk desktop.App, rem *ReminderVM, notify func(title, body string)) *tray {
+func (u *UI) newTray(desk desktop.App, rem *model.ReminderVM, notify func(title, body string)) *tray {
 	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.VM, rem: rem, notify: notify, icon: assets.Icon(),
 		canQuit: func() bool { return !u.refuseClose() }}
 }
@@ -248,7 +241,7 @@ func (t *tray) refresh() {
 	}
 }
 
-func (t *tray) due() []Reminder {
+func (t *tray) due() []model.Reminder {
 	if t.rem == nil {
 		return nil
 	}
@@ -279,15 +272,19 @@ func (t *tray) menu() *fyne.Menu {
 	return fyne.NewMenu(lang.X("app.title", "证书续期助手"), items...)
 }
 
+// certKey is a certificate on a token: the token's serial and the
+// certificate's, normalised.
+type certKey struct{ token, cert string }
+
 // trayLines is one line per certificate on the inserted tokens, "⚠ " in
 // front of those that need renewing, at most MaxTrayLines.
-func trayLines(views []TokenView, due []Reminder) []string {
+func trayLines(views []model.TokenView, due []model.Reminder) []string {
 	if len(views) == 0 {
 		return []string{lang.X("tokens.none", "未检测到 UKey")}
 	}
-	isDue := map[reminderKey]bool{}
+	isDue := map[certKey]bool{}
 	for _, r := range due {
-		isDue[reminderKey{r.TokenSerial, renewal.NormalizeSerial(r.CertSerial)}] = true
+		isDue[certKey{r.TokenSerial, renewal.NormalizeSerial(r.CertSerial)}] = true
 	}
 	var lines []string
 	total := 0
@@ -303,7 +300,7 @@ func trayLines(views []TokenView, due []Reminder) []string {
 			}
 			l := lang.X("tray.cert_line", "UKey {{.Token}} · {{.Holder}}：{{.Status}}",
 				map[string]any{"Token": v.Serial, "Holder": c.Holder, "Status": status})
-			if isDue[reminderKey{v.Serial, renewal.NormalizeSerial(c.Serial)}] {
+			if isDue[certKey{v.Serial, renewal.NormalizeSerial(c.Serial)}] {
 				l = "⚠ " + l
 			}
 			lines = append(lines, l)

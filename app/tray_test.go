@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
@@ -243,7 +244,7 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 	if err := u.VM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if fresh := vm.Check(t.Context(), u.VM.listed()); len(fresh) != 0 || len(a.notes()) != 1 {
+	if fresh := vm.Check(t.Context(), u.VM.Listed()); len(fresh) != 0 || len(a.notes()) != 1 {
 		t.Errorf("notified again the same day: %v, %v", fresh, a.notes())
 	}
 
@@ -392,17 +393,17 @@ func TestTrayProbeAsksTheSessionBus(t *testing.T) {
 }
 
 func TestTrayLines(t *testing.T) {
-	var views []TokenView
+	var views []model.TokenView
 	for tok := range 2 {
-		v := TokenView{Serial: fmt.Sprintf("T%d", tok)}
+		v := model.TokenView{Serial: fmt.Sprintf("T%d", tok)}
 		for i := range 6 {
-			v.Certs = append(v.Certs, CertView{Holder: fmt.Sprintf("公司%d", i), Serial: fmt.Sprintf("0%d", i), Badge: "剩余 100 天"})
+			v.Certs = append(v.Certs, model.CertView{Holder: fmt.Sprintf("公司%d", i), Serial: fmt.Sprintf("0%d", i), Badge: "剩余 100 天"})
 		}
 		views = append(views, v)
 	}
-	views[0].Certs[1] = CertView{Holder: "坏证书", Problem: "这个证书无法读取：asn1"}
-	views = append(views, TokenView{Serial: "T9"})
-	due := []Reminder{{TokenSerial: "T0", CertSerial: "00"}}
+	views[0].Certs[1] = model.CertView{Holder: "坏证书", Problem: "这个证书无法读取：asn1"}
+	views = append(views, model.TokenView{Serial: "T9"})
+	due := []model.Reminder{{TokenSerial: "T0", CertSerial: "00"}}
 	got := trayLines(views, due)
 	if len(got) != MaxTrayLines+1 {
 		t.Fatalf("%d lines, want %d and a count: %q", len(got), MaxTrayLines, got)

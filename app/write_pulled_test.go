@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -164,7 +165,7 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
 
 	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := NewWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
@@ -273,7 +274,7 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 
 	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
 	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	first := NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
+	first := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	if err := first.Prepare(ctx, src, a); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	}
 	src2 := NewP11Source([]*token.Module{m}, token.WatchOptions{})
 	j := NewJourney(ctx, w, JourneyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
-		Fmt: Formatter{Lang: LangZH, Loc: time.UTC}})
+		Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
 	fyne.DoAndWait(func() { w.SetContent(tabs) })

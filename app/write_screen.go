@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
@@ -18,7 +19,7 @@ import (
 // needed, the PIN dialog, then the steps with a progress bar; and a banner
 // offering to finish a write that was interrupted.
 type WriteScreen struct {
-	vm  *WriteVM
+	vm  *model.WriteVM
 	ctx context.Context
 	win fyne.Window
 
@@ -32,7 +33,7 @@ type WriteScreen struct {
 }
 
 // NewWriteScreen builds the screen over win (for the PIN dialog).
-func NewWriteScreen(ctx context.Context, vm *WriteVM, win fyne.Window) *WriteScreen {
+func NewWriteScreen(ctx context.Context, vm *model.WriteVM, win fyne.Window) *WriteScreen {
 	s := &WriteScreen{vm: vm, ctx: ctx, win: win, canStart: binding.NewBool()}
 	s.makeUI()
 	return s

@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -105,7 +105,8 @@ func (vm *ApplicationsVM) Policy(ctx context.Context) (renewal.Policy, error) {
 	return *p, nil
 }
 
-func (vm *ApplicationsVM) row(a renewal.Application, p renewal.Policy) AppRow {
+// RowOf is application a as the list shows it under policy p.
+func (vm *ApplicationsVM) RowOf(a renewal.Application, p renewal.Policy) AppRow {
 	status, lvl := StatusText(a.Status)
 	r := AppRow{ID: a.ID, CertSerial: a.CertSerial, Status: status, Level: lvl, Payment: PaymentText(a.Payment),
 		Price: vm.fmt.Money(a.PriceFen), Updated: vm.fmt.Date(a.UpdatedAt),
@@ -139,7 +140,7 @@ func (vm *ApplicationsVM) Reload(ctx context.Context) error {
 	}
 	rows := make([]AppRow, 0, len(page.Items))
 	for _, a := range page.Items {
-		r := vm.row(a, p)
+		r := vm.RowOf(a, p)
 		if r.Can(renewal.ActionUploadDocument) {
 			if docs, err := vm.acc.Client().ListDocuments(ctx, a.ID); err == nil {
 				for _, d := range docs.Items {

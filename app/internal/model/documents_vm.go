@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -88,7 +88,8 @@ const MaxDocumentMB = renewal.MaxDocumentBytes >> 20
 // sizeKB writes n bytes as whole KB, rounded up so a small file is never "0 KB".
 func sizeKB(n int64) string { return groupThousands((n+1023)/1024) + " KB" }
 
-func (vm *ApplicationsVM) docRow(d renewal.Document) DocRow {
+// DocRowOf is document d as the documents dialog lists it.
+func (vm *ApplicationsVM) DocRowOf(d renewal.Document) DocRow {
 	return DocRow{ID: d.ID, Kind: d.Kind, KindText: DocKindText(d.Kind), Name: d.Name,
 		Size: sizeKB(d.Size), Uploaded: vm.fmt.dateTime(d.CreatedAt), Doc: d}
 }
@@ -110,7 +111,7 @@ func (vm *ApplicationsVM) ListDocuments(ctx context.Context, id string) error {
 	r, ok := vm.Row(id)
 	dl := DocList{AppID: id, CanUpload: ok && r.Can(renewal.ActionUploadDocument), CanDelete: ok && r.Can(renewal.ActionDeleteDocument)}
 	for _, d := range l.Items {
-		dl.Items = append(dl.Items, vm.docRow(d))
+		dl.Items = append(dl.Items, vm.DocRowOf(d))
 	}
 	order := DocKinds()
 	slices.SortStableFunc(dl.Items, func(a, b DocRow) int {
