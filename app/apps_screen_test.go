@@ -20,7 +20,7 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 	acc := e.signedIn()
 	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	var edited []string
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{Edit: func(r model.AppRow) { edited = append(edited, r.ID) }})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(r model.AppRow) { edited = append(edited, r.ID) }})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()

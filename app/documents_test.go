@@ -341,7 +341,7 @@ func TestDocumentsDialog(t *testing.T) {
 	vm.Dir = t.TempDir()
 	var opened []string
 	vm.Open = func(p string) error { opened = append(opened, p); return nil }
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()
@@ -355,7 +355,7 @@ func TestDocumentsDialog(t *testing.T) {
 	}
 	r, _ := vm.Row(a.ID)
 
-	var d *DocumentsDialog
+	var d *documentsDialog
 	fyne.DoAndWait(func() {
 		if b := s.documentsButton(r); b.Text != "资料" || s.Buttons[a.ID+"/documents"] != b {
 			t.Errorf("the card's button: %q", b.Text)

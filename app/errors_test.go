@@ -168,12 +168,12 @@ func (o *outage) signedIn(e *svcEnv) *model.Account {
 	return a
 }
 
-// newPayScreen builds the Pay screen in a test window; its goroutines end
+// newPayScreenInWindow builds the Pay screen in a test window; its goroutines end
 // before the window goes.
-func newPayScreen(t *testing.T, vm *model.PayVM) (*PayScreen, fyne.Window) {
+func newPayScreenInWindow(t *testing.T, vm *model.PayVM) (*payScreen, fyne.Window) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	s := NewPayScreen(ctx, vm)
+	s := newPayScreen(ctx, vm)
 	w := newTestWindow(t, s.Object())
 	t.Cleanup(func() { cancel(); s.running.Wait() })
 	return s, w
@@ -194,7 +194,7 @@ func TestServiceDownSignIn(t *testing.T) {
 	o := newOutage(t, e)
 	acc := o.account()
 	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	s := newSignInScreen(t.Context(), vm, acc)
 	newTestWindow(t, s.Object())
 
 	o.down()
@@ -243,7 +243,7 @@ func TestServiceDownApplicationsList(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{})
 	s.win = newTestWindow(t, s.Object())
 
 	o.down()
@@ -275,7 +275,7 @@ func TestServiceDownWhilePaying(t *testing.T) {
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s, _ := newPayScreen(t, vm)
+	s, _ := newPayScreenInWindow(t, vm)
 
 	// Down before the code: the screen says so and offers to ask again.
 	o.down()

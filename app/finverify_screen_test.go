@@ -15,7 +15,7 @@ func TestFinVerifyScreenEntersTheCode(t *testing.T) {
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
-	s := NewFinVerifyScreen(t.Context(), vm)
+	s := newFinVerifyScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "还可尝试 3 次") })

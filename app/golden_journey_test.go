@@ -138,7 +138,7 @@ func assertGolden(t *testing.T, w fyne.Window, name string, want ...string) {
 func TestGoldenJourneySignIn(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	vm := model.NewSignInVM(acc, &fakeClock{now: goldenNow})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := goldenWindow(t, s.Object())
 	_ = vm.Mobile.Set("13800138000")
 	onUI(t, "the mobile typed on the SMS tab", func() bool { return s.Mobile.Text == "13800138000" && s.Methods.SelectedIndex() == 0 })
@@ -156,7 +156,7 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 		prices = append(prices, renewal.Price{Years: i + 1, AmountFen: fen})
 	}
 	vm.PresetPrices(prices)
-	s := NewRenewScreen(t.Context(), vm)
+	s := newRenewScreen(t.Context(), vm)
 	// The form goes on the window once filled: a form that becomes ready
 	// puts the focus in its first field, and a focused entry keeps
 	// drawing its cursor even after losing the focus in the test driver.
@@ -195,7 +195,7 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 func TestGoldenJourneyApplications(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{Edit: func(model.AppRow) {}, Pay: func(model.AppRow) {}, Verify: func(model.AppRow) {},
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(model.AppRow) {}, Pay: func(model.AppRow) {}, Verify: func(model.AppRow) {},
 		Write: func(model.AppRow) {}, Invoice: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
 	s.win = w
@@ -217,7 +217,7 @@ func TestGoldenJourneyPay(t *testing.T) {
 	clk := frozenClock{t: goldenNow}
 	vm := model.NewPayVM(acc, clk, goldenFmt)
 	ctx, cancel := context.WithCancel(t.Context())
-	s := NewPayScreen(ctx, vm)
+	s := newPayScreen(ctx, vm)
 	w := goldenWindow(t, s.Object())
 	t.Cleanup(func() { cancel(); s.running.Wait() }) // the ticker ends before the window goes
 	// What Start does with the service's answer: a code valid until 298 s
@@ -239,7 +239,7 @@ func TestGoldenJourneyPay(t *testing.T) {
 func TestGoldenJourneyFinVerify(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	vm := model.NewFinVerifyVM(acc)
-	s := NewFinVerifyScreen(t.Context(), vm)
+	s := newFinVerifyScreen(t.Context(), vm)
 	w := goldenWindow(t, container.NewVScroll(s.Object()))
 	a := goldenApp(t, renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyPending})
 	vm.PresetApplication(&a)
@@ -261,7 +261,7 @@ func TestGoldenJourneyWriteDone(t *testing.T) {
 	vm := model.NewWriteVM(acc, nil, nil) // nothing is written: the state is the one Run leaves
 	holder := widget.NewLabel("")
 	w := goldenWindow(t, holder)
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(container.NewPadded(s.Object())) })
 	a := goldenApp(t, renewal.State{Status: renewal.StatusInstalled, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyVerified})
 	vm.PresetTarget(&a, "9A1B2C3D4E5F6071")
@@ -279,7 +279,7 @@ func TestGoldenJourneyWriteDone(t *testing.T) {
 func TestGoldenJourneyInvoice(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	vm := model.NewInvoiceVM(acc)
-	s := NewInvoiceScreen(t.Context(), vm)
+	s := newInvoiceScreen(t.Context(), vm)
 	w := goldenWindow(t, container.NewVScroll(s.Object()))
 	a := goldenApp(t, renewal.State{Status: renewal.StatusInstalled, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyVerified})
 	vm.PresetApplication(&a)
@@ -305,7 +305,7 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 	cancel()
 	acc := goldenAccount(t, "http://127.0.0.1:9")
 	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
-	s := NewApplicationsScreen(ctx, vm, nil, AppsNav{Edit: func(model.AppRow) {}})
+	s := newApplicationsScreen(ctx, vm, nil, appsNav{Edit: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
 	s.win = w
 	a := goldenApp(t, renewal.State{Status: renewal.StatusEditing, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending})
@@ -313,7 +313,7 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 	r.Docs = []string{"申请表-盖章.pdf", "身份证人像面.jpg"}
 	_ = vm.Rows.Set([]model.AppRow{r})
 	onUI(t, "the card's buttons", func() bool { _, ok := s.Buttons[a.ID+"/documents"]; return ok })
-	var d *DocumentsDialog
+	var d *documentsDialog
 	fyne.DoAndWait(func() { d = s.showDocuments(r) })
 	if d == nil {
 		t.Fatal("no documents dialog")

@@ -16,15 +16,15 @@ const (
 	// IdleAfterDefault is how long a counter window waits without input
 	// before it signs the customer out and wipes the screens.
 	IdleAfterDefault = 5 * time.Minute
-	// IdleAfterMin is the shortest idle time accepted: less would sign a
+	// idleAfterMin is the shortest idle time accepted: less would sign a
 	// customer out while reading a screen.
-	IdleAfterMin = 30 * time.Second
-	// IdleWarnBefore is how long before the sign-out the counter bar
+	idleAfterMin = 30 * time.Second
+	// idleWarnBefore is how long before the sign-out the counter bar
 	// counts down.
-	IdleWarnBefore = 30 * time.Second
-	// IdleCheckEvery is how often the counter looks at the clock and at
+	idleWarnBefore = 30 * time.Second
+	// idleCheckEvery is how often the counter looks at the clock and at
 	// the focused field.
-	IdleCheckEvery = time.Second
+	idleCheckEvery = time.Second
 )
 
 // idleWatch is when the counter window last saw the customer or the clerk

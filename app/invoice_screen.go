@@ -16,9 +16,9 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// InvoiceScreen requests the e-invoice of a paid application and shows its
+// invoiceScreen requests the e-invoice of a paid application and shows its
 // state and link.
-type InvoiceScreen struct {
+type invoiceScreen struct {
 	// running counts the loads under way (tests wait for them).
 	running sync.WaitGroup
 
@@ -37,20 +37,20 @@ type InvoiceScreen struct {
 	form, issued *fyne.Container
 }
 
-// NewInvoiceScreen builds the screen. Give vm.OpenURL the app's OpenURL.
-func NewInvoiceScreen(ctx context.Context, vm *model.InvoiceVM) *InvoiceScreen {
-	s := &InvoiceScreen{vm: vm, ctx: ctx}
+// newInvoiceScreen builds the screen. Give vm.OpenURL the app's OpenURL.
+func newInvoiceScreen(ctx context.Context, vm *model.InvoiceVM) *invoiceScreen {
+	s := &invoiceScreen{vm: vm, ctx: ctx}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *InvoiceScreen) Object() fyne.CanvasObject { return s.root }
+func (s *invoiceScreen) Object() fyne.CanvasObject { return s.root }
 
 // Load shows application id. The focus waits on the refresh button while
 // the invoice is read, then goes to the first field; unless the clerk has
 // moved it meanwhile (to another screen, say).
-func (s *InvoiceScreen) Load(id string) {
+func (s *invoiceScreen) Load(id string) {
 	focusIn(s.root, s.Refresh)
 	s.running.Add(1)
 	go func() {
@@ -70,7 +70,7 @@ func (s *InvoiceScreen) Load(id string) {
 
 // FocusFirst puts the keyboard focus on the invoice title while an invoice
 // may be asked for, else on the button that opens the issued one.
-func (s *InvoiceScreen) FocusFirst() {
+func (s *invoiceScreen) FocusFirst() {
 	can, _ := s.vm.CanRequest.Get()
 	issued, _ := s.vm.Issued.Get()
 	switch {
@@ -83,7 +83,7 @@ func (s *InvoiceScreen) FocusFirst() {
 	}
 }
 
-func (s *InvoiceScreen) makeUI() {
+func (s *invoiceScreen) makeUI() {
 	entry := func(name string) *widget.Entry {
 		for _, f := range s.vm.Fields() {
 			if f.Name == name {

@@ -21,7 +21,7 @@ func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
 	var mu sync.Mutex
 	var opened []string
 	vm.OpenURL = func(u *url.URL) error { mu.Lock(); opened = append(opened, u.String()); mu.Unlock(); return nil }
-	s := NewInvoiceScreen(t.Context(), vm)
+	s := newInvoiceScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "form filled from the application", func() bool { return s.Title.Text == e.org.Name && s.form.Visible() && !s.issued.Visible() })

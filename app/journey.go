@@ -18,8 +18,8 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
-// JourneyDeps is what the clerk's journey screens need.
-type JourneyDeps struct {
+// journeyDeps is what the clerk's journey screens need.
+type journeyDeps struct {
 	Account *model.Account
 	// Installer writes certificates to tokens; nil in builds without
 	// PKCS#11 (the Write screen then says so).
@@ -42,7 +42,7 @@ type JourneyDeps struct {
 	OpenStore func(ctx context.Context) (*session.Store, error)
 }
 
-// Journey is the clerk's screens from sign-in to a renewed certificate on
+// journey is the clerk's screens from sign-in to a renewed certificate on
 // the token, wired to each other: an application's actions lead to the
 // screen that carries them out, a payment or a write that completes goes
 // back to the list.
@@ -60,9 +60,9 @@ type JourneyDeps struct {
 // client.PaymentWatcher; writing to the token runs client/renewflow (shared
 // with ukeyctl fetch-install) behind the Installer interface, after the PIN
 // dialog's view-model logged in once.
-type Journey struct {
+type journey struct {
 	ctx  context.Context
-	deps JourneyDeps
+	deps journeyDeps
 	win  fyne.Window
 	tabs *container.AppTabs
 
@@ -72,14 +72,14 @@ type Journey struct {
 	PayVM     *model.PayVM
 	FinVM     *model.FinVerifyVM
 	WriteVM   *model.WriteVM
-	SignIn    *SignInScreen
-	Apps      *ApplicationsScreen
-	Renew     *RenewScreen
-	Pay       *PayScreen
-	FinVerify *FinVerifyScreen
-	Write     *WriteScreen
+	SignIn    *signInScreen
+	Apps      *applicationsScreen
+	Renew     *renewScreen
+	Pay       *payScreen
+	FinVerify *finVerifyScreen
+	Write     *writeScreen
 	InvoiceVM *model.InvoiceVM
-	Invoice   *InvoiceScreen
+	Invoice   *invoiceScreen
 
 	items map[screen]*container.TabItem
 	// onTokens is the listener on the shared TokensVM; prevSelected is the
@@ -89,9 +89,9 @@ type Journey struct {
 	started      atomic.Bool // Start ran: token changes look for interrupted writes
 }
 
-// NewJourney builds the screens over win.
-func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
-	j := &Journey{ctx: ctx, deps: d, win: win, items: map[screen]*container.TabItem{}}
+// newJourney builds the screens over win.
+func newJourney(ctx context.Context, win fyne.Window, d journeyDeps) *journey {
+	j := &journey{ctx: ctx, deps: d, win: win, items: map[screen]*container.TabItem{}}
 	acc := d.Account
 	j.SignInVM = model.NewSignInVM(acc, d.Clock)
 	j.AppsVM = model.NewApplicationsVM(acc, d.Clock, d.Fmt)
@@ -99,21 +99,21 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	j.RenewVM = model.NewRenewVM(acc, d.Fmt)
 	j.PayVM = model.NewPayVM(acc, d.PayClock, d.Fmt)
 	j.FinVM = model.NewFinVerifyVM(acc)
-	j.SignIn = NewSignInScreen(ctx, j.SignInVM, acc)
-	j.Apps = NewApplicationsScreen(ctx, j.AppsVM, win, AppsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write, Invoice: j.invoice})
+	j.SignIn = newSignInScreen(ctx, j.SignInVM, acc)
+	j.Apps = newApplicationsScreen(ctx, j.AppsVM, win, appsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write, Invoice: j.invoice})
 	j.InvoiceVM = model.NewInvoiceVM(acc)
 	j.InvoiceVM.OpenURL = d.OpenURL
-	j.Invoice = NewInvoiceScreen(ctx, j.InvoiceVM)
-	j.Renew = NewRenewScreen(ctx, j.RenewVM)
-	j.Pay = NewPayScreen(ctx, j.PayVM)
-	j.FinVerify = NewFinVerifyScreen(ctx, j.FinVM)
+	j.Invoice = newInvoiceScreen(ctx, j.InvoiceVM)
+	j.Renew = newRenewScreen(ctx, j.RenewVM)
+	j.Pay = newPayScreen(ctx, j.PayVM)
+	j.FinVerify = newFinVerifyScreen(ctx, j.FinVM)
 	j.PayVM.OnPaid = func(string) {
 		_ = j.AppsVM.Reload(ctx)
 		// Move on by itself, after a moment to see the paid mark.
 		go func() {
 			select {
 			case <-ctx.Done():
-			case <-time.After(PaidMoveOn):
+			case <-time.After(paidMoveOn):
 				fyne.Do(func() {
 					if ctx.Err() == nil {
 						j.Show(screenApps)
@@ -138,7 +138,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	var write fyne.CanvasObject
 	if d.Installer != nil {
 		j.WriteVM = model.NewWriteVM(acc, d.Installer, d.PINs)
-		j.Write = NewWriteScreen(ctx, j.WriteVM, win)
+		j.Write = newWriteScreen(ctx, j.WriteVM, win)
 		j.WriteVM.Done.AddListener(binding.NewDataListener(func() {
 			if done, _ := j.WriteVM.Done.Get(); done {
 				go func() { _ = j.AppsVM.Reload(ctx) }()
@@ -174,10 +174,10 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 }
 
 // Item is the tab of screen s.
-func (j *Journey) Item(s screen) *container.TabItem { return j.items[s] }
+func (j *journey) Item(s screen) *container.TabItem { return j.items[s] }
 
 // Items are the journey's tabs in the clerk's order.
-func (j *Journey) Items() []*container.TabItem {
+func (j *journey) Items() []*container.TabItem {
 	out := []*container.TabItem{}
 	for _, t := range journeyTabs() {
 		out = append(out, j.items[t.name])
@@ -229,13 +229,13 @@ func journeyStubs() []*container.TabItem {
 	return out
 }
 
-// PaidMoveOn is how long the Pay screen shows the paid mark before the
+// paidMoveOn is how long the Pay screen shows the paid mark before the
 // applications list comes back.
-const PaidMoveOn = 2 * time.Second
+const paidMoveOn = 2 * time.Second
 
 // Attach lets the journey switch tabs (the shell's navigation); opening
 // the applications list reads it again.
-func (j *Journey) Attach(tabs *container.AppTabs) {
+func (j *journey) Attach(tabs *container.AppTabs) {
 	j.tabs = tabs
 	prev := tabs.OnSelected
 	j.prevSelected = prev
@@ -252,7 +252,7 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 
 // focusFirst puts the keyboard focus on the first field of the screen the
 // clerk just opened.
-func (j *Journey) focusFirst(item *container.TabItem) {
+func (j *journey) focusFirst(item *container.TabItem) {
 	switch item {
 	case j.items[screenSignIn]:
 		j.SignIn.FocusFirst()
@@ -276,7 +276,7 @@ func (j *Journey) focusFirst(item *container.TabItem) {
 // journey's listener and the tabs get back the OnSelected they had before
 // Attach, so Show does nothing any more. The journey's goroutines end with
 // its context, which the caller cancels. Call it on the UI goroutine.
-func (j *Journey) Close() {
+func (j *journey) Close() {
 	j.PayVM.Stop()
 	if j.deps.TokensVM != nil && j.onTokens != nil {
 		j.deps.TokensVM.Tokens.RemoveListener(j.onTokens)
@@ -289,7 +289,7 @@ func (j *Journey) Close() {
 }
 
 // Show selects screen s.
-func (j *Journey) Show(s screen) {
+func (j *journey) Show(s screen) {
 	if j.tabs != nil && j.items[s] != nil {
 		j.tabs.Select(j.items[s])
 	}
@@ -297,7 +297,7 @@ func (j *Journey) Show(s screen) {
 
 // Start resumes a saved session and looks for interrupted writes; it runs
 // in the background.
-func (j *Journey) Start() {
+func (j *journey) Start() {
 	if !j.started.CompareAndSwap(false, true) {
 		return // a counter wipe may have started it before Run
 	}
@@ -323,32 +323,32 @@ func (j *Journey) Start() {
 }
 
 // Dropped handles files dropped on the window (scans to upload).
-func (j *Journey) Dropped(_ fyne.Position, uris []fyne.URI) {
+func (j *journey) Dropped(_ fyne.Position, uris []fyne.URI) {
 	j.Show(screenApps)
 	j.Apps.Dropped(uris)
 }
 
-func (j *Journey) edit(r model.AppRow) {
+func (j *journey) edit(r model.AppRow) {
 	j.Show(screenRenew)
 	go func() { _ = j.RenewVM.Edit(j.ctx, r.App) }()
 }
 
-func (j *Journey) pay(r model.AppRow) {
+func (j *journey) pay(r model.AppRow) {
 	j.Show(screenPay)
 	j.Pay.Pay(r.ID)
 }
 
-func (j *Journey) verify(r model.AppRow) {
+func (j *journey) verify(r model.AppRow) {
 	j.Show(screenFinVerify)
 	j.FinVerify.Load(r.ID)
 }
 
-func (j *Journey) invoice(r model.AppRow) {
+func (j *journey) invoice(r model.AppRow) {
 	j.Show(screenInvoice)
 	j.Invoice.Load(r.ID)
 }
 
-func (j *Journey) write(r model.AppRow) {
+func (j *journey) write(r model.AppRow) {
 	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return
@@ -364,7 +364,7 @@ func (j *Journey) write(r model.AppRow) {
 // Tokens screen's 续期): it is chosen in the form's picker, which reads the
 // certificate and the last application. It reports whether the
 // certificate is among those the picker offers.
-func (j *Journey) RenewCert(serial string) bool {
+func (j *journey) RenewCert(serial string) bool {
 	j.Show(screenRenew)
 	for opt, s := range j.Renew.picks {
 		if s == serial {
@@ -378,7 +378,7 @@ func (j *Journey) RenewCert(serial string) bool {
 // Repair finishes or rolls back an interrupted write on the token with
 // serial (the Tokens screen's 修复): the Write screen asks for the PIN and
 // runs token.Recover through the installer.
-func (j *Journey) Repair(serial string) {
+func (j *journey) Repair(serial string) {
 	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return
@@ -394,7 +394,7 @@ func (j *Journey) Repair(serial string) {
 // tokens change (a token pulled mid-write and put back after a restart),
 // unless a write is running: its own journal is not an interrupted one.
 // Start looks once anyway, so the first listing is left to it.
-func (j *Journey) checkUnfinished() {
+func (j *journey) checkUnfinished() {
 	if j.WriteVM == nil || !j.started.Load() {
 		return
 	}

@@ -27,7 +27,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	w.Resize(fyne.NewSize(960, 680))
 	acc := e.account(memoryStore(t))
 	clk := &stepClock{t: e.clock.Now()}
-	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}, PayClock: clk})
+	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}, PayClock: clk})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
 	fyne.DoAndWait(func() { w.SetContent(tabs) })
@@ -70,7 +70,7 @@ func TestJourneyStartResumesFromAStoreOpenedLater(t *testing.T) {
 	}
 	w := test.NewTempWindow(t, widget.NewLabel(""))
 	acc := e.account(nil)
-	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC},
+	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC},
 		OpenStore: func(context.Context) (*session.Store, error) { return st, nil }})
 	j.Start()
 	eventually(t, "signed in from the saved session", func() bool { return get[bool](t, acc.SignedIn) })

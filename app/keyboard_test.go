@@ -58,7 +58,7 @@ func TestKeyboardSignIn(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
 	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	// Account and password: the focus starts in the account; Enter there
 	// goes to the password.
@@ -89,7 +89,7 @@ func TestKeyboardFinVerify(t *testing.T) {
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
-	s := NewFinVerifyScreen(t.Context(), vm)
+	s := newFinVerifyScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "focus in the code", func() bool { return w.Canvas().Focused() == s.Code })
@@ -113,7 +113,7 @@ func TestKeyboardInvoice(t *testing.T) {
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
 	vm := model.NewInvoiceVM(acc)
-	s := NewInvoiceScreen(t.Context(), vm)
+	s := newInvoiceScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "focus in the title", func() bool { return s.form.Visible() && w.Canvas().Focused() == s.Title })
@@ -160,7 +160,7 @@ func TestKeyboardRenew(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s := NewRenewScreen(t.Context(), vm)
+	s := newRenewScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.FocusFirst()
 	onUI(t, "focus on the certificate picker", func() bool { return w.Canvas().Focused() == s.Pick })
@@ -202,7 +202,7 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	if err := vm.Reload(t.Context()); err != nil {
@@ -247,7 +247,7 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s, w := newPayScreen(t, vm)
+	s, w := newPayScreenInWindow(t, vm)
 	s.Pay(app.ID)
 	onUI(t, "the code", func() bool { return s.qr.Image != nil })
 	clk.Add(301 * time.Second)
@@ -273,12 +273,12 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "12345678", 3)
 	u := newUI(t, src)
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	open := func() bool { return u.Win.Canvas().Overlays().Top() != nil }
 
-	fyne.DoAndWait(func() { u.Tokens.pinBtns[tok.Serial].OnTapped() })
+	fyne.DoAndWait(func() { u.tokens.pinBtns[tok.Serial].OnTapped() })
 	fyne.DoAndWait(func() { u.Win.Canvas().Unfocus() })
 	press(t, u.Win, fyne.KeyEscape)
 	onUI(t, "Esc closed it with nothing focused", func() bool { return !open() })
@@ -294,7 +294,7 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	src.mu.Lock()
 	ft.block = block
 	src.mu.Unlock()
-	fyne.DoAndWait(func() { u.Tokens.pinBtns[tok.Serial].OnTapped() })
+	fyne.DoAndWait(func() { u.tokens.pinBtns[tok.Serial].OnTapped() })
 	d := u.pin
 	typeKeys(t, u.Win, "12345678")
 	press(t, u.Win, fyne.KeyReturn)
@@ -323,7 +323,7 @@ func TestKeyboardBackgroundSignInLeavesTheFocus(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
 	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)

@@ -31,10 +31,10 @@ type P11Source struct {
 	openErr error
 }
 
-// NewP11Source reads tokens through mods; opts tune the insertion watcher
+// newP11Source reads tokens through mods; opts tune the insertion watcher
 // (ReloadEvery > 0 for SoftHSM2, which sees tokens made by other processes
 // only after re-initialising).
-func NewP11Source(mods []*token.Module, opts token.WatchOptions) *P11Source {
+func newP11Source(mods []*token.Module, opts token.WatchOptions) *P11Source {
 	s := &P11Source{mods: mods, watch: opts}
 	s.once.Do(func() {})
 	return s
@@ -49,15 +49,15 @@ func OpenP11Source(paths []string) *P11Source {
 	opts := token.WatchOptions{}
 	for _, p := range paths {
 		if strings.Contains(strings.ToLower(filepath.Base(p)), "softhsm") {
-			opts.ReloadEvery = SoftHSMReloadEvery
+			opts.ReloadEvery = softHSMReloadEvery
 		}
 	}
 	return &P11Source{paths: paths, watch: opts}
 }
 
-// SoftHSMReloadEvery is how often the watcher re-initialises a SoftHSM2
+// softHSMReloadEvery is how often the watcher re-initialises a SoftHSM2
 // module (it reads its token directory only in C_Initialize).
-const SoftHSMReloadEvery = time.Second
+const softHSMReloadEvery = time.Second
 
 // modules opens the modules on first use.
 func (s *P11Source) modules() ([]*token.Module, error) {

@@ -61,7 +61,7 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 50 * time.Millisecond})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 50 * time.Millisecond})
 	vm, _ := newVM(t, src)
 	ctx := context.Background()
 	if err := vm.Reload(ctx); err != nil {
@@ -185,7 +185,7 @@ func TestP11SourceShowsDamagedObjects(t *testing.T) {
 	env.ImportCert(t, serial, testPIN, torn, []byte{3}, "撕裂证书")
 	damagetest.DropClass(t, env.TokenDir, serial, torn)
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm, _ := newVM(t, src)
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func TestP11SourceBlindTokenOffersRenewalForHolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	vm, _ := newVM(t, NewP11Source([]*token.Module{m}, token.WatchOptions{}))
+	vm, _ := newVM(t, newP11Source([]*token.Module{m}, token.WatchOptions{}))
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -21,13 +21,13 @@ import (
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// QRSize is the QR code's side on screen, in Fyne units: large enough for
+// qrSize is the QR code's side on screen, in Fyne units: large enough for
 // a phone held at arm's length; drawn pixel for pixel so the modules stay sharp.
-const QRSize = 280
+const qrSize = 280
 
-// PayScreen shows the WeChat Pay QR code, the amount and the countdown;
+// payScreen shows the WeChat Pay QR code, the amount and the countdown;
 // at zero the code greys out and "get a new code" appears.
-type PayScreen struct {
+type payScreen struct {
 	vm  *model.PayVM
 	ctx context.Context
 
@@ -46,10 +46,10 @@ type PayScreen struct {
 	greyed  bool
 }
 
-// NewPayScreen builds the screen and starts its countdown ticker (4 Hz),
+// newPayScreen builds the screen and starts its countdown ticker (4 Hz),
 // which stops with ctx.
-func NewPayScreen(ctx context.Context, vm *model.PayVM) *PayScreen {
-	s := &PayScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
+func newPayScreen(ctx context.Context, vm *model.PayVM) *payScreen {
+	s := &payScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
 	s.makeUI()
 	s.running.Add(1)
 	go func() {
@@ -60,10 +60,10 @@ func NewPayScreen(ctx context.Context, vm *model.PayVM) *PayScreen {
 }
 
 // Object is the screen's root.
-func (s *PayScreen) Object() fyne.CanvasObject { return s.root }
+func (s *payScreen) Object() fyne.CanvasObject { return s.root }
 
 // Pay starts paying application id (from the Applications screen).
-func (s *PayScreen) Pay(id string) {
+func (s *payScreen) Pay(id string) {
 	_ = s.failed.Set(false)
 	s.running.Add(1)
 	go func() {
@@ -77,11 +77,11 @@ func (s *PayScreen) Pay(id string) {
 	}()
 }
 
-func (s *PayScreen) makeUI() {
+func (s *payScreen) makeUI() {
 	s.qr = canvas.NewImageFromImage(nil)
 	s.qr.FillMode = canvas.ImageFillContain
 	s.qr.ScaleMode = canvas.ImageScalePixels
-	s.qr.SetMinSize(fyne.NewSize(QRSize, QRSize))
+	s.qr.SetMinSize(fyne.NewSize(qrSize, qrSize))
 	redraw := binding.NewDataListener(s.redraw)
 	s.vm.Code.AddListener(redraw)
 	s.vm.Expired.AddListener(redraw)
@@ -142,7 +142,7 @@ func (s *PayScreen) makeUI() {
 
 // redraw draws the code, greyed out once expired (the modules stay
 // visible but faint, so nobody scans a dead code by mistake).
-func (s *PayScreen) redraw() {
+func (s *payScreen) redraw() {
 	code, _ := s.vm.Code.Get()
 	expired, _ := s.vm.Expired.Get()
 	if code == s.shown && expired == s.greyed {
@@ -159,7 +159,7 @@ func (s *PayScreen) redraw() {
 		_ = s.vm.Message.Set(lang.X("pay.qr_failed", "无法生成二维码：{{.Err}}", map[string]any{"Err": err}))
 		return
 	}
-	img := q.Image(QRSize * 2) // 2 px per unit: sharp on HiDPI screens too
+	img := q.Image(qrSize * 2) // 2 px per unit: sharp on HiDPI screens too
 	if expired {
 		img = faded(img)
 	}
@@ -196,7 +196,7 @@ func faded(img image.Image) image.Image {
 // new code once expired, asking again after a failure. It is for when the
 // screen is shown: a code running out while the clerk is on another screen
 // must not pull the focus to a button they cannot see.
-func (s *PayScreen) FocusFirst() {
+func (s *payScreen) FocusFirst() {
 	switch {
 	case s.NewCode.Visible():
 		focusIn(s.root, s.NewCode)

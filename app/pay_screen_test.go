@@ -19,12 +19,12 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 	a := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s, _ := newPayScreen(t, vm)
+	s, _ := newPayScreenInWindow(t, vm)
 	s.Pay(a.ID)
 	var first image.Image
 	onUI(t, "qr drawn", func() bool { first = s.qr.Image; return first != nil })
-	if b := first.Bounds(); b.Dx() < QRSize || b.Dx() != b.Dy() {
-		t.Fatalf("qr image %v: want a square of at least %d px", b, QRSize)
+	if b := first.Bounds(); b.Dx() < qrSize || b.Dx() != b.Dy() {
+		t.Fatalf("qr image %v: want a square of at least %d px", b, qrSize)
 	}
 	if d := darkest(first); d != 0 {
 		t.Fatalf("a live code's darkest grey is %d, want black", d)
@@ -62,7 +62,7 @@ func BenchmarkQRDraw(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				img := q.Image(QRSize * 2)
+				img := q.Image(qrSize * 2)
 				if greyed {
 					img = faded(img)
 				}

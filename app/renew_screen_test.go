@@ -16,7 +16,7 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	s := NewRenewScreen(t.Context(), vm)
+	s := newRenewScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	if !strings.Contains(screenText(s.Object()), "请在上方选择要续期的证书") {
 		t.Fatalf("no prompt to pick a certificate: %s", screenText(s.Object()))

@@ -15,10 +15,10 @@ import (
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// SignInScreen is the sign-in screen: mobile + SMS code or account +
+// signInScreen is the sign-in screen: mobile + SMS code or account +
 // password while signed out; who is signed in, where the session is kept and
 // a sign-out button while signed in.
-type SignInScreen struct {
+type signInScreen struct {
 	vm  *model.SignInVM
 	acc *model.Account
 	ctx context.Context
@@ -33,19 +33,19 @@ type SignInScreen struct {
 	signedIn, signedOut *fyne.Container
 }
 
-// NewSignInScreen builds the screen and starts the resend countdown's
+// newSignInScreen builds the screen and starts the resend countdown's
 // ticker, which stops with ctx.
-func NewSignInScreen(ctx context.Context, vm *model.SignInVM, acc *model.Account) *SignInScreen {
-	s := &SignInScreen{vm: vm, acc: acc, ctx: ctx}
+func newSignInScreen(ctx context.Context, vm *model.SignInVM, acc *model.Account) *signInScreen {
+	s := &signInScreen{vm: vm, acc: acc, ctx: ctx}
 	s.makeUI()
 	go tickEvery(ctx, time.Second, vm.Tick)
 	return s
 }
 
 // Object is the screen's root.
-func (s *SignInScreen) Object() fyne.CanvasObject { return s.root }
+func (s *signInScreen) Object() fyne.CanvasObject { return s.root }
 
-func (s *SignInScreen) run(f func(ctx context.Context) error) {
+func (s *signInScreen) run(f func(ctx context.Context) error) {
 	go func() { _ = f(s.ctx) }()
 }
 
@@ -54,7 +54,7 @@ func (s *SignInScreen) run(f func(ctx context.Context) error) {
 // out: the mobile). Only the clerk's own presses move it: a session
 // resumed in the background must not put the focus on a sign-out button
 // on a screen not shown, where Enter would press it.
-func (s *SignInScreen) runThenFocus(f func(ctx context.Context) error) {
+func (s *signInScreen) runThenFocus(f func(ctx context.Context) error) {
 	go func() {
 		if f(s.ctx) == nil {
 			s.FocusFirst()
@@ -62,7 +62,7 @@ func (s *SignInScreen) runThenFocus(f func(ctx context.Context) error) {
 	}()
 }
 
-func (s *SignInScreen) makeUI() {
+func (s *signInScreen) makeUI() {
 	s.Mobile = boundEntry(s.vm.Mobile)
 	s.Mobile.SetPlaceHolder(lang.X("signin.mobile_ph", "手机号"))
 	s.Code = boundEntry(s.vm.Code)
@@ -148,7 +148,7 @@ func (s *SignInScreen) makeUI() {
 
 // FocusFirst puts the keyboard focus on the screen's first field: the
 // mobile while signed out, the sign-out button while signed in.
-func (s *SignInScreen) FocusFirst() {
+func (s *signInScreen) FocusFirst() {
 	if s.root == nil {
 		return
 	}

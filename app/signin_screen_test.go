@@ -42,7 +42,7 @@ func TestSignInScreenSMSThenSignOut(t *testing.T) {
 	acc := e.account(memoryStore(t))
 	clk := &fakeClock{now: svcStart}
 	vm := model.NewSignInVM(acc, clk)
-	s := NewSignInScreen(t.Context(), vm, acc)
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 
 	test.Type(s.Mobile, "13800138000")

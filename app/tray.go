@@ -25,13 +25,13 @@ import (
 
 // Limits of the tray.
 const (
-	// DesktopProbeTimeout bounds the look for a tray host and a
+	// desktopProbeTimeout bounds the look for a tray host and a
 	// notification service on the session bus (a few milliseconds on a
 	// healthy bus; installTray waits for it before the window shows).
-	DesktopProbeTimeout = time.Second
-	// MaxTrayLines is how many certificates the tray menu lists; the rest
+	desktopProbeTimeout = time.Second
+	// maxTrayLines is how many certificates the tray menu lists; the rest
 	// are counted in one line.
-	MaxTrayLines = 10
+	maxTrayLines = 10
 )
 
 // desktopHost is what the desktop offers: a system tray (on Linux a
@@ -95,7 +95,7 @@ func (u *UI) installTray() {
 	if u.deps.Counter { // no tray at a counter: nothing to probe for
 		return
 	}
-	ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
+	ctx, cancel := context.WithTimeout(u.ctx, desktopProbeTimeout)
 	u.desk = probeDesktop(ctx, u.app)
 	cancel()
 	u.installTrayOn(u.desk)
@@ -163,7 +163,7 @@ func (u *UI) remind(host desktopHost) *model.ReminderVM {
 		svc = model.AccountReminders(u.deps.Account)
 	}
 	notify := u.notifier(host)
-	vm := model.NewReminderVM(svc, u.deps.Clock, model.Formatter{Lang: model.CurrentLang(), Loc: u.deps.Loc}, notify)
+	vm := model.NewReminderVM(svc, u.deps.clock, model.Formatter{Lang: model.CurrentLang(), Loc: u.deps.loc}, notify)
 
 	changed := make(chan struct{}, 1)
 	poke := func() {
@@ -172,7 +172,7 @@ func (u *UI) remind(host desktopHost) *model.ReminderVM {
 		default:
 		}
 	}
-	u.VM.Tokens.AddListener(binding.NewDataListener(poke))
+	u.vm.Tokens.AddListener(binding.NewDataListener(poke))
 	if acc := u.deps.Account; acc != nil {
 		// a sign-in or sign-out changes which certificates are renewed
 		acc.SignedIn.AddListener(binding.NewDataListener(func() { vm.Invalidate(); poke() }))
@@ -181,10 +181,10 @@ func (u *UI) remind(host desktopHost) *model.ReminderVM {
 		t := u.newTray(desk, vm, notify)
 		t.alert = alertIcon(t.icon)
 		refresh := binding.NewDataListener(t.refresh)
-		u.VM.Tokens.AddListener(refresh)
+		u.vm.Tokens.AddListener(refresh)
 		vm.Due.AddListener(refresh)
 	}
-	go vm.Run(u.ctx, u.VM.Listed, changed)
+	go vm.Run(u.ctx, u.vm.Listed, changed)
 	return vm
 }
 
@@ -212,7 +212,7 @@ type tray struct {
 }
 
 func (u *UI) newTray(desk desktop.App, rem *model.ReminderVM, notify func(title, body string)) *tray {
-	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.VM, rem: rem, notify: notify, icon: assets.Icon(),
+	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.vm, rem: rem, notify: notify, icon: assets.Icon(),
 		canQuit: func() bool { return !u.refuseClose() }}
 }
 
@@ -291,7 +291,7 @@ func trayLines(views []model.TokenView, due []model.Reminder) []string {
 	for _, v := range views {
 		for _, c := range v.Certs {
 			total++
-			if len(lines) == MaxTrayLines {
+			if len(lines) == maxTrayLines {
 				continue
 			}
 			status := c.Badge
@@ -305,7 +305,7 @@ func trayLines(views []model.TokenView, due []model.Reminder) []string {
 			}
 			lines = append(lines, l)
 		}
-		if len(v.Certs) == 0 && len(lines) < MaxTrayLines {
+		if len(v.Certs) == 0 && len(lines) < maxTrayLines {
 			total++
 			lines = append(lines, lang.X("tray.token_line", "UKey {{.Token}}：{{.Status}}",
 				map[string]any{"Token": v.Serial, "Status": lang.X("tray.no_certs", "没有可用的证书")}))

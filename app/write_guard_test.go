@@ -78,9 +78,9 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	src.insert(demoTokens()[0], "123456", 10)
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Account: e.account(memoryStore(t)), Installer: inst})
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, Account: e.account(memoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
-	vm := u.Journey.WriteVM
+	vm := u.journey.WriteVM
 	if err := vm.Prepare(t.Context(), src, writableApp("app-a", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +97,13 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	if m := get[string](t, vm.Message); !strings.Contains(m, "正在写入另一份申请的证书") {
 		t.Errorf("prepare during a write said %q", m)
 	}
-	fyne.DoAndWait(func() { u.ShowPIN(demoTokens()[0].Serial) })
+	fyne.DoAndWait(func() { u.showPIN(demoTokens()[0].Serial) })
 	if u.pin != nil || u.Win.Canvas().Overlays().Top() == nil {
 		t.Error("the PIN check opened during a write, or nothing said why not")
 	}
 	fyne.DoAndWait(func() {
 		u.Win.Canvas().Overlays().Top().Hide()
-		u.Journey.Repair(demoTokens()[0].Serial)
+		u.journey.Repair(demoTokens()[0].Serial)
 	})
 	if u.Win.Canvas().Overlays().Top() != nil || !strings.Contains(get[string](t, vm.Message), "写入完成后再修复") {
 		t.Errorf("修复 during a write: overlay %v, message %q", u.Win.Canvas().Overlays().Top(), get[string](t, vm.Message))

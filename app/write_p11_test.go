@@ -74,7 +74,7 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, false)
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now)
 	vm := model.NewWriteVM(acc, inst, src)
 	ctx := t.Context()
@@ -144,10 +144,10 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 	m, tokSerial, certSerial := e.tokenWithCert(hsm)
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, true)
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	w.SetContent(s.Object())
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 	}
 	tok.Close()
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
 	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
 		t.Fatalf("a pending re-key offered as unfinished: %v %v", get[[]string](t, vm.Unfinished), err)
@@ -239,10 +239,10 @@ func TestServiceDownWhileWriteFetches(t *testing.T) {
 	acc := o.signedIn(e)
 	a := e.readyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)
@@ -286,10 +286,10 @@ func TestKeyboardWrite(t *testing.T) {
 	m, _, certSerial := e.tokenWithCert(hsm)
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, false)
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)

@@ -129,7 +129,7 @@ func certsOnToken(t *testing.T, hsm *softhsmtest.Env, serial string) (certs []st
 
 // pressFinish presses the screen's (only) continue button once it is
 // enabled, and returns the PIN dialog it opens.
-func pressFinish(t *testing.T, s *WriteScreen) *PINDialog {
+func pressFinish(t *testing.T, s *writeScreen) *pinDialog {
 	t.Helper()
 	before := s.pin
 	onUI(t, "an enabled continue button", func() bool {
@@ -164,10 +164,10 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	tokDir := newPullable(t, hsm)
 	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	ctx := t.Context()
 
 	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	first := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	if err := first.Prepare(ctx, src, a); err != nil {
 		t.Fatal(err)
@@ -307,8 +307,8 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	if _, err := next.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
 		t.Fatal(err)
 	}
-	src2 := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	j := NewJourney(ctx, w, JourneyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
+	src2 := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	j := newJourney(ctx, w, journeyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
 		Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)

@@ -15,10 +15,10 @@ import (
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// WriteScreen writes the renewed certificate: a re-key consent when
+// writeScreen writes the renewed certificate: a re-key consent when
 // needed, the PIN dialog, then the steps with a progress bar; and a banner
 // offering to finish a write that was interrupted.
-type WriteScreen struct {
+type writeScreen struct {
 	vm  *model.WriteVM
 	ctx context.Context
 	win fyne.Window
@@ -28,21 +28,21 @@ type WriteScreen struct {
 	RekeyOK  *appwidget.KeyButton
 	finish   *fyne.Container
 	target   *widget.Label
-	pin      *PINDialog // the open PIN dialog, for tests
+	pin      *pinDialog // the open PIN dialog, for tests
 	canStart binding.Bool
 }
 
-// NewWriteScreen builds the screen over win (for the PIN dialog).
-func NewWriteScreen(ctx context.Context, vm *model.WriteVM, win fyne.Window) *WriteScreen {
-	s := &WriteScreen{vm: vm, ctx: ctx, win: win, canStart: binding.NewBool()}
+// newWriteScreen builds the screen over win (for the PIN dialog).
+func newWriteScreen(ctx context.Context, vm *model.WriteVM, win fyne.Window) *writeScreen {
+	s := &writeScreen{vm: vm, ctx: ctx, win: win, canStart: binding.NewBool()}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *WriteScreen) Object() fyne.CanvasObject { return s.root }
+func (s *writeScreen) Object() fyne.CanvasObject { return s.root }
 
-func (s *WriteScreen) makeUI() {
+func (s *writeScreen) makeUI() {
 	s.target = widget.NewLabel(lang.X("write.choose", "在“申请进度”中，对“待下载”的申请点击“写入 UKey”。"))
 	s.target.Wrapping = fyne.TextWrapWord
 	s.RekeyOK = appwidget.NewKeyButton(lang.X("write.rekey_ok", "我已了解，生成新密钥"), theme.WarningIcon(), s.vm.ConfirmRekey)
@@ -72,7 +72,7 @@ func (s *WriteScreen) makeUI() {
 		container.NewHBox(s.RekeyOK, s.Start), steps, bar, step, note)
 }
 
-func (s *WriteScreen) rebuildFinish() {
+func (s *writeScreen) rebuildFinish() {
 	serials, _ := s.vm.Unfinished.Get()
 	objs := []fyne.CanvasObject{}
 	for _, serial := range serials {
@@ -92,7 +92,7 @@ func (s *WriteScreen) rebuildFinish() {
 }
 
 // Show points the screen at the prepared target (after WriteVM.Prepare).
-func (s *WriteScreen) Show() {
+func (s *writeScreen) Show() {
 	a, serial := s.vm.Target()
 	if a == nil {
 		return
@@ -104,7 +104,7 @@ func (s *WriteScreen) Show() {
 
 // FocusFirst puts the keyboard focus on what the clerk does next: agree to
 // a re-key, start the write, or finish an interrupted one.
-func (s *WriteScreen) FocusFirst() {
+func (s *writeScreen) FocusFirst() {
 	a, _ := s.vm.Target()
 	busy, _ := s.vm.Busy.Get()
 	done, _ := s.vm.Done.Get()
@@ -121,7 +121,7 @@ func (s *WriteScreen) FocusFirst() {
 	}
 }
 
-func (s *WriteScreen) update() {
+func (s *writeScreen) update() {
 	a, _ := s.vm.Target()
 	busy, _ := s.vm.Busy.Get()
 	done, _ := s.vm.Done.Get()
@@ -132,15 +132,15 @@ func (s *WriteScreen) update() {
 	}
 }
 
-func (s *WriteScreen) askPIN() {
-	s.pin = NewPINDialog(s.ctx, s.vm.PINVM(), s.win, func() {
+func (s *writeScreen) askPIN() {
+	s.pin = newPINDialog(s.ctx, s.vm.PINVM(), s.win, func() {
 		go func() { _ = s.vm.Run(s.ctx) }()
 	})
 	s.pin.Show(s.win)
 }
 
-func (s *WriteScreen) askFinishPIN(serial string) {
-	s.pin = NewPINDialog(s.ctx, s.vm.FinishPINVM(serial), s.win, func() {
+func (s *writeScreen) askFinishPIN(serial string) {
+	s.pin = newPINDialog(s.ctx, s.vm.FinishPINVM(serial), s.win, func() {
 		go func() { _ = s.vm.Finish(s.ctx) }()
 	})
 	s.pin.Show(s.win)
