@@ -11,38 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
-	"github.com/ukeyrenew/ukeyrenew/assets"
 )
 
 // TestMain pins the interface language to Chinese whatever LANG the test
 // runs under (scripts/test.sh uses C.UTF-8); tests that need English switch
-// with useLang.
+// with langtest.Use.
 func TestMain(m *testing.M) {
-	if err := setLang("zh_CN.UTF-8"); err != nil {
+	if err := langtest.Set(langtest.Default); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
-}
-
-func setLang(locale string) error {
-	os.Setenv("LANGUAGE", "")
-	os.Setenv("LC_ALL", locale)
-	return assets.LoadTranslations()
-}
-
-// useLang switches the interface language for one test.
-func useLang(t *testing.T, locale string) {
-	t.Helper()
-	if err := setLang(locale); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := setLang("zh_CN.UTF-8"); err != nil {
-			t.Error(err)
-		}
-	})
 }
 
 // fakeClock is a clock the test moves by hand.

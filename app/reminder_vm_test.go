@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -368,7 +369,7 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 }
 
 func TestReminderTextInEnglish(t *testing.T) {
-	useLang(t, "en_US.UTF-8")
+	langtest.Use(t, "en_US.UTF-8")
 	vm, clock, log := newReminderVM(t, nil)
 	ctx := t.Context()
 	vm.Check(ctx, []model.Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})

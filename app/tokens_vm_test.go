@@ -10,6 +10,7 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
@@ -333,7 +334,7 @@ func TestTokensVMDamagedObjectsAndRenew(t *testing.T) {
 		t.Errorf("a label that does not decode: %+v", noLabel)
 	}
 
-	useLang(t, "en_GB.UTF-8")
+	langtest.Use(t, "en_GB.UTF-8")
 	vm.Recompute()
 	for _, v := range get[[]model.TokenView](t, vm.Tokens) {
 		if v.Serial == toks[0].Serial && v.Damaged != "One object on this UKey cannot be read; the other certificates are not affected. You can run “Repair” or contact your certificate authority." {
