@@ -13,28 +13,30 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// AppsNav is where the Applications screen sends the clerk for the actions
+// appsNav is where the Applications screen sends the clerk for the actions
 // other screens carry out (each may be nil).
-type AppsNav struct {
-	Edit   func(row AppRow) // the renew form
-	Pay    func(row AppRow)
-	Verify func(row AppRow) // financial verification
-	Write  func(row AppRow) // write to the UKey
+type appsNav struct {
+	Edit   func(row model.AppRow) // the renew form
+	Pay    func(row model.AppRow)
+	Verify func(row model.AppRow) // financial verification
+	Write  func(row model.AppRow) // write to the UKey
 	// Invoice requests or shows the e-invoice (offered once paid: asking
 	// for an invoice is not a state change, so it is not in the table).
-	Invoice func(row AppRow)
+	Invoice func(row model.AppRow)
 }
 
-// ApplicationsScreen lists the applications as cards: state, progress, the
+// applicationsScreen lists the applications as cards: state, progress, the
 // reviewer's reason, and one button per action the state allows.
-type ApplicationsScreen struct {
-	vm  *ApplicationsVM
+type applicationsScreen struct {
+	vm  *model.ApplicationsVM
 	ctx context.Context
 	win fyne.Window
-	nav AppsNav
+	nav appsNav
 
 	root    *fyne.Container
 	list    *fyne.Container
@@ -45,17 +47,17 @@ type ApplicationsScreen struct {
 	dlg     dialog.Dialog // the last confirmation or form shown, for tests
 }
 
-// NewApplicationsScreen builds the screen over win (for dialogs and drops).
-func NewApplicationsScreen(ctx context.Context, vm *ApplicationsVM, win fyne.Window, nav AppsNav) *ApplicationsScreen {
-	s := &ApplicationsScreen{vm: vm, ctx: ctx, win: win, nav: nav, Buttons: map[string]*widget.Button{}}
+// newApplicationsScreen builds the screen over win (for dialogs and drops).
+func newApplicationsScreen(ctx context.Context, vm *model.ApplicationsVM, win fyne.Window, nav appsNav) *applicationsScreen {
+	s := &applicationsScreen{vm: vm, ctx: ctx, win: win, nav: nav, Buttons: map[string]*widget.Button{}}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *ApplicationsScreen) Object() fyne.CanvasObject { return s.root }
+func (s *applicationsScreen) Object() fyne.CanvasObject { return s.root }
 
-func (s *ApplicationsScreen) makeUI() {
+func (s *applicationsScreen) makeUI() {
 	s.Refresh = widget.NewButtonWithIcon(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
 		go func() { _ = s.vm.Reload(s.ctx) }()
 	})
@@ -70,7 +72,7 @@ func (s *ApplicationsScreen) makeUI() {
 	s.vm.Rows.AddListener(binding.NewDataListener(s.rebuild))
 }
 
-func (s *ApplicationsScreen) rebuild() {
+func (s *applicationsScreen) rebuild() {
 	rows, _ := s.vm.Rows.Get()
 	s.Buttons = map[string]*widget.Button{}
 	objs := make([]fyne.CanvasObject, 0, len(rows))
@@ -81,7 +83,7 @@ func (s *ApplicationsScreen) rebuild() {
 	s.list.Refresh()
 }
 
-func progressText(r AppRow) string {
+func progressText(r model.AppRow) string {
 	parts := make([]string, len(r.Steps))
 	for i, st := range r.Steps {
 		switch {
@@ -96,7 +98,7 @@ func progressText(r AppRow) string {
 	return strings.Join(parts, "  →  ")
 }
 
-func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
+func (s *applicationsScreen) card(r model.AppRow) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle(lang.X("apps.cert", "证书序列号 {{.Serial}}", map[string]any{"Serial": strings.ToUpper(r.CertSerial)}),
 		fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	info := widget.NewLabel(lang.X("apps.info", "{{.Payment}} · {{.Price}} · 更新于 {{.Date}}",
@@ -128,7 +130,7 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 		s.Buttons[r.ID+"/"+key] = b
 		btns = append(btns, b)
 	}
-	nav := func(f func(AppRow)) func() {
+	nav := func(f func(model.AppRow)) func() {
 		return func() {
 			if f != nil {
 				f(r)
@@ -165,7 +167,7 @@ func (s *ApplicationsScreen) card(r AppRow) fyne.CanvasObject {
 	return widget.NewCard("", "", container.NewVBox(items...))
 }
 
-func (s *ApplicationsScreen) confirm(q string, f func(ctx context.Context) error) {
+func (s *applicationsScreen) confirm(q string, f func(ctx context.Context) error) {
 	d := dialog.NewConfirm(lang.X("apps.confirm_title", "请确认"), q, func(ok bool) {
 		if ok {
 			go func() { _ = f(s.ctx) }()
@@ -177,8 +179,8 @@ func (s *ApplicationsScreen) confirm(q string, f func(ctx context.Context) error
 }
 
 // askSubmit asks for the comment that goes with the submission.
-func (s *ApplicationsScreen) askSubmit(r AppRow) {
-	comment := newKeyEntry(true)
+func (s *applicationsScreen) askSubmit(r model.AppRow) {
+	comment := appwidget.NewKeyEntry(true)
 	comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
 	comment.Validator = func(v string) error { return renewal.ValidateText(v, renewal.MaxCommentRunes) }
 	d := dialog.NewForm(lang.X("apps.submit_title", "提交审核"), lang.X("apps.submit", "提交审核"), lang.X("pin.cancel", "取消"),
@@ -188,15 +190,15 @@ func (s *ApplicationsScreen) askSubmit(r AppRow) {
 				go func() { _ = s.vm.Submit(s.ctx, r.ID, text) }()
 			}
 		}, s.win)
-	comment.onEsc = d.Hide         // Esc cancels, also from the comment
-	comment.onCtrlEnter = d.Submit // Ctrl+Enter submits; Enter is a new line
+	comment.OnEsc = d.Hide         // Esc cancels, also from the comment
+	comment.OnCtrlEnter = d.Submit // Ctrl+Enter submits; Enter is a new line
 	escCloses(s.win, d)
 	s.dlg = d
 	d.Show()
 	s.win.Canvas().Focus(comment)
 }
 
-func (s *ApplicationsScreen) pickScan(r AppRow) {
+func (s *applicationsScreen) pickScan(r model.AppRow) {
 	d := dialog.NewFileOpen(func(rc fyne.URIReadCloser, err error) {
 		if err != nil || rc == nil {
 			return
@@ -213,7 +215,7 @@ func (s *ApplicationsScreen) pickScan(r AppRow) {
 
 // Dropped uploads files dropped on the window to the application the clerk
 // last acted on, or to the only one that takes uploads.
-func (s *ApplicationsScreen) Dropped(uris []fyne.URI) {
+func (s *applicationsScreen) Dropped(uris []fyne.URI) {
 	id := s.target
 	if r, ok := s.vm.Row(id); !ok || !r.Can(renewal.ActionUploadDocument) {
 		id = ""

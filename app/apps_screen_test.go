@@ -11,15 +11,16 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	vm := NewApplicationsVM(acc, nil, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	var edited []string
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{Edit: func(r AppRow) { edited = append(edited, r.ID) }})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(r model.AppRow) { edited = append(edited, r.ID) }})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()

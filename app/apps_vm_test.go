@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-func newAppsVM(t *testing.T, e *svcEnv) (*ApplicationsVM, *Account) {
+func newAppsVM(t *testing.T, e *svcEnv) (*model.ApplicationsVM, *model.Account) {
 	t.Helper()
 	acc := e.signedIn()
-	vm := NewApplicationsVM(acc, &fakeClock{now: svcStart}, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, &fakeClock{now: svcStart}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	return vm, acc
 }
@@ -27,7 +28,7 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if rows := get[[]AppRow](t, vm.Rows); len(rows) != 0 || !strings.Contains(get[string](t, vm.Message), "还没有续期申请") {
+	if rows := get[[]model.AppRow](t, vm.Rows); len(rows) != 0 || !strings.Contains(get[string](t, vm.Message), "还没有续期申请") {
 		t.Fatalf("empty list: %v %q", rows, get[string](t, vm.Message))
 	}
 	form := e.validForm(1)
@@ -62,7 +63,7 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 		t.Fatalf("progress after submit: %+v current %d", r.Steps, r.Current)
 	}
 	// Delete is not offered now: refused here, nothing sent.
-	if err := vm.Delete(ctx, a.ID); !errors.Is(err, ErrActionNotOffered) {
+	if err := vm.Delete(ctx, a.ID); !errors.Is(err, model.ErrActionNotOffered) {
 		t.Fatalf("delete while pending: %v", err)
 	}
 
@@ -75,7 +76,7 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ = vm.Row(a.ID)
-	if r.Status != "审核不通过" || r.Reason != "营业执照复印件不清晰" || r.Level != LevelError {
+	if r.Status != "审核不通过" || r.Reason != "营业执照复印件不清晰" || r.Level != model.LevelError {
 		t.Fatalf("rejected row: %+v", r)
 	}
 	if r.Can(renewal.ActionDelete) || !r.Can(renewal.ActionEdit) || !r.Can(renewal.ActionSubmit) {

@@ -20,6 +20,9 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // Counter mode (--counter) is for the service counters of a CA, where one
@@ -82,32 +85,29 @@ type counter struct {
 	outs    sync.WaitGroup     // sign-outs of earlier customers still being sent
 }
 
-// ErrWriteRunning: the next customer waits until the write to the UKey ends.
-var ErrWriteRunning = errors.New("a certificate is being written to a ukey")
+// errNotCounter: the window is not in counter mode.
+var errNotCounter = errors.New("not in counter mode")
 
-// ErrNotCounter: the window is not in counter mode.
-var ErrNotCounter = errors.New("not in counter mode")
-
-// MaxOverlays is the most dialogs the next customer closes (there are
+// maxOverlays is the most dialogs the next customer closes (there are
 // never more than a few).
-const MaxOverlays = 64
+const maxOverlays = 64
 
-// CounterBarHeight is what the Counter menu and the counter bar add to the
+// counterBarHeight is what the Counter menu and the counter bar add to the
 // window's height, so the navigation rail still shows every screen.
-const CounterBarHeight = 80
+const counterBarHeight = 80
 
-// SignOutTimeout bounds telling the service that a customer's session ended.
-const SignOutTimeout = 10 * time.Second
+// signOutTimeout bounds telling the service that a customer's session ended.
+const signOutTimeout = 10 * time.Second
 
 func newCounter(u *UI) *counter {
-	c := &counter{u: u, idle: newIdleWatch(u.deps.Clock), root: u.deps.CounterDir}
+	c := &counter{u: u, idle: newIdleWatch(u.deps.clock), root: u.deps.counterDir}
 	switch a := u.deps.IdleAfter; {
 	case a == 0:
 		c.after = IdleAfterDefault
 	case a < 0:
 		c.after = 0
 	default:
-		c.after = max(a, IdleAfterMin)
+		c.after = max(a, idleAfterMin)
 	}
 	if c.root == "" {
 		c.root = os.TempDir()
@@ -124,7 +124,7 @@ func newCounter(u *UI) *counter {
 	c.notice = widget.NewLabel("")
 	c.notice.Wrapping = fyne.TextWrapWord
 	c.notice.Hide()
-	c.next = widget.NewButtonWithIcon(lang.X("counter.next", "下一位客户"), theme.AccountIcon(), func() { _, _ = u.NextCustomer() })
+	c.next = widget.NewButtonWithIcon(lang.X("counter.next", "下一位客户"), theme.AccountIcon(), func() { _, _ = u.nextCustomer() })
 	c.next.Importance = widget.HighImportance
 	c.bar = container.NewVBox(
 		container.NewBorder(nil, nil, container.NewHBox(widget.NewIcon(theme.HomeIcon()), mode), container.NewCenter(c.next),
@@ -133,14 +133,14 @@ func newCounter(u *UI) *counter {
 	u.Win.SetMainMenu(fyne.NewMainMenu(fyne.NewMenu(lang.X("counter.menu", "柜台"),
 		&fyne.MenuItem{Label: lang.X("counter.next", "下一位客户"), Icon: theme.AccountIcon(),
 			Shortcut: &desktop.CustomShortcut{KeyName: fyne.KeyN, Modifier: fyne.KeyModifierShortcutDefault},
-			Action:   func() { _, _ = u.NextCustomer() }})))
+			Action:   func() { _, _ = u.nextCustomer() }})))
 	return c
 }
 
 // wrap puts the counter bar over the navigation and the input sensor
 // around both.
 func (c *counter) wrap(nav fyne.CanvasObject) fyne.CanvasObject {
-	return newActivitySensor(container.NewBorder(c.bar, nil, nil, nil, nav), c.idle.touch)
+	return appwidget.NewActivitySensor(container.NewBorder(c.bar, nil, nil, nil, nav), c.idle.touch)
 }
 
 // counterDirPrefix starts the name of a customer's folder, followed by the
@@ -207,7 +207,7 @@ func (c *counter) begin() (context.Context, string) {
 // run checks for idleness every IdleCheckEvery until ctx ends.
 func (c *counter) run(ctx context.Context) {
 	if c.after > 0 {
-		tickEvery(ctx, IdleCheckEvery, func() { fyne.Do(c.u.checkIdle) })
+		tickEvery(ctx, idleCheckEvery, func() { fyne.Do(c.u.checkIdle) })
 	} else {
 		<-ctx.Done()
 	}
@@ -228,21 +228,21 @@ func (c *counter) say(l *widget.Label, text string, level widget.Importance) {
 	}
 }
 
-// NextCustomer wipes everything of the customer served and shows fresh
+// nextCustomer wipes everything of the customer served and shows fresh
 // screens (counter mode only; on the UI goroutine). While a certificate is
-// being written to a UKey it refuses with ErrWriteRunning and says so on
+// being written to a UKey it refuses with model.ErrWriteRunning and says so on
 // the counter bar. done then receives the outcome of signing the old
 // session out at the service (nil, or why the service was not told) and is
 // closed.
-func (u *UI) NextCustomer() (done <-chan error, err error) {
+func (u *UI) nextCustomer() (done <-chan error, err error) {
 	c := u.counter
 	if c == nil {
-		return nil, ErrNotCounter
+		return nil, errNotCounter
 	}
 	if u.writing() {
 		c.refused = true
 		c.say(c.notice, lang.X("counter.write_running", "正在把证书写入 UKey：写入完成前不能切换到下一位客户，请勿拔出 UKey。"), widget.DangerImportance)
-		return nil, ErrWriteRunning
+		return nil, model.ErrWriteRunning
 	}
 	return u.wipe(lang.X("counter.wiped", "上一位客户的信息已全部清除，可以接待下一位客户。"), widget.SuccessImportance), nil
 }
@@ -250,22 +250,22 @@ func (u *UI) NextCustomer() (done <-chan error, err error) {
 // writing is true while a certificate is being written to a token (or an
 // interrupted write is being finished).
 func (u *UI) writing() bool {
-	if u.Journey == nil || u.Journey.WriteVM == nil {
+	if u.journey == nil || u.journey.WriteVM == nil {
 		return false
 	}
-	return u.Journey.WriteVM.Running()
+	return u.journey.WriteVM.Running()
 }
 
 // paying is true while the Pay screen shows a live code not yet paid.
 func (u *UI) paying() bool {
-	if u.Journey == nil {
+	if u.journey == nil {
 		return false
 	}
-	vm := u.Journey.PayVM
+	vm := u.journey.PayVM
 	code, _ := vm.Code.Get()
 	paid, _ := vm.Paid.Get()
 	expired, _ := vm.Expired.Get()
-	return code != "" && !paid && !expired && vm.remaining() > 0
+	return code != "" && !paid && !expired && vm.Remaining() > 0
 }
 
 // wipe ends the current customer and starts a fresh one (see counter).
@@ -277,7 +277,7 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 	cv := u.Win.Canvas()
 	// Hiding a dialog's pop-up takes it off the stack; Remove is for any
 	// other overlay. MaxOverlays bounds a stack that will not shrink.
-	for i := 0; i < MaxOverlays && cv.Overlays().Top() != nil; i++ {
+	for i := 0; i < maxOverlays && cv.Overlays().Top() != nil; i++ {
 		o := cv.Overlays().Top()
 		o.Hide()
 		cv.Overlays().Remove(o)
@@ -286,15 +286,15 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 	cv.Unfocus()
 	u.app.Clipboard().SetContent("")
 
-	old := u.Account()
+	old := u.account()
 	u.pending = nil // a journey not built yet (DeferJourney) is replaced, not built later
-	if u.Journey != nil {
-		u.Journey.Close()
+	if u.journey != nil {
+		u.journey.Close()
 	}
-	var fresh *Account
+	var fresh *model.Account
 	if old != nil {
 		var err error
-		if fresh, err = NewAccount(old.url, nil, old.opts...); err != nil {
+		if fresh, err = old.Fresh(); err != nil {
 			banner, level = lang.X("counter.no_account", "无法重新连接续期服务（{{.Err}}），请重启程序。", map[string]any{"Err": err}), widget.DangerImportance
 		}
 	}
@@ -303,9 +303,9 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 	}
 	c.dir = ""
 	u.setJourney(fresh)
-	u.Nav.SelectIndex(0)
-	if u.Journey != nil {
-		u.Journey.Start()
+	u.nav.SelectIndex(0)
+	if u.journey != nil {
+		u.journey.Start()
 		acc := fresh
 		acc.SignedIn.AddListener(binding.NewDataListener(func() {
 			if in, _ := acc.SignedIn.Get(); in {
@@ -334,7 +334,7 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 		err := u.signOut(old)
 		if err != nil {
 			fyne.Do(func() {
-				c.say(c.notice, lang.X("counter.signout_failed", "本机已不再保存上一位客户的登录，但未能通知续期服务注销（{{.Err}}）。", map[string]any{"Err": ServiceErrText(err)}),
+				c.say(c.notice, lang.X("counter.signout_failed", "本机已不再保存上一位客户的登录，但未能通知续期服务注销（{{.Err}}）。", map[string]any{"Err": model.ServiceErrText(err)}),
 					widget.WarningImportance)
 			})
 		}
@@ -344,11 +344,11 @@ func (u *UI) wipe(banner string, level widget.Importance) <-chan error {
 }
 
 // signOut ends acc's session at the service (revoking its refresh token).
-func (u *UI) signOut(acc *Account) error {
+func (u *UI) signOut(acc *model.Account) error {
 	if acc == nil || !acc.Client().SignedIn() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), SignOutTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), signOutTimeout)
 	defer cancel()
 	return acc.SignOut(ctx)
 }
@@ -388,14 +388,14 @@ func (u *UI) Close() error {
 	}
 	c.dir = ""
 	errFiles := c.removeLeft()
-	errOut := u.signOut(u.Account())
+	errOut := u.signOut(u.account())
 	// A customer wiped just before the window closed is still being
 	// signed out: the process must not end before the service is told.
 	waited := make(chan struct{})
 	go func() { c.outs.Wait(); close(waited) }()
 	select {
 	case <-waited:
-	case <-time.After(SignOutTimeout):
+	case <-time.After(signOutTimeout):
 	}
 	if errFiles != nil || errOut != nil {
 		return fmt.Errorf("close counter: %w", errors.Join(errFiles, errOut))
@@ -405,7 +405,7 @@ func (u *UI) Close() error {
 
 // warnAt is the idle time from which the bar counts down: IdleWarnBefore
 // before the sign-out, or half way for a short IdleAfter.
-func (c *counter) warnAt() time.Duration { return c.after - min(IdleWarnBefore, c.after/2) }
+func (c *counter) warnAt() time.Duration { return c.after - min(idleWarnBefore, c.after/2) }
 
 // checkIdle runs every IdleCheckEvery on the UI goroutine: it counts a
 // change of the focused field as input, postpones the idle sign-out while
@@ -437,7 +437,7 @@ func (u *UI) checkIdle() {
 	idle := c.idle.idle()
 	// Something to wipe: a session, typing, or a dialog. A pointer moving
 	// over an empty counter is not a customer.
-	acc := u.Account()
+	acc := u.account()
 	customer := c.typed || u.Win.Canvas().Overlays().Top() != nil || (acc != nil && acc.Client().SignedIn())
 	switch {
 	case writing && c.refused:

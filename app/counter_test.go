@@ -20,6 +20,8 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -35,13 +37,13 @@ func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
 	clk := &fakeClock{now: t0}
 	src := newFakeSource()
 	src.insert(demoTokens()[0], "123456", 10)
-	d.Tokens, d.PINs, d.Clock, d.Loc = src, src, clk, time.UTC
+	d.Tokens, d.PINs, d.clock, d.loc = src, src, clk, time.UTC
 	d.Account = e.account(nil)
-	if d.CounterDir == "" {
-		d.CounterDir = t.TempDir()
+	if d.counterDir == "" {
+		d.counterDir = t.TempDir()
 	}
-	if d.PayClock == nil {
-		d.PayClock = &stepClock{t: e.clock.Now()}
+	if d.payClock == nil {
+		d.payClock = &stepClock{t: e.clock.Now()}
 	}
 	u := New(t.Context(), a, d)
 	t.Cleanup(u.Win.Close)
@@ -53,8 +55,8 @@ func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
 // the sign-in screen does, and returns the session's refresh token.
 func signInCustomer(t *testing.T, e *svcEnv, u *UI) string {
 	t.Helper()
-	acc := u.Account()
-	_ = u.Journey.SignInVM.Mobile.Set(demoMobile)
+	acc := u.account()
+	_ = u.journey.SignInVM.Mobile.Set(demoMobile)
 	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 		t.Fatalf("no next customer button in counter mode: %s", counterText(u))
 	}
 	rt := signInCustomer(t, e, u)
-	old, oldAcc := u.Journey, u.Account()
+	old, oldAcc := u.journey, u.account()
 
 	app := e.approvedApp(oldAcc)
 	if err := old.AppsVM.Reload(t.Context()); err != nil {
@@ -118,12 +120,12 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 		}
 		test.Type(old.Renew.Entries[renewal.FieldRepIDNumber], "110105")
 		u.app.Clipboard().SetContent("110105194912310021")
-		u.ShowPIN(demoTokens()[0].Serial)
+		u.showPIN(demoTokens()[0].Serial)
 		dialog.ShowInformation("客户的信息", "张三", u.Win)
 	})
 
 	var done <-chan error
-	fyne.DoAndWait(func() { done, err = u.NextCustomer() })
+	fyne.DoAndWait(func() { done, err = u.nextCustomer() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +134,8 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	}
 	refreshRefused(t, e, rt)
 
-	j := u.Journey
-	if j == old || u.Account() == oldAcc || u.Account().Client().SignedIn() {
+	j := u.journey
+	if j == old || u.account() == oldAcc || u.account().Client().SignedIn() {
 		t.Fatal("the old customer's journey or account survived")
 	}
 	if old.ctx.Err() == nil {
@@ -160,19 +162,19 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 		idEntry = j.Renew.Entries[renewal.FieldRepIDNumber].Text
 		clip = u.app.Clipboard().Content()
 		overlay = u.Win.Canvas().Overlays().Top()
-		selected = u.Nav.SelectedIndex()
+		selected = u.nav.SelectedIndex()
 	})
 	if idEntry != "" || clip != "" || overlay != nil || u.pin != nil {
 		t.Fatalf("left over: id entry %q, clipboard %q, overlay %v, pin dialog %v", idEntry, clip, overlay, u.pin)
 	}
-	if rows := get[[]AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
+	if rows := get[[]model.AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
 		t.Fatalf("applications listed: %v", rows)
 	}
 	if c := get[string](t, j.PayVM.Code); c != "" || j.PayVM.AppID() != "" {
 		t.Fatalf("payment code %q for %q", c, j.PayVM.AppID())
 	}
-	if selected != 0 || len(u.Nav.Items) != 8 || u.Nav.Items[1] != j.Item("signin") {
-		t.Fatalf("tabs: selected %d of %d", selected, len(u.Nav.Items))
+	if selected != 0 || len(u.nav.Items) != 8 || u.nav.Items[1] != j.Item(screenSignIn) {
+		t.Fatalf("tabs: selected %d of %d", selected, len(u.nav.Items))
 	}
 	if _, err := os.Stat(pdf); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the form pdf is still there: %v", err)
@@ -186,7 +188,7 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 
 	// The fresh journey works: the next customer signs in.
 	rt2 := signInCustomer(t, e, u)
-	if rt2 == rt || !u.Account().Client().SignedIn() {
+	if rt2 == rt || !u.account().Client().SignedIn() {
 		t.Fatal("the next customer could not sign in")
 	}
 	if err := u.Close(); err != nil {
@@ -202,19 +204,19 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	e := newSvcEnv(t)
 	u, clk := counterUI(t, e, Deps{Counter: true, IdleAfter: 5 * time.Minute})
 	rt := signInCustomer(t, e, u)
-	old, oldAcc := u.Journey, u.Account()
+	old, oldAcc := u.journey, u.account()
 	check := func() { fyne.DoAndWait(u.checkIdle) }
 
 	clk.Add(4 * time.Minute)
 	check()
-	u.Win.Content().(*activitySensor).MouseMoved(&desktop.MouseEvent{})
+	u.Win.Content().(*appwidget.ActivitySensor).MouseMoved(&desktop.MouseEvent{})
 	clk.Add(4 * time.Minute)
 	check()
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out 4 minutes after a pointer move")
 	}
 	// The PIN dialog takes the focus; typing the PIN is seen by its cursor.
-	fyne.DoAndWait(func() { u.ShowPIN(demoTokens()[0].Serial) })
+	fyne.DoAndWait(func() { u.showPIN(demoTokens()[0].Serial) })
 	entry := u.pin.entry
 	if u.Win.Canvas().Focused() != entry {
 		t.Fatal("the PIN entry did not take the focus")
@@ -225,7 +227,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	check() // typed: input
 	clk.Add(4*time.Minute + 40*time.Second)
 	check()
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out while typing")
 	}
 	if s := counterText(u); !strings.Contains(s, "20 秒后将因无操作自动退出登录") {
@@ -233,7 +235,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	}
 	clk.Add(20 * time.Second)
 	check()
-	if u.Journey == old {
+	if u.journey == old {
 		t.Fatal("not signed out after 5 minutes without input")
 	}
 	if u.Win.Canvas().Overlays().Top() != nil {
@@ -246,11 +248,11 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	refreshRefused(t, e, rt)
 
 	// Nobody there, or only a pointer passing by: no wipe after wipe.
-	fresh := u.Journey
-	u.Win.Content().(*activitySensor).MouseIn(&desktop.MouseEvent{})
+	fresh := u.journey
+	u.Win.Content().(*appwidget.ActivitySensor).MouseIn(&desktop.MouseEvent{})
 	clk.Add(time.Hour)
 	check()
-	if u.Journey != fresh {
+	if u.journey != fresh {
 		t.Fatal("an empty counter was wiped again")
 	}
 }
@@ -261,7 +263,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 // interrupted write is not part of these tests: the embedded nil Installer
 // would panic if it were called.
 type gateInstaller struct {
-	Installer
+	model.Installer
 	writing chan struct{}
 	gate    chan struct{}
 }
@@ -271,8 +273,8 @@ func (g *gateInstaller) Login(_ context.Context, _ string, pin []byte) error {
 	return nil
 }
 
-func (g *gateInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(WriteStep)) error {
-	progress(WriteWrite)
+func (g *gateInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(model.WriteStep)) error {
+	progress(model.WriteWrite)
 	close(g.writing)
 	select {
 	case <-g.gate:
@@ -293,7 +295,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	g := &gateInstaller{writing: make(chan struct{}), gate: make(chan struct{})}
 	u, clk := counterUI(t, e, Deps{Counter: true, Installer: g})
 	signInCustomer(t, e, u)
-	old := u.Journey
+	old := u.journey
 	cert := demoTokens()[0].Certs[0]
 	a := renewal.Application{ID: "app-1", State: renewal.State{Status: renewal.StatusReadyToDownload}, CertSerial: renewal.NormalizeSerial(cert.Serial)}
 	if err := old.WriteVM.Prepare(t.Context(), u.deps.Tokens, a); err != nil {
@@ -304,16 +306,16 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	<-g.writing
 
 	var err error
-	fyne.DoAndWait(func() { _, err = u.NextCustomer() })
-	if !errors.Is(err, ErrWriteRunning) || u.Journey != old || old.ctx.Err() != nil {
-		t.Fatalf("next customer during a write: %v, journey kept %v", err, u.Journey == old)
+	fyne.DoAndWait(func() { _, err = u.nextCustomer() })
+	if !errors.Is(err, model.ErrWriteRunning) || u.journey != old || old.ctx.Err() != nil {
+		t.Fatalf("next customer during a write: %v, journey kept %v", err, u.journey == old)
 	}
 	if s := counterText(u); !strings.Contains(s, "写入完成前不能切换到下一位客户") {
 		t.Fatalf("no sentence on the refusal: %s", s)
 	}
 	clk.Add(30 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out for inactivity during a write")
 	}
 	// Closing the window or quitting waits for the write, and says why.
@@ -334,7 +336,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out the moment the write ended")
 	}
 	if s := counterText(u); strings.Contains(s, "写入完成前不能切换") {
@@ -342,7 +344,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	}
 	clk.Add(5 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey == old {
+	if u.journey == old {
 		t.Fatal("not signed out 5 minutes after the write")
 	}
 }
@@ -352,10 +354,10 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	e := newSvcEnv(t)
 	pay := &stepClock{t: e.clock.Now()}
-	u, clk := counterUI(t, e, Deps{Counter: true, PayClock: pay})
+	u, clk := counterUI(t, e, Deps{Counter: true, payClock: pay})
 	signInCustomer(t, e, u)
-	old := u.Journey
-	app := e.approvedApp(u.Account())
+	old := u.journey
+	app := e.approvedApp(u.account())
 	if err := old.AppsVM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -365,25 +367,25 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 
 	clk.Add(10 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out while the customer pays")
 	}
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("no word of the postponement: %s", s)
 	}
-	clk.Add(IdleCheckEvery)
+	clk.Add(idleCheckEvery)
 	fyne.DoAndWait(u.checkIdle)
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("the postponement's word gone a second later: %s", s)
 	}
-	pay.Add(QRWindow + time.Second)
+	pay.Add(model.QRWindow + time.Second)
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out the moment the code ran out")
 	}
 	clk.Add(5 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey == old {
+	if u.journey == old {
 		t.Fatal("not signed out 5 minutes after the code ran out")
 	}
 }
@@ -395,17 +397,17 @@ func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
 	if s := counterText(u); strings.Contains(s, "下一位客户") || u.Win.MainMenu() != nil {
 		t.Fatalf("next customer offered outside counter mode: %s", s)
 	}
-	if _, ok := u.Win.Content().(*activitySensor); ok {
+	if _, ok := u.Win.Content().(*appwidget.ActivitySensor); ok {
 		t.Fatal("input sensor outside counter mode")
 	}
 	signInCustomer(t, e, u)
-	old := u.Journey
-	if _, err := u.NextCustomer(); !errors.Is(err, ErrNotCounter) {
+	old := u.journey
+	if _, err := u.nextCustomer(); !errors.Is(err, errNotCounter) {
 		t.Fatalf("next customer: %v", err)
 	}
 	clk.Add(24 * time.Hour)
 	fyne.DoAndWait(u.checkIdle)
-	if u.Journey != old || !u.Account().Client().SignedIn() {
+	if u.journey != old || !u.account().Client().SignedIn() {
 		t.Fatal("signed out outside counter mode")
 	}
 }
@@ -416,7 +418,7 @@ func TestCounterIdleAfterLimits(t *testing.T) {
 	e := newSvcEnv(t)
 	for _, c := range []struct {
 		in, want time.Duration
-	}{{0, IdleAfterDefault}, {-1, 0}, {time.Second, IdleAfterMin}, {12 * time.Minute, 12 * time.Minute}} {
+	}{{0, IdleAfterDefault}, {-1, 0}, {time.Second, idleAfterMin}, {12 * time.Minute, 12 * time.Minute}} {
 		u, _ := counterUI(t, e, Deps{Counter: true, IdleAfter: c.in})
 		if u.counter.after != c.want {
 			t.Errorf("IdleAfter %v: %v, want %v", c.in, u.counter.after, c.want)
@@ -424,18 +426,18 @@ func TestCounterIdleAfterLimits(t *testing.T) {
 	}
 }
 
-// Typing is seen through the focused entry's cursor, also in an entry
-// embedded in another widget; a password entry's text is not read.
+// Typing is seen through the focused entry's cursor, also in the widgets
+// built on an entry (the key and PIN entries); a password entry's text is
+// not read.
 func TestCounterInputPrintSeesTypingNotThePIN(t *testing.T) {
 	test.NewTempApp(t)
 	plain := widget.NewEntry()
-	pin := &struct{ widget.Entry }{}
-	pin.Password = true
-	pin.ExtendBaseWidget(pin)
+	comment := appwidget.NewKeyEntry(true)
+	pin := appwidget.NewPINEntry(func() {})
 	w := test.NewTempWindow(t, widget.NewLabel(""))
-	fyne.DoAndWait(func() { w.SetContent(container.NewVBox(plain, pin)) })
+	fyne.DoAndWait(func() { w.SetContent(container.NewVBox(plain, comment, pin)) })
 
-	for _, f := range []fyne.Focusable{plain, pin} {
+	for _, f := range []fyne.Focusable{plain, comment, pin} {
 		w.Canvas().Focus(f)
 		before := printOf(w.Canvas())
 		test.Type(f, "12")
@@ -473,7 +475,7 @@ func TestCounterStartRemovesADeadWindowsFolders(t *testing.T) {
 		}
 	}
 	e := newSvcEnv(t)
-	counterUI(t, e, Deps{Counter: true, CounterDir: root})
+	counterUI(t, e, Deps{Counter: true, counterDir: root})
 	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the dead window's folder: %v", err)
 	}
@@ -489,14 +491,14 @@ func TestCounterStartRemovesADeadWindowsFolders(t *testing.T) {
 func benchUI(tb testing.TB) *UI {
 	a := test.NewTempApp(tb)
 	a.Settings().SetTheme(apptheme.New())
-	acc, err := NewAccount("http://127.0.0.1:9", nil)
+	acc, err := model.NewAccount("http://127.0.0.1:9", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	src := newFakeSource()
 	src.insert(demoTokens()[0], "123456", 10)
-	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
-		Counter: true, Account: acc, CounterDir: tb.TempDir()})
+	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+		Counter: true, Account: acc, counterDir: tb.TempDir()})
 	u.Win.Resize(fyne.NewSize(960, 760))
 	return u
 }
@@ -508,7 +510,7 @@ func TestCounterNextCustomerLeavesNoGoroutines(t *testing.T) {
 	next := func() {
 		var done <-chan error
 		var err error
-		fyne.DoAndWait(func() { done, err = u.NextCustomer() })
+		fyne.DoAndWait(func() { done, err = u.nextCustomer() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -532,7 +534,7 @@ func BenchmarkCounterNextCustomer(b *testing.B) {
 	u := benchUI(b)
 	for b.Loop() {
 		fyne.DoAndWait(func() {
-			if _, err := u.NextCustomer(); err != nil {
+			if _, err := u.nextCustomer(); err != nil {
 				b.Fatal(err)
 			}
 			u.Win.Content().Refresh()
@@ -569,7 +571,7 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 	sys := &fakeSystemIdle{}
 	u, clk := counterUI(t, e, Deps{Counter: true, IdleAfter: 5 * time.Minute, SystemIdle: sys.idle})
 	signInCustomer(t, e, u)
-	old := u.Journey
+	old := u.journey
 	check := func() { fyne.DoAndWait(u.checkIdle) }
 
 	clk.Add(4 * time.Minute)
@@ -578,22 +580,22 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 	clk.Add(4*time.Minute + 40*time.Second)
 	sys.set(4*time.Minute+50*time.Second, true)
 	check()
-	if u.Journey != old {
+	if u.journey != old {
 		t.Fatal("signed out 4 min 50 s after input the system saw")
 	}
 	clk.Add(10 * time.Second)
 	sys.set(5*time.Minute, true)
 	check()
-	if u.Journey == old {
+	if u.journey == old {
 		t.Fatal("not signed out after 5 minutes without input anywhere")
 	}
 
-	again := u.Journey
+	again := u.journey
 	signInCustomer(t, e, u)
 	sys.set(0, false) // cannot tell: the sensor alone decides
 	clk.Add(5 * time.Minute)
 	check()
-	if u.Journey == again {
+	if u.journey == again {
 		t.Fatal("a system that cannot tell kept the customer signed in")
 	}
 }
@@ -604,17 +606,17 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
 	e := newSvcEnv(t)
 	u, _ := counterUI(t, e, Deps{Counter: true, DeferJourney: true})
-	first := u.Account()
+	first := u.account()
 	var done <-chan error
 	fyne.DoAndWait(func() {
 		var err error
-		if done, err = u.NextCustomer(); err != nil {
+		if done, err = u.nextCustomer(); err != nil {
 			t.Error(err)
 		}
 	})
 	<-done
-	var wiped *Journey
-	fyne.DoAndWait(func() { wiped = u.Journey })
+	var wiped *journey
+	fyne.DoAndWait(func() { wiped = u.journey })
 	if wiped == nil || wiped.deps.Account == first {
 		t.Fatal("next customer did not build a fresh journey")
 	}
@@ -622,9 +624,9 @@ func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
 	go func() { u.Run(); close(ran) }() // until t.Context() ends, before the clean-ups
 	t.Cleanup(func() { <-ran })
 	// Run lists the tokens after building what was pending.
-	eventually(t, "Run listed the tokens", func() bool { return len(get[[]TokenView](t, u.VM.Tokens)) == 1 })
-	var now *Journey
-	fyne.DoAndWait(func() { now = u.Journey })
+	eventually(t, "Run listed the tokens", func() bool { return len(get[[]model.TokenView](t, u.vm.Tokens)) == 1 })
+	var now *journey
+	fyne.DoAndWait(func() { now = u.journey })
 	if now != wiped {
 		t.Fatal("Run replaced the fresh journey with one over the retired account")
 	}
@@ -638,11 +640,11 @@ func TestCounterNoFolderIsSaidAfterNextCustomer(t *testing.T) {
 	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	u, _ := counterUI(t, e, Deps{Counter: true, CounterDir: notADir})
+	u, _ := counterUI(t, e, Deps{Counter: true, counterDir: notADir})
 	var done <-chan error
 	fyne.DoAndWait(func() {
 		var err error
-		if done, err = u.NextCustomer(); err != nil {
+		if done, err = u.nextCustomer(); err != nil {
 			t.Error(err)
 		}
 	})

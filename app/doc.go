@@ -3,29 +3,34 @@
 // # Model
 //
 // State lives in plain Go view-models that own Fyne data bindings and no
-// widget: TokensVM (the inserted tokens and their certificates, formatted for
-// the interface language, with a days-left badge computed from an injected
-// Clock) and PINVM (one token's PIN state and the outcome of each PIN try).
-// They read the hardware through small interfaces defined here, TokenSource
-// and PINSource, so they are tested without a window against a fake source
-// and against real SoftHSM2 through the token package (p11source.go, which
-// needs cgo).
+// widget, in package app/internal/model (which may not depend on Fyne's
+// widgets, containers, canvas, dialogs, layouts, themes or drivers: a test
+// there checks its dependencies): TokensVM (the inserted tokens and their
+// certificates, formatted for the interface language, with a days-left
+// badge computed from an injected Clock) and PINVM (one token's PIN state
+// and the outcome of each PIN try). They read the hardware through small
+// interfaces defined there, TokenSource and PINSource, so they are tested
+// without a window against a fake source and against real SoftHSM2 through
+// the token package (p11source.go here, which needs cgo).
 //
 // TokensVM lists once at start and again on every event of the source's
 // watcher; a watcher that stops is restarted every WatchRetryEvery, a module
 // that fails keeps the last list on screen with the problem in words, and
 // ErrNoModule (no vendor driver installed) says to install one.
 //
-// Screens (TokensScreen, PINDialog, the window shell UI) are thin: they bind
-// widgets to the view-models and rebuild on change. No PKCS#11 call runs on
-// the UI goroutine: view-models call their sources from their own goroutines
-// and publish through bindings, whose listeners Fyne runs on the UI goroutine.
+// Screens (TokensScreen, PINDialog, the window shell UI) are in this
+// package, and thin: they bind widgets to the view-models and rebuild on
+// change. Their own widgets (the badge, the entries and button that take
+// Esc, Enter and Ctrl+Enter) are in app/internal/widget. No PKCS#11 call
+// runs on the UI goroutine: view-models call their sources from their own
+// goroutines and publish through bindings, whose listeners Fyne runs on the
+// UI goroutine.
 //
 // A token whose label cannot be decoded is shown by its serial; an object
 // that cannot be read (DetailSource reports it per token) is one plain line
 // on the token's card while its good certificates are listed as usual, with
 // 修复 when token.Recover would remove it. Days left are calendar days in
-// the clerk's zone (validity.DaysLeft), the rule of ukeyctl and the service.
+// the clerk's zone (renewal.DaysLeftIn), the rule of ukeyctl and the service.
 //
 // # The journey
 //

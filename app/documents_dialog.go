@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -23,13 +24,13 @@ func docExtensions() []string {
 	return []string{".pdf", ".jpg", ".jpeg", ".png", ".PDF", ".JPG", ".JPEG", ".PNG"}
 }
 
-// DocumentsDialog shows what was uploaded to one application, one section
+// documentsDialog shows what was uploaded to one application, one section
 // per kind (申请表扫描件, 身份证人像面, 身份证国徽面, 其他), and offers an
 // upload per kind, a view per document and a delete per document where the
 // application's state allows them. It shows the view-model's Docs while
 // they are this application's, and Message for what happened.
-type DocumentsDialog struct {
-	s     *ApplicationsScreen
+type documentsDialog struct {
+	s     *applicationsScreen
 	appID string
 	dlg   *dialog.CustomDialog
 	root  fyne.CanvasObject // the dialog's content
@@ -53,7 +54,7 @@ type DocumentsDialog struct {
 
 // documentsButton is a card's 资料 button: it opens the documents dialog
 // of r in every state (what was uploaded can always be seen).
-func (s *ApplicationsScreen) documentsButton(r AppRow) *widget.Button {
+func (s *applicationsScreen) documentsButton(r model.AppRow) *widget.Button {
 	b := widget.NewButtonWithIcon(lang.X("apps.documents", "资料"), theme.FolderOpenIcon(), func() {
 		s.target = r.ID
 		s.showDocuments(r)
@@ -64,16 +65,16 @@ func (s *ApplicationsScreen) documentsButton(r AppRow) *widget.Button {
 
 // showDocuments opens the documents dialog of application r over the
 // screen's window and reads its documents.
-func (s *ApplicationsScreen) showDocuments(r AppRow) *DocumentsDialog {
+func (s *applicationsScreen) showDocuments(r model.AppRow) *documentsDialog {
 	if s.win == nil {
 		return nil
 	}
-	d := &DocumentsDialog{s: s, appID: r.ID, Buttons: map[string]*widget.Button{}}
+	d := &documentsDialog{s: s, appID: r.ID, Buttons: map[string]*widget.Button{}}
 	d.body = container.NewVBox()
 	d.note = hintLabel("")
 	d.note.Hide()
 	limits := hintLabel(lang.X("docs.limits", "可上传 PDF、JPG、PNG 文件，每个文件最大 {{.MB}} MB，每份申请最多 {{.Max}} 个文件。",
-		map[string]any{"MB": MaxDocumentMB, "Max": renewal.MaxDocumentsPerApp}))
+		map[string]any{"MB": model.MaxDocumentMB, "Max": renewal.MaxDocumentsPerApp}))
 	_ = s.vm.Message.Set("") // the screen's last message is not about these documents
 	d.msg = messageLabel(s.vm.Message)
 	d.top = container.NewVBox(d.msg, d.note)
@@ -114,7 +115,7 @@ func kindHint(k renewal.DocumentKind) string {
 }
 
 // rebuild lays the list out again from Docs (on the UI goroutine).
-func (d *DocumentsDialog) rebuild() {
+func (d *documentsDialog) rebuild() {
 	dl, _ := d.s.vm.Docs.Get()
 	// A new map, handed over when complete: the old one is never written
 	// again, so a reader holding it is safe.
@@ -136,7 +137,7 @@ func (d *DocumentsDialog) rebuild() {
 		d.root.Refresh()
 	}
 	var objs []fyne.CanvasObject
-	for i, k := range DocKinds() {
+	for i, k := range model.DocKinds() {
 		if i > 0 {
 			objs = append(objs, widget.NewSeparator())
 		}
@@ -146,8 +147,8 @@ func (d *DocumentsDialog) rebuild() {
 	d.body.Refresh()
 }
 
-func (d *DocumentsDialog) section(dl DocList, k renewal.DocumentKind, btns map[string]*widget.Button) []fyne.CanvasObject {
-	name := widget.NewLabelWithStyle(DocKindText(k), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+func (d *documentsDialog) section(dl model.DocList, k renewal.DocumentKind, btns map[string]*widget.Button) []fyne.CanvasObject {
+	name := widget.NewLabelWithStyle(model.DocKindText(k), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	docs := dl.Of(k)
 	status := lang.X("docs.none", "未上传")
 	if len(docs) > 0 {
@@ -173,7 +174,7 @@ func (d *DocumentsDialog) section(dl DocList, k renewal.DocumentKind, btns map[s
 	return objs
 }
 
-func (d *DocumentsDialog) docLine(dl DocList, doc DocRow, btns map[string]*widget.Button) fyne.CanvasObject {
+func (d *documentsDialog) docLine(dl model.DocList, doc model.DocRow, btns map[string]*widget.Button) fyne.CanvasObject {
 	name := widget.NewLabel(doc.Name)
 	name.Truncation = fyne.TextTruncateEllipsis
 	info := widget.NewLabel(lang.X("docs.info", "{{.Size}} · 上传于 {{.Time}}", map[string]any{"Size": doc.Size, "Time": doc.Uploaded}))
@@ -198,7 +199,7 @@ func (d *DocumentsDialog) docLine(dl DocList, doc DocRow, btns map[string]*widge
 }
 
 // message shows Message while it says something.
-func (d *DocumentsDialog) message() {
+func (d *documentsDialog) message() {
 	if m, _ := d.s.vm.Message.Get(); m == "" {
 		d.msg.Hide()
 	} else {
@@ -208,7 +209,7 @@ func (d *DocumentsDialog) message() {
 }
 
 // busy disables the buttons that change something while an action runs.
-func (d *DocumentsDialog) busy() {
+func (d *documentsDialog) busy() {
 	b, _ := d.s.vm.Busy.Get()
 	for key, btn := range d.Buttons {
 		if strings.HasPrefix(key, "view/") {
@@ -223,7 +224,7 @@ func (d *DocumentsDialog) busy() {
 }
 
 // pick asks for the file to upload as kind k.
-func (d *DocumentsDialog) pick(k renewal.DocumentKind) {
+func (d *documentsDialog) pick(k renewal.DocumentKind) {
 	fd := dialog.NewFileOpen(func(rc fyne.URIReadCloser, err error) {
 		if err != nil || rc == nil {
 			return
@@ -232,13 +233,13 @@ func (d *DocumentsDialog) pick(k renewal.DocumentKind) {
 		_ = rc.Close()
 	}, d.s.win)
 	fd.SetFilter(storage.NewExtensionFileFilter(docExtensions()))
-	fd.SetTitleText(lang.X("docs.pick_title", "选择{{.Kind}}（PDF、JPG、PNG）", map[string]any{"Kind": DocKindText(k)}))
+	fd.SetTitleText(lang.X("docs.pick_title", "选择{{.Kind}}（PDF、JPG、PNG）", map[string]any{"Kind": model.DocKindText(k)}))
 	d.picker = fd
 	fd.Show()
 }
 
 // picked uploads the chosen file as kind k.
-func (d *DocumentsDialog) picked(k renewal.DocumentKind, u fyne.URI) {
+func (d *documentsDialog) picked(k renewal.DocumentKind, u fyne.URI) {
 	if u.Scheme() != "file" {
 		return
 	}
@@ -247,7 +248,7 @@ func (d *DocumentsDialog) picked(k renewal.DocumentKind, u fyne.URI) {
 }
 
 // askDelete confirms, then deletes doc.
-func (d *DocumentsDialog) askDelete(doc DocRow) {
+func (d *documentsDialog) askDelete(doc model.DocRow) {
 	c := dialog.NewConfirm(lang.X("apps.confirm_title", "请确认"),
 		lang.X("docs.delete_q", "删除{{.Kind}}“{{.Name}}”？删除后如仍需要，须重新上传。", map[string]any{"Kind": doc.KindText, "Name": doc.Name}),
 		func(ok bool) {

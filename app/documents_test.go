@@ -19,6 +19,7 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -42,7 +43,7 @@ func writeFile(t *testing.T, dir, name string, head []byte, n int) string {
 }
 
 // serviceDocs is what the service holds for application id.
-func serviceDocs(t *testing.T, acc *Account, id string) []renewal.Document {
+func serviceDocs(t *testing.T, acc *model.Account, id string) []renewal.Document {
 	t.Helper()
 	l, err := acc.Client().ListDocuments(t.Context(), id)
 	if err != nil {
@@ -51,7 +52,7 @@ func serviceDocs(t *testing.T, acc *Account, id string) []renewal.Document {
 	return l.Items
 }
 
-func docNames(l DocList) []string {
+func docNames(l model.DocList) []string {
 	var out []string
 	for _, d := range l.Items {
 		out = append(out, d.KindText+":"+d.Name)
@@ -74,7 +75,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	if err := vm.ListDocuments(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if l := get[DocList](t, vm.Docs); l.AppID != a.ID || len(l.Items) != 0 || !l.CanUpload || !l.CanDelete {
+	if l := get[model.DocList](t, vm.Docs); l.AppID != a.ID || len(l.Items) != 0 || !l.CanUpload || !l.CanDelete {
 		t.Fatalf("empty list of an editable application: %+v", l)
 	}
 
@@ -96,7 +97,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 			t.Errorf("after uploading %s: %q", u.kind, msg)
 		}
 	}
-	l := get[DocList](t, vm.Docs)
+	l := get[model.DocList](t, vm.Docs)
 	if want := []string{"申请表扫描件:盖章申请表.pdf", "身份证人像面:身份证正面.jpg", "身份证国徽面:身份证背面.png"}; !slices.Equal(docNames(l), want) {
 		t.Fatalf("listed %v, want %v", docNames(l), want)
 	}
@@ -117,7 +118,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	}
 
 	// Every wrong file is refused in words; nothing changes, here or there.
-	before := get[DocList](t, vm.Docs)
+	before := get[model.DocList](t, vm.Docs)
 	refused := []struct {
 		name, path string
 		kind       renewal.DocumentKind
@@ -138,7 +139,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 		if msg := get[string](t, vm.Message); !strings.Contains(msg, c.says) {
 			t.Errorf("%s says %q, want %q", c.name, msg, c.says)
 		}
-		if got := get[DocList](t, vm.Docs); !reflect.DeepEqual(got, before) {
+		if got := get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) {
 			t.Errorf("%s changed the list: %v", c.name, docNames(got))
 		}
 	}
@@ -171,7 +172,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	if msg := get[string](t, vm.Message); msg != "已删除身份证国徽面“身份证背面.png”。" {
 		t.Errorf("after delete: %q", msg)
 	}
-	if got := docNames(get[DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf", "身份证人像面:身份证正面.jpg"}) {
+	if got := docNames(get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf", "身份证人像面:身份证正面.jpg"}) {
 		t.Fatalf("after delete %v", got)
 	}
 	if n := len(serviceDocs(t, acc, a.ID)); n != 2 {
@@ -184,7 +185,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	if err := vm.DeleteDocument(ctx, a.ID, front.ID); renewal.CodeOf(err) != renewal.CodeNotFound {
 		t.Fatalf("deleting a deleted document: %v", err)
 	}
-	if got := docNames(get[DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf"}) {
+	if got := docNames(get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf"}) {
 		t.Fatalf("not read again after not found: %v", got)
 	}
 }
@@ -208,12 +209,12 @@ func TestDocumentsLimitPerApplication(t *testing.T) {
 			t.Fatalf("upload %d: %v", i, err)
 		}
 	}
-	before := get[DocList](t, vm.Docs)
+	before := get[model.DocList](t, vm.Docs)
 	err = vm.UploadKind(ctx, a.ID, renewal.DocIDFront, writeFile(t, dir, "多一个.jpg", jpegHead, 16))
 	if renewal.CodeOf(err) != renewal.CodeTooLong || !strings.Contains(get[string](t, vm.Message), "最多上传 20 个文件") {
 		t.Fatalf("over the limit: %v %q", err, get[string](t, vm.Message))
 	}
-	if got := get[DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || len(got.Items) != renewal.MaxDocumentsPerApp {
+	if got := get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || len(got.Items) != renewal.MaxDocumentsPerApp {
 		t.Fatalf("list changed by a refused upload: %d items", len(got.Items))
 	}
 }
@@ -238,7 +239,7 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 	if err := vm.Upload(ctx, a.ID, scan); err != nil { // the form scan, as the card's button sends it
 		t.Fatal(err)
 	}
-	l := get[DocList](t, vm.Docs)
+	l := get[model.DocList](t, vm.Docs)
 	if len(l.Items) != 1 || l.Items[0].Kind != renewal.DocApplicationForm {
 		t.Fatalf("Upload sent %+v", l.Items)
 	}
@@ -253,7 +254,7 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 	if renewal.CodeOf(err) != renewal.CodeActionNotAllowed || !strings.Contains(get[string](t, vm.Message), "状态已经变化") {
 		t.Fatalf("delete after a submit elsewhere: %v %q", err, get[string](t, vm.Message))
 	}
-	l = get[DocList](t, vm.Docs)
+	l = get[model.DocList](t, vm.Docs)
 	if l.CanUpload || l.CanDelete || len(l.Items) != 1 {
 		t.Fatalf("not read again after the refusal: %+v", l)
 	}
@@ -262,10 +263,10 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 	}
 
 	// Now known: not offered, refused before anything is sent.
-	if err := vm.DeleteDocument(ctx, a.ID, doc.ID); !errors.Is(err, ErrActionNotOffered) {
+	if err := vm.DeleteDocument(ctx, a.ID, doc.ID); !errors.Is(err, model.ErrActionNotOffered) {
 		t.Fatalf("delete while pending review: %v", err)
 	}
-	if err := vm.UploadKind(ctx, a.ID, renewal.DocIDFront, writeFile(t, dir, "正面.jpg", jpegHead, 10)); !errors.Is(err, ErrActionNotOffered) {
+	if err := vm.UploadKind(ctx, a.ID, renewal.DocIDFront, writeFile(t, dir, "正面.jpg", jpegHead, 10)); !errors.Is(err, model.ErrActionNotOffered) {
 		t.Fatalf("upload while pending review: %v", err)
 	}
 	// Forced past the client's check: the service refuses, the document stays.
@@ -290,7 +291,7 @@ func TestDocumentsServiceDown(t *testing.T) {
 	e := newSvcEnv(t)
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
-	vm := NewApplicationsVM(acc, nil, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	ctx := t.Context()
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"]})
@@ -304,7 +305,7 @@ func TestDocumentsServiceDown(t *testing.T) {
 	if err := vm.Upload(ctx, a.ID, scan); err != nil {
 		t.Fatal(err)
 	}
-	before := get[DocList](t, vm.Docs)
+	before := get[model.DocList](t, vm.Docs)
 
 	o.down()
 	front := writeFile(t, t.TempDir(), "正面.jpg", jpegHead, 100)
@@ -317,7 +318,7 @@ func TestDocumentsServiceDown(t *testing.T) {
 	if err := vm.ListDocuments(ctx, a.ID); err == nil || !strings.Contains(get[string](t, vm.Message), serviceDown) {
 		t.Fatalf("list with the service down: %v", err)
 	}
-	if got := get[DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || get[bool](t, vm.Busy) {
+	if got := get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || get[bool](t, vm.Busy) {
 		t.Fatalf("the list changed or stays busy with the service down: %v", docNames(got))
 	}
 
@@ -325,7 +326,7 @@ func TestDocumentsServiceDown(t *testing.T) {
 	if err := vm.UploadKind(ctx, a.ID, renewal.DocIDFront, front); err != nil {
 		t.Fatal(err)
 	}
-	if got := docNames(get[DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:申请表.pdf", "身份证人像面:正面.jpg"}) {
+	if got := docNames(get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:申请表.pdf", "身份证人像面:正面.jpg"}) {
 		t.Fatalf("after the service is back: %v", got)
 	}
 }
@@ -336,11 +337,11 @@ func TestDocumentsServiceDown(t *testing.T) {
 func TestDocumentsDialog(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	vm := NewApplicationsVM(acc, &fakeClock{now: svcStart}, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, &fakeClock{now: svcStart}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	var opened []string
 	vm.Open = func(p string) error { opened = append(opened, p); return nil }
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()
@@ -354,7 +355,7 @@ func TestDocumentsDialog(t *testing.T) {
 	}
 	r, _ := vm.Row(a.ID)
 
-	var d *DocumentsDialog
+	var d *documentsDialog
 	fyne.DoAndWait(func() {
 		if b := s.documentsButton(r); b.Text != "资料" || s.Buttons[a.ID+"/documents"] != b {
 			t.Errorf("the card's button: %q", b.Text)
@@ -393,7 +394,7 @@ func TestDocumentsDialog(t *testing.T) {
 		fyne.DoAndWait(d.picker.Hide)
 		d.picked(k, storage.NewFileURI(files[k]))
 		d.work.Wait()
-		if n := len(get[DocList](t, vm.Docs).Of(k)); n != 1 {
+		if n := len(get[model.DocList](t, vm.Docs).Of(k)); n != 1 {
 			t.Fatalf("%d documents of kind %s after its upload", n, k)
 		}
 	}
@@ -422,7 +423,7 @@ func TestDocumentsDialog(t *testing.T) {
 	}
 
 	// View opens the saved copy.
-	form0 := get[DocList](t, vm.Docs).Of(renewal.DocApplicationForm)[0]
+	form0 := get[model.DocList](t, vm.Docs).Of(renewal.DocApplicationForm)[0]
 	fyne.DoAndWait(func() { test.Tap(d.Buttons["view/"+form0.ID]) })
 	d.work.Wait()
 	if len(opened) != 1 || !strings.HasSuffix(opened[0], "盖章申请表.pdf") {
@@ -430,7 +431,7 @@ func TestDocumentsDialog(t *testing.T) {
 	}
 
 	// Delete asks first; no keeps it, yes deletes it.
-	back := get[DocList](t, vm.Docs).Of(renewal.DocIDBack)[0]
+	back := get[model.DocList](t, vm.Docs).Of(renewal.DocIDBack)[0]
 	fyne.DoAndWait(func() { test.Tap(d.Buttons["delete/"+back.ID]) })
 	if d.confirm == nil {
 		t.Fatal("delete without a confirmation")
@@ -482,7 +483,7 @@ func TestDocumentsDialog(t *testing.T) {
 	if err := vm.ListDocuments(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	_ = vm.Docs.Set(DocList{})
+	_ = vm.Docs.Set(model.DocList{})
 	if !reflect.DeepEqual(d.Buttons, before) {
 		t.Error("a closed dialog still rebuilds")
 	}
@@ -498,29 +499,6 @@ func saveCapture(t *testing.T, w fyne.Window, path string) {
 	})
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestDocumentSizeAndNames(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 KB", 1: "1 KB", 1024: "1 KB", 1025: "2 KB", 999 << 10: "999 KB", 1000 << 10: "1,000 KB", renewal.MaxDocumentBytes: "10,240 KB"} {
-		if got := sizeKB(n); got != want {
-			t.Errorf("sizeKB(%d) = %q, want %q", n, got, want)
-		}
-	}
-	long := strings.Repeat("扫", 250) + ".pdf"
-	for path, want := range map[string]string{
-		"/home/张三/扫描/申请表.pdf": "申请表.pdf",
-		"/tmp/a\tb\nc.png":    "a b c.png",
-		"/tmp/" + long:        strings.Repeat("扫", 200),
-		`C:\Users\张三\身份证.jpg`: `C:\Users\张三\身份证.jpg`, // one name on Linux; the service takes it as text
-	} {
-		got := docName(path)
-		if got != want {
-			t.Errorf("docName(%q) = %q, want %q", path, got, want)
-		}
-		if err := (&renewal.UploadDocumentRequest{Kind: renewal.DocOther, Name: got}).Validate(); err != nil {
-			t.Errorf("docName(%q) = %q, which the service refuses: %v", path, got, err)
-		}
 	}
 }
 

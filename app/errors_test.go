@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -143,9 +144,9 @@ func (o *outage) up() {
 }
 
 // account connects to the service through the relay.
-func (o *outage) account() *Account {
+func (o *outage) account() *model.Account {
 	o.t.Helper()
-	a, err := NewAccount(o.url(), nil, client.WithTimeout(10*time.Second), client.WithRetry(0, time.Millisecond, time.Millisecond))
+	a, err := model.NewAccount(o.url(), nil, client.WithTimeout(10*time.Second), client.WithRetry(0, time.Millisecond, time.Millisecond))
 	if err != nil {
 		o.t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func (o *outage) account() *Account {
 }
 
 // signedIn signs the demo clerk in through the relay.
-func (o *outage) signedIn(e *svcEnv) *Account {
+func (o *outage) signedIn(e *svcEnv) *model.Account {
 	o.t.Helper()
 	a := o.account()
 	ctx := o.t.Context()
@@ -167,12 +168,12 @@ func (o *outage) signedIn(e *svcEnv) *Account {
 	return a
 }
 
-// newPayScreen builds the Pay screen in a test window; its goroutines end
+// newPayScreenInWindow builds the Pay screen in a test window; its goroutines end
 // before the window goes.
-func newPayScreen(t *testing.T, vm *PayVM) (*PayScreen, fyne.Window) {
+func newPayScreenInWindow(t *testing.T, vm *model.PayVM) (*payScreen, fyne.Window) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	s := NewPayScreen(ctx, vm)
+	s := newPayScreen(ctx, vm)
 	w := newTestWindow(t, s.Object())
 	t.Cleanup(func() { cancel(); s.running.Wait() })
 	return s, w
@@ -192,8 +193,8 @@ func TestServiceDownSignIn(t *testing.T) {
 	e := newSvcEnv(t)
 	o := newOutage(t, e)
 	acc := o.account()
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	s := newSignInScreen(t.Context(), vm, acc)
 	newTestWindow(t, s.Object())
 
 	o.down()
@@ -241,8 +242,8 @@ func TestServiceDownApplicationsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := NewApplicationsVM(acc, nil, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{})
 	s.win = newTestWindow(t, s.Object())
 
 	o.down()
@@ -251,7 +252,7 @@ func TestServiceDownApplicationsList(t *testing.T) {
 		m, _ := vm.Message.Get()
 		return strings.Contains(m, serviceDown) && !s.Refresh.Disabled()
 	})
-	if len(get[[]AppRow](t, vm.Rows)) != 0 {
+	if len(get[[]model.AppRow](t, vm.Rows)) != 0 {
 		t.Fatal("rows without a service")
 	}
 	o.up()
@@ -273,8 +274,8 @@ func TestServiceDownWhilePaying(t *testing.T) {
 	acc := o.signedIn(e)
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
-	s, _ := newPayScreen(t, vm)
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s, _ := newPayScreenInWindow(t, vm)
 
 	// Down before the code: the screen says so and offers to ask again.
 	o.down()

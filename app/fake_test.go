@@ -11,37 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 // TestMain pins the interface language to Chinese whatever LANG the test
 // runs under (scripts/test.sh uses C.UTF-8); tests that need English switch
-// with useLang.
+// with langtest.Use.
 func TestMain(m *testing.M) {
-	if err := setLang("zh_CN.UTF-8"); err != nil {
+	if err := langtest.Set(langtest.Default); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
-}
-
-func setLang(locale string) error {
-	os.Setenv("LANGUAGE", "")
-	os.Setenv("LC_ALL", locale)
-	return assets.LoadTranslations()
-}
-
-// useLang switches the interface language for one test.
-func useLang(t *testing.T, locale string) {
-	t.Helper()
-	if err := setLang(locale); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := setLang("zh_CN.UTF-8"); err != nil {
-			t.Error(err)
-		}
-	})
 }
 
 // fakeClock is a clock the test moves by hand.
@@ -77,7 +59,7 @@ type fakeSource struct {
 }
 
 type fakeToken struct {
-	tok      Token
+	tok      model.Token
 	pin      []byte
 	maxTries int
 	left     int
@@ -88,7 +70,7 @@ type fakeToken struct {
 func newFakeSource() *fakeSource { return &fakeSource{tokens: map[string]*fakeToken{}} }
 
 // insert adds a token with PIN pin and maxTries tries, and tells watchers.
-func (f *fakeSource) insert(t Token, pin string, maxTries int) {
+func (f *fakeSource) insert(t model.Token, pin string, maxTries int) {
 	f.mu.Lock()
 	f.tokens[t.Serial] = &fakeToken{tok: t, pin: []byte(pin), maxTries: maxTries, left: maxTries}
 	f.mu.Unlock()
@@ -119,14 +101,14 @@ func (f *fakeSource) token(serial string) *fakeToken {
 	return f.tokens[serial]
 }
 
-func (f *fakeSource) List(ctx context.Context) ([]Token, error) {
+func (f *fakeSource) List(ctx context.Context) ([]model.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lists++
 	if f.listErr != nil {
 		return nil, f.listErr
 	}
-	out := make([]Token, 0, len(f.tokens))
+	out := make([]model.Token, 0, len(f.tokens))
 	for _, ft := range f.tokens {
 		t := ft.tok
 		t.PIN = ft.state()
@@ -157,15 +139,15 @@ func (f *fakeSource) stopWatch() {
 	f.watchers = nil
 }
 
-func (ft *fakeToken) state() PINState {
+func (ft *fakeToken) state() model.PINState {
 	used := ft.maxTries - ft.left
-	return PINState{CountLow: used > 0, FinalTry: ft.left == 1, Locked: ft.left == 0}
+	return model.PINState{CountLow: used > 0, FinalTry: ft.left == 1, Locked: ft.left == 0}
 }
 
-func (f *fakeSource) PINState(ctx context.Context, serial string) (PINState, error) {
+func (f *fakeSource) PINState(ctx context.Context, serial string) (model.PINState, error) {
 	ft := f.token(serial)
 	if ft == nil {
-		return PINState{}, fmt.Errorf("fake: %s: %w", serial, ErrTokenRemoved)
+		return model.PINState{}, fmt.Errorf("fake: %s: %w", serial, model.ErrTokenRemoved)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,7 +158,7 @@ func (f *fakeSource) CheckPIN(ctx context.Context, serial string, pin []byte) er
 	defer clear(pin)
 	ft := f.token(serial)
 	if ft == nil {
-		return fmt.Errorf("fake: %s: %w", serial, ErrTokenRemoved)
+		return fmt.Errorf("fake: %s: %w", serial, model.ErrTokenRemoved)
 	}
 	f.mu.Lock()
 	ft.checks++
@@ -189,13 +171,13 @@ func (f *fakeSource) CheckPIN(ctx context.Context, serial string, pin []byte) er
 	defer f.mu.Unlock()
 	switch {
 	case ft.left == 0:
-		return fmt.Errorf("fake login: %w", ErrPINLocked)
+		return fmt.Errorf("fake login: %w", model.ErrPINLocked)
 	case bytes.Equal(pin, ft.pin):
 		ft.left = ft.maxTries
 		return nil
 	}
 	ft.left--
-	return fmt.Errorf("fake login: %w", ErrPINIncorrect)
+	return fmt.Errorf("fake login: %w", model.ErrPINIncorrect)
 }
 
 func (f *fakeSource) checks(serial string) int {
@@ -221,14 +203,14 @@ var errFakeModule = errors.New("fake module: CKR_GENERAL_ERROR")
 // Test data: two companies, one with a certificate expiring in 20 days.
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
-func demoTokens() []Token {
-	return []Token{
+func demoTokens() []model.Token {
+	return []model.Token{
 		{Serial: "9A1B2C3D4E5F6071", Label: "UKey-Demo", Manufacturer: "SoftHSM project", Model: "SoftHSM v2",
-			Certs: []Cert{{Label: "签名证书", ID: []byte{1}, Holder: "深圳市示例科技有限公司",
+			Certs: []model.Cert{{Label: "签名证书", ID: []byte{1}, Holder: "深圳市示例科技有限公司",
 				Serial: "3F2A9C", Issuer: "UKey Renew Demo CA",
 				NotBefore: t0.AddDate(-1, 0, 0), NotAfter: t0.Add(20*24*time.Hour + time.Hour), KeyType: "ECDSA P-256"}}},
 		{Serial: "0000000000000042", Label: "财务部", Manufacturer: "Feitian", Model: "ePass3003",
-			Certs: []Cert{{Label: "cert", Holder: "北京示例贸易有限公司 / 李四", Serial: "01AB",
+			Certs: []model.Cert{{Label: "cert", Holder: "北京示例贸易有限公司 / 李四", Serial: "01AB",
 				Issuer: "某某CA", NotBefore: t0.AddDate(-2, 0, 0), NotAfter: t0.Add(-3*24*time.Hour - time.Hour), KeyType: "SM2"}}},
 	}
 }

@@ -8,12 +8,15 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// FinVerifyScreen asks for the transfer's code and, after a failure, for
+// finVerifyScreen asks for the transfer's code and, after a failure, for
 // the corrected bank account.
-type FinVerifyScreen struct {
-	vm  *FinVerifyVM
+type finVerifyScreen struct {
+	vm  *model.FinVerifyVM
 	ctx context.Context
 
 	root    *fyne.Container
@@ -21,29 +24,29 @@ type FinVerifyScreen struct {
 	Submit  *widget.Button
 	Correct *widget.Button
 	// Next goes on to writing the certificate once verified.
-	Next   *keyButton
+	Next   *appwidget.KeyButton
 	OnNext func()
 }
 
-// NewFinVerifyScreen builds the screen.
-func NewFinVerifyScreen(ctx context.Context, vm *FinVerifyVM) *FinVerifyScreen {
-	s := &FinVerifyScreen{vm: vm, ctx: ctx}
+// newFinVerifyScreen builds the screen.
+func newFinVerifyScreen(ctx context.Context, vm *model.FinVerifyVM) *finVerifyScreen {
+	s := &finVerifyScreen{vm: vm, ctx: ctx}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *FinVerifyScreen) Object() fyne.CanvasObject { return s.root }
+func (s *finVerifyScreen) Object() fyne.CanvasObject { return s.root }
 
 // Load shows application id.
-func (s *FinVerifyScreen) Load(id string) {
+func (s *finVerifyScreen) Load(id string) {
 	focusIn(s.root, s.Code) // not FocusFirst: the state is still the last application's
 	go func() { _ = s.vm.Load(s.ctx, id) }()
 }
 
 // FocusFirst puts the keyboard focus on the code's field (on the button
 // that goes on once verified).
-func (s *FinVerifyScreen) FocusFirst() {
+func (s *finVerifyScreen) FocusFirst() {
 	if v, _ := s.vm.Verified.Get(); v {
 		focusIn(s.root, s.Next)
 		return
@@ -51,7 +54,7 @@ func (s *FinVerifyScreen) FocusFirst() {
 	focusIn(s.root, s.Code)
 }
 
-func (s *FinVerifyScreen) makeUI() {
+func (s *finVerifyScreen) makeUI() {
 	status := messageLabel(s.vm.Status)
 	s.Code = boundEntry(s.vm.Code)
 	s.Code.SetPlaceHolder(lang.X("fv.code_ph", "6 位验证码"))
@@ -79,7 +82,7 @@ func (s *FinVerifyScreen) makeUI() {
 			container.NewVBox(widget.NewLabel(fieldLabel("bank.account_number")), num)),
 		fieldMsg(s.vm.BankMsg), container.NewHBox(s.Correct))
 	bindVisible(s.vm.CanCorrect, correct, false)
-	s.Next = newKeyButton(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
+	s.Next = appwidget.NewKeyButton(lang.X("fv.go_write", "下一步：写入 UKey"), theme.NavigateNextIcon(), func() {
 		if s.OnNext != nil {
 			s.OnNext()
 		}

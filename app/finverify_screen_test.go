@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestFinVerifyScreenEntersTheCode(t *testing.T) {
@@ -12,8 +14,8 @@ func TestFinVerifyScreenEntersTheCode(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewFinVerifyVM(acc)
-	s := NewFinVerifyScreen(t.Context(), vm)
+	vm := model.NewFinVerifyVM(acc)
+	s := newFinVerifyScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "还可尝试 3 次") })

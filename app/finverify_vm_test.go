@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -13,7 +14,7 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewFinVerifyVM(acc)
+	vm := model.NewFinVerifyVM(acc)
 	ctx := t.Context()
 	if err := vm.Load(ctx, a.ID); err != nil {
 		t.Fatal(err)
@@ -28,7 +29,7 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 	code := first[0].Remark[len(first[0].Remark)-6:]
 	for _, bad := range []string{"", "12345", "12345a", "1234567"} {
 		_ = vm.Code.Set(bad)
-		if err := vm.SubmitCode(ctx); !errors.Is(err, ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
+		if err := vm.SubmitCode(ctx); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
 			t.Errorf("code %q: %v %q", bad, err, get[string](t, vm.CodeMsg))
 		}
 	}
@@ -46,7 +47,7 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 		t.Fatalf("after 3 wrong codes: %q", get[string](t, vm.Status))
 	}
 	_ = vm.AccountNumber.Set("12")
-	if err := vm.CorrectBank(ctx); !errors.Is(err, ErrInvalidInput) || get[string](t, vm.BankMsg) == "" {
+	if err := vm.CorrectBank(ctx); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.BankMsg) == "" {
 		t.Fatalf("bad account number: %v", err)
 	}
 	_ = vm.AccountNumber.Set("6222 0210 0112 3456 789")

@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -34,7 +35,7 @@ const goldenURL = "https://renew.ca.example.cn"
 var goldenNow = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 
 // goldenFmt formats as the Chinese interface does, in UTC.
-var goldenFmt = Formatter{Lang: LangZH, Loc: time.UTC}
+var goldenFmt = model.Formatter{Lang: model.LangZH, Loc: time.UTC}
 
 // frozenClock is a client.Clock that never moves: the watcher would sleep
 // until its context ends.
@@ -48,9 +49,9 @@ func (c frozenClock) Sleep(ctx context.Context, _ time.Duration) error {
 }
 
 // goldenAccount is a signed-out account of goldenURL (never contacted).
-func goldenAccount(t *testing.T, url string) *Account {
+func goldenAccount(t *testing.T, url string) *model.Account {
 	t.Helper()
-	acc, err := NewAccount(url, nil)
+	acc, err := model.NewAccount(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +137,8 @@ func assertGolden(t *testing.T, w fyne.Window, name string, want ...string) {
 // Signed out, on the SMS tab, the mobile typed, before asking for a code.
 func TestGoldenJourneySignIn(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := NewSignInVM(acc, &fakeClock{now: goldenNow})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	vm := model.NewSignInVM(acc, &fakeClock{now: goldenNow})
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := goldenWindow(t, s.Object())
 	_ = vm.Mobile.Set("13800138000")
 	onUI(t, "the mobile typed on the SMS tab", func() bool { return s.Mobile.Text == "13800138000" && s.Methods.SelectedIndex() == 0 })
@@ -148,25 +149,27 @@ func TestGoldenJourneySignIn(t *testing.T) {
 // code whose check character is wrong: its message stands beneath it.
 func TestGoldenJourneyRenewForm(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := NewRenewVM(acc, goldenFmt)
+	vm := model.NewRenewVM(acc, goldenFmt)
 	p := renewal.DefaultPolicy()
+	var prices []renewal.Price
 	for i, fen := range p.PricesFen {
-		vm.prices = append(vm.prices, renewal.Price{Years: i + 1, AmountFen: fen})
+		prices = append(prices, renewal.Price{Years: i + 1, AmountFen: fen})
 	}
-	s := NewRenewScreen(t.Context(), vm)
+	vm.PresetPrices(prices)
+	s := newRenewScreen(t.Context(), vm)
 	// The form goes on the window once filled: a form that becomes ready
 	// puts the focus in its first field, and a focused entry keeps
 	// drawing its cursor even after losing the focus in the test driver.
 	w := goldenWindow(t, widget.NewLabel(""))
 	opt := "深圳市示例科技有限公司 · 3F2A9C01 · 剩余 20 天"
 	fyne.DoAndWait(func() {
-		s.SetTokens([]TokenView{{Serial: "9A1B2C3D4E5F6071", Certs: []CertView{{Holder: "深圳市示例科技有限公司", Serial: "3F2A9C01", Badge: "剩余 20 天", CanRenew: true}}}})
+		s.SetTokens([]model.TokenView{{Serial: "9A1B2C3D4E5F6071", Certs: []model.CertView{{Holder: "深圳市示例科技有限公司", Serial: "3F2A9C01", Badge: "剩余 20 天", CanRenew: true}}}})
 		s.Pick.Selected = opt // as chosen, without asking the service again
 		s.Pick.Refresh()
 	})
 	_ = vm.Serial.Set("3f2a9c01")
 	a := goldenApp(t, renewal.State{Status: renewal.StatusEditing, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending})
-	if err := vm.load(&a); err != nil {
+	if err := vm.PresetApplication(&a); err != nil {
 		t.Fatal(err)
 	}
 	code := a.Form.Organisation.CreditCode
@@ -191,13 +194,13 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 // the state allows (pay, documents, cancel).
 func TestGoldenJourneyApplications(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{Edit: func(AppRow) {}, Pay: func(AppRow) {}, Verify: func(AppRow) {},
-		Write: func(AppRow) {}, Invoice: func(AppRow) {}})
+	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(model.AppRow) {}, Pay: func(model.AppRow) {}, Verify: func(model.AppRow) {},
+		Write: func(model.AppRow) {}, Invoice: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
 	s.win = w
 	a := goldenApp(t, renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending})
-	_ = vm.Rows.Set([]AppRow{vm.row(a, renewal.DefaultPolicy())})
+	_ = vm.Rows.Set([]model.AppRow{vm.RowOf(a, renewal.DefaultPolicy())})
 	onUI(t, "the card's buttons", func() bool {
 		_, pay := s.Buttons[a.ID+"/pay"]
 		_, cancel := s.Buttons[a.ID+"/cancel"]
@@ -212,16 +215,14 @@ func TestGoldenJourneyApplications(t *testing.T) {
 func TestGoldenJourneyPay(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
 	clk := frozenClock{t: goldenNow}
-	vm := NewPayVM(acc, clk, goldenFmt)
-	s := NewPayScreen(t.Context(), vm)
+	vm := model.NewPayVM(acc, clk, goldenFmt)
+	ctx, cancel := context.WithCancel(t.Context())
+	s := newPayScreen(ctx, vm)
 	w := goldenWindow(t, s.Object())
+	t.Cleanup(func() { cancel(); s.running.Wait() }) // the ticker ends before the window goes
 	// What Start does with the service's answer: a code valid until 298 s
 	// from now on a clock without skew.
-	vm.mu.Lock()
-	vm.appID = "app-golden-0001"
-	vm.cd = client.Countdown{ExpiresAt: goldenNow.Add(298 * time.Second)}
-	vm.hasCode = true
-	vm.mu.Unlock()
+	vm.PresetCode("app-golden-0001", client.Countdown{ExpiresAt: goldenNow.Add(298 * time.Second)})
 	_ = vm.Code.Set("weixin://wxpay/bizpayurl?pr=GoldenQR01")
 	_ = vm.Amount.Set(goldenFmt.Money(550_00))
 	_ = vm.Message.Set(lang.X("pay.scan", "请用微信扫描二维码支付。支付完成后本页会自动进入下一步。"))
@@ -237,18 +238,16 @@ func TestGoldenJourneyPay(t *testing.T) {
 // may still be corrected.
 func TestGoldenJourneyFinVerify(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := NewFinVerifyVM(acc)
-	s := NewFinVerifyScreen(t.Context(), vm)
+	vm := model.NewFinVerifyVM(acc)
+	s := newFinVerifyScreen(t.Context(), vm)
 	w := goldenWindow(t, container.NewVScroll(s.Object()))
 	a := goldenApp(t, renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyPending})
-	vm.mu.Lock()
-	vm.app = &a
-	vm.mu.Unlock()
+	vm.PresetApplication(&a)
 	_ = vm.AccountName.Set(a.Form.Bank.AccountName)
 	_ = vm.BankName.Set(a.Form.Bank.BankName)
 	_ = vm.AccountNumber.Set(a.Form.Bank.AccountNumber)
 	sent := goldenNow.Add(-10 * time.Minute)
-	vm.show(&renewal.FinVerifyStatus{State: renewal.FinVerifyPending, Account: "****0801", BankName: "招商银行深圳分行", SentAt: &sent, TriesLeft: 3})
+	vm.PresetStatus(&renewal.FinVerifyStatus{State: renewal.FinVerifyPending, Account: "****0801", BankName: "招商银行深圳分行", SentAt: &sent, TriesLeft: 3})
 	_ = vm.Code.Set("482913")
 	onUI(t, "the code typed", func() bool { return s.Code.Text == "482913" })
 	assertGolden(t, w, "journey_finverify.png", "发证机构已向 招商银行深圳分行 ****0801 转账 0.01 元", "还可尝试 3 次",
@@ -259,15 +258,13 @@ func TestGoldenJourneyFinVerify(t *testing.T) {
 // bar, no step running.
 func TestGoldenJourneyWriteDone(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := NewWriteVM(acc, nil, nil) // nothing is written: the state is the one Run leaves
+	vm := model.NewWriteVM(acc, nil, nil) // nothing is written: the state is the one Run leaves
 	holder := widget.NewLabel("")
 	w := goldenWindow(t, holder)
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(container.NewPadded(s.Object())) })
 	a := goldenApp(t, renewal.State{Status: renewal.StatusInstalled, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyVerified})
-	vm.mu.Lock()
-	vm.app, vm.serial = &a, "9A1B2C3D4E5F6071"
-	vm.mu.Unlock()
+	vm.PresetTarget(&a, "9A1B2C3D4E5F6071")
 	_ = vm.Progress.Set(1)
 	_ = vm.StepText.Set("")
 	_ = vm.Done.Set(true)
@@ -281,19 +278,17 @@ func TestGoldenJourneyWriteDone(t *testing.T) {
 // opens it and the link.
 func TestGoldenJourneyInvoice(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := NewInvoiceVM(acc)
-	s := NewInvoiceScreen(t.Context(), vm)
+	vm := model.NewInvoiceVM(acc)
+	s := newInvoiceScreen(t.Context(), vm)
 	w := goldenWindow(t, container.NewVScroll(s.Object()))
 	a := goldenApp(t, renewal.State{Status: renewal.StatusInstalled, Payment: renewal.PaymentPaid, FinVerify: renewal.FinVerifyVerified})
-	vm.mu.Lock()
-	vm.app = &a
-	vm.mu.Unlock()
+	vm.PresetApplication(&a)
 	d := renewal.InvoiceRequest{Title: a.Form.Invoice.Title, TaxID: a.Form.Invoice.TaxID, Email: a.Form.Invoice.Email, Phone: a.Form.Invoice.Phone}
 	_ = vm.Title.Set(d.Title)
 	_ = vm.TaxID.Set(d.TaxID)
 	_ = vm.Email.Set(d.Email)
 	_ = vm.Phone.Set(d.Phone)
-	vm.show(a.State, &renewal.InvoiceStatus{State: renewal.InvoiceIssued, Kind: renewal.InvoiceKindVATOrdinary, Details: d, AmountFen: a.PriceFen,
+	vm.PresetStatus(a.State, &renewal.InvoiceStatus{State: renewal.InvoiceIssued, Kind: renewal.InvoiceKindVATOrdinary, Details: d, AmountFen: a.PriceFen,
 		Number: "26442000000012345678", URL: "https://invoice.example.cn/v/26442000000012345678", RequestedAt: goldenNow.Add(-time.Hour)})
 	assertGolden(t, w, "journey_invoice.png", "电子发票已开具，发票号码 26442000000012345678", "手机 13800138000 和邮箱 finance@example.cn",
 		"https://invoice.example.cn/v/26442000000012345678", "发票类型：增值税普通发票（电子）")
@@ -309,16 +304,16 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	acc := goldenAccount(t, "http://127.0.0.1:9")
-	vm := NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
-	s := NewApplicationsScreen(ctx, vm, nil, AppsNav{Edit: func(AppRow) {}})
+	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
+	s := newApplicationsScreen(ctx, vm, nil, appsNav{Edit: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
 	s.win = w
 	a := goldenApp(t, renewal.State{Status: renewal.StatusEditing, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending})
-	r := vm.row(a, renewal.DefaultPolicy())
+	r := vm.RowOf(a, renewal.DefaultPolicy())
 	r.Docs = []string{"申请表-盖章.pdf", "身份证人像面.jpg"}
-	_ = vm.Rows.Set([]AppRow{r})
+	_ = vm.Rows.Set([]model.AppRow{r})
 	onUI(t, "the card's buttons", func() bool { _, ok := s.Buttons[a.ID+"/documents"]; return ok })
-	var d *DocumentsDialog
+	var d *documentsDialog
 	fyne.DoAndWait(func() { d = s.showDocuments(r) })
 	if d == nil {
 		t.Fatal("no documents dialog")
@@ -333,9 +328,9 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 		{ID: "doc-golden-1", Kind: renewal.DocApplicationForm, Name: "申请表-盖章.pdf", ContentType: renewal.ContentPDF, Size: 412_345, CreatedAt: up},
 		{ID: "doc-golden-2", Kind: renewal.DocIDFront, Name: "身份证人像面.jpg", ContentType: renewal.ContentJPEG, Size: 180_000, CreatedAt: up.Add(7 * time.Minute)},
 	}
-	dl := DocList{AppID: a.ID, CanUpload: true, CanDelete: true}
+	dl := model.DocList{AppID: a.ID, CanUpload: true, CanDelete: true}
 	for _, doc := range docs {
-		dl.Items = append(dl.Items, vm.docRow(doc))
+		dl.Items = append(dl.Items, vm.DocRowOf(doc))
 	}
 	_ = vm.Docs.Set(dl)
 	onUI(t, "the dialog's buttons", func() bool {

@@ -1,14 +1,14 @@
 package app
 
 import (
-	"reflect"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 // Idle sign-out in counter mode: the limits.
@@ -16,29 +16,29 @@ const (
 	// IdleAfterDefault is how long a counter window waits without input
 	// before it signs the customer out and wipes the screens.
 	IdleAfterDefault = 5 * time.Minute
-	// IdleAfterMin is the shortest idle time accepted: less would sign a
+	// idleAfterMin is the shortest idle time accepted: less would sign a
 	// customer out while reading a screen.
-	IdleAfterMin = 30 * time.Second
-	// IdleWarnBefore is how long before the sign-out the counter bar
+	idleAfterMin = 30 * time.Second
+	// idleWarnBefore is how long before the sign-out the counter bar
 	// counts down.
-	IdleWarnBefore = 30 * time.Second
-	// IdleCheckEvery is how often the counter looks at the clock and at
+	idleWarnBefore = 30 * time.Second
+	// idleCheckEvery is how often the counter looks at the clock and at
 	// the focused field.
-	IdleCheckEvery = time.Second
+	idleCheckEvery = time.Second
 )
 
 // idleWatch is when the counter window last saw the customer or the clerk
 // act. Input marks it; a write to the UKey or a payment being waited for
 // holds it, so the idle time counts from when they end.
 type idleWatch struct {
-	clock Clock
+	clock model.Clock
 
 	mu    sync.Mutex
 	last  time.Time // last input, or the end of the last hold
 	input time.Time // last input only
 }
 
-func newIdleWatch(c Clock) *idleWatch {
+func newIdleWatch(c model.Clock) *idleWatch {
 	now := c.Now()
 	return &idleWatch{clock: c, last: now, input: now}
 }
@@ -87,42 +87,6 @@ func (w *idleWatch) idle() time.Duration {
 	return max(w.clock.Now().Sub(w.last), 0)
 }
 
-// activitySensor wraps the window's content and reports the pointer input
-// that reaches it: moves, presses and scrolls over any part of the window
-// that no button, entry, list or scroller claims (Fyne delivers pointer
-// events to the deepest object that handles them, so a widget over the
-// sensor takes its own events; entering or leaving such a widget still
-// reaches the sensor as MouseOut or MouseIn). It passes nothing on and
-// changes nothing: the wrapped content works as before.
-type activitySensor struct {
-	widget.BaseWidget
-	content fyne.CanvasObject
-	input   func()
-}
-
-var (
-	_ desktop.Hoverable = (*activitySensor)(nil)
-	_ desktop.Mouseable = (*activitySensor)(nil)
-	_ fyne.Scrollable   = (*activitySensor)(nil)
-)
-
-func newActivitySensor(content fyne.CanvasObject, input func()) *activitySensor {
-	s := &activitySensor{content: content, input: input}
-	s.ExtendBaseWidget(s)
-	return s
-}
-
-func (s *activitySensor) CreateRenderer() fyne.WidgetRenderer {
-	return widget.NewSimpleRenderer(s.content)
-}
-
-func (s *activitySensor) MouseIn(*desktop.MouseEvent)    { s.input() }
-func (s *activitySensor) MouseMoved(*desktop.MouseEvent) { s.input() }
-func (s *activitySensor) MouseOut()                      { s.input() }
-func (s *activitySensor) MouseDown(*desktop.MouseEvent)  { s.input() }
-func (s *activitySensor) MouseUp(*desktop.MouseEvent)    { s.input() }
-func (s *activitySensor) Scrolled(*fyne.ScrollEvent)     { s.input() }
-
 // inputPrint is what typing changes on a canvas: which widget has the
 // focus and, for an entry, where its cursor is and how long its text is.
 // Keys go to the focused widget, not to the canvas, so the counter samples
@@ -145,19 +109,20 @@ func printOf(c fyne.Canvas) inputPrint {
 	return p
 }
 
-// entryOf is f as a Fyne entry: a *widget.Entry, or a widget that embeds
-// one (the PIN dialog's entry does); nil for anything else.
+// entryOf is f as a Fyne entry: a *widget.Entry, or a widget built on one
+// that says so (the PIN and key entries); nil for anything else.
 func entryOf(f fyne.Focusable) *widget.Entry {
-	if e, ok := f.(*widget.Entry); ok {
+	switch e := f.(type) {
+	case *widget.Entry:
 		return e
+	case entryWidget:
+		return e.AsEntry()
 	}
-	v := reflect.ValueOf(f)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	fv := v.Elem().FieldByName("Entry")
-	if !fv.IsValid() || fv.Type() != reflect.TypeFor[widget.Entry]() || !fv.CanAddr() {
-		return nil
-	}
-	return fv.Addr().Interface().(*widget.Entry)
+	return nil
+}
+
+// entryWidget is a widget built on a Fyne entry, which it hands out for
+// the counter's input print.
+type entryWidget interface {
+	AsEntry() *widget.Entry
 }

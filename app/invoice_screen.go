@@ -11,44 +11,46 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// InvoiceScreen requests the e-invoice of a paid application and shows its
+// invoiceScreen requests the e-invoice of a paid application and shows its
 // state and link.
-type InvoiceScreen struct {
+type invoiceScreen struct {
 	// running counts the loads under way (tests wait for them).
 	running sync.WaitGroup
 
-	vm  *InvoiceVM
+	vm  *model.InvoiceVM
 	ctx context.Context
 
 	root                       *fyne.Container
 	Title, TaxID, Email, Phone *widget.Entry
 	Request                    *widget.Button
 	// Open opens the issued invoice in the browser.
-	Open *keyButton
+	Open *appwidget.KeyButton
 	// Refresh reads the invoice's state again.
-	Refresh *keyButton
+	Refresh *appwidget.KeyButton
 	// form holds the fields (shown while a request is possible), issued
 	// the link (shown once issued).
 	form, issued *fyne.Container
 }
 
-// NewInvoiceScreen builds the screen. Give vm.OpenURL the app's OpenURL.
-func NewInvoiceScreen(ctx context.Context, vm *InvoiceVM) *InvoiceScreen {
-	s := &InvoiceScreen{vm: vm, ctx: ctx}
+// newInvoiceScreen builds the screen. Give vm.OpenURL the app's OpenURL.
+func newInvoiceScreen(ctx context.Context, vm *model.InvoiceVM) *invoiceScreen {
+	s := &invoiceScreen{vm: vm, ctx: ctx}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *InvoiceScreen) Object() fyne.CanvasObject { return s.root }
+func (s *invoiceScreen) Object() fyne.CanvasObject { return s.root }
 
 // Load shows application id. The focus waits on the refresh button while
 // the invoice is read, then goes to the first field; unless the clerk has
 // moved it meanwhile (to another screen, say).
-func (s *InvoiceScreen) Load(id string) {
+func (s *invoiceScreen) Load(id string) {
 	focusIn(s.root, s.Refresh)
 	s.running.Add(1)
 	go func() {
@@ -68,7 +70,7 @@ func (s *InvoiceScreen) Load(id string) {
 
 // FocusFirst puts the keyboard focus on the invoice title while an invoice
 // may be asked for, else on the button that opens the issued one.
-func (s *InvoiceScreen) FocusFirst() {
+func (s *invoiceScreen) FocusFirst() {
 	can, _ := s.vm.CanRequest.Get()
 	issued, _ := s.vm.Issued.Get()
 	switch {
@@ -81,11 +83,11 @@ func (s *InvoiceScreen) FocusFirst() {
 	}
 }
 
-func (s *InvoiceScreen) makeUI() {
+func (s *invoiceScreen) makeUI() {
 	entry := func(name string) *widget.Entry {
-		for _, f := range s.vm.invoiceFields() {
-			if f.name == name {
-				e := boundEntry(f.value)
+		for _, f := range s.vm.Fields() {
+			if f.Name == name {
+				e := boundEntry(f.Value)
 				e.OnChanged = func(string) { s.vm.CheckField(name) }
 				return e
 			}
@@ -108,7 +110,7 @@ func (s *InvoiceScreen) makeUI() {
 			s.Request.Enable()
 		}
 	}))
-	s.Refresh = newKeyButton(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
+	s.Refresh = appwidget.NewKeyButton(lang.X("apps.refresh", "刷新"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Load(id)
 		}
@@ -125,9 +127,9 @@ func (s *InvoiceScreen) makeUI() {
 		container.NewHBox(s.Request))
 	bindVisible(s.vm.CanRequest, s.form, false)
 
-	s.Open = newKeyButton(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
+	s.Open = appwidget.NewKeyButton(lang.X("inv.open", "打开发票"), theme.DocumentIcon(), func() {
 		if err := s.vm.OpenLink(); err != nil {
-			_ = s.vm.Message.Set(ServiceErrText(err))
+			_ = s.vm.Message.Set(model.ServiceErrText(err))
 		}
 	})
 	s.Open.Importance = widget.HighImportance

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2/test"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
@@ -15,11 +17,11 @@ func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewInvoiceVM(acc)
+	vm := model.NewInvoiceVM(acc)
 	var mu sync.Mutex
 	var opened []string
 	vm.OpenURL = func(u *url.URL) error { mu.Lock(); opened = append(opened, u.String()); mu.Unlock(); return nil }
-	s := NewInvoiceScreen(t.Context(), vm)
+	s := newInvoiceScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "form filled from the application", func() bool { return s.Title.Text == e.org.Name && s.form.Visible() && !s.issued.Visible() })

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -16,7 +17,7 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
-	vm := NewInvoiceVM(acc)
+	vm := model.NewInvoiceVM(acc)
 	var opened []*url.URL
 	vm.OpenURL = func(u *url.URL) error { opened = append(opened, u); return nil }
 	ctx := t.Context()
@@ -47,19 +48,19 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 	good := map[string]string{"title": e.org.Name, "tax_id": e.org.CreditCode, "email": "billing@example.cn", "phone": demoMobile}
 	bad := map[string]string{"title": "", "tax_id": "12345", "email": "billing@", "phone": "2345"}
 	for _, wrong := range []string{"title", "tax_id", "email", "phone"} {
-		for _, f := range vm.invoiceFields() {
-			v := good[f.name]
-			if f.name == wrong {
-				v = bad[f.name]
+		for _, f := range vm.Fields() {
+			v := good[f.Name]
+			if f.Name == wrong {
+				v = bad[f.Name]
 			}
-			_ = f.value.Set(v)
+			_ = f.Value.Set(v)
 		}
-		if err := vm.Request(ctx); !errors.Is(err, ErrInvalidInput) {
+		if err := vm.Request(ctx); !errors.Is(err, model.ErrInvalidInput) {
 			t.Fatalf("%s wrong: %v", wrong, err)
 		}
-		for _, f := range vm.invoiceFields() {
-			if msg := get[string](t, f.msg); (msg != "") != (f.name == wrong) {
-				t.Errorf("%s wrong: message of %s is %q", wrong, f.name, msg)
+		for _, f := range vm.Fields() {
+			if msg := get[string](t, f.Msg); (msg != "") != (f.Name == wrong) {
+				t.Errorf("%s wrong: message of %s is %q", wrong, f.Name, msg)
 			}
 		}
 	}
@@ -104,7 +105,7 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 		t.Errorf("second request: %v, %q", err, get[string](t, vm.Message))
 	}
 	// Loading again shows the issued invoice with its details.
-	vm2 := NewInvoiceVM(acc)
+	vm2 := model.NewInvoiceVM(acc)
 	if err := vm2.Load(ctx, a.ID); err != nil || !get[bool](t, vm2.Issued) || get[string](t, vm2.Email) != "billing@example.cn" {
 		t.Fatalf("reload: %v, email %q", err, get[string](t, vm2.Email))
 	}

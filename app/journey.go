@@ -13,23 +13,24 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
-// JourneyDeps is what the clerk's journey screens need.
-type JourneyDeps struct {
-	Account *Account
+// journeyDeps is what the clerk's journey screens need.
+type journeyDeps struct {
+	Account *model.Account
 	// Installer writes certificates to tokens; nil in builds without
 	// PKCS#11 (the Write screen then says so).
-	Installer Installer
-	Tokens    TokenSource
-	PINs      PINSource
+	Installer model.Installer
+	Tokens    model.TokenSource
+	PINs      model.PINSource
 	// TokensVM feeds the renew form's certificate picker (may be nil).
-	TokensVM *TokensVM
-	Clock    Clock        // nil: the wall clock
+	TokensVM *model.TokensVM
+	Clock    model.Clock  // nil: the wall clock
 	PayClock client.Clock // nil: the wall clock
-	Fmt      Formatter
+	Fmt      model.Formatter
 	// Open opens a saved file with the OS (the form PDF); OpenURL opens a
 	// link in the browser (the e-invoice).
 	Open    func(path string) error
@@ -41,7 +42,7 @@ type JourneyDeps struct {
 	OpenStore func(ctx context.Context) (*session.Store, error)
 }
 
-// Journey is the clerk's screens from sign-in to a renewed certificate on
+// journey is the clerk's screens from sign-in to a renewed certificate on
 // the token, wired to each other: an application's actions lead to the
 // screen that carries them out, a payment or a write that completes goes
 // back to the list.
@@ -59,28 +60,28 @@ type JourneyDeps struct {
 // client.PaymentWatcher; writing to the token runs client/renewflow (shared
 // with ukeyctl fetch-install) behind the Installer interface, after the PIN
 // dialog's view-model logged in once.
-type Journey struct {
+type journey struct {
 	ctx  context.Context
-	deps JourneyDeps
+	deps journeyDeps
 	win  fyne.Window
 	tabs *container.AppTabs
 
-	SignInVM  *SignInVM
-	AppsVM    *ApplicationsVM
-	RenewVM   *RenewVM
-	PayVM     *PayVM
-	FinVM     *FinVerifyVM
-	WriteVM   *WriteVM
-	SignIn    *SignInScreen
-	Apps      *ApplicationsScreen
-	Renew     *RenewScreen
-	Pay       *PayScreen
-	FinVerify *FinVerifyScreen
-	Write     *WriteScreen
-	InvoiceVM *InvoiceVM
-	Invoice   *InvoiceScreen
+	SignInVM  *model.SignInVM
+	AppsVM    *model.ApplicationsVM
+	RenewVM   *model.RenewVM
+	PayVM     *model.PayVM
+	FinVM     *model.FinVerifyVM
+	WriteVM   *model.WriteVM
+	SignIn    *signInScreen
+	Apps      *applicationsScreen
+	Renew     *renewScreen
+	Pay       *payScreen
+	FinVerify *finVerifyScreen
+	Write     *writeScreen
+	InvoiceVM *model.InvoiceVM
+	Invoice   *invoiceScreen
 
-	items map[string]*container.TabItem
+	items map[screen]*container.TabItem
 	// onTokens is the listener on the shared TokensVM; prevSelected is the
 	// tabs' OnSelected before Attach. Close hands both back.
 	onTokens     binding.DataListener
@@ -88,34 +89,34 @@ type Journey struct {
 	started      atomic.Bool // Start ran: token changes look for interrupted writes
 }
 
-// NewJourney builds the screens over win.
-func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
-	j := &Journey{ctx: ctx, deps: d, win: win, items: map[string]*container.TabItem{}}
+// newJourney builds the screens over win.
+func newJourney(ctx context.Context, win fyne.Window, d journeyDeps) *journey {
+	j := &journey{ctx: ctx, deps: d, win: win, items: map[screen]*container.TabItem{}}
 	acc := d.Account
-	j.SignInVM = NewSignInVM(acc, d.Clock)
-	j.AppsVM = NewApplicationsVM(acc, d.Clock, d.Fmt)
+	j.SignInVM = model.NewSignInVM(acc, d.Clock)
+	j.AppsVM = model.NewApplicationsVM(acc, d.Clock, d.Fmt)
 	j.AppsVM.Open, j.AppsVM.Dir = d.Open, d.Dir
-	j.RenewVM = NewRenewVM(acc, d.Fmt)
-	j.PayVM = NewPayVM(acc, d.PayClock, d.Fmt)
-	j.FinVM = NewFinVerifyVM(acc)
-	j.SignIn = NewSignInScreen(ctx, j.SignInVM, acc)
-	j.Apps = NewApplicationsScreen(ctx, j.AppsVM, win, AppsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write, Invoice: j.invoice})
-	j.InvoiceVM = NewInvoiceVM(acc)
+	j.RenewVM = model.NewRenewVM(acc, d.Fmt)
+	j.PayVM = model.NewPayVM(acc, d.PayClock, d.Fmt)
+	j.FinVM = model.NewFinVerifyVM(acc)
+	j.SignIn = newSignInScreen(ctx, j.SignInVM, acc)
+	j.Apps = newApplicationsScreen(ctx, j.AppsVM, win, appsNav{Edit: j.edit, Pay: j.pay, Verify: j.verify, Write: j.write, Invoice: j.invoice})
+	j.InvoiceVM = model.NewInvoiceVM(acc)
 	j.InvoiceVM.OpenURL = d.OpenURL
-	j.Invoice = NewInvoiceScreen(ctx, j.InvoiceVM)
-	j.Renew = NewRenewScreen(ctx, j.RenewVM)
-	j.Pay = NewPayScreen(ctx, j.PayVM)
-	j.FinVerify = NewFinVerifyScreen(ctx, j.FinVM)
+	j.Invoice = newInvoiceScreen(ctx, j.InvoiceVM)
+	j.Renew = newRenewScreen(ctx, j.RenewVM)
+	j.Pay = newPayScreen(ctx, j.PayVM)
+	j.FinVerify = newFinVerifyScreen(ctx, j.FinVM)
 	j.PayVM.OnPaid = func(string) {
 		_ = j.AppsVM.Reload(ctx)
 		// Move on by itself, after a moment to see the paid mark.
 		go func() {
 			select {
 			case <-ctx.Done():
-			case <-time.After(PaidMoveOn):
+			case <-time.After(paidMoveOn):
 				fyne.Do(func() {
 					if ctx.Err() == nil {
-						j.Show("apps")
+						j.Show(screenApps)
 					}
 				})
 			}
@@ -125,7 +126,7 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 		if r, ok := j.AppsVM.Row(j.FinVM.AppID()); ok {
 			j.write(r)
 		} else {
-			j.Show("apps")
+			j.Show(screenApps)
 		}
 	}
 	j.RenewVM.Busy.AddListener(binding.NewDataListener(func() {
@@ -136,8 +137,8 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 
 	var write fyne.CanvasObject
 	if d.Installer != nil {
-		j.WriteVM = NewWriteVM(acc, d.Installer, d.PINs)
-		j.Write = NewWriteScreen(ctx, j.WriteVM, win)
+		j.WriteVM = model.NewWriteVM(acc, d.Installer, d.PINs)
+		j.Write = newWriteScreen(ctx, j.WriteVM, win)
 		j.WriteVM.Done.AddListener(binding.NewDataListener(func() {
 			if done, _ := j.WriteVM.Done.Get(); done {
 				go func() { _ = j.AppsVM.Reload(ctx) }()
@@ -149,9 +150,9 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 		l.Wrapping = fyne.TextWrapWord
 		write = container.NewVBox(heading(lang.X("write.title", "写入 UKey")), l)
 	}
-	content := map[string]fyne.CanvasObject{"signin": j.SignIn.Object(), "renew": j.Renew.Object(), "apps": j.Apps.Object(),
-		"pay": j.Pay.Object(), "finverify": container.NewVScroll(j.FinVerify.Object()), "write": write,
-		"invoice": container.NewVScroll(j.Invoice.Object())}
+	content := map[screen]fyne.CanvasObject{screenSignIn: j.SignIn.Object(), screenRenew: j.Renew.Object(), screenApps: j.Apps.Object(),
+		screenPay: j.Pay.Object(), screenFinVerify: container.NewVScroll(j.FinVerify.Object()), screenWrite: write,
+		screenInvoice: container.NewVScroll(j.Invoice.Object())}
 	for _, t := range journeyTabs() {
 		j.items[t.name] = container.NewTabItemWithIcon(t.label, t.icon, container.NewPadded(content[t.name]))
 	}
@@ -172,12 +173,11 @@ func NewJourney(ctx context.Context, win fyne.Window, d JourneyDeps) *Journey {
 	return j
 }
 
-// Item is the tab of one screen: "signin", "renew", "apps", "pay",
-// "finverify", "write" or "invoice".
-func (j *Journey) Item(name string) *container.TabItem { return j.items[name] }
+// Item is the tab of screen s.
+func (j *journey) Item(s screen) *container.TabItem { return j.items[s] }
 
 // Items are the journey's tabs in the clerk's order.
-func (j *Journey) Items() []*container.TabItem {
+func (j *journey) Items() []*container.TabItem {
 	out := []*container.TabItem{}
 	for _, t := range journeyTabs() {
 		out = append(out, j.items[t.name])
@@ -187,20 +187,35 @@ func (j *Journey) Items() []*container.TabItem {
 
 // journeyTab is one of the journey's screens in the navigation.
 type journeyTab struct {
-	name, label string
-	icon        fyne.Resource
+	name  screen
+	label string
+	icon  fyne.Resource
 }
+
+// screen names one of the journey's screens.
+type screen int
+
+// The journey's screens, in the clerk's order.
+const (
+	screenSignIn screen = iota
+	screenRenew
+	screenApps
+	screenPay
+	screenFinVerify
+	screenWrite
+	screenInvoice
+)
 
 // journeyTabs are the journey's screens in the clerk's order.
 func journeyTabs() []journeyTab {
 	return []journeyTab{
-		{"signin", lang.X("nav.signin", "登录"), theme.AccountIcon()},
-		{"renew", lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon()},
-		{"apps", lang.X("nav.applications", "申请进度"), theme.ListIcon()},
-		{"pay", lang.X("nav.pay", "支付"), theme.ContentPasteIcon()},
-		{"finverify", lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon()},
-		{"write", lang.X("nav.write", "写入 UKey"), theme.DownloadIcon()},
-		{"invoice", lang.X("nav.invoice", "发票"), theme.MailSendIcon()},
+		{screenSignIn, lang.X("nav.signin", "登录"), theme.AccountIcon()},
+		{screenRenew, lang.X("nav.renew", "续期申请"), theme.DocumentCreateIcon()},
+		{screenApps, lang.X("nav.applications", "申请进度"), theme.ListIcon()},
+		{screenPay, lang.X("nav.pay", "支付"), theme.ContentPasteIcon()},
+		{screenFinVerify, lang.X("nav.finverify", "金融认证"), theme.ConfirmIcon()},
+		{screenWrite, lang.X("nav.write", "写入 UKey"), theme.DownloadIcon()},
+		{screenInvoice, lang.X("nav.invoice", "发票"), theme.MailSendIcon()},
 	}
 }
 
@@ -214,13 +229,13 @@ func journeyStubs() []*container.TabItem {
 	return out
 }
 
-// PaidMoveOn is how long the Pay screen shows the paid mark before the
+// paidMoveOn is how long the Pay screen shows the paid mark before the
 // applications list comes back.
-const PaidMoveOn = 2 * time.Second
+const paidMoveOn = 2 * time.Second
 
 // Attach lets the journey switch tabs (the shell's navigation); opening
 // the applications list reads it again.
-func (j *Journey) Attach(tabs *container.AppTabs) {
+func (j *journey) Attach(tabs *container.AppTabs) {
 	j.tabs = tabs
 	prev := tabs.OnSelected
 	j.prevSelected = prev
@@ -228,7 +243,7 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 		if prev != nil {
 			prev(item)
 		}
-		if item == j.items["apps"] && j.deps.Account.Client().SignedIn() {
+		if item == j.items[screenApps] && j.deps.Account.Client().SignedIn() {
 			go func() { _ = j.AppsVM.Reload(j.ctx) }()
 		}
 		j.focusFirst(item)
@@ -237,19 +252,19 @@ func (j *Journey) Attach(tabs *container.AppTabs) {
 
 // focusFirst puts the keyboard focus on the first field of the screen the
 // clerk just opened.
-func (j *Journey) focusFirst(item *container.TabItem) {
+func (j *journey) focusFirst(item *container.TabItem) {
 	switch item {
-	case j.items["signin"]:
+	case j.items[screenSignIn]:
 		j.SignIn.FocusFirst()
-	case j.items["renew"]:
+	case j.items[screenRenew]:
 		j.Renew.FocusFirst()
-	case j.items["pay"]:
+	case j.items[screenPay]:
 		j.Pay.FocusFirst()
-	case j.items["finverify"]:
+	case j.items[screenFinVerify]:
 		j.FinVerify.FocusFirst()
-	case j.items["invoice"]:
+	case j.items[screenInvoice]:
 		j.Invoice.FocusFirst()
-	case j.items["write"]:
+	case j.items[screenWrite]:
 		if j.Write != nil {
 			j.Write.FocusFirst()
 		}
@@ -261,7 +276,7 @@ func (j *Journey) focusFirst(item *container.TabItem) {
 // journey's listener and the tabs get back the OnSelected they had before
 // Attach, so Show does nothing any more. The journey's goroutines end with
 // its context, which the caller cancels. Call it on the UI goroutine.
-func (j *Journey) Close() {
+func (j *journey) Close() {
 	j.PayVM.Stop()
 	if j.deps.TokensVM != nil && j.onTokens != nil {
 		j.deps.TokensVM.Tokens.RemoveListener(j.onTokens)
@@ -273,16 +288,16 @@ func (j *Journey) Close() {
 	}
 }
 
-// Show selects the named screen.
-func (j *Journey) Show(name string) {
-	if j.tabs != nil && j.items[name] != nil {
-		j.tabs.Select(j.items[name])
+// Show selects screen s.
+func (j *journey) Show(s screen) {
+	if j.tabs != nil && j.items[s] != nil {
+		j.tabs.Select(j.items[s])
 	}
 }
 
 // Start resumes a saved session and looks for interrupted writes; it runs
 // in the background.
-func (j *Journey) Start() {
+func (j *journey) Start() {
 	if !j.started.CompareAndSwap(false, true) {
 		return // a counter wipe may have started it before Run
 	}
@@ -300,7 +315,7 @@ func (j *Journey) Start() {
 		if j.WriteVM != nil {
 			if err := j.WriteVM.Check(j.ctx); err == nil {
 				if s, _ := j.WriteVM.Unfinished.Get(); len(s) > 0 {
-					fyne.Do(func() { j.Show("write") })
+					fyne.Do(func() { j.Show(screenWrite) })
 				}
 			}
 		}
@@ -308,33 +323,33 @@ func (j *Journey) Start() {
 }
 
 // Dropped handles files dropped on the window (scans to upload).
-func (j *Journey) Dropped(_ fyne.Position, uris []fyne.URI) {
-	j.Show("apps")
+func (j *journey) Dropped(_ fyne.Position, uris []fyne.URI) {
+	j.Show(screenApps)
 	j.Apps.Dropped(uris)
 }
 
-func (j *Journey) edit(r AppRow) {
-	j.Show("renew")
+func (j *journey) edit(r model.AppRow) {
+	j.Show(screenRenew)
 	go func() { _ = j.RenewVM.Edit(j.ctx, r.App) }()
 }
 
-func (j *Journey) pay(r AppRow) {
-	j.Show("pay")
+func (j *journey) pay(r model.AppRow) {
+	j.Show(screenPay)
 	j.Pay.Pay(r.ID)
 }
 
-func (j *Journey) verify(r AppRow) {
-	j.Show("finverify")
+func (j *journey) verify(r model.AppRow) {
+	j.Show(screenFinVerify)
 	j.FinVerify.Load(r.ID)
 }
 
-func (j *Journey) invoice(r AppRow) {
-	j.Show("invoice")
+func (j *journey) invoice(r model.AppRow) {
+	j.Show(screenInvoice)
 	j.Invoice.Load(r.ID)
 }
 
-func (j *Journey) write(r AppRow) {
-	j.Show("write")
+func (j *journey) write(r model.AppRow) {
+	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return
 	}
@@ -349,8 +364,8 @@ func (j *Journey) write(r AppRow) {
 // Tokens screen's 续期): it is chosen in the form's picker, which reads the
 // certificate and the last application. It reports whether the
 // certificate is among those the picker offers.
-func (j *Journey) RenewCert(serial string) bool {
-	j.Show("renew")
+func (j *journey) RenewCert(serial string) bool {
+	j.Show(screenRenew)
 	for opt, s := range j.Renew.picks {
 		if s == serial {
 			j.Renew.Pick.SetSelected(opt)
@@ -363,8 +378,8 @@ func (j *Journey) RenewCert(serial string) bool {
 // Repair finishes or rolls back an interrupted write on the token with
 // serial (the Tokens screen's 修复): the Write screen asks for the PIN and
 // runs token.Recover through the installer.
-func (j *Journey) Repair(serial string) {
-	j.Show("write")
+func (j *journey) Repair(serial string) {
+	j.Show(screenWrite)
 	if j.WriteVM == nil {
 		return
 	}
@@ -379,7 +394,7 @@ func (j *Journey) Repair(serial string) {
 // tokens change (a token pulled mid-write and put back after a restart),
 // unless a write is running: its own journal is not an interrupted one.
 // Start looks once anyway, so the first listing is left to it.
-func (j *Journey) checkUnfinished() {
+func (j *journey) checkUnfinished() {
 	if j.WriteVM == nil || !j.started.Load() {
 		return
 	}

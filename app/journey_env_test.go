@@ -11,6 +11,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -164,9 +165,9 @@ func memoryStore(t *testing.T) *session.Store {
 }
 
 // account connects to the env with st (nil: memory only).
-func (e *svcEnv) account(st *session.Store) *Account {
+func (e *svcEnv) account(st *session.Store) *model.Account {
 	e.t.Helper()
-	a, err := NewAccount(e.url, st, client.WithTimeout(10*time.Second), client.WithRetry(0, time.Millisecond, time.Millisecond))
+	a, err := model.NewAccount(e.url, st, client.WithTimeout(10*time.Second), client.WithRetry(0, time.Millisecond, time.Millisecond))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func (e *svcEnv) smsCode(mobile string) string {
 }
 
 // signedIn returns an account signed in as the demo clerk.
-func (e *svcEnv) signedIn() *Account {
+func (e *svcEnv) signedIn() *model.Account {
 	e.t.Helper()
 	a := e.account(nil)
 	ctx := e.t.Context()
@@ -238,7 +239,7 @@ func (e *svcEnv) validForm(years int) renewal.ApplicationForm {
 
 // readyApp takes an application for certSerial through review, payment
 // (the WeChat Pay simulator) and the bank transfer check.
-func (e *svcEnv) readyApp(acc *Account, certSerial string, rekey bool) renewal.Application {
+func (e *svcEnv) readyApp(acc *model.Account, certSerial string, rekey bool) renewal.Application {
 	e.t.Helper()
 	ctx := e.t.Context()
 	c := acc.Client()

@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -26,7 +27,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	w.Resize(fyne.NewSize(960, 680))
 	acc := e.account(memoryStore(t))
 	clk := &stepClock{t: e.clock.Now()}
-	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: Formatter{Lang: LangZH, Loc: time.UTC}, PayClock: clk})
+	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}, PayClock: clk})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
 	fyne.DoAndWait(func() { w.SetContent(tabs) })
@@ -46,7 +47,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	}
 	onUI(t, "the list loads after sign-in", func() bool { _, ok := j.Apps.Buttons[app.ID+"/pay"]; return ok })
 	fyne.DoAndWait(func() { j.Apps.Buttons[app.ID+"/pay"].OnTapped() })
-	onUI(t, "pay screen selected with a code", func() bool { return tabs.Selected() == j.Item("pay") && j.Pay.qr.Image != nil })
+	onUI(t, "pay screen selected with a code", func() bool { return tabs.Selected() == j.Item(screenPay) && j.Pay.qr.Image != nil })
 	e.scan(app.ID)
 	onUI(t, "list updated after payment", func() bool {
 		r, ok := j.AppsVM.Row(app.ID)
@@ -69,7 +70,7 @@ func TestJourneyStartResumesFromAStoreOpenedLater(t *testing.T) {
 	}
 	w := test.NewTempWindow(t, widget.NewLabel(""))
 	acc := e.account(nil)
-	j := NewJourney(t.Context(), w, JourneyDeps{Account: acc, Fmt: Formatter{Lang: LangZH, Loc: time.UTC},
+	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC},
 		OpenStore: func(context.Context) (*session.Store, error) { return st, nil }})
 	j.Start()
 	eventually(t, "signed in from the saved session", func() bool { return get[bool](t, acc.SignedIn) })

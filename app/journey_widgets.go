@@ -8,9 +8,11 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/data/binding"
 	"fyne.io/fyne/v2/dialog"
-	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
 // heading is a screen's title.
@@ -55,7 +57,7 @@ func hintLabel(text string) *widget.Label {
 // break at: word wrapping would cut it at the few Latin words inside) and
 // English between words.
 func textWrap() fyne.TextWrap {
-	if CurrentLang() == LangEN {
+	if model.CurrentLang() == model.LangEN {
 		return fyne.TextWrapWord
 	}
 	return fyne.TextWrapBreak
@@ -160,65 +162,28 @@ func onEscWhileOpen(win fyne.Window, d dialog.Dialog, esc func()) {
 	d.SetOnClosed(func() { c.SetOnTypedKey(prev) })
 }
 
-// keyEntry is an entry that hands Esc and Ctrl+Enter (Cmd+Enter on macOS)
-// to the screen: a multi-line field keeps Enter for new lines, so
-// Ctrl+Enter submits; in a dialog Esc cancels, as a focused entry takes
-// every key the dialog would otherwise see.
-type keyEntry struct {
-	widget.Entry
-	onEsc, onCtrlEnter func()
+// newBadge is a badge of text in the colours of lvl.
+func newBadge(text string, lvl model.Level) *appwidget.Badge {
+	bg, fg := levelColors(lvl)
+	return appwidget.NewBadge(text, bg, fg)
 }
 
-func newKeyEntry(multiLine bool) *keyEntry {
-	e := &keyEntry{}
-	e.MultiLine = multiLine
-	if multiLine {
-		e.Wrapping = fyne.TextWrapWord
+// setBadge gives b text in the colours of lvl; the caller refreshes it.
+func setBadge(b *appwidget.Badge, text string, lvl model.Level) {
+	b.Text = text
+	b.Fill, b.OnFill = levelColors(lvl)
+}
+
+// levelColors are the theme's colours of a level: the badge's and the
+// text's on it.
+func levelColors(lvl model.Level) (bg, fg fyne.ThemeColorName) {
+	switch lvl {
+	case model.LevelError:
+		return theme.ColorNameError, theme.ColorNameForegroundOnError
+	case model.LevelWarning:
+		return theme.ColorNameWarning, theme.ColorNameForegroundOnWarning
+	case model.LevelNotice:
+		return theme.ColorNamePrimary, theme.ColorNameForegroundOnPrimary
 	}
-	e.ExtendBaseWidget(e)
-	return e
-}
-
-// TypedKey hands Esc to onEsc, every other key to the entry.
-func (e *keyEntry) TypedKey(k *fyne.KeyEvent) {
-	if k.Name == fyne.KeyEscape && e.onEsc != nil {
-		e.onEsc()
-		return
-	}
-	e.Entry.TypedKey(k)
-}
-
-// TypedShortcut hands Ctrl+Enter to onCtrlEnter, every other shortcut to
-// the entry.
-func (e *keyEntry) TypedShortcut(s fyne.Shortcut) {
-	if cs, ok := s.(*desktop.CustomShortcut); ok && e.onCtrlEnter != nil &&
-		(cs.KeyName == fyne.KeyReturn || cs.KeyName == fyne.KeyEnter) &&
-		(cs.Modifier == fyne.KeyModifierControl || cs.Modifier == fyne.KeyModifierShortcutDefault) {
-		e.onCtrlEnter()
-		return
-	}
-	e.Entry.TypedShortcut(s)
-}
-
-// keyButton is a button that Enter presses too, not only Space: the
-// screens put the focus on the button that comes next, and Enter is what
-// a clerk presses.
-type keyButton struct {
-	widget.Button
-}
-
-func newKeyButton(label string, icon fyne.Resource, tapped func()) *keyButton {
-	b := &keyButton{}
-	b.Text, b.Icon, b.OnTapped = label, icon, tapped
-	b.ExtendBaseWidget(b)
-	return b
-}
-
-// TypedKey presses the button on Enter; Space and the rest as a button does.
-func (b *keyButton) TypedKey(k *fyne.KeyEvent) {
-	if k.Name == fyne.KeyReturn || k.Name == fyne.KeyEnter {
-		b.Tapped(nil)
-		return
-	}
-	b.Button.TypedKey(k)
+	return theme.ColorNameSuccess, theme.ColorNameForegroundOnSuccess
 }

@@ -9,6 +9,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -55,8 +57,8 @@ func ctrlEnter(t *testing.T, w fyne.Window) {
 func TestKeyboardSignIn(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	// Account and password: the focus starts in the account; Enter there
 	// goes to the password.
@@ -86,8 +88,8 @@ func TestKeyboardFinVerify(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewFinVerifyVM(acc)
-	s := NewFinVerifyScreen(t.Context(), vm)
+	vm := model.NewFinVerifyVM(acc)
+	s := newFinVerifyScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "focus in the code", func() bool { return w.Canvas().Focused() == s.Code })
@@ -110,8 +112,8 @@ func TestKeyboardInvoice(t *testing.T) {
 	acc := o.signedIn(e)
 	a := e.approvedApp(acc)
 	e.markPaid(a.ID)
-	vm := NewInvoiceVM(acc)
-	s := NewInvoiceScreen(t.Context(), vm)
+	vm := model.NewInvoiceVM(acc)
+	s := newInvoiceScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "focus in the title", func() bool { return s.form.Visible() && w.Canvas().Focused() == s.Title })
@@ -123,7 +125,7 @@ func TestKeyboardInvoice(t *testing.T) {
 	onUI(t, "requested by Enter", func() bool { return get[bool](t, vm.Issued) })
 
 	// Loaded again after the clerk moved the focus elsewhere: it stays.
-	other := newKeyEntry(false)
+	other := appwidget.NewKeyEntry(false)
 	fyne.DoAndWait(func() {
 		w.SetContent(container.NewVBox(s.Object(), other))
 	})
@@ -157,13 +159,13 @@ func TestKeyboardRenew(t *testing.T) {
 	if _, err := acc.Client().Cancel(t.Context(), prev.ID, renewal.VersionRequest{Version: prev.Version}); err != nil {
 		t.Fatal(err)
 	}
-	vm := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewRenewScreen(t.Context(), vm)
+	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s := newRenewScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.FocusFirst()
 	onUI(t, "focus on the certificate picker", func() bool { return w.Canvas().Focused() == s.Pick })
 	fyne.DoAndWait(func() {
-		s.SetTokens([]TokenView{{Serial: "T1", Certs: []CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
 		s.Pick.SetSelected(s.Pick.Options[0])
 	})
 	onUI(t, "focus in the first field", func() bool {
@@ -199,8 +201,8 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := NewApplicationsVM(acc, nil, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewApplicationsScreen(t.Context(), vm, nil, AppsNav{})
+	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	if err := vm.Reload(t.Context()); err != nil {
@@ -215,7 +217,7 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	onUI(t, "Esc closed it", func() bool { return !open() })
 
 	fyne.DoAndWait(func() { s.Buttons[a.ID+"/submit"].OnTapped() })
-	onUI(t, "the submit dialog, focus in its comment", func() bool { _, ok := w.Canvas().Focused().(*keyEntry); return open() && ok })
+	onUI(t, "the submit dialog, focus in its comment", func() bool { _, ok := w.Canvas().Focused().(*appwidget.KeyEntry); return open() && ok })
 	typeKeys(t, w, "不提交")
 	press(t, w, fyne.KeyEscape)
 	onUI(t, "Esc closed it", func() bool { return !open() })
@@ -244,8 +246,8 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	acc := e.signedIn()
 	app := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
-	s, w := newPayScreen(t, vm)
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s, w := newPayScreenInWindow(t, vm)
 	s.Pay(app.ID)
 	onUI(t, "the code", func() bool { return s.qr.Image != nil })
 	clk.Add(301 * time.Second)
@@ -271,12 +273,12 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "12345678", 3)
 	u := newUI(t, src)
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	open := func() bool { return u.Win.Canvas().Overlays().Top() != nil }
 
-	fyne.DoAndWait(func() { u.Tokens.pinBtns[tok.Serial].OnTapped() })
+	fyne.DoAndWait(func() { u.tokens.pinBtns[tok.Serial].OnTapped() })
 	fyne.DoAndWait(func() { u.Win.Canvas().Unfocus() })
 	press(t, u.Win, fyne.KeyEscape)
 	onUI(t, "Esc closed it with nothing focused", func() bool { return !open() })
@@ -292,7 +294,7 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	src.mu.Lock()
 	ft.block = block
 	src.mu.Unlock()
-	fyne.DoAndWait(func() { u.Tokens.pinBtns[tok.Serial].OnTapped() })
+	fyne.DoAndWait(func() { u.tokens.pinBtns[tok.Serial].OnTapped() })
 	d := u.pin
 	typeKeys(t, u.Win, "12345678")
 	press(t, u.Win, fyne.KeyReturn)
@@ -320,8 +322,8 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 func TestKeyboardBackgroundSignInLeavesTheFocus(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
-	s := NewSignInScreen(t.Context(), vm, acc)
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)

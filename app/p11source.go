@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
@@ -30,10 +31,10 @@ type P11Source struct {
 	openErr error
 }
 
-// NewP11Source reads tokens through mods; opts tune the insertion watcher
+// newP11Source reads tokens through mods; opts tune the insertion watcher
 // (ReloadEvery > 0 for SoftHSM2, which sees tokens made by other processes
 // only after re-initialising).
-func NewP11Source(mods []*token.Module, opts token.WatchOptions) *P11Source {
+func newP11Source(mods []*token.Module, opts token.WatchOptions) *P11Source {
 	s := &P11Source{mods: mods, watch: opts}
 	s.once.Do(func() {})
 	return s
@@ -48,15 +49,15 @@ func OpenP11Source(paths []string) *P11Source {
 	opts := token.WatchOptions{}
 	for _, p := range paths {
 		if strings.Contains(strings.ToLower(filepath.Base(p)), "softhsm") {
-			opts.ReloadEvery = SoftHSMReloadEvery
+			opts.ReloadEvery = softHSMReloadEvery
 		}
 	}
 	return &P11Source{paths: paths, watch: opts}
 }
 
-// SoftHSMReloadEvery is how often the watcher re-initialises a SoftHSM2
+// softHSMReloadEvery is how often the watcher re-initialises a SoftHSM2
 // module (it reads its token directory only in C_Initialize).
-const SoftHSMReloadEvery = time.Second
+const softHSMReloadEvery = time.Second
 
 // modules opens the modules on first use.
 func (s *P11Source) modules() ([]*token.Module, error) {
@@ -74,7 +75,7 @@ func (s *P11Source) modules() ([]*token.Module, error) {
 			if len(s.paths) == 0 {
 				errs = append(errs, errors.New("no module file found; install the UKey vendor's driver or pass --module"))
 			}
-			s.openErr = fmt.Errorf("%w: %w", ErrNoModule, errors.Join(errs...))
+			s.openErr = fmt.Errorf("%w: %w", model.ErrNoModule, errors.Join(errs...))
 		}
 	})
 	return s.mods, s.openErr
@@ -91,18 +92,18 @@ func (s *P11Source) Close() error {
 }
 
 var (
-	_ DetailSource = (*P11Source)(nil)
-	_ PINSource    = (*P11Source)(nil)
+	_ model.DetailSource = (*P11Source)(nil)
+	_ model.PINSource    = (*P11Source)(nil)
 )
 
 // List reads every module's tokens and their certificates (ListDetails
 // without the details).
-func (s *P11Source) List(ctx context.Context) ([]Token, error) {
+func (s *P11Source) List(ctx context.Context) ([]model.Token, error) {
 	details, err := s.ListDetails(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Token, len(details))
+	out := make([]model.Token, len(details))
 	for i, d := range details {
 		out[i] = d.Token
 	}
@@ -116,12 +117,12 @@ func (s *P11Source) List(ctx context.Context) ([]Token, error) {
 // shows no key object without a PIN, every holder's certificate counts as
 // having its pair. A module that fails makes it fail only when no module
 // answered.
-func (s *P11Source) ListDetails(ctx context.Context) ([]TokenDetail, error) {
+func (s *P11Source) ListDetails(ctx context.Context) ([]model.TokenDetail, error) {
 	mods, err := s.modules()
 	if err != nil {
 		return nil, err
 	}
-	var out []TokenDetail
+	var out []model.TokenDetail
 	seen := map[string]bool{}
 	var errs []error
 	ok := 0
@@ -147,8 +148,8 @@ func (s *P11Source) ListDetails(ctx context.Context) ([]TokenDetail, error) {
 	return out, nil
 }
 
-func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInfo) TokenDetail {
-	t := TokenDetail{Token: Token{
+func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInfo) model.TokenDetail {
+	t := model.TokenDetail{Token: model.Token{
 		Serial: ti.Serial, Label: ti.Label, Manufacturer: ti.Manufacturer, Model: ti.Model,
 		PIN: pinState(ti.PIN),
 	}}
@@ -177,13 +178,13 @@ func (s *P11Source) read(ctx context.Context, m *token.Module, ti token.TokenInf
 		t.KeyPair = append(t.KeyPair, c.Info != nil && (c.PrivateKey != nil || c.PublicKey != nil || (blind && !c.Info.IsCA)))
 	}
 	for _, d := range inv.Damaged {
-		t.Damaged = append(t.Damaged, DamagedObject{Label: d.Label, Reason: d.Reason, Repairable: d.Remains})
+		t.Damaged = append(t.Damaged, model.DamagedObject{Label: d.Label, Reason: d.Reason, Repairable: d.Remains})
 	}
 	return t
 }
 
-func certOf(c *token.Certificate) Cert {
-	out := Cert{Label: c.Label, ID: c.ID}
+func certOf(c *token.Certificate) model.Cert {
+	out := model.Cert{Label: c.Label, ID: c.ID}
 	ci := c.Info
 	if ci == nil {
 		why := c.ParseError
@@ -216,8 +217,8 @@ func keyType(ci *token.CertInfo) string {
 	return strings.TrimSpace(ci.KeyAlgorithm + " " + ci.Curve)
 }
 
-func pinState(p token.PINState) PINState {
-	return PINState{CountLow: p.CountLow, FinalTry: p.FinalTry, Locked: p.Locked, MustChange: p.MustChange}
+func pinState(p token.PINState) model.PINState {
+	return model.PINState{CountLow: p.CountLow, FinalTry: p.FinalTry, Locked: p.Locked, MustChange: p.MustChange}
 }
 
 // Watch follows every module with the token package's poller and signals
@@ -267,14 +268,14 @@ func (s *P11Source) find(ctx context.Context, serial string) (*token.Module, tok
 			}
 		}
 	}
-	return nil, token.TokenInfo{}, fmt.Errorf("token %s: %w", serial, ErrTokenRemoved)
+	return nil, token.TokenInfo{}, fmt.Errorf("token %s: %w", serial, model.ErrTokenRemoved)
 }
 
 // PINState reads the token's PIN flags.
-func (s *P11Source) PINState(ctx context.Context, serial string) (PINState, error) {
+func (s *P11Source) PINState(ctx context.Context, serial string) (model.PINState, error) {
 	_, ti, err := s.find(ctx, serial)
 	if err != nil {
-		return PINState{}, err
+		return model.PINState{}, err
 	}
 	return pinState(ti.PIN), nil
 }
@@ -304,11 +305,11 @@ func (s *P11Source) CheckPIN(ctx context.Context, serial string, pin []byte) err
 func mapTokenErr(err error) error {
 	switch {
 	case errors.Is(err, token.ErrPINLocked):
-		return fmt.Errorf("%w: %w", ErrPINLocked, err)
+		return fmt.Errorf("%w: %w", model.ErrPINLocked, err)
 	case errors.Is(err, token.ErrPINIncorrect):
-		return fmt.Errorf("%w: %w", ErrPINIncorrect, err)
+		return fmt.Errorf("%w: %w", model.ErrPINIncorrect, err)
 	case errors.Is(err, token.ErrTokenRemoved), errors.Is(err, token.ErrTokenNotFound):
-		return fmt.Errorf("%w: %w", ErrTokenRemoved, err)
+		return fmt.Errorf("%w: %w", model.ErrTokenRemoved, err)
 	}
 	return err
 }

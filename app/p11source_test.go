@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/token"
 	"github.com/ukeyrenew/ukeyrenew/token/damagetest"
@@ -60,29 +61,29 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 50 * time.Millisecond})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 50 * time.Millisecond})
 	vm, _ := newVM(t, src)
 	ctx := context.Background()
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]TokenView](t, vm.Tokens)
+	views := get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 1 {
 		t.Fatalf("got %d tokens, want 1", len(views))
 	}
 	v := views[0]
 	// The token shows no key object without a PIN: the holder's
 	// certificate counts as having its key pair (CanRenew).
-	want := CertView{Holder: "深圳市测试科技有限公司", Serial: "3F2A9C", Issuer: "测试CA", ValidTo: "2026年12月13日",
-		KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: LevelWarning, ObjLabel: "签名证书", CanRenew: true}
+	want := model.CertView{Holder: "深圳市测试科技有限公司", Serial: "3F2A9C", Issuer: "测试CA", ValidTo: "2026年12月13日",
+		KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: model.LevelWarning, ObjLabel: "签名证书", CanRenew: true}
 	if v.Serial != serial || v.Title != "UKey-测试" || len(v.Certs) != 1 || v.Certs[0] != want || v.CertsProblem != "" {
 		t.Fatalf("token view:\n got %+v\nwant serial %s, cert %+v", v, serial, want)
 	}
 
 	// PIN: one wrong try sets COUNT_LOW on SoftHSM2; the right PIN works.
-	pvm := NewPINVM(src, serial, nil)
+	pvm := model.NewPINVM(src, serial, nil)
 	pin := []byte("00000000")
-	if err := pvm.Submit(ctx, pin); !errors.Is(err, ErrPINIncorrect) {
+	if err := pvm.Submit(ctx, pin); !errors.Is(err, model.ErrPINIncorrect) {
 		t.Fatalf("wrong PIN: %v", err)
 	}
 	if string(pin) != "\x00\x00\x00\x00\x00\x00\x00\x00" {
@@ -97,7 +98,7 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 	if !get[bool](t, pvm.Done) {
 		t.Error("not done after the right PIN")
 	}
-	if err := NewPINVM(src, "NOSUCHSERIAL0000", nil).Submit(ctx, []byte(testPIN)); !errors.Is(err, ErrTokenRemoved) {
+	if err := model.NewPINVM(src, "NOSUCHSERIAL0000", nil).Submit(ctx, []byte(testPIN)); !errors.Is(err, model.ErrTokenRemoved) {
 		t.Errorf("PIN for a missing token: %v", err)
 	}
 
@@ -125,7 +126,7 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 	if dir == "" {
 		t.Fatal("the second token's directory was not found")
 	}
-	views = get[[]TokenView](t, vm.Tokens)
+	views = get[[]model.TokenView](t, vm.Tokens)
 	if views[0].CertsProblem != "这个 UKey 上没有证书。" && views[1].CertsProblem != "这个 UKey 上没有证书。" {
 		t.Errorf("the new empty token should say it has no certificate: %+v", views)
 	}
@@ -184,12 +185,12 @@ func TestP11SourceShowsDamagedObjects(t *testing.T) {
 	env.ImportCert(t, serial, testPIN, torn, []byte{3}, "撕裂证书")
 	damagetest.DropClass(t, env.TokenDir, serial, torn)
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm, _ := newVM(t, src)
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]TokenView](t, vm.Tokens)
+	views := get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 1 {
 		t.Fatalf("got %d tokens, want 1", len(views))
 	}
@@ -232,11 +233,11 @@ func TestP11SourceBlindTokenOffersRenewalForHolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	vm, _ := newVM(t, NewP11Source([]*token.Module{m}, token.WatchOptions{}))
+	vm, _ := newVM(t, newP11Source([]*token.Module{m}, token.WatchOptions{}))
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	v := get[[]TokenView](t, vm.Tokens)[0]
+	v := get[[]model.TokenView](t, vm.Tokens)[0]
 	if len(v.Certs) != 2 || v.Certs[0].Holder != "持有人公司" || !v.Certs[0].CanRenew || v.Certs[1].Holder != "根CA" || v.Certs[1].CanRenew {
 		t.Errorf("certificates: %+v", v.Certs)
 	}
@@ -258,7 +259,7 @@ func TestOpenP11SourceWithoutModuleSaysWhy(t *testing.T) {
 		src := OpenP11Source(tt.paths)
 		vm, _ := newVM(t, src)
 		err := vm.Reload(context.Background())
-		if !errors.Is(err, ErrNoModule) {
+		if !errors.Is(err, model.ErrNoModule) {
 			t.Fatalf("%v: error %v, want ErrNoModule", tt.paths, err)
 		}
 		p := get[string](t, vm.Problem)
@@ -267,7 +268,7 @@ func TestOpenP11SourceWithoutModuleSaysWhy(t *testing.T) {
 				t.Errorf("%v: problem %q should say %q", tt.paths, p, s)
 			}
 		}
-		if _, err := src.PINState(context.Background(), "X"); !errors.Is(err, ErrNoModule) {
+		if _, err := src.PINState(context.Background(), "X"); !errors.Is(err, model.ErrNoModule) {
 			t.Errorf("PINState without module: %v", err)
 		}
 		if err := src.Close(); err != nil {

@@ -16,25 +16,28 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	"github.com/skip2/go-qrcode"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// QRSize is the QR code's side on screen, in Fyne units: large enough for
+// qrSize is the QR code's side on screen, in Fyne units: large enough for
 // a phone held at arm's length; drawn pixel for pixel so the modules stay sharp.
-const QRSize = 280
+const qrSize = 280
 
-// PayScreen shows the WeChat Pay QR code, the amount and the countdown;
+// payScreen shows the WeChat Pay QR code, the amount and the countdown;
 // at zero the code greys out and "get a new code" appears.
-type PayScreen struct {
-	vm  *PayVM
+type payScreen struct {
+	vm  *model.PayVM
 	ctx context.Context
 
 	root    *fyne.Container
 	qr      *canvas.Image
-	NewCode *keyButton
+	NewCode *appwidget.KeyButton
 	// Retry asks again after the service could not be reached (for the
 	// code, or while watching the payment): the live code comes back, or
 	// the payment that arrived meanwhile.
-	Retry  *keyButton
+	Retry  *appwidget.KeyButton
 	failed binding.Bool
 	// running counts the screen's goroutines (the ticker, each payment
 	// watched); they end with the screen's context.
@@ -43,10 +46,10 @@ type PayScreen struct {
 	greyed  bool
 }
 
-// NewPayScreen builds the screen and starts its countdown ticker (4 Hz),
+// newPayScreen builds the screen and starts its countdown ticker (4 Hz),
 // which stops with ctx.
-func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
-	s := &PayScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
+func newPayScreen(ctx context.Context, vm *model.PayVM) *payScreen {
+	s := &payScreen{vm: vm, ctx: ctx, failed: binding.NewBool()}
 	s.makeUI()
 	s.running.Add(1)
 	go func() {
@@ -57,10 +60,10 @@ func NewPayScreen(ctx context.Context, vm *PayVM) *PayScreen {
 }
 
 // Object is the screen's root.
-func (s *PayScreen) Object() fyne.CanvasObject { return s.root }
+func (s *payScreen) Object() fyne.CanvasObject { return s.root }
 
 // Pay starts paying application id (from the Applications screen).
-func (s *PayScreen) Pay(id string) {
+func (s *payScreen) Pay(id string) {
 	_ = s.failed.Set(false)
 	s.running.Add(1)
 	go func() {
@@ -74,11 +77,11 @@ func (s *PayScreen) Pay(id string) {
 	}()
 }
 
-func (s *PayScreen) makeUI() {
+func (s *payScreen) makeUI() {
 	s.qr = canvas.NewImageFromImage(nil)
 	s.qr.FillMode = canvas.ImageFillContain
 	s.qr.ScaleMode = canvas.ImageScalePixels
-	s.qr.SetMinSize(fyne.NewSize(QRSize, QRSize))
+	s.qr.SetMinSize(fyne.NewSize(qrSize, qrSize))
 	redraw := binding.NewDataListener(s.redraw)
 	s.vm.Code.AddListener(redraw)
 	s.vm.Expired.AddListener(redraw)
@@ -94,14 +97,14 @@ func (s *PayScreen) makeUI() {
 	amount.SizeName = theme.SizeNameSubHeadingText
 	amount.Alignment = fyne.TextAlignCenter
 
-	s.NewCode = newKeyButton(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
+	s.NewCode = appwidget.NewKeyButton(lang.X("pay.new_code", "获取新二维码"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}
 	})
 	s.NewCode.Importance = widget.HighImportance
 	bindVisible(s.vm.Expired, s.NewCode, false)
-	s.Retry = newKeyButton(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
+	s.Retry = appwidget.NewKeyButton(lang.X("pay.retry", "重新查询"), theme.ViewRefreshIcon(), func() {
 		if id := s.vm.AppID(); id != "" {
 			s.Pay(id)
 		}
@@ -139,7 +142,7 @@ func (s *PayScreen) makeUI() {
 
 // redraw draws the code, greyed out once expired (the modules stay
 // visible but faint, so nobody scans a dead code by mistake).
-func (s *PayScreen) redraw() {
+func (s *payScreen) redraw() {
 	code, _ := s.vm.Code.Get()
 	expired, _ := s.vm.Expired.Get()
 	if code == s.shown && expired == s.greyed {
@@ -156,7 +159,7 @@ func (s *PayScreen) redraw() {
 		_ = s.vm.Message.Set(lang.X("pay.qr_failed", "无法生成二维码：{{.Err}}", map[string]any{"Err": err}))
 		return
 	}
-	img := q.Image(QRSize * 2) // 2 px per unit: sharp on HiDPI screens too
+	img := q.Image(qrSize * 2) // 2 px per unit: sharp on HiDPI screens too
 	if expired {
 		img = faded(img)
 	}
@@ -193,7 +196,7 @@ func faded(img image.Image) image.Image {
 // new code once expired, asking again after a failure. It is for when the
 // screen is shown: a code running out while the clerk is on another screen
 // must not pull the focus to a button they cannot see.
-func (s *PayScreen) FocusFirst() {
+func (s *payScreen) FocusFirst() {
 	switch {
 	case s.NewCode.Visible():
 		focusIn(s.root, s.NewCode)

@@ -9,6 +9,8 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"github.com/skip2/go-qrcode"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
@@ -16,14 +18,13 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewPayScreen(t.Context(), vm)
-	newTestWindow(t, s.Object())
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s, _ := newPayScreenInWindow(t, vm)
 	s.Pay(a.ID)
 	var first image.Image
 	onUI(t, "qr drawn", func() bool { first = s.qr.Image; return first != nil })
-	if b := first.Bounds(); b.Dx() < QRSize || b.Dx() != b.Dy() {
-		t.Fatalf("qr image %v: want a square of at least %d px", b, QRSize)
+	if b := first.Bounds(); b.Dx() < qrSize || b.Dx() != b.Dy() {
+		t.Fatalf("qr image %v: want a square of at least %d px", b, qrSize)
 	}
 	if d := darkest(first); d != 0 {
 		t.Fatalf("a live code's darkest grey is %d, want black", d)
@@ -61,7 +62,7 @@ func BenchmarkQRDraw(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				img := q.Image(QRSize * 2)
+				img := q.Image(qrSize * 2)
 				if greyed {
 					img = faded(img)
 				}

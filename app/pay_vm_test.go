@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -60,7 +61,7 @@ func (c *stepClock) Sleep(ctx context.Context, _ time.Duration) error {
 
 // approvedApp makes an application the clerk can pay (pay after review:
 // submitted and approved).
-func (e *svcEnv) approvedApp(acc *Account) renewal.Application {
+func (e *svcEnv) approvedApp(acc *model.Account) renewal.Application {
 	e.t.Helper()
 	ctx := e.t.Context()
 	form := e.validForm(1)
@@ -95,7 +96,7 @@ func TestPayQRCountdownAndPaid(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	var paidApp string
 	var mu sync.Mutex
 	vm.OnPaid = func(id string) { mu.Lock(); paidApp = id; mu.Unlock() }
@@ -136,7 +137,7 @@ func TestPayExpiredThenNewCodeThenLatePayment(t *testing.T) {
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
 	clk := &stepClock{t: e.clock.Now()}
-	vm := NewPayVM(acc, clk, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	done := make(chan error, 1)
 	go func() { done <- vm.Start(t.Context(), a.ID) }()
 	eventually(t, "qr code shown", func() bool { c, _ := vm.Code.Get(); return c != "" })
@@ -187,7 +188,7 @@ func TestPayRefusedWhenNotPayable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := NewPayVM(acc, &stepClock{t: e.clock.Now()}, Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewPayVM(acc, &stepClock{t: e.clock.Now()}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	if err := vm.Start(t.Context(), draft.ID); renewal.CodeOf(err) != renewal.CodeActionNotAllowed || get[string](t, vm.Message) == "" {
 		t.Fatalf("pay a draft (pay after review): %v %q", err, get[string](t, vm.Message))
 	}

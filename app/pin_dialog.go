@@ -10,39 +10,42 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// PINDialog asks for a token's PIN. It shows the PIN state from its PINVM,
+// pinDialog asks for a token's PIN. It shows the PIN state from its PINVM,
 // sends each PIN exactly once when the clerk presses OK or Enter, and empties
 // the entry straight away. Fyne's entry keeps its text as a Go string, which
 // cannot be overwritten; the dialog copies it to a byte slice that the
 // view-model wipes, and drops the string at once so it is only garbage.
-type PINDialog struct {
-	vm     *PINVM
+type pinDialog struct {
+	vm     *model.PINVM
 	ctx    context.Context
 	dlg    *dialog.CustomDialog
-	entry  *pinEntry
+	entry  *appwidget.PINEntry
 	ok     *widget.Button
 	cancel *widget.Button
-	note   *badge
+	note   *appwidget.Badge
 	body   *fyne.Container
 	onDone func()
 }
 
-// NewPINDialog builds the dialog for vm over win. onDone (may be nil) runs on
+// newPINDialog builds the dialog for vm over win. onDone (may be nil) runs on
 // the UI goroutine after the action succeeded and the dialog closed.
-func NewPINDialog(ctx context.Context, vm *PINVM, win fyne.Window, onDone func()) *PINDialog {
-	d := &PINDialog{vm: vm, ctx: ctx, onDone: onDone}
+func newPINDialog(ctx context.Context, vm *model.PINVM, win fyne.Window, onDone func()) *pinDialog {
+	d := &pinDialog{vm: vm, ctx: ctx, onDone: onDone}
 	d.makeUI(win)
 	return d
 }
 
-func (d *PINDialog) makeUI(win fyne.Window) {
+func (d *pinDialog) makeUI(win fyne.Window) {
 	who := widget.NewLabel(lang.X("pin.for_token", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": d.vm.Serial()}))
 	who.Importance = widget.LowImportance
-	d.note = newBadge("", LevelOK)
+	d.note = newBadge("", model.LevelOK)
 	d.note.Hide()
-	d.entry = newPINEntry(d.cancelNow)
+	d.entry = appwidget.NewPINEntry(d.cancelNow)
 	d.entry.SetPlaceHolder(lang.X("pin.placeholder", "UKey 口令"))
 	d.entry.OnSubmitted = func(string) { d.submit() }
 	d.entry.OnChanged = func(string) { d.updateButtons() }
@@ -85,7 +88,7 @@ func (d *PINDialog) makeUI(win fyne.Window) {
 
 // Show opens the dialog, reads the PIN state in the background and puts the
 // focus in the entry. Esc cancels, wherever the focus is in the dialog.
-func (d *PINDialog) Show(win fyne.Window) {
+func (d *pinDialog) Show(win fyne.Window) {
 	onEscWhileOpen(win, d.dlg, d.cancelNow)
 	d.dlg.Show()
 	win.Canvas().Focus(d.entry)
@@ -95,7 +98,7 @@ func (d *PINDialog) Show(win fyne.Window) {
 // cancelNow closes the dialog unless a PIN is on its way to the token: the
 // token's answer decides what happens next (a write starts on a right PIN),
 // so the dialog stays until it comes.
-func (d *PINDialog) cancelNow() {
+func (d *pinDialog) cancelNow() {
 	if busy, _ := d.vm.Busy.Get(); busy {
 		return
 	}
@@ -103,10 +106,10 @@ func (d *PINDialog) cancelNow() {
 	d.dlg.Hide()
 }
 
-func (d *PINDialog) noteChanged() {
+func (d *pinDialog) noteChanged() {
 	note, _ := d.vm.Note.Get()
 	lvl, _ := d.vm.NoteLevel.Get()
-	d.note.Text, d.note.Level = note, Level(lvl)
+	setBadge(d.note, note, model.Level(lvl))
 	if note == "" {
 		d.note.Hide()
 	} else {
@@ -117,7 +120,7 @@ func (d *PINDialog) noteChanged() {
 	d.dlg.Resize(fyne.NewSize(420, 0))
 }
 
-func (d *PINDialog) updateButtons() {
+func (d *pinDialog) updateButtons() {
 	busy, _ := d.vm.Busy.Get()
 	locked, _ := d.vm.Locked.Get()
 	if busy || locked {
@@ -138,7 +141,7 @@ func (d *PINDialog) updateButtons() {
 }
 
 // submit hands the typed PIN to the view-model once and clears the entry.
-func (d *PINDialog) submit() {
+func (d *pinDialog) submit() {
 	if d.ok.Disabled() {
 		return
 	}
@@ -146,28 +149,4 @@ func (d *PINDialog) submit() {
 	d.entry.SetText("")
 	d.ok.Disable()
 	go func() { _ = d.vm.Submit(d.ctx, pin) }()
-}
-
-// pinEntry is a password entry on which Esc closes the dialog (Fyne's
-// custom dialogs do not handle Esc, and a focused entry takes every key).
-type pinEntry struct {
-	widget.Entry
-	onEsc func()
-}
-
-func newPINEntry(onEsc func()) *pinEntry {
-	e := &pinEntry{onEsc: onEsc}
-	e.Password = true
-	e.Wrapping = fyne.TextWrapOff
-	e.ExtendBaseWidget(e)
-	return e
-}
-
-// TypedKey closes the dialog on Esc and leaves every other key to the entry.
-func (e *pinEntry) TypedKey(k *fyne.KeyEvent) {
-	if k.Name == fyne.KeyEscape {
-		e.onEsc()
-		return
-	}
-	e.Entry.TypedKey(k)
 }

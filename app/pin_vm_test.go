@@ -7,12 +7,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
-func newPINVM(t *testing.T, src *fakeSource, serial string) *PINVM {
+func newPINVM(t *testing.T, src *fakeSource, serial string) *model.PINVM {
 	t.Helper()
 	newVM(t, src) // a temporary app for the bindings
-	return NewPINVM(src, serial, nil)
+	return model.NewPINVM(src, serial, nil)
 }
 
 func TestPINVMWrongPINsThenLocked(t *testing.T) {
@@ -31,11 +33,11 @@ func TestPINVMWrongPINsThenLocked(t *testing.T) {
 		pin   string
 		err   error
 		note  string
-		level Level
+		level model.Level
 	}{
-		{"1111", ErrPINIncorrect, "之前输错过口令，剩余尝试次数不多。", LevelWarning},
-		{"2222", ErrPINIncorrect, "只剩最后一次机会：再输错一次，UKey 将被锁定。", LevelError},
-		{"3333", ErrPINIncorrect, "口令已锁定：请联系发证机构解锁，不要再尝试。", LevelError},
+		{"1111", model.ErrPINIncorrect, "之前输错过口令，剩余尝试次数不多。", model.LevelWarning},
+		{"2222", model.ErrPINIncorrect, "只剩最后一次机会：再输错一次，UKey 将被锁定。", model.LevelError},
+		{"3333", model.ErrPINIncorrect, "口令已锁定：请联系发证机构解锁，不要再尝试。", model.LevelError},
 	}
 	for i, st := range steps {
 		pin := []byte(st.pin)
@@ -49,7 +51,7 @@ func TestPINVMWrongPINsThenLocked(t *testing.T) {
 		if m := get[string](t, vm.Message); !strings.Contains(m, "口令不正确") || !get[bool](t, vm.Failed) {
 			t.Errorf("try %d: message %q, failed %v", i+1, m, get[bool](t, vm.Failed))
 		}
-		if n, l := get[string](t, vm.Note), Level(get[int](t, vm.NoteLevel)); n != st.note || l != st.level {
+		if n, l := get[string](t, vm.Note), model.Level(get[int](t, vm.NoteLevel)); n != st.note || l != st.level {
 			t.Errorf("try %d: note %q level %d, want %q level %d", i+1, n, l, st.note, st.level)
 		}
 		if src.checks(tok.Serial) != i+1 {
@@ -60,7 +62,7 @@ func TestPINVMWrongPINsThenLocked(t *testing.T) {
 		t.Fatal("after the last try the view-model should be locked and not done")
 	}
 	// Locked: even the right PIN is not sent any more.
-	if err := vm.Submit(ctx, []byte("12345678")); !errors.Is(err, ErrLocked) {
+	if err := vm.Submit(ctx, []byte("12345678")); !errors.Is(err, model.ErrLocked) {
 		t.Errorf("Submit on a locked token: %v, want ErrLocked", err)
 	}
 	if src.checks(tok.Serial) != 3 {
@@ -74,7 +76,7 @@ func TestPINVMGoodPINAfterOneWrong(t *testing.T) {
 	src.insert(tok, "12345678", 10)
 	vm := newPINVM(t, src, tok.Serial)
 	ctx := context.Background()
-	if err := vm.Submit(ctx, []byte("1234567")); !errors.Is(err, ErrPINIncorrect) {
+	if err := vm.Submit(ctx, []byte("1234567")); !errors.Is(err, model.ErrPINIncorrect) {
 		t.Fatal(err)
 	}
 	if get[bool](t, vm.Done) {
@@ -93,15 +95,15 @@ func TestPINVMRefusesBadInputWithoutSending(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "12345678", 10)
 	vm := newPINVM(t, src, tok.Serial)
-	long := []byte(strings.Repeat("口", MaxPINLen+1))
+	long := []byte(strings.Repeat("口", model.MaxPINLen+1))
 	for _, tt := range []struct {
 		pin  []byte
 		err  error
 		want string
 	}{
-		{nil, ErrPINEmpty, "请输入口令。"},
-		{[]byte{}, ErrPINEmpty, "请输入口令。"},
-		{long, ErrPINTooLong, "口令不能超过 64 个字符。"},
+		{nil, model.ErrPINEmpty, "请输入口令。"},
+		{[]byte{}, model.ErrPINEmpty, "请输入口令。"},
+		{long, model.ErrPINTooLong, "口令不能超过 64 个字符。"},
 	} {
 		err := vm.Submit(context.Background(), tt.pin)
 		if !errors.Is(err, tt.err) || get[string](t, vm.Message) != tt.want {
@@ -112,8 +114,8 @@ func TestPINVMRefusesBadInputWithoutSending(t *testing.T) {
 		t.Error("a refused PIN was not wiped")
 	}
 	// Exactly MaxPINLen characters is accepted (and wrong).
-	if err := vm.Submit(context.Background(), []byte(strings.Repeat("口", MaxPINLen))); !errors.Is(err, ErrPINIncorrect) {
-		t.Errorf("a %d-character PIN: %v", MaxPINLen, err)
+	if err := vm.Submit(context.Background(), []byte(strings.Repeat("口", model.MaxPINLen))); !errors.Is(err, model.ErrPINIncorrect) {
+		t.Errorf("a %d-character PIN: %v", model.MaxPINLen, err)
 	}
 	if src.checks(tok.Serial) != 1 {
 		t.Errorf("the token received %d PINs, want 1", src.checks(tok.Serial))
@@ -126,13 +128,13 @@ func TestPINVMRemovedToken(t *testing.T) {
 	src.insert(tok, "12345678", 10)
 	vm := newPINVM(t, src, tok.Serial)
 	src.remove(tok.Serial)
-	if err := vm.Submit(context.Background(), []byte("12345678")); !errors.Is(err, ErrTokenRemoved) {
+	if err := vm.Submit(context.Background(), []byte("12345678")); !errors.Is(err, model.ErrTokenRemoved) {
 		t.Fatalf("error %v, want ErrTokenRemoved", err)
 	}
 	if m := get[string](t, vm.Message); !strings.Contains(m, "已拔出") {
 		t.Errorf("message %q", m)
 	}
-	if err := vm.LoadState(context.Background()); !errors.Is(err, ErrTokenRemoved) {
+	if err := vm.LoadState(context.Background()); !errors.Is(err, model.ErrTokenRemoved) {
 		t.Errorf("LoadState: %v", err)
 	}
 }
@@ -147,7 +149,7 @@ func TestPINVMOneAtATime(t *testing.T) {
 	started := make(chan struct{})
 	var seen []byte
 	var calls int
-	vm := NewPINVM(src, "X", func(ctx context.Context, pin []byte) error {
+	vm := model.NewPINVM(src, "X", func(ctx context.Context, pin []byte) error {
 		calls++
 		seen = pin // a careless action that keeps the slice
 		close(started)
@@ -163,7 +165,7 @@ func TestPINVMOneAtATime(t *testing.T) {
 	if !get[bool](t, vm.Busy) {
 		t.Error("not busy while the token works")
 	}
-	if err := vm.Submit(context.Background(), []byte("12345678")); !errors.Is(err, ErrBusy) {
+	if err := vm.Submit(context.Background(), []byte("12345678")); !errors.Is(err, model.ErrBusy) {
 		t.Errorf("second Submit: %v, want ErrBusy", err)
 	}
 	close(release)

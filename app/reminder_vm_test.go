@@ -14,6 +14,8 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -79,22 +81,22 @@ func (l *noteLog) take() []sentNote {
 	return n
 }
 
-func newReminderVM(t *testing.T, svc ReminderService) (*ReminderVM, *fakeClock, *noteLog) {
+func newReminderVM(t *testing.T, svc model.ReminderService) (*model.ReminderVM, *fakeClock, *noteLog) {
 	t.Helper()
 	test.NewTempApp(t) // bindings notify through the app's driver
 	clock := &fakeClock{now: remT0}
 	log := &noteLog{}
-	return NewReminderVM(svc, clock, Formatter{Lang: CurrentLang(), Loc: cst}, log.notify), clock, log
+	return model.NewReminderVM(svc, clock, model.Formatter{Lang: model.CurrentLang(), Loc: cst}, log.notify), clock, log
 }
 
 // certEnding is a readable certificate that ends at notAfter.
-func certEnding(serial, holder string, notAfter time.Time) Cert {
-	return Cert{Label: "cert", Holder: holder, Serial: serial, Issuer: "某某CA",
+func certEnding(serial, holder string, notAfter time.Time) model.Cert {
+	return model.Cert{Label: "cert", Holder: holder, Serial: serial, Issuer: "某某CA",
 		NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter, KeyType: "ECDSA P-256"}
 }
 
-func tokenWith(serial string, certs ...Cert) Token {
-	return Token{Serial: serial, Label: "UKey", Certs: certs}
+func tokenWith(serial string, certs ...model.Cert) model.Token {
+	return model.Token{Serial: serial, Label: "UKey", Certs: certs}
 }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
@@ -120,28 +122,28 @@ func TestReminderDecisionTable(t *testing.T) {
 	ctx := t.Context()
 	// Ends at 18:00 in 31 calendar days.
 	tok := tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(31)+9*time.Hour)))
-	toks := []Token{tok}
+	toks := []model.Token{tok}
 
 	vm.Check(ctx, toks)
 	wantNotes(t, "31 days left", log.take())
 	if p, _ := svc.calls(); p != 0 {
 		t.Errorf("31 days left asked the service %d times; nothing was close", p)
 	}
-	if d := get[[]Reminder](t, vm.Due); len(d) != 0 {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 0 {
 		t.Errorf("31 days left: due %v", d)
 	}
 
 	clock.Add(days(1))
 	vm.Check(ctx, toks)
 	wantNotes(t, "30 days left", log.take(), "UKey 12345 上的证书「某公司」还有 30 天到期，请及时续期。")
-	if d := get[[]Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "12345" || d[0].CertSerial != "0A1B" || d[0].Days != 30 {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "12345" || d[0].CertSerial != "0A1B" || d[0].Days != 30 {
 		t.Errorf("30 days left: due %+v", d)
 	}
 
 	clock.Add(14*time.Hour + 59*time.Minute) // 23:59 the same day
 	vm.Check(ctx, toks)
 	wantNotes(t, "the same day again", log.take())
-	if d := get[[]Reminder](t, vm.Due); len(d) != 1 {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 {
 		t.Errorf("the same day: still due, got %v", d)
 	}
 
@@ -152,7 +154,7 @@ func TestReminderDecisionTable(t *testing.T) {
 	clock.Add(days(29))
 	vm.Check(ctx, toks)
 	wantNotes(t, "the last day", log.take(), "UKey 12345 上的证书「某公司」今天到期，请尽快续期。")
-	if r := get[[]Reminder](t, vm.Due); r[0].Days != 0 {
+	if r := get[[]model.Reminder](t, vm.Due); r[0].Days != 0 {
 		t.Errorf("the last day: Days %d", r[0].Days)
 	}
 
@@ -163,21 +165,21 @@ func TestReminderDecisionTable(t *testing.T) {
 	clock.Add(days(3))
 	vm.Check(ctx, toks)
 	wantNotes(t, "expired", log.take(), "UKey 12345 上的证书「某公司」已过期 3 天，请尽快续期。")
-	if r := get[[]Reminder](t, vm.Due); r[0].Title != "证书已过期" || r[0].Days != -3 {
+	if r := get[[]model.Reminder](t, vm.Due); r[0].Title != "证书已过期" || r[0].Days != -3 {
 		t.Errorf("expired: %+v", r)
 	}
 
 	clock.Add(days(363)) // past the 365 days the policy allows after expiry
 	vm.Check(ctx, toks)
 	wantNotes(t, "expired past the window", log.take())
-	if d := get[[]Reminder](t, vm.Due); len(d) != 0 {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 0 {
 		t.Errorf("expired past the window: due %v", d)
 	}
 }
 
 func TestReminderExpiredToday(t *testing.T) {
 	vm, _, log := newReminderVM(t, nil)
-	vm.Check(t.Context(), []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(-time.Hour)))})
+	vm.Check(t.Context(), []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(-time.Hour)))})
 	got := log.take()
 	wantNotes(t, "ended an hour ago", got, "UKey 12345 上的证书「某公司」今天已过期，请尽快续期。")
 	if len(got) == 1 && got[0].Title != "证书已过期" {
@@ -191,7 +193,7 @@ func TestReminderOnlyInsideThePolicyWindow(t *testing.T) {
 	vm, clock, log := newReminderVM(t, &fakeReminderService{policy: p})
 	ctx := t.Context()
 	end := remT0.Add(days(20) + 6*time.Hour) // 15:00
-	toks := []Token{tokenWith("12345", certEnding("0A1B", "某公司", end))}
+	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", end))}
 
 	vm.Check(ctx, toks)
 	wantNotes(t, "20 days left, window opens at 7", log.take())
@@ -216,29 +218,29 @@ func TestReminderTwoTokensAndARemovedOne(t *testing.T) {
 	b := tokenWith("2222", certEnding("BB", "乙公司", remT0.Add(-days(2))),
 		certEnding("CC", "乙公司 / 李四", remT0.Add(days(200)))) // far from expiry
 
-	vm.Check(ctx, []Token{a, b})
+	vm.Check(ctx, []model.Token{a, b})
 	wantNotes(t, "two tokens", log.take(),
 		"UKey 1111 上的证书「甲公司」还有 10 天到期，请及时续期。",
 		"UKey 2222 上的证书「乙公司」已过期 2 天，请尽快续期。")
 
-	vm.Check(ctx, []Token{a}) // 2222 pulled out
+	vm.Check(ctx, []model.Token{a}) // 2222 pulled out
 	wantNotes(t, "one removed", log.take())
-	if d := get[[]Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "1111" {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "1111" {
 		t.Errorf("after removal due %+v, want only 1111", d)
 	}
 
-	vm.Check(ctx, []Token{a, b}) // put back the same day
+	vm.Check(ctx, []model.Token{a, b}) // put back the same day
 	wantNotes(t, "put back the same day", log.take())
 
 	clock.Add(days(1))
-	vm.Check(ctx, []Token{a})
+	vm.Check(ctx, []model.Token{a})
 	wantNotes(t, "the next day, 2222 out", log.take(), "UKey 1111 上的证书「甲公司」还有 9 天到期，请及时续期。")
-	vm.Check(ctx, []Token{a, b})
+	vm.Check(ctx, []model.Token{a, b})
 	wantNotes(t, "2222 back the next day", log.take(), "UKey 2222 上的证书「乙公司」已过期 3 天，请尽快续期。")
 
 	// The same certificate on two tokens is two reminders: each token is renewed on its own.
 	c := tokenWith("3333", certEnding("AA", "甲公司", remT0.Add(days(10))))
-	vm.Check(ctx, []Token{a, b, c})
+	vm.Check(ctx, []model.Token{a, b, c})
 	wantNotes(t, "a copy on a third token", log.take(), "UKey 3333 上的证书「甲公司」还有 9 天到期，请及时续期。")
 }
 
@@ -250,7 +252,7 @@ func TestReminderSkipsWhatCannotOrNeedNotBeRenewed(t *testing.T) {
 	broken.Err = errors.New("asn1: syntax error")
 	notYet := certEnding("0D", "新证书", remT0.Add(days(5)))
 	notYet.NotBefore = remT0.Add(time.Hour)
-	toks := []Token{
+	toks := []model.Token{
 		tokenWith("1111", certEnding("0A:1B", "已续期公司", remT0.Add(days(5))), broken, notYet), // renewed: serials compare normalised
 		{Serial: "2222", Label: "UKey", CertsErr: errors.New("CKR_DEVICE_ERROR")},
 	}
@@ -263,7 +265,7 @@ func TestReminderSkipsWhatCannotOrNeedNotBeRenewed(t *testing.T) {
 
 func TestReminderManyAtOnceAreOneNotification(t *testing.T) {
 	vm, _, log := newReminderVM(t, nil)
-	var toks []Token
+	var toks []model.Token
 	for _, s := range []string{"1", "2", "3", "4"} {
 		toks = append(toks, tokenWith("UKEY"+s, certEnding("0"+s, "公司"+s, remT0.Add(days(5)))))
 	}
@@ -272,24 +274,24 @@ func TestReminderManyAtOnceAreOneNotification(t *testing.T) {
 	if len(got) != 1 || got[0].Title != "多个证书需要续期" {
 		t.Errorf("returned %+v", got)
 	}
-	if d := get[[]Reminder](t, vm.Due); len(d) != 4 {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 4 {
 		t.Errorf("due %d, want all 4 for the tray", len(d))
 	}
-	vm.Check(t.Context(), toks[:MaxSeparateReminders])
+	vm.Check(t.Context(), toks[:model.MaxSeparateReminders])
 	wantNotes(t, "the same day", log.take())
 }
 
 func TestReminderFallsBackWithoutAService(t *testing.T) {
 	vm, clock, log := newReminderVM(t, nil)
 	ctx := t.Context()
-	toks := []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(31))))}
+	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(31))))}
 	vm.Check(ctx, toks)
 	wantNotes(t, "31 days, no service", log.take())
 	clock.Add(days(1))
 	vm.Check(ctx, toks)
 	wantNotes(t, "30 days, no service", log.take(), "UKey 12345 上的证书「某公司」还有 30 天到期，请及时续期。")
 	p, fromService, err := vm.Policy()
-	if fromService || err != nil || p.WindowBeforeDays != ReminderDays || p.WindowAfterDays != renewal.DefaultPolicy().WindowAfterDays {
+	if fromService || err != nil || p.WindowBeforeDays != model.ReminderDays || p.WindowAfterDays != renewal.DefaultPolicy().WindowAfterDays {
 		t.Errorf("policy without a service: %+v from service %v err %v", p, fromService, err)
 	}
 }
@@ -309,11 +311,11 @@ func TestReminderFallsBackOnABadOrMissingPolicy(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			vm, clock, log := newReminderVM(t, svc)
 			ctx := t.Context()
-			toks := []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
+			toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
 			vm.Check(ctx, toks)
 			wantNotes(t, "20 days", log.take(), "UKey 12345 上的证书「某公司」还有 20 天到期，请及时续期。")
 			p, fromService, err := vm.Policy()
-			if fromService || err == nil || p.WindowBeforeDays != ReminderDays {
+			if fromService || err == nil || p.WindowBeforeDays != model.ReminderDays {
 				t.Fatalf("policy %+v from service %v err %v: want the fallback and why", p.WindowBeforeDays, fromService, err)
 			}
 			// Expired: the fallback allows as long after expiry as renewd's default.
@@ -331,9 +333,9 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	svc := &fakeReminderService{policyErr: errors.New("503 service unavailable")}
 	vm, clock, _ := newReminderVM(t, svc)
 	ctx := t.Context()
-	toks := []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
+	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
 	vm.Check(ctx, toks)
-	clock.Add(PolicyRetryEvery - time.Second)
+	clock.Add(model.PolicyRetryEvery - time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 1 {
 		t.Fatalf("policy read %d times before the retry time, want 1", p)
@@ -346,10 +348,10 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	if _, fromService, _ := vm.Policy(); !fromService {
 		t.Fatal("the retry did not take the service's policy")
 	}
-	if d := get[[]Reminder](t, vm.Due); len(d) != 1 {
+	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 {
 		t.Errorf("20 days left under the service's policy: due %v", d)
 	}
-	clock.Add(PolicyMaxAge - time.Second)
+	clock.Add(model.PolicyMaxAge - time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 2 {
 		t.Errorf("policy read %d times within a day, want 2", p)
@@ -367,19 +369,19 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 }
 
 func TestReminderTextInEnglish(t *testing.T) {
-	useLang(t, "en_US.UTF-8")
+	langtest.Use(t, "en_US.UTF-8")
 	vm, clock, log := newReminderVM(t, nil)
 	ctx := t.Context()
-	vm.Check(ctx, []Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
+	vm.Check(ctx, []model.Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
 	got := log.take()
 	wantNotes(t, "one day", got, "UKey 12345: the certificate “Example Ltd” expires in 1 day. Please renew it soon.")
 	if len(got) == 1 && got[0].Title != "Certificate expires soon" {
 		t.Errorf("title %q", got[0].Title)
 	}
-	vm.Check(ctx, []Token{tokenWith("777", certEnding("0C", "Other Ltd", remT0.Add(days(12))))})
+	vm.Check(ctx, []model.Token{tokenWith("777", certEnding("0C", "Other Ltd", remT0.Add(days(12))))})
 	wantNotes(t, "12 days", log.take(), "UKey 777: the certificate “Other Ltd” expires in 12 days. Please renew it soon.")
 	clock.Add(days(3))
-	vm.Check(ctx, []Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
+	vm.Check(ctx, []model.Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
 	got = log.take()
 	wantNotes(t, "expired", got, "UKey 12345: the certificate “Example Ltd” expired 2 days ago. Please renew it now.")
 	if len(got) == 1 && got[0].Title != "Certificate expired" {
@@ -389,9 +391,9 @@ func TestReminderTextInEnglish(t *testing.T) {
 
 func TestReminderReachesTheFyneApp(t *testing.T) {
 	a := test.NewTempApp(t)
-	vm := NewReminderVM(nil, &fakeClock{now: remT0}, Formatter{Lang: LangZH, Loc: cst},
+	vm := model.NewReminderVM(nil, &fakeClock{now: remT0}, model.Formatter{Lang: model.LangZH, Loc: cst},
 		func(title, body string) { a.SendNotification(fyne.NewNotification(title, body)) })
-	toks := []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(12))))}
+	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(12))))}
 	test.AssertNotificationSent(t, fyne.NewNotification("证书即将到期", "UKey 12345 上的证书「某公司」还有 12 天到期，请及时续期。"), func() {
 		vm.Check(t.Context(), toks)
 	})
@@ -403,7 +405,7 @@ func TestReminderWithTheRealService(t *testing.T) {
 	ctx := t.Context()
 	// The env's certificates end 30 ("near") and 200 ("far") days after
 	// svcStart; a token shows serials in upper case.
-	toks := []Token{tokenWith("9A1B2C3D", certEnding(strings.ToUpper(e.serials["near"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 30)),
+	toks := []model.Token{tokenWith("9A1B2C3D", certEnding(strings.ToUpper(e.serials["near"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 30)),
 		certEnding(strings.ToUpper(e.serials["far"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 200)))}
 	clock := &fakeClock{now: svcStart}
 	test.NewTempApp(t)
@@ -411,7 +413,7 @@ func TestReminderWithTheRealService(t *testing.T) {
 	// Signed out: the policy is public; nothing is known to be renewed.
 	acc := e.account(nil)
 	log := &noteLog{}
-	vm := NewReminderVM(accountReminders{acc}, clock, Formatter{Lang: LangZH, Loc: time.UTC}, log.notify)
+	vm := model.NewReminderVM(model.AccountReminders(acc), clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
 	wantNotes(t, "signed out", log.take(), "UKey 9A1B2C3D 上的证书「深圳市测试科技有限公司」还有 30 天到期，请及时续期。")
 	if p, fromService, err := vm.Policy(); !fromService || err != nil || p.WindowBeforeDays != 90 {
@@ -421,13 +423,13 @@ func TestReminderWithTheRealService(t *testing.T) {
 	// Signed in with the near certificate's renewal ready to download: silent.
 	signed := e.signedIn()
 	e.readyApp(signed, e.serials["near"], false)
-	vm = NewReminderVM(accountReminders{signed}, clock, Formatter{Lang: LangZH, Loc: time.UTC}, log.notify)
+	vm = model.NewReminderVM(model.AccountReminders(signed), clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
 	wantNotes(t, "renewal ready to download", log.take())
 
 	// The service is down: the fallback still reminds.
 	e.close()
-	vm = NewReminderVM(accountReminders{acc}, clock, Formatter{Lang: LangZH, Loc: time.UTC}, log.notify)
+	vm = model.NewReminderVM(model.AccountReminders(acc), clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
 	wantNotes(t, "service down", log.take(), "UKey 9A1B2C3D 上的证书「深圳市测试科技有限公司」还有 30 天到期，请及时续期。")
 	if _, fromService, err := vm.Policy(); fromService || err == nil {
@@ -446,12 +448,12 @@ func TestReminderDistrustsAnInvalidPolicyOnTheWire(t *testing.T) {
 		_, _ = w.Write([]byte(`{"payment_timing":"after_review","window_before_days":-1,"window_after_days":99999,"prices_fen":[1,2,3]}`))
 	}))
 	t.Cleanup(srv.Close)
-	acc, err := NewAccount(srv.URL, nil)
+	acc, err := model.NewAccount(srv.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, _, log := newReminderVM(t, accountReminders{acc})
-	vm.Check(t.Context(), []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))})
+	vm, _, log := newReminderVM(t, model.AccountReminders(acc))
+	vm.Check(t.Context(), []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))})
 	wantNotes(t, "invalid policy", log.take(), "UKey 12345 上的证书「某公司」还有 20 天到期，请及时续期。")
 	_, fromService, err := vm.Policy()
 	if fromService || err == nil || !strings.Contains(err.Error(), "invalid policy") {
@@ -464,7 +466,7 @@ func TestReminderDistrustsAnInvalidPolicyOnTheWire(t *testing.T) {
 func BenchmarkReminderCheck(b *testing.B) {
 	a := test.NewApp()
 	defer a.Quit()
-	var toks []Token
+	var toks []model.Token
 	for i := range 4 {
 		toks = append(toks, tokenWith(fmt.Sprintf("UKEY%d", i),
 			certEnding(fmt.Sprintf("%02dA", i), "甲公司", remT0.Add(days(100+i))),
@@ -472,7 +474,7 @@ func BenchmarkReminderCheck(b *testing.B) {
 			certEnding(fmt.Sprintf("%02dC", i), "丙公司", remT0.Add(days(300+i)))))
 	}
 	toks[0].Certs[0].NotAfter = remT0.Add(days(10))
-	vm := NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, &fakeClock{now: remT0}, Formatter{Lang: LangZH, Loc: cst}, nil)
+	vm := model.NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, &fakeClock{now: remT0}, model.Formatter{Lang: model.LangZH, Loc: cst}, nil)
 	ctx := context.Background()
 	for b.Loop() {
 		vm.Check(ctx, toks)
@@ -498,7 +500,7 @@ func TestReminderInvalidateDoesNotWaitForTheService(t *testing.T) {
 	vm, _, _ := newReminderVM(t, svc)
 	done := make(chan struct{})
 	go func() {
-		vm.Check(context.Background(), []Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(5))))})
+		vm.Check(context.Background(), []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(5))))})
 		close(done)
 	}()
 	<-svc.asked // the check now waits for the service

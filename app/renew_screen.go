@@ -13,15 +13,17 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// RenewScreen is the renewal form: the certificate (from the token), years
+// renewScreen is the renewal form: the certificate (from the token), years
 // with the price, and the organisation, legal representative, bank account,
 // invoice and pickup fields, each with its message beneath; save as draft,
 // or submit with a comment.
-type RenewScreen struct {
-	vm  *RenewVM
+type renewScreen struct {
+	vm  *model.RenewVM
 	ctx context.Context
 
 	root                *fyne.Container
@@ -30,7 +32,7 @@ type RenewScreen struct {
 	Invoice             *widget.Check
 	Post                *widget.RadioGroup
 	Rekey               *widget.Check
-	Comment             *keyEntry // Enter: a new line; Ctrl+Enter: submit
+	Comment             *appwidget.KeyEntry // Enter: a new line; Ctrl+Enter: submit
 	Save                *widget.Button
 	Submit              *widget.Button
 	form                *fyne.Container
@@ -40,15 +42,15 @@ type RenewScreen struct {
 	picks map[string]string // option → certificate serial
 }
 
-// NewRenewScreen builds the screen.
-func NewRenewScreen(ctx context.Context, vm *RenewVM) *RenewScreen {
-	s := &RenewScreen{vm: vm, ctx: ctx, Entries: map[string]*widget.Entry{}}
+// newRenewScreen builds the screen.
+func newRenewScreen(ctx context.Context, vm *model.RenewVM) *renewScreen {
+	s := &renewScreen{vm: vm, ctx: ctx, Entries: map[string]*widget.Entry{}}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *RenewScreen) Object() fyne.CanvasObject { return s.root }
+func (s *renewScreen) Object() fyne.CanvasObject { return s.root }
 
 func fieldLabel(f string) string {
 	switch f {
@@ -86,14 +88,14 @@ func fieldLabel(f string) string {
 	return f
 }
 
-func (s *RenewScreen) field(f string) fyne.CanvasObject {
+func (s *renewScreen) field(f string) fyne.CanvasObject {
 	e := boundEntry(s.vm.Fields[f])
 	e.OnSubmitted = func(string) { focusNext(e) } // Enter goes to the next field, as Tab does
 	s.Entries[f] = e
 	return container.NewVBox(widget.NewLabel(fieldLabel(f)), e, fieldMsg(s.vm.Msgs[f]))
 }
 
-func (s *RenewScreen) group(title string, fields ...string) *fyne.Container {
+func (s *renewScreen) group(title string, fields ...string) *fyne.Container {
 	objs := []fyne.CanvasObject{}
 	for _, f := range fields {
 		objs = append(objs, s.field(f))
@@ -101,7 +103,7 @@ func (s *RenewScreen) group(title string, fields ...string) *fyne.Container {
 	return container.NewVBox(widget.NewLabelWithStyle(title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), container.NewGridWithColumns(2, objs...))
 }
 
-func (s *RenewScreen) makeUI() {
+func (s *renewScreen) makeUI() {
 	serial := widget.NewLabel("")
 	s.vm.Serial.AddListener(binding.NewDataListener(func() {
 		v, _ := s.vm.Serial.Get()
@@ -121,7 +123,7 @@ func (s *RenewScreen) makeUI() {
 	s.Pick.PlaceHolder = lang.X("renew.pick", "选择 UKey 上要续期的证书")
 
 	s.Years = widget.NewSelect(nil, func(opt string) {
-		if y := yearsOf(opt); y > 0 {
+		if y := model.YearsOf(opt); y > 0 {
 			_ = s.vm.Years.Set(y)
 		}
 	})
@@ -136,7 +138,7 @@ func (s *RenewScreen) makeUI() {
 		s.Years.Refresh()
 	}))
 	years := container.NewVBox(widget.NewLabel(lang.X("renew.years", "续期年限")),
-		container.NewHBox(minWidth(YearsPickWidth, s.Years), widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
+		container.NewHBox(minWidth(yearsPickWidth, s.Years), widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
 
 	org := s.group(lang.X("renew.org", "单位信息"), renewal.FieldOrgName, renewal.FieldCreditCode)
 	rep := s.group(lang.X("renew.rep", "法定代表人"), renewal.FieldRepName, renewal.FieldRepIDNumber, renewal.FieldRepMobile)
@@ -172,8 +174,8 @@ func (s *RenewScreen) makeUI() {
 	rekeyWarn.Importance = widget.WarningImportance
 	bindVisible(s.vm.Rekey, rekeyWarn, false)
 
-	comment := newKeyEntry(true)
-	comment.onCtrlEnter = func() {
+	comment := appwidget.NewKeyEntry(true)
+	comment.OnCtrlEnter = func() {
 		if !s.Submit.Disabled() {
 			s.Submit.OnTapped()
 		}
@@ -215,7 +217,7 @@ func (s *RenewScreen) makeUI() {
 
 // SetTokens offers the certificates on the inserted tokens (from the
 // Tokens view-model) in the picker. Call it on the UI goroutine.
-func (s *RenewScreen) SetTokens(toks []TokenView) {
+func (s *renewScreen) SetTokens(toks []model.TokenView) {
 	s.picks = map[string]string{}
 	opts := []string{}
 	for _, t := range toks {
@@ -234,7 +236,7 @@ func (s *RenewScreen) SetTokens(toks []TokenView) {
 
 // FocusFirst puts the keyboard focus on the form's first text field once a
 // certificate is chosen, else on the certificate picker.
-func (s *RenewScreen) FocusFirst() {
+func (s *renewScreen) FocusFirst() {
 	if s.root == nil {
 		return
 	}
@@ -245,9 +247,9 @@ func (s *RenewScreen) FocusFirst() {
 	focusIn(s.root, s.Pick)
 }
 
-// YearsPickWidth is the years picker's width: its options ("3 年 · ¥800.00")
+// yearsPickWidth is the years picker's width: its options ("3 年 · ¥800.00")
 // are cut short at the width Fyne gives a select by itself.
-const YearsPickWidth = 200
+const yearsPickWidth = 200
 
 // minWidth gives o at least width w.
 func minWidth(w float32, o fyne.CanvasObject) fyne.CanvasObject {

@@ -8,14 +8,15 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	vm := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
-	s := NewRenewScreen(t.Context(), vm)
+	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	s := newRenewScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	if !strings.Contains(screenText(s.Object()), "请在上方选择要续期的证书") {
 		t.Fatalf("no prompt to pick a certificate: %s", screenText(s.Object()))
@@ -23,7 +24,7 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	onUI(t, "save disabled without a certificate", func() bool { return s.Save.Disabled() && s.Submit.Disabled() })
 	// The certificate is picked from those on the tokens, never typed.
 	fyne.DoAndWait(func() {
-		s.SetTokens([]TokenView{{Serial: "T1", Certs: []CertView{
+		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{
 			{Holder: "损坏的证书", Problem: "无法解析"},
 			{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -23,8 +24,8 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	vm := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
-	if err := vm.Save(ctx); !errors.Is(err, ErrNotEditable) {
+	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	if err := vm.Save(ctx); !errors.Is(err, model.ErrNotEditable) {
 		t.Fatalf("save before a certificate is chosen: %v", err)
 	}
 	if err := vm.Start(ctx, strings.ToUpper(e.serials["near"])); err != nil {
@@ -43,7 +44,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	if got := get[string](t, vm.Price); got != "¥550.00" {
 		t.Fatalf("price of 2 years = %q", got)
 	}
-	if opts := vm.YearsOptions(); len(opts) != 3 || opts[2] != "3 年 · ¥780.00" || yearsOf(opts[2]) != 3 {
+	if opts := vm.YearsOptions(); len(opts) != 3 || opts[2] != "3 年 · ¥780.00" || model.YearsOf(opts[2]) != 3 {
 		t.Fatalf("years options %v", opts)
 	}
 
@@ -66,7 +67,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	if get[string](t, vm.Msgs[renewal.FieldRepMobile]) == "" {
 		t.Fatal("a mobile starting with 2 is not reported while typing")
 	}
-	if err := vm.Save(ctx); !errors.Is(err, ErrFormInvalid) {
+	if err := vm.Save(ctx); !errors.Is(err, model.ErrFormInvalid) {
 		t.Fatalf("save with a bad checksum and mobile: %v", err)
 	}
 	if get[string](t, vm.Msgs[renewal.FieldCreditCode]) == "" || !strings.Contains(get[string](t, vm.Message), "有 2 项需要修改") {
@@ -76,7 +77,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	_ = mobile.Set("+86 138 0013 8000")
 	_ = vm.Invoice.Set(true)
 	_ = vm.Fields[renewal.FieldInvoiceEmail].Set("not an e-mail")
-	if err := vm.Save(ctx); !errors.Is(err, ErrFormInvalid) || get[string](t, vm.Msgs[renewal.FieldInvoiceEmail]) == "" {
+	if err := vm.Save(ctx); !errors.Is(err, model.ErrFormInvalid) || get[string](t, vm.Msgs[renewal.FieldInvoiceEmail]) == "" {
 		t.Fatalf("bad invoice e-mail: %v", err)
 	}
 	_ = vm.Fields[renewal.FieldInvoiceEmail].Set("cw@example.cn")
@@ -111,7 +112,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	}
 
 	long := strings.Repeat("长", renewal.MaxCommentRunes+1)
-	if err := vm.Submit(ctx, long); !errors.Is(err, ErrFormInvalid) {
+	if err := vm.Submit(ctx, long); !errors.Is(err, model.ErrFormInvalid) {
 		t.Fatalf("long comment: %v", err)
 	}
 	if err := vm.Submit(ctx, "请审核"); err != nil {
@@ -121,15 +122,15 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 		t.Fatalf("after submit: %s %q", a.Status, a.Comment)
 	}
 	// Opening the same certificate again shows the application in progress, read-only.
-	vm2 := NewRenewVM(acc, Formatter{Lang: LangZH, Loc: time.UTC})
-	if err := vm2.Start(ctx, e.serials["near"]); !errors.Is(err, ErrNotEditable) || !strings.Contains(get[string](t, vm2.Message), "待审核") {
+	vm2 := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	if err := vm2.Start(ctx, e.serials["near"]); !errors.Is(err, model.ErrNotEditable) || !strings.Contains(get[string](t, vm2.Message), "待审核") {
 		t.Fatalf("second start: %v %q", err, get[string](t, vm2.Message))
 	}
 }
 
 func TestRenewFormNotEligible(t *testing.T) {
 	e := newSvcEnv(t)
-	vm := NewRenewVM(e.signedIn(), Formatter{Lang: LangZH, Loc: time.UTC})
+	vm := model.NewRenewVM(e.signedIn(), model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	if err := vm.Start(t.Context(), e.serials["far"]); err == nil || get[bool](t, vm.Ready) {
 		t.Fatalf("a certificate 200 days from expiry: %v", err)
 	}

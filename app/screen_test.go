@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 )
 
@@ -21,11 +23,11 @@ func newUI(t *testing.T, src *fakeSource) *UI {
 }
 
 // newUIWith is newUI over any token source.
-func newUIWith(t *testing.T, tokens TokenSource, pins PINSource) *UI {
+func newUIWith(t *testing.T, tokens model.TokenSource, pins model.PINSource) *UI {
 	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, Clock: &fakeClock{now: t0}, Loc: time.UTC})
+	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, clock: &fakeClock{now: t0}, loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.Win.Resize(fyne.NewSize(900, 640))
 	return u
@@ -62,7 +64,7 @@ func texts(o fyne.CanvasObject) []string {
 		switch w := o.(type) {
 		case *widget.Label:
 			out = append(out, w.Text)
-		case *badge:
+		case *appwidget.Badge:
 			out = append(out, "["+w.Text+"]")
 		case *widget.Button:
 			out = append(out, "<"+w.Text+">")
@@ -78,10 +80,10 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 	src := newFakeSource()
 	u := newUI(t, src)
 	ctx := context.Background()
-	if err := u.VM.Reload(ctx); err != nil {
+	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	screen := strings.Join(texts(u.tokens.Object()), "|")
 	if !strings.Contains(screen, "请插入您的 UKey") || !strings.Contains(screen, "未检测到 UKey") {
 		t.Fatalf("empty screen shows: %s", screen)
 	}
@@ -90,10 +92,10 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 
 	toks := demoTokens()
 	src.insert(toks[0], "12345678", 10)
-	if err := u.VM.Reload(ctx); err != nil {
+	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	screen = strings.Join(texts(u.Tokens.Object()), "|")
+	screen = strings.Join(texts(u.tokens.Object()), "|")
 	for _, want := range []string{"UKey-Demo", "UKey 序列号 9A1B2C3D4E5F6071 · SoftHSM project SoftHSM v2",
 		"深圳市示例科技有限公司", "[剩余 20 天]", "有效期至|2026年12月13日", "颁发者|UKey Renew Demo CA",
 		"证书序列号|3F2A9C", "密钥类型|ECDSA P-256", "<验证口令>", "已检测到 1 个 UKey"} {
@@ -106,13 +108,13 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 	}
 
 	src.insert(toks[1], "1111", 6)
-	src.insert(Token{Serial: "BAD0000000000001", LabelErr: errFakeModule, CertsErr: errFakeModule}, "0", 6)
-	if err := u.VM.Reload(ctx); err != nil {
+	src.insert(model.Token{Serial: "BAD0000000000001", LabelErr: errFakeModule, CertsErr: errFakeModule}, "0", 6)
+	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	test.AssertRendersToMarkup(t, "tokens_three.xml", u.Win.Canvas())
 	test.AssertImageMatches(t, "tokens_three.png", u.Win.Canvas().Capture())
-	screen = strings.Join(texts(u.Tokens.Object()), "|")
+	screen = strings.Join(texts(u.tokens.Object()), "|")
 	for _, want := range []string{"名称无法读取", "无法读取这个 UKey 上的证书", "[已过期 3 天]", "北京示例贸易有限公司 / 李四", "已检测到 3 个 UKey"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("screen lacks %q:\n%s", want, screen)
@@ -122,10 +124,10 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 	src.remove(toks[0].Serial)
 	src.remove(toks[1].Serial)
 	src.remove("BAD0000000000001")
-	if err := u.VM.Reload(ctx); err != nil {
+	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	screen = strings.Join(texts(u.Tokens.Object()), "|")
+	screen = strings.Join(texts(u.tokens.Object()), "|")
 	if !strings.Contains(screen, "请插入您的 UKey") || strings.Contains(screen, "UKey-Demo") {
 		t.Errorf("after removal the screen shows: %s", screen)
 	}
@@ -140,32 +142,32 @@ func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
 	toks := demoTokens()
 	src.insert(toks[0], "1", 3)
 	src.keyPairs[toks[0].Serial] = []bool{true}
-	src.damaged[toks[0].Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 	src.insert(toks[1], "1", 3) // its certificate has no key pair on the token
 	u := newUIWith(t, src, src)
 	// Not wired: no button that would do nothing.
-	if err := u.VM.Reload(context.Background()); err != nil {
+	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(u.Tokens.renewBtn) != 0 || len(u.Tokens.repair) != 0 {
-		t.Errorf("buttons without callbacks: renew %v, repair %v", u.Tokens.renewBtn, u.Tokens.repair)
+	if len(u.tokens.renewBtn) != 0 || len(u.tokens.repair) != 0 {
+		t.Errorf("buttons without callbacks: renew %v, repair %v", u.tokens.renewBtn, u.tokens.repair)
 	}
 	var renewed []string
 	var repaired []string
-	u.Tokens.OnRenew = func(serial string, c CertView) { renewed = append(renewed, serial+" "+c.Serial+" "+c.Holder) }
-	u.Tokens.OnRepair = func(serial string) { repaired = append(repaired, serial) }
-	u.Tokens.tokensChanged() // as the next listing would
-	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	u.tokens.OnRenew = func(serial string, c model.CertView) { renewed = append(renewed, serial+" "+c.Serial+" "+c.Holder) }
+	u.tokens.OnRepair = func(serial string) { repaired = append(repaired, serial) }
+	u.tokens.tokensChanged() // as the next listing would
+	screen := strings.Join(texts(u.tokens.Object()), "|")
 	for _, want := range []string{"深圳市示例科技有限公司", "[剩余 20 天]|<续期>",
 		"这枚 UKey 上有一个对象无法读取，其余证书不受影响；可以运行“修复”或联系证书机构。|<修复>", "北京示例贸易有限公司 / 李四"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("screen lacks %q:\n%s", want, screen)
 		}
 	}
-	if len(u.Tokens.renewBtn) != 1 || u.Tokens.renewBtn[toks[1].Serial+"/01AB"] != nil {
-		t.Errorf("renew buttons %v, want one: the certificate without its key pair has none", u.Tokens.renewBtn)
+	if len(u.tokens.renewBtn) != 1 || u.tokens.renewBtn[toks[1].Serial+"/01AB"] != nil {
+		t.Errorf("renew buttons %v, want one: the certificate without its key pair has none", u.tokens.renewBtn)
 	}
-	b := u.Tokens.renewBtn[toks[0].Serial+"/3F2A9C"]
+	b := u.tokens.renewBtn[toks[0].Serial+"/3F2A9C"]
 	if b == nil {
 		t.Fatal("no renew button for the certificate with its key pair")
 	}
@@ -173,9 +175,9 @@ func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
 	if len(renewed) != 1 || renewed[0] != "9A1B2C3D4E5F6071 3F2A9C 深圳市示例科技有限公司" {
 		t.Errorf("OnRenew got %q", renewed)
 	}
-	r := u.Tokens.repair[toks[0].Serial]
-	if r == nil || u.Tokens.repair[toks[1].Serial] != nil {
-		t.Fatalf("repair buttons: %v", u.Tokens.repair)
+	r := u.tokens.repair[toks[0].Serial]
+	if r == nil || u.tokens.repair[toks[1].Serial] != nil {
+		t.Fatalf("repair buttons: %v", u.tokens.repair)
 	}
 	test.Tap(r)
 	if len(repaired) != 1 || repaired[0] != toks[0].Serial {
@@ -187,8 +189,8 @@ func TestTokensScreenModuleProblemShown(t *testing.T) {
 	src := newFakeSource()
 	src.listErr = errFakeModule
 	u := newUI(t, src)
-	_ = u.VM.Reload(context.Background())
-	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	_ = u.vm.Reload(context.Background())
+	screen := strings.Join(texts(u.tokens.Object()), "|")
 	if !strings.Contains(screen, "无法读取 UKey：fake module: CKR_GENERAL_ERROR") {
 		t.Errorf("module failure not shown: %s", screen)
 	}
@@ -199,10 +201,10 @@ func TestPINDialogWrongThenRight(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "12345678", 3)
 	u := newUI(t, src)
-	if err := u.VM.Reload(context.Background()); err != nil {
+	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	btn := u.Tokens.pinBtns[tok.Serial]
+	btn := u.tokens.pinBtns[tok.Serial]
 	if btn == nil {
 		t.Fatal("no PIN button for the token")
 	}
@@ -248,10 +250,10 @@ func TestPINDialogEscapeCancelsWithoutSending(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "12345678", 3)
 	u := newUI(t, src)
-	if err := u.VM.Reload(context.Background()); err != nil {
+	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	test.Tap(u.Tokens.pinBtns[tok.Serial])
+	test.Tap(u.tokens.pinBtns[tok.Serial])
 	d := u.pin
 	if u.Win.Canvas().Focused() != d.entry {
 		t.Error("the focus is not in the PIN entry")
@@ -272,14 +274,14 @@ func TestPINDialogLockedTokenCannotBeTried(t *testing.T) {
 	src.insert(tok, "12345678", 1)
 	src.token(tok.Serial).left = 0 // locked before the dialog opens
 	u := newUI(t, src)
-	if err := u.VM.Reload(context.Background()); err != nil {
+	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	screen := strings.Join(texts(u.Tokens.Object()), "|")
+	screen := strings.Join(texts(u.tokens.Object()), "|")
 	if !strings.Contains(screen, "[口令已锁定") {
 		t.Errorf("locked PIN not shown on the card: %s", screen)
 	}
-	test.Tap(u.Tokens.pinBtns[tok.Serial])
+	test.Tap(u.tokens.pinBtns[tok.Serial])
 	d := u.pin
 	eventually(t, "the locked state", func() bool { l, _ := d.vm.Locked.Get(); return l })
 	eventually(t, "the entry disabled", func() bool { return d.entry.Disabled() })

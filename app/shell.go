@@ -14,23 +14,22 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 )
 
 // Deps is what the window needs from the rest of the program.
 type Deps struct {
-	Tokens TokenSource
-	PINs   PINSource
-	Clock  Clock          // nil means the wall clock
-	Loc    *time.Location // nil means time.Local
+	Tokens model.TokenSource
+	PINs   model.PINSource
 	// Counter is counter mode (--counter), for CA service counters: no
 	// session is kept on disk (leave OpenStore nil), a "next customer"
 	// action wipes everything of the customer served, and the customer is
 	// signed out after IdleAfter without input (counter.go).
 	Counter bool
 	// IdleAfter is counter mode's idle sign-out: 0 means IdleAfterDefault,
-	// a negative value turns it off, anything else below IdleAfterMin is
+	// a negative value turns it off, anything else below idleAfterMin is
 	// raised to it.
 	IdleAfter time.Duration
 	// SystemIdle, if set, tells how long the whole desktop session has
@@ -38,16 +37,9 @@ type Deps struct {
 	// mode also sees input its own sensor cannot (a pointer moving inside
 	// one button, keys on a focused button).
 	SystemIdle func() (time.Duration, bool)
-	// CounterDir is where counter mode keeps each customer's downloaded
-	// files (one folder per customer, removed at the next customer); ""
-	// means the temp dir.
-	CounterDir string
-	// Problem is "" or a sentence shown on the Tokens screen when no
-	// PKCS#11 module could be loaded.
-	Problem string
 	// Account is the connection to the renewal service; nil leaves the
 	// journey screens out (placeholders say what they will do).
-	Account *Account
+	Account *model.Account
 	// OpenStore opens the session store, in the background at Run (nil:
 	// the session lives in memory only, as in counter mode).
 	OpenStore func(ctx context.Context) (*session.Store, error)
@@ -57,13 +49,24 @@ type Deps struct {
 	// empty.
 	DeferJourney bool
 	// Installer writes renewed certificates to tokens (nil: not available).
-	Installer Installer
-	// PayClock is the payment watcher's clock (nil: the wall clock).
-	PayClock client.Clock
+	Installer model.Installer
 	// Open opens a saved file with the OS (the form PDF); OpenURL opens a
 	// link in the browser (the e-invoice). Both may be nil.
 	Open    func(path string) error
 	OpenURL func(u *url.URL) error
+
+	// The rest the program leaves at zero; tests set them.
+	clock model.Clock    // nil means the wall clock
+	loc   *time.Location // nil means time.Local
+	// counterDir is where counter mode keeps each customer's downloaded
+	// files (one folder per customer, removed at the next customer); ""
+	// means the temp dir.
+	counterDir string
+	// problem is "" or a sentence shown on the Tokens screen when no
+	// PKCS#11 module could be loaded.
+	problem string
+	// payClock is the payment watcher's clock (nil: the wall clock).
+	payClock client.Clock
 }
 
 // UI is the main window: a navigation rail on the left, the Tokens screen and
@@ -71,31 +74,31 @@ type Deps struct {
 // counter mode a bar with "next customer" sits above them (counter.go).
 type UI struct {
 	Win    fyne.Window
-	Tokens *TokensScreen
-	VM     *TokensVM
-	Nav    *container.AppTabs
-	// Journey is the clerk's screens from sign-in to writing (nil without
+	tokens *tokensScreen
+	vm     *model.TokensVM
+	nav    *container.AppTabs
+	// journey is the clerk's screens from sign-in to writing (nil without
 	// an Account). In counter mode each customer gets a new one: read it
 	// on the UI goroutine.
-	Journey *Journey
+	journey *journey
 
 	ctx     context.Context
 	app     fyne.App
 	deps    Deps
-	pin     *PINDialog           // the open PIN dialog, for tests
+	pin     *pinDialog           // the open PIN dialog, for tests
 	tabs    []*container.TabItem // the tabs before the journey's (Tokens)
 	counter *counter             // nil outside counter mode
-	pending *Account             // the journey's Account until Run builds it (DeferJourney)
+	pending *model.Account       // the journey's Account until Run builds it (DeferJourney)
 	desk    desktopHost          // what the desktop offers, probed once by installTray
 }
 
 // New builds the main window for app a. Start the view-model with Run.
 func New(ctx context.Context, a fyne.App, deps Deps) *UI {
-	if deps.Clock == nil {
-		deps.Clock = SystemClock{}
+	if deps.clock == nil {
+		deps.clock = model.SystemClock{}
 	}
-	if deps.Loc == nil {
-		deps.Loc = time.Local
+	if deps.loc == nil {
+		deps.loc = time.Local
 	}
 	u := &UI{ctx: ctx, app: a, deps: deps}
 	title := lang.X("app.title", "证书续期助手")
@@ -103,35 +106,35 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		title += " · " + lang.X("app.counter_mode", "柜台模式")
 	}
 	u.Win = a.NewWindow(title)
-	u.VM = NewTokensVM(deps.Tokens, deps.Clock, Formatter{Lang: CurrentLang(), Loc: deps.Loc})
-	if deps.Problem != "" {
-		u.VM.setProblems(nil, deps.Problem)
+	u.vm = model.NewTokensVM(deps.Tokens, deps.clock, model.Formatter{Lang: model.CurrentLang(), Loc: deps.loc})
+	if deps.problem != "" {
+		u.vm.ReportProblem(deps.problem)
 	}
-	u.Tokens = NewTokensScreen(ctx, u.VM, u.ShowPIN)
+	u.tokens = newTokensScreen(ctx, u.vm, u.showPIN)
 	if deps.Account != nil { // 续期 and 修复 lead into the journey
-		u.Tokens.OnRenew = func(_ string, c CertView) {
-			if u.Journey != nil {
-				u.Journey.RenewCert(c.Serial)
+		u.tokens.OnRenew = func(_ string, c model.CertView) {
+			if u.journey != nil {
+				u.journey.RenewCert(c.Serial)
 			}
 		}
 		if deps.Installer != nil {
-			u.Tokens.OnRepair = func(serial string) {
-				if u.Journey != nil {
-					u.Journey.Repair(serial)
+			u.tokens.OnRepair = func(serial string) {
+				if u.journey != nil {
+					u.journey.Repair(serial)
 				}
 			}
 		}
 	}
-	tokens := container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.Tokens.Object()))
+	tokens := container.NewTabItemWithIcon(lang.X("nav.tokens", "UKey 与证书"), theme.StorageIcon(), container.NewPadded(u.tokens.Object()))
 	u.tabs = []*container.TabItem{tokens}
 	if deps.Counter {
 		u.counter = newCounter(u)
 	}
-	u.Nav = container.NewAppTabs()
-	u.Nav.SetTabLocation(container.TabLocationLeading)
+	u.nav = container.NewAppTabs()
+	u.nav.SetTabLocation(container.TabLocationLeading)
 	if deps.DeferJourney && deps.Account != nil {
 		u.pending = deps.Account
-		u.Nav.SetItems(append(slices.Clone(u.tabs), journeyStubs()...))
+		u.nav.SetItems(append(slices.Clone(u.tabs), journeyStubs()...))
 	} else {
 		u.setJourney(deps.Account)
 	}
@@ -139,18 +142,18 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		if u.counter != nil {
 			u.counter.idle.touch()
 		}
-		if u.Journey != nil {
-			u.Journey.Dropped(p, uris)
+		if u.journey != nil {
+			u.journey.Dropped(p, uris)
 		}
 	})
 	if u.counter != nil {
-		u.Win.SetContent(u.counter.wrap(u.Nav))
+		u.Win.SetContent(u.counter.wrap(u.nav))
 	} else {
-		u.Win.SetContent(u.Nav)
+		u.Win.SetContent(u.nav)
 	}
 	size := fyne.NewSize(960, 680)
 	if u.counter != nil {
-		size.Height += CounterBarHeight // the menu and the counter bar over the rail
+		size.Height += counterBarHeight // the menu and the counter bar over the rail
 	}
 	u.Win.Resize(size)
 	// Closing never cuts a write to the UKey short; with a tray, closing
@@ -182,10 +185,10 @@ func (u *UI) refuseClose() bool {
 // nil) and puts them in the navigation after the Tokens screen. In counter
 // mode each journey gets its own context and folder, which the next
 // customer ends.
-func (u *UI) setJourney(acc *Account) {
+func (u *UI) setJourney(acc *model.Account) {
 	if acc == nil {
-		u.Journey = nil
-		u.Nav.SetItems(append(slices.Clone(u.tabs), placeholders()...))
+		u.journey = nil
+		u.nav.SetItems(append(slices.Clone(u.tabs), placeholders()...))
 		return
 	}
 	ctx, dir := u.ctx, ""
@@ -193,20 +196,20 @@ func (u *UI) setJourney(acc *Account) {
 		ctx, dir = u.counter.begin()
 	}
 	d := u.deps
-	u.Journey = NewJourney(ctx, u.Win, JourneyDeps{Account: acc, Installer: d.Installer, Tokens: d.Tokens,
-		PINs: d.PINs, TokensVM: u.VM, Clock: d.Clock, PayClock: d.PayClock, Dir: dir,
-		Fmt: Formatter{Lang: CurrentLang(), Loc: d.Loc}, Open: d.Open, OpenURL: d.OpenURL, OpenStore: d.OpenStore})
-	u.Nav.SetItems(append(slices.Clone(u.tabs), u.Journey.Items()...))
-	u.Journey.Attach(u.Nav)
+	u.journey = newJourney(ctx, u.Win, journeyDeps{Account: acc, Installer: d.Installer, Tokens: d.Tokens,
+		PINs: d.PINs, TokensVM: u.vm, Clock: d.clock, PayClock: d.payClock, Dir: dir,
+		Fmt: model.Formatter{Lang: model.CurrentLang(), Loc: d.loc}, Open: d.Open, OpenURL: d.OpenURL, OpenStore: d.OpenStore})
+	u.nav.SetItems(append(slices.Clone(u.tabs), u.journey.Items()...))
+	u.journey.Attach(u.nav)
 }
 
-// Account is the current customer's connection to the renewal service (a
+// account is the current customer's connection to the renewal service (a
 // new one after each next customer in counter mode); nil without a service.
-func (u *UI) Account() *Account {
-	if u.Journey == nil {
+func (u *UI) account() *model.Account {
+	if u.journey == nil {
 		return u.pending // nil, or not built yet (DeferJourney)
 	}
-	return u.Journey.deps.Account
+	return u.journey.deps.Account
 }
 
 // placeholders stand for the journey's screens in a window without a
@@ -238,9 +241,9 @@ func placeholder(name string, icon fyne.Resource, what string) *container.TabIte
 	return container.NewTabItemWithIcon(name, icon, container.NewPadded(container.NewVBox(title, notYet, body)))
 }
 
-// StartupSettle is how long after Run the start-up scratch memory is handed
+// startupSettle is how long after Run the start-up scratch memory is handed
 // back to the operating system.
-const StartupSettle = 2 * time.Second
+const startupSettle = 2 * time.Second
 
 // Run starts the Tokens view-model; it returns when ctx is done. Once the
 // window has settled it returns the start-up garbage (font tables parsed per
@@ -248,13 +251,13 @@ const StartupSettle = 2 * time.Second
 // operating system: the client stays open all day, and Go would otherwise
 // keep those pages until the heap grew into them.
 func (u *UI) Run() {
-	var j *Journey
+	var j *journey
 	fyne.DoAndWait(func() {
 		if acc := u.pending; acc != nil { // SetItems keeps a tab chosen meanwhile
 			u.pending = nil
 			u.setJourney(acc)
 		}
-		j = u.Journey
+		j = u.journey
 	})
 	if j != nil {
 		j.Start() // resume the session, look for interrupted writes (once)
@@ -265,16 +268,16 @@ func (u *UI) Run() {
 	u.startReminders()
 	go func() {
 		select {
-		case <-time.After(StartupSettle):
+		case <-time.After(startupSettle):
 			debug.FreeOSMemory()
 		case <-u.ctx.Done():
 		}
 	}()
-	u.VM.Run(u.ctx)
+	u.vm.Run(u.ctx)
 }
 
-// ShowPIN opens the PIN dialog for the token with serial (checking the PIN).
-func (u *UI) ShowPIN(serial string) {
+// showPIN opens the PIN dialog for the token with serial (checking the PIN).
+func (u *UI) showPIN(serial string) {
 	if u.deps.PINs == nil {
 		return
 	}
@@ -285,9 +288,9 @@ func (u *UI) ShowPIN(serial string) {
 			lang.X("pin.busy_write", "正在把证书写入 UKey，写入完成后再验证口令。"), u.Win)
 		return
 	}
-	vm := NewPINVM(u.deps.PINs, serial, nil)
-	u.pin = NewPINDialog(u.ctx, vm, u.Win, func() {
-		go func() { _ = u.VM.Reload(u.ctx) }() // the PIN state may have changed
+	vm := model.NewPINVM(u.deps.PINs, serial, nil)
+	u.pin = newPINDialog(u.ctx, vm, u.Win, func() {
+		go func() { _ = u.vm.Reload(u.ctx) }() // the PIN state may have changed
 	})
 	u.pin.Show(u.Win)
 }

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 )
 
@@ -36,38 +37,38 @@ func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
 	tok := demoTokens()[0]
 	src.insert(tok, "1", 3)
 	src.keyPairs[tok.Serial] = []bool{true}
-	src.damaged[tok.Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.damaged[tok.Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	acc := e.account(memoryStore(t))
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
 		Account: acc, Installer: &gateInstaller{}})
 	t.Cleanup(u.Win.Close)
-	if err := u.VM.Reload(context.Background()); err != nil {
+	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	var renew, repair *widget.Button
 	onUI(t, "续期 and 修复 on the card", func() bool {
-		renew, repair = buttonNamed(u.Tokens.Object(), "续期"), buttonNamed(u.Tokens.Object(), "修复")
+		renew, repair = buttonNamed(u.tokens.Object(), "续期"), buttonNamed(u.tokens.Object(), "修复")
 		return renew != nil && repair != nil
 	})
 	fyne.DoAndWait(renew.OnTapped)
 	onUI(t, "the renew form with the certificate chosen", func() bool {
-		return u.Nav.Selected() == u.Journey.Item("renew") && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
+		return u.nav.Selected() == u.journey.Item(screenRenew) && strings.Contains(u.journey.Renew.Pick.Selected, tok.Certs[0].Serial)
 	})
 	fyne.DoAndWait(repair.OnTapped)
 	onUI(t, "the Write screen asks for the PIN", func() bool {
-		return u.Nav.Selected() == u.Journey.Item("write") && u.Win.Canvas().Overlays().Top() != nil
+		return u.nav.Selected() == u.journey.Item(screenWrite) && u.Win.Canvas().Overlays().Top() != nil
 	})
 
 	bare := newUIWith(t, src, src) // no renewal service
-	if err := bare.VM.Reload(context.Background()); err != nil {
+	if err := bare.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	onUI(t, "the card listed", func() bool { return slices.Contains(texts(bare.Tokens.Object()), tok.Certs[0].Holder) })
+	onUI(t, "the card listed", func() bool { return slices.Contains(texts(bare.tokens.Object()), tok.Certs[0].Holder) })
 	fyne.DoAndWait(func() {
-		if buttonNamed(bare.Tokens.Object(), "续期") != nil || buttonNamed(bare.Tokens.Object(), "修复") != nil {
+		if buttonNamed(bare.tokens.Object(), "续期") != nil || buttonNamed(bare.tokens.Object(), "修复") != nil {
 			t.Error("续期 or 修复 offered without a renewal service")
 		}
 	})
@@ -76,7 +77,7 @@ func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
 // tabNames are the navigation's tab labels.
 func tabNames(u *UI) (names []string) {
 	fyne.DoAndWait(func() {
-		for _, it := range u.Nav.Items {
+		for _, it := range u.nav.Items {
 			names = append(names, it.Text)
 		}
 	})
@@ -95,38 +96,38 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	ctx, cancel := context.WithCancel(t.Context())
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
 		Account: e.account(memoryStore(t)), DeferJourney: true})
 	t.Cleanup(u.Win.Close)
-	if u.Journey != nil {
+	if u.journey != nil {
 		t.Fatal("the journey was built before the first frame")
 	}
-	if u.Account() == nil {
+	if u.account() == nil {
 		t.Fatal("no account while the journey waits")
 	}
 	stubs := tabNames(u)
 	if len(stubs) != 8 || stubs[0] != "UKey 与证书" || stubs[1] != "登录" || stubs[7] != "发票" {
 		t.Fatalf("tabs before Run: %q", stubs)
 	}
-	fyne.DoAndWait(func() { u.Nav.SelectIndex(3) }) // 申请进度, clicked early
+	fyne.DoAndWait(func() { u.nav.SelectIndex(3) }) // 申请进度, clicked early
 
 	done := make(chan struct{})
 	go func() { u.Run(); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	onUI(t, "the journey built", func() bool { return u.Journey != nil })
+	onUI(t, "the journey built", func() bool { return u.journey != nil })
 	if got := tabNames(u); !slices.Equal(got, stubs) {
 		t.Errorf("tabs after Run %q, before %q", got, stubs)
 	}
 	fyne.DoAndWait(func() {
-		if u.Nav.Selected() != u.Journey.Item("apps") {
-			t.Errorf("the tab chosen early was lost: %q", u.Nav.Selected().Text)
+		if u.nav.Selected() != u.journey.Item(screenApps) {
+			t.Errorf("the tab chosen early was lost: %q", u.nav.Selected().Text)
 		}
 	})
 	var renew *widget.Button
-	onUI(t, "续期 on the card", func() bool { renew = buttonNamed(u.Tokens.Object(), "续期"); return renew != nil })
+	onUI(t, "续期 on the card", func() bool { renew = buttonNamed(u.tokens.Object(), "续期"); return renew != nil })
 	fyne.DoAndWait(renew.OnTapped)
 	onUI(t, "the renew form with the certificate chosen", func() bool {
-		return u.Nav.Selected() == u.Journey.Item("renew") && strings.Contains(u.Journey.Renew.Pick.Selected, tok.Certs[0].Serial)
+		return u.nav.Selected() == u.journey.Item(screenRenew) && strings.Contains(u.journey.Renew.Pick.Selected, tok.Certs[0].Serial)
 	})
 }
 
@@ -155,23 +156,23 @@ func TestJourneyFocusesOpenedScreenAndOffersAWriteOnInsertion(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	ctx, cancel := context.WithCancel(t.Context())
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC,
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
 		Account: e.account(memoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
 	done := make(chan struct{})
 	go func() { u.Run(); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item("signin")) })
-	onUI(t, "the mobile field focused", func() bool { return u.Win.Canvas().Focused() == u.Journey.SignIn.Mobile })
-	fyne.DoAndWait(func() { u.Nav.Select(u.Journey.Item("renew")) })
-	onUI(t, "the certificate picker focused", func() bool { return u.Win.Canvas().Focused() == u.Journey.Renew.Pick })
+	fyne.DoAndWait(func() { u.nav.Select(u.journey.Item(screenSignIn)) })
+	onUI(t, "the mobile field focused", func() bool { return u.Win.Canvas().Focused() == u.journey.SignIn.Mobile })
+	fyne.DoAndWait(func() { u.nav.Select(u.journey.Item(screenRenew)) })
+	onUI(t, "the certificate picker focused", func() bool { return u.Win.Canvas().Focused() == u.journey.Renew.Pick })
 
 	tok := demoTokens()[0]
 	inst.set(tok.Serial) // its journal: the write was cut short before this start
 	src.insert(tok, "1", 3)
 	onUI(t, "the interrupted write offered on insertion", func() bool {
-		s, _ := u.Journey.WriteVM.Unfinished.Get()
+		s, _ := u.journey.WriteVM.Unfinished.Get()
 		return slices.Equal(s, []string{tok.Serial})
 	})
 }

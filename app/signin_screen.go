@@ -10,39 +10,42 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// SignInScreen is the sign-in screen: mobile + SMS code or account +
+// signInScreen is the sign-in screen: mobile + SMS code or account +
 // password while signed out; who is signed in, where the session is kept and
 // a sign-out button while signed in.
-type SignInScreen struct {
-	vm  *SignInVM
-	acc *Account
+type signInScreen struct {
+	vm  *model.SignInVM
+	acc *model.Account
 	ctx context.Context
 
 	root                             *fyne.Container
 	Mobile, Code, AccountName, Passw *widget.Entry
 	Send, SignInSMS, SignInPW        *widget.Button
-	Out                              *keyButton
-	kept                             *badge
+	Out                              *appwidget.KeyButton
+	kept                             *appwidget.Badge
 	// Methods are the two ways to sign in (SMS, password), as tabs.
 	Methods             *container.AppTabs
 	signedIn, signedOut *fyne.Container
 }
 
-// NewSignInScreen builds the screen and starts the resend countdown's
+// newSignInScreen builds the screen and starts the resend countdown's
 // ticker, which stops with ctx.
-func NewSignInScreen(ctx context.Context, vm *SignInVM, acc *Account) *SignInScreen {
-	s := &SignInScreen{vm: vm, acc: acc, ctx: ctx}
+func newSignInScreen(ctx context.Context, vm *model.SignInVM, acc *model.Account) *signInScreen {
+	s := &signInScreen{vm: vm, acc: acc, ctx: ctx}
 	s.makeUI()
 	go tickEvery(ctx, time.Second, vm.Tick)
 	return s
 }
 
 // Object is the screen's root.
-func (s *SignInScreen) Object() fyne.CanvasObject { return s.root }
+func (s *signInScreen) Object() fyne.CanvasObject { return s.root }
 
-func (s *SignInScreen) run(f func(ctx context.Context) error) {
+func (s *signInScreen) run(f func(ctx context.Context) error) {
 	go func() { _ = f(s.ctx) }()
 }
 
@@ -51,7 +54,7 @@ func (s *SignInScreen) run(f func(ctx context.Context) error) {
 // out: the mobile). Only the clerk's own presses move it: a session
 // resumed in the background must not put the focus on a sign-out button
 // on a screen not shown, where Enter would press it.
-func (s *SignInScreen) runThenFocus(f func(ctx context.Context) error) {
+func (s *signInScreen) runThenFocus(f func(ctx context.Context) error) {
 	go func() {
 		if f(s.ctx) == nil {
 			s.FocusFirst()
@@ -59,7 +62,7 @@ func (s *SignInScreen) runThenFocus(f func(ctx context.Context) error) {
 	}()
 }
 
-func (s *SignInScreen) makeUI() {
+func (s *signInScreen) makeUI() {
 	s.Mobile = boundEntry(s.vm.Mobile)
 	s.Mobile.SetPlaceHolder(lang.X("signin.mobile_ph", "手机号"))
 	s.Code = boundEntry(s.vm.Code)
@@ -117,20 +120,19 @@ func (s *SignInScreen) makeUI() {
 
 	who := widget.NewLabelWithData(s.acc.Who)
 	who.TextStyle.Bold = true
-	s.kept = newBadge("", LevelOK)
+	s.kept = newBadge("", model.LevelOK)
 	keptText := widget.NewLabelWithData(s.acc.Kept)
 	keptText.Wrapping = fyne.TextWrapWord
 	s.acc.KeptLevel.AddListener(binding.NewDataListener(func() {
 		l, _ := s.acc.KeptLevel.Get()
-		s.kept.Level = Level(l)
-		if Level(l) == LevelOK {
-			s.kept.Text = lang.X("signin.kept_ok", "已保存")
-		} else {
-			s.kept.Text = lang.X("signin.kept_memory", "仅本次")
+		text := lang.X("signin.kept_memory", "仅本次")
+		if model.Level(l) == model.LevelOK {
+			text = lang.X("signin.kept_ok", "已保存")
 		}
+		setBadge(s.kept, text, model.Level(l))
 		s.kept.Refresh()
 	}))
-	s.Out = newKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.runThenFocus(s.vm.SignOut) })
+	s.Out = appwidget.NewKeyButton(lang.X("signin.sign_out", "退出登录"), theme.LogoutIcon(), func() { s.runThenFocus(s.vm.SignOut) })
 	s.signedIn = container.NewVBox(
 		widget.NewLabel(lang.X("signin.signed_in_as", "已登录续期服务：")), who,
 		container.NewBorder(nil, nil, container.NewCenter(s.kept), nil, keptText),
@@ -146,7 +148,7 @@ func (s *SignInScreen) makeUI() {
 
 // FocusFirst puts the keyboard focus on the screen's first field: the
 // mobile while signed out, the sign-out button while signed in.
-func (s *SignInScreen) FocusFirst() {
+func (s *signInScreen) FocusFirst() {
 	if s.root == nil {
 		return
 	}

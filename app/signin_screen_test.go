@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 )
 
@@ -40,8 +41,8 @@ func TestSignInScreenSMSThenSignOut(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
 	clk := &fakeClock{now: svcStart}
-	vm := NewSignInVM(acc, clk)
-	s := NewSignInScreen(t.Context(), vm, acc)
+	vm := model.NewSignInVM(acc, clk)
+	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 
 	test.Type(s.Mobile, "13800138000")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -16,14 +17,14 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	st := memoryStore(t)
 	acc := e.account(st)
 	clk := &fakeClock{now: svcStart}
-	vm := NewSignInVM(acc, clk)
+	vm := model.NewSignInVM(acc, clk)
 	ctx := t.Context()
 
 	if got := get[string](t, vm.SendLabel); got != "获取验证码" {
 		t.Fatalf("send label before any code = %q", got)
 	}
 	_ = vm.Mobile.Set("1380013800") // one digit short
-	if err := vm.SendCode(ctx); !errors.Is(err, ErrInvalidInput) {
+	if err := vm.SendCode(ctx); !errors.Is(err, model.ErrInvalidInput) {
 		t.Fatalf("short mobile: %v", err)
 	}
 	if get[string](t, vm.MobileMsg) == "" {
@@ -42,7 +43,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if get[bool](t, vm.CanSend) {
 		t.Fatal("can send again at once")
 	}
-	if err := vm.SendCode(ctx); !errors.Is(err, ErrResendTooSoon) {
+	if err := vm.SendCode(ctx); !errors.Is(err, model.ErrResendTooSoon) {
 		t.Fatalf("second send at once: %v", err)
 	}
 	clk.Add(59*time.Second + 500*time.Millisecond)
@@ -58,7 +59,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 
 	// A wrong code is refused with the service's words; the right one signs in.
 	_ = vm.Code.Set("12")
-	if err := vm.SignInSMS(ctx); !errors.Is(err, ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
+	if err := vm.SignInSMS(ctx); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
 		t.Fatalf("short code: %v, msg %q", err, get[string](t, vm.CodeMsg))
 	}
 	code := e.smsCode(demoMobile)
@@ -80,7 +81,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if !get[bool](t, acc.SignedIn) || !strings.Contains(get[string](t, acc.Who), "张三") {
 		t.Fatalf("signed in %v as %q", get[bool](t, acc.SignedIn), get[string](t, acc.Who))
 	}
-	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") || Level(get[int](t, acc.KeptLevel)) != LevelWarning {
+	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") || model.Level(get[int](t, acc.KeptLevel)) != model.LevelWarning {
 		t.Fatalf("memory-only session not said: %q", kept)
 	}
 	rec, err := st.Load(ctx)
@@ -108,10 +109,10 @@ func TestSignInResumesSavedSession(t *testing.T) {
 	st := memoryStore(t)
 	acc := e.account(st)
 	ctx := t.Context()
-	if err := acc.Resume(ctx); !errors.Is(err, ErrNoSavedSession) {
+	if err := acc.Resume(ctx); !errors.Is(err, model.ErrNoSavedSession) {
 		t.Fatalf("resume with nothing saved: %v", err)
 	}
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
 	_ = vm.Mobile.Set(demoMobile)
 	if err := vm.SendCode(ctx); err != nil {
 		t.Fatal(err)
@@ -130,11 +131,11 @@ func TestSignInResumesSavedSession(t *testing.T) {
 		t.Fatalf("resumed session: %+v %v", me, err)
 	}
 	// Another service's session is not used there.
-	other, err := NewAccount("http://127.0.0.1:1", st)
+	other, err := model.NewAccount("http://127.0.0.1:1", st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Resume(ctx); !errors.Is(err, ErrNoSavedSession) {
+	if err := other.Resume(ctx); !errors.Is(err, model.ErrNoSavedSession) {
 		t.Fatalf("resume for another service: %v", err)
 	}
 }
@@ -142,11 +143,11 @@ func TestSignInResumesSavedSession(t *testing.T) {
 func TestSignInPassword(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(nil)
-	vm := NewSignInVM(acc, nil)
+	vm := model.NewSignInVM(acc, nil)
 	ctx := t.Context()
-	for _, tc := range []struct{ acct, pw string }{{"", "x"}, {reviewerAccount, ""}, {reviewerAccount, strings.Repeat("p", MaxPasswordLen+1)}} {
+	for _, tc := range []struct{ acct, pw string }{{"", "x"}, {reviewerAccount, ""}, {reviewerAccount, strings.Repeat("p", model.MaxPasswordLen+1)}} {
 		_ = vm.AccountName.Set(tc.acct)
-		if err := vm.SignInPassword(ctx, tc.pw); !errors.Is(err, ErrInvalidInput) || get[string](t, vm.Message) == "" {
+		if err := vm.SignInPassword(ctx, tc.pw); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.Message) == "" {
 			t.Errorf("account %q password of %d bytes: %v, %q", tc.acct, len(tc.pw), err, get[string](t, vm.Message))
 		}
 	}
@@ -165,13 +166,13 @@ func TestSignInPassword(t *testing.T) {
 func TestSignInServiceDownSaysSo(t *testing.T) {
 	e := newSvcEnv(t)
 	url := e.url
-	acc, err := NewAccount(url, nil, client.WithRetry(0, time.Millisecond, time.Millisecond), client.WithTimeout(2*time.Second))
+	acc, err := model.NewAccount(url, nil, client.WithRetry(0, time.Millisecond, time.Millisecond), client.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The service goes away (its listener closes) before the clerk asks for a code.
 	e.close()
-	vm := NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
 	_ = vm.Mobile.Set(demoMobile)
 	if err := vm.SendCode(t.Context()); err == nil {
 		t.Fatal("a code was sent by a service that is down")
@@ -182,7 +183,7 @@ func TestSignInServiceDownSaysSo(t *testing.T) {
 	if !get[bool](t, vm.CanSend) {
 		t.Fatal("the send button stays locked after a failed send")
 	}
-	if _, err := NewAccount("ftp://example.cn", nil); err == nil {
+	if _, err := model.NewAccount("ftp://example.cn", nil); err == nil {
 		t.Fatal("an ftp service url accepted")
 	}
 }

@@ -12,24 +12,25 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 )
 
-// TokensScreen shows the inserted tokens and their certificates. It is thin:
+// tokensScreen shows the inserted tokens and their certificates. It is thin:
 // everything it shows comes from a TokensVM through bindings, and it rebuilds
 // the token cards on the UI goroutine when the list changes.
-type TokensScreen struct {
+type tokensScreen struct {
 	// OnRenew is called (on the UI goroutine) when the clerk taps 续期 on a
 	// certificate: serial is the token's, cert the certificate's row. The
 	// button shows only for certificates whose key pair is on the token,
 	// and only when OnRenew is set: set it before the Tokens view-model runs.
-	OnRenew func(serial string, cert CertView)
+	OnRenew func(serial string, cert model.CertView)
 	// OnRepair is called (on the UI goroutine) when the clerk taps 修复 on
 	// a token with damaged objects that token.Recover removes; without it
 	// the line shows no button.
 	OnRepair func(serial string)
 
-	vm       *TokensVM
+	vm       *model.TokensVM
 	ctx      context.Context
 	onPIN    func(serial string)
 	root     *fyne.Container
@@ -41,22 +42,22 @@ type TokensScreen struct {
 	pinBtns  map[string]*widget.Button // by token serial, for tests
 	renewBtn map[string]*widget.Button // by token serial + "/" + certificate serial, for tests
 	repair   map[string]*widget.Button // by token serial, for tests
-	rendered []TokenView
+	rendered []model.TokenView
 }
 
-// NewTokensScreen builds the screen. onPIN is called (on the UI goroutine)
+// newTokensScreen builds the screen. onPIN is called (on the UI goroutine)
 // when the clerk asks to check the PIN of the token with that serial.
-func NewTokensScreen(ctx context.Context, vm *TokensVM, onPIN func(serial string)) *TokensScreen {
-	s := &TokensScreen{vm: vm, ctx: ctx, onPIN: onPIN, pinBtns: map[string]*widget.Button{},
+func newTokensScreen(ctx context.Context, vm *model.TokensVM, onPIN func(serial string)) *tokensScreen {
+	s := &tokensScreen{vm: vm, ctx: ctx, onPIN: onPIN, pinBtns: map[string]*widget.Button{},
 		renewBtn: map[string]*widget.Button{}, repair: map[string]*widget.Button{}}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *TokensScreen) Object() fyne.CanvasObject { return s.root }
+func (s *tokensScreen) Object() fyne.CanvasObject { return s.root }
 
-func (s *TokensScreen) makeUI() {
+func (s *tokensScreen) makeUI() {
 	title := widget.NewLabelWithStyle(lang.X("tokens.title", "UKey 与证书"), fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameHeadingText
 	status := widget.NewLabelWithData(s.vm.Status)
@@ -92,7 +93,7 @@ func (s *TokensScreen) makeUI() {
 	s.vm.Tokens.AddListener(binding.NewDataListener(s.tokensChanged))
 }
 
-func (s *TokensScreen) makeEmpty() fyne.CanvasObject {
+func (s *tokensScreen) makeEmpty() fyne.CanvasObject {
 	icon := canvas.NewImageFromResource(assets.Icon())
 	icon.FillMode = canvas.ImageFillContain
 	icon.SetMinSize(fyne.NewSize(96, 96))
@@ -117,7 +118,7 @@ func (s *TokensScreen) makeEmpty() fyne.CanvasObject {
 }
 
 // tokensChanged runs on the UI goroutine (binding listeners do).
-func (s *TokensScreen) tokensChanged() {
+func (s *tokensScreen) tokensChanged() {
 	views, _ := s.vm.Tokens.Get()
 	s.rendered = views
 	if len(views) == 0 {
@@ -138,14 +139,14 @@ func (s *TokensScreen) tokensChanged() {
 	s.list.Refresh()
 }
 
-func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
+func (s *tokensScreen) tokenCard(v model.TokenView) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle(v.Title, fyne.TextAlignLeading, fyne.TextStyle{})
 	title.SizeName = theme.SizeNameSubHeadingText
 	title.Importance = widget.HighImportance
 	var titleRow fyne.CanvasObject = title
 	if v.LabelProblem {
 		title.Importance = widget.WarningImportance
-		titleRow = container.NewHBox(title, container.NewCenter(newBadge(v.LabelNote, LevelWarning)))
+		titleRow = container.NewHBox(title, container.NewCenter(newBadge(v.LabelNote, model.LevelWarning)))
 	}
 	sub := lang.X("token.serial", "UKey 序列号 {{.Serial}}", map[string]any{"Serial": v.Serial})
 	if v.Device != "" {
@@ -191,7 +192,7 @@ func (s *TokensScreen) tokenCard(v TokenView) fyne.CanvasObject {
 
 // damagedRow is the one line about objects that cannot be read, with the
 // repair button when repairing removes them.
-func (s *TokensScreen) damagedRow(v TokenView) fyne.CanvasObject {
+func (s *tokensScreen) damagedRow(v model.TokenView) fyne.CanvasObject {
 	line := widget.NewLabel(v.Damaged)
 	line.Wrapping = fyne.TextWrapWord
 	line.Importance = widget.WarningImportance
@@ -208,7 +209,7 @@ func (s *TokensScreen) damagedRow(v TokenView) fyne.CanvasObject {
 	return container.NewBorder(nil, nil, container.NewCenter(icon), right, line)
 }
 
-func (s *TokensScreen) certBlock(serial string, c CertView) fyne.CanvasObject {
+func (s *tokensScreen) certBlock(serial string, c model.CertView) fyne.CanvasObject {
 	holder := widget.NewLabelWithStyle(c.Holder, fyne.TextAlignLeading, fyne.TextStyle{})
 	holder.Truncation = fyne.TextTruncateEllipsis
 	holder.SizeName = theme.SizeNameSubHeadingText

@@ -9,13 +9,16 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2/test"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
-func newVM(t *testing.T, src TokenSource) (*TokensVM, *fakeClock) {
+func newVM(t *testing.T, src model.TokenSource) (*model.TokensVM, *fakeClock) {
 	t.Helper()
 	test.NewTempApp(t) // bindings notify through the app's driver; no window
 	clock := &fakeClock{now: t0}
-	return NewTokensVM(src, clock, Formatter{Lang: LangZH, Loc: time.UTC}), clock
+	return model.NewTokensVM(src, clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}), clock
 }
 
 func get[T any](t *testing.T, b interface{ Get() (T, error) }) T {
@@ -36,7 +39,7 @@ func TestTokensVMEmptyThenTwoTokens(t *testing.T) {
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if get[bool](t, vm.Searching) || len(get[[]TokenView](t, vm.Tokens)) != 0 || get[string](t, vm.Status) != "未检测到 UKey" {
+	if get[bool](t, vm.Searching) || len(get[[]model.TokenView](t, vm.Tokens)) != 0 || get[string](t, vm.Status) != "未检测到 UKey" {
 		t.Fatalf("no token: searching %v, status %q", get[bool](t, vm.Searching), get[string](t, vm.Status))
 	}
 	toks := demoTokens()
@@ -45,7 +48,7 @@ func TestTokensVMEmptyThenTwoTokens(t *testing.T) {
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]TokenView](t, vm.Tokens)
+	views := get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 2 || get[string](t, vm.Status) != "已检测到 2 个 UKey" {
 		t.Fatalf("got %d tokens, status %q", len(views), get[string](t, vm.Status))
 	}
@@ -54,13 +57,13 @@ func TestTokensVMEmptyThenTwoTokens(t *testing.T) {
 		t.Errorf("order: %s, %s", views[0].Serial, views[1].Serial)
 	}
 	demo := views[1]
-	want := CertView{Holder: "深圳市示例科技有限公司", Serial: "3F2A9C", Issuer: "UKey Renew Demo CA",
-		ValidTo: "2026年12月13日", KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: LevelWarning, ObjLabel: "签名证书"}
+	want := model.CertView{Holder: "深圳市示例科技有限公司", Serial: "3F2A9C", Issuer: "UKey Renew Demo CA",
+		ValidTo: "2026年12月13日", KeyType: "ECDSA P-256", Badge: "剩余 20 天", Level: model.LevelWarning, ObjLabel: "签名证书"}
 	if demo.Title != "UKey-Demo" || demo.Device != "SoftHSM project SoftHSM v2" || len(demo.Certs) != 1 || demo.Certs[0] != want {
 		t.Errorf("demo token view:\n got %+v\nwant cert %+v", demo, want)
 	}
 	old := views[0].Certs[0]
-	if old.Badge != "已过期 3 天" || old.Level != LevelError {
+	if old.Badge != "已过期 3 天" || old.Level != model.LevelError {
 		t.Errorf("expired certificate badge %q level %d", old.Badge, old.Level)
 	}
 	if views[0].PINNote != "" || views[0].CertsProblem != "" || views[0].LabelProblem {
@@ -79,17 +82,17 @@ func TestTokensVMClockMovesBadges(t *testing.T) {
 	for _, step := range []struct {
 		advance time.Duration
 		badge   string
-		lvl     Level
+		lvl     model.Level
 	}{
-		{0, "剩余 20 天", LevelWarning},
-		{19 * 24 * time.Hour, "剩余 1 天", LevelWarning},
-		{24 * time.Hour, "今天到期", LevelWarning},
-		{2 * time.Hour, "今天已过期", LevelError},
-		{24 * time.Hour, "已过期 1 天", LevelError},
+		{0, "剩余 20 天", model.LevelWarning},
+		{19 * 24 * time.Hour, "剩余 1 天", model.LevelWarning},
+		{24 * time.Hour, "今天到期", model.LevelWarning},
+		{2 * time.Hour, "今天已过期", model.LevelError},
+		{24 * time.Hour, "已过期 1 天", model.LevelError},
 	} {
 		clock.Add(step.advance)
 		vm.Recompute()
-		c := get[[]TokenView](t, vm.Tokens)[0].Certs[0]
+		c := get[[]model.TokenView](t, vm.Tokens)[0].Certs[0]
 		if c.Badge != step.badge || c.Level != step.lvl {
 			t.Errorf("at %s: badge %q level %d, want %q level %d", clock.Now(), c.Badge, c.Level, step.badge, step.lvl)
 		}
@@ -103,20 +106,20 @@ func TestTokensVMUnreadableTokenDoesNotHideOthers(t *testing.T) {
 	src := newFakeSource()
 	good := demoTokens()[0]
 	src.insert(good, "12345678", 10)
-	src.insert(Token{Serial: "BAD0000000000001", LabelErr: errors.New("label is not text"),
+	src.insert(model.Token{Serial: "BAD0000000000001", LabelErr: errors.New("label is not text"),
 		CertsErr: errors.New("find objects: device error")}, "0000", 10)
-	src.insert(Token{Serial: "BAD0000000000002", Label: "  ",
-		Certs: []Cert{{Label: "旧证书", Err: errors.New("x509: malformed certificate")}, good.Certs[0]}}, "0000", 10)
-	src.insert(Token{Serial: "EMPTY00000000003", Label: "空锁"}, "0000", 10)
+	src.insert(model.Token{Serial: "BAD0000000000002", Label: "  ",
+		Certs: []model.Cert{{Label: "旧证书", Err: errors.New("x509: malformed certificate")}, good.Certs[0]}}, "0000", 10)
+	src.insert(model.Token{Serial: "EMPTY00000000003", Label: "空锁"}, "0000", 10)
 	vm, _ := newVM(t, src)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]TokenView](t, vm.Tokens)
+	views := get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 4 {
 		t.Fatalf("got %d tokens, want 4", len(views))
 	}
-	by := map[string]TokenView{}
+	by := map[string]model.TokenView{}
 	for _, v := range views {
 		by[v.Serial] = v
 	}
@@ -161,7 +164,7 @@ func TestTokensVMModuleFailureKeepsLastList(t *testing.T) {
 	if p := get[string](t, vm.Problem); !strings.Contains(p, "CKR_GENERAL_ERROR") || !strings.Contains(p, "驱动") {
 		t.Errorf("problem %q should quote the error and say what to do", p)
 	}
-	if len(get[[]TokenView](t, vm.Tokens)) != 1 {
+	if len(get[[]model.TokenView](t, vm.Tokens)) != 1 {
 		t.Error("a failed listing dropped the token shown before")
 	}
 	src.mu.Lock()
@@ -209,7 +212,7 @@ func TestTokensVMRestartsAStoppedWatcher(t *testing.T) {
 	src := newFakeSource()
 	src.watchErr = errors.New("fake: module busy")
 	vm, _ := newVM(t, src)
-	vm.watchRetry = 5 * time.Millisecond
+	vm.WatchRetry = 5 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { vm.Run(ctx); close(done) }()
@@ -249,9 +252,9 @@ func TestTokensVMRunWithoutWatcherStillLists(t *testing.T) {
 
 func TestTokensVMNoDriverSaysInstallIt(t *testing.T) {
 	src := newFakeSource()
-	src.listErr = fmt.Errorf("%w: open /usr/lib/libeps2003csp11.so: no such file", ErrNoModule)
+	src.listErr = fmt.Errorf("%w: open /usr/lib/libeps2003csp11.so: no such file", model.ErrNoModule)
 	vm, _ := newVM(t, src)
-	if err := vm.Reload(context.Background()); !errors.Is(err, ErrNoModule) {
+	if err := vm.Reload(context.Background()); !errors.Is(err, model.ErrNoModule) {
 		t.Fatalf("Reload: %v", err)
 	}
 	p := get[string](t, vm.Problem)
@@ -265,24 +268,24 @@ func TestTokensVMNoDriverSaysInstallIt(t *testing.T) {
 // P11Source reads them from SoftHSM2 in p11source_test.go.
 type fakeDetailSource struct {
 	*fakeSource
-	keyPairs map[string][]bool          // by token serial, parallel to Certs
-	damaged  map[string][]DamagedObject // by token serial
+	keyPairs map[string][]bool                // by token serial, parallel to Certs
+	damaged  map[string][]model.DamagedObject // by token serial
 }
 
 func newFakeDetailSource() *fakeDetailSource {
-	return &fakeDetailSource{fakeSource: newFakeSource(), keyPairs: map[string][]bool{}, damaged: map[string][]DamagedObject{}}
+	return &fakeDetailSource{fakeSource: newFakeSource(), keyPairs: map[string][]bool{}, damaged: map[string][]model.DamagedObject{}}
 }
 
-func (f *fakeDetailSource) ListDetails(ctx context.Context) ([]TokenDetail, error) {
+func (f *fakeDetailSource) ListDetails(ctx context.Context) ([]model.TokenDetail, error) {
 	toks, err := f.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]TokenDetail, len(toks))
+	out := make([]model.TokenDetail, len(toks))
 	for i, t := range toks {
-		out[i] = TokenDetail{Token: t, KeyPair: f.keyPairs[t.Serial], Damaged: f.damaged[t.Serial]}
+		out[i] = model.TokenDetail{Token: t, KeyPair: f.keyPairs[t.Serial], Damaged: f.damaged[t.Serial]}
 	}
 	return out, nil
 }
@@ -296,20 +299,20 @@ func TestTokensVMDamagedObjectsAndRenew(t *testing.T) {
 	toks := demoTokens()
 	src.insert(toks[0], "1", 3)
 	src.keyPairs[toks[0].Serial] = []bool{true}
-	src.damaged[toks[0].Serial] = []DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 	two := toks[1]
-	two.Certs = append(two.Certs, Cert{Label: "坏证书", Err: errors.New("x509: malformed certificate")})
+	two.Certs = append(two.Certs, model.Cert{Label: "坏证书", Err: errors.New("x509: malformed certificate")})
 	src.insert(two, "1", 3)
 	src.keyPairs[two.Serial] = []bool{false, false}
-	src.damaged[two.Serial] = []DamagedObject{{Label: "vendor", Reason: "CKR_FUNCTION_FAILED"}}
-	src.insert(Token{Serial: "5E7A1000000000FF", Label: "a3f1c2", LabelErr: errors.New("label is neither UTF-8 nor GBK"),
+	src.damaged[two.Serial] = []model.DamagedObject{{Label: "vendor", Reason: "CKR_FUNCTION_FAILED"}}
+	src.insert(model.Token{Serial: "5E7A1000000000FF", Label: "a3f1c2", LabelErr: errors.New("label is neither UTF-8 nor GBK"),
 		Certs: toks[0].Certs}, "1", 3)
 	vm, _ := newVM(t, src)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	by := map[string]TokenView{}
-	for _, v := range get[[]TokenView](t, vm.Tokens) {
+	by := map[string]model.TokenView{}
+	for _, v := range get[[]model.TokenView](t, vm.Tokens) {
 		by[v.Serial] = v
 	}
 	one := by[toks[0].Serial]
@@ -331,9 +334,9 @@ func TestTokensVMDamagedObjectsAndRenew(t *testing.T) {
 		t.Errorf("a label that does not decode: %+v", noLabel)
 	}
 
-	useLang(t, "en_GB.UTF-8")
+	langtest.Use(t, "en_GB.UTF-8")
 	vm.Recompute()
-	for _, v := range get[[]TokenView](t, vm.Tokens) {
+	for _, v := range get[[]model.TokenView](t, vm.Tokens) {
 		if v.Serial == toks[0].Serial && v.Damaged != "One object on this UKey cannot be read; the other certificates are not affected. You can run “Repair” or contact your certificate authority." {
 			t.Errorf("in English: %q", v.Damaged)
 		}

@@ -18,19 +18,20 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // Limits of the tray.
 const (
-	// DesktopProbeTimeout bounds the look for a tray host and a
+	// desktopProbeTimeout bounds the look for a tray host and a
 	// notification service on the session bus (a few milliseconds on a
 	// healthy bus; installTray waits for it before the window shows).
-	DesktopProbeTimeout = time.Second
-	// MaxTrayLines is how many certificates the tray menu lists; the rest
+	desktopProbeTimeout = time.Second
+	// maxTrayLines is how many certificates the tray menu lists; the rest
 	// are counted in one line.
-	MaxTrayLines = 10
+	maxTrayLines = 10
 )
 
 // desktopHost is what the desktop offers: a system tray (on Linux a
@@ -94,7 +95,7 @@ func (u *UI) installTray() {
 	if u.deps.Counter { // no tray at a counter: nothing to probe for
 		return
 	}
-	ctx, cancel := context.WithTimeout(u.ctx, DesktopProbeTimeout)
+	ctx, cancel := context.WithTimeout(u.ctx, desktopProbeTimeout)
 	u.desk = probeDesktop(ctx, u.app)
 	cancel()
 	u.installTrayOn(u.desk)
@@ -153,16 +154,16 @@ func (u *UI) notifier(host desktopHost) func(title, body string) {
 // remind starts the reminders, and the tray's updates when host.tray, and
 // returns the view-model (nil when the desktop offers neither a tray nor
 // notifications). The reminders run until the UI's context is done.
-func (u *UI) remind(host desktopHost) *ReminderVM {
+func (u *UI) remind(host desktopHost) *model.ReminderVM {
 	if !host.tray && !host.notify {
 		return nil
 	}
-	var svc ReminderService
+	var svc model.ReminderService
 	if u.deps.Account != nil {
-		svc = accountReminders{u.deps.Account}
+		svc = model.AccountReminders(u.deps.Account)
 	}
 	notify := u.notifier(host)
-	vm := NewReminderVM(svc, u.deps.Clock, Formatter{Lang: CurrentLang(), Loc: u.deps.Loc}, notify)
+	vm := model.NewReminderVM(svc, u.deps.clock, model.Formatter{Lang: model.CurrentLang(), Loc: u.deps.loc}, notify)
 
 	changed := make(chan struct{}, 1)
 	poke := func() {
@@ -171,7 +172,7 @@ func (u *UI) remind(host desktopHost) *ReminderVM {
 		default:
 		}
 	}
-	u.VM.Tokens.AddListener(binding.NewDataListener(poke))
+	u.vm.Tokens.AddListener(binding.NewDataListener(poke))
 	if acc := u.deps.Account; acc != nil {
 		// a sign-in or sign-out changes which certificates are renewed
 		acc.SignedIn.AddListener(binding.NewDataListener(func() { vm.Invalidate(); poke() }))
@@ -180,19 +181,11 @@ func (u *UI) remind(host desktopHost) *ReminderVM {
 		t := u.newTray(desk, vm, notify)
 		t.alert = alertIcon(t.icon)
 		refresh := binding.NewDataListener(t.refresh)
-		u.VM.Tokens.AddListener(refresh)
+		u.vm.Tokens.AddListener(refresh)
 		vm.Due.AddListener(refresh)
 	}
-	go vm.Run(u.ctx, u.VM.listed, changed)
+	go vm.Run(u.ctx, u.vm.Listed, changed)
 	return vm
-}
-
-// listed is the last listing, with the dates the reminders need (the
-// Tokens binding holds only formatted text).
-func (vm *TokensVM) listed() []Token {
-	vm.mu.Lock()
-	defer vm.mu.Unlock()
-	return vm.raw
 }
 
 // tray is the system tray icon and its menu: show the window, one line per
@@ -205,8 +198,8 @@ type tray struct {
 	app    fyne.App
 	desk   desktop.App
 	win    fyne.Window
-	tokens *TokensVM
-	rem    *ReminderVM              // nil until the reminders start
+	tokens *model.TokensVM
+	rem    *model.ReminderVM        // nil until the reminders start
 	notify func(title, body string) // nil: none
 
 	icon       fyne.Resource
@@ -218,8 +211,8 @@ type tray struct {
 	alerting bool
 }
 
-func (u *UI) newTray(desk desktop.App, rem *ReminderVM, notify func(title, body string)) *tray {
-	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.VM, rem: rem, notify: notify, icon: assets.Icon(),
+func (u *UI) newTray(desk desktop.App, rem *model.ReminderVM, notify func(title, body string)) *tray {
+	return &tray{app: u.app, desk: desk, win: u.Win, tokens: u.vm, rem: rem, notify: notify, icon: assets.Icon(),
 		canQuit: func() bool { return !u.refuseClose() }}
 }
 
@@ -248,7 +241,7 @@ func (t *tray) refresh() {
 	}
 }
 
-func (t *tray) due() []Reminder {
+func (t *tray) due() []model.Reminder {
 	if t.rem == nil {
 		return nil
 	}
@@ -279,22 +272,26 @@ func (t *tray) menu() *fyne.Menu {
 	return fyne.NewMenu(lang.X("app.title", "证书续期助手"), items...)
 }
 
+// certKey is a certificate on a token: the token's serial and the
+// certificate's, normalised.
+type certKey struct{ token, cert string }
+
 // trayLines is one line per certificate on the inserted tokens, "⚠ " in
 // front of those that need renewing, at most MaxTrayLines.
-func trayLines(views []TokenView, due []Reminder) []string {
+func trayLines(views []model.TokenView, due []model.Reminder) []string {
 	if len(views) == 0 {
 		return []string{lang.X("tokens.none", "未检测到 UKey")}
 	}
-	isDue := map[reminderKey]bool{}
+	isDue := map[certKey]bool{}
 	for _, r := range due {
-		isDue[reminderKey{r.TokenSerial, renewal.NormalizeSerial(r.CertSerial)}] = true
+		isDue[certKey{r.TokenSerial, renewal.NormalizeSerial(r.CertSerial)}] = true
 	}
 	var lines []string
 	total := 0
 	for _, v := range views {
 		for _, c := range v.Certs {
 			total++
-			if len(lines) == MaxTrayLines {
+			if len(lines) == maxTrayLines {
 				continue
 			}
 			status := c.Badge
@@ -303,12 +300,12 @@ func trayLines(views []TokenView, due []Reminder) []string {
 			}
 			l := lang.X("tray.cert_line", "UKey {{.Token}} · {{.Holder}}：{{.Status}}",
 				map[string]any{"Token": v.Serial, "Holder": c.Holder, "Status": status})
-			if isDue[reminderKey{v.Serial, renewal.NormalizeSerial(c.Serial)}] {
+			if isDue[certKey{v.Serial, renewal.NormalizeSerial(c.Serial)}] {
 				l = "⚠ " + l
 			}
 			lines = append(lines, l)
 		}
-		if len(v.Certs) == 0 && len(lines) < MaxTrayLines {
+		if len(v.Certs) == 0 && len(lines) < maxTrayLines {
 			total++
 			lines = append(lines, lang.X("tray.token_line", "UKey {{.Token}}：{{.Status}}",
 				map[string]any{"Token": v.Serial, "Status": lang.X("tray.no_certs", "没有可用的证书")}))

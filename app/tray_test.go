@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
@@ -192,7 +193,7 @@ func newTrayUI(t *testing.T, src *fakeSource, counter bool) (*UI, *fakeDesktopAp
 	a := newFakeDesktopApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Loc: time.UTC, Counter: counter})
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC, Counter: counter})
 	t.Cleanup(u.Win.Close)
 	return u, a
 }
@@ -216,7 +217,7 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 	if vm == nil {
 		t.Fatal("no reminders with a tray and notifications")
 	}
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the reminder", func() bool { return len(a.notes()) > 0 })
@@ -240,10 +241,10 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 	}
 
 	// The same day again: nothing more.
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if fresh := vm.Check(t.Context(), u.VM.listed()); len(fresh) != 0 || len(a.notes()) != 1 {
+	if fresh := vm.Check(t.Context(), u.vm.Listed()); len(fresh) != 0 || len(a.notes()) != 1 {
 		t.Errorf("notified again the same day: %v, %v", fresh, a.notes())
 	}
 
@@ -272,7 +273,7 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 
 	// The token is pulled out: the menu says so and the dot goes.
 	src.remove("12345")
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the menu without tokens", func() bool {
@@ -287,7 +288,7 @@ func TestTrayCounterModeKeepsCloseAndSendsNothing(t *testing.T) {
 	u, a := newTrayUI(t, src, true)
 	u.installTrayOn(desktopHost{tray: true, notify: true})
 	u.startReminders()
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if n := a.notes(); len(n) != 0 {
@@ -313,7 +314,7 @@ func TestTrayWithoutATrayHostStillNotifies(t *testing.T) {
 	}
 	u.installTrayOn(desktopHost{notify: true})
 	u.remind(desktopHost{notify: true})
-	if err := u.VM.Reload(t.Context()); err != nil {
+	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the reminder", func() bool { return len(a.notes()) == 1 })
@@ -339,7 +340,7 @@ func TestTrayProbeOfAppWithoutDesktop(t *testing.T) {
 	if trayInstalled(a) {
 		t.Error("the test app has a tray")
 	}
-	u := New(t.Context(), a, Deps{Tokens: newFakeSource(), Clock: &fakeClock{now: t0}, Loc: time.UTC})
+	u := New(t.Context(), a, Deps{Tokens: newFakeSource(), clock: &fakeClock{now: t0}, loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.installTray()
 	if trayInstalled(a) {
@@ -392,26 +393,26 @@ func TestTrayProbeAsksTheSessionBus(t *testing.T) {
 }
 
 func TestTrayLines(t *testing.T) {
-	var views []TokenView
+	var views []model.TokenView
 	for tok := range 2 {
-		v := TokenView{Serial: fmt.Sprintf("T%d", tok)}
+		v := model.TokenView{Serial: fmt.Sprintf("T%d", tok)}
 		for i := range 6 {
-			v.Certs = append(v.Certs, CertView{Holder: fmt.Sprintf("公司%d", i), Serial: fmt.Sprintf("0%d", i), Badge: "剩余 100 天"})
+			v.Certs = append(v.Certs, model.CertView{Holder: fmt.Sprintf("公司%d", i), Serial: fmt.Sprintf("0%d", i), Badge: "剩余 100 天"})
 		}
 		views = append(views, v)
 	}
-	views[0].Certs[1] = CertView{Holder: "坏证书", Problem: "这个证书无法读取：asn1"}
-	views = append(views, TokenView{Serial: "T9"})
-	due := []Reminder{{TokenSerial: "T0", CertSerial: "00"}}
+	views[0].Certs[1] = model.CertView{Holder: "坏证书", Problem: "这个证书无法读取：asn1"}
+	views = append(views, model.TokenView{Serial: "T9"})
+	due := []model.Reminder{{TokenSerial: "T0", CertSerial: "00"}}
 	got := trayLines(views, due)
-	if len(got) != MaxTrayLines+1 {
-		t.Fatalf("%d lines, want %d and a count: %q", len(got), MaxTrayLines, got)
+	if len(got) != maxTrayLines+1 {
+		t.Fatalf("%d lines, want %d and a count: %q", len(got), maxTrayLines, got)
 	}
 	for i, want := range map[int]string{
 		0:            "⚠ UKey T0 · 公司0：剩余 100 天",
 		1:            "UKey T0 · 坏证书：无法读取",
 		2:            "UKey T0 · 公司2：剩余 100 天",
-		MaxTrayLines: "另有 2 个证书，请打开窗口查看", // of 12; the token without any is no certificate
+		maxTrayLines: "另有 2 个证书，请打开窗口查看", // of 12; the token without any is no certificate
 	} {
 		if got[i] != want {
 			t.Errorf("line %d %q, want %q", i, got[i], want)

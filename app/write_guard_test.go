@@ -14,6 +14,7 @@ import (
 
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
@@ -27,18 +28,18 @@ type scriptInstaller struct {
 	writing    chan struct{} // closed when an install starts (if set)
 	gate       chan struct{} // an install waits for it (if set)
 	installErr error
-	finish     FinishOutcome
+	finish     model.FinishOutcome
 }
 
 func (s *scriptInstaller) Login(_ context.Context, _ string, pin []byte) error {
 	clear(pin)
 	return nil
 }
-func (s *scriptInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(WriteStep)) error {
+func (s *scriptInstaller) Install(ctx context.Context, _ *client.Client, _ *renewal.Application, progress func(model.WriteStep)) error {
 	s.mu.Lock()
 	s.installs++
 	s.mu.Unlock()
-	progress(WriteWrite)
+	progress(model.WriteWrite)
 	if s.writing != nil {
 		close(s.writing)
 	}
@@ -51,10 +52,10 @@ func (s *scriptInstaller) Install(ctx context.Context, _ *client.Client, _ *rene
 	}
 	return s.installErr
 }
-func (s *scriptInstaller) Finish(context.Context) (FinishOutcome, error) { return s.finish, nil }
-func (s *scriptInstaller) Unfinished(context.Context) ([]string, error)  { return nil, nil }
-func (s *scriptInstaller) Close()                                        {}
-func (s *scriptInstaller) count() int                                    { s.mu.Lock(); defer s.mu.Unlock(); return s.installs }
+func (s *scriptInstaller) Finish(context.Context) (model.FinishOutcome, error) { return s.finish, nil }
+func (s *scriptInstaller) Unfinished(context.Context) ([]string, error)        { return nil, nil }
+func (s *scriptInstaller) Close()                                              {}
+func (s *scriptInstaller) count() int                                          { s.mu.Lock(); defer s.mu.Unlock(); return s.installs }
 
 // writableApp is an application ready to write for the demo token's certificate.
 func writableApp(id string, rekey bool) renewal.Application {
@@ -77,9 +78,9 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	src.insert(demoTokens()[0], "123456", 10)
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, Clock: &fakeClock{now: t0}, Account: e.account(memoryStore(t)), Installer: inst})
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, Account: e.account(memoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
-	vm := u.Journey.WriteVM
+	vm := u.journey.WriteVM
 	if err := vm.Prepare(t.Context(), src, writableApp("app-a", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	go func() { ran <- vm.Run(t.Context()) }()
 	<-inst.writing
 
-	if err := vm.Prepare(t.Context(), src, writableApp("app-b", false)); !errors.Is(err, ErrWriteRunning) {
+	if err := vm.Prepare(t.Context(), src, writableApp("app-b", false)); !errors.Is(err, model.ErrWriteRunning) {
 		t.Fatalf("prepare during a write: %v", err)
 	}
 	if got, _ := vm.Target(); got == nil || got.ID != "app-a" {
@@ -96,13 +97,13 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	if m := get[string](t, vm.Message); !strings.Contains(m, "正在写入另一份申请的证书") {
 		t.Errorf("prepare during a write said %q", m)
 	}
-	fyne.DoAndWait(func() { u.ShowPIN(demoTokens()[0].Serial) })
+	fyne.DoAndWait(func() { u.showPIN(demoTokens()[0].Serial) })
 	if u.pin != nil || u.Win.Canvas().Overlays().Top() == nil {
 		t.Error("the PIN check opened during a write, or nothing said why not")
 	}
 	fyne.DoAndWait(func() {
 		u.Win.Canvas().Overlays().Top().Hide()
-		u.Journey.Repair(demoTokens()[0].Serial)
+		u.journey.Repair(demoTokens()[0].Serial)
 	})
 	if u.Win.Canvas().Overlays().Top() != nil || !strings.Contains(get[string](t, vm.Message), "写入完成后再修复") {
 		t.Errorf("修复 during a write: overlay %v, message %q", u.Win.Canvas().Overlays().Top(), get[string](t, vm.Message))
@@ -121,10 +122,10 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 // the service is said (here: the service's address).
 func TestWriteFinishWaitsForRekeyConsentAndNotConfirmedSaysWhy(t *testing.T) {
 	e := newSvcEnv(t)
-	inst := &scriptInstaller{finish: FinishRolledBack}
+	inst := &scriptInstaller{finish: model.FinishRolledBack}
 	src := newFakeSource()
 	src.insert(demoTokens()[0], "123456", 10)
-	vm := NewWriteVM(e.account(memoryStore(t)), inst, src)
+	vm := model.NewWriteVM(e.account(memoryStore(t)), inst, src)
 	serial := demoTokens()[0].Serial
 	if err := vm.Prepare(t.Context(), src, writableApp("app-r", true)); err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func TestWriteFinishWaitsForRekeyConsentAndNotConfirmedSaysWhy(t *testing.T) {
 	if n := inst.count(); n != 0 {
 		t.Fatalf("finish went on into a re-key nobody agreed to (%d installs)", n)
 	}
-	if m := get[string](t, vm.Message); m != FinishText(FinishRolledBack) {
+	if m := get[string](t, vm.Message); m != model.FinishText(model.FinishRolledBack) {
 		t.Errorf("finish said %q", m)
 	}
 	vm.ConfirmRekey()
@@ -149,7 +150,7 @@ func TestWriteFinishWaitsForRekeyConsentAndNotConfirmedSaysWhy(t *testing.T) {
 		t.Fatalf("finish after consent: %v, %d installs", err, inst.count())
 	}
 
-	inst.installErr = fmt.Errorf("%w: %w", ErrNotConfirmed,
+	inst.installErr = fmt.Errorf("%w: %w", model.ErrNotConfirmed,
 		&url.Error{Op: "Post", URL: "http://127.0.0.1:9/v1/applications/app-n/installed", Err: errors.New("connection refused")})
 	if err := vm.Prepare(t.Context(), src, writableApp("app-n", false)); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/renewflow"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -36,7 +37,7 @@ func NewP11Installer(src *P11Source, journalDir string, now func() time.Time) *P
 	return &P11Installer{src: src, journalDir: journalDir, now: now}
 }
 
-var _ Installer = (*P11Installer)(nil)
+var _ model.Installer = (*P11Installer)(nil)
 
 // Login opens the token and logs in; pin is wiped.
 func (p *P11Installer) Login(ctx context.Context, serial string, pin []byte) error {
@@ -72,7 +73,7 @@ func (p *P11Installer) token() (*token.Token, error) {
 }
 
 // Install runs renewflow.Fetch on the logged-in token.
-func (p *P11Installer) Install(ctx context.Context, c *client.Client, a *renewal.Application, progress func(WriteStep)) error {
+func (p *P11Installer) Install(ctx context.Context, c *client.Client, a *renewal.Application, progress func(model.WriteStep)) error {
 	tok, err := p.token()
 	if err != nil {
 		return err
@@ -83,32 +84,32 @@ func (p *P11Installer) Install(ctx context.Context, c *client.Client, a *renewal
 	}
 	_, err = renewflow.Fetch(ctx, c, tok, a, renewflow.Options{Journal: j, Now: p.now, Progress: func(s renewflow.Step) {
 		if progress != nil {
-			progress(WriteStep(s))
+			progress(model.WriteStep(s))
 		}
 	}})
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, renewflow.ErrNotConfirmed):
-		return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
+		return fmt.Errorf("%w: %w", model.ErrNotConfirmed, err)
 	case errors.Is(err, token.ErrInstallInProgress):
-		return fmt.Errorf("%w: %w", ErrJobUnfinished, err)
+		return fmt.Errorf("%w: %w", model.ErrJobUnfinished, err)
 	}
 	err = mapTokenErr(err)
-	if !errors.Is(err, ErrTokenRemoved) && ctx.Err() == nil {
+	if !errors.Is(err, model.ErrTokenRemoved) && ctx.Err() == nil {
 		// A token pulled out mid-call does not always say so: modules
 		// answer with whatever their next call meets (SoftHSM2 lists
 		// the objects of a vanished token as unreadable). Whether it is
 		// still inserted decides.
-		if _, _, ferr := p.src.find(ctx, tok.Serial()); errors.Is(ferr, ErrTokenRemoved) {
-			return fmt.Errorf("%w: %w", ErrTokenRemoved, err)
+		if _, _, ferr := p.src.find(ctx, tok.Serial()); errors.Is(ferr, model.ErrTokenRemoved) {
+			return fmt.Errorf("%w: %w", model.ErrTokenRemoved, err)
 		}
 	}
 	return err
 }
 
 // Finish runs token.Recover on the logged-in token.
-func (p *P11Installer) Finish(ctx context.Context) (FinishOutcome, error) {
+func (p *P11Installer) Finish(ctx context.Context) (model.FinishOutcome, error) {
 	tok, err := p.token()
 	if err != nil {
 		return "", err
@@ -117,7 +118,7 @@ func (p *P11Installer) Finish(ctx context.Context) (FinishOutcome, error) {
 	if err != nil {
 		return "", mapTokenErr(err)
 	}
-	return FinishOutcome(res.Outcome), nil
+	return model.FinishOutcome(res.Outcome), nil
 }
 
 // Unfinished lists inserted tokens with a journal entry of an interrupted

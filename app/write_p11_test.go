@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
@@ -73,9 +74,9 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, false)
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now)
-	vm := NewWriteVM(acc, inst, src)
+	vm := model.NewWriteVM(acc, inst, src)
 	ctx := t.Context()
 	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
 		t.Fatalf("unfinished jobs on a fresh token: %v %v", get[[]string](t, vm.Unfinished), err)
@@ -87,7 +88,7 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 		t.Fatalf("target token %s, want %s", s, tokSerial)
 	}
 	pin := vm.PINVM()
-	if err := pin.Submit(ctx, []byte("000000")); !errors.Is(err, ErrPINIncorrect) {
+	if err := pin.Submit(ctx, []byte("000000")); !errors.Is(err, model.ErrPINIncorrect) {
 		t.Fatalf("wrong PIN: %v", err)
 	}
 	if got, _ := acc.Client().GetApplication(ctx, a.ID); got.Status != renewal.StatusReadyToDownload {
@@ -143,10 +144,10 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 	m, tokSerial, certSerial := e.tokenWithCert(hsm)
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, true)
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	w.SetContent(s.Object())
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)
@@ -202,15 +203,15 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 	}
 	tok.Close()
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
 	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
 		t.Fatalf("a pending re-key offered as unfinished: %v %v", get[[]string](t, vm.Unfinished), err)
 	}
 	if err := vm.Prepare(ctx, src, a); err != nil {
 		t.Fatal(err)
 	}
-	if err := vm.PINVM().Submit(ctx, []byte(testPIN)); !errors.Is(err, ErrRekeyNotConfirmed) {
+	if err := vm.PINVM().Submit(ctx, []byte(testPIN)); !errors.Is(err, model.ErrRekeyNotConfirmed) {
 		t.Fatalf("PIN taken before the re-key was agreed to: %v", err)
 	}
 	vm.ConfirmRekey()
@@ -238,10 +239,10 @@ func TestServiceDownWhileWriteFetches(t *testing.T) {
 	acc := o.signedIn(e)
 	a := e.readyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)
@@ -285,10 +286,10 @@ func TestKeyboardWrite(t *testing.T) {
 	m, _, certSerial := e.tokenWithCert(hsm)
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, false)
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)

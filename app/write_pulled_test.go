@@ -17,6 +17,8 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/token"
@@ -127,14 +129,14 @@ func certsOnToken(t *testing.T, hsm *softhsmtest.Env, serial string) (certs []st
 
 // pressFinish presses the screen's (only) continue button once it is
 // enabled, and returns the PIN dialog it opens.
-func pressFinish(t *testing.T, s *WriteScreen) *PINDialog {
+func pressFinish(t *testing.T, s *writeScreen) *pinDialog {
 	t.Helper()
 	before := s.pin
 	onUI(t, "an enabled continue button", func() bool {
 		if len(s.finish.Objects) != 1 {
 			return false
 		}
-		b, ok := s.finish.Objects[0].(*keyButton)
+		b, ok := s.finish.Objects[0].(*appwidget.KeyButton)
 		if ok && !b.Disabled() {
 			b.OnTapped()
 			return true
@@ -162,10 +164,10 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	tokDir := newPullable(t, hsm)
 	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
 
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
-	s := NewWriteScreen(t.Context(), vm, w)
+	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
 	if err := vm.Prepare(t.Context(), src, a); err != nil {
 		t.Fatal(err)
@@ -189,12 +191,12 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	if _, err := os.Stat(cut.journal); err != nil {
 		t.Fatalf("the journal of the interrupted write is gone: %v", err)
 	}
-	var finish *keyButton // a continue button, for the token pulled
+	var finish *appwidget.KeyButton // a continue button, for the token pulled
 	onUI(t, "a continue button for the pulled token", func() bool {
 		if len(s.finish.Objects) != 1 {
 			return false
 		}
-		finish, _ = s.finish.Objects[0].(*keyButton)
+		finish, _ = s.finish.Objects[0].(*appwidget.KeyButton)
 		return finish != nil && strings.Contains(finish.Text, tokSerial) && strings.Contains(finish.Text, "继续未完成的写入")
 	})
 	if got, _ := acc.Client().GetApplication(t.Context(), a.ID); got.Status != renewal.StatusReadyToDownload {
@@ -271,8 +273,8 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	ctx := t.Context()
 
 	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
-	src := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	first := NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
+	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	first := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	if err := first.Prepare(ctx, src, a); err != nil {
 		t.Fatal(err)
 	}
@@ -305,15 +307,15 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	if _, err := next.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
 		t.Fatal(err)
 	}
-	src2 := NewP11Source([]*token.Module{m}, token.WatchOptions{})
-	j := NewJourney(ctx, w, JourneyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
-		Fmt: Formatter{Lang: LangZH, Loc: time.UTC}})
+	src2 := newP11Source([]*token.Module{m}, token.WatchOptions{})
+	j := newJourney(ctx, w, journeyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
+		Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
 	fyne.DoAndWait(func() { w.SetContent(tabs) })
 	j.Start()
 	onUI(t, "the write screen offers to finish", func() bool {
-		return tabs.Selected() == j.Item("write") && len(j.Write.finish.Objects) == 1
+		return tabs.Selected() == j.Item(screenWrite) && len(j.Write.finish.Objects) == 1
 	})
 	if msg := get[string](t, j.WriteVM.Message); !strings.Contains(msg, tokSerial) || !strings.Contains(msg, "没有完成") {
 		t.Fatalf("the offer says %q", msg)

@@ -10,42 +10,45 @@ import (
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 )
 
-// WriteScreen writes the renewed certificate: a re-key consent when
+// writeScreen writes the renewed certificate: a re-key consent when
 // needed, the PIN dialog, then the steps with a progress bar; and a banner
 // offering to finish a write that was interrupted.
-type WriteScreen struct {
-	vm  *WriteVM
+type writeScreen struct {
+	vm  *model.WriteVM
 	ctx context.Context
 	win fyne.Window
 
 	root     *fyne.Container
-	Start    *keyButton
-	RekeyOK  *keyButton
+	Start    *appwidget.KeyButton
+	RekeyOK  *appwidget.KeyButton
 	finish   *fyne.Container
 	target   *widget.Label
-	pin      *PINDialog // the open PIN dialog, for tests
+	pin      *pinDialog // the open PIN dialog, for tests
 	canStart binding.Bool
 }
 
-// NewWriteScreen builds the screen over win (for the PIN dialog).
-func NewWriteScreen(ctx context.Context, vm *WriteVM, win fyne.Window) *WriteScreen {
-	s := &WriteScreen{vm: vm, ctx: ctx, win: win, canStart: binding.NewBool()}
+// newWriteScreen builds the screen over win (for the PIN dialog).
+func newWriteScreen(ctx context.Context, vm *model.WriteVM, win fyne.Window) *writeScreen {
+	s := &writeScreen{vm: vm, ctx: ctx, win: win, canStart: binding.NewBool()}
 	s.makeUI()
 	return s
 }
 
 // Object is the screen's root.
-func (s *WriteScreen) Object() fyne.CanvasObject { return s.root }
+func (s *writeScreen) Object() fyne.CanvasObject { return s.root }
 
-func (s *WriteScreen) makeUI() {
+func (s *writeScreen) makeUI() {
 	s.target = widget.NewLabel(lang.X("write.choose", "在“申请进度”中，对“待下载”的申请点击“写入 UKey”。"))
 	s.target.Wrapping = fyne.TextWrapWord
-	s.RekeyOK = newKeyButton(lang.X("write.rekey_ok", "我已了解，生成新密钥"), theme.WarningIcon(), s.vm.ConfirmRekey)
+	s.RekeyOK = appwidget.NewKeyButton(lang.X("write.rekey_ok", "我已了解，生成新密钥"), theme.WarningIcon(), s.vm.ConfirmRekey)
 	s.RekeyOK.Importance = widget.WarningImportance
 	bindVisible(s.vm.NeedsRekeyOK, s.RekeyOK, false)
-	s.Start = newKeyButton(lang.X("write.start", "输入口令并写入"), theme.DownloadIcon(), s.askPIN)
+	s.Start = appwidget.NewKeyButton(lang.X("write.start", "输入口令并写入"), theme.DownloadIcon(), s.askPIN)
 	s.Start.Importance = widget.HighImportance
 	for _, b := range []binding.DataItem{s.vm.Busy, s.vm.Done, s.vm.NeedsRekeyOK} {
 		b.AddListener(binding.NewDataListener(s.update))
@@ -69,11 +72,11 @@ func (s *WriteScreen) makeUI() {
 		container.NewHBox(s.RekeyOK, s.Start), steps, bar, step, note)
 }
 
-func (s *WriteScreen) rebuildFinish() {
+func (s *writeScreen) rebuildFinish() {
 	serials, _ := s.vm.Unfinished.Get()
 	objs := []fyne.CanvasObject{}
 	for _, serial := range serials {
-		b := newKeyButton(lang.X("write.finish", "继续未完成的写入（UKey {{.Serial}}）", map[string]any{"Serial": serial}),
+		b := appwidget.NewKeyButton(lang.X("write.finish", "继续未完成的写入（UKey {{.Serial}}）", map[string]any{"Serial": serial}),
 			theme.MediaReplayIcon(), func() { s.askFinishPIN(serial) })
 		b.Importance = widget.WarningImportance
 		if busy, _ := s.vm.Busy.Get(); busy {
@@ -89,7 +92,7 @@ func (s *WriteScreen) rebuildFinish() {
 }
 
 // Show points the screen at the prepared target (after WriteVM.Prepare).
-func (s *WriteScreen) Show() {
+func (s *writeScreen) Show() {
 	a, serial := s.vm.Target()
 	if a == nil {
 		return
@@ -101,7 +104,7 @@ func (s *WriteScreen) Show() {
 
 // FocusFirst puts the keyboard focus on what the clerk does next: agree to
 // a re-key, start the write, or finish an interrupted one.
-func (s *WriteScreen) FocusFirst() {
+func (s *writeScreen) FocusFirst() {
 	a, _ := s.vm.Target()
 	busy, _ := s.vm.Busy.Get()
 	done, _ := s.vm.Done.Get()
@@ -112,13 +115,13 @@ func (s *WriteScreen) FocusFirst() {
 	case a != nil && !busy && !done:
 		focusIn(s.root, s.Start)
 	case len(s.finish.Objects) > 0:
-		if b, ok := s.finish.Objects[0].(*keyButton); ok {
+		if b, ok := s.finish.Objects[0].(*appwidget.KeyButton); ok {
 			focusIn(s.root, b)
 		}
 	}
 }
 
-func (s *WriteScreen) update() {
+func (s *writeScreen) update() {
 	a, _ := s.vm.Target()
 	busy, _ := s.vm.Busy.Get()
 	done, _ := s.vm.Done.Get()
@@ -129,15 +132,15 @@ func (s *WriteScreen) update() {
 	}
 }
 
-func (s *WriteScreen) askPIN() {
-	s.pin = NewPINDialog(s.ctx, s.vm.PINVM(), s.win, func() {
+func (s *writeScreen) askPIN() {
+	s.pin = newPINDialog(s.ctx, s.vm.PINVM(), s.win, func() {
 		go func() { _ = s.vm.Run(s.ctx) }()
 	})
 	s.pin.Show(s.win)
 }
 
-func (s *WriteScreen) askFinishPIN(serial string) {
-	s.pin = NewPINDialog(s.ctx, s.vm.FinishPINVM(serial), s.win, func() {
+func (s *writeScreen) askFinishPIN(serial string) {
+	s.pin = newPINDialog(s.ctx, s.vm.FinishPINVM(serial), s.win, func() {
 		go func() { _ = s.vm.Finish(s.ctx) }()
 	})
 	s.pin.Show(s.win)

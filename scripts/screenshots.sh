@@ -8,7 +8,7 @@
 #   tokens-one-dark.png   the Tokens screen in the dark theme
 #   tokens-one-en.png     the Tokens screen in English (LANG=en_US.UTF-8)
 # Then measures cold start to first frame and resident memory of the client against a
-# minimal Fyne window built the same way (app/internal/minimalwindow), alternating runs,
+# minimal Fyne window built the same way (cmd/minimalwindow), alternating runs,
 # and prints the figures for docs/benchmarks/gui.md.
 #   bash scripts/screenshots.sh            # screenshots and figures (RUNS=5 each)
 #   RUNS=7 bash scripts/screenshots.sh     # the figures of docs/benchmarks/gui.md
@@ -29,7 +29,7 @@ work=$(mktemp -d /tmp/ukey-shots.XXXXXX)
 trap 'cp "$work/app.log" /tmp/ukey-screenshots-app.log 2>/dev/null; rm -rf "$work"' EXIT
 echo "== build (cgo)"
 go build -o "$work/ukeyrenew" .
-go build -o "$work/minimalwindow" ./app/internal/minimalwindow
+go build -o "$work/minimalwindow" ./cmd/minimalwindow
 
 # A private demo UKey, and a private home so no user preferences leak in.
 eval "$(UKEY_DEMO_DIR="$work/demo" bash scripts/demo-token.sh)"

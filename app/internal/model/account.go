@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -90,6 +90,11 @@ func (a *Account) Client() *client.Client {
 
 // URL is the service's base URL.
 func (a *Account) URL() string { return a.url }
+
+// Fresh is a new, signed-out account of the same service with the same
+// client options, its session in memory only (counter mode's next
+// customer).
+func (a *Account) Fresh() (*Account, error) { return NewAccount(a.url, nil, a.opts...) }
 
 // keep saves each new token pair's refresh token and publishes who is signed in.
 func (a *Account) keep(ctx context.Context, t renewal.Tokens) {

@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -185,7 +185,8 @@ func (vm *PayVM) expire() {
 	_ = vm.Message.Set(lang.X("pay.expired", "二维码已过期，请点击“获取新二维码”。"))
 }
 
-func (vm *PayVM) remaining() time.Duration {
+// Remaining is how long the code on screen is still good (0 without one).
+func (vm *PayVM) Remaining() time.Duration {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	if !vm.hasCode {
@@ -206,7 +207,7 @@ func (vm *PayVM) Tick() {
 	if paid, _ := vm.Paid.Get(); paid {
 		return
 	}
-	left := vm.remaining()
+	left := vm.Remaining()
 	secs := int((left + time.Second - 1) / time.Second)
 	_ = vm.Countdown.Set(fmt.Sprintf("%02d:%02d", secs/60, secs%60))
 	_ = vm.Left.Set(min(float64(left)/float64(QRWindow), 1))

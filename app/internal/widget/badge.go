@@ -1,4 +1,4 @@
-package app
+package widget
 
 import (
 	"fyne.io/fyne/v2"
@@ -7,39 +7,31 @@ import (
 	"fyne.io/fyne/v2/widget"
 )
 
-// badge is a rounded pill with short text on a level colour ("剩余 20 天").
-type badge struct {
+// Badge is a rounded pill with short text on a theme colour ("剩余 20 天").
+type Badge struct {
 	widget.BaseWidget
-	Text  string
-	Level Level
+	Text string
+	// Fill is the pill's colour, OnFill the text's (a theme's pair, such as
+	// ColorNameError and ColorNameForegroundOnError).
+	Fill, OnFill fyne.ThemeColorName
 }
 
-func newBadge(text string, lvl Level) *badge {
-	b := &badge{Text: text, Level: lvl}
+// NewBadge returns a badge of text in the colours fill and onFill.
+func NewBadge(text string, fill, onFill fyne.ThemeColorName) *Badge {
+	b := &Badge{Text: text, Fill: fill, OnFill: onFill}
 	b.ExtendBaseWidget(b)
 	return b
 }
 
-func levelColors(lvl Level) (bg, fg fyne.ThemeColorName) {
-	switch lvl {
-	case LevelError:
-		return theme.ColorNameError, theme.ColorNameForegroundOnError
-	case LevelWarning:
-		return theme.ColorNameWarning, theme.ColorNameForegroundOnWarning
-	case LevelNotice:
-		return theme.ColorNamePrimary, theme.ColorNameForegroundOnPrimary
-	}
-	return theme.ColorNameSuccess, theme.ColorNameForegroundOnSuccess
-}
-
-func (b *badge) CreateRenderer() fyne.WidgetRenderer {
+// CreateRenderer is Fyne's: the pill and its text.
+func (b *Badge) CreateRenderer() fyne.WidgetRenderer {
 	r := &badgeRenderer{b: b, bg: canvas.NewRectangle(nil), text: canvas.NewText("", nil)}
 	r.Refresh()
 	return r
 }
 
 type badgeRenderer struct {
-	b    *badge
+	b    *Badge
 	bg   *canvas.Rectangle
 	text *canvas.Text
 }
@@ -61,11 +53,10 @@ func (r *badgeRenderer) MinSize() fyne.Size {
 func (r *badgeRenderer) Refresh() {
 	th := r.b.Theme()
 	v := fyne.CurrentApp().Settings().ThemeVariant()
-	bg, fg := levelColors(r.b.Level)
-	r.bg.FillColor = th.Color(bg, v)
+	r.bg.FillColor = th.Color(r.b.Fill, v)
 	r.bg.CornerRadius = 10
 	r.text.Text = r.b.Text
-	r.text.Color = th.Color(fg, v)
+	r.text.Color = th.Color(r.b.OnFill, v)
 	r.text.TextSize = th.Size(theme.SizeNameText)
 	r.bg.Refresh()
 	r.text.Refresh()

@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -307,6 +307,9 @@ func (vm *ReminderVM) currentRenewed(ctx context.Context, now time.Time) map[str
 // certificates from the service again (after a sign-in or sign-out). It
 // does not wait for a check in progress: it runs on the UI goroutine.
 func (vm *ReminderVM) Invalidate() { vm.stale.Store(true) }
+
+// AccountReminders is the ReminderService over the clerk's Account.
+func AccountReminders(acc *Account) ReminderService { return accountReminders{acc} }
 
 // accountReminders is the ReminderService over the clerk's Account.
 type accountReminders struct{ acc *Account }

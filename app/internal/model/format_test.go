@@ -1,19 +1,29 @@
-package app
+package model
 
 import (
-	"encoding/json"
+	"fmt"
 	"os"
-	"regexp"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2/lang"
 
-	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
+
+// TestMain pins the interface language to Chinese whatever LANG the test
+// runs under; tests that need English switch with langtest.Use.
+func TestMain(m *testing.M) {
+	if err := langtest.Set(langtest.Default); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// t0 is the tests' now.
+var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 func TestDateAndMoneyPerLanguage(t *testing.T) {
 	shanghai := time.FixedZone("CST", 8*3600)
@@ -71,7 +81,7 @@ func TestLifetimeBadge(t *testing.T) {
 		}
 	}
 	check(LangZH, func(i int) string { return tests[i].zh })
-	useLang(t, "en_GB.UTF-8")
+	langtest.Use(t, "en_GB.UTF-8")
 	if CurrentLang() != LangEN {
 		t.Fatalf("CurrentLang = %s under en_GB, want en", CurrentLang())
 	}
@@ -96,7 +106,7 @@ func TestSetupLanguageDefaultsToChinese(t *testing.T) {
 			t.Setenv("LC_ALL", tt.lcAll)
 			t.Setenv("LANGUAGE", tt.language)
 			t.Setenv("LC_MESSAGES", "")
-			t.Cleanup(func() { _ = setLang("zh_CN.UTF-8") })
+			t.Cleanup(func() { _ = langtest.Set(langtest.Default) })
 			got, err := SetupLanguage()
 			if err != nil {
 				t.Fatal(err)
@@ -108,96 +118,6 @@ func TestSetupLanguageDefaultsToChinese(t *testing.T) {
 				t.Errorf("Fyne's own Cancel is %q, want 取消 (translation file must be zh_Hans)", lang.L("Cancel"))
 			}
 		})
-	}
-}
-
-var placeholderRE = regexp.MustCompile(`\{\{\.[A-Za-z]+\}\}`)
-
-// TestTranslationsComplete checks that every key the code uses is in both
-// files with the same placeholders, and that plural keys have English forms.
-func TestTranslationsComplete(t *testing.T) {
-	files, err := assets.TranslationFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := files["zh-CN.json"]; ok {
-		t.Error("zh-CN.json would not be picked up with Fyne's own zh_Hans strings: use zh_Hans.json")
-	}
-	parse := func(name string) map[string]any {
-		m := map[string]any{}
-		if err := json.Unmarshal(files[name], &m); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return m
-	}
-	zh, en := parse("zh_Hans.json"), parse("en.json")
-	text := func(v any) string {
-		if m, ok := v.(map[string]any); ok {
-			s, _ := m["other"].(string)
-			return s
-		}
-		s, _ := v.(string)
-		return s
-	}
-	// The keys used in the code, with their Chinese fallbacks.
-	used := map[string]string{}
-	call := regexp.MustCompile(`lang\.XN?\(\s*"([^"]+)",\s*"([^"]*)"`)
-	srcs, _ := os.ReadDir(".")
-	for _, e := range srcs {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
-			used[m[1]] = m[2]
-		}
-	}
-	if len(used) < 50 {
-		t.Fatalf("found only %d translated strings in the code; the scan is broken", len(used))
-	}
-	keys := make([]string, 0, len(used))
-	for k := range used {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		z, ok := zh[k]
-		if !ok {
-			t.Errorf("zh_Hans.json lacks %q", k)
-			continue
-		}
-		e, ok := en[k]
-		if !ok {
-			t.Errorf("en.json lacks %q", k)
-			continue
-		}
-		if text(z) != used[k] {
-			t.Errorf("%q: zh_Hans.json says %q, the code's fallback %q", k, text(z), used[k])
-		}
-		if a, b := placeholderRE.FindAllString(text(z), -1), placeholderRE.FindAllString(text(e), -1); strings.Join(a, "") != strings.Join(b, "") {
-			t.Errorf("%q: placeholders differ: zh %v, en %v", k, a, b)
-		}
-		_, zhPlural := z.(map[string]any)
-		m, enPlural := e.(map[string]any)
-		if zhPlural != enPlural {
-			t.Errorf("%q: plural in one file and not the other (lang.XN needs plural forms, lang.X a string)", k)
-		}
-		if enPlural && (m["one"] == nil || m["other"] == nil) {
-			t.Errorf("%q: English plural needs one and other", k)
-		}
-	}
-	for k := range zh {
-		if _, ok := used[k]; !ok {
-			t.Errorf("zh_Hans.json has %q, which the code does not use", k)
-		}
-	}
-	for k := range en {
-		if _, ok := used[k]; !ok {
-			t.Errorf("en.json has %q, which the code does not use", k)
-		}
 	}
 }
 

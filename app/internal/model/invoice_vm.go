@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -51,15 +51,16 @@ func NewInvoiceVM(acc *Account) *InvoiceVM {
 	return vm
 }
 
-// invoiceFields pairs each field's value, message and the contract's name.
-func (vm *InvoiceVM) invoiceFields() []struct {
-	name       string
-	value, msg binding.String
-} {
-	return []struct {
-		name       string
-		value, msg binding.String
-	}{
+// InvoiceField is one field of the invoice form: the contract's name
+// ("title", "tax_id", "email", "phone"), its value and its message.
+type InvoiceField struct {
+	Name       string
+	Value, Msg binding.String
+}
+
+// Fields are the invoice form's fields, in the form's order.
+func (vm *InvoiceVM) Fields() []InvoiceField {
+	return []InvoiceField{
 		{"title", vm.Title, vm.TitleMsg}, {"tax_id", vm.TaxID, vm.TaxIDMsg},
 		{"email", vm.Email, vm.EmailMsg}, {"phone", vm.Phone, vm.PhoneMsg},
 	}
@@ -71,10 +72,10 @@ func formField(name string) string { return "invoice." + name }
 // CheckField checks one field as it is being typed ("title", "tax_id",
 // "email", "phone"): only what can already be seen to be wrong.
 func (vm *InvoiceVM) CheckField(name string) {
-	for _, f := range vm.invoiceFields() {
-		if f.name == name {
-			v, _ := f.value.Get()
-			_ = f.msg.Set(fieldText(renewal.CheckTyping(formField(name), v)))
+	for _, f := range vm.Fields() {
+		if f.Name == name {
+			v, _ := f.Value.Get()
+			_ = f.Msg.Set(fieldText(renewal.CheckTyping(formField(name), v)))
 		}
 	}
 }
@@ -120,8 +121,8 @@ func (vm *InvoiceVM) Load(ctx context.Context, id string) error {
 	_ = vm.TaxID.Set(d.TaxID)
 	_ = vm.Email.Set(d.Email)
 	_ = vm.Phone.Set(d.Phone)
-	for _, f := range vm.invoiceFields() {
-		_ = f.msg.Set("")
+	for _, f := range vm.Fields() {
+		_ = f.Msg.Set("")
 	}
 	_ = vm.Message.Set("")
 	vm.show(a.State, st)
@@ -197,14 +198,14 @@ func (vm *InvoiceVM) fieldErrors(err error) {
 	if err != nil {
 		e = renewal.AsError(err)
 	}
-	for _, f := range vm.invoiceFields() {
+	for _, f := range vm.Fields() {
 		var fe error
 		if e != nil {
-			if x := e.FieldError(f.name); x != nil {
+			if x := e.FieldError(f.Name); x != nil {
 				fe = x
 			}
 		}
-		_ = f.msg.Set(fieldText(fe))
+		_ = f.Msg.Set(fieldText(fe))
 	}
 }
 

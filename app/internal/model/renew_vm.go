@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -409,8 +409,8 @@ func (vm *RenewVM) YearsOptions() []string {
 	return out
 }
 
-// yearsOf reads the years from an option text.
-func yearsOf(option string) int {
+// YearsOf reads the years from an option text.
+func YearsOf(option string) int {
 	n, _ := strconv.Atoi(string([]rune(option)[:1]))
 	return n
 }

@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -127,6 +127,10 @@ func (vm *WriteVM) Target() (*renewal.Application, string) {
 	defer vm.mu.Unlock()
 	return vm.app, vm.serial
 }
+
+// ErrWriteRunning: a certificate is being written to a UKey; the next
+// write (or counter mode's next customer) waits until it ends.
+var ErrWriteRunning = errors.New("a certificate is being written to a ukey")
 
 // ErrNoToken: the certificate to renew is on no inserted token.
 var ErrNoToken = errors.New("the certificate is on no inserted token")

@@ -1,4 +1,4 @@
-package app
+package model
 
 import (
 	"context"
@@ -115,7 +115,9 @@ type TokensVM struct {
 	details      []TokenDetail // the same, with key pairs and damaged objects
 	listProblem  string
 	watchProblem string
-	watchRetry   time.Duration
+	// WatchRetry is how long after a watcher stops it is started again
+	// (WatchRetryEvery unless set before Run).
+	WatchRetry time.Duration
 }
 
 // NewTokensVM returns the view-model; call Run to start it.
@@ -129,7 +131,7 @@ func NewTokensVM(src TokenSource, clock Clock, f Formatter) *TokensVM {
 		Status:    binding.NewString(),
 		Problem:   binding.NewString(),
 
-		watchRetry: WatchRetryEvery,
+		WatchRetry: WatchRetryEvery,
 	}
 	_ = vm.Searching.Set(true)
 	_ = vm.Status.Set(lang.X("tokens.searching", "正在查找 UKey…"))
@@ -151,7 +153,7 @@ func (vm *TokensVM) Run(ctx context.Context) {
 	defer tick.Stop()
 	var retry <-chan time.Time
 	if events == nil {
-		retry = time.After(vm.watchRetry)
+		retry = time.After(vm.WatchRetry)
 	}
 	for {
 		select {
@@ -163,7 +165,7 @@ func (vm *TokensVM) Run(ctx context.Context) {
 				if ctx.Err() == nil {
 					vm.setProblems(nil, lang.X("tokens.watch_stopped",
 						"UKey 插拔监视已停止。插拔后请点“刷新”。"))
-					retry = time.After(vm.watchRetry)
+					retry = time.After(vm.WatchRetry)
 				}
 				continue
 			}
@@ -171,7 +173,7 @@ func (vm *TokensVM) Run(ctx context.Context) {
 		case <-retry:
 			retry = nil
 			if events = vm.watch(ctx); events == nil {
-				retry = time.After(vm.watchRetry)
+				retry = time.After(vm.WatchRetry)
 				continue
 			}
 			_ = vm.Reload(ctx) // what changed while nobody watched
@@ -265,6 +267,18 @@ func (vm *TokensVM) setProblems(list *string, watch string) {
 	p := strings.TrimSpace(vm.listProblem + "\n" + vm.watchProblem)
 	vm.mu.Unlock()
 	_ = vm.Problem.Set(p)
+}
+
+// ReportProblem shows msg as a problem that stays after a good refresh
+// (as a watcher that failed does).
+func (vm *TokensVM) ReportProblem(msg string) { vm.setProblems(nil, msg) }
+
+// Listed is the last listing, with the dates the reminders need (the
+// Tokens binding holds only formatted text).
+func (vm *TokensVM) Listed() []Token {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.raw
 }
 
 // Recompute re-derives what is shown from the last listing and the clock.
