@@ -135,7 +135,7 @@ const (
 )
 
 // Days before expiry at which the badge turns to notice and to warning. The
-// CA's renewal window opens at 90 days (WORKFLOW.md); reminders start at 30.
+// CA's renewal window opens at 90 days (the default renewal policy); reminders start at 30.
 const (
 	NoticeDays  = 90
 	WarningDays = 30

@@ -12,7 +12,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// InvoiceVM is the e-invoice of one application (WORKFLOW step 10): a VAT
+// InvoiceVM is the e-invoice of one application (the journey's last step): a VAT
 // ordinary invoice, requested after payment. The four fields start from the
 // application's invoice fields and may be corrected before requesting;
 // each is checked as it is typed and again on request, with the message
