@@ -104,6 +104,35 @@ func (s *renewScreen) group(title string, fields ...string) *fyne.Container {
 }
 
 func (s *renewScreen) makeUI() {
+	serial := s.makeCertPick()
+	years := s.makeYears()
+
+	org := s.group(lang.X("renew.org", "单位信息"), renewal.FieldOrgName, renewal.FieldCreditCode)
+	rep := s.group(lang.X("renew.rep", "法定代表人"), renewal.FieldRepName, renewal.FieldRepIDNumber, renewal.FieldRepMobile)
+	bank := s.group(lang.X("renew.bank", "对公账户（用于金融认证打款）"), renewal.FieldBankAccountName, renewal.FieldBankName, renewal.FieldBankNumber)
+
+	invoiceFields := s.group(lang.X("renew.invoice", "电子发票（增值税普通发票）"),
+		renewal.FieldInvoiceTitle, renewal.FieldInvoiceTaxID, renewal.FieldInvoiceEmail, renewal.FieldInvoicePhone)
+	s.Invoice = widget.NewCheckWithData(lang.X("renew.want_invoice", "需要电子发票"), s.vm.Invoice)
+	bindVisible(s.vm.Invoice, invoiceFields, false)
+	s.invoiceBox = invoiceFields
+
+	pickup := s.makePickup()
+	rekeyWarn := s.makeRekey()
+	comment := s.makeActions()
+
+	s.form = container.NewVBox(years, org, rep, bank, s.Invoice, invoiceFields, pickup, s.Rekey, rekeyWarn,
+		widget.NewLabel(lang.X("apps.comment", "说明")), comment)
+	bindVisible(s.vm.Ready, s.form, false)
+	s.vm.Ready.AddListener(binding.NewDataListener(s.FocusFirst))
+	top := container.NewVBox(heading(lang.X("renew.title", "续期申请")), s.Pick, serial, messageLabel(s.vm.Message))
+	bottom := container.NewHBox(s.Save, s.Submit)
+	s.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(container.NewPadded(s.form)))
+}
+
+// makeCertPick makes the certificate picker and the line naming the chosen
+// certificate's serial, which it returns.
+func (s *renewScreen) makeCertPick() *widget.Label {
 	serial := widget.NewLabel("")
 	s.vm.Serial.AddListener(binding.NewDataListener(func() {
 		v, _ := s.vm.Serial.Get()
@@ -121,7 +150,11 @@ func (s *renewScreen) makeUI() {
 		}
 	})
 	s.Pick.PlaceHolder = lang.X("renew.pick", "选择 UKey 上要续期的证书")
+	return serial
+}
 
+// makeYears makes the years picker with the price beside it.
+func (s *renewScreen) makeYears() *fyne.Container {
 	s.Years = widget.NewSelect(nil, func(opt string) {
 		if y := model.YearsOf(opt); y > 0 {
 			_ = s.vm.Years.Set(y)
@@ -137,19 +170,13 @@ func (s *renewScreen) makeUI() {
 		}
 		s.Years.Refresh()
 	}))
-	years := container.NewVBox(widget.NewLabel(lang.X("renew.years", "续期年限")),
+	return container.NewVBox(widget.NewLabel(lang.X("renew.years", "续期年限")),
 		container.NewHBox(minWidth(yearsPickWidth, s.Years), widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
+}
 
-	org := s.group(lang.X("renew.org", "单位信息"), renewal.FieldOrgName, renewal.FieldCreditCode)
-	rep := s.group(lang.X("renew.rep", "法定代表人"), renewal.FieldRepName, renewal.FieldRepIDNumber, renewal.FieldRepMobile)
-	bank := s.group(lang.X("renew.bank", "对公账户（用于金融认证打款）"), renewal.FieldBankAccountName, renewal.FieldBankName, renewal.FieldBankNumber)
-
-	invoiceFields := s.group(lang.X("renew.invoice", "电子发票（增值税普通发票）"),
-		renewal.FieldInvoiceTitle, renewal.FieldInvoiceTaxID, renewal.FieldInvoiceEmail, renewal.FieldInvoicePhone)
-	s.Invoice = widget.NewCheckWithData(lang.X("renew.want_invoice", "需要电子发票"), s.vm.Invoice)
-	bindVisible(s.vm.Invoice, invoiceFields, false)
-	s.invoiceBox = invoiceFields
-
+// makePickup makes the choice between picking the new UKey up on site and
+// having it posted, with the postal fields shown for the second.
+func (s *renewScreen) makePickup() *fyne.Container {
 	onSite, byPost := lang.X("renew.pickup_on_site", "现场领取"), lang.X("renew.pickup_post", "邮寄")
 	s.Post = widget.NewRadioGroup([]string{onSite, byPost}, func(v string) { _ = s.vm.Post.Set(v == byPost) })
 	s.Post.Horizontal = true
@@ -167,13 +194,24 @@ func (s *renewScreen) makeUI() {
 	bindVisible(s.vm.Post, postFields, false)
 	s.postBox = postFields
 	pickup := container.NewVBox(widget.NewLabelWithStyle(lang.X("renew.pickup", "取锁方式（需要更换 UKey 时）"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), s.Post, postFields)
+	return pickup
+}
 
+// makeRekey makes the re-key check box and returns its warning, shown
+// while it is ticked.
+func (s *renewScreen) makeRekey() *widget.Label {
 	s.Rekey = widget.NewCheckWithData(lang.X("renew.rekey", "在 UKey 上生成新的密钥对（重新生成密钥）"), s.vm.Rekey)
 	rekeyWarn := widget.NewLabel(lang.X("renew.rekey_warn", "注意：用旧证书加密的数据（例如尚未开标的投标文件）以后仍需要旧密钥才能解密。"))
 	rekeyWarn.Wrapping = fyne.TextWrapWord
 	rekeyWarn.Importance = widget.WarningImportance
 	bindVisible(s.vm.Rekey, rekeyWarn, false)
+	return rekeyWarn
+}
 
+// makeActions makes the comment for the reviewer and the save and submit
+// buttons, enabled while the form is complete and nothing runs; it returns
+// the comment entry.
+func (s *renewScreen) makeActions() *appwidget.KeyEntry {
 	comment := appwidget.NewKeyEntry(true)
 	comment.OnCtrlEnter = func() {
 		if !s.Submit.Disabled() {
@@ -205,14 +243,7 @@ func (s *renewScreen) makeUI() {
 	s.vm.Busy.AddListener(binding.NewDataListener(update))
 	bindEnabled(ready, s.Save, false)
 	bindEnabled(ready, s.Submit, false)
-
-	s.form = container.NewVBox(years, org, rep, bank, s.Invoice, invoiceFields, pickup, s.Rekey, rekeyWarn,
-		widget.NewLabel(lang.X("apps.comment", "说明")), comment)
-	bindVisible(s.vm.Ready, s.form, false)
-	s.vm.Ready.AddListener(binding.NewDataListener(s.FocusFirst))
-	top := container.NewVBox(heading(lang.X("renew.title", "续期申请")), s.Pick, serial, messageLabel(s.vm.Message))
-	bottom := container.NewHBox(s.Save, s.Submit)
-	s.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(container.NewPadded(s.form)))
+	return comment
 }
 
 // SetTokens offers the certificates on the inserted tokens (from the

@@ -196,41 +196,11 @@ func certToJSON(c *token.Certificate, loggedIn bool, now time.Time, loc *time.Lo
 }
 
 func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("certs", stderr)
-	module := fs.String("module", "", "PKCS#11 module path")
-	serial := fs.String("token", "", "serial of one token (default: every token)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	doLogin := fs.Bool("login", false, "log in (needs --token) to match private keys and find orphans")
-	nowFlag := fs.String("now", "", "judge validity at this RFC 3339 time instead of the current time")
-	tzFlag := fs.String("tz", "", "count days left in this IANA time zone (e.g. Asia/Shanghai; default: the local zone)")
-	var pins pinFlags
-	pins.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	o, err := parseCertsFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if *nowFlag != "" {
-		t, err := time.Parse(time.RFC3339, *nowFlag)
-		if err != nil {
-			return usagef("certs: --now: %v", err)
-		}
-		now = t
-	}
-	loc := time.Local
-	if *tzFlag != "" {
-		l, err := time.LoadLocation(*tzFlag)
-		if err != nil {
-			return usagef("certs: --tz: %v", err)
-		}
-		loc = l
-	}
-	if *doLogin && *serial == "" {
-		return usagef("certs: --login needs --token SERIAL")
-	}
-	if !*doLogin && (pins.stdin || pins.file != "") {
-		return usagef("certs: --pin-stdin/--pin-file need --login")
-	}
-	mods, err := openModules(*module, stderr)
+	mods, err := openModules(o.module, stderr)
 	if err != nil {
 		return err
 	}
@@ -243,62 +213,113 @@ func cmdCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		for _, ti := range infos {
-			if *serial != "" && ti.Serial != *serial {
+			if o.serial != "" && ti.Serial != o.serial {
 				continue
 			}
 			found = true
-			tc, err := readTokenCerts(ctx, m, ti, *doLogin, pins, now, loc, stderr)
+			tc, err := readTokenCerts(ctx, m, ti, o.login, o.pins, o.now, o.loc, stderr)
 			if err != nil {
 				return err
 			}
 			out = append(out, tc)
 		}
 	}
-	if *serial != "" && !found {
-		return fmt.Errorf("%w %q (see `ukeyctl tokens`)", errNoSuchToken, *serial)
+	if o.serial != "" && !found {
+		return fmt.Errorf("%w %q (see `ukeyctl tokens`)", errNoSuchToken, o.serial)
 	}
-	if *asJSON {
-		return writeJSON(stdout, map[string]any{"now": now.UTC().Format(time.RFC3339), "time_zone": loc.String(), "tokens": out})
+	if o.json {
+		return writeJSON(stdout, map[string]any{"now": o.now.UTC().Format(time.RFC3339), "time_zone": o.loc.String(), "tokens": out})
 	}
 	for _, tc := range out {
-		fmt.Fprintf(stdout, "token %s %q\n", tc.Serial, tc.Label)
-		for _, c := range tc.Certificates {
-			if c.ParseError != "" {
-				fmt.Fprintf(stdout, "  [%s] %q: cannot parse: %s\n", c.ID, c.Label, c.ParseError)
-				continue
-			}
-			when := fmt.Sprintf("%d days left", c.DaysLeft)
-			switch {
-			case c.Status == "expired" && c.DaysSinceExpiry == 0:
-				when = "expired today"
-			case c.Status == "expired":
-				when = fmt.Sprintf("expired %d days ago", c.DaysSinceExpiry)
-			case c.DaysLeft == 0:
-				when = "expires today"
-			}
-			key := ""
-			if c.HasPrivateKey != nil && !*c.HasPrivateKey {
-				key = ", NO PRIVATE KEY"
-			}
-			fmt.Fprintf(stdout, "  [%s] %s, serial %s, issuer %s, %s %d, %s to %s (%s)%s\n",
-				c.ID, c.Holder, c.Serial, c.Issuer.Holder(), c.KeyAlgorithm, c.KeyBits,
-				c.NotBefore[:10], c.NotAfter[:10], when, key)
-		}
-		for _, g := range tc.Ghosts {
-			fmt.Fprintf(stdout, "  ghost %s [%s] %q\n", g.Class, g.ID, g.Label)
-		}
-		for _, k := range tc.OrphanKeys {
-			fmt.Fprintf(stdout, "  orphan %s [%s] %q %s %d\n", k.Class, k.ID, k.Label, k.KeyType, k.Bits)
-		}
-		for _, d := range tc.Damaged {
-			advice := "the other objects are not affected; ask the CA or use the token vendor's tool"
-			if d.RemovedByRecover {
-				advice = "left by an interrupted write: `ukeyctl recover` removes it"
-			}
-			fmt.Fprintf(stdout, "  damaged %s [%s] %q (handle %d): cannot be read: %s; %s\n", d.Class, d.ID, d.Label, d.Handle, d.Reason, advice)
-		}
+		printTokenCerts(stdout, tc)
 	}
 	return nil
+}
+
+// certsOptions are the flags of `ukeyctl certs`, checked.
+type certsOptions struct {
+	module, serial string
+	json, login    bool
+	now            time.Time
+	loc            *time.Location
+	pins           pinFlags
+}
+
+func parseCertsFlags(args []string, stderr io.Writer) (certsOptions, error) {
+	fs := newFlagSet("certs", stderr)
+	module := fs.String("module", "", "PKCS#11 module path")
+	serial := fs.String("token", "", "serial of one token (default: every token)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	doLogin := fs.Bool("login", false, "log in (needs --token) to match private keys and find orphans")
+	nowFlag := fs.String("now", "", "judge validity at this RFC 3339 time instead of the current time")
+	tzFlag := fs.String("tz", "", "count days left in this IANA time zone (e.g. Asia/Shanghai; default: the local zone)")
+	var pins pinFlags
+	pins.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return certsOptions{}, err
+	}
+	o := certsOptions{module: *module, serial: *serial, json: *asJSON, login: *doLogin, now: time.Now(), loc: time.Local, pins: pins}
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			return o, usagef("certs: --now: %v", err)
+		}
+		o.now = t
+	}
+	if *tzFlag != "" {
+		l, err := time.LoadLocation(*tzFlag)
+		if err != nil {
+			return o, usagef("certs: --tz: %v", err)
+		}
+		o.loc = l
+	}
+	if o.login && o.serial == "" {
+		return o, usagef("certs: --login needs --token SERIAL")
+	}
+	if !o.login && (pins.stdin || pins.file != "") {
+		return o, usagef("certs: --pin-stdin/--pin-file need --login")
+	}
+	return o, nil
+}
+
+// printTokenCerts is the text form of one token's listing.
+func printTokenCerts(stdout io.Writer, tc tokenCertsJSON) {
+	fmt.Fprintf(stdout, "token %s %q\n", tc.Serial, tc.Label)
+	for _, c := range tc.Certificates {
+		if c.ParseError != "" {
+			fmt.Fprintf(stdout, "  [%s] %q: cannot parse: %s\n", c.ID, c.Label, c.ParseError)
+			continue
+		}
+		when := fmt.Sprintf("%d days left", c.DaysLeft)
+		switch {
+		case c.Status == "expired" && c.DaysSinceExpiry == 0:
+			when = "expired today"
+		case c.Status == "expired":
+			when = fmt.Sprintf("expired %d days ago", c.DaysSinceExpiry)
+		case c.DaysLeft == 0:
+			when = "expires today"
+		}
+		key := ""
+		if c.HasPrivateKey != nil && !*c.HasPrivateKey {
+			key = ", NO PRIVATE KEY"
+		}
+		fmt.Fprintf(stdout, "  [%s] %s, serial %s, issuer %s, %s %d, %s to %s (%s)%s\n",
+			c.ID, c.Holder, c.Serial, c.Issuer.Holder(), c.KeyAlgorithm, c.KeyBits,
+			c.NotBefore[:10], c.NotAfter[:10], when, key)
+	}
+	for _, g := range tc.Ghosts {
+		fmt.Fprintf(stdout, "  ghost %s [%s] %q\n", g.Class, g.ID, g.Label)
+	}
+	for _, k := range tc.OrphanKeys {
+		fmt.Fprintf(stdout, "  orphan %s [%s] %q %s %d\n", k.Class, k.ID, k.Label, k.KeyType, k.Bits)
+	}
+	for _, d := range tc.Damaged {
+		advice := "the other objects are not affected; ask the CA or use the token vendor's tool"
+		if d.RemovedByRecover {
+			advice = "left by an interrupted write: `ukeyctl recover` removes it"
+		}
+		fmt.Fprintf(stdout, "  damaged %s [%s] %q (handle %d): cannot be read: %s; %s\n", d.Class, d.ID, d.Label, d.Handle, d.Reason, advice)
+	}
 }
 
 func readTokenCerts(ctx context.Context, m *token.Module, ti token.TokenInfo, doLogin bool, pins pinFlags, now time.Time, loc *time.Location, stderr io.Writer) (tokenCertsJSON, error) {
