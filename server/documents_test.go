@@ -24,7 +24,7 @@ func TestDocumentDeleteRacingSubmitPostgres(t *testing.T) {
 func runDocumentDeleteRacingSubmit(t *testing.T, e *env) {
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.org, 1))})
 	app := "/v1/applications/" + a.ID
 	var doc renewal.Document
 	e.ok(http.StatusCreated, &doc, "POST", app+"/documents?kind=application_form&name=form.pdf", ct, []byte("%PDF-1.4\n%%EOF\n"))

@@ -142,26 +142,26 @@ func runEndToEnd(t *testing.T, e *env) {
 	// calendar days in China, by the time of day).
 	h := e.holders["rsa"]
 	var el renewal.Eligibility
-	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+strings.ToUpper(h.serial)+"/eligibility", ct, nil)
-	if want := renewal.DaysLeft(h.cert.NotAfter, e.clock.Now()); !el.Eligible || el.DaysLeft != want || want < 29 || want > 30 ||
+	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+strings.ToUpper(h.Serial)+"/eligibility", ct, nil)
+	if want := renewal.DaysLeft(h.Cert.NotAfter, e.clock.Now()); !el.Eligible || el.DaysLeft != want || want < 29 || want > 30 ||
 		len(el.Prices) != 3 || el.OpenApplicationID != "" {
 		t.Fatalf("eligibility %+v", el)
 	}
 	var far renewal.Eligibility
-	e.ok(http.StatusOK, &far, "GET", "/v1/certificates/"+e.holders["far"].serial+"/eligibility", ct, nil)
+	e.ok(http.StatusOK, &far, "GET", "/v1/certificates/"+e.holders["far"].Serial+"/eligibility", ct, nil)
 	if far.Eligible || far.Reason == nil || far.Reason.Code != renewal.CodeWindowNotOpen {
 		t.Fatalf("certificate 200 days from expiry: %+v", far)
 	}
-	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial})
+	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].Serial})
 
 	// Create: pre-filled from the certificate and the organisation.
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	if a.Status != renewal.StatusEditing || a.Version != 1 || a.Form.Organisation.Name != e.org.Name || a.Form.Organisation.CreditCode != e.org.CreditCode {
 		t.Fatalf("created %+v", a)
 	}
-	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.serial})
-	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+h.serial+"/eligibility", ct, nil)
+	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.Serial})
+	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+h.Serial+"/eligibility", ct, nil)
 	if el.OpenApplicationID != a.ID {
 		t.Fatalf("open application %q, want %q", el.OpenApplicationID, a.ID)
 	}
@@ -277,18 +277,18 @@ func runEndToEnd(t *testing.T, e *env) {
 	nonce := e.challenge(ct, a.ID)
 	stranger, _ := issuer.GenerateKey(issuer.RSA)
 	e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", app+"/issue", ct, renewal.IssueRequest{Version: a.Version,
-		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, stranger, renewal.SameKeyMessage(a.ID, h.serial, nonce))})
-	good := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))}
+		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, stranger, renewal.SameKeyMessage(a.ID, h.Serial, nonce))})
+	good := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))}
 	e.fails(http.StatusUnprocessableEntity, "challenge_expired", "POST", app+"/issue", ct, good) // spent by the failed try
 	nonce = e.challenge(ct, a.ID)
-	good = renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))}
+	good = renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))}
 	stale := good
 	stale.Version--
 	e.fails(http.StatusConflict, "stale_version", "POST", app+"/issue", ct, stale)
 	var is renewal.Issuance
 	e.ok(http.StatusOK, &is, "POST", app+"/issue", ct, good)
 	nc := e.checkIssued(t, is, h, 1)
-	if !publicKeyEqual(nc.PublicKey, h.cert.PublicKey) {
+	if !publicKeyEqual(nc.PublicKey, h.Cert.PublicKey) {
 		t.Fatal("same-key renewal changed the key")
 	}
 	e.fails(http.StatusConflict, "conflict", "POST", app+"/issue", ct, good) // issued once only
@@ -311,7 +311,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	if nel.Certificate.OrganisationID != e.org.ID || nel.Eligible {
 		t.Fatalf("renewed certificate eligibility: %+v", nel)
 	}
-	e.fails(http.StatusBadRequest, "invalid_field", "POST", app+"/installed", ct, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.serial})
+	e.fails(http.StatusBadRequest, "invalid_field", "POST", app+"/installed", ct, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.Serial})
 	e.ok(http.StatusOK, &a, "POST", app+"/installed", ct, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: is.Serial})
 	if a.Status != renewal.StatusInstalled {
 		t.Fatalf("installed: %+v", a.State)
@@ -331,8 +331,8 @@ func runEndToEnd(t *testing.T, e *env) {
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/documents/"+doc.ID, other, nil)
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/certificate", other, nil)
 	e.fails(http.StatusNotFound, "not_found", "POST", app+"/cancel", other, renewal.VersionRequest{Version: a.Version})
-	e.fails(http.StatusUnprocessableEntity, "not_eligible", "GET", "/v1/certificates/"+h.serial+"/eligibility", other, nil)
-	e.fails(http.StatusUnprocessableEntity, "not_eligible", "POST", "/v1/applications", other, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial})
+	e.fails(http.StatusUnprocessableEntity, "not_eligible", "GET", "/v1/certificates/"+h.Serial+"/eligibility", other, nil)
+	e.fails(http.StatusUnprocessableEntity, "not_eligible", "POST", "/v1/applications", other, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial})
 	var page renewal.ApplicationPage
 	e.ok(http.StatusOK, &page, "GET", "/v1/applications?organisation_id="+e.org.ID, other, nil)
 	if len(page.Items) != 0 {
@@ -399,7 +399,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	// Sign-out revokes; an expired access token says so.
 	e.ok(http.StatusNoContent, nil, "POST", "/v1/auth/logout", other, nil)
 	e.fails(http.StatusUnauthorized, "token_revoked", "GET", "/v1/me", other, nil)
-	e.clock.Add(16 * time.Minute)
+	e.clock.Advance(16 * time.Minute)
 	e.fails(http.StatusUnauthorized, "token_expired", "GET", "/v1/me", reviewer, nil)
 
 	if e.validated < 100 {
@@ -498,10 +498,10 @@ func (e *env) checkIssued(t *testing.T, is renewal.Issuance, h *holder, years in
 		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}}); err != nil {
 		t.Fatalf("issued certificate does not chain: %v", err)
 	}
-	if !bytes.Equal(c.RawSubject, h.cert.RawSubject) {
+	if !bytes.Equal(c.RawSubject, h.Cert.RawSubject) {
 		t.Fatal("subject changed")
 	}
-	from := h.cert.NotAfter
+	from := h.Cert.NotAfter
 	if from.Before(e.clock.Now()) {
 		from = e.clock.Now()
 	}
@@ -518,7 +518,7 @@ func (e *env) checkIssued(t *testing.T, is renewal.Issuance, h *holder, years in
 func rekeyFlow(t *testing.T, e *env, ct, reviewer, name string) {
 	h := e.holders[name]
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.serial, Rekey: true})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.Serial, Rekey: true})
 	if a.Form.LegalRepresentative.IDNumber == "" || a.Form.Bank.AccountNumber != "4000023009200123456" {
 		t.Fatalf("not pre-filled from the last application: %+v", a.Form)
 	}
@@ -541,14 +541,14 @@ func rekeyFlow(t *testing.T, e *env, ct, reviewer, name string) {
 	nonce := e.challenge(ct, a.ID)
 	// The application asked for a re-key: same-key is refused.
 	e.fails(http.StatusUnprocessableEntity, "rekey_required", "POST", app+"/issue", ct, renewal.IssueRequest{Version: a.Version,
-		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))})
+		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))})
 	req := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueRekey, Nonce: nonce, CSR: csr}
-	valid := h.cert.NotAfter.After(e.clock.Now())
+	valid := h.Cert.NotAfter.After(e.clock.Now())
 	if valid {
 		e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", app+"/issue", ct, req) // binding missing
 		nonce = e.challenge(ct, a.ID)
 		req.Nonce = nonce
-		req.BindingSignature = tokenSign(t, h.key, renewal.RekeyBindingMessage(a.ID, h.serial, nonce, csr))
+		req.BindingSignature = tokenSign(t, h.Key, renewal.RekeyBindingMessage(a.ID, h.Serial, nonce, csr))
 	}
 	var is renewal.Issuance
 	e.ok(http.StatusOK, &is, "POST", app+"/issue", ct, req)

@@ -37,7 +37,7 @@ func invoiceBench(b *testing.B, postgres bool) {
 		name := fmt.Sprintf("bench%d", i)
 		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
 		var a renewal.Application
-		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[name].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[name].Serial, Form: ptr(validForm(e.org, 1))})
 		if err := e.st.Write(b.Context(), func(tx *store.Tx) error {
 			_, err := e.srv.SetPaymentState(b.Context(), tx, a.ID, renewal.PaymentPaid)
 			return err

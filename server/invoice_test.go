@@ -244,13 +244,13 @@ func runInvoices(t *testing.T, postgres bool) {
 		for name, p := range map[string]string{
 			"no token": base + ".pdf", "empty": pdf, "flipped": pdf + url.QueryEscape(flipped),
 			"stretched": pdf + url.QueryEscape(stretched), "garbage": pdf + "x.y", "too long": pdf + strings.Repeat("1", 200),
-			"other application": "/v1/applications/" + e.holders["i2"].serial + "/invoice.pdf?token=" + url.QueryEscape(tok),
+			"other application": "/v1/applications/" + e.holders["i2"].Serial + "/invoice.pdf?token=" + url.QueryEscape(tok),
 		} {
 			if r := e.do("GET", p, "", nil); r.status != http.StatusNotFound || r.errCode() != "not_found" {
 				t.Errorf("%s: %d %s", name, r.status, r.body)
 			}
 		}
-		e.clock.Add(server.DefaultConfig().Limits.InvoiceLinkTTL)
+		e.clock.Advance(server.DefaultConfig().Limits.InvoiceLinkTTL)
 		e.fails(http.StatusGone, "link_expired", "GET", strings.TrimPrefix(st.URL, e.url), "", nil)
 		ct = e.smsSignIn(clerkMobile).AccessToken // the session ran out meanwhile
 		admin = e.passwordSignIn("admin", adminPassword).AccessToken
@@ -293,7 +293,7 @@ func runInvoices(t *testing.T, postgres bool) {
 		f := validForm(e.org, 1)
 		f.Pickup = renewal.Pickup{Method: renewal.PickupPost, Recipient: "张三", Mobile: clerkMobile, Address: "广东省深圳市南山区科技园路1号"}
 		f.Invoice = renewal.Invoice{Kind: renewal.InvoiceNone}
-		e.ok(http.StatusCreated, &c, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["i3"].serial, Form: &f})
+		e.ok(http.StatusCreated, &c, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["i3"].Serial, Form: &f})
 		e.ok(http.StatusOK, &c, "POST", "/v1/applications/"+c.ID+"/submit", ct, renewal.SubmitRequest{Version: c.Version})
 		e.ok(http.StatusOK, &c, "POST", "/v1/applications/"+c.ID+"/approve", reviewer, renewal.ReviewRequest{Version: c.Version})
 		e.payQR(ct, c.ID)
@@ -309,7 +309,7 @@ func runInvoices(t *testing.T, postgres bool) {
 			t.Fatalf("posted key: %+v", st)
 		}
 		when := *st.ReceiptConfirmedAt
-		e.clock.Add(10 * time.Minute)
+		e.clock.Advance(10 * time.Minute)
 		e.ok(http.StatusOK, &st, "GET", p, ct, nil)
 		if st.ReceiptConfirmedAt == nil || !st.ReceiptConfirmedAt.Equal(when) {
 			t.Errorf("receipt: %v, want %v", st.ReceiptConfirmedAt, when)

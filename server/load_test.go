@@ -59,9 +59,9 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	h := e.holders["rsa"]
 	ids := make([]string, n)
 	for i := range ids {
-		serial := fmt.Sprintf("%s%06x", h.serial[:20], i)
+		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
 		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.org.ID, NotBefore: h.cert.NotBefore, NotAfter: h.cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.cert.Raw}
+			OrganisationID: e.org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
 		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: signed.User.ID, CertSerial: serial, Form: validForm(e.org, 1),
 			State: renewal.InitialState(renewal.DefaultPolicy()), PriceFen: 30000}
 		if kind == "payment" {

@@ -51,9 +51,9 @@ func notificationBench(b *testing.B, postgres bool) {
 	notes := make([]note, b.N)
 	ids := make([]string, b.N)
 	for i := range b.N {
-		serial := fmt.Sprintf("%s%06x", h.serial[:20], i)
+		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
 		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.org.ID, NotBefore: h.cert.NotBefore, NotAfter: h.cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.cert.Raw}
+			OrganisationID: e.org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
 		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: clerk.ID, CertSerial: serial, Form: validForm(e.org, 1),
 			State: approved, PriceFen: 30000}
 		err := e.st.Write(ctx, func(tx *store.Tx) error {

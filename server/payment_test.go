@@ -30,7 +30,7 @@ func TestPaymentsPostgres(t *testing.T) {
 func (e *env) approved(ct, reviewer, holder string) renewal.Application {
 	e.t.Helper()
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[holder].serial, Form: ptr(validForm(e.org, 2))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[holder].Serial, Form: ptr(validForm(e.org, 2))})
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/approve", reviewer, renewal.ReviewRequest{Version: a.Version})
 	if a.Status != renewal.StatusApproved || a.Payment != renewal.PaymentUnpaid {
@@ -73,7 +73,7 @@ func runPayments(t *testing.T, e *env) {
 
 	t.Run("bad input", func(t *testing.T) {
 		var draft renewal.Application
-		e.ok(http.StatusCreated, &draft, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &draft, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial, Form: ptr(validForm(e.org, 1))})
 		// Under pay-after-review a draft is not payable yet.
 		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+draft.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		a := e.approved(ct, reviewer, "p1")
@@ -127,13 +127,13 @@ func runPayments(t *testing.T, e *env) {
 		}
 		// Asking again within the window answers the same QR.
 		var same renewal.PaymentQR
-		e.clock.Add(100 * time.Second)
+		e.clock.Advance(100 * time.Second)
 		e.ok(http.StatusOK, &same, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		if same.Order.OutTradeNo != q1.Order.OutTradeNo || same.Order.ExpiresAt.Sub(same.ServerTime).Round(time.Second) != 200*time.Second {
 			t.Fatalf("second ask: %+v", same)
 		}
 		// At 301 s the phone cannot pay; the status poll closes the order.
-		e.clock.Add(201 * time.Second)
+		e.clock.Advance(201 * time.Second)
 		if _, err := e.paySim.Sim.Pay(q1.Order.OutTradeNo); err == nil {
 			t.Fatal("the simulator took a payment after time_expire")
 		}
@@ -149,7 +149,7 @@ func runPayments(t *testing.T, e *env) {
 		if q2.Order.OutTradeNo == q1.Order.OutTradeNo || q2.Order.State != payment.OrderOpen || !q2.Order.ExpiresAt.After(q1.Order.ExpiresAt) {
 			t.Fatalf("new QR: %+v after %+v", q2.Order, q1.Order)
 		}
-		e.clock.Add(299 * time.Second)
+		e.clock.Advance(299 * time.Second)
 		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
 		e.paySim.Sim.Wait()
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
@@ -157,7 +157,7 @@ func runPayments(t *testing.T, e *env) {
 			t.Fatalf("paid at 299 s: %+v", st)
 		}
 		// The sweeper, later, finds nothing to close.
-		e.clock.Add(10 * time.Second)
+		e.clock.Advance(10 * time.Second)
 		if n, err := e.pay.ExpireDue(t.Context()); err != nil || n != 0 {
 			t.Fatalf("sweep after payment: %d, %v", n, err)
 		}
@@ -179,7 +179,7 @@ func runPayments(t *testing.T, e *env) {
 		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Add(payment.StatusQueryInterval)
+		e.clock.Advance(payment.StatusQueryInterval)
 		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid {
@@ -309,7 +309,7 @@ func runPayments(t *testing.T, e *env) {
 			t.Fatalf("after a stale cancel: %+v", st)
 		}
 		// Within 7 days the clerk cancels: cancelled and refunding at once.
-		e.clock.Add(6 * 24 * time.Hour)
+		e.clock.Advance(6 * 24 * time.Hour)
 		ct = e.smsSignIn(clerkMobile).AccessToken // the access token lives 15 minutes
 		admin = e.passwordSignIn("admin", adminPassword).AccessToken
 		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
@@ -343,7 +343,7 @@ func runPayments(t *testing.T, e *env) {
 		// After 7 days a clerk may not cancel a paid application.
 		b := e.approved(ct, reviewer, "p5")
 		b = e.payQR(ct, b.ID)
-		e.clock.Add(7*24*time.Hour + time.Minute)
+		e.clock.Advance(7*24*time.Hour + time.Minute)
 		ct = e.smsSignIn(clerkMobile).AccessToken
 		admin = e.passwordSignIn("admin", adminPassword).AccessToken
 		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
@@ -559,7 +559,7 @@ func TestDeleteDraftWithQRCode(t *testing.T) {
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	draft := func(h string) (renewal.Application, renewal.PaymentQR) {
 		var a renewal.Application
-		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].Serial, Form: ptr(validForm(e.org, 1))})
 		var q renewal.PaymentQR
 		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		return a, q

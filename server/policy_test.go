@@ -21,12 +21,12 @@ func TestPolicyPayBeforeReviewRekeyNoFinVerify(t *testing.T) {
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	var el renewal.Eligibility
-	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+e.holders["rsa"].serial+"/eligibility", ct, nil)
+	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+e.holders["rsa"].Serial+"/eligibility", ct, nil)
 	if !el.RekeyRequired || el.FinVerifyRequired || el.PaymentTiming != renewal.PayBeforeReview {
 		t.Fatalf("eligibility does not carry the policy: %+v", el)
 	}
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.org, 1))})
 	if !a.Rekey || a.FinVerify != renewal.FinVerifyNotRequired || !contains(a.Actions, renewal.ActionPay) || contains(a.Actions, renewal.ActionSubmit) {
 		t.Fatalf("draft under pay-before-review: %+v %v", a.State, a.Actions)
 	}
@@ -42,7 +42,7 @@ func TestPolicyPayBeforeReviewRekeyNoFinVerify(t *testing.T) {
 	nonce := e.challenge(ct, a.ID)
 	h := e.holders["rsa"]
 	e.fails(http.StatusUnprocessableEntity, "rekey_required", "POST", app+"/issue", ct, renewal.IssueRequest{Version: a.Version,
-		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))})
+		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))})
 }
 
 func contains(as []renewal.Action, a renewal.Action) bool { return slices.Contains(as, a) }
@@ -54,7 +54,7 @@ func TestCancelDeleteAndRefund(t *testing.T) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	create := func(h string) renewal.Application {
 		var a renewal.Application
-		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].Serial, Form: ptr(validForm(e.org, 1))})
 		return a
 	}
 	// A draft is deleted (If-Match carries the version), then gone.
@@ -116,7 +116,7 @@ func TestConcurrentEditsOneWins(t *testing.T) {
 			e := newEnv(t, envOptions{postgres: pg})
 			ct := e.smsSignIn(clerkMobile).AccessToken
 			var a renewal.Application
-			e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+			e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 			const n = 8
 			codes := make([]int, n)
 			var wg sync.WaitGroup

@@ -34,7 +34,7 @@ func pubPEM(t testing.TB, k any) string {
 func (e *env) counterSign(k *ecdsa.PrivateKey, origin string) server.CounterSessionRequest {
 	e.t.Helper()
 	var ch server.CounterChallenge
-	e.clock.Add(5 * time.Second) // the per-address limit refills
+	e.clock.Advance(5 * time.Second) // the per-address limit refills
 	e.ok(http.StatusOK, &ch, "POST", "/v1/counter/challenge", "", nil)
 	c := counter.Challenge{Origin: ch.Origin}
 	if origin != "" {
@@ -180,7 +180,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 		e.fails(http.StatusUnauthorized, "sms_code_wrong", "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: mobile, Code: wrong})
 		var ct renewal.Tokens
 		e.ok(http.StatusOK, &ct, "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: mobile, Code: m.Code})
-		e.clock.Add(61 * time.Second)
+		e.clock.Advance(61 * time.Second)
 		return ct
 	}
 	first, second := clerkAt(clerkMobile), clerkAt(otherClerkMobile)
@@ -209,7 +209,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 
 	// An expired challenge is refused (the clock is injected).
 	late := e.counterSign(k, "")
-	e.clock.Add(server.CounterChallengeTTL + time.Second)
+	e.clock.Advance(server.CounterChallengeTTL + time.Second)
 	e.fails(http.StatusUnprocessableEntity, "challenge_expired", "POST", "/v1/counter/session", "", late)
 
 	// Revocation: sessions of a revoked workstation are refused.
