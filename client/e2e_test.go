@@ -125,7 +125,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(61e9)
+	e.clock.Advance(61e9)
 	if len(saved) != 1 || saved[0].RefreshToken != tok.RefreshToken {
 		t.Fatalf("token callback got %d pairs", len(saved))
 	}
@@ -146,27 +146,27 @@ func TestEndToEnd(t *testing.T) {
 
 	// Eligibility; a certificate too far from expiry cannot start.
 	h := e.holders["rsa"]
-	el, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: strings.ToUpper(h.serial)})
-	if err != nil || !el.Eligible || el.Certificate.Serial != h.serial {
+	el, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: strings.ToUpper(h.Serial)})
+	if err != nil || !el.Eligible || el.Certificate.Serial != h.Serial {
 		t.Fatalf("eligibility %+v, %v", el, err)
 	}
-	far, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: e.holders["far"].serial})
+	far, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: e.holders["far"].Serial})
 	if err != nil || far.Eligible || far.Reason == nil || far.Reason.Code != renewal.CodeWindowNotOpen {
 		t.Fatalf("far eligibility %+v, %v", far, err)
 	}
 	_, err = clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: "abcdef"})
 	wantCode(t, err, http.StatusUnprocessableEntity, renewal.CodeNotEligible)
-	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial})
+	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].Serial})
 	wantCode(t, err, http.StatusUnprocessableEntity, renewal.CodeWindowNotOpen)
 
 	// Create; a second one for the same certificate is a conflict.
-	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	if err != nil || a.Status != renewal.StatusEditing || a.Version != 1 || !slices.Contains(a.Actions, renewal.ActionEdit) {
 		t.Fatalf("create %+v, %v", a, err)
 	}
-	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	wantCode(t, err, http.StatusConflict, renewal.CodeConflict)
-	_, err = reviewer.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	_, err = reviewer.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	wantCode(t, err, http.StatusForbidden, renewal.CodeForbidden)
 
 	var tries *atomic.Int64
@@ -304,7 +304,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("challenge %+v, %v", ch, err)
 	}
 	stale := renewal.IssueRequest{Version: a.Version - 1, Mode: renewal.IssueSameKey, Nonce: ch.Nonce,
-		Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, ch.Nonce))}
+		Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))}
 	_, err = clerk.Issue(ctx, a.ID, stale)
 	wantCode(t, err, http.StatusConflict, renewal.CodeStaleVersion)
 	good := stale
@@ -329,7 +329,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || bytes.Count(chain, []byte("BEGIN CERTIFICATE")) != 3 {
 		t.Fatalf("chain.pem: %v\n%s", err, chain)
 	}
-	_, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.serial})
+	_, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.Serial})
 	wantCode(t, err, http.StatusBadRequest, renewal.CodeInvalidField)
 	tries = e.loseFirstAnswer("/v1/applications/"+a.ID+"/installed", true)
 	a, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: is.Serial})
@@ -339,7 +339,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Delete a draft (stale first) and cancel another.
-	b, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].serial})
+	b, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	_, err = clerk.GetApplication(ctx, b.ID)
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
-	b, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].serial})
+	b, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func TestInvoiceAgainstTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	form := validForm(e.org, 1)
-	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].serial, Form: &form})
+	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].Serial, Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestInvoiceAgainstTheService(t *testing.T) {
 	u.RawQuery = q.Encode()
 	_, err = anon.InvoicePDF(ctx, u.String())
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
-	e.clock.Add(31 * 24 * time.Hour)
+	e.clock.Advance(31 * 24 * time.Hour)
 	_, err = anon.InvoicePDF(ctx, got.URL)
 	wantCode(t, err, http.StatusGone, renewal.CodeLinkExpired)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -57,7 +58,7 @@ func TestRetryAfterDroppedConnection(t *testing.T) {
 	c, clk := e.client(noKeepAlive())
 	e.smsSignIn(c, clerkMobile)
 	form := validForm(e.org, 1)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: &form})
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestRetryGatewayErrors(t *testing.T) {
 	ctx := t.Context()
 	c, clk := e.client()
 	e.smsSignIn(c, clerkMobile)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestCreateRetriedAfterLostAnswer(t *testing.T) {
 				w.WriteHeader(http.StatusBadGateway)
 				return true
 			})
-			a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+			a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +238,7 @@ func TestRetryWhenConnectionRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	clk := &testClock{t: start}
+	clk := fakeclock.New(start)
 	c, err := client.New("http://"+addr, client.WithClock(clk), client.WithRefreshToken("rt_test"),
 		client.WithJitter(func(max time.Duration) time.Duration { return max / 2 }))
 	if err != nil {
@@ -305,7 +306,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 	ctx := t.Context()
 	c, _ := e.client()
 	e.smsSignIn(c, clerkMobile)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}

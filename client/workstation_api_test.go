@@ -171,7 +171,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(2*time.Minute + time.Second)
+	e.clock.Advance(2*time.Minute + time.Second)
 	_, err = desk.SubmitCounterSignature(ctx, fp, ch, sig)
 	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeChallengeExpired {
 		t.Fatalf("expired nonce: %d %v", st, code)
