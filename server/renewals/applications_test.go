@@ -114,7 +114,7 @@ func TestCreate(t *testing.T) {
 	dialects(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		h := e.addHolder(issuer.SM2, e.org, start.AddDate(0, 0, 40))
-		req := renewal.CreateApplicationRequest{CertSerial: h.serial}
+		req := renewal.CreateApplicationRequest{CertSerial: h.Serial}
 		_, err := e.svc.Create(ctx, e.reviewer, req)
 		wantCode(t, err, renewal.CodeForbidden)
 		a, err := e.svc.Create(ctx, e.clerk, req)
@@ -127,7 +127,7 @@ func TestCreate(t *testing.T) {
 		_, err = e.svc.Create(ctx, e.clerk, req)
 		wantCode(t, err, renewal.CodeConflict)
 		far := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 200))
-		_, err = e.svc.Create(ctx, e.clerk, renewal.CreateApplicationRequest{CertSerial: far.serial})
+		_, err = e.svc.Create(ctx, e.clerk, renewal.CreateApplicationRequest{CertSerial: far.Serial})
 		wantCode(t, err, renewal.CodeWindowNotOpen)
 	})
 }
