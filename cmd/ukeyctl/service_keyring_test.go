@@ -31,7 +31,7 @@ func TestServiceSessionInKeyring(t *testing.T) {
 	run := func(f func(*serviceCmds, context.Context, []string, *bytes.Buffer, *bytes.Buffer) error, args ...string) (string, error) {
 		var out, errOut bytes.Buffer
 		err := f(defaultServiceCmds(), ctx, args, &out, &errOut)
-		e.clock.Add(time.Second)
+		e.clock.Advance(time.Second)
 		return out.String() + errOut.String(), err
 	}
 	if _, err := run(svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil {

@@ -3,66 +3,40 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server"
-	"github.com/ukeyrenew/ukeyrenew/server/auth"
-	"github.com/ukeyrenew/ukeyrenew/server/bank"
-	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
 const (
-	svcClerkMobile = "13800138000"
-	svcReviewerPW  = "审核员的口令 2026"
+	svcClerkMobile = renewdtest.ClerkMobile
+	svcReviewerPW  = renewdtest.ReviewerPassword
 	svcPIN         = "246810"
 )
 
-type svcClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *svcClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *svcClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// svcEnv is the real renewal service (SQLite store, dev CA) on a loopback
+// svcEnv is the real renewal service (internal/renewdtest) on a loopback
 // listener, and a SoftHSM2 token holding a key and the certificate that
 // service's CA issued for it, 30 days before expiry.
 type svcEnv struct {
+	r       *renewdtest.Renewd
 	url     string
-	clock   *svcClock
-	st      *store.Store
-	srv     *server.Server
+	clock   *fakeclock.Clock
 	sms     *sms.Outbox
-	bank    *bank.Outbox
 	org     *store.Organisation
 	hsm     *softhsmtest.Env
 	serial  string // the token's
@@ -76,35 +50,8 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	e := &svcEnv{clock: &svcClock{t: now}, dir: t.TempDir()}
-	var err error
-	e.st, err = store.OpenSQLite(ctx, filepath.Join(e.dir, "renewd.db"), store.WithClock(e.clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.st.Close() })
-	ca, err := issuer.GenerateDevCA(t.TempDir(), issuer.ECDSA, now.AddDate(-3, 0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sms, e.bank = sms.NewOutbox("", e.clock.Now), bank.NewOutbox(e.clock.Now)
-	sys := store.Change{Actor: "system", Action: "seed"}
-	first := "91440300MA500000"
-	first = (first + "00")[:17]
-	cc, _ := renewal.CreditCodeCheckChar(first)
-	e.org = &store.Organisation{Name: "深圳市测试科技有限公司", CreditCode: first + string(cc)}
-	if err := e.st.CreateOrganisation(ctx, e.org, sys); err != nil {
-		t.Fatal(err)
-	}
-	hash, _ := auth.NewHasher().Hash(ctx, svcReviewerPW)
-	for _, u := range []*store.User{
-		{Role: renewal.RoleClerk, Name: "张三", Mobile: svcClerkMobile, OrganisationID: e.org.ID},
-		{Role: renewal.RoleReviewer, Name: "王审核", Account: "reviewer", PasswordHash: hash},
-	} {
-		if err := e.st.CreateUser(ctx, u, sys); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := renewdtest.New(t, renewdtest.Options{Now: now})
+	e := &svcEnv{r: r, url: r.URL, clock: r.Clock, sms: r.SMS, org: r.Org, dir: t.TempDir()}
 
 	// The token: a P-256 key made on it and the CA's certificate for it.
 	e.hsm = softhsmtest.New(t)
@@ -127,34 +74,11 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := ca.IssueInitial(pkix.Name{Country: []string{"CN"}, Organization: []string{e.org.Name}, CommonName: "张三"},
-		signer.Public(), now.AddDate(-1, 0, 30), now.AddDate(0, 0, 30))
-	if err != nil {
+	cert := r.PutCertificate(signer.Public(), e.org, now.AddDate(0, 0, 30))
+	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: der, ID: id, Label: "张三"}); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := smx509.ParseCertificate(der)
-	spki, _ := smx509.MarshalPKIXPublicKey(cert.PublicKey)
-	e.cert = renewal.NormalizeSerial(cert.SerialNumber.Text(16))
-	rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: e.cert, Holder: "张三", Issuer: cert.Issuer.String(),
-		OrganisationID: e.org.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, KeyType: renewal.KeyECDSA}, PublicKey: spki, DER: der}
-	if err := e.st.PutCertificate(ctx, rec, sys); err != nil {
-		t.Fatal(err)
-	}
-
-	cfg := server.DefaultConfig()
-	cfg.Dev = true
-	cfg.Limits.IPBurst, cfg.Limits.AccountBurst = 1_000_000, 1_000_000
-	e.srv, err = server.New(cfg, server.Deps{Store: e.st, Issuer: ca, SMS: e.sms, Bank: e.bank,
-		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(e.srv.Handler())
-	t.Cleanup(ts.Close)
-	e.url = ts.URL
+	e.cert = renewdtest.SerialOf(cert)
 
 	// Every command of the test shares one session store (memory only:
 	// the keyring has its own tests in client/session).
@@ -181,7 +105,7 @@ func (e *svcEnv) run(t *testing.T, f func(*serviceCmds, context.Context, []strin
 	var out, errOut bytes.Buffer
 	err := f(e.cmds, t.Context(), args, &out, &errOut)
 	if e.clock != nil {
-		e.clock.Add(time.Second)
+		e.clock.Advance(time.Second)
 	}
 	return out.String() + errOut.String(), err
 }
@@ -212,17 +136,13 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if _, err := clerk.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: svcClerkMobile, Code: m.Code}); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(61 * time.Second)
+	e.clock.Advance(61 * time.Second)
 	reviewer, _ := client.New(e.url)
 	if _, err := reviewer.Login(ctx, renewal.PasswordLoginRequest{Account: "reviewer", Password: svcReviewerPW}); err != nil {
 		t.Fatal(err)
 	}
-	id := "11010519491231002"
-	c, _ := renewal.IDNumberCheckChar(id)
-	form := renewal.ApplicationForm{Years: 1, Organisation: renewal.Organisation{Name: e.org.Name, CreditCode: e.org.CreditCode},
-		LegalRepresentative: renewal.Person{Name: "张三", IDNumber: id + string(c), Mobile: svcClerkMobile},
-		Bank:                renewal.BankAccount{AccountName: e.org.Name, BankName: "招商银行深圳分行", AccountNumber: "755912345610801"},
-		Invoice:             renewal.Invoice{Kind: renewal.InvoiceNone}, Pickup: renewal.Pickup{Method: renewal.PickupOnSite}}
+	form := renewdtest.ValidForm(e.org, 1)
+	form.Invoice = renewal.Invoice{Kind: renewal.InvoiceNone}
 	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.cert, Form: &form, Rekey: rekey})
 	if err != nil {
 		t.Fatal(err)
@@ -233,13 +153,7 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if a, err = reviewer.Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
 		t.Fatal(err)
 	}
-	err = e.st.Write(ctx, func(tx *store.Tx) error {
-		_, err := e.srv.SetPaymentState(ctx, tx, a.ID, renewal.PaymentPaid)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.r.MarkPaid(a.ID)
 	if a, err = clerk.GetApplication(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -247,8 +161,7 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := e.bank.Transfers("755912345610801")
-	code := tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:]
+	code := e.r.TransferCode("755912345610801")
 	a, err = clerk.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: fv.Version, Code: code})
 	if err != nil || a.Status != renewal.StatusReadyToDownload {
 		t.Fatalf("%+v, %v", a, err)
