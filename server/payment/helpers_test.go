@@ -18,6 +18,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
@@ -35,23 +36,10 @@ const (
 	testSellerID = "2088000000000001"
 )
 
-// fakeClock is an injected clock the tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
+func newClock() *fakeclock.Clock {
 	// Anchored at the real second, so transport signatures made with the
 	// wall clock and business times agree at the start.
-	return &fakeClock{t: time.Now().Truncate(time.Second)}
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
+	return fakeclock.New(time.Now().Truncate(time.Second))
 }
 
 type dbCase struct {
@@ -175,7 +163,7 @@ type env struct {
 	ctx    context.Context
 	db     *sql.DB
 	dsn    string
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	sim    *wechatsim.Simulator
 	simSrv *httptest.Server
 	recv   *httptest.Server
