@@ -56,3 +56,37 @@ func TestSchema(t *testing.T) {
 		t.Fatalf("schema %s is still there after its test", schema)
 	}
 }
+
+// Database makes a database that is gone after its test, even with a
+// connection to it left open.
+func TestDatabase(t *testing.T) {
+	var name string
+	t.Run("use", func(t *testing.T) {
+		db, err := sql.Open("pgx", pgtest.Database(t, "pgtest_"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(name, "pgtest_") {
+			t.Fatalf("connected to %q", name)
+		}
+		// db is left open on purpose.
+	})
+	if name == "" {
+		t.Skip("no database was made")
+	}
+	db, err := sql.Open("pgx", testenv.Env(t, pgtest.DSNVar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("database %s is still there after its test", name)
+	}
+}
