@@ -43,18 +43,7 @@ func TestSchema(t *testing.T) {
 	if schema == "" {
 		t.Skip("no schema was made")
 	}
-	db, err := sql.Open("pgx", testenv.Env(t, pgtest.DSNVar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, schema).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Fatalf("schema %s is still there after its test", schema)
-	}
+	mustBeGone(t, `SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, schema)
 }
 
 // Database makes a database that is gone after its test, even with a
@@ -77,16 +66,22 @@ func TestDatabase(t *testing.T) {
 	if name == "" {
 		t.Skip("no database was made")
 	}
+	mustBeGone(t, `SELECT count(*) FROM pg_database WHERE datname = $1`, name)
+}
+
+// mustBeGone fails the test if query (a count of rows named $1) counts name.
+func mustBeGone(t *testing.T, query, name string) {
+	t.Helper()
 	db, err := sql.Open("pgx", testenv.Env(t, pgtest.DSNVar))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+	if err := db.QueryRow(query, name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
-		t.Fatalf("database %s is still there after its test", name)
+		t.Fatalf("%s is still there after its test", name)
 	}
 }
