@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,38 +8,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 )
-
-// flakyIssuer is the dev issuer, except that it fails with err while err is set.
-type flakyIssuer struct {
-	dev *invoice.DevIssuer
-	mu  sync.Mutex
-	err error
-}
-
-func (f *flakyIssuer) setErr(err error) {
-	f.mu.Lock()
-	f.err = err
-	f.mu.Unlock()
-}
-
-func (f *flakyIssuer) Issue(ctx context.Context, r invoice.Request) (invoice.Issued, error) {
-	f.mu.Lock()
-	err := f.err
-	f.mu.Unlock()
-	if err != nil {
-		return invoice.Issued{}, err
-	}
-	return f.dev.Issue(ctx, r)
-}
 
 func TestInvoicesNeedIssuerAndMailer(t *testing.T) {
 	e := newEnv(t, envOptions{})
@@ -114,9 +90,9 @@ func fieldsOf(r resp) []string {
 }
 
 func runInvoices(t *testing.T, postgres bool) {
-	iss := &flakyIssuer{dev: &invoice.DevIssuer{Seller: invoice.Seller{Name: "测试数字认证中心", TaxID: "91440300MA5000000T"}}}
+	iss := renewdtest.NewFlakyIssuer()
 	e := newEnv(t, envOptions{postgres: postgres, invoices: iss})
-	iss.dev.Now = e.clock.Now
+	iss.Dev.Now = e.clock.Now
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	other := e.smsSignIn(otherClerkMobile).AccessToken
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
@@ -160,18 +136,18 @@ func runInvoices(t *testing.T, postgres bool) {
 
 	var st renewal.InvoiceStatus
 	t.Run("platform refuses, then is down, then issues", func(t *testing.T) {
-		iss.setErr(invoice.ErrRejected)
+		iss.Fail(invoice.ErrRejected)
 		e.ok(http.StatusOK, &st, "POST", base, ct, renewal.InvoiceRequest{})
 		if st.State != renewal.InvoiceFailed || !strings.Contains(st.Reason, "taxpayer ID") || st.URL != "" || st.Attempts != 1 {
 			t.Fatalf("rejected: %+v", st)
 		}
-		iss.setErr(errors.New("connection reset by the platform"))
+		iss.Fail(errors.New("connection reset by the platform"))
 		st = renewal.InvoiceStatus{}
 		e.ok(http.StatusOK, &st, "POST", base, ct, renewal.InvoiceRequest{})
 		if st.State != renewal.InvoiceFailed || !strings.Contains(st.Reason, "unavailable") || strings.Contains(st.Reason, "reset") || st.Attempts != 2 {
 			t.Fatalf("down: %+v", st)
 		}
-		iss.setErr(nil)
+		iss.Fail(nil)
 		// Corrected at request time: another e-mail address.
 		st = renewal.InvoiceStatus{}
 		e.ok(http.StatusOK, &st, "POST", base, ct, renewal.InvoiceRequest{Email: " Billing@Example.cn "})
