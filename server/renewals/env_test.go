@@ -1,7 +1,6 @@
 package renewals_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
-	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
@@ -39,8 +37,8 @@ type env struct {
 	counts map[string]int
 	r      *renewdtest.Renewd
 	// invoices issues e-invoices: the development issuer, or a refusal
-	// while reject is set.
-	invoices *testInvoices
+	// while told to fail.
+	invoices *renewdtest.FlakyIssuer
 	// callers
 	clerk, otherClerk, reviewer, admin renewals.Caller
 }
@@ -71,7 +69,8 @@ func newEnv(t *testing.T, postgres, payments bool) *env {
 	e.otherClerk = caller(r.OtherClerk, "192.0.2.2")
 	e.reviewer = caller(r.Reviewer, "192.0.2.3")
 	e.admin = caller(r.Admin, "192.0.2.4")
-	e.invoices = &testInvoices{dev: &invoice.DevIssuer{Seller: invoice.Seller{Name: "测试数字认证中心", TaxID: "91440300MA5000000T"}, Now: r.Clock.Now}}
+	e.invoices = renewdtest.NewFlakyIssuer()
+	e.invoices.Dev.Now = r.Clock.Now
 	var mu sync.Mutex
 	e.svc = renewals.New(renewals.Deps{Store: r.Store, Policy: renewal.DefaultPolicy(), Issuer: r.CA, Bank: r.Bank,
 		Pepper: renewdtest.Pepper, Now: r.Clock.Now, Payments: r.Payments,
@@ -79,28 +78,6 @@ func newEnv(t *testing.T, postgres, payments bool) *env {
 		ChallengeTTL: 5 * time.Minute, MaxTransfers: 3,
 		Invoices: e.invoices, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 30 * time.Second})
 	return e
-}
-
-type testInvoices struct {
-	dev    *invoice.DevIssuer
-	mu     sync.Mutex
-	reject bool
-}
-
-func (t *testInvoices) setReject(v bool) {
-	t.mu.Lock()
-	t.reject = v
-	t.mu.Unlock()
-}
-
-func (t *testInvoices) Issue(ctx context.Context, r invoice.Request) (invoice.Issued, error) {
-	t.mu.Lock()
-	reject := t.reject
-	t.mu.Unlock()
-	if reject {
-		return invoice.Issued{}, invoice.ErrRejected
-	}
-	return t.dev.Issue(ctx, r)
 }
 
 // addHolder registers a certificate of org ending at notAfter.
