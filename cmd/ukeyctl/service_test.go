@@ -56,6 +56,35 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	// The token: a P-256 key made on it and the CA's certificate for it.
 	e.hsm = softhsmtest.New(t)
 	e.serial = e.hsm.InitToken(t, "ukeyctl service", "11223344", svcPIN)
+	e.withToken(t, func(tok *token.Token) {
+		id := []byte{0xa1}
+		signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: id, Label: "张三"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := r.PutCertificate(signer.Public(), e.org, now.AddDate(0, 0, 30))
+		if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
+			t.Fatal(err)
+		}
+		e.cert = renewdtest.SerialOf(cert)
+	})
+
+	// Every command of the test shares one session store (memory only:
+	// the keyring has its own tests in client/session).
+	var err error
+	e.session, err = session.Open(ctx, session.Options{NoKeyring: true, NoTPM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cmds = &serviceCmds{openStore: func(context.Context) (*session.Store, error) { return e.session, nil }, stdin: os.Stdin}
+	return e
+}
+
+// withToken opens the env's token, signs the user in with the PIN, and
+// gives it to fn; module and token are closed when fn returns.
+func (e *svcEnv) withToken(t *testing.T, fn func(tok *token.Token)) {
+	t.Helper()
+	ctx := t.Context()
 	m, err := token.OpenModule(e.hsm.Module)
 	if err != nil {
 		t.Fatal(err)
@@ -69,25 +98,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	if err := tok.Login(ctx, []byte(svcPIN)); err != nil {
 		t.Fatal(err)
 	}
-	id := []byte{0xa1}
-	signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: id, Label: "张三"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := r.PutCertificate(signer.Public(), e.org, now.AddDate(0, 0, 30))
-	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
-		t.Fatal(err)
-	}
-	e.cert = renewdtest.SerialOf(cert)
-
-	// Every command of the test shares one session store (memory only:
-	// the keyring has its own tests in client/session).
-	e.session, err = session.Open(ctx, session.Options{NoKeyring: true, NoTPM: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cmds = &serviceCmds{openStore: func(context.Context) (*session.Store, error) { return e.session, nil }, stdin: os.Stdin}
-	return e
+	fn(tok)
 }
 
 func (e *svcEnv) file(t *testing.T, name, content string) string {
@@ -372,20 +383,7 @@ func TestServiceFetchInstallResumesAfterIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() {
-		m, err := token.OpenModule(e.hsm.Module)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		tok, err := m.Open(ctx, e.serial)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tok.Close()
-		if err := tok.Login(ctx, []byte(svcPIN)); err != nil {
-			t.Fatal(err)
-		}
+	e.withToken(t, func(tok *token.Token) {
 		j, err := token.OpenJournal(journal, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -393,7 +391,7 @@ func TestServiceFetchInstallResumesAfterIssue(t *testing.T) {
 		if _, err := e.cmds.issueRekey(ctx, c, tok, j, a); err != nil {
 			t.Fatal(err)
 		}
-	}()
+	})
 	out, err := e.run(t, svcFetchInstall, "--application", a.ID, "--token", e.serial, "--module", e.hsm.Module,
 		"--journal", journal, "--pin-file", e.file(t, "pin", svcPIN), "--json")
 	if err != nil {
