@@ -109,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	if ae := wantCode(t, err, http.StatusTooManyRequests, renewal.CodeSMSTooSoon); ae.RetryAfter <= 0 {
 		t.Fatalf("sms_too_soon without Retry-After: %+v", ae)
 	}
-	m, _ := e.sms.Last(clerkMobile)
+	m, _ := e.SMS.Last(clerkMobile)
 	wrong := "000000"
 	if m.Code == wrong {
 		wrong = "111111"
@@ -125,12 +125,12 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(61e9)
+	e.Clock.Advance(61e9)
 	if len(saved) != 1 || saved[0].RefreshToken != tok.RefreshToken {
 		t.Fatalf("token callback got %d pairs", len(saved))
 	}
 	me, err := clerk.Me(ctx)
-	if err != nil || me.OrganisationID != e.org.ID || me.Role != renewal.RoleClerk {
+	if err != nil || me.OrganisationID != e.Org.ID || me.Role != renewal.RoleClerk {
 		t.Fatalf("me %+v, %v", me, err)
 	}
 	reviewer, _ := e.client()
@@ -174,13 +174,13 @@ func TestEndToEnd(t *testing.T) {
 	// The first PUT's answer is lost and the service does not replay PUTs:
 	// the retry is stale, and the client recognises its own edit.
 	tries = e.loseFirst(http.MethodPut, "/v1/applications/"+a.ID, false)
-	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 2)})
+	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 2)})
 	e.setGate(nil)
 	if err != nil || a.Version != 2 || a.Form.Years != 2 || tries.Load() != 2 {
 		t.Fatalf("update %+v, %v, %d tries", a, err, tries.Load())
 	}
 	before := e.requests.Load()
-	_, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 3)})
+	_, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 3)})
 	if ae := wantCode(t, err, http.StatusConflict, renewal.CodeStaleVersion); ae.Field != "version" {
 		t.Fatalf("stale field %q", ae.Field)
 	}
@@ -245,7 +245,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || a.Status != renewal.StatusRejected || a.ReviewReason != "营业执照扫描件不清晰" {
 		t.Fatalf("reject %+v, %v", a, err)
 	}
-	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: validForm(e.org, 1)})
+	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: validForm(e.Org, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || a.Status != renewal.StatusApproved {
 		t.Fatalf("approve %+v, %v", a, err)
 	}
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	if a, err = clerk.GetApplication(ctx, a.ID); err != nil || a.Payment != renewal.PaymentPaid {
 		t.Fatalf("paid: %+v, %v", a, err)
 	}
@@ -275,7 +275,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || fv.State != renewal.FinVerifyPending || fv.Version != a.Version+1 {
 		t.Fatalf("start finverify %+v, %v", fv, err)
 	}
-	code := e.transferCode("755912345610801")
+	code := e.TransferCode("755912345610801")
 	other := "000000"
 	if code == other {
 		other = "111111"
@@ -293,7 +293,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || a.Status != renewal.StatusReadyToDownload {
 		t.Fatalf("finverify code %+v, %v", a, err)
 	}
-	_, err = clerk.CorrectBank(ctx, a.ID, renewal.CorrectBankRequest{Version: a.Version, Bank: validForm(e.org, 1).Bank})
+	_, err = clerk.CorrectBank(ctx, a.ID, renewal.CorrectBankRequest{Version: a.Version, Bank: validForm(e.Org, 1).Bank})
 	wantCode(t, err, http.StatusConflict, renewal.CodeActionNotAllowed)
 
 	// Issue with the same key; a stale version and another key's proof are refused.
@@ -343,7 +343,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = clerk.UpdateApplication(ctx, b.ID, renewal.UpdateApplicationRequest{Version: b.Version, Form: validForm(e.org, 1)})
+	b, err = clerk.UpdateApplication(ctx, b.ID, renewal.UpdateApplicationRequest{Version: b.Version, Form: validForm(e.Org, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := clerk.Me(ctx); !errors.Is(err, client.ErrNotSignedIn) {
 		t.Fatalf("me after logout: %v", err)
 	}
-	req, _ := http.NewRequest("GET", e.url+"/v1/me", nil)
+	req, _ := http.NewRequest("GET", e.URL+"/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+access)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -12,10 +12,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
-	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
-	"github.com/ukeyrenew/ukeyrenew/server/sms"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 var start = renewdtest.Start
@@ -35,15 +32,8 @@ type holder = renewdtest.Holder
 // moves a millisecond with every request (rows stamped in the same instant
 // would tie) and when a test says so.
 type env struct {
+	*renewdtest.Renewd
 	t        testing.TB
-	r        *renewdtest.Renewd
-	url      string
-	srv      *server.Server
-	st       *store.Store
-	clock    *fakeclock.Clock
-	sms      *sms.Outbox
-	bank     *bank.Outbox
-	org      *store.Organisation
 	holders  map[string]*holder
 	requests atomic.Int64 // requests that reached the service
 	// gate, if set, may answer a request before the service does (a
@@ -61,7 +51,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e := &env{t: t, holders: map[string]*holder{}}
 	r := renewdtest.New(t, renewdtest.Options{Listener: o.wrapListener, Wrap: func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
-			e.clock.Advance(time.Millisecond)
+			e.Clock.Advance(time.Millisecond)
 			if g := e.gate.Load(); g != nil && (*g)(w, q) {
 				return
 			}
@@ -69,10 +59,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 			h.ServeHTTP(w, q)
 		})
 	}})
-	e.r, e.url, e.srv, e.st, e.clock, e.sms, e.bank, e.org = r, r.URL, r.Server, r.Store, r.Clock, r.SMS, r.Bank, r.Org
-	e.holders["rsa"] = r.AddHolder(issuer.RSA, e.org, start.AddDate(0, 0, 30))
-	e.holders["ecdsa"] = r.AddHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 45))
-	e.holders["far"] = r.AddHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 200))
+	e.Renewd = r
+	e.holders["rsa"] = r.AddHolder(issuer.RSA, e.Org, start.AddDate(0, 0, 30))
+	e.holders["ecdsa"] = r.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 45))
+	e.holders["far"] = r.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 200))
 	return e
 }
 
@@ -91,7 +81,7 @@ func (e *env) client(opts ...client.Option) (*client.Client, *fakeclock.Clock) {
 	clk := fakeclock.New(start)
 	all := append([]client.Option{client.WithClock(clk), client.WithJitter(func(max time.Duration) time.Duration { return max }),
 		client.WithTimeout(10 * time.Second)}, opts...)
-	c, err := client.New(e.url, all...)
+	c, err := client.New(e.URL, all...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -105,17 +95,13 @@ func (e *env) smsSignIn(c *client.Client, mobile string) *renewal.Tokens {
 	if _, err := c.SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: mobile}); err != nil {
 		e.t.Fatal(err)
 	}
-	tok, err := c.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: mobile, Code: e.r.SMSCode(mobile)})
+	tok, err := c.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: mobile, Code: e.SMSCode(mobile)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.clock.Advance(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	return tok
 }
-
-func (e *env) markPaid(id string) { e.r.MarkPaid(id) }
-
-func (e *env) transferCode(account string) string { return e.r.TransferCode(account) }
 
 func serverOpenAPI() []byte { return server.OpenAPI() }
 
@@ -139,7 +125,7 @@ func (e *env) loseFirst(method, path string, forget bool) *atomic.Int64 {
 		if forget {
 			r.Header.Del(client.IdempotencyKeyHeader)
 		}
-		e.srv.Handler().ServeHTTP(discard{}, r)
+		e.Server.Handler().ServeHTTP(discard{}, r)
 		w.WriteHeader(http.StatusBadGateway)
 		return true
 	})

@@ -57,7 +57,7 @@ func TestRetryAfterDroppedConnection(t *testing.T) {
 	ctx := t.Context()
 	c, clk := e.client(noKeepAlive())
 	e.smsSignIn(c, clerkMobile)
-	form := validForm(e.org, 1)
+	form := validForm(e.Org, 1)
 	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: &form})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestCreateRetriedAfterLostAnswer(t *testing.T) {
 				if forgets {
 					r.Header.Del(client.IdempotencyKeyHeader)
 				}
-				e.srv.Handler().ServeHTTP(discard{}, r) // the service acts; the answer is lost
+				e.Server.Handler().ServeHTTP(discard{}, r) // the service acts; the answer is lost
 				w.WriteHeader(http.StatusBadGateway)
 				return true
 			})
@@ -310,7 +310,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	badForm := validForm(e.org, 1)
+	badForm := validForm(e.Org, 1)
 	badForm.Organisation.CreditCode = "91440300MA5000000X"
 	nonce := make([]byte, renewal.NonceBytes)
 	cases := []struct {
@@ -338,7 +338,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 		{"empty id", "id", func() error { _, err := c.GetApplication(ctx, ""); return err }},
 		{"long id", "id", func() error { _, err := c.GetApplication(ctx, strings.Repeat("a", 65)); return err }},
 		{"update version", "version", func() error {
-			_, err := c.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Form: validForm(e.org, 1)})
+			_, err := c.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Form: validForm(e.Org, 1)})
 			return err
 		}},
 		{"credit code", "form.organisation.credit_code", func() error {
@@ -346,7 +346,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 			return err
 		}},
 		{"years", "form.years", func() error {
-			f := validForm(e.org, 5)
+			f := validForm(e.Org, 5)
 			_, err := c.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: f})
 			return err
 		}},
@@ -386,7 +386,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 			return err
 		}},
 		{"bank account", "bank.account_number", func() error {
-			b := validForm(e.org, 1).Bank
+			b := validForm(e.Org, 1).Bank
 			b.AccountNumber = "12"
 			_, err := c.CorrectBank(ctx, a.ID, renewal.CorrectBankRequest{Version: a.Version, Bank: b})
 			return err
