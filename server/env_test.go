@@ -18,16 +18,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/pgtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
-	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
-	"github.com/ukeyrenew/ukeyrenew/server/sms"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -51,23 +48,10 @@ type holder = renewdtest.Holder
 // env is a real renewd (internal/renewdtest) with payments, and an HTTP
 // client that checks every answer against openapi.yaml.
 type env struct {
+	*renewdtest.Renewd
 	t       testing.TB
-	r       *renewdtest.Renewd
-	url     string
-	srv     *server.Server
-	st      *store.Store
-	clock   *fakeclock.Clock
-	sms     *sms.Outbox
-	bank    *bank.Outbox
-	ca      *issuer.LocalCA
-	caDir   string
-	org     *store.Organisation
-	other   *store.Organisation
 	holders map[string]*holder // by name
 	http    *http.Client
-	pay     *payment.Payments
-	paySim  *payment.DevSimulator
-	mail    *invoice.Outbox
 	// responses validated against the OpenAPI document
 	validated int
 	mu        sync.Mutex
@@ -97,17 +81,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 			return f
 		}
 	}
-	r := renewdtest.New(t, ro)
-	e := &env{t: t, r: r, url: r.URL, srv: r.Server, st: r.Store, clock: r.Clock, sms: r.SMS, bank: r.Bank,
-		ca: r.CA, caDir: r.CADir, org: r.Org, other: r.Other, holders: map[string]*holder{},
-		pay: r.Payments, paySim: r.PaySim, mail: r.Mail}
+	e := &env{Renewd: renewdtest.New(t, ro), t: t, holders: map[string]*holder{}}
 	// Certificates on the clerk's tokens: RSA ending in 30 days, SM2 in 60,
 	// ECDSA expired 10 days ago; and one of the other organisation.
-	e.addHolder("rsa", issuer.RSA, e.org, start.AddDate(0, 0, 30))
-	e.addHolder("sm2", issuer.SM2, e.org, start.AddDate(0, 0, 60))
-	e.addHolder("ecdsa", issuer.ECDSA, e.org, start.AddDate(0, 0, -10))
-	e.addHolder("far", issuer.ECDSA, e.org, start.AddDate(0, 0, 200))
-	e.addHolder("other", issuer.ECDSA, e.other, start.AddDate(0, 0, 20))
+	e.addHolder("rsa", issuer.RSA, e.Org, start.AddDate(0, 0, 30))
+	e.addHolder("sm2", issuer.SM2, e.Org, start.AddDate(0, 0, 60))
+	e.addHolder("ecdsa", issuer.ECDSA, e.Org, start.AddDate(0, 0, -10))
+	e.addHolder("far", issuer.ECDSA, e.Org, start.AddDate(0, 0, 200))
+	e.addHolder("other", issuer.ECDSA, e.Other, start.AddDate(0, 0, 20))
 	e.http = &http.Client{Transport: &validating{t: t, e: e, next: http.DefaultTransport}, Timeout: 30 * time.Second}
 	if o.noValidate {
 		e.http = &http.Client{Timeout: 30 * time.Second}
@@ -143,7 +124,7 @@ func (f *failingHooks) Record(ctx context.Context, q payment.Execer, e payment.A
 // addHolder adds a certificate of org ending at notAfter, known by name.
 func (e *env) addHolder(name string, alg issuer.KeyAlg, org *store.Organisation, notAfter time.Time) *holder {
 	e.t.Helper()
-	h := e.r.AddHolder(alg, org, notAfter)
+	h := e.AddHolder(alg, org, notAfter)
 	e.holders[name] = h
 	return h
 }
@@ -248,7 +229,7 @@ func (e *env) do(method, path, token string, body any, hdr ...string) resp {
 	e.t.Helper()
 	// Time moves a little with every request, as it does outside tests
 	// (rows stamped in the same microsecond would tie in "latest" order).
-	e.clock.Advance(time.Millisecond)
+	e.Clock.Advance(time.Millisecond)
 	var rd io.Reader
 	ct := ""
 	switch b := body.(type) {
@@ -264,7 +245,7 @@ func (e *env) do(method, path, token string, body any, hdr ...string) resp {
 		}
 		rd, ct = bytes.NewReader(j), "application/json"
 	}
-	req, err := http.NewRequest(method, e.url+path, rd)
+	req, err := http.NewRequest(method, e.URL+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -319,8 +300,8 @@ func (e *env) smsSignIn(mobile string) renewal.Tokens {
 	e.t.Helper()
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: mobile})
 	var tok renewal.Tokens
-	e.ok(http.StatusOK, &tok, "POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: mobile, Code: e.r.SMSCode(mobile)})
-	e.clock.Advance(61 * time.Second) // past the resend wait, for the next sign-in
+	e.ok(http.StatusOK, &tok, "POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: mobile, Code: e.SMSCode(mobile)})
+	e.Clock.Advance(61 * time.Second) // past the resend wait, for the next sign-in
 	return tok
 }
 

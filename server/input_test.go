@@ -21,10 +21,10 @@ func TestWrongInput(t *testing.T) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.org, 1))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.Org, 1))})
 	app := "/v1/applications/" + a.ID
 	long := strings.Repeat("x", 70<<10)
-	badForm := validForm(e.org, 1)
+	badForm := validForm(e.Org, 1)
 	badForm.Organisation.CreditCode = "91440300MA5000000X"
 	badForm.Years = 5
 
@@ -70,9 +70,9 @@ func TestWrongInput(t *testing.T) {
 		{"create expired too long", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: "abcdef"}, nil, 422, "not_eligible", "cert_serial"},
 		{"get unknown", "GET", "/v1/applications/0123456789abcdef", ct, nil, nil, 404, "not_found", ""},
 		{"get overlong id", "GET", "/v1/applications/" + strings.Repeat("a", 65), ct, nil, nil, 404, "not_found", ""},
-		{"put no version", "PUT", app, ct, renewal.UpdateApplicationRequest{Form: validForm(e.org, 1)}, nil, 400, "invalid_field", "version"},
+		{"put no version", "PUT", app, ct, renewal.UpdateApplicationRequest{Form: validForm(e.Org, 1)}, nil, 400, "invalid_field", "version"},
 		{"put bad form", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: badForm}, nil, 400, "invalid_field", ""},
-		{"put stale", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 7, Form: validForm(e.org, 1)}, nil, 409, "stale_version", "version"},
+		{"put stale", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 7, Form: validForm(e.Org, 1)}, nil, 409, "stale_version", "version"},
 		{"delete no version", "DELETE", app, ct, nil, nil, 400, "required", "version"},
 		{"delete stale", "DELETE", app + "?version=3", ct, nil, nil, 409, "stale_version", "version"},
 		{"delete bad if-match", "DELETE", app, ct, nil, []string{"If-Match", `"vx"`}, 400, "required", "version"},
@@ -190,10 +190,10 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("notification %d: %d %s", i+1, r.status, r.body)
 		}
 	}
-	e.clock.Advance(40 * time.Second)
+	e.Clock.Advance(40 * time.Second)
 	// Per account: 5, then refused although the IP has tokens.
 	ct := e.smsSignIn(clerkMobile).AccessToken
-	e.clock.Advance(40 * time.Second)
+	e.Clock.Advance(40 * time.Second)
 	n := 0
 	for ; n < 10; n++ {
 		if r := e.do("GET", "/v1/me", ct, nil); r.status == http.StatusTooManyRequests {
@@ -207,7 +207,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("per-account limit let %d through, want 5", n)
 	}
 	// The SMS daily cap per IP (3 here): the clerk's sign-in used one.
-	e.clock.Advance(2 * time.Minute)
+	e.Clock.Advance(2 * time.Minute)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: otherClerkMobile})
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13700137000"})
 	r := e.fails(http.StatusTooManyRequests, "sms_daily_limit", "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
@@ -216,7 +216,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("Retry-After %d for the daily cap", ra)
 	}
 	// The next day (midnight in Beijing) the cap resets.
-	e.clock.Advance(24 * time.Hour)
+	e.Clock.Advance(24 * time.Hour)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
 }
 
@@ -240,7 +240,7 @@ func TestSMSCodeRules(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	send := func() string {
 		e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile})
-		m, _ := e.sms.Last(clerkMobile)
+		m, _ := e.SMS.Last(clerkMobile)
 		return m.Code
 	}
 	login := func(code string) resp {
@@ -265,15 +265,15 @@ func TestSMSCodeRules(t *testing.T) {
 		t.Fatalf("right code after five wrong: %s", r.body)
 	}
 	// A new code after 60 s; it expires after 5 minutes.
-	e.clock.Advance(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	code = send()
-	e.clock.Advance(5*time.Minute + time.Second)
+	e.Clock.Advance(5*time.Minute + time.Second)
 	if r := login(code); r.errCode() != "sms_code_expired" {
 		t.Fatalf("expired code: %s", r.body)
 	}
 	// A new code replaces the old one.
 	old := send()
-	e.clock.Advance(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	code = send()
 	if old != code {
 		if r := login(old); r.errCode() != "sms_code_wrong" {
@@ -283,13 +283,13 @@ func TestSMSCodeRules(t *testing.T) {
 	e.ok(http.StatusOK, nil, "POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: clerkMobile, Code: code})
 	// Ten codes a day to one number.
 	for i := 0; i < 20; i++ {
-		e.clock.Advance(61 * time.Second)
+		e.Clock.Advance(61 * time.Second)
 		r := e.do("POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile})
 		if r.status == http.StatusTooManyRequests {
 			if r.errCode() != "sms_daily_limit" {
 				t.Fatal(r.errCode())
 			}
-			if sent := len(e.sms.Messages(clerkMobile)); sent != 10 {
+			if sent := len(e.SMS.Messages(clerkMobile)); sent != 10 {
 				t.Fatalf("daily cap after %d codes, want 10", sent)
 			}
 			break
@@ -300,7 +300,7 @@ func TestSMSCodeRules(t *testing.T) {
 	}
 	// An unknown number gets the same answer but no SMS.
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13500135000"})
-	if len(e.sms.Messages("13500135000")) != 0 {
+	if len(e.SMS.Messages("13500135000")) != 0 {
 		t.Fatal("an SMS went to a number without an account")
 	}
 }
@@ -312,6 +312,6 @@ func TestPasswordGuessingIsLimited(t *testing.T) {
 	}
 	// The account is now limited: even the right password waits.
 	e.fails(http.StatusTooManyRequests, "rate_limited", "POST", "/v1/auth/login", "", renewal.PasswordLoginRequest{Account: "Admin", Password: adminPassword})
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.ok(http.StatusOK, nil, "POST", "/v1/auth/login", "", renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword})
 }

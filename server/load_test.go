@@ -61,13 +61,13 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	for i := range ids {
 		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
 		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
-		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: signed.User.ID, CertSerial: serial, Form: validForm(e.org, 1),
+			OrganisationID: e.Org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
+		a := &renewal.Application{OrganisationID: e.Org.ID, CreatedBy: signed.User.ID, CertSerial: serial, Form: validForm(e.Org, 1),
 			State: renewal.InitialState(renewal.DefaultPolicy()), PriceFen: 30000}
 		if kind == "payment" {
 			a.State = renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending}
 		}
-		err := e.st.Write(ctx, func(tx *store.Tx) error {
+		err := e.Store.Write(ctx, func(tx *store.Tx) error {
 			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
 				return err
 			}
@@ -78,7 +78,7 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 		}
 		ids[i] = a.ID
 		if kind == "payment" {
-			if _, err := e.pay.NewQR(ctx, a.ID, 1); err != nil {
+			if _, err := e.Payments.NewQR(ctx, a.ID, 1); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -88,12 +88,12 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 		var req *http.Request
 		switch kind {
 		case "status":
-			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)], nil)
+			req, _ = http.NewRequest("GET", e.URL+"/v1/applications/"+ids[i%len(ids)], nil)
 		case "payment":
-			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)]+"/payment", nil)
+			req, _ = http.NewRequest("GET", e.URL+"/v1/applications/"+ids[i%len(ids)]+"/payment", nil)
 		default:
 			body, _ := json.Marshal(renewal.SubmitRequest{Version: 1, Comment: "请审核"})
-			req, _ = http.NewRequest("POST", e.url+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
+			req, _ = http.NewRequest("POST", e.URL+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)

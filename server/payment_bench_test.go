@@ -38,7 +38,7 @@ func notificationBench(b *testing.B, postgres bool) {
 		c.Limits.NotifyBurst = 1 << 30 // the test clock stands still: no refill
 	}})
 	ctx := context.Background()
-	clerk, err := e.st.UserByMobile(ctx, clerkMobile)
+	clerk, err := e.Store.UserByMobile(ctx, clerkMobile)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,10 +53,10 @@ func notificationBench(b *testing.B, postgres bool) {
 	for i := range b.N {
 		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
 		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
-		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: clerk.ID, CertSerial: serial, Form: validForm(e.org, 1),
+			OrganisationID: e.Org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
+		a := &renewal.Application{OrganisationID: e.Org.ID, CreatedBy: clerk.ID, CertSerial: serial, Form: validForm(e.Org, 1),
 			State: approved, PriceFen: 30000}
-		err := e.st.Write(ctx, func(tx *store.Tx) error {
+		err := e.Store.Write(ctx, func(tx *store.Tx) error {
 			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
 				return err
 			}
@@ -66,16 +66,16 @@ func notificationBench(b *testing.B, postgres bool) {
 			b.Fatal(err)
 		}
 		// A real QR order, made through the SDK at the simulator.
-		o, err := e.pay.NewQR(ctx, a.ID, 1)
+		o, err := e.Payments.NewQR(ctx, a.ID, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		plain, _ := json.Marshal(map[string]any{
 			"appid": payment.DevAppID, "mchid": payment.DevMchID, "out_trade_no": o.OutTradeNo,
 			"transaction_id": fmt.Sprintf("42000000002026%06d", i), "trade_type": "NATIVE", "trade_state": "SUCCESS",
-			"success_time": e.clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": o.AmountFen, "currency": "CNY"},
+			"success_time": e.Clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": o.AmountFen, "currency": "CNY"},
 		})
-		r, err := e.paySim.Sim.NewNotification(e.url+"/v1/payments/notify/wechat", fmt.Sprintf("BENCH-%06d", i), "TRANSACTION.SUCCESS", plain, e.clock.Now())
+		r, err := e.PaySim.Sim.NewNotification(e.URL+"/v1/payments/notify/wechat", fmt.Sprintf("BENCH-%06d", i), "TRANSACTION.SUCCESS", plain, e.Clock.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func notificationBench(b *testing.B, postgres bool) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				r, _ := http.NewRequest(http.MethodPost, e.url+"/v1/payments/notify/wechat", bytes.NewReader(notes[i].body))
+				r, _ := http.NewRequest(http.MethodPost, e.URL+"/v1/payments/notify/wechat", bytes.NewReader(notes[i].body))
 				r.Header = notes[i].header.Clone()
 				t0 := time.Now()
 				res, err := client.Do(r)
@@ -124,12 +124,12 @@ func notificationBench(b *testing.B, postgres bool) {
 		b.Fatal(firstErr)
 	}
 	for _, id := range ids {
-		a, err := e.st.Application(ctx, store.AllScope(), id)
+		a, err := e.Store.Application(ctx, store.AllScope(), id)
 		if err != nil || a.Payment != renewal.PaymentPaid || a.Version != 2 {
 			b.Fatalf("application %s after its notification: %+v, %v", id, a, err)
 		}
 	}
-	if v, err := e.st.VerifyAudit(ctx); err != nil || !v.OK {
+	if v, err := e.Store.VerifyAudit(ctx); err != nil || !v.OK {
 		b.Fatalf("audit chain: %+v %v", v, err)
 	}
 	reportLatency(b, lat, el, "notes/s")
