@@ -113,7 +113,7 @@ func TestScope(t *testing.T) {
 func TestCreate(t *testing.T) {
 	dialects(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
-		h := e.addHolder(issuer.SM2, e.org, start.AddDate(0, 0, 40))
+		h := e.AddHolder(issuer.SM2, e.Org, start.AddDate(0, 0, 40))
 		req := renewal.CreateApplicationRequest{CertSerial: h.Serial}
 		_, err := e.svc.Create(ctx, e.reviewer, req)
 		wantCode(t, err, renewal.CodeForbidden)
@@ -121,12 +121,12 @@ func TestCreate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Form.Organisation.CreditCode != e.org.CreditCode || a.Form.Years != 1 || a.CreatedBy != e.clerk.User.ID {
+		if a.Form.Organisation.CreditCode != e.Org.CreditCode || a.Form.Years != 1 || a.CreatedBy != e.clerk.User.ID {
 			t.Fatalf("pre-filled %+v", a)
 		}
 		_, err = e.svc.Create(ctx, e.clerk, req)
 		wantCode(t, err, renewal.CodeConflict)
-		far := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 200))
+		far := e.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 200))
 		_, err = e.svc.Create(ctx, e.clerk, renewal.CreateApplicationRequest{CertSerial: far.Serial})
 		wantCode(t, err, renewal.CodeWindowNotOpen)
 	})

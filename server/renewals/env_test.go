@@ -6,12 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
-	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -24,18 +21,10 @@ var start = renewdtest.Start
 type holder = renewdtest.Holder
 
 type env struct {
+	*renewdtest.Renewd
 	t      *testing.T
-	st     *store.Store
-	pay    *payment.Payments
-	sim    *payment.DevSimulator
 	svc    *renewals.Service
-	clock  *fakeclock.Clock
-	bank   *bank.Outbox
-	ca     *issuer.LocalCA
-	org    *store.Organisation
-	other  *store.Organisation
 	counts map[string]int
-	r      *renewdtest.Renewd
 	// invoices issues e-invoices: the development issuer, or a refusal
 	// while told to fail.
 	invoices *renewdtest.FlakyIssuer
@@ -60,8 +49,7 @@ func eachDialect(t *testing.T, payments bool, fn func(t *testing.T, e *env)) {
 func newEnv(t *testing.T, postgres, payments bool) *env {
 	t.Helper()
 	r := renewdtest.New(t, renewdtest.Options{Postgres: postgres, Payments: payments, NoServer: true})
-	e := &env{t: t, st: r.Store, pay: r.Payments, sim: r.PaySim, clock: r.Clock, bank: r.Bank, ca: r.CA,
-		org: r.Org, other: r.Other, counts: map[string]int{}, r: r}
+	e := &env{Renewd: r, t: t, counts: map[string]int{}}
 	caller := func(u *store.User, ip string) renewals.Caller {
 		return renewals.Caller{User: renewal.User{ID: u.ID, Role: u.Role, OrganisationID: u.OrganisationID}, IP: ip}
 	}
@@ -80,12 +68,6 @@ func newEnv(t *testing.T, postgres, payments bool) *env {
 	return e
 }
 
-// addHolder registers a certificate of org ending at notAfter.
-func (e *env) addHolder(alg issuer.KeyAlg, org *store.Organisation, notAfter time.Time) *holder {
-	e.t.Helper()
-	return e.r.AddHolder(alg, org, notAfter)
-}
-
 // draft creates an application with a complete form for a fresh
 // certificate of the clerk's organisation.
 func (e *env) draft() *renewal.Application {
@@ -95,8 +77,8 @@ func (e *env) draft() *renewal.Application {
 
 func (e *env) draftWithHolder() (*renewal.Application, *holder) {
 	e.t.Helper()
-	h := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 30))
-	f := validForm(e.org)
+	h := e.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 30))
+	f := validForm(e.Org)
 	a, err := e.svc.Create(e.t.Context(), e.clerk, renewal.CreateApplicationRequest{CertSerial: h.Serial, Form: &f})
 	if err != nil {
 		e.t.Fatal(err)
@@ -108,7 +90,7 @@ func (e *env) draftWithHolder() (*renewal.Application, *holder) {
 // would leave it (a test's shortcut; the audit log says so).
 func (e *env) arrange(a *renewal.Application, state renewal.State) *renewal.Application {
 	e.t.Helper()
-	a, err := e.st.UpdateApplication(e.t.Context(), store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "test.arrange"},
+	a, err := e.Store.UpdateApplication(e.t.Context(), store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "test.arrange"},
 		func(a *renewal.Application) error {
 			a.State = state
 			return nil
@@ -126,7 +108,7 @@ func (e *env) actions(target string) []string {
 	if err := q.Validate(); err != nil {
 		e.t.Fatal(err)
 	}
-	entries, err := e.st.ListAudit(e.t.Context(), q)
+	entries, err := e.Store.ListAudit(e.t.Context(), q)
 	if err != nil {
 		e.t.Fatal(err)
 	}

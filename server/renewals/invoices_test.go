@@ -17,7 +17,7 @@ func TestRequestInvoice(t *testing.T) {
 		ctx := t.Context()
 		var sent []string
 		send := func(_ context.Context, inv *store.Invoice) { sent = append(sent, inv.Number) }
-		req := renewal.InvoiceRequest{Title: e.org.Name, TaxID: e.org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
+		req := renewal.InvoiceRequest{Title: e.Org.Name, TaxID: e.Org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
 
 		unpaid := e.draft()
 		_, _, err := e.svc.RequestInvoice(ctx, e.clerk, unpaid.ID, req, send)

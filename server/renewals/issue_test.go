@@ -42,7 +42,7 @@ func TestIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stranger := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 300))
+		stranger := e.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 300))
 		bad := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: ch.Nonce,
 			Signature: sign(t, stranger, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))}
 		_, err = e.svc.Issue(ctx, e.clerk, a.ID, bad)
@@ -76,7 +76,7 @@ func TestIssue(t *testing.T) {
 		if e.counts["certificate_issued"] != 1 {
 			t.Fatalf("counted %d issues, want 1", e.counts["certificate_issued"])
 		}
-		if _, err := e.st.Certificate(ctx, store.OrgScope(e.org.ID), is.Serial); err != nil {
+		if _, err := e.Store.Certificate(ctx, store.OrgScope(e.Org.ID), is.Serial); err != nil {
 			t.Fatalf("the new certificate is not registered: %v", err)
 		}
 		ch, _ = e.svc.Challenge(ctx, e.clerk, a.ID)
