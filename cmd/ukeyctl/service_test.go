@@ -14,12 +14,9 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
-	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/sms"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
@@ -33,11 +30,7 @@ const (
 // listener, and a SoftHSM2 token holding a key and the certificate that
 // service's CA issued for it, 30 days before expiry.
 type svcEnv struct {
-	r       *renewdtest.Renewd
-	url     string
-	clock   *fakeclock.Clock
-	sms     *sms.Outbox
-	org     *store.Organisation
+	*renewdtest.Renewd
 	hsm     *softhsmtest.Env
 	serial  string // the token's
 	cert    string // the certificate's serial, renewal form
@@ -51,7 +44,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
 	r := renewdtest.New(t, renewdtest.Options{Now: now})
-	e := &svcEnv{r: r, url: r.URL, clock: r.Clock, sms: r.SMS, org: r.Org, dir: t.TempDir()}
+	e := &svcEnv{Renewd: r, dir: t.TempDir()}
 
 	// The token: a P-256 key made on it and the CA's certificate for it.
 	e.hsm = softhsmtest.New(t)
@@ -62,7 +55,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cert := r.PutCertificate(signer.Public(), e.org, now.AddDate(0, 0, 30))
+		cert := r.PutCertificate(signer.Public(), e.Org, now.AddDate(0, 0, 30))
 		if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
 			t.Fatal(err)
 		}
@@ -115,8 +108,8 @@ func (e *svcEnv) run(t *testing.T, f func(*serviceCmds, context.Context, []strin
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := f(e.cmds, t.Context(), args, &out, &errOut)
-	if e.clock != nil {
-		e.clock.Advance(time.Second)
+	if e.Renewd != nil { // nil in tests of usage errors, which reach no service
+		e.Clock.Advance(time.Second)
 	}
 	return out.String() + errOut.String(), err
 }
@@ -139,20 +132,20 @@ func svcFetchInstall(s *serviceCmds, ctx context.Context, a []string, o, e *byte
 func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application {
 	t.Helper()
 	ctx := t.Context()
-	clerk, _ := client.New(e.url)
+	clerk, _ := client.New(e.URL)
 	if _, err := clerk.SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: svcClerkMobile}); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
+	m, _ := e.SMS.Last(svcClerkMobile)
 	if _, err := clerk.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: svcClerkMobile, Code: m.Code}); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(61 * time.Second)
-	reviewer, _ := client.New(e.url)
+	e.Clock.Advance(61 * time.Second)
+	reviewer, _ := client.New(e.URL)
 	if _, err := reviewer.Login(ctx, renewal.PasswordLoginRequest{Account: "reviewer", Password: svcReviewerPW}); err != nil {
 		t.Fatal(err)
 	}
-	form := renewdtest.ValidForm(e.org, 1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	form.Invoice = renewal.Invoice{Kind: renewal.InvoiceNone}
 	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.cert, Form: &form, Rekey: rekey})
 	if err != nil {
@@ -164,7 +157,7 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if a, err = reviewer.Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
 		t.Fatal(err)
 	}
-	e.r.MarkPaid(a.ID)
+	e.MarkPaid(a.ID)
 	if a, err = clerk.GetApplication(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +165,7 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := e.r.TransferCode("755912345610801")
+	code := e.TransferCode("755912345610801")
 	a, err = clerk.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: fv.Version, Code: code})
 	if err != nil || a.Status != renewal.StatusReadyToDownload {
 		t.Fatalf("%+v, %v", a, err)
@@ -190,21 +183,21 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("apps before login: %v", err)
 	}
 	// Sign in by SMS in two steps, as a script does: send, then the code from a file.
-	if out, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil || !strings.Contains(out, "138****8000") {
+	if out, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--send-code"); err != nil || !strings.Contains(out, "138****8000") {
 		t.Fatalf("send code: %v %s", err, out)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
+	m, _ := e.SMS.Last(svcClerkMobile)
 	wrong := "000000"
 	if m.Code == wrong {
 		wrong = "111111"
 	}
-	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "wrong", wrong)); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
+	if _, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "wrong", wrong)); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
 		t.Fatalf("wrong code: %v", err)
 	}
 	if _, err := e.session.Load(t.Context()); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("a refused sign-in kept a session: %v", err)
 	}
-	out, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code), "--json")
+	out, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code), "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +206,7 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("login json %+v, %v: %s", li, err, out)
 	}
 	rec, err := e.session.Load(ctx)
-	if err != nil || rec.ServiceURL != e.url || !strings.HasPrefix(rec.RefreshToken, "") || rec.RefreshToken == "" {
+	if err != nil || rec.ServiceURL != e.URL || !strings.HasPrefix(rec.RefreshToken, "") || rec.RefreshToken == "" {
 		t.Fatalf("saved session %+v, %v", rec, err)
 	}
 
@@ -276,7 +269,7 @@ func TestServiceCommands(t *testing.T) {
 	if _, err := e.run(t, svcApps); !errors.Is(err, errNotSignedIn) {
 		t.Fatalf("apps after logout: %v", err)
 	}
-	c, _ := client.New(e.url, client.WithRefreshToken(rec2.RefreshToken))
+	c, _ := client.New(e.URL, client.WithRefreshToken(rec2.RefreshToken))
 	if _, err := c.Me(ctx); !errors.Is(err, client.ErrSessionEnded) {
 		t.Fatalf("saved refresh token after logout: %v", err)
 	}
@@ -317,11 +310,11 @@ func TestServiceCommandsRefuseBadUsage(t *testing.T) {
 // signIn signs the shared session in by SMS, as `ukeyctl login` does.
 func (e *svcEnv) signIn(t *testing.T) {
 	t.Helper()
-	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil {
+	if _, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--send-code"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
-	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code)); err != nil {
+	m, _ := e.SMS.Last(svcClerkMobile)
+	if _, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code)); err != nil {
 		t.Fatal(err)
 	}
 }
