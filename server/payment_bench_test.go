@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,31 +41,16 @@ func notificationBench(b *testing.B, postgres bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := e.holders["rsa"]
 	approved := renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending}
 	type note struct {
 		header http.Header
 		body   []byte
 	}
 	notes := make([]note, b.N)
-	ids := make([]string, b.N)
-	for i := range b.N {
-		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
-		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.Org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
-		a := &renewal.Application{OrganisationID: e.Org.ID, CreatedBy: clerk.ID, CertSerial: serial, Form: validForm(e.Org, 1),
-			State: approved, PriceFen: 30000}
-		err := e.Store.Write(ctx, func(tx *store.Tx) error {
-			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
-				return err
-			}
-			return tx.CreateApplication(ctx, a, store.Change{Actor: "bench", Action: "seed"})
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
+	ids := e.seedApplications(b, b.N, clerk.ID, approved)
+	for i, id := range ids {
 		// A real QR order, made through the SDK at the simulator.
-		o, err := e.Payments.NewQR(ctx, a.ID, 1)
+		o, err := e.Payments.NewQR(ctx, id, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,49 +64,13 @@ func notificationBench(b *testing.B, postgres bool) {
 			b.Fatal(err)
 		}
 		body, _ := io.ReadAll(r.Body)
-		notes[i], ids[i] = note{r.Header, body}, a.ID
+		notes[i] = note{r.Header, body}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}, Timeout: 30 * time.Second}
-	lat := make([]time.Duration, b.N)
-	next := make(chan int, loadClients)
-	var wg sync.WaitGroup
-	var firstErr error
-	var errOnce sync.Once
-	b.ResetTimer()
-	start := time.Now()
-	for range loadClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				r, _ := http.NewRequest(http.MethodPost, e.URL+"/v1/payments/notify/wechat", bytes.NewReader(notes[i].body))
-				r.Header = notes[i].header.Clone()
-				t0 := time.Now()
-				res, err := client.Do(r)
-				lat[i] = time.Since(t0)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusNoContent {
-						err = fmt.Errorf("notification %d: status %d", i, res.StatusCode)
-					}
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-				}
-			}
-		}()
-	}
-	for i := range b.N {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	el := time.Since(start)
-	b.StopTimer()
-	if firstErr != nil {
-		b.Fatal(firstErr)
-	}
+	runLoad(b, "notes/s", func(i int) error {
+		r, _ := http.NewRequest(http.MethodPost, e.URL+"/v1/payments/notify/wechat", bytes.NewReader(notes[i].body))
+		r.Header = notes[i].header.Clone()
+		return send(r, http.StatusNoContent)
+	})
 	for _, id := range ids {
 		a, err := e.Store.Application(ctx, store.AllScope(), id)
 		if err != nil || a.Payment != renewal.PaymentPaid || a.Version != 2 {
@@ -132,5 +80,4 @@ func notificationBench(b *testing.B, postgres bool) {
 	if v, err := e.Store.VerifyAudit(ctx); err != nil || !v.OK {
 		b.Fatalf("audit chain: %+v %v", v, err)
 	}
-	reportLatency(b, lat, el, "notes/s")
 }
