@@ -19,7 +19,7 @@ import (
 func BenchmarkPolicy(b *testing.B) {
 	e := newEnv(b, envOptions{})
 	b.Run("client", func(b *testing.B) {
-		c, err := client.New(e.url)
+		c, err := client.New(e.URL)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -35,14 +35,14 @@ func BenchmarkPolicy(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var p renewal.Policy
-			bareGet(b, hc, e.url+"/v1/policy", "", &p)
+			bareGet(b, hc, e.URL+"/v1/policy", "", &p)
 		}
 	})
 }
 
 func BenchmarkMe(b *testing.B) {
 	e := newEnv(b, envOptions{})
-	c, err := client.New(e.url)
+	c, err := client.New(e.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func BenchmarkMe(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var u renewal.User
-			bareGet(b, hc, e.url+"/v1/me", tok.AccessToken, &u)
+			bareGet(b, hc, e.URL+"/v1/me", tok.AccessToken, &u)
 		}
 	})
 }

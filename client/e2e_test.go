@@ -109,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	if ae := wantCode(t, err, http.StatusTooManyRequests, renewal.CodeSMSTooSoon); ae.RetryAfter <= 0 {
 		t.Fatalf("sms_too_soon without Retry-After: %+v", ae)
 	}
-	m, _ := e.sms.Last(clerkMobile)
+	m, _ := e.SMS.Last(clerkMobile)
 	wrong := "000000"
 	if m.Code == wrong {
 		wrong = "111111"
@@ -125,12 +125,12 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(61e9)
+	e.Clock.Advance(61e9)
 	if len(saved) != 1 || saved[0].RefreshToken != tok.RefreshToken {
 		t.Fatalf("token callback got %d pairs", len(saved))
 	}
 	me, err := clerk.Me(ctx)
-	if err != nil || me.OrganisationID != e.org.ID || me.Role != renewal.RoleClerk {
+	if err != nil || me.OrganisationID != e.Org.ID || me.Role != renewal.RoleClerk {
 		t.Fatalf("me %+v, %v", me, err)
 	}
 	reviewer, _ := e.client()
@@ -146,27 +146,27 @@ func TestEndToEnd(t *testing.T) {
 
 	// Eligibility; a certificate too far from expiry cannot start.
 	h := e.holders["rsa"]
-	el, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: strings.ToUpper(h.serial)})
-	if err != nil || !el.Eligible || el.Certificate.Serial != h.serial {
+	el, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: strings.ToUpper(h.Serial)})
+	if err != nil || !el.Eligible || el.Certificate.Serial != h.Serial {
 		t.Fatalf("eligibility %+v, %v", el, err)
 	}
-	far, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: e.holders["far"].serial})
+	far, err := clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: e.holders["far"].Serial})
 	if err != nil || far.Eligible || far.Reason == nil || far.Reason.Code != renewal.CodeWindowNotOpen {
 		t.Fatalf("far eligibility %+v, %v", far, err)
 	}
 	_, err = clerk.Eligibility(ctx, renewal.EligibilityRequest{Serial: "abcdef"})
 	wantCode(t, err, http.StatusUnprocessableEntity, renewal.CodeNotEligible)
-	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial})
+	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].Serial})
 	wantCode(t, err, http.StatusUnprocessableEntity, renewal.CodeWindowNotOpen)
 
 	// Create; a second one for the same certificate is a conflict.
-	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	if err != nil || a.Status != renewal.StatusEditing || a.Version != 1 || !slices.Contains(a.Actions, renewal.ActionEdit) {
 		t.Fatalf("create %+v, %v", a, err)
 	}
-	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	_, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	wantCode(t, err, http.StatusConflict, renewal.CodeConflict)
-	_, err = reviewer.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.serial})
+	_, err = reviewer.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: h.Serial})
 	wantCode(t, err, http.StatusForbidden, renewal.CodeForbidden)
 
 	var tries *atomic.Int64
@@ -174,13 +174,13 @@ func TestEndToEnd(t *testing.T) {
 	// The first PUT's answer is lost and the service does not replay PUTs:
 	// the retry is stale, and the client recognises its own edit.
 	tries = e.loseFirst(http.MethodPut, "/v1/applications/"+a.ID, false)
-	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 2)})
+	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 2)})
 	e.setGate(nil)
 	if err != nil || a.Version != 2 || a.Form.Years != 2 || tries.Load() != 2 {
 		t.Fatalf("update %+v, %v, %d tries", a, err, tries.Load())
 	}
 	before := e.requests.Load()
-	_, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 3)})
+	_, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 3)})
 	if ae := wantCode(t, err, http.StatusConflict, renewal.CodeStaleVersion); ae.Field != "version" {
 		t.Fatalf("stale field %q", ae.Field)
 	}
@@ -245,7 +245,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || a.Status != renewal.StatusRejected || a.ReviewReason != "营业执照扫描件不清晰" {
 		t.Fatalf("reject %+v, %v", a, err)
 	}
-	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: validForm(e.org, 1)})
+	a, err = clerk.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: validForm(e.Org, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || a.Status != renewal.StatusApproved {
 		t.Fatalf("approve %+v, %v", a, err)
 	}
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	if a, err = clerk.GetApplication(ctx, a.ID); err != nil || a.Payment != renewal.PaymentPaid {
 		t.Fatalf("paid: %+v, %v", a, err)
 	}
@@ -275,7 +275,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || fv.State != renewal.FinVerifyPending || fv.Version != a.Version+1 {
 		t.Fatalf("start finverify %+v, %v", fv, err)
 	}
-	code := e.transferCode("755912345610801")
+	code := e.TransferCode("755912345610801")
 	other := "000000"
 	if code == other {
 		other = "111111"
@@ -293,7 +293,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || a.Status != renewal.StatusReadyToDownload {
 		t.Fatalf("finverify code %+v, %v", a, err)
 	}
-	_, err = clerk.CorrectBank(ctx, a.ID, renewal.CorrectBankRequest{Version: a.Version, Bank: validForm(e.org, 1).Bank})
+	_, err = clerk.CorrectBank(ctx, a.ID, renewal.CorrectBankRequest{Version: a.Version, Bank: validForm(e.Org, 1).Bank})
 	wantCode(t, err, http.StatusConflict, renewal.CodeActionNotAllowed)
 
 	// Issue with the same key; a stale version and another key's proof are refused.
@@ -304,7 +304,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("challenge %+v, %v", ch, err)
 	}
 	stale := renewal.IssueRequest{Version: a.Version - 1, Mode: renewal.IssueSameKey, Nonce: ch.Nonce,
-		Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, ch.Nonce))}
+		Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))}
 	_, err = clerk.Issue(ctx, a.ID, stale)
 	wantCode(t, err, http.StatusConflict, renewal.CodeStaleVersion)
 	good := stale
@@ -329,7 +329,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || bytes.Count(chain, []byte("BEGIN CERTIFICATE")) != 3 {
 		t.Fatalf("chain.pem: %v\n%s", err, chain)
 	}
-	_, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.serial})
+	_, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.Serial})
 	wantCode(t, err, http.StatusBadRequest, renewal.CodeInvalidField)
 	tries = e.loseFirstAnswer("/v1/applications/"+a.ID+"/installed", true)
 	a, err = clerk.ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: is.Serial})
@@ -339,11 +339,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Delete a draft (stale first) and cancel another.
-	b, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].serial})
+	b, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = clerk.UpdateApplication(ctx, b.ID, renewal.UpdateApplicationRequest{Version: b.Version, Form: validForm(e.org, 1)})
+	b, err = clerk.UpdateApplication(ctx, b.ID, renewal.UpdateApplicationRequest{Version: b.Version, Form: validForm(e.Org, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	_, err = clerk.GetApplication(ctx, b.ID)
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
-	b, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].serial})
+	b, err = clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := clerk.Me(ctx); !errors.Is(err, client.ErrNotSignedIn) {
 		t.Fatalf("me after logout: %v", err)
 	}
-	req, _ := http.NewRequest("GET", e.url+"/v1/me", nil)
+	req, _ := http.NewRequest("GET", e.URL+"/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+access)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

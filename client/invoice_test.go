@@ -22,8 +22,8 @@ func TestInvoiceAgainstTheService(t *testing.T) {
 	if _, err := reviewer.Login(ctx, renewal.PasswordLoginRequest{Account: "reviewer", Password: reviewerPassword}); err != nil {
 		t.Fatal(err)
 	}
-	form := validForm(e.org, 1)
-	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].serial, Form: &form})
+	form := validForm(e.Org, 1)
+	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["ecdsa"].Serial, Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestInvoiceAgainstTheService(t *testing.T) {
 	_, err = clerk.Invoice(ctx, a.ID)
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
 
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	// The answer is lost once: the retry with the same key gets the first
 	// answer, and there is one invoice.
 	tries := e.loseFirstAnswer("/v1/applications/"+a.ID+"/invoice", false)
@@ -93,7 +93,7 @@ func TestInvoiceAgainstTheService(t *testing.T) {
 	u.RawQuery = q.Encode()
 	_, err = anon.InvoicePDF(ctx, u.String())
 	wantCode(t, err, http.StatusNotFound, renewal.CodeNotFound)
-	e.clock.Add(31 * 24 * time.Hour)
+	e.Clock.Advance(31 * 24 * time.Hour)
 	_, err = anon.InvoicePDF(ctx, got.URL)
 	wantCode(t, err, http.StatusGone, renewal.CodeLinkExpired)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 // payService is a scripted payment status source on the test clock: the
@@ -15,7 +16,7 @@ import (
 // after start by the server's clock; paidAt (server time, zero: never)
 // is when the clerk pays.
 type payService struct {
-	clk     *testClock
+	clk     *fakeclock.Clock
 	skew    time.Duration
 	expires time.Time
 	paidAt  time.Time
@@ -45,7 +46,7 @@ func (p *payService) fetch(ctx context.Context) (client.PaymentPoll, error) {
 
 func TestPaymentWatcherCountdownUsesServerClock(t *testing.T) {
 	for _, skew := range []time.Duration{0, 7 * time.Minute, -3 * time.Minute} {
-		clk := &testClock{t: start}
+		clk := fakeclock.New(start)
 		svc := &payService{clk: clk, skew: skew, expires: start.Add(skew).Add(300 * time.Second), rtt: 40 * time.Millisecond}
 		var updates []client.PaymentUpdate
 		w := &client.PaymentWatcher{Fetch: svc.fetch, Clock: clk, OnUpdate: func(u client.PaymentUpdate) { updates = append(updates, u) }}
@@ -78,7 +79,7 @@ func TestPaymentWatcherCountdownUsesServerClock(t *testing.T) {
 }
 
 func TestPaymentWatcherPaidAtLastSecond(t *testing.T) {
-	clk := &testClock{t: start}
+	clk := fakeclock.New(start)
 	exp := start.Add(300 * time.Second)
 	svc := &payService{clk: clk, expires: exp, paidAt: exp.Add(-200 * time.Millisecond)}
 	st, err := (&client.PaymentWatcher{Fetch: svc.fetch, Clock: clk}).Watch(t.Context())
@@ -92,7 +93,7 @@ func TestPaymentWatcherPaidAtLastSecond(t *testing.T) {
 }
 
 func TestPaymentWatcherErrors(t *testing.T) {
-	clk := &testClock{t: start}
+	clk := fakeclock.New(start)
 	svc := &payService{clk: clk, expires: start.Add(300 * time.Second), paidAt: start.Add(30 * time.Second), failN: 3}
 	var failed int
 	w := &client.PaymentWatcher{Fetch: svc.fetch, Clock: clk, OnUpdate: func(u client.PaymentUpdate) {
@@ -108,14 +109,14 @@ func TestPaymentWatcherErrors(t *testing.T) {
 		t.Fatalf("error backoff %v", sl[:3])
 	}
 	// Too many failures in a row end the watch with the cause.
-	clk = &testClock{t: start}
+	clk = fakeclock.New(start)
 	svc = &payService{clk: clk, expires: start.Add(300 * time.Second), failN: 100}
 	_, err = (&client.PaymentWatcher{Fetch: svc.fetch, Clock: clk, MaxErrors: 4}).Watch(t.Context())
 	if err == nil || svc.polls != 4 {
 		t.Fatalf("%v after %d polls", err, svc.polls)
 	}
 	// A service that never decides: the watcher stops after the grace.
-	clk = &testClock{t: start}
+	clk = fakeclock.New(start)
 	never := func(ctx context.Context) (client.PaymentPoll, error) {
 		return client.PaymentPoll{State: client.PaymentPending, ExpiresAt: start.Add(300 * time.Second)}, nil
 	}

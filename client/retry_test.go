@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -56,8 +57,8 @@ func TestRetryAfterDroppedConnection(t *testing.T) {
 	ctx := t.Context()
 	c, clk := e.client(noKeepAlive())
 	e.smsSignIn(c, clerkMobile)
-	form := validForm(e.org, 1)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: &form})
+	form := validForm(e.Org, 1)
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestRetryGatewayErrors(t *testing.T) {
 	ctx := t.Context()
 	c, clk := e.client()
 	e.smsSignIn(c, clerkMobile)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +205,11 @@ func TestCreateRetriedAfterLostAnswer(t *testing.T) {
 				if forgets {
 					r.Header.Del(client.IdempotencyKeyHeader)
 				}
-				e.srv.Handler().ServeHTTP(discard{}, r) // the service acts; the answer is lost
+				e.Server.Handler().ServeHTTP(discard{}, r) // the service acts; the answer is lost
 				w.WriteHeader(http.StatusBadGateway)
 				return true
 			})
-			a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+			a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +238,7 @@ func TestRetryWhenConnectionRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	clk := &testClock{t: start}
+	clk := fakeclock.New(start)
 	c, err := client.New("http://"+addr, client.WithClock(clk), client.WithRefreshToken("rt_test"),
 		client.WithJitter(func(max time.Duration) time.Duration { return max / 2 }))
 	if err != nil {
@@ -305,11 +306,11 @@ func TestBadInputRefusedLocally(t *testing.T) {
 	ctx := t.Context()
 	c, _ := e.client()
 	e.smsSignIn(c, clerkMobile)
-	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
-	badForm := validForm(e.org, 1)
+	badForm := validForm(e.Org, 1)
 	badForm.Organisation.CreditCode = "91440300MA5000000X"
 	nonce := make([]byte, renewal.NonceBytes)
 	cases := []struct {
@@ -337,7 +338,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 		{"empty id", "id", func() error { _, err := c.GetApplication(ctx, ""); return err }},
 		{"long id", "id", func() error { _, err := c.GetApplication(ctx, strings.Repeat("a", 65)); return err }},
 		{"update version", "version", func() error {
-			_, err := c.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Form: validForm(e.org, 1)})
+			_, err := c.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Form: validForm(e.Org, 1)})
 			return err
 		}},
 		{"credit code", "form.organisation.credit_code", func() error {
@@ -345,7 +346,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 			return err
 		}},
 		{"years", "form.years", func() error {
-			f := validForm(e.org, 5)
+			f := validForm(e.Org, 5)
 			_, err := c.UpdateApplication(ctx, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: f})
 			return err
 		}},
@@ -385,7 +386,7 @@ func TestBadInputRefusedLocally(t *testing.T) {
 			return err
 		}},
 		{"bank account", "bank.account_number", func() error {
-			b := validForm(e.org, 1).Bank
+			b := validForm(e.Org, 1).Bank
 			b.AccountNumber = "12"
 			_, err := c.CorrectBank(ctx, a.ID, renewal.CorrectBankRequest{Version: a.Version, Bank: b})
 			return err

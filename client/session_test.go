@@ -39,7 +39,7 @@ func TestRefreshOn401(t *testing.T) {
 
 	// The access token expires (15 min): the next calls refresh once,
 	// together, and go through; the new refresh token reaches the callback.
-	e.clock.Add(16 * time.Minute)
+	e.Clock.Advance(16 * time.Minute)
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -74,7 +74,7 @@ func TestRefreshOn401(t *testing.T) {
 	// A new process resumes from the saved refresh token alone.
 	resumed, _ := e.client(client.WithRefreshToken(rotated), client.WithTokenCallback(log.save))
 	me, err := resumed.Me(ctx)
-	if err != nil || me.OrganisationID != e.org.ID {
+	if err != nil || me.OrganisationID != e.Org.ID {
 		t.Fatalf("resumed: %+v, %v", me, err)
 	}
 	if u, ok := resumed.User(); !ok || u.ID != me.ID {
@@ -82,7 +82,7 @@ func TestRefreshOn401(t *testing.T) {
 	}
 	// The first client still holds the rotated token, now spent by the
 	// resumed one: the service ends the session, and the client says so.
-	e.clock.Add(16 * time.Minute)
+	e.Clock.Advance(16 * time.Minute)
 	_, err = c.Me(ctx)
 	if !errors.Is(err, client.ErrSessionEnded) || !errors.Is(err, renewal.NewError(renewal.CodeTokenRevoked, "")) {
 		t.Fatalf("spent refresh token: %v", err)
@@ -102,7 +102,7 @@ func TestRefreshNotRetried(t *testing.T) {
 	ctx := t.Context()
 	c, _ := e.client()
 	e.smsSignIn(c, clerkMobile)
-	e.clock.Add(16 * time.Minute)
+	e.Clock.Advance(16 * time.Minute)
 	// The refresh's answer is lost: sending the spent token again would
 	// end the session, so the client does not.
 	var refreshes int

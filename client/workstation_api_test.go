@@ -115,7 +115,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if _, err := clerk.SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: clerkMobile}); err != nil {
 		t.Fatal(err)
 	}
-	m, ok := e.sms.Last(clerkMobile)
+	m, ok := e.SMS.Last(clerkMobile)
 	if !ok {
 		t.Fatal("no SMS")
 	}
@@ -171,7 +171,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(2*time.Minute + time.Second)
+	e.Clock.Advance(2*time.Minute + time.Second)
 	_, err = desk.SubmitCounterSignature(ctx, fp, ch, sig)
 	if st, code := apiCode(t, err); st != http.StatusUnprocessableEntity || code != renewal.CodeChallengeExpired {
 		t.Fatalf("expired nonce: %d %v", st, code)

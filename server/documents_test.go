@@ -24,14 +24,14 @@ func TestDocumentDeleteRacingSubmitPostgres(t *testing.T) {
 func runDocumentDeleteRacingSubmit(t *testing.T, e *env) {
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.Org, 1))})
 	app := "/v1/applications/" + a.ID
 	var doc renewal.Document
 	e.ok(http.StatusCreated, &doc, "POST", app+"/documents?kind=application_form&name=form.pdf", ct, []byte("%PDF-1.4\n%%EOF\n"))
 	e.ok(http.StatusOK, &a, "GET", app, ct, nil)
 
 	done := make(chan resp, 1)
-	err := e.st.Write(t.Context(), func(tx *store.Tx) error {
+	err := e.Store.Write(t.Context(), func(tx *store.Tx) error {
 		_, err := tx.UpdateApplication(t.Context(), store.AllScope(), a.ID, a.Version, store.Change{Actor: "test", Action: "application.submit"},
 			func(x *renewal.Application) error {
 				next, err := renewal.Apply(x.State, renewal.DefaultPolicy(), renewal.RoleClerk, renewal.ActionSubmit)
@@ -72,12 +72,12 @@ func TestFinVerifyTransferLimit(t *testing.T) {
 	for i := 1; i <= server.DefaultConfig().Limits.MaxTransfers; i++ {
 		e.ok(http.StatusOK, nil, "POST", app+"/finverify/start", ct, renewal.VersionRequest{Version: a.Version})
 		e.ok(http.StatusOK, &a, "GET", app, ct, nil)
-		if n := len(e.bank.Transfers(a.Form.Bank.AccountNumber)); n != i {
+		if n := len(e.Bank.Transfers(a.Form.Bank.AccountNumber)); n != i {
 			t.Fatalf("%d transfers after %d starts", n, i)
 		}
 	}
 	e.fails(http.StatusTooManyRequests, "rate_limited", "POST", app+"/finverify/start", ct, renewal.VersionRequest{Version: a.Version})
-	if n := len(e.bank.Transfers(a.Form.Bank.AccountNumber)); n != server.DefaultConfig().Limits.MaxTransfers {
+	if n := len(e.Bank.Transfers(a.Form.Bank.AccountNumber)); n != server.DefaultConfig().Limits.MaxTransfers {
 		t.Fatalf("%d transfers after the limit", n)
 	}
 }

@@ -48,7 +48,7 @@ func tokenSign(t *testing.T, key crypto.Signer, msg []byte) []byte {
 func transitions(e *env, a renewal.Application) map[renewal.Action][2]any {
 	v := a.Version
 	return map[renewal.Action][2]any{
-		renewal.ActionEdit:             {"PUT", renewal.UpdateApplicationRequest{Version: v, Form: validForm(e.org, 1)}},
+		renewal.ActionEdit:             {"PUT", renewal.UpdateApplicationRequest{Version: v, Form: validForm(e.Org, 1)}},
 		renewal.ActionSubmit:           {"POST /submit", renewal.SubmitRequest{Version: v}},
 		renewal.ActionCancel:           {"POST /cancel", renewal.VersionRequest{Version: v}},
 		renewal.ActionApprove:          {"POST /approve", renewal.ReviewRequest{Version: v}},
@@ -57,7 +57,7 @@ func transitions(e *env, a renewal.Application) map[renewal.Action][2]any {
 		renewal.ActionRelease:          {"POST /release", renewal.ReviewRequest{Version: v}},
 		renewal.ActionStartFinVerify:   {"POST /finverify/start", renewal.VersionRequest{Version: v}},
 		renewal.ActionSubmitFinVerify:  {"POST /finverify/code", renewal.FinVerifyCodeRequest{Version: v, Code: "000000"}},
-		renewal.ActionCorrectBank:      {"POST /finverify/bank", renewal.CorrectBankRequest{Version: v, Bank: validForm(e.org, 1).Bank}},
+		renewal.ActionCorrectBank:      {"POST /finverify/bank", renewal.CorrectBankRequest{Version: v, Bank: validForm(e.Org, 1).Bank}},
 		renewal.ActionIssue:            {"POST /challenge", nil},
 		renewal.ActionConfirmInstalled: {"POST /installed", renewal.ConfirmInstalledRequest{Version: v, Serial: "1"}},
 		renewal.ActionDelete:           {"DELETE", nil},
@@ -116,7 +116,7 @@ func runEndToEnd(t *testing.T, e *env) {
 
 	// Sign in by SMS; a wrong code first.
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile})
-	m, _ := e.sms.Last(clerkMobile)
+	m, _ := e.SMS.Last(clerkMobile)
 	wrong := "000000"
 	if m.Code == wrong {
 		wrong = "111111"
@@ -124,7 +124,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	e.fails(http.StatusUnauthorized, "sms_code_wrong", "POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: clerkMobile, Code: wrong})
 	var clerk renewal.Tokens
 	e.ok(http.StatusOK, &clerk, "POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code})
-	if clerk.User.Role != renewal.RoleClerk || clerk.User.OrganisationID != e.org.ID || clerk.User.Mobile != "138****8000" {
+	if clerk.User.Role != renewal.RoleClerk || clerk.User.OrganisationID != e.Org.ID || clerk.User.Mobile != "138****8000" {
 		t.Fatalf("signed in as %+v", clerk.User)
 	}
 	// The code is spent.
@@ -132,7 +132,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	ct := clerk.AccessToken
 	var me renewal.User
 	e.ok(http.StatusOK, &me, "GET", "/v1/me", ct, nil)
-	if me.OrganisationName != e.org.Name {
+	if me.OrganisationName != e.Org.Name {
 		t.Fatalf("me = %+v", me)
 	}
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
@@ -142,26 +142,26 @@ func runEndToEnd(t *testing.T, e *env) {
 	// calendar days in China, by the time of day).
 	h := e.holders["rsa"]
 	var el renewal.Eligibility
-	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+strings.ToUpper(h.serial)+"/eligibility", ct, nil)
-	if want := renewal.DaysLeft(h.cert.NotAfter, e.clock.Now()); !el.Eligible || el.DaysLeft != want || want < 29 || want > 30 ||
+	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+strings.ToUpper(h.Serial)+"/eligibility", ct, nil)
+	if want := renewal.DaysLeft(h.Cert.NotAfter, e.Clock.Now()); !el.Eligible || el.DaysLeft != want || want < 29 || want > 30 ||
 		len(el.Prices) != 3 || el.OpenApplicationID != "" {
 		t.Fatalf("eligibility %+v", el)
 	}
 	var far renewal.Eligibility
-	e.ok(http.StatusOK, &far, "GET", "/v1/certificates/"+e.holders["far"].serial+"/eligibility", ct, nil)
+	e.ok(http.StatusOK, &far, "GET", "/v1/certificates/"+e.holders["far"].Serial+"/eligibility", ct, nil)
 	if far.Eligible || far.Reason == nil || far.Reason.Code != renewal.CodeWindowNotOpen {
 		t.Fatalf("certificate 200 days from expiry: %+v", far)
 	}
-	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial})
+	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["far"].Serial})
 
 	// Create: pre-filled from the certificate and the organisation.
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.serial})
-	if a.Status != renewal.StatusEditing || a.Version != 1 || a.Form.Organisation.Name != e.org.Name || a.Form.Organisation.CreditCode != e.org.CreditCode {
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.Serial})
+	if a.Status != renewal.StatusEditing || a.Version != 1 || a.Form.Organisation.Name != e.Org.Name || a.Form.Organisation.CreditCode != e.Org.CreditCode {
 		t.Fatalf("created %+v", a)
 	}
-	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.serial})
-	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+h.serial+"/eligibility", ct, nil)
+	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.Serial})
+	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+h.Serial+"/eligibility", ct, nil)
 	if el.OpenApplicationID != a.ID {
 		t.Fatalf("open application %q, want %q", el.OpenApplicationID, a.ID)
 	}
@@ -174,11 +174,11 @@ func runEndToEnd(t *testing.T, e *env) {
 		t.Fatalf("submit of an incomplete form: %s", r.body)
 	}
 	// Edit, then a stale edit.
-	e.ok(http.StatusOK, &a, "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 2)})
+	e.ok(http.StatusOK, &a, "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 2)})
 	if a.Version != 2 || a.PriceFen != policy.PricesFen[1] {
 		t.Fatalf("after edit: v%d price %d", a.Version, a.PriceFen)
 	}
-	e.fails(http.StatusConflict, "stale_version", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 3)})
+	e.fails(http.StatusConflict, "stale_version", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 3)})
 
 	// The form to print, then the signed scan.
 	form := e.ok(http.StatusOK, nil, "GET", app+"/form.pdf", ct, nil)
@@ -221,7 +221,7 @@ func runEndToEnd(t *testing.T, e *env) {
 		t.Fatalf("rejected: %+v", a)
 	}
 	refuseForbidden(e, a, renewal.RoleClerk, ct, policy)
-	e.ok(http.StatusOK, &a, "PUT", app, ct, renewal.UpdateApplicationRequest{Version: a.Version, Form: validForm(e.org, 1)})
+	e.ok(http.StatusOK, &a, "PUT", app, ct, renewal.UpdateApplicationRequest{Version: a.Version, Form: validForm(e.Org, 1)})
 	e.ok(http.StatusOK, &a, "POST", app+"/submit", ct, renewal.SubmitRequest{Version: a.Version, Comment: "已重新上传"})
 	// Hold for a fraud check, release, approve.
 	e.ok(http.StatusOK, &a, "POST", app+"/hold", reviewer, renewal.ReviewRequest{Version: a.Version, Reason: "核实法人身份"})
@@ -258,7 +258,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	// Even the right code no longer works: the transfer is dead.
 	e.fails(http.StatusConflict, "action_not_allowed", "POST", app+"/finverify/code", ct, renewal.FinVerifyCodeRequest{Version: a.Version, Code: first})
 	refuseForbidden(e, a, renewal.RoleClerk, ct, policy)
-	newBank := renewal.BankAccount{AccountName: e.org.Name, BankName: "中国工商银行深圳分行", AccountNumber: "4000023009200123456"}
+	newBank := renewal.BankAccount{AccountName: e.Org.Name, BankName: "中国工商银行深圳分行", AccountNumber: "4000023009200123456"}
 	e.ok(http.StatusOK, &fv, "POST", app+"/finverify/bank", ct, renewal.CorrectBankRequest{Version: a.Version, Bank: newBank})
 	if fv.State != renewal.FinVerifyPending || fv.Account != "****3456" || fv.TriesLeft != policy.FinVerifyMaxTries {
 		t.Fatalf("after correcting the bank: %+v", fv)
@@ -277,18 +277,18 @@ func runEndToEnd(t *testing.T, e *env) {
 	nonce := e.challenge(ct, a.ID)
 	stranger, _ := issuer.GenerateKey(issuer.RSA)
 	e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", app+"/issue", ct, renewal.IssueRequest{Version: a.Version,
-		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, stranger, renewal.SameKeyMessage(a.ID, h.serial, nonce))})
-	good := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))}
+		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, stranger, renewal.SameKeyMessage(a.ID, h.Serial, nonce))})
+	good := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))}
 	e.fails(http.StatusUnprocessableEntity, "challenge_expired", "POST", app+"/issue", ct, good) // spent by the failed try
 	nonce = e.challenge(ct, a.ID)
-	good = renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))}
+	good = renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))}
 	stale := good
 	stale.Version--
 	e.fails(http.StatusConflict, "stale_version", "POST", app+"/issue", ct, stale)
 	var is renewal.Issuance
 	e.ok(http.StatusOK, &is, "POST", app+"/issue", ct, good)
 	nc := e.checkIssued(t, is, h, 1)
-	if !publicKeyEqual(nc.PublicKey, h.cert.PublicKey) {
+	if !publicKeyEqual(nc.PublicKey, h.Cert.PublicKey) {
 		t.Fatal("same-key renewal changed the key")
 	}
 	e.fails(http.StatusConflict, "conflict", "POST", app+"/issue", ct, good) // issued once only
@@ -308,10 +308,10 @@ func runEndToEnd(t *testing.T, e *env) {
 	// The renewed certificate is now known to the CA, for the next renewal.
 	var nel renewal.Eligibility
 	e.ok(http.StatusOK, &nel, "GET", "/v1/certificates/"+is.Serial+"/eligibility", ct, nil)
-	if nel.Certificate.OrganisationID != e.org.ID || nel.Eligible {
+	if nel.Certificate.OrganisationID != e.Org.ID || nel.Eligible {
 		t.Fatalf("renewed certificate eligibility: %+v", nel)
 	}
-	e.fails(http.StatusBadRequest, "invalid_field", "POST", app+"/installed", ct, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.serial})
+	e.fails(http.StatusBadRequest, "invalid_field", "POST", app+"/installed", ct, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.Serial})
 	e.ok(http.StatusOK, &a, "POST", app+"/installed", ct, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: is.Serial})
 	if a.Status != renewal.StatusInstalled {
 		t.Fatalf("installed: %+v", a.State)
@@ -331,10 +331,10 @@ func runEndToEnd(t *testing.T, e *env) {
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/documents/"+doc.ID, other, nil)
 	e.fails(http.StatusNotFound, "not_found", "GET", app+"/certificate", other, nil)
 	e.fails(http.StatusNotFound, "not_found", "POST", app+"/cancel", other, renewal.VersionRequest{Version: a.Version})
-	e.fails(http.StatusUnprocessableEntity, "not_eligible", "GET", "/v1/certificates/"+h.serial+"/eligibility", other, nil)
-	e.fails(http.StatusUnprocessableEntity, "not_eligible", "POST", "/v1/applications", other, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial})
+	e.fails(http.StatusUnprocessableEntity, "not_eligible", "GET", "/v1/certificates/"+h.Serial+"/eligibility", other, nil)
+	e.fails(http.StatusUnprocessableEntity, "not_eligible", "POST", "/v1/applications", other, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial})
 	var page renewal.ApplicationPage
-	e.ok(http.StatusOK, &page, "GET", "/v1/applications?organisation_id="+e.org.ID, other, nil)
+	e.ok(http.StatusOK, &page, "GET", "/v1/applications?organisation_id="+e.Org.ID, other, nil)
 	if len(page.Items) != 0 {
 		t.Fatalf("other organisation lists %d applications", len(page.Items))
 	}
@@ -399,7 +399,7 @@ func runEndToEnd(t *testing.T, e *env) {
 	// Sign-out revokes; an expired access token says so.
 	e.ok(http.StatusNoContent, nil, "POST", "/v1/auth/logout", other, nil)
 	e.fails(http.StatusUnauthorized, "token_revoked", "GET", "/v1/me", other, nil)
-	e.clock.Add(16 * time.Minute)
+	e.Clock.Advance(16 * time.Minute)
 	e.fails(http.StatusUnauthorized, "token_expired", "GET", "/v1/me", reviewer, nil)
 
 	if e.validated < 100 {
@@ -432,7 +432,7 @@ func (e *env) payQR(token, id string) renewal.Application {
 		e.t.Fatalf("QR: %+v at %s, want %d fen", qr, qr.ServerTime, want)
 	}
 	e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+id+"/pay", "", nil)
-	e.paySim.Sim.Wait() // the notification was delivered and answered
+	e.PaySim.Sim.Wait() // the notification was delivered and answered
 	var st renewal.PaymentStatus
 	e.ok(http.StatusOK, &st, "GET", "/v1/applications/"+id+"/payment", token, nil)
 	if st.State != renewal.PaymentPaid || st.Order == nil || st.Order.State != payment.OrderPaid || st.Order.PaidAt == nil {
@@ -447,7 +447,7 @@ func (e *env) payQR(token, id string) renewal.Application {
 
 func (e *env) transferCode(t *testing.T, account string) string {
 	t.Helper()
-	ts := e.bank.Transfers(account)
+	ts := e.Bank.Transfers(account)
 	if len(ts) == 0 {
 		t.Fatalf("no transfer to %s", account)
 	}
@@ -462,7 +462,7 @@ func (e *env) challenge(token, id string) []byte {
 	e.t.Helper()
 	var ch renewal.Challenge
 	e.ok(http.StatusOK, &ch, "POST", "/v1/applications/"+id+"/challenge", token, nil)
-	if len(ch.Nonce) != renewal.NonceBytes || !ch.ExpiresAt.After(e.clock.Now()) {
+	if len(ch.Nonce) != renewal.NonceBytes || !ch.ExpiresAt.After(e.Clock.Now()) {
 		e.t.Fatalf("challenge %+v", ch)
 	}
 	return ch.Nonce
@@ -494,16 +494,16 @@ func (e *env) checkIssued(t *testing.T, is renewal.Issuance, h *holder, years in
 			inter.AddCert(cc)
 		}
 	}
-	if _, err := c.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: e.clock.Now(),
+	if _, err := c.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: e.Clock.Now(),
 		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}}); err != nil {
 		t.Fatalf("issued certificate does not chain: %v", err)
 	}
-	if !bytes.Equal(c.RawSubject, h.cert.RawSubject) {
+	if !bytes.Equal(c.RawSubject, h.Cert.RawSubject) {
 		t.Fatal("subject changed")
 	}
-	from := h.cert.NotAfter
-	if from.Before(e.clock.Now()) {
-		from = e.clock.Now()
+	from := h.Cert.NotAfter
+	if from.Before(e.Clock.Now()) {
+		from = e.Clock.Now()
 	}
 	if want := from.AddDate(years, 0, 0); c.NotAfter.Sub(want).Abs() > time.Second {
 		t.Fatalf("not-after %v, want %v", c.NotAfter, want)
@@ -518,7 +518,7 @@ func (e *env) checkIssued(t *testing.T, is renewal.Issuance, h *holder, years in
 func rekeyFlow(t *testing.T, e *env, ct, reviewer, name string) {
 	h := e.holders[name]
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.serial, Rekey: true})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: h.Serial, Rekey: true})
 	if a.Form.LegalRepresentative.IDNumber == "" || a.Form.Bank.AccountNumber != "4000023009200123456" {
 		t.Fatalf("not pre-filled from the last application: %+v", a.Form)
 	}
@@ -541,14 +541,14 @@ func rekeyFlow(t *testing.T, e *env, ct, reviewer, name string) {
 	nonce := e.challenge(ct, a.ID)
 	// The application asked for a re-key: same-key is refused.
 	e.fails(http.StatusUnprocessableEntity, "rekey_required", "POST", app+"/issue", ct, renewal.IssueRequest{Version: a.Version,
-		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))})
+		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))})
 	req := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueRekey, Nonce: nonce, CSR: csr}
-	valid := h.cert.NotAfter.After(e.clock.Now())
+	valid := h.Cert.NotAfter.After(e.Clock.Now())
 	if valid {
 		e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", app+"/issue", ct, req) // binding missing
 		nonce = e.challenge(ct, a.ID)
 		req.Nonce = nonce
-		req.BindingSignature = tokenSign(t, h.key, renewal.RekeyBindingMessage(a.ID, h.serial, nonce, csr))
+		req.BindingSignature = tokenSign(t, h.Key, renewal.RekeyBindingMessage(a.ID, h.Serial, nonce, csr))
 	}
 	var is renewal.Issuance
 	e.ok(http.StatusOK, &is, "POST", app+"/issue", ct, req)

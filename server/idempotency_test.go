@@ -18,10 +18,10 @@ func TestIdempotencyKeys(t *testing.T) {
 	// A first key that fails, then others: the forgotten failure must not
 	// trip the bookkeeping of the next ones.
 	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct,
-		renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial}, "Idempotency-Key", "fails-first")
+		renewal.CreateApplicationRequest{CertSerial: e.holders["far"].Serial}, "Idempotency-Key", "fails-first")
 	e.fails(http.StatusUnprocessableEntity, "window_not_open", "POST", "/v1/applications", ct,
-		renewal.CreateApplicationRequest{CertSerial: e.holders["far"].serial}, "Idempotency-Key", "fails-second")
-	req := renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))}
+		renewal.CreateApplicationRequest{CertSerial: e.holders["far"].Serial}, "Idempotency-Key", "fails-second")
+	req := renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.Org, 1))}
 	var a1, a2 renewal.Application
 	e.ok(http.StatusCreated, &a1, "POST", "/v1/applications", ct, req, "Idempotency-Key", "create-1")
 	r := e.ok(http.StatusCreated, &a2, "POST", "/v1/applications", ct, req, "Idempotency-Key", "create-1")
@@ -31,7 +31,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	// Without the key the second create is refused by the store's rule.
 	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, req)
 	// The same key for another request is refused.
-	other := renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial}
+	other := renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial}
 	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, other, "Idempotency-Key", "create-1")
 
 	// Concurrent retries of one upload store one document.
@@ -82,9 +82,9 @@ func TestIdempotencyCacheBounds(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	var a renewal.Application
-	req := renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))}
+	req := renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.Org, 1))}
 	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, req, "Idempotency-Key", "k")
-	e.clock.Add(server.IdempotencyTTL + time.Second)
+	e.Clock.Advance(server.IdempotencyTTL + time.Second)
 	// After the TTL the key is forgotten: the retry runs and meets the store's rule.
 	ct = e.smsSignIn(clerkMobile).AccessToken
 	e.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, req, "Idempotency-Key", "k")

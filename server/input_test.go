@@ -21,10 +21,10 @@ func TestWrongInput(t *testing.T) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.Org, 1))})
 	app := "/v1/applications/" + a.ID
 	long := strings.Repeat("x", 70<<10)
-	badForm := validForm(e.org, 1)
+	badForm := validForm(e.Org, 1)
 	badForm.Organisation.CreditCode = "91440300MA5000000X"
 	badForm.Years = 5
 
@@ -64,15 +64,15 @@ func TestWrongInput(t *testing.T) {
 		{"list page size", "GET", "/v1/applications?page_size=1000", ct, nil, nil, 400, "invalid_field", "page_size"},
 		{"list page size nan", "GET", "/v1/applications?page_size=abc", ct, nil, nil, 400, "invalid_field", "page_size"},
 		{"list page token", "GET", "/v1/applications?page_token=%21%21", ct, nil, nil, 400, "page_token", "page_token"},
-		{"create as reviewer", "POST", "/v1/applications", reviewer, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial}, nil, 403, "forbidden", ""},
+		{"create as reviewer", "POST", "/v1/applications", reviewer, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial}, nil, 403, "forbidden", ""},
 		{"create bad serial", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: "xyz"}, nil, 400, "invalid_field", "cert_serial"},
-		{"create bad form", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial, Form: &badForm}, nil, 400, "invalid_field", ""},
+		{"create bad form", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial, Form: &badForm}, nil, 400, "invalid_field", ""},
 		{"create expired too long", "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: "abcdef"}, nil, 422, "not_eligible", "cert_serial"},
 		{"get unknown", "GET", "/v1/applications/0123456789abcdef", ct, nil, nil, 404, "not_found", ""},
 		{"get overlong id", "GET", "/v1/applications/" + strings.Repeat("a", 65), ct, nil, nil, 404, "not_found", ""},
-		{"put no version", "PUT", app, ct, renewal.UpdateApplicationRequest{Form: validForm(e.org, 1)}, nil, 400, "invalid_field", "version"},
+		{"put no version", "PUT", app, ct, renewal.UpdateApplicationRequest{Form: validForm(e.Org, 1)}, nil, 400, "invalid_field", "version"},
 		{"put bad form", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 1, Form: badForm}, nil, 400, "invalid_field", ""},
-		{"put stale", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 7, Form: validForm(e.org, 1)}, nil, 409, "stale_version", "version"},
+		{"put stale", "PUT", app, ct, renewal.UpdateApplicationRequest{Version: 7, Form: validForm(e.Org, 1)}, nil, 409, "stale_version", "version"},
 		{"delete no version", "DELETE", app, ct, nil, nil, 400, "required", "version"},
 		{"delete stale", "DELETE", app + "?version=3", ct, nil, nil, 409, "stale_version", "version"},
 		{"delete bad if-match", "DELETE", app, ct, nil, []string{"If-Match", `"vx"`}, 400, "required", "version"},
@@ -209,10 +209,10 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("notification %d: %d %s", i+1, r.status, r.body)
 		}
 	}
-	e.clock.Add(40 * time.Second)
+	e.Clock.Advance(40 * time.Second)
 	// Per account: 5, then refused although the IP has tokens.
 	ct := e.smsSignIn(clerkMobile).AccessToken
-	e.clock.Add(40 * time.Second)
+	e.Clock.Advance(40 * time.Second)
 	n := 0
 	for ; n < 10; n++ {
 		if r := e.do("GET", "/v1/me", ct, nil); r.status == http.StatusTooManyRequests {
@@ -226,7 +226,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("per-account limit let %d through, want 5", n)
 	}
 	// The SMS daily cap per IP (3 here): the clerk's sign-in used one.
-	e.clock.Add(2 * time.Minute)
+	e.Clock.Advance(2 * time.Minute)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: otherClerkMobile})
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13700137000"})
 	r := e.fails(http.StatusTooManyRequests, "sms_daily_limit", "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
@@ -235,7 +235,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("Retry-After %d for the daily cap", ra)
 	}
 	// The next day (midnight in Beijing) the cap resets.
-	e.clock.Add(24 * time.Hour)
+	e.Clock.Advance(24 * time.Hour)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13600136000"})
 }
 
@@ -259,7 +259,7 @@ func TestSMSCodeRules(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	send := func() string {
 		e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile})
-		m, _ := e.sms.Last(clerkMobile)
+		m, _ := e.SMS.Last(clerkMobile)
 		return m.Code
 	}
 	login := func(code string) resp {
@@ -284,15 +284,15 @@ func TestSMSCodeRules(t *testing.T) {
 		t.Fatalf("right code after five wrong: %s", r.body)
 	}
 	// A new code after 60 s; it expires after 5 minutes.
-	e.clock.Add(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	code = send()
-	e.clock.Add(5*time.Minute + time.Second)
+	e.Clock.Advance(5*time.Minute + time.Second)
 	if r := login(code); r.errCode() != "sms_code_expired" {
 		t.Fatalf("expired code: %s", r.body)
 	}
 	// A new code replaces the old one.
 	old := send()
-	e.clock.Add(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	code = send()
 	if old != code {
 		if r := login(old); r.errCode() != "sms_code_wrong" {
@@ -302,13 +302,13 @@ func TestSMSCodeRules(t *testing.T) {
 	e.ok(http.StatusOK, nil, "POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: clerkMobile, Code: code})
 	// Ten codes a day to one number.
 	for i := 0; i < 20; i++ {
-		e.clock.Add(61 * time.Second)
+		e.Clock.Advance(61 * time.Second)
 		r := e.do("POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile})
 		if r.status == http.StatusTooManyRequests {
 			if r.errCode() != "sms_daily_limit" {
 				t.Fatal(r.errCode())
 			}
-			if sent := len(e.sms.Messages(clerkMobile)); sent != 10 {
+			if sent := len(e.SMS.Messages(clerkMobile)); sent != 10 {
 				t.Fatalf("daily cap after %d codes, want 10", sent)
 			}
 			break
@@ -319,7 +319,7 @@ func TestSMSCodeRules(t *testing.T) {
 	}
 	// An unknown number gets the same answer but no SMS.
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: "13500135000"})
-	if len(e.sms.Messages("13500135000")) != 0 {
+	if len(e.SMS.Messages("13500135000")) != 0 {
 		t.Fatal("an SMS went to a number without an account")
 	}
 }
@@ -331,6 +331,6 @@ func TestPasswordGuessingIsLimited(t *testing.T) {
 	}
 	// The account is now limited: even the right password waits.
 	e.fails(http.StatusTooManyRequests, "rate_limited", "POST", "/v1/auth/login", "", renewal.PasswordLoginRequest{Account: "Admin", Password: adminPassword})
-	e.clock.Add(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.ok(http.StatusOK, nil, "POST", "/v1/auth/login", "", renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword})
 }

@@ -35,11 +35,11 @@ func invoiceBench(b *testing.B, postgres bool) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		name := fmt.Sprintf("bench%d", i)
-		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
+		e.addHolder(name, issuer.ECDSA, e.Org, start.AddDate(0, 0, 40))
 		var a renewal.Application
-		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[name].serial, Form: ptr(validForm(e.org, 1))})
-		if err := e.st.Write(b.Context(), func(tx *store.Tx) error {
-			_, err := e.srv.SetPaymentState(b.Context(), tx, a.ID, renewal.PaymentPaid)
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[name].Serial, Form: ptr(validForm(e.Org, 1))})
+		if err := e.Store.Write(b.Context(), func(tx *store.Tx) error {
+			_, err := e.Server.SetPaymentState(b.Context(), tx, a.ID, renewal.PaymentPaid)
 			return err
 		}); err != nil {
 			b.Fatal(err)
@@ -49,7 +49,7 @@ func invoiceBench(b *testing.B, postgres bool) {
 		var st renewal.InvoiceStatus
 		e.ok(http.StatusOK, &st, "POST", "/v1/applications/"+a.ID+"/invoice", ct, renewal.InvoiceRequest{})
 		t1 := time.Now()
-		r := e.ok(http.StatusOK, nil, "GET", strings.TrimPrefix(st.URL, e.url), "", nil)
+		r := e.ok(http.StatusOK, nil, "GET", strings.TrimPrefix(st.URL, e.URL), "", nil)
 		get += time.Since(t1)
 		req += t1.Sub(t0)
 		if st.State != renewal.InvoiceIssued || !strings.HasPrefix(string(r.body), "%PDF-") {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,54 +8,31 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 )
 
-// flakyIssuer is the dev issuer, except that it fails with err while err is set.
-type flakyIssuer struct {
-	dev *invoice.DevIssuer
-	mu  sync.Mutex
-	err error
-}
-
-func (f *flakyIssuer) setErr(err error) {
-	f.mu.Lock()
-	f.err = err
-	f.mu.Unlock()
-}
-
-func (f *flakyIssuer) Issue(ctx context.Context, r invoice.Request) (invoice.Issued, error) {
-	f.mu.Lock()
-	err := f.err
-	f.mu.Unlock()
-	if err != nil {
-		return invoice.Issued{}, err
-	}
-	return f.dev.Issue(ctx, r)
-}
-
 func TestInvoicesNeedIssuerAndMailer(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for name, d := range map[string]server.Deps{
 		"issuer without mailer": {Invoices: &invoice.DevIssuer{}},
-		"mailer without issuer": {Mailer: invoice.NewOutbox(e.clock.Now)},
+		"mailer without issuer": {Mailer: invoice.NewOutbox(e.Clock.Now)},
 	} {
-		d.Store, d.Issuer, d.SMS, d.Bank, d.Pepper = e.st, e.ca, e.sms, e.bank, []byte("test pepper, 32 bytes long......")
+		d.Store, d.Issuer, d.SMS, d.Bank, d.Pepper = e.Store, e.CA, e.SMS, e.Bank, []byte("test pepper, 32 bytes long......")
 		if _, err := server.New(server.DefaultConfig(), d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	cfg := server.DefaultConfig()
 	cfg.Limits.InvoiceLinkTTL = 0
-	d := server.Deps{Store: e.st, Issuer: e.ca, SMS: e.sms, Bank: e.bank, Pepper: []byte("test pepper, 32 bytes long......"),
-		Invoices: &invoice.DevIssuer{}, Mailer: e.mail}
+	d := server.Deps{Store: e.Store, Issuer: e.CA, SMS: e.SMS, Bank: e.Bank, Pepper: []byte("test pepper, 32 bytes long......"),
+		Invoices: &invoice.DevIssuer{}, Mailer: e.Mail}
 	if _, err := server.New(cfg, d); err == nil {
 		t.Error("a zero link lifetime was accepted")
 	}
@@ -81,7 +57,7 @@ func TestInvoicesNeedIssuerAndMailer(t *testing.T) {
 func TestInvoiceLinkUsesThePublicURL(t *testing.T) {
 	iss := &invoice.DevIssuer{}
 	e := newEnv(t, envOptions{invoices: iss, cfg: func(c *server.Config) { c.PublicURL = "https://renew.example-ca.cn/" }})
-	iss.Now = e.clock.Now
+	iss.Now = e.Clock.Now
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	a := e.approved(ct, reviewer, "rsa")
@@ -91,7 +67,7 @@ func TestInvoiceLinkUsesThePublicURL(t *testing.T) {
 	if !strings.HasPrefix(st.URL, "https://renew.example-ca.cn/v1/applications/"+a.ID+"/invoice.pdf?token=") {
 		t.Fatalf("link %q", st.URL)
 	}
-	for _, m := range e.sms.Messages(clerkMobile) {
+	for _, m := range e.SMS.Messages(clerkMobile) {
 		if m.Link != "" && !strings.HasPrefix(m.Link, "https://renew.example-ca.cn/") {
 			t.Errorf("SMS link %q", m.Link)
 		}
@@ -114,15 +90,15 @@ func fieldsOf(r resp) []string {
 }
 
 func runInvoices(t *testing.T, postgres bool) {
-	iss := &flakyIssuer{dev: &invoice.DevIssuer{Seller: invoice.Seller{Name: "测试数字认证中心", TaxID: "91440300MA5000000T"}}}
+	iss := renewdtest.NewFlakyIssuer()
 	e := newEnv(t, envOptions{postgres: postgres, invoices: iss})
-	iss.dev.Now = e.clock.Now
+	iss.Dev.Now = e.Clock.Now
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	other := e.smsSignIn(otherClerkMobile).AccessToken
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	for _, name := range []string{"i1", "i2", "i3"} {
-		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
+		e.addHolder(name, issuer.ECDSA, e.Org, start.AddDate(0, 0, 40))
 	}
 	a := e.approved(ct, reviewer, "i1")
 	base := "/v1/applications/" + a.ID + "/invoice"
@@ -160,23 +136,23 @@ func runInvoices(t *testing.T, postgres bool) {
 
 	var st renewal.InvoiceStatus
 	t.Run("platform refuses, then is down, then issues", func(t *testing.T) {
-		iss.setErr(invoice.ErrRejected)
+		iss.Fail(invoice.ErrRejected)
 		e.ok(http.StatusOK, &st, "POST", base, ct, renewal.InvoiceRequest{})
 		if st.State != renewal.InvoiceFailed || !strings.Contains(st.Reason, "taxpayer ID") || st.URL != "" || st.Attempts != 1 {
 			t.Fatalf("rejected: %+v", st)
 		}
-		iss.setErr(errors.New("connection reset by the platform"))
+		iss.Fail(errors.New("connection reset by the platform"))
 		st = renewal.InvoiceStatus{}
 		e.ok(http.StatusOK, &st, "POST", base, ct, renewal.InvoiceRequest{})
 		if st.State != renewal.InvoiceFailed || !strings.Contains(st.Reason, "unavailable") || strings.Contains(st.Reason, "reset") || st.Attempts != 2 {
 			t.Fatalf("down: %+v", st)
 		}
-		iss.setErr(nil)
+		iss.Fail(nil)
 		// Corrected at request time: another e-mail address.
 		st = renewal.InvoiceStatus{}
 		e.ok(http.StatusOK, &st, "POST", base, ct, renewal.InvoiceRequest{Email: " Billing@Example.cn "})
 		if st.State != renewal.InvoiceIssued || !regexp.MustCompile(`^[0-9]{20}$`).MatchString(st.Number) || st.Attempts != 3 ||
-			st.Details.Email != "Billing@Example.cn" || st.Details.Title != e.org.Name || st.Details.Phone != clerkMobile ||
+			st.Details.Email != "Billing@Example.cn" || st.Details.Title != e.Org.Name || st.Details.Phone != clerkMobile ||
 			st.AmountFen != a.PriceFen || st.Kind != "vat_ordinary" || st.ReceiptConfirmedAt != nil || st.URL == "" || st.Reason != "" {
 			t.Fatalf("issued: %+v", st)
 		}
@@ -184,7 +160,7 @@ func runInvoices(t *testing.T, postgres bool) {
 
 	t.Run("the link goes to the phone and the e-mail", func(t *testing.T) {
 		var sent string
-		for _, m := range e.sms.Messages(clerkMobile) {
+		for _, m := range e.SMS.Messages(clerkMobile) {
 			if m.Purpose == "invoice" {
 				sent = m.Link
 			}
@@ -192,7 +168,7 @@ func runInvoices(t *testing.T, postgres bool) {
 		if !strings.Contains(sent, "/v1/applications/"+a.ID+"/invoice.pdf?token=") {
 			t.Fatalf("SMS link: %q", sent)
 		}
-		mails := e.mail.Mails("Billing@Example.cn")
+		mails := e.Mail.Mails("Billing@Example.cn")
 		if len(mails) != 1 || !strings.Contains(mails[0].Body, sent) || !strings.Contains(mails[0].Subject, st.Number) {
 			t.Fatalf("mails: %+v", mails)
 		}
@@ -201,10 +177,10 @@ func runInvoices(t *testing.T, postgres bool) {
 		if len(dev) != 1 || dev[0].Subject != mails[0].Subject {
 			t.Errorf("dev outbox: %+v", dev)
 		}
-		if len(e.mail.Mails("finance@example.cn")) != 0 {
+		if len(e.Mail.Mails("finance@example.cn")) != 0 {
 			t.Error("the form's old address got the invoice too")
 		}
-		r := e.ok(http.StatusOK, nil, "GET", strings.TrimPrefix(sent, e.url), "", nil)
+		r := e.ok(http.StatusOK, nil, "GET", strings.TrimPrefix(sent, e.URL), "", nil)
 		if r.header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(string(r.body), "%PDF-") ||
 			!strings.Contains(r.header.Get("Content-Disposition"), st.Number) {
 			t.Fatalf("PDF: %v %.20q", r.header, r.body)
@@ -244,23 +220,23 @@ func runInvoices(t *testing.T, postgres bool) {
 		for name, p := range map[string]string{
 			"no token": base + ".pdf", "empty": pdf, "flipped": pdf + url.QueryEscape(flipped),
 			"stretched": pdf + url.QueryEscape(stretched), "garbage": pdf + "x.y", "too long": pdf + strings.Repeat("1", 200),
-			"other application": "/v1/applications/" + e.holders["i2"].serial + "/invoice.pdf?token=" + url.QueryEscape(tok),
+			"other application": "/v1/applications/" + e.holders["i2"].Serial + "/invoice.pdf?token=" + url.QueryEscape(tok),
 		} {
 			if r := e.do("GET", p, "", nil); r.status != http.StatusNotFound || r.errCode() != "not_found" {
 				t.Errorf("%s: %d %s", name, r.status, r.body)
 			}
 		}
-		e.clock.Add(server.DefaultConfig().Limits.InvoiceLinkTTL)
-		e.fails(http.StatusGone, "link_expired", "GET", strings.TrimPrefix(st.URL, e.url), "", nil)
+		e.Clock.Advance(server.DefaultConfig().Limits.InvoiceLinkTTL)
+		e.fails(http.StatusGone, "link_expired", "GET", strings.TrimPrefix(st.URL, e.URL), "", nil)
 		ct = e.smsSignIn(clerkMobile).AccessToken // the session ran out meanwhile
 		admin = e.passwordSignIn("admin", adminPassword).AccessToken
 		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 		var fresh renewal.InvoiceStatus
 		e.ok(http.StatusOK, &fresh, "GET", base, ct, nil)
-		if fresh.URL == st.URL || fresh.URLExpiresAt == nil || !fresh.URLExpiresAt.After(e.clock.Now()) {
+		if fresh.URL == st.URL || fresh.URLExpiresAt == nil || !fresh.URLExpiresAt.After(e.Clock.Now()) {
 			t.Fatalf("fresh link: %+v", fresh)
 		}
-		e.ok(http.StatusOK, nil, "GET", strings.TrimPrefix(fresh.URL, e.url), "", nil)
+		e.ok(http.StatusOK, nil, "GET", strings.TrimPrefix(fresh.URL, e.URL), "", nil)
 	})
 
 	t.Run("audited", func(t *testing.T) {
@@ -290,10 +266,10 @@ func runInvoices(t *testing.T, postgres bool) {
 
 	t.Run("asking for the invoice confirms a posted key arrived", func(t *testing.T) {
 		var c renewal.Application
-		f := validForm(e.org, 1)
+		f := validForm(e.Org, 1)
 		f.Pickup = renewal.Pickup{Method: renewal.PickupPost, Recipient: "张三", Mobile: clerkMobile, Address: "广东省深圳市南山区科技园路1号"}
 		f.Invoice = renewal.Invoice{Kind: renewal.InvoiceNone}
-		e.ok(http.StatusCreated, &c, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["i3"].serial, Form: &f})
+		e.ok(http.StatusCreated, &c, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["i3"].Serial, Form: &f})
 		e.ok(http.StatusOK, &c, "POST", "/v1/applications/"+c.ID+"/submit", ct, renewal.SubmitRequest{Version: c.Version})
 		e.ok(http.StatusOK, &c, "POST", "/v1/applications/"+c.ID+"/approve", reviewer, renewal.ReviewRequest{Version: c.Version})
 		e.payQR(ct, c.ID)
@@ -304,12 +280,12 @@ func runInvoices(t *testing.T, postgres bool) {
 			t.Errorf("empty request without form fields: %v", got)
 		}
 		var st renewal.InvoiceStatus
-		e.ok(http.StatusOK, &st, "POST", p, ct, renewal.InvoiceRequest{Title: e.org.Name, TaxID: strings.ToLower(e.org.CreditCode), Email: "a@example.cn", Phone: "+86 138 0013 8000"})
-		if st.State != renewal.InvoiceIssued || st.ReceiptConfirmedAt == nil || st.Details.TaxID != e.org.CreditCode || st.Details.Phone != clerkMobile {
+		e.ok(http.StatusOK, &st, "POST", p, ct, renewal.InvoiceRequest{Title: e.Org.Name, TaxID: strings.ToLower(e.Org.CreditCode), Email: "a@example.cn", Phone: "+86 138 0013 8000"})
+		if st.State != renewal.InvoiceIssued || st.ReceiptConfirmedAt == nil || st.Details.TaxID != e.Org.CreditCode || st.Details.Phone != clerkMobile {
 			t.Fatalf("posted key: %+v", st)
 		}
 		when := *st.ReceiptConfirmedAt
-		e.clock.Add(10 * time.Minute)
+		e.Clock.Advance(10 * time.Minute)
 		e.ok(http.StatusOK, &st, "GET", p, ct, nil)
 		if st.ReceiptConfirmedAt == nil || !st.ReceiptConfirmedAt.Equal(when) {
 			t.Errorf("receipt: %v, want %v", st.ReceiptConfirmedAt, when)

@@ -56,60 +56,56 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	if kind == "submit" {
 		n = b.N
 	}
-	h := e.holders["rsa"]
-	ids := make([]string, n)
-	for i := range ids {
-		serial := fmt.Sprintf("%s%06x", h.serial[:20], i)
-		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.org.ID, NotBefore: h.cert.NotBefore, NotAfter: h.cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.cert.Raw}
-		a := &renewal.Application{OrganisationID: e.org.ID, CreatedBy: signed.User.ID, CertSerial: serial, Form: validForm(e.org, 1),
-			State: renewal.InitialState(renewal.DefaultPolicy()), PriceFen: 30000}
-		if kind == "payment" {
-			a.State = renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending}
-		}
-		err := e.st.Write(ctx, func(tx *store.Tx) error {
-			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
-				return err
-			}
-			return tx.CreateApplication(ctx, a, store.Change{Actor: "bench", Action: "seed"})
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = a.ID
-		if kind == "payment" {
-			if _, err := e.pay.NewQR(ctx, a.ID, 1); err != nil {
+	state := renewal.InitialState(renewal.DefaultPolicy())
+	if kind == "payment" {
+		state = renewal.State{Status: renewal.StatusApproved, Payment: renewal.PaymentUnpaid, FinVerify: renewal.FinVerifyPending}
+	}
+	ids := e.seedApplications(b, n, signed.User.ID, state)
+	if kind == "payment" {
+		for _, id := range ids {
+			if _, err := e.Payments.NewQR(ctx, id, 1); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}, Timeout: 30 * time.Second}
-	do := func(i int) (time.Duration, error) {
+	runLoad(b, "req/s", func(i int) error {
 		var req *http.Request
 		switch kind {
 		case "status":
-			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)], nil)
+			req, _ = http.NewRequest("GET", e.URL+"/v1/applications/"+ids[i%len(ids)], nil)
 		case "payment":
-			req, _ = http.NewRequest("GET", e.url+"/v1/applications/"+ids[i%len(ids)]+"/payment", nil)
+			req, _ = http.NewRequest("GET", e.URL+"/v1/applications/"+ids[i%len(ids)]+"/payment", nil)
 		default:
 			body, _ := json.Marshal(renewal.SubmitRequest{Version: 1, Comment: "请审核"})
-			req, _ = http.NewRequest("POST", e.url+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
+			req, _ = http.NewRequest("POST", e.URL+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
-		t0 := time.Now()
-		res, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		d := time.Since(t0)
-		if res.StatusCode != http.StatusOK {
-			return d, fmt.Errorf("%s: status %d", kind, res.StatusCode)
-		}
-		return d, nil
+		return send(req, http.StatusOK)
+	})
+}
+
+// loadHTTP is the HTTP client of the load benchmarks.
+var loadHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}, Timeout: 30 * time.Second}
+
+// send sends req with loadHTTP and wants the status want.
+func send(req *http.Request, want int) error {
+	res, err := loadHTTP.Do(req)
+	if err != nil {
+		return err
 	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d, want %d", req.Method, req.URL.Path, res.StatusCode, want)
+	}
+	return nil
+}
+
+// runLoad runs do(0) to do(b.N-1) from loadClients goroutines, timing each,
+// fails the benchmark with the first error, and reports the rate (in unit)
+// and the latencies.
+func runLoad(b *testing.B, unit string, do func(i int) error) {
 	lat := make([]time.Duration, b.N)
 	next := make(chan int, loadClients)
 	var wg sync.WaitGroup
@@ -118,19 +114,18 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	b.ResetTimer()
 	start := time.Now()
 	for range loadClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
-				d, err := do(i)
+				t0 := time.Now()
+				err := do(i)
+				lat[i] = time.Since(t0)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 				}
-				lat[i] = d
 			}
-		}()
+		})
 	}
-	for i := 0; i < b.N; i++ {
+	for i := range b.N {
 		next <- i
 	}
 	close(next)
@@ -140,7 +135,34 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
-	reportLatency(b, lat, el, "req/s")
+	reportLatency(b, lat, el, unit)
+}
+
+// seedApplications writes n applications of the clerk's organisation,
+// created by createdBy, in state, each for a certificate of its own (copies
+// of the "rsa" holder's under other serials), and returns their IDs.
+func (e *env) seedApplications(b *testing.B, n int, createdBy string, state renewal.State) []string {
+	ctx := context.Background()
+	h := e.holders["rsa"]
+	ids := make([]string, n)
+	for i := range ids {
+		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
+		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
+			OrganisationID: e.Org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
+		a := &renewal.Application{OrganisationID: e.Org.ID, CreatedBy: createdBy, CertSerial: serial, Form: validForm(e.Org, 1),
+			State: state, PriceFen: 30000}
+		err := e.Store.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
+				return err
+			}
+			return tx.CreateApplication(ctx, a, store.Change{Actor: "bench", Action: "seed"})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = a.ID
+	}
+	return ids
 }
 
 // reportLatency reports b.N operations in el as rate (named unit) and the

@@ -15,7 +15,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	doc := loadDoc(t)
 	e := newEnv(t, envOptions{})
 	var inRouter []string
-	for _, r := range e.srv.Routes() {
+	for _, r := range e.Server.Routes() {
 		inRouter = append(inRouter, r.Method+" "+r.Path)
 	}
 	var inDoc []string

@@ -30,7 +30,7 @@ func TestPaymentsPostgres(t *testing.T) {
 func (e *env) approved(ct, reviewer, holder string) renewal.Application {
 	e.t.Helper()
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[holder].serial, Form: ptr(validForm(e.org, 2))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[holder].Serial, Form: ptr(validForm(e.Org, 2))})
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/submit", ct, renewal.SubmitRequest{Version: a.Version})
 	e.ok(http.StatusOK, &a, "POST", "/v1/applications/"+a.ID+"/approve", reviewer, renewal.ReviewRequest{Version: a.Version})
 	if a.Status != renewal.StatusApproved || a.Payment != renewal.PaymentUnpaid {
@@ -68,12 +68,12 @@ func runPayments(t *testing.T, e *env) {
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	// One certificate per application that is still open.
 	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"} {
-		e.addHolder(name, issuer.ECDSA, e.org, start.AddDate(0, 0, 40))
+		e.addHolder(name, issuer.ECDSA, e.Org, start.AddDate(0, 0, 40))
 	}
 
 	t.Run("bad input", func(t *testing.T) {
 		var draft renewal.Application
-		e.ok(http.StatusCreated, &draft, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &draft, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["sm2"].Serial, Form: ptr(validForm(e.Org, 1))})
 		// Under pay-after-review a draft is not payable yet.
 		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+draft.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		a := e.approved(ct, reviewer, "p1")
@@ -127,14 +127,14 @@ func runPayments(t *testing.T, e *env) {
 		}
 		// Asking again within the window answers the same QR.
 		var same renewal.PaymentQR
-		e.clock.Add(100 * time.Second)
+		e.Clock.Advance(100 * time.Second)
 		e.ok(http.StatusOK, &same, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		if same.Order.OutTradeNo != q1.Order.OutTradeNo || same.Order.ExpiresAt.Sub(same.ServerTime).Round(time.Second) != 200*time.Second {
 			t.Fatalf("second ask: %+v", same)
 		}
 		// At 301 s the phone cannot pay; the status poll closes the order.
-		e.clock.Add(201 * time.Second)
-		if _, err := e.paySim.Sim.Pay(q1.Order.OutTradeNo); err == nil {
+		e.Clock.Advance(201 * time.Second)
+		if _, err := e.PaySim.Sim.Pay(q1.Order.OutTradeNo); err == nil {
 			t.Fatal("the simulator took a payment after time_expire")
 		}
 		var st renewal.PaymentStatus
@@ -149,16 +149,16 @@ func runPayments(t *testing.T, e *env) {
 		if q2.Order.OutTradeNo == q1.Order.OutTradeNo || q2.Order.State != payment.OrderOpen || !q2.Order.ExpiresAt.After(q1.Order.ExpiresAt) {
 			t.Fatalf("new QR: %+v after %+v", q2.Order, q1.Order)
 		}
-		e.clock.Add(299 * time.Second)
+		e.Clock.Advance(299 * time.Second)
 		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
-		e.paySim.Sim.Wait()
+		e.PaySim.Sim.Wait()
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid || st.Order.OutTradeNo != q2.Order.OutTradeNo {
 			t.Fatalf("paid at 299 s: %+v", st)
 		}
 		// The sweeper, later, finds nothing to close.
-		e.clock.Add(10 * time.Second)
-		if n, err := e.pay.ExpireDue(t.Context()); err != nil || n != 0 {
+		e.Clock.Advance(10 * time.Second)
+		if n, err := e.Payments.ExpireDue(t.Context()); err != nil || n != 0 {
 			t.Fatalf("sweep after payment: %d, %v", n, err)
 		}
 		// Paid: no new QR.
@@ -174,24 +174,24 @@ func runPayments(t *testing.T, e *env) {
 		base := "/v1/applications/" + a.ID
 		var q renewal.PaymentQR
 		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
-		e.paySim.Sim.HoldNotifications(true)
-		defer e.paySim.Sim.HoldNotifications(false)
-		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
+		e.PaySim.Sim.HoldNotifications(true)
+		defer e.PaySim.Sim.HoldNotifications(false)
+		if _, err := e.PaySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Add(payment.StatusQueryInterval)
+		e.Clock.Advance(payment.StatusQueryInterval)
 		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid {
 			t.Fatalf("status poll with the notification held: %+v", st)
 		}
 		// The notification arrives late, several times at once: nothing more.
-		e.paySim.Sim.HoldNotifications(false)
-		if n := e.paySim.Sim.ReleaseNotifications(); n != 1 {
+		e.PaySim.Sim.HoldNotifications(false)
+		if n := e.PaySim.Sim.ReleaseNotifications(); n != 1 {
 			t.Fatalf("%d held notifications", n)
 		}
-		e.paySim.Sim.Wait()
-		if d := e.paySim.Sim.Deliveries(); len(d) == 0 || d[len(d)-1].Status != http.StatusNoContent {
+		e.PaySim.Sim.Wait()
+		if d := e.PaySim.Sim.Deliveries(); len(d) == 0 || d[len(d)-1].Status != http.StatusNoContent {
 			t.Fatalf("the late notification was not acknowledged: %+v", d)
 		}
 		acts := e.auditActions(admin, a.ID)
@@ -212,9 +212,9 @@ func runPayments(t *testing.T, e *env) {
 		plain, _ := json.Marshal(map[string]any{
 			"appid": payment.DevAppID, "mchid": payment.DevMchID, "out_trade_no": q.Order.OutTradeNo,
 			"transaction_id": "4200000000202611230001", "trade_type": "NATIVE", "trade_state": "SUCCESS",
-			"success_time": e.clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": q.Order.AmountFen, "currency": "CNY"},
+			"success_time": e.Clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": q.Order.AmountFen, "currency": "CNY"},
 		})
-		r, err := e.paySim.Sim.NewNotification(e.url+"/v1/payments/notify/wechat", "N-CONCURRENT-1", "TRANSACTION.SUCCESS", plain, e.clock.Now())
+		r, err := e.PaySim.Sim.NewNotification(e.URL+"/v1/payments/notify/wechat", "N-CONCURRENT-1", "TRANSACTION.SUCCESS", plain, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func runPayments(t *testing.T, e *env) {
 		}
 		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{Provider: "alipay"})
 		e.ok(http.StatusAccepted, nil, "POST", "/dev/applications/"+a.ID+"/pay", "", nil)
-		e.paySim.Alipay.Wait()
+		e.PaySim.Alipay.Wait()
 		var st renewal.PaymentStatus
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentPaid || st.Order.Provider != "alipay" {
@@ -309,7 +309,7 @@ func runPayments(t *testing.T, e *env) {
 			t.Fatalf("after a stale cancel: %+v", st)
 		}
 		// Within 7 days the clerk cancels: cancelled and refunding at once.
-		e.clock.Add(6 * 24 * time.Hour)
+		e.Clock.Advance(6 * 24 * time.Hour)
 		ct = e.smsSignIn(clerkMobile).AccessToken // the access token lives 15 minutes
 		admin = e.passwordSignIn("admin", adminPassword).AccessToken
 		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
@@ -322,10 +322,10 @@ func runPayments(t *testing.T, e *env) {
 			t.Fatalf("refunds: %+v", st)
 		}
 		// WeChat settles the refund and notifies.
-		if err := e.paySim.Sim.SettleRefund(st.Refunds[0].OutRefundNo); err != nil {
+		if err := e.PaySim.Sim.SettleRefund(st.Refunds[0].OutRefundNo); err != nil {
 			t.Fatal(err)
 		}
-		e.paySim.Sim.Wait()
+		e.PaySim.Sim.Wait()
 		e.ok(http.StatusOK, &st, "GET", base+"/payment", ct, nil)
 		if st.State != renewal.PaymentRefunded || st.Refunds[0].State != payment.RefundStateSuccess {
 			t.Fatalf("after the refund notification: %+v", st)
@@ -343,7 +343,7 @@ func runPayments(t *testing.T, e *env) {
 		// After 7 days a clerk may not cancel a paid application.
 		b := e.approved(ct, reviewer, "p5")
 		b = e.payQR(ct, b.ID)
-		e.clock.Add(7*24*time.Hour + time.Minute)
+		e.Clock.Advance(7*24*time.Hour + time.Minute)
 		ct = e.smsSignIn(clerkMobile).AccessToken
 		admin = e.passwordSignIn("admin", adminPassword).AccessToken
 		reviewer = e.passwordSignIn("reviewer", reviewerPassword).AccessToken
@@ -361,10 +361,10 @@ func runPayments(t *testing.T, e *env) {
 		// the admin asks again; this time it is settled.
 		var bs renewal.PaymentStatus
 		e.ok(http.StatusOK, &bs, "GET", "/v1/applications/"+b.ID+"/payment", admin, nil)
-		if err := e.paySim.Sim.FailRefund(bs.Refunds[0].OutRefundNo); err != nil {
+		if err := e.PaySim.Sim.FailRefund(bs.Refunds[0].OutRefundNo); err != nil {
 			t.Fatal(err)
 		}
-		e.paySim.Sim.Wait()
+		e.PaySim.Sim.Wait()
 		e.ok(http.StatusOK, &bs, "GET", "/v1/applications/"+b.ID+"/payment", admin, nil)
 		if bs.State != renewal.PaymentPaid || bs.Refunds[0].State != payment.RefundStateFailed {
 			t.Fatalf("after a failed refund: %+v", bs)
@@ -379,12 +379,12 @@ func runPayments(t *testing.T, e *env) {
 		}
 		for _, rf := range bs.Refunds {
 			if rf.State == payment.RefundStateProcessing {
-				if err := e.paySim.Sim.SettleRefund(rf.OutRefundNo); err != nil {
+				if err := e.PaySim.Sim.SettleRefund(rf.OutRefundNo); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		e.paySim.Sim.Wait()
+		e.PaySim.Sim.Wait()
 		e.ok(http.StatusOK, &b, "GET", "/v1/applications/"+b.ID, admin, nil)
 		if b.Payment != renewal.PaymentRefunded {
 			t.Fatalf("after the second refund: %+v", b.State)
@@ -404,7 +404,7 @@ func runPayments(t *testing.T, e *env) {
 			t.Fatalf("cancelled: %+v", a.State)
 		}
 		// The phone can no longer pay it.
-		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
+		if _, err := e.PaySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
 			t.Fatal("the closed QR code was paid")
 		}
 		var st renewal.PaymentStatus
@@ -421,17 +421,17 @@ func runPayments(t *testing.T, e *env) {
 		e.ok(http.StatusOK, &q, "POST", base+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		// Paid on the phone; the notification is still on its way when the
 		// clerk cancels: closing the order finds it paid and credits it.
-		e.paySim.Sim.HoldNotifications(true)
-		if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
+		e.PaySim.Sim.HoldNotifications(true)
+		if _, err := e.PaySim.Sim.Pay(q.Order.OutTradeNo); err != nil {
 			t.Fatal(err)
 		}
 		e.ok(http.StatusOK, &a, "POST", base+"/cancel", ct, renewal.VersionRequest{Version: a.Version})
 		if a.Status != renewal.StatusCancelled || a.Payment != renewal.PaymentPaid {
 			t.Fatalf("cancelled as the money landed: %+v", a.State)
 		}
-		e.paySim.Sim.HoldNotifications(false)
-		e.paySim.Sim.ReleaseNotifications()
-		e.paySim.Sim.Wait()
+		e.PaySim.Sim.HoldNotifications(false)
+		e.PaySim.Sim.ReleaseNotifications()
+		e.PaySim.Sim.Wait()
 		e.ok(http.StatusOK, &a, "POST", base+"/payment/refund", admin, renewal.RefundRequest{Reason: "申请已取消，退款"})
 		if a.Payment != renewal.PaymentRefunding {
 			t.Fatalf("refund: %+v", a.State)
@@ -469,19 +469,19 @@ func runNotificationFailingMidTransaction(t *testing.T, postgres bool) {
 	a := e.approved(ct, reviewer, "rsa")
 	var q renewal.PaymentQR
 	e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
-	seq0, _, err := e.st.AuditHead(t.Context())
+	seq0, _, err := e.Store.AuditHead(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	hooks.setFail(true)
-	txID, err := e.paySim.Sim.Pay(q.Order.OutTradeNo)
+	txID, err := e.PaySim.Sim.Pay(q.Order.OutTradeNo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first delivery fails (WeChat would retry in 15 s).
 	var first wechatDelivery
 	for deadline := time.Now().Add(10 * time.Second); first.id == ""; {
-		for _, d := range e.paySim.Sim.Deliveries() {
+		for _, d := range e.PaySim.Sim.Deliveries() {
 			if d.EventType == "TRANSACTION.SUCCESS" {
 				first = wechatDelivery{d.NotificationID, d.Status}
 			}
@@ -496,11 +496,11 @@ func runNotificationFailingMidTransaction(t *testing.T, postgres bool) {
 	}
 	// Nothing of the failed transaction remains: order open, application
 	// unpaid at its version, no audit entry, the notification not recorded.
-	o, err := e.pay.Order(t.Context(), q.Order.OutTradeNo)
+	o, err := e.Payments.Order(t.Context(), q.Order.OutTradeNo)
 	if err != nil || o.State != payment.OrderOpen {
 		t.Fatalf("order after the failed apply: %+v %v", o, err)
 	}
-	got, err := e.st.Application(t.Context(), store.AllScope(), a.ID)
+	got, err := e.Store.Application(t.Context(), store.AllScope(), a.ID)
 	if err != nil || got.Payment != renewal.PaymentUnpaid || got.Version != a.Version {
 		t.Fatalf("application after the failed apply: %+v %v", got, err)
 	}
@@ -517,10 +517,10 @@ func runNotificationFailingMidTransaction(t *testing.T, postgres bool) {
 	plain, _ := json.Marshal(map[string]any{
 		"appid": payment.DevAppID, "mchid": payment.DevMchID, "out_trade_no": q.Order.OutTradeNo,
 		"transaction_id": txID, "trade_type": "NATIVE", "trade_state": "SUCCESS",
-		"success_time": e.clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": q.Order.AmountFen, "currency": "CNY"},
+		"success_time": e.Clock.Now().Format(time.RFC3339), "amount": map[string]any{"total": q.Order.AmountFen, "currency": "CNY"},
 	})
 	for range 2 {
-		r, err := e.paySim.Sim.NewNotification(e.url+"/v1/payments/notify/wechat", first.id, "TRANSACTION.SUCCESS", plain, e.clock.Now())
+		r, err := e.PaySim.Sim.NewNotification(e.URL+"/v1/payments/notify/wechat", first.id, "TRANSACTION.SUCCESS", plain, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -533,7 +533,7 @@ func runNotificationFailingMidTransaction(t *testing.T, postgres bool) {
 			t.Fatalf("retry answered %d", res.StatusCode)
 		}
 	}
-	got, err = e.st.Application(t.Context(), store.AllScope(), a.ID)
+	got, err = e.Store.Application(t.Context(), store.AllScope(), a.ID)
 	if err != nil || got.Payment != renewal.PaymentPaid || got.Version != a.Version+1 {
 		t.Fatalf("application after the retry: %+v %v", got, err)
 	}
@@ -559,23 +559,23 @@ func TestDeleteDraftWithQRCode(t *testing.T) {
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	draft := func(h string) (renewal.Application, renewal.PaymentQR) {
 		var a renewal.Application
-		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].Serial, Form: ptr(validForm(e.Org, 1))})
 		var q renewal.PaymentQR
 		e.ok(http.StatusOK, &q, "POST", "/v1/applications/"+a.ID+"/payment/qr", ct, renewal.PaymentQRRequest{})
 		return a, q
 	}
 	a, q := draft("rsa")
 	e.ok(http.StatusNoContent, nil, "DELETE", "/v1/applications/"+a.ID+"?version=1", ct, nil)
-	if o, err := e.pay.Order(t.Context(), q.Order.OutTradeNo); err != nil || o.State != payment.OrderClosed {
+	if o, err := e.Payments.Order(t.Context(), q.Order.OutTradeNo); err != nil || o.State != payment.OrderClosed {
 		t.Fatalf("the deleted draft's order: %+v %v", o, err)
 	}
-	if _, err := e.paySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
+	if _, err := e.PaySim.Sim.Pay(q.Order.OutTradeNo); err == nil {
 		t.Fatal("the deleted draft's QR code was paid")
 	}
 	// Paid on the phone, notification still on its way: not deleted.
 	b, q2 := draft("sm2")
-	e.paySim.Sim.HoldNotifications(true)
-	if _, err := e.paySim.Sim.Pay(q2.Order.OutTradeNo); err != nil {
+	e.PaySim.Sim.HoldNotifications(true)
+	if _, err := e.PaySim.Sim.Pay(q2.Order.OutTradeNo); err != nil {
 		t.Fatal(err)
 	}
 	// The close found the money and credited it: the version the clerk
@@ -586,9 +586,9 @@ func TestDeleteDraftWithQRCode(t *testing.T) {
 		t.Fatalf("paid draft: %+v v%d", b.State, b.Version)
 	}
 	e.fails(http.StatusConflict, "action_not_allowed", "DELETE", "/v1/applications/"+b.ID+"?version=2", ct, nil)
-	e.paySim.Sim.HoldNotifications(false)
-	e.paySim.Sim.ReleaseNotifications()
-	e.paySim.Sim.Wait()
+	e.PaySim.Sim.HoldNotifications(false)
+	e.PaySim.Sim.ReleaseNotifications()
+	e.PaySim.Sim.Wait()
 	// Another organisation's clerk cannot reach the close either.
 	other := e.smsSignIn(otherClerkMobile).AccessToken
 	e.fails(http.StatusNotFound, "not_found", "DELETE", "/v1/applications/"+b.ID+"?version=2", other, nil)

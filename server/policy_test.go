@@ -21,12 +21,12 @@ func TestPolicyPayBeforeReviewRekeyNoFinVerify(t *testing.T) {
 	ct := e.smsSignIn(clerkMobile).AccessToken
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	var el renewal.Eligibility
-	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+e.holders["rsa"].serial+"/eligibility", ct, nil)
+	e.ok(http.StatusOK, &el, "GET", "/v1/certificates/"+e.holders["rsa"].Serial+"/eligibility", ct, nil)
 	if !el.RekeyRequired || el.FinVerifyRequired || el.PaymentTiming != renewal.PayBeforeReview {
 		t.Fatalf("eligibility does not carry the policy: %+v", el)
 	}
 	var a renewal.Application
-	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial, Form: ptr(validForm(e.org, 1))})
+	e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: ptr(validForm(e.Org, 1))})
 	if !a.Rekey || a.FinVerify != renewal.FinVerifyNotRequired || !contains(a.Actions, renewal.ActionPay) || contains(a.Actions, renewal.ActionSubmit) {
 		t.Fatalf("draft under pay-before-review: %+v %v", a.State, a.Actions)
 	}
@@ -42,7 +42,7 @@ func TestPolicyPayBeforeReviewRekeyNoFinVerify(t *testing.T) {
 	nonce := e.challenge(ct, a.ID)
 	h := e.holders["rsa"]
 	e.fails(http.StatusUnprocessableEntity, "rekey_required", "POST", app+"/issue", ct, renewal.IssueRequest{Version: a.Version,
-		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.key, renewal.SameKeyMessage(a.ID, h.serial, nonce))})
+		Mode: renewal.IssueSameKey, Nonce: nonce, Signature: tokenSign(t, h.Key, renewal.SameKeyMessage(a.ID, h.Serial, nonce))})
 }
 
 func contains(as []renewal.Action, a renewal.Action) bool { return slices.Contains(as, a) }
@@ -54,7 +54,7 @@ func TestCancelDeleteAndRefund(t *testing.T) {
 	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
 	create := func(h string) renewal.Application {
 		var a renewal.Application
-		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].serial, Form: ptr(validForm(e.org, 1))})
+		e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders[h].Serial, Form: ptr(validForm(e.Org, 1))})
 		return a
 	}
 	// A draft is deleted (If-Match carries the version), then gone.
@@ -75,12 +75,12 @@ func TestCancelDeleteAndRefund(t *testing.T) {
 	}
 	refuseForbidden(e, a, renewal.RoleClerk, ct, renewal.DefaultPolicy())
 	refuseForbidden(e, a, renewal.RoleAdmin, admin, renewal.DefaultPolicy())
-	err := e.st.Write(t.Context(), func(tx *store.Tx) error {
-		issued, err := e.srv.Issued(t.Context(), tx, a.ID)
+	err := e.Store.Write(t.Context(), func(tx *store.Tx) error {
+		issued, err := e.Server.Issued(t.Context(), tx, a.ID)
 		if err != nil || issued {
 			t.Fatalf("issued = %v, %v", issued, err)
 		}
-		_, err = e.srv.SetPaymentState(t.Context(), tx, a.ID, renewal.PaymentRefunded)
+		_, err = e.Server.SetPaymentState(t.Context(), tx, a.ID, renewal.PaymentRefunded)
 		return err
 	})
 	if err != nil {
@@ -91,8 +91,8 @@ func TestCancelDeleteAndRefund(t *testing.T) {
 		t.Fatalf("refunded: %+v", a.State)
 	}
 	// A payment state the table does not allow is refused.
-	err = e.st.Write(t.Context(), func(tx *store.Tx) error {
-		_, err := e.srv.SetPaymentState(t.Context(), tx, a.ID, renewal.PaymentPaid)
+	err = e.Store.Write(t.Context(), func(tx *store.Tx) error {
+		_, err := e.Server.SetPaymentState(t.Context(), tx, a.ID, renewal.PaymentPaid)
 		return err
 	})
 	if renewal.CodeOf(err) != renewal.CodeActionNotAllowed {
@@ -116,7 +116,7 @@ func TestConcurrentEditsOneWins(t *testing.T) {
 			e := newEnv(t, envOptions{postgres: pg})
 			ct := e.smsSignIn(clerkMobile).AccessToken
 			var a renewal.Application
-			e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].serial})
+			e.ok(http.StatusCreated, &a, "POST", "/v1/applications", ct, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial})
 			const n = 8
 			codes := make([]int, n)
 			var wg sync.WaitGroup
@@ -124,7 +124,7 @@ func TestConcurrentEditsOneWins(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					codes[i] = e.do("PUT", "/v1/applications/"+a.ID, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.org, 1+i%3)}).status
+					codes[i] = e.do("PUT", "/v1/applications/"+a.ID, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 1+i%3)}).status
 				}()
 			}
 			wg.Wait()

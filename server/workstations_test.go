@@ -34,7 +34,7 @@ func pubPEM(t testing.TB, k any) string {
 func (e *env) counterSign(k *ecdsa.PrivateKey, origin string) server.CounterSessionRequest {
 	e.t.Helper()
 	var ch server.CounterChallenge
-	e.clock.Add(5 * time.Second) // the per-address limit refills
+	e.Clock.Advance(5 * time.Second) // the per-address limit refills
 	e.ok(http.StatusOK, &ch, "POST", "/v1/counter/challenge", "", nil)
 	c := counter.Challenge{Origin: ch.Origin}
 	if origin != "" {
@@ -167,7 +167,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	// codes sent to their mobiles.
 	clerkAt := func(mobile string) renewal.Tokens {
 		e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: mobile})
-		m, ok := e.sms.Last(mobile)
+		m, ok := e.SMS.Last(mobile)
 		if !ok {
 			t.Fatalf("no SMS to %s", mobile)
 		}
@@ -180,7 +180,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 		e.fails(http.StatusUnauthorized, "sms_code_wrong", "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: mobile, Code: wrong})
 		var ct renewal.Tokens
 		e.ok(http.StatusOK, &ct, "POST", "/v1/counter/sms-login", tok.AccessToken, renewal.SMSLoginRequest{Mobile: mobile, Code: m.Code})
-		e.clock.Add(61 * time.Second)
+		e.Clock.Advance(61 * time.Second)
 		return ct
 	}
 	first, second := clerkAt(clerkMobile), clerkAt(otherClerkMobile)
@@ -209,7 +209,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 
 	// An expired challenge is refused (the clock is injected).
 	late := e.counterSign(k, "")
-	e.clock.Add(server.CounterChallengeTTL + time.Second)
+	e.Clock.Advance(server.CounterChallengeTTL + time.Second)
 	e.fails(http.StatusUnprocessableEntity, "challenge_expired", "POST", "/v1/counter/session", "", late)
 
 	// Revocation: sessions of a revoked workstation are refused.
@@ -274,7 +274,7 @@ func TestCounterChallengeOrigin(t *testing.T) {
 		req := httptest.NewRequest("POST", "/v1/counter/challenge", nil)
 		req.Host = host
 		rec := httptest.NewRecorder()
-		e.srv.Handler().ServeHTTP(rec, req)
+		e.Server.Handler().ServeHTTP(rec, req)
 		if rec.Code != want {
 			t.Errorf("Host %s: %d, want %d: %s", host, rec.Code, want, rec.Body)
 		}
@@ -289,7 +289,7 @@ func TestCounterChallengeOrigin(t *testing.T) {
 	req := httptest.NewRequest("POST", "/v1/counter/challenge", nil)
 	req.Host = "evil.example"
 	rec := httptest.NewRecorder()
-	pub.srv.Handler().ServeHTTP(rec, req)
+	pub.Server.Handler().ServeHTTP(rec, req)
 	var ch server.CounterChallenge
 	if err := json.Unmarshal(rec.Body.Bytes(), &ch); err != nil || ch.Origin != "https://ca.example.cn" {
 		t.Errorf("with a public URL: %d origin %q (%v)", rec.Code, ch.Origin, err)

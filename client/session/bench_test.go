@@ -20,7 +20,7 @@ func BenchmarkSealedSave(b *testing.B) {
 	ctx := context.Background()
 	clock := newClock()
 	st := sealedStore(b, startSWTPM(b), b.TempDir(), clock)
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	b.ResetTimer()
 	for b.Loop() {
 		if w, err := st.Save(ctx, rec); err != nil || w != session.InSealedFile {
@@ -33,7 +33,7 @@ func BenchmarkSealedLoad(b *testing.B) {
 	ctx := context.Background()
 	clock := newClock()
 	st := sealedStore(b, startSWTPM(b), b.TempDir(), clock)
-	if _, err := st.Save(ctx, record(clock.t)); err != nil {
+	if _, err := st.Save(ctx, record(clock.Now())); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

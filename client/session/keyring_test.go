@@ -20,6 +20,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
 
@@ -137,13 +138,13 @@ func TestKeyringBadEntryIsDiscarded(t *testing.T) {
 func TestKeyringExpiredEntryIsDeleted(t *testing.T) {
 	ctx := context.Background()
 	service := randomName("ukeyrenew-test-")
-	clock := &fixedClock{time.Now().UTC()}
-	st := secretServiceStore(t, service, func(o *session.Options) { o.Now = clock.now })
-	rec := record(clock.t)
+	clock := fakeclock.New(time.Now().UTC())
+	st := secretServiceStore(t, service, func(o *session.Options) { o.Now = clock.Now })
+	rec := record(clock.Now())
 	if _, err := st.Save(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	clock.t = rec.Expiry.Add(time.Minute)
+	clock.Set(rec.Expiry.Add(time.Minute))
 	if _, err := st.Load(ctx); !errors.Is(err, session.ErrExpired) {
 		t.Fatalf("Load after expiry = %v, want ErrExpired", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 func record(now time.Time) session.Record {
@@ -28,22 +29,20 @@ func record(now time.Time) session.Record {
 	}
 }
 
-// fixedClock is an injected clock the test moves by hand.
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) now() time.Time { return c.t }
-
-func newClock() *fixedClock { return &fixedClock{time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)} }
+// newClock is an injected clock the test moves by hand.
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+}
 
 // sealedStore opens a store that uses the TPM (never the keyring).
-func sealedStore(t testing.TB, tpm *swtpm, dir string, clock *fixedClock, mod ...func(*session.Options)) *session.Store {
+func sealedStore(t testing.TB, tpm *swtpm, dir string, clock *fakeclock.Clock, mod ...func(*session.Options)) *session.Store {
 	t.Helper()
 	o := session.Options{
 		Service:   "ukeyrenew-test",
 		Dir:       dir,
 		NoKeyring: true,
 		OpenTPM:   tpm.Open,
-		Now:       clock.now,
+		Now:       clock.Now,
 	}
 	for _, f := range mod {
 		f(&o)
@@ -67,7 +66,7 @@ func TestSealedFileRoundTrip(t *testing.T) {
 	if _, err := st.Load(ctx); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("Load before Save = %v, want ErrNoSession", err)
 	}
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	w, err := st.Save(ctx, rec)
 	if err != nil || w != session.InSealedFile {
 		t.Fatalf("Save = %v, %v", w, err)
@@ -119,10 +118,10 @@ func TestSealedFileExpiry(t *testing.T) {
 	dir := t.TempDir()
 	clock := newClock()
 	st := sealedStore(t, tpm, dir, clock)
-	rec := record(clock.t)
+	rec := record(clock.Now())
 
 	past := rec
-	past.Expiry = clock.t
+	past.Expiry = clock.Now()
 	var fe *session.FieldError
 	if _, err := st.Save(ctx, past); !errors.As(err, &fe) || fe.Field != "Expiry" {
 		t.Fatalf("Save of an expired record = %v, want a FieldError on Expiry", err)
@@ -130,11 +129,11 @@ func TestSealedFileExpiry(t *testing.T) {
 	if _, err := st.Save(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	clock.t = rec.Expiry.Add(-time.Second)
+	clock.Set(rec.Expiry.Add(-time.Second))
 	if _, err := st.Load(ctx); err != nil {
 		t.Fatalf("Load a second before expiry: %v", err)
 	}
-	clock.t = rec.Expiry
+	clock.Set(rec.Expiry)
 	if _, err := st.Load(ctx); !errors.Is(err, session.ErrExpired) {
 		t.Fatalf("Load at expiry = %v, want ErrExpired", err)
 	}
@@ -147,7 +146,7 @@ func TestSealedFileUnsealedInAnotherProcess(t *testing.T) {
 	tpm := startSWTPM(t)
 	dir := t.TempDir()
 	clock := newClock()
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	rec.Expiry = time.Now().Add(time.Hour).UTC().Truncate(time.Second) // the child uses the real clock
 	if _, err := sealedStore(t, tpm, dir, clock).Save(context.Background(), rec); err != nil {
 		t.Fatal(err)
@@ -163,7 +162,7 @@ func TestSealedFileFromAnotherTPMIsDiscarded(t *testing.T) {
 	clock := newClock()
 	home, other := startSWTPM(t), startSWTPM(t)
 	dir := t.TempDir()
-	if _, err := sealedStore(t, other, dir, clock).Save(ctx, record(clock.t)); err != nil {
+	if _, err := sealedStore(t, other, dir, clock).Save(ctx, record(clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	// The config dir roamed to a machine with another TPM.
@@ -178,7 +177,7 @@ func TestSealedFileFromAnotherTPMIsDiscarded(t *testing.T) {
 		t.Fatalf("second Load = %v, want ErrNoSession", err)
 	}
 	// And this machine can save a new one (the user signed in again).
-	if w, err := st.Save(ctx, record(clock.t)); err != nil || w != session.InSealedFile {
+	if w, err := st.Save(ctx, record(clock.Now())); err != nil || w != session.InSealedFile {
 		t.Fatalf("Save after discard: %v %v", w, err)
 	}
 }
@@ -189,7 +188,7 @@ func TestSealedFileAfterTPMClearIsDiscarded(t *testing.T) {
 	tpm := startSWTPM(t)
 	dir := t.TempDir()
 	st := sealedStore(t, tpm, dir, clock)
-	if _, err := st.Save(ctx, record(clock.t)); err != nil {
+	if _, err := st.Save(ctx, record(clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	tpm.Clear(t)
@@ -197,7 +196,7 @@ func TestSealedFileAfterTPMClearIsDiscarded(t *testing.T) {
 		t.Fatalf("Load after TPM2_Clear = %v, want ErrSealedElsewhere", err)
 	}
 	// A fresh TPM state (a new or reset TPM) is the same case.
-	if _, err := st.Save(ctx, record(clock.t)); err != nil {
+	if _, err := st.Save(ctx, record(clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	tpm.Stop()
@@ -213,7 +212,7 @@ func TestSealedFileSurvivesTPMRestart(t *testing.T) {
 	state := t.TempDir()
 	tpm := startSWTPMState(t, state)
 	dir := t.TempDir()
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	if _, err := sealedStore(t, tpm, dir, clock).Save(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +228,7 @@ func TestSealedFileWrongAuth(t *testing.T) {
 	clock := newClock()
 	tpm := startSWTPM(t)
 	dir := t.TempDir()
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	withKeyAuth := func(a string) func(*session.Options) {
 		return func(o *session.Options) { o.KeyAuth = []byte(a) }
 	}
@@ -264,7 +263,7 @@ func TestSealedFileBadContentIsDiscarded(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "session.sealed")
 	st := sealedStore(t, tpm, dir, clock)
-	if _, err := st.Save(ctx, record(clock.t)); err != nil {
+	if _, err := st.Save(ctx, record(clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(path)
@@ -335,7 +334,7 @@ func TestNoTPMFallsBackToMemory(t *testing.T) {
 	clock := newClock()
 	dir := t.TempDir()
 	st, err := session.Open(ctx, session.Options{
-		Dir: dir, NoKeyring: true, Now: clock.now,
+		Dir: dir, NoKeyring: true, Now: clock.Now,
 		OpenTPM: func() (transport.TPMCloser, error) { return nil, errors.New("no such device") },
 	})
 	if err != nil {
@@ -344,7 +343,7 @@ func TestNoTPMFallsBackToMemory(t *testing.T) {
 	if st.Where() != session.InMemory || st.Where().Persistent() || !errors.Is(st.Unavailable(), session.ErrNoTPM) || !errors.Is(st.Unavailable(), session.ErrNoKeyring) {
 		t.Fatalf("Where %v, Unavailable %v; want memory, ErrNoTPM and ErrNoKeyring", st.Where(), st.Unavailable())
 	}
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	if w, err := st.Save(ctx, rec); err != nil || w != session.InMemory {
 		t.Fatalf("Save = %v, %v", w, err)
 	}
@@ -369,7 +368,7 @@ func TestHungTPMTimesOut(t *testing.T) {
 	clock := newClock()
 	tpm := startSWTPM(t)
 	dir := t.TempDir()
-	if _, err := sealedStore(t, tpm, dir, clock).Save(ctx, record(clock.t)); err != nil {
+	if _, err := sealedStore(t, tpm, dir, clock).Save(ctx, record(clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	if err := tpm.Pause(); err != nil {
@@ -445,7 +444,7 @@ func TestSaveFallsBackToMemoryWhenTheTPMStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tpm.Resume()
-	rec := record(clock.t)
+	rec := record(clock.Now())
 	w, err := st.Save(ctx, rec)
 	if err != nil || w != session.InMemory || !errors.Is(st.Unavailable(), session.ErrTimeout) {
 		t.Fatalf("Save = %v, %v (Unavailable %v); want memory and ErrTimeout", w, err, st.Unavailable())

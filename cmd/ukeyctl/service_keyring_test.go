@@ -31,14 +31,14 @@ func TestServiceSessionInKeyring(t *testing.T) {
 	run := func(f func(*serviceCmds, context.Context, []string, *bytes.Buffer, *bytes.Buffer) error, args ...string) (string, error) {
 		var out, errOut bytes.Buffer
 		err := f(defaultServiceCmds(), ctx, args, &out, &errOut)
-		e.clock.Add(time.Second)
+		e.Clock.Advance(time.Second)
 		return out.String() + errOut.String(), err
 	}
-	if _, err := run(svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil {
+	if _, err := run(svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--send-code"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
-	out, err := run(svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code))
+	m, _ := e.SMS.Last(svcClerkMobile)
+	out, err := run(svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code))
 	if err != nil || !strings.Contains(out, "kept in keyring") {
 		t.Fatalf("login: %v %s", err, out)
 	}

@@ -3,67 +3,34 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server"
-	"github.com/ukeyrenew/ukeyrenew/server/auth"
-	"github.com/ukeyrenew/ukeyrenew/server/bank"
-	"github.com/ukeyrenew/ukeyrenew/server/issuer"
-	"github.com/ukeyrenew/ukeyrenew/server/sms"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
 const (
-	svcClerkMobile = "13800138000"
-	svcReviewerPW  = "审核员的口令 2026"
+	svcClerkMobile = renewdtest.ClerkMobile
+	svcReviewerPW  = renewdtest.ReviewerPassword
 	svcPIN         = "246810"
 )
 
-type svcClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *svcClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *svcClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// svcEnv is the real renewal service (SQLite store, dev CA) on a loopback
+// svcEnv is the real renewal service (internal/renewdtest) on a loopback
 // listener, and a SoftHSM2 token holding a key and the certificate that
 // service's CA issued for it, 30 days before expiry.
 type svcEnv struct {
-	url     string
-	clock   *svcClock
-	st      *store.Store
-	srv     *server.Server
-	sms     *sms.Outbox
-	bank    *bank.Outbox
-	org     *store.Organisation
+	*renewdtest.Renewd
 	hsm     *softhsmtest.Env
 	serial  string // the token's
 	cert    string // the certificate's serial, renewal form
@@ -76,39 +43,41 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	e := &svcEnv{clock: &svcClock{t: now}, dir: t.TempDir()}
-	var err error
-	e.st, err = store.OpenSQLite(ctx, filepath.Join(e.dir, "renewd.db"), store.WithClock(e.clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.st.Close() })
-	ca, err := issuer.GenerateDevCA(t.TempDir(), issuer.ECDSA, now.AddDate(-3, 0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sms, e.bank = sms.NewOutbox("", e.clock.Now), bank.NewOutbox(e.clock.Now)
-	sys := store.Change{Actor: "system", Action: "seed"}
-	first := "91440300MA500000"
-	first = (first + "00")[:17]
-	cc, _ := renewal.CreditCodeCheckChar(first)
-	e.org = &store.Organisation{Name: "深圳市测试科技有限公司", CreditCode: first + string(cc)}
-	if err := e.st.CreateOrganisation(ctx, e.org, sys); err != nil {
-		t.Fatal(err)
-	}
-	hash, _ := auth.NewHasher().Hash(ctx, svcReviewerPW)
-	for _, u := range []*store.User{
-		{Role: renewal.RoleClerk, Name: "张三", Mobile: svcClerkMobile, OrganisationID: e.org.ID},
-		{Role: renewal.RoleReviewer, Name: "王审核", Account: "reviewer", PasswordHash: hash},
-	} {
-		if err := e.st.CreateUser(ctx, u, sys); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := renewdtest.New(t, renewdtest.Options{Now: now})
+	e := &svcEnv{Renewd: r, dir: t.TempDir()}
 
 	// The token: a P-256 key made on it and the CA's certificate for it.
 	e.hsm = softhsmtest.New(t)
 	e.serial = e.hsm.InitToken(t, "ukeyctl service", "11223344", svcPIN)
+	e.withToken(t, func(tok *token.Token) {
+		id := []byte{0xa1}
+		signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: id, Label: "张三"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := r.PutCertificate(signer.Public(), e.Org, now.AddDate(0, 0, 30))
+		if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
+			t.Fatal(err)
+		}
+		e.cert = renewdtest.SerialOf(cert)
+	})
+
+	// Every command of the test shares one session store (memory only:
+	// the keyring has its own tests in client/session).
+	var err error
+	e.session, err = session.Open(ctx, session.Options{NoKeyring: true, NoTPM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cmds = &serviceCmds{openStore: func(context.Context) (*session.Store, error) { return e.session, nil }, stdin: os.Stdin}
+	return e
+}
+
+// withToken opens the env's token, signs the user in with the PIN, and
+// gives it to fn; module and token are closed when fn returns.
+func (e *svcEnv) withToken(t *testing.T, fn func(tok *token.Token)) {
+	t.Helper()
+	ctx := t.Context()
 	m, err := token.OpenModule(e.hsm.Module)
 	if err != nil {
 		t.Fatal(err)
@@ -122,48 +91,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	if err := tok.Login(ctx, []byte(svcPIN)); err != nil {
 		t.Fatal(err)
 	}
-	id := []byte{0xa1}
-	signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: id, Label: "张三"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := ca.IssueInitial(pkix.Name{Country: []string{"CN"}, Organization: []string{e.org.Name}, CommonName: "张三"},
-		signer.Public(), now.AddDate(-1, 0, 30), now.AddDate(0, 0, 30))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: der, ID: id, Label: "张三"}); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := smx509.ParseCertificate(der)
-	spki, _ := smx509.MarshalPKIXPublicKey(cert.PublicKey)
-	e.cert = renewal.NormalizeSerial(cert.SerialNumber.Text(16))
-	rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: e.cert, Holder: "张三", Issuer: cert.Issuer.String(),
-		OrganisationID: e.org.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, KeyType: renewal.KeyECDSA}, PublicKey: spki, DER: der}
-	if err := e.st.PutCertificate(ctx, rec, sys); err != nil {
-		t.Fatal(err)
-	}
-
-	cfg := server.DefaultConfig()
-	cfg.Dev = true
-	cfg.Limits.IPBurst, cfg.Limits.AccountBurst = 1_000_000, 1_000_000
-	e.srv, err = server.New(cfg, server.Deps{Store: e.st, Issuer: ca, SMS: e.sms, Bank: e.bank,
-		Pepper: auth.Pepper("test pepper, 32 bytes long......"), Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(e.srv.Handler())
-	t.Cleanup(ts.Close)
-	e.url = ts.URL
-
-	// Every command of the test shares one session store (memory only:
-	// the keyring has its own tests in client/session).
-	e.session, err = session.Open(ctx, session.Options{NoKeyring: true, NoTPM: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cmds = &serviceCmds{openStore: func(context.Context) (*session.Store, error) { return e.session, nil }, stdin: os.Stdin}
-	return e
+	fn(tok)
 }
 
 func (e *svcEnv) file(t *testing.T, name, content string) string {
@@ -180,8 +108,8 @@ func (e *svcEnv) run(t *testing.T, f func(*serviceCmds, context.Context, []strin
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := f(e.cmds, t.Context(), args, &out, &errOut)
-	if e.clock != nil {
-		e.clock.Add(time.Second)
+	if e.Renewd != nil { // nil in tests of usage errors, which reach no service
+		e.Clock.Advance(time.Second)
 	}
 	return out.String() + errOut.String(), err
 }
@@ -204,25 +132,21 @@ func svcFetchInstall(s *serviceCmds, ctx context.Context, a []string, o, e *byte
 func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application {
 	t.Helper()
 	ctx := t.Context()
-	clerk, _ := client.New(e.url)
+	clerk, _ := client.New(e.URL)
 	if _, err := clerk.SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: svcClerkMobile}); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
+	m, _ := e.SMS.Last(svcClerkMobile)
 	if _, err := clerk.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: svcClerkMobile, Code: m.Code}); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(61 * time.Second)
-	reviewer, _ := client.New(e.url)
+	e.Clock.Advance(61 * time.Second)
+	reviewer, _ := client.New(e.URL)
 	if _, err := reviewer.Login(ctx, renewal.PasswordLoginRequest{Account: "reviewer", Password: svcReviewerPW}); err != nil {
 		t.Fatal(err)
 	}
-	id := "11010519491231002"
-	c, _ := renewal.IDNumberCheckChar(id)
-	form := renewal.ApplicationForm{Years: 1, Organisation: renewal.Organisation{Name: e.org.Name, CreditCode: e.org.CreditCode},
-		LegalRepresentative: renewal.Person{Name: "张三", IDNumber: id + string(c), Mobile: svcClerkMobile},
-		Bank:                renewal.BankAccount{AccountName: e.org.Name, BankName: "招商银行深圳分行", AccountNumber: "755912345610801"},
-		Invoice:             renewal.Invoice{Kind: renewal.InvoiceNone}, Pickup: renewal.Pickup{Method: renewal.PickupOnSite}}
+	form := renewdtest.ValidForm(e.Org, 1)
+	form.Invoice = renewal.Invoice{Kind: renewal.InvoiceNone}
 	a, err := clerk.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.cert, Form: &form, Rekey: rekey})
 	if err != nil {
 		t.Fatal(err)
@@ -233,13 +157,7 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if a, err = reviewer.Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
 		t.Fatal(err)
 	}
-	err = e.st.Write(ctx, func(tx *store.Tx) error {
-		_, err := e.srv.SetPaymentState(ctx, tx, a.ID, renewal.PaymentPaid)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.MarkPaid(a.ID)
 	if a, err = clerk.GetApplication(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -247,8 +165,7 @@ func (e *svcEnv) readyApplication(t *testing.T, rekey bool) *renewal.Application
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := e.bank.Transfers("755912345610801")
-	code := tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:]
+	code := e.TransferCode("755912345610801")
 	a, err = clerk.SubmitFinVerifyCode(ctx, a.ID, renewal.FinVerifyCodeRequest{Version: fv.Version, Code: code})
 	if err != nil || a.Status != renewal.StatusReadyToDownload {
 		t.Fatalf("%+v, %v", a, err)
@@ -266,21 +183,21 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("apps before login: %v", err)
 	}
 	// Sign in by SMS in two steps, as a script does: send, then the code from a file.
-	if out, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil || !strings.Contains(out, "138****8000") {
+	if out, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--send-code"); err != nil || !strings.Contains(out, "138****8000") {
 		t.Fatalf("send code: %v %s", err, out)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
+	m, _ := e.SMS.Last(svcClerkMobile)
 	wrong := "000000"
 	if m.Code == wrong {
 		wrong = "111111"
 	}
-	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "wrong", wrong)); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
+	if _, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "wrong", wrong)); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
 		t.Fatalf("wrong code: %v", err)
 	}
 	if _, err := e.session.Load(t.Context()); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("a refused sign-in kept a session: %v", err)
 	}
-	out, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code), "--json")
+	out, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code), "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +206,7 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("login json %+v, %v: %s", li, err, out)
 	}
 	rec, err := e.session.Load(ctx)
-	if err != nil || rec.ServiceURL != e.url || !strings.HasPrefix(rec.RefreshToken, "") || rec.RefreshToken == "" {
+	if err != nil || rec.ServiceURL != e.URL || !strings.HasPrefix(rec.RefreshToken, "") || rec.RefreshToken == "" {
 		t.Fatalf("saved session %+v, %v", rec, err)
 	}
 
@@ -352,7 +269,7 @@ func TestServiceCommands(t *testing.T) {
 	if _, err := e.run(t, svcApps); !errors.Is(err, errNotSignedIn) {
 		t.Fatalf("apps after logout: %v", err)
 	}
-	c, _ := client.New(e.url, client.WithRefreshToken(rec2.RefreshToken))
+	c, _ := client.New(e.URL, client.WithRefreshToken(rec2.RefreshToken))
 	if _, err := c.Me(ctx); !errors.Is(err, client.ErrSessionEnded) {
 		t.Fatalf("saved refresh token after logout: %v", err)
 	}
@@ -393,11 +310,11 @@ func TestServiceCommandsRefuseBadUsage(t *testing.T) {
 // signIn signs the shared session in by SMS, as `ukeyctl login` does.
 func (e *svcEnv) signIn(t *testing.T) {
 	t.Helper()
-	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--send-code"); err != nil {
+	if _, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--send-code"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := e.sms.Last(svcClerkMobile)
-	if _, err := e.run(t, svcLogin, "--service", e.url, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code)); err != nil {
+	m, _ := e.SMS.Last(svcClerkMobile)
+	if _, err := e.run(t, svcLogin, "--service", e.URL, "--mobile", svcClerkMobile, "--code-file", e.file(t, "code", m.Code)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -459,20 +376,7 @@ func TestServiceFetchInstallResumesAfterIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() {
-		m, err := token.OpenModule(e.hsm.Module)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		tok, err := m.Open(ctx, e.serial)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tok.Close()
-		if err := tok.Login(ctx, []byte(svcPIN)); err != nil {
-			t.Fatal(err)
-		}
+	e.withToken(t, func(tok *token.Token) {
 		j, err := token.OpenJournal(journal, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -480,7 +384,7 @@ func TestServiceFetchInstallResumesAfterIssue(t *testing.T) {
 		if _, err := e.cmds.issueRekey(ctx, c, tok, j, a); err != nil {
 			t.Fatal(err)
 		}
-	}()
+	})
 	out, err := e.run(t, svcFetchInstall, "--application", a.ID, "--token", e.serial, "--module", e.hsm.Module,
 		"--journal", journal, "--pin-file", e.file(t, "pin", svcPIN), "--json")
 	if err != nil {

@@ -6,10 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,7 +16,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
-	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/pgtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/alipaysim"
@@ -35,23 +34,10 @@ const (
 	testSellerID = "2088000000000001"
 )
 
-// fakeClock is an injected clock the tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
+func newClock() *fakeclock.Clock {
 	// Anchored at the real second, so transport signatures made with the
 	// wall clock and business times agree at the start.
-	return &fakeClock{t: time.Now().Truncate(time.Second)}
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
+	return fakeclock.New(time.Now().Truncate(time.Second))
 }
 
 type dbCase struct {
@@ -88,36 +74,14 @@ func openSQLitePool(t testing.TB) (*sql.DB, string) {
 
 // openPostgres makes a fresh database on the throw-away server for one test.
 func openPostgres(t testing.TB) (*sql.DB, string) {
-	dsn := testenv.Env(t, "UKEY_TEST_PG_DSN")
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "pay_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	db, err := sql.Open("pgx", u.String())
+	dsn := pgtest.Database(t, "pay_")
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(40)
-	t.Cleanup(func() {
-		db.Close()
-		if a, err := sql.Open("pgx", dsn); err == nil {
-			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			a.Close()
-		}
-	})
-	return db, u.String()
+	t.Cleanup(func() { db.Close() })
+	return db, dsn
 }
 
 var dbCases = []dbCase{
@@ -175,7 +139,7 @@ type env struct {
 	ctx    context.Context
 	db     *sql.DB
 	dsn    string
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	sim    *wechatsim.Simulator
 	simSrv *httptest.Server
 	recv   *httptest.Server

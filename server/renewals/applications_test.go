@@ -113,21 +113,21 @@ func TestScope(t *testing.T) {
 func TestCreate(t *testing.T) {
 	dialects(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
-		h := e.addHolder(issuer.SM2, e.org, start.AddDate(0, 0, 40))
-		req := renewal.CreateApplicationRequest{CertSerial: h.serial}
+		h := e.AddHolder(issuer.SM2, e.Org, start.AddDate(0, 0, 40))
+		req := renewal.CreateApplicationRequest{CertSerial: h.Serial}
 		_, err := e.svc.Create(ctx, e.reviewer, req)
 		wantCode(t, err, renewal.CodeForbidden)
 		a, err := e.svc.Create(ctx, e.clerk, req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Form.Organisation.CreditCode != e.org.CreditCode || a.Form.Years != 1 || a.CreatedBy != e.clerk.User.ID {
+		if a.Form.Organisation.CreditCode != e.Org.CreditCode || a.Form.Years != 1 || a.CreatedBy != e.clerk.User.ID {
 			t.Fatalf("pre-filled %+v", a)
 		}
 		_, err = e.svc.Create(ctx, e.clerk, req)
 		wantCode(t, err, renewal.CodeConflict)
-		far := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 200))
-		_, err = e.svc.Create(ctx, e.clerk, renewal.CreateApplicationRequest{CertSerial: far.serial})
+		far := e.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 200))
+		_, err = e.svc.Create(ctx, e.clerk, renewal.CreateApplicationRequest{CertSerial: far.Serial})
 		wantCode(t, err, renewal.CodeWindowNotOpen)
 	})
 }

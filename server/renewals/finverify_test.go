@@ -10,7 +10,7 @@ import (
 // lastCode is the code in the remark of the last transfer to account.
 func (e *env) lastCode(account string) string {
 	e.t.Helper()
-	ts := e.bank.Transfers(account)
+	ts := e.Bank.Transfers(account)
 	if len(ts) == 0 {
 		e.t.Fatalf("no transfer to %s", account)
 	}
@@ -98,7 +98,7 @@ func TestFinVerifyTransfersAreBounded(t *testing.T) {
 		}
 		_, err := e.svc.StartFinVerify(ctx, e.clerk, a.ID, renewal.VersionRequest{Version: v})
 		wantCode(t, err, renewal.CodeRateLimited)
-		if n := len(e.bank.Transfers("")); n != 3 {
+		if n := len(e.Bank.Transfers("")); n != 3 {
 			t.Fatalf("%d transfers sent, want 3", n)
 		}
 	})

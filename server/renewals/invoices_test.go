@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -16,7 +17,7 @@ func TestRequestInvoice(t *testing.T) {
 		ctx := t.Context()
 		var sent []string
 		send := func(_ context.Context, inv *store.Invoice) { sent = append(sent, inv.Number) }
-		req := renewal.InvoiceRequest{Title: e.org.Name, TaxID: e.org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
+		req := renewal.InvoiceRequest{Title: e.Org.Name, TaxID: e.Org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
 
 		unpaid := e.draft()
 		_, _, err := e.svc.RequestInvoice(ctx, e.clerk, unpaid.ID, req, send)
@@ -29,7 +30,7 @@ func TestRequestInvoice(t *testing.T) {
 		_, _, err = e.svc.Invoice(ctx, e.clerk, a.ID)
 		wantCode(t, err, renewal.CodeNotFound)
 
-		e.invoices.setReject(true)
+		e.invoices.Fail(invoice.ErrRejected)
 		inv, receipt, err := e.svc.RequestInvoice(ctx, e.clerk, a.ID, req, send)
 		if err != nil {
 			t.Fatal(err)
@@ -37,7 +38,7 @@ func TestRequestInvoice(t *testing.T) {
 		if inv.State != renewal.InvoiceFailed || inv.Reason == "" || receipt != nil || len(sent) != 0 || e.counts["invoice_failed"] != 1 {
 			t.Fatalf("refused: %+v, receipt %v, sent %v", inv, receipt, sent)
 		}
-		e.invoices.setReject(false)
+		e.invoices.Fail(nil)
 		inv, _, err = e.svc.RequestInvoice(ctx, e.clerk, a.ID, req, send)
 		if err != nil {
 			t.Fatal(err)

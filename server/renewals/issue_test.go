@@ -23,7 +23,7 @@ func (e *env) readyToDownload() (*renewal.Application, *holder) {
 func sign(t *testing.T, h *holder, msg []byte) []byte {
 	t.Helper()
 	d := sha256.Sum256(msg)
-	sig, err := ecdsa.SignASN1(rand.Reader, h.key.(*ecdsa.PrivateKey), d[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, h.Key.(*ecdsa.PrivateKey), d[:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +42,13 @@ func TestIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stranger := e.addHolder(issuer.ECDSA, e.org, start.AddDate(0, 0, 300))
+		stranger := e.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 300))
 		bad := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: ch.Nonce,
-			Signature: sign(t, stranger, renewal.SameKeyMessage(a.ID, h.serial, ch.Nonce))}
+			Signature: sign(t, stranger, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))}
 		_, err = e.svc.Issue(ctx, e.clerk, a.ID, bad)
 		wantCode(t, err, renewal.CodeProofInvalid)
 		good := renewal.IssueRequest{Version: a.Version, Mode: renewal.IssueSameKey, Nonce: ch.Nonce,
-			Signature: sign(t, h, renewal.SameKeyMessage(a.ID, h.serial, ch.Nonce))}
+			Signature: sign(t, h, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))}
 		_, err = e.svc.Issue(ctx, e.clerk, a.ID, good)
 		wantCode(t, err, renewal.CodeChallengeExpired)
 		_, err = e.svc.Issuance(ctx, e.clerk, a.ID)
@@ -61,7 +61,7 @@ func TestIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		good.Nonce, good.Signature = ch.Nonce, sign(t, h, renewal.SameKeyMessage(a.ID, h.serial, ch.Nonce))
+		good.Nonce, good.Signature = ch.Nonce, sign(t, h, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))
 		stale := good
 		stale.Version--
 		_, err = e.svc.Issue(ctx, e.clerk, a.ID, stale)
@@ -70,17 +70,17 @@ func TestIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if is.ApplicationID != a.ID || is.Serial == h.serial || !is.NotAfter.After(h.cert.NotAfter) {
+		if is.ApplicationID != a.ID || is.Serial == h.Serial || !is.NotAfter.After(h.Cert.NotAfter) {
 			t.Fatalf("issued %+v", is)
 		}
 		if e.counts["certificate_issued"] != 1 {
 			t.Fatalf("counted %d issues, want 1", e.counts["certificate_issued"])
 		}
-		if _, err := e.st.Certificate(ctx, store.OrgScope(e.org.ID), is.Serial); err != nil {
+		if _, err := e.Store.Certificate(ctx, store.OrgScope(e.Org.ID), is.Serial); err != nil {
 			t.Fatalf("the new certificate is not registered: %v", err)
 		}
 		ch, _ = e.svc.Challenge(ctx, e.clerk, a.ID)
-		good.Nonce, good.Signature = ch.Nonce, sign(t, h, renewal.SameKeyMessage(a.ID, h.serial, ch.Nonce))
+		good.Nonce, good.Signature = ch.Nonce, sign(t, h, renewal.SameKeyMessage(a.ID, h.Serial, ch.Nonce))
 		_, err = e.svc.Issue(ctx, e.clerk, a.ID, good)
 		wantCode(t, err, renewal.CodeConflict)
 		got, err := e.svc.Issuance(ctx, e.clerk, a.ID)
@@ -92,7 +92,7 @@ func TestIssue(t *testing.T) {
 			t.Fatalf("audit %v lacks the refusal or the issue", audit)
 		}
 
-		_, err = e.svc.ConfirmInstalled(ctx, e.clerk, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.serial})
+		_, err = e.svc.ConfirmInstalled(ctx, e.clerk, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: h.Serial})
 		wantCode(t, err, renewal.CodeInvalidField)
 		done, err := e.svc.ConfirmInstalled(ctx, e.clerk, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: is.Serial})
 		if err != nil || done.Status != renewal.StatusInstalled {

@@ -24,7 +24,7 @@ func (e *env) paid() *renewal.Application {
 	if qr.Order.AmountFen != price || qr.Order.CodeURL == "" || qr.Order.State != payment.OrderOpen {
 		e.t.Fatalf("QR %+v, want an open order of %d fen", qr.Order, price)
 	}
-	if _, err := e.sim.Sim.Pay(qr.Order.OutTradeNo); err != nil {
+	if _, err := e.PaySim.Sim.Pay(qr.Order.OutTradeNo); err != nil {
 		e.t.Fatal(err)
 	}
 	st, err := e.svc.PaymentStatus(ctx, e.clerk, a.ID)
@@ -100,7 +100,7 @@ func TestInvoiceBlocksCancelRefund(t *testing.T) {
 	dialectsPaying(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		a := e.paid()
-		req := renewal.InvoiceRequest{Title: e.org.Name, TaxID: e.org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
+		req := renewal.InvoiceRequest{Title: e.Org.Name, TaxID: e.Org.CreditCode, Email: "finance@example.cn", Phone: "13800138000"}
 		inv, _, err := e.svc.RequestInvoice(ctx, e.clerk, a.ID, req, func(context.Context, *store.Invoice) {})
 		if err != nil || inv.State != renewal.InvoiceIssued {
 			t.Fatalf("invoice %+v, %v", inv, err)

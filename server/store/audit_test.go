@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -72,7 +73,7 @@ func splitSQL(s string) []string {
 }
 
 func TestConcurrentAppendsKeepTheChain(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		head0, _, err := s.AuditHead(ctx)
@@ -130,7 +131,7 @@ func TestConcurrentAppendsKeepTheChain(t *testing.T) {
 }
 
 func TestAuditExportAndQuery(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		someHistory(t, s, 3)
 		clk.Advance(time.Hour)
 		must(t, s.AppendAudit(ctx, Change{Actor: "张三", Action: "application.submit", IP: "::1"}, "application/x",

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/pgtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -88,7 +89,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		crashRounds(t, "sqlite", filepath.Join(t.TempDir(), "crash.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		crashRounds(t, "postgres", pgSchema(t))
+		crashRounds(t, "postgres", pgtest.Schema(t, "t_"))
 	})
 }
 

@@ -4,11 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestInvoices(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		sc := OrgScope(f.orgA.ID)
@@ -91,7 +92,7 @@ func TestInvoices(t *testing.T) {
 }
 
 func TestInvoiceAttemptsAreBounded(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		ch := Change{Actor: f.clerkA.ID, Action: "invoice.request"}
@@ -109,7 +110,7 @@ func TestInvoiceAttemptsAreBounded(t *testing.T) {
 }
 
 func TestKeyReceipt(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		sc := OrgScope(f.orgA.ID)

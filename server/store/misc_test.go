@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func TestSMSCodes(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		day := clk.Now().Truncate(24 * time.Hour)
 		lim := SMSLimits{ResendAfter: time.Minute, PerNumberPerDay: 3, PerIPPerDay: 4, DayStart: day}
 		code := func(mobile, ip, hash string) SMSCode {
@@ -52,7 +53,7 @@ func TestSMSCodes(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		mk := func(hash string, kind TokenKind, ttl time.Duration) *Token {
 			return &Token{Hash: hash, Kind: kind, UserID: f.clerkA.ID, Family: "fam1", ExpiresAt: clk.Now().Add(ttl)}
@@ -115,7 +116,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestDocuments(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		sc := OrgScope(f.orgA.ID)
@@ -158,7 +159,7 @@ func TestDocuments(t *testing.T) {
 }
 
 func TestFinVerify(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		sc := OrgScope(f.orgA.ID)
@@ -235,7 +236,7 @@ func TestFinVerify(t *testing.T) {
 }
 
 func TestChallengesAndIssuance(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		b := newApp(t, s, f.orgB, f.clerkB, f.certB.Serial)
@@ -289,7 +290,7 @@ func TestChallengesAndIssuance(t *testing.T) {
 
 // A sign-in's tokens and its audit entry commit together or not at all.
 func TestCreateTokensInOneTransaction(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		tok := func(hash string) *Token {
 			return &Token{Hash: hash, Kind: AccessToken, UserID: f.clerkA.ID, Family: "fam-" + hash, ExpiresAt: clk.Now().Add(time.Hour)}
@@ -331,7 +332,7 @@ func TestCreateTokensInOneTransaction(t *testing.T) {
 // Transfers sent within one microsecond (the clock stands still here) are
 // still ordered: the latest is the one sent last, and they are counted.
 func TestFinVerifyAttemptsAreNumbered(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		sc := OrgScope(f.orgA.ID)

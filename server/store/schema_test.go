@@ -17,6 +17,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -127,7 +128,7 @@ func byteColumns(t *testing.T, s *Store) []string {
 // Bytes come back exactly as written, through the store's methods and
 // through every byte column, also those that look like numbers.
 func TestBytesRoundTripUnchanged(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		sc := OrgScope(f.orgA.ID)

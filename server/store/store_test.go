@@ -2,41 +2,22 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/pgtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// testClock is an injected clock: tests move time by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *testClock {
-	return &testClock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock is the tests' injected clock, moved by hand.
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 }
 
 // backend opens a fresh, empty store.
@@ -61,7 +42,7 @@ func backends() []backend {
 			return reopen(), reopen
 		}},
 		{"postgres", func(t testing.TB, opts ...Option) (*Store, func() *Store) {
-			dsn := pgSchema(t)
+			dsn := pgtest.Schema(t, "t_")
 			reopen := func() *Store {
 				s, err := OpenPostgres(context.Background(), dsn, opts...)
 				if err != nil {
@@ -75,43 +56,8 @@ func backends() []backend {
 	}
 }
 
-// pgSchema makes a fresh schema in the test PostgreSQL server and returns a
-// DSN whose search_path is that schema; the schema is dropped afterwards.
-func pgSchema(t testing.TB) string {
-	t.Helper()
-	base := testenv.Env(t, "UKEY_TEST_PG_DSN")
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "t_" + newID()[:16]
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema (is PostgreSQL at UKEY_TEST_PG_DSN up?): %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer a.Close()
-		if _, err := a.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil || u.Scheme == "" {
-		return base + " search_path=" + schema
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // each runs fn against both backends with a fresh store and clock.
-func each(t *testing.T, fn func(t *testing.T, s *Store, clk *testClock)) {
+func each(t *testing.T, fn func(t *testing.T, s *Store, clk *fakeclock.Clock)) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			clk := newClock()
@@ -133,7 +79,7 @@ type fixture struct {
 
 func sys(action string) Change { return Change{Actor: "system", Action: action, IP: "127.0.0.1"} }
 
-func seed(t *testing.T, s *Store, clk *testClock) *fixture {
+func seed(t *testing.T, s *Store, clk *fakeclock.Clock) *fixture {
 	t.Helper()
 	f := &fixture{
 		orgA: &Organisation{Name: "深圳市测试科技有限公司", CreditCode: "91350100M000100Y43"},
@@ -219,7 +165,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 }
 
 func TestAccounts(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		u, err := s.UserByMobile(ctx, "13800138000")
 		must(t, err)
@@ -267,7 +213,7 @@ func TestAccounts(t *testing.T) {
 }
 
 func TestApplicationLifecycle(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		if a.Version != 1 || a.ID == "" {
@@ -380,7 +326,7 @@ func TestApplicationLifecycle(t *testing.T) {
 }
 
 func TestOrganisationScoping(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		newApp(t, s, f.orgB, f.clerkB, f.certB.Serial)
@@ -436,7 +382,7 @@ func TestOrganisationScoping(t *testing.T) {
 }
 
 func TestListFiltersAndPages(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		want := map[string]bool{}
 		for i := 0; i < 25; i++ {
@@ -532,7 +478,7 @@ func TestListFiltersAndPages(t *testing.T) {
 }
 
 func TestWriteIsAllOrNothing(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		boom := errors.New("boom")
 		err := s.Write(ctx, func(tx *Tx) error {
 			must(t, tx.CreateOrganisation(ctx, &Organisation{Name: "half", CreditCode: "91110000802100433B"}, sys("x")))
@@ -574,7 +520,7 @@ func TestOpenByName(t *testing.T) {
 
 // A module with its own tables moves an application in its own transaction.
 func TestJoinForeignTransaction(t *testing.T) {
-	each(t, func(t *testing.T, s *Store, clk *testClock) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		f := seed(t, s, clk)
 		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
 		if _, err := s.DB().Exec(`CREATE TABLE module_orders (id TEXT PRIMARY KEY, application_id TEXT NOT NULL)`); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/services/payments/native"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/refunddomestic"
 
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/server/payment/wechatsim"
 )
 
@@ -53,19 +54,7 @@ type fixture struct {
 	srv    *httptest.Server
 	mchKey *rsa.PrivateKey
 	http   *http.Client
-	now    *clock
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	now    *fakeclock.Clock
 }
 
 func newFixture(t *testing.T, mode wechatsim.Mode, notifyTo *http.Client) *fixture {
@@ -74,7 +63,7 @@ func newFixture(t *testing.T, mode wechatsim.Mode, notifyTo *http.Client) *fixtu
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := fakeclock.New(time.Now())
 	sim, err := wechatsim.New(wechatsim.Config{
 		MchID: mchID, AppID: appID, MerchantCertSerial: mchSer, MerchantPublicKey: &key.PublicKey,
 		APIv3Key: apiV3Key, Mode: mode, Clock: clk.Now, NotifyClient: notifyTo,
@@ -290,7 +279,7 @@ func TestBadRequestsAndTimeExpire(t *testing.T) {
 	if _, _, err := nat.Prepay(ctx, good()); err != nil {
 		t.Fatal(err)
 	}
-	f.now.Add(300 * time.Second)
+	f.now.Advance(300 * time.Second)
 	if _, err := f.sim.Pay("UKR000100"); !errors.Is(err, wechatsim.ErrOrderExpired) {
 		t.Fatalf("pay at 300 s: %v", err)
 	}
