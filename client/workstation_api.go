@@ -11,38 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
 )
-
-// Workstation is an enrolled counter workstation as the service lists it.
-type Workstation struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Fingerprint string     `json:"fingerprint"`
-	EnrolledBy  string     `json:"enrolled_by"`
-	EnrolledAt  time.Time  `json:"enrolled_at"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-}
-
-// CounterTokens is a counter session: a workstation proved it holds an
-// enrolled TPM key. The tokens are the caller's to keep; the client does
-// not install them as its own session.
-type CounterTokens struct {
-	AccessToken      string    `json:"access_token"`
-	RefreshToken     string    `json:"refresh_token"`
-	TokenType        string    `json:"token_type"`
-	ExpiresAt        time.Time `json:"expires_at"`
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
-	Role             string    `json:"role"`
-	WorkstationID    string    `json:"workstation_id"`
-	WorkstationName  string    `json:"workstation_name"`
-}
-
-// MaxWorkstationName is the longest name the service takes, in characters.
-const MaxWorkstationName = 100
 
 // ChallengeSigner signs a counter challenge: *workstation.Key does, in
 // the TPM.
@@ -53,10 +25,10 @@ type ChallengeSigner interface {
 // EnrolWorkstation enrols a workstation's public key (PEM, ECDSA P-256)
 // under name (admin). POST /v1/workstations. The key is checked here
 // first, so a wrong one never leaves the machine.
-func (c *Client) EnrolWorkstation(ctx context.Context, name string, publicKeyPEM []byte) (*Workstation, error) {
+func (c *Client) EnrolWorkstation(ctx context.Context, name string, publicKeyPEM []byte) (*renewal.Workstation, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len([]rune(name)) > MaxWorkstationName {
-		return nil, fmt.Errorf("client: workstation name must be 1 to %d characters", MaxWorkstationName)
+	if name == "" || len([]rune(name)) > renewal.MaxWorkstationName {
+		return nil, fmt.Errorf("client: workstation name must be 1 to %d characters", renewal.MaxWorkstationName)
 	}
 	if _, err := counter.ParsePublicKey(publicKeyPEM); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -65,7 +37,7 @@ func (c *Client) EnrolWorkstation(ctx context.Context, name string, publicKeyPEM
 	if err != nil {
 		return nil, err
 	}
-	var out Workstation
+	var out renewal.Workstation
 	if _, err := c.call(ctx, r, &out); err != nil {
 		return nil, err
 	}
@@ -74,13 +46,13 @@ func (c *Client) EnrolWorkstation(ctx context.Context, name string, publicKeyPEM
 
 // Workstations lists the enrolled workstations, revoked ones included
 // (admin). GET /v1/workstations.
-func (c *Client) Workstations(ctx context.Context) ([]Workstation, error) {
+func (c *Client) Workstations(ctx context.Context) ([]renewal.Workstation, error) {
 	r, err := c.newRequest(http.MethodGet, "/v1/workstations", nil)
 	if err != nil {
 		return nil, err
 	}
 	var out struct {
-		Workstations []Workstation `json:"workstations"`
+		Workstations []renewal.Workstation `json:"workstations"`
 	}
 	if _, err := c.call(ctx, r, &out); err != nil {
 		return nil, err
@@ -110,10 +82,7 @@ func (c *Client) CounterChallenge(ctx context.Context) (counter.Challenge, error
 		return counter.Challenge{}, err
 	}
 	r.auth = false
-	var out struct {
-		Origin string `json:"origin"`
-		Nonce  string `json:"nonce"`
-	}
+	var out renewal.CounterChallenge
 	if _, err := c.call(ctx, r, &out); err != nil {
 		return counter.Challenge{}, err
 	}
@@ -133,7 +102,7 @@ func (c *Client) CounterChallenge(ctx context.Context) (counter.Challenge, error
 // challenge, has it signed and trades the signature for a counter
 // session. POST /v1/counter/challenge, then POST /v1/counter/session.
 // fingerprint is counter.Fingerprint of the key's public half.
-func (c *Client) CounterSession(ctx context.Context, fingerprint string, key ChallengeSigner) (*CounterTokens, error) {
+func (c *Client) CounterSession(ctx context.Context, fingerprint string, key ChallengeSigner) (*renewal.CounterTokens, error) {
 	ch, err := c.CounterChallenge(ctx)
 	if err != nil {
 		return nil, err
@@ -147,14 +116,14 @@ func (c *Client) CounterSession(ctx context.Context, fingerprint string, key Cha
 
 // SubmitCounterSignature trades a signed challenge for a counter session.
 // POST /v1/counter/session. It is not retried: the nonce is spent.
-func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string, ch counter.Challenge, sig []byte) (*CounterTokens, error) {
+func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string, ch counter.Challenge, sig []byte) (*renewal.CounterTokens, error) {
 	r, err := c.newRequest(http.MethodPost, "/v1/counter/session", map[string]string{
 		"fingerprint": fingerprint, "nonce": hex.EncodeToString(ch.Nonce[:]), "signature": hex.EncodeToString(sig)})
 	if err != nil {
 		return nil, err
 	}
 	r.auth = false
-	var out CounterTokens
+	var out renewal.CounterTokens
 	if _, err := c.call(ctx, r, &out); err != nil {
 		return nil, err
 	}
@@ -166,7 +135,7 @@ func (c *Client) SubmitCounterSignature(ctx context.Context, fingerprint string,
 // with SendSMSCode). POST /v1/counter/sms-login. The client keeps the
 // clerk's tokens as its session, as LoginSMS does; the service ends that
 // session when the workstation is revoked. It is sent once, never retried.
-func (c *Client) LoginSMSAtCounter(ctx context.Context, desk *CounterTokens, req renewal.SMSLoginRequest) (*renewal.Tokens, error) {
+func (c *Client) LoginSMSAtCounter(ctx context.Context, desk *renewal.CounterTokens, req renewal.SMSLoginRequest) (*renewal.Tokens, error) {
 	if desk == nil || desk.AccessToken == "" || len(desk.AccessToken) > renewal.MaxTokenBytes {
 		return nil, errors.New("client: no counter session")
 	}
@@ -211,7 +180,7 @@ func (c *Client) LoginSMSAtCounter(ctx context.Context, desk *CounterTokens, req
 // RefreshCounter trades the counter session's refresh token (single use)
 // for a new pair. POST /v1/counter/refresh. It is not retried: the token
 // is spent by the first answer.
-func (c *Client) RefreshCounter(ctx context.Context, desk *CounterTokens) (*CounterTokens, error) {
+func (c *Client) RefreshCounter(ctx context.Context, desk *renewal.CounterTokens) (*renewal.CounterTokens, error) {
 	if desk == nil || desk.RefreshToken == "" || len(desk.RefreshToken) > renewal.MaxTokenBytes {
 		return nil, errors.New("client: no counter session")
 	}
@@ -220,7 +189,7 @@ func (c *Client) RefreshCounter(ctx context.Context, desk *CounterTokens) (*Coun
 		return nil, err
 	}
 	r.auth, r.noRetry = false, true
-	var out CounterTokens
+	var out renewal.CounterTokens
 	if _, err := c.call(ctx, r, &out); err != nil {
 		return nil, err
 	}

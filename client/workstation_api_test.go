@@ -122,7 +122,7 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if _, err := clerk.LoginSMSAtCounter(ctx, nil, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code}); err == nil {
 		t.Fatal("signed in without a counter session")
 	}
-	_, err = clerk.LoginSMSAtCounter(ctx, &client.CounterTokens{AccessToken: "x"}, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code})
+	_, err = clerk.LoginSMSAtCounter(ctx, &renewal.CounterTokens{AccessToken: "x"}, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: m.Code})
 	if st, code := apiCode(t, err); st != http.StatusUnauthorized || code != renewal.CodeUnauthenticated {
 		t.Fatalf("bad counter token: %d %v", st, code)
 	}

@@ -25,7 +25,6 @@ const (
 	CounterChallengeTTL        = 2 * time.Minute
 	counterChallengesPerMinute = 12.0 // per client IP
 	counterChallengeBurst      = 5
-	MaxWorkstationName         = 100 // characters
 	// RoleCounter is the role of a session a counter workstation opened.
 	RoleCounter = "counter"
 )
@@ -42,7 +41,7 @@ func (q *EnrolWorkstationRequest) Validate() error {
 	switch {
 	case q.Name == "":
 		return renewal.NewError(renewal.CodeRequired, "name")
-	case utf8.RuneCountInString(q.Name) > MaxWorkstationName || !utf8.ValidString(q.Name):
+	case utf8.RuneCountInString(q.Name) > renewal.MaxWorkstationName || !utf8.ValidString(q.Name):
 		return renewal.NewError(renewal.CodeTooLong, "name")
 	case q.PublicKey == "":
 		return renewal.NewError(renewal.CodeRequired, "public_key")
@@ -54,13 +53,6 @@ func (q *EnrolWorkstationRequest) Validate() error {
 		return renewal.Errorf(renewal.CodeInvalidField, "public_key", "%s", err.Error())
 	}
 	return nil
-}
-
-// CounterChallenge is what a workstation signs (counter.Challenge).
-type CounterChallenge struct {
-	Origin    string    `json:"origin"`
-	Nonce     string    `json:"nonce"` // 64 hex
-	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // CounterSessionRequest proves a workstation holds an enrolled key.
@@ -89,18 +81,6 @@ func (q *CounterSessionRequest) Validate() error {
 	}
 	q.sig = s
 	return nil
-}
-
-// CounterTokens is a counter session.
-type CounterTokens struct {
-	AccessToken      string    `json:"access_token"`
-	RefreshToken     string    `json:"refresh_token"`
-	TokenType        string    `json:"token_type"`
-	ExpiresAt        time.Time `json:"expires_at"`
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
-	Role             string    `json:"role"`
-	WorkstationID    string    `json:"workstation_id"`
-	WorkstationName  string    `json:"workstation_name"`
 }
 
 func (s *Server) enrolWorkstation(w http.ResponseWriter, r *http.Request) error {
@@ -179,7 +159,7 @@ func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, CounterChallenge{Origin: c.Origin, Nonce: hex.EncodeToString(c.Nonce[:]), ExpiresAt: exp})
+	writeJSON(w, http.StatusOK, renewal.CounterChallenge{Origin: c.Origin, Nonce: hex.EncodeToString(c.Nonce[:]), ExpiresAt: exp})
 	return nil
 }
 
@@ -283,17 +263,17 @@ func (s *Server) counterSMSLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 // newCounterTokens makes a counter session's token pair.
-func (s *Server) newCounterTokens() (CounterTokens, []*store.CounterToken, error) {
+func (s *Server) newCounterTokens() (renewal.CounterTokens, []*store.CounterToken, error) {
 	now, l := s.now(), s.cfg.Limits
 	access, accessHash, err := auth.NewToken(auth.AccessPrefix)
 	if err != nil {
-		return CounterTokens{}, nil, err
+		return renewal.CounterTokens{}, nil, err
 	}
 	refresh, refreshHash, err := auth.NewToken(auth.RefreshPrefix)
 	if err != nil {
-		return CounterTokens{}, nil, err
+		return renewal.CounterTokens{}, nil, err
 	}
-	t := CounterTokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Role: RoleCounter,
+	t := renewal.CounterTokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Role: RoleCounter,
 		ExpiresAt: now.Add(l.AccessTTL).UTC(), RefreshExpiresAt: now.Add(l.RefreshTTL).UTC()}
 	return t, []*store.CounterToken{
 		{Hash: accessHash, Kind: store.AccessToken, ExpiresAt: t.ExpiresAt},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
 )
 
@@ -36,7 +37,7 @@ func counterBench(b *testing.B, postgres bool) {
 	b.ResetTimer()
 	for range b.N {
 		req := e.counterSign(k, "")
-		var tok server.CounterTokens
+		var tok renewal.CounterTokens
 		e.ok(http.StatusOK, &tok, "POST", "/v1/counter/session", "", req)
 	}
 }

@@ -33,7 +33,7 @@ func pubPEM(t testing.TB, k any) string {
 // set, instead of the one given).
 func (e *env) counterSign(k *ecdsa.PrivateKey, origin string) server.CounterSessionRequest {
 	e.t.Helper()
-	var ch server.CounterChallenge
+	var ch renewal.CounterChallenge
 	e.Clock.Advance(5 * time.Second) // the per-address limit refills
 	e.ok(http.StatusOK, &ch, "POST", "/v1/counter/challenge", "", nil)
 	c := counter.Challenge{Origin: ch.Origin}
@@ -92,7 +92,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 		t.Fatal(err)
 	}
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	long := make([]rune, server.MaxWorkstationName+1)
+	long := make([]rune, renewal.MaxWorkstationName+1)
 	for i := range long {
 		long[i] = '柜'
 	}
@@ -130,7 +130,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	}
 
 	// A signed challenge opens a counter session.
-	var tok server.CounterTokens
+	var tok renewal.CounterTokens
 	req := e.counterSign(k, "")
 	e.ok(http.StatusOK, &tok, "POST", "/v1/counter/session", "", req)
 	if tok.Role != server.RoleCounter || tok.WorkstationID != enrolled.ID || tok.AccessToken == "" || tok.RefreshToken == "" {
@@ -198,7 +198,7 @@ func testCounterWorkstations(t *testing.T, pg bool) {
 	e.fails(http.StatusUnprocessableEntity, "proof_invalid", "POST", "/v1/counter/session", "", unknownNonce)
 
 	// The counter refresh token is single use.
-	var tok2 server.CounterTokens
+	var tok2 renewal.CounterTokens
 	e.ok(http.StatusOK, &tok2, "POST", "/v1/counter/refresh", "", renewal.RefreshRequest{RefreshToken: tok.RefreshToken})
 	if tok2.Role != server.RoleCounter || tok2.WorkstationID != enrolled.ID || tok2.RefreshToken == tok.RefreshToken {
 		t.Fatalf("refreshed %+v", tok2)
@@ -279,7 +279,7 @@ func TestCounterChallengeOrigin(t *testing.T) {
 			t.Errorf("Host %s: %d, want %d: %s", host, rec.Code, want, rec.Body)
 		}
 		if want == http.StatusOK {
-			var ch server.CounterChallenge
+			var ch renewal.CounterChallenge
 			if err := json.Unmarshal(rec.Body.Bytes(), &ch); err != nil || ch.Origin != "http://"+host {
 				t.Errorf("Host %s: origin %q (%v)", host, ch.Origin, err)
 			}
@@ -290,7 +290,7 @@ func TestCounterChallengeOrigin(t *testing.T) {
 	req.Host = "evil.example"
 	rec := httptest.NewRecorder()
 	pub.Server.Handler().ServeHTTP(rec, req)
-	var ch server.CounterChallenge
+	var ch renewal.CounterChallenge
 	if err := json.Unmarshal(rec.Body.Bytes(), &ch); err != nil || ch.Origin != "https://ca.example.cn" {
 		t.Errorf("with a public URL: %d origin %q (%v)", rec.Code, ch.Origin, err)
 	}
