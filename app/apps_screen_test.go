@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/storage"
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -24,7 +25,7 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()
-	form := e.validForm(2)
+	form := renewdtest.ValidForm(e.Org, 2)
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)

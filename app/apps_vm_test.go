@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func newAppsVM(t *testing.T, e *svcEnv) (*model.ApplicationsVM, *model.Account) {
 	t.Helper()
 	acc := e.signedIn()
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: svcStart}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, fakeclock.New(svcStart), model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	return vm, acc
 }
@@ -31,7 +33,7 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 	if rows := get[[]model.AppRow](t, vm.Rows); len(rows) != 0 || !strings.Contains(get[string](t, vm.Message), "还没有续期申请") {
 		t.Fatalf("empty list: %v %q", rows, get[string](t, vm.Message))
 	}
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +90,7 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 	if _, err := other.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := other.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.SMSCode(demoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := other.Client().Submit(ctx, a.ID, renewal.SubmitRequest{Version: r.App.Version, Comment: "已重新上传"}); err != nil {

@@ -24,17 +24,18 @@ import (
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // counterUI is a window in counter mode over the real renewal service of
 // e, with one demo token (fake source: PKCS#11 needs cgo) and a UI clock
 // the test moves. d's other fields are kept.
-func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
+func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeclock.Clock) {
 	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	clk := &fakeClock{now: t0}
+	clk := fakeclock.New(t0)
 	src := newFakeSource()
 	src.insert(demoTokens()[0], "123456", 10)
 	d.Tokens, d.PINs, d.clock, d.loc = src, src, clk, time.UTC
@@ -43,7 +44,7 @@ func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
 		d.counterDir = t.TempDir()
 	}
 	if d.payClock == nil {
-		d.payClock = &stepClock{t: e.clock.Now()}
+		d.payClock = newStepClock(e.Clock.Now())
 	}
 	u := New(t.Context(), a, d)
 	t.Cleanup(u.Win.Close)
@@ -60,11 +61,11 @@ func signInCustomer(t *testing.T, e *svcEnv, u *UI) string {
 	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)})
+	tok, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.SMSCode(demoMobile)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(61 * time.Second) // past the resend wait, for the next sign-in
+	e.Clock.Advance(61 * time.Second) // past the resend wait, for the next sign-in
 	eventually(t, "signed in", func() bool { return get[bool](t, acc.SignedIn) })
 	return tok.RefreshToken
 }
@@ -72,7 +73,7 @@ func signInCustomer(t *testing.T, e *svcEnv, u *UI) string {
 // refreshRefused checks that the service no longer takes refresh token rt.
 func refreshRefused(t *testing.T, e *svcEnv, rt string) {
 	t.Helper()
-	c, err := client.New(e.url, client.WithRefreshToken(rt))
+	c, err := client.New(e.URL, client.WithRefreshToken(rt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +208,10 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	old, oldAcc := u.journey, u.account()
 	check := func() { fyne.DoAndWait(u.checkIdle) }
 
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	check()
 	u.Win.Content().(*appwidget.ActivitySensor).MouseMoved(&desktop.MouseEvent{})
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	check()
 	if u.journey != old {
 		t.Fatal("signed out 4 minutes after a pointer move")
@@ -222,10 +223,10 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 		t.Fatal("the PIN entry did not take the focus")
 	}
 	check() // the focus moved: input
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	fyne.DoAndWait(func() { test.Type(entry, "12") })
 	check() // typed: input
-	clk.Add(4*time.Minute + 40*time.Second)
+	clk.Advance(4*time.Minute + 40*time.Second)
 	check()
 	if u.journey != old {
 		t.Fatal("signed out while typing")
@@ -233,7 +234,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "20 秒后将因无操作自动退出登录") {
 		t.Fatalf("no countdown 20 s before the sign-out: %s", s)
 	}
-	clk.Add(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	check()
 	if u.journey == old {
 		t.Fatal("not signed out after 5 minutes without input")
@@ -250,7 +251,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	// Nobody there, or only a pointer passing by: no wipe after wipe.
 	fresh := u.journey
 	u.Win.Content().(*appwidget.ActivitySensor).MouseIn(&desktop.MouseEvent{})
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	check()
 	if u.journey != fresh {
 		t.Fatal("an empty counter was wiped again")
@@ -313,7 +314,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "写入完成前不能切换到下一位客户") {
 		t.Fatalf("no sentence on the refusal: %s", s)
 	}
-	clk.Add(30 * time.Minute)
+	clk.Advance(30 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old {
 		t.Fatal("signed out for inactivity during a write")
@@ -342,7 +343,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	if s := counterText(u); strings.Contains(s, "写入完成前不能切换") {
 		t.Fatalf("the refusal outlived the write: %s", s)
 	}
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey == old {
 		t.Fatal("not signed out 5 minutes after the write")
@@ -353,7 +354,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 // the code has run out the count restarts from then.
 func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	e := newSvcEnv(t)
-	pay := &stepClock{t: e.clock.Now()}
+	pay := newStepClock(e.Clock.Now())
 	u, clk := counterUI(t, e, Deps{Counter: true, payClock: pay})
 	signInCustomer(t, e, u)
 	old := u.journey
@@ -365,7 +366,7 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	fyne.DoAndWait(func() { old.pay(row) })
 	eventually(t, "a payment code", func() bool { return get[string](t, old.PayVM.Code) != "" })
 
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old {
 		t.Fatal("signed out while the customer pays")
@@ -373,17 +374,17 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("no word of the postponement: %s", s)
 	}
-	clk.Add(idleCheckEvery)
+	clk.Advance(idleCheckEvery)
 	fyne.DoAndWait(u.checkIdle)
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("the postponement's word gone a second later: %s", s)
 	}
-	pay.Add(model.QRWindow + time.Second)
+	pay.Advance(model.QRWindow + time.Second)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old {
 		t.Fatal("signed out the moment the code ran out")
 	}
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey == old {
 		t.Fatal("not signed out 5 minutes after the code ran out")
@@ -405,7 +406,7 @@ func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
 	if _, err := u.nextCustomer(); !errors.Is(err, errNotCounter) {
 		t.Fatalf("next customer: %v", err)
 	}
-	clk.Add(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old || !u.account().Client().SignedIn() {
 		t.Fatal("signed out outside counter mode")
@@ -497,7 +498,7 @@ func benchUI(tb testing.TB) *UI {
 	}
 	src := newFakeSource()
 	src.insert(demoTokens()[0], "123456", 10)
-	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(t0), loc: time.UTC,
 		Counter: true, Account: acc, counterDir: tb.TempDir()})
 	u.Win.Resize(fyne.NewSize(960, 760))
 	return u
@@ -574,16 +575,16 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 	old := u.journey
 	check := func() { fyne.DoAndWait(u.checkIdle) }
 
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	sys.set(10*time.Second, true) // moved inside a button 10 s ago
 	check()
-	clk.Add(4*time.Minute + 40*time.Second)
+	clk.Advance(4*time.Minute + 40*time.Second)
 	sys.set(4*time.Minute+50*time.Second, true)
 	check()
 	if u.journey != old {
 		t.Fatal("signed out 4 min 50 s after input the system saw")
 	}
-	clk.Add(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	sys.set(5*time.Minute, true)
 	check()
 	if u.journey == old {
@@ -593,7 +594,7 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 	again := u.journey
 	signInCustomer(t, e, u)
 	sys.set(0, false) // cannot tell: the sensor alone decides
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	check()
 	if u.journey == again {
 		t.Fatal("a system that cannot tell kept the customer signed in")

@@ -20,6 +20,8 @@ import (
 	"fyne.io/fyne/v2/test"
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -64,7 +66,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	e := newSvcEnv(t)
 	vm, acc := newAppsVM(t, e)
 	ctx := t.Context()
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +228,7 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 	e := newSvcEnv(t)
 	vm, acc := newAppsVM(t, e)
 	ctx := t.Context()
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +339,7 @@ func TestDocumentsServiceDown(t *testing.T) {
 func TestDocumentsDialog(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: svcStart}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	vm := model.NewApplicationsVM(acc, fakeclock.New(svcStart), model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	var opened []string
 	vm.Open = func(p string) error { opened = append(opened, p); return nil }
@@ -345,7 +347,7 @@ func TestDocumentsDialog(t *testing.T) {
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)

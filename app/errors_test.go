@@ -15,6 +15,8 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -36,7 +38,7 @@ type outage struct {
 
 func newOutage(t *testing.T, e *svcEnv) *outage {
 	t.Helper()
-	o := &outage{t: t, target: strings.TrimPrefix(e.url, "http://"), conns: map[net.Conn]bool{}}
+	o := &outage{t: t, target: strings.TrimPrefix(e.URL, "http://"), conns: map[net.Conn]bool{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -161,10 +163,10 @@ func (o *outage) signedIn(e *svcEnv) *model.Account {
 	if _, err := a.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		o.t.Fatal(err)
 	}
-	if _, err := a.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := a.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.SMSCode(demoMobile)}); err != nil {
 		o.t.Fatal(err)
 	}
-	e.clock.Add(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	return a
 }
 
@@ -193,7 +195,7 @@ func TestServiceDownSignIn(t *testing.T) {
 	e := newSvcEnv(t)
 	o := newOutage(t, e)
 	acc := o.account()
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, fakeclock.New(svcStart))
 	s := newSignInScreen(t.Context(), vm, acc)
 	newTestWindow(t, s.Object())
 
@@ -211,7 +213,7 @@ func TestServiceDownSignIn(t *testing.T) {
 	test.Tap(s.Send)
 	onUI(t, "the code sent", func() bool { m, _ := vm.Message.Get(); return strings.Contains(m, "验证码已发送") })
 
-	test.Type(s.Code, e.smsCode(demoMobile))
+	test.Type(s.Code, e.SMSCode(demoMobile))
 	o.down()
 	test.Tap(s.SignInSMS)
 	onUI(t, "the sign-in to fail in words", func() bool {
@@ -223,7 +225,7 @@ func TestServiceDownSignIn(t *testing.T) {
 	}
 	var code, mobile string
 	fyne.DoAndWait(func() { code, mobile = s.Code.Text, s.Mobile.Text })
-	if code != e.smsCode(demoMobile) || mobile != demoMobile {
+	if code != e.SMSCode(demoMobile) || mobile != demoMobile {
 		t.Fatalf("the typed mobile %q and code %q were lost", mobile, code)
 	}
 	o.up()
@@ -237,7 +239,7 @@ func TestServiceDownApplicationsList(t *testing.T) {
 	e := newSvcEnv(t)
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +275,7 @@ func TestServiceDownWhilePaying(t *testing.T) {
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
 	app := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	clk := newStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, _ := newPayScreenInWindow(t, vm)
 

@@ -13,7 +13,7 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
 	ctx := t.Context()
 	if err := vm.Load(ctx, a.ID); err != nil {
@@ -22,7 +22,7 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 	if st := get[string](t, vm.Status); !strings.Contains(st, "0.01 元") || !strings.Contains(st, "还可尝试 3 次") {
 		t.Fatalf("status %q", st)
 	}
-	first := e.bank.Transfers("755912345610801")
+	first := e.Bank.Transfers("755912345610801")
 	if len(first) != 1 {
 		t.Fatalf("transfers after load: %d", len(first))
 	}
@@ -54,7 +54,7 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 	if err := vm.CorrectBank(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tr := e.bank.Transfers("6222021001123456789")
+	tr := e.Bank.Transfers("6222021001123456789")
 	if len(tr) != 1 {
 		t.Fatalf("no new transfer to the corrected account: %v", tr)
 	}

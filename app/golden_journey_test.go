@@ -15,6 +15,8 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -66,7 +68,7 @@ func goldenForm(t *testing.T) renewal.ApplicationForm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, code := "深圳市示例科技有限公司", testCreditCode("91440300MA5G8K2")
+	org, code := "深圳市示例科技有限公司", renewdtest.CreditCode("91440300MA5G8K2")
 	return renewal.ApplicationForm{
 		Years:               2,
 		Organisation:        renewal.Organisation{Name: org, CreditCode: code},
@@ -137,7 +139,7 @@ func assertGolden(t *testing.T, w fyne.Window, name string, want ...string) {
 // Signed out, on the SMS tab, the mobile typed, before asking for a code.
 func TestGoldenJourneySignIn(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := model.NewSignInVM(acc, &fakeClock{now: goldenNow})
+	vm := model.NewSignInVM(acc, fakeclock.New(goldenNow))
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := goldenWindow(t, s.Object())
 	_ = vm.Mobile.Set("13800138000")
@@ -194,7 +196,7 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 // the state allows (pay, documents, cancel).
 func TestGoldenJourneyApplications(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
+	vm := model.NewApplicationsVM(acc, fakeclock.New(goldenNow), goldenFmt)
 	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(model.AppRow) {}, Pay: func(model.AppRow) {}, Verify: func(model.AppRow) {},
 		Write: func(model.AppRow) {}, Invoice: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
@@ -304,7 +306,7 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	acc := goldenAccount(t, "http://127.0.0.1:9")
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
+	vm := model.NewApplicationsVM(acc, fakeclock.New(goldenNow), goldenFmt)
 	s := newApplicationsScreen(ctx, vm, nil, appsNav{Edit: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
 	s.win = w

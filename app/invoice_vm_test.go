@@ -28,11 +28,11 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 	if get[bool](t, vm.CanRequest) || !strings.Contains(get[string](t, vm.Status), "支付完成后") {
 		t.Fatalf("unpaid: can request %v, %q", get[bool](t, vm.CanRequest), get[string](t, vm.Status))
 	}
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	if err := vm.Load(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if !get[bool](t, vm.CanRequest) || get[string](t, vm.Title) != e.org.Name || get[string](t, vm.Phone) != demoMobile {
+	if !get[bool](t, vm.CanRequest) || get[string](t, vm.Title) != e.Org.Name || get[string](t, vm.Phone) != demoMobile {
 		t.Fatalf("paid: can request %v, title %q", get[bool](t, vm.CanRequest), get[string](t, vm.Title))
 	}
 
@@ -45,7 +45,7 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 		t.Errorf("typing: tax id %q, phone %q", get[string](t, vm.TaxIDMsg), get[string](t, vm.PhoneMsg))
 	}
 	// Each field wrong on request: its message, no request sent.
-	good := map[string]string{"title": e.org.Name, "tax_id": e.org.CreditCode, "email": "billing@example.cn", "phone": demoMobile}
+	good := map[string]string{"title": e.Org.Name, "tax_id": e.Org.CreditCode, "email": "billing@example.cn", "phone": demoMobile}
 	bad := map[string]string{"title": "", "tax_id": "12345", "email": "billing@", "phone": "2345"}
 	for _, wrong := range []string{"title", "tax_id", "email", "phone"} {
 		for _, f := range vm.Fields() {
@@ -79,7 +79,7 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 		t.Fatalf("issued: %q %q", get[string](t, vm.Status), link)
 	}
 	var smsLink string
-	for _, m := range e.sms.Messages(demoMobile) {
+	for _, m := range e.SMS.Messages(demoMobile) {
 		if m.Purpose == "invoice" {
 			smsLink = m.Link
 		}

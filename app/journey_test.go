@@ -26,7 +26,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	w := test.NewTempWindow(t, widget.NewLabel(""))
 	w.Resize(fyne.NewSize(960, 680))
 	acc := e.account(memoryStore(t))
-	clk := &stepClock{t: e.clock.Now()}
+	clk := newStepClock(e.Clock.Now())
 	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}, PayClock: clk})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
@@ -41,7 +41,7 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 	if err := j.SignInVM.SendCode(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	_ = j.SignInVM.Code.Set(e.smsCode(demoMobile))
+	_ = j.SignInVM.Code.Set(e.SMSCode(demoMobile))
 	if err := j.SignInVM.SignInSMS(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestJourneyStartResumesFromAStoreOpenedLater(t *testing.T) {
 	if _, err := first.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := first.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.SMSCode(demoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	w := test.NewTempWindow(t, widget.NewLabel(""))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -57,7 +59,7 @@ func ctrlEnter(t *testing.T, w fyne.Window) {
 func TestKeyboardSignIn(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, fakeclock.New(svcStart))
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	// Account and password: the focus starts in the account; Enter there
@@ -76,7 +78,7 @@ func TestKeyboardSignIn(t *testing.T) {
 		m, _ := vm.Message.Get()
 		return strings.Contains(m, "验证码已发送") && w.Canvas().Focused() == s.Code
 	})
-	typeKeys(t, w, e.smsCode(demoMobile))
+	typeKeys(t, w, e.SMSCode(demoMobile))
 	press(t, w, fyne.KeyReturn)
 	onUI(t, "signed in, focus on sign-out", func() bool { return s.signedIn.Visible() && w.Canvas().Focused() == s.Out })
 
@@ -87,14 +89,14 @@ func TestKeyboardFinVerify(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
 	s := newFinVerifyScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "focus in the code", func() bool { return w.Canvas().Focused() == s.Code })
 	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "还可尝试 3 次") })
-	tr := e.bank.Transfers("755912345610801")
+	tr := e.Bank.Transfers("755912345610801")
 	typeKeys(t, w, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
 	press(t, w, fyne.KeyReturn)
 	for deadline := time.Now().Add(5 * time.Second); !get[bool](t, vm.Verified); time.Sleep(2 * time.Millisecond) {
@@ -111,7 +113,7 @@ func TestKeyboardInvoice(t *testing.T) {
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
 	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	vm := model.NewInvoiceVM(acc)
 	s := newInvoiceScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
@@ -130,8 +132,8 @@ func TestKeyboardInvoice(t *testing.T) {
 		w.SetContent(container.NewVBox(s.Object(), other))
 	})
 	first := get[string](t, vm.Link)
-	e.clock.Add(10 * time.Minute) // a fresh link tells the load is done
-	release := o.hold()           // the service answers after the clerk moved on
+	e.Clock.Advance(10 * time.Minute) // a fresh link tells the load is done
+	release := o.hold()               // the service answers after the clerk moved on
 	s.Load(a.ID)
 	onUI(t, "the focus on refresh while loading", func() bool { return w.Canvas().Focused() == s.Refresh })
 	fyne.DoAndWait(func() { w.Canvas().Focus(other) })
@@ -151,7 +153,7 @@ func TestKeyboardInvoice(t *testing.T) {
 func TestKeyboardRenew(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	last := e.validForm(1) // the organisation's last application fills the form in
+	last := renewdtest.ValidForm(e.Org, 1) // the organisation's last application fills the form in
 	prev, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &last})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +167,7 @@ func TestKeyboardRenew(t *testing.T) {
 	s.FocusFirst()
 	onUI(t, "focus on the certificate picker", func() bool { return w.Canvas().Focused() == s.Pick })
 	fyne.DoAndWait(func() {
-		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{{Holder: e.Org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
 		s.Pick.SetSelected(s.Pick.Options[0])
 	})
 	onUI(t, "focus in the first field", func() bool {
@@ -196,7 +198,7 @@ func TestKeyboardRenew(t *testing.T) {
 func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
@@ -245,13 +247,13 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	app := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	clk := newStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, w := newPayScreenInWindow(t, vm)
 	s.Pay(app.ID)
 	onUI(t, "the code", func() bool { return s.qr.Image != nil })
-	clk.Add(301 * time.Second)
-	e.clock.Add(301 * time.Second)
+	clk.Advance(301 * time.Second)
+	e.Clock.Advance(301 * time.Second)
 	vm.Tick()
 	onUI(t, "the new-code button", s.NewCode.Visible)
 	s.FocusFirst() // the screen shown (the journey's tab selected)
@@ -322,13 +324,13 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 func TestKeyboardBackgroundSignInLeavesTheFocus(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, fakeclock.New(svcStart))
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.SMSCode(demoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	onUI(t, "signed in", func() bool { return s.signedIn.Visible() })

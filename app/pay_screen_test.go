@@ -17,7 +17,7 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	clk := newStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, _ := newPayScreenInWindow(t, vm)
 	s.Pay(a.ID)
@@ -30,12 +30,12 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 		t.Fatalf("a live code's darkest grey is %d, want black", d)
 	}
 	onUI(t, "no new-code button while live", func() bool { return !s.NewCode.Visible() })
-	clk.Add(301 * time.Second)
+	clk.Advance(301 * time.Second)
 	vm.Tick()
 	onUI(t, "greyed out with a new-code button", func() bool {
 		return darkest(s.qr.Image) >= 200 && s.NewCode.Visible()
 	})
-	e.clock.Add(301 * time.Second)
+	e.Clock.Advance(301 * time.Second)
 	code := get[string](t, vm.Code)
 	test.Tap(s.NewCode)
 	onUI(t, "a new live code", func() bool {

@@ -9,31 +9,31 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-// stepClock is the client's clock in a test: time moves only when the test
-// says; Sleep yields for a moment of real time without moving it, so the
-// watcher polls while the test decides what time it is. Add moves time
-// while a watcher sleeps, never in the middle of a request, as a real clock
-// does not jump minutes while an answer is on its way.
+// stepClock is the client's clock in a test: a fakeclock.Clock whose time
+// moves only when the test says, with two changes fakeclock lacks for a
+// payment watcher that polls. Sleep yields for a moment of real time without
+// moving the clock, so the watcher polls while the test decides what time it
+// is (fakeclock's Sleep jumps ahead at once). Advance moves time only while a
+// watcher sleeps, never in the middle of a request, as a real clock does not
+// jump minutes while an answer is on its way.
 type stepClock struct {
+	*fakeclock.Clock
 	mu       sync.Mutex
-	t        time.Time
 	sleeping int
 }
 
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func newStepClock(t time.Time) *stepClock { return &stepClock{Clock: fakeclock.New(t)} }
 
-func (c *stepClock) Add(d time.Duration) {
+func (c *stepClock) Advance(d time.Duration) {
 	for i := 0; ; i++ {
 		c.mu.Lock()
 		if c.sleeping > 0 || i > 5000 {
-			c.t = c.t.Add(d)
+			c.Clock.Advance(d)
 			c.mu.Unlock()
 			return
 		}
@@ -64,7 +64,7 @@ func (c *stepClock) Sleep(ctx context.Context, _ time.Duration) error {
 func (e *svcEnv) approvedApp(acc *model.Account) renewal.Application {
 	e.t.Helper()
 	ctx := e.t.Context()
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		e.t.Fatal(err)
@@ -81,7 +81,7 @@ func (e *svcEnv) approvedApp(acc *model.Account) renewal.Application {
 // scan pays the application's live code at the simulator, as a phone would.
 func (e *svcEnv) scan(id string) {
 	e.t.Helper()
-	res, err := http.Post(e.url+"/dev/applications/"+id+"/pay", "application/json", nil)
+	res, err := http.Post(e.URL+"/dev/applications/"+id+"/pay", "application/json", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestPayQRCountdownAndPaid(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	clk := newStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	var paidApp string
 	var mu sync.Mutex
@@ -113,7 +113,7 @@ func TestPayQRCountdownAndPaid(t *testing.T) {
 	if cd := get[string](t, vm.Countdown); cd != "05:00" && cd != "04:59" {
 		t.Fatalf("countdown at start %q", cd)
 	}
-	clk.Add(100 * time.Second)
+	clk.Advance(100 * time.Second)
 	vm.Tick()
 	if cd := get[string](t, vm.Countdown); cd != "03:20" && cd != "03:19" {
 		t.Fatalf("countdown after 100 s %q", cd)
@@ -136,7 +136,7 @@ func TestPayExpiredThenNewCodeThenLatePayment(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
 	a := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	clk := newStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	done := make(chan error, 1)
 	go func() { done <- vm.Start(t.Context(), a.ID) }()
@@ -144,12 +144,12 @@ func TestPayExpiredThenNewCodeThenLatePayment(t *testing.T) {
 	first := get[string](t, vm.Code)
 
 	// The window ends on both clocks: the code greys out, the service closes the order.
-	clk.Add(301 * time.Second)
+	clk.Advance(301 * time.Second)
 	vm.Tick()
 	if !get[bool](t, vm.Expired) || get[string](t, vm.Countdown) != "00:00" || !strings.Contains(get[string](t, vm.Message), "获取新二维码") {
 		t.Fatalf("at zero: expired %v %q %q", get[bool](t, vm.Expired), get[string](t, vm.Countdown), get[string](t, vm.Message))
 	}
-	e.clock.Add(301 * time.Second)
+	e.Clock.Advance(301 * time.Second)
 	if err := <-done; err != nil {
 		t.Fatalf("watch of an expired code: %v", err)
 	}
@@ -161,12 +161,12 @@ func TestPayExpiredThenNewCodeThenLatePayment(t *testing.T) {
 	// out, but the phone paid at the service's last second: it counts.
 	go func() { done <- vm.Start(t.Context(), a.ID) }()
 	eventually(t, "a new code", func() bool { c, _ := vm.Code.Get(); x, _ := vm.Expired.Get(); return c != first && c != "" && !x })
-	clk.Add(302 * time.Second)
+	clk.Advance(302 * time.Second)
 	vm.Tick()
 	if !get[bool](t, vm.Expired) {
 		t.Fatal("not greyed out at zero")
 	}
-	e.clock.Add(299 * time.Second)
+	e.Clock.Advance(299 * time.Second)
 	e.scan(a.ID)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -183,12 +183,12 @@ func TestPayExpiredThenNewCodeThenLatePayment(t *testing.T) {
 func TestPayRefusedWhenNotPayable(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.signedIn()
-	form := e.validForm(1)
+	form := renewdtest.ValidForm(e.Org, 1)
 	draft, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := model.NewPayVM(acc, &stepClock{t: e.clock.Now()}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	vm := model.NewPayVM(acc, newStepClock(e.Clock.Now()), model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	if err := vm.Start(t.Context(), draft.ID); renewal.CodeOf(err) != renewal.CodeActionNotAllowed || get[string](t, vm.Message) == "" {
 		t.Fatalf("pay a draft (pay after review): %v %q", err, get[string](t, vm.Message))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -81,10 +82,10 @@ func (l *noteLog) take() []sentNote {
 	return n
 }
 
-func newReminderVM(t *testing.T, svc model.ReminderService) (*model.ReminderVM, *fakeClock, *noteLog) {
+func newReminderVM(t *testing.T, svc model.ReminderService) (*model.ReminderVM, *fakeclock.Clock, *noteLog) {
 	t.Helper()
 	test.NewTempApp(t) // bindings notify through the app's driver
-	clock := &fakeClock{now: remT0}
+	clock := fakeclock.New(remT0)
 	log := &noteLog{}
 	return model.NewReminderVM(svc, clock, model.Formatter{Lang: model.CurrentLang(), Loc: cst}, log.notify), clock, log
 }
@@ -133,43 +134,43 @@ func TestReminderDecisionTable(t *testing.T) {
 		t.Errorf("31 days left: due %v", d)
 	}
 
-	clock.Add(days(1))
+	clock.Advance(days(1))
 	vm.Check(ctx, toks)
 	wantNotes(t, "30 days left", log.take(), "UKey 12345 上的证书「某公司」还有 30 天到期，请及时续期。")
 	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "12345" || d[0].CertSerial != "0A1B" || d[0].Days != 30 {
 		t.Errorf("30 days left: due %+v", d)
 	}
 
-	clock.Add(14*time.Hour + 59*time.Minute) // 23:59 the same day
+	clock.Advance(14*time.Hour + 59*time.Minute) // 23:59 the same day
 	vm.Check(ctx, toks)
 	wantNotes(t, "the same day again", log.take())
 	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 {
 		t.Errorf("the same day: still due, got %v", d)
 	}
 
-	clock.Add(time.Minute) // midnight in Beijing: the next day
+	clock.Advance(time.Minute) // midnight in Beijing: the next day
 	vm.Check(ctx, toks)
 	wantNotes(t, "the next day", log.take(), "UKey 12345 上的证书「某公司」还有 29 天到期，请及时续期。")
 
-	clock.Add(days(29))
+	clock.Advance(days(29))
 	vm.Check(ctx, toks)
 	wantNotes(t, "the last day", log.take(), "UKey 12345 上的证书「某公司」今天到期，请尽快续期。")
 	if r := get[[]model.Reminder](t, vm.Due); r[0].Days != 0 {
 		t.Errorf("the last day: Days %d", r[0].Days)
 	}
 
-	clock.Add(19 * time.Hour) // 19:00: an hour after the end
+	clock.Advance(19 * time.Hour) // 19:00: an hour after the end
 	vm.Check(ctx, toks)
 	wantNotes(t, "the last day, after the end", log.take()) // already told today
 
-	clock.Add(days(3))
+	clock.Advance(days(3))
 	vm.Check(ctx, toks)
 	wantNotes(t, "expired", log.take(), "UKey 12345 上的证书「某公司」已过期 3 天，请尽快续期。")
 	if r := get[[]model.Reminder](t, vm.Due); r[0].Title != "证书已过期" || r[0].Days != -3 {
 		t.Errorf("expired: %+v", r)
 	}
 
-	clock.Add(days(363)) // past the 365 days the policy allows after expiry
+	clock.Advance(days(363)) // past the 365 days the policy allows after expiry
 	vm.Check(ctx, toks)
 	wantNotes(t, "expired past the window", log.take())
 	if d := get[[]model.Reminder](t, vm.Due); len(d) != 0 {
@@ -198,15 +199,15 @@ func TestReminderOnlyInsideThePolicyWindow(t *testing.T) {
 	vm.Check(ctx, toks)
 	wantNotes(t, "20 days left, window opens at 7", log.take())
 
-	clock.now = end.Add(-days(7) - time.Minute) // a minute before the window opens
+	clock.Set(end.Add(-days(7) - time.Minute)) // a minute before the window opens
 	vm.Check(ctx, toks)
 	wantNotes(t, "a minute before the window", log.take())
 
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	vm.Check(ctx, toks)
 	wantNotes(t, "the window opened", log.take(), "UKey 12345 上的证书「某公司」还有 7 天到期，请及时续期。")
 
-	clock.now = end.Add(days(30) + time.Minute) // the window closed a minute ago
+	clock.Set(end.Add(days(30) + time.Minute)) // the window closed a minute ago
 	vm.Check(ctx, toks)
 	wantNotes(t, "after the window closed", log.take())
 }
@@ -232,7 +233,7 @@ func TestReminderTwoTokensAndARemovedOne(t *testing.T) {
 	vm.Check(ctx, []model.Token{a, b}) // put back the same day
 	wantNotes(t, "put back the same day", log.take())
 
-	clock.Add(days(1))
+	clock.Advance(days(1))
 	vm.Check(ctx, []model.Token{a})
 	wantNotes(t, "the next day, 2222 out", log.take(), "UKey 1111 上的证书「甲公司」还有 9 天到期，请及时续期。")
 	vm.Check(ctx, []model.Token{a, b})
@@ -287,7 +288,7 @@ func TestReminderFallsBackWithoutAService(t *testing.T) {
 	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(31))))}
 	vm.Check(ctx, toks)
 	wantNotes(t, "31 days, no service", log.take())
-	clock.Add(days(1))
+	clock.Advance(days(1))
 	vm.Check(ctx, toks)
 	wantNotes(t, "30 days, no service", log.take(), "UKey 12345 上的证书「某公司」还有 30 天到期，请及时续期。")
 	p, fromService, err := vm.Policy()
@@ -319,10 +320,10 @@ func TestReminderFallsBackOnABadOrMissingPolicy(t *testing.T) {
 				t.Fatalf("policy %+v from service %v err %v: want the fallback and why", p.WindowBeforeDays, fromService, err)
 			}
 			// Expired: the fallback allows as long after expiry as renewd's default.
-			clock.Add(days(20 + 365 + 1))
+			clock.Advance(days(20 + 365 + 1))
 			vm.Check(ctx, toks)
 			wantNotes(t, "366 days expired", log.take())
-			clock.Add(-days(2))
+			clock.Advance(-days(2))
 			vm.Check(ctx, toks)
 			wantNotes(t, "364 days expired", log.take(), "UKey 12345 上的证书「某公司」已过期 364 天，请尽快续期。")
 		})
@@ -335,7 +336,7 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	ctx := t.Context()
 	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
 	vm.Check(ctx, toks)
-	clock.Add(model.PolicyRetryEvery - time.Second)
+	clock.Advance(model.PolicyRetryEvery - time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 1 {
 		t.Fatalf("policy read %d times before the retry time, want 1", p)
@@ -343,7 +344,7 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	svc.mu.Lock()
 	svc.policy, svc.policyErr = renewal.DefaultPolicy(), nil
 	svc.mu.Unlock()
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	vm.Check(ctx, toks)
 	if _, fromService, _ := vm.Policy(); !fromService {
 		t.Fatal("the retry did not take the service's policy")
@@ -351,12 +352,12 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 {
 		t.Errorf("20 days left under the service's policy: due %v", d)
 	}
-	clock.Add(model.PolicyMaxAge - time.Second)
+	clock.Advance(model.PolicyMaxAge - time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 2 {
 		t.Errorf("policy read %d times within a day, want 2", p)
 	}
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 3 {
 		t.Errorf("policy read %d times after a day, want 3", p)
@@ -380,7 +381,7 @@ func TestReminderTextInEnglish(t *testing.T) {
 	}
 	vm.Check(ctx, []model.Token{tokenWith("777", certEnding("0C", "Other Ltd", remT0.Add(days(12))))})
 	wantNotes(t, "12 days", log.take(), "UKey 777: the certificate “Other Ltd” expires in 12 days. Please renew it soon.")
-	clock.Add(days(3))
+	clock.Advance(days(3))
 	vm.Check(ctx, []model.Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
 	got = log.take()
 	wantNotes(t, "expired", got, "UKey 12345: the certificate “Example Ltd” expired 2 days ago. Please renew it now.")
@@ -391,7 +392,7 @@ func TestReminderTextInEnglish(t *testing.T) {
 
 func TestReminderReachesTheFyneApp(t *testing.T) {
 	a := test.NewTempApp(t)
-	vm := model.NewReminderVM(nil, &fakeClock{now: remT0}, model.Formatter{Lang: model.LangZH, Loc: cst},
+	vm := model.NewReminderVM(nil, fakeclock.New(remT0), model.Formatter{Lang: model.LangZH, Loc: cst},
 		func(title, body string) { a.SendNotification(fyne.NewNotification(title, body)) })
 	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(12))))}
 	test.AssertNotificationSent(t, fyne.NewNotification("证书即将到期", "UKey 12345 上的证书「某公司」还有 12 天到期，请及时续期。"), func() {
@@ -407,7 +408,7 @@ func TestReminderWithTheRealService(t *testing.T) {
 	// svcStart; a token shows serials in upper case.
 	toks := []model.Token{tokenWith("9A1B2C3D", certEnding(strings.ToUpper(e.serials["near"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 30)),
 		certEnding(strings.ToUpper(e.serials["far"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 200)))}
-	clock := &fakeClock{now: svcStart}
+	clock := fakeclock.New(svcStart)
 	test.NewTempApp(t)
 
 	// Signed out: the policy is public; nothing is known to be renewed.
@@ -474,7 +475,7 @@ func BenchmarkReminderCheck(b *testing.B) {
 			certEnding(fmt.Sprintf("%02dC", i), "丙公司", remT0.Add(days(300+i)))))
 	}
 	toks[0].Certs[0].NotAfter = remT0.Add(days(10))
-	vm := model.NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, &fakeClock{now: remT0}, model.Formatter{Lang: model.LangZH, Loc: cst}, nil)
+	vm := model.NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, fakeclock.New(remT0), model.Formatter{Lang: model.LangZH, Loc: cst}, nil)
 	ctx := context.Background()
 	for b.Loop() {
 		vm.Check(ctx, toks)

@@ -26,7 +26,7 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	fyne.DoAndWait(func() {
 		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{
 			{Holder: "损坏的证书", Problem: "无法解析"},
-			{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+			{Holder: e.Org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
 	})
 	if len(s.Pick.Options) != 1 {
 		t.Fatalf("picker offers %v", s.Pick.Options)

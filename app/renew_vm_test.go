@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -15,7 +16,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	acc := e.signedIn()
 	ctx := t.Context()
 	// The organisation's last application pre-fills the next one.
-	last := e.validForm(2)
+	last := renewdtest.ValidForm(e.Org, 2)
 	prev, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &last})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	if !get[bool](t, vm.Ready) || get[string](t, vm.Serial) != e.serials["near"] {
 		t.Fatalf("not ready for %s: %q", e.serials["near"], get[string](t, vm.Serial))
 	}
-	if got := get[string](t, vm.Fields[renewal.FieldOrgName]); got != e.org.Name {
+	if got := get[string](t, vm.Fields[renewal.FieldOrgName]); got != e.Org.Name {
 		t.Fatalf("organisation not pre-filled: %q", got)
 	}
 	if got := get[string](t, vm.Fields[renewal.FieldBankNumber]); got != last.Bank.AccountNumber {
@@ -58,9 +59,9 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	if msg := get[string](t, vm.Msgs[renewal.FieldCreditCode]); msg == "" {
 		t.Fatal("an impossible character is not reported while typing")
 	}
-	_ = cc.Set(e.org.CreditCode[:17] + "0")
-	if e.org.CreditCode[17] == '0' {
-		_ = cc.Set(e.org.CreditCode[:17] + "1")
+	_ = cc.Set(e.Org.CreditCode[:17] + "0")
+	if e.Org.CreditCode[17] == '0' {
+		_ = cc.Set(e.Org.CreditCode[:17] + "1")
 	}
 	mobile := vm.Fields[renewal.FieldRepMobile]
 	_ = mobile.Set("2380013800")
@@ -73,7 +74,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	if get[string](t, vm.Msgs[renewal.FieldCreditCode]) == "" || !strings.Contains(get[string](t, vm.Message), "有 2 项需要修改") {
 		t.Fatalf("messages after a refused save: %q / %q", get[string](t, vm.Msgs[renewal.FieldCreditCode]), get[string](t, vm.Message))
 	}
-	_ = cc.Set(strings.ToLower(e.org.CreditCode))
+	_ = cc.Set(strings.ToLower(e.Org.CreditCode))
 	_ = mobile.Set("+86 138 0013 8000")
 	_ = vm.Invoice.Set(true)
 	_ = vm.Fields[renewal.FieldInvoiceEmail].Set("not an e-mail")
@@ -92,7 +93,7 @@ func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if saved.Form.Years != 2 || saved.Form.Organisation.CreditCode != e.org.CreditCode || saved.Form.LegalRepresentative.Mobile != demoMobile ||
+	if saved.Form.Years != 2 || saved.Form.Organisation.CreditCode != e.Org.CreditCode || saved.Form.LegalRepresentative.Mobile != demoMobile ||
 		saved.Form.Invoice.Email != "cw@example.cn" || saved.Form.Pickup.Method != renewal.PickupPost {
 		t.Fatalf("saved form %+v", saved.Form)
 	}

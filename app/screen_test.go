@@ -13,6 +13,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 // newUI builds the main window over a fake source in a test app with the
@@ -27,7 +28,7 @@ func newUIWith(t *testing.T, tokens model.TokenSource, pins model.PINSource) *UI
 	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, clock: &fakeClock{now: t0}, loc: time.UTC})
+	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, clock: fakeclock.New(t0), loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.Win.Resize(fyne.NewSize(900, 640))
 	return u

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 // buttonNamed finds the first visible button under o with text.
@@ -42,7 +43,7 @@ func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	acc := e.account(memoryStore(t))
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(t0), loc: time.UTC,
 		Account: acc, Installer: &gateInstaller{}})
 	t.Cleanup(u.Win.Close)
 	if err := u.vm.Reload(context.Background()); err != nil {
@@ -96,7 +97,7 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	ctx, cancel := context.WithCancel(t.Context())
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(t0), loc: time.UTC,
 		Account: e.account(memoryStore(t)), DeferJourney: true})
 	t.Cleanup(u.Win.Close)
 	if u.journey != nil {
@@ -156,7 +157,7 @@ func TestJourneyFocusesOpenedScreenAndOffersAWriteOnInsertion(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	ctx, cancel := context.WithCancel(t.Context())
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(t0), loc: time.UTC,
 		Account: e.account(memoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
 	done := make(chan struct{})

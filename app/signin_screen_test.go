@@ -10,6 +10,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 // onUI waits for cond evaluated on the UI goroutine (widgets are read there).
@@ -40,7 +41,7 @@ func newTestWindow(t *testing.T, o fyne.CanvasObject) fyne.Window {
 func TestSignInScreenSMSThenSignOut(t *testing.T) {
 	e := newSvcEnv(t)
 	acc := e.account(memoryStore(t))
-	clk := &fakeClock{now: svcStart}
+	clk := fakeclock.New(svcStart)
 	vm := model.NewSignInVM(acc, clk)
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
@@ -48,13 +49,13 @@ func TestSignInScreenSMSThenSignOut(t *testing.T) {
 	test.Type(s.Mobile, "13800138000")
 	test.Tap(s.Send)
 	onUI(t, "code sent and countdown shown", func() bool { return s.Send.Text == "重新发送（60 秒）" && s.Send.Disabled() })
-	clk.Add(15 * time.Second)
+	clk.Advance(15 * time.Second)
 	vm.Tick()
 	onUI(t, "countdown moves", func() bool { return s.Send.Text == "重新发送（45 秒）" })
 	if txt := screenText(s.Object()); !strings.Contains(txt, "验证码已发送到 138****8000") {
 		t.Fatalf("no confirmation of the send: %s", txt)
 	}
-	test.Type(s.Code, e.smsCode(demoMobile))
+	test.Type(s.Code, e.SMSCode(demoMobile))
 	test.Tap(s.SignInSMS)
 	onUI(t, "signed in", func() bool {
 		return s.signedIn.Visible() && !s.signedOut.Visible() && s.kept.Text != ""

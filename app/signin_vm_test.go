@@ -9,6 +9,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -16,7 +17,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	e := newSvcEnv(t)
 	st := memoryStore(t)
 	acc := e.account(st)
-	clk := &fakeClock{now: svcStart}
+	clk := fakeclock.New(svcStart)
 	vm := model.NewSignInVM(acc, clk)
 	ctx := t.Context()
 
@@ -30,7 +31,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if get[string](t, vm.MobileMsg) == "" {
 		t.Fatal("no message next to a short mobile")
 	}
-	if len(e.sms.Messages(demoMobile)) != 0 {
+	if len(e.SMS.Messages(demoMobile)) != 0 {
 		t.Fatal("a code was sent for a refused mobile")
 	}
 	_ = vm.Mobile.Set("138 0013 8000")
@@ -46,12 +47,12 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if err := vm.SendCode(ctx); !errors.Is(err, model.ErrResendTooSoon) {
 		t.Fatalf("second send at once: %v", err)
 	}
-	clk.Add(59*time.Second + 500*time.Millisecond)
+	clk.Advance(59*time.Second + 500*time.Millisecond)
 	vm.Tick()
 	if got := get[string](t, vm.SendLabel); got != "重新发送（1 秒）" {
 		t.Fatalf("label 59.5 s later = %q", got)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	vm.Tick()
 	if got := get[string](t, vm.SendLabel); got != "重新发送验证码" || !get[bool](t, vm.CanSend) {
 		t.Fatalf("label after 60 s = %q", got)
@@ -62,7 +63,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if err := vm.SignInSMS(ctx); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
 		t.Fatalf("short code: %v, msg %q", err, get[string](t, vm.CodeMsg))
 	}
-	code := e.smsCode(demoMobile)
+	code := e.SMSCode(demoMobile)
 	wrong := "000000"
 	if code == wrong {
 		wrong = "111111"
@@ -85,7 +86,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 		t.Fatalf("memory-only session not said: %q", kept)
 	}
 	rec, err := st.Load(ctx)
-	if err != nil || rec.ServiceURL != e.url || rec.RefreshToken == "" {
+	if err != nil || rec.ServiceURL != e.URL || rec.RefreshToken == "" {
 		t.Fatalf("session not saved: %+v %v", rec, err)
 	}
 
@@ -112,12 +113,12 @@ func TestSignInResumesSavedSession(t *testing.T) {
 	if err := acc.Resume(ctx); !errors.Is(err, model.ErrNoSavedSession) {
 		t.Fatalf("resume with nothing saved: %v", err)
 	}
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, fakeclock.New(svcStart))
 	_ = vm.Mobile.Set(demoMobile)
 	if err := vm.SendCode(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_ = vm.Code.Set(e.smsCode(demoMobile))
+	_ = vm.Code.Set(e.SMSCode(demoMobile))
 	if err := vm.SignInSMS(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -165,14 +166,14 @@ func TestSignInPassword(t *testing.T) {
 
 func TestSignInServiceDownSaysSo(t *testing.T) {
 	e := newSvcEnv(t)
-	url := e.url
+	url := e.URL
 	acc, err := model.NewAccount(url, nil, client.WithRetry(0, time.Millisecond, time.Millisecond), client.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The service goes away (its listener closes) before the clerk asks for a code.
 	e.close()
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, fakeclock.New(svcStart))
 	_ = vm.Mobile.Set(demoMobile)
 	if err := vm.SendCode(t.Context()); err == nil {
 		t.Fatal("a code was sent by a service that is down")

@@ -12,12 +12,13 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
-func newVM(t *testing.T, src model.TokenSource) (*model.TokensVM, *fakeClock) {
+func newVM(t *testing.T, src model.TokenSource) (*model.TokensVM, *fakeclock.Clock) {
 	t.Helper()
 	test.NewTempApp(t) // bindings notify through the app's driver; no window
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	return model.NewTokensVM(src, clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}), clock
 }
 
@@ -90,7 +91,7 @@ func TestTokensVMClockMovesBadges(t *testing.T) {
 		{2 * time.Hour, "今天已过期", model.LevelError},
 		{24 * time.Hour, "已过期 1 天", model.LevelError},
 	} {
-		clock.Add(step.advance)
+		clock.Advance(step.advance)
 		vm.Recompute()
 		c := get[[]model.TokenView](t, vm.Tokens)[0].Certs[0]
 		if c.Badge != step.badge || c.Level != step.lvl {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
 
@@ -193,7 +194,7 @@ func newTrayUI(t *testing.T, src *fakeSource, counter bool) (*UI, *fakeDesktopAp
 	a := newFakeDesktopApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC, Counter: counter})
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(t0), loc: time.UTC, Counter: counter})
 	t.Cleanup(u.Win.Close)
 	return u, a
 }
@@ -340,7 +341,7 @@ func TestTrayProbeOfAppWithoutDesktop(t *testing.T) {
 	if trayInstalled(a) {
 		t.Error("the test app has a tray")
 	}
-	u := New(t.Context(), a, Deps{Tokens: newFakeSource(), clock: &fakeClock{now: t0}, loc: time.UTC})
+	u := New(t.Context(), a, Deps{Tokens: newFakeSource(), clock: fakeclock.New(t0), loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.installTray()
 	if trayInstalled(a) {

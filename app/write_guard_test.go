@@ -16,6 +16,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -78,7 +79,7 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	src.insert(demoTokens()[0], "123456", 10)
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, Account: e.account(memoryStore(t)), Installer: inst})
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(t0), Account: e.account(memoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
 	vm := u.journey.WriteVM
 	if err := vm.Prepare(t.Context(), src, writableApp("app-a", false)); err != nil {

@@ -3,7 +3,6 @@
 package app
 
 import (
-	"crypto/x509/pkix"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -13,12 +12,11 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
-	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
@@ -47,23 +45,11 @@ func (e *svcEnv) tokenWithCert(hsm *softhsmtest.Env) (*token.Module, string, str
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	now := e.clock.Now()
-	der, err := e.ca.IssueInitial(pkix.Name{Country: []string{"CN"}, Organization: []string{e.org.Name}, CommonName: "张三"},
-		signer.Public(), now.AddDate(-1, 0, 30), now.AddDate(0, 0, 30))
-	if err != nil {
+	cert := e.PutCertificate(signer.Public(), e.Org, e.Clock.Now().AddDate(0, 0, 30))
+	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: der, ID: id, Label: "张三"}); err != nil {
-		e.t.Fatal(err)
-	}
-	cert, _ := smx509.ParseCertificate(der)
-	spki, _ := smx509.MarshalPKIXPublicKey(cert.PublicKey)
-	cs := renewal.NormalizeSerial(cert.SerialNumber.Text(16))
-	rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: cs, Holder: "张三", Issuer: cert.Issuer.String(),
-		OrganisationID: e.org.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, KeyType: renewal.KeyECDSA}, PublicKey: spki, DER: der}
-	if err := e.st.PutCertificate(ctx, rec, store.Change{Actor: "system", Action: "seed"}); err != nil {
-		e.t.Fatal(err)
-	}
+	cs := renewdtest.SerialOf(cert)
 	return m, serial, cs
 }
 
@@ -75,7 +61,7 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 	a := e.readyApp(acc, certSerial, false)
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now)
+	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.Clock.Now)
 	vm := model.NewWriteVM(acc, inst, src)
 	ctx := t.Context()
 	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
@@ -145,7 +131,7 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, true)
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.Clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := newWriteScreen(t.Context(), vm, w)
 	w.SetContent(s.Object())
@@ -197,14 +183,14 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, err := token.PrepareRekey(ctx, tok, token.InstallRequest{Mode: token.Rekey, ReplaceID: []byte{0xa1}, Journal: j, Now: e.clock.Now})
+	prep, err := token.PrepareRekey(ctx, tok, token.InstallRequest{Mode: token.Rekey, ReplaceID: []byte{0xa1}, Journal: j, Now: e.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok.Close()
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.Clock.Now), src)
 	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
 		t.Fatalf("a pending re-key offered as unfinished: %v %v", get[[]string](t, vm.Unfinished), err)
 	}
@@ -240,7 +226,7 @@ func TestServiceDownWhileWriteFetches(t *testing.T) {
 	a := e.readyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.Clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
@@ -287,7 +273,7 @@ func TestKeyboardWrite(t *testing.T) {
 	acc := e.signedIn()
 	a := e.readyApp(acc, certSerial, false)
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.Clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })

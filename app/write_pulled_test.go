@@ -162,7 +162,7 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	a := e.readyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
 	tokDir := newPullable(t, hsm)
-	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
+	cut := &midWrite{t: t, now: e.Clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
@@ -272,7 +272,7 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	journal := filepath.Join(t.TempDir(), "journal")
 	ctx := t.Context()
 
-	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
+	cut := &midWrite{t: t, now: e.Clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	first := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	if err := first.Prepare(ctx, src, a); err != nil {
@@ -304,11 +304,11 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	if _, err := next.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := next.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := next.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.SMSCode(demoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	src2 := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	j := newJourney(ctx, w, journeyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
+	j := newJourney(ctx, w, journeyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.Clock.Now), Tokens: src2, PINs: src2,
 		Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
