@@ -6,13 +6,14 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestFinVerifyScreenEntersTheCode(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
 	e.MarkPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
 	s := newFinVerifyScreen(t.Context(), vm)
@@ -26,5 +27,5 @@ func TestFinVerifyScreenEntersTheCode(t *testing.T) {
 	s.Code.SetText("")
 	test.Type(s.Code, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
 	test.Tap(s.Submit)
-	onUI(t, "verified", func() bool { return get[bool](t, vm.Verified) })
+	onUI(t, "verified", func() bool { return apptest.Get[bool](t, vm.Verified) })
 }

@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
@@ -180,7 +181,7 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 		bad = code[:17] + "1"
 	}
 	_ = vm.Fields[renewal.FieldCreditCode].Set(bad)
-	msg := get[string](t, vm.Msgs[renewal.FieldCreditCode])
+	msg := apptest.Get[string](t, vm.Msgs[renewal.FieldCreditCode])
 	if msg == "" {
 		t.Fatalf("no message for the credit code %s", bad)
 	}
@@ -231,7 +232,7 @@ func TestGoldenJourneyPay(t *testing.T) {
 	vm.Tick()
 	onUI(t, "the code drawn", func() bool { return s.qr.Image != nil })
 	assertGolden(t, w, "journey_pay.png", "04:58", "¥550.00", "请用微信扫描二维码支付")
-	if got := get[float64](t, vm.Left); got != 298.0/300 {
+	if got := apptest.Get[float64](t, vm.Left); got != 298.0/300 {
 		t.Errorf("bar at %v, want 298/300", got)
 	}
 }
@@ -321,7 +322,7 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 		t.Fatal("no documents dialog")
 	}
 	d.work.Wait()
-	if m := get[string](t, vm.Message); m == "" {
+	if m := apptest.Get[string](t, vm.Message); m == "" {
 		t.Fatal("the read with an ended context did not fail")
 	}
 	_ = vm.Message.Set("")

@@ -9,13 +9,14 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
 	e.MarkPaid(a.ID)
 	vm := model.NewInvoiceVM(acc)
 	var mu sync.Mutex

@@ -10,14 +10,15 @@ import (
 	"fyne.io/fyne/v2/test"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
-	clk := newStepClock(e.Clock.Now())
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
+	clk := apptest.NewStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, _ := newPayScreenInWindow(t, vm)
 	s.Pay(a.ID)
@@ -36,14 +37,14 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 		return darkest(s.qr.Image) >= 200 && s.NewCode.Visible()
 	})
 	e.Clock.Advance(301 * time.Second)
-	code := get[string](t, vm.Code)
+	code := apptest.Get[string](t, vm.Code)
 	test.Tap(s.NewCode)
 	onUI(t, "a new live code", func() bool {
 		c, _ := vm.Code.Get()
 		return c != code && darkest(s.qr.Image) == 0 && !s.NewCode.Visible()
 	})
-	e.scan(a.ID)
-	onUI(t, "paid", func() bool { return get[bool](t, vm.Paid) })
+	e.Scan(a.ID)
+	onUI(t, "paid", func() bool { return apptest.Get[bool](t, vm.Paid) })
 	fyne.DoAndWait(func() {})
 }
 
