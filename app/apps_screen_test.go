@@ -11,21 +11,23 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
 	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	var edited []string
 	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(r model.AppRow) { edited = append(edited, r.ID) }})
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()
-	form := e.validForm(2)
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	form := renewdtest.ValidForm(e.Org, 2)
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 		t.Fatalf("buttons %v, want %v", keys, want)
 	}
 	txt := screenText(s.Object())
-	for _, want := range []string{"[编辑中]", "证书序列号 " + strings.ToUpper(e.serials["near"]), "未支付 · ¥", "● 填写申请  →  ○ 审核  →  ○ 支付  →  ○ 金融认证  →  ○ 写入 UKey"} {
+	for _, want := range []string{"[编辑中]", "证书序列号 " + strings.ToUpper(e.Serials["near"]), "未支付 · ¥", "● 填写申请  →  ○ 审核  →  ○ 支付  →  ○ 金融认证  →  ○ 写入 UKey"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("card lacks %q: %s", want, txt)
 		}
@@ -61,9 +63,9 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	fyne.DoAndWait(func() { s.Dropped([]fyne.URI{storage.NewFileURI(scan)}) })
-	eventually(t, "dropped scan uploaded", func() bool {
+	apptest.Eventually(t, "dropped scan uploaded", func() bool {
 		docs, err := acc.Client().ListDocuments(ctx, a.ID)
-		return err == nil && len(docs.Items) == 1 && docs.Items[0].Name == "scan.png" && !get[bool](t, vm.Busy)
+		return err == nil && len(docs.Items) == 1 && docs.Items[0].Name == "scan.png" && !apptest.Get[bool](t, vm.Busy)
 	})
 
 	if err := vm.Reload(ctx); err != nil {
@@ -76,7 +78,7 @@ func TestApplicationsScreenButtonsReasonAndDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := vm.Row(a.ID)
-	if _, err := e.staff().Reject(ctx, a.ID, renewal.ReviewRequest{Version: r.App.Version, Reason: "法人身份证号与营业执照不符"}); err != nil {
+	if _, err := e.Staff().Reject(ctx, a.ID, renewal.ReviewRequest{Version: r.App.Version, Reason: "法人身份证号与营业执照不符"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := vm.Reload(ctx); err != nil {

@@ -20,30 +20,32 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // counterUI is a window in counter mode over the real renewal service of
 // e, with one demo token (fake source: PKCS#11 needs cgo) and a UI clock
 // the test moves. d's other fields are kept.
-func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
+func counterUI(t *testing.T, e *apptest.Service, d Deps) (*UI, *fakeclock.Clock) {
 	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	clk := &fakeClock{now: t0}
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "123456", 10)
+	clk := fakeclock.New(apptest.T0)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "123456", 10)
 	d.Tokens, d.PINs, d.clock, d.loc = src, src, clk, time.UTC
-	d.Account = e.account(nil)
+	d.Account = e.Account(nil)
 	if d.counterDir == "" {
 		d.counterDir = t.TempDir()
 	}
 	if d.payClock == nil {
-		d.payClock = &stepClock{t: e.clock.Now()}
+		d.payClock = apptest.NewStepClock(e.Clock.Now())
 	}
 	u := New(t.Context(), a, d)
 	t.Cleanup(u.Win.Close)
@@ -53,26 +55,26 @@ func counterUI(t *testing.T, e *svcEnv, d Deps) (*UI, *fakeClock) {
 
 // signInCustomer signs the demo clerk in through the window's account as
 // the sign-in screen does, and returns the session's refresh token.
-func signInCustomer(t *testing.T, e *svcEnv, u *UI) string {
+func signInCustomer(t *testing.T, e *apptest.Service, u *UI) string {
 	t.Helper()
 	acc := u.account()
-	_ = u.journey.SignInVM.Mobile.Set(demoMobile)
-	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+	_ = u.journey.SignInVM.Mobile.Set(apptest.DemoMobile)
+	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: apptest.DemoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)})
+	tok, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: apptest.DemoMobile, Code: e.SMSCode(apptest.DemoMobile)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(61 * time.Second) // past the resend wait, for the next sign-in
-	eventually(t, "signed in", func() bool { return get[bool](t, acc.SignedIn) })
+	e.Clock.Advance(61 * time.Second) // past the resend wait, for the next sign-in
+	apptest.Eventually(t, "signed in", func() bool { return apptest.Get[bool](t, acc.SignedIn) })
 	return tok.RefreshToken
 }
 
 // refreshRefused checks that the service no longer takes refresh token rt.
-func refreshRefused(t *testing.T, e *svcEnv, rt string) {
+func refreshRefused(t *testing.T, e *apptest.Service, rt string) {
 	t.Helper()
-	c, err := client.New(e.url, client.WithRefreshToken(rt))
+	c, err := client.New(e.URL, client.WithRefreshToken(rt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func counterText(u *UI) string { return screenText(u.Win.Content()) }
 // payment code and a dialog open, copied a text: "next customer" leaves
 // nothing of it, and the session is over at the service too.
 func TestCounterNextCustomerWipesEverything(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	u, _ := counterUI(t, e, Deps{Counter: true})
 	if !strings.Contains(counterText(u), "<下一位客户>") {
 		t.Fatalf("no next customer button in counter mode: %s", counterText(u))
@@ -96,7 +98,7 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	rt := signInCustomer(t, e, u)
 	old, oldAcc := u.journey, u.account()
 
-	app := e.approvedApp(oldAcc)
+	app := e.ApprovedApp(oldAcc)
 	if err := old.AppsVM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -112,15 +114,15 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 		t.Fatal("the application is not listed")
 	}
 	fyne.DoAndWait(func() { old.pay(row) })
-	eventually(t, "a payment code", func() bool { return get[string](t, old.PayVM.Code) != "" })
+	apptest.Eventually(t, "a payment code", func() bool { return apptest.Get[string](t, old.PayVM.Code) != "" })
 	fyne.DoAndWait(func() {
-		_ = old.RenewVM.Serial.Set(e.serials["near"])
+		_ = old.RenewVM.Serial.Set(e.Serials["near"])
 		for f, b := range old.RenewVM.Fields {
 			_ = b.Set("客户填写的 " + f)
 		}
 		test.Type(old.Renew.Entries[renewal.FieldRepIDNumber], "110105")
 		u.app.Clipboard().SetContent("110105194912310021")
-		u.showPIN(demoTokens()[0].Serial)
+		u.showPIN(apptest.DemoTokens()[0].Serial)
 		dialog.ShowInformation("客户的信息", "张三", u.Win)
 	})
 
@@ -144,14 +146,14 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	if old.onTokens != nil || old.tabs != nil {
 		t.Fatal("the old journey still hangs on the tokens list or the tabs")
 	}
-	if s := get[string](t, j.RenewVM.Serial); s != "" || get[bool](t, j.RenewVM.Ready) {
+	if s := apptest.Get[string](t, j.RenewVM.Serial); s != "" || apptest.Get[bool](t, j.RenewVM.Ready) {
 		t.Fatalf("a certificate (%q) is chosen on the fresh renew screen", s)
 	}
-	if s := get[string](t, j.SignInVM.Mobile); s != "" {
+	if s := apptest.Get[string](t, j.SignInVM.Mobile); s != "" {
 		t.Fatalf("mobile %q on the fresh sign-in screen", s)
 	}
 	for f, b := range j.RenewVM.Fields {
-		if s := get[string](t, b); s != "" {
+		if s := apptest.Get[string](t, b); s != "" {
 			t.Fatalf("renew field %s is %q", f, s)
 		}
 	}
@@ -167,10 +169,10 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 	if idEntry != "" || clip != "" || overlay != nil || u.pin != nil {
 		t.Fatalf("left over: id entry %q, clipboard %q, overlay %v, pin dialog %v", idEntry, clip, overlay, u.pin)
 	}
-	if rows := get[[]model.AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
+	if rows := apptest.Get[[]model.AppRow](t, j.AppsVM.Rows); len(rows) != 0 {
 		t.Fatalf("applications listed: %v", rows)
 	}
-	if c := get[string](t, j.PayVM.Code); c != "" || j.PayVM.AppID() != "" {
+	if c := apptest.Get[string](t, j.PayVM.Code); c != "" || j.PayVM.AppID() != "" {
 		t.Fatalf("payment code %q for %q", c, j.PayVM.AppID())
 	}
 	if selected != 0 || len(u.nav.Items) != 8 || u.nav.Items[1] != j.Item(screenSignIn) {
@@ -201,31 +203,31 @@ func TestCounterNextCustomerWipesEverything(t *testing.T) {
 // wiped; a pointer move, a focus change or typing in an entry start the
 // count again; the last IdleWarnBefore are counted down on the bar.
 func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	u, clk := counterUI(t, e, Deps{Counter: true, IdleAfter: 5 * time.Minute})
 	rt := signInCustomer(t, e, u)
 	old, oldAcc := u.journey, u.account()
 	check := func() { fyne.DoAndWait(u.checkIdle) }
 
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	check()
 	u.Win.Content().(*appwidget.ActivitySensor).MouseMoved(&desktop.MouseEvent{})
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	check()
 	if u.journey != old {
 		t.Fatal("signed out 4 minutes after a pointer move")
 	}
 	// The PIN dialog takes the focus; typing the PIN is seen by its cursor.
-	fyne.DoAndWait(func() { u.showPIN(demoTokens()[0].Serial) })
+	fyne.DoAndWait(func() { u.showPIN(apptest.DemoTokens()[0].Serial) })
 	entry := u.pin.entry
 	if u.Win.Canvas().Focused() != entry {
 		t.Fatal("the PIN entry did not take the focus")
 	}
 	check() // the focus moved: input
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	fyne.DoAndWait(func() { test.Type(entry, "12") })
 	check() // typed: input
-	clk.Add(4*time.Minute + 40*time.Second)
+	clk.Advance(4*time.Minute + 40*time.Second)
 	check()
 	if u.journey != old {
 		t.Fatal("signed out while typing")
@@ -233,7 +235,7 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "20 秒后将因无操作自动退出登录") {
 		t.Fatalf("no countdown 20 s before the sign-out: %s", s)
 	}
-	clk.Add(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	check()
 	if u.journey == old {
 		t.Fatal("not signed out after 5 minutes without input")
@@ -244,13 +246,13 @@ func TestCounterIdleSignsOutAndActivityPostpones(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "因长时间无操作已退出登录") || strings.Contains(s, "秒后将") {
 		t.Fatalf("the fresh screen: %s", s)
 	}
-	eventually(t, "the old session signed out", func() bool { return !get[bool](t, oldAcc.SignedIn) })
+	apptest.Eventually(t, "the old session signed out", func() bool { return !apptest.Get[bool](t, oldAcc.SignedIn) })
 	refreshRefused(t, e, rt)
 
 	// Nobody there, or only a pointer passing by: no wipe after wipe.
 	fresh := u.journey
 	u.Win.Content().(*appwidget.ActivitySensor).MouseIn(&desktop.MouseEvent{})
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	check()
 	if u.journey != fresh {
 		t.Fatal("an empty counter was wiped again")
@@ -291,12 +293,12 @@ func (g *gateInstaller) Close()                                       {}
 // sentence and the idle sign-out waits; idle time counts from the end of
 // the write.
 func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	g := &gateInstaller{writing: make(chan struct{}), gate: make(chan struct{})}
 	u, clk := counterUI(t, e, Deps{Counter: true, Installer: g})
 	signInCustomer(t, e, u)
 	old := u.journey
-	cert := demoTokens()[0].Certs[0]
+	cert := apptest.DemoTokens()[0].Certs[0]
 	a := renewal.Application{ID: "app-1", State: renewal.State{Status: renewal.StatusReadyToDownload}, CertSerial: renewal.NormalizeSerial(cert.Serial)}
 	if err := old.WriteVM.Prepare(t.Context(), u.deps.Tokens, a); err != nil {
 		t.Fatal(err)
@@ -313,7 +315,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "写入完成前不能切换到下一位客户") {
 		t.Fatalf("no sentence on the refusal: %s", s)
 	}
-	clk.Add(30 * time.Minute)
+	clk.Advance(30 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old {
 		t.Fatal("signed out for inactivity during a write")
@@ -342,7 +344,7 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 	if s := counterText(u); strings.Contains(s, "写入完成前不能切换") {
 		t.Fatalf("the refusal outlived the write: %s", s)
 	}
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey == old {
 		t.Fatal("not signed out 5 minutes after the write")
@@ -352,20 +354,20 @@ func TestCounterWriteBlocksNextCustomerAndIdle(t *testing.T) {
 // While a live payment code waits to be paid the idle sign-out waits; once
 // the code has run out the count restarts from then.
 func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
-	e := newSvcEnv(t)
-	pay := &stepClock{t: e.clock.Now()}
+	e := apptest.NewService(t)
+	pay := apptest.NewStepClock(e.Clock.Now())
 	u, clk := counterUI(t, e, Deps{Counter: true, payClock: pay})
 	signInCustomer(t, e, u)
 	old := u.journey
-	app := e.approvedApp(u.account())
+	app := e.ApprovedApp(u.account())
 	if err := old.AppsVM.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	row, _ := old.AppsVM.Row(app.ID)
 	fyne.DoAndWait(func() { old.pay(row) })
-	eventually(t, "a payment code", func() bool { return get[string](t, old.PayVM.Code) != "" })
+	apptest.Eventually(t, "a payment code", func() bool { return apptest.Get[string](t, old.PayVM.Code) != "" })
 
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old {
 		t.Fatal("signed out while the customer pays")
@@ -373,17 +375,17 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("no word of the postponement: %s", s)
 	}
-	clk.Add(idleCheckEvery)
+	clk.Advance(idleCheckEvery)
 	fyne.DoAndWait(u.checkIdle)
 	if s := counterText(u); !strings.Contains(s, "正在等待客户支付") {
 		t.Fatalf("the postponement's word gone a second later: %s", s)
 	}
-	pay.Add(model.QRWindow + time.Second)
+	pay.Advance(model.QRWindow + time.Second)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old {
 		t.Fatal("signed out the moment the code ran out")
 	}
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey == old {
 		t.Fatal("not signed out 5 minutes after the code ran out")
@@ -392,7 +394,7 @@ func TestCounterPaymentWaitPostponesIdle(t *testing.T) {
 
 // Outside counter mode there is no next customer and no idle sign-out.
 func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	u, clk := counterUI(t, e, Deps{Counter: false})
 	if s := counterText(u); strings.Contains(s, "下一位客户") || u.Win.MainMenu() != nil {
 		t.Fatalf("next customer offered outside counter mode: %s", s)
@@ -405,7 +407,7 @@ func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
 	if _, err := u.nextCustomer(); !errors.Is(err, errNotCounter) {
 		t.Fatalf("next customer: %v", err)
 	}
-	clk.Add(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
 	fyne.DoAndWait(u.checkIdle)
 	if u.journey != old || !u.account().Client().SignedIn() {
 		t.Fatal("signed out outside counter mode")
@@ -415,7 +417,7 @@ func TestCounterOffHasNoButtonNorIdleSignOut(t *testing.T) {
 // The idle time limits: 0 is the default, negative turns it off, too short
 // is raised to the minimum.
 func TestCounterIdleAfterLimits(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	for _, c := range []struct {
 		in, want time.Duration
 	}{{0, IdleAfterDefault}, {-1, 0}, {time.Second, idleAfterMin}, {12 * time.Minute, 12 * time.Minute}} {
@@ -474,7 +476,7 @@ func TestCounterStartRemovesADeadWindowsFolders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	counterUI(t, e, Deps{Counter: true, counterDir: root})
 	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the dead window's folder: %v", err)
@@ -495,9 +497,9 @@ func benchUI(tb testing.TB) *UI {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "123456", 10)
-	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "123456", 10)
+	u := New(tb.Context(), a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(apptest.T0), loc: time.UTC,
 		Counter: true, Account: acc, counterDir: tb.TempDir()})
 	u.Win.Resize(fyne.NewSize(960, 760))
 	return u
@@ -522,7 +524,7 @@ func TestCounterNextCustomerLeavesNoGoroutines(t *testing.T) {
 	for range 20 {
 		next()
 	}
-	eventually(t, "the old journeys' goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
+	apptest.Eventually(t, "the old journeys' goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 }
 
 // BenchmarkCounterNextCustomer is the time the UI goroutine spends on a
@@ -567,23 +569,23 @@ func (f *fakeSystemIdle) idle() (time.Duration, bool) {
 // time, the customer is signed out; a system that cannot tell changes
 // nothing.
 func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	sys := &fakeSystemIdle{}
 	u, clk := counterUI(t, e, Deps{Counter: true, IdleAfter: 5 * time.Minute, SystemIdle: sys.idle})
 	signInCustomer(t, e, u)
 	old := u.journey
 	check := func() { fyne.DoAndWait(u.checkIdle) }
 
-	clk.Add(4 * time.Minute)
+	clk.Advance(4 * time.Minute)
 	sys.set(10*time.Second, true) // moved inside a button 10 s ago
 	check()
-	clk.Add(4*time.Minute + 40*time.Second)
+	clk.Advance(4*time.Minute + 40*time.Second)
 	sys.set(4*time.Minute+50*time.Second, true)
 	check()
 	if u.journey != old {
 		t.Fatal("signed out 4 min 50 s after input the system saw")
 	}
-	clk.Add(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	sys.set(5*time.Minute, true)
 	check()
 	if u.journey == old {
@@ -593,7 +595,7 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 	again := u.journey
 	signInCustomer(t, e, u)
 	sys.set(0, false) // cannot tell: the sensor alone decides
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	check()
 	if u.journey == again {
 		t.Fatal("a system that cannot tell kept the customer signed in")
@@ -604,7 +606,7 @@ func TestCounterSystemIdleCountsInputTheSensorMisses(t *testing.T) {
 // second journey over the retired account, and starts the one the wipe
 // built only once.
 func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	u, _ := counterUI(t, e, Deps{Counter: true, DeferJourney: true})
 	first := u.account()
 	var done <-chan error
@@ -624,7 +626,7 @@ func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
 	go func() { u.Run(); close(ran) }() // until t.Context() ends, before the clean-ups
 	t.Cleanup(func() { <-ran })
 	// Run lists the tokens after building what was pending.
-	eventually(t, "Run listed the tokens", func() bool { return len(get[[]model.TokenView](t, u.vm.Tokens)) == 1 })
+	apptest.Eventually(t, "Run listed the tokens", func() bool { return len(apptest.Get[[]model.TokenView](t, u.vm.Tokens)) == 1 })
 	var now *journey
 	fyne.DoAndWait(func() { now = u.journey })
 	if now != wiped {
@@ -635,7 +637,7 @@ func TestCounterNextCustomerBeforeTheDeferredJourney(t *testing.T) {
 // A customer who gets no folder (the disk refuses it) is told so after the
 // next customer too, not only at start: the success banner does not hide it.
 func TestCounterNoFolderIsSaidAfterNextCustomer(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	notADir := filepath.Join(t.TempDir(), "a-file")
 	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
 		t.Fatal(err)

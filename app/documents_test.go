@@ -19,7 +19,10 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -61,11 +64,11 @@ func docNames(l model.DocList) []string {
 }
 
 func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
-	e := newSvcEnv(t)
-	vm, acc := newAppsVM(t, e)
+	e := apptest.NewService(t)
+	vm, acc := apptest.AppsVM(t, e)
 	ctx := t.Context()
-	form := e.validForm(1)
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +78,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	if err := vm.ListDocuments(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if l := get[model.DocList](t, vm.Docs); l.AppID != a.ID || len(l.Items) != 0 || !l.CanUpload || !l.CanDelete {
+	if l := apptest.Get[model.DocList](t, vm.Docs); l.AppID != a.ID || len(l.Items) != 0 || !l.CanUpload || !l.CanDelete {
 		t.Fatalf("empty list of an editable application: %+v", l)
 	}
 
@@ -91,13 +94,13 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	}
 	for _, u := range uploads {
 		if err := vm.UploadKind(ctx, a.ID, u.kind, u.path); err != nil {
-			t.Fatalf("upload %s: %v (%q)", u.kind, err, get[string](t, vm.Message))
+			t.Fatalf("upload %s: %v (%q)", u.kind, err, apptest.Get[string](t, vm.Message))
 		}
-		if msg := get[string](t, vm.Message); msg != "已上传 "+filepath.Base(u.path)+"。" {
+		if msg := apptest.Get[string](t, vm.Message); msg != "已上传 "+filepath.Base(u.path)+"。" {
 			t.Errorf("after uploading %s: %q", u.kind, msg)
 		}
 	}
-	l := get[model.DocList](t, vm.Docs)
+	l := apptest.Get[model.DocList](t, vm.Docs)
 	if want := []string{"申请表扫描件:盖章申请表.pdf", "身份证人像面:身份证正面.jpg", "身份证国徽面:身份证背面.png"}; !slices.Equal(docNames(l), want) {
 		t.Fatalf("listed %v, want %v", docNames(l), want)
 	}
@@ -118,7 +121,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	}
 
 	// Every wrong file is refused in words; nothing changes, here or there.
-	before := get[model.DocList](t, vm.Docs)
+	before := apptest.Get[model.DocList](t, vm.Docs)
 	refused := []struct {
 		name, path string
 		kind       renewal.DocumentKind
@@ -136,10 +139,10 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 		if err == nil || renewal.CodeOf(err) != c.code {
 			t.Errorf("%s: %v, want code %v", c.name, err, c.code)
 		}
-		if msg := get[string](t, vm.Message); !strings.Contains(msg, c.says) {
+		if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, c.says) {
 			t.Errorf("%s says %q, want %q", c.name, msg, c.says)
 		}
-		if got := get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) {
+		if got := apptest.Get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) {
 			t.Errorf("%s changed the list: %v", c.name, docNames(got))
 		}
 	}
@@ -160,8 +163,8 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 		t.Errorf("view saved %s (%d bytes), opened %v", path, len(data), opened)
 	}
 	vm.Open = func(string) error { return errors.New("no viewer for image/jpeg") }
-	if _, err := vm.OpenDocument(ctx, a.ID, front.ID); err == nil || !strings.Contains(get[string](t, vm.Message), "无法打开：no viewer") {
-		t.Errorf("open failure: %v %q", err, get[string](t, vm.Message))
+	if _, err := vm.OpenDocument(ctx, a.ID, front.ID); err == nil || !strings.Contains(apptest.Get[string](t, vm.Message), "无法打开：no viewer") {
+		t.Errorf("open failure: %v %q", err, apptest.Get[string](t, vm.Message))
 	}
 
 	// Delete one: gone from the list and from the service, the others kept.
@@ -169,10 +172,10 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	if err := vm.DeleteDocument(ctx, a.ID, back.ID); err != nil {
 		t.Fatal(err)
 	}
-	if msg := get[string](t, vm.Message); msg != "已删除身份证国徽面“身份证背面.png”。" {
+	if msg := apptest.Get[string](t, vm.Message); msg != "已删除身份证国徽面“身份证背面.png”。" {
 		t.Errorf("after delete: %q", msg)
 	}
-	if got := docNames(get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf", "身份证人像面:身份证正面.jpg"}) {
+	if got := docNames(apptest.Get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf", "身份证人像面:身份证正面.jpg"}) {
 		t.Fatalf("after delete %v", got)
 	}
 	if n := len(serviceDocs(t, acc, a.ID)); n != 2 {
@@ -185,7 +188,7 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 	if err := vm.DeleteDocument(ctx, a.ID, front.ID); renewal.CodeOf(err) != renewal.CodeNotFound {
 		t.Fatalf("deleting a deleted document: %v", err)
 	}
-	if got := docNames(get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf"}) {
+	if got := docNames(apptest.Get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:盖章申请表.pdf"}) {
 		t.Fatalf("not read again after not found: %v", got)
 	}
 }
@@ -193,10 +196,10 @@ func TestDocumentsUploadByKindListDeleteOpen(t *testing.T) {
 // The service's own limit (documents per application) is explained, and
 // the list stays as it was.
 func TestDocumentsLimitPerApplication(t *testing.T) {
-	e := newSvcEnv(t)
-	vm, acc := newAppsVM(t, e)
+	e := apptest.NewService(t)
+	vm, acc := apptest.AppsVM(t, e)
 	ctx := t.Context()
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"]})
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,12 +212,12 @@ func TestDocumentsLimitPerApplication(t *testing.T) {
 			t.Fatalf("upload %d: %v", i, err)
 		}
 	}
-	before := get[model.DocList](t, vm.Docs)
+	before := apptest.Get[model.DocList](t, vm.Docs)
 	err = vm.UploadKind(ctx, a.ID, renewal.DocIDFront, writeFile(t, dir, "多一个.jpg", jpegHead, 16))
-	if renewal.CodeOf(err) != renewal.CodeTooLong || !strings.Contains(get[string](t, vm.Message), "最多上传 20 个文件") {
-		t.Fatalf("over the limit: %v %q", err, get[string](t, vm.Message))
+	if renewal.CodeOf(err) != renewal.CodeTooLong || !strings.Contains(apptest.Get[string](t, vm.Message), "最多上传 20 个文件") {
+		t.Fatalf("over the limit: %v %q", err, apptest.Get[string](t, vm.Message))
 	}
-	if got := get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || len(got.Items) != renewal.MaxDocumentsPerApp {
+	if got := apptest.Get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || len(got.Items) != renewal.MaxDocumentsPerApp {
 		t.Fatalf("list changed by a refused upload: %d items", len(got.Items))
 	}
 }
@@ -223,11 +226,11 @@ func TestDocumentsLimitPerApplication(t *testing.T) {
 // without a call, and the service refuses them if forced; a state that
 // moved on elsewhere is found out on the first try and the list read again.
 func TestDocumentsStateForbidsChanges(t *testing.T) {
-	e := newSvcEnv(t)
-	vm, acc := newAppsVM(t, e)
+	e := apptest.NewService(t)
+	vm, acc := apptest.AppsVM(t, e)
 	ctx := t.Context()
-	form := e.validForm(1)
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +242,7 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 	if err := vm.Upload(ctx, a.ID, scan); err != nil { // the form scan, as the card's button sends it
 		t.Fatal(err)
 	}
-	l := get[model.DocList](t, vm.Docs)
+	l := apptest.Get[model.DocList](t, vm.Docs)
 	if len(l.Items) != 1 || l.Items[0].Kind != renewal.DocApplicationForm {
 		t.Fatalf("Upload sent %+v", l.Items)
 	}
@@ -251,10 +254,10 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = vm.DeleteDocument(ctx, a.ID, doc.ID)
-	if renewal.CodeOf(err) != renewal.CodeActionNotAllowed || !strings.Contains(get[string](t, vm.Message), "状态已经变化") {
-		t.Fatalf("delete after a submit elsewhere: %v %q", err, get[string](t, vm.Message))
+	if renewal.CodeOf(err) != renewal.CodeActionNotAllowed || !strings.Contains(apptest.Get[string](t, vm.Message), "状态已经变化") {
+		t.Fatalf("delete after a submit elsewhere: %v %q", err, apptest.Get[string](t, vm.Message))
 	}
-	l = get[model.DocList](t, vm.Docs)
+	l = apptest.Get[model.DocList](t, vm.Docs)
 	if l.CanUpload || l.CanDelete || len(l.Items) != 1 {
 		t.Fatalf("not read again after the refusal: %+v", l)
 	}
@@ -288,13 +291,13 @@ func TestDocumentsStateForbidsChanges(t *testing.T) {
 // With the service down an upload says so and loses nothing; with it back
 // the same upload goes through.
 func TestDocumentsServiceDown(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
 	vm := model.NewApplicationsVM(acc, nil, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	ctx := t.Context()
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"]})
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,20 +308,20 @@ func TestDocumentsServiceDown(t *testing.T) {
 	if err := vm.Upload(ctx, a.ID, scan); err != nil {
 		t.Fatal(err)
 	}
-	before := get[model.DocList](t, vm.Docs)
+	before := apptest.Get[model.DocList](t, vm.Docs)
 
 	o.down()
 	front := writeFile(t, t.TempDir(), "正面.jpg", jpegHead, 100)
-	if err := vm.UploadKind(ctx, a.ID, renewal.DocIDFront, front); err == nil || !strings.Contains(get[string](t, vm.Message), serviceDown) {
-		t.Fatalf("upload with the service down: %v %q", err, get[string](t, vm.Message))
+	if err := vm.UploadKind(ctx, a.ID, renewal.DocIDFront, front); err == nil || !strings.Contains(apptest.Get[string](t, vm.Message), serviceDown) {
+		t.Fatalf("upload with the service down: %v %q", err, apptest.Get[string](t, vm.Message))
 	}
-	if err := vm.DeleteDocument(ctx, a.ID, before.Items[0].ID); err == nil || !strings.Contains(get[string](t, vm.Message), serviceDown) {
-		t.Fatalf("delete with the service down: %v %q", err, get[string](t, vm.Message))
+	if err := vm.DeleteDocument(ctx, a.ID, before.Items[0].ID); err == nil || !strings.Contains(apptest.Get[string](t, vm.Message), serviceDown) {
+		t.Fatalf("delete with the service down: %v %q", err, apptest.Get[string](t, vm.Message))
 	}
-	if err := vm.ListDocuments(ctx, a.ID); err == nil || !strings.Contains(get[string](t, vm.Message), serviceDown) {
+	if err := vm.ListDocuments(ctx, a.ID); err == nil || !strings.Contains(apptest.Get[string](t, vm.Message), serviceDown) {
 		t.Fatalf("list with the service down: %v", err)
 	}
-	if got := get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || get[bool](t, vm.Busy) {
+	if got := apptest.Get[model.DocList](t, vm.Docs); !reflect.DeepEqual(got, before) || apptest.Get[bool](t, vm.Busy) {
 		t.Fatalf("the list changed or stays busy with the service down: %v", docNames(got))
 	}
 
@@ -326,7 +329,7 @@ func TestDocumentsServiceDown(t *testing.T) {
 	if err := vm.UploadKind(ctx, a.ID, renewal.DocIDFront, front); err != nil {
 		t.Fatal(err)
 	}
-	if got := docNames(get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:申请表.pdf", "身份证人像面:正面.jpg"}) {
+	if got := docNames(apptest.Get[model.DocList](t, vm.Docs)); !slices.Equal(got, []string{"申请表扫描件:申请表.pdf", "身份证人像面:正面.jpg"}) {
 		t.Fatalf("after the service is back: %v", got)
 	}
 }
@@ -335,9 +338,9 @@ func TestDocumentsServiceDown(t *testing.T) {
 // test window with the product theme: each background call is waited for
 // (d.work) before the widgets are read.
 func TestDocumentsDialog(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: svcStart}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	vm := model.NewApplicationsVM(acc, fakeclock.New(apptest.Start), model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	vm.Dir = t.TempDir()
 	var opened []string
 	vm.Open = func(p string) error { opened = append(opened, p); return nil }
@@ -345,8 +348,8 @@ func TestDocumentsDialog(t *testing.T) {
 	w := newTestWindow(t, s.Object())
 	s.win = w
 	ctx := t.Context()
-	form := e.validForm(1)
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +397,7 @@ func TestDocumentsDialog(t *testing.T) {
 		fyne.DoAndWait(d.picker.Hide)
 		d.picked(k, storage.NewFileURI(files[k]))
 		d.work.Wait()
-		if n := len(get[model.DocList](t, vm.Docs).Of(k)); n != 1 {
+		if n := len(apptest.Get[model.DocList](t, vm.Docs).Of(k)); n != 1 {
 			t.Fatalf("%d documents of kind %s after its upload", n, k)
 		}
 	}
@@ -423,7 +426,7 @@ func TestDocumentsDialog(t *testing.T) {
 	}
 
 	// View opens the saved copy.
-	form0 := get[model.DocList](t, vm.Docs).Of(renewal.DocApplicationForm)[0]
+	form0 := apptest.Get[model.DocList](t, vm.Docs).Of(renewal.DocApplicationForm)[0]
 	fyne.DoAndWait(func() { test.Tap(d.Buttons["view/"+form0.ID]) })
 	d.work.Wait()
 	if len(opened) != 1 || !strings.HasSuffix(opened[0], "盖章申请表.pdf") {
@@ -431,7 +434,7 @@ func TestDocumentsDialog(t *testing.T) {
 	}
 
 	// Delete asks first; no keeps it, yes deletes it.
-	back := get[model.DocList](t, vm.Docs).Of(renewal.DocIDBack)[0]
+	back := apptest.Get[model.DocList](t, vm.Docs).Of(renewal.DocIDBack)[0]
 	fyne.DoAndWait(func() { test.Tap(d.Buttons["delete/"+back.ID]) })
 	if d.confirm == nil {
 		t.Fatal("delete without a confirmation")
@@ -505,10 +508,10 @@ func saveCapture(t *testing.T, w fyne.Window, path string) {
 // A document whose stored name would climb out of Dir or is not a file
 // name is saved under a safe name in Dir all the same.
 func TestOpenDocumentSavesInsideDir(t *testing.T) {
-	e := newSvcEnv(t)
-	vm, acc := newAppsVM(t, e)
+	e := apptest.NewService(t)
+	vm, acc := apptest.AppsVM(t, e)
 	ctx := t.Context()
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"]})
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,11 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -34,9 +37,9 @@ type outage struct {
 	held  chan struct{} // non-nil: new connections wait until it closes
 }
 
-func newOutage(t *testing.T, e *svcEnv) *outage {
+func newOutage(t *testing.T, e *apptest.Service) *outage {
 	t.Helper()
-	o := &outage{t: t, target: strings.TrimPrefix(e.url, "http://"), conns: map[net.Conn]bool{}}
+	o := &outage{t: t, target: strings.TrimPrefix(e.URL, "http://"), conns: map[net.Conn]bool{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -154,17 +157,17 @@ func (o *outage) account() *model.Account {
 }
 
 // signedIn signs the demo clerk in through the relay.
-func (o *outage) signedIn(e *svcEnv) *model.Account {
+func (o *outage) signedIn(e *apptest.Service) *model.Account {
 	o.t.Helper()
 	a := o.account()
 	ctx := o.t.Context()
-	if _, err := a.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+	if _, err := a.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: apptest.DemoMobile}); err != nil {
 		o.t.Fatal(err)
 	}
-	if _, err := a.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := a.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: apptest.DemoMobile, Code: e.SMSCode(apptest.DemoMobile)}); err != nil {
 		o.t.Fatal(err)
 	}
-	e.clock.Add(61 * time.Second)
+	e.Clock.Advance(61 * time.Second)
 	return a
 }
 
@@ -190,19 +193,19 @@ var downSentence = regexp.MustCompile(`^无法连接续期服务（127\.0\.0\.1:
 // the service cannot be reached and what to do, the buttons come back, the
 // typed mobile and code stay; with the service back the same presses work.
 func TestServiceDownSignIn(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	o := newOutage(t, e)
 	acc := o.account()
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	vm := model.NewSignInVM(acc, fakeclock.New(apptest.Start))
 	s := newSignInScreen(t.Context(), vm, acc)
 	newTestWindow(t, s.Object())
 
 	o.down()
-	test.Type(s.Mobile, demoMobile)
+	test.Type(s.Mobile, apptest.DemoMobile)
 	test.Tap(s.Send) // returns at once: the call runs off the UI goroutine
 	onUI(t, "the send to fail in words", func() bool {
 		m, _ := vm.Message.Get()
-		return strings.Contains(m, serviceDown) && !s.Send.Disabled() && !get[bool](t, vm.Busy)
+		return strings.Contains(m, serviceDown) && !s.Send.Disabled() && !apptest.Get[bool](t, vm.Busy)
 	})
 	if m, _ := vm.Message.Get(); !downSentence.MatchString(m) {
 		t.Errorf("service down said as %q: want the host, not the dial error", m)
@@ -211,19 +214,19 @@ func TestServiceDownSignIn(t *testing.T) {
 	test.Tap(s.Send)
 	onUI(t, "the code sent", func() bool { m, _ := vm.Message.Get(); return strings.Contains(m, "验证码已发送") })
 
-	test.Type(s.Code, e.smsCode(demoMobile))
+	test.Type(s.Code, e.SMSCode(apptest.DemoMobile))
 	o.down()
 	test.Tap(s.SignInSMS)
 	onUI(t, "the sign-in to fail in words", func() bool {
 		m, _ := vm.Message.Get()
-		return strings.Contains(m, serviceDown) && !s.SignInSMS.Disabled() && !get[bool](t, vm.Busy)
+		return strings.Contains(m, serviceDown) && !s.SignInSMS.Disabled() && !apptest.Get[bool](t, vm.Busy)
 	})
-	if get[bool](t, acc.SignedIn) {
+	if apptest.Get[bool](t, acc.SignedIn) {
 		t.Fatal("signed in with the service down")
 	}
 	var code, mobile string
 	fyne.DoAndWait(func() { code, mobile = s.Code.Text, s.Mobile.Text })
-	if code != e.smsCode(demoMobile) || mobile != demoMobile {
+	if code != e.SMSCode(apptest.DemoMobile) || mobile != apptest.DemoMobile {
 		t.Fatalf("the typed mobile %q and code %q were lost", mobile, code)
 	}
 	o.up()
@@ -234,11 +237,11 @@ func TestServiceDownSignIn(t *testing.T) {
 // The applications list with the service down says so; the refresh button
 // comes back and, with the service back, loads the list.
 func TestServiceDownApplicationsList(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
-	form := e.validForm(1)
-	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +255,7 @@ func TestServiceDownApplicationsList(t *testing.T) {
 		m, _ := vm.Message.Get()
 		return strings.Contains(m, serviceDown) && !s.Refresh.Disabled()
 	})
-	if len(get[[]model.AppRow](t, vm.Rows)) != 0 {
+	if len(apptest.Get[[]model.AppRow](t, vm.Rows)) != 0 {
 		t.Fatal("rows without a service")
 	}
 	o.up()
@@ -269,11 +272,11 @@ func TestServiceDownApplicationsList(t *testing.T) {
 // pay twice, and offers to ask again; the clerk pays meanwhile on the
 // phone; with the service back, asking again shows the payment.
 func TestServiceDownWhilePaying(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
-	app := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	app := e.ApprovedApp(acc)
+	clk := apptest.NewStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, _ := newPayScreenInWindow(t, vm)
 
@@ -294,8 +297,8 @@ func TestServiceDownWhilePaying(t *testing.T) {
 		m, _ := vm.Message.Get()
 		return strings.Contains(m, serviceDown) && strings.Contains(m, "不要重复支付") && s.Retry.Visible()
 	})
-	e.scan(app.ID) // paid on the phone meanwhile
+	e.Scan(app.ID) // paid on the phone meanwhile
 	o.up()
 	test.Tap(s.Retry)
-	onUI(t, "the payment shown", func() bool { return get[bool](t, vm.Paid) && !s.Retry.Visible() })
+	onUI(t, "the payment shown", func() bool { return apptest.Get[bool](t, vm.Paid) && !s.Retry.Visible() })
 }

@@ -6,14 +6,15 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestFinVerifyScreenEntersTheCode(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
+	e.MarkPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
 	s := newFinVerifyScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
@@ -22,9 +23,9 @@ func TestFinVerifyScreenEntersTheCode(t *testing.T) {
 	test.Type(s.Code, "12a")
 	test.Tap(s.Submit)
 	onUI(t, "a bad code is refused next to the field", func() bool { m, _ := vm.CodeMsg.Get(); return m != "" })
-	tr := e.bank.Transfers("755912345610801")
+	tr := e.Bank.Transfers("755912345610801")
 	s.Code.SetText("")
 	test.Type(s.Code, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
 	test.Tap(s.Submit)
-	onUI(t, "verified", func() bool { return get[bool](t, vm.Verified) })
+	onUI(t, "verified", func() bool { return apptest.Get[bool](t, vm.Verified) })
 }

@@ -13,8 +13,11 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -66,7 +69,7 @@ func goldenForm(t *testing.T) renewal.ApplicationForm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, code := "深圳市示例科技有限公司", testCreditCode("91440300MA5G8K2")
+	org, code := "深圳市示例科技有限公司", renewdtest.CreditCode("91440300MA5G8K2")
 	return renewal.ApplicationForm{
 		Years:               2,
 		Organisation:        renewal.Organisation{Name: org, CreditCode: code},
@@ -137,7 +140,7 @@ func assertGolden(t *testing.T, w fyne.Window, name string, want ...string) {
 // Signed out, on the SMS tab, the mobile typed, before asking for a code.
 func TestGoldenJourneySignIn(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := model.NewSignInVM(acc, &fakeClock{now: goldenNow})
+	vm := model.NewSignInVM(acc, fakeclock.New(goldenNow))
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := goldenWindow(t, s.Object())
 	_ = vm.Mobile.Set("13800138000")
@@ -178,7 +181,7 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 		bad = code[:17] + "1"
 	}
 	_ = vm.Fields[renewal.FieldCreditCode].Set(bad)
-	msg := get[string](t, vm.Msgs[renewal.FieldCreditCode])
+	msg := apptest.Get[string](t, vm.Msgs[renewal.FieldCreditCode])
 	if msg == "" {
 		t.Fatalf("no message for the credit code %s", bad)
 	}
@@ -194,7 +197,7 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 // the state allows (pay, documents, cancel).
 func TestGoldenJourneyApplications(t *testing.T) {
 	acc := goldenAccount(t, goldenURL)
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
+	vm := model.NewApplicationsVM(acc, fakeclock.New(goldenNow), goldenFmt)
 	s := newApplicationsScreen(t.Context(), vm, nil, appsNav{Edit: func(model.AppRow) {}, Pay: func(model.AppRow) {}, Verify: func(model.AppRow) {},
 		Write: func(model.AppRow) {}, Invoice: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
@@ -229,7 +232,7 @@ func TestGoldenJourneyPay(t *testing.T) {
 	vm.Tick()
 	onUI(t, "the code drawn", func() bool { return s.qr.Image != nil })
 	assertGolden(t, w, "journey_pay.png", "04:58", "¥550.00", "请用微信扫描二维码支付")
-	if got := get[float64](t, vm.Left); got != 298.0/300 {
+	if got := apptest.Get[float64](t, vm.Left); got != 298.0/300 {
 		t.Errorf("bar at %v, want 298/300", got)
 	}
 }
@@ -304,7 +307,7 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	acc := goldenAccount(t, "http://127.0.0.1:9")
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: goldenNow}, goldenFmt)
+	vm := model.NewApplicationsVM(acc, fakeclock.New(goldenNow), goldenFmt)
 	s := newApplicationsScreen(ctx, vm, nil, appsNav{Edit: func(model.AppRow) {}})
 	w := goldenWindow(t, s.Object())
 	s.win = w
@@ -319,7 +322,7 @@ func TestGoldenJourneyDocuments(t *testing.T) {
 		t.Fatal("no documents dialog")
 	}
 	d.work.Wait()
-	if m := get[string](t, vm.Message); m == "" {
+	if m := apptest.Get[string](t, vm.Message); m == "" {
 		t.Fatal("the read with an ended context did not fail")
 	}
 	_ = vm.Message.Set("")

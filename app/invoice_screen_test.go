@@ -9,14 +9,15 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
+	e.MarkPaid(a.ID)
 	vm := model.NewInvoiceVM(acc)
 	var mu sync.Mutex
 	var opened []string
@@ -24,7 +25,7 @@ func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
 	s := newInvoiceScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
 	s.Load(a.ID)
-	onUI(t, "form filled from the application", func() bool { return s.Title.Text == e.org.Name && s.form.Visible() && !s.issued.Visible() })
+	onUI(t, "form filled from the application", func() bool { return s.Title.Text == e.Org.Name && s.form.Visible() && !s.issued.Visible() })
 	s.Email.SetText("")
 	test.Type(s.Email, "billing@")
 	test.Tap(s.Request)
@@ -37,7 +38,7 @@ func TestInvoiceScreenRequestsAndOpens(t *testing.T) {
 	}
 	// Refresh reads it again: still issued, a fresh link.
 	first, _ := vm.Link.Get()
-	e.clock.Add(10 * time.Minute) // the link's expiry moves with the clock
+	e.Clock.Advance(10 * time.Minute) // the link's expiry moves with the clock
 	test.Tap(s.Refresh)
 	onUI(t, "a fresh link", func() bool { l, _ := vm.Link.Get(); return l != "" && l != first && s.issued.Visible() })
 	onUI(t, "no second request offered", func() bool { return !s.form.Visible() && !s.Request.Disabled() })

@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
@@ -20,13 +21,13 @@ import (
 // itself; an approved application's pay button opens the Pay screen with
 // its code; the payment brings the list up to date.
 func TestJourneyNavigatesFromListToPay(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	w := test.NewTempWindow(t, widget.NewLabel(""))
 	w.Resize(fyne.NewSize(960, 680))
-	acc := e.account(memoryStore(t))
-	clk := &stepClock{t: e.clock.Now()}
+	acc := e.Account(apptest.MemoryStore(t))
+	clk := apptest.NewStepClock(e.Clock.Now())
 	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}, PayClock: clk})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
@@ -35,43 +36,43 @@ func TestJourneyNavigatesFromListToPay(t *testing.T) {
 		t.Fatal("a write screen without an installer")
 	}
 
-	other := e.signedIn()
-	app := e.approvedApp(other)
-	_ = j.SignInVM.Mobile.Set(demoMobile)
+	other := e.SignedIn()
+	app := e.ApprovedApp(other)
+	_ = j.SignInVM.Mobile.Set(apptest.DemoMobile)
 	if err := j.SignInVM.SendCode(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	_ = j.SignInVM.Code.Set(e.smsCode(demoMobile))
+	_ = j.SignInVM.Code.Set(e.SMSCode(apptest.DemoMobile))
 	if err := j.SignInVM.SignInSMS(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	onUI(t, "the list loads after sign-in", func() bool { _, ok := j.Apps.Buttons[app.ID+"/pay"]; return ok })
 	fyne.DoAndWait(func() { j.Apps.Buttons[app.ID+"/pay"].OnTapped() })
 	onUI(t, "pay screen selected with a code", func() bool { return tabs.Selected() == j.Item(screenPay) && j.Pay.qr.Image != nil })
-	e.scan(app.ID)
+	e.Scan(app.ID)
 	onUI(t, "list updated after payment", func() bool {
 		r, ok := j.AppsVM.Row(app.ID)
-		return ok && r.App.Payment == "paid" && get[bool](t, j.PayVM.Paid)
+		return ok && r.App.Payment == "paid" && apptest.Get[bool](t, j.PayVM.Paid)
 	})
 }
 
 // A session saved by an earlier run is resumed at start, from a store
 // opened in the background.
 func TestJourneyStartResumesFromAStoreOpenedLater(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	test.NewTempApp(t)
-	st := memoryStore(t)
-	first := e.account(st)
-	if _, err := first.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+	st := apptest.MemoryStore(t)
+	first := e.Account(st)
+	if _, err := first.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: apptest.DemoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := first.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: apptest.DemoMobile, Code: e.SMSCode(apptest.DemoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	w := test.NewTempWindow(t, widget.NewLabel(""))
-	acc := e.account(nil)
+	acc := e.Account(nil)
 	j := newJourney(t.Context(), w, journeyDeps{Account: acc, Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC},
 		OpenStore: func(context.Context) (*session.Store, error) { return st, nil }})
 	j.Start()
-	eventually(t, "signed in from the saved session", func() bool { return get[bool](t, acc.SignedIn) })
+	apptest.Eventually(t, "signed in from the saved session", func() bool { return apptest.Get[bool](t, acc.SignedIn) })
 }

@@ -9,8 +9,11 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -55,9 +58,9 @@ func ctrlEnter(t *testing.T, w fyne.Window) {
 // asks for the code and moves to the code; Enter in the code signs in;
 // signed in, the focus is on sign-out.
 func TestKeyboardSignIn(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.account(memoryStore(t))
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	e := apptest.NewService(t)
+	acc := e.Account(apptest.MemoryStore(t))
+	vm := model.NewSignInVM(acc, fakeclock.New(apptest.Start))
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
 	// Account and password: the focus starts in the account; Enter there
@@ -70,13 +73,13 @@ func TestKeyboardSignIn(t *testing.T) {
 
 	fyne.DoAndWait(func() { s.Methods.SelectIndex(0) })
 	onUI(t, "focus in the mobile", func() bool { return w.Canvas().Focused() == s.Mobile })
-	typeKeys(t, w, demoMobile)
+	typeKeys(t, w, apptest.DemoMobile)
 	press(t, w, fyne.KeyReturn)
 	onUI(t, "code sent, focus in the code", func() bool {
 		m, _ := vm.Message.Get()
 		return strings.Contains(m, "验证码已发送") && w.Canvas().Focused() == s.Code
 	})
-	typeKeys(t, w, e.smsCode(demoMobile))
+	typeKeys(t, w, e.SMSCode(apptest.DemoMobile))
 	press(t, w, fyne.KeyReturn)
 	onUI(t, "signed in, focus on sign-out", func() bool { return s.signedIn.Visible() && w.Canvas().Focused() == s.Out })
 
@@ -84,22 +87,22 @@ func TestKeyboardSignIn(t *testing.T) {
 
 // Financial verification: the focus lands in the code; Enter submits it.
 func TestKeyboardFinVerify(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
+	e.MarkPaid(a.ID)
 	vm := model.NewFinVerifyVM(acc)
 	s := newFinVerifyScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
 	s.Load(a.ID)
 	onUI(t, "focus in the code", func() bool { return w.Canvas().Focused() == s.Code })
 	onUI(t, "transfer described", func() bool { return strings.Contains(strings.Join(texts(s.Object()), "|"), "还可尝试 3 次") })
-	tr := e.bank.Transfers("755912345610801")
+	tr := e.Bank.Transfers("755912345610801")
 	typeKeys(t, w, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
 	press(t, w, fyne.KeyReturn)
-	for deadline := time.Now().Add(5 * time.Second); !get[bool](t, vm.Verified); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !apptest.Get[bool](t, vm.Verified); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("not verified by Enter: code %q, %q %q", s.Code.Text, get[string](t, vm.CodeMsg), get[string](t, vm.Message))
+			t.Fatalf("not verified by Enter: code %q, %q %q", s.Code.Text, apptest.Get[string](t, vm.CodeMsg), apptest.Get[string](t, vm.Message))
 		}
 	}
 }
@@ -107,11 +110,11 @@ func TestKeyboardFinVerify(t *testing.T) {
 // Invoice: the focus lands in the title; Enter goes field to field, and in
 // the last one requests the invoice.
 func TestKeyboardInvoice(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	o := newOutage(t, e)
 	acc := o.signedIn(e)
-	a := e.approvedApp(acc)
-	e.markPaid(a.ID)
+	a := e.ApprovedApp(acc)
+	e.MarkPaid(a.ID)
 	vm := model.NewInvoiceVM(acc)
 	s := newInvoiceScreen(t.Context(), vm)
 	w := newTestWindow(t, s.Object())
@@ -122,22 +125,22 @@ func TestKeyboardInvoice(t *testing.T) {
 		onUI(t, "the next field", func() bool { return w.Canvas().Focused() == want })
 	}
 	press(t, w, fyne.KeyReturn)
-	onUI(t, "requested by Enter", func() bool { return get[bool](t, vm.Issued) })
+	onUI(t, "requested by Enter", func() bool { return apptest.Get[bool](t, vm.Issued) })
 
 	// Loaded again after the clerk moved the focus elsewhere: it stays.
 	other := appwidget.NewKeyEntry(false)
 	fyne.DoAndWait(func() {
 		w.SetContent(container.NewVBox(s.Object(), other))
 	})
-	first := get[string](t, vm.Link)
-	e.clock.Add(10 * time.Minute) // a fresh link tells the load is done
-	release := o.hold()           // the service answers after the clerk moved on
+	first := apptest.Get[string](t, vm.Link)
+	e.Clock.Advance(10 * time.Minute) // a fresh link tells the load is done
+	release := o.hold()               // the service answers after the clerk moved on
 	s.Load(a.ID)
 	onUI(t, "the focus on refresh while loading", func() bool { return w.Canvas().Focused() == s.Refresh })
 	fyne.DoAndWait(func() { w.Canvas().Focus(other) })
 	release()
 	s.running.Wait()
-	if l := get[string](t, vm.Link); l == "" || l == first {
+	if l := apptest.Get[string](t, vm.Link); l == "" || l == first {
 		t.Fatalf("the invoice was not read again: %q", l)
 	}
 	if f := focusedOn(w); f != other {
@@ -149,10 +152,10 @@ func TestKeyboardInvoice(t *testing.T) {
 // chosen; Enter goes to the next field, as Tab does; Ctrl+Enter in the
 // comment submits (Enter there is a new line).
 func TestKeyboardRenew(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	last := e.validForm(1) // the organisation's last application fills the form in
-	prev, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &last})
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	last := renewdtest.ValidForm(e.Org, 1) // the organisation's last application fills the form in
+	prev, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &last})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +168,7 @@ func TestKeyboardRenew(t *testing.T) {
 	s.FocusFirst()
 	onUI(t, "focus on the certificate picker", func() bool { return w.Canvas().Focused() == s.Pick })
 	fyne.DoAndWait(func() {
-		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{{Holder: e.Org.Name, Serial: strings.ToUpper(e.Serials["near"]), Badge: "剩余 30 天"}}}})
 		s.Pick.SetSelected(s.Pick.Options[0])
 	})
 	onUI(t, "focus in the first field", func() bool {
@@ -186,7 +189,7 @@ func TestKeyboardRenew(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not submitted by Ctrl+Enter: %+v, %q", a, get[string](t, vm.Message))
+			t.Fatalf("not submitted by Ctrl+Enter: %+v, %q", a, apptest.Get[string](t, vm.Message))
 		}
 	}
 }
@@ -194,10 +197,10 @@ func TestKeyboardRenew(t *testing.T) {
 // Applications: Esc answers no to a confirmation and cancels the submit
 // dialog, also while its comment has the focus; nothing is changed.
 func TestKeyboardEscCancelsConfirmations(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	form := e.validForm(1)
-	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := acc.Client().CreateApplication(t.Context(), renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,21 +245,21 @@ func TestKeyboardEscCancelsConfirmations(t *testing.T) {
 // Pay: shown once the code has expired, the focus is on "get a new code",
 // and Enter asks for one.
 func TestKeyboardPayFocusOnNewCode(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	app := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	app := e.ApprovedApp(acc)
+	clk := apptest.NewStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, w := newPayScreenInWindow(t, vm)
 	s.Pay(app.ID)
 	onUI(t, "the code", func() bool { return s.qr.Image != nil })
-	clk.Add(301 * time.Second)
-	e.clock.Add(301 * time.Second)
+	clk.Advance(301 * time.Second)
+	e.Clock.Advance(301 * time.Second)
 	vm.Tick()
 	onUI(t, "the new-code button", s.NewCode.Visible)
 	s.FocusFirst() // the screen shown (the journey's tab selected)
 	onUI(t, "focus on the new-code button", func() bool { return w.Canvas().Focused() == s.NewCode })
-	first := get[string](t, vm.Code)
+	first := apptest.Get[string](t, vm.Code)
 	press(t, w, fyne.KeyReturn)
 	onUI(t, "Enter asked for a new code", func() bool {
 		c, _ := vm.Code.Get()
@@ -269,9 +272,9 @@ func TestKeyboardPayFocusOnNewCode(t *testing.T) {
 // its answer (a right PIN starts the job the clerk asked for), then the
 // dialog closes on the answer.
 func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 3)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 3)
 	u := newUI(t, src)
 	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
@@ -282,7 +285,7 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	fyne.DoAndWait(func() { u.Win.Canvas().Unfocus() })
 	press(t, u.Win, fyne.KeyEscape)
 	onUI(t, "Esc closed it with nothing focused", func() bool { return !open() })
-	if src.checks(tok.Serial) != 0 {
+	if src.Checks(tok.Serial) != 0 {
 		t.Fatal("a PIN was sent")
 	}
 	if u.Win.Canvas().OnTypedKey() != nil {
@@ -290,15 +293,12 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	}
 
 	block := make(chan struct{})
-	ft := src.token(tok.Serial)
-	src.mu.Lock()
-	ft.block = block
-	src.mu.Unlock()
+	src.Block(tok.Serial, block)
 	fyne.DoAndWait(func() { u.tokens.pinBtns[tok.Serial].OnTapped() })
 	d := u.pin
 	typeKeys(t, u.Win, "12345678")
 	press(t, u.Win, fyne.KeyReturn)
-	eventually(t, "the PIN on its way", func() bool { return get[bool](t, d.vm.Busy) })
+	apptest.Eventually(t, "the PIN on its way", func() bool { return apptest.Get[bool](t, d.vm.Busy) })
 	fyne.DoAndWait(func() {
 		d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
 		if h := u.Win.Canvas().OnTypedKey(); h != nil {
@@ -311,7 +311,7 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 	}
 	close(block)
 	onUI(t, "closed on the token's answer", func() bool { return !open() })
-	if !get[bool](t, d.vm.Done) {
+	if !apptest.Get[bool](t, d.vm.Done) {
 		t.Fatal("the right PIN was not taken")
 	}
 }
@@ -320,15 +320,15 @@ func TestKeyboardPINDialogEscWaitsForTheToken(t *testing.T) {
 // focus: the sign-in screen may not be the one shown, and Enter on a
 // focused sign-out button there would sign the clerk out.
 func TestKeyboardBackgroundSignInLeavesTheFocus(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.account(memoryStore(t))
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
+	e := apptest.NewService(t)
+	acc := e.Account(apptest.MemoryStore(t))
+	vm := model.NewSignInVM(acc, fakeclock.New(apptest.Start))
 	s := newSignInScreen(t.Context(), vm, acc)
 	w := newTestWindow(t, s.Object())
-	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+	if _, err := acc.Client().SendSMSCode(t.Context(), renewal.SMSCodeRequest{Mobile: apptest.DemoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := acc.Client().LoginSMS(t.Context(), renewal.SMSLoginRequest{Mobile: apptest.DemoMobile, Code: e.SMSCode(apptest.DemoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	onUI(t, "signed in", func() bool { return s.signedIn.Visible() })

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/token"
@@ -34,14 +35,14 @@ func issueCert(t *testing.T, holder string, notAfter time.Time) []byte {
 		t.Fatal(err)
 	}
 	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "测试CA", Organization: []string{"UKey Renew 测试"}},
-		NotBefore: t0.AddDate(-5, 0, 0), NotAfter: t0.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		NotBefore: apptest.T0.AddDate(-5, 0, 0), NotAfter: apptest.T0.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaf := &x509.Certificate{SerialNumber: big.NewInt(0x3F2A9C), Subject: pkix.Name{CommonName: holder, Organization: []string{holder}},
-		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+		NotBefore: apptest.T0.AddDate(-1, 0, 0), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -55,19 +56,19 @@ func issueCert(t *testing.T, holder string, notAfter time.Time) []byte {
 func TestP11SourceOnSoftHSM(t *testing.T) {
 	env := softhsmtest.New(t)
 	serial := env.InitToken(t, "UKey-测试", "87654321", testPIN)
-	env.ImportCert(t, serial, testPIN, issueCert(t, "深圳市测试科技有限公司", t0.Add(20*24*time.Hour+time.Hour)), []byte{1}, "签名证书")
+	env.ImportCert(t, serial, testPIN, issueCert(t, "深圳市测试科技有限公司", apptest.T0.Add(20*24*time.Hour+time.Hour)), []byte{1}, "签名证书")
 	m, err := token.OpenModule(env.Module)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{Interval: 20 * time.Millisecond, ReloadEvery: 50 * time.Millisecond})
-	vm, _ := newVM(t, src)
+	vm, _ := apptest.TokensVM(t, src)
 	ctx := context.Background()
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]model.TokenView](t, vm.Tokens)
+	views := apptest.Get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 1 {
 		t.Fatalf("got %d tokens, want 1", len(views))
 	}
@@ -89,13 +90,13 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 	if string(pin) != "\x00\x00\x00\x00\x00\x00\x00\x00" {
 		t.Error("PIN bytes not wiped")
 	}
-	if n := get[string](t, pvm.Note); !strings.Contains(n, "剩余尝试次数不多") {
+	if n := apptest.Get[string](t, pvm.Note); !strings.Contains(n, "剩余尝试次数不多") {
 		t.Errorf("after a wrong PIN the note is %q", n)
 	}
 	if err := pvm.Submit(ctx, []byte(testPIN)); err != nil {
 		t.Fatalf("right PIN: %v", err)
 	}
-	if !get[bool](t, pvm.Done) {
+	if !apptest.Get[bool](t, pvm.Done) {
 		t.Error("not done after the right PIN")
 	}
 	if err := model.NewPINVM(src, "NOSUCHSERIAL0000", nil).Submit(ctx, []byte(testPIN)); !errors.Is(err, model.ErrTokenRemoved) {
@@ -110,7 +111,7 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 	before, _ := filepath.Glob(filepath.Join(env.TokenDir, "*"))
 	inserted := time.Now()
 	second := env.InitToken(t, "第二把锁", "87654321", testPIN)
-	eventually(t, "the inserted token", func() bool { v, _ := vm.Tokens.Get(); return len(v) == 2 })
+	apptest.Eventually(t, "the inserted token", func() bool { v, _ := vm.Tokens.Get(); return len(v) == 2 })
 	t.Logf("insertion seen by the view-model after %v (watch interval 20 ms, reload every 50 ms)", time.Since(inserted))
 	after, _ := filepath.Glob(filepath.Join(env.TokenDir, "*"))
 	var dir string
@@ -126,14 +127,14 @@ func TestP11SourceOnSoftHSM(t *testing.T) {
 	if dir == "" {
 		t.Fatal("the second token's directory was not found")
 	}
-	views = get[[]model.TokenView](t, vm.Tokens)
+	views = apptest.Get[[]model.TokenView](t, vm.Tokens)
 	if views[0].CertsProblem != "这个 UKey 上没有证书。" && views[1].CertsProblem != "这个 UKey 上没有证书。" {
 		t.Errorf("the new empty token should say it has no certificate: %+v", views)
 	}
 	if err := os.Rename(dir, filepath.Join(t.TempDir(), "pulled")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the removal", func() bool {
+	apptest.Eventually(t, "the removal", func() bool {
 		v, _ := vm.Tokens.Get()
 		return len(v) == 1 && v[0].Serial == serial
 	})
@@ -171,7 +172,7 @@ func TestP11SourceShowsDamagedObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := &x509.Certificate{SerialNumber: big.NewInt(0x51), Subject: pkix.Name{CommonName: "有钥公司", Organization: []string{"有钥公司"}},
-		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: t0.Add(20*24*time.Hour + time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+		NotBefore: apptest.T0.AddDate(-1, 0, 0), NotAfter: apptest.T0.Add(20*24*time.Hour + time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
 	withKey, err := x509.CreateCertificate(rand.Reader, leaf, leaf, signer.Public(), caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -180,17 +181,17 @@ func TestP11SourceShowsDamagedObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok.Close()
-	env.ImportCert(t, serial, testPIN, issueCert(t, "无钥公司", t0.AddDate(1, 0, 0)), []byte{2}, "无钥证书")
-	torn := issueCert(t, "撕裂公司", t0.AddDate(1, 0, 0))
+	env.ImportCert(t, serial, testPIN, issueCert(t, "无钥公司", apptest.T0.AddDate(1, 0, 0)), []byte{2}, "无钥证书")
+	torn := issueCert(t, "撕裂公司", apptest.T0.AddDate(1, 0, 0))
 	env.ImportCert(t, serial, testPIN, torn, []byte{3}, "撕裂证书")
 	damagetest.DropClass(t, env.TokenDir, serial, torn)
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm, _ := newVM(t, src)
+	vm, _ := apptest.TokensVM(t, src)
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]model.TokenView](t, vm.Tokens)
+	views := apptest.Get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 1 {
 		t.Fatalf("got %d tokens, want 1", len(views))
 	}
@@ -220,24 +221,24 @@ func TestP11SourceBlindTokenOffersRenewalForHolders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "根CA"}, NotBefore: t0.AddDate(-5, 0, 0),
-		NotAfter: t0.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "根CA"}, NotBefore: apptest.T0.AddDate(-5, 0, 0),
+		NotAfter: apptest.T0.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.ImportCert(t, serial, testPIN, issueCert(t, "持有人公司", t0.AddDate(1, 0, 0)), []byte{1}, "签名证书")
+	env.ImportCert(t, serial, testPIN, issueCert(t, "持有人公司", apptest.T0.AddDate(1, 0, 0)), []byte{1}, "签名证书")
 	env.ImportCert(t, serial, testPIN, caDER, []byte{9}, "根证书")
 	m, err := token.OpenModule(env.Module)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	vm, _ := newVM(t, newP11Source([]*token.Module{m}, token.WatchOptions{}))
+	vm, _ := apptest.TokensVM(t, newP11Source([]*token.Module{m}, token.WatchOptions{}))
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	v := get[[]model.TokenView](t, vm.Tokens)[0]
+	v := apptest.Get[[]model.TokenView](t, vm.Tokens)[0]
 	if len(v.Certs) != 2 || v.Certs[0].Holder != "持有人公司" || !v.Certs[0].CanRenew || v.Certs[1].Holder != "根CA" || v.Certs[1].CanRenew {
 		t.Errorf("certificates: %+v", v.Certs)
 	}
@@ -257,12 +258,12 @@ func TestOpenP11SourceWithoutModuleSaysWhy(t *testing.T) {
 		{[]string{notLib, filepath.Join(dir, "missing.so")}, []string{notLib, "missing.so"}},
 	} {
 		src := OpenP11Source(tt.paths)
-		vm, _ := newVM(t, src)
+		vm, _ := apptest.TokensVM(t, src)
 		err := vm.Reload(context.Background())
 		if !errors.Is(err, model.ErrNoModule) {
 			t.Fatalf("%v: error %v, want ErrNoModule", tt.paths, err)
 		}
-		p := get[string](t, vm.Problem)
+		p := apptest.Get[string](t, vm.Problem)
 		for _, s := range tt.says {
 			if !strings.Contains(p, s) {
 				t.Errorf("%v: problem %q should say %q", tt.paths, p, s)

@@ -10,14 +10,15 @@ import (
 	"fyne.io/fyne/v2/test"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
 func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
-	clk := &stepClock{t: e.clock.Now()}
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
+	clk := apptest.NewStepClock(e.Clock.Now())
 	vm := model.NewPayVM(acc, clk, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s, _ := newPayScreenInWindow(t, vm)
 	s.Pay(a.ID)
@@ -30,20 +31,20 @@ func TestPayScreenQRGreysOutAndNewCode(t *testing.T) {
 		t.Fatalf("a live code's darkest grey is %d, want black", d)
 	}
 	onUI(t, "no new-code button while live", func() bool { return !s.NewCode.Visible() })
-	clk.Add(301 * time.Second)
+	clk.Advance(301 * time.Second)
 	vm.Tick()
 	onUI(t, "greyed out with a new-code button", func() bool {
 		return darkest(s.qr.Image) >= 200 && s.NewCode.Visible()
 	})
-	e.clock.Add(301 * time.Second)
-	code := get[string](t, vm.Code)
+	e.Clock.Advance(301 * time.Second)
+	code := apptest.Get[string](t, vm.Code)
 	test.Tap(s.NewCode)
 	onUI(t, "a new live code", func() bool {
 		c, _ := vm.Code.Get()
 		return c != code && darkest(s.qr.Image) == 0 && !s.NewCode.Visible()
 	})
-	e.scan(a.ID)
-	onUI(t, "paid", func() bool { return get[bool](t, vm.Paid) })
+	e.Scan(a.ID)
+	onUI(t, "paid", func() bool { return apptest.Get[bool](t, vm.Paid) })
 	fyne.DoAndWait(func() {})
 }
 

@@ -8,13 +8,14 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
 	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	s := newRenewScreen(t.Context(), vm)
 	newTestWindow(t, s.Object())
@@ -26,7 +27,7 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	fyne.DoAndWait(func() {
 		s.SetTokens([]model.TokenView{{Serial: "T1", Certs: []model.CertView{
 			{Holder: "损坏的证书", Problem: "无法解析"},
-			{Holder: e.org.Name, Serial: strings.ToUpper(e.serials["near"]), Badge: "剩余 30 天"}}}})
+			{Holder: e.Org.Name, Serial: strings.ToUpper(e.Serials["near"]), Badge: "剩余 30 天"}}}})
 	})
 	if len(s.Pick.Options) != 1 {
 		t.Fatalf("picker offers %v", s.Pick.Options)
@@ -34,7 +35,7 @@ func TestRenewScreenTypingMessagesAndSave(t *testing.T) {
 	fyne.DoAndWait(func() { s.Pick.SetSelected(s.Pick.Options[0]) })
 	onUI(t, "form shown", func() bool { return s.form.Visible() && !s.Save.Disabled() })
 	txt := screenText(s.Object())
-	for _, want := range []string{"证书序列号 " + strings.ToUpper(e.serials["near"]) + "（从 UKey 读取）", "已根据证书和上次申请预先填好", "统一社会信用代码", "¥300.00"} {
+	for _, want := range []string{"证书序列号 " + strings.ToUpper(e.Serials["near"]) + "（从 UKey 读取）", "已根据证书和上次申请预先填好", "统一社会信用代码", "¥300.00"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("form lacks %q: %s", want, txt)
 		}

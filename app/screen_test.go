@@ -10,14 +10,16 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 // newUI builds the main window over a fake source in a test app with the
 // product's theme, at a fixed size.
-func newUI(t *testing.T, src *fakeSource) *UI {
+func newUI(t *testing.T, src *apptest.FakeSource) *UI {
 	t.Helper()
 	return newUIWith(t, src, src)
 }
@@ -27,7 +29,7 @@ func newUIWith(t *testing.T, tokens model.TokenSource, pins model.PINSource) *UI
 	t.Helper()
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, clock: &fakeClock{now: t0}, loc: time.UTC})
+	u := New(context.Background(), a, Deps{Tokens: tokens, PINs: pins, clock: fakeclock.New(apptest.T0), loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.Win.Resize(fyne.NewSize(900, 640))
 	return u
@@ -77,7 +79,7 @@ func texts(o fyne.CanvasObject) []string {
 }
 
 func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
-	src := newFakeSource()
+	src := apptest.NewFakeSource()
 	u := newUI(t, src)
 	ctx := context.Background()
 	if err := u.vm.Reload(ctx); err != nil {
@@ -90,8 +92,8 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 	test.AssertRendersToMarkup(t, "tokens_empty.xml", u.Win.Canvas())
 	test.AssertImageMatches(t, "tokens_empty.png", u.Win.Canvas().Capture())
 
-	toks := demoTokens()
-	src.insert(toks[0], "12345678", 10)
+	toks := apptest.DemoTokens()
+	src.Insert(toks[0], "12345678", 10)
 	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +109,8 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 		t.Error("the insert prompt stays with a token present")
 	}
 
-	src.insert(toks[1], "1111", 6)
-	src.insert(model.Token{Serial: "BAD0000000000001", LabelErr: errFakeModule, CertsErr: errFakeModule}, "0", 6)
+	src.Insert(toks[1], "1111", 6)
+	src.Insert(model.Token{Serial: "BAD0000000000001", LabelErr: apptest.ErrFakeModule, CertsErr: apptest.ErrFakeModule}, "0", 6)
 	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +123,9 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 		}
 	}
 
-	src.remove(toks[0].Serial)
-	src.remove(toks[1].Serial)
-	src.remove("BAD0000000000001")
+	src.Remove(toks[0].Serial)
+	src.Remove(toks[1].Serial)
+	src.Remove("BAD0000000000001")
 	if err := u.vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,12 +140,12 @@ func TestTokensScreenInsertShowsAndRemoveHides(t *testing.T) {
 // damaged object is one line with a 修复 button that hands the token to
 // OnRepair; a certificate without its key pair has no 续期 button.
 func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
-	src := newFakeDetailSource()
-	toks := demoTokens()
-	src.insert(toks[0], "1", 3)
-	src.keyPairs[toks[0].Serial] = []bool{true}
-	src.damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
-	src.insert(toks[1], "1", 3) // its certificate has no key pair on the token
+	src := apptest.NewFakeDetailSource()
+	toks := apptest.DemoTokens()
+	src.Insert(toks[0], "1", 3)
+	src.KeyPairs[toks[0].Serial] = []bool{true}
+	src.Damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src.Insert(toks[1], "1", 3) // its certificate has no key pair on the token
 	u := newUIWith(t, src, src)
 	// Not wired: no button that would do nothing.
 	if err := u.vm.Reload(context.Background()); err != nil {
@@ -186,8 +188,8 @@ func TestTokensScreenDamagedObjectAndRenew(t *testing.T) {
 }
 
 func TestTokensScreenModuleProblemShown(t *testing.T) {
-	src := newFakeSource()
-	src.listErr = errFakeModule
+	src := apptest.NewFakeSource()
+	src.FailList(apptest.ErrFakeModule)
 	u := newUI(t, src)
 	_ = u.vm.Reload(context.Background())
 	screen := strings.Join(texts(u.tokens.Object()), "|")
@@ -197,9 +199,9 @@ func TestTokensScreenModuleProblemShown(t *testing.T) {
 }
 
 func TestPINDialogWrongThenRight(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 3)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 3)
 	u := newUI(t, src)
 	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
@@ -224,31 +226,31 @@ func TestPINDialogWrongThenRight(t *testing.T) {
 	if d.entry.Text != "" {
 		t.Error("the entry still holds the PIN after sending it")
 	}
-	eventually(t, "the wrong-PIN message", func() bool {
+	apptest.Eventually(t, "the wrong-PIN message", func() bool {
 		m, _ := d.vm.Message.Get()
 		n, _ := d.vm.Note.Get()
 		return strings.Contains(m, "口令不正确") && strings.Contains(n, "剩余尝试次数不多")
 	})
-	if src.checks(tok.Serial) != 1 {
-		t.Fatalf("the token received %d PINs, want 1", src.checks(tok.Serial))
+	if src.Checks(tok.Serial) != 1 {
+		t.Fatalf("the token received %d PINs, want 1", src.Checks(tok.Serial))
 	}
-	eventually(t, "the entry enabled again", func() bool { return !d.entry.Disabled() })
+	apptest.Eventually(t, "the entry enabled again", func() bool { return !d.entry.Disabled() })
 	if !dialogOpen(u) {
 		t.Fatal("the dialog closed after a wrong PIN")
 	}
 	// Enter submits too.
 	test.Type(d.entry, "12345678")
 	d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	eventually(t, "the dialog to close", func() bool { return !dialogOpen(u) })
-	if src.checks(tok.Serial) != 2 {
-		t.Errorf("the token received %d PINs, want 2", src.checks(tok.Serial))
+	apptest.Eventually(t, "the dialog to close", func() bool { return !dialogOpen(u) })
+	if src.Checks(tok.Serial) != 2 {
+		t.Errorf("the token received %d PINs, want 2", src.Checks(tok.Serial))
 	}
 }
 
 func TestPINDialogEscapeCancelsWithoutSending(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 3)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 3)
 	u := newUI(t, src)
 	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
@@ -263,16 +265,16 @@ func TestPINDialogEscapeCancelsWithoutSending(t *testing.T) {
 	if dialogOpen(u) {
 		t.Fatal("Esc did not close the dialog")
 	}
-	if d.entry.Text != "" || src.checks(tok.Serial) != 0 {
-		t.Errorf("after Esc: entry %q, %d PINs sent", d.entry.Text, src.checks(tok.Serial))
+	if d.entry.Text != "" || src.Checks(tok.Serial) != 0 {
+		t.Errorf("after Esc: entry %q, %d PINs sent", d.entry.Text, src.Checks(tok.Serial))
 	}
 }
 
 func TestPINDialogLockedTokenCannotBeTried(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 1)
-	src.token(tok.Serial).left = 0 // locked before the dialog opens
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 1)
+	src.Lock(tok.Serial) // locked before the dialog opens
 	u := newUI(t, src)
 	if err := u.vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
@@ -283,12 +285,12 @@ func TestPINDialogLockedTokenCannotBeTried(t *testing.T) {
 	}
 	test.Tap(u.tokens.pinBtns[tok.Serial])
 	d := u.pin
-	eventually(t, "the locked state", func() bool { l, _ := d.vm.Locked.Get(); return l })
-	eventually(t, "the entry disabled", func() bool { return d.entry.Disabled() })
+	apptest.Eventually(t, "the locked state", func() bool { l, _ := d.vm.Locked.Get(); return l })
+	apptest.Eventually(t, "the entry disabled", func() bool { return d.entry.Disabled() })
 	test.Type(d.entry, "12345678")
 	test.Tap(d.ok)
 	d.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if src.checks(tok.Serial) != 0 {
+	if src.Checks(tok.Serial) != 0 {
 		t.Errorf("a PIN was sent to a locked token")
 	}
 	test.AssertRendersToMarkup(t, "pin_locked.xml", u.Win.Canvas())

@@ -12,8 +12,10 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
 // buttonNamed finds the first visible button under o with text.
@@ -32,17 +34,17 @@ func buttonNamed(o fyne.CanvasObject, text string) *widget.Button {
 // chosen; its 修复 opens the Write screen's PIN dialog for that token.
 // Without a renewal service neither button is offered.
 func TestTokensScreenRenewAndRepairLeadIntoTheJourney(t *testing.T) {
-	e := newSvcEnv(t)
-	src := newFakeDetailSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "1", 3)
-	src.keyPairs[tok.Serial] = []bool{true}
-	src.damaged[tok.Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	e := apptest.NewService(t)
+	src := apptest.NewFakeDetailSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "1", 3)
+	src.KeyPairs[tok.Serial] = []bool{true}
+	src.Damaged[tok.Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	acc := e.account(memoryStore(t))
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
+	acc := e.Account(apptest.MemoryStore(t))
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(apptest.T0), loc: time.UTC,
 		Account: acc, Installer: &gateInstaller{}})
 	t.Cleanup(u.Win.Close)
 	if err := u.vm.Reload(context.Background()); err != nil {
@@ -88,16 +90,16 @@ func tabNames(u *UI) (names []string) {
 // builds the screens under the same tabs, keeps a tab chosen meanwhile, and
 // the 续期 button then works as usual.
 func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
-	e := newSvcEnv(t)
-	src := newFakeDetailSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "1", 3)
-	src.keyPairs[tok.Serial] = []bool{true}
+	e := apptest.NewService(t)
+	src := apptest.NewFakeDetailSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "1", 3)
+	src.KeyPairs[tok.Serial] = []bool{true}
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	ctx, cancel := context.WithCancel(t.Context())
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
-		Account: e.account(memoryStore(t)), DeferJourney: true})
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(apptest.T0), loc: time.UTC,
+		Account: e.Account(apptest.MemoryStore(t)), DeferJourney: true})
 	t.Cleanup(u.Win.Close)
 	if u.journey != nil {
 		t.Fatal("the journey was built before the first frame")
@@ -150,14 +152,14 @@ func (f *unfinishedInstaller) Unfinished(context.Context) ([]string, error) {
 // back while the program runs is offered its interrupted write at once,
 // not only at the next start.
 func TestJourneyFocusesOpenedScreenAndOffersAWriteOnInsertion(t *testing.T) {
-	e := newSvcEnv(t)
-	src := newFakeSource()
+	e := apptest.NewService(t)
+	src := apptest.NewFakeSource()
 	inst := &unfinishedInstaller{}
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
 	ctx, cancel := context.WithCancel(t.Context())
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC,
-		Account: e.account(memoryStore(t)), Installer: inst})
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(apptest.T0), loc: time.UTC,
+		Account: e.Account(apptest.MemoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
 	done := make(chan struct{})
 	go func() { u.Run(); close(done) }()
@@ -168,9 +170,9 @@ func TestJourneyFocusesOpenedScreenAndOffersAWriteOnInsertion(t *testing.T) {
 	fyne.DoAndWait(func() { u.nav.Select(u.journey.Item(screenRenew)) })
 	onUI(t, "the certificate picker focused", func() bool { return u.Win.Canvas().Focused() == u.journey.Renew.Pick })
 
-	tok := demoTokens()[0]
+	tok := apptest.DemoTokens()[0]
 	inst.set(tok.Serial) // its journal: the write was cut short before this start
-	src.insert(tok, "1", 3)
+	src.Insert(tok, "1", 3)
 	onUI(t, "the interrupted write offered on insertion", func() bool {
 		s, _ := u.journey.WriteVM.Unfinished.Get()
 		return slices.Equal(s, []string{tok.Serial})

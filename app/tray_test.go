@@ -17,8 +17,10 @@ import (
 	"fyne.io/fyne/v2/test"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/assets"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/testenv"
 )
 
@@ -32,7 +34,7 @@ type fakeDesktopApp struct {
 	menus   []*fyne.Menu
 	icons   []fyne.Resource
 	trayWin fyne.Window
-	sent    []sentNote
+	sent    []apptest.Note
 	quits   int
 }
 
@@ -64,7 +66,7 @@ func (a *fakeDesktopApp) SetSystemTrayWindow(w fyne.Window) {
 
 func (a *fakeDesktopApp) SendNotification(n *fyne.Notification) {
 	a.mu.Lock()
-	a.sent = append(a.sent, sentNote{n.Title, n.Content})
+	a.sent = append(a.sent, apptest.Note{Title: n.Title, Body: n.Content})
 	a.mu.Unlock()
 	a.App.SendNotification(n)
 }
@@ -79,10 +81,10 @@ func (a *fakeDesktopApp) NewWindow(title string) fyne.Window {
 	return &interceptWindow{Window: a.App.NewWindow(title)}
 }
 
-func (a *fakeDesktopApp) notes() []sentNote {
+func (a *fakeDesktopApp) notes() []apptest.Note {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]sentNote(nil), a.sent...)
+	return append([]apptest.Note(nil), a.sent...)
 }
 
 func (a *fakeDesktopApp) lastMenu() *fyne.Menu {
@@ -187,20 +189,20 @@ func menuLabels(m *fyne.Menu) []string {
 	return out
 }
 
-// newTrayUI builds the window in a fake desktop app over src, at t0.
-func newTrayUI(t *testing.T, src *fakeSource, counter bool) (*UI, *fakeDesktopApp) {
+// newTrayUI builds the window in a fake desktop app over src, at apptest.T0.
+func newTrayUI(t *testing.T, src *apptest.FakeSource, counter bool) (*UI, *fakeDesktopApp) {
 	t.Helper()
 	a := newFakeDesktopApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, loc: time.UTC, Counter: counter})
+	u := New(ctx, a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(apptest.T0), loc: time.UTC, Counter: counter})
 	t.Cleanup(u.Win.Close)
 	return u, a
 }
 
 func TestTrayMenuIconAndReminders(t *testing.T) {
-	src := newFakeSource()
-	src.insert(tokenWith("12345", certEnding("0A1B", "某公司", t0.Add(days(12)))), "123456", 10)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", apptest.T0.Add(apptest.Days(12)))), "123456", 10)
 	u, a := newTrayUI(t, src, false)
 	if trayInstalled(a) {
 		t.Fatal("a tray before installTray")
@@ -220,16 +222,16 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the reminder", func() bool { return len(a.notes()) > 0 })
-	want := []sentNote{{"证书即将到期", "UKey 12345 上的证书「某公司」还有 12 天到期，请及时续期。"}}
+	apptest.Eventually(t, "the reminder", func() bool { return len(a.notes()) > 0 })
+	want := []apptest.Note{{Title: "证书即将到期", Body: "UKey 12345 上的证书「某公司」还有 12 天到期，请及时续期。"}}
 	if got := a.notes(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("notifications %q, want %q", got, want)
 	}
 	wantMenu := "显示窗口|--|(⚠ UKey 12345 · 某公司：剩余 12 天)|--|退出"
-	eventually(t, "the menu with the due certificate", func() bool {
+	apptest.Eventually(t, "the menu with the due certificate", func() bool {
 		return strings.Join(menuLabels(a.lastMenu()), "|") == wantMenu
 	})
-	eventually(t, "the alert icon", func() bool { return a.lastIcon() != nil && a.lastIcon().Name() == "icon-alert.png" })
+	apptest.Eventually(t, "the alert icon", func() bool { return a.lastIcon() != nil && a.lastIcon().Name() == "icon-alert.png" })
 	m := a.lastMenu()
 	if quit := m.Items[len(m.Items)-1]; !quit.IsQuit || quit.Action == nil {
 		t.Error("the last item is not Quit")
@@ -262,7 +264,7 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 		t.Error("closing did not hide the window")
 	}
 	intercept()
-	hidden := []sentNote{{"证书续期助手仍在运行", "窗口已隐藏到系统托盘。证书快到期时会提醒您；点击托盘图标可重新打开，在托盘菜单中选择“退出”可关闭程序。"}}
+	hidden := []apptest.Note{{Title: "证书续期助手仍在运行", Body: "窗口已隐藏到系统托盘。证书快到期时会提醒您；点击托盘图标可重新打开，在托盘菜单中选择“退出”可关闭程序。"}}
 	if got := a.notes()[1:]; fmt.Sprint(got) != fmt.Sprint(hidden) {
 		t.Errorf("after closing twice: %q, want %q", got, hidden)
 	}
@@ -272,19 +274,19 @@ func TestTrayMenuIconAndReminders(t *testing.T) {
 	}
 
 	// The token is pulled out: the menu says so and the dot goes.
-	src.remove("12345")
+	src.Remove("12345")
 	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the menu without tokens", func() bool {
+	apptest.Eventually(t, "the menu without tokens", func() bool {
 		return strings.Join(menuLabels(a.lastMenu()), "|") == "显示窗口|--|(未检测到 UKey)|--|退出"
 	})
-	eventually(t, "the plain icon", func() bool { return a.lastIcon().Name() == assets.Icon().Name() })
+	apptest.Eventually(t, "the plain icon", func() bool { return a.lastIcon().Name() == assets.Icon().Name() })
 }
 
 func TestTrayCounterModeKeepsCloseAndSendsNothing(t *testing.T) {
-	src := newFakeSource()
-	src.insert(tokenWith("12345", certEnding("0A1B", "某公司", t0.Add(days(3)))), "123456", 10)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", apptest.T0.Add(apptest.Days(3)))), "123456", 10)
 	u, a := newTrayUI(t, src, true)
 	u.installTrayOn(desktopHost{tray: true, notify: true})
 	u.startReminders()
@@ -306,8 +308,8 @@ func TestTrayCounterModeKeepsCloseAndSendsNothing(t *testing.T) {
 }
 
 func TestTrayWithoutATrayHostStillNotifies(t *testing.T) {
-	src := newFakeSource()
-	src.insert(tokenWith("12345", certEnding("0A1B", "某公司", t0.Add(-days(1)))), "123456", 10)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", apptest.T0.Add(-apptest.Days(1)))), "123456", 10)
 	u, a := newTrayUI(t, src, false)
 	if u.remind(desktopHost{}) != nil {
 		t.Error("reminders without a tray or notifications")
@@ -317,7 +319,7 @@ func TestTrayWithoutATrayHostStillNotifies(t *testing.T) {
 	if err := u.vm.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the reminder", func() bool { return len(a.notes()) == 1 })
+	apptest.Eventually(t, "the reminder", func() bool { return len(a.notes()) == 1 })
 	if got := a.notes()[0]; got.Body != "UKey 12345 上的证书「某公司」已过期 1 天，请尽快续期。" {
 		t.Errorf("notified %q", got)
 	}
@@ -340,7 +342,7 @@ func TestTrayProbeOfAppWithoutDesktop(t *testing.T) {
 	if trayInstalled(a) {
 		t.Error("the test app has a tray")
 	}
-	u := New(t.Context(), a, Deps{Tokens: newFakeSource(), clock: &fakeClock{now: t0}, loc: time.UTC})
+	u := New(t.Context(), a, Deps{Tokens: apptest.NewFakeSource(), clock: fakeclock.New(apptest.T0), loc: time.UTC})
 	t.Cleanup(u.Win.Close)
 	u.installTray()
 	if trayInstalled(a) {

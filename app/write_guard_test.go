@@ -14,8 +14,10 @@ import (
 
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -59,7 +61,7 @@ func (s *scriptInstaller) count() int                                          {
 
 // writableApp is an application ready to write for the demo token's certificate.
 func writableApp(id string, rekey bool) renewal.Application {
-	cert := demoTokens()[0].Certs[0]
+	cert := apptest.DemoTokens()[0].Certs[0]
 	a := renewal.Application{ID: id, State: renewal.State{Status: renewal.StatusReadyToDownload},
 		CertSerial: renewal.NormalizeSerial(cert.Serial)}
 	a.Rekey = rekey
@@ -72,13 +74,13 @@ func writableApp(id string, rekey bool) renewal.Application {
 // the write's login), and 修复 is refused (its login would take the write's
 // session).
 func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	inst := &scriptInstaller{writing: make(chan struct{}), gate: make(chan struct{})}
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "123456", 10)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "123456", 10)
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(apptheme.New())
-	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: &fakeClock{now: t0}, Account: e.account(memoryStore(t)), Installer: inst})
+	u := New(t.Context(), a, Deps{Tokens: src, PINs: src, clock: fakeclock.New(apptest.T0), Account: e.Account(apptest.MemoryStore(t)), Installer: inst})
 	t.Cleanup(u.Win.Close)
 	vm := u.journey.WriteVM
 	if err := vm.Prepare(t.Context(), src, writableApp("app-a", false)); err != nil {
@@ -94,19 +96,19 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 	if got, _ := vm.Target(); got == nil || got.ID != "app-a" {
 		t.Fatalf("the running write's target became %+v", got)
 	}
-	if m := get[string](t, vm.Message); !strings.Contains(m, "正在写入另一份申请的证书") {
+	if m := apptest.Get[string](t, vm.Message); !strings.Contains(m, "正在写入另一份申请的证书") {
 		t.Errorf("prepare during a write said %q", m)
 	}
-	fyne.DoAndWait(func() { u.showPIN(demoTokens()[0].Serial) })
+	fyne.DoAndWait(func() { u.showPIN(apptest.DemoTokens()[0].Serial) })
 	if u.pin != nil || u.Win.Canvas().Overlays().Top() == nil {
 		t.Error("the PIN check opened during a write, or nothing said why not")
 	}
 	fyne.DoAndWait(func() {
 		u.Win.Canvas().Overlays().Top().Hide()
-		u.journey.Repair(demoTokens()[0].Serial)
+		u.journey.Repair(apptest.DemoTokens()[0].Serial)
 	})
-	if u.Win.Canvas().Overlays().Top() != nil || !strings.Contains(get[string](t, vm.Message), "写入完成后再修复") {
-		t.Errorf("修复 during a write: overlay %v, message %q", u.Win.Canvas().Overlays().Top(), get[string](t, vm.Message))
+	if u.Win.Canvas().Overlays().Top() != nil || !strings.Contains(apptest.Get[string](t, vm.Message), "写入完成后再修复") {
+		t.Errorf("修复 during a write: overlay %v, message %q", u.Win.Canvas().Overlays().Top(), apptest.Get[string](t, vm.Message))
 	}
 	close(inst.gate)
 	if err := <-ran; err != nil {
@@ -121,12 +123,12 @@ func TestWriteRunningRefusesWhatWouldDisturbIt(t *testing.T) {
 // the clerk agreed to a re-key; the reason a write was not confirmed to
 // the service is said (here: the service's address).
 func TestWriteFinishWaitsForRekeyConsentAndNotConfirmedSaysWhy(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	inst := &scriptInstaller{finish: model.FinishRolledBack}
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "123456", 10)
-	vm := model.NewWriteVM(e.account(memoryStore(t)), inst, src)
-	serial := demoTokens()[0].Serial
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "123456", 10)
+	vm := model.NewWriteVM(e.Account(apptest.MemoryStore(t)), inst, src)
+	serial := apptest.DemoTokens()[0].Serial
 	if err := vm.Prepare(t.Context(), src, writableApp("app-r", true)); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestWriteFinishWaitsForRekeyConsentAndNotConfirmedSaysWhy(t *testing.T) {
 	if n := inst.count(); n != 0 {
 		t.Fatalf("finish went on into a re-key nobody agreed to (%d installs)", n)
 	}
-	if m := get[string](t, vm.Message); m != model.FinishText(model.FinishRolledBack) {
+	if m := apptest.Get[string](t, vm.Message); m != model.FinishText(model.FinishRolledBack) {
 		t.Errorf("finish said %q", m)
 	}
 	vm.ConfirmRekey()
@@ -156,7 +158,7 @@ func TestWriteFinishWaitsForRekeyConsentAndNotConfirmedSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = vm.Run(t.Context())
-	if m := get[string](t, vm.Message); !strings.Contains(m, "127.0.0.1:9") || strings.Contains(m, "（）") {
+	if m := apptest.Get[string](t, vm.Message); !strings.Contains(m, "127.0.0.1:9") || strings.Contains(m, "（）") {
 		t.Errorf("not confirmed said %q: want the reason", m)
 	}
 }

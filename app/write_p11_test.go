@@ -3,7 +3,6 @@
 package app
 
 import (
-	"crypto/x509/pkix"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -13,73 +12,61 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
-	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
 
 // tokenWithCert makes a SoftHSM2 token holding a P-256 key made on it and
 // the env CA's certificate for it, known to the service; it returns the
 // token serial and the certificate serial.
-func (e *svcEnv) tokenWithCert(hsm *softhsmtest.Env) (*token.Module, string, string) {
-	e.t.Helper()
-	ctx := e.t.Context()
-	serial := hsm.InitToken(e.t, "UKey-写入", "11223344", testPIN)
+func tokenWithCert(t *testing.T, e *apptest.Service, hsm *softhsmtest.Env) (*token.Module, string, string) {
+	t.Helper()
+	ctx := t.Context()
+	serial := hsm.InitToken(t, "UKey-写入", "11223344", testPIN)
 	m, err := token.OpenModule(hsm.Module) // after the init: SoftHSM2 reads its tokens when initialised
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	e.t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() { m.Close() })
 	tok, err := m.Open(ctx, serial)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer tok.Close()
 	if err := tok.Login(ctx, []byte(testPIN)); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	id := []byte{0xa1}
 	signer, err := tok.GenerateKeyPair(ctx, token.KeySpec{Type: token.ECP256, ID: id, Label: "张三"})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	now := e.clock.Now()
-	der, err := e.ca.IssueInitial(pkix.Name{Country: []string{"CN"}, Organization: []string{e.org.Name}, CommonName: "张三"},
-		signer.Public(), now.AddDate(-1, 0, 30), now.AddDate(0, 0, 30))
-	if err != nil {
-		e.t.Fatal(err)
+	cert := e.PutCertificate(signer.Public(), e.Org, e.Clock.Now().AddDate(0, 0, 30))
+	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: cert.Raw, ID: id, Label: "张三"}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := tok.WriteCertificate(ctx, token.CertificateSpec{DER: der, ID: id, Label: "张三"}); err != nil {
-		e.t.Fatal(err)
-	}
-	cert, _ := smx509.ParseCertificate(der)
-	spki, _ := smx509.MarshalPKIXPublicKey(cert.PublicKey)
-	cs := renewal.NormalizeSerial(cert.SerialNumber.Text(16))
-	rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: cs, Holder: "张三", Issuer: cert.Issuer.String(),
-		OrganisationID: e.org.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, KeyType: renewal.KeyECDSA}, PublicKey: spki, DER: der}
-	if err := e.st.PutCertificate(ctx, rec, store.Change{Actor: "system", Action: "seed"}); err != nil {
-		e.t.Fatal(err)
-	}
+	cs := renewdtest.SerialOf(cert)
 	return m, serial, cs
 }
 
 func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	hsm := softhsmtest.New(t)
-	m, tokSerial, certSerial := e.tokenWithCert(hsm)
-	acc := e.signedIn()
-	a := e.readyApp(acc, certSerial, false)
+	m, tokSerial, certSerial := tokenWithCert(t, e, hsm)
+	acc := e.SignedIn()
+	a := e.ReadyApp(acc, certSerial, false)
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now)
+	inst := NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.Clock.Now)
 	vm := model.NewWriteVM(acc, inst, src)
 	ctx := t.Context()
-	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
-		t.Fatalf("unfinished jobs on a fresh token: %v %v", get[[]string](t, vm.Unfinished), err)
+	if err := vm.Check(ctx); err != nil || len(apptest.Get[[]string](t, vm.Unfinished)) != 0 {
+		t.Fatalf("unfinished jobs on a fresh token: %v %v", apptest.Get[[]string](t, vm.Unfinished), err)
 	}
 	if err := vm.Prepare(ctx, src, a); err != nil {
 		t.Fatal(err)
@@ -99,11 +86,11 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 	}
 	began := time.Now()
 	if err := vm.Run(ctx); err != nil {
-		t.Fatalf("write: %v (%q)", err, get[string](t, vm.Message))
+		t.Fatalf("write: %v (%q)", err, apptest.Get[string](t, vm.Message))
 	}
 	t.Logf("write: fetch (issue), write, verify, confirm in %v", time.Since(began)) // a figure, not a check
-	if !get[bool](t, vm.Done) || get[float64](t, vm.Progress) != 1 || !strings.Contains(get[string](t, vm.Message), "续期完成") {
-		t.Fatalf("done %v progress %v %q", get[bool](t, vm.Done), get[float64](t, vm.Progress), get[string](t, vm.Message))
+	if !apptest.Get[bool](t, vm.Done) || apptest.Get[float64](t, vm.Progress) != 1 || !strings.Contains(apptest.Get[string](t, vm.Message), "续期完成") {
+		t.Fatalf("done %v progress %v %q", apptest.Get[bool](t, vm.Done), apptest.Get[float64](t, vm.Progress), apptest.Get[string](t, vm.Message))
 	}
 	got, err := acc.Client().GetApplication(ctx, a.ID)
 	if err != nil || got.Status != renewal.StatusInstalled {
@@ -139,13 +126,13 @@ func TestWriteToSoftHSMTokenThroughTheService(t *testing.T) {
 }
 
 func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	hsm := softhsmtest.New(t)
-	m, tokSerial, certSerial := e.tokenWithCert(hsm)
-	acc := e.signedIn()
-	a := e.readyApp(acc, certSerial, true)
+	m, tokSerial, certSerial := tokenWithCert(t, e, hsm)
+	acc := e.SignedIn()
+	a := e.ReadyApp(acc, certSerial, true)
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.Clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := newWriteScreen(t.Context(), vm, w)
 	w.SetContent(s.Object())
@@ -154,7 +141,7 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 	}
 	fyne.DoAndWait(s.Show)
 	onUI(t, "re-key asked first", func() bool { return s.RekeyOK.Visible() && s.Start.Disabled() })
-	if msg := get[string](t, vm.Message); !strings.Contains(msg, "旧密钥") {
+	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "旧密钥") {
 		t.Fatalf("no warning about the old key: %q", msg)
 	}
 	test.Tap(s.RekeyOK)
@@ -163,7 +150,7 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 	onUI(t, "pin dialog open", func() bool { return s.pin != nil && s.pin.entry.Visible() })
 	test.Type(s.pin.entry, testPIN)
 	test.Tap(s.pin.ok)
-	eventually(t, "written", func() bool { return get[bool](t, vm.Done) })
+	apptest.Eventually(t, "written", func() bool { return apptest.Get[bool](t, vm.Done) })
 	got, err := acc.Client().GetApplication(t.Context(), a.ID)
 	if err != nil || got.Status != renewal.StatusInstalled {
 		t.Fatalf("application %v %v", got.Status, err)
@@ -178,11 +165,11 @@ func TestWriteScreenRekeyAsksThenWrites(t *testing.T) {
 // the CA answered): that is no broken write, nothing is offered to finish,
 // and the next write takes the pending key pair instead of making another.
 func TestWriteResumesAPendingRekey(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	hsm := softhsmtest.New(t)
-	m, tokSerial, certSerial := e.tokenWithCert(hsm)
-	acc := e.signedIn()
-	a := e.readyApp(acc, certSerial, true)
+	m, tokSerial, certSerial := tokenWithCert(t, e, hsm)
+	acc := e.SignedIn()
+	a := e.ReadyApp(acc, certSerial, true)
 	journal := filepath.Join(t.TempDir(), "journal")
 	ctx := t.Context()
 
@@ -197,16 +184,16 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, err := token.PrepareRekey(ctx, tok, token.InstallRequest{Mode: token.Rekey, ReplaceID: []byte{0xa1}, Journal: j, Now: e.clock.Now})
+	prep, err := token.PrepareRekey(ctx, tok, token.InstallRequest{Mode: token.Rekey, ReplaceID: []byte{0xa1}, Journal: j, Now: e.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok.Close()
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
-	if err := vm.Check(ctx); err != nil || len(get[[]string](t, vm.Unfinished)) != 0 {
-		t.Fatalf("a pending re-key offered as unfinished: %v %v", get[[]string](t, vm.Unfinished), err)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.Clock.Now), src)
+	if err := vm.Check(ctx); err != nil || len(apptest.Get[[]string](t, vm.Unfinished)) != 0 {
+		t.Fatalf("a pending re-key offered as unfinished: %v %v", apptest.Get[[]string](t, vm.Unfinished), err)
 	}
 	if err := vm.Prepare(ctx, src, a); err != nil {
 		t.Fatal(err)
@@ -219,7 +206,7 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := vm.Run(ctx); err != nil {
-		t.Fatalf("write after the interrupted re-key: %v (%q)", err, get[string](t, vm.Message))
+		t.Fatalf("write after the interrupted re-key: %v (%q)", err, apptest.Get[string](t, vm.Message))
 	}
 	out := hsm.PKCS11Tool(t, tokSerial, "--login", "--pin", testPIN, "--list-objects", "--type", "privkey")
 	if strings.Count(out, "Private Key Object") != 1 || !strings.Contains(out, "ID:         "+strings.ToLower(prep.NewID.String())) {
@@ -232,15 +219,15 @@ func TestWriteResumesAPendingRekey(t *testing.T) {
 // untouched; the token holds only its old certificate and no journal; with
 // the service back the same press writes.
 func TestServiceDownWhileWriteFetches(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	o := newOutage(t, e)
 	hsm := softhsmtest.New(t)
-	m, tokSerial, certSerial := e.tokenWithCert(hsm)
+	m, tokSerial, certSerial := tokenWithCert(t, e, hsm)
 	acc := o.signedIn(e)
-	a := e.readyApp(acc, certSerial, false)
+	a := e.ReadyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, e.Clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
@@ -260,18 +247,18 @@ func TestServiceDownWhileWriteFetches(t *testing.T) {
 	o.down()
 	write()
 	onUI(t, "the fetch to fail in words", func() bool {
-		m := get[string](t, vm.Message)
+		m := apptest.Get[string](t, vm.Message)
 		return strings.Contains(m, "无法连接续期服务") && strings.Contains(m, "原证书仍然可用") && !s.Start.Disabled()
 	})
 	if certs, _, _ := certsOnToken(t, hsm, tokSerial); len(certs) != 1 || certs[0] != certSerial {
 		t.Fatalf("the token holds %v after a failed fetch, want only %s", certs, certSerial)
 	}
-	if u := get[[]string](t, vm.Unfinished); len(u) != 0 {
+	if u := apptest.Get[[]string](t, vm.Unfinished); len(u) != 0 {
 		t.Fatalf("a failed fetch offered to finish %v", u)
 	}
 	o.up()
 	write()
-	eventually(t, "written", func() bool { return get[bool](t, vm.Done) })
+	apptest.Eventually(t, "written", func() bool { return apptest.Get[bool](t, vm.Done) })
 	if got, err := acc.Client().GetApplication(t.Context(), a.ID); err != nil || got.Status != renewal.StatusInstalled {
 		t.Fatalf("application %v %v", got.Status, err)
 	}
@@ -281,13 +268,13 @@ func TestServiceDownWhileWriteFetches(t *testing.T) {
 // button; Enter opens the PIN dialog with the focus in the PIN; Enter there
 // sends it and the write runs.
 func TestKeyboardWrite(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	hsm := softhsmtest.New(t)
-	m, _, certSerial := e.tokenWithCert(hsm)
-	acc := e.signedIn()
-	a := e.readyApp(acc, certSerial, false)
+	m, _, certSerial := tokenWithCert(t, e, hsm)
+	acc := e.SignedIn()
+	a := e.ReadyApp(acc, certSerial, false)
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.clock.Now), src)
+	vm := model.NewWriteVM(acc, NewP11Installer(src, filepath.Join(t.TempDir(), "journal"), e.Clock.Now), src)
 	w := newTestWindow(t, widget.NewLabel(""))
 	s := newWriteScreen(t.Context(), vm, w)
 	fyne.DoAndWait(func() { w.SetContent(s.Object()) })
@@ -300,5 +287,5 @@ func TestKeyboardWrite(t *testing.T) {
 	onUI(t, "focus in the PIN", func() bool { return s.pin != nil && w.Canvas().Focused() == s.pin.entry })
 	typeKeys(t, w, testPIN)
 	press(t, w, fyne.KeyReturn)
-	eventually(t, "written", func() bool { return get[bool](t, vm.Done) })
+	apptest.Eventually(t, "written", func() bool { return apptest.Get[bool](t, vm.Done) })
 }

@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	appwidget "github.com/ukeyrenew/ukeyrenew/app/internal/widget"
 	"github.com/ukeyrenew/ukeyrenew/internal/softhsmtest"
@@ -155,14 +156,14 @@ func pressFinish(t *testing.T, s *writeScreen) *pinDialog {
 // renewed one, paired with its key, as pkcs11-tool reads it; the service
 // told.
 func TestWritePulledMidWriteResumes(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	hsm := softhsmtest.New(t)
-	m, tokSerial, certSerial := e.tokenWithCert(hsm)
-	acc := e.signedIn()
-	a := e.readyApp(acc, certSerial, false)
+	m, tokSerial, certSerial := tokenWithCert(t, e, hsm)
+	acc := e.SignedIn()
+	a := e.ReadyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
 	tokDir := newPullable(t, hsm)
-	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
+	cut := &midWrite{t: t, now: e.Clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: tokDir.pull}
 
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	vm := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
@@ -178,14 +179,14 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	onUI(t, "pin dialog open", func() bool { return s.pin != nil && s.pin.entry.Visible() })
 	test.Type(s.pin.entry, testPIN)
 	test.Tap(s.pin.ok)
-	eventually(t, "the write to fail", func() bool {
-		return cut.fired() && !get[bool](t, vm.Busy)
+	apptest.Eventually(t, "the write to fail", func() bool {
+		return cut.fired() && !apptest.Get[bool](t, vm.Busy)
 	})
-	msg := get[string](t, vm.Message)
+	msg := apptest.Get[string](t, vm.Message)
 	if want := "UKey 在写入过程中被拔出，证书没有丢失。请重新插入同一枚 UKey，然后点击“继续未完成的写入”。"; msg != want {
 		t.Fatalf("after the pull the screen says %q, want %q", msg, want)
 	}
-	if get[bool](t, vm.Done) {
+	if apptest.Get[bool](t, vm.Done) {
 		t.Fatal("done after a pull")
 	}
 	if _, err := os.Stat(cut.journal); err != nil {
@@ -206,15 +207,15 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	// Continue pressed while the token is still out: the dialog says so,
 	// nothing is sent, the journal stays.
 	d := pressFinish(t, s)
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(get[string](t, d.vm.Message), "拔出"); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(apptest.Get[string](t, d.vm.Message), "拔出"); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) { // the state cannot be read: the token is out
-			t.Fatalf("the PIN dialog says %q", get[string](t, d.vm.Message))
+			t.Fatalf("the PIN dialog says %q", apptest.Get[string](t, d.vm.Message))
 		}
 	}
 	test.Type(d.entry, testPIN)
 	test.Tap(d.ok)
-	eventually(t, "the dialog to say the token is out", func() bool {
-		return strings.Contains(get[string](t, d.vm.Message), "请插回后再输入口令") && !get[bool](t, d.vm.Busy)
+	apptest.Eventually(t, "the dialog to say the token is out", func() bool {
+		return strings.Contains(apptest.Get[string](t, d.vm.Message), "请插回后再输入口令") && !apptest.Get[bool](t, d.vm.Busy)
 	})
 	if _, err := os.Stat(cut.journal); err != nil {
 		t.Fatalf("the journal went while the token was out: %v", err)
@@ -231,16 +232,16 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	test.Type(d.entry, testPIN)
 	began := time.Now()
 	test.Tap(d.ok)
-	for deadline := time.Now().Add(5 * time.Second); !get[bool](t, vm.Done); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !apptest.Get[bool](t, vm.Done); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the renewal did not finish: %q, pin dialog %q", get[string](t, vm.Message), get[string](t, d.vm.Message))
+			t.Fatalf("the renewal did not finish: %q, pin dialog %q", apptest.Get[string](t, vm.Message), apptest.Get[string](t, d.vm.Message))
 		}
 	}
 	t.Logf("finished after the pull: PIN, recover, read back, confirm in %v", time.Since(began)) // a figure, not a check
 	if _, err := os.Stat(cut.journal); !os.IsNotExist(err) {
 		t.Errorf("the journal is still there after finishing: %v", err)
 	}
-	if u := get[[]string](t, vm.Unfinished); len(u) != 0 {
+	if u := apptest.Get[[]string](t, vm.Unfinished); len(u) != 0 {
 		t.Errorf("still offered to finish: %v", u)
 	}
 	got, err := acc.Client().GetApplication(t.Context(), a.ID)
@@ -264,15 +265,15 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 // starts, to finish the job, and finishing it leaves exactly one usable
 // certificate; the renewal is then confirmed from the applications list.
 func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	hsm := softhsmtest.New(t)
-	m, tokSerial, certSerial := e.tokenWithCert(hsm)
-	acc := e.signedIn()
-	a := e.readyApp(acc, certSerial, false)
+	m, tokSerial, certSerial := tokenWithCert(t, e, hsm)
+	acc := e.SignedIn()
+	a := e.ReadyApp(acc, certSerial, false)
 	journal := filepath.Join(t.TempDir(), "journal")
 	ctx := t.Context()
 
-	cut := &midWrite{t: t, now: e.clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
+	cut := &midWrite{t: t, now: e.Clock.Now, journal: filepath.Join(journal, tokSerial+".json"), interrupt: runtime.Goexit}
 	src := newP11Source([]*token.Module{m}, token.WatchOptions{})
 	first := model.NewWriteVM(acc, NewP11Installer(src, journal, cut.Now), src)
 	if err := first.Prepare(ctx, src, a); err != nil {
@@ -300,15 +301,15 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 
 	// The next start: a new window, the same token and journal directory.
 	w := newTestWindow(t, widget.NewLabel(""))
-	next := e.account(nil)
-	if _, err := next.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+	next := e.Account(nil)
+	if _, err := next.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: apptest.DemoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := next.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := next.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: apptest.DemoMobile, Code: e.SMSCode(apptest.DemoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	src2 := newP11Source([]*token.Module{m}, token.WatchOptions{})
-	j := newJourney(ctx, w, journeyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.clock.Now), Tokens: src2, PINs: src2,
+	j := newJourney(ctx, w, journeyDeps{Account: next, Installer: NewP11Installer(src2, journal, e.Clock.Now), Tokens: src2, PINs: src2,
 		Fmt: model.Formatter{Lang: model.LangZH, Loc: time.UTC}})
 	tabs := container.NewAppTabs(j.Items()...)
 	j.Attach(tabs)
@@ -317,15 +318,15 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 	onUI(t, "the write screen offers to finish", func() bool {
 		return tabs.Selected() == j.Item(screenWrite) && len(j.Write.finish.Objects) == 1
 	})
-	if msg := get[string](t, j.WriteVM.Message); !strings.Contains(msg, tokSerial) || !strings.Contains(msg, "没有完成") {
+	if msg := apptest.Get[string](t, j.WriteVM.Message); !strings.Contains(msg, tokSerial) || !strings.Contains(msg, "没有完成") {
 		t.Fatalf("the offer says %q", msg)
 	}
 	d := pressFinish(t, j.Write)
 	test.Type(d.entry, testPIN)
 	test.Tap(d.ok)
-	eventually(t, "finished", func() bool {
-		return len(get[[]string](t, j.WriteVM.Unfinished)) == 0 && !get[bool](t, j.WriteVM.Busy) &&
-			strings.Contains(get[string](t, j.WriteVM.Message), "已完成")
+	apptest.Eventually(t, "finished", func() bool {
+		return len(apptest.Get[[]string](t, j.WriteVM.Unfinished)) == 0 && !apptest.Get[bool](t, j.WriteVM.Busy) &&
+			strings.Contains(apptest.Get[string](t, j.WriteVM.Message), "已完成")
 	})
 	is, err := next.Client().Certificate(ctx, a.ID)
 	if err != nil {
@@ -346,13 +347,13 @@ func TestWriteAppDiesMidWriteNextStartOffersToFinish(t *testing.T) {
 		t.Fatal("the application is not listed")
 	}
 	if err := j.WriteVM.Prepare(ctx, src2, r.App); err != nil {
-		t.Fatalf("prepare after finishing: %v (%q)", err, get[string](t, j.WriteVM.Message))
+		t.Fatalf("prepare after finishing: %v (%q)", err, apptest.Get[string](t, j.WriteVM.Message))
 	}
 	if err := j.WriteVM.PINVM().Submit(ctx, []byte(testPIN)); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.WriteVM.Run(ctx); err != nil {
-		t.Fatalf("confirm: %v (%q)", err, get[string](t, j.WriteVM.Message))
+		t.Fatalf("confirm: %v (%q)", err, apptest.Get[string](t, j.WriteVM.Message))
 	}
 	if got, err := next.Client().GetApplication(ctx, a.ID); err != nil || got.Status != renewal.StatusInstalled {
 		t.Fatalf("application: %v %v", got.Status, err)

@@ -1,4 +1,4 @@
-package app
+package model_test
 
 import (
 	"context"
@@ -14,8 +14,10 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
@@ -58,22 +60,19 @@ var cst = time.FixedZone("CST", 8*3600)
 // remT0 is 9 o'clock in the morning in Beijing.
 var remT0 = time.Date(2026, 11, 23, 9, 0, 0, 0, cst)
 
-// sentNote is one notification as sent.
-type sentNote struct{ Title, Body string }
-
 type noteLog struct {
 	mu    sync.Mutex
-	notes []sentNote
+	notes []apptest.Note
 }
 
 func (l *noteLog) notify(title, body string) {
 	l.mu.Lock()
-	l.notes = append(l.notes, sentNote{title, body})
+	l.notes = append(l.notes, apptest.Note{Title: title, Body: body})
 	l.mu.Unlock()
 }
 
 // take returns the notifications since the last take.
-func (l *noteLog) take() []sentNote {
+func (l *noteLog) take() []apptest.Note {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := l.notes
@@ -81,27 +80,15 @@ func (l *noteLog) take() []sentNote {
 	return n
 }
 
-func newReminderVM(t *testing.T, svc model.ReminderService) (*model.ReminderVM, *fakeClock, *noteLog) {
+func newReminderVM(t *testing.T, svc model.ReminderService) (*model.ReminderVM, *fakeclock.Clock, *noteLog) {
 	t.Helper()
 	test.NewTempApp(t) // bindings notify through the app's driver
-	clock := &fakeClock{now: remT0}
+	clock := fakeclock.New(remT0)
 	log := &noteLog{}
 	return model.NewReminderVM(svc, clock, model.Formatter{Lang: model.CurrentLang(), Loc: cst}, log.notify), clock, log
 }
 
-// certEnding is a readable certificate that ends at notAfter.
-func certEnding(serial, holder string, notAfter time.Time) model.Cert {
-	return model.Cert{Label: "cert", Holder: holder, Serial: serial, Issuer: "某某CA",
-		NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter, KeyType: "ECDSA P-256"}
-}
-
-func tokenWith(serial string, certs ...model.Cert) model.Token {
-	return model.Token{Serial: serial, Label: "UKey", Certs: certs}
-}
-
-func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
-
-func bodies(notes []sentNote) []string {
+func bodies(notes []apptest.Note) []string {
 	var out []string
 	for _, n := range notes {
 		out = append(out, n.Body)
@@ -109,7 +96,7 @@ func bodies(notes []sentNote) []string {
 	return out
 }
 
-func wantNotes(t *testing.T, step string, got []sentNote, want ...string) {
+func wantNotes(t *testing.T, step string, got []apptest.Note, want ...string) {
 	t.Helper()
 	if strings.Join(bodies(got), "\n") != strings.Join(want, "\n") {
 		t.Errorf("%s: notified\n  %q\nwant\n  %q", step, bodies(got), want)
@@ -121,7 +108,7 @@ func TestReminderDecisionTable(t *testing.T) {
 	vm, clock, log := newReminderVM(t, svc)
 	ctx := t.Context()
 	// Ends at 18:00 in 31 calendar days.
-	tok := tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(31)+9*time.Hour)))
+	tok := apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(31)+9*time.Hour)))
 	toks := []model.Token{tok}
 
 	vm.Check(ctx, toks)
@@ -129,57 +116,57 @@ func TestReminderDecisionTable(t *testing.T) {
 	if p, _ := svc.calls(); p != 0 {
 		t.Errorf("31 days left asked the service %d times; nothing was close", p)
 	}
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 0 {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 0 {
 		t.Errorf("31 days left: due %v", d)
 	}
 
-	clock.Add(days(1))
+	clock.Advance(apptest.Days(1))
 	vm.Check(ctx, toks)
 	wantNotes(t, "30 days left", log.take(), "UKey 12345 上的证书「某公司」还有 30 天到期，请及时续期。")
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "12345" || d[0].CertSerial != "0A1B" || d[0].Days != 30 {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "12345" || d[0].CertSerial != "0A1B" || d[0].Days != 30 {
 		t.Errorf("30 days left: due %+v", d)
 	}
 
-	clock.Add(14*time.Hour + 59*time.Minute) // 23:59 the same day
+	clock.Advance(14*time.Hour + 59*time.Minute) // 23:59 the same day
 	vm.Check(ctx, toks)
 	wantNotes(t, "the same day again", log.take())
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 1 {
 		t.Errorf("the same day: still due, got %v", d)
 	}
 
-	clock.Add(time.Minute) // midnight in Beijing: the next day
+	clock.Advance(time.Minute) // midnight in Beijing: the next day
 	vm.Check(ctx, toks)
 	wantNotes(t, "the next day", log.take(), "UKey 12345 上的证书「某公司」还有 29 天到期，请及时续期。")
 
-	clock.Add(days(29))
+	clock.Advance(apptest.Days(29))
 	vm.Check(ctx, toks)
 	wantNotes(t, "the last day", log.take(), "UKey 12345 上的证书「某公司」今天到期，请尽快续期。")
-	if r := get[[]model.Reminder](t, vm.Due); r[0].Days != 0 {
+	if r := apptest.Get[[]model.Reminder](t, vm.Due); r[0].Days != 0 {
 		t.Errorf("the last day: Days %d", r[0].Days)
 	}
 
-	clock.Add(19 * time.Hour) // 19:00: an hour after the end
+	clock.Advance(19 * time.Hour) // 19:00: an hour after the end
 	vm.Check(ctx, toks)
 	wantNotes(t, "the last day, after the end", log.take()) // already told today
 
-	clock.Add(days(3))
+	clock.Advance(apptest.Days(3))
 	vm.Check(ctx, toks)
 	wantNotes(t, "expired", log.take(), "UKey 12345 上的证书「某公司」已过期 3 天，请尽快续期。")
-	if r := get[[]model.Reminder](t, vm.Due); r[0].Title != "证书已过期" || r[0].Days != -3 {
+	if r := apptest.Get[[]model.Reminder](t, vm.Due); r[0].Title != "证书已过期" || r[0].Days != -3 {
 		t.Errorf("expired: %+v", r)
 	}
 
-	clock.Add(days(363)) // past the 365 days the policy allows after expiry
+	clock.Advance(apptest.Days(363)) // past the 365 days the policy allows after expiry
 	vm.Check(ctx, toks)
 	wantNotes(t, "expired past the window", log.take())
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 0 {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 0 {
 		t.Errorf("expired past the window: due %v", d)
 	}
 }
 
 func TestReminderExpiredToday(t *testing.T) {
 	vm, _, log := newReminderVM(t, nil)
-	vm.Check(t.Context(), []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(-time.Hour)))})
+	vm.Check(t.Context(), []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(-time.Hour)))})
 	got := log.take()
 	wantNotes(t, "ended an hour ago", got, "UKey 12345 上的证书「某公司」今天已过期，请尽快续期。")
 	if len(got) == 1 && got[0].Title != "证书已过期" {
@@ -192,21 +179,21 @@ func TestReminderOnlyInsideThePolicyWindow(t *testing.T) {
 	p.WindowBeforeDays, p.WindowAfterDays = 7, 30
 	vm, clock, log := newReminderVM(t, &fakeReminderService{policy: p})
 	ctx := t.Context()
-	end := remT0.Add(days(20) + 6*time.Hour) // 15:00
-	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", end))}
+	end := remT0.Add(apptest.Days(20) + 6*time.Hour) // 15:00
+	toks := []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", end))}
 
 	vm.Check(ctx, toks)
 	wantNotes(t, "20 days left, window opens at 7", log.take())
 
-	clock.now = end.Add(-days(7) - time.Minute) // a minute before the window opens
+	clock.Set(end.Add(-apptest.Days(7) - time.Minute)) // a minute before the window opens
 	vm.Check(ctx, toks)
 	wantNotes(t, "a minute before the window", log.take())
 
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	vm.Check(ctx, toks)
 	wantNotes(t, "the window opened", log.take(), "UKey 12345 上的证书「某公司」还有 7 天到期，请及时续期。")
 
-	clock.now = end.Add(days(30) + time.Minute) // the window closed a minute ago
+	clock.Set(end.Add(apptest.Days(30) + time.Minute)) // the window closed a minute ago
 	vm.Check(ctx, toks)
 	wantNotes(t, "after the window closed", log.take())
 }
@@ -214,9 +201,9 @@ func TestReminderOnlyInsideThePolicyWindow(t *testing.T) {
 func TestReminderTwoTokensAndARemovedOne(t *testing.T) {
 	vm, clock, log := newReminderVM(t, nil)
 	ctx := t.Context()
-	a := tokenWith("1111", certEnding("AA", "甲公司", remT0.Add(days(10))))
-	b := tokenWith("2222", certEnding("BB", "乙公司", remT0.Add(-days(2))),
-		certEnding("CC", "乙公司 / 李四", remT0.Add(days(200)))) // far from expiry
+	a := apptest.TokenWith("1111", apptest.CertEnding("AA", "甲公司", remT0.Add(apptest.Days(10))))
+	b := apptest.TokenWith("2222", apptest.CertEnding("BB", "乙公司", remT0.Add(-apptest.Days(2))),
+		apptest.CertEnding("CC", "乙公司 / 李四", remT0.Add(apptest.Days(200)))) // far from expiry
 
 	vm.Check(ctx, []model.Token{a, b})
 	wantNotes(t, "two tokens", log.take(),
@@ -225,21 +212,21 @@ func TestReminderTwoTokensAndARemovedOne(t *testing.T) {
 
 	vm.Check(ctx, []model.Token{a}) // 2222 pulled out
 	wantNotes(t, "one removed", log.take())
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "1111" {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 1 || d[0].TokenSerial != "1111" {
 		t.Errorf("after removal due %+v, want only 1111", d)
 	}
 
 	vm.Check(ctx, []model.Token{a, b}) // put back the same day
 	wantNotes(t, "put back the same day", log.take())
 
-	clock.Add(days(1))
+	clock.Advance(apptest.Days(1))
 	vm.Check(ctx, []model.Token{a})
 	wantNotes(t, "the next day, 2222 out", log.take(), "UKey 1111 上的证书「甲公司」还有 9 天到期，请及时续期。")
 	vm.Check(ctx, []model.Token{a, b})
 	wantNotes(t, "2222 back the next day", log.take(), "UKey 2222 上的证书「乙公司」已过期 3 天，请尽快续期。")
 
 	// The same certificate on two tokens is two reminders: each token is renewed on its own.
-	c := tokenWith("3333", certEnding("AA", "甲公司", remT0.Add(days(10))))
+	c := apptest.TokenWith("3333", apptest.CertEnding("AA", "甲公司", remT0.Add(apptest.Days(10))))
 	vm.Check(ctx, []model.Token{a, b, c})
 	wantNotes(t, "a copy on a third token", log.take(), "UKey 3333 上的证书「甲公司」还有 9 天到期，请及时续期。")
 }
@@ -248,12 +235,12 @@ func TestReminderSkipsWhatCannotOrNeedNotBeRenewed(t *testing.T) {
 	svc := &fakeReminderService{policy: renewal.DefaultPolicy(), renewed: map[string]bool{"a1b": true}}
 	vm, _, log := newReminderVM(t, svc)
 	// Each would be due by its dates: only the rule under test keeps it out.
-	broken := certEnding("0C", "坏证书", remT0.Add(days(5)))
+	broken := apptest.CertEnding("0C", "坏证书", remT0.Add(apptest.Days(5)))
 	broken.Err = errors.New("asn1: syntax error")
-	notYet := certEnding("0D", "新证书", remT0.Add(days(5)))
+	notYet := apptest.CertEnding("0D", "新证书", remT0.Add(apptest.Days(5)))
 	notYet.NotBefore = remT0.Add(time.Hour)
 	toks := []model.Token{
-		tokenWith("1111", certEnding("0A:1B", "已续期公司", remT0.Add(days(5))), broken, notYet), // renewed: serials compare normalised
+		apptest.TokenWith("1111", apptest.CertEnding("0A:1B", "已续期公司", remT0.Add(apptest.Days(5))), broken, notYet), // renewed: serials compare normalised
 		{Serial: "2222", Label: "UKey", CertsErr: errors.New("CKR_DEVICE_ERROR")},
 	}
 	vm.Check(t.Context(), toks)
@@ -267,14 +254,14 @@ func TestReminderManyAtOnceAreOneNotification(t *testing.T) {
 	vm, _, log := newReminderVM(t, nil)
 	var toks []model.Token
 	for _, s := range []string{"1", "2", "3", "4"} {
-		toks = append(toks, tokenWith("UKEY"+s, certEnding("0"+s, "公司"+s, remT0.Add(days(5)))))
+		toks = append(toks, apptest.TokenWith("UKEY"+s, apptest.CertEnding("0"+s, "公司"+s, remT0.Add(apptest.Days(5)))))
 	}
 	got := vm.Check(t.Context(), toks)
 	wantNotes(t, "four at once", log.take(), "有 4 个证书即将到期或已过期，请打开证书续期助手查看并续期。")
 	if len(got) != 1 || got[0].Title != "多个证书需要续期" {
 		t.Errorf("returned %+v", got)
 	}
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 4 {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 4 {
 		t.Errorf("due %d, want all 4 for the tray", len(d))
 	}
 	vm.Check(t.Context(), toks[:model.MaxSeparateReminders])
@@ -284,10 +271,10 @@ func TestReminderManyAtOnceAreOneNotification(t *testing.T) {
 func TestReminderFallsBackWithoutAService(t *testing.T) {
 	vm, clock, log := newReminderVM(t, nil)
 	ctx := t.Context()
-	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(31))))}
+	toks := []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(31))))}
 	vm.Check(ctx, toks)
 	wantNotes(t, "31 days, no service", log.take())
-	clock.Add(days(1))
+	clock.Advance(apptest.Days(1))
 	vm.Check(ctx, toks)
 	wantNotes(t, "30 days, no service", log.take(), "UKey 12345 上的证书「某公司」还有 30 天到期，请及时续期。")
 	p, fromService, err := vm.Policy()
@@ -311,7 +298,7 @@ func TestReminderFallsBackOnABadOrMissingPolicy(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			vm, clock, log := newReminderVM(t, svc)
 			ctx := t.Context()
-			toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
+			toks := []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(20))))}
 			vm.Check(ctx, toks)
 			wantNotes(t, "20 days", log.take(), "UKey 12345 上的证书「某公司」还有 20 天到期，请及时续期。")
 			p, fromService, err := vm.Policy()
@@ -319,10 +306,10 @@ func TestReminderFallsBackOnABadOrMissingPolicy(t *testing.T) {
 				t.Fatalf("policy %+v from service %v err %v: want the fallback and why", p.WindowBeforeDays, fromService, err)
 			}
 			// Expired: the fallback allows as long after expiry as renewd's default.
-			clock.Add(days(20 + 365 + 1))
+			clock.Advance(apptest.Days(20 + 365 + 1))
 			vm.Check(ctx, toks)
 			wantNotes(t, "366 days expired", log.take())
-			clock.Add(-days(2))
+			clock.Advance(-apptest.Days(2))
 			vm.Check(ctx, toks)
 			wantNotes(t, "364 days expired", log.take(), "UKey 12345 上的证书「某公司」已过期 364 天，请尽快续期。")
 		})
@@ -333,9 +320,9 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	svc := &fakeReminderService{policyErr: errors.New("503 service unavailable")}
 	vm, clock, _ := newReminderVM(t, svc)
 	ctx := t.Context()
-	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))}
+	toks := []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(20))))}
 	vm.Check(ctx, toks)
-	clock.Add(model.PolicyRetryEvery - time.Second)
+	clock.Advance(model.PolicyRetryEvery - time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 1 {
 		t.Fatalf("policy read %d times before the retry time, want 1", p)
@@ -343,20 +330,20 @@ func TestReminderPolicyIsCachedAndRetried(t *testing.T) {
 	svc.mu.Lock()
 	svc.policy, svc.policyErr = renewal.DefaultPolicy(), nil
 	svc.mu.Unlock()
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	vm.Check(ctx, toks)
 	if _, fromService, _ := vm.Policy(); !fromService {
 		t.Fatal("the retry did not take the service's policy")
 	}
-	if d := get[[]model.Reminder](t, vm.Due); len(d) != 1 {
+	if d := apptest.Get[[]model.Reminder](t, vm.Due); len(d) != 1 {
 		t.Errorf("20 days left under the service's policy: due %v", d)
 	}
-	clock.Add(model.PolicyMaxAge - time.Second)
+	clock.Advance(model.PolicyMaxAge - time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 2 {
 		t.Errorf("policy read %d times within a day, want 2", p)
 	}
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	vm.Check(ctx, toks)
 	if p, _ := svc.calls(); p != 3 {
 		t.Errorf("policy read %d times after a day, want 3", p)
@@ -372,16 +359,16 @@ func TestReminderTextInEnglish(t *testing.T) {
 	langtest.Use(t, "en_US.UTF-8")
 	vm, clock, log := newReminderVM(t, nil)
 	ctx := t.Context()
-	vm.Check(ctx, []model.Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
+	vm.Check(ctx, []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "Example Ltd", remT0.Add(apptest.Days(1))))})
 	got := log.take()
 	wantNotes(t, "one day", got, "UKey 12345: the certificate “Example Ltd” expires in 1 day. Please renew it soon.")
 	if len(got) == 1 && got[0].Title != "Certificate expires soon" {
 		t.Errorf("title %q", got[0].Title)
 	}
-	vm.Check(ctx, []model.Token{tokenWith("777", certEnding("0C", "Other Ltd", remT0.Add(days(12))))})
+	vm.Check(ctx, []model.Token{apptest.TokenWith("777", apptest.CertEnding("0C", "Other Ltd", remT0.Add(apptest.Days(12))))})
 	wantNotes(t, "12 days", log.take(), "UKey 777: the certificate “Other Ltd” expires in 12 days. Please renew it soon.")
-	clock.Add(days(3))
-	vm.Check(ctx, []model.Token{tokenWith("12345", certEnding("0A1B", "Example Ltd", remT0.Add(days(1))))})
+	clock.Advance(apptest.Days(3))
+	vm.Check(ctx, []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "Example Ltd", remT0.Add(apptest.Days(1))))})
 	got = log.take()
 	wantNotes(t, "expired", got, "UKey 12345: the certificate “Example Ltd” expired 2 days ago. Please renew it now.")
 	if len(got) == 1 && got[0].Title != "Certificate expired" {
@@ -391,9 +378,9 @@ func TestReminderTextInEnglish(t *testing.T) {
 
 func TestReminderReachesTheFyneApp(t *testing.T) {
 	a := test.NewTempApp(t)
-	vm := model.NewReminderVM(nil, &fakeClock{now: remT0}, model.Formatter{Lang: model.LangZH, Loc: cst},
+	vm := model.NewReminderVM(nil, fakeclock.New(remT0), model.Formatter{Lang: model.LangZH, Loc: cst},
 		func(title, body string) { a.SendNotification(fyne.NewNotification(title, body)) })
-	toks := []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(12))))}
+	toks := []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(12))))}
 	test.AssertNotificationSent(t, fyne.NewNotification("证书即将到期", "UKey 12345 上的证书「某公司」还有 12 天到期，请及时续期。"), func() {
 		vm.Check(t.Context(), toks)
 	})
@@ -401,17 +388,17 @@ func TestReminderReachesTheFyneApp(t *testing.T) {
 }
 
 func TestReminderWithTheRealService(t *testing.T) {
-	e := newSvcEnv(t)
+	e := apptest.NewService(t)
 	ctx := t.Context()
 	// The env's certificates end 30 ("near") and 200 ("far") days after
-	// svcStart; a token shows serials in upper case.
-	toks := []model.Token{tokenWith("9A1B2C3D", certEnding(strings.ToUpper(e.serials["near"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 30)),
-		certEnding(strings.ToUpper(e.serials["far"]), "深圳市测试科技有限公司", svcStart.AddDate(0, 0, 200)))}
-	clock := &fakeClock{now: svcStart}
+	// apptest.Start; a token shows serials in upper case.
+	toks := []model.Token{apptest.TokenWith("9A1B2C3D", apptest.CertEnding(strings.ToUpper(e.Serials["near"]), "深圳市测试科技有限公司", apptest.Start.AddDate(0, 0, 30)),
+		apptest.CertEnding(strings.ToUpper(e.Serials["far"]), "深圳市测试科技有限公司", apptest.Start.AddDate(0, 0, 200)))}
+	clock := fakeclock.New(apptest.Start)
 	test.NewTempApp(t)
 
 	// Signed out: the policy is public; nothing is known to be renewed.
-	acc := e.account(nil)
+	acc := e.Account(nil)
 	log := &noteLog{}
 	vm := model.NewReminderVM(model.AccountReminders(acc), clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
@@ -421,14 +408,14 @@ func TestReminderWithTheRealService(t *testing.T) {
 	}
 
 	// Signed in with the near certificate's renewal ready to download: silent.
-	signed := e.signedIn()
-	e.readyApp(signed, e.serials["near"], false)
+	signed := e.SignedIn()
+	e.ReadyApp(signed, e.Serials["near"], false)
 	vm = model.NewReminderVM(model.AccountReminders(signed), clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
 	wantNotes(t, "renewal ready to download", log.take())
 
 	// The service is down: the fallback still reminds.
-	e.close()
+	e.Down()
 	vm = model.NewReminderVM(model.AccountReminders(acc), clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}, log.notify)
 	vm.Check(ctx, toks)
 	wantNotes(t, "service down", log.take(), "UKey 9A1B2C3D 上的证书「深圳市测试科技有限公司」还有 30 天到期，请及时续期。")
@@ -453,7 +440,7 @@ func TestReminderDistrustsAnInvalidPolicyOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm, _, log := newReminderVM(t, model.AccountReminders(acc))
-	vm.Check(t.Context(), []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(20))))})
+	vm.Check(t.Context(), []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(20))))})
 	wantNotes(t, "invalid policy", log.take(), "UKey 12345 上的证书「某公司」还有 20 天到期，请及时续期。")
 	_, fromService, err := vm.Policy()
 	if fromService || err == nil || !strings.Contains(err.Error(), "invalid policy") {
@@ -468,13 +455,13 @@ func BenchmarkReminderCheck(b *testing.B) {
 	defer a.Quit()
 	var toks []model.Token
 	for i := range 4 {
-		toks = append(toks, tokenWith(fmt.Sprintf("UKEY%d", i),
-			certEnding(fmt.Sprintf("%02dA", i), "甲公司", remT0.Add(days(100+i))),
-			certEnding(fmt.Sprintf("%02dB", i), "乙公司", remT0.Add(days(200+i))),
-			certEnding(fmt.Sprintf("%02dC", i), "丙公司", remT0.Add(days(300+i)))))
+		toks = append(toks, apptest.TokenWith(fmt.Sprintf("UKEY%d", i),
+			apptest.CertEnding(fmt.Sprintf("%02dA", i), "甲公司", remT0.Add(apptest.Days(100+i))),
+			apptest.CertEnding(fmt.Sprintf("%02dB", i), "乙公司", remT0.Add(apptest.Days(200+i))),
+			apptest.CertEnding(fmt.Sprintf("%02dC", i), "丙公司", remT0.Add(apptest.Days(300+i)))))
 	}
-	toks[0].Certs[0].NotAfter = remT0.Add(days(10))
-	vm := model.NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, &fakeClock{now: remT0}, model.Formatter{Lang: model.LangZH, Loc: cst}, nil)
+	toks[0].Certs[0].NotAfter = remT0.Add(apptest.Days(10))
+	vm := model.NewReminderVM(&fakeReminderService{policy: renewal.DefaultPolicy()}, fakeclock.New(remT0), model.Formatter{Lang: model.LangZH, Loc: cst}, nil)
 	ctx := context.Background()
 	for b.Loop() {
 		vm.Check(ctx, toks)
@@ -500,7 +487,7 @@ func TestReminderInvalidateDoesNotWaitForTheService(t *testing.T) {
 	vm, _, _ := newReminderVM(t, svc)
 	done := make(chan struct{})
 	go func() {
-		vm.Check(context.Background(), []model.Token{tokenWith("12345", certEnding("0A1B", "某公司", remT0.Add(days(5))))})
+		vm.Check(context.Background(), []model.Token{apptest.TokenWith("12345", apptest.CertEnding("0A1B", "某公司", remT0.Add(apptest.Days(5))))})
 		close(done)
 	}()
 	<-svc.asked // the check now waits for the service
@@ -509,7 +496,7 @@ func TestReminderInvalidateDoesNotWaitForTheService(t *testing.T) {
 		vm.Invalidate() // a sign-in, on the UI goroutine
 		close(invalidated)
 	}()
-	eventually(t, "Invalidate to return while the service is slow", func() bool {
+	apptest.Eventually(t, "Invalidate to return while the service is slow", func() bool {
 		select {
 		case <-invalidated:
 			return true

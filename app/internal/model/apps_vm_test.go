@@ -1,4 +1,4 @@
-package app
+package model_test
 
 import (
 	"errors"
@@ -7,32 +7,25 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
+	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
-func newAppsVM(t *testing.T, e *svcEnv) (*model.ApplicationsVM, *model.Account) {
-	t.Helper()
-	acc := e.signedIn()
-	vm := model.NewApplicationsVM(acc, &fakeClock{now: svcStart}, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
-	vm.Dir = t.TempDir()
-	return vm, acc
-}
-
 func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
-	e := newSvcEnv(t)
-	vm, acc := newAppsVM(t, e)
+	e := apptest.NewService(t)
+	vm, acc := apptest.AppsVM(t, e)
 	ctx := t.Context()
 	if err := vm.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if rows := get[[]model.AppRow](t, vm.Rows); len(rows) != 0 || !strings.Contains(get[string](t, vm.Message), "还没有续期申请") {
-		t.Fatalf("empty list: %v %q", rows, get[string](t, vm.Message))
+	if rows := apptest.Get[[]model.AppRow](t, vm.Rows); len(rows) != 0 || !strings.Contains(apptest.Get[string](t, vm.Message), "还没有续期申请") {
+		t.Fatalf("empty list: %v %q", rows, apptest.Get[string](t, vm.Message))
 	}
-	form := e.validForm(1)
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"], Form: &form})
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"], Form: &form})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +61,7 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 	}
 
 	// The reviewer rejects with a reason: the clerk sees it, may edit and submit again.
-	staff := e.staff()
+	staff := e.Staff()
 	if _, err := staff.Reject(ctx, a.ID, renewal.ReviewRequest{Version: r.App.Version, Reason: "营业执照复印件不清晰"}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,19 +77,19 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 	}
 
 	// Someone else changes it meanwhile: the stale version is explained and the list reloaded.
-	other := e.account(nil)
-	if _, err := other.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: demoMobile}); err != nil {
+	other := e.Account(nil)
+	if _, err := other.Client().SendSMSCode(ctx, renewal.SMSCodeRequest{Mobile: apptest.DemoMobile}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: demoMobile, Code: e.smsCode(demoMobile)}); err != nil {
+	if _, err := other.Client().LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: apptest.DemoMobile, Code: e.SMSCode(apptest.DemoMobile)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := other.Client().Submit(ctx, a.ID, renewal.SubmitRequest{Version: r.App.Version, Comment: "已重新上传"}); err != nil {
 		t.Fatal(err)
 	}
 	err = vm.Cancel(ctx, a.ID)
-	if renewal.CodeOf(err) != renewal.CodeStaleVersion || !strings.Contains(get[string](t, vm.Message), "被修改过") {
-		t.Fatalf("stale cancel: %v, %q", err, get[string](t, vm.Message))
+	if renewal.CodeOf(err) != renewal.CodeStaleVersion || !strings.Contains(apptest.Get[string](t, vm.Message), "被修改过") {
+		t.Fatalf("stale cancel: %v, %q", err, apptest.Get[string](t, vm.Message))
 	}
 	if r2, _ := vm.Row(a.ID); r2.Status != "待审核" {
 		t.Fatalf("not reloaded after stale: %s", r2.Status)
@@ -111,10 +104,10 @@ func TestApplicationsListShowsOnlyAllowedActions(t *testing.T) {
 }
 
 func TestApplicationsDocuments(t *testing.T) {
-	e := newSvcEnv(t)
-	vm, acc := newAppsVM(t, e)
+	e := apptest.NewService(t)
+	vm, acc := apptest.AppsVM(t, e)
 	ctx := t.Context()
-	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.serials["near"]})
+	a, err := acc.Client().CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.Serials["near"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +136,12 @@ func TestApplicationsDocuments(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := vm.Upload(ctx, a.ID, p); err == nil || get[string](t, vm.Message) == "" {
+		if err := vm.Upload(ctx, a.ID, p); err == nil || apptest.Get[string](t, vm.Message) == "" {
 			t.Errorf("%s uploaded (%v)", name, err)
 		}
 	}
-	if err := vm.Upload(ctx, a.ID, filepath.Join(dir, "missing.pdf")); err == nil || !strings.Contains(get[string](t, vm.Message), "无法读取文件") {
-		t.Errorf("missing file: %v %q", err, get[string](t, vm.Message))
+	if err := vm.Upload(ctx, a.ID, filepath.Join(dir, "missing.pdf")); err == nil || !strings.Contains(apptest.Get[string](t, vm.Message), "无法读取文件") {
+		t.Errorf("missing file: %v %q", err, apptest.Get[string](t, vm.Message))
 	}
 	docs, err := vm.Documents(ctx, a.ID)
 	if err != nil || len(docs) != 0 {

@@ -1,4 +1,4 @@
-package app
+package model_test
 
 import (
 	"context"
@@ -8,49 +8,32 @@ import (
 	"testing"
 	"time"
 
-	"fyne.io/fyne/v2/test"
-
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/langtest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
-func newVM(t *testing.T, src model.TokenSource) (*model.TokensVM, *fakeClock) {
-	t.Helper()
-	test.NewTempApp(t) // bindings notify through the app's driver; no window
-	clock := &fakeClock{now: t0}
-	return model.NewTokensVM(src, clock, model.Formatter{Lang: model.LangZH, Loc: time.UTC}), clock
-}
-
-func get[T any](t *testing.T, b interface{ Get() (T, error) }) T {
-	t.Helper()
-	v, err := b.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func TestTokensVMEmptyThenTwoTokens(t *testing.T) {
-	src := newFakeSource()
-	vm, _ := newVM(t, src)
-	if !get[bool](t, vm.Searching) || get[string](t, vm.Status) != "正在查找 UKey…" {
+	src := apptest.NewFakeSource()
+	vm, _ := apptest.TokensVM(t, src)
+	if !apptest.Get[bool](t, vm.Searching) || apptest.Get[string](t, vm.Status) != "正在查找 UKey…" {
 		t.Fatal("a new view-model should say it is searching")
 	}
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if get[bool](t, vm.Searching) || len(get[[]model.TokenView](t, vm.Tokens)) != 0 || get[string](t, vm.Status) != "未检测到 UKey" {
-		t.Fatalf("no token: searching %v, status %q", get[bool](t, vm.Searching), get[string](t, vm.Status))
+	if apptest.Get[bool](t, vm.Searching) || len(apptest.Get[[]model.TokenView](t, vm.Tokens)) != 0 || apptest.Get[string](t, vm.Status) != "未检测到 UKey" {
+		t.Fatalf("no token: searching %v, status %q", apptest.Get[bool](t, vm.Searching), apptest.Get[string](t, vm.Status))
 	}
-	toks := demoTokens()
-	src.insert(toks[0], "12345678", 10)
-	src.insert(toks[1], "1111", 6)
+	toks := apptest.DemoTokens()
+	src.Insert(toks[0], "12345678", 10)
+	src.Insert(toks[1], "1111", 6)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]model.TokenView](t, vm.Tokens)
-	if len(views) != 2 || get[string](t, vm.Status) != "已检测到 2 个 UKey" {
-		t.Fatalf("got %d tokens, status %q", len(views), get[string](t, vm.Status))
+	views := apptest.Get[[]model.TokenView](t, vm.Tokens)
+	if len(views) != 2 || apptest.Get[string](t, vm.Status) != "已检测到 2 个 UKey" {
+		t.Fatalf("got %d tokens, status %q", len(views), apptest.Get[string](t, vm.Status))
 	}
 	// Sorted by serial, whatever order they were inserted in.
 	if views[0].Serial != "0000000000000042" || views[1].Serial != "9A1B2C3D4E5F6071" {
@@ -72,13 +55,13 @@ func TestTokensVMEmptyThenTwoTokens(t *testing.T) {
 }
 
 func TestTokensVMClockMovesBadges(t *testing.T) {
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "12345678", 10)
-	vm, clock := newVM(t, src)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "12345678", 10)
+	vm, clock := apptest.TokensVM(t, src)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	lists := src.lists
+	lists := src.Lists()
 	for _, step := range []struct {
 		advance time.Duration
 		badge   string
@@ -90,32 +73,32 @@ func TestTokensVMClockMovesBadges(t *testing.T) {
 		{2 * time.Hour, "今天已过期", model.LevelError},
 		{24 * time.Hour, "已过期 1 天", model.LevelError},
 	} {
-		clock.Add(step.advance)
+		clock.Advance(step.advance)
 		vm.Recompute()
-		c := get[[]model.TokenView](t, vm.Tokens)[0].Certs[0]
+		c := apptest.Get[[]model.TokenView](t, vm.Tokens)[0].Certs[0]
 		if c.Badge != step.badge || c.Level != step.lvl {
 			t.Errorf("at %s: badge %q level %d, want %q level %d", clock.Now(), c.Badge, c.Level, step.badge, step.lvl)
 		}
 	}
-	if src.lists != lists {
+	if src.Lists() != lists {
 		t.Error("Recompute read the token again; it should only re-derive from the clock")
 	}
 }
 
 func TestTokensVMUnreadableTokenDoesNotHideOthers(t *testing.T) {
-	src := newFakeSource()
-	good := demoTokens()[0]
-	src.insert(good, "12345678", 10)
-	src.insert(model.Token{Serial: "BAD0000000000001", LabelErr: errors.New("label is not text"),
+	src := apptest.NewFakeSource()
+	good := apptest.DemoTokens()[0]
+	src.Insert(good, "12345678", 10)
+	src.Insert(model.Token{Serial: "BAD0000000000001", LabelErr: errors.New("label is not text"),
 		CertsErr: errors.New("find objects: device error")}, "0000", 10)
-	src.insert(model.Token{Serial: "BAD0000000000002", Label: "  ",
+	src.Insert(model.Token{Serial: "BAD0000000000002", Label: "  ",
 		Certs: []model.Cert{{Label: "旧证书", Err: errors.New("x509: malformed certificate")}, good.Certs[0]}}, "0000", 10)
-	src.insert(model.Token{Serial: "EMPTY00000000003", Label: "空锁"}, "0000", 10)
-	vm, _ := newVM(t, src)
+	src.Insert(model.Token{Serial: "EMPTY00000000003", Label: "空锁"}, "0000", 10)
+	vm, _ := apptest.TokensVM(t, src)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	views := get[[]model.TokenView](t, vm.Tokens)
+	views := apptest.Get[[]model.TokenView](t, vm.Tokens)
 	if len(views) != 4 {
 		t.Fatalf("got %d tokens, want 4", len(views))
 	}
@@ -148,39 +131,35 @@ func TestTokensVMUnreadableTokenDoesNotHideOthers(t *testing.T) {
 }
 
 func TestTokensVMModuleFailureKeepsLastList(t *testing.T) {
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "12345678", 10)
-	vm, _ := newVM(t, src)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "12345678", 10)
+	vm, _ := apptest.TokensVM(t, src)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	src.mu.Lock()
-	src.listErr = errFakeModule
-	src.mu.Unlock()
+	src.FailList(apptest.ErrFakeModule)
 	err := vm.Reload(context.Background())
-	if !errors.Is(err, errFakeModule) {
+	if !errors.Is(err, apptest.ErrFakeModule) {
 		t.Fatalf("Reload error = %v, want the module's", err)
 	}
-	if p := get[string](t, vm.Problem); !strings.Contains(p, "CKR_GENERAL_ERROR") || !strings.Contains(p, "驱动") {
+	if p := apptest.Get[string](t, vm.Problem); !strings.Contains(p, "CKR_GENERAL_ERROR") || !strings.Contains(p, "驱动") {
 		t.Errorf("problem %q should quote the error and say what to do", p)
 	}
-	if len(get[[]model.TokenView](t, vm.Tokens)) != 1 {
+	if len(apptest.Get[[]model.TokenView](t, vm.Tokens)) != 1 {
 		t.Error("a failed listing dropped the token shown before")
 	}
-	src.mu.Lock()
-	src.listErr = nil
-	src.mu.Unlock()
+	src.FailList(nil)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if p := get[string](t, vm.Problem); p != "" {
+	if p := apptest.Get[string](t, vm.Problem); p != "" {
 		t.Errorf("problem %q stays after a good listing", p)
 	}
 }
 
 func TestTokensVMRunFollowsInsertAndRemove(t *testing.T) {
-	src := newFakeSource()
-	vm, _ := newVM(t, src)
+	src := apptest.NewFakeSource()
+	vm, _ := apptest.TokensVM(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { vm.Run(ctx); close(done) }()
@@ -188,19 +167,19 @@ func TestTokensVMRunFollowsInsertAndRemove(t *testing.T) {
 	count := func(n int) func() bool {
 		return func() bool { v, _ := vm.Tokens.Get(); s, _ := vm.Searching.Get(); return !s && len(v) == n }
 	}
-	eventually(t, "the first listing", count(0))
-	toks := demoTokens()
-	src.insert(toks[0], "1", 3)
-	eventually(t, "the inserted token", count(1))
-	src.insert(toks[1], "1", 3)
-	eventually(t, "the second token", count(2))
-	src.remove(toks[0].Serial)
-	eventually(t, "the removal", func() bool {
+	apptest.Eventually(t, "the first listing", count(0))
+	toks := apptest.DemoTokens()
+	src.Insert(toks[0], "1", 3)
+	apptest.Eventually(t, "the inserted token", count(1))
+	src.Insert(toks[1], "1", 3)
+	apptest.Eventually(t, "the second token", count(2))
+	src.Remove(toks[0].Serial)
+	apptest.Eventually(t, "the removal", func() bool {
 		v, _ := vm.Tokens.Get()
 		return len(v) == 1 && v[0].Serial == toks[1].Serial
 	})
-	src.stopWatch()
-	eventually(t, "the watch-stopped notice", func() bool {
+	src.StopWatch()
+	apptest.Eventually(t, "the watch-stopped notice", func() bool {
 		p, _ := vm.Problem.Get()
 		return strings.Contains(p, "刷新")
 	})
@@ -209,41 +188,35 @@ func TestTokensVMRunFollowsInsertAndRemove(t *testing.T) {
 // TestTokensVMRestartsAStoppedWatcher: a watcher that stops (or cannot
 // start) is restarted, the notice goes, and insertion is followed again.
 func TestTokensVMRestartsAStoppedWatcher(t *testing.T) {
-	src := newFakeSource()
-	src.watchErr = errors.New("fake: module busy")
-	vm, _ := newVM(t, src)
+	src := apptest.NewFakeSource()
+	src.FailWatch(errors.New("fake: module busy"))
+	vm, _ := apptest.TokensVM(t, src)
 	vm.WatchRetry = 5 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { vm.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "the watch-failed notice", func() bool { p, _ := vm.Problem.Get(); return strings.Contains(p, "module busy") })
-	src.mu.Lock()
-	src.watchErr = nil
-	src.mu.Unlock()
-	eventually(t, "the notice to go", func() bool { p, _ := vm.Problem.Get(); return p == "" })
-	src.insert(demoTokens()[0], "1", 3)
-	eventually(t, "the inserted token", func() bool { v, _ := vm.Tokens.Get(); return len(v) == 1 })
-	src.stopWatch()
-	eventually(t, "the restarted watcher", func() bool {
-		src.mu.Lock()
-		defer src.mu.Unlock()
-		return len(src.watchers) == 1
-	})
-	src.insert(demoTokens()[1], "1", 3)
-	eventually(t, "the second token", func() bool { v, _ := vm.Tokens.Get(); p, _ := vm.Problem.Get(); return len(v) == 2 && p == "" })
+	apptest.Eventually(t, "the watch-failed notice", func() bool { p, _ := vm.Problem.Get(); return strings.Contains(p, "module busy") })
+	src.FailWatch(nil)
+	apptest.Eventually(t, "the notice to go", func() bool { p, _ := vm.Problem.Get(); return p == "" })
+	src.Insert(apptest.DemoTokens()[0], "1", 3)
+	apptest.Eventually(t, "the inserted token", func() bool { v, _ := vm.Tokens.Get(); return len(v) == 1 })
+	src.StopWatch()
+	apptest.Eventually(t, "the restarted watcher", func() bool { return src.Watchers() == 1 })
+	src.Insert(apptest.DemoTokens()[1], "1", 3)
+	apptest.Eventually(t, "the second token", func() bool { v, _ := vm.Tokens.Get(); p, _ := vm.Problem.Get(); return len(v) == 2 && p == "" })
 }
 
 func TestTokensVMRunWithoutWatcherStillLists(t *testing.T) {
-	src := newFakeSource()
-	src.insert(demoTokens()[0], "1", 3)
-	src.watchErr = fmt.Errorf("fake: %w", errors.New("C_WaitForSlotEvent not supported"))
-	vm, _ := newVM(t, src)
+	src := apptest.NewFakeSource()
+	src.Insert(apptest.DemoTokens()[0], "1", 3)
+	src.FailWatch(fmt.Errorf("fake: %w", errors.New("C_WaitForSlotEvent not supported")))
+	vm, _ := apptest.TokensVM(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { vm.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "the listing and the notice", func() bool {
+	apptest.Eventually(t, "the listing and the notice", func() bool {
 		v, _ := vm.Tokens.Get()
 		p, _ := vm.Problem.Get()
 		return len(v) == 1 && strings.Contains(p, "not supported") && strings.Contains(p, "刷新")
@@ -251,43 +224,16 @@ func TestTokensVMRunWithoutWatcherStillLists(t *testing.T) {
 }
 
 func TestTokensVMNoDriverSaysInstallIt(t *testing.T) {
-	src := newFakeSource()
-	src.listErr = fmt.Errorf("%w: open /usr/lib/libeps2003csp11.so: no such file", model.ErrNoModule)
-	vm, _ := newVM(t, src)
+	src := apptest.NewFakeSource()
+	src.FailList(fmt.Errorf("%w: open /usr/lib/libeps2003csp11.so: no such file", model.ErrNoModule))
+	vm, _ := apptest.TokensVM(t, src)
 	if err := vm.Reload(context.Background()); !errors.Is(err, model.ErrNoModule) {
 		t.Fatalf("Reload: %v", err)
 	}
-	p := get[string](t, vm.Problem)
+	p := apptest.Get[string](t, vm.Problem)
 	if !strings.Contains(p, "未找到 UKey 驱动") || !strings.Contains(p, "重新打开本程序") || !strings.Contains(p, "libeps2003csp11.so") {
 		t.Errorf("problem %q should say to install the driver and name the file tried", p)
 	}
-}
-
-// fakeDetailSource is a fakeSource that also reports key pairs and damaged
-// objects (a DetailSource), for view-model and screen tests; the real
-// P11Source reads them from SoftHSM2 in p11source_test.go.
-type fakeDetailSource struct {
-	*fakeSource
-	keyPairs map[string][]bool                // by token serial, parallel to Certs
-	damaged  map[string][]model.DamagedObject // by token serial
-}
-
-func newFakeDetailSource() *fakeDetailSource {
-	return &fakeDetailSource{fakeSource: newFakeSource(), keyPairs: map[string][]bool{}, damaged: map[string][]model.DamagedObject{}}
-}
-
-func (f *fakeDetailSource) ListDetails(ctx context.Context) ([]model.TokenDetail, error) {
-	toks, err := f.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]model.TokenDetail, len(toks))
-	for i, t := range toks {
-		out[i] = model.TokenDetail{Token: t, KeyPair: f.keyPairs[t.Serial], Damaged: f.damaged[t.Serial]}
-	}
-	return out, nil
 }
 
 // TestTokensVMDamagedObjectsAndRenew: a token with a good certificate and
@@ -295,24 +241,24 @@ func (f *fakeDetailSource) ListDetails(ctx context.Context) ([]model.TokenDetail
 // offers the repair only when repairing removes the object; the renew
 // button is offered only for a certificate whose key pair is on the token.
 func TestTokensVMDamagedObjectsAndRenew(t *testing.T) {
-	src := newFakeDetailSource()
-	toks := demoTokens()
-	src.insert(toks[0], "1", 3)
-	src.keyPairs[toks[0].Serial] = []bool{true}
-	src.damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
+	src := apptest.NewFakeDetailSource()
+	toks := apptest.DemoTokens()
+	src.Insert(toks[0], "1", 3)
+	src.KeyPairs[toks[0].Serial] = []bool{true}
+	src.Damaged[toks[0].Serial] = []model.DamagedObject{{Reason: "CKR_ATTRIBUTE_VALUE_INVALID", Repairable: true}}
 	two := toks[1]
 	two.Certs = append(two.Certs, model.Cert{Label: "坏证书", Err: errors.New("x509: malformed certificate")})
-	src.insert(two, "1", 3)
-	src.keyPairs[two.Serial] = []bool{false, false}
-	src.damaged[two.Serial] = []model.DamagedObject{{Label: "vendor", Reason: "CKR_FUNCTION_FAILED"}}
-	src.insert(model.Token{Serial: "5E7A1000000000FF", Label: "a3f1c2", LabelErr: errors.New("label is neither UTF-8 nor GBK"),
+	src.Insert(two, "1", 3)
+	src.KeyPairs[two.Serial] = []bool{false, false}
+	src.Damaged[two.Serial] = []model.DamagedObject{{Label: "vendor", Reason: "CKR_FUNCTION_FAILED"}}
+	src.Insert(model.Token{Serial: "5E7A1000000000FF", Label: "a3f1c2", LabelErr: errors.New("label is neither UTF-8 nor GBK"),
 		Certs: toks[0].Certs}, "1", 3)
-	vm, _ := newVM(t, src)
+	vm, _ := apptest.TokensVM(t, src)
 	if err := vm.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	by := map[string]model.TokenView{}
-	for _, v := range get[[]model.TokenView](t, vm.Tokens) {
+	for _, v := range apptest.Get[[]model.TokenView](t, vm.Tokens) {
 		by[v.Serial] = v
 	}
 	one := by[toks[0].Serial]
@@ -336,7 +282,7 @@ func TestTokensVMDamagedObjectsAndRenew(t *testing.T) {
 
 	langtest.Use(t, "en_GB.UTF-8")
 	vm.Recompute()
-	for _, v := range get[[]model.TokenView](t, vm.Tokens) {
+	for _, v := range apptest.Get[[]model.TokenView](t, vm.Tokens) {
 		if v.Serial == toks[0].Serial && v.Damaged != "One object on this UKey cannot be read; the other certificates are not affected. You can run “Repair” or contact your certificate authority." {
 			t.Errorf("in English: %q", v.Damaged)
 		}

@@ -1,4 +1,4 @@
-package app
+package model_test
 
 import (
 	"bytes"
@@ -8,26 +8,27 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 )
 
-func newPINVM(t *testing.T, src *fakeSource, serial string) *model.PINVM {
+func newPINVM(t *testing.T, src *apptest.FakeSource, serial string) *model.PINVM {
 	t.Helper()
-	newVM(t, src) // a temporary app for the bindings
+	apptest.TokensVM(t, src) // a temporary app for the bindings
 	return model.NewPINVM(src, serial, nil)
 }
 
 func TestPINVMWrongPINsThenLocked(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 3)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 3)
 	vm := newPINVM(t, src, tok.Serial)
 	ctx := context.Background()
 	if err := vm.LoadState(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if get[string](t, vm.Note) != "" {
-		t.Errorf("fresh token shows note %q", get[string](t, vm.Note))
+	if apptest.Get[string](t, vm.Note) != "" {
+		t.Errorf("fresh token shows note %q", apptest.Get[string](t, vm.Note))
 	}
 	steps := []struct {
 		pin   string
@@ -48,52 +49,52 @@ func TestPINVMWrongPINsThenLocked(t *testing.T) {
 		if !bytes.Equal(pin, make([]byte, len(pin))) {
 			t.Errorf("try %d: PIN bytes not wiped: %q", i+1, pin)
 		}
-		if m := get[string](t, vm.Message); !strings.Contains(m, "口令不正确") || !get[bool](t, vm.Failed) {
-			t.Errorf("try %d: message %q, failed %v", i+1, m, get[bool](t, vm.Failed))
+		if m := apptest.Get[string](t, vm.Message); !strings.Contains(m, "口令不正确") || !apptest.Get[bool](t, vm.Failed) {
+			t.Errorf("try %d: message %q, failed %v", i+1, m, apptest.Get[bool](t, vm.Failed))
 		}
-		if n, l := get[string](t, vm.Note), model.Level(get[int](t, vm.NoteLevel)); n != st.note || l != st.level {
+		if n, l := apptest.Get[string](t, vm.Note), model.Level(apptest.Get[int](t, vm.NoteLevel)); n != st.note || l != st.level {
 			t.Errorf("try %d: note %q level %d, want %q level %d", i+1, n, l, st.note, st.level)
 		}
-		if src.checks(tok.Serial) != i+1 {
-			t.Errorf("try %d: the token received %d PINs; each Submit must send exactly one", i+1, src.checks(tok.Serial))
+		if src.Checks(tok.Serial) != i+1 {
+			t.Errorf("try %d: the token received %d PINs; each Submit must send exactly one", i+1, src.Checks(tok.Serial))
 		}
 	}
-	if !get[bool](t, vm.Locked) || get[bool](t, vm.Done) {
+	if !apptest.Get[bool](t, vm.Locked) || apptest.Get[bool](t, vm.Done) {
 		t.Fatal("after the last try the view-model should be locked and not done")
 	}
 	// Locked: even the right PIN is not sent any more.
 	if err := vm.Submit(ctx, []byte("12345678")); !errors.Is(err, model.ErrLocked) {
 		t.Errorf("Submit on a locked token: %v, want ErrLocked", err)
 	}
-	if src.checks(tok.Serial) != 3 {
+	if src.Checks(tok.Serial) != 3 {
 		t.Errorf("a PIN was sent to a locked token")
 	}
 }
 
 func TestPINVMGoodPINAfterOneWrong(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 10)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 10)
 	vm := newPINVM(t, src, tok.Serial)
 	ctx := context.Background()
 	if err := vm.Submit(ctx, []byte("1234567")); !errors.Is(err, model.ErrPINIncorrect) {
 		t.Fatal(err)
 	}
-	if get[bool](t, vm.Done) {
+	if apptest.Get[bool](t, vm.Done) {
 		t.Fatal("done after a wrong PIN")
 	}
 	if err := vm.Submit(ctx, []byte("12345678")); err != nil {
 		t.Fatal(err)
 	}
-	if !get[bool](t, vm.Done) || get[string](t, vm.Message) != "口令正确。" || get[string](t, vm.Note) != "" || get[bool](t, vm.Failed) {
-		t.Errorf("after a good PIN: done %v, message %q, note %q", get[bool](t, vm.Done), get[string](t, vm.Message), get[string](t, vm.Note))
+	if !apptest.Get[bool](t, vm.Done) || apptest.Get[string](t, vm.Message) != "口令正确。" || apptest.Get[string](t, vm.Note) != "" || apptest.Get[bool](t, vm.Failed) {
+		t.Errorf("after a good PIN: done %v, message %q, note %q", apptest.Get[bool](t, vm.Done), apptest.Get[string](t, vm.Message), apptest.Get[string](t, vm.Note))
 	}
 }
 
 func TestPINVMRefusesBadInputWithoutSending(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 10)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 10)
 	vm := newPINVM(t, src, tok.Serial)
 	long := []byte(strings.Repeat("口", model.MaxPINLen+1))
 	for _, tt := range []struct {
@@ -106,8 +107,8 @@ func TestPINVMRefusesBadInputWithoutSending(t *testing.T) {
 		{long, model.ErrPINTooLong, "口令不能超过 64 个字符。"},
 	} {
 		err := vm.Submit(context.Background(), tt.pin)
-		if !errors.Is(err, tt.err) || get[string](t, vm.Message) != tt.want {
-			t.Errorf("Submit(%d bytes) = %v, message %q; want %v, %q", len(tt.pin), err, get[string](t, vm.Message), tt.err, tt.want)
+		if !errors.Is(err, tt.err) || apptest.Get[string](t, vm.Message) != tt.want {
+			t.Errorf("Submit(%d bytes) = %v, message %q; want %v, %q", len(tt.pin), err, apptest.Get[string](t, vm.Message), tt.err, tt.want)
 		}
 	}
 	if !bytes.Equal(long, make([]byte, len(long))) {
@@ -117,21 +118,21 @@ func TestPINVMRefusesBadInputWithoutSending(t *testing.T) {
 	if err := vm.Submit(context.Background(), []byte(strings.Repeat("口", model.MaxPINLen))); !errors.Is(err, model.ErrPINIncorrect) {
 		t.Errorf("a %d-character PIN: %v", model.MaxPINLen, err)
 	}
-	if src.checks(tok.Serial) != 1 {
-		t.Errorf("the token received %d PINs, want 1", src.checks(tok.Serial))
+	if src.Checks(tok.Serial) != 1 {
+		t.Errorf("the token received %d PINs, want 1", src.Checks(tok.Serial))
 	}
 }
 
 func TestPINVMRemovedToken(t *testing.T) {
-	src := newFakeSource()
-	tok := demoTokens()[0]
-	src.insert(tok, "12345678", 10)
+	src := apptest.NewFakeSource()
+	tok := apptest.DemoTokens()[0]
+	src.Insert(tok, "12345678", 10)
 	vm := newPINVM(t, src, tok.Serial)
-	src.remove(tok.Serial)
+	src.Remove(tok.Serial)
 	if err := vm.Submit(context.Background(), []byte("12345678")); !errors.Is(err, model.ErrTokenRemoved) {
 		t.Fatalf("error %v, want ErrTokenRemoved", err)
 	}
-	if m := get[string](t, vm.Message); !strings.Contains(m, "已拔出") {
+	if m := apptest.Get[string](t, vm.Message); !strings.Contains(m, "已拔出") {
 		t.Errorf("message %q", m)
 	}
 	if err := vm.LoadState(context.Background()); !errors.Is(err, model.ErrTokenRemoved) {
@@ -143,8 +144,8 @@ func TestPINVMRemovedToken(t *testing.T) {
 // token is refused, and that the action's PIN is wiped even when the action
 // does not wipe it itself.
 func TestPINVMOneAtATime(t *testing.T) {
-	src := newFakeSource()
-	newVM(t, src)
+	src := apptest.NewFakeSource()
+	apptest.TokensVM(t, src)
 	release := make(chan struct{})
 	started := make(chan struct{})
 	var seen []byte
@@ -162,7 +163,7 @@ func TestPINVMOneAtATime(t *testing.T) {
 	var first error
 	go func() { defer wg.Done(); first = vm.Submit(context.Background(), pin) }()
 	<-started
-	if !get[bool](t, vm.Busy) {
+	if !apptest.Get[bool](t, vm.Busy) {
 		t.Error("not busy while the token works")
 	}
 	if err := vm.Submit(context.Background(), []byte("12345678")); !errors.Is(err, model.ErrBusy) {
@@ -170,8 +171,8 @@ func TestPINVMOneAtATime(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	if first != nil || calls != 1 || get[bool](t, vm.Busy) {
-		t.Errorf("first Submit %v, calls %d, busy %v", first, calls, get[bool](t, vm.Busy))
+	if first != nil || calls != 1 || apptest.Get[bool](t, vm.Busy) {
+		t.Errorf("first Submit %v, calls %d, busy %v", first, calls, apptest.Get[bool](t, vm.Busy))
 	}
 	if !bytes.Equal(seen, make([]byte, 8)) {
 		t.Errorf("the PIN the action kept was not wiped: %q", seen)

@@ -1,4 +1,4 @@
-package app
+package model_test
 
 import (
 	"errors"
@@ -9,14 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.signedIn()
-	a := e.approvedApp(acc)
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	a := e.ApprovedApp(acc)
 	vm := model.NewInvoiceVM(acc)
 	var opened []*url.URL
 	vm.OpenURL = func(u *url.URL) error { opened = append(opened, u); return nil }
@@ -25,15 +26,15 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 	if err := vm.Load(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if get[bool](t, vm.CanRequest) || !strings.Contains(get[string](t, vm.Status), "支付完成后") {
-		t.Fatalf("unpaid: can request %v, %q", get[bool](t, vm.CanRequest), get[string](t, vm.Status))
+	if apptest.Get[bool](t, vm.CanRequest) || !strings.Contains(apptest.Get[string](t, vm.Status), "支付完成后") {
+		t.Fatalf("unpaid: can request %v, %q", apptest.Get[bool](t, vm.CanRequest), apptest.Get[string](t, vm.Status))
 	}
-	e.markPaid(a.ID)
+	e.MarkPaid(a.ID)
 	if err := vm.Load(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if !get[bool](t, vm.CanRequest) || get[string](t, vm.Title) != e.org.Name || get[string](t, vm.Phone) != demoMobile {
-		t.Fatalf("paid: can request %v, title %q", get[bool](t, vm.CanRequest), get[string](t, vm.Title))
+	if !apptest.Get[bool](t, vm.CanRequest) || apptest.Get[string](t, vm.Title) != e.Org.Name || apptest.Get[string](t, vm.Phone) != apptest.DemoMobile {
+		t.Fatalf("paid: can request %v, title %q", apptest.Get[bool](t, vm.CanRequest), apptest.Get[string](t, vm.Title))
 	}
 
 	// Typing: what is already wrong is said at once, a prefix is not.
@@ -41,11 +42,11 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 	vm.CheckField("tax_id")
 	_ = vm.Phone.Set("138")
 	vm.CheckField("phone")
-	if get[string](t, vm.TaxIDMsg) == "" || get[string](t, vm.PhoneMsg) != "" {
-		t.Errorf("typing: tax id %q, phone %q", get[string](t, vm.TaxIDMsg), get[string](t, vm.PhoneMsg))
+	if apptest.Get[string](t, vm.TaxIDMsg) == "" || apptest.Get[string](t, vm.PhoneMsg) != "" {
+		t.Errorf("typing: tax id %q, phone %q", apptest.Get[string](t, vm.TaxIDMsg), apptest.Get[string](t, vm.PhoneMsg))
 	}
 	// Each field wrong on request: its message, no request sent.
-	good := map[string]string{"title": e.org.Name, "tax_id": e.org.CreditCode, "email": "billing@example.cn", "phone": demoMobile}
+	good := map[string]string{"title": e.Org.Name, "tax_id": e.Org.CreditCode, "email": "billing@example.cn", "phone": apptest.DemoMobile}
 	bad := map[string]string{"title": "", "tax_id": "12345", "email": "billing@", "phone": "2345"}
 	for _, wrong := range []string{"title", "tax_id", "email", "phone"} {
 		for _, f := range vm.Fields() {
@@ -59,7 +60,7 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 			t.Fatalf("%s wrong: %v", wrong, err)
 		}
 		for _, f := range vm.Fields() {
-			if msg := get[string](t, f.Msg); (msg != "") != (f.Name == wrong) {
+			if msg := apptest.Get[string](t, f.Msg); (msg != "") != (f.Name == wrong) {
 				t.Errorf("%s wrong: message of %s is %q", wrong, f.Name, msg)
 			}
 		}
@@ -69,17 +70,17 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 	}
 
 	_ = vm.Email.Set("billing@example.cn")
-	_ = vm.Phone.Set(demoMobile)
+	_ = vm.Phone.Set(apptest.DemoMobile)
 	if err := vm.Request(ctx); err != nil {
 		t.Fatal(err)
 	}
-	link := get[string](t, vm.Link)
-	if !get[bool](t, vm.Issued) || get[bool](t, vm.CanRequest) || !regexp.MustCompile(`^[0-9]{20}$`).MatchString(get[string](t, vm.Number)) ||
-		!strings.Contains(get[string](t, vm.Status), "billing@example.cn") || link == "" {
-		t.Fatalf("issued: %q %q", get[string](t, vm.Status), link)
+	link := apptest.Get[string](t, vm.Link)
+	if !apptest.Get[bool](t, vm.Issued) || apptest.Get[bool](t, vm.CanRequest) || !regexp.MustCompile(`^[0-9]{20}$`).MatchString(apptest.Get[string](t, vm.Number)) ||
+		!strings.Contains(apptest.Get[string](t, vm.Status), "billing@example.cn") || link == "" {
+		t.Fatalf("issued: %q %q", apptest.Get[string](t, vm.Status), link)
 	}
 	var smsLink string
-	for _, m := range e.sms.Messages(demoMobile) {
+	for _, m := range e.SMS.Messages(apptest.DemoMobile) {
 		if m.Purpose == "invoice" {
 			smsLink = m.Link
 		}
@@ -101,12 +102,12 @@ func TestInvoiceRequestAfterPaymentAndOpenTheLink(t *testing.T) {
 		t.Fatalf("link: %s %.20q", res.Status, body)
 	}
 	// A second request is refused by the service and says so.
-	if err := vm.Request(ctx); renewal.CodeOf(err) != renewal.CodeConflict || get[string](t, vm.Message) == "" {
-		t.Errorf("second request: %v, %q", err, get[string](t, vm.Message))
+	if err := vm.Request(ctx); renewal.CodeOf(err) != renewal.CodeConflict || apptest.Get[string](t, vm.Message) == "" {
+		t.Errorf("second request: %v, %q", err, apptest.Get[string](t, vm.Message))
 	}
 	// Loading again shows the issued invoice with its details.
 	vm2 := model.NewInvoiceVM(acc)
-	if err := vm2.Load(ctx, a.ID); err != nil || !get[bool](t, vm2.Issued) || get[string](t, vm2.Email) != "billing@example.cn" {
-		t.Fatalf("reload: %v, email %q", err, get[string](t, vm2.Email))
+	if err := vm2.Load(ctx, a.ID); err != nil || !apptest.Get[bool](t, vm2.Issued) || apptest.Get[string](t, vm2.Email) != "billing@example.cn" {
+		t.Fatalf("reload: %v, email %q", err, apptest.Get[string](t, vm2.Email))
 	}
 }

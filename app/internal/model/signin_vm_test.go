@@ -1,4 +1,4 @@
-package app
+package model_test
 
 import (
 	"errors"
@@ -6,63 +6,65 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/app/internal/apptest"
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/client"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
+	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 func TestSignInSMSWithResendCountdown(t *testing.T) {
-	e := newSvcEnv(t)
-	st := memoryStore(t)
-	acc := e.account(st)
-	clk := &fakeClock{now: svcStart}
+	e := apptest.NewService(t)
+	st := apptest.MemoryStore(t)
+	acc := e.Account(st)
+	clk := fakeclock.New(apptest.Start)
 	vm := model.NewSignInVM(acc, clk)
 	ctx := t.Context()
 
-	if got := get[string](t, vm.SendLabel); got != "获取验证码" {
+	if got := apptest.Get[string](t, vm.SendLabel); got != "获取验证码" {
 		t.Fatalf("send label before any code = %q", got)
 	}
 	_ = vm.Mobile.Set("1380013800") // one digit short
 	if err := vm.SendCode(ctx); !errors.Is(err, model.ErrInvalidInput) {
 		t.Fatalf("short mobile: %v", err)
 	}
-	if get[string](t, vm.MobileMsg) == "" {
+	if apptest.Get[string](t, vm.MobileMsg) == "" {
 		t.Fatal("no message next to a short mobile")
 	}
-	if len(e.sms.Messages(demoMobile)) != 0 {
+	if len(e.SMS.Messages(apptest.DemoMobile)) != 0 {
 		t.Fatal("a code was sent for a refused mobile")
 	}
 	_ = vm.Mobile.Set("138 0013 8000")
 	if err := vm.SendCode(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := get[string](t, vm.SendLabel); got != "重新发送（60 秒）" {
+	if got := apptest.Get[string](t, vm.SendLabel); got != "重新发送（60 秒）" {
 		t.Fatalf("label after send = %q", got)
 	}
-	if get[bool](t, vm.CanSend) {
+	if apptest.Get[bool](t, vm.CanSend) {
 		t.Fatal("can send again at once")
 	}
 	if err := vm.SendCode(ctx); !errors.Is(err, model.ErrResendTooSoon) {
 		t.Fatalf("second send at once: %v", err)
 	}
-	clk.Add(59*time.Second + 500*time.Millisecond)
+	clk.Advance(59*time.Second + 500*time.Millisecond)
 	vm.Tick()
-	if got := get[string](t, vm.SendLabel); got != "重新发送（1 秒）" {
+	if got := apptest.Get[string](t, vm.SendLabel); got != "重新发送（1 秒）" {
 		t.Fatalf("label 59.5 s later = %q", got)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	vm.Tick()
-	if got := get[string](t, vm.SendLabel); got != "重新发送验证码" || !get[bool](t, vm.CanSend) {
+	if got := apptest.Get[string](t, vm.SendLabel); got != "重新发送验证码" || !apptest.Get[bool](t, vm.CanSend) {
 		t.Fatalf("label after 60 s = %q", got)
 	}
 
 	// A wrong code is refused with the service's words; the right one signs in.
 	_ = vm.Code.Set("12")
-	if err := vm.SignInSMS(ctx); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.CodeMsg) == "" {
-		t.Fatalf("short code: %v, msg %q", err, get[string](t, vm.CodeMsg))
+	if err := vm.SignInSMS(ctx); !errors.Is(err, model.ErrInvalidInput) || apptest.Get[string](t, vm.CodeMsg) == "" {
+		t.Fatalf("short code: %v, msg %q", err, apptest.Get[string](t, vm.CodeMsg))
 	}
-	code := e.smsCode(demoMobile)
+	code := e.SMSCode(apptest.DemoMobile)
 	wrong := "000000"
 	if code == wrong {
 		wrong = "111111"
@@ -71,21 +73,21 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if err := vm.SignInSMS(ctx); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if msg := get[string](t, vm.Message); !strings.Contains(msg, "验证码") {
+	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "验证码") {
 		t.Fatalf("wrong code message %q", msg)
 	}
 	_ = vm.Code.Set(code)
 	if err := vm.SignInSMS(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !get[bool](t, acc.SignedIn) || !strings.Contains(get[string](t, acc.Who), "张三") {
-		t.Fatalf("signed in %v as %q", get[bool](t, acc.SignedIn), get[string](t, acc.Who))
+	if !apptest.Get[bool](t, acc.SignedIn) || !strings.Contains(apptest.Get[string](t, acc.Who), "张三") {
+		t.Fatalf("signed in %v as %q", apptest.Get[bool](t, acc.SignedIn), apptest.Get[string](t, acc.Who))
 	}
-	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") || model.Level(get[int](t, acc.KeptLevel)) != model.LevelWarning {
+	if kept := apptest.Get[string](t, acc.Kept); !strings.Contains(kept, "内存") || model.Level(apptest.Get[int](t, acc.KeptLevel)) != model.LevelWarning {
 		t.Fatalf("memory-only session not said: %q", kept)
 	}
 	rec, err := st.Load(ctx)
-	if err != nil || rec.ServiceURL != e.url || rec.RefreshToken == "" {
+	if err != nil || rec.ServiceURL != e.URL || rec.RefreshToken == "" {
 		t.Fatalf("session not saved: %+v %v", rec, err)
 	}
 
@@ -93,7 +95,7 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if err := vm.SignOut(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if get[bool](t, acc.SignedIn) {
+	if apptest.Get[bool](t, acc.SignedIn) {
 		t.Fatal("still signed in after sign-out")
 	}
 	if _, err := st.Load(ctx); !errors.Is(err, session.ErrNoSession) {
@@ -105,24 +107,24 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 }
 
 func TestSignInResumesSavedSession(t *testing.T) {
-	e := newSvcEnv(t)
-	st := memoryStore(t)
-	acc := e.account(st)
+	e := apptest.NewService(t)
+	st := apptest.MemoryStore(t)
+	acc := e.Account(st)
 	ctx := t.Context()
 	if err := acc.Resume(ctx); !errors.Is(err, model.ErrNoSavedSession) {
 		t.Fatalf("resume with nothing saved: %v", err)
 	}
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
-	_ = vm.Mobile.Set(demoMobile)
+	vm := model.NewSignInVM(acc, fakeclock.New(apptest.Start))
+	_ = vm.Mobile.Set(apptest.DemoMobile)
 	if err := vm.SendCode(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_ = vm.Code.Set(e.smsCode(demoMobile))
+	_ = vm.Code.Set(e.SMSCode(apptest.DemoMobile))
 	if err := vm.SignInSMS(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// A second window of the same program (same store) resumes.
-	again := e.account(st)
+	again := e.Account(st)
 	if err := again.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,46 +143,46 @@ func TestSignInResumesSavedSession(t *testing.T) {
 }
 
 func TestSignInPassword(t *testing.T) {
-	e := newSvcEnv(t)
-	acc := e.account(nil)
+	e := apptest.NewService(t)
+	acc := e.Account(nil)
 	vm := model.NewSignInVM(acc, nil)
 	ctx := t.Context()
-	for _, tc := range []struct{ acct, pw string }{{"", "x"}, {reviewerAccount, ""}, {reviewerAccount, strings.Repeat("p", model.MaxPasswordLen+1)}} {
+	for _, tc := range []struct{ acct, pw string }{{"", "x"}, {apptest.ReviewerAccount, ""}, {apptest.ReviewerAccount, strings.Repeat("p", model.MaxPasswordLen+1)}} {
 		_ = vm.AccountName.Set(tc.acct)
-		if err := vm.SignInPassword(ctx, tc.pw); !errors.Is(err, model.ErrInvalidInput) || get[string](t, vm.Message) == "" {
-			t.Errorf("account %q password of %d bytes: %v, %q", tc.acct, len(tc.pw), err, get[string](t, vm.Message))
+		if err := vm.SignInPassword(ctx, tc.pw); !errors.Is(err, model.ErrInvalidInput) || apptest.Get[string](t, vm.Message) == "" {
+			t.Errorf("account %q password of %d bytes: %v, %q", tc.acct, len(tc.pw), err, apptest.Get[string](t, vm.Message))
 		}
 	}
-	_ = vm.AccountName.Set(reviewerAccount)
+	_ = vm.AccountName.Set(apptest.ReviewerAccount)
 	if err := vm.SignInPassword(ctx, "wrong password"); renewal.CodeOf(err) != renewal.CodeBadCredentials {
 		t.Fatalf("wrong password: %v", err)
 	}
-	if err := vm.SignInPassword(ctx, reviewerPassword); err != nil {
+	if err := vm.SignInPassword(ctx, apptest.ReviewerPassword); err != nil {
 		t.Fatal(err)
 	}
-	if kept := get[string](t, acc.Kept); !strings.Contains(kept, "内存") {
+	if kept := apptest.Get[string](t, acc.Kept); !strings.Contains(kept, "内存") {
 		t.Fatalf("no store: kept = %q", kept)
 	}
 }
 
 func TestSignInServiceDownSaysSo(t *testing.T) {
-	e := newSvcEnv(t)
-	url := e.url
+	e := apptest.NewService(t)
+	url := e.URL
 	acc, err := model.NewAccount(url, nil, client.WithRetry(0, time.Millisecond, time.Millisecond), client.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The service goes away (its listener closes) before the clerk asks for a code.
-	e.close()
-	vm := model.NewSignInVM(acc, &fakeClock{now: svcStart})
-	_ = vm.Mobile.Set(demoMobile)
+	e.Down()
+	vm := model.NewSignInVM(acc, fakeclock.New(apptest.Start))
+	_ = vm.Mobile.Set(apptest.DemoMobile)
 	if err := vm.SendCode(t.Context()); err == nil {
 		t.Fatal("a code was sent by a service that is down")
 	}
-	if msg := get[string](t, vm.Message); !strings.Contains(msg, "无法连接续期服务") {
+	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "无法连接续期服务") {
 		t.Fatalf("message %q", msg)
 	}
-	if !get[bool](t, vm.CanSend) {
+	if !apptest.Get[bool](t, vm.CanSend) {
 		t.Fatal("the send button stays locked after a failed send")
 	}
 	if _, err := model.NewAccount("ftp://example.cn", nil); err == nil {
