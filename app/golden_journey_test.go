@@ -119,7 +119,7 @@ func assertGolden(t *testing.T, w fyne.Window, name string, want ...string) {
 		})
 		return ok
 	}
-	for deadline := time.Now().Add(5 * time.Second); !shows(); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(apptest.Patience); !shows(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: the window does not show all of %q; it shows: %s", name, want, screen)
 		}

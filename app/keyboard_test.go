@@ -100,7 +100,7 @@ func TestKeyboardFinVerify(t *testing.T) {
 	tr := e.Bank.Transfers("755912345610801")
 	typeKeys(t, w, tr[len(tr)-1].Remark[len(tr[len(tr)-1].Remark)-6:])
 	press(t, w, fyne.KeyReturn)
-	for deadline := time.Now().Add(5 * time.Second); !apptest.Get[bool](t, vm.Verified); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(apptest.Patience); !apptest.Get[bool](t, vm.Verified); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not verified by Enter: code %q, %q %q", s.Code.Text, apptest.Get[string](t, vm.CodeMsg), apptest.Get[string](t, vm.Message))
 		}
@@ -183,7 +183,7 @@ func TestKeyboardRenew(t *testing.T) {
 	onUI(t, "Enter in the comment is a new line", func() bool { return s.Comment.Text == "第一行\n第二行" })
 	onUI(t, "ready to submit", func() bool { return !s.Submit.Disabled() })
 	ctrlEnter(t, w)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(apptest.Patience); ; time.Sleep(2 * time.Millisecond) {
 		a := vm.Application()
 		if a != nil && a.Status == renewal.StatusPendingReview && a.Comment == "第一行\n第二行" {
 			break

@@ -207,7 +207,7 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	// Continue pressed while the token is still out: the dialog says so,
 	// nothing is sent, the journal stays.
 	d := pressFinish(t, s)
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(apptest.Get[string](t, d.vm.Message), "拔出"); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(apptest.Patience); !strings.Contains(apptest.Get[string](t, d.vm.Message), "拔出"); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) { // the state cannot be read: the token is out
 			t.Fatalf("the PIN dialog says %q", apptest.Get[string](t, d.vm.Message))
 		}
@@ -232,7 +232,7 @@ func TestWritePulledMidWriteResumes(t *testing.T) {
 	test.Type(d.entry, testPIN)
 	began := time.Now()
 	test.Tap(d.ok)
-	for deadline := time.Now().Add(5 * time.Second); !apptest.Get[bool](t, vm.Done); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(apptest.Patience); !apptest.Get[bool](t, vm.Done); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the renewal did not finish: %q, pin dialog %q", apptest.Get[string](t, vm.Message), apptest.Get[string](t, d.vm.Message))
 		}

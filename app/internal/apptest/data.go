@@ -11,10 +11,15 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 )
 
-// Eventually waits until cond holds; the timeout only bounds a failing test.
+// Patience is how long a test waits for something that must happen: long
+// enough that a machine busy with other builds never fails a test that would
+// pass, since it only bounds a test that is failing anyway.
+const Patience = 30 * time.Second
+
+// Eventually waits until cond holds, at most Patience.
 func Eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(Patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
