@@ -116,7 +116,11 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 	done := make(chan struct{})
 	go func() { u.Run(); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	onUI(t, "the journey built", func() bool { return u.journey != nil })
+	// Fyne's test driver runs fyne.Do inline, so Run's build is not atomic to
+	// this goroutine: wait until the journey's own tabs are in the window.
+	onUI(t, "the journey built and in the tabs", func() bool {
+		return u.journey != nil && slices.Contains(u.nav.Items, u.journey.Item(screenApps))
+	})
 	if got := tabNames(u); !slices.Equal(got, stubs) {
 		t.Errorf("tabs after Run %q, before %q", got, stubs)
 	}
