@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"math"
 	"net/http"
@@ -219,4 +222,39 @@ func TestSMSOfficeAllowance(t *testing.T) {
 	if !strings.Contains(string(r.body), "try again after 00:00 Beijing time") {
 		t.Fatalf("English refusal: %s", r.body)
 	}
+}
+
+// At a counter the clerk's code is asked for and spent from the counter's
+// address, through the same rules: wrong codes typed elsewhere do not kill
+// it, and once a clerk signed in there, strangers cannot keep the clerk from
+// a code there.
+func TestCounterSignInKeepsTheSameRules(t *testing.T) {
+	e := lockoutEnv(t, nil)
+	const counterIP = "198.51.100.30"
+	admin := e.passwordSignIn("admin", adminPassword).AccessToken
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ok(http.StatusCreated, nil, "POST", "/v1/workstations", admin, server.EnrolWorkstationRequest{Name: "一号柜台", PublicKey: pubPEM(t, &k.PublicKey)})
+	var ws renewal.CounterTokens
+	e.ok(http.StatusOK, &ws, "POST", "/v1/counter/session", "", e.counterSign(k, ""))
+	signIn := func() {
+		t.Helper()
+		e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile}, from(counterIP)...)
+		code := e.SMSCode(clerkMobile)
+		for i := range 6 {
+			e.do("POST", "/v1/auth/sms-login", "", renewal.SMSLoginRequest{Mobile: clerkMobile, Code: otherCode(code)}, from(fmt.Sprint("203.0.113.", 50+i))...)
+		}
+		e.ok(http.StatusOK, nil, "POST", "/v1/counter/sms-login", ws.AccessToken, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: code}, from(counterIP)...)
+	}
+	signIn()
+	for i := range 20 {
+		e.Clock.Advance(61 * time.Second)
+		e.do("POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile}, from(fmt.Sprint("203.0.113.", 100+i))...)
+	}
+	e.fails(http.StatusTooManyRequests, "sms_daily_limit", "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile}, from("203.0.113.200")...)
+	e.Clock.Advance(61 * time.Second)
+	e.ok(http.StatusOK, &ws, "POST", "/v1/counter/session", "", e.counterSign(k, "")) // the first session has expired
+	signIn()
 }
