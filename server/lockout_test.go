@@ -26,8 +26,8 @@ const (
 	staffIP    = "198.51.100.9"
 )
 
-func lockoutEnv(t *testing.T, cfg func(*server.Config)) *env {
-	return newEnv(t, envOptions{cfg: func(c *server.Config) {
+func lockoutEnv(t *testing.T, pg bool, cfg func(*server.Config)) *env {
+	return newEnv(t, envOptions{postgres: pg, cfg: func(c *server.Config) {
 		c.ClientIPHeader = "X-Real-IP"
 		if cfg != nil {
 			cfg(c)
@@ -47,7 +47,7 @@ func retryAfter(r resp) int {
 // address only: the right password from another address still signs in,
 // minute after minute of the attack.
 func TestPasswordFailuresDoNotLockTheAccountOut(t *testing.T) {
-	e := lockoutEnv(t, nil)
+	e := lockoutEnv(t, false, nil)
 	login := func(ip, account, password string) resp {
 		return e.do("POST", "/v1/auth/login", "", renewal.PasswordLoginRequest{Account: account, Password: password}, from(ip)...)
 	}
@@ -107,7 +107,12 @@ func TestPasswordFailuresDoNotLockTheAccountOut(t *testing.T) {
 // bounded (SMSDailyPerMobile codes to the number from untrusted sources),
 // and the refusal says until when.
 func TestSMSStrangersCannotLockTheClerkOut(t *testing.T) {
-	e := lockoutEnv(t, nil)
+	t.Run("sqlite", func(t *testing.T) { testSMSStrangers(t, false) })
+	t.Run("postgres", func(t *testing.T) { testSMSStrangers(t, true) })
+}
+
+func testSMSStrangers(t *testing.T, pg bool) {
+	e := lockoutEnv(t, pg, nil)
 	const office = "198.51.100.20"
 	ask := func(ip string) resp {
 		e.Clock.Advance(61 * time.Second) // past the resend wait
@@ -173,7 +178,7 @@ func TestSMSStrangersCannotLockTheClerkOut(t *testing.T) {
 
 // Wrong codes typed from elsewhere cannot kill the code the clerk asked for.
 func TestSMSWrongCodesFromElsewhere(t *testing.T) {
-	e := lockoutEnv(t, nil)
+	e := lockoutEnv(t, false, nil)
 	e.ok(http.StatusAccepted, nil, "POST", "/v1/auth/sms-code", "", renewal.SMSCodeRequest{Mobile: clerkMobile}, from(staffIP)...)
 	code := e.SMSCode(clerkMobile)
 	for i := range 6 {
@@ -189,7 +194,12 @@ func TestSMSWrongCodesFromElsewhere(t *testing.T) {
 // allowance; a single host gets the lower cap, except for the numbers that
 // signed in from it before.
 func TestSMSOfficeAllowance(t *testing.T) {
-	e := lockoutEnv(t, func(c *server.Config) {
+	t.Run("sqlite", func(t *testing.T) { testSMSOfficeAllowance(t, false) })
+	t.Run("postgres", func(t *testing.T) { testSMSOfficeAllowance(t, true) })
+}
+
+func testSMSOfficeAllowance(t *testing.T, pg bool) {
+	e := lockoutEnv(t, pg, func(c *server.Config) {
 		c.Limits.SMSOffices = []server.SMSOffice{{Net: netip.MustParsePrefix("198.51.100.0/28"), DailyPerIP: 200}}
 	})
 	ask := func(ip, mobile string) resp {
@@ -229,7 +239,7 @@ func TestSMSOfficeAllowance(t *testing.T) {
 // it, and once a clerk signed in there, strangers cannot keep the clerk from
 // a code there.
 func TestCounterSignInKeepsTheSameRules(t *testing.T) {
-	e := lockoutEnv(t, nil)
+	e := lockoutEnv(t, false, nil)
 	const counterIP = "198.51.100.30"
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
