@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -40,18 +43,21 @@ func (s *Server) smsCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	ip := s.clientIP(r)
+	perIP, office := s.smsSourceCap(ip)
 	// A code row is kept for unknown numbers too: the limits then apply to
 	// probing, and the answer is the same either way.
 	err = s.store.CreateSMSCode(r.Context(), store.SMSCode{Mobile: mobile, Purpose: smsPurposeLogin,
-		CodeHash: s.pepper.HashCode(smsPurposeLogin, mobile, code), IP: s.clientIP(r), TTL: l.SMSCodeTTL},
-		store.SMSLimits{ResendAfter: l.SMSResendAfter, PerNumberPerDay: l.SMSDailyPerMobile, PerIPPerDay: l.SMSDailyPerIP, DayStart: dayStart(s.now())})
+		CodeHash: s.pepper.HashCode(smsPurposeLogin, mobile, code), IP: sourceOf(ip), TTL: l.SMSCodeTTL},
+		store.SMSLimits{ResendAfter: l.SMSResendAfter, PerNumberPerIP: l.SMSDailyPerMobileSource, PerNumberPerDay: l.SMSDailyPerMobile,
+			PerIPPerDay: perIP, Office: office, DayStart: dayStart(s.now())})
+	var refused *store.LimitError
 	switch {
-	case errors.Is(err, store.ErrTooSoon):
-		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeSMSTooSoon, "mobile"), int(l.SMSResendAfter.Seconds()))
-	case errors.Is(err, store.ErrDailyLimit):
+	case errors.As(err, &refused) && errors.Is(err, store.ErrTooSoon):
+		return s.tryAgain(renewal.NewError(renewal.CodeSMSTooSoon, "mobile"), refused.Until)
+	case errors.As(err, &refused):
 		// The caps reset at midnight in Beijing.
-		wait := dayStart(s.now()).AddDate(0, 0, 1).Sub(s.now())
-		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeSMSDailyLimit, "mobile"), int(wait.Seconds())+1)
+		return s.tryAgain(renewal.NewError(renewal.CodeSMSDailyLimit, "mobile"), refused.Until)
 	case err != nil:
 		return err
 	}
@@ -66,23 +72,55 @@ func (s *Server) smsCode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// smsSourceCap is the daily cap on codes asked from ip, and whether ip is
+// in an office network (Limits.SMSOffices).
+func (s *Server) smsSourceCap(ip string) (int, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return s.cfg.Limits.SMSDailyPerIP, false
+	}
+	for _, o := range s.cfg.Limits.SMSOffices {
+		if o.Net.Contains(a.Unmap()) {
+			return o.DailyPerIP, true
+		}
+	}
+	return s.cfg.Limits.SMSDailyPerIP, false
+}
+
+// tryAgain is e refused by a limit that lifts at until: with Retry-After,
+// and a message that tells when (seconds for a short wait, else the time
+// of day in Beijing).
+func (s *Server) tryAgain(e *renewal.Error, until time.Time) error {
+	secs := max(int(math.Ceil(until.Sub(s.now()).Seconds())), 1)
+	if secs < 120 {
+		e.Message = fmt.Sprintf("%s (try again in %d s)", e.Message, secs)
+		e.MessageZH = fmt.Sprintf("%s（%d 秒后可重试）", e.MessageZH, secs)
+	} else {
+		at := s.now().Add(time.Duration(secs) * time.Second).In(chinaTime).Format("15:04")
+		e.Message = fmt.Sprintf("%s (try again after %s Beijing time)", e.Message, at)
+		e.MessageZH = fmt.Sprintf("%s（北京时间 %s 后可重试）", e.MessageZH, at)
+	}
+	return renewals.WithRetryAfter(e, secs)
+}
+
 func (s *Server) smsLogin(w http.ResponseWriter, r *http.Request) error {
 	var req renewal.SMSLoginRequest
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	u, err := s.smsLoginUser(r.Context(), req, nil)
+	u, err := s.smsLoginUser(r.Context(), req, s.clientIP(r), nil)
 	if err != nil {
 		return err
 	}
 	return s.signIn(w, r, u, "auth.sms_login")
 }
 
-// smsLoginUser spends a sign-in SMS code and returns the enabled user it was
-// sent to, refused also when allowed (if given) says no.
-func (s *Server) smsLoginUser(ctx context.Context, req renewal.SMSLoginRequest, allowed func(*store.User) bool) (*store.User, error) {
+// smsLoginUser spends a sign-in SMS code given from ip and returns the
+// enabled user it was sent to, refused also when allowed (if given) says no.
+func (s *Server) smsLoginUser(ctx context.Context, req renewal.SMSLoginRequest, ip string, allowed func(*store.User) bool) (*store.User, error) {
 	mobile := renewal.NormalizeMobile(req.Mobile)
-	err := s.store.ConsumeSMSCode(ctx, mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code), s.cfg.Limits.SMSMaxTries)
+	err := s.store.ConsumeSMSCode(ctx, mobile, smsPurposeLogin, s.pepper.HashCode(smsPurposeLogin, mobile, req.Code),
+		sourceOf(ip), s.cfg.Limits.SMSMaxTries)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrMismatch):
 		return nil, renewal.NewError(renewal.CodeSMSCodeWrong, "code")
@@ -110,11 +148,20 @@ func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account := strings.TrimSpace(req.Account)
-	key := strings.ToLower(account)
-	// Failed sign-ins of one account are limited, so a password cannot be
-	// guessed quickly; the bucket is drawn only on failure.
-	if ok, wait := s.pwFailLimit.peek(key); !ok {
-		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+	// Failed sign-ins are limited per account and source, so a password
+	// cannot be guessed quickly, and per source, so accounts cannot be
+	// sprayed; never per account alone, so failures elsewhere cannot lock
+	// the account's owner out. The buckets are drawn only on failure.
+	src := sourceOf(s.clientIP(r))
+	pair := strings.ToLower(account) + "\x00" + src
+	okPair, waitPair := s.pwFailLimit.peek(pair)
+	okSrc, waitSrc := s.pwSrcLimit.peek(src)
+	if !okPair || !okSrc {
+		return s.tryAgain(renewal.NewError(renewal.CodeRateLimited, ""), s.now().Add(max(waitPair, waitSrc)))
+	}
+	failed := func() {
+		s.pwFailLimit.allow(pair)
+		s.pwSrcLimit.allow(src)
 	}
 	u, err := s.store.UserByAccount(r.Context(), account)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -123,12 +170,12 @@ func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || u.PasswordHash == "" || u.Disabled {
 		// Spend the time of a real check, so accounts cannot be probed.
 		_ = s.hasher.Verify(r.Context(), dummyHash, req.Password)
-		s.pwFailLimit.allow(key)
+		failed()
 		return renewal.NewError(renewal.CodeBadCredentials, "")
 	}
 	if err := s.hasher.Verify(r.Context(), u.PasswordHash, req.Password); err != nil {
 		if errors.Is(err, auth.ErrMismatch) {
-			s.pwFailLimit.allow(key)
+			failed()
 			_ = s.store.AppendAudit(r.Context(), store.Change{Actor: u.ID, IP: s.clientIP(r), Action: "auth.password_failed"}, "user/"+u.ID, nil, nil)
 			return renewal.NewError(renewal.CodeBadCredentials, "")
 		}

@@ -23,6 +23,15 @@
 // answers 404, exactly like one that does not exist. Reviewers and admins
 // are CA staff; only admins read the audit log.
 //
+// Sign-in limits never count per account or per number alone, so that they
+// cannot be used to lock the owner out (authn.go): failed passwords are
+// limited per (account, source) and per source; SMS codes per (number,
+// source), per source, and per number only for sources the number has not
+// signed in from (nor office networks behind NAT, Limits.SMSOffices, which
+// have a larger per-source allowance); wrong codes from others than the
+// source that asked for a code are counted apart. A source is an IPv4
+// address or an IPv6 /64. Refusals carry Retry-After and say when.
+//
 // Around the handlers: per-IP and per-account token-bucket rate limits,
 // request metrics (/metrics, Prometheus text), /healthz and /readyz.
 // A POST with an Idempotency-Key that succeeded is answered again, not

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -82,4 +83,20 @@ func (l *limiter) peek(key string) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, l.wait(b, now)
+}
+
+// sourceOf is the source a limit counts a client address under: an IPv4
+// address itself, an IPv6 address's /64 (one host or network gets a /64 and
+// may use all of it).
+func sourceOf(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
 }

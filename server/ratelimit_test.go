@@ -106,3 +106,19 @@ func TestLimiterOff(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceOf(t *testing.T) {
+	for ip, want := range map[string]string{
+		"203.0.113.7":              "203.0.113.7",
+		"::ffff:203.0.113.7":       "203.0.113.7",
+		"2001:db8:1:2::1":          "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9":     "2001:db8:1:2::/64",
+		"fe80::1%eth0":             "fe80::/64",
+		"not an address":           "not an address",
+		"2001:db8:1:3:aaaa:bbbb::": "2001:db8:1:3::/64",
+	} {
+		if got := sourceOf(ip); got != want {
+			t.Errorf("sourceOf(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -45,14 +46,33 @@ type Limits struct {
 	NotifyPerSecond float64
 	NotifyBurst     int
 
-	SMSCodeTTL        time.Duration
-	SMSResendAfter    time.Duration
-	SMSMaxTries       int // wrong codes before a code is dead
+	// SMS sign-in codes. A source is an IPv4 address or an IPv6 /64. A
+	// source is trusted with a number once the number signed in by SMS from
+	// it (for store.SMSTrustFor), and an office network (SMSOffices) with
+	// every number: strangers asking for codes to a number cannot lock its
+	// owner out where the owner signs in. See store.SMSLimits.
+	SMSCodeTTL     time.Duration
+	SMSResendAfter time.Duration // per number, from anywhere
+	SMSMaxTries    int           // wrong codes before a code is dead, from its asker and from others each
+	// SMSDailyPerMobileSource caps the codes a day to a number asked from
+	// one source.
+	SMSDailyPerMobileSource int
+	// SMSDailyPerMobile caps the codes a day to a number (from anywhere)
+	// that an untrusted source may still add to: the bound on strangers.
 	SMSDailyPerMobile int
-	SMSDailyPerIP     int
+	// SMSDailyPerIP caps the codes a day one source asks for numbers it is
+	// not trusted with; SMSOffices give office networks behind NAT more.
+	SMSDailyPerIP int
+	SMSOffices    []SMSOffice
 
-	PasswordFailPerMinute float64 // failed password sign-ins per account
+	// Failed password sign-ins are limited per account and source, and per
+	// source over all accounts; never per account alone, so failures from
+	// elsewhere never refuse a source that has not failed.
+	PasswordFailPerMinute float64 // per account and source
 	PasswordFailBurst     int
+	// PasswordFailPerSourcePerMinute: per source, over all accounts.
+	PasswordFailPerSourcePerMinute float64
+	PasswordFailPerSourceBurst     int
 
 	AccessTTL    time.Duration
 	RefreshTTL   time.Duration
@@ -68,6 +88,14 @@ type Limits struct {
 	InvoiceStuckAfter time.Duration
 	// InvoiceIssueTimeout bounds one call to the e-invoice platform.
 	InvoiceIssueTimeout time.Duration
+}
+
+// SMSOffice is an office network whose clerks sign in from behind one NAT
+// address (or a few): each of its addresses may ask DailyPerIP codes a day,
+// and is trusted with every number.
+type SMSOffice struct {
+	Net        netip.Prefix
+	DailyPerIP int
 }
 
 // Config is the service's configuration.
@@ -98,8 +126,9 @@ func DefaultConfig() Config {
 			MaxLimiterKeys:  100_000,
 			NotifyPerSecond: 200, NotifyBurst: 400,
 			SMSCodeTTL: 5 * time.Minute, SMSResendAfter: 60 * time.Second, SMSMaxTries: 5,
-			SMSDailyPerMobile: 10, SMSDailyPerIP: 50,
+			SMSDailyPerMobileSource: 10, SMSDailyPerMobile: 20, SMSDailyPerIP: 20,
 			PasswordFailPerMinute: 5, PasswordFailBurst: 10,
+			PasswordFailPerSourcePerMinute: 10, PasswordFailPerSourceBurst: 20,
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
 			ChallengeTTL:   5 * time.Minute,
 			MaxTransfers:   5,
@@ -163,7 +192,8 @@ type Server struct {
 	ipLimit      *limiter
 	notifyLimit  *limiter
 	accountLimit *limiter
-	pwFailLimit  *limiter
+	pwFailLimit  *limiter // per account and source
+	pwSrcLimit   *limiter // per source
 	counterLimit *limiter
 
 	mux *http.ServeMux
@@ -179,6 +209,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("server: policy: %w", err)
+	}
+	for _, o := range cfg.Limits.SMSOffices {
+		if !o.Net.IsValid() || o.DailyPerIP <= 0 {
+			return nil, fmt.Errorf("server: sms office %v: a network and a positive daily cap are required", o.Net)
+		}
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -227,6 +262,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
 		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
+		pwSrcLimit:   newLimiter(d.Now, l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,

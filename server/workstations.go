@@ -237,7 +237,7 @@ func (s *Server) counterSMSLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
-	u, err := s.smsLoginUser(r.Context(), req, func(u *store.User) bool { return u.Role == renewal.RoleClerk })
+	u, err := s.smsLoginUser(r.Context(), req, s.clientIP(r), func(u *store.User) bool { return u.Role == renewal.RoleClerk })
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
 )
 
@@ -42,6 +44,10 @@ type Config struct {
 	SMS    struct {
 		Provider string            `json:"provider"` // tencent (outbox only in --dev)
 		Tencent  sms.TencentConfig `json:"tencent"`
+		// Offices are networks whose clerks sign in from behind one NAT
+		// address (or a few): each address may ask daily_codes sign-in
+		// codes a day instead of a single host's 20.
+		Offices []SMSOffice `json:"offices"`
 	} `json:"sms"`
 	Payment PaymentConfig `json:"payment"`
 	// PepperHex keys the hashes of codes: RENEWD_PEPPER only (hex, ≥ 32 bytes).
@@ -49,6 +55,22 @@ type Config struct {
 	// MetricsToken is the bearer token of /metrics: RENEWD_METRICS_TOKEN only.
 	MetricsToken string `json:"-"`
 	LogLevel     string `json:"log_level"` // debug, info, warn, error
+}
+
+// SMSOffice is an office network and its daily allowance of sign-in codes
+// per address, e.g. {"network": "203.0.113.8/29", "daily_codes": 200}.
+type SMSOffice struct {
+	Network    netip.Prefix `json:"network"`
+	DailyCodes int          `json:"daily_codes"`
+}
+
+// smsOffices are the offices as the service takes them.
+func (c *Config) smsOffices() []server.SMSOffice {
+	var out []server.SMSOffice
+	for _, o := range c.SMS.Offices {
+		out = append(out, server.SMSOffice{Net: o.Network.Masked(), DailyPerIP: o.DailyCodes})
+	}
+	return out
 }
 
 // PaymentConfig is the WeChat Pay merchant renewd takes the fee with (API v3
@@ -153,6 +175,11 @@ func (c *Config) validate() error {
 	}
 	if c.SMS.Provider != "tencent" {
 		errs = append(errs, fmt.Errorf("sms.provider %q: only tencent outside --dev", c.SMS.Provider))
+	}
+	for _, o := range c.SMS.Offices {
+		if !o.Network.IsValid() || o.DailyCodes <= 0 {
+			errs = append(errs, fmt.Errorf("sms.offices: %q needs a network (a.b.c.d/n) and a positive daily_codes", o.Network))
+		}
 	}
 	if _, err := c.pepper(); err != nil {
 		errs = append(errs, err)

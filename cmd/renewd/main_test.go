@@ -499,3 +499,29 @@ func TestPackagedExampleConfig(t *testing.T) {
 		t.Fatalf("the packaged example has no WeChat Pay merchant: %+v", c.Payment)
 	}
 }
+
+// Office networks behind NAT get their own allowance of SMS codes.
+func TestConfigSMSOffices(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "renewd.json")
+	if err := os.WriteFile(file, []byte(`{"sms": {"offices": [{"network": "203.0.113.9/29", "daily_codes": 200}]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(file, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.smsOffices()
+	if len(got) != 1 || got[0].Net.String() != "203.0.113.8/29" || got[0].DailyPerIP != 200 {
+		t.Fatalf("offices %+v", got)
+	}
+	c.SMS.Offices = append(c.SMS.Offices, SMSOffice{DailyCodes: 5}, SMSOffice{Network: got[0].Net})
+	if err := c.validate(); err == nil || strings.Count(err.Error(), "sms.offices") != 2 {
+		t.Fatalf("offices without a network or a cap: %v", err)
+	}
+	if err := os.WriteFile(file, []byte(`{"sms": {"offices": [{"network": "203.0.113.999/29", "daily_codes": 200}]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(file, func(string) string { return "" }); err == nil {
+		t.Fatal("a bad network was accepted")
+	}
+}

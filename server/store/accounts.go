@@ -194,43 +194,87 @@ type SMSCode struct {
 	Mobile   string
 	Purpose  string // "login", "phone_check"
 	CodeHash string // e.g. HMAC-SHA-256 of the code under a server key, hex
-	IP       string
+	IP       string // the source that asked: an IPv4 address or an IPv6 /64
 	TTL      time.Duration
 }
 
 // SMSLimits are the sending limits CreateSMSCode enforces atomically.
+//
+// A source is trusted with a number when the number signed in by SMS from
+// it within SMSTrustFor, or when it is an office network (Office). Strangers
+// asking for codes to a number then cannot lock its owner out where the
+// owner signs in: the owner's requests meet only their own caps.
 type SMSLimits struct {
-	ResendAfter     time.Duration // minimum time between two codes to one number
+	ResendAfter time.Duration // minimum time between two codes to one number
+	// PerNumberPerIP caps the codes to a number asked from one source.
+	PerNumberPerIP int
+	// PerNumberPerDay caps the codes to a number (from all sources) that a
+	// source not trusted with the number may still add to.
 	PerNumberPerDay int
-	PerIPPerDay     int
-	DayStart        time.Time // start of the current day in the CA's time zone
+	// PerIPPerDay caps the codes a source asks for numbers it is not
+	// trusted with (its requests for the others are not counted).
+	PerIPPerDay int
+	Office      bool
+	DayStart    time.Time // start of the current day in the CA's time zone
 }
 
-// CreateSMSCode stores a new code if the limits allow: ErrTooSoon within
-// ResendAfter of the last code to the number, ErrDailyLimit once the number
-// or the IP reached its count for the day. A new code replaces older unused
-// ones for the same number and purpose.
+// SMSTrustFor is how long a sign-in by SMS from a source trusts the source
+// with the number (see SMSLimits).
+const SMSTrustFor = 90 * 24 * time.Hour
+
+// LimitError is a refusal by a limit: Err is ErrTooSoon or ErrDailyLimit,
+// Until when the limit lifts.
+type LimitError struct {
+	Err   error
+	Until time.Time
+}
+
+func (e *LimitError) Error() string { return e.Err.Error() }
+func (e *LimitError) Unwrap() error { return e.Err }
+
+// CreateSMSCode stores a new code if the limits allow, else a *LimitError:
+// ErrTooSoon within ResendAfter of the last code to the number,
+// ErrDailyLimit once a daily cap is reached (until the next day). A new code
+// replaces older unused ones for the same number and purpose.
 func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) error {
 	return s.Write(ctx, func(tx *Tx) error {
+		q := func(what, query string, dst []any, args ...any) error {
+			if err := tx.q.QueryRowContext(ctx, query, args...).Scan(dst...); err != nil {
+				return fmt.Errorf("sms limits: %s: %w", what, mapErr(err))
+			}
+			return nil
+		}
+		day, since := micros(lim.DayStart), micros(tx.now.Add(-SMSTrustFor))
+		tomorrow := &LimitError{Err: ErrDailyLimit, Until: lim.DayStart.AddDate(0, 0, 1)}
 		var last sql.NullInt64
-		var perNumber int
-		if err := tx.q.QueryRowContext(ctx, `SELECT MAX(created_at), COUNT(*) FROM sms_codes WHERE mobile = $1 AND created_at >= $2`,
-			c.Mobile, micros(lim.DayStart)).Scan(&last, &perNumber); err != nil {
-			return fmt.Errorf("sms limits: %w", mapErr(err))
+		var perNumber, perPair, trusted int
+		if err := q("number", `SELECT MAX(created_at), COUNT(*), COALESCE(SUM(CASE WHEN ip = $3 THEN 1 ELSE 0 END), 0)
+			FROM sms_codes WHERE mobile = $1 AND created_at >= $2`, []any{&last, &perNumber, &perPair}, c.Mobile, day, c.IP); err != nil {
+			return err
 		}
 		if last.Valid && tx.now.Sub(fromMicros(last.Int64)) < lim.ResendAfter {
-			return ErrTooSoon
+			return &LimitError{Err: ErrTooSoon, Until: fromMicros(last.Int64).Add(lim.ResendAfter)}
 		}
-		if perNumber >= lim.PerNumberPerDay {
-			return ErrDailyLimit
+		if perPair >= lim.PerNumberPerIP {
+			return tomorrow
 		}
-		var perIP int
-		if err := tx.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sms_codes WHERE ip = $1 AND created_at >= $2`,
-			c.IP, micros(lim.DayStart)).Scan(&perIP); err != nil {
-			return fmt.Errorf("sms limits: %w", mapErr(err))
+		if err := q("trust", `SELECT COUNT(*) FROM sms_sources WHERE mobile = $1 AND source = $2 AND signed_in_at >= $3`,
+			[]any{&trusted}, c.Mobile, c.IP, since); err != nil {
+			return err
 		}
-		if perIP >= lim.PerIPPerDay {
-			return ErrDailyLimit
+		if trusted == 0 && !lim.Office && perNumber >= lim.PerNumberPerDay {
+			return tomorrow
+		}
+		if trusted == 0 {
+			var perIP int
+			if err := q("source", `SELECT COUNT(*) FROM sms_codes c WHERE c.ip = $1 AND c.created_at >= $2
+				AND NOT EXISTS (SELECT 1 FROM sms_sources t WHERE t.mobile = c.mobile AND t.source = c.ip AND t.signed_in_at >= $3)`,
+				[]any{&perIP}, c.IP, day, since); err != nil {
+				return err
+			}
+			if perIP >= lim.PerIPPerDay {
+				return tomorrow
+			}
 		}
 		if _, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE mobile = $2 AND purpose = $3 AND used_at IS NULL`,
 			micros(tx.now), c.Mobile, c.Purpose); err != nil {
@@ -245,20 +289,27 @@ func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) err
 	})
 }
 
-// ConsumeSMSCode checks a code against the number's live code: ErrNotFound if
-// there is none, ErrExpired, ErrTooManyTries after maxTries wrong ones,
-// ErrMismatch for a wrong one (counted). A right one is used up.
-func (s *Store) ConsumeSMSCode(ctx context.Context, mobile, purpose, codeHash string, maxTries int) error {
+// ConsumeSMSCode checks a code, given from source, against the number's
+// live code: ErrNotFound if there is none, ErrExpired, ErrTooManyTries after
+// maxTries wrong ones, ErrMismatch for a wrong one (counted). Wrong tries
+// from the source that asked for the code and from all others are counted
+// apart, maxTries each: others cannot kill the code for the one who asked.
+// A right one is used up, and the source is trusted with the number since.
+func (s *Store) ConsumeSMSCode(ctx context.Context, mobile, purpose, codeHash, source string, maxTries int) error {
 	var result error
 	err := s.Write(ctx, func(tx *Tx) error {
-		var id, hash string
-		var tries int
+		var id, hash, asker string
+		var own, foreign int
 		var expires int64
-		err := tx.q.QueryRowContext(ctx, `SELECT id, code_hash, tries, expires_at FROM sms_codes
+		err := tx.q.QueryRowContext(ctx, `SELECT id, code_hash, ip, tries, foreign_tries, expires_at FROM sms_codes
 			WHERE mobile = $1 AND purpose = $2 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1`, mobile, purpose).
-			Scan(&id, &hash, &tries, &expires)
+			Scan(&id, &hash, &asker, &own, &foreign, &expires)
 		if err != nil {
 			return fmt.Errorf("sms code: %w", mapErr(err))
+		}
+		tries, column := own, "tries"
+		if source != asker {
+			tries, column = foreign, "foreign_tries"
 		}
 		switch {
 		case !tx.now.Before(fromMicros(expires)):
@@ -273,10 +324,14 @@ func (s *Store) ConsumeSMSCode(ctx context.Context, mobile, purpose, codeHash st
 			if tries+1 >= maxTries {
 				result = ErrTooManyTries
 			}
-			_, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET tries = tries + 1 WHERE id = $1`, id)
+			_, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET `+column+` = `+column+` + 1 WHERE id = $1`, id)
 			return mapErr(err)
 		}
-		_, err = tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE id = $2`, micros(tx.now), id)
+		if _, err = tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE id = $2`, micros(tx.now), id); err != nil {
+			return mapErr(err)
+		}
+		_, err = tx.q.ExecContext(ctx, `INSERT INTO sms_sources (mobile, source, signed_in_at) VALUES ($1, $2, $3)
+			ON CONFLICT (mobile, source) DO UPDATE SET signed_in_at = excluded.signed_in_at`, mobile, source, micros(tx.now))
 		return mapErr(err)
 	})
 	if err != nil {
@@ -435,12 +490,16 @@ func (s *Store) RevokeFamily(ctx context.Context, family string, ch Change) erro
 	})
 }
 
-// PurgeExpired deletes SMS codes and tokens that expired before cutoff. The
-// daily SMS caps count stored codes: keep cutoff at least a day back.
+// PurgeExpired deletes SMS codes and tokens that expired before cutoff, and
+// the SMS sign-in places older than SMSTrustFor before it. The daily SMS caps
+// count stored codes: keep cutoff at least a day back.
 func (s *Store) PurgeExpired(ctx context.Context, cutoff time.Time) error {
 	return s.Write(ctx, func(tx *Tx) error {
 		if _, err := tx.q.ExecContext(ctx, `DELETE FROM sms_codes WHERE expires_at < $1`, micros(cutoff)); err != nil {
 			return fmt.Errorf("purge sms codes: %w", mapErr(err))
+		}
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM sms_sources WHERE signed_in_at < $1`, micros(cutoff.Add(-SMSTrustFor))); err != nil {
+			return fmt.Errorf("purge sms sources: %w", mapErr(err))
 		}
 		if _, err := tx.q.ExecContext(ctx, `DELETE FROM auth_tokens WHERE expires_at < $1`, micros(cutoff)); err != nil {
 			return fmt.Errorf("purge tokens: %w", mapErr(err))

@@ -15,40 +15,91 @@ func errorsIs(err, target error) bool { return errors.Is(err, target) }
 func TestSMSCodes(t *testing.T) {
 	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		day := clk.Now().Truncate(24 * time.Hour)
-		lim := SMSLimits{ResendAfter: time.Minute, PerNumberPerDay: 3, PerIPPerDay: 4, DayStart: day}
+		lim := SMSLimits{ResendAfter: time.Minute, PerNumberPerIP: 3, PerNumberPerDay: 3, PerIPPerDay: 4, DayStart: day}
 		code := func(mobile, ip, hash string) SMSCode {
 			return SMSCode{Mobile: mobile, Purpose: "login", CodeHash: hash, IP: ip, TTL: 5 * time.Minute}
 		}
 		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h1"), lim))
-		wantErr(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h2"), lim), ErrTooSoon)
+		err := s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h2"), lim)
+		wantErr(t, err, ErrTooSoon)
+		var le *LimitError
+		if !errors.As(err, &le) || !le.Until.Equal(clk.Now().Add(time.Minute)) {
+			t.Fatalf("too soon: %#v, want a LimitError until a minute on", err)
+		}
 		clk.Advance(61 * time.Second)
 		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h2"), lim))
 		// The first code was replaced by the second.
-		wantErr(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h1", 5), ErrMismatch)
-		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h2", 5))
-		wantErr(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h2", 5), ErrNotFound) // used up
+		wantErr(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h1", "1.1.1.1", 5), ErrMismatch)
+		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h2", "1.1.1.1", 5))
+		wantErr(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h2", "1.1.1.1", 5), ErrNotFound) // used up
 		clk.Advance(61 * time.Second)
 		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h3"), lim))
 		clk.Advance(61 * time.Second)
-		wantErr(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h4"), lim), ErrDailyLimit) // 3 per number
-		must(t, s.CreateSMSCode(ctx, code("13900139000", "1.1.1.1", "h5"), lim))
-		wantErr(t, s.CreateSMSCode(ctx, code("13700137000", "1.1.1.1", "h6"), lim), ErrDailyLimit) // 4 per IP
-		must(t, s.CreateSMSCode(ctx, code("13700137000", "2.2.2.2", "h6"), lim))
-		// Tries: 5 wrong ones kill the code, even the right one after.
-		for i := 1; i <= 4; i++ {
-			wantErr(t, s.ConsumeSMSCode(ctx, "13700137000", "login", "wrong", 5), ErrMismatch)
+		err = s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h4"), lim) // 3 per number and source
+		wantErr(t, err, ErrDailyLimit)
+		if !errors.As(err, &le) || !le.Until.Equal(day.AddDate(0, 0, 1)) {
+			t.Fatalf("daily limit: %#v, want a LimitError until the next day", err)
 		}
-		wantErr(t, s.ConsumeSMSCode(ctx, "13700137000", "login", "wrong", 5), ErrTooManyTries)
-		wantErr(t, s.ConsumeSMSCode(ctx, "13700137000", "login", "h6", 5), ErrTooManyTries)
+		must(t, s.CreateSMSCode(ctx, code("13900139000", "1.1.1.1", "h5"), lim))
+		must(t, s.CreateSMSCode(ctx, code("13700137000", "1.1.1.1", "h6"), lim))
+		must(t, s.CreateSMSCode(ctx, code("13600136000", "1.1.1.1", "h6"), lim))
+		must(t, s.CreateSMSCode(ctx, code("13400134000", "1.1.1.1", "h6"), lim))
+		// 4 per source, counting only the numbers it is not trusted with
+		// (13800138000 signed in from 1.1.1.1).
+		wantErr(t, s.CreateSMSCode(ctx, code("13500135000", "1.1.1.1", "h6"), lim), ErrDailyLimit)
+		must(t, s.CreateSMSCode(ctx, code("13500135000", "2.2.2.2", "h6"), lim))
+		// Tries: 5 wrong ones from the asker kill the code, even the right one after.
+		for i := 1; i <= 4; i++ {
+			wantErr(t, s.ConsumeSMSCode(ctx, "13500135000", "login", "wrong", "2.2.2.2", 5), ErrMismatch)
+		}
+		wantErr(t, s.ConsumeSMSCode(ctx, "13500135000", "login", "wrong", "2.2.2.2", 5), ErrTooManyTries)
+		wantErr(t, s.ConsumeSMSCode(ctx, "13500135000", "login", "h6", "2.2.2.2", 5), ErrTooManyTries)
+		// Wrong tries from elsewhere are counted apart: they kill the code
+		// for elsewhere only.
+		for i := 1; i <= 4; i++ {
+			wantErr(t, s.ConsumeSMSCode(ctx, "13600136000", "login", "wrong", "3.3.3.3", 5), ErrMismatch)
+		}
+		wantErr(t, s.ConsumeSMSCode(ctx, "13600136000", "login", "wrong", "4.4.4.4", 5), ErrTooManyTries)
+		wantErr(t, s.ConsumeSMSCode(ctx, "13600136000", "login", "h6", "3.3.3.3", 5), ErrTooManyTries)
+		must(t, s.ConsumeSMSCode(ctx, "13600136000", "login", "h6", "1.1.1.1", 5))
 		// Expiry.
 		clk.Advance(5 * time.Minute)
-		wantErr(t, s.ConsumeSMSCode(ctx, "13900139000", "login", "h5", 5), ErrExpired)
+		wantErr(t, s.ConsumeSMSCode(ctx, "13900139000", "login", "h5", "1.1.1.1", 5), ErrExpired)
 		// A new day resets the counts.
 		clk.Advance(24 * time.Hour)
 		lim.DayStart = clk.Now().Truncate(24 * time.Hour)
 		must(t, s.CreateSMSCode(ctx, code("13800138000", "1.1.1.1", "h7"), lim))
 		must(t, s.PurgeExpired(ctx, clk.Now().Add(-time.Hour)))
-		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h7", 5))
+		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h7", "1.1.1.1", 5))
+	})
+}
+
+// A number's cap on strangers does not hold where it signed in, nor for an
+// office network; the trust lapses after SMSTrustFor.
+func TestSMSTrustedSources(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
+		lim := SMSLimits{ResendAfter: time.Minute, PerNumberPerIP: 2, PerNumberPerDay: 3, PerIPPerDay: 10, DayStart: clk.Now().Truncate(24 * time.Hour)}
+		ask := func(ip string, l SMSLimits) error {
+			clk.Advance(61 * time.Second)
+			return s.CreateSMSCode(ctx, SMSCode{Mobile: "13800138000", Purpose: "login", CodeHash: "h", IP: ip, TTL: 5 * time.Minute}, l)
+		}
+		must(t, ask("9.9.9.9", lim))
+		must(t, s.ConsumeSMSCode(ctx, "13800138000", "login", "h", "9.9.9.9", 5)) // 9.9.9.9 is now trusted
+		must(t, ask("1.1.1.1", lim))
+		must(t, ask("2.2.2.2", lim))
+		wantErr(t, ask("3.3.3.3", lim), ErrDailyLimit) // 3 to the number today
+		must(t, ask("9.9.9.9", lim))
+		wantErr(t, ask("9.9.9.9", lim), ErrDailyLimit) // its own cap of 2
+		office := lim
+		office.Office = true
+		must(t, ask("10.0.0.1", office))
+		// The next day, past the trust: a stranger again.
+		clk.Advance(SMSTrustFor)
+		lim.DayStart = clk.Now().Truncate(24 * time.Hour)
+		must(t, ask("1.1.1.1", lim))
+		must(t, ask("2.2.2.2", lim))
+		must(t, ask("3.3.3.3", lim))
+		wantErr(t, ask("9.9.9.9", lim), ErrDailyLimit)
 	})
 }
 

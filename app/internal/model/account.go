@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2/data/binding"
 	"fyne.io/fyne/v2/lang"
@@ -231,10 +233,28 @@ func ServiceErrText(err error) string {
 		return lang.X("err.cancelled", "操作已取消。")
 	case renewal.CodeOf(err) == renewal.CodeStaleVersion:
 		return lang.X("err.stale", "这份申请刚在别处（另一台电脑或审核员）被修改过，已重新载入最新内容，请核对后再操作。")
+	case errors.As(err, &api) && api.Status == http.StatusTooManyRequests && api.RetryAfter > 0:
+		// A limit: say when it lifts (the service says it in Retry-After).
+		return lang.X("err.retry_in", "{{.Err}}（{{.Wait}}后可重试）", map[string]any{
+			"Err": renewal.NewError(api.Code, "").Localized(string(CurrentLang())), "Wait": WaitText(api.RetryAfter)})
 	case errors.As(err, &api) || renewal.CodeOf(err) != renewal.CodeUnknown:
 		return renewal.AsError(err).Localized(string(CurrentLang()))
 	}
 	return lang.X("err.service_down", "无法连接续期服务（{{.Host}}），请检查网络后重试。", map[string]any{"Host": serviceHost(err)})
+}
+
+// WaitText is a wait in words: seconds under two minutes, else minutes
+// (rounded up), with hours from an hour on.
+func WaitText(d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	if secs < 120 {
+		return lang.X("wait.seconds", "{{.N}} 秒", map[string]any{"N": secs})
+	}
+	mins := (secs + 59) / 60
+	if mins < 60 {
+		return lang.X("wait.minutes", "{{.N}} 分钟", map[string]any{"N": mins})
+	}
+	return lang.X("wait.hours", "{{.H}} 小时 {{.M}} 分钟", map[string]any{"H": mins / 60, "M": mins % 60})
 }
 
 // serviceHost is the host:port a failed request went to, for the clerk

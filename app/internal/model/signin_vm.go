@@ -72,6 +72,10 @@ func (vm *SignInVM) Tick() {
 	sent := vm.codeSent
 	vm.mu.Unlock()
 	switch {
+	case left > 2*time.Minute:
+		// A daily cap: the wait is hours, not a countdown of seconds.
+		_ = vm.SendLabel.Set(lang.X("signin.resend_after", "重新发送（{{.Wait}}后）", map[string]any{"Wait": WaitText(left)}))
+		_ = vm.CanSend.Set(false)
 	case left > 0:
 		secs := int((left + time.Second - 1) / time.Second)
 		_ = vm.SendLabel.Set(lang.X("signin.resend_in", "重新发送（{{.N}} 秒）", map[string]any{"N": secs}))

@@ -189,3 +189,47 @@ func TestSignInServiceDownSaysSo(t *testing.T) {
 		t.Fatal("an ftp service url accepted")
 	}
 }
+
+// A refusal by a limit says when to try again: seconds for the password
+// limit, hours and minutes for the daily SMS cap, also on the send button.
+func TestSignInLimitsSayWhen(t *testing.T) {
+	e := apptest.NewService(t)
+	acc := e.Account(apptest.MemoryStore(t))
+	clk := fakeclock.New(apptest.Start)
+	vm := model.NewSignInVM(acc, clk)
+	ctx := t.Context()
+
+	_ = vm.AccountName.Set("admin")
+	for range 10 {
+		if err := vm.SignInPassword(ctx, "guess"); renewal.CodeOf(err) != renewal.CodeBadCredentials {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if err := vm.SignInPassword(ctx, "guess"); renewal.CodeOf(err) != renewal.CodeRateLimited {
+		t.Fatalf("past the limit: %v", err)
+	}
+	if msg := apptest.Get[string](t, vm.Message); msg != "请求过于频繁，请稍后重试（12 秒后可重试）" {
+		t.Fatalf("password limit message %q", msg)
+	}
+
+	// Ten codes a day to one number from one place (the service's clock
+	// is at 12:00 in Beijing): the eleventh waits until midnight.
+	_ = vm.Mobile.Set(apptest.DemoMobile)
+	for i := range 10 {
+		if err := vm.SendCode(ctx); err != nil {
+			t.Fatalf("code %d: %v", i+1, err)
+		}
+		e.Clock.Advance(61 * time.Second)
+		clk.Advance(61 * time.Second)
+	}
+	if err := vm.SendCode(ctx); renewal.CodeOf(err) != renewal.CodeSMSDailyLimit {
+		t.Fatalf("eleventh code: %v", err)
+	}
+	// 12:10:10 now: 11 h 49 min 50 s to midnight, said in minutes rounded up.
+	if msg := apptest.Get[string](t, vm.Message); msg != "今日获取验证码次数已达上限（11 小时 50 分钟后可重试）" {
+		t.Fatalf("daily cap message %q", msg)
+	}
+	if got := apptest.Get[string](t, vm.SendLabel); got != "重新发送（11 小时 50 分钟后）" || apptest.Get[bool](t, vm.CanSend) {
+		t.Fatalf("send label at the daily cap %q", got)
+	}
+}
