@@ -145,6 +145,8 @@ func CheckTypingAt(field, value string, now time.Time) error {
 	case FieldInvoiceEmail:
 		if len(v) > MaxEmailBytes || strings.ContainsAny(v, " <>,;\"") || strings.Count(v, "@") > 1 {
 			err = invalid(CodeEmail, "")
+		} else if e := checkChars(v); e != nil {
+			err = e
 		}
 	case FieldYears:
 		err = ValidateFormFieldAt(field, v, now)

@@ -257,6 +257,7 @@ func TestImpossibleIdentityNumbers(t *testing.T) {
 		{FieldCreditCode, "9199", CodeCreditCode},
 		{FieldCreditCode, "11100000", CodeUnknown},
 		{FieldOrgName, "测试\u200b", CodeTextCharacter},
+		{FieldInvoiceEmail, "cw\u200b", CodeTextCharacter},
 	} {
 		err := CheckTypingAt(c.field, c.v, now)
 		if CodeOf(err) != c.code && !(c.code == CodeUnknown && err == nil) {
