@@ -142,15 +142,6 @@ func TestFreeTextAllowed(t *testing.T) {
 	}
 }
 
-func creditWithCheck(t *testing.T, first17 string) string {
-	t.Helper()
-	c, err := CreditCodeCheckChar(first17)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return first17 + string(c)
-}
-
 // Identity numbers that cannot exist: a birth date after today (with a
 // valid check digit), before 1900, an unknown region; credit codes with an
 // unknown registration authority, category or region.

@@ -120,7 +120,18 @@ func TestIDNumberAt(t *testing.T) {
 
 func idWithCheck(t *testing.T, first17 string) string {
 	t.Helper()
-	c, err := IDNumberCheckChar(first17)
+	return withCheckChar(t, first17, IDNumberCheckChar)
+}
+
+func creditWithCheck(t *testing.T, first17 string) string {
+	t.Helper()
+	return withCheckChar(t, first17, CreditCodeCheckChar)
+}
+
+// withCheckChar completes first17 with the check character check computes.
+func withCheckChar(t *testing.T, first17 string, check func(string) (byte, error)) string {
+	t.Helper()
+	c, err := check(first17)
 	if err != nil {
 		t.Fatal(err)
 	}
