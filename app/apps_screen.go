@@ -182,7 +182,7 @@ func (s *applicationsScreen) confirm(q string, f func(ctx context.Context) error
 func (s *applicationsScreen) askSubmit(r model.AppRow) {
 	comment := appwidget.NewKeyEntry(true)
 	comment.SetPlaceHolder(lang.X("apps.comment_ph", "给审核员的说明（可不填）"))
-	comment.Validator = func(v string) error { return renewal.ValidateText(v, renewal.MaxCommentRunes) }
+	comment.Validator = model.CheckComment
 	d := dialog.NewForm(lang.X("apps.submit_title", "提交审核"), lang.X("apps.submit", "提交审核"), lang.X("pin.cancel", "取消"),
 		[]*widget.FormItem{widget.NewFormItem(lang.X("apps.comment", "说明"), comment)}, func(ok bool) {
 			if ok {

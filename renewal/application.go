@@ -1,6 +1,9 @@
 package renewal
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Application wire types: the form the clerk fills in, the application as
 // the service shows it, and the requests that create, change and list them.
@@ -26,11 +29,14 @@ type Person struct {
 	Mobile   string `json:"mobile"`
 }
 
-// Validate checks the person.
-func (p *Person) Validate() error {
+// Validate checks the person on this computer's date: see ValidateAt.
+func (p *Person) Validate() error { return p.ValidateAt(time.Now()) }
+
+// ValidateAt checks the person; a birth date after the date of now is refused.
+func (p *Person) ValidateAt(now time.Time) error {
 	var fe fieldErrors
 	fe.add("name", ValidateName(p.Name, MaxNameRunes))
-	fe.add("id_number", ValidateIDNumber(p.IDNumber))
+	fe.add("id_number", ValidateIDNumberAt(p.IDNumber, now))
 	fe.add("mobile", ValidateMobile(p.Mobile))
 	return fe.err()
 }
@@ -143,31 +149,38 @@ type ApplicationForm struct {
 }
 
 // Normalize trims and canonicalises what people type in several ways
-// (credit code case, ID number x, mobile prefixes, account number spaces).
+// (credit code case, ID number x, mobile prefixes, account number spaces,
+// text in Unicode NFC: NormalizeLine).
 func (f *ApplicationForm) Normalize() {
-	f.Organisation.Name = trim(f.Organisation.Name)
+	f.Organisation.Name = NormalizeLine(f.Organisation.Name)
 	f.Organisation.CreditCode = NormalizeCreditCode(f.Organisation.CreditCode)
-	f.LegalRepresentative.Name = trim(f.LegalRepresentative.Name)
+	f.LegalRepresentative.Name = NormalizeLine(f.LegalRepresentative.Name)
 	f.LegalRepresentative.IDNumber = NormalizeIDNumber(f.LegalRepresentative.IDNumber)
 	f.LegalRepresentative.Mobile = NormalizeMobile(f.LegalRepresentative.Mobile)
-	f.Bank.AccountName = trim(f.Bank.AccountName)
-	f.Bank.BankName = trim(f.Bank.BankName)
+	f.Bank.AccountName = NormalizeLine(f.Bank.AccountName)
+	f.Bank.BankName = NormalizeLine(f.Bank.BankName)
 	f.Bank.AccountNumber = NormalizeBankAccount(f.Bank.AccountNumber)
-	f.Invoice.Title = trim(f.Invoice.Title)
+	f.Invoice.Title = NormalizeLine(f.Invoice.Title)
 	f.Invoice.TaxID = NormalizeCreditCode(f.Invoice.TaxID)
-	f.Invoice.Email = trim(f.Invoice.Email)
+	f.Invoice.Email = NormalizeLine(f.Invoice.Email)
 	f.Invoice.Phone = NormalizeMobile(f.Invoice.Phone)
-	f.Pickup.Recipient = trim(f.Pickup.Recipient)
+	f.Pickup.Recipient = NormalizeLine(f.Pickup.Recipient)
 	f.Pickup.Mobile = NormalizeMobile(f.Pickup.Mobile)
-	f.Pickup.Address = trim(f.Pickup.Address)
+	f.Pickup.Address = NormalizeLine(f.Pickup.Address)
 }
 
-// Validate checks every field of a normalised form and reports all problems.
-func (f *ApplicationForm) Validate() error {
+// Validate checks every field of a normalised form on this computer's
+// date: see ValidateAt.
+func (f *ApplicationForm) Validate() error { return f.ValidateAt(time.Now()) }
+
+// ValidateAt checks every field of a normalised form and reports all
+// problems; a birth date after the date of now is refused. The service
+// passes its clock.
+func (f *ApplicationForm) ValidateAt(now time.Time) error {
 	var fe fieldErrors
 	fe.add("years", ValidateYears(f.Years))
 	fe.add("organisation", f.Organisation.Validate())
-	fe.add("legal_representative", f.LegalRepresentative.Validate())
+	fe.add("legal_representative", f.LegalRepresentative.ValidateAt(now))
 	fe.add("bank", f.Bank.Validate())
 	fe.add("invoice", f.Invoice.Validate())
 	fe.add("pickup", f.Pickup.Validate())
@@ -204,8 +217,12 @@ type CreateApplicationRequest struct {
 	Form       *ApplicationForm `json:"form,omitempty"`
 }
 
-// Validate checks the request (normalising the serial and form in place).
-func (r *CreateApplicationRequest) Validate() error {
+// Validate checks the request on this computer's date: see ValidateAt.
+func (r *CreateApplicationRequest) Validate() error { return r.ValidateAt(time.Now()) }
+
+// ValidateAt checks the request (normalising the serial and form in place)
+// on the date of now.
+func (r *CreateApplicationRequest) ValidateAt(now time.Time) error {
 	var fe fieldErrors
 	if len(r.CertSerial) > MaxSerialBytes {
 		fe.add("cert_serial", invalid(CodeTooLong, ""))
@@ -215,7 +232,7 @@ func (r *CreateApplicationRequest) Validate() error {
 	}
 	if r.Form != nil {
 		r.Form.Normalize()
-		fe.add("form", r.Form.Validate())
+		fe.add("form", r.Form.ValidateAt(now))
 	}
 	return fe.err()
 }
@@ -227,12 +244,16 @@ type UpdateApplicationRequest struct {
 	Form    ApplicationForm `json:"form"`
 }
 
-// Validate checks the request (normalising the form in place).
-func (r *UpdateApplicationRequest) Validate() error {
+// Validate checks the request on this computer's date: see ValidateAt.
+func (r *UpdateApplicationRequest) Validate() error { return r.ValidateAt(time.Now()) }
+
+// ValidateAt checks the request (normalising the form in place) on the
+// date of now.
+func (r *UpdateApplicationRequest) ValidateAt(now time.Time) error {
 	var fe fieldErrors
 	fe.add("version", validateVersion(r.Version))
 	r.Form.Normalize()
-	fe.add("form", r.Form.Validate())
+	fe.add("form", r.Form.ValidateAt(now))
 	return fe.err()
 }
 
@@ -255,10 +276,11 @@ type SubmitRequest struct {
 	Comment string `json:"comment"`
 }
 
-// Validate checks the request.
+// Validate checks the request (normalising the comment in place).
 func (r *SubmitRequest) Validate() error {
 	var fe fieldErrors
 	fe.add("version", validateVersion(r.Version))
+	r.Comment = strings.TrimSpace(NormalizeText(r.Comment))
 	fe.add("comment", ValidateText(r.Comment, MaxCommentRunes))
 	return fe.err()
 }
@@ -315,6 +337,7 @@ func (r *ListApplicationsRequest) Validate() error {
 	if len(r.OrganisationID) > 64 {
 		fe.add("organisation_id", invalid(CodeTooLong, ""))
 	}
+	r.Query = NormalizeLine(r.Query)
 	if err := ValidateText(r.Query, MaxSearchRunes); err != nil {
 		fe.add("q", err)
 	}

@@ -34,6 +34,7 @@ type AuditQuery struct {
 // Validate checks the query and fills in the default page size.
 func (q *AuditQuery) Validate() error {
 	var fe fieldErrors
+	q.Target, q.Actor = NormalizeLine(q.Target), NormalizeLine(q.Actor)
 	fe.add("target", ValidateText(q.Target, 200))
 	fe.add("actor", ValidateText(q.Actor, 200))
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {

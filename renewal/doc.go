@@ -30,5 +30,11 @@
 // addresses) are pure functions the server calls on every request. The GUI
 // calls CheckTyping while a field is being typed (it objects only when more
 // typing cannot help) and ValidateFormField when the field is left; both give
-// the same answers as the whole-form validation.
+// the same answers as the whole-form validation. Free text of every kind goes
+// through one check (text.go): requests normalise it to NFC first, and
+// characters that would show other than stored (bidi controls, zero-width and
+// other invisible characters, private use, U+FFFD) are refused with
+// CodeTextCharacter. A check that depends on today (a birth date may not lie
+// in the future) takes the date: ValidateAt, ValidateFormFieldAt; the forms
+// without a date use this computer's clock, the service passes its own.
 package renewal

@@ -51,13 +51,17 @@ type UploadDocumentRequest struct {
 	Name string       `json:"name"`
 }
 
-// Validate checks the request.
+// MaxDocumentNameRunes bounds a document's file name.
+const MaxDocumentNameRunes = 200
+
+// Validate checks the request (normalising the name in place).
 func (r *UploadDocumentRequest) Validate() error {
 	var fe fieldErrors
 	if !r.Kind.Valid() {
 		fe.add("kind", invalid(CodeInvalidField, "unknown document kind %q", r.Kind))
 	}
-	fe.add("name", ValidateName(r.Name, 200))
+	r.Name = NormalizeLine(r.Name)
+	fe.add("name", ValidateName(r.Name, MaxDocumentNameRunes))
 	return fe.err()
 }
 

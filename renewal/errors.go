@@ -64,7 +64,8 @@ const (
 	CodeIDBirthDate
 	CodePageToken
 	CodeLinkExpired
-	codeEnd // keep last
+	CodeTextCharacter // free text holds a character a reader would not see as stored
+	codeEnd           // keep last
 )
 
 // CodeInfo is what the table knows about a code.
@@ -125,6 +126,7 @@ var codes = [...]CodeInfo{
 	CodeIDBirthDate:           {"id_birth_date", http.StatusBadRequest, "legal_representative.id_number", "the birth date in the ID number is not a real date", "身份证号码中的出生日期无效"},
 	CodePageToken:             {"page_token", http.StatusBadRequest, "page_token", "invalid page token", "分页标记无效"},
 	CodeLinkExpired:           {"link_expired", http.StatusGone, "", "the link has expired; open it again from the app for a new one", "链接已过期，请在客户端中重新打开"},
+	CodeTextCharacter:         {"text_character", http.StatusBadRequest, "", "the text holds an invisible, control or unreadable character", "含有不可见字符、控制字符或乱码，请删除后重新输入"},
 }
 
 // Codes returns every code in table order, for docs and tests.

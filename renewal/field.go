@@ -45,14 +45,21 @@ func NormalizeFormField(field, value string) string {
 	case FieldBankNumber:
 		return NormalizeBankAccount(value)
 	}
-	return strings.TrimSpace(value)
+	return NormalizeLine(value)
 }
 
 // ValidateFormField validates one finished field of the form (the GUI calls
 // it when the user leaves the field; the server validates the whole form with
-// ApplicationForm.Validate and gets the same answers). The value is
-// normalised first. The error's Field is set to field.
+// ApplicationForm.ValidateAt and gets the same answers). The value is
+// normalised first. The error's Field is set to field. Today is the date of
+// this computer's clock: see ValidateFormFieldAt.
 func ValidateFormField(field, value string) error {
+	return ValidateFormFieldAt(field, value, time.Now())
+}
+
+// ValidateFormFieldAt is ValidateFormField on the date of now (a birth date
+// after it is refused).
+func ValidateFormFieldAt(field, value string, now time.Time) error {
 	v := NormalizeFormField(field, value)
 	var err error
 	switch field {
@@ -74,7 +81,7 @@ func ValidateFormField(field, value string) error {
 	case FieldCreditCode:
 		err = ValidateCreditCode(v)
 	case FieldRepIDNumber:
-		err = ValidateIDNumber(v)
+		err = ValidateIDNumberAt(v, now)
 	case FieldRepMobile, FieldInvoicePhone, FieldPickupMobile:
 		err = ValidateMobile(v)
 	case FieldBankNumber:
@@ -102,9 +109,13 @@ func withField(err error, field string) error {
 
 // CheckTyping reports a problem with a field that is still being typed only
 // when no further typing can fix it: a character that cannot appear, too
-// many characters, an impossible birth date. nil means "fine so far"; a
-// complete value is checked in full.
-func CheckTyping(field, value string) error {
+// many characters, an impossible birth date or region. nil means "fine so
+// far"; a complete value is checked in full. Today is the date of this
+// computer's clock: see CheckTypingAt.
+func CheckTyping(field, value string) error { return CheckTypingAt(field, value, time.Now()) }
+
+// CheckTypingAt is CheckTyping on the date of now.
+func CheckTypingAt(field, value string, now time.Time) error {
 	v := NormalizeFormField(field, value)
 	if v == "" {
 		return nil
@@ -114,7 +125,7 @@ func CheckTyping(field, value string) error {
 	case FieldCreditCode:
 		err = typingCreditCode(v)
 	case FieldRepIDNumber:
-		err = typingIDNumber(v)
+		err = typingIDNumber(v, now)
 	case FieldRepMobile, FieldInvoicePhone, FieldPickupMobile:
 		err = typingMobile(v)
 	case FieldBankNumber:
@@ -134,14 +145,16 @@ func CheckTyping(field, value string) error {
 	case FieldInvoiceEmail:
 		if len(v) > MaxEmailBytes || strings.ContainsAny(v, " <>,;\"") || strings.Count(v, "@") > 1 {
 			err = invalid(CodeEmail, "")
+		} else if e := checkChars(v); e != nil {
+			err = e
 		}
 	case FieldYears:
-		err = ValidateFormField(field, v)
+		err = ValidateFormFieldAt(field, v, now)
 	case FieldPickupAddress:
 		err = ValidateText(v, MaxAddressRunes)
 	default:
 		// Names and titles: complete as typed.
-		if err = ValidateFormField(field, v); err != nil && CodeOf(err) == CodeRequired {
+		if err = ValidateFormFieldAt(field, v, now); err != nil && CodeOf(err) == CodeRequired {
 			err = nil
 		}
 	}
@@ -161,13 +174,16 @@ func typingCreditCode(v string) error {
 			return invalid(CodeCreditCode, "characters 3 to 8 are the region code and must be digits")
 		}
 	}
+	if err := creditCodeHead(v); err != nil {
+		return err
+	}
 	if len(v) == 18 {
 		return ValidateCreditCode(v)
 	}
 	return nil
 }
 
-func typingIDNumber(v string) error {
+func typingIDNumber(v string, now time.Time) error {
 	if len(v) > 18 {
 		return invalid(CodeIDNumber, "a resident ID number has 18 characters")
 	}
@@ -177,17 +193,20 @@ func typingIDNumber(v string) error {
 			return invalid(CodeIDNumber, "the first 17 characters are digits, the last a digit or X")
 		}
 	}
-	if v[0] == '0' {
-		return invalid(CodeIDNumber, "the region code cannot start with 0")
+	if !idRegionPossible(v) {
+		return errIDRegion()
 	}
 	if len(v) >= 14 {
-		d, err := time.Parse("20060102", v[6:14])
-		if err != nil || d.Year() < 1850 {
-			return invalid(CodeIDBirthDate, "")
+		d, err := idBirthDate(v[6:14])
+		if err != nil {
+			return err
+		}
+		if err := checkBornBy(d, now); err != nil {
+			return err
 		}
 	}
 	if len(v) == 18 {
-		return ValidateIDNumber(v)
+		return ValidateIDNumberAt(v, now)
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func TestCheckTyping(t *testing.T) {
 		{FieldInvoiceEmail, "a b", CodeEmail},
 		{FieldInvoiceEmail, "a@b@c", CodeEmail},
 		{FieldYears, "4", CodeYears},
-		{FieldOrgName, "a\x00", CodeInvalidField},
+		{FieldOrgName, "a\x00", CodeTextCharacter},
 	}
 	for _, c := range bad {
 		err := CheckTyping(c.field, c.v)

@@ -35,12 +35,12 @@ type CorrectBankRequest struct {
 	Bank    BankAccount `json:"bank"`
 }
 
-// Validate checks the request (normalising the account number in place).
+// Validate checks the request (normalising the account in place).
 func (r *CorrectBankRequest) Validate() error {
 	var fe fieldErrors
 	fe.add("version", validateVersion(r.Version))
-	r.Bank.AccountName = trim(r.Bank.AccountName)
-	r.Bank.BankName = trim(r.Bank.BankName)
+	r.Bank.AccountName = NormalizeLine(r.Bank.AccountName)
+	r.Bank.BankName = NormalizeLine(r.Bank.BankName)
 	r.Bank.AccountNumber = NormalizeBankAccount(r.Bank.AccountNumber)
 	fe.add("bank", r.Bank.Validate())
 	return fe.err()

@@ -58,9 +58,9 @@ type InvoiceRequest struct {
 
 // Normalize trims and canonicalises the fields as the form does.
 func (r *InvoiceRequest) Normalize() {
-	r.Title = trim(r.Title)
+	r.Title = NormalizeLine(r.Title)
 	r.TaxID = NormalizeCreditCode(r.TaxID)
-	r.Email = trim(r.Email)
+	r.Email = NormalizeLine(r.Email)
 	r.Phone = NormalizeMobile(r.Phone)
 }
 

@@ -86,14 +86,12 @@ type RefundRequest struct {
 	Reason string `json:"reason"`
 }
 
-// Validate checks the reason (WeChat shows it to the payer).
+// Validate checks the reason, one line (WeChat shows it to the payer),
+// normalising it in place.
 func (r *RefundRequest) Validate() error {
-	n := len([]rune(strings.TrimSpace(r.Reason)))
-	if n == 0 {
+	r.Reason = NormalizeLine(r.Reason)
+	if r.Reason == "" {
 		return NewError(CodeReasonRequired, "reason")
 	}
-	if n > MaxRefundReasonRunes {
-		return Errorf(CodeTooLong, "reason", "at most %d characters", MaxRefundReasonRunes)
-	}
-	return nil
+	return withField(ValidateName(r.Reason, MaxRefundReasonRunes), "reason")
 }

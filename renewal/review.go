@@ -1,5 +1,7 @@
 package renewal
 
+import "strings"
+
 // Review wire types: the reviewer's approve, reject, hold and release.
 
 // ReviewRequest is the body of approve, reject, hold and release.
@@ -9,8 +11,10 @@ type ReviewRequest struct {
 	Reason  string `json:"reason"`
 }
 
-// ValidateFor checks the request for a review action: reject and hold need a reason.
+// ValidateFor checks the request for a review action (normalising the
+// reason in place): reject and hold need a reason.
 func (r *ReviewRequest) ValidateFor(a Action) error {
+	r.Reason = strings.TrimSpace(NormalizeText(r.Reason))
 	var fe fieldErrors
 	fe.add("version", validateVersion(r.Version))
 	switch a {

@@ -47,6 +47,7 @@ type PasswordLoginRequest struct {
 // and length: its value is never echoed in an error.
 func (r *PasswordLoginRequest) Validate() error {
 	var fe fieldErrors
+	r.Account = NormalizeLine(r.Account)
 	fe.add("account", ValidateName(r.Account, MaxAccountRunes))
 	switch {
 	case r.Password == "":

@@ -3,6 +3,7 @@ package renewal
 import (
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -66,8 +67,11 @@ func CreditCodeCheckChar(first17 string) (byte, error) {
 func NormalizeCreditCode(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
 // ValidateCreditCode checks a unified social credit code (统一社会信用代码):
-// 18 characters, alphabet, administrative-division digits and checksum. It
-// does not normalise: call NormalizeCreditCode first.
+// 18 characters of the alphabet, a registration authority (character 1)
+// with one of its organisation categories (character 2), the
+// administrative division of the registering office (characters 3 to 8,
+// whose first two digits name a province) and the checksum. It does not
+// normalise: call NormalizeCreditCode first.
 func ValidateCreditCode(s string) error {
 	if s == "" {
 		return invalid(CodeRequired, "")
@@ -87,10 +91,82 @@ func ValidateCreditCode(s string) error {
 	if strings.IndexByte(creditCodeAlphabet, s[17]) < 0 {
 		return invalid(CodeCreditCode, "character 18 (%q) is not allowed in a credit code", s[17])
 	}
+	if err := creditCodeHead(s); err != nil {
+		return err
+	}
 	if s[17] != want {
 		return invalid(CodeCreditCode, "check character does not match: a typing mistake?")
 	}
 	return nil
+}
+
+// creditCodeCategories maps a registration authority code (GB 32100
+// character 1) to its organisation category codes (character 2). The
+// standard's table gives 1 机构编制 (机关, 事业单位, 中央编办直接管理机构编制
+// 的群众团体, 其他), 5 民政 (社会团体, 民办非企业单位, 基金会, 其他),
+// 9 工商 (企业, 个体工商户, 农民专业合作社) and Y 其他; the authorities
+// given a code since (2 外交, 3 司法行政 — law firms' codes start 31 —,
+// 4 文化, 6 旅游, 7 宗教, 8 工会, A 军队, N 农业农村) number their
+// categories with digits, 9 being "other".
+var creditCodeCategories = map[byte]string{
+	'1': "1239", '5': "1239", '9': "123", 'Y': "1",
+	'2': "123456789", '3': "123456789", '4': "123456789", '6': "123456789",
+	'7': "123456789", '8': "123456789", 'A': "123456789", 'N': "123456789",
+}
+
+// creditCodeHead checks what of characters 1 to 8 of a credit code are
+// there: authority, category, region.
+func creditCodeHead(s string) error {
+	if len(s) >= 1 {
+		if _, ok := creditCodeCategories[s[0]]; !ok {
+			return invalidZH(CodeCreditCode, "统一社会信用代码第1位（登记管理部门代码）无效",
+				"character 1 (%q) is not a registration authority code", s[0])
+		}
+	}
+	if len(s) >= 2 && strings.IndexByte(creditCodeCategories[s[0]], s[1]) < 0 {
+		return invalidZH(CodeCreditCode, "统一社会信用代码第2位（机构类别代码）与第1位不符",
+			"character 2 (%q) is not an organisation category of registration authority %q", s[1], s[0])
+	}
+	if len(s) > 2 && !creditCodeRegionPossible(s[2:min(len(s), 8)]) {
+		return invalidZH(CodeCreditCode, "统一社会信用代码第3至8位不是有效的行政区划代码",
+			"characters 3 to 8 are not an administrative division code (GB/T 2260)")
+	}
+	return nil
+}
+
+// creditCodeRegionPossible reports whether r, the start of characters 3 to
+// 8 of a credit code, can begin a division code: a province's, or 100000
+// (the State: central organs and national organisations).
+func creditCodeRegionPossible(r string) bool {
+	if strings.HasPrefix("100000", r) {
+		return true
+	}
+	for p := range provinceCodes {
+		if n := min(len(r), 2); r[:n] == p[:n] {
+			return true
+		}
+	}
+	return false
+}
+
+// provinceCodes are the codes of the provincial-level divisions in GB/T
+// 2260: 11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71 Taiwan, 81 Hong
+// Kong, 82 Macao.
+var provinceCodes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, r := range [][2]int{{11, 15}, {21, 23}, {31, 37}, {41, 46}, {50, 54}, {61, 65}, {71, 71}, {81, 82}} {
+		for c := r[0]; c <= r[1]; c++ {
+			m[strconv.Itoa(c)] = true
+		}
+	}
+	return m
+}()
+
+// invalidZH is invalid with a Chinese message more precise than the table's.
+func invalidZH(code Code, zh, format string, args ...any) *Error {
+	e := invalid(code, format, args...)
+	e.MessageZH = zh
+	return e
 }
 
 var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
@@ -117,22 +193,64 @@ func IDNumberCheckChar(first17 string) (byte, error) {
 // NormalizeIDNumber upper-cases (a final x) and trims s.
 func NormalizeIDNumber(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
-// IDNumberBirthDate returns the birth date written in an 18-digit ID number.
+// MinBirthYear is the earliest birth year an ID number may show: nobody
+// acting as a legal representative or recipient today was born earlier.
+const MinBirthYear = 1900
+
+// IDNumberBirthDate returns the birth date written in an 18-digit ID number
+// (midnight UTC of that calendar date).
 func IDNumberBirthDate(s string) (time.Time, error) {
 	if len(s) != 18 {
 		return time.Time{}, invalid(CodeIDNumber, "a resident ID number has 18 characters, got %d", utf8.RuneCountInString(s))
 	}
-	d, err := time.Parse("20060102", s[6:14])
-	if err != nil || d.Year() < 1850 {
-		return time.Time{}, invalid(CodeIDBirthDate, "")
+	return idBirthDate(s[6:14])
+}
+
+func idBirthDate(yyyymmdd string) (time.Time, error) {
+	d, err := time.Parse("20060102", yyyymmdd)
+	if err != nil {
+		return time.Time{}, invalid(CodeIDBirthDate, "the birth date in the ID number is not a real date")
+	}
+	if d.Year() < MinBirthYear {
+		return time.Time{}, invalidZH(CodeIDBirthDate, fmt.Sprintf("身份证号码中的出生日期早于%d年", MinBirthYear),
+			"the birth date in the ID number is before %d", MinBirthYear)
 	}
 	return d, nil
 }
 
+// idRegions are the starts an ID number's region may have: a province
+// (GB/T 2260), 83 (the residence permit of Taiwan residents; 81 and 82 are
+// those of Hong Kong and Macao), and 9 followed by a province (the foreign
+// permanent resident ID card of 2023, numbered in the same format).
+var idRegions = func() []string {
+	var out []string
+	for p := range provinceCodes {
+		out = append(out, p, "9"+p)
+	}
+	return append(out, "83")
+}()
+
+// idRegionPossible reports whether v, the start of an ID number, can begin
+// a known region.
+func idRegionPossible(v string) bool {
+	for _, r := range idRegions {
+		n := min(len(v), len(r))
+		if v[:n] == r[:n] {
+			return true
+		}
+	}
+	return false
+}
+
+func errIDRegion() *Error {
+	return invalidZH(CodeIDNumber, "身份证号码前两位不是有效的省级行政区划代码",
+		"the first digits are not a province code (GB/T 2260)")
+}
+
 // ValidateIDNumber checks an 18-character resident ID number (居民身份证号码):
-// digits, region, a real birth date from 1850 on, and the checksum. Whether
-// the birth date lies in the future depends on a clock: see
-// ValidateIDNumberAt.
+// digits, a province in the region, a real birth date from MinBirthYear on,
+// and the checksum. Whether the birth date lies in the future depends on a
+// clock: see ValidateIDNumberAt.
 func ValidateIDNumber(s string) error {
 	if s == "" {
 		return invalid(CodeRequired, "")
@@ -144,8 +262,8 @@ func ValidateIDNumber(s string) error {
 	if err != nil {
 		return err
 	}
-	if s[0] == '0' {
-		return invalid(CodeIDNumber, "the region code cannot start with 0")
+	if !idRegionPossible(s[:3]) {
+		return errIDRegion()
 	}
 	if _, err := IDNumberBirthDate(s); err != nil {
 		return err
@@ -156,14 +274,21 @@ func ValidateIDNumber(s string) error {
 	return nil
 }
 
-// ValidateIDNumberAt is ValidateIDNumber plus: the birth date is not after now.
+// ValidateIDNumberAt is ValidateIDNumber plus: the birth date is not after
+// the date of now in China.
 func ValidateIDNumberAt(s string, now time.Time) error {
 	if err := ValidateIDNumber(s); err != nil {
 		return err
 	}
 	d, _ := IDNumberBirthDate(s)
-	if d.After(now) {
-		return invalid(CodeIDBirthDate, "the birth date in the ID number is in the future")
+	return checkBornBy(d, now)
+}
+
+func checkBornBy(d, now time.Time) error {
+	y, m, day := now.In(ChinaTime).Date()
+	if d.After(time.Date(y, m, day, 0, 0, 0, 0, time.UTC)) {
+		return invalidZH(CodeIDBirthDate, "身份证号码中的出生日期晚于今天",
+			"the birth date in the ID number is in the future")
 	}
 	return nil
 }
@@ -201,13 +326,17 @@ func ValidateMobile(s string) error {
 }
 
 // ValidateEmail checks a bare e-mail address (no display name) with a
-// domain that has a dot.
+// domain that has a dot, and no character free text may not hold (net/mail
+// takes a zero-width space, for one).
 func ValidateEmail(s string) error {
 	if s == "" {
 		return invalid(CodeRequired, "")
 	}
 	if len(s) > MaxEmailBytes {
 		return invalid(CodeEmail, "an e-mail address has at most %d characters", MaxEmailBytes)
+	}
+	if e := checkChars(s); e != nil {
+		return e
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
@@ -307,26 +436,23 @@ func ValidateAddress(s string) error {
 	return nil
 }
 
-// ValidateText checks free text: valid UTF-8, no control characters other
-// than newline and tab, at most max runes. Empty text is fine.
+// ValidateText checks free text that NormalizeText has been applied to:
+// no character a reader would not see as stored (see checkChars: controls
+// other than newline and tab, format and other invisible characters,
+// private use, U+FFFD and invalid UTF-8, noncharacters; NFC), at most max
+// runes. Empty text is fine.
 func ValidateText(s string, max int) error {
-	if !utf8.ValidString(s) {
-		return invalid(CodeInvalidField, "not valid UTF-8 text")
+	if e := checkChars(s); e != nil {
+		return e
 	}
-	n := 0
-	for _, r := range s {
-		n++
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029') {
-			return invalid(CodeInvalidField, "control characters are not allowed")
-		}
-	}
-	if n > max {
+	if utf8.RuneCountInString(s) > max {
 		return invalid(CodeTooLong, "at most %d characters", max)
 	}
 	return nil
 }
 
-// ValidateName checks a required one-line name of at most max runes.
+// ValidateName checks a required one-line name of at most max runes, after
+// NormalizeLine.
 func ValidateName(s string, max int) error {
 	if strings.TrimSpace(s) == "" {
 		return invalid(CodeRequired, "")

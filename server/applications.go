@@ -34,7 +34,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	var req renewal.CreateApplicationRequest
-	if err := readRequest(w, r, &req); err != nil {
+	if err := s.readRequestAt(w, r, &req); err != nil {
 		return err
 	}
 	a, err := s.apps.Create(r.Context(), s.caller(r), req)

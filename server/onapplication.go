@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
@@ -16,6 +17,26 @@ import (
 type requestBody[T any] interface {
 	*T
 	validator
+}
+
+// dated is a request whose checks depend on the date: a birth date in an
+// ID number may not lie after today.
+type dated interface {
+	ValidateAt(now time.Time) error
+}
+
+// readRequestAt is readRequest on the service's clock for a request that
+// is dated, so the date checks follow the clock the rest of the service
+// runs on (and tests set).
+func (s *Server) readRequestAt(w http.ResponseWriter, r *http.Request, v validator) error {
+	d, ok := v.(dated)
+	if !ok {
+		return readRequest(w, r, v)
+	}
+	if err := decodeJSON(w, r, v); err != nil {
+		return err
+	}
+	return d.ValidateAt(s.now())
 }
 
 // changeApplication decodes a T and answers the application do leaves,
@@ -32,7 +53,7 @@ func callApplication[T any, PT requestBody[T], V any](s *Server,
 	do func(context.Context, renewals.Caller, string, T) (V, error), write func(http.ResponseWriter, V)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req T
-		if err := readRequest(w, r, PT(&req)); err != nil {
+		if err := s.readRequestAt(w, r, PT(&req)); err != nil {
 			return err
 		}
 		v, err := do(r.Context(), s.caller(r), r.PathValue("id"), req)

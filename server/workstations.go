@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/renewal/counter"
@@ -37,12 +36,13 @@ type EnrolWorkstationRequest struct {
 
 // Validate checks the name and the key.
 func (q *EnrolWorkstationRequest) Validate() error {
-	q.Name = strings.TrimSpace(q.Name)
+	q.Name = renewal.NormalizeLine(q.Name)
+	if err := renewal.ValidateName(q.Name, renewal.MaxWorkstationName); err != nil {
+		e := renewal.AsError(err)
+		e.Field = "name"
+		return e
+	}
 	switch {
-	case q.Name == "":
-		return renewal.NewError(renewal.CodeRequired, "name")
-	case utf8.RuneCountInString(q.Name) > renewal.MaxWorkstationName || !utf8.ValidString(q.Name):
-		return renewal.NewError(renewal.CodeTooLong, "name")
 	case q.PublicKey == "":
 		return renewal.NewError(renewal.CodeRequired, "public_key")
 	}

@@ -65,7 +65,7 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		return err
 	}
 	defer st.Close()
-	org := renewal.Organisation{Name: strings.TrimSpace(*name), CreditCode: renewal.NormalizeCreditCode(*code)}
+	org := renewal.Organisation{Name: renewal.NormalizeLine(*name), CreditCode: renewal.NormalizeCreditCode(*code)}
 	if err := org.Validate(); err != nil {
 		return err
 	}
@@ -96,8 +96,8 @@ func runUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer st.Close()
-	u := &store.User{Role: renewal.Role(*role), Name: strings.TrimSpace(*name), Mobile: renewal.NormalizeMobile(*mobile),
-		Account: strings.TrimSpace(*account), OrganisationID: *org}
+	u := &store.User{Role: renewal.Role(*role), Name: renewal.NormalizeLine(*name), Mobile: renewal.NormalizeMobile(*mobile),
+		Account: renewal.NormalizeLine(*account), OrganisationID: *org}
 	var errs []error
 	if u.Role != renewal.RoleClerk && !u.Role.IsStaff() {
 		errs = append(errs, fmt.Errorf("--role %q: clerk, reviewer or admin", *role))

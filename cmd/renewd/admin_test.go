@@ -34,6 +34,10 @@ func TestAdminCommands(t *testing.T) {
 	if _, err := cli("", "org", "add", "--name", "重复", "--credit-code", code); err == nil {
 		t.Fatal("a second organisation with the same credit code was accepted")
 	}
+	if _, err := cli("", "org", "add", "--name", "某\u202e司公", "--credit-code", code); renewal.AsError(err).FieldError("name") == nil ||
+		renewal.AsError(err).FieldError("name").Code != renewal.CodeTextCharacter {
+		t.Fatalf("an organisation name with U+202E: %v", err)
+	}
 	for name, args := range map[string][]string{
 		"clerk without org":    {"--role", "clerk", "--name", "张三", "--mobile", "13800138001"},
 		"clerk of unknown org": {"--role", "clerk", "--name", "张三", "--mobile", "13800138001", "--org", "ffff"},
@@ -42,6 +46,7 @@ func TestAdminCommands(t *testing.T) {
 		"account no password":  {"--role", "reviewer", "--name", "审核员", "--account", "rev"},
 		"bad mobile":           {"--role", "clerk", "--name", "张三", "--mobile", "123", "--org", org},
 		"bad role":             {"--role", "system", "--name", "x", "--account", "x", "--password-stdin"},
+		"zero-width in a name": {"--role", "reviewer", "--name", "审\u200b核员", "--account", "rev2", "--password-stdin"},
 	} {
 		if _, err := cli("a long enough password\n", append([]string{"user", "add"}, args...)...); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -54,7 +59,7 @@ func TestAdminCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev, err := cli("审核员的长口令 2026\n", "user", "add", "--role", "reviewer", "--name", "审核员", "--account", "rev", "--password-stdin")
+	rev, err := cli("审核员的长口令 2026\n", "user", "add", "--role", "reviewer", "--name", "审核员 Rene\u0301", "--account", "rev", "--password-stdin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +82,9 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("clerk %+v %v", u, err)
 	}
 	r, err := st.UserByAccount(ctx, "rev")
+	if err == nil && r.Name != "审核员 Ren\u00e9" {
+		t.Errorf("reviewer's name %+q, want NFC", r.Name)
+	}
 	if err != nil || r.ID != rev || auth.NewHasher().Verify(ctx, r.PasswordHash, "审核员的长口令 2026") != nil {
 		t.Fatalf("reviewer %+v %v", r, err)
 	}

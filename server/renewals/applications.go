@@ -157,7 +157,7 @@ func (s *Service) Submit(ctx context.Context, c Caller, id string, req renewal.S
 	return s.act(ctx, c, id, req.Version, renewal.ActionSubmit, func(tx *store.Tx, a *renewal.Application) error {
 		// A pre-filled draft may be incomplete; review needs it whole.
 		a.Form.Normalize()
-		if err := a.Form.Validate(); err != nil {
+		if err := a.Form.ValidateAt(s.now()); err != nil {
 			return err
 		}
 		now := s.now().UTC()

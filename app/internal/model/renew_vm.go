@@ -361,10 +361,26 @@ func (vm *RenewVM) save(ctx context.Context) error {
 	return nil
 }
 
+// CheckComment checks a comment for the reviewer as the service will,
+// normalised as the request is: nil, or an error whose text is the
+// message in the interface language (for an entry's Validator) and which
+// wraps the *renewal.Error.
+func CheckComment(comment string) error {
+	if err := renewal.ValidateText(renewal.NormalizeText(comment), renewal.MaxCommentRunes); err != nil {
+		return localizedError{err}
+	}
+	return nil
+}
+
+type localizedError struct{ err error }
+
+func (e localizedError) Error() string { return fieldText(e.err) }
+func (e localizedError) Unwrap() error { return e.err }
+
 // Submit saves the form and sends it for review with the clerk's comment.
 func (vm *RenewVM) Submit(ctx context.Context, comment string) error {
-	if err := renewal.ValidateText(comment, renewal.MaxCommentRunes); err != nil {
-		_ = vm.Message.Set(lang.X("renew.comment_bad", "说明：{{.Err}}", map[string]any{"Err": fieldText(err)}))
+	if err := CheckComment(comment); err != nil {
+		_ = vm.Message.Set(lang.X("renew.comment_bad", "说明：{{.Err}}", map[string]any{"Err": err.Error()}))
 		return errors.Join(ErrFormInvalid, err)
 	}
 	if err := vm.begin(); err != nil {
