@@ -64,6 +64,8 @@ const (
 	CodeIDBirthDate
 	CodePageToken
 	CodeLinkExpired
+	CodeSuperseded
+	CodeOrgMismatch
 	codeEnd // keep last
 )
 
@@ -125,6 +127,8 @@ var codes = [...]CodeInfo{
 	CodeIDBirthDate:           {"id_birth_date", http.StatusBadRequest, "legal_representative.id_number", "the birth date in the ID number is not a real date", "身份证号码中的出生日期无效"},
 	CodePageToken:             {"page_token", http.StatusBadRequest, "page_token", "invalid page token", "分页标记无效"},
 	CodeLinkExpired:           {"link_expired", http.StatusGone, "", "the link has expired; open it again from the app for a new one", "链接已过期，请在客户端中重新打开"},
+	CodeSuperseded:            {"superseded", http.StatusUnprocessableEntity, "serial", "this certificate was renewed already; renew its successor when it is due", "此证书已续期，请使用新证书"},
+	CodeOrgMismatch:           {"organisation_mismatch", http.StatusUnprocessableEntity, "organisation.name", "the organisation differs from the one the certificate is registered to; if it was renamed, ask the CA to update the registration first", "与证书登记的单位不一致；单位更名请先联系CA变更登记"},
 }
 
 // Codes returns every code in table order, for docs and tests.

@@ -21,6 +21,7 @@ var wireNames = []string{
 	"finverify_code_wrong", "finverify_too_many_tries", "challenge_expired", "proof_invalid",
 	"csr_invalid", "rekey_required", "not_issued", "conflict", "body_too_large", "reason_required",
 	"payment_required", "finverify_code", "id_birth_date", "page_token", "link_expired",
+	"superseded", "organisation_mismatch",
 }
 
 func TestCodesAppendOnly(t *testing.T) {
