@@ -157,7 +157,7 @@ func TestFormOrganisationIsTheRegisteredOne(t *testing.T) {
 		// The CA renames the organisation: the next pre-filled form (from
 		// the last application) carries the new name; the old is refused.
 		const newName = "深圳市测试科技集团有限公司"
-		if _, err := e.Store.DB().ExecContext(ctx, `UPDATE organisations SET name = $1 WHERE id = $2`, newName, e.Org.ID); err != nil {
+		if err := e.Store.RenameOrganisation(ctx, e.Org.ID, newName, store.Change{Actor: "cli", Action: "organisation.rename"}); err != nil {
 			t.Fatal(err)
 		}
 		h2 := e.AddHolder(issuer.ECDSA, e.Org, start.AddDate(0, 0, 30))

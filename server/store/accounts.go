@@ -52,6 +52,25 @@ func (tx *Tx) Organisation(ctx context.Context, id string) (*Organisation, error
 	return &o, nil
 }
 
+// RenameOrganisation registers a new name for organisation id (a renamed
+// company keeps its credit code): ErrNotFound if there is none. Forms name
+// the organisation as registered, so a renamed one is renamed here first.
+func (s *Store) RenameOrganisation(ctx context.Context, id, name string, ch Change) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		before, err := tx.Organisation(ctx, id)
+		if err != nil {
+			return err
+		}
+		res, err := tx.q.ExecContext(ctx, `UPDATE organisations SET name = $1 WHERE id = $2`, name, id)
+		if err := oneRow(res, err, "rename organisation"); err != nil {
+			return err
+		}
+		after := *before
+		after.Name = name
+		return tx.Audit(ch, "organisation/"+id, before, &after)
+	})
+}
+
 // Organisation returns the organisation with id.
 func (s *Store) Organisation(ctx context.Context, id string) (*Organisation, error) {
 	return s.read().Organisation(ctx, id)
