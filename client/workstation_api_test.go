@@ -109,6 +109,16 @@ func TestCounterSessionWithTPM(t *testing.T) {
 	if st, code := apiCode(t, err); st != http.StatusUnauthorized || code != renewal.CodeTokenRevoked {
 		t.Fatalf("spent refresh token: %d %v", st, code)
 	}
+	// A spent token presented again was copied: the whole counter session
+	// ended, the pair that replaced it too. The workstation signs in again.
+	_, err = desk.RefreshCounter(ctx, tok2)
+	if st, code := apiCode(t, err); st != http.StatusUnauthorized || code != renewal.CodeTokenRevoked {
+		t.Fatalf("refresh after a reuse: %d %v", st, code)
+	}
+	if tok, err = desk.CounterSession(ctx, fp, key); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(5 * time.Second) // the per-address challenge limit refills
 
 	// The counter signs a clerk in with the code sent to the clerk.
 	clerk, _ := e.client()

@@ -22,6 +22,35 @@ func (o *Organisation) Validate() error {
 	return fe.err()
 }
 
+// MatchRegistered refuses an organisation other than the registered one
+// (the organisation the certificate is registered to): each of the name
+// and the credit code that is filled in must be the registered one, after
+// Normalize. prefix is put before the field names ("form." in a request
+// that carries the form). A renamed organisation is renamed at the CA first.
+func (o Organisation) MatchRegistered(registered Organisation, prefix string) error {
+	var bad []*Error
+	mismatch := func(field, what, got, want string) {
+		e := Errorf(CodeOrgMismatch, prefix+field, "the %s %q differs from the %s the certificate is registered to, %q; if the organisation was renamed, ask the CA to update the registration first", what, got, what, want)
+		e.MessageZH = "与证书登记的单位不一致：证书登记为“" + registered.Name + "”（" + registered.CreditCode + "）；单位更名请先联系CA变更登记"
+		bad = append(bad, e)
+	}
+	if name := trim(o.Name); name != "" && name != trim(registered.Name) {
+		mismatch("organisation.name", "name", name, trim(registered.Name))
+	}
+	if cc := NormalizeCreditCode(o.CreditCode); cc != "" && cc != NormalizeCreditCode(registered.CreditCode) {
+		mismatch("organisation.credit_code", "credit code", cc, NormalizeCreditCode(registered.CreditCode))
+	}
+	switch len(bad) {
+	case 0:
+		return nil
+	case 1:
+		return bad[0]
+	}
+	e := *bad[0]
+	e.Field, e.Fields = "", bad
+	return &e
+}
+
 // Person is the legal representative (法定代表人).
 type Person struct {
 	Name     string `json:"name"`

@@ -19,16 +19,25 @@ type AuditEntry struct {
 	IP       string          `json:"ip,omitempty"`
 	PrevHash string          `json:"prev_hash"` // hex
 	Hash     string          `json:"hash"`      // hex SHA-256
+	// WorkstationID is the counter workstation the action was taken at
+	// (by a clerk signed in there, or by the workstation itself).
+	WorkstationID string `json:"workstation_id,omitempty"`
+	// RecordVersion says how Hash is computed: 1 for rows written before
+	// workstation ids were recorded (0, absent, reads as 1), 2 with the
+	// workstation id in the hashed content.
+	RecordVersion int `json:"record_version"`
 }
 
 // AuditQuery filters the audit log. GET /v1/audit
 type AuditQuery struct {
-	Target   string    `json:"target,omitempty"`
-	Actor    string    `json:"actor,omitempty"`
-	Since    time.Time `json:"since,omitempty"`
-	Until    time.Time `json:"until,omitempty"`
-	AfterSeq int64     `json:"after_seq,omitempty"`
-	PageSize int       `json:"page_size,omitempty"`
+	Target string `json:"target,omitempty"`
+	Actor  string `json:"actor,omitempty"`
+	// WorkstationID keeps the entries of one counter workstation.
+	WorkstationID string    `json:"workstation_id,omitempty"`
+	Since         time.Time `json:"since,omitempty"`
+	Until         time.Time `json:"until,omitempty"`
+	AfterSeq      int64     `json:"after_seq,omitempty"`
+	PageSize      int       `json:"page_size,omitempty"`
 }
 
 // Validate checks the query and fills in the default page size.
@@ -37,6 +46,7 @@ func (q *AuditQuery) Validate() error {
 	q.Target, q.Actor = NormalizeLine(q.Target), NormalizeLine(q.Actor)
 	fe.add("target", ValidateText(q.Target, 200))
 	fe.add("actor", ValidateText(q.Actor, 200))
+	fe.add("workstation_id", ValidateText(q.WorkstationID, 200))
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
 		fe.add("until", invalid(CodeInvalidField, "until is before since"))
 	}

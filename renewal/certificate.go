@@ -106,6 +106,24 @@ type Eligibility struct {
 	FinVerifyRequired bool          `json:"finverify_required"`
 	PaymentTiming     PaymentTiming `json:"payment_timing"`
 	OpenApplicationID string        `json:"open_application_id,omitempty"` // an application already in progress
+	// SupersededBy is the serial of the certificate this one was renewed
+	// into (issued, or issued and installed): a superseded certificate is
+	// not eligible, its successor is renewed when due.
+	SupersededBy string `json:"superseded_by,omitempty"`
+}
+
+// Superseded is the refusal to renew a certificate that was renewed
+// already into the certificate with serial successor.
+func Superseded(field, successor string) *Error {
+	e := Errorf(CodeSuperseded, field, "this certificate was renewed already; the new certificate's serial is %s", successor)
+	e.MessageZH = "此证书已续期，新证书序列号 " + successor
+	return e
+}
+
+// Supersede marks e not eligible: the certificate was renewed into
+// successor.
+func (e *Eligibility) Supersede(successor string) {
+	e.Eligible, e.SupersededBy, e.Reason = false, successor, Superseded("serial", successor)
 }
 
 // Eligibility computes the eligibility of c under p at now.

@@ -65,7 +65,9 @@ const (
 	CodePageToken
 	CodeLinkExpired
 	CodeTextCharacter // free text holds a character a reader would not see as stored
-	codeEnd           // keep last
+	CodeSuperseded
+	CodeOrgMismatch
+	codeEnd // keep last
 )
 
 // CodeInfo is what the table knows about a code.
@@ -127,6 +129,8 @@ var codes = [...]CodeInfo{
 	CodePageToken:             {"page_token", http.StatusBadRequest, "page_token", "invalid page token", "分页标记无效"},
 	CodeLinkExpired:           {"link_expired", http.StatusGone, "", "the link has expired; open it again from the app for a new one", "链接已过期，请在客户端中重新打开"},
 	CodeTextCharacter:         {"text_character", http.StatusBadRequest, "", "the text holds an invisible, control or unreadable character", "含有不可见字符、控制字符或乱码，请删除后重新输入"},
+	CodeSuperseded:            {"superseded", http.StatusUnprocessableEntity, "serial", "this certificate was renewed already; renew its successor when it is due", "此证书已续期，请使用新证书"},
+	CodeOrgMismatch:           {"organisation_mismatch", http.StatusUnprocessableEntity, "organisation.name", "the organisation differs from the one the certificate is registered to; if it was renamed, ask the CA to update the registration first", "与证书登记的单位不一致；单位更名请先联系CA变更登记"},
 }
 
 // Codes returns every code in table order, for docs and tests.

@@ -22,6 +22,7 @@ var wireNames = []string{
 	"csr_invalid", "rekey_required", "not_issued", "conflict", "body_too_large", "reason_required",
 	"payment_required", "finverify_code", "id_birth_date", "page_token", "link_expired",
 	"text_character",
+	"superseded", "organisation_mismatch",
 }
 
 func TestCodesAppendOnly(t *testing.T) {

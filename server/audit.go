@@ -41,11 +41,11 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) error {
 }
 
 // auditList pages through the audit log (admin): GET /v1/audit?target=..
-// &actor=..&since=RFC3339&until=RFC3339&after_seq=N&page_size=N, in
+// &actor=..&workstation_id=..&since=RFC3339&until=RFC3339&after_seq=N&page_size=N, in
 // sequence order; the next page starts after the last seq returned.
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	req := renewal.AuditQuery{Target: q.Get("target"), Actor: q.Get("actor")}
+	req := renewal.AuditQuery{Target: q.Get("target"), Actor: q.Get("actor"), WorkstationID: q.Get("workstation_id")}
 	for name, dst := range map[string]*time.Time{"since": &req.Since, "until": &req.Until} {
 		if v := q.Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)

@@ -340,7 +340,7 @@ func (s *Server) authed(h handlerFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
-		ctx := context.WithValue(r.Context(), principalKey, principal{user: s.userView(r.Context(), u, false), family: t.Family})
+		ctx := context.WithValue(r.Context(), principalKey, principal{user: s.userView(r.Context(), u, false), family: t.Family, workstation: t.WorkstationID})
 		return h(w, r.WithContext(ctx))
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // caller is who sends r, as the domain layer knows them.
 func (s *Server) caller(r *http.Request) renewals.Caller {
-	return renewals.Caller{User: principalOf(r.Context()).user, IP: s.clientIP(r)}
+	p := principalOf(r.Context())
+	return renewals.Caller{User: p.user, IP: s.clientIP(r), WorkstationID: p.workstation}
 }
 
 // change describes the caller's change for the audit log.

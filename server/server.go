@@ -457,6 +457,8 @@ const principalKey ctxKey = 0
 type principal struct {
 	user   renewal.User
 	family string
+	// workstation is the counter workstation the session was signed in at.
+	workstation string
 }
 
 func principalOf(ctx context.Context) principal {

@@ -252,7 +252,7 @@ func (s *Server) counterSMSLogin(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.MarkCounterFamily(r.Context(), rows[0].Family, ws.ID); err != nil {
 			return err
 		}
-		return tx.Audit(store.Change{Actor: u.ID, IP: s.clientIP(r), Action: "auth.sms_login"}, "user/"+u.ID, nil,
+		return tx.Audit(store.Change{Actor: u.ID, IP: s.clientIP(r), Action: "auth.sms_login", WorkstationID: ws.ID}, "user/"+u.ID, nil,
 			map[string]any{"family": rows[0].Family, "via_counter": true, "workstation": ws.ID})
 	})
 	if err != nil {
@@ -282,7 +282,8 @@ func (s *Server) newCounterTokens() (renewal.CounterTokens, []*store.CounterToke
 }
 
 // counterRefresh trades a counter refresh token (single use) for a new
-// pair. POST /v1/counter/refresh, body as /v1/auth/refresh.
+// pair. POST /v1/counter/refresh, body as /v1/auth/refresh. A spent token
+// presented again ends the whole counter session (see RotateCounterRefresh).
 func (s *Server) counterRefresh(w http.ResponseWriter, r *http.Request) error {
 	var req renewal.RefreshRequest
 	if err := readRequest(w, r, &req); err != nil {
@@ -294,7 +295,7 @@ func (s *Server) counterRefresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, err := s.store.RotateCounterRefresh(r.Context(), auth.HashToken(req.RefreshToken), rows...)
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrTokenReused):
 		return renewal.NewError(renewal.CodeTokenRevoked, "")
 	case errors.Is(err, store.ErrExpired):
 		return renewal.NewError(renewal.CodeTokenExpired, "")

@@ -21,6 +21,7 @@ import (
 // admins are CA staff) and the certificates the CA issued before renewd.
 //
 //	renewd org add --name NAME --credit-code CODE
+//	renewd org rename --id ORG_ID --name NEW_NAME
 //	renewd user add --role clerk|reviewer|admin --name NAME [--mobile M] [--account A] [--org ORG_ID] [--password-stdin]
 //	renewd cert add --org ORG_ID FILE.pem...
 //
@@ -51,8 +52,11 @@ func openForAdmin(ctx context.Context, fs *flag.FlagSet, o *options, args []stri
 func cliChange(action string) store.Change { return store.Change{Actor: "cli", Action: action} }
 
 func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	if len(args) > 0 && args[0] == "rename" {
+		return runOrgRename(ctx, args[1:], stderr, env)
+	}
 	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: renewd org add --name NAME --credit-code CODE [--config FILE | --dev --data DIR]")
+		return errors.New("usage: renewd org add --name NAME --credit-code CODE | renewd org rename --id ORG_ID --name NEW_NAME [--config FILE | --dev --data DIR]")
 	}
 	fs := flag.NewFlagSet("renewd org add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -74,6 +78,34 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		return err
 	}
 	fmt.Fprintln(stdout, rec.ID)
+	return nil
+}
+
+// runOrgRename registers an organisation's new name: applications must
+// name the organisation as registered, so a company that was renamed asks
+// the CA to record the new name first.
+func runOrgRename(ctx context.Context, args []string, stderr io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("renewd org rename", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs)
+	id := fs.String("id", "", "organisation id")
+	name := fs.String("name", "", "the new registered name")
+	st, err := openForAdmin(ctx, fs, &o, args, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n := strings.TrimSpace(*name)
+	if err := renewal.ValidateName(n, renewal.MaxOrgNameRunes); err != nil {
+		return fmt.Errorf("--name: %w", err)
+	}
+	if err := st.RenameOrganisation(ctx, *id, n, cliChange("organisation.rename")); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no organisation %q", *id)
+		}
+		return err
+	}
 	return nil
 }
 

@@ -38,6 +38,15 @@ func TestAdminCommands(t *testing.T) {
 		renewal.AsError(err).FieldError("name").Code != renewal.CodeTextCharacter {
 		t.Fatalf("an organisation name with U+202E: %v", err)
 	}
+	if _, err := cli("", "org", "rename", "--id", "ffff", "--name", "某公司"); err == nil {
+		t.Fatal("an unknown organisation was renamed")
+	}
+	if _, err := cli("", "org", "rename", "--id", org, "--name", " "); err == nil {
+		t.Fatal("an organisation was renamed to nothing")
+	}
+	if _, err := cli("", "org", "rename", "--id", org, "--name", "深圳市命令行集团有限公司"); err != nil {
+		t.Fatalf("org rename: %v", err)
+	}
 	for name, args := range map[string][]string{
 		"clerk without org":    {"--role", "clerk", "--name", "张三", "--mobile", "13800138001"},
 		"clerk of unknown org": {"--role", "clerk", "--name", "张三", "--mobile", "13800138001", "--org", "ffff"},
@@ -77,6 +86,9 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if o, err := st.Organisation(ctx, org); err != nil || o.Name != "深圳市命令行集团有限公司" || o.CreditCode != code {
+		t.Fatalf("renamed organisation %+v %v", o, err)
+	}
 	u, err := st.UserByMobile(ctx, "13800138001")
 	if err != nil || u.ID != clerk || u.OrganisationID != org || u.Role != renewal.RoleClerk {
 		t.Fatalf("clerk %+v %v", u, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
@@ -22,6 +21,12 @@ func (s *Service) Eligibility(ctx context.Context, c Caller, req renewal.Eligibi
 		return nil, err
 	}
 	e := s.policy.Eligibility(kc.Certificate, s.now())
+	switch next, err := s.store.Successor(ctx, kc.Serial); {
+	case err == nil:
+		e.Supersede(next)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
 	switch a, err := s.store.OpenApplicationFor(ctx, c.Scope(), kc.Serial); {
 	case err == nil:
 		e.OpenApplicationID = a.ID
@@ -61,30 +66,92 @@ func (s *Service) Create(ctx context.Context, c Caller, req renewal.CreateApplic
 	if err != nil {
 		return nil, err
 	}
+	if next, err := s.store.Successor(ctx, kc.Serial); err == nil {
+		if _, err := s.store.OpenApplicationFor(ctx, c.Scope(), kc.Serial); err == nil {
+			// Issued, not yet installed: the renewal is to be finished.
+			return nil, errInProgress()
+		}
+		return nil, renewal.Superseded("cert_serial", next)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	if err := s.policy.CheckWindow(kc.NotAfter, s.now()); err != nil {
 		e := renewal.AsError(err)
 		e.Field = "cert_serial"
 		return nil, e
 	}
-	form, err := s.prefill(ctx, c, kc, req.Form)
+	org, err := s.store.Organisation(ctx, kc.OrganisationID)
+	if err != nil {
+		return nil, fmt.Errorf("organisation of certificate %s: %w", kc.Serial, err)
+	}
+	if req.Form != nil {
+		if err := req.Form.Organisation.MatchRegistered(registeredOrg(org), "form."); err != nil {
+			return nil, err
+		}
+	}
+	form, err := s.prefill(ctx, c, kc, org, req.Form)
 	if err != nil {
 		return nil, err
 	}
 	price, _ := s.policy.PriceFen(form.Years)
 	a := &renewal.Application{OrganisationID: kc.OrganisationID, CreatedBy: c.User.ID, CertSerial: kc.Serial,
 		Form: form, State: renewal.InitialState(s.policy), Rekey: req.Rekey || s.policy.RekeyRequired, PriceFen: price}
-	if err := s.store.CreateApplication(ctx, a, c.Change("application.create")); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, renewal.Errorf(renewal.CodeConflict, "cert_serial", "an application for this certificate is already in progress")
+	err = s.store.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateApplication(ctx, a, c.Change("application.create")); err != nil {
+			return err
 		}
+		// Checked after the insert, in its transaction: a renewal that
+		// completes meanwhile (its application no longer open, so the
+		// insert went through) is seen here and the insert undone.
+		return s.notSuperseded(ctx, tx, kc.Serial)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, errInProgress()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s.present(c, a), nil
 }
 
+// errInProgress refuses a second open application for a certificate.
+func errInProgress() error {
+	return renewal.Errorf(renewal.CodeConflict, "cert_serial", "an application for this certificate is already in progress")
+}
+
+// notSuperseded refuses to renew certificate serial again once it was
+// renewed (its successor issued).
+func (s *Service) notSuperseded(ctx context.Context, tx *store.Tx, serial string) error {
+	next, err := tx.Successor(ctx, serial)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	return renewal.Superseded("cert_serial", next)
+}
+
+// registeredOrg is the organisation as the CA registered it.
+func registeredOrg(o *store.Organisation) renewal.Organisation {
+	return renewal.Organisation{Name: o.Name, CreditCode: o.CreditCode}
+}
+
+// matchOrg refuses a form whose organisation is not the one application
+// a's certificate is registered to; prefix as MatchRegistered's.
+func (s *Service) matchOrg(ctx context.Context, tx *store.Tx, a *renewal.Application, f renewal.ApplicationForm, prefix string) error {
+	org, err := tx.Organisation(ctx, a.OrganisationID)
+	if err != nil {
+		return fmt.Errorf("organisation of application %s: %w", a.ID, err)
+	}
+	return f.Organisation.MatchRegistered(registeredOrg(org), prefix)
+}
+
 // prefill returns the given form, or the organisation's last application's
-// form, or one started from the certificate (the holder's organisation).
-func (s *Service) prefill(ctx context.Context, c Caller, kc *store.CertificateRecord, given *renewal.ApplicationForm) (renewal.ApplicationForm, error) {
+// form, or one started from the certificate; a pre-filled form names the
+// organisation as registered (org), even if it was renamed since the last
+// application.
+func (s *Service) prefill(ctx context.Context, c Caller, kc *store.CertificateRecord, org *store.Organisation, given *renewal.ApplicationForm) (renewal.ApplicationForm, error) {
 	if given != nil {
 		return *given, nil
 	}
@@ -95,19 +162,13 @@ func (s *Service) prefill(ctx context.Context, c Caller, kc *store.CertificateRe
 		if f.Years < renewal.MinYears || f.Years > renewal.MaxYears {
 			f.Years = 1
 		}
+		f.Organisation = registeredOrg(org)
 		return f, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return renewal.ApplicationForm{}, err
 	}
 	f := renewal.ApplicationForm{Years: 1, Invoice: renewal.Invoice{Kind: renewal.InvoiceNone}, Pickup: renewal.Pickup{Method: renewal.PickupOnSite}}
-	f.Organisation.Name = kc.Holder
-	if cert, err := smx509.ParseCertificate(kc.DER); err == nil && len(cert.Subject.Organization) > 0 {
-		f.Organisation.Name = cert.Subject.Organization[0]
-	}
-	f.Bank.AccountName = f.Organisation.Name
-	if o, err := s.store.Organisation(ctx, kc.OrganisationID); err == nil {
-		f.Organisation.Name, f.Organisation.CreditCode, f.Bank.AccountName = o.Name, o.CreditCode, o.Name
-	}
+	f.Organisation, f.Bank.AccountName = registeredOrg(org), org.Name
 	return f, nil
 }
 
@@ -124,6 +185,9 @@ func (s *Service) Get(ctx context.Context, c Caller, id string) (*renewal.Applic
 // the years.
 func (s *Service) Update(ctx context.Context, c Caller, id string, req renewal.UpdateApplicationRequest) (*renewal.Application, error) {
 	return s.act(ctx, c, id, req.Version, renewal.ActionEdit, func(tx *store.Tx, a *renewal.Application) error {
+		if err := s.matchOrg(ctx, tx, a, req.Form, "form."); err != nil {
+			return err
+		}
 		a.Form = req.Form
 		a.Rekey = req.Rekey || s.policy.RekeyRequired
 		a.PriceFen, _ = s.policy.PriceFen(req.Form.Years)
@@ -158,6 +222,9 @@ func (s *Service) Submit(ctx context.Context, c Caller, id string, req renewal.S
 		// A pre-filled draft may be incomplete; review needs it whole.
 		a.Form.Normalize()
 		if err := a.Form.ValidateAt(s.now()); err != nil {
+			return err
+		}
+		if err := s.matchOrg(ctx, tx, a, a.Form, ""); err != nil {
 			return err
 		}
 		now := s.now().UTC()

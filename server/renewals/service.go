@@ -81,10 +81,14 @@ func New(d Deps) *Service {
 }
 
 // Caller is who asks: the signed-in user (its ID, Role and OrganisationID
-// count) and the address the request came from, for the audit log.
+// count), the address the request came from and the counter workstation,
+// for the audit log.
 type Caller struct {
 	User renewal.User
 	IP   string
+	// WorkstationID is the counter workstation the caller signed in at,
+	// recorded with each change ("" elsewhere).
+	WorkstationID string
 }
 
 // Scope is what the caller may see: their organisation, or all for staff.
@@ -101,7 +105,7 @@ func (c Caller) Change(action string) store.Change {
 	if actor == "" {
 		actor = "anonymous"
 	}
-	return store.Change{Actor: actor, IP: c.IP, Action: action}
+	return store.Change{Actor: actor, IP: c.IP, Action: action, WorkstationID: c.WorkstationID}
 }
 
 // StoreError maps the store's sentinel errors to the contract's codes;

@@ -52,6 +52,25 @@ func (tx *Tx) Organisation(ctx context.Context, id string) (*Organisation, error
 	return &o, nil
 }
 
+// RenameOrganisation registers a new name for organisation id (a renamed
+// company keeps its credit code): ErrNotFound if there is none. Forms name
+// the organisation as registered, so a renamed one is renamed here first.
+func (s *Store) RenameOrganisation(ctx context.Context, id, name string, ch Change) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		before, err := tx.Organisation(ctx, id)
+		if err != nil {
+			return err
+		}
+		res, err := tx.q.ExecContext(ctx, `UPDATE organisations SET name = $1 WHERE id = $2`, name, id)
+		if err := oneRow(res, err, "rename organisation"); err != nil {
+			return err
+		}
+		after := *before
+		after.Name = name
+		return tx.Audit(ch, "organisation/"+id, before, &after)
+	})
+}
+
 // Organisation returns the organisation with id.
 func (s *Store) Organisation(ctx context.Context, id string) (*Organisation, error) {
 	return s.read().Organisation(ctx, id)
@@ -359,6 +378,9 @@ type Token struct {
 	ExpiresAt  time.Time
 	RevokedAt  *time.Time
 	ReplacedBy string // for a spent refresh token: the hash of its successor
+	// WorkstationID is the counter workstation the session was signed in
+	// at ("" for a session of the clerk's own computer), read, not written.
+	WorkstationID string
 }
 
 // CreateTokens stores tokens (CreatedAt is filled in).
@@ -391,13 +413,15 @@ func (tx *Tx) token(ctx context.Context, hash string) (*Token, error) {
 	var kind string
 	var created, expires int64
 	var revoked sql.NullInt64
-	var replaced sql.NullString
-	err := tx.q.QueryRowContext(ctx, `SELECT hash, kind, user_id, family, created_at, expires_at, revoked_at, replaced_by
-		FROM auth_tokens WHERE hash = $1`, hash).Scan(&t.Hash, &kind, &t.UserID, &t.Family, &created, &expires, &revoked, &replaced)
+	var replaced, ws sql.NullString
+	err := tx.q.QueryRowContext(ctx, `SELECT t.hash, t.kind, t.user_id, t.family, t.created_at, t.expires_at, t.revoked_at, t.replaced_by,
+		c.workstation_id FROM auth_tokens t LEFT JOIN counter_families c ON c.family = t.family
+		WHERE t.hash = $1`, hash).Scan(&t.Hash, &kind, &t.UserID, &t.Family, &created, &expires, &revoked, &replaced, &ws)
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", mapErr(err))
 	}
 	t.Kind, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.ReplacedBy = TokenKind(kind), fromMicros(created), fromMicros(expires), fromNullMicros(revoked), replaced.String
+	t.WorkstationID = ws.String
 	return &t, nil
 }
 
@@ -442,7 +466,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash string, next ...*Toke
 			if err != nil {
 				return fmt.Errorf("revoke family: %w", mapErr(err))
 			}
-			return tx.Audit(Change{Actor: old.UserID, Action: "auth.refresh_reused"}, "user/"+old.UserID, nil, map[string]any{"family": old.Family})
+			return tx.Audit(Change{Actor: old.UserID, Action: "auth.refresh_reused", WorkstationID: old.WorkstationID}, "user/"+old.UserID, nil, map[string]any{"family": old.Family})
 		case old.RevokedAt != nil:
 			return fmt.Errorf("refresh: %w", ErrRevoked)
 		case !tx.now.Before(old.ExpiresAt):
@@ -503,6 +527,10 @@ func (s *Store) PurgeExpired(ctx context.Context, cutoff time.Time) error {
 		}
 		if _, err := tx.q.ExecContext(ctx, `DELETE FROM auth_tokens WHERE expires_at < $1`, micros(cutoff)); err != nil {
 			return fmt.Errorf("purge tokens: %w", mapErr(err))
+		}
+		// Spent counter refresh tokens are kept until they expire, to see reuse.
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM counter_tokens WHERE expires_at < $1`, micros(cutoff)); err != nil {
+			return fmt.Errorf("purge counter tokens: %w", mapErr(err))
 		}
 		return nil
 	})

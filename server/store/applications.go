@@ -322,6 +322,24 @@ func (s *Store) OpenApplicationFor(ctx context.Context, sc Scope, serial string)
 	return a, nil
 }
 
+// Successor returns the serial of the certificate that certificate serial
+// was renewed into: issued for one of its applications that was not
+// cancelled (so ready to download, or installed). ErrNotFound if none.
+func (tx *Tx) Successor(ctx context.Context, serial string) (string, error) {
+	var next string
+	err := tx.q.QueryRowContext(ctx, `SELECT i.serial FROM issuances i JOIN applications a ON a.id = i.application_id
+		WHERE a.cert_serial = $1 AND a.status <> 'cancelled' ORDER BY i.issued_at DESC, i.serial LIMIT 1`, serial).Scan(&next)
+	if err != nil {
+		return "", fmt.Errorf("successor of %s: %w", serial, mapErr(err))
+	}
+	return next, nil
+}
+
+// Successor returns the serial of the certificate serial was renewed into.
+func (s *Store) Successor(ctx context.Context, serial string) (string, error) {
+	return s.read().Successor(ctx, serial)
+}
+
 // ListApplications returns one page of the applications sc sees that match
 // req, newest first, and the token of the next page ("" at the end). Call
 // req.Validate first.

@@ -21,9 +21,18 @@ import (
 // GenesisHash is the prev_hash of the first audit row.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
+// Audit record versions: how a row's hash is computed.
+const (
+	// AuditRecordV1 rows (written before workstation ids were recorded)
+	// hash without one.
+	AuditRecordV1 = 1
+	// AuditRecordV2 rows hash the workstation id too; new rows are V2.
+	AuditRecordV2 = 2
+)
+
 // Limits on audit fields.
 const (
-	MaxAuditFieldBytes    = 1024    // actor, action, target, ip
+	MaxAuditFieldBytes    = 1024    // actor, action, target, ip, workstation id
 	MaxAuditSnapshotBytes = 1 << 20 // before/after JSON
 )
 
@@ -51,7 +60,7 @@ func (tx *Tx) Audit(ch Change, target string, before, after any) error {
 	if err != nil {
 		return fmt.Errorf("audit after: %w", err)
 	}
-	for _, f := range []string{ch.Actor, ch.Action, ch.IP, target} {
+	for _, f := range []string{ch.Actor, ch.Action, ch.IP, target, ch.WorkstationID} {
 		if len(f) > MaxAuditFieldBytes {
 			return fmt.Errorf("audit field of %d bytes: %w", len(f), ErrLimit)
 		}
@@ -109,13 +118,14 @@ func (tx *Tx) flushAudit(ctx context.Context) error {
 		e := renewal.AuditEntry{
 			Seq: seq, Time: tx.now, Actor: p.ch.Actor, Action: p.ch.Action, Target: p.target,
 			Before: p.before, After: p.after, IP: p.ch.IP, PrevHash: prev,
+			WorkstationID: p.ch.WorkstationID, RecordVersion: AuditRecordV2,
 		}
 		e.Hash = AuditHash(e)
 		if _, err := tx.q.ExecContext(ctx, `INSERT INTO audit_log
-			(seq, at, actor, action, target, before, after, ip, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			(seq, at, actor, action, target, before, after, ip, prev_hash, hash, workstation_id, record_version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, string(e.Before), string(e.After),
-			e.IP, e.PrevHash, e.Hash); err != nil {
+			e.IP, e.PrevHash, e.Hash, e.WorkstationID, e.RecordVersion); err != nil {
 			return fmt.Errorf("audit append: %w", mapErr(err))
 		}
 		prev = e.Hash
@@ -127,9 +137,13 @@ func (tx *Tx) flushAudit(ctx context.Context) error {
 	return nil
 }
 
-// AuditHash is the hash of an entry: SHA-256 over a domain tag and every
-// field (Hash excluded) as a 4-byte big-endian length and its bytes; the time
-// as Unix microseconds in decimal. Lengths keep "ab"+"c" apart from "a"+"bc".
+// AuditHash is the hash of an entry: SHA-256 over a domain tag naming the
+// record version and every field (Hash excluded) as a 4-byte big-endian
+// length and its bytes; the time as Unix microseconds in decimal. Lengths
+// keep "ab"+"c" apart from "a"+"bc". A version 1 row (RecordVersion 1 or 0)
+// is hashed as before workstation ids were recorded; from version 2 the
+// workstation id follows the other fields, and the tag keeps a row from
+// passing for another version.
 func AuditHash(e renewal.AuditEntry) string {
 	h := sha256.New()
 	put := func(s []byte) {
@@ -138,7 +152,8 @@ func AuditHash(e renewal.AuditEntry) string {
 		h.Write(n[:])
 		h.Write(s)
 	}
-	put([]byte("ukeyrenew audit v1"))
+	v := max(e.RecordVersion, AuditRecordV1)
+	put([]byte("ukeyrenew audit v" + strconv.Itoa(v)))
 	put([]byte(strconv.FormatInt(e.Seq, 10)))
 	put([]byte(strconv.FormatInt(e.Time.UnixMicro(), 10)))
 	put([]byte(e.Actor))
@@ -148,6 +163,9 @@ func AuditHash(e renewal.AuditEntry) string {
 	put(e.After)
 	put([]byte(e.IP))
 	put([]byte(e.PrevHash))
+	if v >= AuditRecordV2 {
+		put([]byte(e.WorkstationID))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -157,7 +175,7 @@ func (s *Store) AppendAudit(ctx context.Context, ch Change, target string, befor
 	return s.Write(ctx, func(tx *Tx) error { return tx.Audit(ch, target, before, after) })
 }
 
-const auditColumns = `seq, at, actor, action, target, before, after, ip, prev_hash, hash`
+const auditColumns = `seq, at, actor, action, target, before, after, ip, prev_hash, hash, workstation_id, record_version`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -165,7 +183,8 @@ func scanAudit(r rowScanner) (renewal.AuditEntry, error) {
 	var e renewal.AuditEntry
 	var at int64
 	var before, after string
-	if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Target, &before, &after, &e.IP, &e.PrevHash, &e.Hash); err != nil {
+	if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Target, &before, &after, &e.IP, &e.PrevHash, &e.Hash,
+		&e.WorkstationID, &e.RecordVersion); err != nil {
 		return e, err
 	}
 	e.Time = fromMicros(at)
@@ -190,6 +209,9 @@ func (s *Store) ListAudit(ctx context.Context, q renewal.AuditQuery) ([]renewal.
 	}
 	if q.Actor != "" {
 		where = append(where, "actor = "+arg(q.Actor))
+	}
+	if q.WorkstationID != "" {
+		where = append(where, "workstation_id = "+arg(q.WorkstationID))
 	}
 	if !q.Since.IsZero() {
 		where = append(where, "at >= "+arg(micros(q.Since)))
@@ -266,7 +288,8 @@ func (s *Store) eachAudit(ctx context.Context, fn func(renewal.AuditEntry) error
 
 // VerifyAudit walks the chain: sequence numbers run 1, 2, 3… without gaps,
 // each row links to the previous row's hash, each hash matches the row's
-// content, and the last row is the head. The first failure is reported in
+// content as its record version hashes it (a version 1 row, which does not
+// hash a workstation id, has none), and the last row is the head. The first failure is reported in
 // the result; the error is for a database that cannot be read.
 func (s *Store) VerifyAudit(ctx context.Context) (renewal.AuditVerification, error) {
 	var v renewal.AuditVerification
@@ -284,6 +307,10 @@ func (s *Store) VerifyAudit(ctx context.Context) (renewal.AuditVerification, err
 			fail(e.Seq, "row %d found where %d was expected: a row was deleted or renumbered", e.Seq, want)
 		case e.PrevHash != prev:
 			fail(e.Seq, "row %d does not link to the row before it", e.Seq)
+		case e.RecordVersion != AuditRecordV1 && e.RecordVersion != AuditRecordV2:
+			fail(e.Seq, "row %d has record version %d, which this build does not know", e.Seq, e.RecordVersion)
+		case e.RecordVersion == AuditRecordV1 && e.WorkstationID != "":
+			fail(e.Seq, "row %d was changed after it was written: a workstation id was added to a row of record version 1", e.Seq)
 		case subtle.ConstantTimeCompare([]byte(AuditHash(e)), []byte(e.Hash)) != 1:
 			fail(e.Seq, "row %d was changed after it was written", e.Seq)
 		}
@@ -333,11 +360,12 @@ func (s *Store) ExportAuditJSON(ctx context.Context, w io.Writer) error {
 
 // AuditCSVHeader returns the header row of ExportAuditCSV.
 func AuditCSVHeader() []string {
-	return []string{"seq", "time", "actor", "action", "target", "before", "after", "ip", "prev_hash", "hash"}
+	return []string{"seq", "time", "actor", "action", "target", "before", "after", "ip", "prev_hash", "hash", "workstation_id", "record_version"}
 }
 
 // ExportAuditCSV writes the whole log as CSV with a header row; times are
-// RFC 3339 UTC with microseconds, so every row can be re-hashed from the file.
+// RFC 3339 UTC with microseconds, so every row can be re-hashed from the file
+// (the workstation id and record version are the last two columns).
 func (s *Store) ExportAuditCSV(ctx context.Context, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(AuditCSVHeader()); err != nil {
@@ -345,7 +373,8 @@ func (s *Store) ExportAuditCSV(ctx context.Context, w io.Writer) error {
 	}
 	err := s.eachAudit(ctx, func(e renewal.AuditEntry) error {
 		return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
-			e.Actor, e.Action, e.Target, string(e.Before), string(e.After), e.IP, e.PrevHash, e.Hash})
+			e.Actor, e.Action, e.Target, string(e.Before), string(e.After), e.IP, e.PrevHash, e.Hash,
+			e.WorkstationID, strconv.Itoa(e.RecordVersion)})
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("export audit: %w", err)

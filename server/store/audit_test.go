@@ -39,7 +39,7 @@ func TestAuditTamperingDetected(t *testing.T) {
 		{"deleted last row", `DELETE FROM audit_log WHERE seq = 6`, 6, 5},
 		{"renumbered to hide a deletion", `DELETE FROM audit_log WHERE seq = 6; UPDATE audit_head SET seq = 5`, 6, 5},
 		{"reordered rows", `UPDATE audit_log SET seq = -seq WHERE seq IN (2, 3); UPDATE audit_log SET seq = 3 WHERE seq = -2; UPDATE audit_log SET seq = 2 WHERE seq = -3`, 2, 6},
-		{"inserted row", `UPDATE audit_head SET seq = 7; INSERT INTO audit_log SELECT 7, at, actor, action, target, before, after, ip, hash, hash FROM audit_log WHERE seq = 6`, 7, 7},
+		{"inserted row", `UPDATE audit_head SET seq = 7; INSERT INTO audit_log (seq, at, actor, action, target, before, after, ip, prev_hash, hash, workstation_id, record_version) SELECT 7, at, actor, action, target, before, after, ip, hash, hash, workstation_id, record_version FROM audit_log WHERE seq = 6`, 7, 7},
 	}
 	for _, b := range backends() {
 		for _, c := range cases {
@@ -134,7 +134,7 @@ func TestAuditExportAndQuery(t *testing.T) {
 	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
 		someHistory(t, s, 3)
 		clk.Advance(time.Hour)
-		must(t, s.AppendAudit(ctx, Change{Actor: "张三", Action: "application.submit", IP: "::1"}, "application/x",
+		must(t, s.AppendAudit(ctx, Change{Actor: "张三", Action: "application.submit", IP: "::1", WorkstationID: "柜台/1"}, "application/x",
 			nil, json.RawMessage(`{ "comment" : "含,逗号\n和换行" }`)))
 		// CSV: every row re-hashes from the file alone.
 		var buf bytes.Buffer
@@ -149,7 +149,10 @@ func TestAuditExportAndQuery(t *testing.T) {
 			seq, _ := strconv.ParseInt(r[0], 10, 64)
 			at, err := ParseAuditCSVTime(r[1])
 			must(t, err)
-			e := renewal.AuditEntry{Seq: seq, Time: at, Actor: r[2], Action: r[3], Target: r[4], IP: r[7], PrevHash: r[8], Hash: r[9]}
+			rv, err := strconv.Atoi(r[11])
+			must(t, err)
+			e := renewal.AuditEntry{Seq: seq, Time: at, Actor: r[2], Action: r[3], Target: r[4], IP: r[7], PrevHash: r[8], Hash: r[9],
+				WorkstationID: r[10], RecordVersion: rv}
 			if r[5] != "" {
 				e.Before = json.RawMessage(r[5])
 			}
@@ -164,12 +167,15 @@ func TestAuditExportAndQuery(t *testing.T) {
 		if recs[4][6] != `{"comment":"含,逗号\n和换行"}` {
 			t.Errorf("snapshot not stored compact: %q", recs[4][6])
 		}
+		if recs[4][10] != "柜台/1" || recs[4][11] != "2" || recs[3][10] != "" {
+			t.Errorf("workstation and record version columns: %q, %q", recs[4][10:], recs[3][10:])
+		}
 		// JSON: the same entries.
 		buf.Reset()
 		must(t, s.ExportAuditJSON(ctx, &buf))
 		var entries []renewal.AuditEntry
 		must(t, json.Unmarshal(buf.Bytes(), &entries))
-		if len(entries) != 4 || entries[3].Actor != "张三" || AuditHash(entries[3]) != entries[3].Hash {
+		if len(entries) != 4 || entries[3].Actor != "张三" || entries[3].WorkstationID != "柜台/1" || AuditHash(entries[3]) != entries[3].Hash {
 			t.Errorf("json export: %+v", entries)
 		}
 		// Queries.
@@ -179,6 +185,7 @@ func TestAuditExportAndQuery(t *testing.T) {
 		}{
 			{renewal.AuditQuery{}, 4},
 			{renewal.AuditQuery{Actor: "张三"}, 1},
+			{renewal.AuditQuery{WorkstationID: "柜台/1"}, 1},
 			{renewal.AuditQuery{Target: "thing/1"}, 1},
 			{renewal.AuditQuery{AfterSeq: 2}, 2},
 			{renewal.AuditQuery{PageSize: 2}, 2},

@@ -209,6 +209,9 @@ type Change struct {
 	Actor  string // user id, or "system"
 	IP     string
 	Action string // e.g. "application.submit"
+	// WorkstationID is the counter workstation the change was made at, if
+	// any (a clerk signed in there, or the workstation itself).
+	WorkstationID string
 }
 
 func (c Change) valid() error {

@@ -165,9 +165,9 @@ func (s *Store) OpenCounterSession(ctx context.Context, cs CounterSession, ip st
 	var ws *Workstation
 	err := s.Write(ctx, func(tx *Tx) error {
 		result = nil
-		refuse := func(reason error, target string) error {
+		refuse := func(reason error, target, wsID string) error {
 			result = reason
-			return tx.Audit(Change{Actor: "anonymous", IP: ip, Action: "counter.session_refused"}, target, nil,
+			return tx.Audit(Change{Actor: "anonymous", IP: ip, Action: "counter.session_refused", WorkstationID: wsID}, target, nil,
 				map[string]string{"fingerprint": cs.Fingerprint, "reason": reason.Error()})
 		}
 		h := NonceHash(cs.Nonce)
@@ -177,45 +177,54 @@ func (s *Store) OpenCounterSession(ctx context.Context, cs CounterSession, ip st
 		err := tx.q.QueryRowContext(ctx, `SELECT origin, expires_at, used_at FROM counter_challenges WHERE nonce_hash = $1`, h).Scan(&origin, &expires, &used)
 		switch {
 		case err == sql.ErrNoRows:
-			return refuse(ErrUnknownChallenge, "counter")
+			return refuse(ErrUnknownChallenge, "counter", "")
 		case err != nil:
 			return mapErr(err)
 		case used.Valid:
-			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter")
+			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter", "")
 		}
 		res, err := tx.q.ExecContext(ctx, `UPDATE counter_challenges SET used_at = $1 WHERE nonce_hash = $2 AND used_at IS NULL`, micros(tx.now), h)
 		if err := oneRow(res, err, "challenge"); err != nil {
-			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter")
+			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter", "")
 		}
 		if !tx.now.Before(fromMicros(expires)) {
-			return refuse(fmt.Errorf("challenge: %w", ErrExpired), "counter")
+			return refuse(fmt.Errorf("challenge: %w", ErrExpired), "counter", "")
 		}
 		w, err := scanWorkstation(tx.q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE fingerprint = $1`, cs.Fingerprint))
 		switch {
 		case err == sql.ErrNoRows:
-			return refuse(fmt.Errorf("workstation: %w", ErrNotFound), "counter")
+			return refuse(fmt.Errorf("workstation: %w", ErrNotFound), "counter", "")
 		case err != nil:
 			return mapErr(err)
 		case w.RevokedAt != nil:
-			return refuse(fmt.Errorf("workstation: %w", ErrRevoked), "workstation/"+w.ID)
+			return refuse(fmt.Errorf("workstation: %w", ErrRevoked), "workstation/"+w.ID, w.ID)
 		}
 		if err := verify(origin, w); err != nil {
-			return refuse(fmt.Errorf("signature: %w", err), "workstation/"+w.ID)
+			return refuse(fmt.Errorf("signature: %w", err), "workstation/"+w.ID, w.ID)
 		}
-		for _, t := range cs.Tokens {
-			if _, err := tx.q.ExecContext(ctx, `INSERT INTO counter_tokens (hash, kind, workstation_id, expires_at) VALUES ($1, $2, $3, $4)`,
-				t.Hash, string(t.Kind), w.ID, micros(t.ExpiresAt)); err != nil {
-				return mapErr(err)
-			}
+		family := newID()
+		if err := tx.addCounterTokens(ctx, w.ID, family, cs.Tokens); err != nil {
+			return err
 		}
 		ws = w
-		return tx.Audit(Change{Actor: "workstation/" + w.ID, IP: ip, Action: "counter.session_granted"}, "workstation/"+w.ID, nil,
-			map[string]string{"fingerprint": w.Fingerprint})
+		return tx.Audit(Change{Actor: "workstation/" + w.ID, IP: ip, Action: "counter.session_granted", WorkstationID: w.ID}, "workstation/"+w.ID, nil,
+			map[string]string{"fingerprint": w.Fingerprint, "family": family})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ws, result
+}
+
+// addCounterTokens stores a counter session's tokens in family.
+func (tx *Tx) addCounterTokens(ctx context.Context, wsID, family string, ts []*CounterToken) error {
+	for _, t := range ts {
+		if _, err := tx.q.ExecContext(ctx, `INSERT INTO counter_tokens (hash, kind, workstation_id, expires_at, family) VALUES ($1, $2, $3, $4, $5)`,
+			t.Hash, string(t.Kind), wsID, micros(t.ExpiresAt), family); err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
 }
 
 // ValidCounterToken returns the workstation of a live counter access
@@ -255,19 +264,33 @@ func (tx *Tx) MarkCounterFamily(ctx context.Context, family, wsID string) error 
 }
 
 // RotateCounterRefresh spends counter refresh token oldHash (single use:
-// it is deleted) and stores next for the same workstation: ErrNotFound for
-// an unknown or spent token, ErrExpired, ErrRevoked (workstation revoked).
+// it is kept, marked spent) and stores next in its family for the same
+// workstation: ErrNotFound for an unknown token, ErrExpired, ErrRevoked
+// (workstation revoked). A spent token presented again was copied: the
+// whole family (the counter session and its refreshes) ends, the reuse is
+// audited, and ErrTokenReused returned, as for a clerk's refresh token.
 func (s *Store) RotateCounterRefresh(ctx context.Context, oldHash string, next ...*CounterToken) (*Workstation, error) {
 	var ws *Workstation
+	var reused bool
 	err := s.Write(ctx, func(tx *Tx) error {
-		var kind, wsID string
+		var kind, wsID, family string
 		var expires int64
-		err := tx.q.QueryRowContext(ctx, `SELECT kind, workstation_id, expires_at FROM counter_tokens WHERE hash = $1`, oldHash).Scan(&kind, &wsID, &expires)
+		var spent sql.NullInt64
+		err := tx.q.QueryRowContext(ctx, `SELECT kind, workstation_id, expires_at, family, spent_at FROM counter_tokens WHERE hash = $1`, oldHash).
+			Scan(&kind, &wsID, &expires, &family, &spent)
 		if err != nil {
 			return fmt.Errorf("counter token: %w", mapErr(err))
 		}
 		if kind != string(RefreshToken) {
 			return fmt.Errorf("counter token: %w", ErrNotFound)
+		}
+		if spent.Valid {
+			reused = true
+			if _, err := tx.q.ExecContext(ctx, `DELETE FROM counter_tokens WHERE family = $1`, family); err != nil {
+				return fmt.Errorf("end counter session: %w", mapErr(err))
+			}
+			return tx.Audit(Change{Actor: "workstation/" + wsID, Action: "counter.refresh_reused", WorkstationID: wsID}, "workstation/"+wsID, nil,
+				map[string]string{"family": family})
 		}
 		if !tx.now.Before(fromMicros(expires)) {
 			return fmt.Errorf("counter token: %w", ErrExpired)
@@ -279,18 +302,22 @@ func (s *Store) RotateCounterRefresh(ctx context.Context, oldHash string, next .
 		if w.RevokedAt != nil {
 			return fmt.Errorf("workstation: %w", ErrRevoked)
 		}
-		res, err := tx.q.ExecContext(ctx, `DELETE FROM counter_tokens WHERE hash = $1`, oldHash)
+		// The WHERE makes a concurrent second rotation of the same token lose.
+		res, err := tx.q.ExecContext(ctx, `UPDATE counter_tokens SET spent_at = $1 WHERE hash = $2 AND spent_at IS NULL`, micros(tx.now), oldHash)
 		if err := oneRow(res, err, "counter token"); err != nil {
-			return err
+			return fmt.Errorf("counter refresh raced: %w", ErrTokenReused)
 		}
-		for _, t := range next {
-			if _, err := tx.q.ExecContext(ctx, `INSERT INTO counter_tokens (hash, kind, workstation_id, expires_at) VALUES ($1, $2, $3, $4)`,
-				t.Hash, string(t.Kind), w.ID, micros(t.ExpiresAt)); err != nil {
-				return mapErr(err)
-			}
+		if err := tx.addCounterTokens(ctx, w.ID, family, next); err != nil {
+			return err
 		}
 		ws = w
 		return nil
 	})
-	return ws, err
+	if err != nil {
+		return nil, err
+	}
+	if reused {
+		return nil, ErrTokenReused
+	}
+	return ws, nil
 }

@@ -157,6 +157,9 @@ func (vm *RenewVM) Start(ctx context.Context, serial string) error {
 	switch {
 	case el.OpenApplicationID != "":
 		a, err = c.GetApplication(ctx, el.OpenApplicationID)
+	case el.SupersededBy != "":
+		_ = vm.Message.Set(lang.X("renew.superseded", "此证书已续期，新证书序列号 {{.Serial}}。请使用新证书，到期前再为新证书续期。", map[string]any{"Serial": el.SupersededBy}))
+		return fmt.Errorf("certificate %s: renewed already into %s", serial, el.SupersededBy)
 	case !el.Eligible:
 		msg := lang.X("renew.not_eligible", "这张证书现在不能续期。")
 		if el.Reason != nil {

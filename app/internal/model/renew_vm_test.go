@@ -10,6 +10,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
@@ -137,6 +138,33 @@ func TestRenewFormNotEligible(t *testing.T) {
 		t.Fatalf("a certificate 200 days from expiry: %v", err)
 	}
 	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "不能续期") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+// A certificate renewed and installed is not renewed again: the form says
+// so and names the new certificate, and no application is made.
+func TestRenewFormSuperseded(t *testing.T) {
+	e := apptest.NewService(t)
+	acc := e.SignedIn()
+	ctx := t.Context()
+	a := e.ReadyApp(acc, e.Serials["near"], false)
+	const next = "5eeded0000000000000000000000000001"
+	err := e.Store.Write(ctx, func(tx *store.Tx) error {
+		return tx.PutIssuance(ctx, &renewal.Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: next, Certificate: []byte{0x30},
+			NotBefore: apptest.Start, NotAfter: apptest.Start.AddDate(1, 0, 0)}, store.Change{Actor: "system", Action: "test.arrange"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.Client().ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: next}); err != nil {
+		t.Fatal(err)
+	}
+	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
+	if err := vm.Start(ctx, e.Serials["near"]); err == nil || apptest.Get[bool](t, vm.Ready) || vm.Application() != nil {
+		t.Fatalf("start on a renewed certificate: %v", err)
+	}
+	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "此证书已续期") || !strings.Contains(msg, next) {
 		t.Fatalf("message %q", msg)
 	}
 }
