@@ -67,6 +67,7 @@ const (
 	CodeTextCharacter // free text holds a character a reader would not see as stored
 	CodeSuperseded
 	CodeOrgMismatch
+	CodeBusy
 	codeEnd // keep last
 )
 
@@ -131,6 +132,7 @@ var codes = [...]CodeInfo{
 	CodeTextCharacter:         {"text_character", http.StatusBadRequest, "", "the text holds an invisible, control or unreadable character", "含有不可见字符、控制字符或乱码，请删除后重新输入"},
 	CodeSuperseded:            {"superseded", http.StatusUnprocessableEntity, "serial", "this certificate was renewed already; renew its successor when it is due", "此证书已续期，请使用新证书"},
 	CodeOrgMismatch:           {"organisation_mismatch", http.StatusUnprocessableEntity, "organisation.name", "the organisation differs from the one the certificate is registered to; if it was renamed, ask the CA to update the registration first", "与证书登记的单位不一致；单位更名请先联系CA变更登记"},
+	CodeBusy:                  {"busy", http.StatusServiceUnavailable, "", "the service is busy; please try again shortly", "服务繁忙，请稍后重试"},
 }
 
 // Codes returns every code in table order, for docs and tests.

@@ -23,6 +23,7 @@ var wireNames = []string{
 	"payment_required", "finverify_code", "id_birth_date", "page_token", "link_expired",
 	"text_character",
 	"superseded", "organisation_mismatch",
+	"busy",
 }
 
 func TestCodesAppendOnly(t *testing.T) {

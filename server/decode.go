@@ -17,7 +17,8 @@ import (
 const MaxJSONBody = 64 << 10
 
 // decodeJSON reads one JSON object of at most MaxJSONBody bytes into v,
-// refusing unknown fields, trailing data and other content types.
+// refusing unknown fields, keys given twice in one object, trailing data
+// and other content types.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -25,20 +26,74 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return renewal.Errorf(renewal.CodeInvalidRequest, "", "content type must be application/json")
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxJSONBody)
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err)
+		}
+		return renewal.Errorf(renewal.CodeInvalidRequest, "", "the request body could not be read")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return renewal.NewError(renewal.CodeBodyTooLarge, "")
-		}
 		return renewal.Errorf(renewal.CodeInvalidRequest, "", "unexpected data after the JSON object")
 	}
+	if path, key := duplicateKey(data); path != "" {
+		return renewal.Errorf(renewal.CodeInvalidRequest, path, "the key %q is given twice", key)
+	}
 	return nil
+}
+
+// duplicateKey finds a key given twice in one object of data (one valid
+// JSON value), at any depth, and returns its path (a.b[2].c) and the key,
+// or "". Keys that differ only in case count as the same: encoding/json
+// would fill one field from both, the last winning.
+func duplicateKey(data []byte) (path, key string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var walk func(at string) (string, string)
+	walk = func(at string) (string, string) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", ""
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return "", ""
+				}
+				k, _ := kt.(string)
+				p := k
+				if at != "" {
+					p = at + "." + k
+				}
+				fk := strings.ToLower(k)
+				if seen[fk] {
+					return p, k
+				}
+				seen[fk] = true
+				if p, k := walk(p); p != "" {
+					return p, k
+				}
+			}
+			_, _ = dec.Token() // '}'
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if p, k := walk(fmt.Sprintf("%s[%d]", at, i)); p != "" {
+					return p, k
+				}
+			}
+			_, _ = dec.Token() // ']'
+		}
+		return "", ""
+	}
+	return walk("")
 }
 
 func jsonError(err error) error {
@@ -84,18 +139,4 @@ func readRequest(w http.ResponseWriter, r *http.Request, v validator) error {
 		return err
 	}
 	return v.Validate()
-}
-
-// readBody reads a raw (non-JSON) body of at most max bytes.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, renewal.Errorf(renewal.CodeDocumentTooLarge, "", "the file exceeds %d bytes", max)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
-	}
-	return buf.Bytes(), nil
 }

@@ -23,21 +23,60 @@ func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
+// uploadRoute is the upload's chain. Everything that needs no byte of the
+// body is checked first (the caller, the query, the application: its
+// scope, state and document count; the declared length); then the body's
+// bytes are reserved from the budgets (bodyLimit) and it is spooled to a
+// temporary file, never held in memory as it arrives.
+func (s *Server) uploadRoute() http.Handler {
+	return s.adapt(s.authed(s.beforeBody(s.checkUpload,
+		s.bodyLimit(bodyRule{s.cfg.Limits.MaxDocument, renewal.CodeDocumentTooLarge}, s.idempotent(s.uploadDocument)))))
+}
+
+// uploadRequest is the upload's metadata from the path and query.
+func uploadRequest(r *http.Request) (string, renewal.UploadDocumentRequest, error) {
 	id := r.PathValue("id")
 	if err := renewals.CheckID(id); err != nil {
-		return err // before the query and the body, as ever
+		return "", renewal.UploadDocumentRequest{}, err
 	}
 	q := r.URL.Query()
 	req := renewal.UploadDocumentRequest{Kind: renewal.DocumentKind(q.Get("kind")), Name: q.Get("name")}
-	if err := req.Validate(); err != nil {
+	return id, req, req.Validate()
+}
+
+// checkUpload refuses, before the body is read, an upload that would be
+// refused after it.
+func (s *Server) checkUpload(w http.ResponseWriter, r *http.Request) error {
+	id, _, err := uploadRequest(r)
+	if err != nil {
 		return err
 	}
-	max := s.cfg.Limits.MaxDocument
-	if r.ContentLength > max {
+	if max := s.cfg.Limits.MaxDocument; r.ContentLength > max {
 		return renewal.Errorf(renewal.CodeDocumentTooLarge, "", "the file exceeds %d bytes", max)
 	}
-	data, err := readBody(w, r, max)
+	return s.apps.CheckUpload(r.Context(), s.caller(r), id)
+}
+
+func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
+	id, req, err := uploadRequest(r)
+	if err != nil {
+		return err
+	}
+	// Spooled to a file; a file that is no PDF, JPEG or PNG is refused by
+	// its first bytes.
+	sp, err := spoolBody(r, MaxJSONBody, func(head []byte) error {
+		if len(head) == 0 {
+			return renewal.Errorf(renewal.CodeRequired, "document", "the file is empty")
+		}
+		_, err := renewal.SniffDocument(head)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer sp.close()
+	// Into memory once, for the store (BYTEA), within the body's reservation.
+	data, err := sp.bytes()
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,8 @@ type envOptions struct {
 	failingHooks *failingHooks
 	// invoices, if set, issues the e-invoices (else the dev issuer).
 	invoices invoice.Issuer
+	// wrap, if set, wraps the service's handler.
+	wrap func(http.Handler) http.Handler
 }
 
 // pgDSN is a fresh schema of the test PostgreSQL server.
@@ -75,7 +77,7 @@ func pgDSN(t testing.TB) string { return pgtest.Schema(t, "srv_") }
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	ro := renewdtest.Options{Postgres: o.postgres, Config: o.cfg, Payments: true, Invoices: o.invoices}
+	ro := renewdtest.Options{Postgres: o.postgres, Config: o.cfg, Payments: true, Invoices: o.invoices, Wrap: o.wrap}
 	if f := o.failingHooks; f != nil {
 		ro.Audit = func(h *renewals.PaymentHooks) payment.AuditSink {
 			f.PaymentHooks = h

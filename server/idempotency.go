@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -80,6 +79,14 @@ func (c *idemCache) begin(key string, sum [32]byte) (*idemEntry, bool) {
 	return e, true
 }
 
+// known reports whether key is remembered (a success, or a request still running).
+func (c *idemCache) known(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	return ok && c.now().Sub(e.at) < IdempotencyTTL
+}
+
 func (c *idemCache) finish(key string, e *idemEntry, ok bool) {
 	c.mu.Lock()
 	e.ok = ok
@@ -117,6 +124,26 @@ func (c *capture) Write(b []byte) (int, error) {
 	return c.ResponseWriter.Write(b)
 }
 
+// beforeBody runs pre, the checks of a request that need no byte of its
+// body, then h; but not when the request carries an Idempotency-Key the
+// user's earlier request is remembered by: the retry of a success (or of
+// a request still running) must get its answer even if pre would now
+// refuse it (the upload that filled the application, say).
+func (s *Server) beforeBody(pre, h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		key := r.Header.Get(IdempotencyHeader)
+		if r.Method != http.MethodPost || key == "" || !s.idem.known(principalOf(r.Context()).user.ID+"\x00"+key) {
+			if err := pre(w, r); err != nil {
+				return err
+			}
+		}
+		return h(w, r)
+	}
+}
+
+// idempotent reads the body once, within the route's limit (bodyLimit),
+// into a spool: memory up to MaxJSONBody, a temporary file beyond (a
+// document). Its hash is taken on the way; the handler reads the spool.
 func (s *Server) idempotent(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		key := r.Header.Get(IdempotencyHeader)
@@ -126,18 +153,23 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 		if len(key) > maxIdempotencyKey || !printableASCII(key) {
 			return renewal.Errorf(renewal.CodeInvalidField, IdempotencyHeader, "an idempotency key is 1 to %d printable ASCII characters", maxIdempotencyKey)
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.Limits.MaxDocument+1))
+		ck := principalOf(r.Context()).user.ID + "\x00" + key
+		sp, err := spoolBody(r, MaxJSONBody, nil)
 		if err != nil {
-			return renewal.Errorf(renewal.CodeInvalidRequest, "", "the request body could not be read")
+			return err
 		}
+		defer sp.close()
 		hash := sha256.New()
 		hash.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
-		hash.Write(body)
+		hash.Write(sp.sum[:])
 		var sum [32]byte
 		copy(sum[:], hash.Sum(nil))
-		ck := principalOf(r.Context()).user.ID + "\x00" + key
 		e, leader := s.idem.begin(ck, sum)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		body, err := sp.reader()
+		if err != nil {
+			return err
+		}
+		r.Body = &spoolReader{Reader: body, sp: sp}
 		if !leader {
 			if e.sum != sum {
 				return renewal.Errorf(renewal.CodeConflict, IdempotencyHeader, "this idempotency key was used for another request")

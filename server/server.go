@@ -80,6 +80,14 @@ type Limits struct {
 	// MaxTransfers bounds verification transfers per application.
 	MaxTransfers int
 	MaxDocument  int64
+	// BodyBytesTotal and BodyBytesPerAccount bound the request bodies
+	// being read at once, for the process and per signed-in account
+	// (bodylimit.go); a request is counted at its declared length, or its
+	// route's limit. Over them: 503 busy, 429 rate_limited. The defaults,
+	// 64 MiB and 16 MiB: six largest documents at once, or some sixty
+	// usual 1 MiB scans; one account: one largest document and more.
+	BodyBytesTotal      int64
+	BodyBytesPerAccount int64
 
 	// InvoiceLinkTTL is how long an invoice link opens the PDF.
 	InvoiceLinkTTL time.Duration
@@ -134,6 +142,7 @@ func DefaultConfig() Config {
 			MaxTransfers:   5,
 			MaxDocument:    renewal.MaxDocumentBytes,
 			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
+			BodyBytesTotal: 64 << 20, BodyBytesPerAccount: 16 << 20,
 		},
 	}
 }
@@ -179,6 +188,7 @@ type Server struct {
 	log     *slog.Logger
 	hasher  *auth.Hasher
 	idem    *idemCache
+	bodies  *bodyBudget
 	metrics *metrics
 	devSMS  *sms.Outbox
 	devBank *bank.Outbox
@@ -228,6 +238,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		d.Mailer = d.DevMail
 	}
+	if l := cfg.Limits; l.BodyBytesPerAccount < l.MaxDocument || l.BodyBytesTotal < l.BodyBytesPerAccount {
+		return nil, errors.New("server: the body budgets must hold a largest document, and the process's an account's")
+	}
 	if (d.Invoices == nil) != (d.Mailer == nil) {
 		return nil, errors.New("server: invoices need both an issuer and a mailer")
 	}
@@ -256,6 +269,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
+		bodies: newBodyBudget(l.BodyBytesTotal, l.BodyBytesPerAccount),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
 		mailer: d.Mailer, devMail: d.DevMail, links: links,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
@@ -304,10 +318,10 @@ type route struct {
 }
 
 func (s *Server) routeTable() []route {
-	pub := func(h handlerFunc) http.Handler { return s.adapt(h) }
-	user := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.idempotent(h))) }
-	staff := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.staffOnly(h))) }
-	admin := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.adminOnly(h))) }
+	pub := func(h handlerFunc) http.Handler { return s.adapt(s.jsonBody(h)) }
+	user := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.jsonBody(s.idempotent(h)))) }
+	staff := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.staffOnly(s.jsonBody(h)))) }
+	admin := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.adminOnly(s.jsonBody(h)))) }
 	return []route{
 		{"GET", "/healthz", http.HandlerFunc(s.healthz)},
 		{"GET", "/readyz", http.HandlerFunc(s.readyz)},
@@ -339,7 +353,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/review/queue", staff(s.reviewQueue)},
 		{"GET", "/v1/applications/{id}/form.pdf", user(s.applicationForm)},
 		{"GET", "/v1/applications/{id}/documents", user(s.listDocuments)},
-		{"POST", "/v1/applications/{id}/documents", user(s.uploadDocument)},
+		{"POST", "/v1/applications/{id}/documents", s.uploadRoute()},
 		{"GET", "/v1/applications/{id}/documents/{doc}", user(s.getDocument)},
 		{"DELETE", "/v1/applications/{id}/documents/{doc}", user(s.deleteDocument)},
 		{"GET", "/v1/applications/{id}/finverify", user(readApplication(s, s.apps.FinVerifyStatus))},

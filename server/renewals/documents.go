@@ -38,12 +38,35 @@ func (s *Service) UploadDocument(ctx context.Context, c Caller, id string, req r
 		return tx.AddDocument(ctx, c.Scope(), d, data, c.Change("document.upload"))
 	})
 	if errors.Is(err, store.ErrLimit) {
-		return nil, renewal.Errorf(renewal.CodeTooLong, "document", "at most %d documents an application", renewal.MaxDocumentsPerApp)
+		return nil, tooManyDocuments()
 	}
 	if err != nil {
 		return nil, StoreError(err, "document")
 	}
 	return d, nil
+}
+
+// CheckUpload says whether the caller could add a document to application
+// id now (it exists in their scope, its state allows upload_document, it
+// holds fewer than MaxDocumentsPerApp documents), with the errors
+// UploadDocument would give, so that an upload is refused before its body
+// is read. UploadDocument checks all again in its transaction.
+func (s *Service) CheckUpload(ctx context.Context, c Caller, id string) error {
+	if _, err := s.load(ctx, c, id, renewal.ActionUploadDocument); err != nil {
+		return err
+	}
+	docs, err := s.store.Documents(ctx, c.Scope(), id)
+	if err != nil {
+		return StoreError(err, "")
+	}
+	if len(docs) >= renewal.MaxDocumentsPerApp {
+		return tooManyDocuments()
+	}
+	return nil
+}
+
+func tooManyDocuments() error {
+	return renewal.Errorf(renewal.CodeTooLong, "document", "at most %d documents an application", renewal.MaxDocumentsPerApp)
 }
 
 // Document returns document docID of application id and its content.
