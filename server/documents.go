@@ -75,12 +75,8 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer sp.close()
-	// Into memory once, for the store (BYTEA), within the body's reservation.
-	data, err := sp.bytes()
-	if err != nil {
-		return err
-	}
-	d, err := s.apps.UploadDocument(r.Context(), s.caller(r), id, req, data)
+	// Into memory once, for the store (BYTEA), in the write transaction.
+	d, err := s.apps.UploadDocumentFrom(r.Context(), s.caller(r), id, req, sp.size, sp.head, sp.bytes)
 	if err != nil {
 		return err
 	}

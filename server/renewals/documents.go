@@ -20,19 +20,32 @@ func (s *Service) Documents(ctx context.Context, c Caller, id string) ([]*renewa
 // UploadDocument stores data as a document of application id (action
 // upload_document); the content must be a PDF or an image.
 func (s *Service) UploadDocument(ctx context.Context, c Caller, id string, req renewal.UploadDocumentRequest, data []byte) (*renewal.Document, error) {
+	return s.UploadDocumentFrom(ctx, c, id, req, int64(len(data)), data, func() ([]byte, error) { return data, nil })
+}
+
+// UploadDocumentFrom is UploadDocument for a content of size bytes that
+// begins with head (enough to tell its type) and that load reads into
+// memory. load is called inside the write transaction, after the checks:
+// uploads waiting for the store hold none of their bytes in memory.
+func (s *Service) UploadDocumentFrom(ctx context.Context, c Caller, id string, req renewal.UploadDocumentRequest,
+	size int64, head []byte, load func() ([]byte, error)) (*renewal.Document, error) {
 	if err := CheckID(id); err != nil {
 		return nil, err
 	}
-	if len(data) == 0 {
+	if size == 0 {
 		return nil, renewal.Errorf(renewal.CodeRequired, "document", "the file is empty")
 	}
-	ct, err := renewal.SniffDocument(data)
+	ct, err := renewal.SniffDocument(head)
 	if err != nil {
 		return nil, err
 	}
 	d := &renewal.Document{ApplicationID: id, Kind: req.Kind, Name: req.Name, ContentType: ct}
 	err = s.store.Write(ctx, func(tx *store.Tx) error {
 		if _, err := s.loadIn(ctx, tx, c, id, renewal.ActionUploadDocument); err != nil {
+			return err
+		}
+		data, err := load()
+		if err != nil {
 			return err
 		}
 		return tx.AddDocument(ctx, c.Scope(), d, data, c.Change("document.upload"))
