@@ -30,7 +30,9 @@ import (
 //
 // A document is not kept in memory while it arrives: it is spooled to a
 // temporary file (hashed and its first bytes kept on the way) and read
-// into memory once, to be written to the store, within the reservation.
+// into memory once, inside the transaction that writes it to the store,
+// within the reservation. A document sent to a client (getDocument) is
+// reserved at its size from the same budgets.
 
 // bodyRetryAfter is the Retry-After (seconds) of a refusal over a budget:
 // a body of the largest size arrives in about that time on a usual line.

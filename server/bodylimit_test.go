@@ -221,6 +221,9 @@ func TestBodyBudgets(t *testing.T) {
 	theirs := "/v1/applications/" + o.ID + "/documents?kind=other&name=scan.png"
 	png := []byte("\x89PNG\r\n\x1a\n0000IHDR")
 	doc := append(append([]byte{}, png...), make([]byte, 1<<20-len(png))...)
+	var half renewal.Document // a document of 0.5 MiB, to download
+	e.ok(http.StatusCreated, &half, "POST", mine, ct, doc[:1<<19])
+	download := "/v1/applications/" + a.ID + "/documents/" + half.ID
 
 	// The clerk's upload of 1 MiB, held half-sent.
 	pr, pw := io.Pipe()
@@ -261,6 +264,9 @@ func TestBodyBudgets(t *testing.T) {
 	refused(ct, mine, http.StatusTooManyRequests, "rate_limited")
 	// Another clerk's: within theirs, over the process's.
 	refused(oc, theirs, http.StatusServiceUnavailable, "busy")
+	// A download is held in memory as it is sent: the same budgets.
+	r := e.do("GET", download, ct, nil)
+	r.wants(t, http.StatusTooManyRequests, "rate_limited", "")
 	// Small requests of both still pass (declared, and chunked: 64 KiB).
 	e.ok(http.StatusOK, nil, "PUT", "/v1/applications/"+a.ID, ct, renewal.UpdateApplicationRequest{Version: 1, Form: validForm(e.Org, 1)})
 	body, _ := json.Marshal(renewal.CreateApplicationRequest{CertSerial: e.holders["other"].Serial})
@@ -276,6 +282,9 @@ func TestBodyBudgets(t *testing.T) {
 	}
 	e.ok(http.StatusCreated, nil, "POST", mine, ct, doc)
 	e.ok(http.StatusCreated, nil, "POST", theirs, oc, doc)
+	if r := e.do("GET", download, ct, nil); r.status != http.StatusOK || len(r.body) != 1<<19 {
+		t.Fatalf("download after the upload ended: %d, %d bytes", r.status, len(r.body))
+	}
 }
 
 // A JSON key given twice in one object, at any depth and in any case, is

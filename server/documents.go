@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -84,8 +85,28 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getDocument sends a document. Its bytes are in memory while they are
+// sent, so they are reserved from the budgets (bodylimit.go) first, at
+// the document's size: downloads cannot add up beyond them either.
 func (s *Server) getDocument(w http.ResponseWriter, r *http.Request) error {
-	d, data, err := s.apps.Document(r.Context(), s.caller(r), r.PathValue("id"), r.PathValue("doc"))
+	id, docID := r.PathValue("id"), r.PathValue("doc")
+	if err := renewals.CheckID(docID); err != nil {
+		return err
+	}
+	docs, err := s.apps.Documents(r.Context(), s.caller(r), id)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(docs, func(d *renewal.Document) bool { return d.ID == docID })
+	if i < 0 {
+		return renewal.NewError(renewal.CodeNotFound, "")
+	}
+	release, err := s.bodies.acquire(principalOf(r.Context()).user.ID, docs[i].Size)
+	if err != nil {
+		return err
+	}
+	defer release()
+	d, data, err := s.apps.Document(r.Context(), s.caller(r), id, docID)
 	if err != nil {
 		return err
 	}
