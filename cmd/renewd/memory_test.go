@@ -308,12 +308,13 @@ func (a *attacker) upload(app string, doc []byte, key string, want int) {
 }
 
 // uploadRetrying uploads as the client does: a 503 is sent again after
-// its Retry-After, with the same Idempotency-Key. count gets each answer.
+// its Retry-After, with the same Idempotency-Key (here up to 100 times).
+// count gets each answer.
 func (a *attacker) uploadRetrying(app string, doc []byte, key string, count func(string)) string {
-	for {
+	for try := 0; ; try++ {
 		st, _, h := a.sendFull("POST", "/v1/applications/"+app+"/documents?kind=other&name=scan.png", bytes.NewReader(doc), "image/png", key)
 		count(st)
-		if !strings.HasPrefix(st, "503") {
+		if !strings.HasPrefix(st, "503") || try == 100 {
 			return st
 		}
 		ra, _ := strconv.Atoi(h.Get("Retry-After"))
