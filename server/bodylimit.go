@@ -200,6 +200,9 @@ func spoolBody(r *http.Request, memMax int64, check func(head []byte) error) (*s
 				if ferr != nil {
 					return nil, fmt.Errorf("spool body: %w", ferr)
 				}
+				// Unlinked at once where the system allows it (Linux): the
+				// file goes with the process, however that ends.
+				_ = os.Remove(f.Name())
 				sp.f = f
 				if _, werr := f.Write(append(mem, chunk...)); werr != nil {
 					sp.close()
@@ -259,11 +262,11 @@ func (sp *spool) bytes() ([]byte, error) {
 	return data, nil
 }
 
-// close removes the temporary file, if any.
+// close closes and removes the temporary file, if any.
 func (sp *spool) close() {
 	if sp.f != nil {
-		sp.f.Close()
-		os.Remove(sp.f.Name())
+		_ = sp.f.Close()
+		_ = os.Remove(sp.f.Name()) // where it could not be unlinked while open
 		sp.f = nil
 	}
 }
