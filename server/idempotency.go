@@ -17,32 +17,45 @@ import (
 // document is stored once, the application created once). The same key
 // with another request is refused. A duplicate that arrives while the
 // first is still running waits for it. Only successes are remembered,
-// in memory, for IdempotencyTTL, at most IdempotencyMaxKeys of them: a
-// restart of the service forgets them (the store's own uniqueness rules
-// still stop a second application for one certificate).
+// in memory, for IdempotencyTTL: at most IdempotencyMaxKeys of them in
+// all, IdempotencyPerUser of one user (so one account cannot push the
+// others' keys out) and IdempotencyMaxBytes of answers. The oldest
+// finished entry goes first; a request still running is never forgotten,
+// so its duplicate waits for it rather than running beside it. A restart
+// of the service forgets them (the store's own uniqueness rules still
+// stop a second application for one certificate).
 const (
-	IdempotencyHeader  = "Idempotency-Key"
-	IdempotencyTTL     = 24 * time.Hour
-	IdempotencyMaxKeys = 10_000
-	maxIdempotencyKey  = 255
-	maxRememberedBody  = 1 << 20 // larger answers are not remembered
+	IdempotencyHeader   = "Idempotency-Key"
+	IdempotencyTTL      = 24 * time.Hour
+	IdempotencyMaxKeys  = 10_000
+	IdempotencyPerUser  = 100
+	IdempotencyMaxBytes = 32 << 20
+	maxIdempotencyKey   = 255
+	maxRememberedBody   = 1 << 20 // larger answers are not remembered
 )
 
 type idemEntry struct {
+	user   string
 	sum    [32]byte
 	done   chan struct{}
 	ok     bool
 	status int
 	header http.Header
 	body   []byte
+	size   int // bytes counted against IdempotencyMaxBytes, set when finished
 	at     time.Time
 }
 
 type idemCache struct {
-	now   func() time.Time
-	mu    sync.Mutex
-	m     map[string]*idemEntry
-	order []idemSlot // oldest first; a slot whose entry was replaced or dropped is skipped
+	now      func() time.Time
+	maxKeys  int
+	perUser  int
+	maxBytes int
+	mu       sync.Mutex
+	m        map[string]*idemEntry
+	users    map[string]int // live entries per user
+	bytes    int
+	order    []idemSlot // oldest first; a slot whose entry was replaced or dropped is skipped
 }
 
 type idemSlot struct {
@@ -51,31 +64,91 @@ type idemSlot struct {
 }
 
 func newIdemCache(now func() time.Time) *idemCache {
-	return &idemCache{now: now, m: map[string]*idemEntry{}}
+	return &idemCache{now: now, maxKeys: IdempotencyMaxKeys, perUser: IdempotencyPerUser, maxBytes: IdempotencyMaxBytes,
+		m: map[string]*idemEntry{}, users: map[string]int{}}
 }
 
-// begin returns the entry for key and whether the caller runs the request.
-func (c *idemCache) begin(key string, sum [32]byte) (*idemEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if e, ok := c.m[key]; ok && now.Sub(e.at) < IdempotencyTTL {
-		return e, false
+func (e *idemEntry) running() bool {
+	select {
+	case <-e.done:
+		return false
+	default:
+		return true
 	}
-	for len(c.order) > 0 {
-		old := c.order[0]
-		live := c.m[old.key] == old.e
-		if live && len(c.m) < IdempotencyMaxKeys && now.Sub(old.e.at) < IdempotencyTTL {
-			break
-		}
-		if live {
-			delete(c.m, old.key)
+}
+
+// drop forgets key's entry e (the caller holds c.mu).
+func (c *idemCache) drop(key string, e *idemEntry) {
+	if c.m[key] != e {
+		return
+	}
+	delete(c.m, key)
+	c.bytes -= e.size
+	if c.users[e.user]--; c.users[e.user] <= 0 {
+		delete(c.users, e.user)
+	}
+}
+
+// evict makes room for one more entry of user (the caller holds c.mu):
+// it forgets expired entries and, while the cache is over a bound, the
+// oldest finished ones; and if user holds IdempotencyPerUser entries, that
+// user's oldest finished one. A running entry met at the front is moved
+// to the back: it is never forgotten.
+func (c *idemCache) evict(now time.Time, user string) {
+	for n := len(c.order); n > 0 && len(c.order) > 0; n-- {
+		sl := c.order[0]
+		live := c.m[sl.key] == sl.e
+		over := len(c.m) >= c.maxKeys || c.bytes > c.maxBytes || now.Sub(sl.e.at) >= IdempotencyTTL
+		switch {
+		case !live:
+		case over && sl.e.running():
+			c.order = append(c.order, sl)
+		case over:
+			c.drop(sl.key, sl.e)
+		default:
+			n = 0 // the oldest live entry within every bound: the rest are younger
+			continue
 		}
 		c.order = c.order[1:]
 	}
-	e := &idemEntry{sum: sum, done: make(chan struct{}), at: now}
-	c.m[key] = e
-	c.order = append(c.order, idemSlot{key, e})
+	if c.users[user] >= c.perUser {
+		for i, sl := range c.order {
+			if c.m[sl.key] == sl.e && sl.e.user == user && !sl.e.running() {
+				c.drop(sl.key, sl.e)
+				c.order = append(c.order[:i:i], c.order[i+1:]...)
+				break
+			}
+		}
+	}
+	// Slots of failed or replaced entries wait behind live ones: compact
+	// now and then, so the queue stays proportional to what is kept.
+	if len(c.order) > 2*len(c.m)+64 {
+		kept := make([]idemSlot, 0, len(c.m))
+		for _, sl := range c.order {
+			if c.m[sl.key] == sl.e {
+				kept = append(kept, sl)
+			}
+		}
+		c.order = kept
+	}
+}
+
+// begin returns the entry for user's key (ck, which holds the user) and
+// whether the caller runs the request.
+func (c *idemCache) begin(user, ck string, sum [32]byte) (*idemEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if e, ok := c.m[ck]; ok && now.Sub(e.at) < IdempotencyTTL {
+		return e, false
+	} else if ok {
+		c.drop(ck, e)
+	}
+	c.evict(now, user)
+	e := &idemEntry{user: user, sum: sum, done: make(chan struct{}), at: now}
+	c.m[ck] = e
+	c.users[user]++
+	c.order = append(c.order, idemSlot{ck, e})
 	return e, true
 }
 
@@ -90,8 +163,12 @@ func (c *idemCache) known(key string) bool {
 func (c *idemCache) finish(key string, e *idemEntry, ok bool) {
 	c.mu.Lock()
 	e.ok = ok
-	if !ok && c.m[key] == e {
-		delete(c.m, key) // a failure may be retried for real
+	switch {
+	case !ok:
+		c.drop(key, e) // a failure may be retried for real
+	case c.m[key] == e:
+		e.size = len(e.body) + len(key) + 256 // the answer, the key and the entry's own fields
+		c.bytes += e.size
 	}
 	c.mu.Unlock()
 	close(e.done)
@@ -164,7 +241,7 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 		hash.Write(sp.sum[:])
 		var sum [32]byte
 		copy(sum[:], hash.Sum(nil))
-		e, leader := s.idem.begin(ck, sum)
+		e, leader := s.idem.begin(principalOf(r.Context()).user.ID, ck, sum)
 		body, err := sp.reader()
 		if err != nil {
 			return err
