@@ -23,6 +23,7 @@ var wireNames = []string{
 	"payment_required", "finverify_code", "id_birth_date", "page_token", "link_expired",
 	"text_character",
 	"superseded", "organisation_mismatch",
+	"price_locked", "payment_short", "not_yet_valid",
 }
 
 func TestCodesAppendOnly(t *testing.T) {
