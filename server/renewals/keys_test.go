@@ -21,46 +21,6 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
-// register records certificate der of the clerk's organisation in the
-// store, as the CA knows it.
-func (e *env) register(der []byte) string {
-	e.t.Helper()
-	cert, err := smx509.ParseCertificate(der)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	spki, err := smx509.MarshalPKIXPublicKey(cert.PublicKey)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	serial := renewdtest.SerialOf(cert)
-	rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: cert.Issuer.String(),
-		OrganisationID: e.Org.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, KeyType: renewals.KeyTypeOf(cert)},
-		PublicKey: spki, DER: der}
-	if err := e.Store.PutCertificate(e.t.Context(), rec, renewdtest.SeedChange); err != nil {
-		e.t.Fatal(err)
-	}
-	return serial
-}
-
-// oldCertificate is a certificate for pub ending in 30 days, made by an
-// issuer of long ago: the CA renews what it once issued even when its key
-// would no longer be issued today.
-func (e *env) oldCertificate(pub crypto.PublicKey) string {
-	e.t.Helper()
-	ca, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tmpl := &smx509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{Organization: []string{e.Org.Name}, CommonName: "张三"},
-		NotBefore: start.AddDate(-1, 0, 30), NotAfter: start.AddDate(0, 0, 30), KeyUsage: smx509.KeyUsageDigitalSignature}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, ca)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.register(der)
-}
-
 // A key the issuer no longer renews as it is (RSA-1024, P-224) is
 // eligible only with a new key pair: eligibility and the application say
 // rekey_required, and a same-key issue asks for the re-key (field mode),
@@ -77,7 +37,7 @@ func TestWeakKeyNeedsRekey(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, pub := range []crypto.PublicKey{rsa1024.Public(), p224.Public()} {
-			serial := e.oldCertificate(pub)
+			serial := renewdtest.SerialOf(e.PutOldCertificate(pub, e.Org, start.AddDate(0, 0, 30)))
 			el, err := e.svc.Eligibility(ctx, e.clerk, renewal.EligibilityRequest{Serial: serial})
 			if err != nil || !el.Eligible || !el.RekeyRequired {
 				t.Fatalf("eligibility of a %T: %+v, %v", pub, el, err)
@@ -124,7 +84,7 @@ func TestNotYetValidCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serial := e.register(der)
+		serial := renewdtest.SerialOf(e.Register(der, e.Org))
 		el, err := e.svc.Eligibility(ctx, e.clerk, renewal.EligibilityRequest{Serial: serial})
 		if err != nil || el.Eligible || el.Reason == nil || el.Reason.Code != renewal.CodeNotYetValid {
 			t.Fatalf("eligibility %+v, %v", el, err)
