@@ -35,7 +35,7 @@ func TestFormBankAccountIsTheOrganisations(t *testing.T) {
 		wantField(t, err, renewal.CodeOrgMismatch, "form.bank.account_name")
 		// Typed with stray spaces it is still the organisation's name.
 		f.Bank.AccountName = " " + e.Org.Name + " "
-		if a, err = e.svc.Update(ctx, e.clerk, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: f}); err != nil {
+		if _, err = e.svc.Update(ctx, e.clerk, a.ID, renewal.UpdateApplicationRequest{Version: a.Version, Form: f}); err != nil {
 			t.Fatal(err)
 		}
 
