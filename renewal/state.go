@@ -197,13 +197,13 @@ var (
 // rules is THE table. Several rows may share an action (different guards);
 // the first whose conditions hold wins.
 var rules = []Rule{
-	{Action: ActionEdit, Roles: clerk, From: editable, Doc: "change the form; only while editing or after a rejection"},
+	{Action: ActionEdit, Roles: clerk, From: editable, Doc: "change the form; only while editing or after a rejection; once paid, the years (so the price) stay: price_locked"},
 	{Action: ActionDelete, Roles: clerk, From: []Status{StatusEditing}, Payment: []Payment{PaymentUnpaid}, Doc: "delete a draft that was never paid"},
 	{Action: ActionUploadDocument, Roles: clerk, From: editable, Doc: "attach the stamped form scan or ID photos"},
 	{Action: ActionDeleteDocument, Roles: clerk, From: editable, Doc: "remove an attachment"},
 	{Action: ActionPay, Roles: clerk, From: []Status{StatusEditing, StatusRejected, StatusPendingReview}, Payment: []Payment{PaymentUnpaid}, Guard: GuardPayBeforeReview, Doc: "pay before review (the CA's policy)"},
 	{Action: ActionPay, Roles: clerk, From: []Status{StatusApproved}, Payment: []Payment{PaymentUnpaid}, Guard: GuardPayAfterReview, Doc: "pay once approved (the CA's policy)"},
-	{Action: ActionSubmit, Roles: clerk, From: editable, Payment: []Payment{PaymentPaid}, Guard: GuardPayBeforeReview, To: StatusPendingReview, Doc: "send for review with a comment; paid first"},
+	{Action: ActionSubmit, Roles: clerk, From: editable, Payment: []Payment{PaymentPaid}, Guard: GuardPayBeforeReview, To: StatusPendingReview, Doc: "send for review with a comment; paid first, in full (else payment_short)"},
 	{Action: ActionSubmit, Roles: clerk, From: editable, Guard: GuardPayAfterReview, To: StatusPendingReview, Doc: "send for review with a comment"},
 	{Action: ActionCancel, Roles: clerk, From: clerkCancel, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "give up; a paid application is refunded"},
 	{Action: ActionCancel, Roles: admin, From: adminCancel, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "cancel for the clerk (fraud confirmed, duplicate), also once ready to download; refunded if paid"},
