@@ -34,7 +34,7 @@ func (o Organisation) MatchRegistered(registered Organisation, prefix string) er
 		e.MessageZH = "与证书登记的单位不一致：证书登记为“" + registered.Name + "”（" + registered.CreditCode + "）；单位更名请先联系CA变更登记"
 		bad = append(bad, e)
 	}
-	if name := trim(o.Name); name != "" && name != trim(registered.Name) {
+	if name := trim(o.Name); name != "" && !sameOrgName(name, registered.Name) {
 		mismatch("organisation.name", "name", name, trim(registered.Name))
 	}
 	if cc := NormalizeCreditCode(o.CreditCode); cc != "" && cc != NormalizeCreditCode(registered.CreditCode) {
@@ -50,6 +50,10 @@ func (o Organisation) MatchRegistered(registered Organisation, prefix string) er
 	e.Field, e.Fields = "", bad
 	return &e
 }
+
+// sameOrgName reports whether two spellings name the same organisation:
+// equal once normalised as requests are (NormalizeLine).
+func sameOrgName(a, b string) bool { return NormalizeLine(a) == NormalizeLine(b) }
 
 // Person is the legal representative (法定代表人).
 type Person struct {
@@ -84,6 +88,22 @@ func (b *BankAccount) Validate() error {
 	fe.add("bank_name", ValidateName(b.BankName, MaxBankNameRunes))
 	fe.add("account_number", ValidateBankAccount(b.AccountNumber))
 	return fe.err()
+}
+
+// MatchHolder refuses a bank account that is not the registered
+// organisation's own: the corporate account (对公账户) that the financial
+// verification's transfer goes to bears the organisation's registered name,
+// compared as MatchRegistered compares names. An empty name is left to
+// Validate. prefix is put before the field name ("form." in a request that
+// carries the form).
+func (b BankAccount) MatchHolder(registered Organisation, prefix string) error {
+	name := trim(b.AccountName)
+	if name == "" || sameOrgName(name, registered.Name) {
+		return nil
+	}
+	e := Errorf(CodeOrgMismatch, prefix+"bank.account_name", "the account name %q is not the registered name of the organisation, %q: the verification transfer goes only to the organisation's own corporate account", name, trim(registered.Name))
+	e.MessageZH = "对公账户户名须为证书登记的单位名称“" + trim(registered.Name) + "”；金融认证只向本单位对公账户打款"
+	return e
 }
 
 // Masked shows only the last 4 digits of the account number.

@@ -127,3 +127,22 @@ func TestApplicationJSON(t *testing.T) {
 		}
 	}
 }
+
+// The verification's bank account bears the organisation's registered
+// name, compared as the organisation's own name is (normalised).
+func TestBankMatchHolder(t *testing.T) {
+	reg := Organisation{Name: "深圳市测试科技有限公司", CreditCode: "91440300MA5FXXXX0X"}
+	ok := BankAccount{AccountName: " 深圳市测试科技有限公司 ", BankName: "招商银行", AccountNumber: "755912345610801"}
+	if err := ok.MatchHolder(reg, "form."); err != nil {
+		t.Fatalf("the registered name: %v", err)
+	}
+	if err := (BankAccount{}).MatchHolder(reg, ""); err != nil {
+		t.Fatalf("no name yet: %v", err)
+	}
+	other := ok
+	other.AccountName = "李四"
+	e := AsError(other.MatchHolder(reg, "form."))
+	if e == nil || e.Code != CodeOrgMismatch || e.Field != "form.bank.account_name" || !strings.Contains(e.MessageZH, reg.Name) {
+		t.Fatalf("another holder: %#v", e)
+	}
+}

@@ -2,6 +2,7 @@ package renewal
 
 import (
 	"bytes"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,14 @@ const (
 
 // Valid reports whether k is a known key type.
 func (k KeyType) Valid() bool { return k == KeyRSA || k == KeyECDSA || k == KeySM2 }
+
+// Label is how a clerk reads k: RSA, ECDSA or SM2.
+func (k KeyType) Label() string {
+	if k == "" {
+		return "?"
+	}
+	return strings.ToUpper(string(k))
+}
 
 // Certificate is what the service knows of a certificate it issued.
 type Certificate struct {
@@ -102,7 +111,7 @@ type Eligibility struct {
 	WindowCloses      time.Time     `json:"window_closes"`
 	DaysLeft          int           `json:"days_left"` // negative: expired N days ago
 	Prices            []Price       `json:"prices"`
-	RekeyRequired     bool          `json:"rekey_required"`
+	RekeyRequired     bool          `json:"rekey_required"` // by the policy, or the CA no longer renews the key as it is (too weak)
 	FinVerifyRequired bool          `json:"finverify_required"`
 	PaymentTiming     PaymentTiming `json:"payment_timing"`
 	OpenApplicationID string        `json:"open_application_id,omitempty"` // an application already in progress
@@ -137,10 +146,21 @@ func (p Policy) Eligibility(c Certificate, now time.Time) Eligibility {
 	for i, f := range p.PricesFen {
 		e.Prices = append(e.Prices, Price{Years: i + 1, AmountFen: f})
 	}
-	if err := p.CheckWindow(c.NotAfter, now); err != nil {
+	if err := p.CheckRenewable(c, now); err != nil {
 		e.Reason = AsError(err)
 		return e
 	}
 	e.Eligible = true
 	return e
+}
+
+// CheckRenewable returns nil if certificate c may be renewed at now: its
+// validity has begun (the issuer renews no certificate before its
+// not-before) and the policy's window is open (CheckWindow); else an *Error
+// with CodeNotYetValid, CodeWindowNotOpen or CodeWindowClosed.
+func (p Policy) CheckRenewable(c Certificate, now time.Time) error {
+	if now.Before(c.NotBefore) {
+		return Errorf(CodeNotYetValid, "serial", "the certificate is valid from %s: it can be renewed once it is", c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return p.CheckWindow(c.NotAfter, now)
 }

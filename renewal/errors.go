@@ -68,7 +68,10 @@ const (
 	CodeSuperseded
 	CodeOrgMismatch
 	CodeBusy
-	codeEnd // keep last
+	CodePriceLocked  // paid: the renewal period (and so the price) can no longer change
+	CodePaymentShort // the amount paid is below the application's price
+	CodeNotYetValid  // the certificate's validity has not begun
+	codeEnd          // keep last
 )
 
 // CodeInfo is what the table knows about a code.
@@ -133,6 +136,9 @@ var codes = [...]CodeInfo{
 	CodeSuperseded:            {"superseded", http.StatusUnprocessableEntity, "serial", "this certificate was renewed already; renew its successor when it is due", "此证书已续期，请使用新证书"},
 	CodeOrgMismatch:           {"organisation_mismatch", http.StatusUnprocessableEntity, "organisation.name", "the organisation differs from the one the certificate is registered to; if it was renamed, ask the CA to update the registration first", "与证书登记的单位不一致；单位更名请先联系CA变更登记"},
 	CodeBusy:                  {"busy", http.StatusServiceUnavailable, "", "the service is busy; please try again shortly", "服务繁忙，请稍后重试"},
+	CodePriceLocked:           {"price_locked", http.StatusConflict, "form.years", "the application is paid: the renewal period and its price can no longer be changed; cancel it (refunded) and apply again for another period", "申请已支付，不能再更改续期年限；如需更改，请取消申请（退款）后重新申请"},
+	CodePaymentShort:          {"payment_short", http.StatusPaymentRequired, "form.years", "the amount paid is less than the price of the renewal period: change the period back to the one paid for", "已付金额低于所选续期年限的价格，请将续期年限改回已支付的年限"},
+	CodeNotYetValid:           {"not_yet_valid", http.StatusUnprocessableEntity, "serial", "the certificate is not valid yet: it can be renewed once it is", "证书尚未生效，生效后方可续期"},
 }
 
 // Codes returns every code in table order, for docs and tests.

@@ -24,6 +24,7 @@ var wireNames = []string{
 	"text_character",
 	"superseded", "organisation_mismatch",
 	"busy",
+	"price_locked", "payment_short", "not_yet_valid",
 }
 
 func TestCodesAppendOnly(t *testing.T) {

@@ -18,6 +18,11 @@ type Policy struct {
 	PricesFen [MaxYears]int64 `json:"prices_fen"`
 	// FinVerifyMaxTries is how many wrong transfer codes fail the check.
 	FinVerifyMaxTries int `json:"finverify_max_tries"`
+	// RekeyKeyTypeChange lets a re-key change the key type (RSA, ECDSA,
+	// SM2) within what the issuer accepts; false, the default: the new key
+	// is of the old certificate's type, so a token's certificate keeps the
+	// algorithm the token and the relying parties were set up for.
+	RekeyKeyTypeChange bool `json:"rekey_key_type_change,omitempty"`
 }
 
 // Limits on policy values.
@@ -70,6 +75,18 @@ func (p Policy) PriceFen(years int) (int64, error) {
 		return 0, err
 	}
 	return p.PricesFen[years-1], nil
+}
+
+// CheckRekeyKeyType refuses a re-key from a key of type old to one of
+// type next unless they are the same or the policy allows the change
+// (RekeyKeyTypeChange); the key's size and curve are the issuer's rule.
+func (p Policy) CheckRekeyKeyType(old, next KeyType) error {
+	if old == next || p.RekeyKeyTypeChange {
+		return nil
+	}
+	e := Errorf(CodeCSRInvalid, "csr", "the new key is %s, the certificate's is %s: this CA does not change the key type on renewal", next, old)
+	e.MessageZH = "新密钥类型（" + next.Label() + "）与原证书（" + old.Label() + "）不同；本CA续期时不更换密钥类型"
+	return e
 }
 
 // Window returns when renewal of a certificate valid until notAfter opens and

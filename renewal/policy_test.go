@@ -1,6 +1,7 @@
 package renewal
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,5 +100,39 @@ func TestPrice(t *testing.T) {
 	}
 	if _, err := p.PriceFen(4); CodeOf(err) != CodeYears {
 		t.Errorf("PriceFen(4) = %v", err)
+	}
+}
+
+// A re-key keeps the certificate's key type unless the policy allows a
+// change; the refusal names the field and says it in Chinese.
+func TestCheckRekeyKeyType(t *testing.T) {
+	p := DefaultPolicy()
+	if err := p.CheckRekeyKeyType(KeyECDSA, KeyECDSA); err != nil {
+		t.Fatal(err)
+	}
+	err := p.CheckRekeyKeyType(KeyECDSA, KeyRSA)
+	e := AsError(err)
+	if e == nil || e.Code != CodeCSRInvalid || e.Field != "csr" || !strings.Contains(e.MessageZH, "RSA") || !strings.Contains(e.MessageZH, "ECDSA") {
+		t.Fatalf("ECDSA → RSA: %#v", e)
+	}
+	p.RekeyKeyTypeChange = true
+	if err := p.CheckRekeyKeyType(KeyRSA, KeySM2); err != nil {
+		t.Fatalf("allowed by the policy: %v", err)
+	}
+}
+
+// A certificate whose validity has not begun is not eligible, with its
+// own reason, even inside the window.
+func TestEligibilityNotYetValid(t *testing.T) {
+	p := DefaultPolicy()
+	now := time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
+	c := Certificate{Serial: "1", NotBefore: now.Add(time.Hour), NotAfter: now.AddDate(0, 0, 30)}
+	e := p.Eligibility(c, now)
+	if e.Eligible || e.Reason == nil || e.Reason.Code != CodeNotYetValid || e.Reason.Field != "serial" {
+		t.Fatalf("not yet valid: %+v", e)
+	}
+	c.NotBefore = now.Add(-time.Hour)
+	if e := p.Eligibility(c, now); !e.Eligible {
+		t.Fatalf("valid: %+v", e)
 	}
 }

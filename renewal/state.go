@@ -58,7 +58,7 @@ const (
 	FinVerifyNotRequired FinVerify = "not_required"
 	FinVerifyPending     FinVerify = "pending"  // transfer sent or to be sent; waiting for the code
 	FinVerifyVerified    FinVerify = "verified" // the clerk entered the right code
-	FinVerifyFailed      FinVerify = "failed"   // too many wrong codes: correct the bank account
+	FinVerifyFailed      FinVerify = "failed"   // too many wrong codes, or the bank refused the transfer: correct the bank account
 )
 
 // FinVerifies lists every financial verification state.
@@ -107,7 +107,7 @@ const (
 	ActionRelease          Action = "release"
 	ActionStartFinVerify   Action = "start_finverify"   // send the 0.01 CNY transfer
 	ActionSubmitFinVerify  Action = "submit_finverify"  // enter the code; success → verified
-	ActionFailFinVerify    Action = "fail_finverify"    // tries exhausted → failed
+	ActionFailFinVerify    Action = "fail_finverify"    // tries exhausted, or the transfer refused → failed
 	ActionCorrectBank      Action = "correct_bank"      // fix the bank account after a failure
 	ActionMarkPaid         Action = "mark_paid"         // payment module: money arrived
 	ActionMarkRefunded     Action = "mark_refunded"     // payment module: refund done
@@ -197,13 +197,13 @@ var (
 // rules is THE table. Several rows may share an action (different guards);
 // the first whose conditions hold wins.
 var rules = []Rule{
-	{Action: ActionEdit, Roles: clerk, From: editable, Doc: "change the form; only while editing or after a rejection"},
+	{Action: ActionEdit, Roles: clerk, From: editable, Doc: "change the form; only while editing or after a rejection; once paid, the years (so the price) stay: price_locked"},
 	{Action: ActionDelete, Roles: clerk, From: []Status{StatusEditing}, Payment: []Payment{PaymentUnpaid}, Doc: "delete a draft that was never paid"},
 	{Action: ActionUploadDocument, Roles: clerk, From: editable, Doc: "attach the stamped form scan or ID photos"},
 	{Action: ActionDeleteDocument, Roles: clerk, From: editable, Doc: "remove an attachment"},
 	{Action: ActionPay, Roles: clerk, From: []Status{StatusEditing, StatusRejected, StatusPendingReview}, Payment: []Payment{PaymentUnpaid}, Guard: GuardPayBeforeReview, Doc: "pay before review (the CA's policy)"},
 	{Action: ActionPay, Roles: clerk, From: []Status{StatusApproved}, Payment: []Payment{PaymentUnpaid}, Guard: GuardPayAfterReview, Doc: "pay once approved (the CA's policy)"},
-	{Action: ActionSubmit, Roles: clerk, From: editable, Payment: []Payment{PaymentPaid}, Guard: GuardPayBeforeReview, To: StatusPendingReview, Doc: "send for review with a comment; paid first"},
+	{Action: ActionSubmit, Roles: clerk, From: editable, Payment: []Payment{PaymentPaid}, Guard: GuardPayBeforeReview, To: StatusPendingReview, Doc: "send for review with a comment; paid first, in full (else payment_short)"},
 	{Action: ActionSubmit, Roles: clerk, From: editable, Guard: GuardPayAfterReview, To: StatusPendingReview, Doc: "send for review with a comment"},
 	{Action: ActionCancel, Roles: clerk, From: clerkCancel, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "give up; a paid application is refunded"},
 	{Action: ActionCancel, Roles: admin, From: adminCancel, To: StatusCancelled, PaidTo: PaymentRefunding, Doc: "cancel for the clerk (fraud confirmed, duplicate), also once ready to download; refunded if paid"},
@@ -214,8 +214,8 @@ var rules = []Rule{
 	{Action: ActionRelease, Roles: staff, From: []Status{StatusOnHold}, To: StatusPendingReview, Doc: "release from the fraud check back to the review queue"},
 	{Action: ActionStartFinVerify, Roles: clerkSys, From: []Status{StatusApproved}, FinVerify: []FinVerify{FinVerifyPending}, Guard: GuardFinVerifyRequired, Doc: "send (or resend) the 0.01 CNY transfer with its code"},
 	{Action: ActionSubmitFinVerify, Roles: clerk, From: []Status{StatusApproved}, FinVerify: []FinVerify{FinVerifyPending}, Guard: GuardFinVerifyRequired, ToFinVerify: FinVerifyVerified, Doc: "enter the code from the transfer remark"},
-	{Action: ActionFailFinVerify, Roles: system, From: []Status{StatusApproved}, FinVerify: []FinVerify{FinVerifyPending}, ToFinVerify: FinVerifyFailed, Doc: "too many wrong codes"},
-	{Action: ActionCorrectBank, Roles: clerk, From: []Status{StatusApproved}, FinVerify: []FinVerify{FinVerifyFailed, FinVerifyPending}, Guard: GuardFinVerifyRequired, ToFinVerify: FinVerifyPending, Doc: "correct the bank account and try again"},
+	{Action: ActionFailFinVerify, Roles: system, From: []Status{StatusApproved}, FinVerify: []FinVerify{FinVerifyPending}, ToFinVerify: FinVerifyFailed, Doc: "too many wrong codes, or the bank refused the transfer (closed or unknown account)"},
+	{Action: ActionCorrectBank, Roles: clerk, From: []Status{StatusApproved}, FinVerify: []FinVerify{FinVerifyFailed}, Guard: GuardFinVerifyRequired, ToFinVerify: FinVerifyPending, Doc: "correct the bank account once the check failed, and try again; the account must bear the organisation's registered name"},
 	{Action: ActionMarkPaid, Roles: system, Payment: []Payment{PaymentUnpaid}, ToPayment: PaymentPaid, Doc: "payment arrived (counts even at the last second, and even if cancelled meanwhile: then refund)"},
 	{Action: ActionRefund, Roles: []Role{RoleAdmin, RoleSystem}, From: []Status{StatusCancelled}, Payment: []Payment{PaymentPaid}, ToPayment: PaymentRefunding, Doc: "refund money that arrived after cancelling"},
 	{Action: ActionMarkRefunded, Roles: system, Payment: []Payment{PaymentRefunding}, ToPayment: PaymentRefunded, Doc: "refund done"},

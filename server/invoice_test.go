@@ -202,7 +202,13 @@ func runInvoices(t *testing.T, postgres bool) {
 		// Within the 7-day cancel window, which would otherwise refund.
 		var cur renewal.Application
 		e.ok(http.StatusOK, &cur, "GET", "/v1/applications/"+a.ID, ct, nil)
-		e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+a.ID+"/cancel", ct, renewal.VersionRequest{Version: cur.Version})
+		r := e.fails(http.StatusConflict, "action_not_allowed", "POST", "/v1/applications/"+a.ID+"/cancel", ct, renewal.VersionRequest{Version: cur.Version},
+			"Accept-Language", "zh-CN")
+		// The clerk reads why, not the generic refusal.
+		var refusal struct{ Message string }
+		if err := json.Unmarshal(r.body, &refusal); err != nil || !strings.Contains(refusal.Message, "红字发票") {
+			t.Fatalf("refusal in Chinese: %s", r.body)
+		}
 		var after renewal.Application
 		e.ok(http.StatusOK, &after, "GET", "/v1/applications/"+a.ID, ct, nil)
 		if after.State != cur.State || after.Version != cur.Version {

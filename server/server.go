@@ -88,6 +88,10 @@ type Limits struct {
 	// usual 1 MiB scans; one account: one largest document and more.
 	BodyBytesTotal      int64
 	BodyBytesPerAccount int64
+	// QROrdersPerDay bounds the payment QR orders an application makes in
+	// 24 hours (each costs provider API calls on the merchant's quota);
+	// the live QR code is answered again without counting.
+	QROrdersPerDay int
 
 	// InvoiceLinkTTL is how long an invoice link opens the PDF.
 	InvoiceLinkTTL time.Duration
@@ -140,6 +144,7 @@ func DefaultConfig() Config {
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
 			ChallengeTTL:   5 * time.Minute,
 			MaxTransfers:   5,
+			QROrdersPerDay: 10,
 			MaxDocument:    renewal.MaxDocumentBytes,
 			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
 			BodyBytesTotal: 64 << 20, BodyBytesPerAccount: 16 << 20,
@@ -281,7 +286,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
 		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,
-		Invoices: d.Invoices, InvoiceStuckAfter: l.InvoiceStuckAfter, InvoiceIssueTimeout: l.InvoiceIssueTimeout})
+		Invoices: d.Invoices, InvoiceStuckAfter: l.InvoiceStuckAfter, InvoiceIssueTimeout: l.InvoiceIssueTimeout,
+		MaxQROrdersPerDay: l.QROrdersPerDay})
 	s.routes()
 	return s, nil
 }

@@ -17,6 +17,9 @@ package renewdtest
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509/pkix"
 	"net"
 	"net/http"
@@ -312,6 +315,14 @@ func (r *Renewd) PutCertificate(pub crypto.PublicKey, org *store.Organisation, n
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return r.Register(der, org)
+}
+
+// Register records certificate der (holder 张三) of org in the store, as
+// a certificate the CA issued, and returns it parsed: for a certificate
+// made otherwise (one the CA would no longer issue today).
+func (r *Renewd) Register(der []byte, org *store.Organisation) *smx509.Certificate {
+	r.t.Helper()
 	cert, err := smx509.ParseCertificate(der)
 	if err != nil {
 		r.t.Fatal(err)
@@ -327,6 +338,29 @@ func (r *Renewd) PutCertificate(pub crypto.PublicKey, org *store.Organisation, n
 		r.t.Fatal(err)
 	}
 	return cert
+}
+
+// PutOldCertificate records a year's certificate of org (holder 张三) for
+// pub, ending at notAfter, made by an issuer of long ago: the CA renews
+// what it once issued even when it would not issue that key today (RSA-1024,
+// P-224), which its own IssueInitial refuses.
+func (r *Renewd) PutOldCertificate(pub crypto.PublicKey, org *store.Organisation, notAfter time.Time) *smx509.Certificate {
+	r.t.Helper()
+	ca, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	serial, err := issuer.NewSerial()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	tmpl := &smx509.Certificate{SerialNumber: serial, Subject: pkix.Name{Country: []string{"CN"}, Organization: []string{org.Name}, CommonName: "张三"},
+		NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter, KeyUsage: smx509.KeyUsageDigitalSignature}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, ca)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return r.Register(der, org)
 }
 
 // SerialOf is a certificate's serial number as the service writes it.

@@ -217,8 +217,9 @@ func (ca *LocalCA) IssueInitial(subject pkix.Name, pub crypto.PublicKey, notBefo
 	return smx509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 }
 
-// ParseCSR parses a DER certificate request, checks its self-signature and
-// returns its public key.
+// ParseCSR parses a DER certificate request, checks its key (CheckKey,
+// before any signature work) and its self-signature, and returns its
+// public key.
 func ParseCSR(der []byte) (crypto.PublicKey, error) {
 	if len(der) == 0 || len(der) > MaxCSRSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadCSR, len(der))
@@ -226,6 +227,9 @@ func ParseCSR(der []byte) (crypto.PublicKey, error) {
 	csr, err := smx509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
+	}
+	if err := CheckKey(csr.PublicKey); err != nil {
+		return nil, err
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)

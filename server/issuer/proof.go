@@ -29,18 +29,29 @@ const (
 	SigSM2SM3         SigAlg = "SM2-SM3"
 )
 
-// MinRSABits is the smallest RSA key the CA renews.
-const MinRSABits = 2048
+// MinRSABits and MaxRSABits bound the RSA keys the CA renews: below 2048
+// bits a key is too weak; above 4096 (the largest a token makes) verifying
+// and using it only costs time, so a bigger one is refused before its
+// signature is checked.
+const (
+	MinRSABits = 2048
+	MaxRSABits = 4096
+)
 
-// maxSignatureSize bounds a possession signature (RSA-8192 is 1024 bytes).
-const maxSignatureSize = 1024
+// maxSignatureSize bounds a possession signature (RSA-4096 is 512 bytes).
+const maxSignatureSize = MaxRSABits / 8
 
-// CheckKey reports whether the CA renews certificates for pub.
+// CheckKey reports whether the CA renews certificates for pub: the one
+// key rule of issuance, eligibility (a key it refuses needs a re-key) and
+// re-key requests.
 func CheckKey(pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < MinRSABits {
 			return fmt.Errorf("%w: RSA key of %d bits, at least %d needed", ErrUnsupportedKey, k.N.BitLen(), MinRSABits)
+		}
+		if k.N.BitLen() > MaxRSABits {
+			return fmt.Errorf("%w: RSA key of %d bits, at most %d", ErrUnsupportedKey, k.N.BitLen(), MaxRSABits)
 		}
 		return nil
 	case *ecdsa.PublicKey:

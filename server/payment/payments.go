@@ -273,8 +273,22 @@ func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (
 }
 
 // NewQRWith is NewQR with the provider the clerk chose. A live QR of
-// another provider is closed first (unless it was paid meanwhile).
+// another provider, or of another amount (the years changed), is closed
+// first (unless it was paid meanwhile).
 func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years int, providerName string) (Order, error) {
+	return p.NewQRCapped(ctx, applicationID, years, providerName, 0)
+}
+
+// NewQRCapped is NewQRWith ("" names the default provider) that makes at
+// most perDay orders for the application within OrderLimitWindow (0: no
+// cap); over it, an *OrderLimitError says when the next may be made. The
+// live QR is answered again whatever the count: only a new order counts,
+// and the cap is checked before the live one of another provider or
+// amount is closed at its provider.
+func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years int, providerName string, perDay int) (Order, error) {
+	if providerName == "" {
+		providerName = p.cfg.Provider.Name()
+	}
 	pr, err := p.provider(providerName)
 	if err != nil {
 		return Order{}, fmt.Errorf("new qr: %w", err)
@@ -296,12 +310,15 @@ func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years in
 		return Order{}, fmt.Errorf("new qr: %w", err)
 	case last.State == OrderOpen:
 		now := p.cfg.Clock()
-		sameProvider := last.Provider == providerName
-		if sameProvider && now.Before(last.ExpiresAt) && last.CodeURL != "" {
+		same := last.Provider == providerName && last.AmountFen == amount
+		if same && now.Before(last.ExpiresAt) && last.CodeURL != "" {
 			return last, nil
 		}
 		if now.Before(last.ExpiresAt) && last.CodeURL == "" && now.Sub(last.CreatedAt) < QRCreateGrace {
 			return Order{}, fmt.Errorf("new qr: order %s is being created: %w", last.OutTradeNo, ErrBusy)
+		}
+		if err := p.underOrderLimit(ctx, applicationID, perDay); err != nil {
+			return Order{}, fmt.Errorf("new qr: %w", err)
 		}
 		if last, err = p.expire(ctx, last); err != nil {
 			return Order{}, fmt.Errorf("new qr: close last attempt: %w", err)
@@ -309,7 +326,11 @@ func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years in
 		if last.State != OrderClosed {
 			return Order{}, fmt.Errorf("new qr: last attempt %s is %s: %w", last.OutTradeNo, last.State, ErrAlreadyPaid)
 		}
-	case last.State != OrderClosed:
+	case last.State == OrderClosed:
+		if err := p.underOrderLimit(ctx, applicationID, perDay); err != nil {
+			return Order{}, fmt.Errorf("new qr: %w", err)
+		}
+	default:
 		return Order{}, fmt.Errorf("new qr: order %s is %s: %w", last.OutTradeNo, last.State, ErrAlreadyPaid)
 	}
 

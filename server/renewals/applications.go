@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
@@ -21,6 +23,9 @@ func (s *Service) Eligibility(ctx context.Context, c Caller, req renewal.Eligibi
 		return nil, err
 	}
 	e := s.policy.Eligibility(kc.Certificate, s.now())
+	if !renewsAsIs(kc) {
+		e.RekeyRequired = true
+	}
 	switch next, err := s.store.Successor(ctx, kc.Serial); {
 	case err == nil:
 		e.Supersede(next)
@@ -44,6 +49,21 @@ func (s *Service) knownCertificate(ctx context.Context, c Caller, serial string)
 		return nil, renewal.Errorf(renewal.CodeNotEligible, "cert_serial", "the CA does not know certificate %s", serial)
 	}
 	return kc, err
+}
+
+// renewsAsIs reports whether the issuer renews certificate kc's key as it
+// is: issuer.CheckKey, the rule issuance applies to the key it certifies.
+// A key it refuses (RSA under 2048 bits, a curve other than P-256, P-384
+// or SM2) is renewed only with a new key pair.
+func renewsAsIs(kc *store.CertificateRecord) bool {
+	pub, err := smx509.ParsePKIXPublicKey(kc.PublicKey)
+	return err == nil && issuer.CheckKey(pub) == nil
+}
+
+// rekey says whether application a's renewal makes a new key pair: asked
+// for, required by the policy, or the old key no longer renewed as it is.
+func (s *Service) rekey(asked bool, kc *store.CertificateRecord) bool {
+	return asked || s.policy.RekeyRequired || !renewsAsIs(kc)
 }
 
 // MayCreate refuses anyone but a clerk of an organisation: only they start
@@ -75,7 +95,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req renewal.CreateApplic
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	if err := s.policy.CheckWindow(kc.NotAfter, s.now()); err != nil {
+	if err := s.policy.CheckRenewable(kc.Certificate, s.now()); err != nil {
 		e := renewal.AsError(err)
 		e.Field = "cert_serial"
 		return nil, e
@@ -85,7 +105,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req renewal.CreateApplic
 		return nil, fmt.Errorf("organisation of certificate %s: %w", kc.Serial, err)
 	}
 	if req.Form != nil {
-		if err := req.Form.Organisation.MatchRegistered(registeredOrg(org), "form."); err != nil {
+		if err := matchRegistered(*req.Form, registeredOrg(org), "form."); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +115,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req renewal.CreateApplic
 	}
 	price, _ := s.policy.PriceFen(form.Years)
 	a := &renewal.Application{OrganisationID: kc.OrganisationID, CreatedBy: c.User.ID, CertSerial: kc.Serial,
-		Form: form, State: renewal.InitialState(s.policy), Rekey: req.Rekey || s.policy.RekeyRequired, PriceFen: price}
+		Form: form, State: renewal.InitialState(s.policy), Rekey: s.rekey(req.Rekey, kc), PriceFen: price}
 	err = s.store.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.CreateApplication(ctx, a, c.Change("application.create")); err != nil {
 			return err
@@ -138,13 +158,24 @@ func registeredOrg(o *store.Organisation) renewal.Organisation {
 }
 
 // matchOrg refuses a form whose organisation is not the one application
-// a's certificate is registered to; prefix as MatchRegistered's.
+// a's certificate is registered to, or whose bank account is not that
+// organisation's; prefix as MatchRegistered's.
 func (s *Service) matchOrg(ctx context.Context, tx *store.Tx, a *renewal.Application, f renewal.ApplicationForm, prefix string) error {
 	org, err := tx.Organisation(ctx, a.OrganisationID)
 	if err != nil {
 		return fmt.Errorf("organisation of application %s: %w", a.ID, err)
 	}
-	return f.Organisation.MatchRegistered(registeredOrg(org), prefix)
+	return matchRegistered(f, registeredOrg(org), prefix)
+}
+
+// matchRegistered refuses form f unless its organisation is the
+// registered one and its bank account bears the registered name: the
+// verification transfer goes to no one else's account.
+func matchRegistered(f renewal.ApplicationForm, registered renewal.Organisation, prefix string) error {
+	if err := f.Organisation.MatchRegistered(registered, prefix); err != nil {
+		return err
+	}
+	return f.Bank.MatchHolder(registered, prefix)
 }
 
 // prefill returns the given form, or the organisation's last application's
@@ -181,16 +212,52 @@ func (s *Service) Get(ctx context.Context, c Caller, id string) (*renewal.Applic
 	return s.present(c, a), nil
 }
 
-// Update replaces the form of a draft (action edit); the price follows
-// the years.
+// Update replaces the form of a draft (action edit). The price follows
+// the years while nothing is paid: a QR code still open at the old price
+// is closed first, so the old amount can no longer be paid for the new
+// years. Once paid, the years (and the price) stay: a change is refused
+// (price_locked), unless it goes back to years whose price is what was
+// paid.
 func (s *Service) Update(ctx context.Context, c Caller, id string, req renewal.UpdateApplicationRequest) (*renewal.Application, error) {
+	price, _ := s.policy.PriceFen(req.Form.Years)
+	var paid int64
+	if s.pay != nil {
+		a, err := s.load(ctx, c, id, renewal.ActionEdit)
+		if err != nil {
+			return nil, err
+		}
+		if a.Payment == renewal.PaymentUnpaid && price != a.PriceFen {
+			// If it was paid meanwhile, it is paid now and the change
+			// below is refused.
+			if _, err := s.pay.CloseOpen(ctx, id); err != nil {
+				return nil, fmt.Errorf("close the QR order of %s before its price changes: %w", id, err)
+			}
+		}
+		if paid, err = s.pay.PaidFen(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	return s.act(ctx, c, id, req.Version, renewal.ActionEdit, func(tx *store.Tx, a *renewal.Application) error {
 		if err := s.matchOrg(ctx, tx, a, req.Form, "form."); err != nil {
 			return err
 		}
+		kc, err := tx.Certificate(ctx, c.Scope(), a.CertSerial)
+		if err != nil {
+			return fmt.Errorf("certificate of application %s: %w", a.ID, err)
+		}
+		switch {
+		case a.Payment == renewal.PaymentUnpaid:
+			a.PriceFen = price
+		case req.Form.Years == a.Form.Years:
+			// Paid: the price stays what it was, even if the policy's changed.
+		case paid > 0 && price == paid:
+			a.PriceFen = price
+		default:
+			return renewal.Errorf(renewal.CodePriceLocked, "form.years",
+				"the application is paid (%s) for %d years: the period can no longer be changed; cancel it (refunded) and apply again", a.Payment, a.Form.Years)
+		}
 		a.Form = req.Form
-		a.Rekey = req.Rekey || s.policy.RekeyRequired
-		a.PriceFen, _ = s.policy.PriceFen(req.Form.Years)
+		a.Rekey = s.rekey(req.Rekey, kc)
 		return nil
 	})
 }
@@ -216,8 +283,12 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string, version int64
 	return StoreError(err, "")
 }
 
-// Submit sends a draft to review; the form must be complete by then.
+// Submit sends a draft to review; the form must be complete by then, and
+// a paid one paid in full (paidInFull).
 func (s *Service) Submit(ctx context.Context, c Caller, id string, req renewal.SubmitRequest) (*renewal.Application, error) {
+	if err := s.mayProceed(ctx, c, id); err != nil {
+		return nil, err
+	}
 	return s.act(ctx, c, id, req.Version, renewal.ActionSubmit, func(tx *store.Tx, a *renewal.Application) error {
 		// A pre-filled draft may be incomplete; review needs it whole.
 		a.Form.Normalize()
@@ -234,10 +305,26 @@ func (s *Service) Submit(ctx context.Context, c Caller, id string, req renewal.S
 	})
 }
 
+// mayProceed reads application id as the caller sees it and refuses it if
+// it is paid, but not in full (paidInFull). Read before the change's
+// transaction: a paid application's price no longer changes (Update).
+func (s *Service) mayProceed(ctx context.Context, c Caller, id string) error {
+	a, err := s.load(ctx, c, id, "")
+	if err != nil {
+		return err
+	}
+	return s.paidInFull(ctx, a)
+}
+
 // Review is a reviewer's approve, reject, hold or release.
 func (s *Service) Review(ctx context.Context, c Caller, id string, action renewal.Action, req renewal.ReviewRequest) (*renewal.Application, error) {
 	if err := req.ValidateFor(action); err != nil {
 		return nil, err
+	}
+	if action == renewal.ActionApprove {
+		if err := s.mayProceed(ctx, c, id); err != nil {
+			return nil, err
+		}
 	}
 	return s.act(ctx, c, id, req.Version, action, func(tx *store.Tx, a *renewal.Application) error {
 		now := s.now().UTC()

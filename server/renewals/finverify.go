@@ -53,7 +53,12 @@ func (s *Service) StartFinVerify(ctx context.Context, c Caller, id string, req r
 }
 
 // CorrectBank replaces the bank account and sends the transfer to it
-// (action correct_bank).
+// (action correct_bank): only once the check failed (too many wrong codes,
+// or the bank refused the transfer), and only to an account bearing the
+// organisation's registered name. The change is audited with the account
+// before and after, and shows in the application's form for staff. It
+// needs no new review: the account is still the organisation's own (its
+// name is the registered one) and the transfer proves the clerk reads it.
 func (s *Service) CorrectBank(ctx context.Context, c Caller, id string, req renewal.CorrectBankRequest) (*Transfer, error) {
 	return s.transfer(ctx, c, id, req.Version, renewal.ActionCorrectBank, &req.Bank)
 }
@@ -62,7 +67,10 @@ func (s *Service) CorrectBank(ctx context.Context, c Caller, id string, req rene
 // with the action (start_finverify or correct_bank, which may also replace
 // the bank account) in one transaction. The bank is called first, outside
 // the transaction, so the database is never held across it; its reference
-// makes a retry idempotent at the bank.
+// makes a retry idempotent at the bank. The account must bear the
+// organisation's registered name. An account that cannot take the transfer
+// (refused by the bank, or, on the form, not the organisation's) fails a
+// pending check, so the clerk may correct it.
 func (s *Service) transfer(ctx context.Context, c Caller, id string, version int64, action renewal.Action,
 	newBank *renewal.BankAccount) (*Transfer, error) {
 	a, err := s.load(ctx, c, id, "")
@@ -75,9 +83,19 @@ func (s *Service) transfer(ctx context.Context, c Caller, id string, version int
 	if err := s.allowed(c, a, action); err != nil {
 		return nil, err
 	}
-	acct := a.Form.Bank
+	acct, prefix := a.Form.Bank, "form."
 	if newBank != nil {
-		acct = *newBank
+		acct, prefix = *newBank, ""
+	}
+	org, err := s.store.Organisation(ctx, a.OrganisationID)
+	if err != nil {
+		return nil, fmt.Errorf("organisation of application %s: %w", id, err)
+	}
+	if err := acct.MatchHolder(registeredOrg(org), prefix); err != nil {
+		if newBank == nil {
+			return nil, s.failTransfer(ctx, c, a, "the form's account is not the organisation's", err)
+		}
+		return nil, err
 	}
 	sends, err := s.store.CountFinVerifyAttempts(ctx, c.Scope(), id)
 	if err != nil {
@@ -94,7 +112,9 @@ func (s *Service) transfer(ctx context.Context, c Caller, id string, version int
 	err = s.bank.Transfer(ctx, bank.Transfer{Reference: ref, AccountName: acct.AccountName, BankName: acct.BankName,
 		AccountNumber: acct.AccountNumber, AmountFen: bank.AmountFen, Remark: "UKey续期验证码" + code})
 	if errors.Is(err, bank.ErrRejected) {
-		return nil, renewal.Errorf(renewal.CodeBankAccount, "bank.account_number", "the bank refused the transfer: check the account")
+		refused := renewal.Errorf(renewal.CodeBankAccount, "bank.account_number", "the bank refused the transfer: check the account")
+		refused.MessageZH = "银行拒绝向该账户转账（账户不存在或已销户），请核对并更正对公账户"
+		return nil, s.failTransfer(ctx, c, a, err.Error(), refused)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bank transfer: %w", err)
@@ -103,6 +123,12 @@ func (s *Service) transfer(ctx context.Context, c Caller, id string, version int
 	f := &store.FinVerifyAttempt{ApplicationID: id, CodeHash: s.pepper.HashCode(codePurposeFinVerify, id, code),
 		MaxTries: s.policy.FinVerifyMaxTries, Bank: acct, AmountFen: bank.AmountFen}
 	out, err := s.act(ctx, c, id, version, action, func(tx *store.Tx, a *renewal.Application) error {
+		if a.Form.Bank != acct {
+			// Staff find the change by its own entry, before and after.
+			if err := tx.Audit(c.Change("finverify.bank_changed"), "application/"+id, a.Form.Bank, acct); err != nil {
+				return err
+			}
+		}
 		a.Form.Bank = acct
 		return tx.AddFinVerifyAttempt(ctx, f, c.Change("finverify.transfer"))
 	})
@@ -110,6 +136,33 @@ func (s *Service) transfer(ctx context.Context, c Caller, id string, version int
 		return nil, err
 	}
 	return &Transfer{Status: s.finVerifyView(out, f), Version: out.Version}, nil
+}
+
+// failTransfer answers refused, the reason a transfer to application a's
+// account cannot be made; a pending check fails with it (fail_finverify, as
+// the system, audited with why), so the clerk may correct the account.
+func (s *Service) failTransfer(ctx context.Context, c Caller, a *renewal.Application, why string, refused error) error {
+	if a.FinVerify != renewal.FinVerifyPending {
+		return refused
+	}
+	err := s.store.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.UpdateApplication(ctx, c.Scope(), a.ID, a.Version, c.Change("application."+string(renewal.ActionFailFinVerify)), func(a *renewal.Application) error {
+			next, err := renewal.Apply(a.State, s.policy, renewal.RoleSystem, renewal.ActionFailFinVerify)
+			if err != nil {
+				return err
+			}
+			a.State = next
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit(c.Change("finverify.transfer_refused"), "application/"+a.ID, nil, map[string]string{"reason": why, "account": a.Form.Bank.Masked()})
+	})
+	if err != nil {
+		return StoreError(err, "")
+	}
+	return refused
 }
 
 // SubmitFinVerifyCode checks the code from the transfer's remark (action

@@ -2,6 +2,9 @@ package renewals
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,7 +33,9 @@ func (s *Service) Challenge(ctx context.Context, c Caller, id string) (*renewal.
 	return &renewal.Challenge{Nonce: nonce, ExpiresAt: exp.UTC()}, nil
 }
 
-// proofError maps the issuer's verdicts to the contract's codes.
+// proofError maps the issuer's verdicts (of the proof, and its refusals
+// to issue) to the contract's codes; field names the request field a bad
+// signature concerns. What is left is the service's own failure.
 func proofError(err error, field string) error {
 	switch {
 	case errors.Is(err, issuer.ErrBadCSR):
@@ -40,11 +45,44 @@ func proofError(err error, field string) error {
 	case errors.Is(err, issuer.ErrBindingRequired):
 		return renewal.Errorf(renewal.CodeProofInvalid, "binding_signature", "while the old certificate is valid the old key must sign the request")
 	case errors.Is(err, issuer.ErrUnsupportedKey):
-		return renewal.Errorf(renewal.CodeCSRInvalid, "csr", "%s", strings.TrimPrefix(err.Error(), "unsupported key type: "))
+		// Only a CSR's key gets here: an old key the issuer no longer
+		// renews asks for a re-key first (sameKeyRenewable).
+		e := renewal.Errorf(renewal.CodeCSRInvalid, "csr", "%s", strings.TrimPrefix(err.Error(), "unsupported key type: "))
+		e.MessageZH = "证书请求的密钥类型或长度不被接受：RSA须为2048至4096位，或使用ECDSA P-256/P-384、SM2密钥"
+		return e
 	case errors.Is(err, issuer.ErrBadSignature):
 		return renewal.NewError(renewal.CodeProofInvalid, field)
+	case errors.Is(err, issuer.ErrNotYetValid):
+		return renewal.Errorf(renewal.CodeNotYetValid, "", "the old certificate is not valid yet: it can be renewed once it is")
+	case errors.Is(err, issuer.ErrBadYears):
+		return renewal.NewError(renewal.CodeYears, "form.years")
 	}
 	return err
+}
+
+// sameKeyRenewable refuses a same-key renewal of a key the issuer no longer
+// certifies (issuer.CheckKey, as eligibility says: rekey_required) before
+// any proof is checked.
+func sameKeyRenewable(old *smx509.Certificate) error {
+	if err := issuer.CheckKey(old.PublicKey); err != nil {
+		e := renewal.Errorf(renewal.CodeRekeyRequired, "mode", "the CA no longer renews this key as it is (%s): make a new key pair",
+			strings.TrimPrefix(err.Error(), "unsupported key type: "))
+		e.MessageZH = "原证书的密钥已不符合CA要求（如RSA不足2048位），续期须更换密钥对"
+		return e
+	}
+	return nil
+}
+
+// rekeyType refuses a re-key CSR whose key type differs from the old
+// certificate's unless the policy allows the change; the CSR's key size
+// and curve are the issuer's rule. A CSR that does not parse is left to
+// the proof check, which refuses it.
+func (s *Service) rekeyType(old *smx509.Certificate, csrDER []byte) error {
+	csr, err := smx509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil
+	}
+	return s.policy.CheckRekeyKeyType(KeyTypeOf(old), keyTypeOfKey(csr.PublicKey))
 }
 
 // Issue has the renewed certificate issued (action issue) at the version
@@ -55,6 +93,9 @@ func proofError(err error, field string) error {
 // stored in the same transaction.
 func (s *Service) Issue(ctx context.Context, c Caller, id string, req renewal.IssueRequest) (*renewal.Issuance, error) {
 	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	if err := s.mayProceed(ctx, c, id); err != nil {
 		return nil, err
 	}
 	var out *renewal.Issuance
@@ -73,7 +114,7 @@ func (s *Service) Issue(ctx context.Context, c Caller, id string, req renewal.Is
 			return fmt.Errorf("parse stored certificate %s: %w", kc.Serial, err)
 		}
 		ireq := issuer.Request{Old: old, Years: a.Form.Years, Now: tx.Now()}
-		if err := verifyProof(a, req, &ireq); err != nil {
+		if err := s.verifyProof(a, req, &ireq); err != nil {
 			// The challenge stays spent and the refusal is logged: each
 			// proof is tried once. Commit, then answer the refusal.
 			refused = err
@@ -124,12 +165,20 @@ func (s *Service) issuable(ctx context.Context, tx *store.Tx, c Caller, id strin
 }
 
 // verifyProof checks req's proof of the old key over application a's
-// challenge; a re-key's CSR goes into ireq.
-func verifyProof(a *renewal.Application, req renewal.IssueRequest, ireq *issuer.Request) error {
+// challenge, and that the key to certify is one the CA takes (the old one
+// as it is, or a re-key's new one of an allowed type); a re-key's CSR goes
+// into ireq.
+func (s *Service) verifyProof(a *renewal.Application, req renewal.IssueRequest, ireq *issuer.Request) error {
 	switch req.Mode {
 	case renewal.IssueSameKey:
+		if err := sameKeyRenewable(ireq.Old); err != nil {
+			return err
+		}
 		return proofError(issuer.VerifyProof(ireq.Old.PublicKey, renewal.SameKeyMessage(a.ID, a.CertSerial, req.Nonce), req.Signature), "signature")
 	case renewal.IssueRekey:
+		if err := s.rekeyType(ireq.Old, req.CSR); err != nil {
+			return err
+		}
 		ireq.CSR = req.CSR
 		return proofError(issuer.VerifyRekey(ireq.Old, req.CSR, renewal.RekeyBindingMessage(a.ID, a.CertSerial, req.Nonce, req.CSR), req.BindingSignature, ireq.Now), "binding_signature")
 	}
@@ -165,12 +214,15 @@ func (s *Service) issueIn(ctx context.Context, tx *store.Tx, c Caller, kc *store
 }
 
 // KeyTypeOf names the key type of a certificate.
-func KeyTypeOf(c *smx509.Certificate) renewal.KeyType {
-	switch c.PublicKeyAlgorithm {
-	case smx509.RSA:
+func KeyTypeOf(c *smx509.Certificate) renewal.KeyType { return keyTypeOfKey(c.PublicKey) }
+
+// keyTypeOfKey names the type of a public key ("" for one of no known type).
+func keyTypeOfKey(pub crypto.PublicKey) renewal.KeyType {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
 		return renewal.KeyRSA
-	case smx509.ECDSA:
-		if sm2.IsSM2PublicKey(c.PublicKey) {
+	case *ecdsa.PublicKey:
+		if sm2.IsSM2PublicKey(k) {
 			return renewal.KeySM2
 		}
 		return renewal.KeyECDSA

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -215,7 +216,9 @@ func (s *Service) refundBlockedByInvoice(ctx context.Context, appID string) erro
 }
 
 func errInvoiced() error {
-	return renewal.Errorf(renewal.CodeActionNotAllowed, "", "an e-invoice was issued for this payment: the CA reverses it (red-letter invoice) before a refund")
+	e := renewal.Errorf(renewal.CodeActionNotAllowed, "", "an e-invoice was issued for this payment: the CA reverses it (red-letter invoice) before a refund")
+	e.MessageZH = "此笔付款已开具电子发票，须先由CA开具红字发票冲销后才能取消并退款"
+	return e
 }
 
 // The payment routes' wire types are renewal's (renewal.PaymentQR and
@@ -280,16 +283,46 @@ func (s *Service) PaymentQR(ctx context.Context, c Caller, id string, req renewa
 	if err != nil {
 		return nil, err
 	}
-	var o payment.Order
-	if req.Provider == "" {
-		o, err = s.pay.NewQR(ctx, id, a.Form.Years)
-	} else {
-		o, err = s.pay.NewQRWith(ctx, id, a.Form.Years, req.Provider)
+	o, err := s.pay.NewQRCapped(ctx, id, a.Form.Years, req.Provider, s.maxQROrders)
+	var limit *payment.OrderLimitError
+	if errors.As(err, &limit) {
+		return nil, s.orderLimitError(limit)
 	}
 	if err != nil {
 		return nil, PaymentError(err)
 	}
 	return &renewal.PaymentQR{Order: OrderView(o), ServerTime: s.now().UTC()}, nil
+}
+
+// orderLimitError is the refusal of a QR code over the daily cap, with
+// when the next may be made (Retry-After, and the time in Beijing).
+func (s *Service) orderLimitError(l *payment.OrderLimitError) error {
+	at := l.RetryAt.In(renewal.ChinaTime).Format("01-02 15:04")
+	e := renewal.Errorf(renewal.CodeRateLimited, "provider", "at most %d payment QR codes an application in %s: try again after %s Beijing time",
+		l.Limit, payment.OrderLimitWindow, at)
+	e.MessageZH = fmt.Sprintf("该申请24小时内生成支付二维码已达 %d 次上限，请于北京时间 %s 后重试", l.Limit, at)
+	return WithRetryAfter(e, int(math.Ceil(l.RetryAt.Sub(s.now()).Seconds())))
+}
+
+// paidInFull refuses to take paid application a further when the amount
+// its payments credited is below its price: the years were raised after a
+// QR code of the old price was shown. Update refuses such a change; this
+// is the check behind it, before submit, approval and issuance. An
+// application marked paid without an order of the payment module (a tool,
+// a test) has nothing to compare and passes.
+func (s *Service) paidInFull(ctx context.Context, a *renewal.Application) error {
+	if s.pay == nil || a.Payment != renewal.PaymentPaid {
+		return nil
+	}
+	paid, err := s.pay.PaidFen(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if paid == 0 || paid >= a.PriceFen {
+		return nil
+	}
+	return renewal.Errorf(renewal.CodePaymentShort, "form.years", "%d fen paid, the price of %d years is %d fen: change the period back to the one paid for",
+		paid, a.Form.Years, a.PriceFen)
 }
 
 // PaymentStatus answers the client's poll; for an open order the payment

@@ -43,6 +43,9 @@ type Deps struct {
 	ChallengeTTL time.Duration
 	// MaxTransfers bounds verification transfers per application.
 	MaxTransfers int
+	// MaxQROrdersPerDay bounds the payment QR orders an application makes
+	// in payment.OrderLimitWindow; 0: no bound.
+	MaxQROrdersPerDay int
 }
 
 // Service runs the application lifecycle; see the package doc.
@@ -58,6 +61,7 @@ type Service struct {
 	count        func(event string)
 	challengeTTL time.Duration
 	maxTransfers int
+	maxQROrders  int
 
 	invoices            invoice.Issuer
 	invoiceStuckAfter   time.Duration
@@ -77,7 +81,8 @@ func New(d Deps) *Service {
 	}
 	return &Service{store: d.Store, policy: d.Policy, issuer: d.Issuer, bank: d.Bank, pepper: d.Pepper, pay: d.Payments,
 		now: d.Now, log: d.Log, count: d.Count, challengeTTL: d.ChallengeTTL, maxTransfers: d.MaxTransfers,
-		invoices: d.Invoices, invoiceStuckAfter: d.InvoiceStuckAfter, invoiceIssueTimeout: d.InvoiceIssueTimeout}
+		invoices: d.Invoices, invoiceStuckAfter: d.InvoiceStuckAfter, invoiceIssueTimeout: d.InvoiceIssueTimeout,
+		maxQROrders: d.MaxQROrdersPerDay}
 }
 
 // Caller is who asks: the signed-in user (its ID, Role and OrganisationID
