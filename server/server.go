@@ -300,10 +300,7 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, rt.h)
 	}
 	if s.cfg.Dev {
-		s.mux.Handle("GET /dev/outbox/sms", s.adapt(s.devSMSOutbox))
-		s.mux.Handle("GET /dev/outbox/bank", s.adapt(s.devBankOutbox))
-		s.mux.Handle("GET /dev/outbox/mail", s.adapt(s.devMailOutbox))
-		s.mux.Handle("POST /dev/applications/{id}/pay", s.adapt(s.devPayOrder))
+		s.devRoutes()
 	}
 	s.mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return renewal.Errorf(renewal.CodeNotFound, "", "no such endpoint")

@@ -18,6 +18,10 @@
 // reviewer-dev) and an admin (account admin, password admin-dev). Every
 // --dev-known-cert PEM file is a certificate of the demo organisation the
 // CA knows and will renew. It listens on 127.0.0.1:8080 without TLS.
+// It refuses a --listen address that is not loopback (0.0.0.0, a LAN
+// address): the outboxes hold every clerk's sign-in code. With
+// --dev-insecure-listen-any it listens there all the same, and the /dev/
+// routes still answer peers on this machine only.
 // --dev-policy FILE runs another CA policy (JSON, renewal.Policy), e.g.
 // without financial verification; --dev-auto-review approves every
 // submitted application through the API as the demo reviewer, and pays
@@ -102,6 +106,9 @@ type options struct {
 	autoReview bool
 	devCAChain string
 	devCAKey   string
+	// devListenAny lets --dev listen on a network address (/dev/ still
+	// answers loopback peers only).
+	devListenAny bool
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -115,6 +122,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.devCAKey, "dev-ca-key", "", "the private key of --dev-ca-chain (PEM, mode 0600)")
 	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
 	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and pay live QR codes at the simulator automatically")
+	fs.BoolVar(&o.devListenAny, devListenAnyFlag, false, "in --dev, allow a --listen address that is not loopback (the /dev/ routes still answer this machine only)")
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) error {
@@ -148,8 +156,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if o.dev {
 		return runDev(ctx, o, stdout, stderr, env)
 	}
-	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" {
-		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review and --dev-ca-* need --dev")
+	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" || o.devListenAny {
+		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review, --dev-ca-* and --" + devListenAnyFlag + " need --dev")
 	}
 	return runProduction(ctx, o, stderr, env)
 }
