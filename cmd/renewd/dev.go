@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -114,7 +115,7 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 	}
 	defer ln.Close()
 	base := "http://" + ln.Addr().String()
-	sim, pay, err := devPayments(ctx, st, cfg.Policy, base)
+	sim, pay, err := devPayments(ctx, log, st, cfg.Policy, base)
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 
 // devPayments starts the WeChat Pay and Alipay simulators on a loopback
 // port and the payment module wired to them through the real SDKs.
-func devPayments(ctx context.Context, st *store.Store, policy renewal.Policy, base string) (*payment.DevSimulator, *payment.Payments, error) {
+func devPayments(ctx context.Context, log *slog.Logger, st *store.Store, policy renewal.Policy, base string) (*payment.DevSimulator, *payment.Payments, error) {
 	if err := payment.Migrate(ctx, st.DB(), payment.DialectSQLite); err != nil {
 		return nil, nil, err
 	}
@@ -153,7 +154,7 @@ func devPayments(ctx context.Context, st *store.Store, policy renewal.Policy, ba
 	}
 	hooks := renewals.NewPaymentHooks(st, policy)
 	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Others: []payment.Provider{sim.AlipayProvider},
-		Applications: hooks, Audit: hooks, Prices: policy, NotifyURL: base + "/v1/payments/notify"})
+		Applications: hooks, Audit: hooks, Prices: policy, NotifyURL: base + "/v1/payments/notify", Log: log})
 	if err != nil {
 		_ = sim.Close()
 		return nil, nil, err

@@ -205,7 +205,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 		return err
 	}
 	pepper, _ := c.pepper()
-	pay, err := productionPayments(ctx, st, c)
+	pay, err := productionPayments(ctx, log, st, c)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (refusingBank) Transfer(context.Context, bank.Transfer) error {
 
 // productionPayments is the payment module on the WeChat Pay merchant of
 // the configuration, in the service's database.
-func productionPayments(ctx context.Context, st *store.Store, c Config) (*payment.Payments, error) {
+func productionPayments(ctx context.Context, log *slog.Logger, st *store.Store, c Config) (*payment.Payments, error) {
 	w := c.Payment.WeChat
 	key, err := utils.LoadPrivateKeyWithPath(w.MerchantKey)
 	if err != nil {
@@ -277,7 +277,7 @@ func productionPayments(ctx context.Context, st *store.Store, c Config) (*paymen
 	}
 	hooks := renewals.NewPaymentHooks(st, c.Policy)
 	return payment.New(st.DB(), payment.Config{Provider: provider, Others: others, Applications: hooks, Audit: hooks, Prices: c.Policy,
-		NotifyURL: c.Payment.NotifyURL})
+		NotifyURL: c.Payment.NotifyURL, Log: log})
 }
 
 func openStore(ctx context.Context, c Config) (*store.Store, error) {
