@@ -122,6 +122,10 @@ type Config struct {
 	// e-mail; empty means the address each request came to, which only
 	// --dev allows (the Host header is the caller's to choose).
 	PublicURL string
+	// HSTS sends Strict-Transport-Security on every answer, also those
+	// that came over plain HTTP: the service is reached over https through
+	// a TLS proxy. Answers over the service's own TLS always carry it.
+	HSTS bool
 }
 
 // DefaultConfig is the production default.
@@ -291,7 +295,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 
 // Handler is the whole HTTP service.
 func (s *Server) Handler() http.Handler {
-	return s.observe(s.recoverPanics(s.limitIP(s.mux)))
+	return s.strictTransport(s.observe(s.recoverPanics(s.limitIP(s.mux))))
 }
 
 // Route is one method and path pattern of the API.

@@ -37,8 +37,15 @@
 // RENEWD_SQLITE_PATH, RENEWD_DATABASE_DSN, RENEWD_CA_CHAIN, RENEWD_CA_KEY,
 // RENEWD_PEPPER, RENEWD_TENCENT_SECRET_ID, RENEWD_TENCENT_SECRET_KEY,
 // RENEWD_LOG_LEVEL, RENEWD_CLIENT_IP_HEADER, RENEWD_METRICS_TOKEN (the
-// bearer token /metrics then asks for), RENEWD_WECHAT_APIV3_KEY (the WeChat
+// bearer token /metrics asks for: required), RENEWD_WECHAT_APIV3_KEY (the WeChat
 // Pay APIv3 key; the merchant itself is the config's "payment" section).
+// A pepper, metrics token or APIv3 key that is short, one symbol repeated
+// or a pattern of few symbols is refused, naming the setting and how to
+// make one (openssl rand). Answers carry Strict-Transport-Security when
+// renewd serves TLS, or, with plain_http, when public_url is https; a
+// plain_http configuration without client_ip_header (every clerk would
+// share the proxy's rate limit and SMS cap) or without an https
+// public_url is warned about at start.
 // QR orders whose 300 s are over are closed every 5 s.
 //
 // Logs are JSON lines on stderr (log/slog); they never carry a code, token,
@@ -188,6 +195,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	if err != nil {
 		return err
 	}
+	c.warn(log)
 	if c.Policy.FinVerifyRequired {
 		return errors.New("config: policy.finverify_required needs a bank adapter; this build has only the --dev outbox")
 	}
@@ -213,6 +221,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	cfg := server.DefaultConfig()
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	cfg.Limits.SMSOffices = c.smsOffices()
+	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
 		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay})
 	if err != nil {
@@ -222,7 +231,11 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, st, srv, ln, c.TLS.Cert, c.TLS.Key, nil)
+	certFile, keyFile := c.TLS.Cert, c.TLS.Key
+	if c.PlainHTTP {
+		certFile, keyFile = "", "" // TLS ends at the proxy in front
+	}
+	return serve(ctx, log, st, srv, ln, certFile, keyFile, nil)
 }
 
 // refusingBank stands where a bank adapter will be; the policy check above
