@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -13,6 +14,42 @@ import (
 
 // The /dev/ routes exist only with Config.Dev: they show the SMS and bank
 // outboxes (codes in clear) and pay a QR code at the payment simulator.
+// They answer only a peer on a loopback address, judged by the
+// connection's own address (never a client-IP header, which the caller
+// writes): renewd --dev may be made to listen on a network address, but
+// nobody on that network reads a clerk's sign-in code.
+func (s *Server) devRoutes() {
+	for pattern, h := range map[string]handlerFunc{
+		"GET /dev/outbox/sms":             s.devSMSOutbox,
+		"GET /dev/outbox/bank":            s.devBankOutbox,
+		"GET /dev/outbox/mail":            s.devMailOutbox,
+		"POST /dev/applications/{id}/pay": s.devPayOrder,
+	} {
+		s.mux.Handle(pattern, s.adapt(loopbackOnly(h)))
+	}
+}
+
+// loopbackOnly answers not found to a peer that is not on a loopback
+// address, as if the route did not exist.
+func loopbackOnly(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !loopbackPeer(r.RemoteAddr) {
+			return renewal.NewError(renewal.CodeNotFound, "")
+		}
+		return h(w, r)
+	}
+}
+
+// loopbackPeer reports whether a connection's remote address
+// (http.Request.RemoteAddr, host:port) is a loopback IP address.
+func loopbackPeer(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 func (s *Server) devSMSOutbox(w http.ResponseWriter, r *http.Request) error {
 	if s.devSMS == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 )
 
 // metrics is one server's Prometheus registry: request counts by route and
@@ -51,6 +52,16 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchPayments exports the payment module's count of transaction ids a
+// provider gave two orders (each credited, to be reconciled by hand):
+// alert on any increase.
+func (m *metrics) watchPayments(p *payment.Payments) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "renewd_payment_transaction_id_conflicts_total",
+		Help: "Payments credited whose provider transaction id another order already had (reconcile by hand).",
+	}, func() float64 { return float64(p.TransactionIDConflicts()) }))
 }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {

@@ -126,6 +126,10 @@ type Config struct {
 	// e-mail; empty means the address each request came to, which only
 	// --dev allows (the Host header is the caller's to choose).
 	PublicURL string
+	// HSTS sends Strict-Transport-Security on every answer, also those
+	// that came over plain HTTP: the service is reached over https through
+	// a TLS proxy. Answers over the service's own TLS always carry it.
+	HSTS bool
 }
 
 // DefaultConfig is the production default.
@@ -284,6 +288,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		pwSrcLimit:   newLimiter(d.Now, l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
+	if d.Payments != nil {
+		s.metrics.watchPayments(d.Payments)
+	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
 		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,
 		Invoices: d.Invoices, InvoiceStuckAfter: l.InvoiceStuckAfter, InvoiceIssueTimeout: l.InvoiceIssueTimeout,
@@ -294,7 +301,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 
 // Handler is the whole HTTP service.
 func (s *Server) Handler() http.Handler {
-	return s.observe(s.recoverPanics(s.limitIP(s.mux)))
+	return s.strictTransport(s.observe(s.recoverPanics(s.limitIP(s.mux))))
 }
 
 // Route is one method and path pattern of the API.
@@ -306,10 +313,7 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, rt.h)
 	}
 	if s.cfg.Dev {
-		s.mux.Handle("GET /dev/outbox/sms", s.adapt(s.devSMSOutbox))
-		s.mux.Handle("GET /dev/outbox/bank", s.adapt(s.devBankOutbox))
-		s.mux.Handle("GET /dev/outbox/mail", s.adapt(s.devMailOutbox))
-		s.mux.Handle("POST /dev/applications/{id}/pay", s.adapt(s.devPayOrder))
+		s.devRoutes()
 	}
 	s.mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return renewal.Errorf(renewal.CodeNotFound, "", "no such endpoint")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"os"
@@ -31,7 +32,12 @@ type Config struct {
 	// then set ClientIPHeader to the proxy's header.
 	PlainHTTP      bool   `json:"plain_http"`
 	ClientIPHeader string `json:"client_ip_header"`
-	Database       struct {
+	// PublicURL is the https:// address clients reach the service at
+	// (optional). Behind a TLS proxy (plain_http) it is what says the
+	// service is reached over TLS: Strict-Transport-Security is then sent.
+	// It is also the origin counter workstations sign.
+	PublicURL string `json:"public_url"`
+	Database  struct {
 		Driver string `json:"driver"` // sqlite or postgres
 		Path   string `json:"path"`   // sqlite file
 		DSN    string `json:"-"`      // postgres: RENEWD_DATABASE_DSN only (it holds a password)
@@ -52,7 +58,8 @@ type Config struct {
 	Payment PaymentConfig `json:"payment"`
 	// PepperHex keys the hashes of codes: RENEWD_PEPPER only (hex, ≥ 32 bytes).
 	PepperHex string `json:"-"`
-	// MetricsToken is the bearer token of /metrics: RENEWD_METRICS_TOKEN only.
+	// MetricsToken is the bearer token of /metrics: RENEWD_METRICS_TOKEN
+	// only, required (at least 32 characters, openssl rand -hex 16).
 	MetricsToken string `json:"-"`
 	LogLevel     string `json:"log_level"` // debug, info, warn, error
 }
@@ -181,19 +188,65 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("sms.offices: %q needs a network (a.b.c.d/n) and a positive daily_codes", o.Network))
 		}
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("public_url %q must be the https:// address clients reach the service at", c.PublicURL))
+		}
+	}
 	if _, err := c.pepper(); err != nil {
 		errs = append(errs, err)
+	}
+	// /metrics tells who is busy with what: it is served with a token only.
+	if c.MetricsToken == "" {
+		errs = append(errs, errors.New("RENEWD_METRICS_TOKEN is required: /metrics is served only to a scraper that sends it as a bearer token; make one with: "+generateTokenHint))
+	} else if err := checkSecret("RENEWD_METRICS_TOKEN", []byte(c.MetricsToken), minTokenChars, minTokenEntropy, "characters", generateTokenHint); err != nil {
+		errs = append(errs, err)
+	}
+	if k := c.SMS.Tencent.SecretKey; k != "" && distinct([]byte(k)) == 1 {
+		errs = append(errs, errors.New("RENEWD_TENCENT_SECRET_KEY is a placeholder (one character repeated): set the SecretKey of the Tencent Cloud API key"))
 	}
 	errs = append(errs, c.Payment.validate())
 	return errors.Join(errs...)
 }
 
 func (c *Config) pepper() ([]byte, error) {
-	p, err := hex.DecodeString(strings.TrimSpace(c.PepperHex))
-	if err != nil || len(p) < 32 {
-		return nil, errors.New("RENEWD_PEPPER must be at least 32 bytes in hex (openssl rand -hex 32)")
+	v := strings.TrimSpace(c.PepperHex)
+	if v == "" {
+		return nil, errors.New("RENEWD_PEPPER is required; make one with: " + generatePepperHint)
+	}
+	p, err := hex.DecodeString(v)
+	if err != nil {
+		return nil, errors.New("RENEWD_PEPPER must be hex digits; make one with: " + generatePepperHint)
+	}
+	if err := checkSecret("RENEWD_PEPPER", p, minPepperBytes, minPepperEntropy, "bytes", generatePepperHint); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// hsts says whether answers carry Strict-Transport-Security: renewd serves
+// TLS itself, or a TLS proxy in front serves the https public_url.
+func (c *Config) hsts() bool {
+	return !c.PlainHTTP || strings.HasPrefix(c.PublicURL, "https://")
+}
+
+// Warnings renewd logs at start for a configuration that runs but
+// weakens a protection.
+const (
+	warnNoClientIPHeader = "plain_http without client_ip_header: behind a proxy every clerk has the proxy's address, " +
+		"so all clerks share one rate limit and one daily SMS cap; set client_ip_header to the header the proxy writes (e.g. X-Real-IP)"
+	warnNoHSTS = "plain_http without an https public_url: Strict-Transport-Security is not sent; " +
+		"set public_url to the https:// address the TLS proxy serves"
+)
+
+// warn logs, at WARN, what the configuration weakens.
+func (c *Config) warn(log *slog.Logger) {
+	if c.PlainHTTP && c.ClientIPHeader == "" {
+		log.Warn(warnNoClientIPHeader)
+	}
+	if !c.hsts() {
+		log.Warn(warnNoHSTS)
+	}
 }
 
 // validate names what the payment section lacks: without payments no
@@ -212,6 +265,9 @@ func (p *PaymentConfig) validate() error {
 	}
 	if len(w.APIv3Key) != 32 {
 		errs = append(errs, errors.New("RENEWD_WECHAT_APIV3_KEY must be the 32-character APIv3 key"))
+	} else if err := checkSecret("RENEWD_WECHAT_APIV3_KEY", []byte(w.APIv3Key), 32, minTokenEntropy, "characters",
+		"openssl rand -hex 16, then set it as the APIv3 key in the WeChat Pay merchant platform"); err != nil {
+		errs = append(errs, err)
 	}
 	a := &p.Alipay
 	if set := a.AppID != "" || a.SellerID != "" || a.PrivateKey != "" || a.AlipayPublicKey != ""; set &&

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -49,9 +50,42 @@ func demoCreditCode() string {
 // sweepEvery is how often renewd closes QR orders whose 300 s are over.
 const sweepEvery = 5 * time.Second
 
+// devListenAnyFlag lets --dev listen on a network address.
+const devListenAnyFlag = "dev-insecure-listen-any"
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkDevListen refuses a listen address that is not loopback unless the
+// developer said --dev-insecure-listen-any: the SMS outbox at
+// /dev/outbox/sms holds every clerk's sign-in code. An empty host (":8080")
+// is every interface; a host name other than localhost is refused too,
+// since what it resolves to may change.
+func checkDevListen(listen string, allowAny bool) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if host == "localhost" || isLoopbackIP(host) || allowAny {
+		return nil
+	}
+	return fmt.Errorf("--dev refuses --listen %q: it is not a loopback address, and --dev hands out every clerk's SMS sign-in code "+
+		"at /dev/outbox/sms. Listen on 127.0.0.1 (the default), or add --%s to listen on the network anyway "+
+		"(the /dev/ routes then still answer this machine only)", listen, devListenAnyFlag)
+}
+
 func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(string) string) error {
 	log, err := newLogger(stderr, "info")
 	if err != nil {
+		return err
+	}
+	listen := o.listen
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	if err := checkDevListen(listen, o.devListenAny); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
@@ -74,10 +108,6 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 			return err
 		}
 	}
-	listen := o.listen
-	if listen == "" {
-		listen = "127.0.0.1:8080"
-	}
 	// Listen first: the payment module gives WeChat Pay the notify URL.
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -85,7 +115,7 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 	}
 	defer ln.Close()
 	base := "http://" + ln.Addr().String()
-	sim, pay, err := devPayments(ctx, st, cfg.Policy, base)
+	sim, pay, err := devPayments(ctx, log, st, cfg.Policy, base)
 	if err != nil {
 		return err
 	}
@@ -97,6 +127,10 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 		return err
 	}
 	log.Warn("development mode: SMS and bank codes are readable under /dev/ and in the data directory", "data", o.data)
+	if h, _, _ := net.SplitHostPort(listen); o.devListenAny && h != "localhost" && !isLoopbackIP(h) {
+		log.Warn("INSECURE: --"+devListenAnyFlag+": the development service listens on a network address; "+
+			"the /dev/ routes answer loopback peers only, the demo users' passwords are public", "addr", ln.Addr().String())
+	}
 	printDevURLs(stdout, base, sim.URL, filepath.Join(o.data, "sms-outbox.jsonl"))
 	var onListen func(string)
 	if o.autoReview {
@@ -110,7 +144,7 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 
 // devPayments starts the WeChat Pay and Alipay simulators on a loopback
 // port and the payment module wired to them through the real SDKs.
-func devPayments(ctx context.Context, st *store.Store, policy renewal.Policy, base string) (*payment.DevSimulator, *payment.Payments, error) {
+func devPayments(ctx context.Context, log *slog.Logger, st *store.Store, policy renewal.Policy, base string) (*payment.DevSimulator, *payment.Payments, error) {
 	if err := payment.Migrate(ctx, st.DB(), payment.DialectSQLite); err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +154,7 @@ func devPayments(ctx context.Context, st *store.Store, policy renewal.Policy, ba
 	}
 	hooks := renewals.NewPaymentHooks(st, policy)
 	pay, err := payment.New(st.DB(), payment.Config{Provider: sim.Provider, Others: []payment.Provider{sim.AlipayProvider},
-		Applications: hooks, Audit: hooks, Prices: policy, NotifyURL: base + "/v1/payments/notify"})
+		Applications: hooks, Audit: hooks, Prices: policy, NotifyURL: base + "/v1/payments/notify", Log: log})
 	if err != nil {
 		_ = sim.Close()
 		return nil, nil, err

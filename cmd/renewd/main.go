@@ -18,6 +18,10 @@
 // reviewer-dev) and an admin (account admin, password admin-dev). Every
 // --dev-known-cert PEM file is a certificate of the demo organisation the
 // CA knows and will renew. It listens on 127.0.0.1:8080 without TLS.
+// It refuses a --listen address that is not loopback (0.0.0.0, a LAN
+// address): the outboxes hold every clerk's sign-in code. With
+// --dev-insecure-listen-any it listens there all the same, and the /dev/
+// routes still answer peers on this machine only.
 // --dev-policy FILE runs another CA policy (JSON, renewal.Policy), e.g.
 // without financial verification; --dev-auto-review approves every
 // submitted application through the API as the demo reviewer, and pays
@@ -33,8 +37,15 @@
 // RENEWD_SQLITE_PATH, RENEWD_DATABASE_DSN, RENEWD_CA_CHAIN, RENEWD_CA_KEY,
 // RENEWD_PEPPER, RENEWD_TENCENT_SECRET_ID, RENEWD_TENCENT_SECRET_KEY,
 // RENEWD_LOG_LEVEL, RENEWD_CLIENT_IP_HEADER, RENEWD_METRICS_TOKEN (the
-// bearer token /metrics then asks for), RENEWD_WECHAT_APIV3_KEY (the WeChat
+// bearer token /metrics asks for: required), RENEWD_WECHAT_APIV3_KEY (the WeChat
 // Pay APIv3 key; the merchant itself is the config's "payment" section).
+// A pepper, metrics token or APIv3 key that is short, one symbol repeated
+// or a pattern of few symbols is refused, naming the setting and how to
+// make one (openssl rand). Answers carry Strict-Transport-Security when
+// renewd serves TLS, or, with plain_http, when public_url is https; a
+// plain_http configuration without client_ip_header (every clerk would
+// share the proxy's rate limit and SMS cap) or without an https
+// public_url is warned about at start.
 // QR orders whose 300 s are over are closed every 5 s.
 //
 // Logs are JSON lines on stderr (log/slog); they never carry a code, token,
@@ -102,6 +113,9 @@ type options struct {
 	autoReview bool
 	devCAChain string
 	devCAKey   string
+	// devListenAny lets --dev listen on a network address (/dev/ still
+	// answers loopback peers only).
+	devListenAny bool
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -115,6 +129,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.devCAKey, "dev-ca-key", "", "the private key of --dev-ca-chain (PEM, mode 0600)")
 	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
 	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and pay live QR codes at the simulator automatically")
+	fs.BoolVar(&o.devListenAny, devListenAnyFlag, false, "in --dev, allow a --listen address that is not loopback (the /dev/ routes still answer this machine only)")
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) error {
@@ -148,8 +163,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if o.dev {
 		return runDev(ctx, o, stdout, stderr, env)
 	}
-	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" {
-		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review and --dev-ca-* need --dev")
+	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" || o.devListenAny {
+		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review, --dev-ca-* and --" + devListenAnyFlag + " need --dev")
 	}
 	return runProduction(ctx, o, stderr, env)
 }
@@ -180,6 +195,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	if err != nil {
 		return err
 	}
+	c.warn(log)
 	if c.Policy.FinVerifyRequired {
 		return errors.New("config: policy.finverify_required needs a bank adapter; this build has only the --dev outbox")
 	}
@@ -197,7 +213,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 		return err
 	}
 	pepper, _ := c.pepper()
-	pay, err := productionPayments(ctx, st, c)
+	pay, err := productionPayments(ctx, log, st, c)
 	if err != nil {
 		return err
 	}
@@ -205,6 +221,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	cfg := server.DefaultConfig()
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	cfg.Limits.SMSOffices = c.smsOffices()
+	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
 		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay})
 	if err != nil {
@@ -214,7 +231,11 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, st, srv, ln, c.TLS.Cert, c.TLS.Key, nil)
+	certFile, keyFile := c.TLS.Cert, c.TLS.Key
+	if c.PlainHTTP {
+		certFile, keyFile = "", "" // TLS ends at the proxy in front
+	}
+	return serve(ctx, log, st, srv, ln, certFile, keyFile, nil)
 }
 
 // refusingBank stands where a bank adapter will be; the policy check above
@@ -227,7 +248,7 @@ func (refusingBank) Transfer(context.Context, bank.Transfer) error {
 
 // productionPayments is the payment module on the WeChat Pay merchant of
 // the configuration, in the service's database.
-func productionPayments(ctx context.Context, st *store.Store, c Config) (*payment.Payments, error) {
+func productionPayments(ctx context.Context, log *slog.Logger, st *store.Store, c Config) (*payment.Payments, error) {
 	w := c.Payment.WeChat
 	key, err := utils.LoadPrivateKeyWithPath(w.MerchantKey)
 	if err != nil {
@@ -269,7 +290,7 @@ func productionPayments(ctx context.Context, st *store.Store, c Config) (*paymen
 	}
 	hooks := renewals.NewPaymentHooks(st, c.Policy)
 	return payment.New(st.DB(), payment.Config{Provider: provider, Others: others, Applications: hooks, Audit: hooks, Prices: c.Policy,
-		NotifyURL: c.Payment.NotifyURL})
+		NotifyURL: c.Payment.NotifyURL, Log: log})
 }
 
 func openStore(ctx context.Context, c Config) (*store.Store, error) {

@@ -47,14 +47,14 @@ func TestConfig(t *testing.T) {
 		"payment": {"notify_url": "https://ca.example/v1/payments/notify", "wechat": {"mch_id": "1900000109", "app_id": "wx8888888888888888",
 		"merchant_cert_serial": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "merchant_key": "apiclient_key.pem",
 		"public_key_id": "PUB_KEY_ID_0114232134912410000000000000", "public_key": "pub_key.pem"}}}`)
-	env := map[string]string{"RENEWD_LISTEN": ":10443", "RENEWD_PEPPER": strings.Repeat("ab", 32),
-		"RENEWD_TENCENT_SECRET_ID": "id", "RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": strings.Repeat("k", 32)}
+	env := map[string]string{"RENEWD_LISTEN": ":10443", "RENEWD_PEPPER": testPepperHex, "RENEWD_METRICS_TOKEN": testMetricsToken,
+		"RENEWD_TENCENT_SECRET_ID": "id", "RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": testAPIv3Key}
 	c, err := loadConfig(file, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Listen != ":10443" || !c.Policy.RekeyRequired || c.Policy.WindowBeforeDays != 60 || c.SMS.Tencent.SecretKey != "key" ||
-		c.Payment.WeChat.MchID != "1900000109" || c.Payment.WeChat.APIv3Key != strings.Repeat("k", 32) {
+		c.Payment.WeChat.MchID != "1900000109" || c.Payment.WeChat.APIv3Key != testAPIv3Key {
 		t.Fatalf("config %+v", c)
 	}
 	if err := c.validate(); err != nil {
@@ -486,8 +486,8 @@ func TestCrashSafety(t *testing.T) {
 // (with the secrets from the environment), so the two cannot drift apart.
 func TestPackagedExampleConfig(t *testing.T) {
 	file := filepath.Join("..", "..", "packaging", "linux", "renewd.example.json")
-	env := map[string]string{"RENEWD_PEPPER": strings.Repeat("ab", 32), "RENEWD_TENCENT_SECRET_ID": "id",
-		"RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": strings.Repeat("k", 32)}
+	env := map[string]string{"RENEWD_PEPPER": testPepperHex, "RENEWD_METRICS_TOKEN": testMetricsToken, "RENEWD_TENCENT_SECRET_ID": "id",
+		"RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": testAPIv3Key}
 	c, err := loadConfig(file, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)

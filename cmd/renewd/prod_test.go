@@ -22,15 +22,24 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 )
 
-// TestProductionServesTLS runs renewd from a config file and the
-// environment, as in production, and talks to it over TLS.
-func TestProductionServesTLS(t *testing.T) {
+// prodSetup is what a production renewd needs on disk: a CA, a TLS
+// certificate for 127.0.0.1 from a separate TLS CA, the WeChat Pay
+// merchant's key and the WeChat Pay public key ("public key" mode makes no
+// call to WeChat at start).
+type prodSetup struct {
+	dir                       string
+	certFile, keyFile         string
+	tlsDER                    []byte
+	mchFile, wxFile, database string
+}
+
+func newProdSetup(t *testing.T) *prodSetup {
+	t.Helper()
 	dir := t.TempDir()
 	_, err := issuer.GenerateDevCA(filepath.Join(dir, "ca"), issuer.ECDSA, time.Now().AddDate(-1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A server certificate for 127.0.0.1 from a separate TLS CA.
 	tlsKey, _ := issuer.GenerateKey(issuer.ECDSA)
 	tlsTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "renewd test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
@@ -40,24 +49,26 @@ func TestProductionServesTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(tlsKey)
-	certFile, keyFile := filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls-key.pem")
-	for f, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: tlsDER}, keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The WeChat Pay merchant: its key, and the WeChat Pay public key
-	// ("public key" mode makes no call to WeChat at start).
+	s := &prodSetup{dir: dir, certFile: filepath.Join(dir, "tls.pem"), keyFile: filepath.Join(dir, "tls-key.pem"), tlsDER: tlsDER,
+		mchFile: filepath.Join(dir, "apiclient_key.pem"), wxFile: filepath.Join(dir, "pub_key.pem"), database: filepath.Join(dir, "renewd.db")}
 	mchKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	wxKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	mchDER, _ := x509.MarshalPKCS8PrivateKey(mchKey)
 	wxDER, _ := x509.MarshalPKIXPublicKey(&wxKey.PublicKey)
-	mchFile, wxFile := filepath.Join(dir, "apiclient_key.pem"), filepath.Join(dir, "pub_key.pem")
-	for f, b := range map[string]*pem.Block{mchFile: {Type: "PRIVATE KEY", Bytes: mchDER}, wxFile: {Type: "PUBLIC KEY", Bytes: wxDER}} {
+	for f, b := range map[string]*pem.Block{s.certFile: {Type: "CERTIFICATE", Bytes: tlsDER}, s.keyFile: {Type: "PRIVATE KEY", Bytes: keyDER},
+		s.mchFile: {Type: "PRIVATE KEY", Bytes: mchDER}, s.wxFile: {Type: "PUBLIC KEY", Bytes: wxDER}} {
 		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return s
+}
+
+// config writes a production configuration file; extra is JSON members
+// put last, so they win over the same keys before them (e.g.
+// `, "plain_http": true, "tls": {"cert": "", "key": ""}`).
+func (s *prodSetup) config(t *testing.T, extra string) string {
+	t.Helper()
 	cfg := fmt.Sprintf(`{
   "listen": "127.0.0.1:0",
   "tls": {"cert": %q, "key": %q},
@@ -71,15 +82,39 @@ func TestProductionServesTLS(t *testing.T) {
     "merchant_cert_serial": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "merchant_key": %q,
     "public_key_id": "PUB_KEY_ID_0114232134912410000000000000", "public_key": %q},
     "alipay": {"app_id": "2021000000000001", "seller_id": "2088000000000001", "private_key": %q, "alipay_public_key": %q}},
-  "log_level": "info"
-}`, certFile, keyFile, filepath.Join(dir, "renewd.db"), filepath.Join(dir, "ca", issuer.DevChainFile), filepath.Join(dir, "ca", issuer.DevKeyFile),
-		mchFile, wxFile, mchFile, wxFile)
-	cfgFile := filepath.Join(dir, "renewd.json")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+  "log_level": "info" %s
+}`, s.certFile, s.keyFile, s.database, filepath.Join(s.dir, "ca", issuer.DevChainFile), filepath.Join(s.dir, "ca", issuer.DevKeyFile),
+		s.mchFile, s.wxFile, s.mchFile, s.wxFile, extra)
+	f, err := os.CreateTemp(s.dir, "renewd-*.json")
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
+	if _, err := f.WriteString(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
 
-	const apiV3Key = "apiv3-secret-0123456789abcdefghi" // 32 characters
+// tlsClient trusts the setup's TLS certificate.
+func (s *prodSetup) tlsClient() *http.Client {
+	pool := x509.NewCertPool()
+	c, _ := x509.ParseCertificate(s.tlsDER)
+	pool.AddCert(c)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second}
+}
+
+// prodEnv is the environment of a production renewd: the secrets.
+func prodEnv(extra ...string) []string {
+	return append(append(os.Environ(), "RENEWD_PEPPER="+testPepperHex, "RENEWD_METRICS_TOKEN="+testMetricsToken,
+		"RENEWD_TENCENT_SECRET_ID=AKIDtest", "RENEWD_TENCENT_SECRET_KEY=tencent-secret-value", "RENEWD_WECHAT_APIV3_KEY="+testAPIv3Key), extra...)
+}
+
+// TestProductionServesTLS runs renewd from a config file and the
+// environment, as in production, and talks to it over TLS.
+func TestProductionServesTLS(t *testing.T) {
+	setup := newProdSetup(t)
+	cfgFile := setup.config(t, "")
 	bin := renewdBinary(t)
 	// Without the secrets from the environment it refuses to start, naming them.
 	out, err := exec.Command(bin, "--config", cfgFile).CombinedOutput()
@@ -87,13 +122,9 @@ func TestProductionServesTLS(t *testing.T) {
 		t.Fatalf("started without a pepper: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "--config", cfgFile)
-	cmd.Env = append(os.Environ(), "RENEWD_PEPPER="+strings.Repeat("5a", 32),
-		"RENEWD_TENCENT_SECRET_ID=AKIDtest", "RENEWD_TENCENT_SECRET_KEY=tencent-secret-value", "RENEWD_WECHAT_APIV3_KEY="+apiV3Key)
+	cmd.Env = prodEnv()
 	p := startCmd(t, cmd)
-	pool := x509.NewCertPool()
-	c, _ := x509.ParseCertificate(tlsDER)
-	pool.AddCert(c)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second}
+	hc := setup.tlsClient()
 	res, err := hc.Get("https://" + p.addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +132,25 @@ func TestProductionServesTLS(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("readyz over TLS: %d", res.StatusCode)
+	}
+	// Over its own TLS every answer asks browsers for https only.
+	if h := res.Header.Get("Strict-Transport-Security"); h != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security over TLS: %q", h)
+	}
+	// /metrics wants the token.
+	for token, want := range map[string]int{"": http.StatusUnauthorized, "wrong": http.StatusUnauthorized, testMetricsToken: http.StatusOK} {
+		req, _ := http.NewRequest("GET", "https://"+p.addr+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want || res.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("/metrics with token %q: %d (HSTS %q), want %d", token, res.StatusCode, res.Header.Get("Strict-Transport-Security"), want)
+		}
 	}
 	// Plain HTTP to the TLS port is not served.
 	if res, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
@@ -148,7 +198,8 @@ func TestProductionServesTLS(t *testing.T) {
 	if err := <-p.done; err != nil {
 		t.Fatalf("exit: %v\n%s", err, p.log())
 	}
-	if strings.Contains(p.log(), "tencent-secret-value") || strings.Contains(p.log(), strings.Repeat("5a", 32)) || strings.Contains(p.log(), apiV3Key) {
+	if strings.Contains(p.log(), "tencent-secret-value") || strings.Contains(p.log(), testPepperHex) || strings.Contains(p.log(), testAPIv3Key) ||
+		strings.Contains(p.log(), testMetricsToken) {
 		t.Fatal("a secret is in the log")
 	}
 }

@@ -25,6 +25,22 @@
 // {"code":"FAIL","message":...} so WeChat retries, and are logged to the
 // audit sink; applied ones and replays answer 204.
 //
+// A repeated transaction id. transaction_id is unique. Should a provider
+// give a payment the id another order already holds (WeChat and Alipay do
+// not; the dev simulators did when they numbered from 1 after a restart),
+// the payment is still credited (what a credit rests on is the provider's
+// word on out_trade_no, amount and state), with transaction_id left empty
+// and the provider's id kept in transaction_id_conflict; a
+// payment.transaction_id_conflict audit event names the other order,
+// Config.Log gets an error and TransactionIDConflicts counts it (the
+// service exports renewd_payment_transaction_id_conflicts_total). The
+// order is an ordinary paid order (refunds go by out_trade_no): the status
+// answers, the sweeper has nothing to retry, the notification is
+// acknowledged; the CA reconciles the two payments against the provider's
+// statement. The simulators make ids that cannot repeat: WeChat's 28
+// digits (4200, 6 random digits, the date in Beijing, 10 random digits)
+// and Alipay's (the date, 22, 18 random digits), from crypto/rand.
+//
 // Cancel and refund. Cancel writes a refund (payment_refunds, its own
 // out_refund_no) and moves order and application to refunding in one
 // transaction, then calls the refund API; the refund notification (or a

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"database/sql"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -155,6 +156,11 @@ type envOpts struct {
 	maxAttempts int
 	notifyURL   string // default: the in-process receiver
 	alipay      bool   // add the Alipay provider (on its simulator)
+	// restart, if set, starts afresh (new simulators, providers and
+	// Payments) over that env's database and at its clock's time: a
+	// service restart.
+	restart *env
+	log     *slog.Logger // the Payments' log (nil: discarded)
 }
 
 // merchantKey is made once per test binary: RSA-2048 generation is slow.
@@ -169,17 +175,25 @@ var merchantKey = sync.OnceValue(func() *rsa.PrivateKey {
 func newEnv(t testing.TB, dbc dbCase, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, dsn := dbc.open(t)
+	var e *env
+	if r := o.restart; r != nil {
+		e = &env{t: t, ctx: ctx, db: r.db, dsn: r.dsn, clock: fakeclock.New(r.clock.Now())}
+	} else {
+		db, dsn := dbc.open(t)
+		e = &env{t: t, ctx: ctx, db: db, dsn: dsn, clock: newClock()}
+	}
+	db := e.db
 	if err := payment.Migrate(ctx, db, dbc.dialect); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	if err := (appTable{}).create(ctx, db); err != nil {
-		t.Fatal(err)
+	if o.restart == nil {
+		if err := (appTable{}).create(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		if err := (auditTable{}).create(ctx, db); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := (auditTable{}).create(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, db: db, dsn: dsn, clock: newClock()}
 	var handler http.Handler = http.NotFoundHandler()
 	var hmu sync.RWMutex
 	e.recv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +247,7 @@ func newEnv(t testing.TB, dbc dbCase, o envOpts) *env {
 	}
 	e.pay, err = payment.New(db, payment.Config{
 		Provider: e.prov, Others: others, Applications: appTable{}, Audit: auditTable{}, Prices: renewal.DefaultPolicy(),
-		NotifyURL: cmp.Or(o.notifyURL, e.recv.URL+"/v1/payments/notify"), Clock: e.clock.Now,
+		NotifyURL: cmp.Or(o.notifyURL, e.recv.URL+"/v1/payments/notify"), Clock: e.clock.Now, Log: o.log,
 	})
 	if err != nil {
 		t.Fatal(err)

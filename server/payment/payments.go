@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -97,6 +99,9 @@ type Config struct {
 	// ClerkCancelWindow and StaffRefundLimit default to the Default* policy numbers.
 	ClerkCancelWindow time.Duration
 	StaffRefundLimit  time.Duration
+	// Log receives what needs an operator's eye (a transaction id the
+	// provider gave two orders); nil: discarded.
+	Log *slog.Logger
 }
 
 // Payments is the payment service over database/sql.
@@ -107,7 +112,14 @@ type Payments struct {
 
 	mu        sync.Mutex
 	lastQuery map[string]time.Time // out_trade_no → when Status last asked the provider
+
+	idConflicts atomic.Int64 // see TransactionIDConflicts
 }
+
+// TransactionIDConflicts counts the payments credited whose transaction id
+// the provider had already given another order (see applyPaid); the
+// service exports it as a metric to alert on.
+func (p *Payments) TransactionIDConflicts() int64 { return p.idConflicts.Load() }
 
 // New checks the configuration. Run Migrate first.
 func New(db *sql.DB, cfg Config) (*Payments, error) {
@@ -143,6 +155,9 @@ func New(db *sql.DB, cfg Config) (*Payments, error) {
 	if cfg.StaffRefundLimit <= 0 {
 		cfg.StaffRefundLimit = DefaultStaffRefundLimit
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Payments{db: db, cfg: cfg, providers: providers, lastQuery: map[string]time.Time{}}, nil
 }
 
@@ -177,10 +192,14 @@ type Order struct {
 	State         string
 	TransactionID string
 	PaidAt        time.Time
+	// TransactionIDConflict is the transaction id the provider sent for
+	// this payment when another order already had it: the order was
+	// credited with TransactionID empty, and needs reconciling by hand.
+	TransactionIDConflict string
 }
 
 const orderColumns = `out_trade_no, application_id, provider, amount_fen, code_url, created_at, expires_at, state,
-	COALESCE(transaction_id, ''), COALESCE(paid_at, 0)`
+	COALESCE(transaction_id, ''), COALESCE(paid_at, 0), COALESCE(transaction_id_conflict, '')`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -188,7 +207,7 @@ func scanOrder(s scanner) (Order, error) {
 	var o Order
 	var created, expires, paid int64
 	if err := s.Scan(&o.OutTradeNo, &o.ApplicationID, &o.Provider, &o.AmountFen, &o.CodeURL, &created, &expires,
-		&o.State, &o.TransactionID, &paid); err != nil {
+		&o.State, &o.TransactionID, &paid, &o.TransactionIDConflict); err != nil {
 		return Order{}, err
 	}
 	o.CreatedAt, o.ExpiresAt = time.UnixMicro(created), time.UnixMicro(expires)
@@ -618,9 +637,22 @@ func paymentState(orderState string) renewal.Payment {
 // finds the id or the state taken and changes nothing.
 // It returns ErrUnknownOrder, ErrAmountMismatch or ErrNotSuccess (nothing
 // written) for a transaction that does not match.
+//
+// A transaction id that another order already holds (a provider repeating
+// an id: the dev simulator did after a restart) does not refuse the
+// payment: the provider vouched for this out_trade_no and amount, which is
+// what a credit rests on, and refusing would leave the order open for the
+// sweeper to query and fail on every 5 s, the status poll failing with it,
+// the provider's retries refused. The order is credited with
+// transaction_id left empty and the provider's id in
+// transaction_id_conflict, a payment.transaction_id_conflict audit event
+// names both orders, an error is logged and TransactionIDConflicts counts
+// it: the CA reconciles the two payments with the provider's statement.
 func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID, source string) error {
 	now := p.cfg.Clock()
-	return p.inTx(ctx, func(tx *sql.Tx) error {
+	var conflictWith string
+	err := p.inTx(ctx, func(tx *sql.Tx) error {
+		conflictWith = ""
 		var appID, state string
 		var amount int64
 		err := tx.QueryRowContext(ctx, `SELECT application_id, amount_fen, state FROM payment_orders WHERE out_trade_no = $1`, t.OutTradeNo).
@@ -652,12 +684,25 @@ func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID,
 		if paidAt.IsZero() {
 			paidAt = now
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'paid', transaction_id = $1, paid_at = $2
-			WHERE out_trade_no = $3 AND state IN ('open', 'closed')`, t.TransactionID, paidAt.UnixMicro(), t.OutTradeNo)
+		txID, conflictID := sql.NullString{String: t.TransactionID, Valid: t.TransactionID != ""}, sql.NullString{}
+		if t.TransactionID != "" && (state == OrderOpen || state == OrderClosed) {
+			err := tx.QueryRowContext(ctx, `SELECT out_trade_no FROM payment_orders WHERE transaction_id = $1 AND out_trade_no <> $2`,
+				t.TransactionID, t.OutTradeNo).Scan(&conflictWith)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("look for transaction id %s: %w", t.TransactionID, err)
+			default:
+				txID, conflictID = sql.NullString{}, sql.NullString{String: t.TransactionID, Valid: true}
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE payment_orders SET state = 'paid', transaction_id = $1, paid_at = $2,
+			transaction_id_conflict = $3 WHERE out_trade_no = $4 AND state IN ('open', 'closed')`, txID, paidAt.UnixMicro(), conflictID, t.OutTradeNo)
 		if err != nil {
 			return fmt.Errorf("mark order paid: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
+			conflictWith = ""
 			if notificationID != "" {
 				return p.audit(ctx, tx, AuditEvent{At: now, Kind: "notification.duplicate", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
 					NotificationID: notificationID, Detail: "order already " + state + "; nothing credited"})
@@ -671,7 +716,20 @@ func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID,
 		if state == OrderClosed {
 			detail += "; the order had been closed here: check for a second payment"
 		}
+		if conflictWith != "" {
+			if err := p.audit(ctx, tx, AuditEvent{At: now, Kind: "payment.transaction_id_conflict", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
+				NotificationID: notificationID, AmountFen: amount, Detail: fmt.Sprintf("%s gave transaction id %s, which order %s already has: "+
+					"credited without it, reconcile with the provider's statement", source, t.TransactionID, conflictWith)}); err != nil {
+				return err
+			}
+		}
 		return p.audit(ctx, tx, AuditEvent{At: now, Kind: "payment.credited", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
 			NotificationID: notificationID, AmountFen: amount, Detail: detail})
 	})
+	if err == nil && conflictWith != "" {
+		p.idConflicts.Add(1)
+		p.cfg.Log.ErrorContext(ctx, "payment: the provider gave a transaction id another order already has; credited without it, reconcile by hand",
+			"out_trade_no", t.OutTradeNo, "transaction_id", t.TransactionID, "other_out_trade_no", conflictWith, "via", source)
+	}
+	return err
 }

@@ -108,7 +108,6 @@ type Simulator struct {
 	key        *rsa.PrivateKey
 	mu         sync.Mutex
 	trades     map[string]*trade
-	seq        int64
 	deliveries []Delivery
 	wg         sync.WaitGroup
 	closed     chan struct{}
@@ -193,8 +192,7 @@ func (s *Simulator) scanLocked(outTradeNo string) (*trade, error) {
 		return nil, ErrExpired
 	}
 	if t.state == statePrecreated {
-		s.seq++
-		t.tradeNo = fmt.Sprintf("2026%s22%012d", s.cfg.Clock().In(beijing).Format("0102150405"), s.seq)
+		t.tradeNo = NewTradeNo(s.cfg.Clock())
 		t.state = StateWaitBuyer
 	}
 	return t, nil
@@ -257,6 +255,17 @@ func (s *Simulator) notifyValues(t *trade) url.Values {
 	v.Set("gmt_create", t.created.In(beijing).Format(timeLayout))
 	v.Set("gmt_payment", t.paid.In(beijing).Format(timeLayout))
 	return v
+}
+
+// NewTradeNo is a trade number as Alipay gives them: 28 digits, the date
+// in Beijing (yyyyMMdd), "22", then 18 digits from crypto/rand, so a
+// simulator started again does not repeat the numbers of the last one.
+func NewTradeNo(now time.Time) string {
+	b := randomBytes(18)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return now.In(beijing).Format("20060102") + "22" + string(b)
 }
 
 func randomBytes(n int) []byte {

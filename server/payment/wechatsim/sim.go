@@ -134,7 +134,6 @@ type Simulator struct {
 	mu         sync.Mutex
 	orders     map[string]*order
 	refunds    map[string]*refund
-	seq        int64
 	hold       bool
 	held       []*pending
 	deliveries []Delivery
@@ -280,6 +279,13 @@ var (
 // SUCCESS at the current business time and a TRANSACTION.SUCCESS notification
 // goes to its notify_url.
 func (s *Simulator) Pay(outTradeNo string) (transactionID string, err error) {
+	return s.PayAs(outTradeNo, "")
+}
+
+// PayAs is Pay with the transaction id given (empty: a new one, as Pay).
+// WeChat never gives two payments one id; tests use it to make the
+// provider do so and see that the service stays consistent.
+func (s *Simulator) PayAs(outTradeNo, transactionID string) (string, error) {
 	s.mu.Lock()
 	o, ok := s.orders[outTradeNo]
 	if !ok {
@@ -298,9 +304,11 @@ func (s *Simulator) Pay(outTradeNo string) (transactionID string, err error) {
 		s.mu.Unlock()
 		return "", ErrOrderExpired
 	}
-	s.seq++
+	if transactionID == "" {
+		transactionID = NewTransactionID(now)
+	}
 	o.state = StateSuccess
-	o.transactionID = fmt.Sprintf("4200%s%08d", now.Format("20060102"), s.seq)
+	o.transactionID = transactionID
 	o.successTime = now
 	plain, err := json.Marshal(s.transaction(o))
 	if err != nil {
@@ -504,6 +512,31 @@ func randomString(n int) string {
 	_, _ = rand.Read(b)
 	for i := range b {
 		b[i] = nonceSymbols[int(b[i])%len(nonceSymbols)]
+	}
+	return string(b)
+}
+
+// beijing is the time zone of the dates in WeChat Pay's ids.
+var beijing = time.FixedZone("CST", 8*3600)
+
+// NewTransactionID is a transaction id as WeChat Pay gives them: 28
+// digits, "4200", 6 digits, the date in Beijing (yyyyMMdd), 10 digits. The
+// 16 digits around the date come from crypto/rand, so ids of a simulator
+// started again the same day do not repeat those of the last one (a
+// counter from 1 did, and the service's unique transaction_id refused the
+// payment).
+func NewTransactionID(now time.Time) string {
+	return "4200" + randomDigits(6) + now.In(beijing).Format("20060102") + randomDigits(10)
+}
+
+// randomDigits is n decimal digits from crypto/rand.
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
+	for i := range b {
+		b[i] = '0' + b[i]%10 // the bias of 256 mod 10 is of no matter for an id
 	}
 	return string(b)
 }
@@ -915,9 +948,8 @@ func (s *Simulator) createRefund(body []byte) (int, any, *apiError) {
 	if now.Sub(o.successTime) > 365*24*time.Hour {
 		return 0, nil, fail(http.StatusBadRequest, "INVALID_REQUEST", "order paid more than one year ago")
 	}
-	s.seq++
 	r := &refund{
-		refundID: fmt.Sprintf("5030%s%08d", now.Format("20060102"), s.seq), outRefundNo: req.OutRefundNo,
+		refundID: "5030" + randomDigits(6) + now.In(beijing).Format("20060102") + randomDigits(11), outRefundNo: req.OutRefundNo,
 		outTradeNo: o.outTradeNo, transactionID: o.transactionID, notifyURL: req.NotifyURL,
 		refund: *req.Amount.Refund, total: o.total, status: "PROCESSING", created: now,
 	}
