@@ -81,7 +81,9 @@ func (vm *FinVerifyVM) Load(ctx context.Context, id string) error {
 
 func (vm *FinVerifyVM) show(st *renewal.FinVerifyStatus) {
 	_ = vm.Verified.Set(st.State == renewal.FinVerifyVerified)
-	_ = vm.CanCorrect.Set(st.State == renewal.FinVerifyFailed || st.State == renewal.FinVerifyPending)
+	// The service lets the account be corrected only once the check has
+	// failed (wrong codes, or a transfer the bank refused).
+	_ = vm.CanCorrect.Set(st.State == renewal.FinVerifyFailed)
 	switch st.State {
 	case renewal.FinVerifyVerified:
 		_ = vm.Status.Set(lang.X("fv.verified", "金融认证已通过。"))

@@ -23,6 +23,9 @@ func TestFinVerifyWrongCodesCorrectBankThenRight(t *testing.T) {
 	if st := apptest.Get[string](t, vm.Status); !strings.Contains(st, "0.01 元") || !strings.Contains(st, "还可尝试 3 次") {
 		t.Fatalf("status %q", st)
 	}
+	if apptest.Get[bool](t, vm.CanCorrect) {
+		t.Fatal("the account correction is offered while the transfer is pending: the service refuses it")
+	}
 	first := e.Bank.Transfers("755912345610801")
 	if len(first) != 1 {
 		t.Fatalf("transfers after load: %d", len(first))
