@@ -254,7 +254,7 @@ func TestGoldenJourneyFinVerify(t *testing.T) {
 	_ = vm.Code.Set("482913")
 	onUI(t, "the code typed", func() bool { return s.Code.Text == "482913" })
 	assertGolden(t, w, "journey_finverify.png", "发证机构已向 招商银行深圳分行 ****0801 转账 0.01 元", "还可尝试 3 次",
-		"对公账户有误？更正后重新打款", "<提交验证码>")
+		"<提交验证码>") // no account correction while the transfer is pending
 }
 
 // The certificate written, read back and confirmed: the done mark, a full
