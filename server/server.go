@@ -265,6 +265,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		pwSrcLimit:   newLimiter(d.Now, l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 	}
+	if d.Payments != nil {
+		s.metrics.reg.MustRegister(refusedNotifications{d.Payments})
+	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
 		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,
 		Invoices: d.Invoices, InvoiceStuckAfter: l.InvoiceStuckAfter, InvoiceIssueTimeout: l.InvoiceIssueTimeout})
