@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -105,8 +104,10 @@ type Config struct {
 	// Dev serves /dev/ (outboxes, a stand-in for payment); never in production.
 	Dev bool
 	// ClientIPHeader names a header set by a trusted reverse proxy
-	// (e.g. X-Real-IP); empty means the connection's address.
+	// (X-Real-IP, or X-Forwarded-For); empty means the connection's
+	// address. It is believed only from TrustedProxies (required with it).
 	ClientIPHeader string
+	TrustedProxies []netip.Prefix
 	// MetricsToken, if set, is the bearer token /metrics asks for.
 	MetricsToken string
 	// PublicURL is the service's address as clerks reach it (e.g.
@@ -209,6 +210,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("server: policy: %w", err)
+	}
+	if err := checkClientIPConfig(&cfg); err != nil {
+		return nil, err
 	}
 	for _, o := range cfg.Limits.SMSOffices {
 		if !o.Net.IsValid() || o.DailyPerIP <= 0 {
@@ -432,24 +436,6 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) clientIP(r *http.Request) string {
-	if s.cfg.ClientIPHeader != "" {
-		if v := strings.TrimSpace(r.Header.Get(s.cfg.ClientIPHeader)); v != "" {
-			if i := strings.IndexByte(v, ','); i >= 0 {
-				v = strings.TrimSpace(v[:i])
-			}
-			if ip := net.ParseIP(v); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type ctxKey int

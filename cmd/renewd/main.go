@@ -204,6 +204,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	go pay.Sweep(ctx, sweepEvery, func(err error) { log.Warn("payment sweep", "err", err.Error()) })
 	cfg := server.DefaultConfig()
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
+	cfg.TrustedProxies = c.TrustedProxies
 	cfg.Limits.SMSOffices = c.smsOffices()
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
 		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay})
