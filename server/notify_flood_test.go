@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 )
 
-func TestNotifyFloodSQLite(t *testing.T) { runNotifyFlood(t, newEnv(t, envOptions{})) }
+func TestNotifyFloodSQLite(t *testing.T) { runNotifyFlood(t, false) }
 
-func TestNotifyFloodPostgres(t *testing.T) { runNotifyFlood(t, newEnv(t, envOptions{postgres: true})) }
+func TestNotifyFloodPostgres(t *testing.T) { runNotifyFlood(t, true) }
 
 // refusedRows are the notification.refused audit rows after seq.
 func (e *env) refusedRows(admin string, after int64) []renewal.AuditEntry {
@@ -33,17 +34,22 @@ func (e *env) refusedRows(admin string, after int64) []renewal.AuditEntry {
 // every request is refused (401) and counted, but the audit log gets one
 // small row a minute for the source, with its address, and the count of
 // the refusals it stands for.
-func runNotifyFlood(t *testing.T, e *env) {
+func runNotifyFlood(t *testing.T, pg bool) {
+	// Behind a proxy on loopback, so that the test can send from two places.
+	e := newEnv(t, envOptions{postgres: pg, cfg: func(c *server.Config) {
+		c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", loopbackProxy
+	}})
+	const flooder, other = "203.0.113.7", "198.51.100.9"
 	admin := e.passwordSignIn("admin", adminPassword).AccessToken
 	seq0, _, err := e.Store.AuditHead(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	junk := strings.Repeat("\xff", 15000)
-	flood := func(n int) {
+	floodFrom := func(ip string, n int) {
 		t.Helper()
 		for range n {
-			r := e.do("POST", "/v1/payments/notify/wechat", "", "{}",
+			r := e.do("POST", "/v1/payments/notify/wechat", "", "{}", "X-Real-IP", ip,
 				"Wechatpay-Serial", "x", "Wechatpay-Signature", "x", "Wechatpay-Nonce", "x", "Wechatpay-Timestamp", junk)
 			if r.status != http.StatusUnauthorized {
 				t.Fatalf("flood request: %d %s", r.status, r.body)
@@ -67,12 +73,13 @@ func runNotifyFlood(t *testing.T, e *env) {
 			if len(en.After) > 1024 || len(d) > payment.MaxRefusalDetail || strings.Contains(d, "\\xff\\xff\\xff") {
 				t.Errorf("row %d: %d bytes after, detail %d bytes: %.200s", en.Seq, len(en.After), len(d), d)
 			}
-			if en.IP != "127.0.0.1" {
+			if en.IP != flooder {
 				t.Errorf("row %d: ip %q, want the client's", en.Seq, en.IP)
 			}
 		}
 	}
 
+	flood := func(n int) { t.Helper(); floodFrom(flooder, n) }
 	sweep := func() {
 		t.Helper()
 		if err := e.Payments.FlushRefusals(t.Context()); err != nil {
@@ -114,9 +121,16 @@ func runNotifyFlood(t *testing.T, e *env) {
 	sweep()
 	expect("a quiet sweep", 3, 5)
 
-	// Prometheus counts every one of the 56.
+	// Another source has rows of its own, with its address.
+	floodFrom(other, 3)
+	rows := e.refusedRows(admin, seq0)
+	if len(rows) != 4 || rows[3].IP != other {
+		t.Fatalf("another source: %d rows, the last from %q", len(rows), rows[len(rows)-1].IP)
+	}
+
+	// Prometheus counts every one of the 59.
 	m := e.do("GET", "/metrics", "", nil)
-	want := `renewd_payment_notifications_refused_total{provider="wechat",reason="bad_signature"} 56`
+	want := `renewd_payment_notifications_refused_total{provider="wechat",reason="bad_signature"} 59`
 	if !strings.Contains(string(m.body), want) {
 		t.Errorf("metrics lack %s", want)
 	}
