@@ -87,6 +87,10 @@ type Limits struct {
 	InvoiceStuckAfter time.Duration
 	// InvoiceIssueTimeout bounds one call to the e-invoice platform.
 	InvoiceIssueTimeout time.Duration
+
+	// AuditStreams is how many walks over the whole audit log (exports,
+	// verifications) may run at once; more are refused with 429.
+	AuditStreams int
 }
 
 // SMSOffice is an office network whose clerks sign in from behind one NAT
@@ -135,6 +139,7 @@ func DefaultConfig() Config {
 			MaxTransfers:   5,
 			MaxDocument:    renewal.MaxDocumentBytes,
 			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
+			AuditStreams: 2,
 		},
 	}
 }
@@ -196,6 +201,7 @@ type Server struct {
 	pwFailLimit  *limiter // per account and source
 	pwSrcLimit   *limiter // per source
 	counterLimit *limiter
+	auditStreams chan struct{} // a place per running export or verification
 
 	mux *http.ServeMux
 }
@@ -268,6 +274,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
 		pwSrcLimit:   newLimiter(d.Now, l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
+		auditStreams: make(chan struct{}, max(l.AuditStreams, 1)),
 	}
 	if d.Payments != nil {
 		s.metrics.reg.MustRegister(refusedNotifications{d.Payments})
@@ -389,9 +396,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		s.metrics.inFlight.Add(1)
+		defer s.metrics.inFlight.Add(-1) // also when a handler aborts the connection
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		s.metrics.inFlight.Add(-1)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
