@@ -129,6 +129,11 @@ func runInvoices(t *testing.T, postgres bool) {
 				t.Errorf("%s wrong: fields %v", field, fieldsOf(r))
 			}
 		}
+		// A Chinese user name would be lost in the mail: refused, saying why.
+		r := e.fails(http.StatusBadRequest, "invalid_field", "POST", base, ct, renewal.InvoiceRequest{Email: "用户@例子.中国"})
+		if !slices.Contains(fieldsOf(r), "email") || !strings.Contains(string(r.body), "@ 前面的部分") {
+			t.Errorf("Chinese user name: %s", r.body)
+		}
 		e.fails(http.StatusBadRequest, "invalid_request", "POST", base, ct, `{"title": "x", "colour": "red"}`)
 		e.fails(http.StatusBadRequest, "invalid_request", "POST", base, ct, `{"title": `)
 		e.fails(http.StatusBadRequest, "invalid_field", "POST", base, ct, `["title"]`)
