@@ -41,7 +41,8 @@ func (p *Payments) HandleNotification(ctx context.Context, providerName string, 
 	default:
 		// A verified status notice that moves no money (Alipay's
 		// WAIT_BUYER_PAY, or TRADE_CLOSED of an unpaid trade): acknowledged.
-		return p.audit(context.WithoutCancel(ctx), p.db, AuditEvent{At: now, Kind: "notification.ignored", NotificationID: n.ID, Detail: n.EventType})
+		return p.auditOnce(ctx, pr.Name(), src, "ignored", AuditEvent{Kind: "notification.ignored", NotificationID: n.ID,
+			Detail: clip(n.EventType, MaxRefusalDetail)})
 	}
 	if err != nil {
 		return fmt.Errorf("notification %s: %w", n.ID, err)

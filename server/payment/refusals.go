@@ -21,7 +21,9 @@ import (
 // notification); the refusals in between are counted and the count is
 // written with the key's next row ("suppressed"), or by FlushRefusals
 // (which Sweep runs) when the window has ended. Every refusal is counted
-// in RefusalCounts (the service exports it to Prometheus).
+// in RefusalCounts (the service exports it to Prometheus). Replays of a
+// signed notification acknowledged without effect ("notification.ignored")
+// are logged the same way, per notification id.
 //
 // Bound: an unsigned request can reach 3 reasons at WeChat Pay
 // (bad_signature, timestamp_skew, bad_notification) and 2 at Alipay
@@ -94,7 +96,7 @@ func sourceOf(ctx context.Context, r *http.Request) Source {
 	return Source{IP: host, Key: host}
 }
 
-type refusalKey struct{ provider, source, reason, notification string }
+type refusalKey struct{ kind, provider, source, reason, notification string }
 
 type refusalEntry struct {
 	until      time.Time // end of the window opened by the last row
@@ -139,15 +141,28 @@ func (p *Payments) RefusalCounts() []RefusalCount {
 }
 
 // refused counts a refused notification and audits it unless its key was
-// audited within the window. The audit write is deadline-free of the
-// request, so that a client hang-up does not lose it.
+// audited within the window.
 func (p *Payments) refused(ctx context.Context, provider string, src Source, e AuditEvent, err error) {
 	reason := refusalReason(err)
+	p.refusals.mu.Lock()
+	p.refusals.counts[[2]string{provider, reason}]++
+	p.refusals.mu.Unlock()
+	e.Kind = "notification.refused"
+	e.Detail = clip(provider+" "+reason+": "+err.Error(), MaxRefusalDetail)
+	_ = p.auditOnce(ctx, provider, src, reason, e)
+}
+
+// auditOnce writes e unless a row of its key (e.Kind, provider, source,
+// reason, notification id) was written within the window; then it is
+// counted, for the key's next row. The write is deadline-free of the
+// request, so that a client hang-up does not lose it. A replayed signed
+// notification that is acknowledged without effect goes through here too:
+// Alipay's carry no time, so one captured could be replayed for ever.
+func (p *Payments) auditOnce(ctx context.Context, provider string, src Source, reason string, e AuditEvent) error {
 	now := p.cfg.Clock()
-	k := refusalKey{provider: provider, source: src.Key, reason: reason, notification: e.NotificationID}
+	k := refusalKey{kind: e.Kind, provider: provider, source: src.Key, reason: reason, notification: e.NotificationID}
 	rf := p.refusals
 	rf.mu.Lock()
-	rf.counts[[2]string{provider, reason}]++
 	ent := rf.keys[k]
 	if ent == nil && len(rf.keys) >= MaxRefusalKeys && !now.Before(rf.cleaned.Add(time.Second)) {
 		rf.cleaned = now
@@ -161,14 +176,14 @@ func (p *Payments) refused(ctx context.Context, provider string, src Source, e A
 	case ent != nil && now.Before(ent.until):
 		ent.suppressed++
 		rf.mu.Unlock()
-		return
+		return nil
 	case ent == nil && len(rf.keys) >= MaxRefusalKeys && e.NotificationID == "":
 		// Full of live keys: count it with the overflow, written once a
-		// window. (A refusal of a signed notification always gets its key:
-		// only the provider can make those.)
+		// window. (A signed notification always gets its key: only the
+		// provider can make those.)
 		rf.overflow[provider]++
 		rf.mu.Unlock()
-		return
+		return nil
 	}
 	var suppressed int64
 	if ent != nil {
@@ -176,9 +191,8 @@ func (p *Payments) refused(ctx context.Context, provider string, src Source, e A
 	}
 	rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: src.IP}
 	rf.mu.Unlock()
-	e.Kind, e.IP, e.Suppressed, e.At = "notification.refused", src.IP, suppressed, now
-	e.Detail = clip(provider+" "+reason+": "+err.Error(), MaxRefusalDetail)
-	_ = p.audit(context.WithoutCancel(ctx), p.db, e)
+	e.IP, e.Suppressed, e.At = src.IP, suppressed, now
+	return p.audit(context.WithoutCancel(ctx), p.db, e)
 }
 
 // FlushRefusals writes the counts of refusals not audited one by one whose
@@ -197,8 +211,8 @@ func (p *Payments) FlushRefusals(ctx context.Context) error {
 			delete(rf.keys, k)
 			continue
 		}
-		rows = append(rows, AuditEvent{At: now, Kind: "notification.refused", IP: ent.ip, NotificationID: k.notification,
-			Suppressed: ent.suppressed, Detail: fmt.Sprintf("%s %s: %d more refusals of this kind from this source", k.provider, k.reason, ent.suppressed)})
+		rows = append(rows, AuditEvent{At: now, Kind: k.kind, IP: ent.ip, NotificationID: k.notification,
+			Suppressed: ent.suppressed, Detail: fmt.Sprintf("%s %s: %d more of this kind from this source", k.provider, k.reason, ent.suppressed)})
 		// The row opens a window of its own, as a refusal's row does.
 		rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: ent.ip}
 	}
