@@ -101,6 +101,8 @@ func runNotifyFlood(t *testing.T, pg bool) {
 
 	flood(50)
 	expect("50 refusals in a minute", 1, 0)
+	first := e.refusedRows(admin, seq0)[0]
+	t.Logf("50 refusals with a 15000-byte header: 1 audit row, %d bytes of after: %s", len(first.After), first.After)
 	if d, _ := detailOf(e.refusedRows(admin, seq0)[0]); !strings.Contains(d, "bad_signature") || !strings.Contains(d, "15000 bytes, not UTF-8") {
 		t.Errorf("detail %q", d)
 	}
