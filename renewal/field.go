@@ -143,10 +143,13 @@ func CheckTypingAt(field, value string, now time.Time) error {
 			err = invalid(CodeTaxID, "a taxpayer ID has digits and capital letters only")
 		}
 	case FieldInvoiceEmail:
+		user, _, _ := strings.Cut(v, "@")
 		if len(v) > MaxEmailBytes || strings.ContainsAny(v, " <>,;\"") || strings.Count(v, "@") > 1 {
 			err = invalid(CodeEmail, "")
 		} else if e := checkChars(v); e != nil {
 			err = e
+		} else if !isASCII(user) {
+			err = errEmailUserName()
 		}
 	case FieldYears:
 		err = ValidateFormFieldAt(field, v, now)

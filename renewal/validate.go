@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // Limits on free-text fields, in runes.
@@ -348,7 +350,45 @@ func ValidateEmail(s string) error {
 		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") || strings.ContainsAny(domain, "[]") {
 		return invalid(CodeEmail, "")
 	}
+	// A Chinese user name (用户@例子.中国) needs SMTPUTF8 at every server
+	// on the way, which most do not offer: the invoice would be issued and
+	// its mail lost. A Chinese domain is fine: it is sent as its ASCII
+	// (punycode) form.
+	if !isASCII(s[:at]) {
+		return errEmailUserName()
+	}
+	if _, err := EmailASCII(s); err != nil {
+		return invalid(CodeEmail, "the domain is not a valid internationalised domain name")
+	}
 	return nil
+}
+
+func errEmailUserName() *Error {
+	return invalidZH(CodeEmail, "邮箱地址 @ 前面的部分只能用英文字母、数字和 . _ - + 等符号；含中文的邮箱多数邮件服务器无法投递，请换一个邮箱",
+		"the part before @ must be ASCII letters, digits or symbols: most mail servers cannot deliver to a Chinese user name")
+}
+
+// EmailASCII is a valid address with its domain in ASCII (IDNA: 例子.中国
+// becomes xn--fsqu00a.xn--fiqs8s), as SMTP without SMTPUTF8 needs it.
+func EmailASCII(s string) (string, error) {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 || isASCII(s[at+1:]) {
+		return s, nil
+	}
+	d, err := idna.Lookup.ToASCII(s[at+1:])
+	if err != nil {
+		return "", fmt.Errorf("e-mail domain: %w", err)
+	}
+	return s[:at+1] + d, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeBankAccount strips the spaces and dashes people type in groups.

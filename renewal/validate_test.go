@@ -1,6 +1,7 @@
 package renewal
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,33 @@ func TestEmail(t *testing.T) {
 	}
 	if CodeOf(ValidateEmail("")) != CodeRequired {
 		t.Error("empty email is not reported as required")
+	}
+}
+
+// A Chinese domain is sent as punycode; a Chinese user name is refused as
+// it is typed, with a message that says why, rather than lost in the mail.
+func TestEmailInternationalised(t *testing.T) {
+	if err := ValidateEmail("finance@例子.中国"); err != nil {
+		t.Errorf("Chinese domain: %v", err)
+	}
+	if a, err := EmailASCII("finance@例子.中国"); err != nil || a != "finance@xn--fsqu00a.xn--fiqs8s" {
+		t.Errorf("EmailASCII: %q %v", a, err)
+	}
+	if a, err := EmailASCII("finance@example.cn"); err != nil || a != "finance@example.cn" {
+		t.Errorf("EmailASCII of an ASCII address: %q %v", a, err)
+	}
+	for _, in := range []string{"用户@例子.中国", "用户@example.cn", "zhāng@example.cn"} {
+		err := ValidateEmail(in)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != CodeEmail || !strings.Contains(e.MessageZH, "@ 前面的部分") {
+			t.Errorf("%q: %#v", in, err)
+		}
+		if ferr := CheckTypingAt(FieldInvoiceEmail, in, time.Now()); CodeOf(ferr) != CodeEmail {
+			t.Errorf("%q as typed: %v", in, ferr)
+		}
+	}
+	if err := ValidateEmail("a@例子。中国."); err == nil {
+		t.Error("a domain IDNA refuses validates")
 	}
 }
 

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,7 +247,7 @@ func TestRateLimits(t *testing.T) {
 // behind one proxy have their own buckets.
 func TestClientIPHeader(t *testing.T) {
 	e := newEnv(t, envOptions{cfg: func(c *server.Config) {
-		c.ClientIPHeader = "X-Real-IP"
+		c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", loopbackProxy
 		c.Limits.IPPerSecond, c.Limits.IPBurst = 1, 3
 	}})
 	for i := 0; i < 3; i++ {
@@ -255,6 +257,34 @@ func TestClientIPHeader(t *testing.T) {
 	e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", "198.51.100.9")
 	// A header that is not an address falls back to the connection's.
 	e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", "not-an-ip")
+}
+
+// loopbackProxy: the tests' requests come through a "proxy" on loopback.
+var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// Behind nginx's $proxy_add_x_forwarded_for the leftmost address is what
+// the client wrote: changing it does not give a client a new bucket. And a
+// peer that is not a trusted proxy cannot choose its address at all.
+func TestClientIPHeaderCannotBeSpoofed(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *server.Config) {
+		c.ClientIPHeader, c.TrustedProxies = "X-Forwarded-For", loopbackProxy
+		c.Limits.IPPerSecond, c.Limits.IPBurst = 1, 3
+	}})
+	for i := range 3 {
+		e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Forwarded-For", fmt.Sprintf("10.9.9.%d, 203.0.113.7", i))
+	}
+	e.fails(http.StatusTooManyRequests, "rate_limited", "GET", "/v1/policy", "", nil, "X-Forwarded-For", "10.9.9.99, 203.0.113.7")
+	e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Forwarded-For", "203.0.113.7, 198.51.100.9")
+
+	// The proxy is elsewhere: the header of a loopback peer is not believed.
+	e = newEnv(t, envOptions{cfg: func(c *server.Config) {
+		c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+		c.Limits.IPPerSecond, c.Limits.IPBurst = 1, 3
+	}})
+	for i := range 3 {
+		e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", fmt.Sprintf("203.0.113.%d", i))
+	}
+	e.fails(http.StatusTooManyRequests, "rate_limited", "GET", "/v1/policy", "", nil, "X-Real-IP", "203.0.113.99")
 }
 
 func TestSMSCodeRules(t *testing.T) {

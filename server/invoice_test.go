@@ -58,10 +58,7 @@ func TestInvoiceLinkUsesThePublicURL(t *testing.T) {
 	iss := &invoice.DevIssuer{}
 	e := newEnv(t, envOptions{invoices: iss, cfg: func(c *server.Config) { c.PublicURL = "https://renew.example-ca.cn/" }})
 	iss.Now = e.Clock.Now
-	ct := e.smsSignIn(clerkMobile).AccessToken
-	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
-	a := e.approved(ct, reviewer, "rsa")
-	e.payQR(ct, a.ID)
+	ct, a := e.paid("rsa")
 	var st renewal.InvoiceStatus
 	e.ok(http.StatusOK, &st, "POST", "/v1/applications/"+a.ID+"/invoice", ct, renewal.InvoiceRequest{}, "Host", "evil.example")
 	if !strings.HasPrefix(st.URL, "https://renew.example-ca.cn/v1/applications/"+a.ID+"/invoice.pdf?token=") {
@@ -87,6 +84,17 @@ func fieldsOf(r resp) []string {
 		out = append(out, f.Field)
 	}
 	return out
+}
+
+// paid is an application of the clerk's for holder, approved and paid,
+// and the clerk's access token.
+func (e *env) paid(holder string) (string, renewal.Application) {
+	e.t.Helper()
+	ct := e.smsSignIn(clerkMobile).AccessToken
+	reviewer := e.passwordSignIn("reviewer", reviewerPassword).AccessToken
+	a := e.approved(ct, reviewer, holder)
+	e.payQR(ct, a.ID)
+	return ct, a
 }
 
 func runInvoices(t *testing.T, postgres bool) {
@@ -120,6 +128,11 @@ func runInvoices(t *testing.T, postgres bool) {
 			if !slices.Contains(fieldsOf(r), field) {
 				t.Errorf("%s wrong: fields %v", field, fieldsOf(r))
 			}
+		}
+		// A Chinese user name would be lost in the mail: refused, saying why.
+		r := e.fails(http.StatusBadRequest, "invalid_field", "POST", base, ct, renewal.InvoiceRequest{Email: "用户@例子.中国"})
+		if !slices.Contains(fieldsOf(r), "email") || !strings.Contains(string(r.body), "@ 前面的部分") {
+			t.Errorf("Chinese user name: %s", r.body)
 		}
 		e.fails(http.StatusBadRequest, "invalid_request", "POST", base, ct, `{"title": "x", "colour": "red"}`)
 		e.fails(http.StatusBadRequest, "invalid_request", "POST", base, ct, `{"title": `)

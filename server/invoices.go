@@ -130,7 +130,9 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	if token == "" || len(token) > invoice.MaxTokenLen {
 		return renewal.NewError(renewal.CodeNotFound, "")
 	}
-	number, pdf, err := s.store.InvoicePDF(r.Context(), id)
+	// The link is checked (signature, then time) before the PDF is read:
+	// forged links cost a small query, not a PDF each.
+	number, err := s.store.InvoiceNumber(r.Context(), id)
 	if err != nil {
 		return renewals.StoreError(err, "")
 	}
@@ -138,6 +140,13 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, invoice.ErrLinkExpired):
 		return renewal.NewError(renewal.CodeLinkExpired, "")
 	case err != nil:
+		return renewal.NewError(renewal.CodeNotFound, "")
+	}
+	stored, pdf, err := s.store.InvoicePDF(r.Context(), id)
+	if err != nil {
+		return renewals.StoreError(err, "")
+	}
+	if stored != number { // an issued invoice keeps its number: never
 		return renewal.NewError(renewal.CodeNotFound, "")
 	}
 	if err := s.store.Write(r.Context(), func(tx *store.Tx) error {

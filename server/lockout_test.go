@@ -28,7 +28,7 @@ const (
 
 func lockoutEnv(t *testing.T, pg bool, cfg func(*server.Config)) *env {
 	return newEnv(t, envOptions{postgres: pg, cfg: func(c *server.Config) {
-		c.ClientIPHeader = "X-Real-IP"
+		c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", loopbackProxy
 		if cfg != nil {
 			cfg(c)
 		}

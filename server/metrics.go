@@ -73,6 +73,22 @@ func (m *metrics) count(event string) {
 	m.events.WithLabelValues(event).Inc()
 }
 
+// refusedNotifications exports the payment module's count of refused
+// notifications, every one of them, audited or not.
+type refusedNotifications struct{ pay *payment.Payments }
+
+var refusedDesc = prometheus.NewDesc("renewd_payment_notifications_refused_total",
+	"Payment notifications refused, by provider and reason (audited at most once a minute per source and reason).",
+	[]string{"provider", "reason"}, nil)
+
+func (c refusedNotifications) Describe(ch chan<- *prometheus.Desc) { ch <- refusedDesc }
+
+func (c refusedNotifications) Collect(ch chan<- prometheus.Metric) {
+	for _, n := range c.pay.RefusalCounts() {
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(n.N), n.Provider, n.Reason)
+	}
+}
+
 // handler serves the registry in the Prometheus text format 0.0.4, whatever
 // the scraper asks for: /metrics is documented as text/plain. A collector
 // that fails (the process collector on a system without /proc) leaves its

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -100,6 +99,10 @@ type Limits struct {
 	InvoiceStuckAfter time.Duration
 	// InvoiceIssueTimeout bounds one call to the e-invoice platform.
 	InvoiceIssueTimeout time.Duration
+
+	// AuditStreams is how many walks over the whole audit log (exports,
+	// verifications) may run at once; more are refused with 429.
+	AuditStreams int
 }
 
 // SMSOffice is an office network whose clerks sign in from behind one NAT
@@ -117,8 +120,10 @@ type Config struct {
 	// Dev serves /dev/ (outboxes, a stand-in for payment); never in production.
 	Dev bool
 	// ClientIPHeader names a header set by a trusted reverse proxy
-	// (e.g. X-Real-IP); empty means the connection's address.
+	// (X-Real-IP, or X-Forwarded-For); empty means the connection's
+	// address. It is believed only from TrustedProxies (required with it).
 	ClientIPHeader string
+	TrustedProxies []netip.Prefix
 	// MetricsToken, if set, is the bearer token /metrics asks for.
 	MetricsToken string
 	// PublicURL is the service's address as clerks reach it (e.g.
@@ -152,6 +157,7 @@ func DefaultConfig() Config {
 			MaxDocument:    renewal.MaxDocumentBytes,
 			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
 			BodyBytesTotal: 64 << 20, BodyBytesPerAccount: 16 << 20,
+			AuditStreams: 2,
 		},
 	}
 }
@@ -214,6 +220,7 @@ type Server struct {
 	pwFailLimit  *limiter // per account and source
 	pwSrcLimit   *limiter // per source
 	counterLimit *limiter
+	auditStreams chan struct{} // a place per running export or verification
 
 	mux *http.ServeMux
 }
@@ -228,6 +235,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("server: policy: %w", err)
+	}
+	if err := checkClientIPConfig(&cfg); err != nil {
+		return nil, err
 	}
 	for _, o := range cfg.Limits.SMSOffices {
 		if !o.Net.IsValid() || o.DailyPerIP <= 0 {
@@ -287,6 +297,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
 		pwSrcLimit:   newLimiter(d.Now, l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
 		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
+		auditStreams: make(chan struct{}, max(l.AuditStreams, 1)),
+	}
+	if d.Payments != nil {
+		s.metrics.reg.MustRegister(refusedNotifications{d.Payments})
 	}
 	if d.Payments != nil {
 		s.metrics.watchPayments(d.Payments)
@@ -406,9 +420,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		s.metrics.inFlight.Add(1)
+		defer s.metrics.inFlight.Add(-1) // also when a handler aborts the connection
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		s.metrics.inFlight.Add(-1)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
@@ -453,24 +467,6 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) clientIP(r *http.Request) string {
-	if s.cfg.ClientIPHeader != "" {
-		if v := strings.TrimSpace(r.Header.Get(s.cfg.ClientIPHeader)); v != "" {
-			if i := strings.IndexByte(v, ','); i >= 0 {
-				v = strings.TrimSpace(v[:i])
-			}
-			if ip := net.ParseIP(v); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type ctxKey int

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
@@ -72,9 +74,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		switch *format {
 		case "csv":
-			return st.ExportAuditCSV(ctx, w)
+			return st.ExportAuditCSV(ctx, w, store.AuditRange{})
 		case "json":
-			return st.ExportAuditJSON(ctx, w)
+			return st.ExportAuditJSON(ctx, w, store.AuditRange{})
 		}
 		return fmt.Errorf("--format %q: csv or json", *format)
 	}

@@ -29,9 +29,11 @@ type Config struct {
 		Key  string `json:"key"`
 	} `json:"tls"`
 	// PlainHTTP serves without TLS, for a TLS-terminating proxy in front;
-	// then set ClientIPHeader to the proxy's header.
-	PlainHTTP      bool   `json:"plain_http"`
-	ClientIPHeader string `json:"client_ip_header"`
+	// then set ClientIPHeader to the proxy's header and TrustedProxies to
+	// its addresses (the header is believed from them only).
+	PlainHTTP      bool           `json:"plain_http"`
+	ClientIPHeader string         `json:"client_ip_header"`
+	TrustedProxies []netip.Prefix `json:"trusted_proxies"`
 	// PublicURL is the https:// address clients reach the service at
 	// (optional). Behind a TLS proxy (plain_http) it is what says the
 	// service is reached over TLS: Strict-Transport-Security is then sent.
@@ -182,6 +184,9 @@ func (c *Config) validate() error {
 	}
 	if c.SMS.Provider != "tencent" {
 		errs = append(errs, fmt.Errorf("sms.provider %q: only tencent outside --dev", c.SMS.Provider))
+	}
+	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
+		errs = append(errs, fmt.Errorf("client_ip_header %q needs trusted_proxies: the networks of the proxies that set it, e.g. [\"127.0.0.1/32\", \"::1/128\"]", c.ClientIPHeader))
 	}
 	for _, o := range c.SMS.Offices {
 		if !o.Network.IsValid() || o.DailyCodes <= 0 {

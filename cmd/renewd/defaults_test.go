@@ -205,7 +205,7 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 		t.Errorf("HSTS warning with an https public_url:\n%s", p.log())
 	}
 	// With the header but no public_url: no HSTS (nothing says the proxy is TLS), and a warning.
-	p, res = start(`, "client_ip_header": "X-Real-IP"`)
+	p, res = start(`, "client_ip_header": "X-Real-IP", "trusted_proxies": ["127.0.0.1/32"]`)
 	if h := res.Header.Get("Strict-Transport-Security"); h != "" {
 		t.Errorf("Strict-Transport-Security without an https public_url: %q", h)
 	}

@@ -220,6 +220,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	go pay.Sweep(ctx, sweepEvery, func(err error) { log.Warn("payment sweep", "err", err.Error()) })
 	cfg := server.DefaultConfig()
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
+	cfg.TrustedProxies = c.TrustedProxies
 	cfg.Limits.SMSOffices = c.smsOffices()
 	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},

@@ -500,6 +500,39 @@ func TestPackagedExampleConfig(t *testing.T) {
 	}
 }
 
+// A client-IP header is believed from the listed proxies only, and is
+// refused without them.
+func TestConfigTrustedProxies(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "renewd.json")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"plain_http": true, "client_ip_header": "X-Real-IP"}`)
+	c, err := loadConfig(file, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "trusted_proxies") {
+		t.Fatalf("client_ip_header without trusted_proxies: %v", err)
+	}
+	write(`{"plain_http": true, "client_ip_header": "X-Real-IP", "trusted_proxies": ["127.0.0.1/32", "::1/128"]}`)
+	if c, err = loadConfig(file, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil && strings.Contains(err.Error(), "trusted_proxies") {
+		t.Fatalf("with trusted_proxies: %v", err)
+	}
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "::1/128" {
+		t.Fatalf("trusted proxies %v", c.TrustedProxies)
+	}
+	write(`{"trusted_proxies": ["nginx"]}`)
+	if _, err := loadConfig(file, func(string) string { return "" }); err == nil {
+		t.Fatal("a proxy that is not a network was accepted")
+	}
+}
+
 // Office networks behind NAT get their own allowance of SMS codes.
 func TestConfigSMSOffices(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "renewd.json")

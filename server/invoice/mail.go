@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // Mail is one plain-text e-mail.
@@ -154,6 +157,15 @@ func (s *SMTP) Send(ctx context.Context, m Mail) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrMailRejected, err)
 	}
+	// A Chinese domain goes as punycode; a user name that is not ASCII
+	// needs SMTPUTF8 (renewal.ValidateEmail refuses those as they are
+	// typed; an older request may still hold one).
+	to, err := renewal.EmailASCII(m.To)
+	if err != nil {
+		return fmt.Errorf("%w: recipient %q: %w", ErrMailRejected, m.To, err)
+	}
+	m.To = to
+	needUTF8 := strings.ContainsFunc(to, func(r rune) bool { return r >= utf8.RuneSelf })
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	var d net.Dialer
@@ -186,7 +198,10 @@ func (s *SMTP) Send(ctx context.Context, m Mail) error {
 			return fmt.Errorf("smtp: auth: %w", err)
 		}
 	}
-	if err := c.Mail(s.cfg.From); err != nil {
+	if ok, _ := c.Extension("SMTPUTF8"); needUTF8 && !ok {
+		return fmt.Errorf("%w: %q has a user name that is not ASCII and the mail server does not offer SMTPUTF8", ErrMailRejected, to)
+	}
+	if err := c.Mail(s.cfg.From); err != nil { // with SMTPUTF8 when the server offers it
 		return fmt.Errorf("smtp: sender: %w", err)
 	}
 	if err := c.Rcpt(m.To); err != nil {

@@ -33,6 +33,7 @@ type fakeSMTP struct {
 	ln       net.Listener
 	tls      *tls.Config
 	noTLS    bool // do not offer STARTTLS
+	smtputf8 bool // offer SMTPUTF8 (set with offerSMTPUTF8)
 	user     string
 	password string
 
@@ -43,6 +44,7 @@ type fakeSMTP struct {
 
 type fakeMessage struct {
 	from, to string
+	mail     string // the MAIL command line
 	data     string
 	authed   bool
 }
@@ -108,6 +110,11 @@ func (f *fakeSMTP) serve(c net.Conn) {
 			if secure {
 				ext = append(ext, "250-AUTH PLAIN")
 			}
+			f.mu.Lock()
+			if f.smtputf8 {
+				ext = append(ext, "250-SMTPUTF8")
+			}
+			f.mu.Unlock()
 			ext = append(ext, "250 8BITMIME")
 			for _, e := range ext {
 				say(e)
@@ -129,7 +136,7 @@ func (f *fakeSMTP) serve(c net.Conn) {
 				say("535 bad credentials")
 			}
 		case cmd == "MAIL":
-			cur = fakeMessage{from: angle(line), authed: authed}
+			cur = fakeMessage{from: angle(line), mail: line, authed: authed}
 			say("250 ok")
 		case cmd == "RCPT":
 			to := angle(line)
@@ -229,6 +236,50 @@ func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 	}
 	if msgs, _ := f.got(); len(msgs) != 1 {
 		t.Errorf("%d messages queued, want 1", len(msgs))
+	}
+}
+
+func (f *fakeSMTP) offerSMTPUTF8() {
+	f.mu.Lock()
+	f.smtputf8 = true
+	f.mu.Unlock()
+}
+
+// A Chinese domain is sent as punycode, in the envelope and the header. A
+// Chinese user name is sent only to a server that offers SMTPUTF8; to any
+// other it is a rejection, not malformed SMTP.
+func TestSMTPInternationalAddresses(t *testing.T) {
+	f, pool := startFakeSMTP(t, false)
+	m, err := invoice.NewSMTP(invoice.SMTPConfig{Addr: f.ln.Addr().String(), From: "invoices@ca.test",
+		Username: f.user, Password: f.password, TLS: &tls.Config{RootCAs: pool, ServerName: "mail.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(context.Background(), invoice.Mail{To: "finance@例子.中国", Subject: "电子发票", Body: "链接"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := f.got()
+	if len(msgs) != 1 || msgs[0].to != "finance@xn--fsqu00a.xn--fiqs8s" || strings.Contains(msgs[0].mail, "SMTPUTF8") {
+		t.Fatalf("server got %+v", msgs)
+	}
+	if parsed, err := mail.ReadMessage(strings.NewReader(msgs[0].data)); err != nil || parsed.Header.Get("To") != "finance@xn--fsqu00a.xn--fiqs8s" {
+		t.Fatalf("header To: %v", err)
+	}
+
+	err = m.Send(context.Background(), invoice.Mail{To: "用户@例子.中国", Subject: "电子发票", Body: "链接"})
+	if !errors.Is(err, invoice.ErrMailRejected) || !strings.Contains(err.Error(), "SMTPUTF8") {
+		t.Fatalf("a Chinese user name to a server without SMTPUTF8: %v", err)
+	}
+	if msgs, _ := f.got(); len(msgs) != 1 {
+		t.Fatalf("%d messages queued, want 1", len(msgs))
+	}
+	f.offerSMTPUTF8()
+	if err := m.Send(context.Background(), invoice.Mail{To: "用户@例子.中国", Subject: "电子发票", Body: "链接"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ = f.got()
+	if len(msgs) != 2 || msgs[1].to != "用户@xn--fsqu00a.xn--fiqs8s" || !strings.HasSuffix(msgs[1].mail, " SMTPUTF8") {
+		t.Fatalf("with SMTPUTF8 the server got %+v", msgs[1:])
 	}
 }
 

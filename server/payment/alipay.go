@@ -92,7 +92,7 @@ var yuanRe = regexp.MustCompile(`^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$`)
 // fen parses Alipay's "300.00" exactly (no floating point).
 func fen(s string) (int64, error) {
 	if !yuanRe.MatchString(s) {
-		return 0, fmt.Errorf("amount %q: %w", s, ErrBadNotification)
+		return 0, fmt.Errorf("amount %s: %w", quoted(s), ErrBadNotification)
 	}
 	whole, frac, _ := strings.Cut(s, ".")
 	w, _ := strconv.ParseInt(whole, 10, 64)
@@ -245,17 +245,17 @@ func (a *Alipay) ParseNotification(ctx context.Context, r *http.Request, _ time.
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
-		return Notification{}, fmt.Errorf("notification form: %v: %w", err, ErrBadNotification)
+		return Notification{}, fmt.Errorf("notification form: %s: %w", clip(err.Error(), maxQuoted*2), ErrBadNotification)
 	}
 	if v.Get("sign") == "" {
 		return Notification{}, fmt.Errorf("notification without sign: %w", ErrBadSignature)
 	}
 	n, err := a.client.DecodeNotification(ctx, v)
 	if err != nil {
-		return Notification{}, fmt.Errorf("%v: %w", err, ErrBadSignature)
+		return Notification{}, fmt.Errorf("%s: %w", clip(err.Error(), maxQuoted*2), ErrBadSignature)
 	}
 	if n.AppId != a.cfg.AppID || n.SellerId != a.cfg.SellerID {
-		return Notification{}, fmt.Errorf("app_id %q seller_id %q: %w", n.AppId, n.SellerId, ErrWrongMerchant)
+		return Notification{}, fmt.Errorf("app_id %s seller_id %s: %w", quoted(n.AppId), quoted(n.SellerId), ErrWrongMerchant)
 	}
 	if n.NotifyId == "" || n.OutTradeNo == "" {
 		return Notification{}, fmt.Errorf("notification lacks notify_id or out_trade_no: %w", ErrBadNotification)
@@ -282,7 +282,7 @@ func (a *Alipay) ParseNotification(ctx context.Context, r *http.Request, _ time.
 		TradeState: state, TotalFen: total, Currency: "CNY"}
 	if n.GmtPayment != "" {
 		if t.SuccessTime, err = time.ParseInLocation(alipayTimeLayout, n.GmtPayment, beijing); err != nil {
-			return Notification{}, fmt.Errorf("gmt_payment %q: %w", n.GmtPayment, ErrBadNotification)
+			return Notification{}, fmt.Errorf("gmt_payment %s: %w", quoted(n.GmtPayment), ErrBadNotification)
 		}
 	}
 	out.Transaction = &t

@@ -22,8 +22,10 @@
 // within 5 minutes of the injected clock), decrypted (AES-256-GCM with the
 // APIv3 key), and checked: merchant, app id, known out_trade_no, equal
 // amount, trade_state SUCCESS. Refused ones answer 4xx/5xx with
-// {"code":"FAIL","message":...} so WeChat retries, and are logged to the
-// audit sink; applied ones and replays answer 204.
+// {"code":"FAIL","message":...} so WeChat retries, are counted
+// (RefusalCounts), and are logged to the audit sink with the sender's
+// address, at most once a minute per source and reason (RefusalWindow:
+// anyone can post to the notify URL); applied ones and replays answer 204.
 //
 // A repeated transaction id. transaction_id is unique. Should a provider
 // give a payment the id another order already holds (WeChat and Alipay do

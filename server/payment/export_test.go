@@ -15,3 +15,6 @@ func MigrateUpTo(ctx context.Context, db *sql.DB, d Dialect, version int64) erro
 	_, err = p.UpTo(ctx, version)
 	return err
 }
+
+// Quoted and Clip are the error-text bounds.
+var Quoted, Clip = quoted, clip

@@ -12,46 +12,42 @@ import (
 // HandleNotification verifies, decrypts and applies one payment or refund
 // notification. nil means "answer 2xx": applied now, or applied before (a
 // replay changes nothing). Any error means "answer 4xx/5xx" so that WeChat
-// sends it again; refusals are written to the audit log.
+// sends it again; refusals are counted and written to the audit log, at
+// most once a RefusalWindow per source and reason (see refused). Set the
+// request's source with WithSource.
 func (p *Payments) HandleNotification(ctx context.Context, providerName string, r *http.Request) error {
 	now := p.cfg.Clock()
 	pr, err := p.provider(providerName)
 	if err != nil {
 		return fmt.Errorf("notification: %w", err)
 	}
+	src := sourceOf(ctx, r)
 	n, err := pr.ParseNotification(ctx, r, now)
 	if err != nil {
-		p.refused(ctx, AuditEvent{At: now}, err)
+		p.refused(ctx, pr.Name(), src, AuditEvent{}, err)
 		return fmt.Errorf("notification: %w", err)
 	}
 	switch {
 	case n.Transaction != nil:
 		err = p.applyPaid(ctx, *n.Transaction, n.ID, "notification")
 		if err != nil {
-			p.refused(ctx, AuditEvent{At: now, OutTradeNo: n.Transaction.OutTradeNo, NotificationID: n.ID, AmountFen: n.Transaction.TotalFen}, err)
+			p.refused(ctx, pr.Name(), src, AuditEvent{OutTradeNo: n.Transaction.OutTradeNo, NotificationID: n.ID, AmountFen: n.Transaction.TotalFen}, err)
 		}
 	case n.Refund != nil:
 		err = p.finishRefund(ctx, n.Refund.OutRefundNo, *n.Refund, n.ID, "notification")
 		if err != nil {
-			p.refused(ctx, AuditEvent{At: now, OutTradeNo: n.Refund.OutTradeNo, OutRefundNo: n.Refund.OutRefundNo, NotificationID: n.ID, AmountFen: n.Refund.RefundFen}, err)
+			p.refused(ctx, pr.Name(), src, AuditEvent{OutTradeNo: n.Refund.OutTradeNo, OutRefundNo: n.Refund.OutRefundNo, NotificationID: n.ID, AmountFen: n.Refund.RefundFen}, err)
 		}
 	default:
 		// A verified status notice that moves no money (Alipay's
 		// WAIT_BUYER_PAY, or TRADE_CLOSED of an unpaid trade): acknowledged.
-		return p.audit(context.WithoutCancel(ctx), p.db, AuditEvent{At: now, Kind: "notification.ignored", NotificationID: n.ID, Detail: n.EventType})
+		return p.auditOnce(ctx, pr.Name(), src, "ignored", AuditEvent{Kind: "notification.ignored", NotificationID: n.ID,
+			Detail: clip(n.EventType, MaxRefusalDetail)})
 	}
 	if err != nil {
 		return fmt.Errorf("notification %s: %w", n.ID, err)
 	}
 	return nil
-}
-
-// refused logs a refused notification. The audit write uses its own context
-// deadline-free of the request so that a client hang-up does not lose it.
-func (p *Payments) refused(ctx context.Context, e AuditEvent, err error) {
-	e.Kind = "notification.refused"
-	e.Detail = err.Error()
-	_ = p.audit(context.WithoutCancel(ctx), p.db, e)
 }
 
 // NotifyHandler is the http.Handler for the notification URLs: mount it at

@@ -63,6 +63,8 @@ type AuditEvent struct {
 	Actor          string
 	AmountFen      int64
 	Detail         string
+	IP             string // where a notification came from
+	Suppressed     int64  // refusals of the same kind not audited one by one (see RefusalWindow)
 }
 
 // AuditSink receives every payment event. Events that change state are
@@ -114,6 +116,7 @@ type Payments struct {
 	lastQuery map[string]time.Time // out_trade_no → when Status last asked the provider
 
 	idConflicts atomic.Int64 // see TransactionIDConflicts
+	refusals    *refusals
 }
 
 // TransactionIDConflicts counts the payments credited whose transaction id
@@ -158,7 +161,7 @@ func New(db *sql.DB, cfg Config) (*Payments, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Payments{db: db, cfg: cfg, providers: providers, lastQuery: map[string]time.Time{}}, nil
+	return &Payments{db: db, cfg: cfg, providers: providers, lastQuery: map[string]time.Time{}, refusals: newRefusals()}, nil
 }
 
 func (p *Payments) provider(name string) (Provider, error) {
@@ -525,7 +528,7 @@ func (p *Payments) ExpireDue(ctx context.Context) (int, error) {
 // MinSweepInterval is the shortest interval Sweep accepts.
 const MinSweepInterval = 100 * time.Millisecond
 
-// Sweep runs ExpireDue every interval (at least MinSweepInterval) until ctx
+// Sweep runs ExpireDue and FlushRefusals every interval (at least MinSweepInterval) until ctx
 // ends, passing its errors to onErr (nil: dropped). Run it in a goroutine.
 func (p *Payments) Sweep(ctx context.Context, interval time.Duration, onErr func(error)) {
 	tick := time.NewTicker(max(interval, MinSweepInterval))
@@ -535,7 +538,8 @@ func (p *Payments) Sweep(ctx context.Context, interval time.Duration, onErr func
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := p.ExpireDue(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+			_, err := p.ExpireDue(ctx)
+			if err := errors.Join(err, p.FlushRefusals(ctx)); err != nil && onErr != nil && ctx.Err() == nil {
 				onErr(err)
 			}
 		}

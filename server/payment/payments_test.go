@@ -272,30 +272,37 @@ func TestBadNotificationsAreRefusedAndLogged(t *testing.T) {
 		noAmount := paidTx(o.OutTradeNo, 300_00)
 		delete(noAmount, "amount")
 		garbage, _ := http.NewRequest(http.MethodPost, e.recv.URL+"/v1/payments/notify/wechat", strings.NewReader("{"))
+		// Every refusal is counted; the audit log gets one row a minute per
+		// source and reason (and per notification id, once a signed one was
+		// read): "logged" is the rows so far.
 		cases := []struct {
 			name   string
 			req    *http.Request
 			status int
+			logged int
 		}{
-			{"forged signature", forged, 401},
-			{"tampered body", tampered, 401},
-			{"no signature", garbage, 401},
-			{"wrong amount", e.notification("N-amount", paidTx(o.OutTradeNo, 1), now), 400},
-			{"wrong merchant", e.notification("N-mch", wrongMch, now), 400},
-			{"wrong app", e.notification("N-app", wrongApp, now), 400},
-			{"unknown order", e.notification("N-unknown", paidTx("UKR00000000000000NOPE", 300_00), now), 400},
-			{"not success", e.notification("N-notpay", notPaid, now), 400},
-			{"no amount", e.notification("N-noamount", noAmount, now), 400},
-			{"timestamp skew past", e.notification("N-old", paidTx(o.OutTradeNo, 300_00), now.Add(-5*time.Minute)), 401},
-			{"timestamp skew future", e.notification("N-future", paidTx(o.OutTradeNo, 300_00), now.Add(6*time.Minute)), 401},
+			{"forged signature", forged, 401, 1},
+			{"tampered body", tampered, 401, 1},
+			{"no signature", garbage, 401, 1},
+			{"wrong amount", e.notification("N-amount", paidTx(o.OutTradeNo, 1), now), 400, 2},
+			{"wrong merchant", e.notification("N-mch", wrongMch, now), 400, 3},
+			{"wrong app", e.notification("N-app", wrongApp, now), 400, 3},
+			{"unknown order", e.notification("N-unknown", paidTx("UKR00000000000000NOPE", 300_00), now), 400, 4},
+			{"not success", e.notification("N-notpay", notPaid, now), 400, 5},
+			{"no amount", e.notification("N-noamount", noAmount, now), 400, 6},
+			{"timestamp skew past", e.notification("N-old", paidTx(o.OutTradeNo, 300_00), now.Add(-5*time.Minute)), 401, 7},
+			{"timestamp skew future", e.notification("N-future", paidTx(o.OutTradeNo, 300_00), now.Add(6*time.Minute)), 401, 7},
 		}
 		for i, c := range cases {
 			status, body := send(t, c.req)
 			if status != c.status || !strings.Contains(body, `"code":"FAIL"`) {
 				t.Errorf("%s: %d %s, want %d with FAIL", c.name, status, body, c.status)
 			}
-			if got := e.auditCount("notification.refused"); got != i+1 {
-				t.Errorf("%s: %d refusals logged, want %d", c.name, got, i+1)
+			if got := e.auditCount("notification.refused"); got != c.logged {
+				t.Errorf("%s: %d refusals logged, want %d", c.name, got, c.logged)
+			}
+			if got := refusalTotal(e.pay); got != int64(i+1) {
+				t.Errorf("%s: %d refusals counted, want %d", c.name, got, i+1)
 			}
 		}
 		if s, c := e.app("A1"); s != "unpaid" || c != 0 {
@@ -485,4 +492,13 @@ func TestWeChatRefusesAnswersItCannotVerify(t *testing.T) {
 	if tx, err := spoofed.Query(e.ctx, o.OutTradeNo); err == nil {
 		t.Fatalf("unverifiable answer accepted: %+v", tx)
 	}
+}
+
+// refusalTotal is the number of refusals p counted.
+func refusalTotal(p *payment.Payments) int64 {
+	var n int64
+	for _, c := range p.RefusalCounts() {
+		n += c.N
+	}
+	return n
 }

@@ -303,7 +303,7 @@ type wireTransaction struct {
 func parseTransaction(b []byte) (Transaction, error) {
 	var wt wireTransaction
 	if err := json.Unmarshal(b, &wt); err != nil {
-		return Transaction{}, fmt.Errorf("transaction: %v: %w", err, ErrBadNotification)
+		return Transaction{}, fmt.Errorf("transaction: %s: %w", clip(err.Error(), maxQuoted*2), ErrBadNotification)
 	}
 	if wt.OutTradeNo == "" || wt.TradeState == "" || wt.Amount == nil || wt.Amount.Total == nil {
 		return Transaction{}, fmt.Errorf("transaction lacks out_trade_no, trade_state or amount.total: %w", ErrBadNotification)
@@ -315,7 +315,7 @@ func parseTransaction(b []byte) (Transaction, error) {
 	if wt.SuccessTime != "" {
 		st, err := time.Parse(time.RFC3339, wt.SuccessTime)
 		if err != nil {
-			return Transaction{}, fmt.Errorf("success_time %q: %w", wt.SuccessTime, ErrBadNotification)
+			return Transaction{}, fmt.Errorf("success_time %s: %w", quoted(wt.SuccessTime), ErrBadNotification)
 		}
 		t.SuccessTime = st
 	}
@@ -357,14 +357,14 @@ type wireRefundNotice struct {
 func (w *WeChat) ParseNotification(ctx context.Context, r *http.Request, now time.Time) (Notification, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxNotificationBytes+1))
 	if err != nil {
-		return Notification{}, fmt.Errorf("read notification: %v: %w", err, ErrBadNotification)
+		return Notification{}, fmt.Errorf("read notification: %s: %w", clip(err.Error(), maxQuoted*2), ErrBadNotification)
 	}
 	if len(body) > MaxNotificationBytes {
 		return Notification{}, fmt.Errorf("notification larger than %d bytes: %w", MaxNotificationBytes, ErrBadNotification)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if st := r.Header.Get("Wechatpay-Signature-Type"); st != "" && st != "WECHATPAY2-SHA256-RSA2048" {
-		return Notification{}, fmt.Errorf("signature type %q: %w", st, ErrBadSignature)
+		return Notification{}, fmt.Errorf("signature type %s: %w", quoted(st), ErrBadSignature)
 	}
 	serial := strings.TrimSpace(r.Header.Get("Wechatpay-Serial"))
 	sig := strings.TrimSpace(r.Header.Get("Wechatpay-Signature"))
@@ -375,25 +375,25 @@ func (w *WeChat) ParseNotification(ctx context.Context, r *http.Request, now tim
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil {
-		return Notification{}, fmt.Errorf("Wechatpay-Timestamp %q: %w", tsText, ErrBadSignature)
+		return Notification{}, fmt.Errorf("Wechatpay-Timestamp %s: %w", quoted(tsText), ErrBadSignature)
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d >= NotificationSkew || d <= -NotificationSkew {
 		return Notification{}, fmt.Errorf("signed %s from now: %w", d.Round(time.Second), ErrTimestampSkew)
 	}
 	msg := tsText + "\n" + nonce + "\n" + string(body) + "\n"
 	if err := w.verifier.Verify(ctx, serial, msg, sig); err != nil {
-		return Notification{}, fmt.Errorf("%v: %w", err, ErrBadSignature)
+		return Notification{}, fmt.Errorf("%s: %w", clip(err.Error(), maxQuoted*2), ErrBadSignature)
 	}
 	var wn wireNotification
 	if err := json.Unmarshal(body, &wn); err != nil {
-		return Notification{}, fmt.Errorf("notification body: %v: %w", err, ErrBadNotification)
+		return Notification{}, fmt.Errorf("notification body: %s: %w", clip(err.Error(), maxQuoted*2), ErrBadNotification)
 	}
 	if wn.ID == "" || wn.Resource == nil || wn.Resource.Algorithm != "AEAD_AES_256_GCM" {
 		return Notification{}, fmt.Errorf("notification lacks id or an AEAD_AES_256_GCM resource: %w", ErrBadNotification)
 	}
 	plain, err := utils.DecryptAES256GCM(w.cfg.APIv3Key, wn.Resource.AssociatedData, wn.Resource.Nonce, wn.Resource.Ciphertext)
 	if err != nil {
-		return Notification{}, fmt.Errorf("decrypt resource: %v: %w", err, ErrBadNotification)
+		return Notification{}, fmt.Errorf("decrypt resource: %s: %w", clip(err.Error(), maxQuoted*2), ErrBadNotification)
 	}
 	n := Notification{ID: wn.ID, EventType: wn.EventType}
 	switch {
@@ -403,19 +403,19 @@ func (w *WeChat) ParseNotification(ctx context.Context, r *http.Request, now tim
 			return Notification{}, err
 		}
 		if t.MchID != w.cfg.MchID || t.AppID != w.cfg.AppID {
-			return Notification{}, fmt.Errorf("mchid %q appid %q: %w", t.MchID, t.AppID, ErrWrongMerchant)
+			return Notification{}, fmt.Errorf("mchid %s appid %s: %w", quoted(t.MchID), quoted(t.AppID), ErrWrongMerchant)
 		}
 		n.Transaction = &t
 	case strings.HasPrefix(wn.EventType, "REFUND."):
 		var rn wireRefundNotice
 		if err := json.Unmarshal([]byte(plain), &rn); err != nil {
-			return Notification{}, fmt.Errorf("refund resource: %v: %w", err, ErrBadNotification)
+			return Notification{}, fmt.Errorf("refund resource: %s: %w", clip(err.Error(), maxQuoted*2), ErrBadNotification)
 		}
 		if rn.OutRefundNo == "" || rn.RefundStatus == "" || rn.Amount == nil || rn.Amount.Refund == nil || rn.Amount.Total == nil {
 			return Notification{}, fmt.Errorf("refund resource lacks out_refund_no, refund_status or amount: %w", ErrBadNotification)
 		}
 		if rn.MchID != w.cfg.MchID {
-			return Notification{}, fmt.Errorf("mchid %q: %w", rn.MchID, ErrWrongMerchant)
+			return Notification{}, fmt.Errorf("mchid %s: %w", quoted(rn.MchID), ErrWrongMerchant)
 		}
 		res := RefundResult{MchID: rn.MchID, OutTradeNo: rn.OutTradeNo, OutRefundNo: rn.OutRefundNo, RefundID: rn.RefundID,
 			Status: rn.RefundStatus, RefundFen: *rn.Amount.Refund, TotalFen: *rn.Amount.Total}
@@ -426,7 +426,7 @@ func (w *WeChat) ParseNotification(ctx context.Context, r *http.Request, now tim
 		}
 		n.Refund = &res
 	default:
-		return Notification{}, fmt.Errorf("event type %q: %w", wn.EventType, ErrBadNotification)
+		return Notification{}, fmt.Errorf("event type %s: %w", quoted(wn.EventType), ErrBadNotification)
 	}
 	return n, nil
 }

@@ -81,8 +81,11 @@ func (h *PaymentHooks) Record(ctx context.Context, q payment.Execer, e payment.A
 	if e.AmountFen != 0 {
 		after["amount_fen"] = e.AmountFen
 	}
+	if e.Suppressed != 0 {
+		after["suppressed"] = e.Suppressed
+	}
 	audit := func(t *store.Tx) error {
-		return t.Audit(store.Change{Actor: actor, Action: e.Kind}, target, nil, after)
+		return t.Audit(store.Change{Actor: actor, Action: e.Kind, IP: e.IP}, target, nil, after)
 	}
 	if tx, ok := q.(*sql.Tx); ok {
 		return h.st.Join(ctx, tx, audit)

@@ -253,16 +253,40 @@ func (s *Store) AuditHead(ctx context.Context) (seq int64, hash string, err erro
 	return seq, hash, nil
 }
 
-// eachAudit streams the whole log in sequence order inside one snapshot,
-// then hands fn the head row of that same snapshot.
-func (s *Store) eachAudit(ctx context.Context, fn func(renewal.AuditEntry) error, head func(seq int64, hash string) error) error {
+// AuditRange limits an export to the entries at or after Since and before
+// Until; a zero time is no limit.
+type AuditRange struct{ Since, Until time.Time }
+
+// where is the range as SQL conditions on at.
+func (r AuditRange) where() (string, []any) {
+	var conds []string
+	var args []any
+	if !r.Since.IsZero() {
+		args = append(args, micros(r.Since))
+		conds = append(conds, "at >= $"+strconv.Itoa(len(args)))
+	}
+	if !r.Until.IsZero() {
+		args = append(args, micros(r.Until))
+		conds = append(conds, "at < $"+strconv.Itoa(len(args)))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// eachAudit streams the log (the entries of rng) in sequence order inside
+// one snapshot, row by row as the database returns them (memory does not
+// grow with the log), then hands fn the head row of that same snapshot.
+func (s *Store) eachAudit(ctx context.Context, rng AuditRange, fn func(renewal.AuditEntry) error, head func(seq int64, hash string) error) error {
 	return s.Read(ctx, func(tx *Tx) error {
 		var hseq int64
 		var hhash string
 		if err := tx.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&hseq, &hhash); err != nil {
 			return fmt.Errorf("audit head: %w", mapErr(err))
 		}
-		rows, err := tx.q.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log ORDER BY seq`)
+		where, args := rng.where()
+		rows, err := tx.q.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log`+where+` ORDER BY seq`, args...)
 		if err != nil {
 			return fmt.Errorf("read audit: %w", err)
 		}
@@ -300,7 +324,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (renewal.AuditVerification, err
 			v.BadSeq, v.Problem = seq, fmt.Sprintf(format, args...)
 		}
 	}
-	err := s.eachAudit(ctx, func(e renewal.AuditEntry) error {
+	err := s.eachAudit(ctx, AuditRange{}, func(e renewal.AuditEntry) error {
 		v.Entries++
 		switch {
 		case e.Seq != want:
@@ -330,13 +354,14 @@ func (s *Store) VerifyAudit(ctx context.Context) (renewal.AuditVerification, err
 	return v, nil
 }
 
-// ExportAuditJSON writes the whole log as a JSON array, one entry a line.
-func (s *Store) ExportAuditJSON(ctx context.Context, w io.Writer) error {
+// ExportAuditJSON writes the log (the entries of rng) as a JSON array, one
+// entry a line, each as soon as it is read.
+func (s *Store) ExportAuditJSON(ctx context.Context, w io.Writer, rng AuditRange) error {
 	if _, err := io.WriteString(w, "["); err != nil {
 		return err
 	}
 	first := true
-	err := s.eachAudit(ctx, func(e renewal.AuditEntry) error {
+	err := s.eachAudit(ctx, rng, func(e renewal.AuditEntry) error {
 		b, err := json.Marshal(e)
 		if err != nil {
 			return err
@@ -363,15 +388,16 @@ func AuditCSVHeader() []string {
 	return []string{"seq", "time", "actor", "action", "target", "before", "after", "ip", "prev_hash", "hash", "workstation_id", "record_version"}
 }
 
-// ExportAuditCSV writes the whole log as CSV with a header row; times are
-// RFC 3339 UTC with microseconds, so every row can be re-hashed from the file
-// (the workstation id and record version are the last two columns).
-func (s *Store) ExportAuditCSV(ctx context.Context, w io.Writer) error {
+// ExportAuditCSV writes the log (the entries of rng) as CSV with a header
+// row, each row as soon as it is read; times are RFC 3339 UTC with
+// microseconds, so every row can be re-hashed from the file (the
+// workstation id and record version are the last two columns).
+func (s *Store) ExportAuditCSV(ctx context.Context, w io.Writer, rng AuditRange) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(AuditCSVHeader()); err != nil {
 		return err
 	}
-	err := s.eachAudit(ctx, func(e renewal.AuditEntry) error {
+	err := s.eachAudit(ctx, rng, func(e renewal.AuditEntry) error {
 		return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
 			e.Actor, e.Action, e.Target, string(e.Before), string(e.After), e.IP, e.PrevHash, e.Hash,
 			e.WorkstationID, strconv.Itoa(e.RecordVersion)})

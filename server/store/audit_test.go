@@ -138,7 +138,7 @@ func TestAuditExportAndQuery(t *testing.T) {
 			nil, json.RawMessage(`{ "comment" : "含,逗号\n和换行" }`)))
 		// CSV: every row re-hashes from the file alone.
 		var buf bytes.Buffer
-		must(t, s.ExportAuditCSV(ctx, &buf))
+		must(t, s.ExportAuditCSV(ctx, &buf, AuditRange{}))
 		recs, err := csv.NewReader(&buf).ReadAll()
 		must(t, err)
 		if len(recs) != 5 || fmt.Sprint(recs[0]) != fmt.Sprint(AuditCSVHeader()) {
@@ -172,7 +172,7 @@ func TestAuditExportAndQuery(t *testing.T) {
 		}
 		// JSON: the same entries.
 		buf.Reset()
-		must(t, s.ExportAuditJSON(ctx, &buf))
+		must(t, s.ExportAuditJSON(ctx, &buf, AuditRange{}))
 		var entries []renewal.AuditEntry
 		must(t, json.Unmarshal(buf.Bytes(), &entries))
 		if len(entries) != 4 || entries[3].Actor != "张三" || entries[3].WorkstationID != "柜台/1" || AuditHash(entries[3]) != entries[3].Hash {

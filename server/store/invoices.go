@@ -160,6 +160,19 @@ func (s *Store) Invoice(ctx context.Context, sc Scope, appID string) (*Invoice, 
 	return inv, err
 }
 
+// InvoiceNumber returns the number of an application's issued invoice
+// (ErrNotFound if none), which an invoice link is signed over: a link is
+// checked with it before the PDF is read. It takes no scope, as InvoicePDF.
+func (s *Store) InvoiceNumber(ctx context.Context, appID string) (string, error) {
+	var n sql.NullString
+	err := s.read().q.QueryRowContext(ctx, `SELECT number FROM invoices WHERE application_id = $1 AND state = $2`,
+		appID, string(renewal.InvoiceIssued)).Scan(&n)
+	if err != nil {
+		return "", fmt.Errorf("invoice number: %w", mapErr(err))
+	}
+	return n.String, nil
+}
+
 // InvoicePDF returns the number and PDF of an application's issued
 // invoice. It takes no scope: the caller holds a signed link instead of a
 // session, and must have checked it.
