@@ -287,6 +287,33 @@ func TestClientIPHeaderCannotBeSpoofed(t *testing.T) {
 	e.fails(http.StatusTooManyRequests, "rate_limited", "GET", "/v1/policy", "", nil, "X-Real-IP", "203.0.113.99")
 }
 
+// One IPv6 host holds a whole /64: walking through its addresses does not
+// give it fresh buckets (the request limiter and the counter challenges
+// count sources, as the sign-in limits do).
+func TestIPv6HostCannotRotateAddresses(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *server.Config) {
+		c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", loopbackProxy
+		c.Limits.IPPerSecond, c.Limits.IPBurst = 1, 3
+	}})
+	for i := range 3 {
+		e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	e.fails(http.StatusTooManyRequests, "rate_limited", "GET", "/v1/policy", "", nil, "X-Real-IP", "2001:db8:1:2:ffff:ffff:ffff:fffe")
+	// The next /64 is another source.
+	e.ok(http.StatusOK, nil, "GET", "/v1/policy", "", nil, "X-Real-IP", "2001:db8:1:3::1")
+
+	e = newEnv(t, envOptions{cfg: func(c *server.Config) { c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", loopbackProxy }})
+	for i := range 5 {
+		r := e.do("POST", "/v1/counter/challenge", "", nil, "X-Real-IP", fmt.Sprintf("2001:db8:1:4::%x", i+1))
+		if r.errCode() == "rate_limited" {
+			t.Fatalf("counter challenge %d refused by the limit before its burst", i)
+		}
+	}
+	if r := e.do("POST", "/v1/counter/challenge", "", nil, "X-Real-IP", "2001:db8:1:4::abcd"); r.errCode() != "rate_limited" {
+		t.Fatalf("the sixth counter challenge from one /64: %d %q, want rate_limited", r.status, r.errCode())
+	}
+}
+
 func TestSMSCodeRules(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	send := func() string {

@@ -460,7 +460,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 			lim = s.notifyLimit
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			if ok, wait := lim.allow(s.clientIP(r)); !ok {
+			if ok, wait := lim.allow(sourceOf(s.clientIP(r))); !ok {
 				s.writeError(w, r, renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return
 			}

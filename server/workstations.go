@@ -146,7 +146,7 @@ func (s *Server) counterOrigin(r *http.Request) string {
 }
 
 func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error {
-	if ok, wait := s.counterLimit.allow(s.clientIP(r)); !ok {
+	if ok, wait := s.counterLimit.allow(sourceOf(s.clientIP(r))); !ok {
 		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 	}
 	c, err := counter.NewChallenge(s.counterOrigin(r), rand.Reader)
