@@ -2,7 +2,10 @@ package renewal
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Document wire types: the scans uploaded with an application.
@@ -61,8 +64,33 @@ func (r *UploadDocumentRequest) Validate() error {
 		fe.add("kind", invalid(CodeInvalidField, "unknown document kind %q", r.Kind))
 	}
 	r.Name = NormalizeLine(r.Name)
-	fe.add("name", ValidateName(r.Name, MaxDocumentNameRunes))
+	fe.add("name", ValidateFileName(r.Name))
 	return fe.err()
+}
+
+// fileNameForbidden are the characters Windows refuses in a file name; '/'
+// and '\' would also make a name a path when a reviewer or the client
+// saves the document.
+const fileNameForbidden = `\/:*?"<>|`
+
+// ValidateFileName checks a document's file name: a name as ValidateName
+// checks it, of at most MaxDocumentNameRunes, that is a file name on every
+// system: none of \ / : * ? " < > |, not "." or "..", not ending in a dot
+// or a space (Windows drops them, so the saved file would differ).
+func ValidateFileName(s string) error {
+	if err := ValidateName(s, MaxDocumentNameRunes); err != nil {
+		return err
+	}
+	if i := strings.IndexAny(s, fileNameForbidden); i >= 0 {
+		c := s[i : i+1]
+		return invalidZH(CodeInvalidField, "文件名不能含有 \\ / : * ? \" < > | 这些字符（第"+strconv.Itoa(utf8.RuneCountInString(s[:i])+1)+"个字符是 "+c+"），请改名后重新上传",
+			"a file name cannot hold any of \\ / : * ? \" < > | (character %d is %q)", utf8.RuneCountInString(s[:i])+1, c)
+	}
+	if t := strings.Trim(s, "."); t == "" || strings.HasSuffix(s, ".") || strings.HasSuffix(s, " ") {
+		return invalidZH(CodeInvalidField, "文件名不能只有点号，也不能以点号或空格结尾，请改名后重新上传",
+			"a file name cannot be only dots, or end in a dot or a space")
+	}
+	return nil
 }
 
 // Document is a stored document's metadata.

@@ -248,13 +248,20 @@ func (vm *ApplicationsVM) docsThen(ctx context.Context, id string) func(err erro
 // line, at most 200 characters (what the service accepts).
 func docName(path string) string {
 	name := strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		switch {
+		case r < ' ' || r == 0x7f:
 			return ' '
+		case strings.ContainsRune(`\/:*?"<>|`, r):
+			return '_' // not in a file name on Windows (renewal.ValidateFileName)
 		}
 		return r
 	}, filepath.Base(path))
-	if len([]rune(name)) > 200 {
-		name = string([]rune(name)[:200])
+	if len([]rune(name)) > renewal.MaxDocumentNameRunes {
+		name = string([]rune(name)[:renewal.MaxDocumentNameRunes])
+	}
+	name = strings.TrimRight(name, ". ")
+	if strings.Trim(name, ". ") == "" {
+		name = lang.X("docs.unnamed", "资料")
 	}
 	return name
 }
