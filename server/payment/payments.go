@@ -680,7 +680,7 @@ func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID,
 				return fmt.Errorf("record notification: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				return p.audit(ctx, tx, AuditEvent{At: now, Kind: "notification.replayed", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
+				return p.auditReplay(ctx, tx, AuditEvent{At: now, Kind: "notification.replayed", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
 					NotificationID: notificationID, Detail: "already applied; nothing credited"})
 			}
 		}
@@ -708,7 +708,7 @@ func (p *Payments) applyPaid(ctx context.Context, t Transaction, notificationID,
 		if n, _ := res.RowsAffected(); n == 0 {
 			conflictWith = ""
 			if notificationID != "" {
-				return p.audit(ctx, tx, AuditEvent{At: now, Kind: "notification.duplicate", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
+				return p.auditReplay(ctx, tx, AuditEvent{At: now, Kind: "notification.duplicate", ApplicationID: appID, OutTradeNo: t.OutTradeNo,
 					NotificationID: notificationID, Detail: "order already " + state + "; nothing credited"})
 			}
 			return nil

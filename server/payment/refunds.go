@@ -256,7 +256,7 @@ func (p *Payments) finishRefund(ctx context.Context, outRefundNo string, res Ref
 				return fmt.Errorf("record notification: %w", err)
 			}
 			if n, _ := r.RowsAffected(); n == 0 {
-				return p.audit(ctx, tx, AuditEvent{At: now, Kind: "notification.replayed", ApplicationID: appID, OutTradeNo: outTradeNo,
+				return p.auditReplay(ctx, tx, AuditEvent{At: now, Kind: "notification.replayed", ApplicationID: appID, OutTradeNo: outTradeNo,
 					OutRefundNo: outRefundNo, NotificationID: notificationID, Detail: "already applied"})
 			}
 		}

@@ -195,6 +195,40 @@ func (p *Payments) auditOnce(ctx context.Context, provider string, src Source, r
 	return p.audit(context.WithoutCancel(ctx), p.db, e)
 }
 
+// replayRow says whether a row of kind (a signed notification repeated:
+// "notification.replayed", "notification.duplicate") for notification id
+// is to be written now: the first in a window is, the rest are counted and
+// written by FlushRefusals as one row. A captured Alipay notice carries no
+// time and can be replayed for ever; the audit grows by one row a window.
+func (p *Payments) replayRow(kind, id string) (write bool, suppressed int64) {
+	now := p.cfg.Clock()
+	k := refusalKey{kind: kind, notification: id}
+	rf := p.refusals
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	ent := rf.keys[k]
+	if ent != nil && now.Before(ent.until) {
+		ent.suppressed++
+		return false, 0
+	}
+	if ent != nil {
+		suppressed = ent.suppressed
+	}
+	rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow)}
+	return true, suppressed
+}
+
+// auditReplay writes e (a repeated signed notification, inside tx) unless
+// one of its kind and notification id was written within the window.
+func (p *Payments) auditReplay(ctx context.Context, tx Execer, e AuditEvent) error {
+	write, suppressed := p.replayRow(e.Kind, e.NotificationID)
+	if !write {
+		return nil
+	}
+	e.Suppressed = suppressed
+	return p.audit(ctx, tx, e)
+}
+
 // FlushRefusals writes the counts of refusals not audited one by one whose
 // window has ended, and forgets the keys whose window ended quietly. Sweep
 // runs it; it is safe to run at any time.
@@ -211,8 +245,12 @@ func (p *Payments) FlushRefusals(ctx context.Context) error {
 			delete(rf.keys, k)
 			continue
 		}
+		detail := fmt.Sprintf("%s %s: %d more of this kind from this source", k.provider, k.reason, ent.suppressed)
+		if k.provider == "" { // a repeated signed notification (replayRow)
+			detail = fmt.Sprintf("%d more repeats of this notification; nothing credited", ent.suppressed)
+		}
 		rows = append(rows, AuditEvent{At: now, Kind: k.kind, IP: ent.ip, NotificationID: k.notification,
-			Suppressed: ent.suppressed, Detail: fmt.Sprintf("%s %s: %d more of this kind from this source", k.provider, k.reason, ent.suppressed)})
+			Suppressed: ent.suppressed, Detail: detail})
 		// The row opens a window of its own, as a refusal's row does.
 		rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: ent.ip}
 	}
