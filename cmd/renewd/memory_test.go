@@ -132,6 +132,37 @@ func TestMemoryUnderBodyAttacks(t *testing.T) {
 			}
 		})
 	})
+	// Downloads: readers that open a 10 MiB document and read nothing (a
+	// document sent is reserved at its size from the same budgets), from
+	// one clerk and from every clerk at once.
+	bigDoc := func(i int) string {
+		var docs struct{ Items []renewal.Document }
+		users[i].json("GET", "/v1/applications/"+apps[i]+"/documents", nil, &docs)
+		for _, d := range docs.Items {
+			if d.Size >= renewal.MaxDocumentBytes/2 {
+				return "/v1/applications/" + apps[i] + "/documents/" + d.ID
+			}
+		}
+		t.Fatalf("clerk %d has no large document", i)
+		return ""
+	}
+	slowReads := func(k int) func(_ *attacker, count func(string)) {
+		return func(_ *attacker, count func(string)) {
+			paths := make([]string, clerks)
+			for i := range paths {
+				paths[i] = bigDoc(i)
+			}
+			parallel(k, func(i int) {
+				c := i % clerks
+				if k > clerks {
+					c = 0 // more readers than clerks: all of one clerk
+				}
+				count(users[c].stall(paths[c], 2*time.Second))
+			})
+		}
+	}
+	run(fmt.Sprintf("download: %d stalled readers of one clerk's 10 MiB", n(100)), slowReads(n(100)))
+	run(fmt.Sprintf("download: %d clerks × 1 stalled 10 MiB reader", clerks), slowReads(clerks))
 	run(fmt.Sprintf("clerks: %d × %d uploads of 0.5–2 MiB", clerks, docsPerClerk), func(_ *attacker, count func(string)) {
 		parallel(clerks, func(i int) {
 			for j := range docsPerClerk {
@@ -213,15 +244,17 @@ func parallel(k int, f func(i int)) {
 // attacker is a clerk's HTTP client, connecting from 127.0.0.ip so that
 // each clerk has the per-address limits of its own.
 type attacker struct {
-	t    *testing.T
-	base string
-	tok  string
-	http *http.Client
+	t     *testing.T
+	base  string
+	tok   string
+	http  *http.Client
+	local *net.TCPAddr // the address it connects from
 }
 
 func newAttacker(t *testing.T, addr string, ip int) *attacker {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, byte(ip>>8), byte(ip))}}
-	return &attacker{t: t, base: "http://" + addr,
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, byte(ip>>8), byte(ip))}
+	d := &net.Dialer{LocalAddr: local}
+	return &attacker{t: t, base: "http://" + addr, local: local,
 		http: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 100}}}
 }
 
@@ -280,6 +313,29 @@ func (a *attacker) json(method, path string, in, out any) {
 }
 
 func (a *attacker) get(path string) { a.json("GET", path, nil, nil) }
+
+// stall asks for path on a connection with a small receive buffer, reads
+// only the status line and headers, and holds the connection for d before
+// closing it: a reader that makes the service keep the answer.
+func (a *attacker) stall(path string, d time.Duration) string {
+	dl := &net.Dialer{LocalAddr: a.local, Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := dl.Dial("tcp", strings.TrimPrefix(a.base, "http://"))
+	if err != nil {
+		return "error"
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: renewd\r\nAuthorization: Bearer %s\r\n\r\n", path, a.tok)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
+	if err != nil {
+		return "error"
+	}
+	st := strconv.Itoa(res.StatusCode)
+	time.Sleep(d)
+	return st
+}
 
 func (a *attacker) signIn(mobile string) {
 	a.json("POST", "/v1/auth/sms-code", renewal.SMSCodeRequest{Mobile: mobile}, nil)

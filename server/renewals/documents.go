@@ -3,6 +3,7 @@ package renewals
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
@@ -92,6 +93,20 @@ func (s *Service) Document(ctx context.Context, c Caller, id, docID string) (*re
 		return nil, nil, StoreError(err, "")
 	}
 	return d, data, nil
+}
+
+// OpenDocument returns document docID of application id and a reader of
+// its bytes, a chunk at a time (store.OpenDocument: the reader fails at
+// the end if the bytes do not match the stored hash).
+func (s *Service) OpenDocument(ctx context.Context, c Caller, id, docID string) (*renewal.Document, io.Reader, error) {
+	if err := checkIDs(id, docID); err != nil {
+		return nil, nil, err
+	}
+	d, r, err := s.store.OpenDocument(ctx, c.Scope(), id, docID)
+	if err != nil {
+		return nil, nil, StoreError(err, "")
+	}
+	return d, r, nil
 }
 
 // DeleteDocument deletes document docID of application id (action

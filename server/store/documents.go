@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -39,8 +41,15 @@ func (tx *Tx) AddDocument(ctx context.Context, sc Scope, d *renewal.Document, da
 	d.ID, d.Size, d.SHA256, d.CreatedAt = newID(), int64(len(data)), hex.EncodeToString(sum[:]), tx.now
 	if _, err := tx.q.ExecContext(ctx, `INSERT INTO documents (id, application_id, kind, name, content_type, size, sha256, data, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, d.ID, d.ApplicationID, string(d.Kind), d.Name, d.ContentType,
-		d.Size, d.SHA256, data, micros(d.CreatedAt)); err != nil {
+		d.Size, d.SHA256, []byte{}, micros(d.CreatedAt)); err != nil {
 		return fmt.Errorf("add document: %w", mapErr(err))
+	}
+	for seq := 0; seq*DocumentChunk < len(data); seq++ {
+		chunk := data[seq*DocumentChunk : min(len(data), (seq+1)*DocumentChunk)]
+		if _, err := tx.q.ExecContext(ctx, `INSERT INTO document_chunks (document_id, seq, data) VALUES ($1, $2, $3)`,
+			d.ID, seq, chunk); err != nil {
+			return fmt.Errorf("add document chunk %d: %w", seq, mapErr(err))
+		}
 	}
 	return tx.Audit(ch, "application/"+d.ApplicationID, nil, map[string]any{"document": d})
 }
@@ -52,13 +61,13 @@ func (s *Store) AddDocument(ctx context.Context, sc Scope, d *renewal.Document, 
 
 const docColumns = `id, application_id, kind, name, content_type, size, sha256, created_at`
 
-func scanDoc(r rowScanner, data *[]byte) (*renewal.Document, error) {
+func scanDoc(r rowScanner, extra any) (*renewal.Document, error) {
 	var d renewal.Document
 	var kind string
 	var at int64
 	dest := []any{&d.ID, &d.ApplicationID, &kind, &d.Name, &d.ContentType, &d.Size, &d.SHA256, &at}
-	if data != nil {
-		dest = append(dest, data)
+	if extra != nil {
+		dest = append(dest, extra)
 	}
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
@@ -92,17 +101,38 @@ func (s *Store) Documents(ctx context.Context, sc Scope, appID string) ([]*renew
 }
 
 // Document returns a document and its bytes, checking them against the
-// stored hash.
+// stored hash (a download uses OpenDocument, which holds one chunk).
 func (s *Store) Document(ctx context.Context, sc Scope, appID, docID string) (*renewal.Document, []byte, error) {
+	d, r, err := s.OpenDocument(ctx, sc, appID, docID)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, data, nil
+}
+
+// DocumentChunk is how many bytes of a document OpenDocument's reader
+// fetches at a time: what one download holds in memory.
+const DocumentChunk = 256 << 10
+
+// OpenDocument returns a document's metadata and a reader of its bytes,
+// fetched DocumentChunk at a time, so a download holds one chunk, not the
+// document. The reader checks the bytes against the stored hash: at the
+// end it returns ErrMismatch instead of io.EOF if they differ, and an
+// error if the document was deleted meanwhile.
+func (s *Store) OpenDocument(ctx context.Context, sc Scope, appID, docID string) (*renewal.Document, io.Reader, error) {
 	var d *renewal.Document
-	var data []byte
+	var inline int64
 	err := s.Read(ctx, func(tx *Tx) error {
 		if _, err := tx.Application(ctx, sc, appID); err != nil {
 			return err
 		}
 		var err error
-		d, err = scanDoc(tx.q.QueryRowContext(ctx, `SELECT `+docColumns+`, data FROM documents WHERE id = $1 AND application_id = $2`,
-			docID, appID), &data)
+		d, err = scanDoc(tx.q.QueryRowContext(ctx, `SELECT `+docColumns+`, length(data) FROM documents WHERE id = $1 AND application_id = $2`,
+			docID, appID), &inline)
 		if err != nil {
 			return fmt.Errorf("document %s: %w", docID, mapErr(err))
 		}
@@ -111,11 +141,61 @@ func (s *Store) Document(ctx context.Context, sc Scope, appID, docID string) (*r
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != d.SHA256 {
-		return nil, nil, fmt.Errorf("document %s: content does not match its hash: %w", docID, ErrMismatch)
+	return d, &docReader{ctx: ctx, s: s, d: d, inline: inline > 0, hash: sha256.New()}, nil
+}
+
+type docReader struct {
+	ctx    context.Context
+	s      *Store
+	d      *renewal.Document
+	inline bool // stored before chunks: the bytes are documents.data
+	seq    int
+	off    int64
+	buf    []byte
+	hash   hash.Hash
+	err    error
+}
+
+func (r *docReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 && r.err == nil {
+		r.fetch()
 	}
-	return d, data, nil
+	if len(r.buf) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// fetch reads the next chunk, or sets r.err at the end.
+func (r *docReader) fetch() {
+	if r.off >= r.d.Size {
+		r.err = io.EOF
+		if hex.EncodeToString(r.hash.Sum(nil)) != r.d.SHA256 {
+			r.err = fmt.Errorf("document %s: content does not match its hash: %w", r.d.ID, ErrMismatch)
+		}
+		return
+	}
+	var chunk []byte
+	err := r.s.Read(r.ctx, func(tx *Tx) error {
+		if r.inline {
+			return tx.q.QueryRowContext(r.ctx, `SELECT data FROM documents WHERE id = $1`, r.d.ID).Scan(&chunk)
+		}
+		return tx.q.QueryRowContext(r.ctx, `SELECT data FROM document_chunks WHERE document_id = $1 AND seq = $2`,
+			r.d.ID, r.seq).Scan(&chunk)
+	})
+	r.seq++
+	switch {
+	case err != nil:
+		r.err = fmt.Errorf("document %s at %d: %w", r.d.ID, r.off, mapErr(err))
+	case len(chunk) == 0:
+		r.err = fmt.Errorf("document %s: %d bytes stored, %d expected: %w", r.d.ID, r.off, r.d.Size, ErrMismatch)
+	default:
+		r.off += int64(len(chunk))
+		r.hash.Write(chunk)
+		r.buf = chunk
+	}
 }
 
 // DeleteDocument removes a document in this transaction (the caller checks

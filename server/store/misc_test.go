@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
@@ -207,6 +209,95 @@ func TestDocuments(t *testing.T) {
 		wantErr(t, err, ErrMismatch)
 		verifyOK(t, s)
 	})
+}
+
+// A document is stored in chunks and read back a chunk at a time; one
+// stored whole (before chunks) still reads; a changed chunk or a document
+// deleted while being read ends the reader with an error, never io.EOF.
+func TestDocumentsInChunks(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *fakeclock.Clock) {
+		f := seed(t, s, clk)
+		a := newApp(t, s, f.orgA, f.clerkA, f.certA.Serial)
+		sc := OrgScope(f.orgA.ID)
+		ch := Change{Actor: f.clerkA.ID, Action: "document.upload"}
+		data := make([]byte, 2*DocumentChunk+DocumentChunk/2)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		add := func() *renewal.Document {
+			d := &renewal.Document{ApplicationID: a.ID, Kind: renewal.DocOther, Name: "scan.png", ContentType: renewal.ContentPNG}
+			must(t, s.AddDocument(ctx, sc, d, data, ch))
+			clk.Advance(time.Second)
+			return d
+		}
+		count := func(q string, args ...any) (n int) {
+			t.Helper()
+			must(t, s.DB().QueryRow(q, args...).Scan(&n))
+			return n
+		}
+		d := add()
+		if n := count(`SELECT COUNT(*) FROM document_chunks WHERE document_id = $1`, d.ID); n != 3 {
+			t.Fatalf("%d chunks, want 3", n)
+		}
+		if n := count(`SELECT length(data) FROM documents WHERE id = $1`, d.ID); n != 0 {
+			t.Fatalf("%d bytes stored inline besides the chunks", n)
+		}
+		got, r, err := s.OpenDocument(ctx, sc, a.ID, d.ID)
+		must(t, err)
+		if got.Size != int64(len(data)) {
+			t.Fatalf("size %d", got.Size)
+		}
+		back, err := io.ReadAll(iotest.OneByteReader(io.LimitReader(r, 1000)))
+		must(t, err)
+		rest, err := io.ReadAll(r)
+		must(t, err)
+		if !bytes.Equal(append(back, rest...), data) {
+			t.Fatal("chunks read back differ")
+		}
+		if _, _, err := s.OpenDocument(ctx, OrgScope(f.orgB.ID), a.ID, d.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("another organisation opened the document: %v", err)
+		}
+
+		// A document stored whole, as before chunks.
+		legacy := add()
+		_, err = s.DB().Exec(`DELETE FROM document_chunks WHERE document_id = $1`, legacy.ID)
+		must(t, err)
+		_, err = s.DB().Exec(`UPDATE documents SET data = $1 WHERE id = $2`, data, legacy.ID)
+		must(t, err)
+		_, whole, err := s.Document(ctx, sc, a.ID, legacy.ID)
+		must(t, err)
+		if !bytes.Equal(whole, data) {
+			t.Fatal("a document stored whole reads back different")
+		}
+
+		// A changed chunk: the reader fails at the end.
+		bad := add()
+		_, err = s.DB().Exec(`UPDATE document_chunks SET data = $1 WHERE document_id = $2 AND seq = 1`, make([]byte, DocumentChunk), bad.ID)
+		must(t, err)
+		_, r, err = s.OpenDocument(ctx, sc, a.ID, bad.ID)
+		must(t, err)
+		_, err = io.ReadAll(r)
+		wantErr(t, err, ErrMismatch)
+
+		// Deleted while being read: an error, not a short file.
+		gone := add()
+		_, r, err = s.OpenDocument(ctx, sc, a.ID, gone.ID)
+		must(t, err)
+		must(t, iotestRead(r, 10))
+		must(t, s.DeleteDocument(ctx, sc, a.ID, gone.ID, ch))
+		if _, err := io.ReadAll(r); err == nil {
+			t.Fatal("a document deleted while read ended as if whole")
+		}
+		if n := count(`SELECT COUNT(*) FROM document_chunks WHERE document_id = $1`, gone.ID); n != 0 {
+			t.Fatalf("%d chunks left of a deleted document", n)
+		}
+		verifyOK(t, s)
+	})
+}
+
+func iotestRead(r io.Reader, n int) error {
+	_, err := io.ReadFull(r, make([]byte, n))
+	return err
 }
 
 func TestFinVerify(t *testing.T) {

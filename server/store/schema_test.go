@@ -169,7 +169,7 @@ func TestBytesRoundTripUnchanged(t *testing.T) {
 
 		// Every byte column of the schema, each holding rows from above.
 		cols := byteColumns(t, s)
-		want := []string{"certificates.der", "certificates.public_key", "documents.data", "invoices.pdf",
+		want := []string{"certificates.der", "certificates.public_key", "document_chunks.data", "documents.data", "invoices.pdf",
 			"issuances.chain", "issuances.der", "workstations.public_key"}
 		if !slices.Equal(cols, want) {
 			t.Fatalf("byte columns %v, want %v (a new one needs a row above)", cols, want)
