@@ -33,8 +33,12 @@
 // the same answers as the whole-form validation. Free text of every kind goes
 // through one check (text.go): requests normalise it to NFC first, and
 // characters that would show other than stored (bidi controls, zero-width and
-// other invisible characters, private use, U+FFFD) are refused with
-// CodeTextCharacter. A check that depends on today (a birth date may not lie
+// other invisible characters, private use, U+FFFD, a variation selector that
+// selects nothing, a combining mark first or a third in a row, and in names
+// the radical symbols that look like ideographs) are refused with
+// CodeTextCharacter. Unicode spaces become ASCII spaces. Ideographic
+// variation sequences stay possible for rare name characters: U+E0100–U+E01EF
+// directly after a CJK ideograph; U+FE00–U+FE0F never in a name. A check that depends on today (a birth date may not lie
 // in the future) takes the date: ValidateAt, ValidateFormFieldAt; the forms
 // without a date use this computer's clock, the service passes its own.
 package renewal

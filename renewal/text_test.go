@@ -130,15 +130,134 @@ func TestFreeTextNormalisedToNFC(t *testing.T) {
 }
 
 // What stays allowed: ordinary Chinese and Latin text with the spaces
-// people type, variation selectors, and newlines and tabs in multi-line text.
+// people type (made ASCII spaces), an ideographic variation sequence after a
+// CJK ideograph (a rare name character's glyph), a Mongolian free variation
+// selector after a Mongolian letter, emoji presentation in multi-line text,
+// up to two combining marks, and newlines and tabs in multi-line text.
 func TestFreeTextAllowed(t *testing.T) {
-	for _, s := range []string{"深圳市测试科技有限公司", "北京\u3000朝阳", "O'Brien & Co.\u00a0Ltd", "葛\U000E0100", "第一行\n\t第二行", "𠮷野家"} {
+	for _, s := range []string{"深圳市测试科技有限公司", "O'Brien & Co. Ltd", "葛\U000E0100", "辻\U000E0101子", "第一行\n\t第二行", "𠮷野家",
+		"ᠠ\u180b", "谢谢❤\ufe0f", "按1\ufe0f\u20e3", "Nguyễn Văn A", "ก\u0e34\u0e49", "x\u0301\u0302"} {
 		if err := ValidateText(s, 100); err != nil {
 			t.Errorf("ValidateText(%+q) = %v", s, err)
 		}
 	}
-	if err := ValidateName("北京\u3000朝阳", 100); err != nil {
-		t.Errorf("ideographic space in a name: %v", err)
+	for _, s := range []string{"葛\U000E0100", "买买提·艾力", "Nguyễn Văn A", "深圳市测试科技有限公司"} {
+		if err := ValidateName(s, 100); err != nil {
+			t.Errorf("ValidateName(%+q) = %v", s, err)
+		}
+	}
+	// Spaces other than U+0020 (a Chinese input method's full-width space,
+	// no-break space, en space) become one ASCII space, a run of them one;
+	// multi-line text keeps its runs.
+	for in, want := range map[string]string{
+		"北京\u3000朝阳": "北京 朝阳", "O'Brien & Co.\u00a0Ltd": "O'Brien & Co. Ltd", "张\u2002\u3000 三": "张 三",
+		"\u3000深圳市测试科技有限公司\u3000": "深圳市测试科技有限公司", "a\u202fb\u205fc\u1680d": "a b c d",
+	} {
+		got := NormalizeLine(in)
+		if got != want || NormalizeLine(got) != got {
+			t.Errorf("NormalizeLine(%+q) = %+q, want %+q", in, got, want)
+		}
+		if err := ValidateName(got, 100); err != nil {
+			t.Errorf("ValidateName(%+q) = %v", got, err)
+		}
+	}
+	if got := NormalizeText("一\u3000\u3000二\n三"); got != "一  二\n三" {
+		t.Errorf("NormalizeText kept %+q", got)
+	}
+	req := formWith(func(f *ApplicationForm) {
+		f.LegalRepresentative.Name = "张\u3000三"
+		f.Invoice.Title = "测试\u00a0公司"
+	})
+	if err := req.Validate(); err != nil || req.Form.LegalRepresentative.Name != "张 三" || req.Form.Invoice.Title != "测试 公司" {
+		t.Errorf("form with full-width spaces: %+q %+q %v", req.Form.LegalRepresentative.Name, req.Form.Invoice.Title, err)
+	}
+}
+
+// Characters that show as something other than what is stored, or as
+// nothing: variation selectors that select nothing, blanks that are not
+// spaces, an object placeholder, combining marks with nothing to combine
+// with or stacked, spaces that skipped normalisation, and in names the
+// radical symbols drawn as ideographs. Each is refused with text_character,
+// a Chinese message naming the position and code point.
+func TestFreeTextRefusesLookalikes(t *testing.T) {
+	type check func(string) error
+	text := func(s string) error { return ValidateText(s, 100) }
+	name := func(s string) error { return ValidateName(s, 100) }
+	cases := []struct {
+		in   string
+		fn   check
+		want string // in the Chinese message
+	}{
+		{"张\ufe00三", name, "第2个字符（U+FE00）"},
+		{"张\ufe00三", text, "第2个字符（U+FE00）"},
+		{"张\ufe0f三", name, "第2个字符（U+FE0F）"},
+		{"测试\ufe0e公司", name, "第3个字符（U+FE0E）"},
+		{"Zhang\U000E0100 San", name, "第6个字符（U+E0100）"},
+		{"\U000E0100张三", name, "第1个字符（U+E0100）"},
+		{"葛\U000E0100\U000E0101", name, "第3个字符（U+E0101）"},
+		{"张\U000E01EF", text, ""}, // allowed: see below
+		{"张\u180b三", name, "第2个字符（U+180B）"},
+		{"张三\u180c", text, "第3个字符（U+180C）"},
+		{"\u180d张三", name, "第1个字符（U+180D）"},
+		{"张\u180f三", name, "第2个字符（U+180F）"},
+		{"张\u2800三", name, "第2个字符（U+2800）"},
+		{"\u2800", text, "第1个字符（U+2800）"},
+		{"测试\ufffc公司", name, "第3个字符（U+FFFC）"},
+		{"请看\ufffc", text, "第3个字符（U+FFFC）"},
+		{"\u0301", name, "第1个字符（U+0301）"},
+		{"\u0301张三", name, "第1个字符（U+0301）"},
+		{"第一行\n\u0301第二行", text, "第5个字符（U+0301）"},
+		{"x\u0301\u0302\u0303", name, "第4个字符（U+0303）"},
+		{"Z" + strings.Repeat("\u0301", 20), name, "第4个字符（U+0301）"},
+		{"张" + strings.Repeat("\u0336", 20), text, "第4个字符（U+0336）"},
+		{"北京\u3000朝阳", name, "第3个字符（U+3000）"},
+		{"O'Brien\u00a0Ltd", text, "第8个字符（U+00A0）"},
+		{"张\u2002三", name, "第2个字符（U+2002）"},
+		{"\u2f00", name, "第1个字符（U+2F00 “⼀”）是部首符号，不是汉字，看起来像“一”，请改用汉字“一”"},
+		{"王\u2f2d", name, "第2个字符（U+2F2D “⼭”）是部首符号，不是汉字，看起来像“山”"},
+		{"\u2f08\u2f3e科技有限公司", name, "第1个字符（U+2F08 “⼈”）"},
+		{"\u2e9f亲", name, "看起来像“母”"},
+		{"\u2ee2测试", name, "第1个字符（U+2EE2 “⻢”）是部首符号，不是汉字，请改用对应的汉字"},
+	}
+	for _, c := range cases {
+		err := c.fn(c.in)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%+q refused: %v", c.in, err)
+			}
+			continue
+		}
+		e := AsError(err)
+		if e == nil || e.Code != CodeTextCharacter {
+			t.Errorf("%+q accepted or refused otherwise: %v", c.in, err)
+			continue
+		}
+		if zh := e.Localized("zh-CN"); !strings.Contains(zh, c.want) {
+			t.Errorf("%+q: Chinese message %q, want %q in it", c.in, zh, c.want)
+		}
+	}
+	// Radicals are a matter of names: a comment may quote one.
+	if err := ValidateText("部首\u2f00", 100); err != nil {
+		t.Errorf("radical in a comment: %v", err)
+	}
+	// Through the wire types, on the field: the variation selector in the
+	// representative's name and the invoice title, the radical in the
+	// organisation's name.
+	for field, req := range map[string]*CreateApplicationRequest{
+		"form.legal_representative.name": formWith(func(f *ApplicationForm) { f.LegalRepresentative.Name = "张\ufe00三" }),
+		"form.invoice.title":             formWith(func(f *ApplicationForm) { f.Invoice.Title = "测试\ufe01公司" }),
+		"form.organisation.name":         formWith(func(f *ApplicationForm) { f.Organisation.Name = "\u2f00\u2f08科技有限公司" }),
+		"form.pickup.recipient":          formWith(func(f *ApplicationForm) { f.Pickup.Recipient = "\u0301" }),
+	} {
+		if fe := AsError(req.Validate()).FieldError(field); fe == nil || fe.Code != CodeTextCharacter {
+			t.Errorf("%s: %v", field, req.Validate())
+		}
+	}
+	if fe := AsError((&InvoiceRequest{Title: "测试\u2800公司"}).Validate()).FieldError("title"); fe == nil || fe.Code != CodeTextCharacter {
+		t.Errorf("braille blank in an invoice request's title accepted")
+	}
+	if err := ValidateFormField(FieldRepName, "张\ufe00三"); CodeOf(err) != CodeTextCharacter {
+		t.Errorf("GUI field check of a variation selector: %v", err)
 	}
 }
 

@@ -337,7 +337,7 @@ func ValidateEmail(s string) error {
 	if len(s) > MaxEmailBytes {
 		return invalid(CodeEmail, "an e-mail address has at most %d characters", MaxEmailBytes)
 	}
-	if e := checkChars(s); e != nil {
+	if e := checkNameChars(s); e != nil {
 		return e
 	}
 	a, err := mail.ParseAddress(s)
@@ -492,7 +492,8 @@ func ValidateText(s string, max int) error {
 }
 
 // ValidateName checks a required one-line name of at most max runes, after
-// NormalizeLine.
+// NormalizeLine: as ValidateText, and no radical symbol or U+FE00–U+FE0F
+// (see checkText).
 func ValidateName(s string, max int) error {
 	if strings.TrimSpace(s) == "" {
 		return invalid(CodeRequired, "")
@@ -500,7 +501,13 @@ func ValidateName(s string, max int) error {
 	if strings.ContainsAny(s, "\n\t") {
 		return invalid(CodeInvalidField, "a name is one line")
 	}
-	return ValidateText(s, max)
+	if e := checkNameChars(s); e != nil {
+		return e
+	}
+	if utf8.RuneCountInString(s) > max {
+		return invalid(CodeTooLong, "at most %d characters", max)
+	}
+	return nil
 }
 
 // ValidateDigits checks a code of exactly n ASCII digits.

@@ -51,8 +51,11 @@ func fieldCode(t *testing.T, body []byte, field string) (code, message string) {
 // surrogate and bytes that are not UTF-8, which decoding turns into
 // U+FFFD) and identity numbers that cannot exist (a birth date after the
 // service's today, an unknown region, an unknown registration authority):
-// each is refused with 400 on its field, with a Chinese message, and
-// nothing is stored. Decomposed text is stored in NFC.
+// a variation selector that selects nothing ("张\uFE00三" shown as 张三),
+// radical symbols drawn as ideographs, a combining mark alone or stacked,
+// a braille blank, an object placeholder: each is refused with 400 on its
+// field, with a Chinese message, and nothing is stored. Decomposed text is
+// stored in NFC, a full-width space as an ASCII space.
 func TestLyingTextAndImpossibleIDs(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ct := e.smsSignIn(clerkMobile).AccessToken
@@ -144,6 +147,29 @@ func TestLyingTextAndImpossibleIDs(t *testing.T) {
 			[]byte("\x89PNG\r\n\x1a\nxx"), "name", "text_character"},
 		{"U+FFFD in a document name", "POST", app + "/documents?kind=other&name=" + url.QueryEscape("scan\xff.png"), ct,
 			[]byte("\x89PNG\r\n\x1a\nxx"), "name", "text_character"},
+		{"variation selector inside the representative's name", "POST", "/v1/applications", ct,
+			withText(t, create(func(f *renewal.ApplicationForm) { f.LegalRepresentative.Name = "@" }), `张\ufe00三`),
+			"form.legal_representative.name", "text_character"},
+		{"Mongolian variation selector in the invoice title", "PUT", app, ct,
+			withText(t, update(func(f *renewal.ApplicationForm) { f.Invoice.Title = "@" }), `测试\u180b公司`),
+			"form.invoice.title", "text_character"},
+		{"ideographic variation selector after a Latin letter", "PUT", app, ct,
+			withText(t, update(func(f *renewal.ApplicationForm) { f.LegalRepresentative.Name = "@" }), `Zhang\udb40\udd00 San`),
+			"form.legal_representative.name", "text_character"},
+		{"Kangxi radicals as the organisation's name", "POST", "/v1/applications", ct,
+			withText(t, create(func(f *renewal.ApplicationForm) { f.Organisation.Name = "@" }), `\u2f00\u2f08科技有限公司`),
+			"form.organisation.name", "text_character"},
+		{"lone combining mark as the recipient", "POST", "/v1/applications", ct,
+			withText(t, create(func(f *renewal.ApplicationForm) { post(f); f.Pickup.Recipient = "@" }), `\u0301`),
+			"form.pickup.recipient", "text_character"},
+		{"20 stacked combining marks in the address", "PUT", app, ct,
+			withText(t, update(func(f *renewal.ApplicationForm) { post(f); f.Pickup.Address = "@" }), `广东省深圳市南山区Z`+strings.Repeat(`\u0301`, 20)),
+			"form.pickup.address", "text_character"},
+		{"braille blank in the bank's name", "PUT", app, ct,
+			withText(t, update(func(f *renewal.ApplicationForm) { f.Bank.BankName = "@" }), `招商\u2800银行`),
+			"form.bank.bank_name", "text_character"},
+		{"object placeholder in a reason", "POST", app + "/reject", reviewer,
+			withText(t, renewal.ReviewRequest{Version: 1, Reason: "@"}, `材料\ufffc不全`), "reason", "text_character"},
 		{"ZWSP in a workstation's name", "POST", "/v1/workstations", admin,
 			withText(t, server.EnrolWorkstationRequest{Name: "@", PublicKey: "x"}, `柜台\u200b1`), "name", "text_character"},
 	}
@@ -191,7 +217,7 @@ func TestLyingTextAndImpossibleIDs(t *testing.T) {
 	// Born today by the service's clock, a decomposed é: stored, in NFC.
 	good := update(func(f *renewal.ApplicationForm) {
 		f.LegalRepresentative.IDNumber = idBorn(today.Format("20060102"))
-		f.Bank.BankName = "Cafe\u0301 银行深圳分行"
+		f.Bank.BankName = "Cafe\u0301\u3000银行深圳分行"
 	})
 	var saved renewal.Application
 	e.ok(http.StatusOK, &saved, "PUT", app, ct, good)

@@ -109,7 +109,7 @@ func TestProductionRefusesWeakSecrets(t *testing.T) {
 	if err := validate("RENEWD_PEPPER", testPepperHex); err != nil {
 		t.Fatalf("good secrets refused: %v", err)
 	}
-	for _, c := range []struct{ name, value, hint string }{
+	for _, c := range append([]weakSecret{
 		{"RENEWD_PEPPER", strings.Repeat("0", 64), "openssl rand -hex 32"},                 // the default the issue found
 		{"RENEWD_PEPPER", strings.Repeat("ab", 32), "openssl rand -hex 32"},                // one byte value
 		{"RENEWD_PEPPER", strings.Repeat("0123456789abcdef", 4), "openssl rand -hex 32"},   // 8 byte values
@@ -124,7 +124,7 @@ func TestProductionRefusesWeakSecrets(t *testing.T) {
 		{"RENEWD_WECHAT_APIV3_KEY", strings.Repeat("k", 32), "openssl rand -hex 16"},       // one character
 		{"RENEWD_WECHAT_APIV3_KEY", strings.Repeat("0a", 16), "openssl rand -hex 16"},      // a pattern
 		{"RENEWD_TENCENT_SECRET_KEY", strings.Repeat("x", 32), "SecretKey of the Tencent"}, // a placeholder
-	} {
+	}, weakSecrets...) {
 		err := validate(c.name, c.value)
 		if err == nil || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), c.hint) {
 			t.Errorf("%s=%q: %v", c.name, c.value, err)
