@@ -223,6 +223,8 @@ type Server struct {
 	auditStreams chan struct{} // a place per running export or verification
 
 	mux *http.ServeMux
+
+	collapsed auditCollapser // audit rows anyone can cause, collapsed
 }
 
 // New builds the service.
