@@ -51,7 +51,7 @@ type Limits struct {
 	// every number: strangers asking for codes to a number cannot lock its
 	// owner out where the owner signs in. See store.SMSLimits.
 	SMSCodeTTL     time.Duration
-	SMSResendAfter time.Duration // per number, from anywhere
+	SMSResendAfter time.Duration // per number and source
 	SMSMaxTries    int           // wrong codes before a code is dead, from its asker and from others each
 	// SMSDailyPerMobileSource caps the codes a day to a number asked from
 	// one source.
