@@ -149,10 +149,12 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	if stored != number { // an issued invoice keeps its number: never
 		return renewal.NewError(renewal.CodeNotFound, "")
 	}
-	if err := s.store.Write(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(store.Change{Actor: "invoice_link", IP: s.clientIP(r), Action: "invoice.download"}, "application/"+id, nil,
-			map[string]any{"number": number})
-	}); err != nil {
+	// Anyone holding the link can download it as often as the request
+	// limiter lets them: one row an hour per invoice and source, the rest
+	// counted into the next.
+	k := collapseKey{action: "invoice.download", target: "application/" + id, source: sourceOf(s.clientIP(r))}
+	if err := s.auditCollapsed(r.Context(), k, invoiceDownloadWindow,
+		store.Change{Actor: "invoice_link", IP: s.clientIP(r), Action: k.action}, map[string]any{"number": number}); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")

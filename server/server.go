@@ -51,7 +51,7 @@ type Limits struct {
 	// every number: strangers asking for codes to a number cannot lock its
 	// owner out where the owner signs in. See store.SMSLimits.
 	SMSCodeTTL     time.Duration
-	SMSResendAfter time.Duration // per number, from anywhere
+	SMSResendAfter time.Duration // per number and source
 	SMSMaxTries    int           // wrong codes before a code is dead, from its asker and from others each
 	// SMSDailyPerMobileSource caps the codes a day to a number asked from
 	// one source.
@@ -223,6 +223,8 @@ type Server struct {
 	auditStreams chan struct{} // a place per running export or verification
 
 	mux *http.ServeMux
+
+	collapsed auditCollapser // audit rows anyone can cause, collapsed
 }
 
 // New builds the service.

@@ -168,6 +168,14 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 	if err := readRequest(w, r, &req); err != nil {
 		return err
 	}
+	// A well-formed proof costs a transaction and perhaps an audit row. A
+	// session needs a challenge, so proofs get a bucket of the challenges'
+	// size of their own: a workstation is never refused here before its
+	// challenge would be, and a flood of made-up nonces is.
+	source := sourceOf(s.clientIP(r))
+	if ok, wait := s.counterLimit.allow("session " + source); !ok {
+		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
+	}
 	t, rows, err := s.newCounterTokens()
 	if err != nil {
 		return err
@@ -186,6 +194,16 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 		copy(c.Nonce[:], req.nonce)
 		return counter.Verify(pub, c, req.sig)
 	})
+	if ref, ok := errors.AsType[*store.CounterRefusal](err); ok {
+		// Anyone can post made-up proofs: one row a minute per source,
+		// reason and workstation, the rest counted into the next.
+		k := collapseKey{action: "counter.session_refused", target: ref.Target, source: source, reason: ref.Reason}
+		ch := store.Change{Actor: "anonymous", IP: s.clientIP(r), Action: k.action, WorkstationID: ref.WorkstationID}
+		if err := s.auditCollapsed(r.Context(), k, counterRefusalWindow, ch,
+			map[string]any{"fingerprint": req.Fingerprint, "reason": ref.Error()}); err != nil {
+			return err
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrExpired):
 		return renewal.NewError(renewal.CodeChallengeExpired, "nonce")

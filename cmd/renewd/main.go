@@ -310,6 +310,7 @@ func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.S
 	tlsOn := certFile != ""
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsOn, "database", string(st.Dialect()))
 	go purge(ctx, log, st)
+	go flushCollapsed(ctx, log, srv)
 	if onListen != nil {
 		onListen("http://" + ln.Addr().String())
 	}
@@ -337,16 +338,33 @@ func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.S
 }
 
 func purge(ctx context.Context, log *slog.Logger, st *store.Store) {
-	t := time.NewTicker(purgeEvery)
+	every(ctx, purgeEvery, func(now time.Time) {
+		if err := st.PurgeExpired(ctx, now.Add(-purgeAfter)); err != nil && ctx.Err() == nil {
+			log.Warn("purge expired codes and tokens", "err", err.Error())
+		}
+	})
+}
+
+// flushCollapsed writes, every minute, the counts of audit rows the service
+// collapsed (refused counter sessions, invoice downloads).
+func flushCollapsed(ctx context.Context, log *slog.Logger, srv *server.Server) {
+	every(ctx, time.Minute, func(time.Time) {
+		if err := srv.FlushCollapsedAudit(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("collapsed audit rows", "err", err.Error())
+		}
+	})
+}
+
+// every runs f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if err := st.PurgeExpired(ctx, now.Add(-purgeAfter)); err != nil && ctx.Err() == nil {
-				log.Warn("purge expired codes and tokens", "err", err.Error())
-			}
+			f(now)
 		}
 	}
 }

@@ -298,16 +298,16 @@ func (p *Payments) NewQR(ctx context.Context, applicationID string, years int) (
 // another provider, or of another amount (the years changed), is closed
 // first (unless it was paid meanwhile).
 func (p *Payments) NewQRWith(ctx context.Context, applicationID string, years int, providerName string) (Order, error) {
-	return p.NewQRCapped(ctx, applicationID, years, providerName, 0)
+	return p.NewQRCapped(ctx, applicationID, years, providerName, OrderCap{})
 }
 
 // NewQRCapped is NewQRWith ("" names the default provider) that makes at
-// most perDay orders for the application within OrderLimitWindow (0: no
-// cap); over it, an *OrderLimitError says when the next may be made. The
+// most the cap's orders for the application and for its subject within
+// OrderLimitWindow; over it, an *OrderLimitError says when the next may be made. The
 // live QR is answered again whatever the count: only a new order counts,
 // and the cap is checked before the live one of another provider or
 // amount is closed at its provider.
-func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years int, providerName string, perDay int) (Order, error) {
+func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years int, providerName string, lim OrderCap) (Order, error) {
 	if providerName == "" {
 		providerName = p.cfg.Provider.Name()
 	}
@@ -328,6 +328,10 @@ func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years 
 	last, err := p.latestOrder(ctx, p.db, applicationID)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		// The application's first order: its subject may have had others.
+		if err := p.underOrderLimit(ctx, applicationID, lim); err != nil {
+			return Order{}, fmt.Errorf("new qr: %w", err)
+		}
 	case err != nil:
 		return Order{}, fmt.Errorf("new qr: %w", err)
 	case last.State == OrderOpen:
@@ -339,7 +343,7 @@ func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years 
 		if now.Before(last.ExpiresAt) && last.CodeURL == "" && now.Sub(last.CreatedAt) < QRCreateGrace {
 			return Order{}, fmt.Errorf("new qr: order %s is being created: %w", last.OutTradeNo, ErrBusy)
 		}
-		if err := p.underOrderLimit(ctx, applicationID, perDay); err != nil {
+		if err := p.underOrderLimit(ctx, applicationID, lim); err != nil {
 			return Order{}, fmt.Errorf("new qr: %w", err)
 		}
 		if last, err = p.expire(ctx, last); err != nil {
@@ -349,7 +353,7 @@ func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years 
 			return Order{}, fmt.Errorf("new qr: last attempt %s is %s: %w", last.OutTradeNo, last.State, ErrAlreadyPaid)
 		}
 	case last.State == OrderClosed:
-		if err := p.underOrderLimit(ctx, applicationID, perDay); err != nil {
+		if err := p.underOrderLimit(ctx, applicationID, lim); err != nil {
 			return Order{}, fmt.Errorf("new qr: %w", err)
 		}
 	default:
@@ -367,10 +371,10 @@ func (p *Payments) NewQRCapped(ctx context.Context, applicationID string, years 
 		// attempt_no orders the attempts (unique per application: of two
 		// concurrent inserts one fails, as with the one-open-order index).
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_orders
-			(out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state, attempt_no)
+			(out_trade_no, application_id, provider, amount_fen, description, created_at, expires_at, state, attempt_no, subject)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 'open',
-				(SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM payment_orders WHERE application_id = $2))`,
-			o.OutTradeNo, o.ApplicationID, o.Provider, o.AmountFen, p.cfg.Description, o.CreatedAt.UnixMicro(), o.ExpiresAt.UnixMicro()); err != nil {
+				(SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM payment_orders WHERE application_id = $2), $8)`,
+			o.OutTradeNo, o.ApplicationID, o.Provider, o.AmountFen, p.cfg.Description, o.CreatedAt.UnixMicro(), o.ExpiresAt.UnixMicro(), lim.Subject); err != nil {
 			return fmt.Errorf("insert order (another QR may be live): %w", err)
 		}
 		return p.audit(ctx, tx, AuditEvent{At: now, Kind: "payment.qr_requested", ApplicationID: applicationID, OutTradeNo: o.OutTradeNo, AmountFen: amount})

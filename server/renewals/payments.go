@@ -286,7 +286,10 @@ func (s *Service) PaymentQR(ctx context.Context, c Caller, id string, req renewa
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.pay.NewQRCapped(ctx, id, a.Form.Years, req.Provider, s.maxQROrders)
+	// The certificate's orders are capped as the application's: deleting
+	// the application and making it again does not reset the count.
+	o, err := s.pay.NewQRCapped(ctx, id, a.Form.Years, req.Provider,
+		payment.OrderCap{PerApplication: s.maxQROrders, Subject: "cert/" + a.CertSerial, PerSubject: s.maxQROrders})
 	var limit *payment.OrderLimitError
 	if errors.As(err, &limit) {
 		return nil, s.orderLimitError(limit)
@@ -304,6 +307,11 @@ func (s *Service) orderLimitError(l *payment.OrderLimitError) error {
 	e := renewal.Errorf(renewal.CodeRateLimited, "provider", "at most %d payment QR codes an application in %s: try again after %s Beijing time",
 		l.Limit, payment.OrderLimitWindow, at)
 	e.MessageZH = fmt.Sprintf("该申请24小时内生成支付二维码已达 %d 次上限，请于北京时间 %s 后重试", l.Limit, at)
+	if l.Subject != "" {
+		e = renewal.Errorf(renewal.CodeRateLimited, "provider", "at most %d payment QR codes a certificate in %s (deleted applications count): try again after %s Beijing time",
+			l.Limit, payment.OrderLimitWindow, at)
+		e.MessageZH = fmt.Sprintf("该证书24小时内生成支付二维码已达 %d 次上限（含已删除的申请），请于北京时间 %s 后重试", l.Limit, at)
+	}
 	return WithRetryAfter(e, int(math.Ceil(l.RetryAt.Sub(s.now()).Seconds())))
 }
 

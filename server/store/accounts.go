@@ -252,9 +252,13 @@ func (e *LimitError) Error() string { return e.Err.Error() }
 func (e *LimitError) Unwrap() error { return e.Err }
 
 // CreateSMSCode stores a new code if the limits allow, else a *LimitError:
-// ErrTooSoon within ResendAfter of the last code to the number,
-// ErrDailyLimit once a daily cap is reached (until the next day). A new code
-// replaces older unused ones for the same number and purpose.
+// ErrTooSoon within ResendAfter of the last code to the number asked from
+// the same source, ErrDailyLimit once a daily cap is reached (until the next
+// day). A new code replaces the older unused ones for the same number and
+// purpose asked from the same source: a stranger asking for a code to the
+// number neither kills the live code of the one who asked elsewhere nor
+// makes them wait. So a number has at most one live code per source, and
+// the daily caps bound the sources.
 func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) error {
 	return s.Write(ctx, func(tx *Tx) error {
 		q := func(what, query string, dst []any, args ...any) error {
@@ -267,7 +271,7 @@ func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) err
 		tomorrow := &LimitError{Err: ErrDailyLimit, Until: lim.DayStart.AddDate(0, 0, 1)}
 		var last sql.NullInt64
 		var perNumber, perPair, trusted int
-		if err := q("number", `SELECT MAX(created_at), COUNT(*), COALESCE(SUM(CASE WHEN ip = $3 THEN 1 ELSE 0 END), 0)
+		if err := q("number", `SELECT MAX(CASE WHEN ip = $3 THEN created_at END), COUNT(*), COALESCE(SUM(CASE WHEN ip = $3 THEN 1 ELSE 0 END), 0)
 			FROM sms_codes WHERE mobile = $1 AND created_at >= $2`, []any{&last, &perNumber, &perPair}, c.Mobile, day, c.IP); err != nil {
 			return err
 		}
@@ -295,8 +299,8 @@ func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) err
 				return tomorrow
 			}
 		}
-		if _, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE mobile = $2 AND purpose = $3 AND used_at IS NULL`,
-			micros(tx.now), c.Mobile, c.Purpose); err != nil {
+		if _, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE mobile = $2 AND purpose = $3 AND ip = $4 AND used_at IS NULL`,
+			micros(tx.now), c.Mobile, c.Purpose, c.IP); err != nil {
 			return fmt.Errorf("sms code: %w", mapErr(err))
 		}
 		if _, err := tx.q.ExecContext(ctx, `INSERT INTO sms_codes (id, mobile, purpose, code_hash, ip, tries, created_at, expires_at)
@@ -309,44 +313,85 @@ func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) err
 }
 
 // ConsumeSMSCode checks a code, given from source, against the number's
-// live code: ErrNotFound if there is none, ErrExpired, ErrTooManyTries after
-// maxTries wrong ones, ErrMismatch for a wrong one (counted). Wrong tries
-// from the source that asked for the code and from all others are counted
-// apart, maxTries each: others cannot kill the code for the one who asked.
-// A right one is used up, and the source is trusted with the number since.
+// live codes (one per source that asked, see CreateSMSCode): ErrNotFound if
+// there is none, ErrExpired if all are expired, ErrTooManyTries once each
+// has had maxTries wrong ones, ErrMismatch for a wrong one (counted on each
+// live code). Wrong tries from the source that asked for a code and from
+// all others are counted apart, maxTries each: others cannot kill the code
+// for the one who asked. A right one is used up, and the source is trusted
+// with the number since.
 func (s *Store) ConsumeSMSCode(ctx context.Context, mobile, purpose, codeHash, source string, maxTries int) error {
+	type live struct {
+		id, hash, column string
+		tries            int
+	}
 	var result error
 	err := s.Write(ctx, func(tx *Tx) error {
-		var id, hash, asker string
-		var own, foreign int
-		var expires int64
-		err := tx.q.QueryRowContext(ctx, `SELECT id, code_hash, ip, tries, foreign_tries, expires_at FROM sms_codes
-			WHERE mobile = $1 AND purpose = $2 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1`, mobile, purpose).
-			Scan(&id, &hash, &asker, &own, &foreign, &expires)
+		rows, err := tx.q.QueryContext(ctx, `SELECT id, code_hash, ip, tries, foreign_tries, expires_at FROM sms_codes
+			WHERE mobile = $1 AND purpose = $2 AND used_at IS NULL ORDER BY created_at DESC`, mobile, purpose)
 		if err != nil {
 			return fmt.Errorf("sms code: %w", mapErr(err))
 		}
-		tries, column := own, "tries"
-		if source != asker {
-			tries, column = foreign, "foreign_tries"
+		var codes []live
+		var found, unexpired bool
+		for rows.Next() {
+			var c live
+			var asker string
+			var own, foreign int
+			var expires int64
+			if err := rows.Scan(&c.id, &c.hash, &asker, &own, &foreign, &expires); err != nil {
+				rows.Close()
+				return fmt.Errorf("sms code: %w", mapErr(err))
+			}
+			found = true
+			if !tx.now.Before(fromMicros(expires)) {
+				continue
+			}
+			unexpired = true
+			c.tries, c.column = own, "tries"
+			if source != asker {
+				c.tries, c.column = foreign, "foreign_tries"
+			}
+			if c.tries < maxTries {
+				codes = append(codes, c)
+			}
 		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return fmt.Errorf("sms code: %w", mapErr(err))
+		}
+		rows.Close()
 		switch {
-		case !tx.now.Before(fromMicros(expires)):
+		case !found:
+			return fmt.Errorf("sms code: %w", ErrNotFound)
+		case !unexpired:
 			result = ErrExpired
 			return nil
-		case tries >= maxTries:
+		case len(codes) == 0:
 			result = ErrTooManyTries
 			return nil
-		case subtle.ConstantTimeCompare([]byte(hash), []byte(codeHash)) != 1:
-			// The wrong try is counted and committed; the caller still fails.
-			result = ErrMismatch
-			if tries+1 >= maxTries {
-				result = ErrTooManyTries
-			}
-			_, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET `+column+` = `+column+` + 1 WHERE id = $1`, id)
-			return mapErr(err)
 		}
-		if _, err = tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE id = $2`, micros(tx.now), id); err != nil {
+		match := -1
+		for i, c := range codes {
+			if subtle.ConstantTimeCompare([]byte(c.hash), []byte(codeHash)) == 1 && match < 0 {
+				match = i
+			}
+		}
+		if match < 0 {
+			// The wrong try is counted on each code it was tried against,
+			// and committed; the caller still fails.
+			result = ErrTooManyTries
+			for _, c := range codes {
+				if c.tries+1 < maxTries {
+					result = ErrMismatch
+				}
+				if _, err := tx.q.ExecContext(ctx, `UPDATE sms_codes SET `+c.column+` = `+c.column+` + 1 WHERE id = $1`, c.id); err != nil {
+					return mapErr(err)
+				}
+			}
+			return nil
+		}
+		if _, err = tx.q.ExecContext(ctx, `UPDATE sms_codes SET used_at = $1 WHERE id = $2`, micros(tx.now), codes[match].id); err != nil {
 			return mapErr(err)
 		}
 		_, err = tx.q.ExecContext(ctx, `INSERT INTO sms_sources (mobile, source, signed_in_at) VALUES ($1, $2, $3)

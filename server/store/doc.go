@@ -40,5 +40,5 @@
 // origin, expiry), counter session tokens (hashes), and the clerk token
 // families a counter signed in. OpenCounterSession spends the nonce, checks
 // the workstation and the caller's signature check in one transaction and
-// audits the grant or the refusal either way.
+// audits a grant; a refusal it returns, for the caller to audit collapsed.
 package store

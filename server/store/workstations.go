@@ -155,20 +155,33 @@ type CounterToken struct {
 	ExpiresAt time.Time
 }
 
+// CounterRefusal is a refused counter session: Err says why (errors.Is
+// finds ErrUnknownChallenge, ErrUsed, ErrExpired, ErrNotFound, ErrRevoked or
+// the signature check's error), Reason names it in a word, Target and
+// WorkstationID are what its audit row names.
+type CounterRefusal struct {
+	Err                           error
+	Reason, Target, WorkstationID string
+}
+
+func (e *CounterRefusal) Error() string { return e.Err.Error() }
+func (e *CounterRefusal) Unwrap() error { return e.Err }
+
 // OpenCounterSession consumes the nonce (ErrNotFound, ErrUsed, ErrExpired),
 // finds the workstation by fingerprint (ErrNotFound, ErrRevoked), and asks
-// verify (origin, workstation) to check the signature. Every outcome is
-// audited; tokens are stored only when all pass.
+// verify (origin, workstation) to check the signature. A grant is audited
+// and its tokens stored; a refusal (the nonce spent all the same) comes
+// back as a *CounterRefusal for the caller to audit: anyone can ask, so the
+// caller collapses those rows.
 func (s *Store) OpenCounterSession(ctx context.Context, cs CounterSession, ip string,
 	verify func(origin string, w *Workstation) error) (*Workstation, error) {
 	var result error
 	var ws *Workstation
 	err := s.Write(ctx, func(tx *Tx) error {
 		result = nil
-		refuse := func(reason error, target, wsID string) error {
-			result = reason
-			return tx.Audit(Change{Actor: "anonymous", IP: ip, Action: "counter.session_refused", WorkstationID: wsID}, target, nil,
-				map[string]string{"fingerprint": cs.Fingerprint, "reason": reason.Error()})
+		refuse := func(word string, reason error, target, wsID string) error {
+			result = &CounterRefusal{Err: reason, Reason: word, Target: target, WorkstationID: wsID}
+			return nil
 		}
 		h := NonceHash(cs.Nonce)
 		var origin string
@@ -177,30 +190,30 @@ func (s *Store) OpenCounterSession(ctx context.Context, cs CounterSession, ip st
 		err := tx.q.QueryRowContext(ctx, `SELECT origin, expires_at, used_at FROM counter_challenges WHERE nonce_hash = $1`, h).Scan(&origin, &expires, &used)
 		switch {
 		case err == sql.ErrNoRows:
-			return refuse(ErrUnknownChallenge, "counter", "")
+			return refuse("unknown_challenge", ErrUnknownChallenge, "counter", "")
 		case err != nil:
 			return mapErr(err)
 		case used.Valid:
-			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter", "")
+			return refuse("challenge_used", fmt.Errorf("challenge: %w", ErrUsed), "counter", "")
 		}
 		res, err := tx.q.ExecContext(ctx, `UPDATE counter_challenges SET used_at = $1 WHERE nonce_hash = $2 AND used_at IS NULL`, micros(tx.now), h)
 		if err := oneRow(res, err, "challenge"); err != nil {
-			return refuse(fmt.Errorf("challenge: %w", ErrUsed), "counter", "")
+			return refuse("challenge_used", fmt.Errorf("challenge: %w", ErrUsed), "counter", "")
 		}
 		if !tx.now.Before(fromMicros(expires)) {
-			return refuse(fmt.Errorf("challenge: %w", ErrExpired), "counter", "")
+			return refuse("challenge_expired", fmt.Errorf("challenge: %w", ErrExpired), "counter", "")
 		}
 		w, err := scanWorkstation(tx.q.QueryRowContext(ctx, `SELECT `+wsCols+` FROM workstations WHERE fingerprint = $1`, cs.Fingerprint))
 		switch {
 		case err == sql.ErrNoRows:
-			return refuse(fmt.Errorf("workstation: %w", ErrNotFound), "counter", "")
+			return refuse("not_enrolled", fmt.Errorf("workstation: %w", ErrNotFound), "counter", "")
 		case err != nil:
 			return mapErr(err)
 		case w.RevokedAt != nil:
-			return refuse(fmt.Errorf("workstation: %w", ErrRevoked), "workstation/"+w.ID, w.ID)
+			return refuse("revoked", fmt.Errorf("workstation: %w", ErrRevoked), "workstation/"+w.ID, w.ID)
 		}
 		if err := verify(origin, w); err != nil {
-			return refuse(fmt.Errorf("signature: %w", err), "workstation/"+w.ID, w.ID)
+			return refuse("bad_signature", fmt.Errorf("signature: %w", err), "workstation/"+w.ID, w.ID)
 		}
 		family := newID()
 		if err := tx.addCounterTokens(ctx, w.ID, family, cs.Tokens); err != nil {
