@@ -300,6 +300,36 @@ func TestErrorBodies(t *testing.T) {
 	}
 }
 
+// The service's own message, with its details, is what the contract's
+// error localises to in the language asked for; the other language gets
+// the table's text.
+func TestServiceMessageLocalized(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	for _, lang := range []string{"zh-CN", "en"} {
+		c, _ := e.client(client.WithLanguage(lang))
+		e.smsSignIn(c, clerkMobile)
+		form := validForm(e.Org, 1)
+		form.Organisation.Name = "深圳市另一个名称有限公司"
+		_, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: &form})
+		var re *renewal.Error
+		if !errors.As(err, &re) || renewal.CodeOf(err) != renewal.CodeInvalidField && renewal.CodeOf(err) != renewal.CodeOrgMismatch {
+			t.Fatalf("%s: another organisation: %v", lang, err)
+		}
+		fe := re.FieldError("form.organisation.name")
+		if fe == nil {
+			t.Fatalf("%s: no error about the name: %v", lang, err)
+		}
+		zh, en := fe.Localized("zh-CN"), fe.Localized("en")
+		if lang == "zh-CN" && (!strings.Contains(zh, e.Org.Name) || en != renewal.CodeOrgMismatch.Info().EN) {
+			t.Errorf("asked in Chinese: zh %q, en %q", zh, en)
+		}
+		if lang == "en" && (!strings.Contains(en, e.Org.Name) || zh != renewal.CodeOrgMismatch.Info().ZH) {
+			t.Errorf("asked in English: zh %q, en %q", zh, en)
+		}
+	}
+}
+
 // Bad input is refused before anything is sent, with the field named.
 func TestBadInputRefusedLocally(t *testing.T) {
 	e := newEnv(t, envOptions{})
