@@ -118,10 +118,10 @@ func charError(k charKind, pos int, r rune, size int) *Error {
 		zh = fmt.Sprintf("第%d个字符无法识别（乱码，通常是编码转换出错），请删除后重新输入", pos)
 	case charControl:
 		en = fmt.Sprintf("character %d (%s) is a control character", pos, cp)
-		zh = fmt.Sprintf("第%d个字符（%s）是控制字符，请删除后重新输入", pos, cp)
+		zh = fmt.Sprintf("第%d个字符（%s）是不可见的控制字符，常随复制粘贴带入：请删除该字符，或清空此项后手动输入", pos, cp)
 	case charInvisible:
 		en = fmt.Sprintf("character %d (%s) is an invisible formatting character: what is shown would not be what is stored", pos, cp)
-		zh = fmt.Sprintf("第%d个字符（%s）是不可见的格式字符，显示的内容会与实际内容不同，请删除后重新输入", pos, cp)
+		zh = fmt.Sprintf("第%d个字符（%s）是不可见的格式字符，常随复制粘贴带入：请删除该字符，或清空此项后手动输入", pos, cp)
 	case charPrivate:
 		en = fmt.Sprintf("character %d (%s) is a private-use character that other computers show differently", pos, cp)
 		zh = fmt.Sprintf("第%d个字符（%s）是自造字（私用区字符），在其他电脑上显示不同，请改用标准汉字", pos, cp)
