@@ -25,6 +25,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 // The messages a clerk meets on the journey's screens, drawn as in
@@ -218,6 +219,56 @@ func TestGoldenRenewPriceLocked(t *testing.T) {
 	assertGolden(t, w, "message_renew_price_locked.png", msg)
 }
 
+// Paid for one year while the years were raised to three (a race the
+// service's check of an edit cannot see): submitting is refused, and the
+// message under the years says to change them back.
+func TestGoldenRenewPaymentShort(t *testing.T) {
+	e := apptest.NewService(t)
+	opt := goldenCert(t, e)
+	acc := e.SignedIn()
+	ctx := t.Context()
+	c := acc.Client()
+	form := renewdtest.ValidForm(e.Org, 1)
+	a, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: goldenSerial, Form: &form})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = c.Submit(ctx, a.ID, renewal.SubmitRequest{Version: a.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = e.Staff().Approve(ctx, a.ID, renewal.ReviewRequest{Version: a.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PaymentQR(ctx, a.ID, renewal.PaymentQRRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.Scan(a.ID)
+	apptest.Eventually(t, "paid", func() bool {
+		a, err = c.GetApplication(ctx, a.ID)
+		return err == nil && a.Payment == renewal.PaymentPaid
+	})
+	_, err = e.Store.UpdateApplication(ctx, store.AllScope(), a.ID, a.Version, store.Change{Actor: "system", Action: "test.arrange"},
+		func(a *renewal.Application) error {
+			a.Status, a.Form.Years, a.PriceFen = renewal.StatusEditing, 3, 780_00
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, vm, w := goldenRenewScreen(t, acc, opt)
+	fyne.DoAndWait(func() { s.Pick.SetSelected(opt) })
+	onUI(t, "the form shown", func() bool { return s.form.Visible() && s.Entries[renewal.FieldOrgName].Text == e.Org.Name })
+	if err := vm.Submit(ctx, ""); renewal.CodeOf(err) != renewal.CodePaymentShort {
+		t.Fatalf("submit of 3 years paid for 1: %v", err)
+	}
+	msg := apptest.Get[string](t, vm.Msgs[renewal.FieldYears])
+	if msg == "" {
+		t.Fatal("no message under the years")
+	}
+	showRenew(t, s, w)
+	assertGolden(t, w, "message_renew_payment_short.png", msg, "有 1 项需要修改")
+}
+
 // The sign-in screen after the day's last SMS code: the send button waits
 // until midnight in Beijing, and the message says so and what else to do.
 func TestGoldenSignInDailySMSCap(t *testing.T) {
@@ -245,4 +296,29 @@ func TestGoldenSignInDailySMSCap(t *testing.T) {
 		t.Fatalf("the cap's message beside the mobile %q", msg)
 	}
 	assertGolden(t, w, "message_signin_sms_cap.png", msg, "<重新发送（11 小时 50 分钟后）>", "续期服务："+goldenURL)
+}
+
+// The password tab after too many wrong passwords: the message says when
+// to try again.
+func TestGoldenSignInPasswordLimit(t *testing.T) {
+	e := apptest.NewService(t)
+	acc := goldenServiceAccount(t, e)
+	w := goldenWindow(t, widget.NewLabel("")) // the theme first
+	vm := model.NewSignInVM(acc, fakeclock.New(apptest.Start))
+	s := newSignInScreen(t.Context(), vm, acc)
+	fyne.DoAndWait(func() {
+		s.Methods.SelectIndex(1) // off the window: the focus (and a cursor in the image) goes nowhere
+		w.SetContent(container.NewPadded(s.Object()))
+	})
+	_ = vm.AccountName.Set("admin")
+	onUI(t, "the account typed", func() bool { return s.AccountName.Text == "admin" })
+	for range 10 {
+		if err := vm.SignInPassword(t.Context(), "guess"); renewal.CodeOf(err) != renewal.CodeBadCredentials {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if err := vm.SignInPassword(t.Context(), "guess"); renewal.CodeOf(err) != renewal.CodeRateLimited {
+		t.Fatalf("past the limit: %v", err)
+	}
+	assertGolden(t, w, "message_signin_password_limit.png", "操作过于频繁，请 12 秒后再试。")
 }
