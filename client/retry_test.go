@@ -295,7 +295,7 @@ func TestErrorBodies(t *testing.T) {
 	_, errZH := zh.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: "123456"})
 	_, errEN := en.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: "123456"})
 	var az, ae2 *client.APIError
-	if !errors.As(errZH, &az) || !errors.As(errEN, &ae2) || az.Message != "验证码错误" || ae2.Message != "wrong verification code" {
+	if !errors.As(errZH, &az) || !errors.As(errEN, &ae2) || az.Message != "验证码错误，请核对短信中的 6 位验证码" || ae2.Message != "wrong verification code" {
 		t.Fatalf("messages %v / %v", errZH, errEN)
 	}
 }
