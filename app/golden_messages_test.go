@@ -102,11 +102,13 @@ func goldenRenewScreen(t *testing.T, acc *model.Account, opt string) (*renewScre
 	return s, vm, w
 }
 
-// showRenew puts the form on w once its fields hold what the service sent.
+// showRenew puts the form on w once its fields hold what the service sent
+// and the buttons are enabled again after the last call.
 func showRenew(t *testing.T, s *renewScreen, w fyne.Window) {
 	t.Helper()
 	fyne.DoAndWait(func() {}) // the focus asked for when the form became ready (nowhere: not on a window)
 	fyne.DoAndWait(func() { w.SetContent(container.NewPadded(s.Object())) })
+	onUI(t, "save and submit enabled", func() bool { return !s.Save.Disabled() && !s.Submit.Disabled() })
 }
 
 // The form with text a reviewer would not see as stored: a zero-width
