@@ -148,9 +148,11 @@ func TestGoldenJourneySignIn(t *testing.T) {
 	assertGolden(t, w, "journey_signin.png", "手机号|短信验证码", "续期服务："+goldenURL, "<获取验证码>")
 }
 
-// The form pre-filled for certificate 3F2A9C01, two years, with a credit
-// code whose check character is wrong: its message stands beneath it.
-func TestGoldenJourneyRenewForm(t *testing.T) {
+// goldenRenewForm is the form filled with goldenApp, being edited, for
+// certificate 3F2A9C01 chosen in the picker, at the default prices; the
+// window is still empty.
+func goldenRenewForm(t *testing.T) (*renewScreen, *model.RenewVM, fyne.Window, renewal.Application) {
+	t.Helper()
 	acc := goldenAccount(t, goldenURL)
 	vm := model.NewRenewVM(acc, goldenFmt)
 	p := renewal.DefaultPolicy()
@@ -175,6 +177,13 @@ func TestGoldenJourneyRenewForm(t *testing.T) {
 	if err := vm.PresetApplication(&a); err != nil {
 		t.Fatal(err)
 	}
+	return s, vm, w, a
+}
+
+// The form pre-filled for certificate 3F2A9C01, two years, with a credit
+// code whose check character is wrong: its message stands beneath it.
+func TestGoldenJourneyRenewForm(t *testing.T) {
+	s, vm, w, a := goldenRenewForm(t)
 	code := a.Form.Organisation.CreditCode
 	bad := code[:17] + "0"
 	if bad == code {

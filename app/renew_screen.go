@@ -162,14 +162,18 @@ func (s *renewScreen) makeYears() *fyne.Container {
 	})
 	price := widget.NewLabelWithData(s.vm.Price)
 	price.TextStyle.Bold = true
-	s.vm.Years.AddListener(binding.NewDataListener(func() {
+	// The options name each period's price: they are made again when the
+	// period changes and when the prices arrive (the price changes then).
+	options := binding.NewDataListener(func() {
 		s.Years.Options = s.vm.YearsOptions()
 		y, _ := s.vm.Years.Get()
 		if y >= 1 && y <= len(s.Years.Options) && s.Years.Selected != s.Years.Options[y-1] {
 			s.Years.SetSelected(s.Years.Options[y-1])
 		}
 		s.Years.Refresh()
-	}))
+	})
+	s.vm.Years.AddListener(options)
+	s.vm.Price.AddListener(options)
 	return container.NewVBox(widget.NewLabel(lang.X("renew.years", "续期年限")),
 		container.NewHBox(minWidth(yearsPickWidth, s.Years), widget.NewLabel(lang.X("renew.price", "费用")), price), fieldMsg(s.vm.Msgs[renewal.FieldYears]))
 }

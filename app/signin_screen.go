@@ -113,16 +113,30 @@ func (s *signInScreen) makeUI() {
 		container.NewTabItem(lang.X("signin.by_password", "账号密码登录"), container.NewPadded(pwForm)))
 	s.Methods = tabs
 	tabs.OnSelected = func(*container.TabItem) { s.FocusFirst() }
-	hint := widget.NewLabel(lang.X("signin.hint", "登录续期服务后即可为选中的证书办理续期。UKey 口令不会发送给续期服务，也不会被保存。"))
-	hint.Wrapping = fyne.TextWrapWord
-	hint.Importance = widget.LowImportance
+	hint := hintLabel(lang.X("signin.hint", "登录续期服务后即可为选中的证书办理续期。UKey 口令不会发送给续期服务，也不会被保存。"))
 	s.signedOut = container.NewVBox(tabs, hint)
+	// A message shown or hidden under the mobile or the code changes the
+	// tab's height: the tabs and what follows them are laid out again (else
+	// the hint would be drawn over the sign-in button).
+	for _, m := range []binding.String{s.vm.MobileMsg, s.vm.CodeMsg} {
+		shown := false
+		m.AddListener(binding.NewDataListener(func() {
+			if v, _ := m.Get(); (v != "") == shown {
+				return // still shown, or still hidden
+			}
+			shown = !shown
+			s.signedOut.Refresh()
+			if s.root != nil {
+				s.root.Refresh()
+			}
+		}))
+	}
 
 	who := widget.NewLabelWithData(s.acc.Who)
 	who.TextStyle.Bold = true
 	s.kept = newBadge("", model.LevelOK)
 	keptText := widget.NewLabelWithData(s.acc.Kept)
-	keptText.Wrapping = fyne.TextWrapWord
+	keptText.Wrapping = textWrap()
 	s.acc.KeptLevel.AddListener(binding.NewDataListener(func() {
 		l, _ := s.acc.KeptLevel.Get()
 		text := lang.X("signin.kept_memory", "仅本次")

@@ -12,8 +12,10 @@
 // *APIError, reading the error body through a 64 KiB limit (MaxErrorBody).
 // An *APIError carries the contract's renewal.Code, the field and the
 // message in the language asked for (zh-CN by default); it unwraps to a
-// *renewal.Error, so errors.Is(err, renewal.NewError(renewal.CodeStaleVersion, ""))
-// and renewal.CodeOf(err) work on what a method returns. Requests are
+// *renewal.Error (the message in Message for English, in MessageZH for
+// Chinese, so that Localized gives the service's own words), so
+// errors.Is(err, renewal.NewError(renewal.CodeStaleVersion, "")) and
+// renewal.CodeOf(err) work on what a method returns. Requests are
 // validated with renewal's own Validate before anything is sent: bad input
 // gets a *renewal.Error naming the field and costs no round trip.
 //

@@ -20,9 +20,12 @@ type APIError struct {
 	Status       int
 	Code         renewal.Code // CodeUnknown when the body is not the service's error
 	Field        string
-	Message      string      // in the language asked for
-	Fields       []*APIError // field-level errors of a refused request
-	RetryAfter   time.Duration
+	Message      string // in the language asked for
+	// Lang is the language Message is in: the one the request asked for
+	// ("zh-CN" or "en"; "" when no service's error body was read).
+	Lang       string
+	Fields     []*APIError // field-level errors of a refused request
+	RetryAfter time.Duration
 	// Truncated is set when the body was longer than MaxErrorBody and was
 	// not parsed.
 	Truncated bool
@@ -57,8 +60,15 @@ func (e *APIError) Error() string {
 // work on the client's errors as on the server's.
 func (e *APIError) Unwrap() error { return e.renewalError() }
 
+// The service's message goes where renewal.Error keeps that language's
+// (Message is English, MessageZH Chinese), so that Localized gives the
+// service's own words, with their details (the registered organisation, the
+// character refused), and the table's text in the other language.
 func (e *APIError) renewalError() *renewal.Error {
 	r := &renewal.Error{Code: e.Code, Field: e.Field, Message: e.Message}
+	if strings.HasPrefix(e.Lang, "zh") {
+		r.Message, r.MessageZH = "", e.Message
+	}
 	for _, f := range e.Fields {
 		r.Fields = append(r.Fields, f.renewalError())
 	}
@@ -105,10 +115,10 @@ type wireError struct {
 	Fields  []wireError `json:"fields"`
 }
 
-func (w wireError) apiError(method, path string, status int) *APIError {
-	e := &APIError{Method: method, Path: path, Status: status, Code: renewal.CodeByName(w.Code), Field: w.Field, Message: w.Message}
+func (w wireError) apiError(method, path string, status int, lang string) *APIError {
+	e := &APIError{Method: method, Path: path, Status: status, Code: renewal.CodeByName(w.Code), Field: w.Field, Message: w.Message, Lang: lang}
 	for _, f := range w.Fields {
-		e.Fields = append(e.Fields, f.apiError(method, path, status))
+		e.Fields = append(e.Fields, f.apiError(method, path, status, lang))
 	}
 	return e
 }
@@ -136,7 +146,7 @@ func checkResponse(res *http.Response) error {
 	default:
 		var w wireError
 		if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && json.Unmarshal(body, &w) == nil && w.Code != "" {
-			ae := w.apiError(method, path, res.StatusCode)
+			ae := w.apiError(method, path, res.StatusCode, res.Request.Header.Get("Accept-Language"))
 			ae.RetryAfter = e.RetryAfter
 			return ae
 		}

@@ -295,8 +295,38 @@ func TestErrorBodies(t *testing.T) {
 	_, errZH := zh.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: "123456"})
 	_, errEN := en.LoginSMS(ctx, renewal.SMSLoginRequest{Mobile: clerkMobile, Code: "123456"})
 	var az, ae2 *client.APIError
-	if !errors.As(errZH, &az) || !errors.As(errEN, &ae2) || az.Message != "验证码错误" || ae2.Message != "wrong verification code" {
+	if !errors.As(errZH, &az) || !errors.As(errEN, &ae2) || az.Message != "验证码错误，请核对短信中的 6 位验证码" || ae2.Message != "wrong verification code" {
 		t.Fatalf("messages %v / %v", errZH, errEN)
+	}
+}
+
+// The service's own message, with its details, is what the contract's
+// error localises to in the language asked for; the other language gets
+// the table's text.
+func TestServiceMessageLocalized(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	for _, lang := range []string{"zh-CN", "en"} {
+		c, _ := e.client(client.WithLanguage(lang))
+		e.smsSignIn(c, clerkMobile)
+		form := validForm(e.Org, 1)
+		form.Organisation.Name = "深圳市另一个名称有限公司"
+		_, err := c.CreateApplication(ctx, renewal.CreateApplicationRequest{CertSerial: e.holders["rsa"].Serial, Form: &form})
+		var re *renewal.Error
+		if !errors.As(err, &re) || renewal.CodeOf(err) != renewal.CodeInvalidField && renewal.CodeOf(err) != renewal.CodeOrgMismatch {
+			t.Fatalf("%s: another organisation: %v", lang, err)
+		}
+		fe := re.FieldError("form.organisation.name")
+		if fe == nil {
+			t.Fatalf("%s: no error about the name: %v", lang, err)
+		}
+		zh, en := fe.Localized("zh-CN"), fe.Localized("en")
+		if lang == "zh-CN" && (!strings.Contains(zh, e.Org.Name) || en != renewal.CodeOrgMismatch.Info().EN) {
+			t.Errorf("asked in Chinese: zh %q, en %q", zh, en)
+		}
+		if lang == "en" && (!strings.Contains(en, e.Org.Name) || zh != renewal.CodeOrgMismatch.Info().ZH) {
+			t.Errorf("asked in English: zh %q, en %q", zh, en)
+		}
 	}
 }
 

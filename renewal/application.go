@@ -29,16 +29,18 @@ func (o *Organisation) Validate() error {
 // that carries the form). A renamed organisation is renamed at the CA first.
 func (o Organisation) MatchRegistered(registered Organisation, prefix string) error {
 	var bad []*Error
-	mismatch := func(field, what, got, want string) {
+	mismatch := func(field, what, got, want, zh string) {
 		e := Errorf(CodeOrgMismatch, prefix+field, "the %s %q differs from the %s the certificate is registered to, %q; if the organisation was renamed, ask the CA to update the registration first", what, got, what, want)
-		e.MessageZH = "与证书登记的单位不一致：证书登记为“" + registered.Name + "”（" + registered.CreditCode + "）；单位更名请先联系CA变更登记"
+		e.MessageZH = zh
 		bad = append(bad, e)
 	}
 	if name := trim(o.Name); name != "" && !sameOrgName(name, registered.Name) {
-		mismatch("organisation.name", "name", name, trim(registered.Name))
+		mismatch("organisation.name", "name", name, trim(registered.Name),
+			"与证书登记的单位不一致：证书登记的单位名称是“"+trim(registered.Name)+"”。请改回登记的名称；单位已更名的，请先联系发证机构变更登记")
 	}
 	if cc := NormalizeCreditCode(o.CreditCode); cc != "" && cc != NormalizeCreditCode(registered.CreditCode) {
-		mismatch("organisation.credit_code", "credit code", cc, NormalizeCreditCode(registered.CreditCode))
+		mismatch("organisation.credit_code", "credit code", cc, NormalizeCreditCode(registered.CreditCode),
+			"与证书登记的单位不一致：证书登记的统一社会信用代码是 "+NormalizeCreditCode(registered.CreditCode)+"。请改回登记的代码；单位信息有变更的，请先联系发证机构变更登记")
 	}
 	switch len(bad) {
 	case 0:

@@ -95,7 +95,7 @@ func TestErrorHelpers(t *testing.T) {
 		t.Error("nil handling")
 	}
 	e := NewError(CodeMobile, "")
-	if e.Localized("zh-CN") != "手机号码无效" || e.Localized("en") != "not a valid mainland mobile number" {
+	if e.Localized("zh-CN") != "手机号码无效，请输入 11 位手机号码" || e.Localized("en") != "not a valid mainland mobile number" {
 		t.Errorf("Localized: %q %q", e.Localized("zh-CN"), e.Localized("en"))
 	}
 	if Code(9999).String() != "unknown" || Code(-1).HTTPStatus() != 500 {

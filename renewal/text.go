@@ -224,9 +224,9 @@ func checkText(s string, name bool) *Error {
 // the code point, of the kinds of refused character that need no more.
 var charMessages = map[charKind][2]string{
 	charControl: {"character %d (%s) is a control character",
-		"第%d个字符（%s）是控制字符，请删除后重新输入"},
+		"第%d个字符（%s）是不可见的控制字符，常随复制粘贴带入：请删除该字符，或清空此项后手动输入"},
 	charInvisible: {"character %d (%s) is an invisible formatting character: what is shown would not be what is stored",
-		"第%d个字符（%s）是不可见的格式字符，显示的内容会与实际内容不同，请删除后重新输入"},
+		"第%d个字符（%s）是不可见的格式字符，常随复制粘贴带入：请删除该字符，或清空此项后手动输入"},
 	charPrivate: {"character %d (%s) is a private-use character that other computers show differently",
 		"第%d个字符（%s）是自造字（私用区字符），在其他电脑上显示不同，请改用标准汉字"},
 	charNonchar: {"character %d (%s) is not a character",

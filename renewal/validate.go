@@ -214,7 +214,7 @@ func idBirthDate(yyyymmdd string) (time.Time, error) {
 		return time.Time{}, invalid(CodeIDBirthDate, "the birth date in the ID number is not a real date")
 	}
 	if d.Year() < MinBirthYear {
-		return time.Time{}, invalidZH(CodeIDBirthDate, fmt.Sprintf("身份证号码中的出生日期早于%d年", MinBirthYear),
+		return time.Time{}, invalidZH(CodeIDBirthDate, fmt.Sprintf("身份证号码中的出生日期早于%d年，请核对号码", MinBirthYear),
 			"the birth date in the ID number is before %d", MinBirthYear)
 	}
 	return d, nil
@@ -289,7 +289,7 @@ func ValidateIDNumberAt(s string, now time.Time) error {
 func checkBornBy(d, now time.Time) error {
 	y, m, day := now.In(ChinaTime).Date()
 	if d.After(time.Date(y, m, day, 0, 0, 0, 0, time.UTC)) {
-		return invalidZH(CodeIDBirthDate, "身份证号码中的出生日期晚于今天",
+		return invalidZH(CodeIDBirthDate, fmt.Sprintf("身份证号码中的出生日期（%d年%d月%d日）晚于今天，请核对号码", d.Year(), d.Month(), d.Day()),
 			"the birth date in the ID number is in the future")
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 // Service is the real renewal service of internal/renewdtest (a real SQLite
@@ -181,6 +182,23 @@ func (e *Service) ReadyApp(acc *model.Account, certSerial string, rekey bool) re
 		e.t.Fatalf("application %s is %s", a.ID, a.Status)
 	}
 	return *a
+}
+
+// Renewed makes ready application a (ReadyApp) renewed: certificate next
+// issued for it and confirmed installed, as a write to the UKey would.
+func (e *Service) Renewed(acc *model.Account, a renewal.Application, next string) {
+	e.t.Helper()
+	ctx := e.t.Context()
+	err := e.Store.Write(ctx, func(tx *store.Tx) error {
+		return tx.PutIssuance(ctx, &renewal.Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: next, Certificate: []byte{0x30},
+			NotBefore: Start, NotAfter: Start.AddDate(1, 0, 0)}, store.Change{Actor: "system", Action: "test.arrange"})
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := acc.Client().ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: next}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // ApprovedApp is an application for the "near" certificate, submitted and

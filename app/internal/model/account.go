@@ -235,12 +235,26 @@ func ServiceErrText(err error) string {
 		return lang.X("err.stale", "这份申请刚在别处（另一台电脑或审核员）被修改过，已重新载入最新内容，请核对后再操作。")
 	case errors.As(err, &api) && api.Status == http.StatusTooManyRequests && api.RetryAfter > 0:
 		// A limit: say when it lifts (the service says it in Retry-After).
-		return lang.X("err.retry_in", "{{.Err}}（{{.Wait}}后可重试）", map[string]any{
-			"Err": renewal.NewError(api.Code, "").Localized(string(CurrentLang())), "Wait": WaitText(api.RetryAfter)})
+		return retryText(api.Code, api.RetryAfter)
 	case errors.As(err, &api) || renewal.CodeOf(err) != renewal.CodeUnknown:
 		return renewal.AsError(err).Localized(string(CurrentLang()))
 	}
 	return lang.X("err.service_down", "无法连接续期服务（{{.Host}}），请检查网络后重试。", map[string]any{"Host": serviceHost(err)})
+}
+
+// retryText says that a limit refused a call and when to try again.
+func retryText(code renewal.Code, wait time.Duration) string {
+	w := map[string]any{"Wait": WaitText(wait)}
+	switch code {
+	case renewal.CodeRateLimited:
+		return lang.X("err.rate_limited_in", "操作过于频繁，请 {{.Wait}}后再试。", w)
+	case renewal.CodeSMSTooSoon:
+		return lang.X("err.sms_too_soon_in", "验证码刚发送过，请 {{.Wait}}后再获取。", w)
+	case renewal.CodeSMSDailyLimit:
+		return lang.X("err.sms_daily_limit_in", "此手机号今天获取验证码的次数已达上限，请 {{.Wait}}后再获取。", w)
+	}
+	w["Err"] = renewal.NewError(code, "").Localized(string(CurrentLang()))
+	return lang.X("err.retry_in", "{{.Err}}（{{.Wait}}后可重试）", w)
 }
 
 // WaitText is a wait in words: seconds under two minutes, else minutes

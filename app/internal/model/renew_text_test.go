@@ -50,7 +50,7 @@ func TestRenewFormRefusesLyingTextAndImpossibleIDs(t *testing.T) {
 		{renewal.FieldRepName, "\ufeff张三", "不可见"},
 		{renewal.FieldBankName, "招商\ue000银行", "自造字"},
 		{renewal.FieldBankAccountName, "测试\ufffd公司", "无法识别"},
-		{renewal.FieldRepIDNumber, id("11010520990101002"), "出生日期晚于今天"},
+		{renewal.FieldRepIDNumber, id("11010520990101002"), "出生日期（2099年1月1日）晚于今天"},
 		{renewal.FieldRepIDNumber, id("99010519491231002"), "前两位不是有效的省级行政区划代码"},
 		{renewal.FieldCreditCode, "B1350100M000100Y4" + string(cc), "登记管理部门代码"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"fyne.io/fyne/v2/data/binding"
@@ -158,7 +159,7 @@ func (vm *RenewVM) Start(ctx context.Context, serial string) error {
 	case el.OpenApplicationID != "":
 		a, err = c.GetApplication(ctx, el.OpenApplicationID)
 	case el.SupersededBy != "":
-		_ = vm.Message.Set(lang.X("renew.superseded", "此证书已续期，新证书序列号 {{.Serial}}。请使用新证书，到期前再为新证书续期。", map[string]any{"Serial": el.SupersededBy}))
+		_ = vm.Message.Set(lang.X("renew.superseded", "此证书已续期，新证书序列号 {{.Serial}}。请使用新证书，到期前再为新证书续期。", map[string]any{"Serial": strings.ToUpper(el.SupersededBy)}))
 		return fmt.Errorf("certificate %s: renewed already into %s", serial, el.SupersededBy)
 	case !el.Eligible:
 		msg := lang.X("renew.not_eligible", "这张证书现在不能续期。")
@@ -304,18 +305,32 @@ func (vm *RenewVM) ValidateAll() int {
 	return bad
 }
 
-// showFieldErrors puts a refused request's field errors next to the fields.
-func (vm *RenewVM) showFieldErrors(err error) {
+// refused shows why the service refused a request: each field error next
+// to its field, and the count of them as the message (the same words once,
+// where they belong); anything else as the message.
+func (vm *RenewVM) refused(ctx context.Context, err error) error {
 	e := renewal.AsError(err)
+	n := 0
 	for _, fe := range append([]*renewal.Error{e}, e.Fields...) {
-		field := fe.Field
-		if len(field) > 5 && field[:5] == "form." {
-			field = field[5:]
+		field := strings.TrimPrefix(fe.Field, "form.")
+		m, ok := vm.Msgs[field]
+		if !ok || fe.Field == "" {
+			continue
 		}
-		if m, ok := vm.Msgs[field]; ok {
-			_ = m.Set(fe.Localized(string(CurrentLang())))
+		text := fe.Localized(string(CurrentLang()))
+		if a := vm.Application(); fe.Code == renewal.CodePriceLocked && a != nil && a.Payment != renewal.PaymentUnpaid {
+			// The loaded application holds the period paid for.
+			text = lang.X("renew.price_locked", "申请已按 {{.N}} 年支付，续期年限不能再更改，请改回 {{.N}} 年；如需其他年限，请取消申请（费用退回）后重新申请。",
+				map[string]any{"N": a.Form.Years})
 		}
+		_ = m.Set(text)
+		n++
 	}
+	if n == 0 {
+		return vm.fail(ctx, err)
+	}
+	_ = vm.Message.Set(lang.X("renew.fix_fields", "有 {{.N}} 项需要修改，请看各项下方的提示。", map[string]any{"N": n}))
+	return err
 }
 
 // ErrFormInvalid: Save or Submit refused the form; the messages are by the fields.
@@ -355,8 +370,7 @@ func (vm *RenewVM) save(ctx context.Context) error {
 			_ = vm.Message.Set(lang.X("renew.stale", "这份申请刚在别处（另一台电脑或审核员）被修改过。已载入最新内容，您刚才的修改没有保存：请核对后重新填写并保存。"))
 			return err
 		}
-		vm.showFieldErrors(err)
-		return vm.fail(ctx, err)
+		return vm.refused(ctx, err)
 	}
 	vm.mu.Lock()
 	vm.app = updated
@@ -400,7 +414,7 @@ func (vm *RenewVM) Submit(ctx context.Context, comment string) error {
 			_ = vm.Message.Set(lang.X("renew.pay_first", "草稿已保存。按发证机构的规定需要先支付，请在“支付”中扫码付款后再提交。"))
 			return err
 		}
-		return vm.fail(ctx, err)
+		return vm.refused(ctx, err)
 	}
 	vm.mu.Lock()
 	vm.app = sub

@@ -10,7 +10,6 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/app/internal/model"
 	"github.com/ukeyrenew/ukeyrenew/internal/renewdtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
-	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 func TestRenewFormPrefillTypingSaveStaleSubmit(t *testing.T) {
@@ -148,23 +147,13 @@ func TestRenewFormSuperseded(t *testing.T) {
 	e := apptest.NewService(t)
 	acc := e.SignedIn()
 	ctx := t.Context()
-	a := e.ReadyApp(acc, e.Serials["near"], false)
 	const next = "5eeded0000000000000000000000000001"
-	err := e.Store.Write(ctx, func(tx *store.Tx) error {
-		return tx.PutIssuance(ctx, &renewal.Issuance{ApplicationID: a.ID, Mode: renewal.IssueSameKey, Serial: next, Certificate: []byte{0x30},
-			NotBefore: apptest.Start, NotAfter: apptest.Start.AddDate(1, 0, 0)}, store.Change{Actor: "system", Action: "test.arrange"})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := acc.Client().ConfirmInstalled(ctx, a.ID, renewal.ConfirmInstalledRequest{Version: a.Version, Serial: next}); err != nil {
-		t.Fatal(err)
-	}
+	e.Renewed(acc, e.ReadyApp(acc, e.Serials["near"], false), next)
 	vm := model.NewRenewVM(acc, model.Formatter{Lang: model.LangZH, Loc: time.UTC})
 	if err := vm.Start(ctx, e.Serials["near"]); err == nil || apptest.Get[bool](t, vm.Ready) || vm.Application() != nil {
 		t.Fatalf("start on a renewed certificate: %v", err)
 	}
-	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "此证书已续期") || !strings.Contains(msg, next) {
+	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "此证书已续期") || !strings.Contains(msg, strings.ToUpper(next)) {
 		t.Fatalf("message %q", msg)
 	}
 }

@@ -152,7 +152,7 @@ func (vm *SignInVM) SendCode(ctx context.Context) error {
 		if errors.As(err, &api) && api.RetryAfter > 0 {
 			vm.waitResend(api.RetryAfter) // the service says when
 		}
-		_ = vm.Message.Set(ServiceErrText(err))
+		vm.showErr(err)
 		return err
 	}
 	vm.waitResend(time.Duration(sent.ResendAfter) * time.Second)
@@ -205,12 +205,33 @@ func (vm *SignInVM) signIn(ctx context.Context, call func() error) error {
 	defer vm.end()
 	_ = vm.Message.Set(lang.X("signin.signing_in", "正在登录…"))
 	if err := call(); err != nil {
-		_ = vm.Message.Set(ServiceErrText(err))
+		vm.showErr(err)
 		return err
 	}
 	_ = vm.Code.Set("")
 	_ = vm.Message.Set("")
 	return nil
+}
+
+// showErr shows what went wrong with a call: beside the mobile or the
+// code when the service names that field (the day's cap on codes, a wrong
+// code), else as the screen's message.
+func (vm *SignInVM) showErr(err error) {
+	text := ServiceErrText(err)
+	var api *client.APIError
+	if errors.As(err, &api) {
+		switch api.Field {
+		case "mobile":
+			_ = vm.Message.Set("")
+			_ = vm.MobileMsg.Set(text)
+			return
+		case "code":
+			_ = vm.Message.Set("")
+			_ = vm.CodeMsg.Set(text)
+			return
+		}
+	}
+	_ = vm.Message.Set(text)
 }
 
 // SignOut signs out everywhere.

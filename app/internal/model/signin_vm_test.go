@@ -73,8 +73,9 @@ func TestSignInSMSWithResendCountdown(t *testing.T) {
 	if err := vm.SignInSMS(ctx); renewal.CodeOf(err) != renewal.CodeSMSCodeWrong {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if msg := apptest.Get[string](t, vm.Message); !strings.Contains(msg, "验证码") {
-		t.Fatalf("wrong code message %q", msg)
+	// Beside the code, not at the foot of the screen.
+	if msg := apptest.Get[string](t, vm.CodeMsg); !strings.Contains(msg, "验证码错误") || apptest.Get[string](t, vm.Message) != "" {
+		t.Fatalf("wrong code message %q, screen message %q", msg, apptest.Get[string](t, vm.Message))
 	}
 	_ = vm.Code.Set(code)
 	if err := vm.SignInSMS(ctx); err != nil {
@@ -208,7 +209,7 @@ func TestSignInLimitsSayWhen(t *testing.T) {
 	if err := vm.SignInPassword(ctx, "guess"); renewal.CodeOf(err) != renewal.CodeRateLimited {
 		t.Fatalf("past the limit: %v", err)
 	}
-	if msg := apptest.Get[string](t, vm.Message); msg != "请求过于频繁，请稍后重试（12 秒后可重试）" {
+	if msg := apptest.Get[string](t, vm.Message); msg != "操作过于频繁，请 12 秒后再试。" {
 		t.Fatalf("password limit message %q", msg)
 	}
 
@@ -225,9 +226,10 @@ func TestSignInLimitsSayWhen(t *testing.T) {
 	if err := vm.SendCode(ctx); renewal.CodeOf(err) != renewal.CodeSMSDailyLimit {
 		t.Fatalf("eleventh code: %v", err)
 	}
-	// 12:10:10 now: 11 h 49 min 50 s to midnight, said in minutes rounded up.
-	if msg := apptest.Get[string](t, vm.Message); msg != "今日获取验证码次数已达上限（11 小时 50 分钟后可重试）" {
-		t.Fatalf("daily cap message %q", msg)
+	// 12:10:10 now: 11 h 49 min 50 s to midnight, said in minutes rounded
+	// up, beside the mobile the cap is of.
+	if msg := apptest.Get[string](t, vm.MobileMsg); msg != "此手机号今天获取验证码的次数已达上限，请 11 小时 50 分钟后再获取。" || apptest.Get[string](t, vm.Message) != "" {
+		t.Fatalf("daily cap message %q, screen message %q", msg, apptest.Get[string](t, vm.Message))
 	}
 	if got := apptest.Get[string](t, vm.SendLabel); got != "重新发送（11 小时 50 分钟后）" || apptest.Get[bool](t, vm.CanSend) {
 		t.Fatalf("send label at the daily cap %q", got)
