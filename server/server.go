@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -221,6 +222,7 @@ type Server struct {
 	pwSrcLimit   *limiter // per source
 	counterLimit *limiter
 	auditStreams chan struct{} // a place per running export or verification
+	hopWarned    atomic.Int64  // when an unreadable client-IP hop was last logged (clientip.go)
 
 	mux *http.ServeMux
 }
