@@ -232,13 +232,19 @@ func (s *Server) bodyLimitWithin(br bodyRule, readTimeout time.Duration, h handl
 	}
 }
 
-// refuseUnread closes the connection after the answer to a request whose
-// body is not read: else net/http reads what is left of a small body
-// before answering (to keep the connection), which a sender that stalls
-// holds up for the server's whole read timeout.
+// refuseUnread bounds the wait for a body that is refused unread. Before
+// it answers, net/http reads what is left of a body under 256 KiB (to keep
+// the connection), which a sender that stalls would hold up for the
+// server's whole read timeout; now for refusedDrain at most, after which
+// the answer goes out and the connection is closed. A larger rest closes
+// the connection at once, as before.
 func refuseUnread(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedDrain))
 }
+
+// refusedDrain: what is left of a refused body of at most 256 KiB arrives
+// within it on a usual line; the same as bodyRetryAfter.
+const refusedDrain = bodyRetryAfter * time.Second
 
 // deadlineBody lifts the read deadline bodyLimit set once the body has
 // been read to its end: the connection is then read only to notice the

@@ -485,7 +485,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ok, wait := lim.allow(sourceOf(s.clientIP(r))); !ok {
-				refuseUnread(w) // a body is not read: answer at once, whatever the sender does
+				refuseUnread(w) // its body is not read
 				s.writeError(w, r, renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return
 			}
