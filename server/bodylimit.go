@@ -10,23 +10,40 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 )
 
 // Request bodies. Every route that takes a body has its own limit (JSON
-// MaxJSONBody, a document upload Limits.MaxDocument): a Content-Length over
-// it is refused before a byte is read, and a body without one is cut at
-// the limit. The bytes a request may bring are reserved before it is read,
-// at its Content-Length (or its limit when the length is not declared),
-// from two budgets: the process's (Limits.BodyBytesTotal) and the signed-in
-// account's (Limits.BodyBytesPerAccount). A request that does not fit is
-// refused at once, never queued: 429 rate_limited over the account's
-// budget, 503 busy over the process's, both with Retry-After (the client
-// retries a 503 by itself). The reservation is held until the handler
-// returns, so the bodies being read, spooled or written to the store at
-// any moment add up to at most BodyBytesTotal, whatever clients send.
+// MaxJSONBody, a public route's MaxPublicJSONBody, a payment notification
+// payment.MaxNotificationBytes, a document upload Limits.MaxDocument): a
+// Content-Length over it is refused before a byte is read, and a body
+// without one is cut at the limit. The bytes a request may bring are
+// reserved before it is read, at its Content-Length (or its limit when the
+// length is not declared). A signed-in request takes them from two
+// budgets: the process's (Limits.BodyBytesTotal) and its account's
+// (Limits.BodyBytesPerAccount). A request before sign-in (sign-in, SMS
+// codes, counter sessions, payment notifications) takes them from the
+// anonymous budget (Limits.AnonBodyBytesTotal), apart from the process's,
+// and its source's share of it (Limits.AnonBodyBytesPerSource; a source is
+// an IPv4 address or an IPv6 /64): no anonymous sender, nor all of them,
+// can take the bytes signed-in clerks upload with, and one source cannot
+// take the others' sign-ins. A request that does not fit is refused at
+// once, never queued: 429 rate_limited over an account's budget or a
+// source's share, 503 busy over the process's or the anonymous budget, all
+// with Retry-After (the client retries a 503 by itself). The reservation
+// is held until the handler returns, so the bodies being read, spooled or
+// written to the store at any moment add up to at most BodyBytesTotal +
+// AnonBodyBytesTotal, whatever clients send.
+//
+// A JSON body or a notification is read within Limits.JSONBodyReadTimeout
+// of the handler's start (the connection's read deadline): a sender that
+// stalls is cut then, and its reservation given back, instead of holding
+// it for the server's whole read timeout. Document uploads keep the
+// server's.
 //
 // A document is not kept in memory while it arrives: it is spooled to a
 // temporary file (hashed and its first bytes kept on the way) and read
@@ -34,53 +51,83 @@ import (
 // within the reservation. A document sent to a client (getDocument) is
 // reserved at its size from the same budgets.
 
+// MaxPublicJSONBody bounds the body of a route used before sign-in (SMS
+// codes, sign-in, refresh, counter sessions): a mobile number and a code,
+// a user name and password, a token or a signature, all well under 1 KiB.
+// It is what such a request reserves when it does not declare its length.
+const MaxPublicJSONBody = 4 << 10
+
 // bodyRetryAfter is the Retry-After (seconds) of a refusal over a budget:
 // a body of the largest size arrives in about that time on a usual line.
 const bodyRetryAfter = 2
 
-// bodyBudget is a non-blocking weighted semaphore over body bytes, for the
-// process and per account.
+// bodyBudget is a non-blocking weighted semaphore over body bytes: for the
+// process and per account (signed-in requests), and for anonymous requests
+// and per source.
 type bodyBudget struct {
-	total, perAccount int64
-
-	mu     sync.Mutex
-	used   int64
-	byUser map[string]int64
+	mu        sync.Mutex
+	signedIn  bodyPool
+	anonymous bodyPool
 }
 
-func newBodyBudget(total, perAccount int64) *bodyBudget {
-	return &bodyBudget{total: total, perAccount: perAccount, byUser: map[string]int64{}}
+// bodyPool is a budget of total bytes, of which each key may use share.
+type bodyPool struct {
+	total, share int64
+	used         int64
+	by           map[string]int64
 }
 
-// acquire reserves n bytes for user ("" for a request before sign-in:
-// only the process's budget applies) or says why not. release gives them
-// back; call it once.
+func newBodyBudget(l Limits) *bodyBudget {
+	return &bodyBudget{
+		signedIn:  bodyPool{total: l.BodyBytesTotal, share: l.BodyBytesPerAccount, by: map[string]int64{}},
+		anonymous: bodyPool{total: l.AnonBodyBytesTotal, share: l.AnonBodyBytesPerSource, by: map[string]int64{}},
+	}
+}
+
+// acquire reserves n bytes for a signed-in user from the account's and the
+// process's budgets (user "": the process's only) or says why not. release
+// gives them back; call it once.
 func (b *bodyBudget) acquire(user string, n int64) (release func(), err error) {
+	return b.take(&b.signedIn, user, n, func(used int64) error {
+		return renewal.Errorf(renewal.CodeRateLimited, "",
+			"this account is already sending %d bytes; wait for its other uploads to finish", used)
+	})
+}
+
+// acquireAnon reserves n bytes for a request before sign-in from source
+// (sourceOf) from its share of the anonymous budget, as acquire.
+func (b *bodyBudget) acquireAnon(source string, n int64) (release func(), err error) {
+	return b.take(&b.anonymous, source, n, func(used int64) error {
+		return renewal.Errorf(renewal.CodeRateLimited, "",
+			"this address is already sending %d bytes; wait for its other requests to finish", used)
+	})
+}
+
+func (b *bodyBudget) take(p *bodyPool, key string, n int64, overShare func(used int64) error) (release func(), err error) {
 	if n <= 0 {
 		return func() {}, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if user != "" && b.byUser[user]+n > b.perAccount {
-		return nil, renewals.WithRetryAfter(renewal.Errorf(renewal.CodeRateLimited, "",
-			"this account is already sending %d bytes; wait for its other uploads to finish", b.byUser[user]), bodyRetryAfter)
+	if key != "" && p.by[key]+n > p.share {
+		return nil, renewals.WithRetryAfter(overShare(p.by[key]), bodyRetryAfter)
 	}
-	if b.used+n > b.total {
+	if p.used+n > p.total {
 		return nil, renewals.WithRetryAfter(renewal.NewError(renewal.CodeBusy, ""), bodyRetryAfter)
 	}
-	b.used += n
-	if user != "" {
-		b.byUser[user] += n
+	p.used += n
+	if key != "" {
+		p.by[key] += n
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			b.mu.Lock()
 			defer b.mu.Unlock()
-			b.used -= n
-			if user != "" {
-				if b.byUser[user] -= n; b.byUser[user] <= 0 {
-					delete(b.byUser, user)
+			p.used -= n
+			if key != "" {
+				if p.by[key] -= n; p.by[key] <= 0 {
+					delete(p.by, key)
 				}
 			}
 		})
@@ -112,34 +159,111 @@ func ruleOf(r *http.Request) bodyRule {
 
 // jsonBody bounds a JSON route's body; see bodyLimit.
 func (s *Server) jsonBody(h handlerFunc) handlerFunc {
-	return s.bodyLimit(bodyRule{MaxJSONBody, renewal.CodeBodyTooLarge}, h)
+	return s.smallBody(MaxJSONBody, h)
+}
+
+// publicBody bounds the body of a route used before sign-in.
+func (s *Server) publicBody(h handlerFunc) handlerFunc {
+	return s.smallBody(MaxPublicJSONBody, h)
+}
+
+// notifyBody bounds a payment notification's body (the provider's
+// payment.MaxNotificationBytes).
+func (s *Server) notifyBody(h http.HandlerFunc) handlerFunc {
+	return s.smallBody(payment.MaxNotificationBytes, func(w http.ResponseWriter, r *http.Request) error {
+		h(w, r)
+		return nil
+	})
+}
+
+// smallBody bounds a body of at most limit bytes, read within
+// JSONBodyReadTimeout.
+func (s *Server) smallBody(limit int64, h handlerFunc) handlerFunc {
+	return s.bodyLimitWithin(bodyRule{limit, renewal.CodeBodyTooLarge}, s.cfg.Limits.JSONBodyReadTimeout, h)
 }
 
 // bodyLimit refuses a body declared over br.limit before reading it, cuts
-// an undeclared one at br.limit, and reserves its bytes from the budgets
-// for as long as h runs. Inside authed, the account's budget applies too.
+// an undeclared one at br.limit, and reserves its bytes for as long as h
+// runs: inside authed from the account's and the process's budgets, else
+// from the source's share of the anonymous budget.
 func (s *Server) bodyLimit(br bodyRule, h handlerFunc) handlerFunc {
+	return s.bodyLimitWithin(br, 0, h)
+}
+
+// bodyLimitWithin is bodyLimit, the body to be read within readTimeout of
+// h's start (0: the server's read timeout).
+func (s *Server) bodyLimitWithin(br bodyRule, readTimeout time.Duration, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		r = r.WithContext(context.WithValue(r.Context(), bodyRuleKey{}, br))
 		if r.Body == nil || r.Body == http.NoBody {
 			return h(w, r)
 		}
 		if r.ContentLength > br.limit {
+			refuseUnread(w)
 			return br.refuse()
 		}
 		n := r.ContentLength
 		if n < 0 {
 			n = br.limit
 		}
-		release, err := s.bodies.acquire(principalOf(r.Context()).user.ID, n)
+		var (
+			release func()
+			err     error
+		)
+		if user := principalOf(r.Context()).user.ID; user != "" {
+			release, err = s.bodies.acquire(user, n)
+		} else {
+			release, err = s.bodies.acquireAnon(sourceOf(s.clientIP(r)), n)
+		}
 		if err != nil {
 			s.metrics.count("body_refused")
+			refuseUnread(w)
 			return err
 		}
 		defer release()
+		if readTimeout > 0 {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			}
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, br.limit)
 		return h(w, r)
 	}
+}
+
+// refuseUnread bounds the wait for a body that is refused unread. Before
+// it answers, net/http reads what is left of a body under 256 KiB (to keep
+// the connection), which a sender that stalls would hold up for the
+// server's whole read timeout; now for refusedDrain at most, after which
+// the answer goes out and the connection is closed. A larger rest closes
+// the connection at once, as before.
+func refuseUnread(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedDrain))
+}
+
+// refusedDrain: what is left of a refused body of at most 256 KiB arrives
+// within it on a usual line; the same as bodyRetryAfter.
+const refusedDrain = bodyRetryAfter * time.Second
+
+// deadlineBody lifts the read deadline bodyLimit set once the body has
+// been read to its end: the connection is then read only to notice the
+// client leaving (which cancels the request's context), and a handler may
+// take longer than the body's deadline. A body not read to its end keeps
+// the deadline, which then bounds what net/http discards of it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // spool is a request body read to its end: in memory up to memMax bytes,

@@ -3,15 +3,18 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
+	"github.com/ukeyrenew/ukeyrenew/server/payment"
 )
 
 // bodyReads counts the bytes of request bodies the service's handlers
@@ -317,5 +320,204 @@ func (r resp) wantField(t *testing.T, field string) {
 	_ = json.Unmarshal(r.body, &e)
 	if e.Field != field {
 		t.Fatalf("field %q, want %q: %s", e.Field, field, r.body)
+	}
+}
+
+// stalled is a request whose body was begun and is held open.
+type stalled struct {
+	pw   *io.PipeWriter
+	done chan resp
+}
+
+// stall sends a POST to path from source (X-Real-IP) declaring length
+// bytes and sending first, then nothing. It returns once the service has
+// begun reading the body (the request holds its reservation: r is nil) or
+// has answered without (r). The body is closed at the test's end.
+func stall(t *testing.T, e *env, reads *bodyReads, path, source string, length int64, first []byte) (*stalled, *resp) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+	tag := fmt.Sprintf("stall-%p", pw)
+	st := &stalled{pw: pw, done: make(chan resp, 1)}
+	go func() {
+		req, _ := http.NewRequest("POST", e.URL+path, pr)
+		req.ContentLength = length
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Real-IP", source)
+		req.Header.Set("X-Test-Hold", tag)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			st.done <- resp{}
+			return
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		st.done <- resp{status: res.StatusCode, header: res.Header, body: data}
+	}()
+	go func() { _, _ = pw.Write(first) }() // net/http may not read it if it answers first
+	select {
+	case <-reads.started(tag):
+		return st, nil
+	case r := <-st.done:
+		return nil, &r
+	}
+}
+
+// stallUntilRefused stalls requests from source until one is refused (at
+// most max), and returns the ones held and the refusal.
+func stallUntilRefused(t *testing.T, e *env, reads *bodyReads, path, source string, length int64, first []byte, max int) ([]*stalled, resp) {
+	t.Helper()
+	var held []*stalled
+	for range max {
+		st, r := stall(t, e, reads, path, source, length, first)
+		if r != nil {
+			return held, *r
+		}
+		held = append(held, st)
+	}
+	t.Fatalf("%d requests from %s all held their bodies open", max, source)
+	return nil, resp{}
+}
+
+func (r resp) wantsRetry(t *testing.T, status int, code string) {
+	t.Helper()
+	r.wants(t, status, code, "")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatalf("%d %s without Retry-After", r.status, code)
+	}
+}
+
+// anonEnv is draftEnv behind a proxy on loopback (so requests come from
+// the X-Real-IP they name), with small budgets: 1.5 MiB for the process,
+// 256 KiB for requests before sign-in, 128 KiB a source.
+func anonEnv(t *testing.T, cfg func(*server.Config)) (*env, *bodyReads, string, renewal.Application) {
+	return draftEnv(t, func(c *server.Config) {
+		c.ClientIPHeader, c.TrustedProxies = "X-Real-IP", loopbackProxy
+		c.Limits.IPPerSecond, c.Limits.IPBurst = 1000, 10000
+		c.Limits.MaxDocument = 1 << 20
+		c.Limits.BodyBytesPerAccount = 1<<20 + 1<<18 // 1.25 MiB
+		c.Limits.BodyBytesTotal = 1<<20 + 1<<19      // 1.5 MiB
+		c.Limits.AnonBodyBytesTotal = 256 << 10
+		c.Limits.AnonBodyBytesPerSource = 128 << 10
+		if cfg != nil {
+			cfg(c)
+		}
+	})
+}
+
+// One address opening sign-ins that declare a body and never send it (the
+// attack: Content-Length 65536, "{" and nothing) holds its share of the
+// anonymous budget only: a sign-in declared over 4 KiB is refused before a
+// byte is read, at its share it gets 429 with Retry-After, while another
+// address signs in and a signed-in clerk uploads. Stalling from enough
+// addresses fills the anonymous budget (503 busy for sign-ins), never the
+// one signed-in clerks upload with.
+func TestAnonymousBodyBudget(t *testing.T) {
+	e, reads, ct, a := anonEnv(t, nil)
+	const attacker, other, second = "203.0.113.7", "198.51.100.9", "203.0.113.8"
+	login := "/v1/auth/login"
+	png := []byte("\x89PNG\r\n\x1a\n0000IHDR")
+	doc := append(append([]byte{}, png...), make([]byte, 1<<20-len(png))...)
+	upload := func(name string) {
+		t.Helper()
+		r := e.sendBody("POST", "/v1/applications/"+a.ID+"/documents?kind=other&name="+name, ct, bytes.NewReader(doc), "image/png")
+		if r.status != http.StatusCreated {
+			t.Fatalf("a signed-in clerk's upload: %d %s", r.status, r.body)
+		}
+	}
+
+	if _, r := stall(t, e, reads, login, attacker, 65536, []byte("{")); r == nil {
+		t.Fatal("a sign-in declaring 64 KiB was read")
+	} else {
+		r.wants(t, http.StatusRequestEntityTooLarge, "body_too_large", "")
+	}
+	held, r := stallUntilRefused(t, e, reads, login, attacker, 4096, []byte("{"), 64)
+	if len(held) != 32 {
+		t.Fatalf("%d sign-ins of 4 KiB held from one address, want 32 (128 KiB)", len(held))
+	}
+	r.wantsRetry(t, http.StatusTooManyRequests, "rate_limited")
+	e.passwordSignIn("admin", adminPassword) // from the test's own address
+	e.ok(http.StatusOK, nil, "POST", login, "", renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword}, "X-Real-IP", other)
+	upload("a.png")
+
+	// A second address fills the rest of the anonymous budget.
+	held2, r := stallUntilRefused(t, e, reads, login, second, 4096, []byte("{"), 64)
+	if len(held2) != 32 {
+		t.Fatalf("%d sign-ins held from a second address, want 32", len(held2))
+	}
+	r.wantsRetry(t, http.StatusTooManyRequests, "rate_limited")
+	e.fails(http.StatusServiceUnavailable, "busy", "POST", login, "",
+		renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword}, "X-Real-IP", other).wantsRetry(t, http.StatusServiceUnavailable, "busy")
+	upload("b.png")
+
+	// The attacker's bodies end (here: the connections close); its share
+	// is back.
+	for _, st := range held {
+		st.pw.CloseWithError(io.ErrUnexpectedEOF)
+		<-st.done
+	}
+	e.ok(http.StatusOK, nil, "POST", login, "", renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword}, "X-Real-IP", attacker)
+}
+
+// Payment notifications are bodies before sign-in too: declared over
+// payment.MaxNotificationBytes they are refused unread; held open, one
+// address holds its share of the anonymous budget (two of 64 KiB here),
+// the next is refused 429 with Retry-After, and another address's
+// notification and a signed-in clerk's upload go through.
+func TestNotifyBodyBudget(t *testing.T) {
+	e, reads, ct, a := anonEnv(t, nil)
+	const attacker, other = "203.0.113.7", "198.51.100.9"
+	notify := "/v1/payments/notify/wechat"
+	if _, r := stall(t, e, reads, notify, attacker, payment.MaxNotificationBytes+1, []byte("{")); r == nil {
+		t.Fatal("a notification declaring more than the limit was read")
+	} else {
+		r.wants(t, http.StatusRequestEntityTooLarge, "body_too_large", "")
+	}
+	held, r := stallUntilRefused(t, e, reads, notify, attacker, payment.MaxNotificationBytes, bytes.Repeat([]byte("a"), 65002), 16)
+	if len(held) != 2 {
+		t.Fatalf("%d notifications of 64 KiB held from one address, want 2 (128 KiB)", len(held))
+	}
+	r.wantsRetry(t, http.StatusTooManyRequests, "rate_limited")
+	// Another address's (unsigned) notification reaches the provider's check.
+	if r := e.do("POST", notify, "", "{}", "X-Real-IP", other,
+		"Wechatpay-Serial", "x", "Wechatpay-Signature", "x", "Wechatpay-Nonce", "x", "Wechatpay-Timestamp", "1"); r.status != http.StatusUnauthorized {
+		t.Fatalf("another address's notification: %d %s", r.status, r.body)
+	}
+	png := []byte("\x89PNG\r\n\x1a\n0000IHDR")
+	doc := append(append([]byte{}, png...), make([]byte, 1<<20-len(png))...)
+	e.ok(http.StatusCreated, nil, "POST", "/v1/applications/"+a.ID+"/documents?kind=other&name=a.png", ct, doc)
+}
+
+// A JSON body or notification is read within JSONBodyReadTimeout: the
+// stalled ones are cut (400, 401 for a notification) and their source's
+// share comes back, without the client closing anything.
+func TestStalledBodiesAreCut(t *testing.T) {
+	e, reads, _, _ := anonEnv(t, func(c *server.Config) { c.Limits.JSONBodyReadTimeout = 200 * time.Millisecond })
+	const attacker = "203.0.113.7"
+	notify := "/v1/payments/notify/wechat"
+	var held []*stalled
+	for _, c := range []struct {
+		path   string
+		length int64
+	}{{"/v1/auth/login", 4096}, {"/v1/auth/sms-code", 4096}, {notify, payment.MaxNotificationBytes}} {
+		st, r := stall(t, e, reads, c.path, attacker, c.length, []byte("{"))
+		if r != nil {
+			t.Fatalf("%s: %d %s", c.path, r.status, r.body)
+		}
+		held = append(held, st)
+	}
+	for _, st := range held {
+		select {
+		case r := <-st.done:
+			if r.status != http.StatusBadRequest && r.status != http.StatusUnauthorized && r.status != 0 {
+				t.Fatalf("a stalled body answered %d %s", r.status, r.body)
+			}
+		case <-time.After(30 * time.Second): // a failsafe only: the cut comes after 200 ms
+			t.Fatal("a stalled body was not cut")
+		}
+	}
+	// The share is back: 64 KiB of the 128 did not fit while they were held.
+	if _, r := stall(t, e, reads, notify, attacker, payment.MaxNotificationBytes, []byte("{")); r != nil {
+		t.Fatalf("after the cut: %d %s", r.status, r.body)
 	}
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // checkClientIPConfig refuses a client-IP header without the proxies it is
@@ -34,7 +36,13 @@ func checkClientIPConfig(cfg *Config) error {
 // believed only when the connection's peer is a trusted proxy. X-Forwarded-For
 // lists the addresses each proxy saw, the client's own (whatever it wrote)
 // first: the client is the rightmost address that is not a trusted proxy.
-// Any other header (X-Real-IP) is one address, set by the proxy.
+// Any other header (X-Real-IP) is one address, set by the proxy. A hop may
+// carry a port (1.2.3.4:5555, [2001:db8::1]:80: some proxies write the
+// peer's address so). A hop that is no address at all ("unknown", an
+// obfuscated name) stops the walk: the request counts under the proxy
+// that wrote it, as that proxy's own; this is logged (WARN, at most once a
+// minute, with the hop's shape, not its value), since all of its clients
+// then share one source's limits.
 func (s *Server) clientIP(r *http.Request) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -56,13 +64,73 @@ func (s *Server) clientIP(r *http.Request) string {
 	// Several header lines are one list, in order (RFC 9110 5.3).
 	hops := strings.Split(strings.Join(values, ","), ",")
 	for i := len(hops) - 1; i >= 0 && s.trustedProxy(client); i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		a, ok := parseHop(hops[i])
+		if !ok {
+			s.warnHop(r, hops[i])
 			break // what a trusted proxy saw is to its right
 		}
 		client = a.Unmap().WithZone("")
 	}
 	return client.String()
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, with a port or not.
+func parseHop(h string) (netip.Addr, bool) {
+	h = strings.TrimSpace(h)
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr(), true
+	}
+	if b, ok := strings.CutPrefix(h, "["); ok {
+		if a, err := netip.ParseAddr(strings.TrimSuffix(b, "]")); err == nil && strings.HasSuffix(b, "]") {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// hopWarnEvery spaces the WARNs about hops that are no address.
+const hopWarnEvery = time.Minute
+
+// warnHop logs a hop that is no address, at most once per hopWarnEvery.
+func (s *Server) warnHop(r *http.Request, hop string) {
+	if s.log == nil || s.now == nil {
+		return
+	}
+	now := s.now().UnixNano()
+	last := s.hopWarned.Load()
+	if last != 0 && now-last < int64(hopWarnEvery) || !s.hopWarned.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "a trusted proxy's "+s.cfg.ClientIPHeader+" hop is not an address; "+
+		"its requests count under the proxy's own address, all clients behind it sharing one source's limits",
+		slog.String("hop_shape", hopShape(hop)), slog.String("proxy", r.RemoteAddr))
+}
+
+// hopShape is a hop with its digits as 9 and letters as a (at most 64
+// characters): what it looks like, without an address or name in the log.
+func hopShape(hop string) string {
+	hop = strings.TrimSpace(hop)
+	var b strings.Builder
+	for i, c := range hop {
+		if i >= 64 {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteByte('9')
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			b.WriteByte('a')
+		case strings.ContainsRune(".:[]-_%", c):
+			b.WriteRune(c)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }
 
 func (s *Server) trustedProxy(a netip.Addr) bool {

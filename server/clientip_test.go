@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Which address each limit counts under, behind proxies and not.
@@ -40,6 +43,12 @@ func TestClientIP(t *testing.T) {
 		{"XFF: only proxies", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"10.0.0.7, 10.0.0.5"}, "10.0.0.7"},
 		{"XFF: junk where the proxy's entry should be", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"203.0.113.7, junk"}, "127.0.0.1"},
 		{"XFF: IPv6 over IPv6 loopback", "x-forwarded-for", proxies, "[::1]:4000", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"XFF: the client's hop with a port", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"1.2.3.4, 203.0.113.7:5555"}, "203.0.113.7"},
+		{"XFF: an IPv6 hop with a port", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"[2001:db8::1]:80"}, "2001:db8::1"},
+		{"XFF: an IPv6 hop in brackets", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"[2001:db8::1]"}, "2001:db8::1"},
+		{"XFF: a proxy's hop with a port", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"203.0.113.7, 10.0.0.5:443"}, "203.0.113.7"},
+		{"XFF: the loopback with a port is still a proxy", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"203.0.113.7, 127.0.0.1:5555"}, "203.0.113.7"},
+		{"XFF: unknown", "X-Forwarded-For", proxies, "127.0.0.1:4000", []string{"unknown"}, "127.0.0.1"},
 		{"XFF: IPv4-mapped", "X-Forwarded-For", proxies, "[::ffff:127.0.0.1]:4000", []string{"::ffff:203.0.113.7"}, "203.0.113.7"},
 	} {
 		s := &Server{cfg: Config{ClientIPHeader: c.header, TrustedProxies: c.trusted}}
@@ -68,5 +77,36 @@ func TestClientIPHeaderNeedsTrustedProxies(t *testing.T) {
 	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/8")}
 	if err := checkClientIPConfig(&cfg); err != nil || cfg.TrustedProxies[0].String() != "127.0.0.0/8" {
 		t.Fatalf("%v %v", cfg.TrustedProxies, err)
+	}
+}
+
+// A hop that is no address counts the request under the proxy that wrote
+// it, and says so in a WARN at most once a minute, with the hop's shape
+// and not its value.
+func TestClientIPUnreadableHopWarns(t *testing.T) {
+	var logged bytes.Buffer
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	s := &Server{cfg: Config{ClientIPHeader: "X-Forwarded-For", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		log: slog.New(slog.NewTextHandler(&logged, nil)), now: func() time.Time { return now }}
+	ask := func(hop string) string {
+		r := httptest.NewRequest("GET", "/v1/policy", nil)
+		r.RemoteAddr = "127.0.0.1:4000"
+		r.Header.Set("X-Forwarded-For", hop)
+		return s.clientIP(r)
+	}
+	if got := ask("unknown"); got != "127.0.0.1" {
+		t.Fatalf("unknown: %s", got)
+	}
+	if got := ask("_hidden"); got != "127.0.0.1" {
+		t.Fatalf("_hidden: %s", got)
+	}
+	if n := strings.Count(logged.String(), "level=WARN"); n != 1 || !strings.Contains(logged.String(), "hop_shape=aaaaaaa") {
+		t.Fatalf("%d WARNs in a minute, want 1 naming the shape:\n%s", n, logged.String())
+	}
+	now = now.Add(time.Minute)
+	ask("host-9.example")
+	if n := strings.Count(logged.String(), "level=WARN"); n != 2 || !strings.Contains(logged.String(), "hop_shape=aaaa-9.aaaaaaa") ||
+		strings.Contains(logged.String(), "example") {
+		t.Fatalf("%d WARNs after a minute, want 2, the second with the shape and not the value:\n%s", n, logged.String())
 	}
 }

@@ -17,8 +17,8 @@ import (
 const MaxJSONBody = 64 << 10
 
 // decodeJSON reads one JSON object of at most MaxJSONBody bytes into v,
-// refusing unknown fields, keys given twice in one object, trailing data
-// and other content types.
+// refusing unknown fields, keys given twice in one object, keys that are
+// not ASCII, trailing data and other content types.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -42,23 +42,30 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return renewal.Errorf(renewal.CodeInvalidRequest, "", "unexpected data after the JSON object")
 	}
-	if path, key := duplicateKey(data); path != "" {
+	if path, key, dup := badKey(data); path != "" {
+		if !dup {
+			return renewal.Errorf(renewal.CodeInvalidRequest, path, "the key %q is not ASCII", key)
+		}
 		return renewal.Errorf(renewal.CodeInvalidRequest, path, "the key %q is given twice", key)
 	}
 	return nil
 }
 
-// duplicateKey finds a key given twice in one object of data (one valid
-// JSON value), at any depth, and returns its path (a.b[2].c) and the key,
-// or "". Keys that differ only in case count as the same: encoding/json
-// would fill one field from both, the last winning.
-func duplicateKey(data []byte) (path, key string) {
+// badKey finds, at any depth of data (one valid JSON value), a key that
+// is not ASCII (dup false) or a key given twice in one object (dup true),
+// and returns its path (a.b[2].c) and the key, or "". Keys that differ
+// only in case count as the same: encoding/json would fill one field from
+// both, the last winning. encoding/json matches keys to fields with
+// Unicode case folding, under which "ſ" (U+017F) is "s" and "K" (U+212A,
+// Kelvin) is "k": no wire field's name is other than ASCII, so such a key
+// is refused outright, and ASCII lower case is then the same folding.
+func badKey(data []byte) (path, key string, dup bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var walk func(at string) (string, string)
-	walk = func(at string) (string, string) {
+	var walk func(at string) (string, string, bool)
+	walk = func(at string) (string, string, bool) {
 		tok, err := dec.Token()
 		if err != nil {
-			return "", ""
+			return "", "", false
 		}
 		switch tok {
 		case json.Delim('{'):
@@ -66,34 +73,46 @@ func duplicateKey(data []byte) (path, key string) {
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
-					return "", ""
+					return "", "", false
 				}
 				k, _ := kt.(string)
 				p := k
 				if at != "" {
 					p = at + "." + k
 				}
+				if !isASCII(k) {
+					return p, k, false
+				}
 				fk := strings.ToLower(k)
 				if seen[fk] {
-					return p, k
+					return p, k, true
 				}
 				seen[fk] = true
-				if p, k := walk(p); p != "" {
-					return p, k
+				if p, k, dup := walk(p); p != "" {
+					return p, k, dup
 				}
 			}
 			_, _ = dec.Token() // '}'
 		case json.Delim('['):
 			for i := 0; dec.More(); i++ {
-				if p, k := walk(fmt.Sprintf("%s[%d]", at, i)); p != "" {
-					return p, k
+				if p, k, dup := walk(fmt.Sprintf("%s[%d]", at, i)); p != "" {
+					return p, k, dup
 				}
 			}
 			_, _ = dec.Token() // ']'
 		}
-		return "", ""
+		return "", "", false
 	}
 	return walk("")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func jsonError(err error) error {

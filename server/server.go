@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -87,6 +88,23 @@ type Limits struct {
 	// usual 1 MiB scans; one account: one largest document and more.
 	BodyBytesTotal      int64
 	BodyBytesPerAccount int64
+	// AnonBodyBytesTotal and AnonBodyBytesPerSource bound the bodies of
+	// requests before sign-in (sign-in, SMS codes, counter sessions,
+	// payment notifications) being read at once, apart from the budgets
+	// above, and per source (an IPv4 address or IPv6 /64). Over them: 503
+	// busy, 429 rate_limited. The defaults, 8 MiB and 256 KiB: such a body
+	// reserves at most 4 KiB (MaxPublicJSONBody) or, a notification, 64
+	// KiB (declared ~1-2 KiB by the providers): a source, an office's NAT
+	// included, has 64 sign-ins or 4 largest notifications in flight, and
+	// 32 sources stalling together are needed to fill the budget, which
+	// then refuses only other sign-ins, never a signed-in clerk's upload.
+	AnonBodyBytesTotal     int64
+	AnonBodyBytesPerSource int64
+	// JSONBodyReadTimeout bounds the reading of a JSON body or a payment
+	// notification (at most 64 KiB, mostly under 1 KiB) from its handler's
+	// start; a sender that stalls is cut then and its reservation given
+	// back. The default, 10 s: 64 KiB at 64 kbit/s.
+	JSONBodyReadTimeout time.Duration
 	// QROrdersPerDay bounds the payment QR orders an application makes in
 	// 24 hours (each costs provider API calls on the merchant's quota);
 	// the live QR code is answered again without counting.
@@ -157,6 +175,7 @@ func DefaultConfig() Config {
 			MaxDocument:    renewal.MaxDocumentBytes,
 			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
 			BodyBytesTotal: 64 << 20, BodyBytesPerAccount: 16 << 20,
+			AnonBodyBytesTotal: 8 << 20, AnonBodyBytesPerSource: 256 << 10, JSONBodyReadTimeout: 10 * time.Second,
 			AuditStreams: 2,
 		},
 	}
@@ -221,6 +240,7 @@ type Server struct {
 	pwSrcLimit   *limiter // per source
 	counterLimit *limiter
 	auditStreams chan struct{} // a place per running export or verification
+	hopWarned    atomic.Int64  // when an unreadable client-IP hop was last logged (clientip.go)
 
 	mux *http.ServeMux
 
@@ -262,6 +282,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if l := cfg.Limits; l.BodyBytesPerAccount < l.MaxDocument || l.BodyBytesTotal < l.BodyBytesPerAccount {
 		return nil, errors.New("server: the body budgets must hold a largest document, and the process's an account's")
 	}
+	if l := cfg.Limits; l.AnonBodyBytesPerSource < payment.MaxNotificationBytes || l.AnonBodyBytesTotal < l.AnonBodyBytesPerSource {
+		return nil, fmt.Errorf("server: the anonymous body budget must hold a source's share, and the share a payment notification (%d bytes)",
+			payment.MaxNotificationBytes)
+	}
 	if (d.Invoices == nil) != (d.Mailer == nil) {
 		return nil, errors.New("server: invoices need both an issuer and a mailer")
 	}
@@ -290,7 +314,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
 		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
-		bodies: newBodyBudget(l.BodyBytesTotal, l.BodyBytesPerAccount),
+		bodies: newBodyBudget(l),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
 		mailer: d.Mailer, devMail: d.DevMail, links: links,
 		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
@@ -344,7 +368,7 @@ type route struct {
 }
 
 func (s *Server) routeTable() []route {
-	pub := func(h handlerFunc) http.Handler { return s.adapt(s.jsonBody(h)) }
+	pub := func(h handlerFunc) http.Handler { return s.adapt(s.publicBody(h)) }
 	user := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.jsonBody(s.idempotent(h)))) }
 	staff := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.staffOnly(s.jsonBody(h)))) }
 	admin := func(h handlerFunc) http.Handler { return s.adapt(s.authed(s.adminOnly(s.jsonBody(h)))) }
@@ -371,7 +395,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/applications/{id}/payment/qr", user(callApplication(s, s.apps.PaymentQR, answerJSON))},
 		{"GET", "/v1/applications/{id}/payment", user(readApplication(s, s.apps.PaymentStatus))},
 		{"POST", "/v1/applications/{id}/payment/refund", admin(changeApplication(s, s.apps.Refund))},
-		{"POST", "/v1/payments/notify/{provider}", http.HandlerFunc(s.notify)},
+		{"POST", "/v1/payments/notify/{provider}", s.adapt(s.notifyBody(s.notify))},
 		{"POST", "/v1/applications/{id}/approve", staff(s.review(renewal.ActionApprove))},
 		{"POST", "/v1/applications/{id}/reject", staff(s.review(renewal.ActionReject))},
 		{"POST", "/v1/applications/{id}/hold", staff(s.review(renewal.ActionHold))},
@@ -463,6 +487,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ok, wait := lim.allow(sourceOf(s.clientIP(r))); !ok {
+				refuseUnread(w) // its body is not read
 				s.writeError(w, r, renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return
 			}

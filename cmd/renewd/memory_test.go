@@ -36,7 +36,10 @@ import (
 //     documents of a usual size (0.5 to 2 MiB) one after another, as the
 //     client does (a 503 busy is retried after its Retry-After, as the
 //     client does), then each one of 10 MiB, all at once; every upload
-//     must be stored.
+//     must be stored;
+//   - stalled: bodies before sign-in (sign-ins, payment notifications)
+//     from one address, begun and held open, while a clerk from another
+//     address uploads and asks for an SMS code.
 //
 // Growth over 100 MiB fails. UKEY_ATTACK_SCALE multiplies the counts of
 // the benchmark (30 and 80 submits, 30 uploads, 40 clerks of 3 documents);
@@ -174,6 +177,78 @@ func TestMemoryUnderBodyAttacks(t *testing.T) {
 			}
 		})
 	})
+
+	// Bodies before sign-in, stalled, from one address (127.0.1.1): the
+	// attack's sign-ins declaring 64 KiB and (half of them) sign-ins
+	// declaring the largest a public body may (4 KiB), and payment notifications declaring 64 KiB
+	// with 65002 bytes sent; each sends its first bytes and then nothing,
+	// and is held open for holdFor (the service cuts a stalled JSON body
+	// after 10 s; without a budget the bodies pile up as they arrive).
+	// Meanwhile a clerk from another address uploads a document and signs
+	// in: both must pass.
+	const holdFor = 2500 * time.Millisecond
+	logins, notifies := n(1030), n(4000)
+	run(fmt.Sprintf("stalled: %d sign-ins, %d notifications, one address", logins, notifies), func(_ *attacker, count func(string)) {
+		deadline := time.Now().Add(holdFor)
+		notifyBody := append([]byte("{"), bytes.Repeat([]byte("a"), 65001)...)
+		kinds := []struct {
+			name, path string
+			length     int
+			sent       []byte
+		}{
+			{"login 64 KiB", "/v1/auth/login", 65536, []byte("{")},
+			{"login 4 KiB", "/v1/auth/login", 4096, []byte("{")},
+			{"notify 64 KiB", "/v1/payments/notify/wechat", 65536, notifyBody},
+		}
+		var wg sync.WaitGroup
+		for i := range logins + notifies {
+			k := kinds[2]
+			if i < logins {
+				k = kinds[i%2]
+			}
+			wg.Go(func() { count(k.name + ": " + stallRaw(demo.base, k.path, k.length, k.sent, deadline)) })
+		}
+		// Others while the bodies are held.
+		time.Sleep(holdFor / 2)
+		if st := users[0].send("POST", "/v1/applications/"+apps[0]+"/documents?kind=other&name=during.png",
+			bytes.NewReader(pngOf(1<<20, 9)), "image/png", ""); !strings.HasPrefix(st, "201") {
+			t.Errorf("a clerk's upload while bodies were held: %s", st)
+		}
+		other := newAttacker(t, strings.TrimPrefix(demo.base, "http://"), 3)
+		if st := other.send("POST", "/v1/auth/sms-code", strings.NewReader(`{"mobile":"13912345678"}`), "application/json", ""); st[0] != '2' {
+			t.Errorf("an SMS code asked from another address while bodies were held: %s", st)
+		}
+		wg.Wait()
+	})
+}
+
+// stallRaw sends a request to base+path from 127.0.1.1 declaring length
+// bytes of body and sending only sent, waits for an answer until deadline
+// and closes the connection. It returns the answer's status, or "held"
+// (none by the deadline), or "error".
+func stallRaw(base, path string, length int, sent []byte, deadline time.Time) string {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, 1)}}
+	c, err := d.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		return "error"
+	}
+	defer c.Close()
+	_ = c.SetDeadline(deadline)
+	if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: renewd\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		path, length, sent); err != nil {
+		return "error"
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return "held"
+		}
+		return "error"
+	}
+	if f := strings.Fields(line); len(f) >= 2 {
+		return f[1]
+	}
+	return "error"
 }
 
 // seedClerks prepares a --dev data directory: the demo seed with the
