@@ -456,7 +456,17 @@ func TestAnonymousBodyBudget(t *testing.T) {
 		st.pw.CloseWithError(io.ErrUnexpectedEOF)
 		<-st.done
 	}
-	e.ok(http.StatusOK, nil, "POST", login, "", renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword}, "X-Real-IP", attacker)
+	// The client may read a refusal before the handler has returned and
+	// given the share back: ask again until it is back (bounded).
+	var last resp
+	for range 200 {
+		last = e.do("POST", login, "", renewal.PasswordLoginRequest{Account: "admin", Password: adminPassword}, "X-Real-IP", attacker)
+		if last.status != http.StatusTooManyRequests {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	last.wants(t, http.StatusOK, "", "")
 }
 
 // Payment notifications are bodies before sign-in too: declared over

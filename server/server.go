@@ -100,6 +100,10 @@ type Limits struct {
 	// then refuses only other sign-ins, never a signed-in clerk's upload.
 	AnonBodyBytesTotal     int64
 	AnonBodyBytesPerSource int64
+	// ConnsPerSource bounds the connections one source (IPv4 address or
+	// IPv6 /64; trusted proxies are not counted) holds at once (Listener);
+	// 0 means no bound.
+	ConnsPerSource int
 	// JSONBodyReadTimeout bounds the reading of a JSON body or a payment
 	// notification (at most 64 KiB, mostly under 1 KiB) from its handler's
 	// start; a sender that stalls is cut then and its reservation given
@@ -175,7 +179,7 @@ func DefaultConfig() Config {
 			MaxDocument:    renewal.MaxDocumentBytes,
 			InvoiceLinkTTL: 30 * 24 * time.Hour, InvoiceStuckAfter: 10 * time.Minute, InvoiceIssueTimeout: 60 * time.Second,
 			BodyBytesTotal: 64 << 20, BodyBytesPerAccount: 16 << 20,
-			AnonBodyBytesTotal: 8 << 20, AnonBodyBytesPerSource: 256 << 10, JSONBodyReadTimeout: 10 * time.Second,
+			AnonBodyBytesTotal: 8 << 20, AnonBodyBytesPerSource: 256 << 10, ConnsPerSource: 256, JSONBodyReadTimeout: 10 * time.Second,
 			AuditStreams: 2,
 		},
 	}

@@ -307,6 +307,7 @@ func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.S
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln = srv.Listener(ln) // connections per source
 	tlsOn := certFile != ""
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsOn, "database", string(st.Dialect()))
 	go purge(ctx, log, st)
