@@ -15,13 +15,13 @@ func TestDocumentSizeAndNames(t *testing.T) {
 	}
 	long := strings.Repeat("扫", 250) + ".pdf"
 	for path, want := range map[string]string{
-		"/home/张三/扫描/申请表.pdf": "申请表.pdf",
-		"/tmp/a\tb\nc.png":    "a b c.png",
-		"/tmp/" + long:        strings.Repeat("扫", 200),
-		`C:\Users\张三\身份证.jpg`: `C__Users_张三_身份证.jpg`, // one name on Linux, made a file name everywhere
-		`/tmp/营业执照:扫描"1"?.pdf`:  `营业执照_扫描_1__.pdf`,
-		"/tmp/扫描件. . ":           "扫描件",
-		"/tmp/..":                 "资料",
+		"/home/张三/扫描/申请表.pdf":  "申请表.pdf",
+		"/tmp/a\tb\nc.png":     "a b c.png",
+		"/tmp/" + long:         strings.Repeat("扫", 200),
+		`C:\Users\张三\身份证.jpg`:  `C__Users_张三_身份证.jpg`, // one name on Linux, made a file name everywhere
+		`/tmp/营业执照:扫描"1"?.pdf`: `营业执照_扫描_1__.pdf`,
+		"/tmp/扫描件. . ":         "扫描件",
+		"/tmp/..":              "资料",
 	} {
 		got := docName(path)
 		if got != want {
