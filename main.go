@@ -4,8 +4,9 @@
 //
 // It only wires the parts together: the PKCS#11 modules (--module, else
 // $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC),
-// the renewal service (--service, else $UKEY_SERVICE, else renewd --dev's
-// address), the session store (keyring, TPM or memory; memory only with
+// the renewal service (found by client/config: --service, $UKEY_SERVICE_URL,
+// the user's and the machine's config file, the build's default; else
+// renewd --dev's address), the session store (keyring, TPM or memory; memory only with
 // --counter), the language, the theme and the window of package app.
 //
 // Start-up is arranged for the first frame: the garbage collector waits for
@@ -19,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/signal"
@@ -34,6 +36,7 @@ import (
 	apptheme "github.com/ukeyrenew/ukeyrenew/app/theme"
 	"github.com/ukeyrenew/ukeyrenew/assets"
 	"github.com/ukeyrenew/ukeyrenew/client"
+	clientconfig "github.com/ukeyrenew/ukeyrenew/client/config"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/token"
 )
@@ -46,7 +49,9 @@ func main() {
 		" (default $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC)")
 	counter := flag.Bool("counter", false, "counter mode for CA service counters: keep no session on disk")
 	idle := flag.Duration("idle", app.IdleAfterDefault, "with --counter: sign the customer out after this long without input (0: never)")
-	service := flag.String("service", "", "base URL of the renewal service (default $UKEY_SERVICE, else "+defaultService+")")
+	service := flag.String("service", "", "base URL of the renewal service (default $"+clientconfig.EnvService+
+		", else the user's, else the machine's config file, else the build's default, else "+defaultService+")")
+	serviceCA := flag.String("ca", "", "PEM file of the CA to pin for the service's TLS (default $"+clientconfig.EnvServiceCA+")")
 	flag.Parse()
 	resumeGC := pauseGC(startupHeapLimit)
 
@@ -84,7 +89,12 @@ func main() {
 	} else {
 		opts = append(opts, client.WithLanguage("zh-CN"))
 	}
-	if acc, err := app.NewAccount(serviceURL(*service, os.Getenv("UKEY_SERVICE")), nil, opts...); err != nil {
+	svcURL, caOpts, err := findService(*service, *serviceCA)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ukeyrenew:", err) // then renewd --dev's address: the Tokens screen still works
+	}
+	opts = append(opts, caOpts...)
+	if acc, err := app.NewAccount(svcURL, nil, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "ukeyrenew:", err) // the Tokens screen still works
 	} else {
 		deps.Account = acc
@@ -131,15 +141,35 @@ func pauseGC(limit int64) (resume func()) {
 // defaultService is where `renewd --dev` listens.
 const defaultService = "http://127.0.0.1:8080"
 
-// serviceURL picks the renewal service: the flag, else the environment,
-// else renewd --dev's address.
-func serviceURL(flagValue, env string) string {
-	for _, v := range []string{flagValue, env} {
-		if v != "" {
-			return v
-		}
+// findService finds the renewal service (client/config's order) and the
+// CA to pin for it; with none configured, renewd --dev's address.
+func findService(flagService, flagCA string) (string, []client.Option, error) {
+	svc, err := clientconfig.Find(clientconfig.Default(flagService, flagCA))
+	if err != nil || svc.URL == "" {
+		return defaultService, nil, err
 	}
-	return defaultService
+	if svc.CAFile == "" {
+		return svc.URL, nil, nil
+	}
+	pem, err := readCA(svc.CAFile)
+	if err != nil {
+		return svc.URL, nil, fmt.Errorf("the service's CA (%s, from the %s): %w", svc.CAFile, svc.From, err)
+	}
+	return svc.URL, []client.Option{client.WithCA(pem)}, nil
+}
+
+// readCA reads a PEM file of at most 1 MiB.
+func readCA(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err == nil && len(data) > 1<<20 {
+		err = fmt.Errorf("%s: larger than 1 MiB", path)
+	}
+	return data, err
 }
 
 // modulePaths picks the module files: the flag, else the environment, else

@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/client"
+	clientconfig "github.com/ukeyrenew/ukeyrenew/client/config"
 	"github.com/ukeyrenew/ukeyrenew/client/session"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 )
 
 // Environment variables of the service commands.
 const (
-	envServiceURL     = "UKEY_SERVICE_URL"     // the renewal service, for login
-	envServiceCA      = "UKEY_SERVICE_CA"      // PEM file of the CA to pin for the service's TLS
-	envSessionAccount = "UKEY_SESSION_ACCOUNT" // names the saved session (one per account name)
+	envServiceCA      = clientconfig.EnvServiceCA // PEM file of the CA to pin for the service's TLS
+	envSessionAccount = "UKEY_SESSION_ACCOUNT"    // names the saved session (one per account name)
 	// maxAppsPages bounds `apps --all`: at most this many pages of renewal.MaxPageSize.
 	maxAppsPages = 50
 )
@@ -91,7 +91,7 @@ func (s *serviceCmds) readSecret(stdin bool, file, prompt string, stderr io.Writ
 // login signs in and keeps the session (the refresh token only) with client/session.
 func (s *serviceCmds) login(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("login", stderr)
-	service := fs.String("service", os.Getenv(envServiceURL), "base URL of the renewal service (default $"+envServiceURL+")")
+	service := fs.String("service", "", "base URL of the renewal service (default $"+clientconfig.EnvService+", else the user's, else the machine's config file, else the build's default)")
 	ca := caFlag(fs)
 	mobile := fs.String("mobile", "", "sign in with this mobile number and an SMS code")
 	sendCode := fs.Bool("send-code", false, "with --mobile: only send the SMS code and stop (then login --code-stdin or --code-file)")
@@ -105,8 +105,6 @@ func (s *serviceCmds) login(ctx context.Context, args []string, stdout, stderr i
 		return err
 	}
 	switch {
-	case *service == "":
-		return usagef("login: --service URL is required (or set %s)", envServiceURL)
 	case (*mobile == "") == (*account == ""):
 		return usagef("login: give either --mobile or --account")
 	case *mobile != "" && (*pwStdin || *pwFile != ""):
@@ -116,11 +114,18 @@ func (s *serviceCmds) login(ctx context.Context, args []string, stdout, stderr i
 	case *sendCode && (*codeStdin || *codeFile != ""):
 		return usagef("login: --send-code sends the code; sign in with --code-* in a second call")
 	}
-	opts, err := clientOptions(*ca)
+	svc, err := clientconfig.Find(clientconfig.Default(*service, *ca))
+	if err != nil {
+		return usagef("login: %v", err)
+	}
+	if svc.URL == "" {
+		return usagef("login: --service URL is required (or set %s, or write {\"service\": URL} to %s)", clientconfig.EnvService, clientconfig.MachineFile())
+	}
+	opts, err := clientOptions(svc.CAFile)
 	if err != nil {
 		return err
 	}
-	c, err := client.New(*service, opts...)
+	c, err := client.New(svc.URL, opts...)
 	if err != nil {
 		return usagef("login: %v", err)
 	}

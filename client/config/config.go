@@ -1,0 +1,221 @@
+// Package config finds the renewal service a client talks to, the same way
+// for the desktop client and ukeyctl. In order, the first that names one:
+//
+//  1. the command line (--service, --ca);
+//  2. the environment: UKEY_SERVICE_URL (UKEY_SERVICE, the desktop
+//     client's older name, is read too for one release) and UKEY_SERVICE_CA;
+//  3. the user's config file, UserFile: {"service": URL, "service_ca": PEM file};
+//  4. the machine's config file, MachineFile, written by the installer
+//     (readable by all users, writable by administrators only);
+//  5. the default baked into a CA's branded build: BuildService and
+//     BuildServiceCA, set with -ldflags "-X".
+//
+// A file that exists but cannot be read or holds a bad address is an error
+// naming the file, never skipped: a clerk must not end up at another
+// service than the one the CA configured.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// The environment's names, one set for every client.
+const (
+	EnvService    = "UKEY_SERVICE_URL"
+	EnvServiceOld = "UKEY_SERVICE" // the desktop client's name before; read for one release
+	EnvServiceCA  = "UKEY_SERVICE_CA"
+)
+
+// BuildService and BuildServiceCA are a branded build's defaults (the
+// service's base URL, the path of a PEM file of the CA to pin), set at
+// link time: -ldflags "-X github.com/ukeyrenew/ukeyrenew/client/config.BuildService=https://…".
+var BuildService, BuildServiceCA string
+
+// MaxFileBytes bounds a config file.
+const MaxFileBytes = 64 << 10
+
+// File is a config file's content.
+type File struct {
+	Service   string `json:"service"`    // base URL of the renewal service
+	ServiceCA string `json:"service_ca"` // PEM file of the CA to pin for its TLS (optional)
+}
+
+// Source says where the service was found.
+type Source string
+
+// Sources, in order.
+const (
+	FromCommandLine Source = "command line"
+	FromEnvironment Source = "environment"
+	FromUserFile    Source = "user config"
+	FromMachineFile Source = "machine config"
+	FromBuild       Source = "build"
+	FromNowhere     Source = ""
+)
+
+// Service is the service found: its URL (empty if none was), the CA file
+// to pin (empty: the system's roots), and where they came from.
+type Service struct {
+	URL    string
+	CAFile string
+	From   Source
+	Path   string // the config file, for FromUserFile and FromMachineFile
+}
+
+// Inputs are what Find looks at; Default fills in this machine's.
+type Inputs struct {
+	FlagService, FlagCA string
+	Getenv              func(string) string
+	UserFile            string // "" to skip
+	MachineFile         string // "" to skip
+	BuildService        string
+	BuildServiceCA      string
+}
+
+// Default returns the inputs of this process: the given flags, the
+// environment, this user's and this machine's files, the build's defaults.
+func Default(flagService, flagCA string) Inputs {
+	user, _ := UserFile()
+	return Inputs{FlagService: flagService, FlagCA: flagCA, Getenv: os.Getenv, UserFile: user,
+		MachineFile: MachineFile(), BuildService: BuildService, BuildServiceCA: BuildServiceCA}
+}
+
+// UserFile is the user's config file: UKeyRenew/config.json in the user's
+// config folder (%AppData% on Windows, ~/.config on Linux).
+func UserFile() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "UKeyRenew", "config.json"), nil
+}
+
+// MachineFile is the machine-wide config file the installer writes:
+// %ProgramData%\UKeyRenew\config.json on Windows, /etc/ukeyrenew/config.json
+// elsewhere.
+func MachineFile() string {
+	if runtime.GOOS == "windows" {
+		pd := os.Getenv("ProgramData")
+		if pd == "" {
+			pd = `C:\ProgramData`
+		}
+		return filepath.Join(pd, "UKeyRenew", "config.json")
+	}
+	return "/etc/ukeyrenew/config.json"
+}
+
+// Find picks the service from in, in the package's order. The flag's and
+// the environment's CA go with whichever service is found first among
+// them; a file's CA goes with that file's service.
+func Find(in Inputs) (Service, error) {
+	getenv := in.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	ca := in.FlagCA
+	if ca == "" {
+		ca = getenv(EnvServiceCA)
+	}
+	pick := func(u, caFile string, from Source, path string) (Service, error) {
+		if err := CheckURL(u); err != nil {
+			if path != "" {
+				return Service{}, fmt.Errorf("%s (%s): %w", path, from, err)
+			}
+			return Service{}, fmt.Errorf("%s: %w", from, err)
+		}
+		return Service{URL: strings.TrimRight(u, "/"), CAFile: caFile, From: from, Path: path}, nil
+	}
+	if in.FlagService != "" {
+		return pick(in.FlagService, ca, FromCommandLine, "")
+	}
+	for _, name := range []string{EnvService, EnvServiceOld} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return pick(v, ca, FromEnvironment, "")
+		}
+	}
+	for _, f := range []struct {
+		path string
+		from Source
+	}{{in.UserFile, FromUserFile}, {in.MachineFile, FromMachineFile}} {
+		if f.path == "" {
+			continue
+		}
+		c, err := ReadFile(f.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return Service{}, err
+		}
+		if c.Service == "" {
+			continue // a file that only sets other things
+		}
+		fileCA := c.ServiceCA
+		if ca != "" {
+			fileCA = ca // the command line or the environment pins another CA
+		}
+		return pick(c.Service, fileCA, f.from, f.path)
+	}
+	if in.BuildService != "" {
+		buildCA := in.BuildServiceCA
+		if ca != "" {
+			buildCA = ca
+		}
+		return pick(in.BuildService, buildCA, FromBuild, "")
+	}
+	return Service{CAFile: ca}, nil
+}
+
+// ReadFile reads a config file, refusing one too large, not JSON, or with
+// unknown keys (a typo would otherwise be silently ignored).
+func ReadFile(path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return File{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return File{}, fmt.Errorf("%s: larger than %d bytes", path, MaxFileBytes)
+	}
+	data = []byte(strings.TrimPrefix(string(data), "\ufeff")) // Notepad's BOM
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var c File
+	if err := dec.Decode(&c); err != nil {
+		return File{}, fmt.Errorf("%s: not a UKey Renew config file (%v); expected {\"service\": \"https://…\"}", path, err)
+	}
+	if dec.More() {
+		return File{}, fmt.Errorf("%s: data after the JSON object", path)
+	}
+	return c, nil
+}
+
+// CheckURL checks a service base URL: http or https, a host, no query,
+// fragment or user information.
+func CheckURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("service address %q is not a URL", s)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("service address %q must start with https://", s)
+	case u.Host == "":
+		return fmt.Errorf("service address %q has no host", s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("service address %q must be a plain base URL (no user, query or fragment)", s)
+	}
+	return nil
+}
