@@ -152,6 +152,17 @@ refused "without UKEY_SIGN_PASS" "set UKEY_SIGN_PASS" UKEY_SIGN_PKCS12="$ts/sign
 refused "with a wrong password" "wrong password" UKEY_SIGN_PKCS12="$ts/sign.p12" UKEY_SIGN_PASS=wrong
 refused "with a file that is not PKCS#12" "not a PKCS#12 file" UKEY_SIGN_PKCS12="$ts/ca.pem" UKEY_SIGN_PASS=x
 refused "with a TLS server certificate" "not for code signing" UKEY_SIGN_PKCS12="$ts/tls.p12" UKEY_SIGN_PASS="$(cat "$ts/p12.pass")"
+# A branded build's service address is checked before anything else.
+for arg in "--service" "--service ftp://renew.example" "--service https://renew.example?x=1" "--brand x"; do
+  rc=0
+  # shellcheck disable=SC2086 # the words of $arg are the arguments
+  timeout 10 bash scripts/package.sh $arg >"$log/refused" 2>&1 || rc=$?
+  if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -qE "service|unknown argument" "$log/refused"; then
+    ok "package.sh refuses $arg"
+  else
+    bad "package.sh refuses $arg (exit $rc)"
+  fi
+done
 
 if [ "$reuse" = 0 ]; then
   echo "== scripts/package.sh (test signature)"

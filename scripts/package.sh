@@ -23,6 +23,10 @@
 # FyneApp.toml is only read (Version, Build, Name, ID, Icon, Migrations), and
 # the script checks it is unchanged.
 #
+# A CA's branded build: --service https://renew.example-ca.cn bakes the CA's
+# renewal service into the client as its last default (client/config: the
+# command line, the environment and the config files still come first).
+#
 # Each target is built once; the Go build cache makes a second run cheap (the
 # first cgo build of go-gl takes minutes per target on 2 cores). Runs nice'd.
 set -euo pipefail
@@ -34,6 +38,20 @@ build=$dist/build
 pkg=$root/packaging
 
 die() { echo "package: $*" >&2; exit 1; }
+
+brand="" # -X flags of a branded build
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --service)
+    [ $# -ge 2 ] || die "--service needs the service's URL, e.g. --service https://renew.example-ca.cn"
+    [[ $2 =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$ ]] ||
+      die "--service $2: give the service's https:// base URL (no spaces, query or user)"
+    brand="-X github.com/ukeyrenew/ukeyrenew/client/config.BuildService=$2"
+    shift 2
+    ;;
+  *) die "unknown argument $1 (usage: scripts/package.sh [--service https://URL])" ;;
+  esac
+done
 step_start=0
 step() { step_start=$(date +%s%N); echo "== $*"; }
 took() { # took NAME: append the seconds since step to dist/build-times.txt
@@ -115,11 +133,11 @@ compile_windows() { # compile_windows GOARCH MSIARCH CC-PREFIX: resources and th
   "$cross-windres" -c 65001 -O coff -i "$out/ukeyrenew.rc" -o "$out/rsrc.o"
   rm -f "$out/ukeyrenew-unsigned.exe"
   nice -n 10 env GOOS=windows GOARCH="$goarch" CGO_ENABLED=1 CC="$cross-gcc" \
-    go build -tags "$tags" -ldflags "-s -w -H windowsgui -extldflags=$out/rsrc.o" -o "$out/ukeyrenew-unsigned.exe" .
+    go build -tags "$tags" -ldflags "-s -w -H windowsgui -extldflags=$out/rsrc.o $brand" -o "$out/ukeyrenew-unsigned.exe" .
 }
 
 compile_linux() { # compile_linux OUT: the Linux client
-  nice -n 10 env CGO_ENABLED=1 go build -tags "$tags" -ldflags "-s -w" -o "$1" .
+  nice -n 10 env CGO_ENABLED=1 go build -tags "$tags" -ldflags "-s -w $brand" -o "$1" .
 }
 
 build_windows() { # build_windows GOARCH MSIARCH: sign the .exe, make and sign the MSI
