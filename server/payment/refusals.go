@@ -161,8 +161,23 @@ func (p *Payments) refused(ctx context.Context, provider string, src Source, e A
 func (p *Payments) auditOnce(ctx context.Context, provider string, src Source, reason string, e AuditEvent) error {
 	now := p.cfg.Clock()
 	k := refusalKey{kind: e.Kind, provider: provider, source: src.Key, reason: reason, notification: e.NotificationID}
-	rf := p.refusals
+	write, suppressed := p.refusals.note(now, k, src.IP)
+	if !write {
+		return nil
+	}
+	e.IP, e.Suppressed, e.At = src.IP, suppressed, now
+	return p.audit(context.WithoutCancel(ctx), p.db, e)
+}
+
+// note says whether a row of key k is to be written now (the first in a
+// window) and how many of its key were counted since the key's last row;
+// else it counts it. Beyond MaxRefusalKeys live keys, an unsigned refusal
+// (no notification id) is counted with its provider's overflow instead;
+// a signed notification always gets its key: only the provider can make
+// those.
+func (rf *refusals) note(now time.Time, k refusalKey, ip string) (write bool, suppressed int64) {
 	rf.mu.Lock()
+	defer rf.mu.Unlock()
 	ent := rf.keys[k]
 	if ent == nil && len(rf.keys) >= MaxRefusalKeys && !now.Before(rf.cleaned.Add(time.Second)) {
 		rf.cleaned = now
@@ -175,24 +190,16 @@ func (p *Payments) auditOnce(ctx context.Context, provider string, src Source, r
 	switch {
 	case ent != nil && now.Before(ent.until):
 		ent.suppressed++
-		rf.mu.Unlock()
-		return nil
-	case ent == nil && len(rf.keys) >= MaxRefusalKeys && e.NotificationID == "":
-		// Full of live keys: count it with the overflow, written once a
-		// window. (A signed notification always gets its key: only the
-		// provider can make those.)
-		rf.overflow[provider]++
-		rf.mu.Unlock()
-		return nil
+		return false, 0
+	case ent == nil && len(rf.keys) >= MaxRefusalKeys && k.notification == "":
+		rf.overflow[k.provider]++
+		return false, 0
 	}
-	var suppressed int64
 	if ent != nil {
 		suppressed = ent.suppressed
 	}
-	rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: src.IP}
-	rf.mu.Unlock()
-	e.IP, e.Suppressed, e.At = src.IP, suppressed, now
-	return p.audit(context.WithoutCancel(ctx), p.db, e)
+	rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: ip}
+	return true, suppressed
 }
 
 // replayRow says whether a row of kind (a signed notification repeated:
@@ -201,21 +208,7 @@ func (p *Payments) auditOnce(ctx context.Context, provider string, src Source, r
 // written by FlushRefusals as one row. A captured Alipay notice carries no
 // time and can be replayed for ever; the audit grows by one row a window.
 func (p *Payments) replayRow(kind, id string) (write bool, suppressed int64) {
-	now := p.cfg.Clock()
-	k := refusalKey{kind: kind, notification: id}
-	rf := p.refusals
-	rf.mu.Lock()
-	defer rf.mu.Unlock()
-	ent := rf.keys[k]
-	if ent != nil && now.Before(ent.until) {
-		ent.suppressed++
-		return false, 0
-	}
-	if ent != nil {
-		suppressed = ent.suppressed
-	}
-	rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow)}
-	return true, suppressed
+	return p.refusals.note(p.cfg.Clock(), refusalKey{kind: kind, notification: id}, "")
 }
 
 // auditReplay writes e (a repeated signed notification, inside tx) unless
