@@ -382,6 +382,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/metrics", s.metricsGate(s.metrics.handler())},
 		{"GET", "/v1/openapi.yaml", http.HandlerFunc(s.openapi)},
 		{"GET", "/v1/policy", pub(s.getPolicy)},
+		{"GET", "/v1/about", pub(s.about)},
 		{"POST", "/v1/auth/sms-code", pub(s.smsCode)},
 		{"POST", "/v1/auth/sms-login", pub(s.smsLogin)},
 		{"POST", "/v1/auth/login", pub(s.passwordLogin)},
