@@ -8,7 +8,10 @@
 //  4. the machine's config file, MachineFile, written by the installer
 //     (readable by all users, writable by administrators only);
 //  5. the default baked into a CA's branded build: BuildService and
-//     BuildServiceCA, set with -ldflags "-X".
+//     BuildServiceCAPEM (or BuildServiceCA, a file), set with -ldflags "-X".
+//
+// With none of them, the desktop client asks in its first-run dialog and
+// saves the answer with SaveUserFile.
 //
 // A file that exists but cannot be read or holds a bad address is an error
 // naming the file, never skipped: a clerk must not end up at another
@@ -69,6 +72,7 @@ type Service struct {
 	CAFile string
 	From   Source
 	Path   string // the config file, for FromUserFile and FromMachineFile
+	CAPEM  []byte // the build's baked CA (BuildServiceCAPEM), for FromBuild; replaces CAFile
 }
 
 // Inputs are what Find looks at; Default fills in this machine's.
@@ -79,6 +83,7 @@ type Inputs struct {
 	MachineFile         string // "" to skip
 	BuildService        string
 	BuildServiceCA      string
+	BuildServiceCAPEM   string // base64 of PEM
 }
 
 // Default returns the inputs of this process: the given flags, the
@@ -86,7 +91,8 @@ type Inputs struct {
 func Default(flagService, flagCA string) Inputs {
 	user, _ := UserFile()
 	return Inputs{FlagService: flagService, FlagCA: flagCA, Getenv: os.Getenv, UserFile: user,
-		MachineFile: MachineFile(), BuildService: BuildService, BuildServiceCA: BuildServiceCA}
+		MachineFile: MachineFile(), BuildService: BuildService, BuildServiceCA: BuildServiceCA,
+		BuildServiceCAPEM: BuildServiceCAPEM}
 }
 
 // UserFile is the user's config file: UKeyRenew/config.json in the user's
@@ -170,7 +176,11 @@ func Find(in Inputs) (Service, error) {
 		if ca != "" {
 			buildCA = ca
 		}
-		return pick(in.BuildService, buildCA, FromBuild, "")
+		svc, err := pick(in.BuildService, buildCA, FromBuild, "")
+		if err != nil || ca != "" || in.BuildServiceCAPEM == "" {
+			return svc, err
+		}
+		return withBakedCA(svc, in.BuildServiceCAPEM) // ca.go
 	}
 	return Service{CAFile: ca}, nil
 }
