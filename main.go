@@ -5,8 +5,9 @@
 // It only wires the parts together: the PKCS#11 modules (--module, else
 // $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC),
 // the renewal service (found by client/config: --service, $UKEY_SERVICE_URL,
-// the user's and the machine's config file, the build's default; else
-// renewd --dev's address), the session store (keyring, TPM or memory; memory only with
+// the user's and the machine's config file, the build's default with its
+// pinned CA; with none, the first-run dialog asks and saves the answer for
+// this user), the session store (keyring, TPM or memory; memory only with
 // --counter), the language, the theme and the window of package app.
 //
 // Start-up is arranged for the first frame: the garbage collector waits for
@@ -20,7 +21,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/signal"
@@ -50,7 +50,7 @@ func main() {
 	counter := flag.Bool("counter", false, "counter mode for CA service counters: keep no session on disk")
 	idle := flag.Duration("idle", app.IdleAfterDefault, "with --counter: sign the customer out after this long without input (0: never)")
 	service := flag.String("service", "", "base URL of the renewal service (default $"+clientconfig.EnvService+
-		", else the user's, else the machine's config file, else the build's default, else "+defaultService+")")
+		", else the user's, else the machine's config file, else the build's default, else the first-run dialog asks)")
 	serviceCA := flag.String("ca", "", "PEM file of the CA to pin for the service's TLS (default $"+clientconfig.EnvServiceCA+")")
 	flag.Parse()
 	resumeGC := pauseGC(startupHeapLimit)
@@ -89,15 +89,24 @@ func main() {
 	} else {
 		opts = append(opts, client.WithLanguage("zh-CN"))
 	}
-	svcURL, caOpts, err := findService(*service, *serviceCA)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ukeyrenew:", err) // then renewd --dev's address: the Tokens screen still works
-	}
-	opts = append(opts, caOpts...)
-	if acc, err := app.NewAccount(svcURL, nil, opts...); err != nil {
-		fmt.Fprintln(os.Stderr, "ukeyrenew:", err) // the Tokens screen still works
-	} else {
-		deps.Account = acc
+	svcURL, caPEM, err := findService(clientconfig.Default(*service, *serviceCA))
+	switch {
+	case err != nil: // the journey's tabs say it; the Tokens screen still works
+		fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+		deps.ServiceProblem = err.Error()
+	case svcURL == "":
+		user, _ := clientconfig.UserFile() // "": the dialog says it cannot save
+		deps.FirstRun = app.NewFirstRun(user, opts...)
+	default:
+		if caPEM != nil {
+			opts = append(opts, client.WithCA(caPEM))
+		}
+		if acc, err := app.NewAccount(svcURL, nil, opts...); err != nil {
+			fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+			deps.ServiceProblem = err.Error()
+		} else {
+			deps.Account = acc
+		}
 	}
 	ui := app.New(ctx, a, deps)
 	a.Lifecycle().SetOnStarted(func() { // after the first frame
@@ -138,38 +147,20 @@ func pauseGC(limit int64) (resume func()) {
 	}
 }
 
-// defaultService is where `renewd --dev` listens.
-const defaultService = "http://127.0.0.1:8080"
-
 // findService finds the renewal service (client/config's order) and the
-// CA to pin for it; with none configured, renewd --dev's address.
-func findService(flagService, flagCA string) (string, []client.Option, error) {
-	svc, err := clientconfig.Find(clientconfig.Default(flagService, flagCA))
+// CA to pin for it (the build's baked one, or a CA file read; nil for the
+// system's roots). With none configured the URL is "": the first-run
+// dialog asks, rather than the client talking to some default address.
+func findService(in clientconfig.Inputs) (string, []byte, error) {
+	svc, err := clientconfig.Find(in)
 	if err != nil || svc.URL == "" {
-		return defaultService, nil, err
+		return "", nil, err
 	}
-	if svc.CAFile == "" {
-		return svc.URL, nil, nil
-	}
-	pem, err := readCA(svc.CAFile)
+	pem, err := svc.CA()
 	if err != nil {
-		return svc.URL, nil, fmt.Errorf("the service's CA (%s, from the %s): %w", svc.CAFile, svc.From, err)
+		return "", nil, err
 	}
-	return svc.URL, []client.Option{client.WithCA(pem)}, nil
-}
-
-// readCA reads a PEM file of at most 1 MiB.
-func readCA(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
-	if err == nil && len(data) > 1<<20 {
-		err = fmt.Errorf("%s: larger than 1 MiB", path)
-	}
-	return data, err
+	return svc.URL, pem, nil
 }
 
 // modulePaths picks the module files: the flag, else the environment, else

@@ -40,6 +40,11 @@ type Deps struct {
 	// Account is the connection to the renewal service; nil leaves the
 	// journey screens out (placeholders say what they will do).
 	Account *model.Account
+	// FirstRun, with no Account, is the first-run dialog's (NewFirstRun),
+	// shown at Run; ServiceProblem, with neither, says why the configured
+	// service cannot be used (firstrun.go).
+	FirstRun       *model.FirstRunVM
+	ServiceProblem string
 	// OpenStore opens the session store, in the background at Run (nil:
 	// the session lives in memory only, as in counter mode).
 	OpenStore func(ctx context.Context) (*session.Store, error)
@@ -90,6 +95,8 @@ type UI struct {
 	counter *counter             // nil outside counter mode
 	pending *model.Account       // the journey's Account until Run builds it (DeferJourney)
 	desk    desktopHost          // what the desktop offers, probed once by installTray
+
+	firstRun *firstRunDialog // built at its first showing (firstrun.go)
 }
 
 // New builds the main window for app a. Start the view-model with Run.
@@ -111,10 +118,12 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		u.vm.ReportProblem(deps.problem)
 	}
 	u.tokens = newTokensScreen(ctx, u.vm, u.showPIN)
-	if deps.Account != nil { // 续期 and 修复 lead into the journey
+	if deps.Account != nil || deps.FirstRun != nil { // 续期 and 修复 lead into the journey
 		u.tokens.OnRenew = func(_ string, c model.CertView) {
 			if u.journey != nil {
 				u.journey.RenewCert(c.Serial)
+			} else {
+				u.showFirstRun() // no service yet
 			}
 		}
 		if deps.Installer != nil {
@@ -188,7 +197,7 @@ func (u *UI) refuseClose() bool {
 func (u *UI) setJourney(acc *model.Account) {
 	if acc == nil {
 		u.journey = nil
-		u.nav.SetItems(append(slices.Clone(u.tabs), placeholders()...))
+		u.nav.SetItems(append(slices.Clone(u.tabs), u.noJourney()...))
 		return
 	}
 	ctx, dir := u.ctx, ""
@@ -258,6 +267,9 @@ func (u *UI) Run() {
 			u.setJourney(acc)
 		}
 		j = u.journey
+		if j == nil {
+			u.showFirstRun() // with no service configured
+		}
 	})
 	if j != nil {
 		j.Start() // resume the session, look for interrupted writes (once)
