@@ -163,6 +163,35 @@ for arg in "--service" "--service ftp://renew.example" "--service https://renew.
     bad "package.sh refuses $arg (exit $rc)"
   fi
 done
+# So is its pinned CA (--service-ca): a file that is not one or more PEM CA
+# certificates valid now is refused; a good one passes on to the next check.
+ca_case() { # ca_case MESSAGE ARGS...: package.sh ARGS stops with MESSAGE
+  local msg=$1 rc=0 file=${*: -1}
+  shift
+  env -u UKEY_SIGN_PKCS12 timeout 10 bash scripts/package.sh "$@" >"$log/refused" 2>&1 || rc=$?
+  if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -qF "$msg" "$log/refused"; then ok "package.sh --service-ca ${file##*/} stops with: $msg"; else
+    bad "package.sh --service-ca ${file##*/} stops with: $msg (exit $rc)"
+    sed 's/^/     | /' "$log/refused" | tail -3
+  fi
+}
+if [ ! -s "$ts/expired-ca.pem" ]; then # notAfter in 2021, made with openssl ca
+  (cd "$ts" && mkdir -p expired && : >expired/index.txt &&
+    printf '[ca]\ndefault_ca=d\n[d]\ndatabase=expired/index.txt\nnew_certs_dir=expired\nrand_serial=yes\ndefault_md=sha256\npolicy=p\nx509_extensions=x\n[p]\ncommonName=supplied\n[x]\nbasicConstraints=critical,CA:true\n' >expired/ca.cnf &&
+    openssl req -new -newkey rsa:2048 -nodes -keyout expired/ca.key -out expired/ca.csr -subj "/CN=Expired test CA" &&
+    openssl ca -batch -config expired/ca.cnf -selfsign -keyfile expired/ca.key -in expired/ca.csr -out expired-ca.pem \
+      -startdate 20200101000000Z -enddate 20210101000000Z) >"$log/expired-ca" 2>&1
+fi
+printf 'not a certificate\n' >"$ts/not-pem.txt"
+openssl x509 -in "$ts/ca.pem" -outform DER -out "$ts/ca.der"
+branded=(--service https://renew.example)
+ca_case "goes with --service" --service-ca "$ts/ca.pem"
+ca_case "no such readable file" "${branded[@]}" --service-ca "$ts/none.pem"
+ca_case "is not a PEM certificate file" "${branded[@]}" --service-ca "$ts/not-pem.txt"
+ca_case "is a DER certificate: convert it first" "${branded[@]}" --service-ca "$ts/ca.der"
+ca_case "holds a private key" "${branded[@]}" --service-ca "$ts/ca.key"
+ca_case "is not a CA certificate" "${branded[@]}" --service-ca "$ts/tls.pem"
+ca_case "has expired" "${branded[@]}" --service-ca "$ts/expired-ca.pem"
+ca_case "set UKEY_SIGN_PKCS12" "${branded[@]}" --service-ca "$ts/ca.pem" # a good CA passes on
 
 if [ "$reuse" = 0 ]; then
   echo "== scripts/package.sh (test signature)"

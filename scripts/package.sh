@@ -25,7 +25,10 @@
 #
 # A CA's branded build: --service https://renew.example-ca.cn bakes the CA's
 # renewal service into the client as its last default (client/config: the
-# command line, the environment and the config files still come first).
+# command line, the environment and the config files still come first), and
+# --service-ca FILE the CA certificates that sign its TLS certificate (PEM,
+# CA:TRUE, not expired, at most 32 KiB; the PEM itself, base64 in one -X word,
+# since a path would mean nothing on a clerk's PC), pinned for that service.
 #
 # Each target is built once; the Go build cache makes a second run cheap (the
 # first cgo build of go-gl takes minutes per target on 2 cores). Runs nice'd.
@@ -39,7 +42,8 @@ pkg=$root/packaging
 
 die() { echo "package: $*" >&2; exit 1; }
 
-brand="" # -X flags of a branded build
+brand=""      # -X flags of a branded build
+service_ca="" # --service-ca FILE
 while [ $# -gt 0 ]; do
   case "$1" in
   --service)
@@ -49,9 +53,21 @@ while [ $# -gt 0 ]; do
     brand="-X github.com/ukeyrenew/ukeyrenew/client/config.BuildService=$2"
     shift 2
     ;;
-  *) die "unknown argument $1 (usage: scripts/package.sh [--service https://URL])" ;;
+  --service-ca)
+    [ $# -ge 2 ] || die "--service-ca needs a PEM file of the CA certificates that sign the service's TLS certificate"
+    service_ca=$2
+    shift 2
+    ;;
+  *) die "unknown argument $1 (usage: scripts/package.sh [--service https://URL [--service-ca CA.pem]])" ;;
   esac
 done
+if [ -n "$service_ca" ]; then
+  [ -n "$brand" ] || die "--service-ca $service_ca goes with --service https://URL: the CA is pinned for the built-in service only"
+  # shellcheck source=scripts/package-ca.sh
+  source "$root/scripts/package-ca.sh"
+  ca64=$(baked_ca "$service_ca") || exit 1
+  brand="$brand -X github.com/ukeyrenew/ukeyrenew/client/config.BuildServiceCAPEM=$ca64"
+fi
 step_start=0
 step() { step_start=$(date +%s%N); echo "== $*"; }
 took() { # took NAME: append the seconds since step to dist/build-times.txt
@@ -205,7 +221,7 @@ step "renewd (CGO_ENABLED=0, static)"
 rd=$build/renewd-$version-linux-amd64
 rm -rf "$rd"
 mkdir -p "$rd"
-nice -n 10 env CGO_ENABLED=0 go build -ldflags "-s -w" -o "$rd/renewd" ./cmd/renewd
+nice -n 10 env CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/ukeyrenew/ukeyrenew/server.Version=$version" -o "$rd/renewd" ./cmd/renewd
 took "go build renewd"
 install -m644 "$pkg/linux/renewd.service" "$pkg/linux/renewd.example.json" "$rd/"
 install -m644 docs/INSTALL.md "$rd/INSTALL.md"
