@@ -70,15 +70,15 @@ func (d *firstRunDialog) makeUI() {
 	d.URL.OnChanged = func(string) { d.vm.Edited() }
 	d.URL.OnSubmitted = func(string) { d.check() }
 	d.CA = boundEntry(d.vm.CAFile)
-	d.CA.SetPlaceHolder(lang.X("firstrun.ca_placeholder", "证书文件路径（.pem、.crt 或 .cer）"))
+	d.CA.SetPlaceHolder(lang.X("firstrun.ca_placeholder", "证书文件路径（.pem、.crt或.cer）"))
 	d.CA.OnChanged = func(string) { d.vm.Edited() }
 	d.Choose = widget.NewButtonWithIcon(lang.X("firstrun.choose", "选择…"), theme.FolderOpenIcon(), d.chooseCA)
-	caHint := widget.NewLabel(lang.X("firstrun.ca_hint", "只有 CA 使用自建的 HTTPS 证书时才需要选择；程序会在本机保存一份副本。"))
+	caHint := widget.NewLabel(lang.X("firstrun.ca_hint", "只有CA使用自建的HTTPS证书时才需要选择；程序会在本机保存一份副本。"))
 	caHint.Wrapping = fyne.TextWrapWord
 	caHint.Importance = widget.LowImportance
 	form := widget.NewForm(
 		widget.NewFormItem(lang.X("firstrun.url_label", "续期服务地址"), d.URL),
-		widget.NewFormItem(lang.X("firstrun.ca_label", "CA 根证书（可选）"), container.NewBorder(nil, nil, nil, d.Choose, d.CA)),
+		widget.NewFormItem(lang.X("firstrun.ca_label", "CA根证书（可选）"), container.NewBorder(nil, nil, nil, d.Choose, d.CA)),
 	)
 	d.msg = widget.NewLabel("")
 	d.msg.Wrapping = fyne.TextWrapWord
@@ -179,6 +179,7 @@ func (u *UI) showFirstRun() {
 			u.setJourney(acc)
 			if u.journey != nil {
 				u.journey.Start()
+				u.journey.Show(screenSignIn) // the next step
 			}
 		})
 	}
@@ -202,10 +203,10 @@ func (u *UI) noJourney() []*container.TabItem {
 // offers the dialog.
 func (u *UI) noServicePanel() fyne.CanvasObject {
 	titleText := lang.X("firstrun.none_title", "尚未设置续期服务")
-	bodyText := lang.X("firstrun.none_body", "续期证书需要连接 CA 的续期服务。请填写 CA 提供的服务地址；“UKey 与证书”页面无需设置即可使用。")
+	bodyText := lang.X("firstrun.none_body", "续期证书需要连接CA的续期服务。请填写CA提供的服务地址；“UKey 与证书”页面无需设置即可使用。")
 	if u.deps.ServiceProblem != "" {
 		titleText = lang.X("firstrun.problem_title", "续期服务的配置有误")
-		bodyText = lang.X("firstrun.problem_body", "请联系本单位的电脑管理员或 CA 修改配置：{{.Err}}", map[string]any{"Err": u.deps.ServiceProblem})
+		bodyText = lang.X("firstrun.problem_body", "请联系本单位的电脑管理员或CA修改配置：{{.Err}}", map[string]any{"Err": u.deps.ServiceProblem})
 	}
 	title := widget.NewLabel(titleText)
 	title.SizeName = theme.SizeNameHeadingText

@@ -73,7 +73,7 @@ func TestFirstRunDialogGolden(t *testing.T) {
 		return strings.HasPrefix(d.msg.Text, "为保护登录信息") && d.body.Size().Height >= d.body.MinSize().Height
 	})
 	assertGolden(t, u.Win, "firstrun_dialog.png", "设置续期服务",
-		"为保护登录信息，续期服务必须使用 https:// 地址（http:// 只用于本机测试）。请改为 https://renew.example-ca.cn",
+		"为保护登录信息，续期服务必须使用https://地址（http://只用于本机测试）。请改为：https://renew.example-ca.cn",
 		"<稍后设置>|<检查连接>|<保存并开始>")
 	if _, err := os.Stat(filepath.Dir(user)); !os.IsNotExist(err) {
 		t.Errorf("a refused check wrote something: %v", err)
@@ -118,9 +118,8 @@ func TestFirstRunSaveStartsJourney(t *testing.T) {
 	if err != nil || svc.URL != e.URL || svc.From != config.FromUserFile {
 		t.Errorf("saved %+v, %v", svc, err)
 	}
-	onUI(t, "the sign-in screen names the service", func() bool {
-		u.journey.Show(screenSignIn)
-		return strings.Contains(strings.Join(texts(u.journey.Item(screenSignIn).Content), "|"), "续期服务："+e.URL)
+	onUI(t, "the sign-in screen shown, naming the service", func() bool {
+		return u.nav.Selected() == u.journey.Item(screenSignIn) && strings.Contains(strings.Join(texts(u.journey.Item(screenSignIn).Content), "|"), "续期服务："+e.URL)
 	})
 }
 

@@ -7,6 +7,7 @@
 #   pin-wrong.png         the PIN dialog after one wrong PIN (tries running low)
 #   tokens-one-dark.png   the Tokens screen in the dark theme
 #   tokens-one-en.png     the Tokens screen in English (LANG=en_US.UTF-8)
+#   first-run.png         no renewal service configured: the first-run dialog over the window
 # Then measures cold start to first frame and resident memory of the client against a
 # minimal Fyne window built the same way (cmd/minimalwindow), alternating runs,
 # and prints the figures for docs/benchmarks/gui.md.
@@ -36,6 +37,9 @@ eval "$(UKEY_DEMO_DIR="$work/demo" bash scripts/demo-token.sh)"
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share"
 mkdir -p "$HOME"
 mkdir "$work/unplugged"
+# renewd --dev's address, so the client does not ask for one at first run (nothing
+# listens there: the Tokens screens need no service); first-run.png unsets it.
+export UKEY_SERVICE_URL=http://127.0.0.1:8080
 
 # The scene runs inside one Xvfb server, with -noreset: by default the server resets
 # when its last client leaves, and the next connection (between two runs) fails. Coordinates are those of the window at
@@ -97,6 +101,13 @@ stop
 title="UKey Renew"
 start FYNE_THEME=light LANG=en_US.UTF-8 LANGUAGE=
 shot tokens-one-en.png
+stop
+# 5. First run: no service configured anywhere (the private home has no config file).
+title="证书续期助手"
+start FYNE_THEME=light LANG=zh_CN.UTF-8 UKEY_SERVICE_URL=
+xdotool type --delay 40 "renew.example-ca.cn"
+sleep 0.5
+shot first-run.png
 stop
 SCENE
 

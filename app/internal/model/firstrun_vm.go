@@ -118,7 +118,7 @@ func (vm *FirstRunVM) Check(ctx context.Context) (CheckedService, error) {
 		vm.say(text, LevelError)
 		return CheckedService{}, err
 	}
-	vm.say(lang.X("firstrun.ok", "连接成功：{{.Host}} 是证书续期服务（renewd {{.Version}}，接口版本 {{.API}}）。",
+	vm.say(lang.X("firstrun.ok", "连接成功：{{.Host}}是证书续期服务（renewd版本{{.Version}}，接口版本{{.API}}）。",
 		map[string]any{"Host": hostOf(svc.URL), "Version": svc.About.Version, "API": svc.About.APIVersion}), LevelOK)
 	return svc, nil
 }
@@ -136,7 +136,7 @@ func (vm *FirstRunVM) Save(ctx context.Context) (*Account, error) {
 		return nil, err
 	}
 	if err := config.SaveUserFile(vm.userFile, svc.URL, svc.CAPEM); err != nil {
-		vm.say(lang.X("firstrun.save_failed", "无法保存设置到 {{.File}}（{{.Err}}）。", map[string]any{"File": vm.userFile, "Err": err}), LevelError)
+		vm.say(lang.X("firstrun.save_failed", "无法保存设置：{{.File}}（{{.Err}}）", map[string]any{"File": vm.userFile, "Err": err}), LevelError)
 		return nil, fmt.Errorf("save %s: %w", vm.userFile, err)
 	}
 	opts := append([]client.Option{}, vm.opts...)
@@ -168,7 +168,7 @@ func (vm *FirstRunVM) check(ctx context.Context) (CheckedService, error) {
 		return CheckedService{}, err
 	}
 	host := hostOf(base)
-	vm.say(lang.X("firstrun.checking", "正在连接 {{.Host}}……", map[string]any{"Host": host}), LevelNotice)
+	vm.say(lang.X("firstrun.checking", "正在连接{{.Host}}……", map[string]any{"Host": host}), LevelNotice)
 	opts := append([]client.Option{}, vm.opts...)
 	opts = append(opts, client.WithTimeout(vm.timeout), client.WithRetry(0, time.Millisecond, time.Millisecond))
 	if caPEM != nil {
@@ -176,7 +176,7 @@ func (vm *FirstRunVM) check(ctx context.Context) (CheckedService, error) {
 	}
 	c, err := client.New(base, opts...)
 	if err != nil {
-		return CheckedService{}, &firstRunError{text: lang.X("firstrun.bad_url", "“{{.URL}}”不是有效的网址。请填写 CA 提供的续期服务地址，例如 https://renew.example-ca.cn", map[string]any{"URL": raw}), err: err}
+		return CheckedService{}, &firstRunError{text: lang.X("firstrun.bad_url", "“{{.URL}}”不是有效的网址。请填写CA提供的续期服务地址，例如：https://renew.example-ca.cn", map[string]any{"URL": raw}), err: err}
 	}
 	about, err := c.About(ctx)
 	if err == nil {
@@ -195,22 +195,22 @@ func (vm *FirstRunVM) check(ctx context.Context) (CheckedService, error) {
 func firstRunURL(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
-		return "", &firstRunError{text: lang.X("firstrun.empty", "请填写续期服务地址，例如 https://renew.example-ca.cn（由 CA 提供）。")}
+		return "", &firstRunError{text: lang.X("firstrun.empty", "请填写续期服务地址（由CA提供），例如：https://renew.example-ca.cn")}
 	}
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
 	}
-	bad := &firstRunError{text: lang.X("firstrun.bad_url", "“{{.URL}}”不是有效的网址。请填写 CA 提供的续期服务地址，例如 https://renew.example-ca.cn", map[string]any{"URL": raw})}
+	bad := &firstRunError{text: lang.X("firstrun.bad_url", "“{{.URL}}”不是有效的网址。请填写CA提供的续期服务地址，例如：https://renew.example-ca.cn", map[string]any{"URL": raw})}
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || u.Host == "" || u.Hostname() == "" || len(s) > client.MaxBaseURL:
 		return "", bad
 	case u.Scheme != "https" && u.Scheme != "http":
-		return "", &firstRunError{text: lang.X("firstrun.scheme", "续期服务地址应以 https:// 开头（现在是 {{.Scheme}}://）。", map[string]any{"Scheme": u.Scheme})}
+		return "", &firstRunError{text: lang.X("firstrun.scheme", "续期服务地址应以https://开头（现在是{{.Scheme}}://）。", map[string]any{"Scheme": u.Scheme})}
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return "", &firstRunError{text: lang.X("firstrun.plain", "只需填写服务的网址本身，不要带用户名、“?” 或 “#” 后面的部分。")}
+		return "", &firstRunError{text: lang.X("firstrun.plain", "只需填写服务的网址本身，不要带用户名、“?”或“#”后面的部分。")}
 	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
-		return "", &firstRunError{text: lang.X("firstrun.http", "为保护登录信息，续期服务必须使用 https:// 地址（http:// 只用于本机测试）。请改为 https://{{.Host}}", map[string]any{"Host": u.Host})}
+		return "", &firstRunError{text: lang.X("firstrun.http", "为保护登录信息，续期服务必须使用https://地址（http://只用于本机测试）。请改为：https://{{.Host}}", map[string]any{"Host": u.Host})}
 	}
 	return strings.TrimRight(s, "/"), nil
 }
@@ -234,20 +234,20 @@ func firstRunCA(path string, now time.Time) ([]byte, error) {
 	data, err := config.ReadCAFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &firstRunError{text: lang.X("firstrun.ca_missing", "找不到 CA 证书文件 {{.File}}。", file), err: err}
+		return nil, &firstRunError{text: lang.X("firstrun.ca_missing", "找不到CA证书文件：{{.File}}", file), err: err}
 	case err != nil:
-		return nil, &firstRunError{text: lang.X("firstrun.ca_unreadable", "无法读取 CA 证书文件 {{.File}}（{{.Err}}）。", map[string]any{"File": path, "Err": err}), err: err}
+		return nil, &firstRunError{text: lang.X("firstrun.ca_unreadable", "无法读取CA证书文件：{{.File}}（{{.Err}}）", map[string]any{"File": path, "Err": err}), err: err}
 	}
 	out, err := config.CheckCA(data, now)
 	switch {
 	case errors.Is(err, config.ErrCAPrivateKey):
-		return nil, &firstRunError{text: lang.X("firstrun.ca_key", "{{.File}} 中含有私钥，不能使用。请选择 CA 的根证书文件（不含私钥），并妥善保管这个私钥文件。", file), err: err}
+		return nil, &firstRunError{text: lang.X("firstrun.ca_key", "所选文件含有私钥，不能使用。请选择CA的根证书文件（不含私钥），并妥善保管含私钥的文件。"), err: err}
 	case errors.Is(err, config.ErrCANotCA):
-		return nil, &firstRunError{text: lang.X("firstrun.ca_not_ca", "{{.File}} 是网站（服务器）证书，不是 CA 证书。请选择签发它的 CA 根证书。", file), err: err}
+		return nil, &firstRunError{text: lang.X("firstrun.ca_not_ca", "所选文件是网站（服务器）证书，不是CA证书。请选择签发它的CA根证书。"), err: err}
 	case errors.Is(err, config.ErrCAExpired):
-		return nil, &firstRunError{text: lang.X("firstrun.ca_expired", "{{.File}} 中的 CA 证书已过期或尚未生效，请检查本机日期，或向 CA 索取新的证书。", file), err: err}
+		return nil, &firstRunError{text: lang.X("firstrun.ca_expired", "所选的CA证书已过期或尚未生效。请检查本机日期，或向CA索取新的证书。"), err: err}
 	case err != nil:
-		return nil, &firstRunError{text: lang.X("firstrun.ca_not_cert", "{{.File}} 不是证书文件。请选择 CA 提供的根证书（.pem、.crt 或 .cer）。", file), err: err}
+		return nil, &firstRunError{text: lang.X("firstrun.ca_not_cert", "所选文件不是证书文件。请选择CA提供的根证书（.pem、.crt或.cer）。"), err: err}
 	}
 	return out, nil
 }
@@ -281,41 +281,41 @@ func reachText(err error, base string, pinned bool) string {
 	)
 	switch {
 	case errors.As(err, &ver) && ver.ServiceOlder():
-		return lang.X("firstrun.api_old", "{{.Host}} 的续期服务版本较旧（renewd {{.Version}}，接口版本 {{.Service}}），本程序需要接口版本 {{.Range}}。请联系 CA 升级续期服务，或使用与之配套的旧版证书续期助手。",
+		return lang.X("firstrun.api_old", "{{.Host}}的续期服务版本较旧（renewd版本{{.Version}}，接口版本{{.Service}}），本程序需要接口版本{{.Range}}。请联系CA升级续期服务，或使用与之配套的旧版证书续期助手。",
 			map[string]any{"Host": host, "Version": ver.Service.Version, "Service": ver.Service.APIVersion, "Range": ver.Range()})
 	case errors.As(err, &ver):
-		return lang.X("firstrun.api_new", "{{.Host}} 的续期服务较新（renewd {{.Version}}，接口版本 {{.Service}}），本程序只支持接口版本 {{.Range}}。请安装最新版证书续期助手（向 CA 索取）。",
+		return lang.X("firstrun.api_new", "{{.Host}}的续期服务较新（renewd版本{{.Version}}，接口版本{{.Service}}），本程序只支持接口版本{{.Range}}。请安装最新版证书续期助手（向CA索取）。",
 			map[string]any{"Host": host, "Version": ver.Service.Version, "Service": ver.Service.APIVersion, "Range": ver.Range()})
 	case errors.As(err, &notRenewd) && notRenewd.Status == http.StatusBadRequest && strings.HasPrefix(base, "http://"):
-		return lang.X("firstrun.wants_https", "{{.Host}} 只接受加密连接：请把地址改为 https:// 开头。", h)
+		return lang.X("firstrun.wants_https", "{{.Host}}只接受加密连接：请把地址改为以https://开头。", h)
 	case errors.As(err, &notRenewd) && notRenewd.Page:
-		return lang.X("firstrun.web_page", "{{.Host}} 返回的是一个网页，不是证书续期服务。请核对 CA 提供的续期服务地址（包括端口和路径）。", h)
+		return lang.X("firstrun.web_page", "{{.Host}}返回的是一个网页，不是证书续期服务。请核对CA提供的续期服务地址（包括端口和路径）。", h)
 	case errors.As(err, &notRenewd):
-		return lang.X("firstrun.not_renewd", "{{.Host}} 有回应（HTTP {{.Status}}），但不是证书续期服务。请核对 CA 提供的续期服务地址（包括端口和路径）。",
+		return lang.X("firstrun.not_renewd", "{{.Host}}有回应（HTTP状态码{{.Status}}），但不是证书续期服务。请核对CA提供的续期服务地址（包括端口和路径）。",
 			map[string]any{"Host": host, "Status": notRenewd.Status})
 	case errors.As(err, &api):
-		return lang.X("firstrun.unavailable", "{{.Host}} 暂时无法提供服务（HTTP {{.Status}}），请稍后再检查；如果一直如此，请联系 CA。",
+		return lang.X("firstrun.unavailable", "{{.Host}}暂时无法提供服务（HTTP状态码{{.Status}}），请稍后再检查；如果一直如此，请联系CA。",
 			map[string]any{"Host": host, "Status": api.Status})
 	case errors.As(err, &dns) && !dns.IsTimeout:
-		return lang.X("firstrun.dns", "找不到服务器 {{.Host}}：请检查地址是否拼写正确，以及本机能否上网。", map[string]any{"Host": dns.Name})
+		return lang.X("firstrun.dns", "找不到服务器{{.Host}}：请检查地址是否拼写正确，以及本机能否上网。", map[string]any{"Host": dns.Name})
 	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaeConnRefused):
-		return lang.X("firstrun.refused", "{{.Host}} 拒绝连接：这个地址和端口上没有运行续期服务。请核对地址和端口，或联系 CA 确认服务正在运行。", h)
+		return lang.X("firstrun.refused", "{{.Host}}拒绝连接：这个地址和端口上没有运行续期服务。请核对地址和端口，或联系CA确认服务正在运行。", h)
 	case errors.As(err, &unknownCA) && pinned:
-		return lang.X("firstrun.tls_other_ca", "{{.Host}} 的 HTTPS 证书不是所选 CA 证书签发的。请确认选择了这个服务的 CA 证书文件。", h)
+		return lang.X("firstrun.tls_other_ca", "{{.Host}}的HTTPS证书不是所选CA证书签发的。请确认选择了这个服务的CA证书文件。", h)
 	case errors.As(err, &unknownCA):
-		return lang.X("firstrun.tls_unknown_ca", "{{.Host}} 的 HTTPS 证书不是本机信任的机构签发的。如果 CA 提供了根证书文件，请在下面选择它，然后再检查。", h)
+		return lang.X("firstrun.tls_unknown_ca", "{{.Host}}的HTTPS证书不是本机信任的机构签发的。如果CA提供了根证书文件，请在下面选择它，然后再检查。", h)
 	case errors.As(err, &wrongHost):
-		return lang.X("firstrun.tls_host", "{{.Host}} 的 HTTPS 证书不属于这个地址。请核对地址是否与 CA 提供的完全一致。", h)
+		return lang.X("firstrun.tls_host", "{{.Host}}的HTTPS证书不属于这个地址。请核对地址是否与CA提供的完全一致。", h)
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return lang.X("firstrun.tls_expired", "{{.Host}} 的 HTTPS 证书已过期或尚未生效。请检查本机的日期和时间；如果正确，请联系 CA。", h)
+		return lang.X("firstrun.tls_expired", "{{.Host}}的HTTPS证书已过期或尚未生效。请检查本机的日期和时间；如果正确，请联系CA。", h)
 	case errors.As(err, &record) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"): // net/http's words for a RecordHeaderError
-		return lang.X("firstrun.not_tls", "{{.Host}} 不支持 https:// 加密连接。请核对地址中的端口；如果是本机测试服务，请用 http://。", h)
+		return lang.X("firstrun.not_tls", "{{.Host}}不支持https://加密连接。请核对地址中的端口；如果是本机测试服务，请用http://。", h)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
-		return lang.X("firstrun.timeout", "连接 {{.Host}} 超时。请检查网络；如果单位通过代理或防火墙上网，请让网络管理员放行这个地址。", h)
+		return lang.X("firstrun.timeout", "连接{{.Host}}超时。请检查网络；如果单位通过代理或防火墙上网，请让网络管理员放行这个地址。", h)
 	case errors.Is(err, context.Canceled):
 		return lang.X("err.cancelled", "操作已取消。")
 	case errors.As(err, new(*tls.CertificateVerificationError)) || strings.Contains(err.Error(), "tls:"):
-		return lang.X("firstrun.tls_other", "与 {{.Host}} 建立加密连接失败（{{.Err}}）。请联系 CA。", map[string]any{"Host": host, "Err": err})
+		return lang.X("firstrun.tls_other", "与{{.Host}}建立加密连接失败，请联系CA（{{.Err}}）。", map[string]any{"Host": host, "Err": err})
 	}
-	return lang.X("firstrun.unreachable", "无法连接 {{.Host}}（{{.Err}}）。请检查地址和网络。", map[string]any{"Host": host, "Err": err})
+	return lang.X("firstrun.unreachable", "无法连接{{.Host}}，请检查地址和网络（{{.Err}}）。", map[string]any{"Host": host, "Err": err})
 }

@@ -175,28 +175,28 @@ func TestFirstRunRefusesWrongInputs(t *testing.T) {
 		"empty":                      {url: "  ", says: "请填写续期服务地址"},
 		"not a URL":                  {url: "renew example cn", says: "不是有效的网址"},
 		"no host":                    {url: "https://", says: "不是有效的网址"},
-		"another scheme":             {url: "ftp://renew.example-ca.cn", says: "应以 https:// 开头（现在是 ftp://）"},
+		"another scheme":             {url: "ftp://renew.example-ca.cn", says: "应以https://开头（现在是ftp://）"},
 		"a query":                    {url: "https://renew.example-ca.cn/?next=evil", says: "不要带用户名"},
 		"a user":                     {url: "https://clerk:secret@renew.example-ca.cn", says: "不要带用户名"},
-		"plain http outside":         {url: "http://renew.example-ca.cn", says: "必须使用 https:// 地址"},
-		"a name that does not exist": {url: "https://renew.invalid", says: "找不到服务器 renew.invalid"},
+		"plain http outside":         {url: "http://renew.example-ca.cn", says: "必须使用https://地址"},
+		"a name that does not exist": {url: "https://renew.invalid", says: "找不到服务器renew.invalid"},
 		"connection refused":         {url: refused, says: "拒绝连接"},
 		"no answer":                  {url: "http://" + silent.Addr().String(), says: "超时"},
-		"a 404 page":                 {url: answering(t, 404, "text/html", "<h1>Not Found</h1>"), says: "有回应（HTTP 404），但不是证书续期服务"},
+		"a 404 page":                 {url: answering(t, 404, "text/html", "<h1>Not Found</h1>"), says: "有回应（HTTP状态码404），但不是证书续期服务"},
 		"a web site":                 {url: answering(t, 200, "text/html; charset=utf-8", "<!doctype html><title>公司主页</title>"), says: "返回的是一个网页"},
-		"another program's JSON":     {url: answering(t, 200, "application/json", `{"status":"ok"}`), says: "有回应（HTTP 200），但不是证书续期服务"},
-		"a proxy without service":    {url: answering(t, 502, "text/html", "<h1>502 Bad Gateway</h1>"), says: "暂时无法提供服务（HTTP 502）"},
-		"a newer API":                {url: tooNew, says: "接口版本 99），本程序只支持接口版本 1。请安装最新版证书续期助手"},
-		"https to plain http":        {url: "https" + strings.TrimPrefix(r.URL, "http"), says: "不支持 https:// 加密连接"},
+		"another program's JSON":     {url: answering(t, 200, "application/json", `{"status":"ok"}`), says: "有回应（HTTP状态码200），但不是证书续期服务"},
+		"a proxy without service":    {url: answering(t, 502, "text/html", "<h1>502 Bad Gateway</h1>"), says: "暂时无法提供服务（HTTP状态码502）"},
+		"a newer API":                {url: tooNew, says: "接口版本99），本程序只支持接口版本1。请安装最新版证书续期助手"},
+		"https to plain http":        {url: "https" + strings.TrimPrefix(r.URL, "http"), says: "不支持https://加密连接"},
 		"http to https":              {url: "http" + strings.TrimPrefix(secure, "https"), says: "只接受加密连接"},
-		"TLS: unknown CA":            {url: secure, says: "不是本机信任的机构签发的。如果 CA 提供了根证书文件，请在下面选择它"},
-		"TLS: another CA chosen":     {url: secure, ca: otherCA, says: "不是所选 CA 证书签发的"},
-		"TLS: another name":          {url: wrongName, ca: caFile, says: "HTTPS 证书不属于这个地址"},
-		"TLS: expired":               {url: expired, ca: caFile, says: "HTTPS 证书已过期或尚未生效"},
-		"CA: missing file":           {url: secure, ca: filepath.Join(dir, "gone.pem"), says: "找不到 CA 证书文件"},
+		"TLS: unknown CA":            {url: secure, says: "不是本机信任的机构签发的。如果CA提供了根证书文件，请在下面选择它"},
+		"TLS: another CA chosen":     {url: secure, ca: otherCA, says: "不是所选CA证书签发的"},
+		"TLS: another name":          {url: wrongName, ca: caFile, says: "HTTPS证书不属于这个地址"},
+		"TLS: expired":               {url: expired, ca: caFile, says: "HTTPS证书已过期或尚未生效"},
+		"CA: missing file":           {url: secure, ca: filepath.Join(dir, "gone.pem"), says: "找不到CA证书文件"},
 		"CA: not a certificate":      {url: secure, ca: textFile, says: "不是证书文件"},
 		"CA: a private key":          {url: secure, ca: keyFile, says: "含有私钥，不能使用"},
-		"CA: the server's cert":      {url: secure, ca: leafFile, says: "是网站（服务器）证书，不是 CA 证书"},
+		"CA: the server's cert":      {url: secure, ca: leafFile, says: "是网站（服务器）证书，不是CA证书"},
 		"CA: expired":                {url: secure, ca: caFile, says: "已过期或尚未生效", now: time.Now().AddDate(2, 0, 0)},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -232,7 +232,7 @@ func TestFirstRunServiceTooOld(t *testing.T) {
 	_, err := vm.Check(t.Context())
 	msg, _ := vm.Message.Get()
 	var ve *client.APIVersionError
-	if !errors.As(err, &ve) || !strings.Contains(msg, "接口版本 1），本程序需要接口版本 2–3。请联系 CA 升级续期服务") {
+	if !errors.As(err, &ve) || !strings.Contains(msg, "接口版本1），本程序需要接口版本2–3。请联系CA升级续期服务") {
 		t.Errorf("%v: %q", err, msg)
 	}
 }
@@ -250,7 +250,7 @@ func TestFirstRunSaves(t *testing.T) {
 	if err != nil || svc.URL != r.URL || svc.About.Product != renewal.Product {
 		t.Fatalf("check: %+v, %v", svc, err)
 	}
-	if msg, _ := vm.Message.Get(); !strings.Contains(msg, "连接成功") || !strings.Contains(msg, "接口版本 1") {
+	if msg, _ := vm.Message.Get(); !strings.Contains(msg, "连接成功") || !strings.Contains(msg, "接口版本1") {
 		t.Errorf("message %q", msg)
 	}
 	if _, err := os.Stat(user); !os.IsNotExist(err) {
