@@ -39,7 +39,9 @@ func TestFindService(t *testing.T) {
 	}
 
 	in.UserFile = ""
-	in.Getenv = func(k string) string { return map[string]string{clientconfig.EnvServiceCA: filepath.Join(dir, "gone.pem")}[k] }
+	in.Getenv = func(k string) string {
+		return map[string]string{clientconfig.EnvServiceCA: filepath.Join(dir, "gone.pem")}[k]
+	}
 	if u, _, err := findService(in); u != "" || err == nil || !strings.Contains(err.Error(), "gone.pem") {
 		t.Errorf("a missing CA file: %q, %v; want an error naming it and no address", u, err)
 	}
