@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -69,6 +70,7 @@ type Store struct {
 	dialect Dialect
 	w       *sql.DB // the writer (SQLite: one connection)
 	r       *sql.DB // readers (PostgreSQL: the same pool)
+	goose   *goose.Provider
 	now     func() time.Time
 }
 
@@ -153,13 +155,50 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	p, err := goose.NewProvider(goose.Dialect(s.dialect), s.w, sub,
-		goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true))
+	opts := []goose.ProviderOption{goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true)}
+	if s.dialect == Postgres {
+		l, err := MigrationLocker(storeMigrationLockID)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	p, err := goose.NewProvider(goose.Dialect(s.dialect), s.w, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	s.goose = p
+	return nil
+}
+
+// storeMigrationLockID is the advisory lock the store's migrations run under.
+const storeMigrationLockID int64 = 0x756b65795f737472 // "ukey_str"
+
+// MigrationLocker is a PostgreSQL session advisory lock (goose's) for one
+// set of migrations: replicas starting at once migrate one after the
+// other, the later ones finding nothing to do. It waits up to
+// MigrationLockWait for the lock, probing every second.
+func MigrationLocker(id int64) (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker(lock.WithLockID(id),
+		lock.WithLockTimeout(1, uint64(MigrationLockWait/time.Second)))
+}
+
+// MigrationLockWait is how long a replica waits for another's migrations.
+const MigrationLockWait = 5 * time.Minute
+
+// MigrationsCurrent reports an error unless every migration this build
+// carries is applied (for /readyz: a database restored from an old backup,
+// or migrated by nobody, is not ready).
+func (s *Store) MigrationsCurrent(ctx context.Context) error {
+	pending, err := s.goose.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("store migrations: %w", err)
+	}
+	if pending {
+		return errors.New("store migrations: some are not applied")
 	}
 	return nil
 }
