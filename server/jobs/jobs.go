@@ -49,10 +49,10 @@ const (
 	DefaultStopTimeout  = 25 * time.Second // Stop's wait for running jobs before cancelling them
 	MaxBackoff          = time.Hour        // longest wait between two attempts
 	MaxListed           = 1000             // most jobs Failed returns
-	// CompletedRetention is how long a completed job stays in the table: a
-	// unique job (once per order) cannot be inserted again while its row is
-	// there.
-	CompletedRetention = 7 * 24 * time.Hour
+	// CompletedRetention is how long a completed job stays in the table
+	// (a unique job cannot be inserted again meanwhile; the sweep's 17,280
+	// a day are then deleted).
+	CompletedRetention = 24 * time.Hour
 	// DiscardedRetention keeps failed jobs long enough for an operator to
 	// see and act on them.
 	DiscardedRetention = 30 * 24 * time.Hour
@@ -321,6 +321,9 @@ func Current(ctx context.Context, db *sql.DB, d Dialect) error {
 	}
 	return nil
 }
+
+// Current is Current on the queue's database.
+func (q *Queue) Current(ctx context.Context) error { return Current(ctx, q.db, q.dialect) }
 
 // withMigrationLock runs fn holding, on PostgreSQL, the advisory lock of
 // River's migrations on a connection of its own.

@@ -72,7 +72,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := jobs.Current(ctx, st.DB(), jobs.Postgres); err != nil {
 		t.Error(err)
 	}
-	if err := payment.MigrationsCurrent(ctx, st.DB(), payment.DialectPostgres); err != nil {
+	if err := store.MigrationsCurrent(ctx, st.DB(), payment.VersionTable, payment.MigrationFiles(), "migrations"); err != nil {
 		t.Error(err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 
@@ -33,22 +32,9 @@ const (
 // run under.
 const migrationLockID int64 = 0x756b65795f706179 // "ukey_pay"
 
-// MigrationsCurrent reports an error unless every payment migration this
-// build carries is applied (for /readyz).
-func MigrationsCurrent(ctx context.Context, db *sql.DB, d Dialect) error {
-	p, err := migrations(db, d)
-	if err != nil {
-		return err
-	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return fmt.Errorf("payment migrations: %w", err)
-	}
-	if pending {
-		return errors.New("payment migrations: some are not applied")
-	}
-	return nil
-}
+// MigrationFiles are the module's migrations, migrations/*.sql (for a
+// check that all are applied: store.MigrationsCurrent).
+func MigrationFiles() fs.FS { return migrationFiles }
 
 // Migrate brings the payment tables up to date.
 func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {

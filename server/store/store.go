@@ -70,7 +70,6 @@ type Store struct {
 	dialect Dialect
 	w       *sql.DB // the writer (SQLite: one connection)
 	r       *sql.DB // readers (PostgreSQL: the same pool)
-	goose   *goose.Provider
 	now     func() time.Time
 }
 
@@ -170,7 +169,6 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	s.goose = p
 	return nil
 }
 
@@ -191,14 +189,46 @@ const MigrationLockWait = 5 * time.Minute
 
 // MigrationsCurrent reports an error unless every migration this build
 // carries is applied (for /readyz: a database restored from an old backup,
-// or migrated by nobody, is not ready).
+// or migrated by nobody, is not ready). It reads on the reader pool.
 func (s *Store) MigrationsCurrent(ctx context.Context) error {
-	pending, err := s.goose.HasPending(ctx)
+	return MigrationsCurrent(ctx, s.r, VersionTable, migrations, "migrations")
+}
+
+// MigrationsCurrent reports an error unless goose's version table holds
+// every version of the *.sql files in dir of fsys (a module's migrations).
+func MigrationsCurrent(ctx context.Context, db *sql.DB, table string, fsys fs.FS, dir string) error {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
 	if err != nil {
-		return fmt.Errorf("store migrations: %w", err)
+		return err
 	}
-	if pending {
-		return errors.New("store migrations: some are not applied")
+	var want []int64
+	for _, n := range names {
+		v, err := goose.NumericComponent(n)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", n, err)
+		}
+		want = append(want, v)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT version_id FROM `+table+` WHERE is_applied`)
+	if err != nil {
+		return fmt.Errorf("%s: %w", table, err)
+	}
+	defer rows.Close()
+	have := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+		have[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", table, err)
+	}
+	for _, v := range want {
+		if !have[v] {
+			return fmt.Errorf("%s: migration %d is not applied", table, v)
+		}
 	}
 	return nil
 }
@@ -220,6 +250,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // connection: do not hold a transaction on it across slow work, and never
 // call other Store methods while holding one (they would wait for it).
 func (s *Store) DB() *sql.DB { return s.w }
+
+// ReadDB is the reader pool (PostgreSQL: the same pool as DB), for
+// modules' read-only checks that must not wait for the writer.
+func (s *Store) ReadDB() *sql.DB { return s.r }
 
 // Ping checks the database answers (for /readyz).
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
