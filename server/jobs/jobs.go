@@ -42,13 +42,18 @@ const (
 
 // Limits and defaults.
 const (
-	DefaultWorkers      = 10               // jobs worked at once per process
-	DefaultMaxAttempts  = 14               // tries before a job is discarded (about 3 hours with Backoff)
-	DefaultPollInterval = time.Second      // how often a process looks for jobs when nothing tells it
-	DefaultJobTimeout   = 2 * time.Minute  // one attempt's limit: every job talks to an outside service
-	DefaultStopTimeout  = 25 * time.Second // Stop's wait for running jobs before cancelling them
-	MaxBackoff          = time.Hour        // longest wait between two attempts
-	MaxListed           = 1000             // most jobs Failed returns
+	DefaultWorkers      = 10              // jobs worked at once per process
+	DefaultMaxAttempts  = 14              // tries before a job is discarded (about 3 hours with Backoff)
+	DefaultPollInterval = time.Second     // how often a process looks for jobs when nothing tells it
+	DefaultJobTimeout   = 2 * time.Minute // one attempt's limit: every job talks to an outside service
+	// FetchCooldown is the shortest time between two fetches of jobs by
+	// one process (River's default is 100 ms, which holds a process to
+	// 10 fetches of at most Concurrency jobs a second, and a job to wait
+	// up to 100 ms after the one before it).
+	FetchCooldown      = 20 * time.Millisecond
+	DefaultStopTimeout = 25 * time.Second // Stop's wait for running jobs before cancelling them
+	MaxBackoff         = time.Hour        // longest wait between two attempts
+	MaxListed          = 1000             // most jobs Failed returns
 	// CompletedRetention is how long a completed job stays in the table
 	// (a unique job cannot be inserted again meanwhile; the sweep's 17,280
 	// a day are then deleted).
@@ -165,7 +170,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, cfg Config) (*Queue, error)
 		rc.PeriodicJobs = cfg.Periodic
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cmpOr(cfg.Concurrency, DefaultWorkers)}}
 		rc.FetchPollInterval = cmpOr(cfg.PollInterval, DefaultPollInterval)
-		rc.FetchCooldown = min(rc.FetchPollInterval, 100*time.Millisecond)
+		rc.FetchCooldown = min(rc.FetchPollInterval, FetchCooldown)
 	}
 	if q.client, err = river.NewClient(drv, rc); err != nil {
 		q.closeListener()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,11 +23,11 @@ import (
 // service hands it to the queue.
 type backend struct {
 	name string
-	open func(t *testing.T) (*sql.DB, jobs.Dialect, string)
+	open func(t testing.TB) (*sql.DB, jobs.Dialect, string)
 }
 
 var backends = []backend{
-	{"sqlite", func(t *testing.T) (*sql.DB, jobs.Dialect, string) {
+	{"sqlite", func(t testing.TB) (*sql.DB, jobs.Dialect, string) {
 		st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "renewd.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -34,7 +35,7 @@ var backends = []backend{
 		t.Cleanup(func() { st.Close() })
 		return st.DB(), jobs.SQLite, ""
 	}},
-	{"postgres", func(t *testing.T) (*sql.DB, jobs.Dialect, string) {
+	{"postgres", func(t testing.TB) (*sql.DB, jobs.Dialect, string) {
 		dsn := pgtest.Schema(t, "jobs_")
 		st, err := store.OpenPostgres(context.Background(), dsn)
 		if err != nil {
@@ -309,6 +310,86 @@ func TestPeriodic(t *testing.T) {
 			case <-ran:
 			case <-time.After(30 * time.Second):
 				t.Fatalf("periodic job ran %d times in 30 s, want 2", i)
+			}
+		}
+	})
+}
+
+// blockArgs is a job that runs until released or cancelled.
+type blockArgs struct{}
+
+func (blockArgs) Kind() string { return "test.block" }
+
+type blockWorker struct {
+	river.WorkerDefaults[blockArgs]
+	started chan struct{}
+	release chan struct{}
+}
+
+func (w *blockWorker) Work(ctx context.Context, _ *river.Job[blockArgs]) error {
+	w.started <- struct{}{}
+	select {
+	case <-w.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestStopWaitsForRunningJobs: Stop lets a running job finish; a job that
+// outlives Stop's deadline is cancelled and left to be retried, and Stop
+// says so.
+func TestStopWaitsForRunningJobs(t *testing.T) {
+	each(t, func(t *testing.T, db *sql.DB, d jobs.Dialect, dsn string) {
+		ctx := context.Background()
+		for _, finish := range []bool{true, false} {
+			w := &blockWorker{started: make(chan struct{}, 1), release: make(chan struct{})}
+			workers := river.NewWorkers()
+			river.AddWorker(workers, w)
+			q, err := jobs.New(ctx, db, d, jobs.Config{Workers: workers, PollInterval: 50 * time.Millisecond, ListenDSN: dsn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			res, err := q.Insert(ctx, blockArgs{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-w.started:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the job did not start in 30 s")
+			}
+			stopped := make(chan error, 1)
+			timeout := time.Minute
+			if !finish {
+				timeout = 200 * time.Millisecond
+			}
+			go func() {
+				sctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				stopped <- q.Stop(sctx)
+			}()
+			if finish {
+				select {
+				case err := <-stopped:
+					t.Fatalf("Stop returned (%v) while a job ran", err)
+				case <-time.After(100 * time.Millisecond):
+				}
+				close(w.release)
+			}
+			err = <-stopped
+			j, gerr := q.Client().JobGet(ctx, res.Job.ID)
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			if finish && (err != nil || j.State != rivertype.JobStateCompleted) {
+				t.Errorf("Stop: %v, job %s; want nil and completed", err, j.State)
+			}
+			if !finish && (err == nil || !strings.Contains(err.Error(), "outlived the drain deadline") || j.State == rivertype.JobStateCompleted) {
+				t.Errorf("Stop past the deadline: %v, job %s; want the cancellation reported and the job not completed", err, j.State)
 			}
 		}
 	})
