@@ -47,7 +47,7 @@ func (w *stampWorker) Work(_ context.Context, j *river.Job[stampArgs]) error {
 // polling every second (the default) and every 100 ms; on PostgreSQL also
 // with the LISTEN connection (ListenDSN).
 //
-//	/work/tools/gotest.sh ./server/jobs/ -run '^$' -bench BenchmarkJobs -benchtime 1x
+//	UKEY_TEST_PG_DSN=postgres://… go test ./server/jobs/ -run '^$' -bench BenchmarkJobs -benchtime 1x
 func BenchmarkJobs(b *testing.B) {
 	for _, be := range backends {
 		for _, mode := range []struct {
