@@ -17,35 +17,52 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/ukeyrenew/ukeyrenew/internal/pgtest"
 	"github.com/ukeyrenew/ukeyrenew/server/jobs"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
-// TestSIGTERMDrains runs the real renewd: a request is in flight (its body
-// half sent) when SIGTERM comes. /readyz turns 503 at once while requests
-// are still served; after the drain delay the listener closes; the
-// in-flight request then completes with its answer, and renewd exits 0.
+// drainDelay is the window in which /readyz must be seen at 503 after
+// SIGTERM; the whole drain test stays within the service's 10 s limit for
+// reading a JSON body.
+const drainDelay = 4 * time.Second
+
+// TestSIGTERMDrains runs the real renewd, --dev on SQLite and production
+// on PostgreSQL behind a TLS proxy (plain HTTP): a request is in flight
+// (its body half sent) when SIGTERM comes. /readyz turns 503 at once while
+// requests are still served; after the drain delay the listener closes;
+// the in-flight request then completes with its answer, and renewd exits 0.
 func TestSIGTERMDrains(t *testing.T) {
-	// The window in which /readyz must be seen at 503; the whole test must
-	// stay within the service's 10 s limit for reading a JSON body.
-	const delay = 4 * time.Second
-	p := startRenewd(t, "--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0",
-		"--drain-delay", delay.String(), "--drain-timeout", "60s")
+	drainArgs := []string{"--drain-delay", drainDelay.String(), "--drain-timeout", "60s"}
+	t.Run("dev-sqlite", func(t *testing.T) {
+		checkDrain(t, startRenewd(t, append([]string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, drainArgs...)...))
+	})
+	t.Run("production-postgres", func(t *testing.T) {
+		dsn := pgtest.Database(t, "drain_")
+		setup := newProdSetup(t)
+		cmd := exec.Command(renewdBinary(t), append([]string{"--config", setup.config(t,
+			`, "plain_http": true, "tls": {"cert": "", "key": ""}, "database": {"driver": "postgres"}`)}, drainArgs...)...)
+		cmd.Env = prodEnv("RENEWD_DATABASE_DSN=" + dsn)
+		checkDrain(t, startCmd(t, cmd))
+	})
+}
+
+func checkDrain(t *testing.T, p *proc) {
 	base := "http://" + p.addr
 	if code := status(t, base+"/readyz"); code != http.StatusOK {
-		t.Fatalf("/readyz before SIGTERM: %d", code)
+		t.Fatalf("/readyz before SIGTERM: %d\n%s", code, p.log())
 	}
 
-	// The slow request: headers and half of the body now, the rest later.
-	body := `{"mobile":"` + DemoClerkMobile + `"}`
+	// The slow request: headers and part of the body now, the rest later.
+	body := `{"account":"nobody","password":"not the password"}`
 	conn, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	head := "POST /v1/auth/sms-code HTTP/1.1\r\nHost: renewd\r\nContent-Type: application/json\r\nConnection: close\r\n" +
-		"Content-Length: " + itoa(len(body)) + "\r\n\r\n"
+	head := "POST /v1/auth/login HTTP/1.1\r\nHost: renewd\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
 	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +77,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		if code == http.StatusServiceUnavailable {
 			break
 		}
-		if code != http.StatusOK || time.Since(sent) > delay {
+		if code != http.StatusOK || time.Since(sent) > drainDelay {
 			t.Fatalf("/readyz after SIGTERM: %d (%s after the signal), want 503 within the drain delay\n%s", code, time.Since(sent), p.log())
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -72,7 +89,7 @@ func TestSIGTERMDrains(t *testing.T) {
 			break
 		}
 		c.Close()
-		if time.Since(sent) > delay+30*time.Second {
+		if time.Since(sent) > drainDelay+30*time.Second {
 			t.Fatalf("renewd still accepts connections %s after SIGTERM\n%s", time.Since(sent), p.log())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -82,7 +99,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("renewd exited (%v) with a request in flight\n%s", err, p.log())
 	default:
 	}
-	// The in-flight request completes.
+	// The in-flight request completes: the unknown account is refused.
 	if _, err := conn.Write([]byte(body[5:])); err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +109,8 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 	answer, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusAccepted {
-		t.Errorf("the in-flight request: %s %s, want 202", res.Status, answer)
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the in-flight request: %s %s, want 401", res.Status, answer)
 	}
 	select {
 	case err := <-p.done:
@@ -120,8 +137,6 @@ func status(t *testing.T, url string) int {
 	res.Body.Close()
 	return res.StatusCode
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestDrainFlags: a drain plan that cannot work is refused with the rule.
 func TestDrainFlags(t *testing.T) {
@@ -190,7 +205,7 @@ func TestJobsCommand(t *testing.T) {
 			t.Errorf("renewd jobs lacks %q:\n%s", want, out)
 		}
 	}
-	out, err = renewdCmd("jobs", "retry", itoa(int(res.Job.ID)), "--dev", "--data", data)
+	out, err = renewdCmd("jobs", "retry", strconv.FormatInt(res.Job.ID, 10), "--dev", "--data", data)
 	if err != nil || !strings.Contains(out, "is available") {
 		t.Fatalf("renewd jobs retry: %v\n%s", err, out)
 	}
