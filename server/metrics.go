@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -96,7 +97,7 @@ func (c refusedNotifications) Collect(ch chan<- prometheus.Metric) {
 // database at each scrape (every replica reports the cluster's jobs):
 // alert on discarded and on a growing retryable or available.
 type jobCounts struct {
-	q   *jobs.Queue
+	db  *sql.DB // the reader pool: a scrape never waits for SQLite's writer
 	log *slog.Logger
 }
 
@@ -109,7 +110,7 @@ func (c jobCounts) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 func (c jobCounts) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := c.q.Counts(ctx)
+	counts, err := jobs.Counts(ctx, c.db)
 	if err != nil {
 		c.log.Warn("metrics: count jobs", "err", err.Error())
 		return

@@ -344,7 +344,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Jobs != nil {
 		s.jobs = d.Jobs
-		s.metrics.reg.MustRegister(jobCounts{q: d.Jobs, log: d.Log})
+		s.metrics.reg.MustRegister(jobCounts{db: d.Store.ReadDB(), log: d.Log})
 	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
 		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,

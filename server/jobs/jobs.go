@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -305,18 +306,12 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 }
 
 // Current reports whether River's tables are at the version this build
-// needs (for /readyz).
+// needs (for /readyz: one small query; db may be a reader pool).
 func Current(ctx context.Context, db *sql.DB, d Dialect) error {
-	drv, err := driver(db, d, nil)
+	want, err := latestVersion(d)
 	if err != nil {
 		return err
 	}
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fmt.Errorf("jobs: %w", err)
-	}
-	all := m.AllVersions()
-	want := all[len(all)-1].Version
 	var have sql.NullInt64
 	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM river_migration`).Scan(&have); err != nil {
 		return fmt.Errorf("jobs: read river_migration: %w", err)
@@ -326,6 +321,41 @@ func Current(ctx context.Context, db *sql.DB, d Dialect) error {
 	}
 	return nil
 }
+
+// latestVersion is the last River migration this build carries for d.
+func latestVersion(d Dialect) (int, error) {
+	latestOnce.Do(func() {
+		latest = map[Dialect]int{}
+		for _, d := range []Dialect{SQLite, Postgres} {
+			drv, err := driver(nil, d, nil)
+			if err != nil {
+				latestErr = err
+				return
+			}
+			m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				latestErr = fmt.Errorf("jobs: %w", err)
+				return
+			}
+			all := m.AllVersions()
+			latest[d] = all[len(all)-1].Version
+		}
+	})
+	if latestErr != nil {
+		return 0, latestErr
+	}
+	v, ok := latest[d]
+	if !ok {
+		return 0, fmt.Errorf("jobs: unknown database %q", d)
+	}
+	return v, nil
+}
+
+var (
+	latestOnce sync.Once
+	latest     map[Dialect]int
+	latestErr  error
+)
 
 // Current is Current on the queue's database.
 func (q *Queue) Current(ctx context.Context) error { return Current(ctx, q.db, q.dialect) }
