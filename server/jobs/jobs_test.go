@@ -394,3 +394,24 @@ func TestStopWaitsForRunningJobs(t *testing.T) {
 		}
 	})
 }
+
+// TestBackoff: 2^attempt seconds after the failed attempt, at most an hour.
+func TestBackoff(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{0: 2 * time.Second, 1: 2 * time.Second, 2: 4 * time.Second, 10: 1024 * time.Second,
+		11: 2048 * time.Second, 12: time.Hour, 95: time.Hour} {
+		if got := jobs.BackoffFor(attempt); got != want {
+			t.Errorf("BackoffFor(%d) = %s, want %s", attempt, got, want)
+		}
+	}
+	at := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+	if got := (jobs.Backoff{}).NextRetry(&rivertype.JobRow{Attempt: 3, AttemptedAt: &at}); !got.Equal(at.Add(8 * time.Second)) {
+		t.Errorf("NextRetry after attempt 3 at %s: %s", at, got)
+	}
+	var total time.Duration
+	for a := 1; a < jobs.DefaultMaxAttempts; a++ {
+		total += jobs.BackoffFor(a)
+	}
+	if total < 3*time.Hour || total > 4*time.Hour {
+		t.Errorf("a job is tried for %s before it is discarded; the documentation says about 3 hours", total)
+	}
+}
