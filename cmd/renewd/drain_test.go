@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -220,6 +222,48 @@ func TestJobsCommand(t *testing.T) {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || !strings.Contains(out, "renewd") {
 			t.Errorf("%v: %v\n%s", bad, err, out)
+		}
+	}
+}
+
+// TestConfigDrain: the drain keys default to 5 s and 25 s; a plan that
+// cannot work is refused naming both keys and the rule.
+func TestConfigDrain(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "packaging", "linux", "renewd.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"RENEWD_PEPPER": testPepperHex, "RENEWD_METRICS_TOKEN": testMetricsToken, "RENEWD_TENCENT_SECRET_ID": "id",
+		"RENEWD_TENCENT_SECRET_KEY": "key", "RENEWD_WECHAT_APIV3_KEY": testAPIv3Key}
+	load := func(drain string) (Config, error) {
+		t.Helper()
+		cfg := strings.Replace(string(example), `"drain": {"delay_seconds": 5, "timeout_seconds": 25}`, drain, 1)
+		file := filepath.Join(t.TempDir(), "renewd.json")
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadConfig(file, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, c.validate()
+	}
+	c, err := load(`"drain": {}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, _ := c.drain(); plan.delay != 5*time.Second || plan.timeout != 25*time.Second {
+		t.Errorf("default drain %+v, want 5 s and 25 s", plan)
+	}
+	for _, bad := range []string{
+		`"drain": {"delay_seconds": 30, "timeout_seconds": 10}`,
+		`"drain": {"delay_seconds": -1}`,
+		`"drain": {"timeout_seconds": 0}`,
+		`"drain": {"timeout_seconds": 601}`,
+	} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "drain.delay_seconds") ||
+			!strings.Contains(err.Error(), "want 0 ≤ delay < timeout ≤ 10m0s") {
+			t.Errorf("%s: %v", bad, err)
 		}
 	}
 }
