@@ -2,6 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
+	"github.com/ukeyrenew/ukeyrenew/server/jobs"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 )
 
@@ -86,6 +90,33 @@ func (c refusedNotifications) Describe(ch chan<- *prometheus.Desc) { ch <- refus
 func (c refusedNotifications) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range c.pay.RefusalCounts() {
 		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(n.N), n.Provider, n.Reason)
+	}
+}
+
+// jobCounts exports the durable jobs by kind and state, counted in the
+// database at each scrape (every replica reports the cluster's jobs):
+// alert on discarded and on a growing retryable or available.
+type jobCounts struct {
+	db  *sql.DB // the reader pool: a scrape never waits for SQLite's writer
+	log *slog.Logger
+}
+
+var jobsDesc = prometheus.NewDesc("renewd_jobs",
+	"Durable jobs in the database by kind and state (available, scheduled, running, retryable, completed, discarded, cancelled).",
+	[]string{"kind", "state"}, nil)
+
+func (c jobCounts) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+
+func (c jobCounts) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := jobs.Counts(ctx, c.db)
+	if err != nil {
+		c.log.Warn("metrics: count jobs", "err", err.Error())
+		return
+	}
+	for _, n := range counts {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n.N), n.Kind, string(n.State))
 	}
 }
 

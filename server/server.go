@@ -20,6 +20,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/jobs"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
@@ -211,6 +212,9 @@ type Deps struct {
 	Invoices invoice.Issuer
 	Mailer   invoice.Mailer
 	DevMail  *invoice.Outbox
+	// Jobs is the durable job queue (nil: none): its jobs are counted by
+	// kind and state in /metrics, its tables checked by /readyz.
+	Jobs *jobs.Queue
 }
 
 // Server is the renewal service.
@@ -249,6 +253,9 @@ type Server struct {
 	mux *http.ServeMux
 
 	collapsed auditCollapser // audit rows anyone can cause, collapsed
+
+	jobs     *jobs.Queue
+	draining atomic.Bool // set by Drain: /readyz answers 503
 }
 
 // New builds the service.
@@ -334,6 +341,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Payments != nil {
 		s.metrics.watchPayments(d.Payments)
+	}
+	if d.Jobs != nil {
+		s.jobs = d.Jobs
+		s.metrics.reg.MustRegister(jobCounts{db: d.Store.ReadDB(), log: d.Log})
 	}
 	s.apps = renewals.New(renewals.Deps{Store: d.Store, Policy: cfg.Policy, Issuer: d.Issuer, Bank: d.Bank, Pepper: d.Pepper,
 		Payments: d.Payments, Now: d.Now, Log: d.Log, Count: s.metrics.count, ChallengeTTL: l.ChallengeTTL, MaxTransfers: l.MaxTransfers,
@@ -543,17 +554,59 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
+// Drain makes /readyz answer 503 from now on, so that a load balancer
+// stops sending new requests; the process goes on serving those it gets
+// until it shuts its listener.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// readyz says whether this process should get requests: not while it
+// drains, not when the database does not answer or its schema is not the
+// one this build needs (every migration applied: store, payments, jobs).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err.Error())
+	notReady := func(what string, err error) {
+		if err != nil {
+			s.log.WarnContext(ctx, "not ready", "why", what, "err", err.Error())
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unreachable\n"))
+		_, _ = w.Write([]byte(what + "\n"))
+	}
+	if s.draining.Load() {
+		notReady("draining", nil)
+		return
+	}
+	if err := s.store.Ping(ctx); err != nil {
+		notReady("database unreachable", err)
+		return
+	}
+	if err := s.migrationsCurrent(ctx); err != nil {
+		notReady("migrations not current", err)
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (s *Server) migrationsCurrent(ctx context.Context) error {
+	if err := s.store.MigrationsCurrent(ctx); err != nil {
+		return err
+	}
+	if s.pay != nil {
+		if err := store.MigrationsCurrent(ctx, s.store.ReadDB(), payment.VersionTable, payment.MigrationFiles(), "migrations"); err != nil {
+			return err
+		}
+	}
+	if s.jobs != nil {
+		d := jobs.SQLite
+		if s.store.Dialect() == store.Postgres {
+			d = jobs.Postgres
+		}
+		if err := jobs.Current(ctx, s.store.ReadDB(), d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // metricsGate asks for the metrics token, when one is configured.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
@@ -64,6 +65,28 @@ type Config struct {
 	// only, required (at least 32 characters, openssl rand -hex 16).
 	MetricsToken string `json:"-"`
 	LogLevel     string `json:"log_level"` // debug, info, warn, error
+	// Drain is what SIGTERM does: /readyz answers 503 at once; requests
+	// are still served for delay_seconds (the load balancer's check
+	// interval times its fall count), then the listener closes and
+	// in-flight requests and running jobs have until timeout_seconds
+	// after the signal to finish; renewd then exits 0.
+	Drain struct {
+		DelaySeconds   int `json:"delay_seconds"`
+		TimeoutSeconds int `json:"timeout_seconds"`
+	} `json:"drain"`
+}
+
+// Drain defaults and limits.
+const (
+	DefaultDrainDelay   = 5 * time.Second
+	DefaultDrainTimeout = 25 * time.Second // systemd's default stop timeout is 90 s, Kubernetes' grace period 30 s
+	MaxDrainTimeout     = 10 * time.Minute
+)
+
+// drain is the configuration's drain, checked: delay < timeout ≤ MaxDrainTimeout.
+func (c *Config) drain() (drainPlan, error) {
+	d := drainPlan{delay: time.Duration(c.Drain.DelaySeconds) * time.Second, timeout: time.Duration(c.Drain.TimeoutSeconds) * time.Second}
+	return d, d.check("drain.delay_seconds", "drain.timeout_seconds")
 }
 
 // SMSOffice is an office network and its daily allowance of sign-in codes
@@ -118,6 +141,8 @@ func defaultConfig() Config {
 	c.Policy = renewal.DefaultPolicy()
 	c.SMS.Provider = "tencent"
 	c.LogLevel = "info"
+	c.Drain.DelaySeconds = int(DefaultDrainDelay / time.Second)
+	c.Drain.TimeoutSeconds = int(DefaultDrainTimeout / time.Second)
 	return c
 }
 
@@ -211,6 +236,9 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("RENEWD_TENCENT_SECRET_KEY is a placeholder (one character repeated): set the SecretKey of the Tencent Cloud API key"))
 	}
 	errs = append(errs, c.Payment.validate())
+	if _, err := c.drain(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -47,8 +47,9 @@ func demoCreditCode() string {
 	return DemoOrgPrefix + string(c)
 }
 
-// sweepEvery is how often renewd closes QR orders whose 300 s are over.
-const sweepEvery = 5 * time.Second
+// sweepEvery is how often renewd looks for QR orders whose 300 s are over
+// (and flushes the counts of refused payment notifications).
+const sweepEvery = payment.SweepInterval
 
 // devListenAnyFlag lets --dev listen on a network address.
 const devListenAnyFlag = "dev-insecure-listen-any"
@@ -120,10 +121,18 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 		return err
 	}
 	defer sim.Close()
-	go pay.Sweep(ctx, sweepEvery, func(err error) { log.Warn("payment sweep", "err", err.Error()) })
-	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: smsOut, Bank: bankOut, Pepper: pepper,
-		Now: time.Now, Log: log, DevSMS: smsOut, DevBank: bankOut, Payments: pay, DevPay: simPay(sim)})
+	plan, err := o.drainPlan(drainPlan{delay: 0, timeout: DefaultDrainTimeout})
 	if err != nil {
+		return err
+	}
+	q, err := startJobs(ctx, log, st, pay, "")
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: smsOut, Bank: bankOut, Pepper: pepper,
+		Now: time.Now, Log: log, DevSMS: smsOut, DevBank: bankOut, Payments: pay, DevPay: simPay(sim), Jobs: q})
+	if err != nil {
+		stopJobs(log, q, plan.timeout)
 		return err
 	}
 	log.Warn("development mode: SMS and bank codes are readable under /dev/ and in the data directory", "data", o.data)
@@ -139,7 +148,7 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 			go bot.run(ctx)
 		}
 	}
-	return serve(ctx, log, st, srv, ln, "", "", onListen)
+	return serve(ctx, log, st, srv, ln, "", "", onListen, q, plan)
 }
 
 // devPayments starts the WeChat Pay and Alipay simulators on a loopback

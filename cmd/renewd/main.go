@@ -7,6 +7,7 @@
 //	renewd org add --name NAME --credit-code CODE
 //	renewd user add --role clerk|reviewer|admin --name NAME [--mobile M] [--account A] [--org ID] [--password-stdin]
 //	renewd cert add --org ID FILE.pem...
+//	renewd jobs [--limit N] | renewd jobs retry ID  [--config FILE | --dev --data DIR]
 //
 // --dev runs on embedded defaults: SQLite under the data directory, a
 // generated dev CA, SMS and bank outboxes (GET /dev/outbox/sms, the file
@@ -46,10 +47,19 @@
 // plain_http configuration without client_ip_header (every clerk would
 // share the proxy's rate limit and SMS cap) or without an https
 // public_url is warned about at start.
-// QR orders whose 300 s are over are closed every 5 s.
+// QR orders whose 300 s are over are closed by durable jobs (River, in the
+// same database): a sweep every 5 s, enqueued once per cluster by the
+// elected leader, one job per expired order; refunds are followed by a job
+// each. `renewd jobs` lists the jobs that failed.
+//
+// /healthz says the process is alive, /readyz whether it should get
+// requests (database reachable, every migration applied, not draining).
+// Several replicas may start at once on one PostgreSQL: migrations run
+// under advisory locks, once.
 //
 // Logs are JSON lines on stderr (log/slog); they never carry a code, token,
-// password or request body. SIGINT or SIGTERM drains requests and stops.
+// password or request body. SIGINT or SIGTERM drains (see Config.Drain,
+// --drain-delay, --drain-timeout) and exits 0.
 package main
 
 import (
@@ -67,10 +77,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/auth"
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/jobs"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
@@ -85,7 +97,6 @@ const (
 	writeTimeout      = 60 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 16 << 10
-	shutdownTimeout   = 15 * time.Second
 	purgeEvery        = time.Hour
 	purgeAfter        = 24 * time.Hour // expired codes and tokens are kept a day for the daily caps
 )
@@ -116,6 +127,8 @@ type options struct {
 	// devListenAny lets --dev listen on a network address (/dev/ still
 	// answers loopback peers only).
 	devListenAny bool
+	// drainDelay and drainTimeout, if set (> -1), override the drain plan.
+	drainDelay, drainTimeout time.Duration
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -130,6 +143,29 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
 	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and pay live QR codes at the simulator automatically")
 	fs.BoolVar(&o.devListenAny, devListenAnyFlag, false, "in --dev, allow a --listen address that is not loopback (the /dev/ routes still answer this machine only)")
+	fs.DurationVar(&o.drainDelay, "drain-delay", -1, "on SIGTERM, serve this long with /readyz at 503 before closing the listener (default: the config's drain.delay_seconds; 0 in --dev)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", -1, "on SIGTERM, the time in-flight requests and running jobs have to finish (default: the config's drain.timeout_seconds)")
+}
+
+// drainPlan is what SIGTERM does (see Config.Drain).
+type drainPlan struct{ delay, timeout time.Duration }
+
+func (d drainPlan) check(delayName, timeoutName string) error {
+	if d.delay < 0 || d.timeout <= 0 || d.timeout > MaxDrainTimeout || d.delay >= d.timeout {
+		return fmt.Errorf("%s (%s) and %s (%s): want 0 ≤ delay < timeout ≤ %s", delayName, d.delay, timeoutName, d.timeout, MaxDrainTimeout)
+	}
+	return nil
+}
+
+// drainPlan is plan with the command line's overrides, checked.
+func (o *options) drainPlan(plan drainPlan) (drainPlan, error) {
+	if o.drainDelay >= 0 {
+		plan.delay = o.drainDelay
+	}
+	if o.drainTimeout >= 0 {
+		plan.timeout = o.drainTimeout
+	}
+	return plan, plan.check("--drain-delay", "--drain-timeout")
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) error {
@@ -143,6 +179,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return runUser(ctx, args[1:], stdin, stdout, stderr, env)
 		case "cert":
 			return runCert(ctx, args[1:], stdout, stderr, env)
+		case "jobs":
+			return runJobs(ctx, args[1:], stdout, stderr, env)
 		}
 	}
 	if len(args) > 0 && args[0] == "serve" {
@@ -213,30 +251,42 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 		return err
 	}
 	pepper, _ := c.pepper()
+	plan, err := c.drain()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if plan, err = o.drainPlan(plan); err != nil {
+		return err
+	}
 	pay, err := productionPayments(ctx, log, st, c)
 	if err != nil {
 		return err
 	}
-	go pay.Sweep(ctx, sweepEvery, func(err error) { log.Warn("payment sweep", "err", err.Error()) })
+	q, err := startJobs(ctx, log, st, pay, c.Database.DSN)
+	if err != nil {
+		return err
+	}
 	cfg := server.DefaultConfig()
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	cfg.TrustedProxies = c.TrustedProxies
 	cfg.Limits.SMSOffices = c.smsOffices()
 	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
-		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay})
+		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay, Jobs: q})
 	if err != nil {
+		stopJobs(log, q, plan.timeout)
 		return err
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
+		stopJobs(log, q, plan.timeout)
 		return err
 	}
 	certFile, keyFile := c.TLS.Cert, c.TLS.Key
 	if c.PlainHTTP {
 		certFile, keyFile = "", "" // TLS ends at the proxy in front
 	}
-	return serve(ctx, log, st, srv, ln, certFile, keyFile, nil)
+	return serve(ctx, log, st, srv, ln, certFile, keyFile, nil, q, plan)
 }
 
 // refusingBank stands where a bank adapter will be; the policy check above
@@ -294,6 +344,49 @@ func productionPayments(ctx context.Context, log *slog.Logger, st *store.Store, 
 		NotifyURL: c.Payment.NotifyURL, Log: log})
 }
 
+// startJobs migrates River's tables and starts working the payment
+// module's jobs (the sweep: once per cluster; expiries and refunds). On
+// PostgreSQL, dsn also gives the connection that listens for new jobs.
+func startJobs(ctx context.Context, log *slog.Logger, st *store.Store, pay *payment.Payments, dsn string) (*jobs.Queue, error) {
+	d := jobs.SQLite
+	if st.Dialect() == store.Postgres {
+		d = jobs.Postgres
+	} else {
+		dsn = ""
+	}
+	if err := jobs.Migrate(ctx, st.DB(), d); err != nil {
+		return nil, err
+	}
+	w := river.NewWorkers()
+	pay.AddWorkers(w)
+	q, err := jobs.New(ctx, st.DB(), d, jobs.Config{Workers: w, Periodic: pay.PeriodicJobs(sweepEvery), ListenDSN: dsn,
+		Log: log.With("component", "jobs")})
+	if err != nil {
+		return nil, err
+	}
+	pay.UseJobs(q)
+	// Not ctx: the signal must not stop the jobs before the drain does.
+	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, err
+	}
+	// Refusal counts are this process's own: each process flushes its own.
+	go every(ctx, sweepEvery, func(time.Time) {
+		if err := pay.FlushRefusals(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("payment refusals", "err", err.Error())
+		}
+	})
+	return q, nil
+}
+
+// stopJobs stops q, waiting up to timeout for its running jobs.
+func stopJobs(log *slog.Logger, q *jobs.Queue, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := q.Stop(ctx); err != nil {
+		log.Warn("jobs", "err", err.Error())
+	}
+}
+
 func openStore(ctx context.Context, c Config) (*store.Store, error) {
 	if c.Database.Driver == "postgres" {
 		return store.OpenPostgres(ctx, c.Database.DSN)
@@ -301,9 +394,13 @@ func openStore(ctx context.Context, c Config) (*store.Store, error) {
 	return store.OpenSQLite(ctx, c.Database.Path)
 }
 
-// serve runs srv on ln until ctx ends, then drains requests.
+// serve runs srv on ln until ctx ends, then drains: /readyz answers 503
+// at once, requests are still served for plan.delay (the load balancer
+// notices), then the listener closes and in-flight requests and the
+// queue's running jobs have until plan.timeout after the signal to finish.
 // onListen, if not nil, runs with the base URL once the server is set up.
-func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, ln net.Listener, certFile, keyFile string, onListen func(base string)) error {
+func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.Server, ln net.Listener, certFile, keyFile string,
+	onListen func(base string), q *jobs.Queue, plan drainPlan) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -325,14 +422,31 @@ func serve(ctx context.Context, log *slog.Logger, st *store.Store, srv *server.S
 	}()
 	select {
 	case err := <-errc:
+		stopJobs(log, q, plan.timeout)
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	srv.Drain()
+	log.Info("draining: /readyz answers 503", "delay", plan.delay.String(), "timeout", plan.timeout.String())
+	dctx, cancel := context.WithTimeout(context.Background(), plan.timeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- q.Stop(dctx) }()
+	select {
+	case <-time.After(plan.delay):
+	case err := <-errc:
+		return err
+	}
+	log.Info("shutting down: listener closed, finishing in-flight requests")
+	err := hs.Shutdown(dctx)
+	if err != nil {
+		err = fmt.Errorf("shutdown: in-flight requests outlived the drain timeout %s: %w", plan.timeout, err)
+	}
+	if jerr := <-jobsDone; jerr != nil {
+		err = errors.Join(err, jerr)
+	}
+	if err != nil {
+		return err
 	}
 	log.Info("stopped")
 	return nil

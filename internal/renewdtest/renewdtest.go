@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
+	"github.com/riverqueue/river"
 	"github.com/ukeyrenew/ukeyrenew/internal/fakeclock"
 	"github.com/ukeyrenew/ukeyrenew/internal/pgtest"
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -38,6 +39,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/server/bank"
 	"github.com/ukeyrenew/ukeyrenew/server/invoice"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
+	"github.com/ukeyrenew/ukeyrenew/server/jobs"
 	"github.com/ukeyrenew/ukeyrenew/server/payment"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
@@ -91,6 +93,10 @@ type Options struct {
 	Wrap func(http.Handler) http.Handler
 	// Listener, if set, wraps the HTTP listener (to drop connections).
 	Listener func(net.Listener) net.Listener
+	// Jobs runs the durable job queue (River) in the store, working the
+	// payment module's jobs (with Payments) as renewd does; its sweep
+	// runs every payment.MinSweepInterval.
+	Jobs bool
 }
 
 // Renewd is a running service and the parts it is made of.
@@ -111,6 +117,8 @@ type Renewd struct {
 	// Payments and PaySim are set with Options.Payments.
 	Payments *payment.Payments
 	PaySim   *payment.DevSimulator
+	// Jobs is set with Options.Jobs.
+	Jobs *jobs.Queue
 	Seed
 }
 
@@ -174,6 +182,9 @@ func New(t testing.TB, o Options) *Renewd {
 	if o.Payments {
 		r.startPayments(ctx, o.Audit, notify)
 	}
+	if o.Jobs {
+		r.startJobs(ctx)
+	}
 	if o.NoServer {
 		return r
 	}
@@ -183,7 +194,7 @@ func New(t testing.TB, o Options) *Renewd {
 	}
 	r.Server, err = server.New(r.Config, server.Deps{Store: r.Store, Issuer: r.CA, SMS: r.SMS, Bank: r.Bank,
 		Pepper: Pepper, Now: c.Now, DevSMS: r.SMS, DevBank: r.Bank, DevMail: r.Mail,
-		Payments: r.Payments, DevPay: r.devPay(), Invoices: o.Invoices, Mailer: mailer})
+		Payments: r.Payments, DevPay: r.devPay(), Invoices: o.Invoices, Mailer: mailer, Jobs: r.Jobs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +266,42 @@ func (r *Renewd) startPayments(ctx context.Context, audit func(*renewals.Payment
 		r.t.Fatal(err)
 	}
 	r.Payments, r.PaySim = pay, sim
+}
+
+// startJobs migrates River's tables and starts the queue with the payment
+// module's workers (if any); it stops when the test ends.
+func (r *Renewd) startJobs(ctx context.Context) {
+	d := jobs.SQLite
+	if r.Postgres {
+		d = jobs.Postgres
+	}
+	if err := jobs.Migrate(ctx, r.Store.DB(), d); err != nil {
+		r.t.Fatal(err)
+	}
+	w := river.NewWorkers()
+	var periodic []*river.PeriodicJob
+	if r.Payments != nil {
+		r.Payments.AddWorkers(w)
+		periodic = r.Payments.PeriodicJobs(payment.MinSweepInterval)
+	}
+	q, err := jobs.New(ctx, r.Store.DB(), d, jobs.Config{Workers: w, Periodic: periodic, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if r.Payments != nil {
+		r.Payments.UseJobs(q)
+	}
+	if err := q.Start(ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	r.Jobs = q
+	r.t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := q.Stop(sctx); err != nil {
+			r.t.Error(err)
+		}
+	})
 }
 
 // devPay pays an order at the simulator, as renewd --dev does (nil

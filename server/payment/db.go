@@ -8,6 +8,7 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/*.sql
@@ -27,6 +28,14 @@ const (
 	DialectPostgres Dialect = "postgres"
 )
 
+// migrationLockID is the PostgreSQL advisory lock the payment migrations
+// run under.
+const migrationLockID int64 = 0x756b65795f706179 // "ukey_pay"
+
+// MigrationFiles are the module's migrations, migrations/*.sql (for a
+// check that all are applied: store.MigrationsCurrent).
+func MigrationFiles() fs.FS { return migrationFiles }
+
 // Migrate brings the payment tables up to date.
 func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 	p, err := migrations(db, d)
@@ -44,11 +53,18 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 // on both databases.
 func migrations(db *sql.DB, d Dialect) (*goose.Provider, error) {
 	var gd goose.Dialect
+	opts := []goose.ProviderOption{goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true)}
 	switch d {
 	case DialectSQLite:
 		gd = goose.DialectSQLite3
 	case DialectPostgres:
 		gd = goose.DialectPostgres
+		// Replicas starting at once migrate one after the other.
+		l, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, fmt.Errorf("payment migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
 	default:
 		return nil, fmt.Errorf("payment migrate: unknown dialect %q: %w", d, ErrInvalid)
 	}
@@ -56,7 +72,7 @@ func migrations(db *sql.DB, d Dialect) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payment migrate: %w", err)
 	}
-	p, err := goose.NewProvider(gd, db, sub, goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(gd, db, sub, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("payment migrate: %w", err)
 	}

@@ -80,8 +80,17 @@
 //		Provider: wc, Applications: hooks, Audit: hooks, Prices: policy,
 //		NotifyURL: "https://ca.example/v1/payments/notify", // WeChat gets .../notify/wechat
 //	})
-//	srv, _ := server.New(cfg, server.Deps{..., Payments: pay}) // mounts the routes and NotifyHandler
-//	go pay.Sweep(ctx, 5*time.Second, logError) // ExpireDue every 5 s
+//	jobs.Migrate(ctx, st.DB(), jobs.SQLite)              // River's tables, same database
+//	w := river.NewWorkers()
+//	pay.AddWorkers(w)                                    // payment.sweep, payment.expire, payment.refund
+//	q, _ := jobs.New(ctx, st.DB(), jobs.SQLite, jobs.Config{Workers: w, Periodic: pay.PeriodicJobs(0)})
+//	pay.UseJobs(q)                                       // refunds enqueue their job in their transaction
+//	q.Start(ctx)
+//	srv, _ := server.New(cfg, server.Deps{..., Payments: pay, Jobs: q}) // mounts the routes and NotifyHandler
+//	go every(5*time.Second, pay.FlushRefusals)           // this process's refusal counts
+//
+// Without a job queue (a single process, tests), Sweep runs ExpireDue and
+// FlushRefusals on a ticker instead.
 //
 // For renewd --dev, StartDevSimulator serves the simulator on a loopback TLS
 // port and returns a WeChat provider wired to it (fresh keys in memory):

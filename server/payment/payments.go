@@ -101,6 +101,9 @@ type Config struct {
 	// ClerkCancelWindow and StaffRefundLimit default to the Default* policy numbers.
 	ClerkCancelWindow time.Duration
 	StaffRefundLimit  time.Duration
+	// RefundCheckAfter is when a refund's job first asks for its outcome
+	// (0: RefundCheckAfter; negative: at once). Only with UseJobs.
+	RefundCheckAfter time.Duration
 	// Log receives what needs an operator's eye (a transaction id the
 	// provider gave two orders); nil: discarded.
 	Log *slog.Logger
@@ -117,6 +120,7 @@ type Payments struct {
 
 	idConflicts atomic.Int64 // see TransactionIDConflicts
 	refusals    *refusals
+	jobs        Enqueuer // nil: no jobs (Sweep and the client's polls do the work)
 }
 
 // TransactionIDConflicts counts the payments credited whose transaction id

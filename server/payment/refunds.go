@@ -130,6 +130,9 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("order %s changed meanwhile: %w", o.OutTradeNo, ErrNotPaid)
 		}
+		if err := p.enqueueRefund(ctx, tx, rf); err != nil {
+			return err
+		}
 		if err := p.cfg.Applications.SetPaymentState(ctx, tx, o.ApplicationID, renewal.PaymentRefunding); err != nil {
 			return fmt.Errorf("set application refunding: %w", err)
 		}
@@ -143,8 +146,9 @@ func (p *Payments) Cancel(ctx context.Context, req CancelRequest) (Refund, error
 		}
 		return Refund{}, fmt.Errorf("cancel: %w", err)
 	}
-	// The refund row is committed first: if the call below is lost, the same
-	// out_refund_no is asked again (WeChat refunds are idempotent on it).
+	// The refund row is committed first, with its job (UseJobs): if the call
+	// below is lost, the job asks again with the same out_refund_no (WeChat
+	// refunds are idempotent on it) and follows the refund to its outcome.
 	res, err := pr.Refund(ctx, RefundRequest{OutTradeNo: rf.OutTradeNo, OutRefundNo: rf.OutRefundNo,
 		RefundFen: rf.AmountFen, TotalFen: total, Reason: strings.TrimSpace(req.Reason), NotifyURL: p.notifyURL(pr)})
 	if errors.Is(err, ErrRejected) {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -153,13 +154,81 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	p, err := goose.NewProvider(goose.Dialect(s.dialect), s.w, sub,
-		goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true))
+	opts := []goose.ProviderOption{goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true)}
+	if s.dialect == Postgres {
+		l, err := MigrationLocker(storeMigrationLockID)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	p, err := goose.NewProvider(goose.Dialect(s.dialect), s.w, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// storeMigrationLockID is the advisory lock the store's migrations run under.
+const storeMigrationLockID int64 = 0x756b65795f737472 // "ukey_str"
+
+// MigrationLocker is a PostgreSQL session advisory lock (goose's) for one
+// set of migrations: replicas starting at once migrate one after the
+// other, the later ones finding nothing to do. It waits up to
+// MigrationLockWait for the lock, probing every second.
+func MigrationLocker(id int64) (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker(lock.WithLockID(id),
+		lock.WithLockTimeout(1, uint64(MigrationLockWait/time.Second)))
+}
+
+// MigrationLockWait is how long a replica waits for another's migrations.
+const MigrationLockWait = 5 * time.Minute
+
+// MigrationsCurrent reports an error unless every migration this build
+// carries is applied (for /readyz: a database restored from an old backup,
+// or migrated by nobody, is not ready). It reads on the reader pool.
+func (s *Store) MigrationsCurrent(ctx context.Context) error {
+	return MigrationsCurrent(ctx, s.r, VersionTable, migrations, "migrations")
+}
+
+// MigrationsCurrent reports an error unless goose's version table holds
+// every version of the *.sql files in dir of fsys (a module's migrations).
+func MigrationsCurrent(ctx context.Context, db *sql.DB, table string, fsys fs.FS, dir string) error {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
+	if err != nil {
+		return err
+	}
+	var want []int64
+	for _, n := range names {
+		v, err := goose.NumericComponent(n)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", n, err)
+		}
+		want = append(want, v)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT version_id FROM `+table+` WHERE is_applied`)
+	if err != nil {
+		return fmt.Errorf("%s: %w", table, err)
+	}
+	defer rows.Close()
+	have := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+		have[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", table, err)
+	}
+	for _, v := range want {
+		if !have[v] {
+			return fmt.Errorf("%s: migration %d is not applied", table, v)
+		}
 	}
 	return nil
 }
@@ -181,6 +250,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // connection: do not hold a transaction on it across slow work, and never
 // call other Store methods while holding one (they would wait for it).
 func (s *Store) DB() *sql.DB { return s.w }
+
+// ReadDB is the reader pool (PostgreSQL: the same pool as DB), for
+// modules' read-only checks that must not wait for the writer.
+func (s *Store) ReadDB() *sql.DB { return s.r }
 
 // Ping checks the database answers (for /readyz).
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
