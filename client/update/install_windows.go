@@ -23,7 +23,8 @@ func (u *Updater) Install(path string) error {
 	if err := u.CanInstall(); err != nil {
 		return err
 	}
-	if err := SameSigner(path, u.cfg.Signer); err != nil {
+	signer, _ := u.programSigner()
+	if err := SameSigner(path, signer); err != nil {
 		return err
 	}
 	cmd := exec.Command("msiexec", "/i", path, "/passive", "/norestart")

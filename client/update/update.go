@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/client"
@@ -80,14 +81,25 @@ type Config struct {
 	MaxBytes int64
 	// Timeout bounds one download (default DefaultTimeout).
 	Timeout time.Duration
-	// Signer is the running program's Authenticode signing certificate
-	// (ProgramSigner); nil: an unsigned build, which installs no Windows
-	// update itself.
-	Signer *x509.Certificate
+	// Signer gives the running program's Authenticode signing
+	// certificate (ProgramSigner, which reads and hashes the whole
+	// program: it is asked once, when first needed); nil, or a nil
+	// certificate: an unsigned build, which installs no Windows update
+	// itself. An error (a signature that does not verify) is kept and
+	// refuses every install.
+	Signer func() (*x509.Certificate, error)
 }
 
+// BuildVersion is the client's version, MAJOR.MINOR.PATCH.BUILD, set at
+// link time by scripts/package.sh (-X …/client/update.BuildVersion=…);
+// empty in a development build.
+var BuildVersion string
+
 // Updater checks for, downloads and hands over client updates.
-type Updater struct{ cfg Config }
+type Updater struct {
+	cfg    Config
+	signer func() (*x509.Certificate, error)
+}
 
 // New checks cfg and fills in the defaults.
 func New(cfg Config) (*Updater, error) {
@@ -110,7 +122,24 @@ func New(cfg Config) (*Updater, error) {
 		}
 		cfg.Dir = filepath.Join(cache, DirName)
 	}
-	return &Updater{cfg: cfg}, nil
+	u := &Updater{cfg: cfg, signer: func() (*x509.Certificate, error) { return nil, nil }}
+	if cfg.Signer != nil {
+		u.signer = sync.OnceValues(cfg.Signer)
+	}
+	return u, nil
+}
+
+// programSigner is the running program's signer: nil for an unsigned
+// build, ErrBadSignature when its own signature does not verify.
+func (u *Updater) programSigner() (*x509.Certificate, error) {
+	c, err := u.signer()
+	if err != nil {
+		return nil, fmt.Errorf("%w: this program's own: %w", ErrBadSignature, err)
+	}
+	if c == nil {
+		return nil, ErrProgramUnsigned
+	}
+	return c, nil
 }
 
 // Platform is the platform the updater asks for.
@@ -122,13 +151,11 @@ func (u *Updater) Current() renewal.Version { return u.cfg.Current }
 // CanInstall says whether Install may run the installer itself: a Windows
 // MSI, with a signed running program to compare its signer with.
 func (u *Updater) CanInstall() error {
-	switch {
-	case !u.cfg.Platform.Windows():
+	if !u.cfg.Platform.Windows() {
 		return ErrManualInstall
-	case u.cfg.Signer == nil:
-		return ErrProgramUnsigned
 	}
-	return nil
+	_, err := u.programSigner()
+	return err
 }
 
 // Check asks the service; a nil answer with a nil error means none.
@@ -146,15 +173,19 @@ func (u *Updater) Check(ctx context.Context) (*renewal.ClientUpdate, error) {
 // download is refused before it starts when this program is unsigned).
 // progress, if not nil, is called with the bytes so far. On success it
 // returns the installer's path; on any failure nothing is left behind.
-func (u *Updater) Download(ctx context.Context, a renewal.ClientUpdate, progress func(done, total int64)) (string, error) {
+func (u *Updater) Download(ctx context.Context, a renewal.ClientUpdate, progress func(done, total int64)) (path string, err error) {
+	var want []byte
 	if !a.Available {
 		return "", errors.New("update: no update to download")
 	}
 	u.removeAll() // an earlier download, kept or cut short, is not reused
-	if u.cfg.Platform.Windows() && u.cfg.Signer == nil {
-		return "", ErrProgramUnsigned
+	var signer *x509.Certificate
+	if u.cfg.Platform.Windows() {
+		if signer, err = u.programSigner(); err != nil {
+			return "", err
+		}
 	}
-	want, err := hex.DecodeString(a.SHA256)
+	want, err = hex.DecodeString(a.SHA256)
 	if err != nil || len(want) != sha256.Size {
 		return "", fmt.Errorf("%w: announced %q", ErrHashMismatch, a.SHA256)
 	}
@@ -202,7 +233,7 @@ func (u *Updater) Download(ctx context.Context, a renewal.ClientUpdate, progress
 		return "", err
 	}
 	if u.cfg.Platform.Windows() {
-		if err := SameSigner(part, u.cfg.Signer); err != nil {
+		if err := SameSigner(part, signer); err != nil {
 			return "", err
 		}
 	}

@@ -222,7 +222,8 @@ func newUpdater(t *testing.T, base string, signer *x509.Certificate, opts ...cli
 		t.Fatal(err)
 	}
 	cur, _ := renewal.ParseVersion("1.2.3")
-	u, err := update.New(update.Config{Client: c, Platform: renewal.PlatformWindowsX64, Current: cur, Dir: filepath.Join(t.TempDir(), "dl"), Signer: signer})
+	u, err := update.New(update.Config{Client: c, Platform: renewal.PlatformWindowsX64, Current: cur, Dir: filepath.Join(t.TempDir(), "dl"),
+		Signer: func() (*x509.Certificate, error) { return signer, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,5 +422,37 @@ func TestPlatformOf(t *testing.T) {
 	}
 	if got := update.InstallCommand("/home/a b/x.deb"); got != `sudo apt install '/home/a b/x.deb'` {
 		t.Error(got)
+	}
+}
+
+// A program whose own signature does not verify installs nothing; an
+// unsigned one says so.
+func TestProgramSignatureDecidesInstall(t *testing.T) {
+	c, err := client.New("http://127.0.0.1:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		signer func() (*x509.Certificate, error)
+		want   error
+	}{
+		{func() (*x509.Certificate, error) { return nil, errors.New("digest mismatch") }, update.ErrBadSignature},
+		{func() (*x509.Certificate, error) { return nil, nil }, update.ErrProgramUnsigned},
+		{nil, update.ErrProgramUnsigned},
+	} {
+		u, err := update.New(update.Config{Client: c, Platform: renewal.PlatformWindowsX86, Signer: tc.signer, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.CanInstall(); !errors.Is(err, tc.want) {
+			t.Errorf("CanInstall: %v, want %v", err, tc.want)
+		}
+	}
+	u, _ := update.New(update.Config{Client: c, Platform: renewal.PlatformLinuxDeb, Dir: t.TempDir()})
+	if err := u.CanInstall(); !errors.Is(err, update.ErrManualInstall) {
+		t.Errorf("deb: %v", err)
+	}
+	if err := u.Install("/tmp/x.deb"); !errors.Is(err, update.ErrManualInstall) || !strings.Contains(err.Error(), "sudo apt install /tmp/x.deb") {
+		t.Errorf("deb install: %v", err)
 	}
 }
