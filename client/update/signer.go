@@ -15,6 +15,18 @@ import (
 // oleMagic starts an OLE compound file (an MSI); "MZ" starts a PE.
 var oleMagic = []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}
 
+// isMSI reports whether the file at path starts as an OLE compound file.
+func isMSI(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(oleMagic))
+	_, err = io.ReadFull(f, head)
+	return err == nil && bytes.Equal(head, oleMagic)
+}
+
 // Signer verifies the Authenticode signature of an MSI (PKCS#7 SignedData
 // in the "\x05DigitalSignature" stream) or a PE program (the security
 // directory's WIN_CERTIFICATE): the PKCS#7 signature, and the Authenticode

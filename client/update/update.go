@@ -233,6 +233,9 @@ func (u *Updater) Download(ctx context.Context, a renewal.ClientUpdate, progress
 		return "", err
 	}
 	if u.cfg.Platform.Windows() {
+		if !isMSI(part) { // msiexec takes nothing else
+			return "", fmt.Errorf("%w: a Windows update must be an MSI", ErrNotInstaller)
+		}
 		if err := SameSigner(part, signer); err != nil {
 			return "", err
 		}
@@ -257,11 +260,10 @@ func (u *Updater) removeAll() {
 
 // installerName is the downloaded installer's file name.
 func installerName(version string, p renewal.ClientPlatform) string {
-	ext := ".msi"
 	if p == renewal.PlatformLinuxDeb {
-		ext = ".deb"
+		return "ukeyrenew-" + version + "-amd64.deb"
 	}
-	return "ukeyrenew-" + version + "-" + string(p) + ext
+	return "ukeyrenew-" + version + "-" + string(p) + ".msi"
 }
 
 // InstallCommand is the command that installs a downloaded Debian package.

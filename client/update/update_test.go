@@ -312,13 +312,12 @@ func TestUpdateFromRenewd(t *testing.T) {
 	httpOther.URL = "http://127.0.0.2:1/dl/good.msi"
 	refused("http elsewhere", httpOther, client.ErrInstallerURL)
 
+	// msiexec takes MSIs only, even one signed by the publisher.
+	refused("a signed program instead of an MSI", as("program.exe", k.program), update.ErrNotInstaller)
 	// The same publisher's renewed certificate (same subject, same key)
-	// is the same publisher; a signed program is an installer too.
+	// is the same publisher.
 	if _, err := u.Download(ctx, as("renewed.msi", k.renewed), nil); err != nil {
 		t.Errorf("renewed certificate: %v", err)
-	}
-	if _, err := u.Download(ctx, as("program.exe", k.program), nil); err != nil {
-		t.Errorf("signed PE: %v", err)
 	}
 
 	// An unsigned running program downloads no Windows installer.
