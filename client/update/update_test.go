@@ -49,7 +49,7 @@ var rsaKeys = sync.OnceValues(func() ([2]*rsa.PrivateKey, error) {
 	return ks, nil
 })
 
-func newPublisher(t *testing.T, dir, name string, key *rsa.PrivateKey, serial int64) publisher {
+func newPublisher(t testing.TB, dir, name string, key *rsa.PrivateKey, serial int64) publisher {
 	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name, Organization: []string{name}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
@@ -65,14 +65,14 @@ func newPublisher(t *testing.T, dir, name string, key *rsa.PrivateKey, serial in
 	return p
 }
 
-func write(t *testing.T, path string, data []byte) {
+func write(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func run(t *testing.T, name string, args ...string) {
+func run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
@@ -80,7 +80,7 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 // sign signs in into out with osslsigncode (SHA-256, no timestamp).
-func (p publisher) sign(t *testing.T, in, out string) {
+func (p publisher) sign(t testing.TB, in, out string) {
 	t.Helper()
 	run(t, "osslsigncode", "sign", "-certs", p.certPEM, "-key", p.keyPEM, "-h", "sha256", "-n", "UKey Renew", "-in", in, "-out", out)
 }
@@ -115,7 +115,7 @@ type kit struct {
 	tampered  string // signed by publisher, then one byte changed
 }
 
-func newKit(t *testing.T) *kit {
+func newKit(t testing.TB) *kit {
 	t.Helper()
 	for _, tool := range []string{"osslsigncode", "wixl", "x86_64-w64-mingw32-gcc"} {
 		testenv.LookPath(t, tool)
@@ -160,7 +160,7 @@ func newKit(t *testing.T) *kit {
 	return k
 }
 
-func digest(t *testing.T, path string) (string, int64) {
+func digest(t testing.TB, path string) (string, int64) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -178,7 +178,7 @@ type service struct {
 	files map[string]string // /dl/NAME -> file
 }
 
-func newService(t *testing.T, rel func(base string) *renewal.ClientRelease, files map[string]string) *service {
+func newService(t testing.TB, rel func(base string) *renewal.ClientRelease, files map[string]string) *service {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -209,13 +209,13 @@ func newService(t *testing.T, rel func(base string) *renewal.ClientRelease, file
 	return s
 }
 
-func release(t *testing.T, url, file string) *renewal.ClientRelease {
+func release(t testing.TB, url, file string) *renewal.ClientRelease {
 	sum, size := digest(t, file)
 	return &renewal.ClientRelease{Version: "1.2.4", URL: url, SHA256: sum, Size: size,
 		NotesZH: "修复：拔出 UKey 后列表不刷新。", NotesEN: "Fix: the list did not refresh after a UKey was pulled."}
 }
 
-func newUpdater(t *testing.T, base string, signer *x509.Certificate, opts ...client.Option) *update.Updater {
+func newUpdater(t testing.TB, base string, signer *x509.Certificate, opts ...client.Option) *update.Updater {
 	t.Helper()
 	c, err := client.New(base, opts...)
 	if err != nil {
@@ -231,7 +231,7 @@ func newUpdater(t *testing.T, base string, signer *x509.Certificate, opts ...cli
 }
 
 // left lists what a download left in the download folder.
-func left(t *testing.T, dir string) []string {
+func left(t testing.TB, dir string) []string {
 	ents, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range ents {
@@ -453,5 +453,42 @@ func TestProgramSignatureDecidesInstall(t *testing.T) {
 	}
 	if err := u.Install("/tmp/x.deb"); !errors.Is(err, update.ErrManualInstall) || !strings.Contains(err.Error(), "sudo apt install /tmp/x.deb") {
 		t.Errorf("deb install: %v", err)
+	}
+}
+
+// BenchmarkDownloadAndCheck12MiB: a 12 MiB signed MSI (the client's is
+// about 12 MB) downloaded from a real renewd's gateway over loopback,
+// hashed while it streams, its Authenticode signature and digest verified.
+func BenchmarkDownloadAndCheck12MiB(b *testing.B) {
+	k := newKit(b)
+	payload := filepath.Join(k.dir, "payload.exe")
+	noise := make([]byte, 12<<20)
+	if _, err := rand.Read(noise); err != nil {
+		b.Fatal(err)
+	}
+	write(b, payload, noise) // incompressible: the MSI stays 12 MiB
+	cmd := exec.Command("wixl", "-o", "big-unsigned.msi", "t.wxs")
+	cmd.Dir = k.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("wixl: %v\n%s", err, out)
+	}
+	big := filepath.Join(k.dir, "big.msi")
+	k.publisher.sign(b, filepath.Join(k.dir, "big-unsigned.msi"), big)
+	s := newService(b, func(base string) *renewal.ClientRelease { return release(b, base+"/dl/big.msi", big) }, map[string]string{"/dl/big.msi": big})
+	signer, err := update.Signer(k.program)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := newUpdater(b, s.URL, signer)
+	a, err := u.Check(context.Background())
+	if err != nil || a == nil {
+		b.Fatal(a, err)
+	}
+	b.SetBytes(a.Size)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := u.Download(context.Background(), *a, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
