@@ -108,6 +108,11 @@ func main() {
 			deps.Account = acc
 		}
 	}
+	if up, err := newUpdater(a, svcURL, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "ukeyrenew: no update checks:", err)
+	} else {
+		deps.Updater = up
+	}
 	ui := app.New(ctx, a, deps)
 	a.Lifecycle().SetOnStarted(func() { // after the first frame
 		resumeGC()

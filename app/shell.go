@@ -59,6 +59,9 @@ type Deps struct {
 	// link in the browser (the e-invoice). Both may be nil.
 	Open    func(path string) error
 	OpenURL func(u *url.URL) error
+	// Updater, if set, offers client updates in a bar over the window
+	// (update_banner.go).
+	Updater model.Updater
 
 	// The rest the program leaves at zero; tests set them.
 	clock model.Clock    // nil means the wall clock
@@ -97,6 +100,7 @@ type UI struct {
 	desk    desktopHost          // what the desktop offers, probed once by installTray
 
 	firstRun *firstRunDialog // built at its first showing (firstrun.go)
+	update  *updateBanner        // nil without an Updater
 }
 
 // New builds the main window for app a. Start the view-model with Run.
@@ -156,9 +160,9 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 		}
 	})
 	if u.counter != nil {
-		u.Win.SetContent(u.counter.wrap(u.nav))
+		u.Win.SetContent(u.counter.wrap(u.withUpdates(u.nav)))
 	} else {
-		u.Win.SetContent(u.nav)
+		u.Win.SetContent(u.withUpdates(u.nav))
 	}
 	size := fyne.NewSize(960, 680)
 	if u.counter != nil {
@@ -210,6 +214,9 @@ func (u *UI) setJourney(acc *model.Account) {
 		Fmt: model.Formatter{Lang: model.CurrentLang(), Loc: d.loc}, Open: d.Open, OpenURL: d.OpenURL, OpenStore: d.OpenStore})
 	u.nav.SetItems(append(slices.Clone(u.tabs), u.journey.Items()...))
 	u.journey.Attach(u.nav)
+	if u.update != nil {
+		u.update.follow(acc)
+	}
 }
 
 // account is the current customer's connection to the renewal service (a
@@ -278,6 +285,7 @@ func (u *UI) Run() {
 		go u.counter.run(u.ctx)
 	}
 	u.startReminders()
+	u.startUpdates()
 	go func() {
 		select {
 		case <-time.After(startupSettle):

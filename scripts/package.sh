@@ -112,6 +112,8 @@ IFS=. read -r vmaj vmin vpat <<<"$version"
 # 255.255.65535 is the largest it takes.
 ((vmaj <= 255 && vmin <= 255 && vpat <= 65535 && buildno <= 65535)) || die "version $version.$buildno is beyond MSI's limits"
 echo "package: $appname ($appid) $version build $buildno"
+# The client knows its version (it asks its service for a newer one).
+brand="$brand -X github.com/ukeyrenew/ukeyrenew/client/update.BuildVersion=$version.$buildno"
 
 # The build tags `fyne package --release` would use: release (no FyneApp.toml
 # lookup at run time, release mode), and migrated_fynedo when FyneApp.toml

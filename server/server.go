@@ -158,6 +158,9 @@ type Config struct {
 	// that came over plain HTTP: the service is reached over https through
 	// a TLS proxy. Answers over the service's own TLS always carry it.
 	HSTS bool
+	// ClientReleases are the current desktop clients, per platform, that
+	// GET /v1/client/update announces (clientupdate.go); none: no update.
+	ClientReleases map[renewal.ClientPlatform]renewal.ClientRelease
 }
 
 // DefaultConfig is the production default.
@@ -270,6 +273,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("server: policy: %w", err)
 	}
 	if err := checkClientIPConfig(&cfg); err != nil {
+		return nil, err
+	}
+	if err := checkClientReleases(&cfg); err != nil {
 		return nil, err
 	}
 	for _, o := range cfg.Limits.SMSOffices {
@@ -394,6 +400,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/openapi.yaml", http.HandlerFunc(s.openapi)},
 		{"GET", "/v1/policy", pub(s.getPolicy)},
 		{"GET", "/v1/about", pub(s.about)},
+		{"GET", "/v1/client/update", pub(s.clientUpdate)},
 		{"POST", "/v1/auth/sms-code", pub(s.smsCode)},
 		{"POST", "/v1/auth/sms-login", pub(s.smsLogin)},
 		{"POST", "/v1/auth/login", pub(s.passwordLogin)},

@@ -59,6 +59,9 @@ type Config struct {
 		Offices []SMSOffice `json:"offices"`
 	} `json:"sms"`
 	Payment PaymentConfig `json:"payment"`
+	// ClientUpdate announces the current desktop client per platform
+	// (clientupdate.go); absent: clients are told of no update.
+	ClientUpdate ClientUpdates `json:"client_update"`
 	// PepperHex keys the hashes of codes: RENEWD_PEPPER only (hex, ≥ 32 bytes).
 	PepperHex string `json:"-"`
 	// MetricsToken is the bearer token of /metrics: RENEWD_METRICS_TOKEN
@@ -235,7 +238,7 @@ func (c *Config) validate() error {
 	if k := c.SMS.Tencent.SecretKey; k != "" && distinct([]byte(k)) == 1 {
 		errs = append(errs, errors.New("RENEWD_TENCENT_SECRET_KEY is a placeholder (one character repeated): set the SecretKey of the Tencent Cloud API key"))
 	}
-	errs = append(errs, c.Payment.validate())
+	errs = append(errs, c.Payment.validate(), c.ClientUpdate.validate(false))
 	if _, err := c.drain(); err != nil {
 		errs = append(errs, err)
 	}

@@ -109,6 +109,11 @@ func runDev(ctx context.Context, o options, stdout, stderr io.Writer, env func(s
 			return err
 		}
 	}
+	if o.devClientUpdate != "" {
+		if cfg.ClientReleases, err = readClientUpdates(o.devClientUpdate); err != nil {
+			return err
+		}
+	}
 	// Listen first: the payment module gives WeChat Pay the notify URL.
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

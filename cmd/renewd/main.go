@@ -32,6 +32,8 @@
 // stdout, once. --dev-ca-chain and
 // --dev-ca-key issue with an existing CA (the one that issued the demo
 // token's certificate) instead of the generated dev CA.
+// --dev-client-update FILE announces a desktop client release (the
+// config's client_update section alone; http allowed on loopback).
 //
 // Production reads one JSON file (see Config) and the environment:
 // RENEWD_LISTEN, RENEWD_TLS_CERT, RENEWD_TLS_KEY, RENEWD_DATABASE_DRIVER,
@@ -124,6 +126,8 @@ type options struct {
 	autoReview bool
 	devCAChain string
 	devCAKey   string
+	// devClientUpdate is a JSON file with a client_update section.
+	devClientUpdate string
 	// devListenAny lets --dev listen on a network address (/dev/ still
 	// answers loopback peers only).
 	devListenAny bool
@@ -142,6 +146,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.devCAKey, "dev-ca-key", "", "the private key of --dev-ca-chain (PEM, mode 0600)")
 	fs.StringVar(&o.devPolicy, "dev-policy", "", "JSON file with the CA policy to run --dev with (renewal.Policy)")
 	fs.BoolVar(&o.autoReview, "dev-auto-review", false, "in --dev, approve submitted applications and pay live QR codes at the simulator automatically")
+	fs.StringVar(&o.devClientUpdate, "dev-client-update", "", "in --dev, JSON file of the client update to announce (the config's client_update section; http allowed on loopback)")
 	fs.BoolVar(&o.devListenAny, devListenAnyFlag, false, "in --dev, allow a --listen address that is not loopback (the /dev/ routes still answer this machine only)")
 	fs.DurationVar(&o.drainDelay, "drain-delay", -1, "on SIGTERM, serve this long with /readyz at 503 before closing the listener (default: the config's drain.delay_seconds; 0 in --dev)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", -1, "on SIGTERM, the time in-flight requests and running jobs have to finish (default: the config's drain.timeout_seconds)")
@@ -201,8 +206,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if o.dev {
 		return runDev(ctx, o, stdout, stderr, env)
 	}
-	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" || o.devListenAny {
-		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review, --dev-ca-* and --" + devListenAnyFlag + " need --dev")
+	if len(o.knownCerts) > 0 || o.devPolicy != "" || o.autoReview || o.devCAChain != "" || o.devCAKey != "" || o.devListenAny || o.devClientUpdate != "" {
+		return errors.New("--dev-known-cert, --dev-policy, --dev-auto-review, --dev-ca-*, --dev-client-update and --" + devListenAnyFlag + " need --dev")
 	}
 	return runProduction(ctx, o, stderr, env)
 }
@@ -271,6 +276,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	cfg.TrustedProxies = c.TrustedProxies
 	cfg.Limits.SMSOffices = c.smsOffices()
 	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
+	cfg.ClientReleases = c.ClientUpdate
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
 		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay, Jobs: q})
 	if err != nil {

@@ -92,6 +92,7 @@ type WriteVM struct {
 
 	mu        sync.Mutex
 	jobs      int // writes and finishes running (job)
+	updating  int // update handovers holding writes off (HoldForUpdate)
 	app       *renewal.Application
 	serial    string
 	rekeyOK   bool
@@ -224,7 +225,9 @@ func (vm *WriteVM) PINVM() *PINVM {
 // Run writes the target application's certificate on the logged-in token.
 // It blocks: call it from a goroutine after the PIN dialog succeeded.
 func (vm *WriteVM) Run(ctx context.Context) error {
-	vm.job(+1)
+	if err := vm.begin(); err != nil {
+		return err
+	}
 	defer vm.job(-1)
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
@@ -356,7 +359,9 @@ func (vm *WriteVM) FinishPINVM(serial string) *PINVM {
 // certificate is written if the interrupted write was undone, and the
 // service is told; so one press finishes the renewal.
 func (vm *WriteVM) Finish(ctx context.Context) error {
-	vm.job(+1)
+	if err := vm.begin(); err != nil {
+		return err
+	}
 	defer vm.job(-1)
 	_ = vm.Busy.Set(true)
 	defer vm.Busy.Set(false)
