@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -132,15 +133,41 @@ func crashRounds(t *testing.T, dialect, dsn string) {
 			t.Fatalf("round %d: child stopped after %d acks, before the kill at %d", round, n, killAt)
 		}
 
+		// The chain as the kill left it verifies, before anything links
+		// the entries it left queued.
+		queued, before := unlinkedChain(t, dialect, dsn)
 		s, err := Open(ctx, dialect, dsn)
 		must(t, err)
 		for id := range acked {
 			if _, err := s.Application(ctx, AllScope(), id); err != nil {
 				t.Errorf("round %d: acknowledged write %s lost: %v", round, id, err)
 			}
+			if es, err := s.ListAudit(ctx, renewal.AuditQuery{Target: "application/" + id}); err != nil || len(es) != 1 {
+				t.Errorf("round %d: acknowledged write %s has %d audit entries (%v), want 1", round, id, len(es), err)
+			}
 		}
 		v := verifyOK(t, s)
-		t.Logf("round %d: killed after %d acks; %d acknowledged in total; %d audit entries verify", round, n, len(acked), v.Entries)
+		if v.Entries != before.Entries+int64(queued) {
+			t.Errorf("round %d: %d entries after linking, want %d in the chain + %d queued", round, v.Entries, before.Entries, queued)
+		}
+		t.Logf("round %d: killed after %d acks; %d acknowledged in total; %d audit entries verify (%d were queued at the kill)",
+			round, n, len(acked), v.Entries, queued)
 		must(t, s.Close())
 	}
+}
+
+// unlinkedChain verifies the chain of the database at dsn as it is, without
+// the link Open runs, and counts the entries waiting in the queue.
+func unlinkedChain(t *testing.T, dialect, dsn string) (queued int, v renewal.AuditVerification) {
+	t.Helper()
+	driver, d := "sqlite", SQLite
+	if dialect == "postgres" {
+		driver, d = "pgx", Postgres
+	}
+	db, err := sql.Open(driver, dsn)
+	must(t, err)
+	defer db.Close()
+	s := &Store{dialect: d, w: db, r: db, now: time.Now}
+	must(t, db.QueryRow(`SELECT COUNT(*) FROM audit_queue`).Scan(&queued))
+	return queued, verifyOK(t, s)
 }

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/ukeyrenew/ukeyrenew/renewal"
+)
+
+// Many goroutines on two stores over one database (two renewd replicas),
+// writing transactions of one to three audit entries, and joining foreign
+// transactions, leave one chain that verifies, with every entry in it once
+// and each transaction's entries next to each other, in their order.
+func TestAuditChainWithConcurrentWriters(t *testing.T) {
+	const writers, writes = 24, 15
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s1, reopen := b.open(t)
+			s2 := reopen()
+			if seq, _, err := s1.AuditHead(ctx); err != nil || seq != 0 {
+				t.Fatalf("a fresh store's chain has %d entries (%v)", seq, err)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, writers*writes)
+			for w := range writers {
+				s := []*Store{s1, s2}[w%2]
+				wg.Go(func() {
+					for i := range writes {
+						n := 1 + (w+i)%3
+						target := fmt.Sprintf("w%d/%d", w, i)
+						fn := func(tx *Tx) error {
+							for k := range n {
+								if err := tx.Audit(Change{Actor: "system", Action: fmt.Sprintf("test.%d", k)}, target, nil, map[string]int{"k": k}); err != nil {
+									return err
+								}
+							}
+							return nil
+						}
+						if i%5 == 4 { // a module's own transaction (payments)
+							sqlTx, err := s.DB().BeginTx(ctx, nil)
+							if err != nil {
+								errs <- err
+								continue
+							}
+							if err := s.Join(ctx, sqlTx, fn); err != nil {
+								_ = sqlTx.Rollback()
+								errs <- err
+								continue
+							}
+							errs <- sqlTx.Commit()
+							continue
+						}
+						errs <- s.Write(ctx, fn)
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range []*Store{s1, s2} {
+				v := verifyOK(t, s)
+				want := 0
+				for w := range writers {
+					for i := range writes {
+						want += 1 + (w+i)%3
+					}
+				}
+				if v.Entries != int64(want) {
+					t.Errorf("%d entries in the chain, want %d", v.Entries, want)
+				}
+			}
+			// Each transaction's entries are consecutive and in order.
+			var all []renewal.AuditEntry
+			for {
+				q := renewal.AuditQuery{PageSize: renewal.MaxAuditPageSize}
+				if len(all) > 0 {
+					q.AfterSeq = all[len(all)-1].Seq
+				}
+				page, err := s1.ListAudit(ctx, q)
+				must(t, err)
+				if len(page) == 0 {
+					break
+				}
+				all = append(all, page...)
+			}
+			for i := 0; i < len(all); {
+				e := all[i]
+				n := 1
+				for i+n < len(all) && all[i+n].Target == e.Target {
+					n++
+				}
+				var w, k int
+				if _, err := fmt.Sscanf(e.Target, "w%d/%d", &w, &k); err != nil {
+					t.Fatalf("row %d: target %q", e.Seq, e.Target)
+				}
+				if want := 1 + (w+k)%3; n != want {
+					t.Errorf("%s: %d consecutive entries from row %d, want %d", e.Target, n, e.Seq, want)
+				}
+				for j := range n {
+					if a := all[i+j].Action; a != fmt.Sprintf("test.%d", j) {
+						t.Errorf("%s: row %d is %s, want test.%d", e.Target, all[i+j].Seq, a, j)
+					}
+				}
+				i += n
+			}
+			var queued int
+			must(t, s1.DB().QueryRow(`SELECT COUNT(*) FROM audit_queue`).Scan(&queued))
+			if queued != 0 {
+				t.Errorf("%d entries left in the queue after every write returned", queued)
+			}
+		})
+	}
+}
