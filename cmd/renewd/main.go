@@ -222,6 +222,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	cfg.TrustedProxies = c.TrustedProxies
 	cfg.Limits.SMSOffices = c.smsOffices()
+	c.applyLimits(&cfg.Limits)
 	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
 		Pepper: auth.Pepper(pepper), Now: time.Now, Log: log, Payments: pay})
@@ -295,10 +296,11 @@ func productionPayments(ctx context.Context, log *slog.Logger, st *store.Store, 
 }
 
 func openStore(ctx context.Context, c Config) (*store.Store, error) {
+	pools := store.WithPools(c.Database.ReadConns, c.Database.WriteConns)
 	if c.Database.Driver == "postgres" {
-		return store.OpenPostgres(ctx, c.Database.DSN)
+		return store.OpenPostgres(ctx, c.Database.DSN, pools)
 	}
-	return store.OpenSQLite(ctx, c.Database.Path)
+	return store.OpenSQLite(ctx, c.Database.Path, pools)
 }
 
 // serve runs srv on ln until ctx ends, then drains requests.
