@@ -78,7 +78,26 @@ type Store struct {
 	// pool sizes asked for with WithPools (0: the default)
 	readConns, writeConns int
 	links                 linker // PostgreSQL: links queued audit entries
+	writeGate             gate   // Write's turns, first come first served
 }
+
+// gate lets at most cap(g) in at a time, in the order they came: a
+// channel's blocked senders are served first in, first out, while
+// database/sql hands a freed connection to a random waiter, so that with
+// many writers queued for few connections the unlucky ones waited many
+// times the average.
+type gate chan struct{}
+
+func (g gate) enter(ctx context.Context) error {
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g gate) leave() { <-g }
 
 // Option configures Open.
 type Option func(*Store)
@@ -119,18 +138,11 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	q.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite", base+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
+	w := sql.OpenDB(&sqliteConnector{dsn: base + "?" + q.Encode()})
 	w.SetConnMaxLifetime(0)
 	q.Set("_txlock", "deferred")
 	q.Add("_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", base+"?"+q.Encode())
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
+	r := sql.OpenDB(&sqliteConnector{dsn: base + "?" + q.Encode()})
 	s := &Store{dialect: SQLite, w: w, r: r, now: time.Now}
 	return s.init(ctx, opts)
 }
@@ -180,6 +192,7 @@ func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
 	s.r.SetMaxIdleConns(readers)
 	s.w.SetMaxOpenConns(writers)
 	s.w.SetMaxIdleConns(writers)
+	s.writeGate = make(gate, writers)
 	if err := s.w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect %s: %w", s.dialect, err)
@@ -293,35 +306,46 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // Write runs fn in one write transaction and commits it with the audit
 // entries fn's changes queued; if fn fails nothing is kept.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	queued, err := s.write(ctx, fn)
+	if queued {
+		s.links.await(ctx, s.linkAudit)
+	}
+	return err
+}
+
+// write is Write up to the commit; queued says the commit left audit
+// entries to link.
+func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) (queued bool, err error) {
+	if err := s.writeGate.enter(ctx); err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer s.writeGate.leave()
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", mapErr(err))
+		return false, fmt.Errorf("begin: %w", mapErr(err))
 	}
 	tx := &Tx{s: s, q: sqlTx, now: s.now().UTC().Truncate(time.Microsecond), write: true}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
-		return err
+		return false, err
 	}
 	// On PostgreSQL the entries are queued, and linked into the chain after
 	// the commit (linkAudit): holding the chain head's lock until the
 	// commit is durable would make every write wait for the one before it.
 	// SQLite's one writer is serial anyway: the entries join the chain here.
-	queued := s.dialect == Postgres && len(tx.pending) > 0
+	queued = s.dialect == Postgres && len(tx.pending) > 0
 	flush := tx.flushAudit
 	if queued {
 		flush = tx.queueAudit
 	}
 	if err := flush(ctx); err != nil {
 		_ = sqlTx.Rollback()
-		return err
+		return false, err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", mapErr(err))
+		return false, fmt.Errorf("commit: %w", mapErr(err))
 	}
-	if queued {
-		s.links.await(ctx, s.linkAudit)
-	}
-	return nil
+	return queued, nil
 }
 
 // Join runs fn on a transaction that the caller began on DB() and commits or
