@@ -116,3 +116,44 @@ func TestAuditChainWithConcurrentWriters(t *testing.T) {
 		})
 	}
 }
+
+// A PostgreSQL process that dies between a write's commit and its link
+// leaves the entries queued: the chain verifies without them, and the next
+// Open links them (as would the next write, here from another store).
+func TestQueuedAuditEntriesAreLinkedLater(t *testing.T) {
+	for _, b := range backends() {
+		if b.name != "postgres" {
+			continue // SQLite appends to the chain in the write's transaction
+		}
+		t.Run(b.name, func(t *testing.T) {
+			s, reopen := b.open(t)
+			must(t, s.AppendAudit(ctx, sys("test.linked"), "x", nil, nil))
+			for i := range 3 {
+				queued, err := s.write(ctx, func(tx *Tx) error {
+					return tx.Audit(sys(fmt.Sprintf("test.queued.%d", i)), "x", nil, nil)
+				})
+				must(t, err)
+				if !queued {
+					t.Fatal("a PostgreSQL write did not queue its entry")
+				}
+			}
+			if v := verifyOK(t, s); v.Entries != 1 {
+				t.Fatalf("%d entries in the chain before the link, want 1", v.Entries)
+			}
+			s2 := reopen()
+			v := verifyOK(t, s2)
+			es, err := s2.ListAudit(ctx, renewal.AuditQuery{Target: "x"})
+			must(t, err)
+			if v.Entries != 4 || len(es) != 4 || es[1].Action != "test.queued.0" || es[3].Action != "test.queued.2" {
+				t.Fatalf("after reopening: %d entries, %+v", v.Entries, es)
+			}
+			// Queued by one store, linked by another's write.
+			_, err = s.write(ctx, func(tx *Tx) error { return tx.Audit(sys("test.queued.3"), "x", nil, nil) })
+			must(t, err)
+			must(t, s2.AppendAudit(ctx, sys("test.linked.2"), "x", nil, nil))
+			if v := verifyOK(t, s); v.Entries != 6 {
+				t.Fatalf("%d entries after another store's write, want 6", v.Entries)
+			}
+		})
+	}
+}
