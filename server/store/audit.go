@@ -112,7 +112,11 @@ func (tx *Tx) flushAudit(ctx context.Context) error {
 	for i, p := range tx.pending {
 		entries[i] = p.entry(tx.now)
 	}
-	if err := appendChain(ctx, tx.s.dialect, tx.q, entries); err != nil {
+	seq, prev, err := lockHead(ctx, tx.s.dialect, tx.q)
+	if err != nil {
+		return err
+	}
+	if err := appendChain(ctx, tx.q, seq, prev, entries); err != nil {
 		return err
 	}
 	tx.pending = nil
@@ -130,19 +134,22 @@ func (p pendingAudit) entry(at time.Time) renewal.AuditEntry {
 // one link takes from the queue (12 parameters each).
 const auditChainBatch = 400
 
-// appendChain locks the chain head (until q's transaction ends), gives
-// entries the next sequence numbers and their hashes, in order, inserts them
-// and moves the head.
-func appendChain(ctx context.Context, dialect Dialect, q queryer, entries []renewal.AuditEntry) error {
+// lockHead reads the chain head and locks it until q's transaction ends.
+func lockHead(ctx context.Context, dialect Dialect, q queryer) (seq int64, hash string, err error) {
 	lock := ""
 	if dialect == Postgres {
 		lock = " FOR UPDATE" // SQLite: the one writer holds the database
 	}
-	var seq int64
-	var prev string
-	if err := q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+lock).Scan(&seq, &prev); err != nil {
-		return fmt.Errorf("audit head: %w", mapErr(err))
+	if err := q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+lock).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", mapErr(err))
 	}
+	return seq, hash, nil
+}
+
+// appendChain gives entries the sequence numbers after seq and their hashes
+// (the first links to prev), in order, inserts them and moves the head, whose
+// lock q's transaction holds (lockHead).
+func appendChain(ctx context.Context, q queryer, seq int64, prev string, entries []renewal.AuditEntry) error {
 	for i := range entries {
 		seq++
 		e := &entries[i]
@@ -243,8 +250,9 @@ func (s *Store) linkAuditBatch(ctx context.Context) (int, error) {
 		return 0, mapErr(err)
 	}
 	defer sqlTx.Rollback() //nolint:errcheck // after Commit: nothing to undo
-	if _, err := sqlTx.ExecContext(ctx, `SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
-		return 0, mapErr(err)
+	seq, prev, err := lockHead(ctx, s.dialect, sqlTx)
+	if err != nil {
+		return 0, err
 	}
 	// Under the head's lock: this statement sees what the links before
 	// took, and the entries committed until now.
@@ -290,7 +298,7 @@ func (s *Store) linkAuditBatch(ctx context.Context) (int, error) {
 	for i, q := range qs {
 		entries[i] = q.e
 	}
-	if err := appendChain(ctx, s.dialect, sqlTx, entries); err != nil {
+	if err := appendChain(ctx, sqlTx, seq, prev, entries); err != nil {
 		return 0, err
 	}
 	if err := sqlTx.Commit(); err != nil {
