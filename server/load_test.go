@@ -177,7 +177,8 @@ func (e *env) seedApplications(b *testing.B, n int, createdBy string, state rene
 // UKEY_LOAD_CLERKS) each submit an application and poll its status
 // (clerkPolls times), over and over without pausing, over HTTP, one
 // connection each. b.N is the number of submissions. It reports the
-// submissions' and the polls' rates and latencies:
+// submissions' and the polls' rates and latencies. UKEY_LOAD_POOLS=R,W
+// sizes the store's pools (store.WithPools):
 //
 //	go test -run '^$' -bench 'Clerks/sqlite' -benchtime 4000x ./server/
 //	UKEY_TEST_PG_DSN=... go test -run '^$' -bench 'Clerks/postgres' -benchtime 4000x ./server/
@@ -198,7 +199,15 @@ func clerksBench(b *testing.B, postgres bool) {
 		}
 		clerks = n
 	}
-	e := newEnv(b, envOptions{postgres: postgres, noValidate: true, cfg: func(c *server.Config) {
+	var opts []store.Option
+	if v := os.Getenv("UKEY_LOAD_POOLS"); v != "" {
+		var r, w int
+		if _, err := fmt.Sscanf(v, "%d,%d", &r, &w); err != nil {
+			b.Fatalf("UKEY_LOAD_POOLS=%q: want READERS,WRITERS", v)
+		}
+		opts = append(opts, store.WithPools(r, w))
+	}
+	e := newEnv(b, envOptions{postgres: postgres, noValidate: true, store: opts, cfg: func(c *server.Config) {
 		c.Limits.IPBurst, c.Limits.AccountBurst = 1<<30, 1<<30
 	}})
 	signed := e.smsSignIn(clerkMobile)

@@ -91,6 +91,8 @@ type Options struct {
 	Wrap func(http.Handler) http.Handler
 	// Listener, if set, wraps the HTTP listener (to drop connections).
 	Listener func(net.Listener) net.Listener
+	// Store are options of the store beside its clock (pool sizes).
+	Store []store.Option
 }
 
 // Renewd is a running service and the parts it is made of.
@@ -137,9 +139,9 @@ func New(t testing.TB, o Options) *Renewd {
 		SMS: sms.NewOutbox("", c.Now), Bank: bank.NewOutbox(c.Now), Mail: invoice.NewOutbox(c.Now)}
 	var err error
 	if o.Postgres {
-		r.Store, err = store.OpenPostgres(ctx, pgtest.Schema(t, "renewd_"), store.WithClock(c.Now))
+		r.Store, err = store.OpenPostgres(ctx, pgtest.Schema(t, "renewd_"), append(o.Store, store.WithClock(c.Now))...)
 	} else {
-		r.Store, err = store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "renewd.db"), store.WithClock(c.Now))
+		r.Store, err = store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "renewd.db"), append(o.Store, store.WithClock(c.Now))...)
 	}
 	if err != nil {
 		t.Fatal(err)
