@@ -55,7 +55,7 @@ const (
 	// so a read never waits for a connection behind writes.
 	SQLiteReaders       = 8   // reader connections beside SQLite's one writer
 	PostgresReadConns   = 16  // PostgreSQL connections for reads
-	PostgresWriteConns  = 16  // PostgreSQL connections for writes
+	PostgresWriteConns  = 8   // PostgreSQL connections for writes
 	MaxPoolConns        = 500 // the most WithPools accepts for either pool
 	MaxDocumentsPerApp  = 20
 	VersionTable        = "store_goose_version"
