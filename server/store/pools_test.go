@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -71,4 +72,46 @@ func TestWithPoolsRefusesBadSizes(t *testing.T) {
 	if s.r.Stats().MaxOpenConnections != 3 || s.w.Stats().MaxOpenConnections != 1 {
 		t.Errorf("pools %d/%d, want 3/1", s.r.Stats().MaxOpenConnections, s.w.Stats().MaxOpenConnections)
 	}
+}
+
+// Writers waiting for their turn get it in the order they came; one whose
+// context ends stops waiting.
+func TestGateIsFirstComeFirstServed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := make(gate, 1)
+		must(t, g.enter(context.Background()))
+		var mu sync.Mutex
+		var order []int
+		for i := range 6 {
+			go func() {
+				if err := g.enter(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+				g.leave()
+			}()
+			synctest.Wait() // i waits before i+1 comes
+		}
+		cctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- g.enter(cctx) }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled wait: %v", err)
+		}
+		g.leave()
+		synctest.Wait()
+		for i, got := range order {
+			if got != i {
+				t.Fatalf("turns in the order %v", order)
+			}
+		}
+		if len(order) != 6 {
+			t.Fatalf("%d turns, want 6", len(order))
+		}
+	})
 }
