@@ -100,7 +100,7 @@ type UI struct {
 	desk    desktopHost          // what the desktop offers, probed once by installTray
 
 	firstRun *firstRunDialog // built at its first showing (firstrun.go)
-	update  *updateBanner        // nil without an Updater
+	update   *updateBanner   // nil without an Updater
 }
 
 // New builds the main window for app a. Start the view-model with Run.

@@ -70,6 +70,8 @@ type envOptions struct {
 	invoices invoice.Issuer
 	// wrap, if set, wraps the service's handler.
 	wrap func(http.Handler) http.Handler
+	// store are the store's options (pool sizes).
+	store []store.Option
 }
 
 // pgDSN is a fresh schema of the test PostgreSQL server.
@@ -77,7 +79,7 @@ func pgDSN(t testing.TB) string { return pgtest.Schema(t, "srv_") }
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	ro := renewdtest.Options{Postgres: o.postgres, Config: o.cfg, Payments: true, Invoices: o.invoices, Wrap: o.wrap}
+	ro := renewdtest.Options{Postgres: o.postgres, Config: o.cfg, Payments: true, Invoices: o.invoices, Wrap: o.wrap, Store: o.store}
 	if f := o.failingHooks; f != nil {
 		ro.Audit = func(h *renewals.PaymentHooks) payment.AuditSink {
 			f.PaymentHooks = h

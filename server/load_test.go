@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -145,24 +147,140 @@ func (e *env) seedApplications(b *testing.B, n int, createdBy string, state rene
 	ctx := context.Background()
 	h := e.holders["rsa"]
 	ids := make([]string, n)
-	for i := range ids {
-		serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
-		rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
-			OrganisationID: e.Org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
-		a := &renewal.Application{OrganisationID: e.Org.ID, CreatedBy: createdBy, CertSerial: serial, Form: validForm(e.Org, 1),
-			State: state, PriceFen: 30000}
+	const perTx = 50 // applications a seeding transaction writes
+	for first := 0; first < n; first += perTx {
 		err := e.Store.Write(ctx, func(tx *store.Tx) error {
-			if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
-				return err
+			for i := first; i < min(first+perTx, n); i++ {
+				serial := fmt.Sprintf("%s%06x", h.Serial[:20], i)
+				rec := &store.CertificateRecord{Certificate: renewal.Certificate{Serial: serial, Holder: "张三", Issuer: "CN=x",
+					OrganisationID: e.Org.ID, NotBefore: h.Cert.NotBefore, NotAfter: h.Cert.NotAfter, KeyType: renewal.KeyRSA}, PublicKey: []byte{0}, DER: h.Cert.Raw}
+				a := &renewal.Application{OrganisationID: e.Org.ID, CreatedBy: createdBy, CertSerial: serial, Form: validForm(e.Org, 1),
+					State: state, PriceFen: 30000}
+				if err := tx.PutCertificate(ctx, rec, store.Change{Actor: "bench", Action: "seed"}); err != nil {
+					return err
+				}
+				if err := tx.CreateApplication(ctx, a, store.Change{Actor: "bench", Action: "seed"}); err != nil {
+					return err
+				}
+				ids[i] = a.ID
 			}
-			return tx.CreateApplication(ctx, a, store.Change{Actor: "bench", Action: "seed"})
+			return nil
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
-		ids[i] = a.ID
 	}
 	return ids
+}
+
+// BenchmarkClerks is a CA's office at the year's end: clerks (200, or
+// UKEY_LOAD_CLERKS) each submit an application and poll its status
+// (clerkPolls times), over and over without pausing, over HTTP, one
+// connection each. b.N is the number of submissions. It reports the
+// submissions' and the polls' rates and latencies. UKEY_LOAD_POOLS=R,W
+// sizes the store's pools (store.WithPools):
+//
+//	go test -run '^$' -bench 'Clerks/sqlite' -benchtime 4000x ./server/
+//	UKEY_TEST_PG_DSN=... go test -run '^$' -bench 'Clerks/postgres' -benchtime 4000x ./server/
+func BenchmarkClerks(b *testing.B) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run(db, func(b *testing.B) { clerksBench(b, db == "postgres") })
+	}
+}
+
+const clerkPolls = 3 // status polls after each submission
+
+func clerksBench(b *testing.B, postgres bool) {
+	clerks := 200
+	if v := os.Getenv("UKEY_LOAD_CLERKS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("UKEY_LOAD_CLERKS=%q: want a positive number of clerks", v)
+		}
+		clerks = n
+	}
+	var opts []store.Option
+	if v := os.Getenv("UKEY_LOAD_POOLS"); v != "" {
+		var r, w int
+		if _, err := fmt.Sscanf(v, "%d,%d", &r, &w); err != nil {
+			b.Fatalf("UKEY_LOAD_POOLS=%q: want READERS,WRITERS", v)
+		}
+		opts = append(opts, store.WithPools(r, w))
+	}
+	e := newEnv(b, envOptions{postgres: postgres, noValidate: true, store: opts, cfg: func(c *server.Config) {
+		c.Limits.IPBurst, c.Limits.AccountBurst = 1<<30, 1<<30
+	}})
+	signed := e.smsSignIn(clerkMobile)
+	ids := e.seedApplications(b, b.N, signed.User.ID, renewal.InitialState(renewal.DefaultPolicy()))
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clerks}, Timeout: time.Minute}
+	do := func(method, path string, body []byte) (time.Duration, error) {
+		req, _ := http.NewRequest(method, e.URL+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+signed.AccessToken)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		t0 := time.Now()
+		res, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("%s %s: status %d", method, path, res.StatusCode)
+		}
+		return time.Since(t0), nil
+	}
+	submits := make([]time.Duration, b.N)
+	polls := make([]time.Duration, b.N*clerkPolls)
+	body, _ := json.Marshal(renewal.SubmitRequest{Version: 1, Comment: "请审核"})
+	next := make(chan int, clerks)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	b.ResetTimer()
+	start := time.Now()
+	for range clerks {
+		wg.Go(func() {
+			for i := range next {
+				d, err := do("POST", "/v1/applications/"+ids[i]+"/submit", body)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				submits[i] = d
+				for k := range clerkPolls {
+					d, err := do("GET", "/v1/applications/"+ids[i], nil)
+					if err != nil {
+						fail(err)
+					}
+					polls[i*clerkPolls+k] = d
+				}
+			}
+		})
+	}
+	for i := range b.N {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	if firstErr != nil {
+		b.Fatal(firstErr)
+	}
+	pct := func(lat []time.Duration, p float64) float64 {
+		return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
+	}
+	slices.Sort(submits)
+	slices.Sort(polls)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "submits/s")
+	b.ReportMetric(float64(len(polls))/el.Seconds(), "polls/s")
+	b.ReportMetric(pct(submits, 0.5), "submit-p50-ms")
+	b.ReportMetric(pct(submits, 0.99), "submit-p99-ms")
+	b.ReportMetric(pct(polls, 0.5), "poll-p50-ms")
+	b.ReportMetric(pct(polls, 0.99), "poll-p99-ms")
 }
 
 // reportLatency reports b.N operations in el as rate (named unit) and the

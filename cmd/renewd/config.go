@@ -16,6 +16,7 @@ import (
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/sms"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 // Config is renewd's one configuration file, in JSON: the standard library
@@ -44,7 +45,20 @@ type Config struct {
 		Driver string `json:"driver"` // sqlite or postgres
 		Path   string `json:"path"`   // sqlite file
 		DSN    string `json:"-"`      // postgres: RENEWD_DATABASE_DSN only (it holds a password)
+		// Connections kept for reads and for writes; 0 or absent: the
+		// default (store.SQLiteReaders; store.PostgresReadConns and
+		// PostgresWriteConns). SQLite has one writer.
+		ReadConns  int `json:"read_conns"`
+		WriteConns int `json:"write_conns"`
 	} `json:"database"`
+	// Limits are the request rate limits (token buckets): per signed-in
+	// user, and per client address over every request.
+	Limits struct {
+		AccountPerSecond float64 `json:"account_requests_per_second"`
+		AccountBurst     int     `json:"account_burst"`
+		IPPerSecond      float64 `json:"ip_requests_per_second"`
+		IPBurst          int     `json:"ip_burst"`
+	} `json:"limits"`
 	CA struct {
 		Chain string `json:"chain"` // PEM: issuing CA first, root last
 		Key   string `json:"key"`   // PEM private key, mode 0600
@@ -146,7 +160,49 @@ func defaultConfig() Config {
 	c.LogLevel = "info"
 	c.Drain.DelaySeconds = int(DefaultDrainDelay / time.Second)
 	c.Drain.TimeoutSeconds = int(DefaultDrainTimeout / time.Second)
+	l := server.DefaultConfig().Limits
+	c.Limits.AccountPerSecond, c.Limits.AccountBurst = l.AccountPerSecond, l.AccountBurst
+	c.Limits.IPPerSecond, c.Limits.IPBurst = l.IPPerSecond, l.IPBurst
 	return c
+}
+
+// applyLimits sets the service's rate limits from the configuration.
+func (c *Config) applyLimits(l *server.Limits) {
+	l.AccountPerSecond, l.AccountBurst = c.Limits.AccountPerSecond, c.Limits.AccountBurst
+	l.IPPerSecond, l.IPBurst = c.Limits.IPPerSecond, c.Limits.IPBurst
+}
+
+// Bounds of the limits a configuration may set.
+const (
+	maxRequestsPerSecond = 100_000
+	maxRequestBurst      = 1_000_000
+)
+
+// validateLimits names each limit or pool size out of its range.
+func (c *Config) validateLimits() error {
+	var errs []error
+	rate := func(key string, v float64, burstKey string, burst int) {
+		if !(v > 0 && v <= maxRequestsPerSecond) {
+			errs = append(errs, fmt.Errorf("limits.%s is %v: it must be more than 0 and at most %d (requests a second)", key, v, maxRequestsPerSecond))
+		}
+		if burst < 1 || burst > maxRequestBurst {
+			errs = append(errs, fmt.Errorf("limits.%s is %d: it must be 1 to %d (requests at once, above the rate)", burstKey, burst, maxRequestBurst))
+		}
+	}
+	rate("account_requests_per_second", c.Limits.AccountPerSecond, "account_burst", c.Limits.AccountBurst)
+	rate("ip_requests_per_second", c.Limits.IPPerSecond, "ip_burst", c.Limits.IPBurst)
+	for _, p := range []struct {
+		key string
+		n   int
+	}{{"read_conns", c.Database.ReadConns}, {"write_conns", c.Database.WriteConns}} {
+		if p.n < 0 || p.n > store.MaxPoolConns {
+			errs = append(errs, fmt.Errorf("database.%s is %d: it must be 1 to %d connections (0 or absent: the default)", p.key, p.n, store.MaxPoolConns))
+		}
+	}
+	if c.Database.Driver == "sqlite" && c.Database.WriteConns > 1 {
+		errs = append(errs, fmt.Errorf("database.write_conns is %d: SQLite has one writer; leave it out (or set postgres)", c.Database.WriteConns))
+	}
+	return errors.Join(errs...)
 }
 
 // loadConfig reads file (if not empty) over the defaults, then the environment.
@@ -204,6 +260,7 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("database.driver %q: sqlite or postgres", c.Database.Driver))
 	}
+	errs = append(errs, c.validateLimits())
 	if c.CA.Chain == "" || c.CA.Key == "" {
 		errs = append(errs, errors.New("ca.chain and ca.key are required"))
 	}

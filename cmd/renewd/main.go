@@ -275,6 +275,7 @@ func runProduction(ctx context.Context, o options, stderr io.Writer, env func(st
 	cfg.Policy, cfg.ClientIPHeader, cfg.MetricsToken = c.Policy, c.ClientIPHeader, c.MetricsToken
 	cfg.TrustedProxies = c.TrustedProxies
 	cfg.Limits.SMSOffices = c.smsOffices()
+	c.applyLimits(&cfg.Limits)
 	cfg.PublicURL, cfg.HSTS = c.PublicURL, c.hsts()
 	cfg.ClientReleases = c.ClientUpdate
 	srv, err := server.New(cfg, server.Deps{Store: st, Issuer: ca, SMS: sender, Bank: refusingBank{},
@@ -394,10 +395,11 @@ func stopJobs(log *slog.Logger, q *jobs.Queue, timeout time.Duration) {
 }
 
 func openStore(ctx context.Context, c Config) (*store.Store, error) {
+	pools := store.WithPools(c.Database.ReadConns, c.Database.WriteConns)
 	if c.Database.Driver == "postgres" {
-		return store.OpenPostgres(ctx, c.Database.DSN)
+		return store.OpenPostgres(ctx, c.Database.DSN, pools)
 	}
-	return store.OpenSQLite(ctx, c.Database.Path)
+	return store.OpenSQLite(ctx, c.Database.Path, pools)
 }
 
 // serve runs srv on ln until ctx ends, then drains: /readyz answers 503

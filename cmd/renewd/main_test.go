@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
+	"github.com/ukeyrenew/ukeyrenew/server"
 	"github.com/ukeyrenew/ukeyrenew/server/issuer"
 	_ "modernc.org/sqlite"
 )
@@ -556,5 +557,66 @@ func TestConfigSMSOffices(t *testing.T) {
 	}
 	if _, err := loadConfig(file, func(string) string { return "" }); err == nil {
 		t.Fatal("a bad network was accepted")
+	}
+}
+
+// The rate limits and pool sizes come from the file, default to the
+// service's numbers, and each value out of range is refused by name.
+func TestConfigLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "renewd.json")
+	load := func(js string) (Config, error) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(js), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return loadConfig(file, func(string) string { return "" })
+	}
+	c, err := load(`{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := server.DefaultConfig().Limits
+	var got server.Limits
+	c.applyLimits(&got)
+	if got.AccountPerSecond != def.AccountPerSecond || got.AccountBurst != def.AccountBurst || got.IPPerSecond != def.IPPerSecond ||
+		got.IPBurst != def.IPBurst || c.Database.ReadConns != 0 || c.Database.WriteConns != 0 || c.validateLimits() != nil {
+		t.Fatalf("defaults: %+v, pools %d/%d, %v", got, c.Database.ReadConns, c.Database.WriteConns, c.validateLimits())
+	}
+	c, err = load(`{"database": {"driver": "postgres", "read_conns": 24, "write_conns": 8},
+		"limits": {"account_requests_per_second": 5.5, "account_burst": 11, "ip_requests_per_second": 70, "ip_burst": 140}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.applyLimits(&got)
+	if got.AccountPerSecond != 5.5 || got.AccountBurst != 11 || got.IPPerSecond != 70 || got.IPBurst != 140 ||
+		c.Database.ReadConns != 24 || c.Database.WriteConns != 8 || c.validateLimits() != nil {
+		t.Fatalf("from the file: %+v, pools %d/%d, %v", got, c.Database.ReadConns, c.Database.WriteConns, c.validateLimits())
+	}
+	for _, tc := range []struct{ js, want string }{
+		{`{"limits": {"account_requests_per_second": 0}}`, "limits.account_requests_per_second is 0: it must be more than 0"},
+		{`{"limits": {"account_requests_per_second": -1}}`, "limits.account_requests_per_second is -1"},
+		{`{"limits": {"account_requests_per_second": 1e9}}`, "at most 100000"},
+		{`{"limits": {"account_burst": 0}}`, "limits.account_burst is 0: it must be 1 to 1000000"},
+		{`{"limits": {"account_burst": 2000000}}`, "limits.account_burst is 2000000"},
+		{`{"limits": {"ip_requests_per_second": 0}}`, "limits.ip_requests_per_second is 0"},
+		{`{"limits": {"ip_burst": -5}}`, "limits.ip_burst is -5"},
+		{`{"database": {"driver": "postgres", "read_conns": -1}}`, "database.read_conns is -1: it must be 1 to 500"},
+		{`{"database": {"driver": "postgres", "write_conns": 501}}`, "database.write_conns is 501"},
+		{`{"database": {"write_conns": 2}}`, "database.write_conns is 2: SQLite has one writer"},
+	} {
+		c, err := load(tc.js)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.js, err)
+		}
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: validate says %v, want %q", tc.js, err, tc.want)
+		}
+	}
+	// Wrong types and unknown keys are refused as the file is read.
+	for _, js := range []string{`{"limits": {"account_burst": "many"}}`, `{"limits": {"account_burst": 1.5}}`,
+		`{"database": {"read_conns": "8"}}`, `{"limits": {"account_per_second": 5}}`} {
+		if _, err := load(js); err == nil {
+			t.Errorf("%s was accepted", js)
+		}
 	}
 }

@@ -203,3 +203,28 @@ func TestProductionServesTLS(t *testing.T) {
 		t.Fatal("a secret is in the log")
 	}
 }
+
+// The rate limit of renewd.json is the one a production renewd applies:
+// with ip_burst 3 (and a rate that refills nothing during the test) the
+// fourth request from the address is refused.
+func TestProductionRateLimitFromConfig(t *testing.T) {
+	setup := newProdSetup(t)
+	cmd := exec.Command(renewdBinary(t), "--config", setup.config(t, `, "limits": {"ip_requests_per_second": 0.001, "ip_burst": 3}`))
+	cmd.Env = prodEnv()
+	p := startCmd(t, cmd)
+	hc := setup.tlsClient()
+	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
+		res, err := hc.Get("https://" + p.addr + "/v1/applications/x/payment")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i+1, res.StatusCode, want)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.log())
+	}
+}

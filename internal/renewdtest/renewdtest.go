@@ -97,6 +97,8 @@ type Options struct {
 	// payment module's jobs (with Payments) as renewd does; its sweep
 	// runs every payment.MinSweepInterval.
 	Jobs bool
+	// Store are options of the store beside its clock (pool sizes).
+	Store []store.Option
 }
 
 // Renewd is a running service and the parts it is made of.
@@ -145,9 +147,9 @@ func New(t testing.TB, o Options) *Renewd {
 		SMS: sms.NewOutbox("", c.Now), Bank: bank.NewOutbox(c.Now), Mail: invoice.NewOutbox(c.Now)}
 	var err error
 	if o.Postgres {
-		r.Store, err = store.OpenPostgres(ctx, pgtest.Schema(t, "renewd_"), store.WithClock(c.Now))
+		r.Store, err = store.OpenPostgres(ctx, pgtest.Schema(t, "renewd_"), append(o.Store, store.WithClock(c.Now))...)
 	} else {
-		r.Store, err = store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "renewd.db"), store.WithClock(c.Now))
+		r.Store, err = store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "renewd.db"), append(o.Store, store.WithClock(c.Now))...)
 	}
 	if err != nil {
 		t.Fatal(err)

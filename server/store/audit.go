@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,8 +12,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
@@ -98,44 +101,268 @@ func snapshot(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// flushAudit appends the queued entries under the chain head's row lock.
+// flushAudit appends the queued entries to the chain in the transaction,
+// under the chain head's row lock, which it holds until the commit: call it
+// last. Write does on SQLite, Join on both backends.
 func (tx *Tx) flushAudit(ctx context.Context) error {
 	if len(tx.pending) == 0 {
 		return nil
 	}
-	var seq int64
-	var prev string
-	// Taking the next sequence number locks the head row until commit: appends
-	// from concurrent transactions queue here, one after the other.
-	err := tx.q.QueryRowContext(ctx,
-		`UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash`, len(tx.pending)).Scan(&seq, &prev)
+	entries := make([]renewal.AuditEntry, len(tx.pending))
+	for i, p := range tx.pending {
+		entries[i] = p.entry(tx.now)
+	}
+	seq, prev, err := lockHead(ctx, tx.s.dialect, tx.q)
 	if err != nil {
-		return fmt.Errorf("audit head: %w", mapErr(err))
+		return err
 	}
-	seq -= int64(len(tx.pending))
-	for _, p := range tx.pending {
-		seq++
-		e := renewal.AuditEntry{
-			Seq: seq, Time: tx.now, Actor: p.ch.Actor, Action: p.ch.Action, Target: p.target,
-			Before: p.before, After: p.after, IP: p.ch.IP, PrevHash: prev,
-			WorkstationID: p.ch.WorkstationID, RecordVersion: AuditRecordV2,
-		}
-		e.Hash = AuditHash(e)
-		if _, err := tx.q.ExecContext(ctx, `INSERT INTO audit_log
-			(seq, at, actor, action, target, before, after, ip, prev_hash, hash, workstation_id, record_version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, string(e.Before), string(e.After),
-			e.IP, e.PrevHash, e.Hash, e.WorkstationID, e.RecordVersion); err != nil {
-			return fmt.Errorf("audit append: %w", mapErr(err))
-		}
-		prev = e.Hash
-	}
-	if _, err := tx.q.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, prev); err != nil {
-		return fmt.Errorf("audit head: %w", mapErr(err))
+	if err := appendChain(ctx, tx.q, seq, prev, entries); err != nil {
+		return err
 	}
 	tx.pending = nil
 	return nil
 }
+
+// entry is the audit entry p becomes at time at, before it has its place
+// in the chain (sequence number and hashes).
+func (p pendingAudit) entry(at time.Time) renewal.AuditEntry {
+	return renewal.AuditEntry{Time: at, Actor: p.ch.Actor, Action: p.ch.Action, Target: p.target,
+		Before: p.before, After: p.after, IP: p.ch.IP, WorkstationID: p.ch.WorkstationID, RecordVersion: AuditRecordV2}
+}
+
+// auditChainBatch is the most entries one INSERT adds to the chain, or
+// one link takes from the queue (12 parameters each).
+const auditChainBatch = 400
+
+// lockHead reads the chain head and locks it until q's transaction ends.
+func lockHead(ctx context.Context, dialect Dialect, q queryer) (seq int64, hash string, err error) {
+	lock := ""
+	if dialect == Postgres {
+		lock = " FOR UPDATE" // SQLite: the one writer holds the database
+	}
+	if err := q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+lock).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", mapErr(err))
+	}
+	return seq, hash, nil
+}
+
+// appendChain gives entries the sequence numbers after seq and their hashes
+// (the first links to prev), in order, inserts them and moves the head, whose
+// lock q's transaction holds (lockHead).
+func appendChain(ctx context.Context, q queryer, seq int64, prev string, entries []renewal.AuditEntry) error {
+	for i := range entries {
+		seq++
+		e := &entries[i]
+		e.Seq, e.PrevHash = seq, prev
+		e.Hash = AuditHash(*e)
+		prev = e.Hash
+	}
+	for rest := entries; len(rest) > 0; {
+		n := min(len(rest), auditChainBatch)
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO audit_log (` + auditColumns + `) VALUES `)
+		args := make([]any, 0, 12*n)
+		for i, e := range rest[:n] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(placeholders(len(args), 12))
+			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, string(e.Before), string(e.After),
+				e.IP, e.PrevHash, e.Hash, e.WorkstationID, e.RecordVersion)
+		}
+		if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("audit append: %w", mapErr(err))
+		}
+		rest = rest[n:]
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, seq, prev); err != nil {
+		return fmt.Errorf("audit head: %w", mapErr(err))
+	}
+	return nil
+}
+
+// placeholders is "($after+1, …, $after+n)".
+func placeholders(after, n int) string {
+	var sb strings.Builder
+	sb.WriteByte('(')
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("$" + strconv.Itoa(after+i))
+	}
+	sb.WriteByte(')')
+	return sb.String()
+}
+
+const auditQueueColumns = `batch, pos, at, actor, action, target, before, after, ip, workstation_id`
+
+// queueAudit writes the transaction's entries to audit_queue, to be linked
+// into the chain once the transaction has committed (linkAudit). It takes
+// no lock: concurrent writers queue side by side.
+func (tx *Tx) queueAudit(ctx context.Context) error {
+	batch := newID()
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO audit_queue (` + auditQueueColumns + `) VALUES `)
+	args := make([]any, 0, 10*len(tx.pending))
+	for i, p := range tx.pending {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(placeholders(len(args), 10))
+		args = append(args, batch, i, micros(tx.now), p.ch.Actor, p.ch.Action, p.target, string(p.before), string(p.after),
+			p.ch.IP, p.ch.WorkstationID)
+	}
+	if _, err := tx.q.ExecContext(ctx, sb.String(), args...); err != nil {
+		return fmt.Errorf("audit queue: %w", mapErr(err))
+	}
+	tx.pending = nil
+	return nil
+}
+
+// linkAudit moves every queued entry that has committed into the chain, in
+// the order they were written (their transactions' times, then their order
+// in the transaction), a batch a transaction: each batch locks the chain
+// head, so links from any number of processes append one after the other.
+// A process that ends between a write's commit and its link leaves the
+// entries queued, durable, for the next link (the next write's, or the
+// next start's).
+func (s *Store) linkAudit(ctx context.Context) error {
+	for {
+		n, err := s.linkAuditBatch(ctx)
+		if err != nil {
+			return fmt.Errorf("link audit entries: %w", err)
+		}
+		if n < auditChainBatch {
+			return nil
+		}
+	}
+}
+
+func (s *Store) linkAuditBatch(ctx context.Context) (int, error) {
+	// An empty queue (another link took the entries) costs no lock.
+	var waiting bool
+	if err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_queue)`).Scan(&waiting); err != nil || !waiting {
+		return 0, mapErr(err)
+	}
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	defer sqlTx.Rollback() //nolint:errcheck // after Commit: nothing to undo
+	seq, prev, err := lockHead(ctx, s.dialect, sqlTx)
+	if err != nil {
+		return 0, err
+	}
+	// Under the head's lock: this statement sees what the links before
+	// took, and the entries committed until now.
+	rows, err := sqlTx.QueryContext(ctx, `DELETE FROM audit_queue WHERE (batch, pos) IN
+		(SELECT batch, pos FROM audit_queue ORDER BY at, batch, pos LIMIT $1) RETURNING `+auditQueueColumns, auditChainBatch)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	type queued struct {
+		batch string
+		pos   int
+		e     renewal.AuditEntry
+	}
+	var qs []queued
+	for rows.Next() {
+		var q queued
+		var at int64
+		var before, after string
+		if err := rows.Scan(&q.batch, &q.pos, &at, &q.e.Actor, &q.e.Action, &q.e.Target, &before, &after, &q.e.IP,
+			&q.e.WorkstationID); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		q.e.Time, q.e.RecordVersion = fromMicros(at), AuditRecordV2
+		if before != "" {
+			q.e.Before = json.RawMessage(before)
+		}
+		if after != "" {
+			q.e.After = json.RawMessage(after)
+		}
+		qs = append(qs, q)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(qs) == 0 {
+		return 0, nil
+	}
+	slices.SortFunc(qs, func(a, b queued) int {
+		return cmp.Or(a.e.Time.Compare(b.e.Time), strings.Compare(a.batch, b.batch), cmp.Compare(a.pos, b.pos))
+	})
+	entries := make([]renewal.AuditEntry, len(qs))
+	for i, q := range qs {
+		entries[i] = q.e
+	}
+	if err := appendChain(ctx, sqlTx, seq, prev, entries); err != nil {
+		return 0, err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return 0, mapErr(err)
+	}
+	return len(qs), nil
+}
+
+// linker runs a process's links one at a time. A writer that asks for one
+// waits for a link that starts after it asked; every writer that asks while
+// a link runs shares the next one, so a burst of commits is linked in a
+// few transactions, not one each.
+type linker struct {
+	mu      sync.Mutex
+	running bool
+	next    chan struct{} // closed when the next link has run
+	wg      sync.WaitGroup
+}
+
+// linkTimeout bounds one link, which may run on after the writer that
+// started it has gone.
+const linkTimeout = 30 * time.Second
+
+// await has link run (after the one running, if any) and waits for it or
+// for ctx. A link that fails leaves the entries queued for the next one:
+// the write they belong to has committed either way.
+func (l *linker) await(ctx context.Context, link func(context.Context) error) {
+	l.mu.Lock()
+	if l.next == nil {
+		l.next = make(chan struct{})
+	}
+	done := l.next
+	if !l.running {
+		l.running = true
+		l.wg.Add(1)
+		go l.loop(link)
+	}
+	l.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (l *linker) loop(link func(context.Context) error) {
+	defer l.wg.Done()
+	for {
+		l.mu.Lock()
+		done := l.next
+		l.next = nil
+		l.running = done != nil
+		l.mu.Unlock()
+		if done == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), linkTimeout)
+		_ = link(ctx) // a failed link's entries wait for the next
+		cancel()
+		close(done)
+	}
+}
+
+// wait waits for a running link to end.
+func (l *linker) wait() { l.wg.Wait() }
 
 // AuditHash is the hash of an entry: SHA-256 over a domain tag naming the
 // record version and every field (Hash excluded) as a 4-byte big-endian

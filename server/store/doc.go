@@ -14,11 +14,21 @@
 // Writes go through Write, which runs one transaction: every state change and
 // the audit entries it records commit together or not at all. Tx methods that
 // change something take a Change (who, from where, what) and queue an audit
-// entry; Write appends the queued entries last, just before commit, so the
-// lock on the audit chain head is always the last lock a writer takes and is
-// held for the shortest time. That lock serialises appends on both backends.
-// A module with its own tables (payments) can run store changes inside its
-// own transaction with Join.
+// entry. On SQLite, whose one writer is serial anyway, Write appends the
+// queued entries to the chain last, just before commit. On PostgreSQL a
+// write's entries go to audit_queue in its transaction, without a lock, and
+// after the commit a link (one at a time in a process, shared by the writers
+// that committed meanwhile) moves every committed entry into the chain under
+// the chain head's row lock: writers commit side by side (one WAL flush
+// serves many), and any number of processes on one database append to one
+// chain; Write returns once its entries are in it. Entries a killed process
+// left queued are linked by the next write or the next Open. A module with
+// its own tables (payments) can run store changes inside its own transaction
+// with Join, which appends to the chain in that transaction (the head's lock
+// is then held until the module commits).
+//
+// Reads and writes have connection pools of their own (WithPools); writes
+// take their turn first come first served.
 //
 // Optimistic concurrency: applications carry a version; a change names the
 // version it was based on and is refused with ErrStaleVersion if the row moved
@@ -33,7 +43,8 @@
 //
 // SQLite runs in WAL mode with synchronous=FULL, foreign keys on, a busy
 // timeout, and one writer connection (BEGIN IMMEDIATE) beside a pool of
-// readers; an acknowledged write survives a crash of the process.
+// readers; an acknowledged write survives a crash of the process. Its
+// connections keep each statement prepared (sqlitestmt.go).
 //
 // Counter workstations (workstations.go, migration 00004): enrolled public
 // keys (at most MaxWorkstations), their single-use challenges (nonce hash,

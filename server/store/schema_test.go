@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -233,7 +234,11 @@ func TestDatabaseOfThePerDialectSchemaOpens(t *testing.T) {
 	n0, v0 := versionRows()
 	var declared string
 	must(t, db.QueryRow(`SELECT type FROM pragma_table_info('certificates') WHERE name = 'der'`).Scan(&declared))
-	if declared != "BLOB" || v0 != int64(len(entries)) {
+	// The newest migration's number (numbers may skip one, a migration
+	// kept for another branch).
+	newest, err := strconv.ParseInt(strings.SplitN(entries[len(entries)-1].Name(), "_", 2)[0], 10, 64)
+	must(t, err)
+	if declared != "BLOB" || v0 != newest {
 		t.Fatalf("the old schema was not made: der is %s, version %d", declared, v0)
 	}
 

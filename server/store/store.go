@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -50,9 +51,13 @@ const (
 
 // Limits.
 const (
-	SQLiteBusyTimeout   = 10 * time.Second
-	SQLiteReaders       = 8  // reader connections beside the one writer
-	PostgresConns       = 16 // open connections to PostgreSQL
+	SQLiteBusyTimeout = 10 * time.Second
+	// Connection pools (WithPools changes them): readers serve reads only,
+	// so a read never waits for a connection behind writes.
+	SQLiteReaders       = 8   // reader connections beside SQLite's one writer
+	PostgresReadConns   = 16  // PostgreSQL connections for reads
+	PostgresWriteConns  = 8   // PostgreSQL connections for writes
+	MaxPoolConns        = 500 // the most WithPools accepts for either pool
 	MaxDocumentsPerApp  = 20
 	VersionTable        = "store_goose_version"
 	maxListPageSize     = 1000
@@ -68,16 +73,61 @@ var migrations embed.FS
 // Store is the service's database.
 type Store struct {
 	dialect Dialect
-	w       *sql.DB // the writer (SQLite: one connection)
-	r       *sql.DB // readers (PostgreSQL: the same pool)
+	w       *sql.DB // the writers (SQLite: one connection)
+	r       *sql.DB // the readers
 	now     func() time.Time
+	// pool sizes asked for with WithPools (0: the default)
+	readConns, writeConns int
+	links                 linker // PostgreSQL: links queued audit entries
+	writeGate             gate   // Write's turns, first come first served
 }
+
+// gate lets at most cap(g) in at a time, in the order they came: a
+// channel's blocked senders are served first in, first out, while
+// database/sql hands a freed connection to a random waiter, so that with
+// many writers queued for few connections the unlucky ones waited many
+// times the average.
+type gate chan struct{}
+
+func (g gate) enter(ctx context.Context) error {
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g gate) leave() { <-g }
 
 // Option configures Open.
 type Option func(*Store)
 
 // WithClock sets the clock the store stamps rows with (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithPools sets how many connections the store keeps for reads and for
+// writes; zero keeps the default (SQLiteReaders, or PostgresReadConns and
+// PostgresWriteConns). SQLite has one writer: writers must be 0 or 1 there.
+func WithPools(readers, writers int) Option {
+	return func(s *Store) { s.readConns, s.writeConns = readers, writers }
+}
+
+// poolSizes checks the sizes WithPools asked for and fills in the defaults.
+func (s *Store) poolSizes() (readers, writers int, err error) {
+	readers, writers = s.readConns, s.writeConns
+	if readers < 0 || readers > MaxPoolConns || writers < 0 || writers > MaxPoolConns {
+		return 0, 0, fmt.Errorf("pool sizes %d readers, %d writers: each must be 0 (the default) to %d: %w",
+			readers, writers, MaxPoolConns, ErrInvalid)
+	}
+	if s.dialect == SQLite {
+		if writers > 1 {
+			return 0, 0, fmt.Errorf("%d writer connections: SQLite has one writer (leave it 0 or 1): %w", writers, ErrInvalid)
+		}
+		return cmp.Or(readers, SQLiteReaders), 1, nil
+	}
+	return cmp.Or(readers, PostgresReadConns), cmp.Or(writers, PostgresWriteConns), nil
+}
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
 // migrates it.
@@ -89,36 +139,32 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	q.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite", base+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	w := sql.OpenDB(&sqliteConnector{dsn: base + "?" + q.Encode()})
 	w.SetConnMaxLifetime(0)
 	q.Set("_txlock", "deferred")
 	q.Add("_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", base+"?"+q.Encode())
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	r.SetMaxOpenConns(SQLiteReaders)
-	r.SetMaxIdleConns(SQLiteReaders)
+	r := sql.OpenDB(&sqliteConnector{dsn: base + "?" + q.Encode()})
 	s := &Store{dialect: SQLite, w: w, r: r, now: time.Now}
 	return s.init(ctx, opts)
 }
 
 // OpenPostgres connects to PostgreSQL with a pgx connection string and
 // migrates the database (in the schema the search_path names).
+//
+// Reads and writes have pools of their own (see WithPools): a write waits
+// for its commit to be durable, reads should not wait for a connection
+// behind writes.
 func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	w, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	db.SetMaxOpenConns(PostgresConns)
-	db.SetMaxIdleConns(PostgresConns)
-	s := &Store{dialect: Postgres, w: db, r: db, now: time.Now}
+	r, err := sql.Open("pgx", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	s := &Store{dialect: Postgres, w: w, r: r, now: time.Now}
 	return s.init(ctx, opts)
 }
 
@@ -138,11 +184,26 @@ func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	readers, writers, err := s.poolSizes()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", s.dialect, err)
+	}
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	s.w.SetMaxOpenConns(writers)
+	s.w.SetMaxIdleConns(writers)
+	s.writeGate = make(gate, writers)
 	if err := s.w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect %s: %w", s.dialect, err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	// Entries a process queued but could not link before it ended.
+	if err := s.linkAudit(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -235,6 +296,7 @@ func MigrationsCurrent(ctx context.Context, db *sql.DB, table string, fsys fs.FS
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.links.wait()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -245,7 +307,7 @@ func (s *Store) Close() error {
 // Dialect reports the backend.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// DB returns the writer database, for modules that keep their own tables in
+// DB returns the writers' pool, for modules that keep their own tables in
 // the same database (payments; see Join). On SQLite it has a single
 // connection: do not hold a transaction on it across slow work, and never
 // call other Store methods while holding one (they would wait for it).
@@ -317,23 +379,46 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // Write runs fn in one write transaction and commits it with the audit
 // entries fn's changes queued; if fn fails nothing is kept.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	queued, err := s.write(ctx, fn)
+	if queued {
+		s.links.await(ctx, s.linkAudit)
+	}
+	return err
+}
+
+// write is Write up to the commit; queued says the commit left audit
+// entries to link.
+func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) (queued bool, err error) {
+	if err := s.writeGate.enter(ctx); err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer s.writeGate.leave()
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", mapErr(err))
+		return false, fmt.Errorf("begin: %w", mapErr(err))
 	}
 	tx := &Tx{s: s, q: sqlTx, now: s.now().UTC().Truncate(time.Microsecond), write: true}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
-		return err
+		return false, err
 	}
-	if err := tx.flushAudit(ctx); err != nil {
+	// On PostgreSQL the entries are queued, and linked into the chain after
+	// the commit (linkAudit): holding the chain head's lock until the
+	// commit is durable would make every write wait for the one before it.
+	// SQLite's one writer is serial anyway: the entries join the chain here.
+	queued = s.dialect == Postgres && len(tx.pending) > 0
+	flush := tx.flushAudit
+	if queued {
+		flush = tx.queueAudit
+	}
+	if err := flush(ctx); err != nil {
 		_ = sqlTx.Rollback()
-		return err
+		return false, err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", mapErr(err))
+		return false, fmt.Errorf("commit: %w", mapErr(err))
 	}
-	return nil
+	return queued, nil
 }
 
 // Join runs fn on a transaction that the caller began on DB() and commits or
