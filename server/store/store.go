@@ -313,7 +313,7 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // call other Store methods while holding one (they would wait for it).
 func (s *Store) DB() *sql.DB { return s.w }
 
-// ReadDB is the reader pool (PostgreSQL: the same pool as DB), for
+// ReadDB is the readers' pool (separate from DB on both databases), for
 // modules' read-only checks that must not wait for the writer.
 func (s *Store) ReadDB() *sql.DB { return s.r }
 
