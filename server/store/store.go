@@ -13,8 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -52,6 +53,11 @@ const (
 	SQLiteBusyTimeout   = 10 * time.Second
 	SQLiteReaders       = 8  // reader connections beside the one writer
 	PostgresConns       = 16 // open connections to PostgreSQL
+	// PostgresEphemeralConns are the connections, beside PostgresConns,
+	// that write state not worth a disk flush: rate-limit buckets, whose
+	// loss in a crash of PostgreSQL makes them a little fuller
+	// (synchronous_commit off; they are still written in order).
+	PostgresEphemeralConns = 8
 	MaxDocumentsPerApp  = 20
 	VersionTable        = "store_goose_version"
 	maxListPageSize     = 1000
@@ -69,7 +75,9 @@ type Store struct {
 	dialect Dialect
 	w       *sql.DB // the writer (SQLite: one connection)
 	r       *sql.DB // readers (PostgreSQL: the same pool)
+	eph     *sql.DB // writes of ephemeral state (SQLite: the writer)
 	now     func() time.Time
+	sql     sqlText
 }
 
 // Option configures Open.
@@ -104,7 +112,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	}
 	r.SetMaxOpenConns(SQLiteReaders)
 	r.SetMaxIdleConns(SQLiteReaders)
-	s := &Store{dialect: SQLite, w: w, r: r, now: time.Now}
+	s := &Store{dialect: SQLite, w: w, r: r, eph: w, now: time.Now}
 	return s.init(ctx, opts)
 }
 
@@ -117,7 +125,16 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, erro
 	}
 	db.SetMaxOpenConns(PostgresConns)
 	db.SetMaxIdleConns(PostgresConns)
-	s := &Store{dialect: Postgres, w: db, r: db, now: time.Now}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	cfg.RuntimeParams["synchronous_commit"] = "off"
+	eph := stdlib.OpenDB(*cfg)
+	eph.SetMaxOpenConns(PostgresEphemeralConns)
+	eph.SetMaxIdleConns(PostgresEphemeralConns)
+	s := &Store{dialect: Postgres, w: db, r: db, eph: eph, now: time.Now}
 	return s.init(ctx, opts)
 }
 
@@ -137,6 +154,7 @@ func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	s.prepareSQL()
 	if err := s.w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect %s: %w", s.dialect, err)
@@ -169,6 +187,9 @@ func (s *Store) Close() error {
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
+	}
+	if s.eph != s.w {
+		err = errors.Join(err, s.eph.Close())
 	}
 	return err
 }
