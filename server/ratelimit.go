@@ -1,12 +1,57 @@
 package server
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"golang.org/x/time/rate"
 )
+
+// rateLimiter is a token bucket per key: take draws a token, check only
+// looks; without one, how long until there is. A limiter is either in this
+// process's memory (limiter) or in the store, shared by every replica
+// (sharedLimiter): see newRateLimiter.
+type rateLimiter interface {
+	take(ctx context.Context, key string) (bool, time.Duration, error)
+	check(ctx context.Context, key string) (bool, time.Duration, error)
+}
+
+// sharedLimiter keeps its buckets in the store: every replica of the
+// service draws on the same ones.
+type sharedLimiter struct {
+	st *store.Store
+	b  store.Bucket
+}
+
+func (l sharedLimiter) take(ctx context.Context, key string) (bool, time.Duration, error) {
+	return l.st.TakeToken(ctx, l.b, key)
+}
+
+func (l sharedLimiter) check(ctx context.Context, key string) (bool, time.Duration, error) {
+	return l.st.PeekToken(ctx, l.b, key)
+}
+
+func (l *limiter) take(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, wait := l.allow(key)
+	return ok, wait, nil
+}
+
+func (l *limiter) check(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, wait := l.peek(key)
+	return ok, wait, nil
+}
+
+// newRateLimiter is the limiter name of perSecond tokens, burst at most:
+// in the store when shared, else in memory (at most maxKeys buckets).
+func newRateLimiter(st *store.Store, shared bool, now func() time.Time, name string, perSecond float64, burst, maxKeys int) rateLimiter {
+	if shared {
+		return sharedLimiter{st: st, b: store.Bucket{Limiter: name, Rate: perSecond, Burst: burst}}
+	}
+	return newLimiter(now, perSecond, burst, maxKeys)
+}
 
 // limiter is a token bucket per key (IP address or account). Buckets idle
 // long enough to be full again are dropped; at most maxKeys are kept, and

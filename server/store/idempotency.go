@@ -173,3 +173,16 @@ func (s *Store) cleanIdempotency(ctx context.Context, now time.Time, ttl time.Du
 		}
 	}
 }
+
+// CleanSharedState deletes the rate-limit buckets that are full again and
+// the idempotency keys past ttl or beyond the bounds (maxKeys in all,
+// maxBytes of answers), CleanupBatch rows a statement. The service runs it
+// every minute; it is safe at any time, on every replica at once.
+func (s *Store) CleanSharedState(ctx context.Context, ttl time.Duration, maxKeys int, maxBytes int64) error {
+	now := s.now()
+	if _, err := s.cleanBuckets(ctx, now); err != nil {
+		return err
+	}
+	_, err := s.cleanIdempotency(ctx, now, ttl, maxKeys, maxBytes)
+	return err
+}

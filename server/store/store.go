@@ -50,18 +50,18 @@ const (
 
 // Limits.
 const (
-	SQLiteBusyTimeout   = 10 * time.Second
-	SQLiteReaders       = 8  // reader connections beside the one writer
-	PostgresConns       = 16 // open connections to PostgreSQL
+	SQLiteBusyTimeout = 10 * time.Second
+	SQLiteReaders     = 8  // reader connections beside the one writer
+	PostgresConns     = 16 // open connections to PostgreSQL
 	// PostgresEphemeralConns are the connections, beside PostgresConns,
 	// that write state not worth a disk flush: rate-limit buckets, whose
 	// loss in a crash of PostgreSQL makes them a little fuller
 	// (synchronous_commit off; they are still written in order).
 	PostgresEphemeralConns = 8
-	MaxDocumentsPerApp  = 20
-	VersionTable        = "store_goose_version"
-	maxListPageSize     = 1000
-	defaultListPageSize = 20
+	MaxDocumentsPerApp     = 20
+	VersionTable           = "store_goose_version"
+	maxListPageSize        = 1000
+	defaultListPageSize    = 20
 )
 
 // migrations is the one schema both backends run: goose records only the
@@ -317,6 +317,26 @@ func (s *Store) Read(ctx context.Context, fn func(tx *Tx) error) error {
 // read runs fn on the reader pool without a transaction, for single queries.
 func (s *Store) read() *Tx {
 	return &Tx{s: s, q: s.r, now: s.now().UTC().Truncate(time.Microsecond)}
+}
+
+// Lock classes of Tx.lock. A transaction takes its locks in this order.
+const (
+	lockSMSNumber int32 = 1 + iota
+	lockSMSSource
+)
+
+// lock holds key of class until the write transaction ends, for what a
+// row lock cannot hold: rows counted, and added to, by concurrent
+// transactions (PostgreSQL's transaction advisory lock; SQLite has one
+// writer at a time, across processes too: BEGIN IMMEDIATE).
+func (tx *Tx) lock(ctx context.Context, class int32, key string) error {
+	if err := tx.mustWrite(); err != nil || tx.s.dialect != Postgres {
+		return err
+	}
+	if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, class, key); err != nil {
+		return fmt.Errorf("lock: %w", mapErr(err))
+	}
+	return nil
 }
 
 func (tx *Tx) mustWrite() error {
