@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ukeyrenew/ukeyrenew/server/store"
 	"golang.org/x/time/rate"
@@ -27,11 +31,22 @@ type sharedLimiter struct {
 }
 
 func (l sharedLimiter) take(ctx context.Context, key string) (bool, time.Duration, error) {
-	return l.st.TakeToken(ctx, l.b, key)
+	return l.st.TakeToken(ctx, l.b, storedKey(key))
 }
 
 func (l sharedLimiter) check(ctx context.Context, key string) (bool, time.Duration, error) {
-	return l.st.PeekToken(ctx, l.b, key)
+	return l.st.PeekToken(ctx, l.b, storedKey(key))
+}
+
+// storedKey is key as a database text holds it: itself, unless it holds
+// a NUL (an account and a source) or bytes that are not UTF-8, which are
+// stored as their SHA-256 (no key of the other kind starts with "sha256:").
+func storedKey(key string) string {
+	if strings.IndexByte(key, 0) < 0 && utf8.ValidString(key) {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func (l *limiter) take(_ context.Context, key string) (bool, time.Duration, error) {

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -60,6 +61,11 @@ const (
 
 // Pepper keys the service's hashes of SMS and transfer codes.
 var Pepper = auth.Pepper("test pepper, 32 bytes long......")
+
+// StoreEnv, set to "postgres" in the environment, puts every Renewd's
+// store on PostgreSQL, as Options.Postgres does: to run tests written for
+// the default SQLite on both databases.
+const StoreEnv = "UKEY_TEST_STORE"
 
 // Options say how a Renewd differs from the default one.
 type Options struct {
@@ -131,6 +137,9 @@ func New(t testing.TB, o Options) *Renewd {
 	now := o.Now
 	if now.IsZero() {
 		now = Start
+	}
+	if os.Getenv(StoreEnv) == "postgres" {
+		o.Postgres = true
 	}
 	c := fakeclock.New(now)
 	r := &Renewd{t: t, Clock: c, Postgres: o.Postgres, CADir: t.TempDir(),
