@@ -108,6 +108,8 @@ type Renewd struct {
 	Config   server.Config
 	Store    *store.Store
 	Postgres bool
+	dsn      string // the store's: a PostgreSQL connection string or an SQLite file
+	opts     Options
 	Clock    *fakeclock.Clock
 	SMS      *sms.Outbox
 	Bank     *bank.Outbox
@@ -146,14 +148,11 @@ func New(t testing.TB, o Options) *Renewd {
 		SMS: sms.NewOutbox("", c.Now), Bank: bank.NewOutbox(c.Now), Mail: invoice.NewOutbox(c.Now)}
 	var err error
 	if o.Postgres {
-		r.Store, err = store.OpenPostgres(ctx, pgtest.Schema(t, "renewd_"), store.WithClock(c.Now))
+		r.dsn = pgtest.Schema(t, "renewd_")
 	} else {
-		r.Store, err = store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "renewd.db"), store.WithClock(c.Now))
+		r.dsn = filepath.Join(t.TempDir(), "renewd.db")
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Store.Close() })
+	r.openStore()
 	if r.CA, err = issuer.GenerateDevCA(r.CADir, issuer.ECDSA, now.AddDate(-3, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +164,43 @@ func New(t testing.TB, o Options) *Renewd {
 	if o.Config != nil {
 		o.Config(&r.Config)
 	}
+	r.opts = o
+	r.start(ctx, o)
+	return r
+}
+
+// openStore opens the store at r.dsn on r's clock.
+func (r *Renewd) openStore() {
+	var err error
+	if r.Postgres {
+		r.Store, err = store.OpenPostgres(context.Background(), r.dsn, store.WithClock(r.Clock.Now))
+	} else {
+		r.Store, err = store.OpenSQLite(context.Background(), r.dsn, store.WithClock(r.Clock.Now))
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	st := r.Store
+	r.t.Cleanup(func() { st.Close() })
+}
+
+// Replica starts another renewd on r's database (its own connections),
+// clock, CA, outboxes and payment simulators, with r's configuration: a
+// second replica of the service, as behind a load balancer. Its Seed is r's.
+func (r *Renewd) Replica() *Renewd {
+	r.t.Helper()
+	c := *r
+	c.URL, c.Server, c.Payments = "", nil, nil
+	c.openStore()
+	c.start(context.Background(), r.opts)
+	return &c
+}
+
+// start builds the payment module, when asked, and the service on a
+// loopback port, over r's store.
+func (r *Renewd) start(ctx context.Context, o Options) {
+	t, c := r.t, r.Clock
+	var err error
 	// The URL is known before the service: the payment module gives it to
 	// the providers as the notify URL.
 	var handler http.Handler = http.NotFoundHandler()
@@ -184,7 +220,7 @@ func New(t testing.TB, o Options) *Renewd {
 		r.startPayments(ctx, o.Audit, notify)
 	}
 	if o.NoServer {
-		return r
+		return
 	}
 	var mailer invoice.Mailer
 	if o.Invoices != nil {
@@ -200,7 +236,6 @@ func New(t testing.TB, o Options) *Renewd {
 	if o.Wrap != nil {
 		handler = o.Wrap(handler)
 	}
-	return r
 }
 
 // hashes are the seeded passwords' hashes, made once: hashing is slow on
@@ -248,11 +283,14 @@ func (r *Renewd) startPayments(ctx context.Context, audit func(*renewals.Payment
 	if err := payment.Migrate(ctx, r.Store.DB(), dialect); err != nil {
 		r.t.Fatal(err)
 	}
-	sim, err := payment.StartDevSimulator(ctx, "127.0.0.1:0", r.Clock.Now)
-	if err != nil {
-		r.t.Fatal(err)
+	sim := r.PaySim // a replica's: the first one's simulators
+	if sim == nil {
+		var err error
+		if sim, err = payment.StartDevSimulator(ctx, "127.0.0.1:0", r.Clock.Now); err != nil {
+			r.t.Fatal(err)
+		}
+		r.t.Cleanup(func() { sim.Close() })
 	}
-	r.t.Cleanup(func() { sim.Close() })
 	hooks := renewals.NewPaymentHooks(r.Store, r.Config.Policy)
 	var sink payment.AuditSink = hooks
 	if audit != nil {
