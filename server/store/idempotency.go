@@ -11,6 +11,12 @@ import (
 // Idempotency keys, shared by every replica: a request that carries a key
 // is run by the one attempt that holds the key's row (its owner); its
 // answer is kept in the row, so a retry sent to any replica gets it again.
+//
+// The rows are written without waiting for a disk flush (the ephemeral
+// pool): the request's own changes commit with a flush, which carries the
+// claim written before them; only a crash of PostgreSQL in the moment
+// after an answer can lose it, and then a retry runs again and meets the
+// store's own rules, as it did when the keys lived in memory.
 
 // IdemState is what BeginIdempotent found.
 type IdemState int
@@ -47,10 +53,18 @@ type IdemLimits struct {
 
 // BeginIdempotent claims k for owner (a new id per attempt), or says who
 // holds it: running, answered (with the answer) or used for another request.
-func (s *Store) BeginIdempotent(ctx context.Context, k IdemKey, owner string, lim IdemLimits) (IdemState, *IdemAnswer, error) {
+func (s *Store) BeginIdempotent(ctx context.Context, k IdemKey, owner string, lim IdemLimits) (state IdemState, ans *IdemAnswer, err error) {
+	err = s.ephemeral(ctx, func(q queryer) error {
+		state, ans, err = s.beginIdempotent(ctx, q, k, owner, lim)
+		return err
+	})
+	return state, ans, err
+}
+
+func (s *Store) beginIdempotent(ctx context.Context, q queryer, k IdemKey, owner string, lim IdemLimits) (IdemState, *IdemAnswer, error) {
 	now := s.now()
 	for range 3 {
-		res, err := s.w.ExecContext(ctx, `INSERT INTO idempotency_keys (user_id, idem_key, seq, request_hash, owner, started_at)
+		res, err := q.ExecContext(ctx, `INSERT INTO idempotency_keys (user_id, idem_key, seq, request_hash, owner, started_at)
 			VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM idempotency_keys WHERE user_id = $1), $3, $4, $5)
 			ON CONFLICT (user_id, idem_key) DO NOTHING`, k.User, k.Key, k.Hash, owner, micros(now))
 		if err != nil {
@@ -59,7 +73,7 @@ func (s *Store) BeginIdempotent(ctx context.Context, k IdemKey, owner string, li
 		if n, _ := res.RowsAffected(); n == 1 {
 			// The user's oldest answered keys beyond the bound go; a request
 			// still running is never forgotten.
-			if _, err := s.w.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND finished_at IS NOT NULL
+			if _, err := q.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND finished_at IS NOT NULL
 				AND seq <= (SELECT MAX(seq) FROM idempotency_keys WHERE user_id = $1) - $2`, k.User, lim.PerUser); err != nil {
 				return 0, nil, fmt.Errorf("idempotency key: %w", mapErr(err))
 			}
@@ -70,7 +84,7 @@ func (s *Store) BeginIdempotent(ctx context.Context, k IdemKey, owner string, li
 		var started int64
 		var finished sql.NullInt64
 		var a IdemAnswer
-		err = s.w.QueryRowContext(ctx, `SELECT request_hash, owner, started_at, finished_at, status, header, body
+		err = q.QueryRowContext(ctx, `SELECT request_hash, owner, started_at, finished_at, status, header, body
 			FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2`, k.User, k.Key).
 			Scan(&hash, &oldOwner, &started, &finished, &a.Status, &a.Header, &a.Body)
 		if err == sql.ErrNoRows {
@@ -81,7 +95,7 @@ func (s *Store) BeginIdempotent(ctx context.Context, k IdemKey, owner string, li
 		}
 		age := now.Sub(fromMicros(started))
 		if age >= lim.TTL || (!finished.Valid && age >= lim.StaleAfter) {
-			res, err := s.w.ExecContext(ctx, `UPDATE idempotency_keys SET request_hash = $1, owner = $2, started_at = $3,
+			res, err := q.ExecContext(ctx, `UPDATE idempotency_keys SET request_hash = $1, owner = $2, started_at = $3,
 				finished_at = NULL, status = 0, header = NULL, body = NULL
 				WHERE user_id = $4 AND idem_key = $5 AND owner = $6 AND started_at = $7`,
 				k.Hash, owner, micros(now), k.User, k.Key, oldOwner, started)
@@ -107,15 +121,18 @@ func (s *Store) BeginIdempotent(ctx context.Context, k IdemKey, owner string, li
 // FinishIdempotent keeps owner's answer a to k (nil: forgets k, so that a
 // retry runs for real). An owner whose key was taken over keeps nothing.
 func (s *Store) FinishIdempotent(ctx context.Context, user, key, owner string, a *IdemAnswer) error {
-	var err error
-	if a == nil {
-		_, err = s.w.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND owner = $3 AND finished_at IS NULL`,
-			user, key, owner)
-	} else {
-		_, err = s.w.ExecContext(ctx, `UPDATE idempotency_keys SET finished_at = $1, status = $2, header = $3, body = $4
+	err := s.ephemeral(ctx, func(q queryer) error {
+		var err error
+		if a == nil {
+			_, err = q.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND owner = $3 AND finished_at IS NULL`,
+				user, key, owner)
+		} else {
+			_, err = q.ExecContext(ctx, `UPDATE idempotency_keys SET finished_at = $1, status = $2, header = $3, body = $4
 			WHERE user_id = $5 AND idem_key = $6 AND owner = $7 AND finished_at IS NULL`,
-			micros(s.now()), a.Status, a.Header, a.Body, user, key, owner)
-	}
+				micros(s.now()), a.Status, a.Header, a.Body, user, key, owner)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("idempotency key: %w", mapErr(err))
 	}

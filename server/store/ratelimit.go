@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -65,7 +67,9 @@ func (s *Store) TakeToken(ctx context.Context, b Bucket, key string) (bool, time
 	perMicro := b.Rate / 1e6
 	var tokens float64
 	var granted int
-	err := s.eph.QueryRowContext(ctx, s.sql.take, b.Limiter, key, float64(b.Burst), now, perMicro).Scan(&tokens, &granted)
+	err := s.ephemeral(ctx, func(q queryer) error {
+		return q.QueryRowContext(ctx, s.sql.take, b.Limiter, key, float64(b.Burst), now, perMicro).Scan(&tokens, &granted)
+	})
 	if err != nil {
 		return false, 0, fmt.Errorf("rate limit %s: %w", b.Limiter, mapErr(err))
 	}
@@ -83,7 +87,7 @@ func (s *Store) PeekToken(ctx context.Context, b Bucket, key string) (bool, time
 	}
 	var tokens float64
 	var at int64
-	err := s.eph.QueryRowContext(ctx, `SELECT tokens, at FROM rate_buckets WHERE limiter = $1 AND bucket_key = $2`, b.Limiter, key).Scan(&tokens, &at)
+	err := s.r.QueryRowContext(ctx, `SELECT tokens, at FROM rate_buckets WHERE limiter = $1 AND bucket_key = $2`, b.Limiter, key).Scan(&tokens, &at)
 	if err == sql.ErrNoRows {
 		return true, 0, nil
 	}
@@ -101,6 +105,33 @@ func (s *Store) PeekToken(ctx context.Context, b Bucket, key string) (bool, time
 // wait is how long a bucket of tokens needs to hold one at rate.
 func wait(tokens, rate float64) time.Duration {
 	return time.Duration((1 - tokens) / rate * float64(time.Second))
+}
+
+// ephemeral runs fn's statements (single statements, no transaction) on
+// the connections for state not worth a disk flush of its own: on
+// PostgreSQL the pool with synchronous_commit off; on SQLite the writer,
+// with synchronous=NORMAL for fn's statements (in WAL mode a commit then
+// waits for no fsync; the next commit with one carries it, and a power
+// loss can lose it but never corrupts the database).
+func (s *Store) ephemeral(ctx context.Context, fn func(q queryer) error) error {
+	if s.dialect == Postgres {
+		return fn(s.eph)
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return mapErr(err)
+	}
+	ferr := fn(conn)
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+		// Never hand the writer back without its flushes: drop it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(ferr, mapErr(err))
+	}
+	return ferr
 }
 
 // CleanupBatch is the most rows one statement of CleanupShared deletes;

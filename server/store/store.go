@@ -54,9 +54,10 @@ const (
 	SQLiteReaders     = 8  // reader connections beside the one writer
 	PostgresConns     = 16 // open connections to PostgreSQL
 	// PostgresEphemeralConns are the connections, beside PostgresConns,
-	// that write state not worth a disk flush: rate-limit buckets, whose
-	// loss in a crash of PostgreSQL makes them a little fuller
-	// (synchronous_commit off; they are still written in order).
+	// that write state not worth a disk flush of its own: rate-limit
+	// buckets (lost in a crash of PostgreSQL, they are a little fuller) and
+	// idempotency keys (see idempotency.go); synchronous_commit off, they
+	// are still written in order, and the next flush carries them.
 	PostgresEphemeralConns = 8
 	MaxDocumentsPerApp     = 20
 	VersionTable           = "store_goose_version"
