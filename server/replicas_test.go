@@ -28,6 +28,7 @@ func testReplicas(t *testing.T, pg bool) {
 	a := lockoutEnv(t, pg, func(c *server.Config) {
 		c.Limits.AccountBurst, c.Limits.AccountPerSecond = 8, 1e-6
 	})
+	pg = a.Postgres // UKEY_TEST_STORE=postgres runs both on PostgreSQL
 	b := &env{Renewd: a.Replica(), t: t, holders: a.holders, http: a.http}
 	both := []*env{a, b}
 
