@@ -24,13 +24,21 @@ type rateLimiter interface {
 }
 
 // sharedLimiter keeps its buckets in the store: every replica of the
-// service draws on the same ones.
+// service draws on the same ones. A bucket of the same size in this
+// process's memory goes first: what it refuses, this replica alone has
+// already asked for beyond the limit, so the shared bucket would refuse it
+// too, and a flood from one source costs the database at most the limit's
+// rate of takes a replica.
 type sharedLimiter struct {
-	st *store.Store
-	b  store.Bucket
+	st    *store.Store
+	b     store.Bucket
+	local *limiter
 }
 
 func (l sharedLimiter) take(ctx context.Context, key string) (bool, time.Duration, error) {
+	if ok, wait := l.local.allow(key); !ok {
+		return false, wait, nil
+	}
 	return l.st.TakeToken(ctx, l.b, storedKey(key))
 }
 
@@ -63,7 +71,8 @@ func (l *limiter) check(_ context.Context, key string) (bool, time.Duration, err
 // in the store when shared, else in memory (at most maxKeys buckets).
 func newRateLimiter(st *store.Store, shared bool, now func() time.Time, name string, perSecond float64, burst, maxKeys int) rateLimiter {
 	if shared {
-		return sharedLimiter{st: st, b: store.Bucket{Limiter: name, Rate: perSecond, Burst: burst}}
+		return sharedLimiter{st: st, b: store.Bucket{Limiter: name, Rate: perSecond, Burst: burst},
+			local: newLimiter(now, perSecond, burst, maxKeys)}
 	}
 	return newLimiter(now, perSecond, burst, maxKeys)
 }
