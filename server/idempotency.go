@@ -22,7 +22,7 @@ import (
 // replica of the service the retry reaches: the answer is kept in the
 // store. The same key with another request is refused. A duplicate that
 // arrives while the first is still running waits for it in the same
-// process, and is told to retry (409, Retry-After) by another replica. Only
+// process, and is told to retry (503 busy, Retry-After) by another replica. Only
 // successes are remembered, for IdempotencyTTL: at most IdempotencyPerUser
 // of one user, the oldest going first (so one account cannot push the
 // others' keys out); the minute's cleanup (Server.CleanSharedState) keeps
@@ -170,8 +170,9 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 			case st == store.IdemMismatch:
 				return renewal.Errorf(renewal.CodeConflict, IdempotencyHeader, "this idempotency key was used for another request")
 			case st == store.IdemRunning:
-				// Run by another replica: its answer is not here yet.
-				return renewals.WithRetryAfter(renewal.Errorf(renewal.CodeConflict, IdempotencyHeader,
+				// Run by another replica: its answer is not here yet. 503
+				// with Retry-After: clients retry it (and then get the answer).
+				return renewals.WithRetryAfter(renewal.Errorf(renewal.CodeBusy, IdempotencyHeader,
 					"a request with this idempotency key is still running; send it again in a moment"), 1)
 			}
 			var hdr http.Header

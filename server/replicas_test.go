@@ -83,7 +83,8 @@ func testReplicas(t *testing.T, pg bool) {
 		b.fails(http.StatusConflict, "conflict", "POST", "/v1/applications", ct, other, "Idempotency-Key", "create-1")
 
 		// A request still running on A (its key claimed, no answer yet):
-		// its duplicate on B is told to retry, and nothing runs twice.
+		// its duplicate on B is told to retry (503, which clients retry),
+		// and nothing runs twice.
 		sub := renewal.SubmitRequest{Version: first.Version}
 		body, _ := json.Marshal(sub)
 		path := "/v1/applications/" + first.ID + "/submit"
@@ -96,7 +97,7 @@ func testReplicas(t *testing.T, pg bool) {
 			StaleAfter: server.IdempotencyStaleAfter, PerUser: server.IdempotencyPerUser}); err != nil || st != store.IdemLeader {
 			t.Fatalf("claim as A: %v %v", st, err)
 		}
-		r = b.fails(http.StatusConflict, "conflict", "POST", path, ct, sub, "Idempotency-Key", "submit-1")
+		r = b.fails(http.StatusServiceUnavailable, "busy", "POST", path, ct, sub, "Idempotency-Key", "submit-1")
 		if retryAfter(r) < 1 {
 			t.Fatalf("no Retry-After on a duplicate of a running request: %v", r.header)
 		}
