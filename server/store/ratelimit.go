@@ -107,6 +107,13 @@ func wait(tokens, rate float64) time.Duration {
 	return time.Duration((1 - tokens) / rate * float64(time.Second))
 }
 
+// PostgresEphemeralConns are the connections, beside PostgresConns, that
+// write state not worth a disk flush of its own: rate-limit buckets (lost
+// in a crash of PostgreSQL, they are a little fuller) and idempotency keys
+// (see idempotency.go); synchronous_commit off, they are still written in
+// order, and the next flush carries them.
+const PostgresEphemeralConns = 8
+
 // ephemeral runs fn's statements (single statements, no transaction) on
 // the connections for state not worth a disk flush of its own: on
 // PostgreSQL the pool with synchronous_commit off; on SQLite the writer,

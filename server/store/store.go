@@ -50,19 +50,13 @@ const (
 
 // Limits.
 const (
-	SQLiteBusyTimeout = 10 * time.Second
-	SQLiteReaders     = 8  // reader connections beside the one writer
-	PostgresConns     = 16 // open connections to PostgreSQL
-	// PostgresEphemeralConns are the connections, beside PostgresConns,
-	// that write state not worth a disk flush of its own: rate-limit
-	// buckets (lost in a crash of PostgreSQL, they are a little fuller) and
-	// idempotency keys (see idempotency.go); synchronous_commit off, they
-	// are still written in order, and the next flush carries them.
-	PostgresEphemeralConns = 8
-	MaxDocumentsPerApp     = 20
-	VersionTable           = "store_goose_version"
-	maxListPageSize        = 1000
-	defaultListPageSize    = 20
+	SQLiteBusyTimeout   = 10 * time.Second
+	SQLiteReaders       = 8  // reader connections beside the one writer
+	PostgresConns       = 16 // open connections to PostgreSQL
+	MaxDocumentsPerApp  = 20
+	VersionTable        = "store_goose_version"
+	maxListPageSize     = 1000
+	defaultListPageSize = 20
 )
 
 // migrations is the one schema both backends run: goose records only the
