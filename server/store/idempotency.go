@@ -16,7 +16,7 @@ import (
 // pool): the request's own changes commit with a flush, which carries the
 // claim written before them; only a crash of PostgreSQL in the moment
 // after an answer can lose it, and then a retry runs again and meets the
-// store's own rules, as it did when the keys lived in memory.
+// store's own rules (a second application for a certificate is refused).
 
 // IdemState is what BeginIdempotent found.
 type IdemState int
