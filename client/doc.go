@@ -32,8 +32,9 @@
 // of at most MaxRetryAfter is honoured). Everything else, and in particular
 // a 409 stale_version, is returned at once. The service remembers a
 // successful POST by its Idempotency-Key (server/idempotency.go: 24 h, in
-// memory) and answers the retry with the first answer. Should it have
-// forgotten (a restart), the one POST where a replay would be refused (a
+// its database, whichever replica answers) and answers the retry with the
+// first answer; a retry while the first is still running on another
+// replica gets 503 busy with Retry-After, and is retried. Should it have forgotten (the keys' bounds), the one POST where a replay would be refused (a
 // second application for a certificate answers conflict) is recognised by
 // the client: its own earlier create is found through the certificate's
 // eligibility and returned.

@@ -154,14 +154,27 @@ func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request) error {
 	// the account's owner out. The buckets are drawn only on failure.
 	src := sourceOf(s.clientIP(r))
 	pair := strings.ToLower(account) + "\x00" + src
-	okPair, waitPair := s.pwFailLimit.peek(pair)
-	okSrc, waitSrc := s.pwSrcLimit.peek(src)
+	okPair, waitPair, err := s.pwFailLimit.check(r.Context(), pair)
+	if err != nil {
+		return err
+	}
+	okSrc, waitSrc, err := s.pwSrcLimit.check(r.Context(), src)
+	if err != nil {
+		return err
+	}
 	if !okPair || !okSrc {
 		return s.tryAgain(renewal.NewError(renewal.CodeRateLimited, ""), s.now().Add(max(waitPair, waitSrc)))
 	}
 	failed := func() {
-		s.pwFailLimit.allow(pair)
-		s.pwSrcLimit.allow(src)
+		// Counted even if the caller hangs up: a guesser must not
+		// escape the count by closing the connection.
+		ctx := context.WithoutCancel(r.Context())
+		if _, _, err := s.pwFailLimit.take(ctx, pair); err != nil {
+			s.log.ErrorContext(ctx, "password failure not counted", "err", err.Error())
+		}
+		if _, _, err := s.pwSrcLimit.take(ctx, src); err != nil {
+			s.log.ErrorContext(ctx, "password failure not counted", "err", err.Error())
+		}
 	}
 	u, err := s.store.UserByAccount(r.Context(), account)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -330,7 +343,9 @@ func (s *Server) authed(h handlerFunc) handlerFunc {
 		if err != nil {
 			return tokenError(err)
 		}
-		if ok, wait := s.accountLimit.allow(t.UserID); !ok {
+		if ok, wait, err := s.accountLimit.take(r.Context(), t.UserID); err != nil {
+			return err
+		} else if !ok {
 			return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 		}
 		u, err := s.store.User(r.Context(), t.UserID)

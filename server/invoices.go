@@ -152,9 +152,9 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	// Anyone holding the link can download it as often as the request
 	// limiter lets them: one row an hour per invoice and source, the rest
 	// counted into the next.
-	k := collapseKey{action: "invoice.download", target: "application/" + id, source: sourceOf(s.clientIP(r))}
+	k := collapseKey{Action: "invoice.download", Target: "application/" + id, Source: sourceOf(s.clientIP(r))}
 	if err := s.auditCollapsed(r.Context(), k, invoiceDownloadWindow,
-		store.Change{Actor: "invoice_link", IP: s.clientIP(r), Action: k.action}, map[string]any{"number": number}); err != nil {
+		store.Change{Actor: "invoice_link", IP: s.clientIP(r), Action: k.Action}, map[string]any{"number": number}); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")

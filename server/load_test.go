@@ -32,12 +32,13 @@ import (
 // (scope, latest order, refunds; WeChat is asked at most every 3 s an
 // order, and the test clock stands still, so this is the database path). submit: POST /v1/applications/{id}/submit of a draft
 // (states table, version check, update and hash-chained audit entry, one
-// durable commit).
+// durable commit); submit-idem: the same with an Idempotency-Key, as the
+// client sends it (the key claimed and the answer kept in the store).
 
 func BenchmarkLoad(b *testing.B) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		b.Run(db, func(b *testing.B) {
-			for _, kind := range []string{"status", "submit", "payment"} {
+			for _, kind := range []string{"status", "submit", "submit-idem", "payment"} {
 				b.Run(kind, func(b *testing.B) { loadBench(b, db == "postgres", kind) })
 			}
 		})
@@ -55,7 +56,7 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 	ctx := context.Background()
 	// Drafts to read or submit: one per operation for submit, 50 for status.
 	n := 50
-	if kind == "submit" {
+	if kind == "submit" || kind == "submit-idem" {
 		n = b.N
 	}
 	state := renewal.InitialState(renewal.DefaultPolicy())
@@ -81,6 +82,9 @@ func loadBench(b *testing.B, postgres bool, kind string) {
 			body, _ := json.Marshal(renewal.SubmitRequest{Version: 1, Comment: "请审核"})
 			req, _ = http.NewRequest("POST", e.URL+"/v1/applications/"+ids[i]+"/submit", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
+			if kind == "submit-idem" {
+				req.Header.Set("Idempotency-Key", fmt.Sprint("submit-", i))
+			}
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		return send(req, http.StatusOK)

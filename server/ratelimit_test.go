@@ -122,3 +122,24 @@ func TestSourceOf(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMemoryLimiter is a take from an in-memory bucket, to set
+// against a take from the store's (BenchmarkSharedTakeToken in
+// server/store): 200 sources, on 8 goroutines.
+func BenchmarkMemoryLimiter(b *testing.B) {
+	l := newLimiter(time.Now, 1e6, 1e6, 100_000)
+	keys := make([]string, 200)
+	for i := range keys {
+		keys[i] = fmt.Sprint("10.0.0.", i)
+	}
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if ok, _ := l.allow(keys[i%len(keys)]); !ok {
+				b.Error("refused")
+			}
+			i++
+		}
+	})
+}

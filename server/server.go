@@ -232,7 +232,7 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	hasher  *auth.Hasher
-	idem    *idemCache
+	idem    *idemLocal
 	bodies  *bodyBudget
 	metrics *metrics
 	devSMS  *sms.Outbox
@@ -244,18 +244,21 @@ type Server struct {
 	devMail *invoice.Outbox
 	links   *invoice.Links
 
-	ipLimit      *limiter
-	notifyLimit  *limiter
-	accountLimit *limiter
-	pwFailLimit  *limiter // per account and source
-	pwSrcLimit   *limiter // per source
-	counterLimit *limiter
+	// The limits of every request (by source, by user, notifications by
+	// source) are shared by the replicas on PostgreSQL; on SQLite, the
+	// single-process database, they stay in memory, where a take costs no
+	// write (docs/SECURITY.md, "State shared by the replicas"). The others
+	// are drawn on failures or challenges only, and always shared.
+	ipLimit      rateLimiter
+	notifyLimit  rateLimiter
+	accountLimit rateLimiter
+	pwFailLimit  rateLimiter // per account and source
+	pwSrcLimit   rateLimiter // per source
+	counterLimit rateLimiter
 	auditStreams chan struct{} // a place per running export or verification
 	hopWarned    atomic.Int64  // when an unreadable client-IP hop was last logged (clientip.go)
 
 	mux *http.ServeMux
-
-	collapsed auditCollapser // audit rows anyone can cause, collapsed
 
 	jobs     *jobs.Queue
 	draining atomic.Bool // set by Drain: /readyz answers 503
@@ -328,18 +331,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	l := cfg.Limits
+	hot := d.Store.Dialect() == store.Postgres
 	s := &Server{
 		cfg: cfg, store: d.Store, issuer: d.Issuer, sms: d.SMS, bank: d.Bank, pepper: d.Pepper,
-		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemCache(d.Now), metrics: newMetrics(),
+		now: d.Now, log: d.Log, hasher: auth.NewHasher(), idem: newIdemLocal(), metrics: newMetrics(),
 		bodies: newBodyBudget(l),
 		devSMS: d.DevSMS, devBank: d.DevBank, pay: d.Payments, devPay: d.DevPay,
 		mailer: d.Mailer, devMail: d.DevMail, links: links,
-		ipLimit:      newLimiter(d.Now, l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
-		notifyLimit:  newLimiter(d.Now, l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
-		accountLimit: newLimiter(d.Now, l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
-		pwFailLimit:  newLimiter(d.Now, l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
-		pwSrcLimit:   newLimiter(d.Now, l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
-		counterLimit: newLimiter(d.Now, counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
+		ipLimit:      newRateLimiter(d.Store, hot, d.Now, "ip", l.IPPerSecond, l.IPBurst, l.MaxLimiterKeys),
+		notifyLimit:  newRateLimiter(d.Store, hot, d.Now, "notify", l.NotifyPerSecond, l.NotifyBurst, l.MaxLimiterKeys),
+		accountLimit: newRateLimiter(d.Store, hot, d.Now, "account", l.AccountPerSecond, l.AccountBurst, l.MaxLimiterKeys),
+		pwFailLimit:  newRateLimiter(d.Store, true, d.Now, "password", l.PasswordFailPerMinute/60, l.PasswordFailBurst, l.MaxLimiterKeys),
+		pwSrcLimit:   newRateLimiter(d.Store, true, d.Now, "password_source", l.PasswordFailPerSourcePerMinute/60, l.PasswordFailPerSourceBurst, l.MaxLimiterKeys),
+		counterLimit: newRateLimiter(d.Store, true, d.Now, "counter", counterChallengesPerMinute/60, counterChallengeBurst, l.MaxLimiterKeys),
 		auditStreams: make(chan struct{}, max(l.AuditStreams, 1)),
 	}
 	if d.Payments != nil {
@@ -509,7 +513,13 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 			lim = s.notifyLimit
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			if ok, wait := lim.allow(sourceOf(s.clientIP(r))); !ok {
+			ok, wait, err := lim.take(r.Context(), sourceOf(s.clientIP(r)))
+			if err != nil {
+				refuseUnread(w)
+				s.writeError(w, r, err)
+				return
+			}
+			if !ok {
 				refuseUnread(w) // its body is not read
 				s.writeError(w, r, renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1)))
 				return

@@ -146,7 +146,9 @@ func (s *Server) counterOrigin(r *http.Request) string {
 }
 
 func (s *Server) counterChallenge(w http.ResponseWriter, r *http.Request) error {
-	if ok, wait := s.counterLimit.allow(sourceOf(s.clientIP(r))); !ok {
+	if ok, wait, err := s.counterLimit.take(r.Context(), sourceOf(s.clientIP(r))); err != nil {
+		return err
+	} else if !ok {
 		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 	}
 	c, err := counter.NewChallenge(s.counterOrigin(r), rand.Reader)
@@ -173,7 +175,9 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 	// size of their own: a workstation is never refused here before its
 	// challenge would be, and a flood of made-up nonces is.
 	source := sourceOf(s.clientIP(r))
-	if ok, wait := s.counterLimit.allow("session " + source); !ok {
+	if ok, wait, err := s.counterLimit.take(r.Context(), "session "+source); err != nil {
+		return err
+	} else if !ok {
 		return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 	}
 	t, rows, err := s.newCounterTokens()
@@ -197,8 +201,8 @@ func (s *Server) counterSession(w http.ResponseWriter, r *http.Request) error {
 	if ref, ok := errors.AsType[*store.CounterRefusal](err); ok {
 		// Anyone can post made-up proofs: one row a minute per source,
 		// reason and workstation, the rest counted into the next.
-		k := collapseKey{action: "counter.session_refused", target: ref.Target, source: source, reason: ref.Reason}
-		ch := store.Change{Actor: "anonymous", IP: s.clientIP(r), Action: k.action, WorkstationID: ref.WorkstationID}
+		k := collapseKey{Action: "counter.session_refused", Target: ref.Target, Source: source, Reason: ref.Reason}
+		ch := store.Change{Actor: "anonymous", IP: s.clientIP(r), Action: k.Action, WorkstationID: ref.WorkstationID}
 		if err := s.auditCollapsed(r.Context(), k, counterRefusalWindow, ch,
 			map[string]any{"fingerprint": req.Fingerprint, "reason": ref.Error()}); err != nil {
 			return err
@@ -235,7 +239,9 @@ func (s *Server) counterAuthed(h handlerFunc) handlerFunc {
 		if err != nil {
 			return tokenError(err)
 		}
-		if ok, wait := s.accountLimit.allow("workstation/" + ws.ID); !ok {
+		if ok, wait, err := s.accountLimit.take(r.Context(), "workstation/"+ws.ID); err != nil {
+			return err
+		} else if !ok {
 			return renewals.WithRetryAfter(renewal.NewError(renewal.CodeRateLimited, ""), int(wait.Seconds()+1))
 		}
 		return h(w, r.WithContext(context.WithValue(r.Context(), counterKey{}, ws)))

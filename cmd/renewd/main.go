@@ -469,11 +469,15 @@ func purge(ctx context.Context, log *slog.Logger, st *store.Store) {
 }
 
 // flushCollapsed writes, every minute, the counts of audit rows the service
-// collapsed (refused counter sessions, invoice downloads).
+// collapsed (refused counter sessions, invoice downloads), and forgets the
+// rate-limit buckets and idempotency keys that are done with.
 func flushCollapsed(ctx context.Context, log *slog.Logger, srv *server.Server) {
 	every(ctx, time.Minute, func(time.Time) {
 		if err := srv.FlushCollapsedAudit(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("collapsed audit rows", "err", err.Error())
+		}
+		if err := srv.CleanSharedState(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("clean rate limits and idempotency keys", "err", err.Error())
 		}
 	})
 }

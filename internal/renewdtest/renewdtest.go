@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -62,6 +63,11 @@ const (
 
 // Pepper keys the service's hashes of SMS and transfer codes.
 var Pepper = auth.Pepper("test pepper, 32 bytes long......")
+
+// StoreEnv, set to "postgres" in the environment, puts every Renewd's
+// store on PostgreSQL, as Options.Postgres does: to run tests written for
+// the default SQLite on both databases.
+const StoreEnv = "UKEY_TEST_STORE"
 
 // Options say how a Renewd differs from the default one.
 type Options struct {
@@ -105,17 +111,20 @@ type Options struct {
 type Renewd struct {
 	t testing.TB
 	// URL is the service's base URL (empty with NoServer).
-	URL      string
-	Server   *server.Server // nil with NoServer
-	Config   server.Config
-	Store    *store.Store
-	Postgres bool
-	Clock    *fakeclock.Clock
-	SMS      *sms.Outbox
-	Bank     *bank.Outbox
-	Mail     *invoice.Outbox
-	CA       *issuer.LocalCA
-	CADir    string
+	URL       string
+	Server    *server.Server // nil with NoServer
+	Config    server.Config
+	Store     *store.Store
+	Postgres  bool
+	dsn       string         // the store's: a PostgreSQL connection string or an SQLite file
+	storeOpts []store.Option // Options.Store
+	opts      Options
+	Clock     *fakeclock.Clock
+	SMS       *sms.Outbox
+	Bank      *bank.Outbox
+	Mail      *invoice.Outbox
+	CA        *issuer.LocalCA
+	CADir     string
 	// Payments and PaySim are set with Options.Payments.
 	Payments *payment.Payments
 	PaySim   *payment.DevSimulator
@@ -142,19 +151,20 @@ func New(t testing.TB, o Options) *Renewd {
 	if now.IsZero() {
 		now = Start
 	}
+	if os.Getenv(StoreEnv) == "postgres" {
+		o.Postgres = true
+	}
 	c := fakeclock.New(now)
 	r := &Renewd{t: t, Clock: c, Postgres: o.Postgres, CADir: t.TempDir(),
-		SMS: sms.NewOutbox("", c.Now), Bank: bank.NewOutbox(c.Now), Mail: invoice.NewOutbox(c.Now)}
+		SMS: sms.NewOutbox("", c.Now), Bank: bank.NewOutbox(c.Now), Mail: invoice.NewOutbox(c.Now),
+		storeOpts: o.Store}
 	var err error
 	if o.Postgres {
-		r.Store, err = store.OpenPostgres(ctx, pgtest.Schema(t, "renewd_"), append(o.Store, store.WithClock(c.Now))...)
+		r.dsn = pgtest.Schema(t, "renewd_")
 	} else {
-		r.Store, err = store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "renewd.db"), append(o.Store, store.WithClock(c.Now))...)
+		r.dsn = filepath.Join(t.TempDir(), "renewd.db")
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Store.Close() })
+	r.openStore()
 	if r.CA, err = issuer.GenerateDevCA(r.CADir, issuer.ECDSA, now.AddDate(-3, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +176,43 @@ func New(t testing.TB, o Options) *Renewd {
 	if o.Config != nil {
 		o.Config(&r.Config)
 	}
+	r.opts = o
+	r.start(ctx, o)
+	return r
+}
+
+// openStore opens the store at r.dsn on r's clock.
+func (r *Renewd) openStore() {
+	var err error
+	if r.Postgres {
+		r.Store, err = store.OpenPostgres(context.Background(), r.dsn, append(r.storeOpts, store.WithClock(r.Clock.Now))...)
+	} else {
+		r.Store, err = store.OpenSQLite(context.Background(), r.dsn, append(r.storeOpts, store.WithClock(r.Clock.Now))...)
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	st := r.Store
+	r.t.Cleanup(func() { st.Close() })
+}
+
+// Replica starts another renewd on r's database (its own connections),
+// clock, CA, outboxes and payment simulators, with r's configuration: a
+// second replica of the service, as behind a load balancer. Its Seed is r's.
+func (r *Renewd) Replica() *Renewd {
+	r.t.Helper()
+	c := *r
+	c.URL, c.Server, c.Payments = "", nil, nil
+	c.openStore()
+	c.start(context.Background(), r.opts)
+	return &c
+}
+
+// start builds the payment module, when asked, and the service on a
+// loopback port, over r's store.
+func (r *Renewd) start(ctx context.Context, o Options) {
+	t, c := r.t, r.Clock
+	var err error
 	// The URL is known before the service: the payment module gives it to
 	// the providers as the notify URL.
 	var handler http.Handler = http.NotFoundHandler()
@@ -188,7 +235,7 @@ func New(t testing.TB, o Options) *Renewd {
 		r.startJobs(ctx)
 	}
 	if o.NoServer {
-		return r
+		return
 	}
 	var mailer invoice.Mailer
 	if o.Invoices != nil {
@@ -204,7 +251,6 @@ func New(t testing.TB, o Options) *Renewd {
 	if o.Wrap != nil {
 		handler = o.Wrap(handler)
 	}
-	return r
 }
 
 // hashes are the seeded passwords' hashes, made once: hashing is slow on
@@ -252,11 +298,14 @@ func (r *Renewd) startPayments(ctx context.Context, audit func(*renewals.Payment
 	if err := payment.Migrate(ctx, r.Store.DB(), dialect); err != nil {
 		r.t.Fatal(err)
 	}
-	sim, err := payment.StartDevSimulator(ctx, "127.0.0.1:0", r.Clock.Now)
-	if err != nil {
-		r.t.Fatal(err)
+	sim := r.PaySim // a replica's: the first one's simulators
+	if sim == nil {
+		var err error
+		if sim, err = payment.StartDevSimulator(ctx, "127.0.0.1:0", r.Clock.Now); err != nil {
+			r.t.Fatal(err)
+		}
+		r.t.Cleanup(func() { sim.Close() })
 	}
-	r.t.Cleanup(func() { sim.Close() })
 	hooks := renewals.NewPaymentHooks(r.Store, r.Config.Policy)
 	var sink payment.AuditSink = hooks
 	if audit != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +38,6 @@ const (
 	// most this often; polls in between answer from the database (a client
 	// polling every second would otherwise query 300 times a QR).
 	StatusQueryInterval = 3 * time.Second
-	maxTrackedQueries   = 10_000 // entries of the query throttle before it is reset
 )
 
 // PriceList gives the price of a renewal in fen; renewal.Policy is one.
@@ -115,9 +113,6 @@ type Payments struct {
 	cfg       Config
 	providers map[string]Provider
 
-	mu        sync.Mutex
-	lastQuery map[string]time.Time // out_trade_no → when Status last asked the provider
-
 	idConflicts atomic.Int64 // see TransactionIDConflicts
 	refusals    *refusals
 	jobs        Enqueuer // nil: no jobs (Sweep and the client's polls do the work)
@@ -165,7 +160,7 @@ func New(db *sql.DB, cfg Config) (*Payments, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Payments{db: db, cfg: cfg, providers: providers, lastQuery: map[string]time.Time{}, refusals: newRefusals()}, nil
+	return &Payments{db: db, cfg: cfg, providers: providers, refusals: newRefusals()}, nil
 }
 
 func (p *Payments) provider(name string) (Provider, error) {
@@ -584,7 +579,7 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 				return Status{State: renewal.PaymentUnpaid, Order: o, Stale: true}, nil
 			}
 			o = expired
-		} else if pr, perr := p.provider(o.Provider); perr == nil && o.CodeURL != "" && p.mayQuery(o.OutTradeNo) {
+		} else if pr, perr := p.provider(o.Provider); perr == nil && o.CodeURL != "" && p.mayQuery(ctx, o.OutTradeNo) {
 			t, err := pr.Query(ctx, o.OutTradeNo)
 			if errors.Is(err, ErrOrderNotFound) {
 				// Alipay: nobody scanned the QR yet, so there is no trade.
@@ -615,19 +610,19 @@ func (p *Payments) Status(ctx context.Context, applicationID string) (Status, er
 }
 
 // mayQuery says whether Status may ask the provider about an order now, and
-// if so notes the time.
-func (p *Payments) mayQuery(outTradeNo string) bool {
-	now := p.cfg.Clock()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if last, ok := p.lastQuery[outTradeNo]; ok && now.Sub(last) < StatusQueryInterval && !now.Before(last) {
+// if so notes the time, in the order's row: every replica of the service
+// asks at most once a StatusQueryInterval (a clock behind the last query's
+// does not wait for it).
+func (p *Payments) mayQuery(ctx context.Context, outTradeNo string) bool {
+	now := p.cfg.Clock().UnixMicro()
+	res, err := p.db.ExecContext(ctx, `UPDATE payment_orders SET status_queried_at = $1 WHERE out_trade_no = $2
+		AND (status_queried_at IS NULL OR status_queried_at <= $3 OR status_queried_at > $1)`,
+		now, outTradeNo, now-StatusQueryInterval.Microseconds())
+	if err != nil {
 		return false
 	}
-	if len(p.lastQuery) >= maxTrackedQueries {
-		clear(p.lastQuery)
-	}
-	p.lastQuery[outTradeNo] = now
-	return true
+	n, _ := res.RowsAffected()
+	return n == 1
 }
 
 func paymentState(orderState string) renewal.Payment {

@@ -2,6 +2,7 @@ package payment
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -98,11 +99,9 @@ func sourceOf(ctx context.Context, r *http.Request) Source {
 
 type refusalKey struct{ kind, provider, source, reason, notification string }
 
-type refusalEntry struct {
-	until      time.Time // end of the window opened by the last row
-	ip         string
-	suppressed int64 // refusals since that row, not written
-}
+// overflowSource marks the row counting a provider's refusals beyond the
+// tracked keys (no source is "*").
+const overflowSource = "*"
 
 // RefusalCount is the number of refusals of one provider and reason since
 // the service started.
@@ -111,17 +110,16 @@ type RefusalCount struct {
 	N                int64
 }
 
+// refusals counts this process's refusals for the metrics (each replica
+// exports its own; Prometheus adds them up). The audit windows are rows
+// of payment_refusal_windows, shared by every replica.
 type refusals struct {
-	mu       sync.Mutex
-	keys     map[refusalKey]*refusalEntry
-	counts   map[[2]string]int64
-	overflow map[string]int64 // by provider: refusals beyond MaxRefusalKeys
-	overEnd  time.Time        // end of the window of the last overflow row
-	cleaned  time.Time        // when a full map was last cleaned of quiet keys
+	mu     sync.Mutex
+	counts map[[2]string]int64
 }
 
 func newRefusals() *refusals {
-	return &refusals{keys: map[refusalKey]*refusalEntry{}, counts: map[[2]string]int64{}, overflow: map[string]int64{}}
+	return &refusals{counts: map[[2]string]int64{}}
 }
 
 // RefusalCounts returns the refusals counted since the start, by provider
@@ -159,64 +157,77 @@ func (p *Payments) refused(ctx context.Context, provider string, src Source, e A
 // notification that is acknowledged without effect goes through here too:
 // Alipay's carry no time, so one captured could be replayed for ever.
 func (p *Payments) auditOnce(ctx context.Context, provider string, src Source, reason string, e AuditEvent) error {
-	now := p.cfg.Clock()
+	ctx = context.WithoutCancel(ctx)
 	k := refusalKey{kind: e.Kind, provider: provider, source: src.Key, reason: reason, notification: e.NotificationID}
-	write, suppressed := p.refusals.note(now, k, src.IP)
-	if !write {
-		return nil
-	}
-	e.IP, e.Suppressed, e.At = src.IP, suppressed, now
-	return p.audit(context.WithoutCancel(ctx), p.db, e)
-}
-
-// note says whether a row of key k is to be written now (the first in a
-// window) and how many of its key were counted since the key's last row;
-// else it counts it. Beyond MaxRefusalKeys live keys, an unsigned refusal
-// (no notification id) is counted with its provider's overflow instead;
-// a signed notification always gets its key: only the provider can make
-// those.
-func (rf *refusals) note(now time.Time, k refusalKey, ip string) (write bool, suppressed int64) {
-	rf.mu.Lock()
-	defer rf.mu.Unlock()
-	ent := rf.keys[k]
-	if ent == nil && len(rf.keys) >= MaxRefusalKeys && !now.Before(rf.cleaned.Add(time.Second)) {
-		rf.cleaned = now
-		for k, ent := range rf.keys {
-			if !now.Before(ent.until) && ent.suppressed == 0 {
-				delete(rf.keys, k)
-			}
+	return p.inTx(ctx, func(tx *sql.Tx) error {
+		now := p.cfg.Clock()
+		write, suppressed, err := p.note(ctx, tx, now, k, src.IP)
+		if err != nil || !write {
+			return err
 		}
-	}
-	switch {
-	case ent != nil && now.Before(ent.until):
-		ent.suppressed++
-		return false, 0
-	case ent == nil && len(rf.keys) >= MaxRefusalKeys && k.notification == "":
-		rf.overflow[k.provider]++
-		return false, 0
-	}
-	if ent != nil {
-		suppressed = ent.suppressed
-	}
-	rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: ip}
-	return true, suppressed
+		e.IP, e.Suppressed, e.At = src.IP, suppressed, now
+		return p.audit(ctx, tx, e)
+	})
 }
 
-// replayRow says whether a row of kind (a signed notification repeated:
-// "notification.replayed", "notification.duplicate") for notification id
-// is to be written now: the first in a window is, the rest are counted and
-// written by FlushRefusals as one row. A captured Alipay notice carries no
-// time and can be replayed for ever; the audit grows by one row a window.
-func (p *Payments) replayRow(kind, id string) (write bool, suppressed int64) {
-	return p.refusals.note(p.cfg.Clock(), refusalKey{kind: kind, notification: id}, "")
+// refusalSet is the window step of a key: within its window a refusal is
+// counted, else it is written (prior: the count it carries) and opens a
+// new window. $1 now, $2 the new window's end, $3 the source's address.
+const refusalSet = `
+	suppressed = CASE WHEN payment_refusal_windows.window_end > $1 THEN payment_refusal_windows.suppressed + 1 ELSE 0 END,
+	prior = CASE WHEN payment_refusal_windows.window_end > $1 THEN 0 ELSE payment_refusal_windows.suppressed END,
+	written = CASE WHEN payment_refusal_windows.window_end > $1 THEN 0 ELSE 1 END,
+	ip = CASE WHEN payment_refusal_windows.window_end > $1 THEN payment_refusal_windows.ip ELSE $3 END,
+	window_end = CASE WHEN payment_refusal_windows.window_end > $1 THEN payment_refusal_windows.window_end ELSE $2 END`
+
+// note says, inside tx, whether a row of key k is to be written now (the
+// first in a window) and how many of its key were counted since the key's
+// last row; else it counts it. Beyond MaxRefusalKeys live keys, an
+// unsigned refusal (no notification id) is counted with its provider's
+// overflow instead; a signed notification always gets its key: only the
+// provider can make those. One conditional statement decides, so
+// replicas counting the same key at once count each refusal once.
+func (p *Payments) note(ctx context.Context, tx *sql.Tx, now time.Time, k refusalKey, ip string) (bool, int64, error) {
+	args := []any{now.UnixMicro(), now.Add(RefusalWindow).UnixMicro(), ip, k.kind, k.provider, k.source, k.reason, k.notification}
+	var written int
+	var prior int64
+	err := tx.QueryRowContext(ctx, `UPDATE payment_refusal_windows SET `+refusalSet+`
+		WHERE kind = $4 AND provider = $5 AND source = $6 AND reason = $7 AND notification = $8 RETURNING written, prior`, args...).Scan(&written, &prior)
+	if errors.Is(err, sql.ErrNoRows) {
+		var keys int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM payment_refusal_windows WHERE source <> $1`, overflowSource).Scan(&keys); err != nil {
+			return false, 0, fmt.Errorf("refusal window: %w", err)
+		}
+		if keys >= MaxRefusalKeys && k.notification == "" {
+			_, err := tx.ExecContext(ctx, `INSERT INTO payment_refusal_windows (kind, provider, source, reason, notification, window_end, ip,
+				suppressed, prior, written) VALUES ('notification.refused', $1, $2, '', '', $3, '', 1, 0, 0)
+				ON CONFLICT (kind, provider, source, reason, notification) DO UPDATE SET suppressed = payment_refusal_windows.suppressed + 1`,
+				k.provider, overflowSource, now.UnixMicro())
+			if err != nil {
+				return false, 0, fmt.Errorf("refusal window: %w", err)
+			}
+			return false, 0, nil
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO payment_refusal_windows (window_end, ip, kind, provider, source, reason, notification,
+			suppressed, prior, written) VALUES ($2, $3, $4, $5, $6, $7, $8, 0, 0, 1)
+			ON CONFLICT (kind, provider, source, reason, notification) DO UPDATE SET `+refusalSet+` RETURNING written, prior`, args...).
+			Scan(&written, &prior)
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("refusal window: %w", err)
+	}
+	return written == 1, prior, nil
 }
 
 // auditReplay writes e (a repeated signed notification, inside tx) unless
-// one of its kind and notification id was written within the window.
-func (p *Payments) auditReplay(ctx context.Context, tx Execer, e AuditEvent) error {
-	write, suppressed := p.replayRow(e.Kind, e.NotificationID)
-	if !write {
-		return nil
+// one of its kind and notification id was written within the window: the
+// first in a window is, the rest are counted and written by FlushRefusals
+// as one row. A captured Alipay notice carries no time and can be replayed
+// for ever; the audit grows by one row a window.
+func (p *Payments) auditReplay(ctx context.Context, tx *sql.Tx, e AuditEvent) error {
+	write, suppressed, err := p.note(ctx, tx, p.cfg.Clock(), refusalKey{kind: e.Kind, notification: e.NotificationID}, "")
+	if err != nil || !write {
+		return err
 	}
 	e.Suppressed = suppressed
 	return p.audit(ctx, tx, e)
@@ -224,41 +235,64 @@ func (p *Payments) auditReplay(ctx context.Context, tx Execer, e AuditEvent) err
 
 // FlushRefusals writes the counts of refusals not audited one by one whose
 // window has ended, and forgets the keys whose window ended quietly. Sweep
-// runs it; it is safe to run at any time.
+// runs it; it is safe to run at any time, on every replica at once: each
+// step is conditional on the count it read.
 func (p *Payments) FlushRefusals(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
 	now := p.cfg.Clock()
-	var rows []AuditEvent
-	rf := p.refusals
-	rf.mu.Lock()
-	for k, ent := range rf.keys {
-		if now.Before(ent.until) {
-			continue
-		}
-		if ent.suppressed == 0 {
-			delete(rf.keys, k)
-			continue
-		}
-		detail := fmt.Sprintf("%s %s: %d more of this kind from this source", k.provider, k.reason, ent.suppressed)
-		if k.provider == "" { // a repeated signed notification (replayRow)
-			detail = fmt.Sprintf("%d more repeats of this notification; nothing credited", ent.suppressed)
-		}
-		rows = append(rows, AuditEvent{At: now, Kind: k.kind, IP: ent.ip, NotificationID: k.notification,
-			Suppressed: ent.suppressed, Detail: detail})
-		// The row opens a window of its own, as a refusal's row does.
-		rf.keys[k] = &refusalEntry{until: now.Add(RefusalWindow), ip: ent.ip}
+	type due struct {
+		k      refusalKey
+		end, n int64
+		ip     string
 	}
-	if len(rf.overflow) > 0 && !now.Before(rf.overEnd) {
-		for provider, n := range rf.overflow {
-			rows = append(rows, AuditEvent{At: now, Kind: "notification.refused", Suppressed: n,
-				Detail: fmt.Sprintf("%s: %d refusals from sources beyond the %d tracked at once", provider, n, MaxRefusalKeys)})
-			delete(rf.overflow, provider)
-		}
-		rf.overEnd = now.Add(RefusalWindow)
+	rows, err := p.db.QueryContext(ctx, `SELECT kind, provider, source, reason, notification, window_end, suppressed, ip
+		FROM payment_refusal_windows WHERE window_end <= $1`, now.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("flush refusals: %w", err)
 	}
-	rf.mu.Unlock()
+	var ds []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.k.kind, &d.k.provider, &d.k.source, &d.k.reason, &d.k.notification, &d.end, &d.n, &d.ip); err != nil {
+			rows.Close()
+			return fmt.Errorf("flush refusals: %w", err)
+		}
+		ds = append(ds, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("flush refusals: %w", err)
+	}
+	const where = `WHERE kind = $1 AND provider = $2 AND source = $3 AND reason = $4 AND notification = $5 AND window_end = $6 AND suppressed = $7`
 	var errs []error
-	for _, e := range rows {
-		errs = append(errs, p.audit(context.WithoutCancel(ctx), p.db, e))
+	for _, d := range ds {
+		pk := []any{d.k.kind, d.k.provider, d.k.source, d.k.reason, d.k.notification, d.end, d.n}
+		if d.n == 0 {
+			if _, err := p.db.ExecContext(ctx, `DELETE FROM payment_refusal_windows `+where, pk...); err != nil {
+				errs = append(errs, fmt.Errorf("flush refusals: %w", err))
+			}
+			continue
+		}
+		errs = append(errs, p.inTx(ctx, func(tx *sql.Tx) error {
+			// The row opens a window of its own, as a refusal's row does.
+			res, err := tx.ExecContext(ctx, `UPDATE payment_refusal_windows SET suppressed = 0, window_end = $8 `+where,
+				append(pk, now.Add(RefusalWindow).UnixMicro())...)
+			if err != nil {
+				return fmt.Errorf("flush refusals: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil // counted into a row meanwhile, here or on another replica
+			}
+			e := AuditEvent{At: now, Kind: d.k.kind, IP: d.ip, NotificationID: d.k.notification, Suppressed: d.n,
+				Detail: fmt.Sprintf("%s %s: %d more of this kind from this source", d.k.provider, d.k.reason, d.n)}
+			switch {
+			case d.k.source == overflowSource:
+				e.Detail = fmt.Sprintf("%s: %d refusals from sources beyond the %d tracked at once", d.k.provider, d.n, MaxRefusalKeys)
+			case d.k.provider == "": // a repeated signed notification (auditReplay)
+				e.Detail = fmt.Sprintf("%d more repeats of this notification; nothing credited", d.n)
+			}
+			return p.audit(ctx, tx, e)
+		}))
 	}
 	return errors.Join(errs...)
 }

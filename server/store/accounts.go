@@ -261,6 +261,14 @@ func (e *LimitError) Unwrap() error { return e.Err }
 // the daily caps bound the sources.
 func (s *Store) CreateSMSCode(ctx context.Context, c SMSCode, lim SMSLimits) error {
 	return s.Write(ctx, func(tx *Tx) error {
+		// The caps count rows: the number's and the source's codes are
+		// counted and added to by one transaction at a time.
+		if err := tx.lock(ctx, lockSMSNumber, c.Mobile); err != nil {
+			return err
+		}
+		if err := tx.lock(ctx, lockSMSSource, c.IP); err != nil {
+			return err
+		}
 		q := func(what, query string, dst []any, args ...any) error {
 			if err := tx.q.QueryRowContext(ctx, query, args...).Scan(dst...); err != nil {
 				return fmt.Errorf("sms limits: %s: %w", what, mapErr(err))
@@ -327,6 +335,10 @@ func (s *Store) ConsumeSMSCode(ctx context.Context, mobile, purpose, codeHash, s
 	}
 	var result error
 	err := s.Write(ctx, func(tx *Tx) error {
+		// Tries are counted before a code is compared: one try at a time.
+		if err := tx.lock(ctx, lockSMSNumber, mobile); err != nil {
+			return err
+		}
 		rows, err := tx.q.QueryContext(ctx, `SELECT id, code_hash, ip, tries, foreign_tries, expires_at FROM sms_codes
 			WHERE mobile = $1 AND purpose = $2 AND used_at IS NULL ORDER BY created_at DESC`, mobile, purpose)
 		if err != nil {

@@ -148,6 +148,14 @@ func TestBytesRoundTripUnchanged(t *testing.T) {
 			if _, data, err := s.Document(ctx, sc, a.ID, d.ID); err != nil || !bytes.Equal(data, v) {
 				t.Errorf("document %q came back %q (%v)", v, data, err)
 			}
+			k := IdemKey{User: "u", Key: fmt.Sprint("k", i), Hash: v}
+			if st, _, err := s.BeginIdempotent(ctx, k, "o", testIdem); err != nil || st != IdemLeader {
+				t.Fatalf("idempotency key %q: %v %v", v, st, err)
+			}
+			must(t, s.FinishIdempotent(ctx, k.User, k.Key, "o", &IdemAnswer{Status: 200, Header: v, Body: v}))
+			if st, ans, err := s.BeginIdempotent(ctx, k, "o2", testIdem); err != nil || st != IdemDone || !bytes.Equal(ans.Header, v) || !bytes.Equal(ans.Body, v) {
+				t.Errorf("idempotent answer %q came back %v %+v (%v)", v, st, ans, err)
+			}
 			w := &Workstation{ID: newID(), Name: "w", PublicKey: v, Fingerprint: fmt.Sprint("fp", i), EnrolledBy: "admin"}
 			must(t, s.EnrolWorkstation(ctx, w, ch))
 			if got, err := s.WorkstationByFingerprint(ctx, w.Fingerprint); err != nil || !bytes.Equal(got.PublicKey, v) {
@@ -170,7 +178,8 @@ func TestBytesRoundTripUnchanged(t *testing.T) {
 
 		// Every byte column of the schema, each holding rows from above.
 		cols := byteColumns(t, s)
-		want := []string{"certificates.der", "certificates.public_key", "document_chunks.data", "documents.data", "invoices.pdf",
+		want := []string{"certificates.der", "certificates.public_key", "document_chunks.data", "documents.data",
+			"idempotency_keys.body", "idempotency_keys.header", "idempotency_keys.request_hash", "invoices.pdf",
 			"issuances.chain", "issuances.der", "workstations.public_key"}
 		if !slices.Equal(cols, want) {
 			t.Fatalf("byte columns %v, want %v (a new one needs a row above)", cols, want)

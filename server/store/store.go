@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
@@ -75,7 +76,9 @@ type Store struct {
 	dialect Dialect
 	w       *sql.DB // the writers (SQLite: one connection)
 	r       *sql.DB // the readers
+	eph     *sql.DB // writes of ephemeral state (SQLite: the writer)
 	now     func() time.Time
+	sql     sqlText
 	// pool sizes asked for with WithPools (0: the default)
 	readConns, writeConns int
 	links                 linker // PostgreSQL: links queued audit entries
@@ -144,7 +147,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	q.Set("_txlock", "deferred")
 	q.Add("_pragma", "query_only(1)")
 	r := sql.OpenDB(&sqliteConnector{dsn: base + "?" + q.Encode()})
-	s := &Store{dialect: SQLite, w: w, r: r, now: time.Now}
+	s := &Store{dialect: SQLite, w: w, r: r, eph: w, now: time.Now}
 	return s.init(ctx, opts)
 }
 
@@ -164,7 +167,17 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, erro
 		w.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{dialect: Postgres, w: w, r: r, now: time.Now}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	cfg.RuntimeParams["synchronous_commit"] = "off"
+	eph := stdlib.OpenDB(*cfg)
+	eph.SetMaxOpenConns(PostgresEphemeralConns)
+	eph.SetMaxIdleConns(PostgresEphemeralConns)
+	s := &Store{dialect: Postgres, w: w, r: r, eph: eph, now: time.Now}
 	return s.init(ctx, opts)
 }
 
@@ -194,6 +207,7 @@ func (s *Store) init(ctx context.Context, opts []Option) (*Store, error) {
 	s.w.SetMaxOpenConns(writers)
 	s.w.SetMaxIdleConns(writers)
 	s.writeGate = make(gate, writers)
+	s.prepareSQL()
 	if err := s.w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect %s: %w", s.dialect, err)
@@ -300,6 +314,9 @@ func (s *Store) Close() error {
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
+	}
+	if s.eph != s.w {
+		err = errors.Join(err, s.eph.Close())
 	}
 	return err
 }
@@ -454,6 +471,26 @@ func (s *Store) Read(ctx context.Context, fn func(tx *Tx) error) error {
 // read runs fn on the reader pool without a transaction, for single queries.
 func (s *Store) read() *Tx {
 	return &Tx{s: s, q: s.r, now: s.now().UTC().Truncate(time.Microsecond)}
+}
+
+// Lock classes of Tx.lock. A transaction takes its locks in this order.
+const (
+	lockSMSNumber int32 = 1 + iota
+	lockSMSSource
+)
+
+// lock holds key of class until the write transaction ends, for what a
+// row lock cannot hold: rows counted, and added to, by concurrent
+// transactions (PostgreSQL's transaction advisory lock; SQLite has one
+// writer at a time, across processes too: BEGIN IMMEDIATE).
+func (tx *Tx) lock(ctx context.Context, class int32, key string) error {
+	if err := tx.mustWrite(); err != nil || tx.s.dialect != Postgres {
+		return err
+	}
+	if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, class, key); err != nil {
+		return fmt.Errorf("lock: %w", mapErr(err))
+	}
+	return nil
 }
 
 func (tx *Tx) mustWrite() error {
