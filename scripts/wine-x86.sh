@@ -10,21 +10,23 @@
 #    with one generated certificate, and starts each client with the module of
 #    its width (--module): the module's trace shows the client's process (a
 #    WoW64 one for x86) calling it from C_GetFunctionList through the token's
-#    label to the certificate's value, and the window then differs from the
-#    one without a module (dist/windows-wine-*-p11test.png);
+#    label to the certificate's value; the window then differs from the one
+#    without a module, and the x86 window from the x64 one only where the
+#    label and serial name the width (dist/windows-wine-*-p11test.png);
 #  - uninstalls the x86 MSI.
-# With --screenshot the x86 screenshots go to docs/screenshots/ too.
+# With --screenshot its screenshots go to docs/screenshots/ too.
 
 # wine_x86_window NAME EXE [ARGS...]: starts EXE under Wine, waits for its
-# window (at most 60 s: a 32-bit program's first start in a prefix is slow),
-# and leaves the program running; wine_x86_pid is its pid. Fails if no window.
+# window (at most 120 s: the first start of a 32-bit program in a prefix
+# loads its WoW64 side, slow on a loaded machine) and leaves the program
+# running; wine_x86_pid is its pid. Fails if no window shows.
 wine_x86_window() {
   local name=$1 t0 win=
   shift
   t0=$(date +%s%N)
   wexport wine "$@" >"$log/wine-$name" 2>&1 &
   wine_x86_pid=$!
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 1200); do
     win=$(xdotool search --onlyvisible --class ukeyrenew 2>/dev/null | head -1)
     [ -n "$win" ] && break
     kill -0 "$wine_x86_pid" 2>/dev/null || break
@@ -64,6 +66,18 @@ wine_x86_differs() {
   [ "${n%%.*}" -gt 1000 ] 2>/dev/null
 }
 
+# wine_x86_alike A B: the screenshots differ, but in at most 5000 pixels
+# inside a band at most 80 pixels high: the token card's label and serial
+# lines, which name the module's width, and nothing else.
+wine_x86_alike() {
+  local n box
+  n=$(compare -metric AE "$dist/$1.png" "$dist/$2.png" null: 2>&1)
+  compare "$dist/$1.png" "$dist/$2.png" -compose src -highlight-color white -lowlight-color black "$log/mask.png" 2>/dev/null
+  box=$(convert "$log/mask.png" -format %@ info:)
+  echo "$n pixels differ, within $box"
+  [ "${n%%.*}" -gt 0 ] 2>/dev/null && [ "${n%%.*}" -le 5000 ] && [ "$(cut -dx -f2 <<<"${box%%+*}")" -le 80 ]
+}
+
 # wine_x86_module ARCH EXE NAME: starts EXE with the p11test module built for
 # ARCH and checks, in the module's own trace, that it was loaded by EXE's
 # process and called until the certificate's value was read.
@@ -79,7 +93,7 @@ wine_x86_module() {
   wine_x86_window "$name" "$exe" --module "$winpath" || { wine_x86_stop; return; }
   # The client lists the token once its first frame is drawn; the last
   # thing listing does is read the certificate's value.
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do # at most 60 s
     grep -q 'CKA_VALUE: ' "$trace" 2>/dev/null && break
     sleep 0.1
   done
@@ -130,7 +144,7 @@ wine_x86_checks() {
       "${p#*:}-w64-mingw32-gcc" -shared -O2 -Wall -Wextra -Werror -static-libgcc -I"$inc" -I"$m" -DP11TEST_CERT_H='"cert.h"' \
       -o "$m/p11test-${p%%:*}.dll" packaging/wine/p11test.c packaging/wine/p11test.def
     check "the ${p%%:*} test module exports C_GetFunctionList only" bash -c \
-      '"$1-w64-mingw32-objdump" -p "$2" | sed -n "/Ordinal\/Name Pointer/,/^$/p" | grep -c "\] " | grep -qx 1 &&
+      '"$1-w64-mingw32-objdump" -p "$2" | sed -n "/Ordinal\/Name Pointer/,/^$/p" | grep -c "^\s*\[ *[0-9]*\] " | grep -qx 1 &&
        "$1-w64-mingw32-objdump" -p "$2" | grep -q "\] C_GetFunctionList$"' _ "${p#*:}" "$m/p11test-${p%%:*}.dll"
   done
 
@@ -152,6 +166,8 @@ wine_x86_checks() {
   wine_x86_module x86 "$exe86" windows-wine-x86-p11test
   check "the x86 client's window with the test module differs from the one without" \
     wine_x86_differs windows-wine-x86 windows-wine-x86-p11test
+  check "the x86 client draws the x64 client's token card but for the width in its label and serial" \
+    wine_x86_alike windows-wine-x64-p11test windows-wine-x86-p11test
   check "msiexec uninstalls the x86 MSI after its smoke run" wexport wine msiexec /x "$msi86" /qn
   check "the uninstall removes the x86 program" test ! -e "$exe86"
   rm -rf "$c/Program Files (x86)/UKey Renew TEST" "$c/Program Files/UKey Renew TEST"
