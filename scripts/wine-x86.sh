@@ -121,6 +121,11 @@ wine_x86_checks() {
     skip "the x86 client under Wine (32-bit Wine and Mesa: scripts/setup.sh installs wine32:i386 libgl1-mesa-dri:i386)"
     return
   fi
+  # A prefix made before 32-bit Wine was installed has no 32-bit system yet.
+  if [ ! -f "$c/windows/syswow64/kernel32.dll" ]; then
+    HOME=$dist/wine/home wineboot -u >"$log/wineboot-u" 2>&1
+    wineserver -w
+  fi
   # The 32-bit ProcessPrng stand-in, where 32-bit programs look for it.
   i686-w64-mingw32-gcc -shared -O2 -Wl,--enable-stdcall-fixup -o "$c/windows/syswow64/bcryptprimitives.dll" \
     packaging/wine/bcryptprimitives.c packaging/wine/bcryptprimitives.def -ladvapi32
