@@ -13,8 +13,12 @@
 #  - under Wine: the MSI is refused on Windows 7; msiexec installs, upgrades
 #    to a newer MSI (one product left) and uninstalls without a trace; the
 #    x86 MSI replaces the x64 one and uninstalls; the packaged x64 .exe starts
-#    in a Chinese locale under Xvfb and shows its window (screenshot). The
-#    x86 .exe is not started: that needs 32-bit Wine (wine32:i386);
+#    in a Chinese locale under Xvfb and shows its window (screenshot);
+#  - under 32-bit Wine (scripts/wine-x86.sh): the x86 .exe, installed from its
+#    MSI, starts from Program Files (x86) in a Chinese locale and shows its
+#    window (screenshot); each client loads a PKCS#11 test module of its own
+#    width (--module) and lists its token and certificate (the module's trace
+#    names the calling process; the window differs from the one without);
 #  - the Linux tarballs and .debs: contents, .desktop file, the client's
 #    window under Xvfb, the client's library dependencies, static renewd,
 #    the systemd unit (systemd-analyze verify), and renewd from the .deb
@@ -24,7 +28,7 @@
 #   scripts/package-check.sh [--reuse] [--no-wine] [--screenshot]
 #
 # --reuse checks dist/ as it is (no build); --screenshot copies the Wine
-# screenshot to docs/screenshots/windows-wine.png. Under UKEY_TEST_STRICT=1
+# screenshots to docs/screenshots/ (windows-wine*.png). Under UKEY_TEST_STRICT=1
 # a missing tool fails instead of skipping. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -502,11 +506,11 @@ wexport() { HOME=$dist/wine/home LANG=zh_CN.UTF-8 LC_ALL=zh_CN.UTF-8 "$@"; }
 c=$WINEPREFIX/drive_c
 exe_installed="$c/Program Files/UKeyRenew/ukeyrenew.exe"
 lnks() { find "$c" "$dist/wine/home" -name "$appname.lnk" 2>/dev/null | sort; }
-products() { # MSI products registered, 64-bit and 32-bit (Wow6432Node) views
-  local k
-  for k in 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' \
-    'HKLM\Software\Wow6432Node\Microsoft\Windows\CurrentVersion\Uninstall'; do
-    wexport wine reg query "$k" 2>/dev/null
+products() { # MSI products registered, in the 64-bit and the 32-bit registry views
+  # (with 32-bit Wine installed, `wine reg` is the 32-bit reg.exe: name the view)
+  local v
+  for v in 64 32; do
+    wexport wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /reg:$v 2>/dev/null
   done | grep -c '\\{'
 }
 
@@ -588,4 +592,6 @@ else
 fi
 wineserver -k 2>/dev/null
 wait "$app_pid" 2>/dev/null
+# shellcheck source=scripts/wine-x86.sh
+source scripts/wine-x86.sh && wine_x86_checks
 finish

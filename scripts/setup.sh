@@ -29,6 +29,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The x86 client's Wine smoke run (scripts/package-check.sh): 32-bit Wine, and
+# 32-bit Mesa for the OpenGL (WGL) the Fyne window needs. The i386 architecture
+# is added once; the package lists are fetched again only when it was new.
+I386_PKGS=(wine32:i386 libgl1:i386 libglx-mesa0:i386 libgl1-mesa-dri:i386)
+missing=()
+for p in "${I386_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! dpkg --print-foreign-architectures | grep -qx i386; then
+    dpkg --add-architecture i386
+    apt-get update -qq
+  elif ! ls /var/lib/apt/lists/*_binary-i386_Packages* >/dev/null 2>&1; then
+    apt-get update -qq
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 # The Wine smoke run of the Windows installer starts the client in a Chinese locale.
 if ! locale -a 2>/dev/null | grep -qix 'zh_CN.utf-\{0,1\}8'; then
   sed -i 's/^# *zh_CN.UTF-8 UTF-8/zh_CN.UTF-8 UTF-8/' /etc/locale.gen

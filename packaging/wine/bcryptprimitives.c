@@ -6,8 +6,12 @@
  * (advapi32 SystemFunction036), which Wine implements over the host's
  * /dev/urandom; like the real ProcessPrng it always succeeds.
  *
- * Built by scripts/package-check.sh:
+ * Built by scripts/package-check.sh into the prefix's system32:
  *   x86_64-w64-mingw32-gcc -shared -O2 -o bcryptprimitives.dll bcryptprimitives.c bcryptprimitives.def -ladvapi32
+ * and by scripts/wine-x86.sh into its syswow64, for 32-bit programs (the .def
+ * names the undecorated ProcessPrng, which Go looks up; the fixup links it to
+ * the stdcall symbol _ProcessPrng@8):
+ *   i686-w64-mingw32-gcc -shared -O2 -Wl,--enable-stdcall-fixup -o bcryptprimitives.dll bcryptprimitives.c bcryptprimitives.def -ladvapi32
  */
 #include <windows.h>
 
