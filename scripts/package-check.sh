@@ -567,7 +567,8 @@ fi
 
 # Smoke run: the packaged, signed .exe in a Chinese locale until its window shows.
 exe=$dist/windows-x64/ukeyrenew.exe
-wexport wine "$exe" >"$log/wine-app" 2>&1 &
+# A service address, so the first-run dialog does not cover the window.
+UKEY_SERVICE_URL=http://127.0.0.1:9 wexport wine "$exe" >"$log/wine-app" 2>&1 &
 app_pid=$!
 win=
 for _ in $(seq 1 300); do # at most 30 s: the first start of a prefix is slow

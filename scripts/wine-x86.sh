@@ -25,7 +25,8 @@ wine_x86_window() {
   local name=$1 t0 win=
   shift
   t0=$(date +%s%N)
-  wexport wine "$@" >"$log/wine-$name" 2>&1 &
+  # A service address, so the first-run dialog does not cover the tokens screen.
+  UKEY_SERVICE_URL=http://127.0.0.1:9 wexport wine "$@" >"$log/wine-$name" 2>&1 &
   wine_x86_pid=$!
   for _ in $(seq 1 1200); do
     win=$(xdotool search --onlyvisible --class ukeyrenew 2>/dev/null | head -1)
