@@ -33,7 +33,7 @@ type pki struct {
 	caKey, tsaKey *ecdsa.PrivateKey
 }
 
-func critEKU(t *testing.T, critical bool, usages ...asn1.ObjectIdentifier) pkix.Extension {
+func critEKU(t testing.TB, critical bool, usages ...asn1.ObjectIdentifier) pkix.Extension {
 	t.Helper()
 	v, err := asn1.Marshal(usages)
 	if err != nil {
@@ -49,7 +49,7 @@ var (
 
 // newPKI makes the CA and a TSA certificate valid around now; edit changes
 // the TSA certificate's template before it is issued.
-func newPKI(t *testing.T, now time.Time, edit func(*x509.Certificate)) *pki {
+func newPKI(t testing.TB, now time.Time, edit func(*x509.Certificate)) *pki {
 	t.Helper()
 	p := &pki{}
 	var err error
@@ -89,7 +89,7 @@ func newPKI(t *testing.T, now time.Time, edit func(*x509.Certificate)) *pki {
 	return p
 }
 
-func newTSA(t *testing.T, p *pki, now time.Time) *TSA {
+func newTSA(t testing.TB, p *pki, now time.Time) *TSA {
 	t.Helper()
 	tsa, err := New(p.tsa, []*x509.Certificate{p.ca}, p.tsaKey, Options{Now: func() time.Time { return now }})
 	if err != nil {
@@ -99,7 +99,7 @@ func newTSA(t *testing.T, p *pki, now time.Time) *TSA {
 }
 
 // query marshals a TimeStampReq for sha256("data"), edited by edit.
-func query(t *testing.T, edit func(*request)) []byte {
+func query(t testing.TB, edit func(*request)) []byte {
 	t.Helper()
 	sum := sha256.Sum256([]byte("data"))
 	var r request
@@ -119,7 +119,7 @@ func query(t *testing.T, edit func(*request)) []byte {
 }
 
 // status decodes a TimeStampResp's PKIStatusInfo.
-func status(t *testing.T, der []byte) statusInfo {
+func status(t testing.TB, der []byte) statusInfo {
 	t.Helper()
 	var resp struct {
 		Status statusInfo
@@ -484,6 +484,19 @@ func TestLoad(t *testing.T) {
 	} {
 		if _, err := Load(c.cert, c.key, Options{}); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("Load with %s: %v, want an error saying %q", c.name, err, c.says)
+		}
+	}
+}
+
+// BenchmarkRespond: one granted token (P-256 TSA key, certificates asked for).
+func BenchmarkRespond(b *testing.B) {
+	p := newPKI(b, clock, nil)
+	tsa := newTSA(b, p, clock)
+	q := query(b, nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, a := tsa.Respond(q); !a.Granted {
+			b.Fatal(a.Reason)
 		}
 	}
 }
