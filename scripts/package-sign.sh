@@ -119,7 +119,8 @@ sign() { # sign IN OUT DESCRIPTION
 }
 
 osslsigncode_sign() { # the secrets are left out of osslsigncode's environment
-  env -u UKEY_SIGN_PASS -u UKEY_SIGN_PIN timeout "$sign_timeout" osslsigncode sign "$@" >/dev/null
+  # Both streams to stderr: osslsigncode 2.5 (Debian 12) prints some errors on stdout.
+  env -u UKEY_SIGN_PASS -u UKEY_SIGN_PIN timeout "$sign_timeout" osslsigncode sign "$@" >&2
 }
 
 sign_why() { # sign_why RC STDERR-FILE: what went wrong, in words
