@@ -4,6 +4,8 @@ go 1.26.0
 
 require (
 	fyne.io/fyne/v2 v2.7.1
+	github.com/digitorus/pkcs7 v0.0.0-20250730155240-ffadbf3f398c
+	github.com/digitorus/timestamp v0.0.0-20250524132541-c45532741eea
 	github.com/emmansun/gmsm v0.44.1
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-text/typesetting v0.2.1

@@ -10,6 +10,13 @@
 #    per-machine install, the signed .exe inside, size <= 25 MB;
 #  - every signature verifies against the test CA, and must FAIL against
 #    another CA and after the file is changed (a byte of code, an MSI table);
+#    each carries an RFC 3161 timestamp from a test TSA (internal/tsatest) on
+#    loopback; on a small signed .exe a timestamp keeps the signature valid
+#    after the certificate expired, and one from an unknown TSA or tampered
+#    with does not; package.sh refuses a bad or unreachable TSA URL;
+#  - signing with a key on a token (SoftHSM2 through PKCS#11): an .exe and
+#    the MSI verify; a wrong PIN, key URI or certificate is refused, leaving
+#    no file; the PIN is on no command line and in no environment;
 #  - under Wine: the MSI is refused on Windows 7; msiexec installs, upgrades
 #    to a newer MSI (one product left) and uninstalls without a trace; the
 #    x86 MSI replaces the x64 one and uninstalls; the packaged x64 .exe starts
@@ -25,9 +32,10 @@
 #    started with the example configuration answering /readyz over TLS;
 #  - FyneApp.toml is unchanged (git diff).
 #
-#   scripts/package-check.sh [--reuse] [--no-wine] [--screenshot]
+#   scripts/package-check.sh [--reuse] [--no-wine] [--screenshot] [--signing]
 #
-# --reuse checks dist/ as it is (no build); --screenshot copies the Wine
+# --reuse checks dist/ as it is (no build); --signing stops after the signing
+# checks (with --reuse: seconds, for work on signing); --screenshot copies the Wine
 # screenshots to docs/screenshots/ (windows-wine*.png). Under UKEY_TEST_STRICT=1
 # a missing tool fails instead of skipping. Ends with "N passed, N failed".
 set -uo pipefail
@@ -35,13 +43,14 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 root=$PWD
 dist=$root/dist
-reuse=0 wine=1 shot=0
+reuse=0 wine=1 shot=0 signing=0
 for a in "$@"; do
   case $a in
   --reuse) reuse=1 ;;
+  --signing) signing=1 ;;
   --no-wine) wine=0 ;;
   --screenshot) shot=1 ;;
-  *) echo "usage: $0 [--reuse] [--no-wine] [--screenshot]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--reuse] [--no-wine] [--screenshot] [--signing]" >&2; exit 2 ;;
   esac
 done
 
@@ -49,6 +58,7 @@ passed=0 failed=0 skipped=0
 log=$(mktemp -d /tmp/ukey-pkgcheck.XXXXXX)
 cleanup() {
   [ -n "${renewd_pid:-}" ] && kill "$renewd_pid" 2>/dev/null
+  [ -n "${tsa_pid:-}" ] && kill "$tsa_pid" 2>/dev/null
   [ -n "${WINEPREFIX:-}" ] && wineserver -k 2>/dev/null
   [ -n "${xvfb_pid:-}" ] && kill "$xvfb_pid" 2>/dev/null
   rm -rf "$log"
@@ -138,13 +148,44 @@ if [ ! -s "$ts/tls.p12" ]; then
   ) >"$log/tls" 2>&1 || { cat "$log/tls"; bad "make the TLS test certificate"; }
 fi
 
+# A time-stamping authority of its own CA (TSAs have their own hierarchy),
+# its certificate's only extended key usage a critical timeStamping
+# (RFC 3161 2.3), run on a free loopback port for this check.
+if [ ! -s "$ts/tsa.pem" ]; then
+  (
+    set -e
+    cd "$ts"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tsa-ca.key -out tsa-ca.pem -days 3650 \
+      -subj "/O=UKey Renew TEST/CN=UKey Renew TEST time-stamping CA (not trusted)" \
+      -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tsa.key -out tsa.csr -subj "/O=UKey Renew TEST/CN=UKey Renew TEST TSA"
+    printf 'basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n' >tsa.ext
+    openssl x509 -req -in tsa.csr -CA tsa-ca.pem -CAkey tsa-ca.key -CAcreateserial -days 3650 -out tsa-leaf.pem -extfile tsa.ext
+    cat tsa-leaf.pem tsa-ca.pem >tsa.pem
+  ) >"$log/tsa-ca" 2>&1 || { cat "$log/tsa-ca"; bad "make the test TSA certificate"; }
+fi
+tsa_url=
+if nice -n 10 go build -o "$log/tsa" ./internal/tsatest/cmd/tsa 2>"$log/tsa.log"; then
+  "$log/tsa" -cert "$ts/tsa.pem" -key "$ts/tsa.key" -url-file "$log/tsa.url" 2>"$log/tsa.log" &
+  tsa_pid=$!
+  for _ in $(seq 1 100); do [ -s "$log/tsa.url" ] && break; sleep 0.1; done # at most 10 s
+  tsa_url=$(cat "$log/tsa.url" 2>/dev/null)
+fi
+if [ -n "$tsa_url" ]; then ok "the test TSA serves $tsa_url"; else
+  bad "the test TSA starts"
+  sed 's/^/     | /' "$log/tsa.log" | tail -5
+fi
+# A loopback port nothing listens on: bound by the kernel, then closed.
+closed_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
 echo "== scripts/package.sh refuses bad signing input before building"
 # refused WHAT MESSAGE [VAR=VALUE...]: package.sh exits non-zero within 10 s
 # (no build started) and says MESSAGE.
 refused() {
   local what=$1 msg=$2 rc=0
   shift 2
-  env -u UKEY_SIGN_PKCS12 -u UKEY_SIGN_PASS "$@" timeout 10 bash scripts/package.sh >"$log/refused" 2>&1 || rc=$?
+  env -u UKEY_SIGN_PKCS12 -u UKEY_SIGN_PASS -u UKEY_SIGN_PKCS11_MODULE -u UKEY_SIGN_PKCS11_KEY -u UKEY_SIGN_CERT \
+    -u UKEY_SIGN_PIN -u UKEY_SIGN_PIN_FILE -u UKEY_SIGN_TIMESTAMP "$@" timeout 10 bash scripts/package.sh >"$log/refused" 2>&1 || rc=$?
   if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -qF "$msg" "$log/refused"; then ok "$what"; else
     bad "$what (exit $rc)"
     sed 's/^/     | /' "$log/refused" | tail -3
@@ -156,6 +197,16 @@ refused "without UKEY_SIGN_PASS" "set UKEY_SIGN_PASS" UKEY_SIGN_PKCS12="$ts/sign
 refused "with a wrong password" "wrong password" UKEY_SIGN_PKCS12="$ts/sign.p12" UKEY_SIGN_PASS=wrong
 refused "with a file that is not PKCS#12" "not a PKCS#12 file" UKEY_SIGN_PKCS12="$ts/ca.pem" UKEY_SIGN_PASS=x
 refused "with a TLS server certificate" "not for code signing" UKEY_SIGN_PKCS12="$ts/tls.p12" UKEY_SIGN_PASS="$(cat "$ts/p12.pass")"
+for url in ftp://tsa.example "http://tsa.example/a b" "https://user@tsa.example/" "tsa.example"; do
+  refused "with UKEY_SIGN_TIMESTAMP=$url" "give the http:// or https:// URL" \
+    UKEY_SIGN_PKCS12="$ts/sign.p12" UKEY_SIGN_PASS="$(cat "$ts/p12.pass")" UKEY_SIGN_TIMESTAMP="$url"
+done
+# A TSA that does not answer stops package.sh at its probe signature, before
+# anything is built or written to dist/.
+touch "$log/before-refusal"
+refused "with a TSA that does not answer (closed port): names the URL" "time-stamping authority http://127.0.0.1:$closed_port/ gave no timestamp" \
+  UKEY_SIGN_PKCS12="$ts/sign.p12" UKEY_SIGN_PASS="$(cat "$ts/p12.pass")" UKEY_SIGN_TIMESTAMP="http://127.0.0.1:$closed_port/"
+check "... and leaves nothing new in dist/" test -z "$(find "$dist" -newer "$log/before-refusal" -type f -not -path "$ts/*" -print -quit)"
 # A branded build's service address is checked before anything else.
 for arg in "--service" "--service ftp://renew.example" "--service https://renew.example?x=1" "--brand x"; do
   rc=0
@@ -200,7 +251,7 @@ ca_case "set UKEY_SIGN_PKCS12" "${branded[@]}" --service-ca "$ts/ca.pem" # a goo
 if [ "$reuse" = 0 ]; then
   echo "== scripts/package.sh (test signature)"
   tb=$(date +%s)
-  if UKEY_SIGN_PKCS12=$ts/sign.p12 UKEY_SIGN_PASS=$(cat "$ts/p12.pass") bash scripts/package.sh >"$log/package" 2>&1; then
+  if UKEY_SIGN_PKCS12=$ts/sign.p12 UKEY_SIGN_PASS=$(cat "$ts/p12.pass") UKEY_SIGN_TIMESTAMP=$tsa_url bash scripts/package.sh >"$log/package" 2>&1; then
     ok "scripts/package.sh builds every artefact ($(($(date +%s) - tb)) s)"
   else
     bad "scripts/package.sh"
@@ -236,12 +287,21 @@ for arch in x64 x86; do
 done
 
 echo "== signatures"
+# stamped TSA-CAFILE FILE [VERIFY-ARGS...]: the signature verifies against
+# the test CA, and its RFC 3161 timestamp against TSA-CAFILE.
+stamped() {
+  local tsaca=$1 f=$2 out rc=0
+  shift 2
+  out=$(osslsigncode verify -CAfile "$ts/ca.pem" -TSA-CAfile "$tsaca" "$@" -in "$f" 2>&1) || rc=$?
+  echo "$out"
+  [ "$rc" = 0 ] && grep -qx 'Timestamp Server Signature verification: ok' <<<"$out"
+}
 sigfiles=("$dist/windows-x64/ukeyrenew.exe" "$dist/windows-x86/ukeyrenew.exe"
   "$dist/ukeyrenew-$version-windows-x64.msi" "$dist/ukeyrenew-$version-windows-x86.msi")
 for f in "${sigfiles[@]}"; do
   n=${f#"$dist/"}
   [ -f "$f" ] || { bad "$n exists"; continue; }
-  check "$n: osslsigncode verify against the test CA" osslsigncode verify -CAfile "$ts/ca.pem" -in "$f"
+  check "$n: osslsigncode verify against the test CA, timestamped by the test TSA" stamped "$ts/tsa-ca.pem" "$f"
   refute "$n: the signature does not verify against another CA" osslsigncode verify -CAfile "$ts/other.pem" -in "$f"
   cp "$f" "$log/tampered"
   if [[ $f == *.msi ]]; then
@@ -256,6 +316,112 @@ for f in "${sigfiles[@]}"; do
     refute "$n: a copy with one byte changed does not verify" osslsigncode verify -CAfile "$ts/ca.pem" -in "$log/tampered"
   fi
 done
+
+# sign_with IN OUT VAR=VALUE...: package.sh's sign() on one file with these
+# settings only, as package.sh would run it.
+sign_with() {
+  local in=$1 out=$2
+  shift 2
+  env -u UKEY_SIGN_PKCS12 -u UKEY_SIGN_PASS -u UKEY_SIGN_PKCS11_MODULE -u UKEY_SIGN_PKCS11_KEY -u UKEY_SIGN_CERT \
+    -u UKEY_SIGN_PIN -u UKEY_SIGN_PIN_FILE -u UKEY_SIGN_TIMESTAMP "$@" \
+    bash -c 'set -euo pipefail; source scripts/package-sign.sh; sign "$1" "$2" "UKey Renew test"' _ "$in" "$out"
+}
+
+echo "== timestamps outlive the signing certificate (a small .exe)"
+st=$log/stamp
+mkdir -p "$st"
+if [ -z "$tsa_url" ]; then bad "timestamp checks: the test TSA is not running"
+elif ! (source scripts/package-sign.sh && sign_probe "$st") >"$log/out" 2>&1; then bad "build the small test .exe (sign_probe)"
+elif ! (
+  set -e
+  cd "$st" # a code-signing certificate valid for one day
+  openssl req -newkey rsa:2048 -nodes -keyout short.key -out short.csr -subj "/O=UKey Renew TEST/CN=UKey Renew TEST one-day signer"
+  openssl x509 -req -in short.csr -CA "$ts/ca.pem" -CAkey "$ts/ca.key" -CAcreateserial -days 1 -out short.pem -extfile "$ts/ext"
+  openssl pkcs12 -export -inkey short.key -in short.pem -certfile "$ts/ca.pem" -out short.p12 -passout file:"$ts/p12.pass"
+) >"$log/out" 2>&1; then bad "make the one-day code-signing certificate"
+else
+  later=$(($(date +%s) + 2 * 86400)) # a day after the certificate expired
+  p12=(UKEY_SIGN_PKCS12="$st/short.p12" UKEY_SIGN_PASS="$(cat "$ts/p12.pass")")
+  check "sign() signs a small .exe with a one-day certificate and a timestamp" \
+    sign_with "$st/probe.exe" "$st/stamped.exe" "${p12[@]}" UKEY_SIGN_TIMESTAMP="$tsa_url"
+  check "sign() signs it without a timestamp" sign_with "$st/probe.exe" "$st/unstamped.exe" "${p12[@]}"
+  check "the unstamped signature verifies today" osslsigncode verify -CAfile "$ts/ca.pem" -in "$st/unstamped.exe"
+  refute "the unstamped signature fails 2 days on (-time), its certificate expired" \
+    osslsigncode verify -CAfile "$ts/ca.pem" -time "$later" -in "$st/unstamped.exe"
+  check "the timestamped signature verifies 2 days on, at its timestamp" stamped "$ts/tsa-ca.pem" "$st/stamped.exe" -time "$later"
+  refute "... not with its timestamp ignored" osslsigncode verify -CAfile "$ts/ca.pem" -ignore-timestamp -time "$later" -in "$st/stamped.exe"
+  refute "... not with the TSA's CA untrusted (another CA in -TSA-CAfile)" stamped "$ts/other.pem" "$st/stamped.exe" -time "$later"
+  # Tampering: one digit of genTime, the token's only GeneralizedTime.
+  check "a copy with its timestamp's genTime changed" /usr/bin/python3 -c '
+import re, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+m = list(re.finditer(rb"\x18\x0f[0-9]{14}Z", bytes(d)))
+if len(m) != 1: sys.exit("%d GeneralizedTimes" % len(m))
+i = m[0].end() - 2
+d[i] = ord("0") + (d[i] - ord("0") + 1) % 10
+open(sys.argv[2], "wb").write(d)' "$st/stamped.exe" "$st/tampered.exe"
+  refute "... does not verify 2 days on" stamped "$ts/tsa-ca.pem" "$st/tampered.exe" -time "$later"
+  # The TSA goes away after package.sh's probe: the file is not left half-made.
+  rc=0
+  sign_with "$st/probe.exe" "$st/no-tsa.exe" "${p12[@]}" UKEY_SIGN_TIMESTAMP="http://127.0.0.1:$closed_port/" >"$st/no-tsa.log" 2>&1 || rc=$?
+  check "sign() with a TSA that does not answer fails, naming it" \
+    bash -c 'cat "$3"; [ "$1" != 0 ] && grep -qF "authority http://127.0.0.1:$2/ gave no timestamp" "$3"' _ "$rc" "$closed_port" "$st/no-tsa.log"
+  check "... and leaves no output file" test ! -e "$st/no-tsa.exe" -a ! -e "$st/no-tsa.exe.part"
+fi
+
+echo "== signing with a key on a token (SoftHSM2, PKCS#11)"
+p11mod=/usr/lib/softhsm/libsofthsm2.so
+p=$log/p11
+if ! has softhsm2-util || [ ! -r "$p11mod" ] || ! openssl engine pkcs11 -t >/dev/null 2>&1; then
+  skip "PKCS#11 signing (Debian softhsm2, libengine-pkcs11-openssl)"
+elif [ ! -s "$st/short.pem" ] || [ -z "$tsa_url" ]; then bad "PKCS#11 signing needs the small .exe, the one-day certificate and the TSA"
+else
+  # A fresh token holding the code-signing key of the PKCS#12.
+  mkdir -p "$p/tokens" "$p/spy"
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n' "$p" >"$p/softhsm2.conf"
+  export SOFTHSM2_CONF=$p/softhsm2.conf
+  pin=$(openssl rand -hex 6)
+  (umask 077 && echo "$pin" >"$p/pin")
+  check "a SoftHSM2 token holds the code-signing key" bash -c 'softhsm2-util --init-token --free --label codesign-test --so-pin "$(openssl rand -hex 8)" --pin "$1" &&
+    softhsm2-util --import "$2" --token codesign-test --label ukeyrenew-signing --id 01 --pin "$1"' _ "$pin" "$ts/sign.key"
+  cat "$ts/sign.pem" "$ts/ca.pem" >"$p/chain.pem"
+  key="pkcs11:token=codesign-test;object=ukeyrenew-signing;type=private"
+  p11=(UKEY_SIGN_PKCS11_MODULE="$p11mod" UKEY_SIGN_PKCS11_KEY="$key" UKEY_SIGN_CERT="$p/chain.pem")
+  # A spy first on PATH records each osslsigncode command line and environment.
+  cat >"$p/spy/osslsigncode" <<EOF
+#!/bin/sh
+printf '%s\n' "\$*" >>"$p/spy/args"
+env >>"$p/spy/env"
+exec $(command -v osslsigncode) "\$@"
+EOF
+  chmod +x "$p/spy/osslsigncode"
+  check "PKCS#11: sign() signs the small .exe (PIN from UKEY_SIGN_PIN, timestamped)" \
+    sign_with "$st/probe.exe" "$p/signed.exe" "${p11[@]}" UKEY_SIGN_PIN="$pin" UKEY_SIGN_TIMESTAMP="$tsa_url" PATH="$p/spy:$PATH"
+  check "PKCS#11: the .exe verifies against the test CA, timestamped" stamped "$ts/tsa-ca.pem" "$p/signed.exe"
+  msi=$dist/build/windows-x64/ukeyrenew.msi # package.sh's unsigned MSI
+  [ -f "$msi" ] || bad "$msi (package.sh's unsigned MSI) exists"
+  check "PKCS#11: sign() signs the x64 MSI (PIN from UKEY_SIGN_PIN_FILE)" \
+    sign_with "$msi" "$p/signed.msi" "${p11[@]}" UKEY_SIGN_PIN_FILE="$p/pin" UKEY_SIGN_TIMESTAMP="$tsa_url" PATH="$p/spy:$PATH"
+  check "PKCS#11: the MSI verifies against the test CA, timestamped" stamped "$ts/tsa-ca.pem" "$p/signed.msi"
+  check "the spy saw both signatures" test "$(grep -c '^sign .*-pkcs11module' "$p/spy/args")" -eq 2
+  refute "the PIN is on no osslsigncode command line (ps)" grep -qF -- "$pin" "$p/spy/args"
+  refute "the PIN is in no osslsigncode environment" grep -qF -- "$pin" "$p/spy/env"
+  refute "PKCS#11: sign() with a wrong PIN fails" sign_with "$st/probe.exe" "$p/wrong.exe" "${p11[@]}" UKEY_SIGN_PIN=000000
+  check "... and leaves no output file" test ! -e "$p/wrong.exe" -a ! -e "$p/wrong.exe.part"
+  # package.sh stops at its probe signature, before building anything.
+  refused "PKCS#11: a wrong PIN" "the token refused the PIN (PIN incorrect)" "${p11[@]}" UKEY_SIGN_PIN=000000
+  refused "PKCS#11: a key URI with no key behind it" "no private key at UKEY_SIGN_PKCS11_KEY=pkcs11:token=codesign-test;object=no-such-key" \
+    "${p11[@]}" UKEY_SIGN_PKCS11_KEY="pkcs11:token=codesign-test;object=no-such-key;type=private" UKEY_SIGN_PIN="$pin"
+  refused "PKCS#11: a certificate that is not the key's" "is not the certificate of the key" \
+    "${p11[@]}" UKEY_SIGN_CERT="$st/short.pem" UKEY_SIGN_PIN="$pin"
+  refused "PKCS#11: a PIN inside the key URI" "carries a PIN" "${p11[@]}" UKEY_SIGN_PKCS11_KEY="$key?pin-value=$pin" UKEY_SIGN_PIN="$pin"
+  refused "PKCS#11: no PIN" "set UKEY_SIGN_PIN" "${p11[@]}"
+  refused "PKCS#11: a key that is not a pkcs11: URI" "is not a pkcs11: URI" "${p11[@]}" UKEY_SIGN_PKCS11_KEY="$ts/sign.key" UKEY_SIGN_PIN="$pin"
+  refused "PKCS#11: a module that is not there" "is not a readable PKCS#11 module" "${p11[@]}" UKEY_SIGN_PKCS11_MODULE=/nonexistent/pkcs11.so UKEY_SIGN_PIN="$pin"
+  refused "PKCS#11 and PKCS#12 at once" "not both" "${p11[@]}" UKEY_SIGN_PIN="$pin" UKEY_SIGN_PKCS12="$ts/sign.p12" UKEY_SIGN_PASS=x
+  unset SOFTHSM2_CONF
+fi
+[ "$signing" = 1 ] && finish
 
 echo "== MSI tables"
 for arch in x64 x86; do

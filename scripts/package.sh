@@ -10,11 +10,14 @@
 #   dist/renewd_VERSION-BUILD_amd64.deb        the same as a Debian package
 #   dist/windows-x64/ukeyrenew.exe, dist/windows-x86/ukeyrenew.exe   the signed programs
 #
-# Signing: UKEY_SIGN_PKCS12 is a PKCS#12 file with the code-signing certificate,
-# its chain and key; UKEY_SIGN_PASS its password (handed to osslsigncode through
-# a pipe, never on a command line); UKEY_SIGN_TIMESTAMP an optional RFC 3161
-# timestamp URL (a production signature should have one, so it outlives the
-# certificate). scripts/package-check.sh makes a throw-away test certificate.
+# Signing (scripts/package-sign.sh): a PKCS#12 file (UKEY_SIGN_PKCS12,
+# UKEY_SIGN_PASS) or a key on a hardware token through PKCS#11
+# (UKEY_SIGN_PKCS11_MODULE, UKEY_SIGN_PKCS11_KEY, UKEY_SIGN_CERT, UKEY_SIGN_PIN
+# or UKEY_SIGN_PIN_FILE); UKEY_SIGN_TIMESTAMP an RFC 3161 timestamp URL (a
+# production signature should have one, so it outlives the certificate).
+# Secrets reach osslsigncode through a pipe, never on a command line. A probe
+# is signed first, so a bad setting fails before the build.
+# scripts/package-check.sh makes a throw-away test certificate and TSA.
 #
 # The Windows programs are built with plain `go build` (cgo, mingw-w64,
 # -H windowsgui, Fyne's release tags) plus a resource object (icon, version
@@ -81,19 +84,9 @@ for tool in go x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc x86_64-w64-mingw32-wi
   command -v "$tool" >/dev/null || die "$tool is missing (Debian packages: gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl msitools osslsigncode openssl)"
 done
 [ -x /usr/bin/convert ] || die "ImageMagick's /usr/bin/convert is missing (Debian imagemagick): it makes the .ico"
-[ -n "${UKEY_SIGN_PKCS12:-}" ] || die "set UKEY_SIGN_PKCS12 (code-signing PKCS#12 file) and UKEY_SIGN_PASS; scripts/package-check.sh signs with a throw-away test certificate"
-[ -r "$UKEY_SIGN_PKCS12" ] || die "UKEY_SIGN_PKCS12=$UKEY_SIGN_PKCS12 is not a readable file"
-[ -n "${UKEY_SIGN_PASS+set}" ] || die "set UKEY_SIGN_PASS (may be empty) for $UKEY_SIGN_PKCS12"
-# Fail before minutes of building: the password opens the file, and its
-# certificate is for code signing and valid now.
-p12certs() { openssl pkcs12 "$@" -in "$UKEY_SIGN_PKCS12" -passin file:<(printf '%s\n' "$UKEY_SIGN_PASS") -nokeys -clcerts 2>/dev/null; }
-# -legacy: files exported by Windows often use RC2/3DES, which OpenSSL 3 hides.
-signer=$(p12certs || p12certs -legacy) ||
-  die "cannot open $UKEY_SIGN_PKCS12 with UKEY_SIGN_PASS (wrong password, or not a PKCS#12 file)"
-openssl x509 -noout -ext extendedKeyUsage <<<"$signer" 2>/dev/null | grep -q 'Code Signing' ||
-  die "the certificate in $UKEY_SIGN_PKCS12 is not for code signing (extendedKeyUsage codeSigning)"
-openssl x509 -noout -checkend 0 <<<"$signer" >/dev/null ||
-  die "the certificate in $UKEY_SIGN_PKCS12 has expired: $(openssl x509 -noout -enddate <<<"$signer")"
+# shellcheck source=scripts/package-sign.sh
+source "$root/scripts/package-sign.sh"
+sign_setup
 
 # Version, build number and names come from FyneApp.toml, read only.
 toml_before=$(sha256sum FyneApp.toml)
@@ -128,18 +121,6 @@ mkdir -p "$build"
 
 # One icon for the .exe resources and the MSI (Add/Remove Programs, shortcuts).
 convert "$icon_png" -define icon:auto-resize=256,128,64,48,32,16 "$build/ukeyrenew.ico"
-
-sign() { # sign IN OUT DESCRIPTION
-  local opts=()
-  [ -n "${UKEY_SIGN_TIMESTAMP:-}" ] && opts+=(-ts "$UKEY_SIGN_TIMESTAMP")
-  # MsiDigitalSignatureEx: the signature then also covers the metadata
-  # (dates, sizes) of the MSI's streams, not their contents alone.
-  [[ $1 == *.msi ]] && opts+=(-add-msi-dse)
-  rm -f "$2"
-  osslsigncode sign -pkcs12 "$UKEY_SIGN_PKCS12" -readpass <(printf '%s' "$UKEY_SIGN_PASS") \
-    -h sha256 -n "$3" -i "https://ukeyrenew.cn" "${opts[@]}" -in "$1" -out "$2" >/dev/null ||
-    die "osslsigncode could not sign $1"
-}
 
 compile_windows() { # compile_windows GOARCH MSIARCH CC-PREFIX: resources and the unsigned .exe
   local goarch=$1 msiarch=$2 cross=$3 out=$build/windows-$2

@@ -15,7 +15,7 @@ PKGS=(
   swtpm swtpm-tools
   poppler-utils poppler-data hyperfine
   gcc-mingw-w64-x86-64 gcc-mingw-w64-i686
-  osslsigncode wixl msitools wine wine64 xdotool x11-utils python3-pefile
+  osslsigncode libengine-pkcs11-openssl wixl msitools wine wine64 xdotool x11-utils python3-pefile
   desktop-file-utils curl file locales
 )
 missing=()

@@ -27,6 +27,8 @@ var rules = []struct {
 		"the client talks to the service over HTTP only, and knows no widget"},
 	{[]string{"./token/..."}, []string{mod + "/renewal", mod + "/client", mod + "/server", mod + "/app", "fyne.io/"},
 		"token is the PKCS#11 layer: it knows nothing of renewals, services or screens"},
+	{[]string{".", "./app/...", "./client/...", "./cmd/...", "./renewal/...", "./server/...", "./token/..."}, []string{mod + "/internal/tsatest", "github.com/digitorus/"},
+		"the time-stamping authority is test tooling (package-check): no shipped program links it"},
 }
 
 func TestArrowsPointOneWay(t *testing.T) {
