@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"fyne.io/fyne/v2"
@@ -52,7 +53,12 @@ func main() {
 	service := flag.String("service", "", "base URL of the renewal service (default $"+clientconfig.EnvService+
 		", else the user's, else the machine's config file, else the build's default, else "+defaultService+")")
 	serviceCA := flag.String("ca", "", "PEM file of the CA to pin for the service's TLS (default $"+clientconfig.EnvServiceCA+")")
+	var show showFlag
+	flag.Var(&show, "show-service", "print the service this client would use and where it was found, then exit; --show-service=FILE writes it to FILE")
 	flag.Parse()
+	if show.set {
+		os.Exit(showService(show.file, clientconfig.Default(*service, *serviceCA)))
+	}
 	resumeGC := pauseGC(startupHeapLimit)
 
 	if _, err := app.SetupLanguage(); err != nil {
@@ -156,6 +162,73 @@ func findService(flagService, flagCA string) (string, []client.Option, error) {
 		return svc.URL, nil, fmt.Errorf("the service's CA (%s, from the %s): %w", svc.CAFile, svc.From, err)
 	}
 	return svc.URL, []client.Option{client.WithCA(pem)}, nil
+}
+
+// showFlag is --show-service: alone, the answer goes to standard output;
+// with =FILE, to FILE (a GUI program's standard output may be nowhere).
+type showFlag struct {
+	set  bool
+	file string
+}
+
+func (f *showFlag) String() string   { return f.file }
+func (f *showFlag) IsBoolFlag() bool { return true }
+func (f *showFlag) Set(v string) error {
+	switch v {
+	case "true":
+		f.set, f.file = true, ""
+	case "false":
+		f.set, f.file = false, ""
+	default:
+		f.set, f.file = true, v
+	}
+	return nil
+}
+
+// showService writes one line to file (standard output if ""): the service
+// found in in, and where, for IT to see what an installer or a config file
+// set. A bad configuration is written instead, and the exit code is 1.
+func showService(file string, in clientconfig.Inputs) int {
+	line, code := serviceLine(in), 0
+	if strings.HasPrefix(line, "ukeyrenew: ") {
+		code = 1
+	}
+	out := io.Writer(os.Stdout)
+	if file != "" {
+		f, err := os.Create(file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+			return 2
+		}
+		defer f.Close()
+		out = f
+	}
+	if _, err := fmt.Fprintln(out, line); err != nil {
+		fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+		return 2
+	}
+	return code
+}
+
+// serviceLine says which service in names and where it was found:
+// "URL (SOURCE[: PATH])[, CA FILE]", or "ukeyrenew: ERROR".
+func serviceLine(in clientconfig.Inputs) string {
+	svc, err := clientconfig.Find(in)
+	switch {
+	case err != nil:
+		return "ukeyrenew: " + err.Error()
+	case svc.URL == "":
+		return defaultService + " (none configured: renewd --dev's address)"
+	}
+	where := string(svc.From)
+	if svc.Path != "" {
+		where += ": " + svc.Path
+	}
+	line := svc.URL + " (" + where + ")"
+	if svc.CAFile != "" {
+		line += ", CA " + svc.CAFile
+	}
+	return line
 }
 
 // readCA reads a PEM file of at most 1 MiB.
