@@ -30,8 +30,8 @@ func ReadMachineRegistry() Registry {
 		case errors.Is(err, registry.ErrNotExist):
 			continue
 		case errors.Is(err, registry.ErrUnexpectedType):
-			return Registry{Err: fmt.Errorf("value %s must be a string (REG_SZ), not registry type %d; fix it with: reg add \"%s\" /v %s /t REG_SZ /d https://… /f",
-				v.name, typ, MachineKeyName, v.name)}
+			return Registry{Err: fmt.Errorf("value %s must be a string (REG_SZ), not %s; fix it with: reg add \"%s\" /v %s /t REG_SZ /d … /f",
+				v.name, typeName(typ), MachineKeyName, v.name)}
 		case err != nil:
 			return Registry{Err: fmt.Errorf("value %s: %w", v.name, err)}
 		}
@@ -43,4 +43,14 @@ func ReadMachineRegistry() Registry {
 		*v.dst = s
 	}
 	return r.Check()
+}
+
+// typeName names a registry value type as reg.exe does.
+func typeName(t uint32) string {
+	names := map[uint32]string{registry.NONE: "REG_NONE", registry.BINARY: "REG_BINARY", registry.DWORD: "REG_DWORD",
+		registry.MULTI_SZ: "REG_MULTI_SZ", registry.QWORD: "REG_QWORD"}
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("registry type %d", t)
 }
