@@ -14,8 +14,8 @@
 //     BuildServiceCA, set with -ldflags "-X".
 //
 // A file or registry key that exists but cannot be read or holds a bad
-// address is an error naming it, never skipped: a clerk must not end up at another
-// service than the one the CA configured.
+// address is an error naming it, never skipped: a clerk must not end up at
+// another service than the one the CA configured.
 package config
 
 import (
