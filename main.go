@@ -6,7 +6,8 @@
 // $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC),
 // the renewal service (found by client/config: --service, $UKEY_SERVICE_URL,
 // the user's and the machine's config file, the build's default; else
-// renewd --dev's address), the session store (keyring, TPM or memory; memory only with
+// renewd --dev's address; --show-service[=FILE] prints which one and where it
+// was found, and exits), the session store (keyring, TPM or memory; memory only with
 // --counter), the language, the theme and the window of package app.
 //
 // Start-up is arranged for the first frame: the garbage collector waits for
