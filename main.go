@@ -5,10 +5,11 @@
 // It only wires the parts together: the PKCS#11 modules (--module, else
 // $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC),
 // the renewal service (found by client/config: --service, $UKEY_SERVICE_URL,
-// the user's and the machine's config file, the build's default; else
-// renewd --dev's address; --show-service[=FILE] prints which one and where it
-// was found, and exits), the session store (keyring, TPM or memory; memory only with
-// --counter), the language, the theme and the window of package app.
+// the user's config file, the machine's registry (Windows) and config file,
+// the build's default; else renewd --dev's address; --show-service[=FILE]
+// prints which one and where it was found, and exits), the session store
+// (keyring, TPM or memory; memory only with --counter), the language, the
+// theme and the window of package app.
 //
 // Start-up is arranged for the first frame: the garbage collector waits for
 // it (the heap only grows until then), and the PKCS#11 modules, the session
