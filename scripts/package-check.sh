@@ -498,11 +498,10 @@ wexport() { HOME=$dist/wine/home LANG=zh_CN.UTF-8 LC_ALL=zh_CN.UTF-8 "$@"; }
 c=$WINEPREFIX/drive_c
 exe_installed="$c/Program Files/UKeyRenew/ukeyrenew.exe"
 lnks() { find "$c" "$dist/wine/home" -name "$appname.lnk" 2>/dev/null | sort; }
-products() { # MSI products registered, 64-bit and 32-bit (Wow6432Node) views
-  local k
-  for k in 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' \
-    'HKLM\Software\Wow6432Node\Microsoft\Windows\CurrentVersion\Uninstall'; do
-    wexport wine reg query "$k" 2>/dev/null
+products() { # MSI products registered, 64-bit and 32-bit views (named: with wine32, `wine reg` is 32-bit)
+  local v
+  for v in /reg:64 /reg:32; do
+    wexport wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' "$v" 2>/dev/null
   done | grep -c '\\{'
 }
 
