@@ -512,7 +512,7 @@ msi=$dist/ukeyrenew-$version-windows-x64.msi
 winver win10 # Wine 8 makes new prefixes Windows 7
 wexport wine msiexec /x "$msi" /qn >/dev/null 2>&1 # a run that died half-way
 # IT's renewal service (SERVICE_URL): recorded in the registry, remembered by upgrades.
-wexport wine reg delete 'HKLM\Software\UKeyRenew' /reg:64 /f >/dev/null 2>&1 # the same run's value
+wexport wine reg delete 'HKLM\Software\UKeyRenew' /reg:64 /f >/dev/null 2>&1 # left by a run that died half-way
 svc=https://renew.example-ca.cn svc2=https://renew2.example-ca.cn
 regsvc() { wexport wine reg query 'HKLM\Software\UKeyRenew' /reg:64 /v ServiceURL 2>/dev/null | tr -d '\r' | sed -n 's/^ *ServiceURL *REG_SZ *//p'; }
 showsvc() { # what the installed client says with --show-service=FILE, or on standard output
