@@ -5,10 +5,12 @@
 // It only wires the parts together: the PKCS#11 modules (--module, else
 // $UKEY_PKCS11_MODULE, else the well-known vendor modules found on this PC),
 // the renewal service (found by client/config: --service, $UKEY_SERVICE_URL,
-// the user's and the machine's config file, the build's default with its
-// pinned CA; with none, the first-run dialog asks and saves the answer for
-// this user), the session store (keyring, TPM or memory; memory only with
-// --counter), the language, the theme and the window of package app.
+// the user's config file, the machine's registry (Windows) and config file,
+// the build's default with its pinned CA; with none, the first-run dialog
+// asks and saves the answer for this user; --show-service[=FILE] prints which
+// one and where it was found, and exits), the session store (keyring, TPM or
+// memory; memory only with --counter), the language, the theme and the
+// window of package app.
 //
 // Start-up is arranged for the first frame: the garbage collector waits for
 // it (the heap only grows until then), and the PKCS#11 modules, the session
@@ -21,11 +23,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"fyne.io/fyne/v2"
@@ -52,7 +56,12 @@ func main() {
 	service := flag.String("service", "", "base URL of the renewal service (default $"+clientconfig.EnvService+
 		", else the user's, else the machine's config file, else the build's default, else the first-run dialog asks)")
 	serviceCA := flag.String("ca", "", "PEM file of the CA to pin for the service's TLS (default $"+clientconfig.EnvServiceCA+")")
+	var show showFlag
+	flag.Var(&show, "show-service", "print the service this client would use and where it was found, then exit; --show-service=FILE writes it to FILE")
 	flag.Parse()
+	if show.set {
+		os.Exit(showService(show.file, clientconfig.Default(*service, *serviceCA)))
+	}
 	resumeGC := pauseGC(startupHeapLimit)
 
 	if _, err := app.SetupLanguage(); err != nil {
@@ -166,6 +175,75 @@ func findService(in clientconfig.Inputs) (string, []byte, error) {
 		return "", nil, err
 	}
 	return svc.URL, pem, nil
+}
+
+// showFlag is --show-service: alone, the answer goes to standard output;
+// with =FILE, to FILE (a GUI program's standard output may be nowhere).
+type showFlag struct {
+	set  bool
+	file string
+}
+
+func (f *showFlag) String() string   { return f.file }
+func (f *showFlag) IsBoolFlag() bool { return true }
+func (f *showFlag) Set(v string) error {
+	switch v {
+	case "true":
+		f.set, f.file = true, ""
+	case "false":
+		f.set, f.file = false, ""
+	default:
+		f.set, f.file = true, v
+	}
+	return nil
+}
+
+// showService writes one line to file (standard output if ""): the service
+// found in in, and where, for IT to see what an installer or a config file
+// set. A bad configuration is written instead, and the exit code is 1.
+func showService(file string, in clientconfig.Inputs) int {
+	line, code := serviceLine(in), 0
+	if strings.HasPrefix(line, "ukeyrenew: ") {
+		code = 1
+	}
+	out := io.Writer(os.Stdout)
+	if file != "" {
+		f, err := os.Create(file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+			return 2
+		}
+		defer f.Close()
+		out = f
+	}
+	if _, err := fmt.Fprintln(out, line); err != nil {
+		fmt.Fprintln(os.Stderr, "ukeyrenew:", err)
+		return 2
+	}
+	return code
+}
+
+// serviceLine says which service in names and where it was found:
+// "URL (SOURCE[: PATH])[, CA FILE]", or "ukeyrenew: ERROR".
+func serviceLine(in clientconfig.Inputs) string {
+	svc, err := clientconfig.Find(in)
+	switch {
+	case err != nil:
+		return "ukeyrenew: " + err.Error()
+	case svc.URL == "":
+		return "none configured (the first-run dialog asks for the service)"
+	}
+	where := string(svc.From)
+	if svc.Path != "" {
+		where += ": " + svc.Path
+	}
+	line := svc.URL + " (" + where + ")"
+	if svc.CAFile != "" {
+		line += ", CA " + svc.CAFile
+	} else if len(svc.CAPEM) > 0 {
+		line += ", CA baked into the build"
+	}
+	return line
 }
 
 // modulePaths picks the module files: the flag, else the environment, else

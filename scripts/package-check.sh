@@ -7,6 +7,7 @@
 #    Chinese version resource (python3-pefile), Fyne release build tags;
 #  - the MSIs: the File, Shortcut, Upgrade, Directory, Property and
 #    LaunchCondition tables (Chinese names, stored in codepage 936),
+#    SERVICE_URL's Registry, Component, AppSearch and CustomAction rows,
 #    per-machine install, the signed .exe inside, size <= 25 MB;
 #  - every signature verifies against the test CA, and must FAIL against
 #    another CA and after the file is changed (a byte of code, an MSI table);
@@ -17,6 +18,9 @@
 #  - signing with a key on a token (SoftHSM2 through PKCS#11): an .exe and
 #    the MSI verify; a wrong PIN, key URI or certificate is refused, leaving
 #    no file; the PIN is on no command line and in no environment;
+#  - under Wine, IT's SERVICE_URL: refused unless https://…; recorded in
+#    HKLM\Software\UKeyRenew, where the client finds it (--show-service);
+#    kept by an upgrade without it, replaced by one with it, gone on uninstall;
 #  - under Wine: the MSI is refused on Windows 7; msiexec installs, upgrades
 #    to a newer MSI (one product left) and uninstalls without a trace; the
 #    x86 MSI replaces the x64 one and uninstalls; the packaged x64 .exe starts
@@ -429,7 +433,8 @@ for arch in x64 x86; do
   [ -f "$msi" ] || { bad "$msi exists"; continue; }
   m=$log/msi-$arch
   mkdir -p "$m"
-  for t in File Shortcut Upgrade Property Directory Component RemoveFile InstallExecuteSequence _ForceCodepage Feature LaunchCondition; do
+  for t in File Shortcut Upgrade Property Directory Component RemoveFile InstallExecuteSequence _ForceCodepage Feature LaunchCondition \
+    Registry AppSearch RegLocator CustomAction InstallUISequence; do
     msiinfo export "$msi" "$t" 2>/dev/null | tr -d '\r' >"$m/$t"
   done
   size=$(stat -c %s "$msi")
@@ -449,6 +454,26 @@ for arch in x64 x86; do
     grep -qP "^\\Q$upcode\\E\t\t$version\t\t513\t\tWIX_UPGRADE_DETECTED" "$m/Upgrade"
   check "$arch MSI Upgrade table refuses a downgrade" grep -qP "^\\Q$upcode\\E\t$version\t\t\t2\t\tWIX_DOWNGRADE_DETECTED" "$m/Upgrade"
   check "$arch MSI needs Windows 10 and says so in Chinese" grep -qP "^Installed OR VersionNT >= 603\t${appname}需要 Windows 10" "$m/LaunchCondition"
+  # SERVICE_URL: recorded in HKLM\Software\UKeyRenew by a component installed only with it,
+  # secure, remembered from the registry after the launch condition that refuses a bad one.
+  w64=0 && [ "$arch" = x64 ] && w64=1
+  check "$arch MSI writes HKLM Software\UKeyRenew ServiceURL = [SERVICE_URL]" \
+    grep -qP '^\w+\t2\tSoftware\\UKeyRenew\tServiceURL\t\[SERVICE_URL\]\tServiceURL$' "$m/Registry"
+  check "$arch MSI ServiceURL component is installed only with SERVICE_URL (64-bit: $w64)" \
+    grep -qP "^ServiceURL\t\{[-0-9A-F]{36}\}\tINSTALLDIR\t$((4 + 256 * w64))\tSERVICE_URL\t" "$m/Component"
+  check "$arch MSI ServiceURL component is in the feature" grep -qP '^Client\tServiceURL$' <(msiinfo export "$msi" FeatureComponents | tr -d '\r')
+  check "$arch MSI SERVICE_URL is a secure property" grep -qP '^SecureCustomProperties\t(.*;)?SERVICE_URL(;|$)' "$m/Property"
+  check "$arch MSI searches the recorded ServiceURL for SAVED_SERVICE_URL (AppSearch)" grep -qxP 'SAVED_SERVICE_URL\tSavedServiceURL' "$m/AppSearch"
+  check "$arch MSI's search reads HKLM Software\UKeyRenew ServiceURL (64-bit: $w64)" \
+    grep -qxP "SavedServiceURL\t2\tSoftware\\\\UKeyRenew\tServiceURL\t$((2 + 16 * w64))" "$m/RegLocator"
+  check "$arch MSI RememberServiceURL sets SERVICE_URL from it (type 51)" grep -qxP 'RememberServiceURL\t51\tSERVICE_URL\t\[SAVED_SERVICE_URL\]\t' "$m/CustomAction"
+  check "$arch MSI remembers SERVICE_URL after AppSearch and LaunchConditions, only when none is given" awk -F'\t' '
+    { seq[$1] = $3; cond[$1] = $2 }
+    END { exit !(cond["RememberServiceURL"] == "NOT SERVICE_URL AND SAVED_SERVICE_URL" && seq["RememberServiceURL"] > seq["LaunchConditions"] &&
+      seq["LaunchConditions"] > seq["AppSearch"] && seq["RememberServiceURL"] < seq["CostFinalize"]) }' "$m/InstallExecuteSequence"
+  refute "$arch MSI does not remember it in the UI sequence (its launch condition would check it)" grep -q RememberServiceURL "$m/InstallUISequence"
+  check "$arch MSI refuses a SERVICE_URL not starting with https:// and says so in Chinese" \
+    grep -qP '^NOT SERVICE_URL OR \(SERVICE_URL ~<< "https://" .*\tSERVICE_URL=\[SERVICE_URL\] 不是续期服务地址' "$m/LaunchCondition"
   check "$arch MSI removes the old product (RemoveExistingProducts)" grep -q '^RemoveExistingProducts' "$m/InstallExecuteSequence"
   check "$arch MSI removes its Start-menu folder on uninstall" grep -qP '^ProgramMenuDir\tProgramMenuDir\t\tProgramMenuDir\t2' "$m/RemoveFile"
   # The names are really stored in GBK (codepage 936), not dropped or in UTF-8.
@@ -686,12 +711,26 @@ winver() { wexport wine reg add 'HKCU\Software\Wine' /v Version /d "$1" /f >/dev
 msi=$dist/ukeyrenew-$version-windows-x64.msi
 winver win10 # Wine 8 makes new prefixes Windows 7
 wexport wine msiexec /x "$msi" /qn >/dev/null 2>&1 # a run that died half-way
+# IT's renewal service (SERVICE_URL): recorded in the registry, remembered by upgrades.
+wexport wine reg delete 'HKLM\Software\UKeyRenew' /reg:64 /f >/dev/null 2>&1 # left by a run that died half-way
+svc=https://renew.example-ca.cn svc2=https://renew2.example-ca.cn
+regsvc() { wexport wine reg query 'HKLM\Software\UKeyRenew' /reg:64 /v ServiceURL 2>/dev/null | tr -d '\r' | sed -n 's/^ *ServiceURL *REG_SZ *//p'; }
+showsvc() { # what the installed client says with --show-service=FILE, or on standard output
+  rm -f "$c/show.txt"
+  if [ "${1:-}" = stdout ]; then wexport timeout 60 wine "$exe_installed" --show-service 2>/dev/null | tr -d '\r'; return; fi
+  wexport timeout 60 wine "$exe_installed" '--show-service=C:\show.txt' >/dev/null 2>&1
+  tr -d '\r' <"$c/show.txt"
+}
 before=$(products)
 winver win7
 refute "msiexec refuses the MSI on Windows 7 (launch condition)" wexport wine msiexec /i "$msi" /qn
 check "nothing was installed on Windows 7" test ! -e "$c/Program Files/UKeyRenew" -a "$(products)" -eq "$before"
 winver win10
-check "msiexec installs the x64 MSI" wexport wine msiexec /i "$msi" /qn
+refute "msiexec refuses SERVICE_URL=http://… (launch condition)" wexport wine msiexec /i "$msi" /qn SERVICE_URL=http://renew.example-ca.cn
+check "nothing was installed with it" test ! -e "$c/Program Files/UKeyRenew" -a "$(products)" -eq "$before" -a -z "$(regsvc)"
+check "msiexec installs the x64 MSI with SERVICE_URL=$svc" wexport wine msiexec /i "$msi" /qn SERVICE_URL=$svc
+got=$(regsvc); check "it is in HKLM\Software\UKeyRenew ServiceURL ($got)" test "$got" = $svc
+got=$(showsvc); check "the client finds it there: ukeyrenew.exe --show-service ($got)" test "$got" = "$svc (machine config: HKLM\Software\UKeyRenew)"
 check "the program is in Program Files\\UKeyRenew" cmp "$exe_installed" "$dist/windows-x64/ukeyrenew.exe"
 check "Start-menu and desktop shortcuts named $appname.lnk exist" test "$(lnks | wc -l)" -eq 2
 check "one product more is registered" test "$(products)" -eq $((before + 1))
@@ -702,12 +741,20 @@ rm -rf "$u" && mkdir -p "$u"
 cp "$dist/build/windows-x64/ukeyrenew.exe" "$dist/build/ukeyrenew.ico" packaging/windows/README.txt "$u/"
 # shellcheck source=scripts/package-msi.sh
 source scripts/package-msi.sh
-if make_msi "$u" x64 "$newer" "$appname" "$u/newer.msi" >"$log/out" 2>&1; then
+newer2=$vmaj.$vmin.$((vpat + 2))
+if make_msi "$u" x64 "$newer" "$appname" "$u/newer.msi" >"$log/out" 2>&1 &&
+  make_msi "$u" x64 "$newer2" "$appname" "$u/newer2.msi" >"$log/out" 2>&1; then
   check "msiexec installs a newer MSI ($newer) over it" wexport wine msiexec /i "$u/newer.msi" /qn
+  got=$(regsvc); check "the upgrade without SERVICE_URL keeps ServiceURL ($got)" test "$got" = $svc
   check "the upgrade leaves one product registered" test "$(products)" -eq $((before + 1))
   check "the upgrade leaves one pair of shortcuts" test "$(lnks | wc -l)" -eq 2
+  check "msiexec installs a newer MSI ($newer2) with SERVICE_URL=$svc2" wexport wine msiexec /i "$u/newer2.msi" /qn SERVICE_URL=$svc2
+  got=$(regsvc); check "the upgrade with SERVICE_URL replaces ServiceURL ($got)" test "$got" = $svc2
+  got=$(showsvc stdout); check "the client finds the new one (--show-service to stdout: $got)" test "$got" = "$svc2 (machine config: HKLM\Software\UKeyRenew)"
+  wexport wine reg add 'HKLM\Software\UKeyRenew' /reg:64 /v ServiceURL /t REG_DWORD /d 1 /f >/dev/null 2>&1
+  got=$(showsvc); check "a ServiceURL of the wrong type is an error naming the key ($got)" grep -qF 'HKLM\Software\UKeyRenew (machine config): value ServiceURL must be a string (REG_SZ), not REG_DWORD' <<<"$got"
   refute "msiexec refuses the older MSI over the newer one" wexport wine msiexec /i "$msi" /qn
-  check "msiexec uninstalls the newer MSI" wexport wine msiexec /x "$u/newer.msi" /qn
+  check "msiexec uninstalls the newer MSI ($newer2)" wexport wine msiexec /x "$u/newer2.msi" /qn
 else
   bad "make the newer MSI for the upgrade test"
   wexport wine msiexec /x "$msi" /qn >/dev/null 2>&1
@@ -715,6 +762,7 @@ fi
 check "uninstall removes the program and its folder" test ! -e "$c/Program Files/UKeyRenew"
 check "uninstall removes both shortcuts and the Start-menu folder" test -z "$(lnks; find "$c" -type d -name "$appname")"
 check "uninstall leaves no product registered" test "$(products)" -eq "$before"
+refute "uninstall removes ServiceURL and the key HKLM\Software\UKeyRenew" wexport wine reg query 'HKLM\Software\UKeyRenew' /reg:64
 
 # The x86 MSI (same upgrade code) replaces an installed x64 one, and goes.
 msi86=$dist/ukeyrenew-$version-windows-x86.msi

@@ -21,7 +21,7 @@ make_msi() {
   # place keeps its GUID across versions, as Windows Installer requires.
   sed -e "s|@ARCH@|$arch|g; s|@VERSION@|$version|g; s|@ICO@|ukeyrenew.ico|; s|@PROGRAMFILES@|$pf|" \
     -e "s|@WIN64@|$win64|g; s|@EXE@|ukeyrenew.exe|; s|@README@|README.txt|" \
-    -e "s|@GUID_EXE@|${g}1|; s|@GUID_README@|${g}2|; s|@GUID_MENU@|${g}3|" \
+    -e "s|@GUID_EXE@|${g}1|; s|@GUID_README@|${g}2|; s|@GUID_MENU@|${g}3|; s|@GUID_SERVICE@|${g}4|" \
     "$wxs" >"$dir/ukeyrenew.wxs"
   rm -f "$out"
   (cd "$dir" && wixl -a "$arch" -o "$out" ukeyrenew.wxs) || { echo "make_msi: wixl failed" >&2; return 1; }
@@ -36,9 +36,16 @@ make_msi() {
   # declaring codepage 1252, which Explorer would show garbled.
   printf '\n\n936\t_ForceCodepage\n' >"$dir/_ForceCodepage.idt"
   msibuild "$out" -i "$dir/_ForceCodepage.idt" || return 1
-  local short="UKEYRE~1|$name" q upgrade
+  # SERVICE_URL (IT's renewal service, see the .wxs): secure, so that it
+  # reaches the elevated part of an install; its registry value is written
+  # only when it is set (the component's condition); a refused address says
+  # why in Chinese too.
+  local short="UKEYRE~1|$name" q upgrade secure svc_cond
   upgrade=$(msiinfo export "$out" Property | sed -n 's/^UpgradeCode\t//p' | tr -d '\r')
   [ -n "$upgrade" ] || { echo "make_msi: no UpgradeCode in $out" >&2; return 1; }
+  secure=$(msiinfo export "$out" Property | sed -n 's/^SecureCustomProperties\t//p' | tr -d '\r')
+  svc_cond=$(msiinfo export "$out" LaunchCondition | tr -d '\r' | cut -f1 | grep -x 'NOT SERVICE_URL OR .*')
+  [ -n "$svc_cond" ] || { echo "make_msi: no SERVICE_URL launch condition in $out" >&2; return 1; }
   for q in \
     "UPDATE Property SET Value='$name' WHERE Property='ProductName'" \
     "UPDATE Shortcut SET Name='$short', Description='$name (UKey Renew)' WHERE Shortcut='StartMenuShortcut'" \
@@ -47,6 +54,9 @@ make_msi() {
     "UPDATE Feature SET Title='$name' WHERE Feature='Client'" \
     "UPDATE LaunchCondition SET Description='已安装更新版本的$name。(A newer version of UKey Renew is already installed.)' WHERE Condition='NOT WIX_DOWNGRADE_DETECTED'" \
     "UPDATE LaunchCondition SET Description='$name需要 Windows 10 或更高版本。(UKey Renew needs Windows 10 or later.)' WHERE Condition='Installed OR VersionNT >= 603'" \
+    "UPDATE LaunchCondition SET Description='SERVICE_URL=[SERVICE_URL] 不是续期服务地址：须以 https:// 开头，且不含空格、?、# 或 @。(Not a service address: it must start with https:// and hold no spaces, ?, # or @.)' WHERE Condition='$svc_cond'" \
+    "UPDATE Property SET Value='${secure:+$secure;}SERVICE_URL' WHERE Property='SecureCustomProperties'" \
+    "UPDATE Component SET Condition='SERVICE_URL' WHERE Component='ServiceURL'" \
     "DELETE FROM Upgrade WHERE ActionProperty='WIX_UPGRADE_DETECTED'" \
     "INSERT INTO Upgrade (UpgradeCode, VersionMax, Attributes, ActionProperty) VALUES ('$upgrade', '$version', 513, 'WIX_UPGRADE_DETECTED')"; do
     msibuild "$out" -q "$q" || { echo "make_msi: msibuild: $q" >&2; return 1; }

@@ -5,17 +5,20 @@
 //  2. the environment: UKEY_SERVICE_URL (UKEY_SERVICE, the desktop
 //     client's older name, is read too for one release) and UKEY_SERVICE_CA;
 //  3. the user's config file, UserFile: {"service": URL, "service_ca": PEM file};
-//  4. the machine's config file, MachineFile, written by the installer
-//     (readable by all users, writable by administrators only);
+//  4. the machine's configuration, set by IT (readable by all users,
+//     writable by administrators only): on Windows first the registry,
+//     HKEY_LOCAL_MACHINE\Software\UKeyRenew values ServiceURL and ServiceCA
+//     (written by the MSI: msiexec /i … SERVICE_URL=https://…), then the
+//     machine's config file, MachineFile;
 //  5. the default baked into a CA's branded build: BuildService and
 //     BuildServiceCAPEM (or BuildServiceCA, a file), set with -ldflags "-X".
 //
 // With none of them, the desktop client asks in its first-run dialog and
 // saves the answer with SaveUserFile.
 //
-// A file that exists but cannot be read or holds a bad address is an error
-// naming the file, never skipped: a clerk must not end up at another
-// service than the one the CA configured.
+// A file or registry key that exists but cannot be read or holds a bad
+// address is an error naming it, never skipped: a clerk must not end up at
+// another service than the one the CA configured.
 package config
 
 import (
@@ -46,6 +49,40 @@ var BuildService, BuildServiceCA string
 // MaxFileBytes bounds a config file.
 const MaxFileBytes = 64 << 10
 
+// The machine's registry key (under HKEY_LOCAL_MACHINE, in the view of the
+// program's architecture, as the MSI of the same architecture writes it)
+// and its values, both REG_SZ (REG_EXPAND_SZ is expanded).
+const (
+	MachineKey       = `Software\UKeyRenew`
+	MachineKeyName   = `HKLM\` + MachineKey // how errors and --show-service name it
+	RegServiceURL    = "ServiceURL"
+	RegServiceCA     = "ServiceCA"
+	MaxRegistryChars = 2048 // bounds each value
+)
+
+// Registry is what the machine's registry key holds: zero when the key or
+// its values are absent (and off Windows).
+type Registry struct {
+	Service   string // ServiceURL
+	ServiceCA string // ServiceCA
+	Err       error  // the key or a value is there but cannot be used (wrong type, too long, no access)
+}
+
+// Check refuses a value longer than MaxRegistryChars and trims the white
+// space around the service's address (as for the environment's).
+func (r Registry) Check() Registry {
+	if r.Err != nil {
+		return r
+	}
+	for _, v := range []struct{ name, value string }{{RegServiceURL, r.Service}, {RegServiceCA, r.ServiceCA}} {
+		if len(v.value) > MaxRegistryChars {
+			return Registry{Err: fmt.Errorf("value %s is longer than %d characters", v.name, MaxRegistryChars)}
+		}
+	}
+	r.Service = strings.TrimSpace(r.Service)
+	return r
+}
+
 // File is a config file's content.
 type File struct {
 	Service   string `json:"service"`    // base URL of the renewal service
@@ -60,7 +97,7 @@ const (
 	FromCommandLine Source = "command line"
 	FromEnvironment Source = "environment"
 	FromUserFile    Source = "user config"
-	FromMachineFile Source = "machine config"
+	FromMachineFile Source = "machine config" // the registry (Windows) or MachineFile
 	FromBuild       Source = "build"
 	FromNowhere     Source = ""
 )
@@ -71,7 +108,7 @@ type Service struct {
 	URL    string
 	CAFile string
 	From   Source
-	Path   string // the config file, for FromUserFile and FromMachineFile
+	Path   string // the config file or registry key (MachineKeyName), for FromUserFile and FromMachineFile
 	CAPEM  []byte // the build's baked CA (BuildServiceCAPEM), for FromBuild; replaces CAFile
 }
 
@@ -79,20 +116,22 @@ type Service struct {
 type Inputs struct {
 	FlagService, FlagCA string
 	Getenv              func(string) string
-	UserFile            string // "" to skip
-	MachineFile         string // "" to skip
+	UserFile            string   // "" to skip
+	MachineRegistry     Registry // read before MachineFile; zero to skip
+	MachineFile         string   // "" to skip
 	BuildService        string
 	BuildServiceCA      string
 	BuildServiceCAPEM   string // base64 of PEM
 }
 
 // Default returns the inputs of this process: the given flags, the
-// environment, this user's and this machine's files, the build's defaults.
+// environment, this user's file, this machine's registry (Windows) and
+// file, the build's defaults.
 func Default(flagService, flagCA string) Inputs {
 	user, _ := UserFile()
 	return Inputs{FlagService: flagService, FlagCA: flagCA, Getenv: os.Getenv, UserFile: user,
-		MachineFile: MachineFile(), BuildService: BuildService, BuildServiceCA: BuildServiceCA,
-		BuildServiceCAPEM: BuildServiceCAPEM}
+		MachineRegistry: ReadMachineRegistry(), MachineFile: MachineFile(),
+		BuildService: BuildService, BuildServiceCA: BuildServiceCA, BuildServiceCAPEM: BuildServiceCAPEM}
 }
 
 // UserFile is the user's config file: UKeyRenew/config.json in the user's
@@ -148,35 +187,40 @@ func Find(in Inputs) (Service, error) {
 			return pick(v, ca, FromEnvironment, "")
 		}
 	}
-	for _, f := range []struct {
-		path string
-		from Source
-	}{{in.UserFile, FromUserFile}, {in.MachineFile, FromMachineFile}} {
-		if f.path == "" {
-			continue
-		}
-		c, err := ReadFile(f.path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return Service{}, err
-		}
-		if c.Service == "" {
-			continue // a file that only sets other things
-		}
-		fileCA := c.ServiceCA
+	withCA := func(own string) string {
 		if ca != "" {
-			fileCA = ca // the command line or the environment pins another CA
+			return ca // the command line or the environment pins another CA
 		}
-		return pick(c.Service, fileCA, f.from, f.path)
+		return own
+	}
+	// file reads a config file; found: it names a service.
+	file := func(path string) (c File, found bool, err error) {
+		if path == "" {
+			return File{}, false, nil
+		}
+		c, err = ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return File{}, false, nil
+		}
+		return c, err == nil && c.Service != "", err // a file may set only other things
+	}
+	if c, found, err := file(in.UserFile); err != nil {
+		return Service{}, err
+	} else if found {
+		return pick(c.Service, withCA(c.ServiceCA), FromUserFile, in.UserFile)
+	}
+	if r := in.MachineRegistry; r.Err != nil {
+		return Service{}, fmt.Errorf("%s (%s): %w", MachineKeyName, FromMachineFile, r.Err)
+	} else if r.Service != "" { // a CA alone names no service
+		return pick(r.Service, withCA(r.ServiceCA), FromMachineFile, MachineKeyName)
+	}
+	if c, found, err := file(in.MachineFile); err != nil {
+		return Service{}, err
+	} else if found {
+		return pick(c.Service, withCA(c.ServiceCA), FromMachineFile, in.MachineFile)
 	}
 	if in.BuildService != "" {
-		buildCA := in.BuildServiceCA
-		if ca != "" {
-			buildCA = ca
-		}
-		svc, err := pick(in.BuildService, buildCA, FromBuild, "")
+		svc, err := pick(in.BuildService, withCA(in.BuildServiceCA), FromBuild, "")
 		if err != nil || ca != "" || in.BuildServiceCAPEM == "" {
 			return svc, err
 		}

@@ -82,3 +82,61 @@ func TestFindRefusesBadFiles(t *testing.T) {
 		t.Errorf("a flag without a scheme: %v", err)
 	}
 }
+
+// On Windows the machine's step reads the registry first, then the
+// machine's file; a registry key that is there but wrong stops the search
+// with the key named.
+func TestFindMachineRegistry(t *testing.T) {
+	dir := t.TempDir()
+	user := filepath.Join(dir, "user.json")
+	machine := filepath.Join(dir, "machine.json")
+	if err := os.WriteFile(machine, []byte(`{"service": "https://file.example", "service_ca": "/f/ca.pem"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	in := Inputs{Getenv: func(k string) string { return env[k] }, UserFile: user, MachineFile: machine,
+		MachineRegistry: Registry{Service: "https://reg.example/", ServiceCA: `C:\ca.pem`}.Check()}
+	got, err := Find(in)
+	if err != nil || got.URL != "https://reg.example" || got.From != FromMachineFile || got.Path != MachineKeyName || got.CAFile != `C:\ca.pem` {
+		t.Fatalf("registry before the machine's file: %+v, %v", got, err)
+	}
+	env[EnvServiceCA] = "/e/ca.pem"
+	if got, _ := Find(in); got.CAFile != "/e/ca.pem" {
+		t.Fatalf("the environment's CA goes with the registry's service: %+v", got)
+	}
+	delete(env, EnvServiceCA)
+	if err := os.WriteFile(user, []byte(`{"service": "https://user.example"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Find(in); got.From != FromUserFile {
+		t.Fatalf("the user's file before the registry: %+v", got)
+	}
+	if err := os.Remove(user); err != nil {
+		t.Fatal(err)
+	}
+	// A CA alone names no service: the machine's file is next, with its own CA.
+	in.MachineRegistry = Registry{ServiceCA: `C:\ca.pem`}
+	if got, err := Find(in); err != nil || got.URL != "https://file.example" || got.CAFile != "/f/ca.pem" {
+		t.Fatalf("registry without ServiceURL: %+v, %v", got, err)
+	}
+	in.MachineRegistry = Registry{Service: "  https://reg.example  "}.Check()
+	if got, err := Find(in); err != nil || got.URL != "https://reg.example" {
+		t.Fatalf("white space around the registry's address: %+v, %v", got, err)
+	}
+	for name, r := range map[string]Registry{
+		"http no host":  {Service: "https://"},
+		"ftp":           {Service: "ftp://reg.example"},
+		"query":         {Service: "https://reg.example?next=evil"},
+		"too long":      {Service: "https://reg.example/" + strings.Repeat("a", MaxRegistryChars)},
+		"long CA":       {Service: "https://reg.example", ServiceCA: strings.Repeat("a", MaxRegistryChars+1)},
+		"unreadable":    {Err: os.ErrPermission},
+		"no scheme":     {Service: "reg.example"},
+		"user in there": {Service: "https://u:p@reg.example"},
+	} {
+		in.MachineRegistry = r.Check()
+		_, err := Find(in)
+		if err == nil || !strings.Contains(err.Error(), MachineKeyName) || !strings.Contains(err.Error(), string(FromMachineFile)) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, MachineKeyName)
+		}
+	}
+}
