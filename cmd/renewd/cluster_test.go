@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -519,4 +520,92 @@ func (c *cluster) openStore(ctx context.Context) *store.Store {
 		c.t.Fatal(err)
 	}
 	return st
+}
+
+// clusterBenchEnv, set to 1, runs TestClusterBench.
+const clusterBenchEnv = "UKEY_CLUSTER_BENCH"
+
+// clusterBenchRequests is how many requests of each kind a client makes.
+const clusterBenchRequests = 50
+
+// TestClusterBench measures requests/s and latency of review-queue reads
+// (a staff session's status read) and SMS-code requests (one write
+// transaction each: the code row under the shared caps) through HAProxy
+// to 1 and to 3 replicas on the same PostgreSQL; the figures go in
+// docs/BENCHMARKS.md. It runs only with UKEY_CLUSTER_BENCH=1.
+func TestClusterBench(t *testing.T) {
+	if os.Getenv(clusterBenchEnv) != "1" {
+		t.Skip("set " + clusterBenchEnv + "=1 to measure")
+	}
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatalf("haproxy: %v", err)
+	}
+	for _, replicas := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d-replicas", replicas), func(t *testing.T) {
+			dsn := pgtest.Database(t, "clusterbench_")
+			c := newCluster(t, `"database": {"driver": "postgres"}`, []string{"RENEWD_DATABASE_DSN=" + dsn}, replicas, haproxy)
+			tokens := make([]string, c.clients)
+			var wg sync.WaitGroup
+			for i := range c.clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a := c.send(&http.Client{Timeout: 60 * time.Second}, "POST", "/v1/auth/login", fmt.Sprintf("10.20.%d.%d", i/250, i%250+1), "", "",
+						renewal.PasswordLoginRequest{Account: clusterReviewer, Password: clusterReviewerPass})
+					var tok renewal.Tokens
+					_ = json.Unmarshal(a.body, &tok)
+					tokens[i] = tok.AccessToken
+				}()
+			}
+			wg.Wait()
+			for i, tok := range tokens {
+				if tok == "" {
+					t.Fatalf("client %d did not sign in", i)
+				}
+			}
+			measure := func(name string, req func(hc *http.Client, client, n int) int, want int) {
+				lat := make([][]time.Duration, c.clients)
+				var bad atomic.Int64
+				start := time.Now()
+				var wg sync.WaitGroup
+				for i := range c.clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						hc := &http.Client{Timeout: 60 * time.Second}
+						for n := range clusterBenchRequests {
+							t0 := time.Now()
+							if req(hc, i, n) != want {
+								bad.Add(1)
+							}
+							lat[i] = append(lat[i], time.Since(t0))
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				var all []time.Duration
+				for _, l := range lat {
+					all = append(all, l...)
+				}
+				slices.Sort(all)
+				pct := func(p float64) time.Duration { return all[int(p*float64(len(all)-1))] }
+				t.Logf("%d replicas, %d clients, %s: %d requests in %s: %.0f requests/s, p50 %s, p99 %s, %d not %d",
+					replicas, c.clients, name, len(all), elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(),
+					pct(0.50).Round(100*time.Microsecond), pct(0.99).Round(100*time.Microsecond), bad.Load(), want)
+				if bad.Load() > 0 {
+					t.Errorf("%s: %d answers were not %d", name, bad.Load(), want)
+				}
+			}
+			measure("review-queue reads", func(hc *http.Client, i, _ int) int {
+				return c.send(hc, "GET", "/v1/review/queue", "10.20.0.1", tokens[i], "", nil).status
+			}, http.StatusOK)
+			measure("SMS-code requests", func(hc *http.Client, i, n int) int {
+				k := i*clusterBenchRequests + n // a number and a source of its own: no cap is met
+				return c.send(hc, "POST", "/v1/auth/sms-code", fmt.Sprintf("10.%d.%d.%d", 30+k/62500, k/250%250, k%250+1), "", "",
+					renewal.SMSCodeRequest{Mobile: fmt.Sprintf("136%08d", k)}).status
+			}, http.StatusAccepted)
+		})
+	}
 }
