@@ -53,6 +53,11 @@ const (
 // the periodic payment sweep was enqueued by one replica at a time, and
 // the audit chain verifies. UKEY_CLUSTER_CLIENTS sets the number of
 // clients (default 20).
+//
+// The journey is the staff's and the sign-in code's, not the clerk's
+// application and payment: a production renewd sends codes through
+// Tencent SMS and pays through WeChat Pay, with no development outbox or
+// payment simulator, and --dev runs on SQLite only.
 func TestCluster(t *testing.T) {
 	t.Run("postgres-3-replicas-haproxy", func(t *testing.T) {
 		haproxy, err := exec.LookPath("haproxy")
