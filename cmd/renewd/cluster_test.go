@@ -60,7 +60,7 @@ const (
 // payment simulator, and --dev runs on SQLite only.
 func TestCluster(t *testing.T) {
 	t.Run("postgres-3-replicas-haproxy", func(t *testing.T) {
-		haproxy, err := exec.LookPath("haproxy")
+		haproxy, err := lookHAProxy()
 		if err != nil {
 			if os.Getenv(clusterStrictEnv) != "" {
 				t.Fatalf("haproxy is not installed (Debian package haproxy; scripts/setup.sh installs it): %v", err)
@@ -73,6 +73,18 @@ func TestCluster(t *testing.T) {
 	t.Run("sqlite-1-process", func(t *testing.T) {
 		newCluster(t, "", nil, 1, "").run()
 	})
+}
+
+// lookHAProxy finds haproxy on PATH or where Debian puts it (/usr/sbin,
+// not on a user's PATH).
+func lookHAProxy() (string, error) {
+	p, err := exec.LookPath("haproxy")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/haproxy"); serr == nil {
+			return "/usr/sbin/haproxy", nil
+		}
+	}
+	return p, err
 }
 
 type cluster struct {
@@ -551,7 +563,7 @@ func TestClusterBench(t *testing.T) {
 	if os.Getenv(clusterBenchEnv) != "1" {
 		t.Skip("set " + clusterBenchEnv + "=1 to measure")
 	}
-	haproxy, err := exec.LookPath("haproxy")
+	haproxy, err := lookHAProxy()
 	if err != nil {
 		t.Fatalf("haproxy: %v", err)
 	}
