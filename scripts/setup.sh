@@ -10,7 +10,7 @@ PKGS=(
   ca-certificates git gcc pkg-config
   softhsm2 opensc gnutls-bin openssl
   libgl1-mesa-dev xorg-dev xvfb xauth imagemagick
-  postgresql
+  postgresql haproxy
   gnome-keyring dbus-x11 libsecret-tools
   swtpm swtpm-tools
   poppler-utils poppler-data hyperfine
