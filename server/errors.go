@@ -10,6 +10,7 @@ import (
 
 	"github.com/ukeyrenew/ukeyrenew/renewal"
 	"github.com/ukeyrenew/ukeyrenew/server/renewals"
+	"github.com/ukeyrenew/ukeyrenew/server/store"
 )
 
 // handlerFunc is an HTTP handler that returns its error instead of writing it.
@@ -50,6 +51,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &e) {
 		if r.Context().Err() != nil {
 			// The client went away; nothing to answer.
+			return
+		}
+		if store.Unavailable(err) {
+			// The database is away or rolled the transaction back: busy,
+			// to be retried (a client sends the same request again).
+			s.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "route", routeOf(r), "err", err.Error())
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, bodyOf(renewal.NewError(renewal.CodeBusy, ""), langOf(r)))
 			return
 		}
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", routeOf(r), "err", err.Error())
