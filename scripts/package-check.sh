@@ -637,7 +637,7 @@ if dpkg-deb -x "$rdeb" "$rx" 2>"$log/out"; then
   renewd_pid=$!
   up=0
   for _ in $(seq 1 100); do # at most 10 s
-    port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$r/stderr" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
+    port=$(grep -so '"addr":"127.0.0.1:[0-9]*"' "$r/stderr" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
     if [ -n "$port" ] && curl -fsS --max-time 2 --cacert "$r/tls-chain.pem" "https://127.0.0.1:$port/readyz" >"$r/readyz" 2>/dev/null; then
       up=1
       break
