@@ -121,9 +121,15 @@ func (s *serviceCmds) login(ctx context.Context, args []string, stdout, stderr i
 	if svc.URL == "" {
 		return usagef("login: --service URL is required (or set %s, or write {\"service\": URL} to %s)", clientconfig.EnvService, clientconfig.MachineFile())
 	}
-	opts, err := clientOptions(svc.CAFile)
+	// The CA that goes with the service found: a file's, or the one baked
+	// into a branded build.
+	pem, err := svc.CA()
 	if err != nil {
 		return err
+	}
+	opts := []client.Option{client.WithUserAgent("ukeyctl/1")}
+	if pem != nil {
+		opts = append(opts, client.WithCA(pem))
 	}
 	c, err := client.New(svc.URL, opts...)
 	if err != nil {
