@@ -100,7 +100,11 @@ type UI struct {
 	desk    desktopHost          // what the desktop offers, probed once by installTray
 
 	firstRun *firstRunDialog // built at its first showing (firstrun.go)
-	update   *updateBanner   // nil without an Updater
+	// built is closed once Run has built the journey: Fyne's test driver
+	// runs fyne.Do on the caller's goroutine, so a test waits for it before
+	// it touches the window again.
+	built  chan struct{}
+	update *updateBanner // nil without an Updater
 }
 
 // New builds the main window for app a. Start the view-model with Run.
@@ -111,7 +115,7 @@ func New(ctx context.Context, a fyne.App, deps Deps) *UI {
 	if deps.loc == nil {
 		deps.loc = time.Local
 	}
-	u := &UI{ctx: ctx, app: a, deps: deps}
+	u := &UI{ctx: ctx, app: a, deps: deps, built: make(chan struct{})}
 	title := lang.X("app.title", "证书续期助手")
 	if deps.Counter {
 		title += " · " + lang.X("app.counter_mode", "柜台模式")
@@ -278,6 +282,11 @@ func (u *UI) Run() {
 			u.showFirstRun() // with no service configured
 		}
 	})
+	select {
+	case <-u.built: // Run again
+	default:
+		close(u.built)
+	}
 	if j != nil {
 		j.Start() // resume the session, look for interrupted writes (once)
 	}

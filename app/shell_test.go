@@ -116,8 +116,9 @@ func TestDeferredJourneyIsBuiltByRunUnderTheSameTabs(t *testing.T) {
 	done := make(chan struct{})
 	go func() { u.Run(); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	// Fyne's test driver runs fyne.Do inline, so Run's build is not atomic to
-	// this goroutine: wait until the journey's own tabs are in the window.
+	// Fyne's test driver runs fyne.Do inline, on Run's goroutine: touching
+	// the window before Run's build is done would race with it.
+	<-u.built
 	onUI(t, "the journey built and in the tabs", func() bool {
 		return u.journey != nil && slices.Contains(u.nav.Items, u.journey.Item(screenApps))
 	})
