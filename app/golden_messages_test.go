@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -87,6 +88,19 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // goldenRenewScreen is the renewal form of acc on a golden window, the
 // certificate goldenSerial offered in the picker as option opt.
+// saveWhenIdle saves the form once the view-model has finished what
+// choosing the certificate started (its load): a save asked meanwhile is
+// refused as in progress, as a clerk's second click would be.
+func saveWhenIdle(t *testing.T, vm *model.RenewVM) error {
+	t.Helper()
+	var err error
+	apptest.Eventually(t, "the form saved once the view-model is idle", func() bool {
+		err = vm.Save(t.Context())
+		return !errors.Is(err, model.ErrInProgress)
+	})
+	return err
+}
+
 func goldenRenewScreen(t *testing.T, acc *model.Account, opt string) (*renewScreen, *model.RenewVM, fyne.Window) {
 	t.Helper()
 	// The window (and with it the product's theme) first: widgets drawn
@@ -183,7 +197,7 @@ func TestGoldenRenewOrgMismatch(t *testing.T) {
 	fyne.DoAndWait(func() { s.Pick.SetSelected(opt) })
 	onUI(t, "the form shown", func() bool { return s.form.Visible() && s.Entries[renewal.FieldOrgName].Text == e.Org.Name })
 	_ = vm.Fields[renewal.FieldOrgName].Set("深圳市新名称科技有限公司")
-	if err := vm.Save(t.Context()); renewal.CodeOf(err) != renewal.CodeOrgMismatch {
+	if err := saveWhenIdle(t, vm); renewal.CodeOf(err) != renewal.CodeOrgMismatch {
 		t.Fatalf("save with another organisation: %v", err)
 	}
 	msg := apptest.Get[string](t, vm.Msgs[renewal.FieldOrgName])
@@ -210,7 +224,7 @@ func TestGoldenRenewPriceLocked(t *testing.T) {
 	fyne.DoAndWait(func() { s.Pick.SetSelected(opt) })
 	onUI(t, "the form shown", func() bool { return s.form.Visible() && s.Entries[renewal.FieldOrgName].Text == e.Org.Name })
 	_ = vm.Years.Set(3)
-	if err := vm.Save(t.Context()); renewal.CodeOf(err) != renewal.CodePriceLocked {
+	if err := saveWhenIdle(t, vm); renewal.CodeOf(err) != renewal.CodePriceLocked {
 		t.Fatalf("save with another period: %v", err)
 	}
 	msg := apptest.Get[string](t, vm.Msgs[renewal.FieldYears])
