@@ -65,15 +65,24 @@ func caFlag(fs *flag.FlagSet) *string {
 }
 
 func clientOptions(caFile string) ([]client.Option, error) {
-	opts := []client.Option{client.WithUserAgent("ukeyctl/1")}
-	if caFile != "" {
-		pem, err := readLimited("pinned CA", caFile)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, client.WithCA(pem))
+	if caFile == "" {
+		return pinnedOptions(nil), nil
 	}
-	return opts, nil
+	pem, err := readLimited("pinned CA", caFile)
+	if err != nil {
+		return nil, err
+	}
+	return pinnedOptions(pem), nil
+}
+
+// pinnedOptions are ukeyctl's client options, pinning caPEM for the
+// service's TLS when it is not nil (else the system's roots).
+func pinnedOptions(caPEM []byte) []client.Option {
+	opts := []client.Option{client.WithUserAgent("ukeyctl/1")}
+	if caPEM != nil {
+		opts = append(opts, client.WithCA(caPEM))
+	}
+	return opts
 }
 
 // secretReader reads a sign-in code or password the way PINs are read:
@@ -127,11 +136,7 @@ func (s *serviceCmds) login(ctx context.Context, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	opts := []client.Option{client.WithUserAgent("ukeyctl/1")}
-	if pem != nil {
-		opts = append(opts, client.WithCA(pem))
-	}
-	c, err := client.New(svc.URL, opts...)
+	c, err := client.New(svc.URL, pinnedOptions(pem)...)
 	if err != nil {
 		return usagef("login: %v", err)
 	}
