@@ -58,11 +58,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			// to be retried (a client sends the same request again).
 			s.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "route", routeOf(r), "err", err.Error())
 			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, bodyOf(renewal.NewError(renewal.CodeBusy, ""), langOf(r)))
-			return
+			e = renewal.NewError(renewal.CodeBusy, "")
+		} else {
+			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", routeOf(r), "err", err.Error())
+			e = renewal.NewError(renewal.CodeInternal, "")
 		}
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", routeOf(r), "err", err.Error())
-		e = renewal.NewError(renewal.CodeInternal, "")
 	}
 	status := e.HTTPStatus()
 	if status >= 500 && e.Err != nil {
